@@ -1,0 +1,178 @@
+import type { Authorizer } from './auth.js'
+import type { Cluster } from './cluster.js'
+import type { Clock, Logger } from './ports.js'
+import type { QoS } from './message.js'
+import type { Storage } from './storage.js'
+import type { ClientIdentity } from './auth.js'
+import type { Delivery, Message } from './message.js'
+import type { ReasonCode } from './reason-code.js'
+import type { SessionProtocol, SubscriptionOptions, WillRecord } from './storage.js'
+
+/**
+ * The adapter's side of one live connection: how the core reaches the client. Calls are
+ * synchronous; the adapter encodes and queues bytes, batching writes per socket per tick.
+ */
+export interface ClientLink {
+  /**
+   * Sends one delivery. Returns false when the adapter cannot send it to this client at all
+   * (larger than the client's Maximum Packet Size): the core then treats it as delivered and
+   * keeps no inflight state for it [MQTT-3.1.2-25].
+   */
+  deliver(delivery: Delivery): boolean
+  /** Re-sends PUBREL for an outgoing QoS 2 message in the 'release' state (session resumed). */
+  release(packetId: number): void
+  /** The core ends this connection (session taken over: 0x8E, admin kick, shutdown, session expired). */
+  close(reason: ReasonCode, reasonString?: string): void
+}
+
+export interface ConnectRequest extends ClientIdentity {
+  /** Non-empty: the adapter assigns an id (Assigned Client Identifier) before calling connect. */
+  readonly clientId: string
+  readonly protocol: SessionProtocol
+  readonly cleanStart: boolean
+  /**
+   * Seconds, as the client asked. For MQTT 3.1.1 the adapter passes 0 for clean_session=1 and
+   * 0xFFFFFFFF for clean_session=0; the core applies session.default_expiry / max_expiry.
+   */
+  readonly sessionExpiryInterval: number
+  /** The client's Receive Maximum: how many QoS 1/2 deliveries may be unacknowledged at once. */
+  readonly receiveMaximum: number
+  readonly will?: WillRecord
+}
+
+export type ConnectResult =
+  | {
+      readonly ok: true
+      readonly session: SessionHandle
+      readonly sessionPresent: boolean
+      /** The expiry actually applied (after max_expiry); MQTT 5 CONNACK reports it when it differs. */
+      readonly sessionExpiryInterval: number
+    }
+  | { readonly ok: false; readonly reason: ReasonCode; readonly reasonString?: string }
+
+/**
+ * A connection's handle on its session. It goes stale when the session is taken over: calls
+ * through a stale handle are ignored, so a late event from a closed socket cannot touch the
+ * session its successor now owns.
+ */
+export interface SessionHandle {
+  readonly clientId: string
+  readonly identity: ClientIdentity
+}
+
+export interface SubscribeResult {
+  /** One per request, in order: granted QoS (0, 1, 2) or a failure reason code (>= 0x80). */
+  readonly codes: readonly ReasonCode[]
+}
+
+export interface PublishResult {
+  /** Success, NoMatchingSubscribers (0x10), NotAuthorized, QuotaExceeded, TopicNameInvalid, … */
+  readonly reason: ReasonCode
+  /**
+   * Present when the message was written to storage (offline sessions, retained, queues): the
+   * PUBACK/PUBREC must wait until it resolves. Absent when nothing durable was written.
+   */
+  readonly durable?: Promise<void>
+}
+
+export interface DisconnectOptions {
+  /** False only after a normal DISCONNECT (0x00); network loss, protocol errors, 0x04 publish the will. */
+  readonly publishWill: boolean
+  /** MQTT 5 DISCONNECT may change the Session Expiry Interval (not from 0 to non-zero: the adapter enforces it). */
+  readonly sessionExpiryInterval?: number
+}
+
+/** Counters the composition root exports as metrics and the core publishes under $SYS. */
+export interface BrokerStats {
+  readonly connectionsCurrent: number
+  readonly connectionsTotal: number
+  readonly sessionsCurrent: number
+  readonly subscriptionsCurrent: number
+  readonly retainedCurrent: number
+  readonly messagesReceived: number
+  readonly messagesSent: number
+  readonly messagesDropped: number
+  readonly bytesReceived: number
+  readonly bytesSent: number
+  readonly inflightCurrent: number
+  readonly offlineQueuedCurrent: number
+}
+
+/**
+ * What protocol adapters call. Inbound events in, effects out through each session's ClientLink.
+ * No sockets, no timers, no clock of its own: `tick(now)` is driven by the composition root.
+ */
+export interface BrokerCore {
+  readonly nodeId: string
+  /** Loads stored state; call once before anything else. */
+  start(): Promise<void>
+  /** Stops: flushes storage; connected links are closed with ServerShuttingDown. */
+  stop(): Promise<void>
+
+  /** Authenticated CONNECT: claims the session (taking over a live one: 0x8E to the old link). */
+  connect(request: ConnectRequest, link: ClientLink): Promise<ConnectResult>
+  /**
+   * Called by the adapter right after CONNACK is written: resends inflight (DUP) and PUBREL,
+   * then drains the offline queue within the client's Receive Maximum.
+   */
+  activate(session: SessionHandle): void
+  /** The connection is gone (DISCONNECT, socket closed, protocol error, keepalive). */
+  disconnect(session: SessionHandle, options: DisconnectOptions): void
+
+  /** Routes a publish. `from` is null for broker-made messages. QoS 2 uses receiveQos2 instead. */
+  publish(from: SessionHandle | null, message: Message): PublishResult
+  /**
+   * Incoming QoS 2 PUBLISH [MQTT-4.3.3]: routed on first receipt, its packet id remembered until
+   * PUBREL; a duplicate with a remembered id is not routed again ('duplicate').
+   */
+  receiveQos2(from: SessionHandle, packetId: number, message: Message): PublishResult & { readonly duplicate: boolean }
+  /** PUBREL: forgets the incoming packet id. False when it was unknown (PacketIdentifierNotFound). */
+  releaseQos2(from: SessionHandle, packetId: number): boolean
+
+  /** PUBACK for an outgoing QoS 1 delivery. False when the id was not inflight. */
+  puback(session: SessionHandle, packetId: number): boolean
+  /** PUBREC for an outgoing QoS 2 delivery: moves it to 'release'; the adapter sends PUBREL. False when unknown. */
+  pubrec(session: SessionHandle, packetId: number): boolean
+  /** PUBCOMP: the outgoing QoS 2 delivery is complete. False when unknown. */
+  pubcomp(session: SessionHandle, packetId: number): boolean
+
+  subscribe(session: SessionHandle, requests: readonly SubscriptionOptions[]): SubscribeResult
+  /** After SUBACK is written: sends retained messages per each granted subscription's Retain Handling. */
+  deliverRetained(session: SessionHandle, requests: readonly SubscriptionOptions[], result: SubscribeResult): void
+  /** One code per filter: Success or NoSubscriptionExisted. */
+  unsubscribe(session: SessionHandle, filters: readonly string[]): ReasonCode[]
+
+  /** Timers: will delay, session expiry, message expiry, retry_interval resends, $SYS every 10 s. */
+  tick(now: number): void
+
+  readonly stats: BrokerStats
+  /** Adapters report wire traffic so the core's counters and $SYS cover it. */
+  countBytes(received: number, sent: number): void
+}
+
+/** How the composition root configures the core (SPEC §2 broker.* and session.* keys, in core units). */
+export interface BrokerOptions {
+  readonly nodeId: string
+  readonly version: string
+  readonly clock: Clock
+  readonly logger: Logger
+  readonly storage: Storage
+  /** Defaults to a LocalCluster (single node). */
+  readonly cluster?: Cluster
+  /** Defaults to allow-all. */
+  readonly authorizer?: Authorizer
+  readonly maxQos: QoS
+  readonly retryIntervalMs: number
+  readonly maxOfflineMessages: number
+  readonly offlineOverflow: 'drop_oldest' | 'reject_new'
+  /** Seconds, applied to MQTT 3.1.1 clean_session=0 sessions. */
+  readonly defaultExpiry: number
+  /** Seconds; 0 = honour the client's value. */
+  readonly maxExpiry: number
+  /** 0 = unlimited. */
+  readonly maxRetainedMessages: number
+  /** 0 = unlimited. */
+  readonly maxSubscriptionsPerClient: number
+  /** $SYS publishing period; 0 disables $SYS. */
+  readonly sysIntervalMs: number
+}

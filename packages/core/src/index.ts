@@ -1,0 +1,27 @@
+export type { QoS, UserProperty, MessageProperties, Message, Delivery } from './message.js'
+export { ReasonCode } from './reason-code.js'
+export type { Clock, Logger } from './ports.js'
+export type {
+  SubscriptionOptions,
+  SessionProtocol,
+  WillRecord,
+  SessionRecord,
+  InflightRecord,
+  StoredSession,
+  StoredState,
+  Storage,
+} from './storage.js'
+export type { TransferredSession, SessionClaim, ClusterInbound, Cluster } from './cluster.js'
+export type { ClientIdentity, AuthRequest, AuthResult, Authenticator, Authorizer } from './auth.js'
+export type {
+  ClientLink,
+  ConnectRequest,
+  ConnectResult,
+  SessionHandle,
+  SubscribeResult,
+  PublishResult,
+  DisconnectOptions,
+  BrokerStats,
+  BrokerCore,
+  BrokerOptions,
+} from './api.js'

@@ -1,0 +1,48 @@
+export type QoS = 0 | 1 | 2
+
+/** One user property. Order is kept and names may repeat (MQTT 5 §3.3.2.3.7, AMQP application-properties map onto it). */
+export type UserProperty = readonly [name: string, value: string]
+
+/** Properties that travel with a message end to end, whatever protocol carried it in or out. */
+export interface MessageProperties {
+  payloadFormatIndicator?: boolean
+  contentType?: string
+  responseTopic?: string
+  correlationData?: Buffer
+  userProperties?: readonly UserProperty[]
+}
+
+/**
+ * The protocol-neutral message every adapter produces and consumes. Immutable once routed: the
+ * same object is shared by every subscriber it is delivered to, so adapters may keep encoded
+ * forms of it in `wire` (a per-message cache private to the adapter that made it).
+ */
+export interface Message {
+  readonly topic: string
+  readonly payload: Buffer
+  readonly qos: QoS
+  readonly retain: boolean
+  readonly properties: MessageProperties
+  /** Absolute expiry in ms since the epoch (from Message Expiry Interval); undefined = never. */
+  readonly expiresAt?: number
+  /** When the broker accepted it, ms since the epoch. */
+  readonly publishedAt: number
+  /** Client id of the publisher, for No Local; undefined for broker-made messages ($SYS, wills of gone clients). */
+  readonly publisherId?: string
+  /** Adapter-private cache of encoded forms; never persisted, never read by the core. */
+  wire?: unknown
+}
+
+/** One message as it goes to one subscriber. */
+export interface Delivery {
+  readonly message: Message
+  /** min(message QoS, granted QoS). */
+  readonly qos: QoS
+  /** RETAIN flag as delivered: true for retained-on-subscribe, else message.retain only with Retain As Published. */
+  readonly retain: boolean
+  /** Packet identifier the core assigned (QoS 1/2), 0 for QoS 0. */
+  readonly packetId: number
+  readonly dup: boolean
+  /** Subscription identifiers of every matching subscription of this session (MQTT 5 §3.3.4). */
+  readonly subscriptionIds?: readonly number[]
+}
