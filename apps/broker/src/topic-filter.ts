@@ -28,7 +28,7 @@ function dollarGuard(a: readonly string[], b: readonly string[]): boolean {
 
 /** Whether `filter` matches the topic name `topic` (MQTT matching semantics). */
 export function filterMatches(filter: string, topic: string): boolean {
-  return covers(filter.split('/'), topic.split('/'))
+  return levelsCover(filter.split('/'), topic.split('/'))
 }
 
 /**
@@ -36,10 +36,11 @@ export function filterMatches(filter: string, topic: string): boolean {
  * without wildcards, so this also decides plain matching.
  */
 export function filterCovers(outer: string, inner: string): boolean {
-  return covers(outer.split('/'), inner.split('/'))
+  return levelsCover(outer.split('/'), inner.split('/'))
 }
 
-function covers(outer: readonly string[], inner: readonly string[]): boolean {
+/** filterCovers on filters already split into levels (callers that check one topic against many rules split once). */
+export function levelsCover(outer: readonly string[], inner: readonly string[]): boolean {
   if (!dollarGuard(outer, inner)) return false
   for (let i = 0; i < outer.length; i++) {
     const o = outer[i] as string
@@ -53,8 +54,10 @@ function covers(outer: readonly string[], inner: readonly string[]): boolean {
 
 /** Whether some topic name is matched by both filters. */
 export function filtersIntersect(a: string, b: string): boolean {
-  const left = a.split('/')
-  const right = b.split('/')
+  return levelsIntersect(a.split('/'), b.split('/'))
+}
+
+export function levelsIntersect(left: readonly string[], right: readonly string[]): boolean {
   if (!dollarGuard(left, right)) return false
   const shorter = Math.min(left.length, right.length)
   for (let i = 0; i < shorter; i++) {
@@ -67,4 +70,11 @@ export function filtersIntersect(a: string, b: string): boolean {
   // One filter has levels left over: they can only match the parent level when they are exactly "#".
   const longer = left.length > right.length ? left : right
   return longer.length === shorter + 1 && longer[shorter] === '#'
+}
+
+/** The filter a shared subscription `$share/<group>/<filter>` applies [MQTT-4.8.2-1]; other filters unchanged. */
+export function unshared(filter: string): string {
+  if (!filter.startsWith('$share/')) return filter
+  const slash = filter.indexOf('/', 7)
+  return slash < 0 ? filter : filter.slice(slash + 1)
 }
