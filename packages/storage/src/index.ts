@@ -1,1 +1,6 @@
-export {}
+export { SqliteStorage } from './sqlite/sqlite-storage.js'
+export type { SqliteStorageOptions } from './sqlite/sqlite-storage.js'
+export type { SyncMode } from './sqlite/database.js'
+export type { GroupCommitStats } from './group-commit.js'
+export { StorageError, StorageErrorCode } from './errors.js'
+export type { StorageErrorOptions } from './errors.js'

@@ -1,0 +1,73 @@
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { StorageError, StorageErrorCode, describeCause } from '../errors.js'
+import { migrate } from './schema.js'
+
+export const DATABASE_FILE = 'fluxmq.db'
+
+export type SyncMode = 'normal' | 'full'
+
+/** How long open() waits for a previous owner of the file (a broker still shutting down). */
+const LOCK_TIMEOUT_MS = 1000
+
+/**
+ * Opens `<dir>/fluxmq.db` (creating the directory and the file), applies the pragmas and
+ * migrates the schema. Every failure is a StorageError naming the file and the reason; a file
+ * SQLite cannot read is never replaced by an empty database.
+ */
+export function openDatabase(dir: string, sync: SyncMode): { db: Database.Database; path: string } {
+  const path = join(dir, DATABASE_FILE)
+  try {
+    mkdirSync(dir, { recursive: true })
+  } catch (cause) {
+    throw new StorageError(StorageErrorCode.Open, dir, `cannot create storage directory: ${describeCause(cause)}`, { cause })
+  }
+  let db: Database.Database
+  try {
+    db = new Database(path, { timeout: LOCK_TIMEOUT_MS })
+  } catch (cause) {
+    throw new StorageError(StorageErrorCode.Open, path, `cannot open database: ${describeCause(cause)}`, { cause })
+  }
+  try {
+    // Exclusive before WAL: the lock is held for the life of the process, so a second broker on
+    // the same directory fails at start-up instead of interleaving writes, and WAL runs without
+    // the shared-memory index.
+    db.pragma('locking_mode = EXCLUSIVE')
+    db.pragma('journal_mode = WAL')
+    // WAL + NORMAL: a commit is in the OS once it returns (survives a process crash); FULL also
+    // fsyncs the WAL at every commit (survives power loss).
+    db.pragma(`synchronous = ${sync === 'full' ? 'FULL' : 'NORMAL'}`)
+    db.pragma('journal_size_limit = 67108864')
+    db.pragma('temp_store = MEMORY')
+    migrate(db, path)
+    return { db, path }
+  } catch (cause) {
+    db.close()
+    throw asStorageError(cause, path, 'cannot open database')
+  }
+}
+
+/** Maps SQLite's result codes to the StorageError a user can act on. */
+export function asStorageError(
+  cause: unknown,
+  path: string,
+  doing: string,
+  otherwise: StorageErrorCode = StorageErrorCode.Open,
+): StorageError {
+  if (cause instanceof StorageError) return cause
+  const sqliteCode = (cause as { code?: unknown } | null)?.code
+  const reason = describeCause(cause)
+  if (sqliteCode === 'SQLITE_NOTADB' || (typeof sqliteCode === 'string' && sqliteCode.startsWith('SQLITE_CORRUPT'))) {
+    return new StorageError(StorageErrorCode.Corrupt, path, `${doing}: database file is damaged: ${reason}`, { cause })
+  }
+  if (typeof sqliteCode === 'string' && (sqliteCode.startsWith('SQLITE_BUSY') || sqliteCode.startsWith('SQLITE_LOCKED'))) {
+    return new StorageError(
+      StorageErrorCode.Locked,
+      path,
+      `${doing}: database is in use by another process (is another broker using this storage.dir?): ${reason}`,
+      { cause },
+    )
+  }
+  return new StorageError(otherwise, path, `${doing}: ${reason}`, { cause })
+}

@@ -1,0 +1,130 @@
+import type {
+  InflightRecord,
+  QoS,
+  SessionProtocol,
+  SessionRecord,
+  StoredSession,
+  StoredState,
+  SubscriptionOptions,
+  UserProperty,
+} from '@fluxmq/core'
+import type Database from 'better-sqlite3'
+import type { MessageRow, MessageStore } from './messages.js'
+import { LOAD_SQL } from './statements.js'
+
+/** Where a client's offline queue starts and ends: entries are [head, tail). */
+export interface QueueCursor {
+  head: number
+  tail: number
+}
+
+interface SessionRow extends Partial<MessageRow> {
+  readonly client_id: string
+  readonly protocol: string
+  readonly expiry_interval: number
+  readonly disconnected_at: number | null
+  readonly will_delay: number | null
+}
+
+interface SubscriptionRow {
+  readonly client_id: string
+  readonly filter: string
+  readonly qos: number
+  readonly no_local: number
+  readonly retain_as_published: number
+  readonly retain_handling: number
+  readonly subscription_id: number | null
+  readonly user_properties: string | null
+}
+
+interface InflightRow extends MessageRow {
+  readonly client_id: string
+  readonly packet_id: number
+  readonly delivery_qos: number
+  readonly delivery_retain: number
+  readonly state: string
+  readonly subscription_ids: string | null
+}
+
+interface Loading {
+  session: SessionRecord
+  subscriptions: SubscriptionOptions[]
+  inflight: InflightRecord[]
+  incomingQos2: number[]
+}
+
+/** Reads everything the broker keeps in memory, and the ends of every offline queue. */
+export function loadState(
+  db: Database.Database,
+  messages: MessageStore,
+): { state: StoredState; queues: Map<string, QueueCursor> } {
+  const sessions = new Map<string, Loading>()
+  for (const row of db.prepare(LOAD_SQL.sessions).iterate() as IterableIterator<SessionRow>) {
+    const session: SessionRecord = {
+      clientId: row.client_id,
+      protocol: row.protocol as SessionProtocol,
+      expiryInterval: row.expiry_interval,
+      ...(row.disconnected_at === null ? {} : { disconnectedAt: row.disconnected_at }),
+      ...(row.m_id === null || row.m_id === undefined
+        ? {}
+        : { will: { message: messages.fromRow(row as MessageRow), delayInterval: row.will_delay ?? 0 } }),
+    }
+    sessions.set(row.client_id, { session, subscriptions: [], inflight: [], incomingQos2: [] })
+  }
+  // Rows of a client without a session cannot be reached through the broker; they are skipped.
+  for (const row of db.prepare(LOAD_SQL.subscriptions).iterate() as IterableIterator<SubscriptionRow>) {
+    sessions.get(row.client_id)?.subscriptions.push(subscriptionFromRow(row))
+  }
+  for (const row of db.prepare(LOAD_SQL.inflight).iterate() as IterableIterator<InflightRow>) {
+    const loading = sessions.get(row.client_id)
+    if (loading === undefined) continue
+    loading.inflight.push({
+      packetId: row.packet_id,
+      message: messages.fromRow(row),
+      qos: row.delivery_qos as 1 | 2,
+      retain: row.delivery_retain === 1,
+      state: row.state as InflightRecord['state'],
+      ...(row.subscription_ids === null
+        ? {}
+        : { subscriptionIds: JSON.parse(row.subscription_ids) as readonly number[] }),
+    })
+  }
+  const incoming = db.prepare(LOAD_SQL.incomingQos2).iterate() as IterableIterator<{ client_id: string; packet_id: number }>
+  for (const row of incoming) sessions.get(row.client_id)?.incomingQos2.push(row.packet_id)
+
+  const queues = loadQueueCursors(db)
+  const stored: StoredSession[] = []
+  for (const [clientId, loading] of sessions) {
+    const queue = queues.get(clientId)
+    stored.push({ ...loading, offlineCount: queue === undefined ? 0 : queue.tail - queue.head })
+  }
+  const retained = (db.prepare(LOAD_SQL.retained).all() as MessageRow[]).map((row) => messages.fromRow(row))
+  return { state: { sessions: stored, retained }, queues }
+}
+
+function loadQueueCursors(db: Database.Database): Map<string, QueueCursor> {
+  const next = db.prepare(LOAD_SQL.nextQueue).pluck()
+  const head = db.prepare(LOAD_SQL.queueHead).pluck()
+  const last = db.prepare(LOAD_SQL.queueLast).pluck()
+  const queues = new Map<string, QueueCursor>()
+  let clientId = db.prepare(LOAD_SQL.firstQueue).pluck().get() as string | undefined
+  while (clientId !== undefined) {
+    queues.set(clientId, { head: head.get(clientId) as number, tail: (last.get(clientId) as number) + 1 })
+    clientId = next.get(clientId) as string | undefined
+  }
+  return queues
+}
+
+function subscriptionFromRow(row: SubscriptionRow): SubscriptionOptions {
+  return {
+    filter: row.filter,
+    qos: row.qos as QoS,
+    noLocal: row.no_local === 1,
+    retainAsPublished: row.retain_as_published === 1,
+    retainHandling: row.retain_handling as 0 | 1 | 2,
+    ...(row.subscription_id === null ? {} : { subscriptionId: row.subscription_id }),
+    ...(row.user_properties === null
+      ? {}
+      : { userProperties: JSON.parse(row.user_properties) as readonly UserProperty[] }),
+  }
+}

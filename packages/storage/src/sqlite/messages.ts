@@ -1,0 +1,103 @@
+import type { Message, MessageProperties, QoS, UserProperty } from '@fluxmq/core'
+import type Database from 'better-sqlite3'
+
+/** The message columns every query that returns messages selects (table alias `m`). */
+export const MESSAGE_COLUMNS = `m.id AS m_id, m.topic AS m_topic, m.payload AS m_payload, m.qos AS m_qos,
+  m.retain AS m_retain, m.published_at AS m_published_at, m.expires_at AS m_expires_at,
+  m.publisher_id AS m_publisher_id, m.payload_format AS m_payload_format, m.content_type AS m_content_type,
+  m.response_topic AS m_response_topic, m.correlation_data AS m_correlation_data,
+  m.user_properties AS m_user_properties`
+
+export interface MessageRow {
+  readonly m_id: number
+  readonly m_topic: string
+  readonly m_payload: Buffer
+  readonly m_qos: number
+  readonly m_retain: number
+  readonly m_published_at: number
+  readonly m_expires_at: number | null
+  readonly m_publisher_id: string | null
+  readonly m_payload_format: number | null
+  readonly m_content_type: string | null
+  readonly m_response_topic: string | null
+  readonly m_correlation_data: Buffer | null
+  readonly m_user_properties: string | null
+}
+
+/**
+ * The messages table: stores each Message object once however many places reference it, and
+ * turns rows back into Messages. Ids are allocated here (never reused while the process runs),
+ * so a Message remembers its row across transactions through a WeakMap; the row may have been
+ * garbage-collected since, which `idFor` checks before reusing it.
+ */
+export class MessageStore {
+  private readonly ids = new WeakMap<Message, number>()
+  private nextId: number
+  private readonly insert: Database.Statement
+  private readonly exists: Database.Statement
+  private readonly sweep: Database.Statement
+
+  constructor(db: Database.Database) {
+    this.insert = db.prepare(`INSERT INTO messages (id, refs, topic, payload, qos, retain, published_at, expires_at,
+      publisher_id, payload_format, content_type, response_topic, correlation_data, user_properties)
+      VALUES (?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+    this.exists = db.prepare('SELECT 1 FROM messages WHERE id = ?').pluck()
+    this.sweep = db.prepare('DELETE FROM messages WHERE refs = 0')
+    const max = db.prepare('SELECT MAX(id) FROM messages').pluck().get() as number | null
+    this.nextId = (max ?? 0) + 1
+  }
+
+  /** The row holding `message`, written now if it has none. Call inside a transaction; the caller references it. */
+  idFor(message: Message): number {
+    const known = this.ids.get(message)
+    if (known !== undefined && this.exists.get(known) !== undefined) return known
+    const id = this.nextId++
+    const p = message.properties
+    this.insert.run(
+      id,
+      message.topic,
+      message.payload,
+      message.qos,
+      message.retain ? 1 : 0,
+      message.publishedAt,
+      message.expiresAt ?? null,
+      message.publisherId ?? null,
+      p.payloadFormatIndicator === undefined ? null : p.payloadFormatIndicator ? 1 : 0,
+      p.contentType ?? null,
+      p.responseTopic ?? null,
+      p.correlationData ?? null,
+      p.userProperties === undefined ? null : JSON.stringify(p.userProperties),
+    )
+    this.ids.set(message, id)
+    return id
+  }
+
+  /** Deletes the rows nothing references any more; the last statement of every transaction. */
+  collectGarbage(): void {
+    this.sweep.run()
+  }
+
+  /** Decodes a row and remembers it, so writing the same object back reuses the row. */
+  fromRow(row: MessageRow): Message {
+    const properties: MessageProperties = {}
+    if (row.m_payload_format !== null) properties.payloadFormatIndicator = row.m_payload_format === 1
+    if (row.m_content_type !== null) properties.contentType = row.m_content_type
+    if (row.m_response_topic !== null) properties.responseTopic = row.m_response_topic
+    if (row.m_correlation_data !== null) properties.correlationData = row.m_correlation_data
+    if (row.m_user_properties !== null) {
+      properties.userProperties = JSON.parse(row.m_user_properties) as readonly UserProperty[]
+    }
+    const message: Message = {
+      topic: row.m_topic,
+      payload: row.m_payload,
+      qos: row.m_qos as QoS,
+      retain: row.m_retain === 1,
+      properties,
+      publishedAt: row.m_published_at,
+      ...(row.m_expires_at === null ? {} : { expiresAt: row.m_expires_at }),
+      ...(row.m_publisher_id === null ? {} : { publisherId: row.m_publisher_id }),
+    }
+    this.ids.set(message, row.m_id)
+    return message
+  }
+}

@@ -1,0 +1,176 @@
+import type Database from 'better-sqlite3'
+import { StorageError, StorageErrorCode } from '../errors.js'
+
+/** PRAGMA application_id of every FluxMQ database: "FLUX" in ASCII. */
+export const APPLICATION_ID = 0x464c5558
+
+export interface Migration {
+  /** The PRAGMA user_version the database has once this migration ran. */
+  readonly version: number
+  readonly up: (db: Database.Database) => void
+}
+
+/*
+ * Messages are stored once and referenced by id from every place that holds them (offline
+ * queues, inflight, retained, wills): a publish fanned out to a thousand offline sessions writes
+ * its payload once. `refs` counts the references; triggers keep it exact for every insert, update
+ * and delete, and each commit ends by deleting the rows whose count fell to zero (found through a
+ * partial index, so the sweep costs nothing when there is no garbage). Deferring the sweep to the
+ * end of the transaction lets a message taken from the offline queue and put inflight in the
+ * same turn keep its row instead of being deleted and written again.
+ */
+const V1 = `
+CREATE TABLE messages (
+  id               INTEGER PRIMARY KEY,
+  refs             INTEGER NOT NULL,
+  topic            TEXT    NOT NULL,
+  payload          BLOB    NOT NULL,
+  qos              INTEGER NOT NULL,
+  retain           INTEGER NOT NULL,
+  published_at     INTEGER NOT NULL,
+  expires_at       INTEGER,
+  publisher_id     TEXT,
+  payload_format   INTEGER,
+  content_type     TEXT,
+  response_topic   TEXT,
+  correlation_data BLOB,
+  user_properties  TEXT
+);
+CREATE INDEX messages_garbage ON messages (id) WHERE refs = 0;
+
+CREATE TABLE sessions (
+  client_id       TEXT PRIMARY KEY,
+  protocol        TEXT    NOT NULL,
+  expiry_interval INTEGER NOT NULL,
+  disconnected_at INTEGER,
+  will_message_id INTEGER,
+  will_delay      INTEGER
+);
+
+-- rowid keeps insertion order; an upsert keeps a row's place.
+CREATE TABLE subscriptions (
+  client_id          TEXT    NOT NULL,
+  filter             TEXT    NOT NULL,
+  qos                INTEGER NOT NULL,
+  no_local           INTEGER NOT NULL,
+  retain_as_published INTEGER NOT NULL,
+  retain_handling    INTEGER NOT NULL,
+  subscription_id    INTEGER,
+  user_properties    TEXT,
+  UNIQUE (client_id, filter)
+);
+
+-- rowid order is the order the messages were first sent, which a resumed session resends in [MQTT-4.6.0-1].
+CREATE TABLE inflight (
+  client_id        TEXT    NOT NULL,
+  packet_id        INTEGER NOT NULL,
+  message_id       INTEGER NOT NULL,
+  qos              INTEGER NOT NULL,
+  retain           INTEGER NOT NULL,
+  state            TEXT    NOT NULL,
+  subscription_ids TEXT,
+  UNIQUE (client_id, packet_id)
+);
+
+CREATE TABLE incoming_qos2 (
+  client_id TEXT    NOT NULL,
+  packet_id INTEGER NOT NULL,
+  PRIMARY KEY (client_id, packet_id)
+) WITHOUT ROWID;
+
+-- seq is contiguous per client: appended at the tail, removed at the head, so a queue's length is
+-- tail - head, read from the index at start-up without touching the rows in between.
+CREATE TABLE offline (
+  client_id  TEXT    NOT NULL,
+  seq        INTEGER NOT NULL,
+  message_id INTEGER NOT NULL,
+  PRIMARY KEY (client_id, seq)
+) WITHOUT ROWID;
+
+CREATE TABLE retained (
+  topic      TEXT PRIMARY KEY,
+  message_id INTEGER NOT NULL
+);
+
+CREATE TRIGGER offline_ref AFTER INSERT ON offline BEGIN
+  UPDATE messages SET refs = refs + 1 WHERE id = NEW.message_id;
+END;
+CREATE TRIGGER offline_unref AFTER DELETE ON offline BEGIN
+  UPDATE messages SET refs = refs - 1 WHERE id = OLD.message_id;
+END;
+
+CREATE TRIGGER inflight_ref AFTER INSERT ON inflight BEGIN
+  UPDATE messages SET refs = refs + 1 WHERE id = NEW.message_id;
+END;
+CREATE TRIGGER inflight_reref AFTER UPDATE OF message_id ON inflight WHEN OLD.message_id IS NOT NEW.message_id BEGIN
+  UPDATE messages SET refs = refs + 1 WHERE id = NEW.message_id;
+  UPDATE messages SET refs = refs - 1 WHERE id = OLD.message_id;
+END;
+CREATE TRIGGER inflight_unref AFTER DELETE ON inflight BEGIN
+  UPDATE messages SET refs = refs - 1 WHERE id = OLD.message_id;
+END;
+
+CREATE TRIGGER retained_ref AFTER INSERT ON retained BEGIN
+  UPDATE messages SET refs = refs + 1 WHERE id = NEW.message_id;
+END;
+CREATE TRIGGER retained_reref AFTER UPDATE OF message_id ON retained WHEN OLD.message_id IS NOT NEW.message_id BEGIN
+  UPDATE messages SET refs = refs + 1 WHERE id = NEW.message_id;
+  UPDATE messages SET refs = refs - 1 WHERE id = OLD.message_id;
+END;
+CREATE TRIGGER retained_unref AFTER DELETE ON retained BEGIN
+  UPDATE messages SET refs = refs - 1 WHERE id = OLD.message_id;
+END;
+
+CREATE TRIGGER will_ref AFTER INSERT ON sessions WHEN NEW.will_message_id IS NOT NULL BEGIN
+  UPDATE messages SET refs = refs + 1 WHERE id = NEW.will_message_id;
+END;
+CREATE TRIGGER will_reref AFTER UPDATE OF will_message_id ON sessions
+WHEN OLD.will_message_id IS NOT NEW.will_message_id BEGIN
+  UPDATE messages SET refs = refs + 1 WHERE id = NEW.will_message_id;
+  UPDATE messages SET refs = refs - 1 WHERE id = OLD.will_message_id;
+END;
+CREATE TRIGGER will_unref AFTER DELETE ON sessions WHEN OLD.will_message_id IS NOT NULL BEGIN
+  UPDATE messages SET refs = refs - 1 WHERE id = OLD.will_message_id;
+END;
+`
+
+/**
+ * Append-only: a released migration is never edited. The queue engine adds its tables as the
+ * next entry; a database migrates through every step it has not seen, each in one transaction.
+ */
+export const MIGRATIONS: readonly Migration[] = [{ version: 1, up: (db) => db.exec(V1) }]
+
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0
+
+/** Brings the schema to SCHEMA_VERSION; refuses a database this build cannot read. */
+export function migrate(db: Database.Database, path: string, migrations: readonly Migration[] = MIGRATIONS): void {
+  const latest = migrations[migrations.length - 1]?.version ?? 0
+  const applicationId = db.pragma('application_id', { simple: true }) as number
+  const version = db.pragma('user_version', { simple: true }) as number
+  if (applicationId !== APPLICATION_ID && (applicationId !== 0 || hasTables(db))) {
+    throw new StorageError(
+      StorageErrorCode.Foreign,
+      path,
+      `not a FluxMQ database (application_id ${applicationId}); refusing to modify it`,
+    )
+  }
+  if (version > latest) {
+    throw new StorageError(
+      StorageErrorCode.SchemaTooNew,
+      path,
+      `database schema version ${version} is newer than this build understands (${latest}); upgrade FluxMQ or point storage.dir elsewhere`,
+    )
+  }
+  for (const migration of migrations) {
+    if (migration.version <= version) continue
+    db.transaction(() => {
+      migration.up(db)
+      db.pragma(`application_id = ${APPLICATION_ID}`)
+      db.pragma(`user_version = ${migration.version}`)
+    })()
+  }
+}
+
+function hasTables(db: Database.Database): boolean {
+  return db.prepare(`SELECT 1 FROM sqlite_schema WHERE type = 'table' LIMIT 1`).get() !== undefined
+}

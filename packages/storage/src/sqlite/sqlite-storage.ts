@@ -1,0 +1,262 @@
+import type {
+  InflightRecord,
+  Logger,
+  Message,
+  SessionRecord,
+  Storage,
+  StoredState,
+  SubscriptionOptions,
+} from '@fluxmq/core'
+import type Database from 'better-sqlite3'
+import { StorageError, StorageErrorCode, describeCause } from '../errors.js'
+import { GroupCommit, type GroupCommitStats, type StagedOp } from '../group-commit.js'
+import { asStorageError, openDatabase, type SyncMode } from './database.js'
+import { loadState, type QueueCursor } from './load.js'
+import { MessageStore, type MessageRow } from './messages.js'
+import { prepareStatements, type Statements } from './statements.js'
+
+export interface SqliteStorageOptions {
+  /** storage.dir: the database is `<dir>/fluxmq.db`; the directory is created if missing. */
+  readonly dir: string
+  /** storage.sync: 'normal' survives a process crash, 'full' survives power loss. */
+  readonly sync: SyncMode
+  /** Where a failed commit is reported (once); without one it becomes a process warning. */
+  readonly logger?: Logger
+}
+
+interface OpenDatabase {
+  readonly db: Database.Database
+  readonly path: string
+  readonly sql: Statements
+  readonly messages: MessageStore
+  readonly commits: GroupCommit
+  /** Offline queue ends per client; a client absent here has no offline entries once staged ops apply. */
+  readonly queues: Map<string, QueueCursor>
+}
+
+/**
+ * Storage on SQLite (better-sqlite3) in WAL mode with group commit: see README.md for the schema,
+ * the durability of each sync mode and the commit semantics.
+ */
+export class SqliteStorage implements Storage {
+  private readonly options: SqliteStorageOptions
+  private state: 'new' | 'open' | 'closed' = 'new'
+  private current: OpenDatabase | undefined
+
+  constructor(options: SqliteStorageOptions) {
+    this.options = options
+  }
+
+  /** Why the store stopped accepting work, if a commit failed. */
+  get failure(): StorageError | undefined {
+    return this.current?.commits.failure as StorageError | undefined
+  }
+
+  get stats(): GroupCommitStats {
+    return this.current?.commits.stats ?? { commits: 0, operations: 0 }
+  }
+
+  async open(): Promise<StoredState> {
+    if (this.state !== 'new') {
+      throw new StorageError(StorageErrorCode.Closed, this.options.dir, `open() called on a store that is ${this.state}`)
+    }
+    const { db, path } = openDatabase(this.options.dir, this.options.sync)
+    try {
+      const messages = new MessageStore(db)
+      const { state, queues } = loadState(db, messages)
+      const sql = prepareStatements(db)
+      const applyBatch = db.transaction((ops: readonly StagedOp[]) => {
+        for (const op of ops) op()
+        messages.collectGarbage()
+      })
+      const commits = new GroupCommit(
+        applyBatch,
+        (cause) =>
+          new StorageError(StorageErrorCode.Commit, path, `commit failed, its writes are lost: ${describeCause(cause)}`, {
+            cause,
+          }),
+        (failure) => this.reportFailure(failure),
+      )
+      this.current = { db, path, sql, messages, commits, queues }
+      this.state = 'open'
+      return state
+    } catch (cause) {
+      db.close()
+      throw asStorageError(cause, path, 'cannot load stored state', StorageErrorCode.Read)
+    }
+  }
+
+  /** Commits what is staged, then closes the file. Rejects if that last commit failed. */
+  async close(): Promise<void> {
+    const open = this.current
+    if (this.state === 'closed') return
+    this.state = 'closed'
+    this.current = undefined
+    if (open === undefined) return
+    try {
+      if (open.commits.failure === undefined) open.commits.flush()
+    } finally {
+      open.db.close()
+    }
+  }
+
+  sync(): Promise<void> {
+    if (this.current === undefined) return Promise.reject(this.closedError('sync'))
+    return this.current.commits.sync()
+  }
+
+  putSession(record: SessionRecord): void {
+    const { sql, messages } = this.use('putSession')
+    this.stage(() => {
+      const will = record.will
+      sql.upsertSession.run(
+        record.clientId,
+        record.protocol,
+        record.expiryInterval,
+        record.disconnectedAt ?? null,
+        will === undefined ? null : messages.idFor(will.message),
+        will === undefined ? null : will.delayInterval,
+      )
+    })
+  }
+
+  deleteSession(clientId: string): void {
+    const { sql, queues } = this.use('deleteSession')
+    // The staged delete removes every entry before any later append of this client applies, so
+    // a new queue can start its sequence again from zero.
+    queues.delete(clientId)
+    this.stage(() => {
+      sql.deleteSessionSubscriptions.run(clientId)
+      sql.deleteSessionInflight.run(clientId)
+      sql.deleteSessionIncomingQos2.run(clientId)
+      sql.deleteSessionOffline.run(clientId)
+      sql.deleteSession.run(clientId)
+    })
+  }
+
+  putSubscription(clientId: string, sub: SubscriptionOptions): void {
+    const { sql } = this.use('putSubscription')
+    this.stage(() => {
+      sql.upsertSubscription.run(
+        clientId,
+        sub.filter,
+        sub.qos,
+        sub.noLocal ? 1 : 0,
+        sub.retainAsPublished ? 1 : 0,
+        sub.retainHandling,
+        sub.subscriptionId ?? null,
+        sub.userProperties === undefined ? null : JSON.stringify(sub.userProperties),
+      )
+    })
+  }
+
+  deleteSubscription(clientId: string, filter: string): void {
+    const { sql } = this.use('deleteSubscription')
+    this.stage(() => sql.deleteSubscription.run(clientId, filter))
+  }
+
+  putInflight(clientId: string, record: InflightRecord): void {
+    const { sql, messages } = this.use('putInflight')
+    this.stage(() => {
+      sql.upsertInflight.run(
+        clientId,
+        record.packetId,
+        messages.idFor(record.message),
+        record.qos,
+        record.retain ? 1 : 0,
+        record.state,
+        record.subscriptionIds === undefined ? null : JSON.stringify(record.subscriptionIds),
+      )
+    })
+  }
+
+  deleteInflight(clientId: string, packetId: number): void {
+    const { sql } = this.use('deleteInflight')
+    this.stage(() => sql.deleteInflight.run(clientId, packetId))
+  }
+
+  putIncomingQos2(clientId: string, packetId: number): void {
+    const { sql } = this.use('putIncomingQos2')
+    this.stage(() => sql.insertIncomingQos2.run(clientId, packetId))
+  }
+
+  deleteIncomingQos2(clientId: string, packetId: number): void {
+    const { sql } = this.use('deleteIncomingQos2')
+    this.stage(() => sql.deleteIncomingQos2.run(clientId, packetId))
+  }
+
+  appendOffline(clientId: string, message: Message): void {
+    const { sql, messages, queues } = this.use('appendOffline')
+    let queue = queues.get(clientId)
+    if (queue === undefined) {
+      queue = { head: 0, tail: 0 }
+      queues.set(clientId, queue)
+    }
+    const seq = queue.tail++
+    this.stage(() => sql.insertOffline.run(clientId, seq, messages.idFor(message)))
+  }
+
+  dropOldestOffline(clientId: string, n: number): void {
+    const { queues } = this.use('dropOldestOffline')
+    const queue = queues.get(clientId)
+    if (queue !== undefined) this.removeHead(clientId, queue, n)
+  }
+
+  async takeOffline(clientId: string, limit: number): Promise<Message[]> {
+    const open = this.use('takeOffline')
+    const queue = open.queues.get(clientId)
+    const count = queue === undefined ? 0 : Math.min(Math.max(limit, 0), queue.tail - queue.head)
+    if (queue === undefined || count === 0) return []
+    // Read-your-writes: the entries may still be staged. Removal is staged, not committed here,
+    // so it lands in one transaction with whatever the caller does with the messages next
+    // (putInflight in the same turn); a crash before that commit leaves them queued.
+    open.commits.flush()
+    let rows: MessageRow[]
+    try {
+      rows = open.sql.readOffline.all(clientId, queue.head, count) as MessageRow[]
+    } catch (cause) {
+      throw asStorageError(cause, open.path, `cannot read offline queue of ${clientId}`, StorageErrorCode.Read)
+    }
+    this.removeHead(clientId, queue, rows.length)
+    return rows.map((row) => open.messages.fromRow(row))
+  }
+
+  putRetained(message: Message): void {
+    const { sql, messages } = this.use('putRetained')
+    this.stage(() => sql.upsertRetained.run(message.topic, messages.idFor(message)))
+  }
+
+  deleteRetained(topic: string): void {
+    const { sql } = this.use('deleteRetained')
+    this.stage(() => sql.deleteRetained.run(topic))
+  }
+
+  private removeHead(clientId: string, queue: QueueCursor, n: number): void {
+    const removed = Math.min(Math.max(n, 0), queue.tail - queue.head)
+    if (removed === 0) return
+    queue.head += removed
+    const below = queue.head
+    const { sql } = this.use('removeHead')
+    this.stage(() => sql.deleteOfflineBelow.run(clientId, below))
+  }
+
+  private stage(op: StagedOp): void {
+    this.current?.commits.stage(op)
+  }
+
+  private use(method: string): OpenDatabase {
+    if (this.current === undefined) throw this.closedError(method)
+    return this.current
+  }
+
+  private closedError(method: string): StorageError {
+    const path = this.options.dir
+    return new StorageError(StorageErrorCode.Closed, path, `${method}() on a store that is ${this.state}, not open`)
+  }
+
+  private reportFailure(failure: Error): void {
+    const path = this.current?.path ?? this.options.dir
+    if (this.options.logger === undefined) process.emitWarning(failure)
+    else this.options.logger.error({ err: failure, path }, 'storage commit failed; refusing further writes')
+  }
+}

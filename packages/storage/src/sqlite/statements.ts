@@ -1,0 +1,73 @@
+import type Database from 'better-sqlite3'
+import { MESSAGE_COLUMNS } from './messages.js'
+
+/** Every statement a write or a read runs after start-up. */
+export const STATEMENT_SQL = {
+  upsertSession: `INSERT INTO sessions
+    (client_id, protocol, expiry_interval, disconnected_at, will_message_id, will_delay) VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT (client_id) DO UPDATE SET protocol = excluded.protocol, expiry_interval = excluded.expiry_interval,
+      disconnected_at = excluded.disconnected_at, will_message_id = excluded.will_message_id,
+      will_delay = excluded.will_delay`,
+  deleteSession: 'DELETE FROM sessions WHERE client_id = ?',
+  deleteSessionSubscriptions: 'DELETE FROM subscriptions WHERE client_id = ?',
+  deleteSessionInflight: 'DELETE FROM inflight WHERE client_id = ?',
+  deleteSessionIncomingQos2: 'DELETE FROM incoming_qos2 WHERE client_id = ?',
+  deleteSessionOffline: 'DELETE FROM offline WHERE client_id = ?',
+
+  upsertSubscription: `INSERT INTO subscriptions (client_id, filter, qos, no_local, retain_as_published,
+      retain_handling, subscription_id, user_properties) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (client_id, filter) DO UPDATE SET qos = excluded.qos, no_local = excluded.no_local,
+      retain_as_published = excluded.retain_as_published, retain_handling = excluded.retain_handling,
+      subscription_id = excluded.subscription_id, user_properties = excluded.user_properties`,
+  deleteSubscription: 'DELETE FROM subscriptions WHERE client_id = ? AND filter = ?',
+
+  upsertInflight: `INSERT INTO inflight (client_id, packet_id, message_id, qos, retain, state,
+      subscription_ids) VALUES (?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (client_id, packet_id) DO UPDATE SET message_id = excluded.message_id, qos = excluded.qos,
+      retain = excluded.retain, state = excluded.state, subscription_ids = excluded.subscription_ids`,
+  deleteInflight: 'DELETE FROM inflight WHERE client_id = ? AND packet_id = ?',
+
+  insertIncomingQos2: 'INSERT OR IGNORE INTO incoming_qos2 (client_id, packet_id) VALUES (?, ?)',
+  deleteIncomingQos2: 'DELETE FROM incoming_qos2 WHERE client_id = ? AND packet_id = ?',
+
+  insertOffline: 'INSERT INTO offline (client_id, seq, message_id) VALUES (?, ?, ?)',
+  /** Removes a queue's head: every entry below the new head. */
+  deleteOfflineBelow: 'DELETE FROM offline WHERE client_id = ? AND seq < ?',
+  readOffline: `SELECT ${MESSAGE_COLUMNS} FROM offline o JOIN messages m ON m.id = o.message_id
+    WHERE o.client_id = ? AND o.seq >= ? ORDER BY o.seq LIMIT ?`,
+
+  upsertRetained: `INSERT INTO retained (topic, message_id) VALUES (?, ?)
+    ON CONFLICT (topic) DO UPDATE SET message_id = excluded.message_id`,
+  deleteRetained: 'DELETE FROM retained WHERE topic = ?',
+} as const
+
+export type Statements = { readonly [name in keyof typeof STATEMENT_SQL]: Database.Statement }
+
+/** Prepared once per open database and reused for its lifetime. */
+export function prepareStatements(db: Database.Database): Statements {
+  const prepared: Partial<Record<keyof typeof STATEMENT_SQL, Database.Statement>> = {}
+  for (const name of Object.keys(STATEMENT_SQL) as (keyof typeof STATEMENT_SQL)[]) {
+    prepared[name] = db.prepare(STATEMENT_SQL[name])
+  }
+  return prepared as Statements
+}
+
+/**
+ * The start-up reads. None of them visits offline entries: queues are located by stepping from
+ * one client id to the next in the primary key and reading each queue's two ends, so start-up
+ * costs O(queues · log entries) however many messages wait.
+ */
+export const LOAD_SQL = {
+  sessions: `SELECT s.client_id, s.protocol, s.expiry_interval, s.disconnected_at, s.will_delay, ${MESSAGE_COLUMNS}
+    FROM sessions s LEFT JOIN messages m ON m.id = s.will_message_id`,
+  subscriptions: `SELECT client_id, filter, qos, no_local, retain_as_published, retain_handling, subscription_id,
+    user_properties FROM subscriptions ORDER BY rowid`,
+  inflight: `SELECT i.client_id, i.packet_id, i.qos AS delivery_qos, i.retain AS delivery_retain, i.state,
+    i.subscription_ids, ${MESSAGE_COLUMNS} FROM inflight i JOIN messages m ON m.id = i.message_id ORDER BY i.rowid`,
+  incomingQos2: 'SELECT client_id, packet_id FROM incoming_qos2',
+  retained: `SELECT ${MESSAGE_COLUMNS} FROM retained r JOIN messages m ON m.id = r.message_id`,
+  firstQueue: 'SELECT client_id FROM offline ORDER BY client_id LIMIT 1',
+  nextQueue: 'SELECT client_id FROM offline WHERE client_id > ? ORDER BY client_id LIMIT 1',
+  queueHead: 'SELECT seq FROM offline WHERE client_id = ? ORDER BY seq LIMIT 1',
+  queueLast: 'SELECT seq FROM offline WHERE client_id = ? ORDER BY seq DESC LIMIT 1',
+} as const
