@@ -25,3 +25,9 @@ export type {
   BrokerCore,
   BrokerOptions,
 } from './api.js'
+export { Broker } from './broker.js'
+export { LocalCluster } from './local-cluster.js'
+export { MemoryStorage } from './memory-storage.js'
+export { TopicTrie } from './topic-trie.js'
+export { validateTopicName, validateTopicFilter, parseSharedFilter, topicMatches, type SharedFilter } from './topic.js'
+export { BrokerError, BrokerErrorCode } from './errors.js'

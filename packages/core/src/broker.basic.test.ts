@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest'
+import { ReasonCode } from './reason-code.js'
+import { connect, createWorld } from './test-support/harness.js'
+
+describe('Broker: connect, subscribe, publish', () => {
+  it('delivers QoS 0, 1 and 2 to a subscriber and completes the acknowledgement flows', async () => {
+    const w = await createWorld()
+    const sub = await connect(w, 'sub')
+    const pub = await connect(w, 'pub')
+    expect(sub.subscribe('a/+', 2).codes).toEqual([2])
+
+    expect(pub.publish('a/b', 'zero', 0).reason).toBe(ReasonCode.Success)
+    expect(pub.publish('a/b', 'one', 1).reason).toBe(ReasonCode.Success)
+    expect(pub.publish('a/b', 'two', 2).reason).toBe(ReasonCode.Success)
+    const got = sub.link.take()
+    expect(got.map((r) => [r.payload, r.qos])).toEqual([
+      ['zero', 0],
+      ['one', 1],
+      ['two', 2],
+    ])
+    const [, one, two] = got
+    expect(one?.packetId).toBeGreaterThan(0)
+    expect(two?.packetId).not.toBe(one?.packetId)
+    expect(w.broker.stats.inflightCurrent).toBe(2)
+    expect(w.broker.puback(sub.handle, one?.packetId ?? 0)).toBe(true)
+    expect(w.broker.pubcomp(sub.handle, two?.packetId ?? 0)).toBe(false)
+    expect(w.broker.pubrec(sub.handle, two?.packetId ?? 0)).toBe(true)
+    expect(w.broker.pubcomp(sub.handle, two?.packetId ?? 0)).toBe(true)
+    expect(w.broker.stats.inflightCurrent).toBe(0)
+  })
+
+  it('answers NoMatchingSubscribers (0x10) when nobody matched', async () => {
+    const w = await createWorld()
+    const pub = await connect(w, 'pub')
+    expect(pub.publish('nobody/here', 'x', 1).reason).toBe(ReasonCode.NoMatchingSubscribers)
+  })
+})

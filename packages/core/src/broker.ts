@@ -1,0 +1,658 @@
+import type {
+  BrokerCore,
+  BrokerOptions,
+  ClientLink,
+  ConnectRequest,
+  ConnectResult,
+  DisconnectOptions,
+  PublishResult,
+  SessionHandle,
+  SubscribeResult,
+} from './api.js'
+import type { Authorizer, ClientIdentity } from './auth.js'
+import type { Cluster, ClusterInbound, TransferredSession } from './cluster.js'
+import { BrokerError, BrokerErrorCode } from './errors.js'
+import { LocalCluster } from './local-cluster.js'
+import type { Message, QoS } from './message.js'
+import { Outgoing } from './outgoing.js'
+import type { Clock, Logger } from './ports.js'
+import { ReasonCode } from './reason-code.js'
+import { RetainedMessages } from './retained-messages.js'
+import { Router } from './router.js'
+import { Offer, Session, type SessionContext } from './session.js'
+import { Stats } from './stats.js'
+import type { InflightRecord, SessionRecord, Storage, SubscriptionOptions, WillRecord } from './storage.js'
+import { Subscription } from './subscription.js'
+import { sysTopics } from './sys-topics.js'
+import { TimerQueue } from './timers.js'
+import { validateTopicFilter, validateTopicName } from './topic.js'
+
+/** Session Expiry Interval meaning "never" [MQTT-3.1.2-11 … 3.1.2.11.2]. */
+const NEVER = 0xffffffff
+
+const allowAll: Authorizer = { canPublish: () => true, canSubscribe: () => true }
+
+const results = new Map<ReasonCode, PublishResult>()
+/** Shared frozen results: the publish hot path allocates none unless Storage was written. */
+function result(reason: ReasonCode): PublishResult {
+  let r = results.get(reason)
+  if (r === undefined) {
+    r = Object.freeze({ reason })
+    results.set(reason, r)
+  }
+  return r
+}
+/** What a call through a stale handle gets: the session belongs to a newer connection. */
+const STALE = result(ReasonCode.SessionTakenOver)
+
+/**
+ * The protocol-neutral broker: an I/O-free state machine. Events come in through the BrokerCore
+ * methods (and ClusterInbound from the cluster plane); effects go out through each session's
+ * ClientLink and through Storage and Cluster calls. Time is read from `options.clock`; timers
+ * fire only from `tick(now)`.
+ */
+export class Broker implements BrokerCore, ClusterInbound {
+  readonly nodeId: string
+  readonly stats = new Stats()
+
+  private readonly options: BrokerOptions
+  private readonly storage: Storage
+  private readonly cluster: Cluster
+  private readonly authorizer: Authorizer
+  private readonly logger: Logger
+  private readonly clock: Clock
+  private readonly ctx: SessionContext
+  private readonly sessions = new Map<string, Session>()
+  private readonly connected = new Set<Session>()
+  private readonly router = new Router()
+  private readonly timers = new TimerQueue()
+  private readonly retained: RetainedMessages
+  /** Serializes connects per client id: ownership claims may interleave across awaits. */
+  private readonly claims = new Map<string, Promise<unknown>>()
+  /** Which granted subscriptions were new, for Retain Handling 1 in deliverRetained. */
+  private readonly fresh = new WeakMap<SubscribeResult, readonly boolean[]>()
+  /** Messages published while routing another (a will from a link that closed mid-delivery). */
+  private readonly deferred: Message[] = []
+  private routing = false
+  private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new'
+  private startedAt = 0
+
+  constructor(options: BrokerOptions) {
+    checkOptions(options)
+    this.options = options
+    this.nodeId = options.nodeId
+    this.storage = options.storage
+    this.cluster = options.cluster ?? new LocalCluster(options.nodeId)
+    this.authorizer = options.authorizer ?? allowAll
+    this.logger = options.logger.child({ component: 'core', nodeId: options.nodeId })
+    this.clock = options.clock
+    const clock = options.clock
+    this.ctx = {
+      storage: options.storage,
+      stats: this.stats,
+      logger: this.logger,
+      maxOfflineMessages: options.maxOfflineMessages,
+      offlineOverflow: options.offlineOverflow,
+      now: () => clock.now(),
+      wrote: false,
+    }
+    this.retained = new RetainedMessages(options.storage, this.timers, this.stats, options.maxRetainedMessages)
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new BrokerError(BrokerErrorCode.AlreadyStarted, 'start() was already called')
+    this.state = 'starting'
+    const loaded = await this.storage.open()
+    const now = this.clock.now()
+    for (const message of loaded.retained) this.retained.load(message, now)
+    for (const stored of loaded.sessions) {
+      const s = this.restore(stored.session, stored.subscriptions, stored.inflight, stored.incomingQos2)
+      s.stored = true
+      s.storedTail = stored.offlineCount
+      this.stats.offlineQueuedCurrent += stored.offlineCount
+      // No disconnectedAt: the broker went down while the client was connected; it is gone now.
+      if (s.disconnectedAt === undefined) {
+        s.disconnectedAt = now
+        this.storage.putSession(s.record())
+      }
+      this.connectionGone(s, s.disconnectedAt)
+    }
+    this.cluster.attach(this)
+    this.startedAt = now
+    this.state = 'running'
+    if (this.options.sysIntervalMs > 0) this.timers.add(now, (t) => this.publishSys(t))
+    this.logger.info({ sessions: loaded.sessions.length, retained: this.retained.size }, 'core started')
+  }
+
+  async stop(): Promise<void> {
+    if (this.state !== 'running') return
+    this.state = 'stopping'
+    const now = this.clock.now()
+    for (const s of [...this.connected]) {
+      const link = s.link as ClientLink
+      this.unlink(s)
+      link.close(ReasonCode.ServerShuttingDown)
+      // The server closed the connection without a DISCONNECT from the client: wills apply.
+      this.connectionGone(s, now)
+    }
+    await this.storage.sync()
+    await this.storage.close()
+    this.state = 'stopped'
+    this.logger.info({}, 'core stopped')
+  }
+
+  connect(request: ConnectRequest, link: ClientLink): Promise<ConnectResult> {
+    const id = request.clientId
+    const prev = this.claims.get(id)
+    const next = prev === undefined ? this.claim(request, link) : prev.then(() => this.claim(request, link))
+    const settled = next.then(
+      () => undefined,
+      () => undefined,
+    )
+    this.claims.set(id, settled)
+    void settled.then(() => {
+      if (this.claims.get(id) === settled) this.claims.delete(id)
+    })
+    return next
+  }
+
+  private async claim(request: ConnectRequest, link: ClientLink): Promise<ConnectResult> {
+    if (this.state === 'new' || this.state === 'starting') {
+      throw new BrokerError(BrokerErrorCode.NotStarted, 'connect() before start() resolved')
+    }
+    if (this.state !== 'running') return { ok: false, reason: ReasonCode.ServerShuttingDown }
+    const id = request.clientId
+    const identity: ClientIdentity = {
+      clientId: id,
+      username: request.username,
+      protocol: request.protocol,
+      remoteAddress: request.remoteAddress,
+    }
+    // The will is authorized once, at CONNECT, as the client's own publish.
+    if (request.will !== undefined && !this.mayPublish(identity, request.will.message.topic)) {
+      return { ok: false, reason: ReasonCode.NotAuthorized }
+    }
+    let claim
+    try {
+      claim = await this.cluster.acquireSession(id)
+    } catch (err) {
+      this.logger.warn({ err, clientId: id }, 'session ownership could not be acquired')
+      return { ok: false, reason: ReasonCode.ServerUnavailable }
+    }
+    if (this.state !== 'running') return { ok: false, reason: ReasonCode.ServerShuttingDown }
+    const now = this.clock.now()
+    let s = this.sessions.get(id)
+    if (claim.transferred !== undefined) {
+      // The previous owner was another node: its state wins over any stale local copy.
+      if (s !== undefined) this.endSession(s, false, false)
+      s = this.adopt(claim.transferred)
+    }
+    if (s !== undefined) {
+      if (s.handle !== undefined) this.takeOver(s, request.cleanStart, now)
+      else if (s.will !== undefined) {
+        // [MQTT-3.1.2-8] A new connection before the Will Delay Interval elapsed: the will is not sent.
+        s.willTimer?.cancel()
+        s.will = undefined
+      }
+      s.expiryTimer?.cancel()
+      // [MQTT-3.1.2-4] Clean Start discards any existing session.
+      if (request.cleanStart) {
+        this.endSession(s, false, false)
+        s = undefined
+      }
+    }
+    // [MQTT-3.2.2-2] Session Present is 0 for a new session; [MQTT-3.2.2-3] 1 for a resumed one.
+    const sessionPresent = s !== undefined
+    const expiry = this.sessionExpiry(request)
+    if (s === undefined) {
+      s = new Session(id, identity, expiry, this.ctx)
+      this.sessions.set(id, s)
+      this.stats.sessionsCurrent++
+    }
+    const handle: SessionHandle = { clientId: id, identity }
+    s.identity = identity
+    s.protocol = request.protocol
+    s.expiryInterval = expiry
+    s.disconnectedAt = undefined
+    s.will = request.will
+    s.receiveMaximum = request.receiveMaximum > 0 ? request.receiveMaximum : 0xffff
+    s.link = link
+    s.handle = handle
+    this.connected.add(s)
+    this.stats.connectionsCurrent++
+    this.stats.connectionsTotal++
+    // Stored with the will while connected, so a crash still publishes it after the restart.
+    if (expiry > 0 || s.stored) s.persist()
+    return { ok: true, session: handle, sessionPresent, sessionExpiryInterval: expiry }
+  }
+
+  /** [MQTT-3.1.4-3] The session is connected elsewhere on this node: that connection is closed with 0x8E. */
+  private takeOver(s: Session, cleanStart: boolean, now: number): void {
+    const old = s.link as ClientLink
+    // Stale first: the adapter may call disconnect() from inside close().
+    this.unlink(s)
+    old.close(ReasonCode.SessionTakenOver)
+    const will = s.will
+    s.will = undefined
+    // [MQTT-3.1.2-8] Its connection closed: its will goes out now if it has no delay or the session ends.
+    if (will !== undefined && (will.delayInterval === 0 || cleanStart)) this.publishWill(s.clientId, will, now)
+    this.logger.info({ clientId: s.clientId }, 'session taken over')
+  }
+
+  activate(session: SessionHandle): void {
+    this.live(session)?.activate()
+  }
+
+  disconnect(session: SessionHandle, options: DisconnectOptions): void {
+    const s = this.live(session)
+    if (s === undefined) return
+    this.unlink(s)
+    if (options.sessionExpiryInterval !== undefined) s.expiryInterval = this.capExpiry(options.sessionExpiryInterval)
+    // [MQTT-3.1.2-10] A normal DISCONNECT (0x00) deletes the will without publishing it.
+    if (!options.publishWill) s.will = undefined
+    const now = this.clock.now()
+    s.disconnectedAt = now
+    this.connectionGone(s, now)
+  }
+
+  private unlink(s: Session): void {
+    s.detach()
+    this.connected.delete(s)
+    this.stats.connectionsCurrent--
+  }
+
+  /** The connection of `s` closed at `at`: schedules its will and its expiry, or ends it. */
+  private connectionGone(s: Session, at: number): void {
+    const now = this.clock.now()
+    if (s.expiryInterval === 0) {
+      // [MQTT-3.1.2-8] … or when the session ends, whichever is first.
+      this.endSession(s, true, true)
+      return
+    }
+    const will = s.will
+    if (will !== undefined) {
+      // [MQTT-3.1.3-9] The will goes out after the Will Delay Interval or when the session ends, whichever first.
+      const delay = Math.min(will.delayInterval, s.expiryInterval)
+      if (delay === 0) {
+        s.will = undefined
+        this.publishWill(s.clientId, will, now)
+      } else {
+        s.willTimer = this.timers.add(at + delay * 1000, (t) => this.willDue(s, t))
+      }
+    }
+    s.disconnectedAt = at
+    s.persist()
+    if (s.expiryInterval !== NEVER) {
+      s.expiryTimer = this.timers.add(at + s.expiryInterval * 1000, () => this.expire(s))
+    }
+  }
+
+  private willDue(s: Session, now: number): void {
+    const will = s.will
+    if (will === undefined || s.ended) return
+    s.will = undefined
+    this.storage.putSession(s.record())
+    this.publishWill(s.clientId, will, now)
+  }
+
+  private expire(s: Session): void {
+    if (s.ended || s.handle !== undefined) return
+    this.logger.info({ clientId: s.clientId }, 'session expired')
+    this.endSession(s, true, true)
+  }
+
+  /** Ends a session: routes, storage and ownership go; a pending will is published when asked. */
+  private endSession(s: Session, publishWill: boolean, release: boolean): void {
+    if (s.ended) return
+    const will = publishWill ? s.will : undefined
+    s.end()
+    for (const sub of s.subscriptions.values()) this.unroute(sub)
+    if (s.stored) this.storage.deleteSession(s.clientId)
+    this.sessions.delete(s.clientId)
+    this.stats.sessionsCurrent--
+    if (release) this.cluster.releaseSession(s.clientId)
+    if (will !== undefined) this.publishWill(s.clientId, will, this.clock.now())
+  }
+
+  /**
+   * Publishes a will. Its Message Expiry Interval counts from now, not from the CONNECT that
+   * carried it: the adapter built `expiresAt` as publishedAt + interval.
+   */
+  private publishWill(clientId: string, will: WillRecord, now: number): void {
+    const m = will.message
+    const message: Message = {
+      topic: m.topic,
+      payload: m.payload,
+      qos: m.qos,
+      retain: m.retain,
+      properties: m.properties,
+      expiresAt: m.expiresAt === undefined ? undefined : now + (m.expiresAt - m.publishedAt),
+      publishedAt: now,
+      publisherId: m.publisherId ?? clientId,
+    }
+    this.accept(message, true, true)
+  }
+
+  publish(from: SessionHandle | null, message: Message): PublishResult {
+    if (from !== null) {
+      const s = this.live(from)
+      if (s === undefined) return STALE
+      const invalid = validateTopicName(message.topic)
+      if (invalid !== undefined) return result(invalid)
+      if (!this.mayPublish(s.identity, message.topic)) return result(ReasonCode.NotAuthorized)
+    } else {
+      const invalid = validateTopicName(message.topic)
+      if (invalid !== undefined) return result(invalid)
+    }
+    return this.accept(message, true, true)
+  }
+
+  /** Clients may not write the broker's own `$SYS` tree; the rest is the Authorizer's call. */
+  private mayPublish(identity: ClientIdentity, topic: string): boolean {
+    if (topic.startsWith('$SYS/') || topic === '$SYS') return false
+    return this.authorizer.canPublish(identity, topic)
+  }
+
+  private accept(message: Message, forward: boolean, persist: boolean): PublishResult {
+    this.stats.messagesReceived++
+    this.ctx.wrote = false
+    if (message.retain) {
+      const r = this.retained.apply(message, persist)
+      if (r.refused !== undefined) return result(r.refused)
+      if (r.wrote) this.ctx.wrote = true
+    }
+    if (forward) this.cluster.forward(message)
+    const reason = this.route(message)
+    if (!this.ctx.wrote) return result(reason)
+    return { reason, durable: this.storage.sync() }
+  }
+
+  /** Delivers to every matching local session once; returns the publish's reason code. */
+  private route(message: Message): ReasonCode {
+    if (this.routing) {
+      this.deferred.push(message)
+      return ReasonCode.Success
+    }
+    this.routing = true
+    try {
+      const reason = this.routeOnce(message)
+      for (let m = this.deferred.shift(); m !== undefined; m = this.deferred.shift()) this.routeOnce(m)
+      return reason
+    } finally {
+      this.routing = false
+    }
+  }
+
+  private routeOnce(message: Message): ReasonCode {
+    const router = this.router
+    router.match(message.topic, message.publisherId)
+    const direct = router.direct
+    const shared = router.shared
+    const matched = direct.length + shared.length
+    if (matched === 0) return ReasonCode.NoMatchingSubscribers
+    let rejected = 0
+    for (let i = 0; i < direct.length; i++) {
+      const s = direct[i] as Session
+      // QoS is min(published, granted) [MQTT-3.8.4-8]; granted is already capped at max_qos.
+      const qos = (message.qos < s.matchQos ? message.qos : s.matchQos) as QoS
+      // [MQTT-3.3.1-12] RETAIN is 0 on a forwarded message, [MQTT-3.3.1-13] kept with Retain As Published.
+      if (s.offer(message, qos, s.matchRetain && message.retain, s.matchIds) === Offer.Rejected) rejected++
+    }
+    for (let i = 0; i < shared.length; i++) {
+      const sub = shared[i] as Subscription
+      const qos = (message.qos < sub.qos ? message.qos : sub.qos) as QoS
+      const retain = sub.options.retainAsPublished && message.retain
+      if (sub.session.offer(message, qos, retain, sub.ids) === Offer.Rejected) rejected++
+    }
+    return rejected === matched ? ReasonCode.QuotaExceeded : ReasonCode.Success
+  }
+
+  receiveQos2(from: SessionHandle, packetId: number, message: Message): PublishResult & { readonly duplicate: boolean } {
+    const s = this.live(from)
+    if (s === undefined) return { reason: STALE.reason, duplicate: false }
+    // [MQTT-4.3.3-10] Until PUBREL, a PUBLISH with the same packet id is acknowledged, never routed again.
+    if (s.incomingQos2.has(packetId)) return { reason: ReasonCode.Success, duplicate: true }
+    const r = this.publish(from, message)
+    // A failed PUBREC ends the exchange: the id is not remembered.
+    if (r.reason >= 0x80) return { reason: r.reason, duplicate: false }
+    s.incomingQos2.add(packetId)
+    if (!s.stored) return { reason: r.reason, durable: r.durable, duplicate: false }
+    this.storage.putIncomingQos2(s.clientId, packetId)
+    return { reason: r.reason, durable: this.storage.sync(), duplicate: false }
+  }
+
+  releaseQos2(from: SessionHandle, packetId: number): boolean {
+    const s = this.live(from)
+    if (s === undefined || !s.incomingQos2.delete(packetId)) return false
+    // [MQTT-4.3.3-12] From now on a PUBLISH with this packet id is a new message.
+    if (s.stored) this.storage.deleteIncomingQos2(s.clientId, packetId)
+    return true
+  }
+
+  puback(session: SessionHandle, packetId: number): boolean {
+    return this.live(session)?.puback(packetId) ?? false
+  }
+
+  pubrec(session: SessionHandle, packetId: number): boolean {
+    return this.live(session)?.pubrec(packetId) ?? false
+  }
+
+  pubcomp(session: SessionHandle, packetId: number): boolean {
+    return this.live(session)?.pubcomp(packetId) ?? false
+  }
+
+  subscribe(session: SessionHandle, requests: readonly SubscriptionOptions[]): SubscribeResult {
+    const s = this.live(session)
+    const codes: ReasonCode[] = []
+    const fresh: boolean[] = []
+    for (const req of requests) {
+      if (s === undefined) {
+        codes.push(ReasonCode.UnspecifiedError)
+        fresh.push(false)
+        continue
+      }
+      const existed = s.subscriptions.has(req.filter)
+      const code = this.subscribeOne(s, req)
+      codes.push(code)
+      fresh.push(!existed)
+    }
+    const res: SubscribeResult = { codes }
+    this.fresh.set(res, fresh)
+    return res
+  }
+
+  private subscribeOne(s: Session, req: SubscriptionOptions): ReasonCode {
+    const invalid = validateTopicFilter(req.filter)
+    if (invalid !== undefined) return invalid
+    // [MQTT-3.8.3-4] It is a Protocol Error to set No Local on a Shared Subscription.
+    if (req.noLocal && req.filter.startsWith('$share/')) return ReasonCode.ProtocolError
+    if (!this.authorizer.canSubscribe(s.identity, req.filter)) return ReasonCode.NotAuthorized
+    const existing = s.subscriptions.get(req.filter)
+    const max = this.options.maxSubscriptionsPerClient
+    if (existing === undefined && max > 0 && s.subscriptions.size >= max) return ReasonCode.QuotaExceeded
+    // The granted QoS may be lower than requested (MQTT 5 §3.9.3): capped at broker.max_qos.
+    const qos = Math.min(req.qos, this.options.maxQos) as QoS
+    const options = qos === req.qos ? req : { ...req, qos }
+    // [MQTT-3.8.4-3] A subscription to an existing filter replaces it.
+    if (existing !== undefined) existing.update(options)
+    else this.addSubscription(new Subscription(s, options))
+    if (s.stored) this.storage.putSubscription(s.clientId, options)
+    return qos
+  }
+
+  private addSubscription(sub: Subscription): void {
+    sub.session.subscriptions.set(sub.options.filter, sub)
+    this.stats.subscriptionsCurrent++
+    if (this.router.add(sub)) this.cluster.addRoute(sub.options.filter)
+  }
+
+  private unroute(sub: Subscription): void {
+    this.stats.subscriptionsCurrent--
+    if (this.router.remove(sub)) this.cluster.removeRoute(sub.options.filter)
+  }
+
+  deliverRetained(session: SessionHandle, requests: readonly SubscriptionOptions[], res: SubscribeResult): void {
+    const s = this.live(session)
+    if (s === undefined) return
+    const fresh = this.fresh.get(res)
+    const now = this.clock.now()
+    for (let i = 0; i < requests.length; i++) {
+      const code = res.codes[i]
+      const req = requests[i] as SubscriptionOptions
+      if (code === undefined || code >= 0x80) continue
+      // [MQTT-3.3.1-10] Retain Handling 2: no retained messages on subscribe.
+      if (req.retainHandling === 2) continue
+      // [MQTT-3.3.1-11] Retain Handling 1: only when the subscription did not exist.
+      if (req.retainHandling === 1 && fresh?.[i] === false) continue
+      const sub = s.subscriptions.get(req.filter)
+      // MQTT 5 §4.8.2: retained messages are not sent for a Shared Subscription.
+      if (sub === undefined || sub.group !== undefined) continue
+      for (const m of this.retained.match(sub.topicFilter, now)) {
+        if (sub.options.noLocal && m.publisherId === s.clientId) continue
+        // [MQTT-3.3.1-9] Retained messages sent because of a new subscription carry RETAIN=1.
+        s.offer(m, (m.qos < sub.qos ? m.qos : sub.qos) as QoS, true, sub.ids)
+      }
+    }
+  }
+
+  unsubscribe(session: SessionHandle, filters: readonly string[]): ReasonCode[] {
+    const s = this.live(session)
+    return filters.map((filter) => {
+      const sub = s?.subscriptions.get(filter)
+      if (s === undefined || sub === undefined) return ReasonCode.NoSubscriptionExisted
+      s.subscriptions.delete(filter)
+      this.unroute(sub)
+      if (s.stored) this.storage.deleteSubscription(s.clientId, filter)
+      return ReasonCode.Success
+    })
+  }
+
+  tick(now: number): void {
+    this.timers.runDue(now)
+    const interval = this.options.retryIntervalMs
+    if (interval <= 0) return
+    for (const s of this.connected) {
+      // MQTT 5 forbids resending on a live connection [MQTT-4.4.0-1]; 3.1.1 leaves it to the server.
+      if (s.protocol === 'mqtt3' && s.inflight.size > 0) s.retry(now, interval)
+    }
+  }
+
+  countBytes(received: number, sent: number): void {
+    this.stats.bytesReceived += received
+    this.stats.bytesSent += sent
+  }
+
+  /** ClusterInbound: a publish another node routed here; matched locally, never forwarded again. */
+  deliverLocal(message: Message): void {
+    if (this.state !== 'running') return
+    this.accept(message, false, true)
+  }
+
+  /** ClusterInbound: another node takes this client over; hand over everything and forget it here. */
+  async surrenderSession(clientId: string): Promise<TransferredSession | undefined> {
+    const s = this.sessions.get(clientId)
+    if (s === undefined) return undefined
+    if (s.handle !== undefined) {
+      const link = s.link as ClientLink
+      this.unlink(s)
+      link.close(ReasonCode.SessionTakenOver)
+      s.disconnectedAt = this.clock.now()
+    }
+    const session = s.record()
+    const subscriptions = [...s.subscriptions.values()].map((sub) => sub.options)
+    const inflight = [...s.inflight.values()].map((out) => out.toRecord())
+    const incomingQos2 = [...s.incomingQos2]
+    const memory = [...s.queue].map((out) => out.message)
+    const stored = s.stored ? s.queued : 0
+    // Out of the router now, so nothing new lands here while the stored queue is read.
+    s.stored = false
+    this.endSession(s, false, false)
+    const offline = stored > 0 ? await this.storage.takeOffline(clientId, stored) : memory
+    if (stored > 0) this.storage.deleteSession(clientId)
+    return { session, subscriptions, inflight, incomingQos2, offline }
+  }
+
+  /** A session handed over by another node (cluster takeover or a dead node's session). */
+  private adopt(t: TransferredSession): Session {
+    const s = this.restore(t.session, t.subscriptions, t.inflight, t.incomingQos2)
+    s.adopt(t.offline)
+    if (s.expiryInterval > 0) s.persist()
+    return s
+  }
+
+  private restore(
+    record: SessionRecord,
+    subscriptions: readonly SubscriptionOptions[],
+    inflight: readonly InflightRecord[],
+    incomingQos2: readonly number[],
+  ): Session {
+    const identity: ClientIdentity = { clientId: record.clientId, protocol: record.protocol }
+    const s = new Session(record.clientId, identity, record.expiryInterval, this.ctx)
+    s.will = record.will
+    s.disconnectedAt = record.disconnectedAt
+    for (const options of subscriptions) this.addSubscription(new Subscription(s, options))
+    for (const r of inflight) s.inflight.set(r.packetId, Outgoing.fromRecord(r))
+    this.stats.inflightCurrent += inflight.length
+    for (const id of incomingQos2) s.incomingQos2.add(id)
+    this.sessions.set(s.clientId, s)
+    this.stats.sessionsCurrent++
+    return s
+  }
+
+  private publishSys(now: number): void {
+    if (this.state !== 'running') return
+    const uptime = Math.floor((now - this.startedAt) / 1000)
+    for (const [topic, value] of sysTopics(this.stats, this.options.version, uptime)) {
+      const message: Message = {
+        topic,
+        payload: Buffer.from(value),
+        qos: 0,
+        retain: true,
+        properties: {},
+        publishedAt: now,
+      }
+      this.retained.apply(message, false)
+      this.route(message)
+    }
+    this.timers.add(now + this.options.sysIntervalMs, (t) => this.publishSys(t))
+  }
+
+  private sessionExpiry(request: ConnectRequest): number {
+    let expiry = request.sessionExpiryInterval
+    // MQTT 3.1.1 clean_session=0 has no expiry of its own: session.default_expiry applies.
+    if (request.protocol === 'mqtt3' && expiry === NEVER) expiry = this.options.defaultExpiry
+    return this.capExpiry(expiry)
+  }
+
+  private capExpiry(expiry: number): number {
+    const max = this.options.maxExpiry
+    return max > 0 && expiry > max ? max : expiry
+  }
+
+  /** The session behind a handle, or undefined when the handle is stale [MQTT-3.1.4-3]. */
+  private live(handle: SessionHandle): Session | undefined {
+    const s = this.sessions.get(handle.clientId)
+    return s !== undefined && s.handle === handle ? s : undefined
+  }
+}
+
+function checkOptions(o: BrokerOptions): void {
+  const bad = (key: string, value: unknown): never => {
+    throw new BrokerError(BrokerErrorCode.InvalidOption, `${key} = ${String(value)}`)
+  }
+  if (o.maxQos !== 0 && o.maxQos !== 1 && o.maxQos !== 2) bad('maxQos', o.maxQos)
+  for (const key of [
+    'retryIntervalMs',
+    'maxOfflineMessages',
+    'defaultExpiry',
+    'maxExpiry',
+    'maxRetainedMessages',
+    'maxSubscriptionsPerClient',
+    'sysIntervalMs',
+  ] as const) {
+    const v = o[key]
+    if (!Number.isInteger(v) || v < 0) bad(key, v)
+  }
+  if (o.defaultExpiry > NEVER) bad('defaultExpiry', o.defaultExpiry)
+  if (o.offlineOverflow !== 'drop_oldest' && o.offlineOverflow !== 'reject_new') bad('offlineOverflow', o.offlineOverflow)
+}

@@ -1,0 +1,27 @@
+import { ReasonCode } from './reason-code.js'
+
+/** Stable error codes of the core; a code is never reused for a different meaning. */
+export const BrokerErrorCode = {
+  /** A BrokerCore method that needs loaded state was called before start() resolved. */
+  NotStarted: 'FLUXMQ_ERR_NOT_STARTED',
+  /** start() was called twice. */
+  AlreadyStarted: 'FLUXMQ_ERR_ALREADY_STARTED',
+  /** A Storage was used before open() or after close(). */
+  StorageClosed: 'FLUXMQ_ERR_STORAGE_CLOSED',
+  /** BrokerOptions hold a value the core cannot work with. */
+  InvalidOption: 'FLUXMQ_ERR_INVALID_OPTION',
+} as const
+export type BrokerErrorCode = (typeof BrokerErrorCode)[keyof typeof BrokerErrorCode]
+
+/** A typed core error: `code` is stable for programs, `reason` is what a protocol adapter reports. */
+export class BrokerError extends Error {
+  override readonly name = 'BrokerError'
+
+  constructor(
+    readonly code: BrokerErrorCode,
+    message: string,
+    readonly reason: ReasonCode = ReasonCode.ImplementationSpecificError,
+  ) {
+    super(`${code}: ${message}`)
+  }
+}

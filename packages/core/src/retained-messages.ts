@@ -1,0 +1,89 @@
+import type { Message } from './message.js'
+import { ReasonCode } from './reason-code.js'
+import { RetainedStore } from './retained.js'
+import type { Stats } from './stats.js'
+import type { Storage } from './storage.js'
+import type { TimerQueue } from './timers.js'
+
+/** The retained-message policy: what is kept, for how long, how many, and mirrored to Storage. */
+export class RetainedMessages {
+  private readonly store = new RetainedStore()
+  private readonly scratch: Message[] = []
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly timers: TimerQueue,
+    private readonly stats: Stats,
+    private readonly max: number,
+  ) {}
+
+  get size(): number {
+    return this.store.size
+  }
+
+  /** Restores a message loaded from Storage; expired ones are deleted there instead. */
+  load(message: Message, now: number): void {
+    if (message.expiresAt !== undefined && message.expiresAt <= now) {
+      this.storage.deleteRetained(message.topic)
+      return
+    }
+    this.keep(message)
+  }
+
+  /**
+   * Applies a PUBLISH with RETAIN=1. Returns QuotaExceeded when max_retained_messages is reached
+   * and the topic is new (the publish is refused as a whole), else undefined. `persist` is false
+   * for `$SYS`, which is regenerated after a restart rather than written every interval.
+   * Returns true through `wrote` when Storage got a write.
+   */
+  apply(message: Message, persist: boolean): { refused?: ReasonCode; wrote: boolean } {
+    const topic = message.topic
+    if (message.payload.length === 0) {
+      // [MQTT-3.3.1-6] A zero-byte retained message removes the retained message of its topic …
+      // [MQTT-3.3.1-7] … and is not stored itself.
+      if (!this.store.delete(topic)) return NOTHING
+      this.stats.retainedCurrent--
+      if (!persist) return NOTHING
+      this.storage.deleteRetained(topic)
+      return WROTE
+    }
+    const replaces = this.store.get(topic) !== undefined
+    if (!replaces && this.max > 0 && this.store.size >= this.max) return REFUSED
+    // [MQTT-3.3.1-5] The Server MUST store the message, replacing any retained message of the topic.
+    this.keep(message)
+    if (!persist) return NOTHING
+    this.storage.putRetained(message)
+    return WROTE
+  }
+
+  /** Live retained messages matching a (non-shared) filter; expired ones are removed on the way. */
+  match(filter: string, now: number): readonly Message[] {
+    const found = this.store.match(filter, this.scratch)
+    const live: Message[] = []
+    for (const m of found) {
+      if (m.expiresAt !== undefined && m.expiresAt <= now) this.expire(m)
+      else live.push(m)
+    }
+    found.length = 0
+    return live
+  }
+
+  private keep(message: Message): void {
+    if (this.store.get(message.topic) === undefined) this.stats.retainedCurrent++
+    this.store.set(message)
+    const expiresAt = message.expiresAt
+    if (expiresAt !== undefined) this.timers.add(expiresAt, () => this.expire(message))
+  }
+
+  /** [MQTT-3.3.2-5] An expired retained message is deleted, unless a newer one replaced it. */
+  private expire(message: Message): void {
+    if (this.store.get(message.topic) !== message) return
+    this.store.delete(message.topic)
+    this.stats.retainedCurrent--
+    this.storage.deleteRetained(message.topic)
+  }
+}
+
+const NOTHING = Object.freeze({ wrote: false })
+const WROTE = Object.freeze({ wrote: true })
+const REFUSED = Object.freeze({ refused: ReasonCode.QuotaExceeded, wrote: false })

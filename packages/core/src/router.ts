@@ -1,0 +1,138 @@
+import type { QoS } from './message.js'
+import type { Session } from './session.js'
+import type { Subscription } from './subscription.js'
+import { TopicTrie } from './topic-trie.js'
+
+/**
+ * The members of one `$share/<group>/<filter>` on this node; the trie holds the group, not the
+ * members, so a publish costs one pick per group [MQTT-4.8.2].
+ */
+class SharedGroup {
+  readonly members: Subscription[] = []
+  next = 0
+
+  /**
+   * Round-robin among members whose session is connected; when none is, the next member with a
+   * persistent session gets it (into its offline queue); when none has one, nobody does.
+   */
+  pick(): Subscription | undefined {
+    const n = this.members.length
+    for (let k = 0; k < n; k++) {
+      const idx = (this.next + k) % n
+      const m = this.members[idx] as Subscription
+      if (m.session.active) {
+        this.next = idx + 1
+        return m
+      }
+    }
+    for (let k = 0; k < n; k++) {
+      const idx = (this.next + k) % n
+      const m = this.members[idx] as Subscription
+      if (m.session.stored) {
+        this.next = idx + 1
+        return m
+      }
+    }
+    return undefined
+  }
+}
+
+type Route = Subscription | SharedGroup
+
+/**
+ * Subscriptions of every local session, matched against a topic once per publish. The result
+ * lands in reused arrays and per-session scratch fields (see Session.mark), so routing a message
+ * allocates nothing per subscriber.
+ */
+export class Router {
+  private readonly trie = new TopicTrie<Route>()
+  private readonly groups = new Map<string, SharedGroup>()
+  private readonly hits: Route[] = []
+  private epoch = 0
+  /** Sessions matched by ordinary subscriptions, each once, with merged scratch fields. */
+  readonly direct: Session[] = []
+  /** One picked member per matching shared group (a session may appear here and in `direct`). */
+  readonly shared: Subscription[] = []
+
+  /** Adds a subscription; true when it is this node's first for its filter (cluster addRoute). */
+  add(sub: Subscription): boolean {
+    if (sub.group === undefined) {
+      this.trie.add(sub.topicFilter, sub)
+      return this.trie.get(sub.topicFilter)?.size === 1
+    }
+    let group = this.groups.get(sub.options.filter)
+    if (group === undefined) {
+      group = new SharedGroup()
+      this.groups.set(sub.options.filter, group)
+      this.trie.add(sub.topicFilter, group)
+    }
+    group.members.push(sub)
+    return group.members.length === 1
+  }
+
+  /** Removes a subscription; true when it was this node's last for its filter (cluster removeRoute). */
+  remove(sub: Subscription): boolean {
+    if (sub.group === undefined) {
+      if (!this.trie.delete(sub.topicFilter, sub)) return false
+      const rest = this.trie.get(sub.topicFilter)
+      return rest === undefined || rest.size === 0
+    }
+    const group = this.groups.get(sub.options.filter)
+    if (group === undefined) return false
+    const idx = group.members.indexOf(sub)
+    if (idx < 0) return false
+    group.members.splice(idx, 1)
+    if (group.next > idx) group.next--
+    if (group.members.length > 0) return false
+    this.groups.delete(sub.options.filter)
+    this.trie.delete(sub.topicFilter, group)
+    return true
+  }
+
+  /** Fills `direct` and `shared` for a topic; valid until the next call. */
+  match(topic: string, publisherId: string | undefined): void {
+    const hits = this.hits
+    const direct = this.direct
+    const shared = this.shared
+    hits.length = 0
+    direct.length = 0
+    shared.length = 0
+    const epoch = ++this.epoch
+    this.trie.match(topic, hits)
+    for (let i = 0; i < hits.length; i++) {
+      const route = hits[i] as Route
+      if (route instanceof SharedGroup) {
+        const member = route.pick()
+        if (member !== undefined) shared.push(member)
+        continue
+      }
+      const s = route.session
+      // [MQTT-3.8.3-3] No Local: never send a message back to the connection that published it.
+      if (route.options.noLocal && publisherId === s.clientId) continue
+      if (s.mark !== epoch) {
+        s.mark = epoch
+        s.matchQos = route.options.qos
+        s.matchRetain = route.options.retainAsPublished
+        s.matchIds = route.ids
+        s.matchIdsOwned = false
+        direct.push(s)
+        continue
+      }
+      // [MQTT-3.3.4-2] Overlapping subscriptions: one delivery with the highest granted QoS.
+      if (route.options.qos > s.matchQos) s.matchQos = route.options.qos as QoS
+      s.matchRetain ||= route.options.retainAsPublished
+      // [MQTT-3.3.4-3] … carrying the Subscription Identifiers of all of them.
+      if (route.ids !== undefined) {
+        if (s.matchIds === undefined) s.matchIds = route.ids
+        else {
+          if (!s.matchIdsOwned) {
+            s.matchIds = s.matchIds.slice()
+            s.matchIdsOwned = true
+          }
+          ;(s.matchIds as number[]).push(...route.ids)
+        }
+      }
+    }
+    hits.length = 0
+  }
+}

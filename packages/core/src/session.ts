@@ -1,0 +1,394 @@
+import type { ClientLink, SessionHandle } from './api.js'
+import type { ClientIdentity } from './auth.js'
+import { Fifo } from './fifo.js'
+import type { Message, QoS } from './message.js'
+import { Outgoing } from './outgoing.js'
+import type { Logger } from './ports.js'
+import type { Stats } from './stats.js'
+import type { SessionProtocol, SessionRecord, Storage, WillRecord } from './storage.js'
+import type { Subscription } from './subscription.js'
+import type { Timer } from './timers.js'
+import { topicMatches } from './topic.js'
+
+/** What every session shares: the broker's storage, counters and settings. */
+export interface SessionContext {
+  readonly storage: Storage
+  readonly stats: Stats
+  readonly logger: Logger
+  readonly maxOfflineMessages: number
+  readonly offlineOverflow: 'drop_oldest' | 'reject_new'
+  now(): number
+  /** Set whenever a durable write was staged; the broker turns it into PublishResult.durable. */
+  wrote: boolean
+}
+
+/** What became of one message offered to one session. */
+export const Offer = {
+  Sent: 0,
+  Queued: 1,
+  /** Not for this session after all (expired, too large for the client, QoS 0 while away). */
+  Skipped: 2,
+  /** The offline queue is full and the policy is reject_new. */
+  Rejected: 3,
+} as const
+export type Offer = (typeof Offer)[keyof typeof Offer]
+
+const MAX_PACKET_ID = 0xffff
+
+/**
+ * Per-session state and the outbound half of the protocol: packet ids, the inflight window,
+ * the pending queue, acknowledgements and resends. The pending queue is the session's offline
+ * queue in Storage (for a stored session): `queue` mirrors its head in memory while the client is
+ * connected, `storedTail` counts what sits in Storage only. A session is `stored` from the first
+ * connection that asked for a non-zero expiry until it ends; a session with expiry 0 never touches
+ * Storage because it cannot outlive its connection, let alone a restart.
+ */
+export class Session {
+  identity: ClientIdentity
+  protocol: SessionProtocol
+  expiryInterval: number
+  disconnectedAt: number | undefined
+  /** The will of the current connection, or a pending one after it closed. */
+  will: WillRecord | undefined
+  link: ClientLink | undefined
+  /** The current connection's handle; undefined while disconnected. Others are stale. */
+  handle: SessionHandle | undefined
+  /** CONNACK written (activate) and the link not gone: deliveries go out now. */
+  active = false
+  stored = false
+  ended = false
+  receiveMaximum = MAX_PACKET_ID
+  readonly subscriptions = new Map<string, Subscription>()
+  readonly inflight = new Map<number, Outgoing>()
+  readonly incomingQos2 = new Set<number>()
+  readonly queue = new Fifo<Outgoing>()
+  storedTail = 0
+  expiryTimer: Timer | undefined
+  willTimer: Timer | undefined
+  /** Routing scratch, valid for the router epoch in `mark` (see Router.match). */
+  mark = 0
+  matchQos: QoS = 0
+  matchRetain = false
+  matchIds: readonly number[] | undefined
+  matchIdsOwned = false
+
+  private taking = false
+  private nextPacketId = 1
+
+  constructor(
+    readonly clientId: string,
+    identity: ClientIdentity,
+    expiryInterval: number,
+    private readonly ctx: SessionContext,
+  ) {
+    this.identity = identity
+    this.protocol = identity.protocol
+    this.expiryInterval = expiryInterval
+  }
+
+  /** Offline queue length, memory mirror and storage-only tail together. */
+  get queued(): number {
+    return this.queue.length + this.storedTail
+  }
+
+  record(): SessionRecord {
+    return {
+      clientId: this.clientId,
+      protocol: this.protocol,
+      expiryInterval: this.expiryInterval,
+      disconnectedAt: this.disconnectedAt,
+      will: this.will,
+    }
+  }
+
+  /** Writes the whole session to Storage the first time it becomes persistent. */
+  persist(): void {
+    const storage = this.ctx.storage
+    storage.putSession(this.record())
+    this.ctx.wrote = true
+    if (this.stored) return
+    this.stored = true
+    for (const sub of this.subscriptions.values()) storage.putSubscription(this.clientId, sub.options)
+    for (const out of this.inflight.values()) storage.putInflight(this.clientId, out.toRecord())
+    for (const id of this.incomingQos2) storage.putIncomingQos2(this.clientId, id)
+    for (const out of this.queue) storage.appendOffline(this.clientId, out.message)
+  }
+
+  /** The connection is gone; the session stays. */
+  detach(): void {
+    this.active = false
+    this.link = undefined
+    this.handle = undefined
+    if (this.stored && this.queue.length > 0) {
+      // The mirror is the head of the stored queue; free the memory, activate() reads it back.
+      this.storedTail += this.queue.length
+      this.queue.clear()
+    }
+  }
+
+  /** Offers one routed message. `qos` is already min(message, granted). */
+  offer(message: Message, qos: QoS, retain: boolean, ids: readonly number[] | undefined): Offer {
+    // [MQTT-3.3.2-5] An expired message MUST NOT be sent to a subscriber that has not started receiving it.
+    if (message.expiresAt !== undefined && message.expiresAt <= this.ctx.now()) {
+      this.ctx.stats.messagesDropped++
+      return Offer.Skipped
+    }
+    if (qos === 0) {
+      // QoS 0 is neither windowed nor queued for a client that is away.
+      if (!this.active) return Offer.Skipped
+      return this.transmit(new Outgoing(message, 0, retain, ids)) ? Offer.Sent : Offer.Skipped
+    }
+    const out = new Outgoing(message, qos, retain, ids)
+    // [MQTT-3.3.4-9] No more than Receive Maximum unacknowledged QoS 1/2 PUBLISH packets.
+    if (this.active && !this.taking && this.queued === 0 && this.inflight.size < this.receiveMaximum) {
+      return this.transmit(out) ? Offer.Sent : Offer.Skipped
+    }
+    return this.enqueue(out)
+  }
+
+  private enqueue(out: Outgoing): Offer {
+    const { stats, storage, maxOfflineMessages } = this.ctx
+    if (maxOfflineMessages > 0 && this.queued >= maxOfflineMessages) {
+      stats.messagesDropped++
+      if (this.ctx.offlineOverflow === 'reject_new') return Offer.Rejected
+      this.dropOldest()
+    }
+    if (this.stored) {
+      storage.appendOffline(this.clientId, out.message)
+      this.ctx.wrote = true
+    }
+    if (!this.stored || (this.active && this.storedTail === 0)) this.queue.push(out)
+    else this.storedTail++
+    stats.offlineQueuedCurrent++
+    return Offer.Queued
+  }
+
+  private dropOldest(): void {
+    if (this.queue.shift() === undefined) this.storedTail--
+    if (this.stored) this.ctx.storage.dropOldestOffline(this.clientId, 1)
+    this.ctx.stats.offlineQueuedCurrent--
+  }
+
+  /** Sends now; for QoS 1/2 also records it inflight. False when the link refused it. */
+  private transmit(out: Outgoing): boolean {
+    const link = this.link as ClientLink
+    if (out.qos > 0) out.packetId = this.allocatePacketId()
+    // [MQTT-3.1.2-25] A message larger than the client's Maximum Packet Size is discarded for it.
+    if (!link.deliver(out)) {
+      this.ctx.stats.messagesDropped++
+      return false
+    }
+    this.ctx.stats.messagesSent++
+    if (out.qos === 0) return true
+    out.sent = true
+    out.sentAt = this.ctx.now()
+    this.track(out)
+    return true
+  }
+
+  private track(out: Outgoing): void {
+    this.inflight.set(out.packetId, out)
+    this.ctx.stats.inflightCurrent++
+    if (this.stored) {
+      this.ctx.storage.putInflight(this.clientId, out.toRecord())
+      this.ctx.wrote = true
+    }
+  }
+
+  /** [MQTT-2.2.1-3] A Packet Identifier still in use by an unacknowledged PUBLISH MUST NOT be reused. */
+  private allocatePacketId(): number {
+    for (let i = 0; i < MAX_PACKET_ID; i++) {
+      const id = this.nextPacketId
+      this.nextPacketId = id === MAX_PACKET_ID ? 1 : id + 1
+      if (!this.inflight.has(id)) return id
+    }
+    // Unreachable while inflight.size <= Receive Maximum <= 65535 and one slot is free.
+    throw new RangeError(`no free packet identifier for ${this.clientId}`)
+  }
+
+  /**
+   * After CONNACK: [MQTT-4.4.0-1] resend every unacknowledged PUBLISH (DUP=1) and PUBREL with
+   * their original packet ids, then fill the window from the queue.
+   */
+  activate(): void {
+    this.active = true
+    const link = this.link as ClientLink
+    const now = this.ctx.now()
+    for (const out of this.inflight.values()) {
+      out.sentAt = now
+      if (out.state === 'release') {
+        link.release(out.packetId)
+        continue
+      }
+      // [MQTT-3.3.1-1] DUP=1 only on a re-delivery; an entry taken while away was never sent.
+      out.dup = out.sent
+      if (link.deliver(out)) out.sent = true
+      else this.complete(out)
+    }
+    this.pump()
+  }
+
+  /** [MQTT-4.3.2] PUBACK completes a QoS 1 delivery. */
+  puback(packetId: number): boolean {
+    const out = this.inflight.get(packetId)
+    if (out === undefined || out.qos !== 1) return false
+    this.complete(out)
+    this.pump()
+    return true
+  }
+
+  /** [MQTT-4.3.3] PUBREC: the PUBLISH is done, PUBREL follows; a repeated PUBREC is answered again. */
+  pubrec(packetId: number): boolean {
+    const out = this.inflight.get(packetId)
+    if (out === undefined || out.qos !== 2) return false
+    if (out.state === 'release') return true
+    out.state = 'release'
+    out.sentAt = this.ctx.now()
+    // Keep the map in send order so the retry scan stops at the first entry not yet due.
+    this.inflight.delete(packetId)
+    this.inflight.set(packetId, out)
+    if (this.stored) this.ctx.storage.putInflight(this.clientId, out.toRecord())
+    return true
+  }
+
+  /** [MQTT-4.3.3] PUBCOMP completes a QoS 2 delivery. */
+  pubcomp(packetId: number): boolean {
+    const out = this.inflight.get(packetId)
+    if (out === undefined || out.state !== 'release') return false
+    this.complete(out)
+    this.pump()
+    return true
+  }
+
+  private complete(out: Outgoing): void {
+    this.inflight.delete(out.packetId)
+    this.ctx.stats.inflightCurrent--
+    if (this.stored) this.ctx.storage.deleteInflight(this.clientId, out.packetId)
+  }
+
+  /** Resends what has waited `interval` ms for an acknowledgement (MQTT 3.1.1 sessions only). */
+  retry(now: number, interval: number): void {
+    const link = this.link
+    if (!this.active || link === undefined) return
+    let budget = this.inflight.size
+    for (const out of this.inflight.values()) {
+      if (budget-- === 0 || now - out.sentAt < interval) return
+      out.sentAt = now
+      this.inflight.delete(out.packetId)
+      this.inflight.set(out.packetId, out)
+      if (out.state === 'release') link.release(out.packetId)
+      else {
+        out.dup = true
+        link.deliver(out)
+      }
+    }
+  }
+
+  /** Moves queued messages into the window while it has room. */
+  pump(): void {
+    while (this.active && !this.taking && this.inflight.size < this.receiveMaximum) {
+      const out = this.queue.shift()
+      if (out === undefined) {
+        if (this.storedTail > 0) this.take()
+        return
+      }
+      // The mirror entry leaves the stored queue and enters inflight in the same turn: one transaction.
+      if (this.stored) this.ctx.storage.dropOldestOffline(this.clientId, 1)
+      this.ctx.stats.offlineQueuedCurrent--
+      if (out.message.expiresAt !== undefined && out.message.expiresAt <= this.ctx.now()) {
+        // [MQTT-3.3.2-5] Expired while queued: deleted, never sent.
+        this.ctx.stats.messagesDropped++
+        continue
+      }
+      this.transmit(out)
+    }
+  }
+
+  /** Reads the next part of the stored queue; the window room it fills is reserved meanwhile. */
+  private take(): void {
+    const n = Math.min(this.storedTail, this.receiveMaximum - this.inflight.size)
+    this.storedTail -= n
+    this.ctx.stats.offlineQueuedCurrent -= n
+    this.taking = true
+    this.ctx.storage.takeOffline(this.clientId, n).then(
+      (messages) => this.taken(messages),
+      (err: unknown) => {
+        this.taking = false
+        this.ctx.logger.error({ err, clientId: this.clientId }, 'reading the offline queue failed')
+      },
+    )
+  }
+
+  private taken(messages: readonly Message[]): void {
+    this.taking = false
+    if (this.ended) return
+    const now = this.ctx.now()
+    for (const message of messages) {
+      if (message.expiresAt !== undefined && message.expiresAt <= now) {
+        this.ctx.stats.messagesDropped++
+        continue
+      }
+      const out = this.rematch(message)
+      if (out === undefined) continue
+      // Inflight (and so in Storage) in the same turn that removed it from the offline queue.
+      out.packetId = this.allocatePacketId()
+      if (this.active) {
+        if (!(this.link as ClientLink).deliver(out)) {
+          this.ctx.stats.messagesDropped++
+          continue
+        }
+        this.ctx.stats.messagesSent++
+        out.sent = true
+        out.sentAt = now
+      }
+      this.track(out)
+    }
+    this.pump()
+  }
+
+  /**
+   * Rebuilds the per-session delivery of a message read back from Storage, which keeps only the
+   * Message: QoS, RETAIN and subscription ids from the subscriptions that match it now. A message
+   * whose subscription is gone is not delivered (allowed after UNSUBSCRIBE, MQTT 5 §3.10.4).
+   */
+  rematch(message: Message): Outgoing | undefined {
+    let qos = -1
+    let retain = false
+    let ids: number[] | undefined
+    for (const sub of this.subscriptions.values()) {
+      if (!topicMatches(sub.topicFilter, message.topic)) continue
+      if (sub.options.noLocal && message.publisherId === this.clientId) continue
+      qos = Math.max(qos, sub.options.qos)
+      retain ||= sub.options.retainAsPublished
+      if (sub.options.subscriptionId !== undefined) (ids ??= []).push(sub.options.subscriptionId)
+    }
+    if (qos < 0) {
+      this.ctx.stats.messagesDropped++
+      return undefined
+    }
+    return new Outgoing(message, Math.min(qos, message.qos) as QoS, retain && message.retain, ids)
+  }
+
+  /** Accepts queued messages carried over from another owner (cluster takeover). */
+  adopt(messages: readonly Message[]): void {
+    for (const message of messages) {
+      const out = this.rematch(message)
+      if (out === undefined || out.qos === 0) continue
+      this.queue.push(out)
+      this.ctx.stats.offlineQueuedCurrent++
+      if (this.stored) this.ctx.storage.appendOffline(this.clientId, message)
+    }
+  }
+
+  /** The session is over: its counters leave the totals. Storage cleanup is the caller's. */
+  end(): void {
+    this.ended = true
+    this.active = false
+    this.link = undefined
+    this.handle = undefined
+    this.expiryTimer?.cancel()
+    this.willTimer?.cancel()
+    this.ctx.stats.inflightCurrent -= this.inflight.size
+    this.ctx.stats.offlineQueuedCurrent -= this.queued
+  }
+}
