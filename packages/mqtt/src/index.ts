@@ -1,1 +1,3 @@
-export {}
+export { MqttServer } from './server.js'
+export type { MqttServerOptions, ListenOptions, TlsListenOptions, WebSocketListenOptions } from './options.js'
+export { MqttErrorCode, MqttProtocolError, MqttListenError } from './errors.js'

@@ -1,0 +1,394 @@
+import type { Duplex } from 'node:stream'
+import { ReasonCode } from '@fluxmq/core'
+import type { BrokerCore, Logger, SessionHandle } from '@fluxmq/core'
+import { CodecError, MqttParser, encode } from '@fluxmq/mqtt-codec'
+import type { Packet, ProtocolVersion } from '@fluxmq/mqtt-codec'
+import { MqttProtocolError, protocolError } from './errors.js'
+import type { AuthExchange } from './handlers/auth.js'
+import { handleAuth } from './handlers/auth.js'
+import { connackRefusal, handleConnect } from './handlers/connect.js'
+import { handleDisconnect } from './handlers/disconnect.js'
+import { handlePingreq } from './handlers/pingreq.js'
+import { handlePuback } from './handlers/puback.js'
+import { handlePubcomp } from './handlers/pubcomp.js'
+import { handlePublish } from './handlers/publish.js'
+import { handlePubrec } from './handlers/pubrec.js'
+import { handlePubrel } from './handlers/pubrel.js'
+import { handleSubscribe } from './handlers/subscribe.js'
+import { handleUnsubscribe } from './handlers/unsubscribe.js'
+import type { LinkTarget } from './link.js'
+import { MqttLink } from './link.js'
+import type { ResolvedOptions } from './options.js'
+import { RateLimiter } from './rate-limiter.js'
+import { InboundTopicAliases, OutboundTopicAliases } from './topic-alias.js'
+import { BatchedWriter } from './writer.js'
+import type { FlushScheduler } from './writer.js'
+
+/**
+ * awaiting-connect → authenticating (CONNECT parsed; authenticator and broker.connect running,
+ * later packets held back) → connected (CONNACK sent) → closing (final bytes flushing) → closed.
+ */
+export type ConnectionState = 'awaiting-connect' | 'authenticating' | 'connected' | 'closing' | 'closed'
+
+/** What a connection needs from the server that owns it. */
+export interface ConnectionHost {
+  readonly options: ResolvedOptions
+  readonly scheduler: FlushScheduler
+  connectionClosed(connection: Connection): void
+}
+
+/** Why reading is paused; reading resumes when no reason is left. */
+const PAUSED_FOR_AUTH = 1
+const PAUSED_FOR_RATE = 2
+/** How long a closing socket may take to flush its last bytes before it is destroyed. */
+const LINGER_MS = 2000
+/** [MQTT-2.2.2] Largest value a Maximum Packet Size can express; "no limit" in practice. */
+const UNLIMITED_PACKET_SIZE = 268_435_460
+
+/** One client connection: its parser, protocol state, timers, topic aliases and write batching. */
+export class Connection implements LinkTarget {
+  state: ConnectionState = 'awaiting-connect'
+  protocolVersion: ProtocolVersion = 4
+  v5 = false
+  clientId = ''
+  username: string | undefined
+  session: SessionHandle | undefined
+  log: Logger
+  readonly link: MqttLink = new MqttLink(this)
+  readonly broker: BrokerCore
+  readonly options: ResolvedOptions
+  outboundAliases = new OutboundTopicAliases(0)
+  readonly inboundAliases: InboundTopicAliases
+  clientMaximumPacketSize = UNLIMITED_PACKET_SIZE
+  /** QoS 1 PUBLISHes received and not yet PUBACKed (Receive Maximum accounting). */
+  inboundQos1 = 0
+  /** Packet ids of QoS 2 PUBLISHes received and not yet PUBCOMPed. */
+  readonly inboundQos2 = new Set<number>()
+  /** Session Expiry Interval the CONNECT asked for (MQTT 5). */
+  connectSessionExpiry = 0
+  /** Set by a DISCONNECT that changes the Session Expiry Interval. */
+  disconnectSessionExpiry: number | undefined
+  /** A DISCONNECT with reason 0x00 removes the will [MQTT-3.1.2-10]. */
+  willSuppressed = false
+  /** The running AUTH exchange (CONNECT or re-authentication), if any. */
+  auth: AuthExchange | undefined
+  /** Authentication Method of the CONNECT; re-authentication must use the same one [MQTT-4.12.1-1]. */
+  authMethod: string | undefined
+  connackSent = false
+
+  private readonly parser: MqttParser
+  private readonly writer: BatchedWriter
+  private readonly publishLimiter: RateLimiter
+  private readonly heldBack: Packet[] = []
+  private pausedFor = 0
+  private connectTimer: NodeJS.Timeout | undefined
+  private keepAliveTimer: NodeJS.Timeout | undefined
+  private throttleTimer: NodeJS.Timeout | undefined
+  private detached = false
+
+  constructor(
+    private readonly stream: Duplex,
+    readonly remoteAddress: string | undefined,
+    private readonly host: ConnectionHost,
+    /** Set when the listener refuses this connection (connection rate): the CONNECT is answered with it. */
+    readonly refusal: ReasonCode | undefined,
+  ) {
+    const options = host.options
+    this.options = options
+    this.broker = options.broker
+    this.log = options.logger.child({ remote: remoteAddress })
+    this.inboundAliases = new InboundTopicAliases(options.topicAliasMaximum)
+    this.parser = new MqttParser({ maxPacketSize: options.maxPacketSize })
+    this.writer = new BatchedWriter(stream, host.scheduler, options.maxWriteBuffer, this.onWriteOverflow)
+    this.publishLimiter = new RateLimiter(options.publishRate, options.clock)
+    if (options.connectTimeoutMs > 0) this.connectTimer = setTimeout(this.onConnectTimeout, options.connectTimeoutMs)
+    stream.on('data', this.onData)
+    stream.on('end', this.onEnd)
+    stream.on('error', this.onError)
+    stream.on('close', this.onClose)
+  }
+
+  get open(): boolean {
+    return this.state !== 'closing' && this.state !== 'closed'
+  }
+
+  now(): number {
+    return this.options.clock.now()
+  }
+
+  send(packet: Buffer): void {
+    this.writer.write(packet)
+  }
+
+  sendPacket(packet: Packet): void {
+    this.writer.write(encode(packet, this.protocolVersion))
+  }
+
+  /** Takes one token of the per-client publish rate; when none is left, reading pauses until one is. */
+  throttlePublish(): void {
+    if (this.publishLimiter.take() || this.throttleTimer !== undefined) return
+    this.pause(PAUSED_FOR_RATE)
+    this.throttleTimer = setTimeout(() => {
+      this.throttleTimer = undefined
+      this.resume(PAUSED_FOR_RATE)
+    }, this.publishLimiter.waitMs())
+  }
+
+  /** CONNECT parsed: packets other than AUTH wait until the CONNACK. */
+  beginAuthentication(): void {
+    this.state = 'authenticating'
+    this.pause(PAUSED_FOR_AUTH)
+  }
+
+  /** CONNACK (success) is queued: the session is live, keep-alive starts. */
+  connected(session: SessionHandle, keepAliveSeconds: number): void {
+    this.state = 'connected'
+    this.session = session
+    clearTimeout(this.connectTimer)
+    this.connectTimer = undefined
+    // [MQTT-3.1.2-24] (3.1.1) [MQTT-3.1.2-22] (5.0) 1.5 × Keep Alive without any packet closes the connection; 0 disables it.
+    if (keepAliveSeconds > 0) this.keepAliveTimer = setTimeout(this.onKeepAliveTimeout, keepAliveSeconds * 1500)
+  }
+
+  /** Runs the packets that arrived while the CONNECT was being authenticated, then reads on. */
+  runHeldBack(): void {
+    const held = this.heldBack.splice(0)
+    for (const packet of held) {
+      if (this.state !== 'connected') return
+      this.runGuarded(packet)
+    }
+    this.resume(PAUSED_FOR_AUTH)
+  }
+
+  /** The core ends the connection (session taken over 0x8E, shutdown, admin action). */
+  closeByServer(reason: ReasonCode, reasonString?: string): void {
+    if (!this.open) return
+    this.log.info({ clientId: this.clientId, reasonCode: reason, reason: reasonString }, 'closing connection')
+    this.terminate(reason, reasonString)
+  }
+
+  /**
+   * Refuses the CONNECT: MQTT 5 gets a CONNACK with the reason code, 3.1.1 the mapped return code
+   * when there is one [MQTT-3.2.2-6], then the connection closes.
+   */
+  refuse(reason: ReasonCode, reasonString?: string): void {
+    if (!this.open) return
+    this.log.info({ clientId: this.clientId, reasonCode: reason, reason: reasonString }, 'connect refused')
+    const connack = connackRefusal(this.protocolVersion, reason, reasonString)
+    this.connackSent = connack !== undefined
+    this.end(connack)
+  }
+
+  /**
+   * Closes from our side. After CONNACK an MQTT 5 client gets DISCONNECT with the reason code
+   * (and reason string), never before it [MQTT-3.14.0-1]: then it gets a refusing CONNACK; 3.1.1 is just closed.
+   */
+  terminate(reason: ReasonCode, reasonString?: string): void {
+    if (!this.open) return
+    if (!this.connackSent && this.state === 'authenticating') {
+      this.refuse(reason, reasonString)
+      return
+    }
+    let last: Buffer | undefined
+    if (this.v5 && this.connackSent) {
+      last = encode(
+        { cmd: 'disconnect', reasonCode: reason, ...(reasonString === undefined ? {} : { properties: { reasonString } }) },
+        5,
+      )
+    }
+    this.end(last)
+  }
+
+  /** A DISCONNECT from the client: no answer [MQTT-3.14.4-1], just close. */
+  endByClient(): void {
+    this.end(undefined)
+  }
+
+  private end(last: Buffer | undefined): void {
+    this.state = 'closing'
+    this.clearTimers()
+    this.writer.end(last, LINGER_MS)
+    // Deferred: the core may be the caller (takeover), and it must not be re-entered.
+    process.nextTick(this.detach)
+  }
+
+  private fail(reason: ReasonCode, message: string, code: string): void {
+    if (!this.open) return
+    this.log.warn({ clientId: this.clientId, remote: this.remoteAddress, reason: message, reasonCode: reason, code }, 'protocol violation, closing connection')
+    this.terminate(reason, message)
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    this.host.scheduler.countReceived(chunk.length)
+    if (!this.open) return
+    try {
+      this.parser.push(chunk, this.onPacket)
+    } catch (err) {
+      this.onPacketError(err)
+    }
+  }
+
+  private readonly onPacket = (packet: Packet): void => {
+    if (!this.open) return
+    this.keepAliveTimer?.refresh()
+    switch (this.state) {
+      case 'awaiting-connect':
+        // [MQTT-3.1.0-1] the first packet must be CONNECT (the parser enforces it too).
+        if (packet.cmd !== 'connect') throw protocolError(`first packet is ${packet.cmd}, not CONNECT`)
+        handleConnect(this, packet)
+        return
+      case 'authenticating':
+        if (packet.cmd === 'auth') handleAuth(this, packet)
+        // [MQTT-3.1.0-2] a second CONNECT is a protocol error.
+        else if (packet.cmd === 'connect') throw protocolError('second CONNECT')
+        // Clients need not wait for CONNACK; what they send is held back (reading is paused, so it
+        // stays bounded) and dropped if the CONNECT is refused [MQTT-3.1.4-6].
+        else this.heldBack.push(packet)
+        return
+      default:
+        this.dispatch(packet)
+    }
+  }
+
+  private runGuarded(packet: Packet): void {
+    try {
+      this.dispatch(packet)
+    } catch (err) {
+      this.onPacketError(err)
+    }
+  }
+
+  private dispatch(packet: Packet): void {
+    switch (packet.cmd) {
+      case 'publish':
+        return handlePublish(this, packet)
+      case 'puback':
+        return handlePuback(this, packet)
+      case 'pubrec':
+        return handlePubrec(this, packet)
+      case 'pubrel':
+        return handlePubrel(this, packet)
+      case 'pubcomp':
+        return handlePubcomp(this, packet)
+      case 'subscribe':
+        return handleSubscribe(this, packet)
+      case 'unsubscribe':
+        return handleUnsubscribe(this, packet)
+      case 'pingreq':
+        return handlePingreq(this)
+      case 'disconnect':
+        return handleDisconnect(this, packet)
+      case 'auth':
+        return handleAuth(this, packet)
+      case 'connect':
+        // [MQTT-3.1.0-2] a second CONNECT is a protocol error.
+        throw protocolError('second CONNECT')
+      default:
+        throw protocolError(`${packet.cmd} is sent by servers, not clients`)
+    }
+  }
+
+  private onPacketError(err: unknown): void {
+    if (err instanceof MqttProtocolError) {
+      this.fail(err.reasonCode, err.message, err.code)
+    } else if (err instanceof CodecError) {
+      this.onCodecError(err)
+    } else {
+      this.log.error({ clientId: this.clientId, err }, 'internal error while handling a packet')
+      this.terminate(ReasonCode.UnspecifiedError, 'internal error')
+    }
+  }
+
+  private onCodecError(err: CodecError): void {
+    if (this.state === 'awaiting-connect') {
+      // The codec knows the version from the CONNECT's level byte even when the CONNECT was rejected.
+      const version = err.protocolVersion ?? this.parser.protocolVersion
+      if (version !== undefined) {
+        this.protocolVersion = version
+        this.v5 = version === 5
+        this.state = 'authenticating'
+      } else if (err.reasonCode === ReasonCode.UnsupportedProtocolVersion) {
+        // [MQTT-3.1.2-2] unsupported protocol level: CONNACK return code 0x01, then close.
+        this.log.warn({ remote: this.remoteAddress, reason: err.message, code: err.code }, 'unsupported protocol version')
+        this.state = 'closing'
+        this.connackSent = true
+        this.end(UNSUPPORTED_PROTOCOL_CONNACK)
+        return
+      }
+    }
+    this.fail(err.reasonCode as ReasonCode, err.message, err.code)
+  }
+
+  private readonly onConnectTimeout = (): void => {
+    this.connectTimer = undefined
+    this.log.info({ clientId: this.clientId, state: this.state, timeoutMs: this.options.connectTimeoutMs }, 'connect timeout')
+    // A CONNECT whose authentication did not finish in time is refused; no CONNECT, no answer.
+    if (this.state === 'authenticating') this.refuse(ReasonCode.NotAuthorized, 'authentication timed out')
+    else this.end(undefined)
+  }
+
+  private readonly onKeepAliveTimeout = (): void => {
+    this.keepAliveTimer = undefined
+    this.log.info({ clientId: this.clientId }, 'keep alive timeout')
+    // [MQTT-3.1.2-24] (3.1.1) [MQTT-3.1.2-22] (5.0) no packet within 1.5 × Keep Alive: DISCONNECT 0x8D (MQTT 5) and close.
+    this.terminate(ReasonCode.KeepAliveTimeout, 'keep alive timeout')
+  }
+
+  private readonly onWriteOverflow = (buffered: number): void => {
+    this.log.warn({ clientId: this.clientId, buffered, maxWriteBuffer: this.options.maxWriteBuffer }, 'client does not read, disconnecting')
+    this.state = 'closing'
+    this.clearTimers()
+    this.writer.discard()
+    this.stream.destroy()
+  }
+
+  /** The client half-closed: nothing more will come, so the connection ends. */
+  private readonly onEnd = (): void => {
+    if (this.open) this.state = 'closing'
+    this.stream.destroy()
+  }
+
+  private readonly onError = (err: Error): void => {
+    this.log.debug({ clientId: this.clientId, err: err.message }, 'socket error')
+  }
+
+  private readonly onClose = (): void => {
+    this.state = 'closed'
+    this.clearTimers()
+    this.writer.discard()
+    this.detach()
+    this.host.connectionClosed(this)
+  }
+
+  /** Hands the session back to the core once: the will goes out unless a DISCONNECT 0x00 removed it. */
+  private readonly detach = (): void => {
+    if (this.detached || this.session === undefined) return
+    this.detached = true
+    const options: { publishWill: boolean; sessionExpiryInterval?: number } = { publishWill: !this.willSuppressed }
+    if (this.disconnectSessionExpiry !== undefined) options.sessionExpiryInterval = this.disconnectSessionExpiry
+    this.broker.disconnect(this.session, options)
+  }
+
+  private pause(reason: number): void {
+    if (this.pausedFor === 0) this.stream.pause()
+    this.pausedFor |= reason
+  }
+
+  private resume(reason: number): void {
+    if ((this.pausedFor & reason) === 0) return
+    this.pausedFor &= ~reason
+    if (this.pausedFor === 0 && this.open) this.stream.resume()
+  }
+
+  private clearTimers(): void {
+    clearTimeout(this.connectTimer)
+    clearTimeout(this.keepAliveTimer)
+    clearTimeout(this.throttleTimer)
+    this.connectTimer = undefined
+    this.keepAliveTimer = undefined
+    this.throttleTimer = undefined
+  }
+}
+
+/** MQTT 3.1.1 CONNACK with return code 0x01 (unacceptable protocol version). */
+const UNSUPPORTED_PROTOCOL_CONNACK = Buffer.from([0x20, 0x02, 0x00, 0x01])

@@ -1,0 +1,98 @@
+import { ReasonCode, validateTopicName } from '@fluxmq/core'
+import type { Message, PublishResult } from '@fluxmq/core'
+import { isValidUtf8MqttString } from '@fluxmq/mqtt-codec'
+import type { IPublishPacket } from '@fluxmq/mqtt-codec'
+import { AckType, encodeAck } from '../acks.js'
+import type { Connection } from '../connection.js'
+import { MqttErrorCode, MqttProtocolError, protocolError } from '../errors.js'
+import { expiresAtFrom, messagePropertiesFromWire } from '../properties.js'
+
+export function handlePublish(connection: Connection, packet: IPublishPacket): void {
+  const options = connection.options
+  const qos = packet.qos
+  const props = packet.properties
+  // [MQTT-3.2.2-11] no PUBLISH above the Maximum QoS we advertised: DISCONNECT 0x9B.
+  if (qos > options.maxQos) throw new MqttProtocolError(MqttErrorCode.QoSNotSupported, ReasonCode.QoSNotSupported, `QoS ${qos} above maximum ${options.maxQos}`)
+  // [MQTT-3.2.2-14] no RETAIN when Retain Available is 0: DISCONNECT 0x9A.
+  if (packet.retain && !options.retainAvailable) throw new MqttProtocolError(MqttErrorCode.RetainNotSupported, ReasonCode.RetainNotSupported, 'retain not available')
+  // [MQTT-3.3.4-6] subscription identifiers only travel from server to client.
+  if (props?.subscriptionIdentifier !== undefined) throw protocolError('PUBLISH from a client with a subscription identifier')
+  const topic = connection.inboundAliases.resolve(packet.topic, props?.topicAlias)
+  // [MQTT-3.3.2-2] the topic name must not contain wildcards (nor be otherwise invalid): 0x90.
+  const topicError = validateTopicName(topic)
+  if (topicError !== undefined) throw new MqttProtocolError(MqttErrorCode.TopicNameInvalid, topicError, `invalid topic name ${JSON.stringify(topic)}`)
+
+  const packetId = packet.messageId ?? 0
+  if (qos === 1) {
+    connection.inboundQos1 += 1
+    receiveMaximumCheck(connection)
+  } else if (qos === 2 && !connection.inboundQos2.has(packetId)) {
+    connection.inboundQos2.add(packetId)
+    receiveMaximumCheck(connection)
+  }
+  connection.throttlePublish()
+
+  const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
+  // Payload Format Indicator 1 promises UTF-8 (§3.3.2.3.2): QoS 1/2 get 0x99 in the ack, QoS 0
+  // has no ack to carry it, so the connection is closed with 0x99.
+  if (props?.payloadFormatIndicator === true && !isValidUtf8MqttString(payload)) {
+    if (qos === 0) throw new MqttProtocolError(MqttErrorCode.PayloadFormatInvalid, ReasonCode.PayloadFormatInvalid, 'payload is not UTF-8')
+    return acknowledge(connection, qos, packetId, ReasonCode.PayloadFormatInvalid)
+  }
+
+  const now = connection.now()
+  const message: Message = {
+    topic,
+    payload,
+    qos,
+    retain: packet.retain,
+    properties: messagePropertiesFromWire(props),
+    publishedAt: now,
+    publisherId: connection.clientId,
+    ...(props?.messageExpiryInterval === undefined ? {} : { expiresAt: expiresAtFrom(props.messageExpiryInterval, now)! }),
+  }
+  const session = connection.session!
+  if (qos === 2) {
+    // [MQTT-4.3.3-10] the core routes the first receipt only; a resend with a remembered id is only acknowledged.
+    return afterDurable(connection, connection.broker.receiveQos2(session, packetId, message), 2, packetId)
+  }
+  afterDurable(connection, connection.broker.publish(session, message), qos, packetId)
+}
+
+/** [MQTT-3.3.4-7] more unacknowledged QoS 1/2 PUBLISHes than our Receive Maximum: DISCONNECT 0x93. */
+function receiveMaximumCheck(connection: Connection): void {
+  const unacknowledged = connection.inboundQos1 + connection.inboundQos2.size
+  if (unacknowledged > connection.options.receiveMaximum) {
+    throw new MqttProtocolError(MqttErrorCode.ReceiveMaximumExceeded, ReasonCode.ReceiveMaximumExceeded, `${unacknowledged} unacknowledged PUBLISH packets, receive maximum ${connection.options.receiveMaximum}`)
+  }
+}
+
+/** PUBACK / PUBREC only once what the core stored is durable (offline queues, retained). */
+function afterDurable(connection: Connection, result: PublishResult, qos: 0 | 1 | 2, packetId: number): void {
+  const durable = result.durable
+  if (durable === undefined) {
+    if (qos !== 0) acknowledge(connection, qos, packetId, result.reason)
+    return
+  }
+  durable.then(
+    () => {
+      if (qos !== 0) acknowledge(connection, qos, packetId, result.reason)
+    },
+    (err: unknown) => {
+      connection.log.error({ err, clientId: connection.clientId }, 'storage failed to persist a publish')
+      connection.terminate(ReasonCode.UnspecifiedError, 'storage failure')
+    },
+  )
+}
+
+function acknowledge(connection: Connection, qos: 1 | 2, packetId: number, reason: ReasonCode): void {
+  if (qos === 1) {
+    connection.inboundQos1 -= 1
+    // 3.1.1 has no reason codes: an unauthorized publish is acknowledged and dropped [MQTT-3.3.5-2].
+    if (connection.open) connection.send(encodeAck(AckType.Puback, packetId, reason, connection.v5))
+    return
+  }
+  // A PUBREC >= 0x80 ends the QoS 2 flow: the id no longer counts against Receive Maximum (§3.3.4).
+  if (reason >= 0x80) connection.inboundQos2.delete(packetId)
+  if (connection.open) connection.send(encodeAck(AckType.Pubrec, packetId, reason, connection.v5))
+}

@@ -1,0 +1,48 @@
+import type { ClientLink, Delivery, ReasonCode } from '@fluxmq/core'
+import { stampPacketId } from '@fluxmq/mqtt-codec'
+import { AckType, encodeAck } from './acks.js'
+import type { OutboundTopicAliases } from './topic-alias.js'
+import { wireFormsOf } from './wire-forms.js'
+
+/** What the link needs from its connection. */
+export interface LinkTarget {
+  readonly v5: boolean
+  /** False once the connection is closing: deliveries stay inflight in the core and are resent on reconnect. */
+  readonly open: boolean
+  readonly outboundAliases: OutboundTopicAliases
+  /** The client's Maximum Packet Size (MQTT 5 CONNECT property); unlimited otherwise. */
+  readonly clientMaximumPacketSize: number
+  now(): number
+  send(packet: Buffer): void
+  closeByServer(reason: ReasonCode, reasonString?: string): void
+}
+
+/** How the core reaches one MQTT client: deliveries become PUBLISH bytes queued on the connection. */
+export class MqttLink implements ClientLink {
+  constructor(private readonly target: LinkTarget) {}
+
+  deliver(delivery: Delivery): boolean {
+    const target = this.target
+    if (!target.open) return true
+    const message = delivery.message
+    const v5 = target.v5
+    const alias = v5 ? target.outboundAliases.choose(message.topic) : 0
+    const form = wireFormsOf(message).get(v5, delivery.qos, delivery.retain, alias, delivery.subscriptionIds, target.now())
+    // [MQTT-3.1.2-25] Never send a packet larger than the client's Maximum Packet Size: the
+    // message is dropped for this client as if delivered.
+    if (form.length > target.clientMaximumPacketSize) {
+      target.outboundAliases.forget(message.topic, alias)
+      return false
+    }
+    target.send(delivery.qos === 0 ? form : stampPacketId(form, delivery.packetId, delivery.dup))
+    return true
+  }
+
+  release(packetId: number): void {
+    if (this.target.open) this.target.send(encodeAck(AckType.Pubrel, packetId, 0, this.target.v5))
+  }
+
+  close(reason: ReasonCode, reasonString?: string): void {
+    this.target.closeByServer(reason, reasonString)
+  }
+}

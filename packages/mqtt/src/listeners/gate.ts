@@ -1,0 +1,43 @@
+import type { Clock, Logger, ReasonCode } from '@fluxmq/core'
+import { ReasonCode as Reason } from '@fluxmq/core'
+import { RateLimiter } from '../rate-limiter.js'
+
+/**
+ * Admission for one listener. Over maxConnections a socket is closed at once (nothing is spent
+ * on it); over connectionRate it is accepted but its CONNECT is answered with 0x9F (3.1.1: 0x03)
+ * so the client learns why and backs off.
+ */
+export class AdmissionGate {
+  private readonly rate: RateLimiter
+  private open = 0
+
+  constructor(
+    private readonly maxConnections: number,
+    connectionRate: number,
+    clock: Clock,
+    private readonly logger: Logger,
+  ) {
+    this.rate = new RateLimiter(connectionRate, clock)
+  }
+
+  /** 'reject' = close now; a reason code = accept and refuse the CONNECT; undefined = accept. */
+  admit(remote: string | undefined): 'reject' | ReasonCode | undefined {
+    if (this.maxConnections > 0 && this.open >= this.maxConnections) {
+      this.logger.warn({ remote, maxConnections: this.maxConnections }, 'connection limit reached, socket closed')
+      return 'reject'
+    }
+    if (!this.rate.take()) {
+      this.logger.warn({ remote }, 'connection rate exceeded')
+      return Reason.ConnectionRateExceeded
+    }
+    return undefined
+  }
+
+  opened(): void {
+    this.open += 1
+  }
+
+  closed(): void {
+    this.open -= 1
+  }
+}

@@ -1,0 +1,43 @@
+import { createServer } from 'node:http'
+import type { Clock, Logger } from '@fluxmq/core'
+import { WebSocketServer, createWebSocketStream } from 'ws'
+import type { WebSocketListenOptions } from '../options.js'
+import { AdmissionGate } from './gate.js'
+import type { Listener, StreamAcceptor } from './listener.js'
+import { closeServer, listen } from './tcp.js'
+
+/** MQTT over WebSocket: subprotocol "mqtt" (also the old "mqttv3.1"), binary frames only (§6). */
+const SUBPROTOCOLS = ['mqtt', 'mqttv3.1']
+
+export async function listenWebSocket(options: WebSocketListenOptions, acceptor: StreamAcceptor, clock: Clock, logger: Logger): Promise<Listener> {
+  const gate = new AdmissionGate(options.maxConnections ?? 0, options.connectionRate ?? 0, clock, logger)
+  const http = createServer((_req, res) => {
+    res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket: upgrade required\n')
+  })
+  const wss = new WebSocketServer({
+    server: http,
+    path: options.path,
+    handleProtocols: (protocols) => SUBPROTOCOLS.find((p) => protocols.has(p)) ?? false,
+  })
+  wss.on('connection', (ws, req) => {
+    const remote = req.socket.remoteAddress === undefined ? undefined : `${req.socket.remoteAddress}:${req.socket.remotePort}`
+    const decision = gate.admit(remote)
+    if (decision === 'reject') {
+      ws.terminate()
+      return
+    }
+    gate.opened()
+    ws.once('close', () => gate.closed())
+    const stream = createWebSocketStream(ws)
+    acceptor.accept(stream, remote, decision)
+  })
+  wss.on('error', (err) => logger.error({ err, listener: 'websocket' }, 'listener error'))
+  const address = await listen(http, options, 'WebSocket')
+  return {
+    address,
+    close: async () => {
+      wss.close()
+      await closeServer(http)
+    },
+  }
+}

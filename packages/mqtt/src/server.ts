@@ -1,0 +1,87 @@
+import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
+import { ReasonCode } from '@fluxmq/core'
+import { Connection } from './connection.js'
+import type { ConnectionHost } from './connection.js'
+import type { Listener, StreamAcceptor } from './listeners/listener.js'
+import { listenTcp } from './listeners/tcp.js'
+import { listenTls } from './listeners/tls.js'
+import { listenWebSocket } from './listeners/websocket.js'
+import { resolveOptions } from './options.js'
+import type { ListenOptions, MqttServerOptions, ResolvedOptions, TlsListenOptions, WebSocketListenOptions } from './options.js'
+import { FlushScheduler } from './writer.js'
+
+/** The MQTT 3.1.1 / 5.0 front of a broker: listeners and the connections they accept. */
+export class MqttServer implements ConnectionHost, StreamAcceptor {
+  readonly options: ResolvedOptions
+  readonly scheduler: FlushScheduler
+  private readonly connections = new Set<Connection>()
+  private readonly listeners: Listener[] = []
+  private closing = false
+  private allClosed: (() => void) | undefined
+
+  constructor(options: MqttServerOptions) {
+    this.options = resolveOptions(options)
+    this.scheduler = new FlushScheduler(options.broker)
+  }
+
+  get connectionCount(): number {
+    return this.connections.size
+  }
+
+  listenTcp(options: ListenOptions): Promise<AddressInfo> {
+    return this.addListener(listenTcp(options, this, this.options.clock, this.listenerLogger('tcp')))
+  }
+
+  listenTls(options: TlsListenOptions): Promise<AddressInfo> {
+    return this.addListener(listenTls(options, this, this.options.clock, this.listenerLogger('tls')))
+  }
+
+  listenWebSocket(options: WebSocketListenOptions): Promise<AddressInfo> {
+    return this.addListener(listenWebSocket(options, this, this.options.clock, this.listenerLogger('websocket')))
+  }
+
+  /** Serves MQTT over any byte stream (a socket, a WebSocket stream, a test pipe). */
+  handleStream(stream: Duplex, remoteAddress?: string): void {
+    this.accept(stream, remoteAddress, undefined)
+  }
+
+  accept(stream: Duplex, remoteAddress: string | undefined, refusal: ReasonCode | undefined): void {
+    if (this.closing) {
+      stream.destroy()
+      return
+    }
+    this.connections.add(new Connection(stream, remoteAddress, this, refusal))
+  }
+
+  connectionClosed(connection: Connection): void {
+    this.connections.delete(connection)
+    if (this.connections.size === 0) this.allClosed?.()
+  }
+
+  /** Stops accepting, sends DISCONNECT 0x8B (MQTT 5) to every client and resolves once every socket is closed. */
+  async close(): Promise<void> {
+    this.closing = true
+    const listeners = this.listeners.splice(0).map((listener) => listener.close())
+    if (this.connections.size > 0) {
+      const closed = new Promise<void>((resolve) => (this.allClosed = resolve))
+      for (const connection of this.connections) connection.terminate(ReasonCode.ServerShuttingDown, 'server shutting down')
+      await closed
+    }
+    await Promise.all(listeners)
+  }
+
+  private async addListener(starting: Promise<Listener>): Promise<AddressInfo> {
+    const listener = await starting
+    if (this.closing) {
+      await listener.close()
+      throw new Error('MqttServer is closed')
+    }
+    this.listeners.push(listener)
+    return listener.address
+  }
+
+  private listenerLogger(listener: string) {
+    return this.options.logger.child({ listener })
+  }
+}

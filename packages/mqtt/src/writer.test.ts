@@ -1,0 +1,84 @@
+import { Duplex } from 'node:stream'
+import { setImmediate as nextTurn } from 'node:timers/promises'
+import { describe, expect, it } from 'vitest'
+import { BatchedWriter, FlushScheduler } from './writer.js'
+
+/** A duplex that records each write call (writev = one syscall in a socket) and can stall. */
+class RecordingStream extends Duplex {
+  readonly calls: Buffer[][] = []
+  stalled = false
+
+  override _read(): void {}
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.calls.push([chunk])
+    if (!this.stalled) cb()
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
+    this.calls.push(chunks.map((c) => c.chunk))
+    if (!this.stalled) cb()
+  }
+}
+
+const counting = () => {
+  const totals = { received: 0, sent: 0, reports: 0 }
+  return { totals, sink: { countBytes: (r: number, s: number) => ((totals.received += r), (totals.sent += s), totals.reports++) } }
+}
+
+describe('BatchedWriter', () => {
+  it('writes every packet of one event-loop turn in one corked burst and reports bytes once', async () => {
+    const { totals, sink } = counting()
+    const scheduler = new FlushScheduler(sink)
+    const a = new RecordingStream()
+    const b = new RecordingStream()
+    const wa = new BatchedWriter(a, scheduler, 1 << 20, () => {})
+    const wb = new BatchedWriter(b, scheduler, 1 << 20, () => {})
+    wa.write(Buffer.from('1'))
+    wa.write(Buffer.from('22'))
+    wa.write(Buffer.from('333'))
+    wb.write(Buffer.from('4444'))
+    scheduler.countReceived(10)
+    expect(a.calls).toEqual([])
+    await nextTurn()
+    expect(a.calls).toEqual([[Buffer.from('1'), Buffer.from('22'), Buffer.from('333')]])
+    expect(b.calls).toEqual([[Buffer.from('4444')]])
+    expect(totals).toEqual({ received: 10, sent: 10, reports: 1 })
+  })
+
+  it('reports a client that does not read past maxWriteBuffer', async () => {
+    const scheduler = new FlushScheduler({ countBytes: () => {} })
+    const stream = new RecordingStream()
+    stream.stalled = true
+    const overflows: number[] = []
+    const writer = new BatchedWriter(stream, scheduler, 100, (buffered) => overflows.push(buffered))
+    writer.write(Buffer.alloc(60))
+    await nextTurn()
+    expect(overflows).toEqual([])
+    writer.write(Buffer.alloc(60))
+    await nextTurn()
+    expect(overflows).toEqual([120])
+  })
+
+  it('end() flushes the last packet, half-closes and destroys the stream', async () => {
+    const scheduler = new FlushScheduler({ countBytes: () => {} })
+    const stream = new RecordingStream()
+    const writer = new BatchedWriter(stream, scheduler, 1 << 20, () => {})
+    writer.write(Buffer.from('a'))
+    writer.end(Buffer.from('b'), 1000)
+    writer.write(Buffer.from('ignored'))
+    await new Promise((resolve) => stream.once('close', resolve))
+    expect(stream.calls).toEqual([[Buffer.from('a'), Buffer.from('b')]])
+    expect(stream.destroyed).toBe(true)
+  })
+
+  it('end() destroys a stream that never drains after the linger time', async () => {
+    const scheduler = new FlushScheduler({ countBytes: () => {} })
+    const stream = new RecordingStream()
+    stream.stalled = true
+    const writer = new BatchedWriter(stream, scheduler, 1 << 20, () => {})
+    writer.end(Buffer.from('bye'), 20)
+    await new Promise((resolve) => stream.once('close', resolve))
+    expect(stream.destroyed).toBe(true)
+  })
+})
