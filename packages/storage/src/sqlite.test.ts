@@ -1,7 +1,17 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { Logger, Message } from '@fluxmq/core'
+import Database from 'better-sqlite3'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { storageConformanceSuite } from './conformance.js'
+import { StorageError, StorageErrorCode } from './errors.js'
+import { DATABASE_FILE, openDatabase } from './sqlite/database.js'
+import { GARBAGE_SWEEP_SQL } from './sqlite/messages.js'
+import { SCHEMA_VERSION } from './sqlite/schema.js'
+import { LOAD_SQL, STATEMENT_SQL } from './sqlite/statements.js'
 import { SqliteStorage } from './sqlite/sqlite-storage.js'
 
 for (const sync of ['normal', 'full'] as const) {
@@ -13,4 +23,295 @@ for (const sync of ['normal', 'full'] as const) {
       cleanup: async () => rmSync(dir, { recursive: true, force: true }),
     }
   })
+}
+
+let dir: string
+const opened: SqliteStorage[] = []
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'fluxmq-sqlite-'))
+})
+
+afterEach(async () => {
+  for (const storage of opened.splice(0)) await storage.close().catch(() => undefined)
+  rmSync(dir, { recursive: true, force: true })
+})
+
+function store(options: { sync?: 'normal' | 'full'; logger?: Logger; at?: string } = {}): SqliteStorage {
+  const storage = new SqliteStorage({ dir: options.at ?? dir, sync: options.sync ?? 'normal', logger: options.logger })
+  opened.push(storage)
+  return storage
+}
+
+let seq = 0
+function message(overrides: Partial<Message> = {}): Message {
+  seq += 1
+  return { topic: `t/${seq}`, payload: Buffer.from(`p${seq}`), qos: 1, retain: false, properties: {}, publishedAt: seq, ...overrides }
+}
+
+/** Reads the closed database file directly. */
+function inspect<T>(query: string): T[] {
+  const db = new Database(join(dir, DATABASE_FILE), { readonly: true })
+  try {
+    return db.prepare(query).all() as T[]
+  } finally {
+    db.close()
+  }
+}
+
+async function rejection(promise: Promise<unknown>): Promise<StorageError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  expect(error).toBeInstanceOf(StorageError)
+  return error as StorageError
+}
+
+describe('SqliteStorage: opening', () => {
+  it('creates <dir>/fluxmq.db, creating missing directories, in WAL mode', async () => {
+    const nested = join(dir, 'a', 'b')
+    const storage = store({ at: nested })
+    await storage.open()
+    await storage.close()
+    expect(existsSync(join(nested, DATABASE_FILE))).toBe(true)
+    const { db } = openDatabaseAfterClose(nested)
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal')
+    expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION)
+    db.close()
+  })
+
+  it('maps sync: normal to synchronous=NORMAL and full to synchronous=FULL', () => {
+    const normal = openDatabase(join(dir, 'n'), 'normal').db
+    const full = openDatabase(join(dir, 'f'), 'full').db
+    expect(normal.pragma('synchronous', { simple: true })).toBe(1)
+    expect(full.pragma('synchronous', { simple: true })).toBe(2)
+    normal.close()
+    full.close()
+  })
+
+  it('refuses a database whose schema is newer than this build, naming the file and both versions', async () => {
+    await store().open()
+    await opened[0]?.close()
+    const db = new Database(join(dir, DATABASE_FILE))
+    db.pragma(`user_version = ${SCHEMA_VERSION + 1}`)
+    db.close()
+    const error = await rejection(store().open())
+    expect(error.code).toBe(StorageErrorCode.SchemaTooNew)
+    expect(error.path).toBe(join(dir, DATABASE_FILE))
+    expect(error.message).toContain(`version ${SCHEMA_VERSION + 1}`)
+    expect(error.message).toContain(join(dir, DATABASE_FILE))
+  })
+
+  it('stops on a file that is not a database, names it and the reason, and leaves it untouched', async () => {
+    const garbage = Buffer.from('this is not an SQLite database '.repeat(200))
+    writeFileSync(join(dir, DATABASE_FILE), garbage)
+    const error = await rejection(store().open())
+    expect(error.code).toBe(StorageErrorCode.Corrupt)
+    expect(error.path).toBe(join(dir, DATABASE_FILE))
+    expect(error.message).toMatch(/file is not a database/)
+    expect(readFileSync(join(dir, DATABASE_FILE)).equals(garbage)).toBe(true)
+  })
+
+  it('stops on a database whose pages are damaged instead of starting empty', async () => {
+    const storage = store()
+    await storage.open()
+    for (let i = 0; i < 200; i++) storage.putRetained(message({ topic: `r/${i}`, payload: Buffer.alloc(2000, i) }))
+    await storage.close()
+    const file = join(dir, DATABASE_FILE)
+    const bytes = readFileSync(file)
+    const pageSize = bytes.readUInt16BE(16)
+    // Overwrite everything after the first page (schema) with garbage.
+    bytes.fill(0xa5, pageSize)
+    writeFileSync(file, bytes)
+    const error = await rejection(store().open())
+    expect(error.code).toBe(StorageErrorCode.Corrupt)
+    expect(error.path).toBe(file)
+  })
+
+  it('refuses an SQLite database another application made', async () => {
+    const db = new Database(join(dir, DATABASE_FILE))
+    db.exec('CREATE TABLE unrelated (x)')
+    db.close()
+    const error = await rejection(store().open())
+    expect(error.code).toBe(StorageErrorCode.Foreign)
+    expect(inspect<{ name: string }>(`SELECT name FROM sqlite_schema WHERE type = 'table'`)).toEqual([{ name: 'unrelated' }])
+  })
+
+  it('reports a storage directory it cannot create', async () => {
+    const file = join(dir, 'not-a-directory')
+    writeFileSync(file, 'x')
+    const error = await rejection(store({ at: join(file, 'sub') }).open())
+    expect(error.code).toBe(StorageErrorCode.Open)
+    expect(error.path).toBe(join(file, 'sub'))
+  })
+
+  it('refuses a second store on a directory another one has open', async () => {
+    await store().open()
+    const error = await rejection(store().open())
+    expect(error.code).toBe(StorageErrorCode.Locked)
+  })
+
+  it('refuses use before open and after close', async () => {
+    const storage = store()
+    expect(() => storage.putSession({ clientId: 'c', protocol: 'mqtt5', expiryInterval: 0 })).toThrow(StorageError)
+    await storage.open()
+    await storage.close()
+    expect(() => storage.appendOffline('c', message())).toThrow(/not open/)
+    expect((await rejection(storage.sync())).code).toBe(StorageErrorCode.Closed)
+    expect((await rejection(storage.open())).code).toBe(StorageErrorCode.Closed)
+  })
+})
+
+describe('SqliteStorage: group commit', () => {
+  it('commits every write of one event-loop turn in one transaction', async () => {
+    const storage = store()
+    await storage.open()
+    storage.putSession({ clientId: 'c', protocol: 'mqtt5', expiryInterval: 60 })
+    for (let i = 0; i < 1000; i++) storage.appendOffline('c', message())
+    expect(storage.stats.commits).toBe(0)
+    await storage.sync()
+    expect(storage.stats).toEqual({ commits: 1, operations: 1001 })
+  })
+
+  it('a failed commit rejects sync(), is logged once, and nothing after it is written', async () => {
+    const logger = { debug: vi.fn(), info: vi.fn(), warn: vi.fn(), error: vi.fn(), child: vi.fn() }
+    const storage = store({ logger })
+    await storage.open()
+    storage.putRetained(message({ topic: 'kept' }))
+    await storage.sync()
+    storage.putRetained(message({ topic: 'lost' }))
+    // NaN binds as NULL and violates NOT NULL: the whole batch rolls back.
+    storage.putRetained(message({ topic: 'bad', publishedAt: Number.NaN }))
+    const error = await rejection(storage.sync())
+    expect(error.code).toBe(StorageErrorCode.Commit)
+    expect(error.message).toMatch(/NOT NULL/)
+    expect(storage.failure).toBe(error)
+    storage.putRetained(message({ topic: 'after' }))
+    expect(await rejection(storage.sync())).toBe(error)
+    await expect(storage.takeOffline('c', 1)).resolves.toEqual([])
+    expect(logger.error).toHaveBeenCalledTimes(1)
+    await storage.close()
+    expect(inspect<{ topic: string }>('SELECT topic FROM retained')).toEqual([{ topic: 'kept' }])
+  })
+})
+
+describe('SqliteStorage: message rows', () => {
+  it('stores a Message appended to many offline queues once, and deletes it when the last is taken', async () => {
+    const storage = store()
+    await storage.open()
+    const shared = message({ payload: Buffer.alloc(10_000, 7) })
+    for (let i = 0; i < 100; i++) {
+      storage.putSession({ clientId: `c${i}`, protocol: 'mqtt5', expiryInterval: 60 })
+      storage.appendOffline(`c${i}`, shared)
+    }
+    await storage.close()
+    expect(inspect('SELECT id, refs FROM messages')).toEqual([{ id: 1, refs: 100 }])
+
+    const reopened = store()
+    await reopened.open()
+    for (let i = 0; i < 99; i++) await reopened.takeOffline(`c${i}`, 10)
+    await reopened.sync()
+    reopened.deleteSession('c99')
+    await reopened.close()
+    expect(inspect('SELECT id FROM messages')).toEqual([])
+  })
+
+  it('a message taken from the offline queue and put inflight in one turn keeps its row', async () => {
+    const storage = store()
+    await storage.open()
+    storage.putSession({ clientId: 'c', protocol: 'mqtt5', expiryInterval: 60 })
+    storage.appendOffline('c', message())
+    await storage.sync()
+    const [taken] = await storage.takeOffline('c', 1)
+    if (taken === undefined) throw new Error('nothing taken')
+    storage.putInflight('c', { packetId: 1, message: taken, qos: 1, retain: false, state: 'publish' })
+    await storage.close()
+    expect(inspect('SELECT id, refs FROM messages')).toEqual([{ id: 1, refs: 1 }])
+    expect(inspect('SELECT client_id FROM offline')).toEqual([])
+  })
+
+  it('never writes the adapter cache `wire`', async () => {
+    const storage = store()
+    await storage.open()
+    storage.putRetained({ ...message({ topic: 'w' }), wire: { mqtt5: Buffer.from('encoded') } })
+    await storage.close()
+    const [loaded] = (await store().open()).retained
+    expect(loaded !== undefined && 'wire' in loaded).toBe(false)
+  })
+})
+
+describe('SqliteStorage: start-up cost', () => {
+  it('no start-up read visits offline entries; queue reads and removals use the primary key', () => {
+    const { db } = openDatabase(dir, 'normal')
+    const plan = (sql: string): string => {
+      const parameters = (sql.match(/\?/g) ?? []).map(() => null)
+      const rows = db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...parameters) as { detail: string }[]
+      return rows.map((r) => r.detail).join(' | ')
+    }
+    for (const sql of Object.values(LOAD_SQL)) expect(plan(sql)).not.toMatch(/SCAN (offline|o)\b/)
+    for (const name of ['firstQueue', 'nextQueue', 'queueHead', 'queueLast'] as const) {
+      expect(plan(LOAD_SQL[name])).toMatch(/^SEARCH offline USING PRIMARY KEY\b/)
+    }
+    expect(plan(STATEMENT_SQL.readOffline)).toMatch(/SEARCH o USING PRIMARY KEY \(client_id=\? AND seq>\?\)/)
+    expect(plan(STATEMENT_SQL.deleteOfflineBelow)).toMatch(/SEARCH offline USING PRIMARY KEY \(client_id=\? AND seq<\?\)/)
+    expect(plan(GARBAGE_SWEEP_SQL)).toMatch(/^SCAN messages USING INDEX messages_garbage$/)
+    db.close()
+  })
+
+  it('open reports queue lengths of thousands of messages without loading them', async () => {
+    const storage = store()
+    await storage.open()
+    for (const clientId of ['a', 'b']) storage.putSession({ clientId, protocol: 'mqtt5', expiryInterval: 60 })
+    for (let i = 0; i < 5000; i++) storage.appendOffline(i % 2 === 0 ? 'a' : 'b', message())
+    storage.dropOldestOffline('a', 500)
+    await storage.close()
+    const state = await store().open()
+    expect(Object.fromEntries(state.sessions.map((s) => [s.session.clientId, s.offlineCount]))).toEqual({ a: 2000, b: 2500 })
+  })
+})
+
+describe('SqliteStorage: crash', () => {
+  const child = fileURLToPath(new URL('./test-support/crash-writer.mjs', import.meta.url))
+
+  for (const sync of ['normal', 'full'] as const) {
+    it(`keeps every write whose sync() resolved when the process is SIGKILLed (sync: ${sync})`, async () => {
+      if (!existsSync(fileURLToPath(new URL('../dist/index.js', import.meta.url)))) {
+        throw new Error('the crash test runs the built package: run `pnpm build` first')
+      }
+      const acknowledged = await runUntilKilled(child, [dir, sync], 150)
+      const storage = store({ sync })
+      const state = await storage.open()
+      const offline = state.sessions.find((s) => s.session.clientId === 'offline')
+      expect(offline?.offlineCount).toBeGreaterThan(acknowledged)
+      const messages = await storage.takeOffline('offline', Number.MAX_SAFE_INTEGER)
+      expect(messages.map((m) => m.topic)).toEqual(messages.map((_, i) => `crash/${i}`))
+    })
+  }
+})
+
+/** Runs the child until it has acknowledged `after` messages, SIGKILLs it, returns the last acknowledged number. */
+function runUntilKilled(script: string, args: string[], after: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let last = -1
+    let buffered = ''
+    let stderr = ''
+    proc.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+    proc.stdout.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString()
+      const lines = buffered.split('\n')
+      buffered = lines.pop() ?? ''
+      for (const line of lines) last = Number(line)
+      if (last >= after) proc.kill('SIGKILL')
+    })
+    proc.on('exit', (code, signal) => {
+      if (signal === 'SIGKILL') resolve(last)
+      else reject(new Error(`crash writer exited early (code ${code}): ${stderr}`))
+    })
+  })
+}
+
+function openDatabaseAfterClose(at: string): { db: Database.Database } {
+  return { db: new Database(join(at, DATABASE_FILE), { readonly: true }) }
 }

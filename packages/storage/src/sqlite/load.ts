@@ -107,10 +107,10 @@ function loadQueueCursors(db: Database.Database): Map<string, QueueCursor> {
   const head = db.prepare(LOAD_SQL.queueHead).pluck()
   const last = db.prepare(LOAD_SQL.queueLast).pluck()
   const queues = new Map<string, QueueCursor>()
-  let clientId = db.prepare(LOAD_SQL.firstQueue).pluck().get() as string | undefined
-  while (clientId !== undefined) {
+  let clientId = db.prepare(LOAD_SQL.firstQueue).pluck().get() as string | null
+  while (clientId !== null) {
     queues.set(clientId, { head: head.get(clientId) as number, tail: (last.get(clientId) as number) + 1 })
-    clientId = next.get(clientId) as string | undefined
+    clientId = next.get(clientId) as string | null
   }
   return queues
 }

@@ -8,6 +8,9 @@ export const MESSAGE_COLUMNS = `m.id AS m_id, m.topic AS m_topic, m.payload AS m
   m.response_topic AS m_response_topic, m.correlation_data AS m_correlation_data,
   m.user_properties AS m_user_properties`
 
+/** Deletes unreferenced rows; the partial index messages_garbage makes it touch only those. */
+export const GARBAGE_SWEEP_SQL = 'DELETE FROM messages WHERE refs = 0'
+
 export interface MessageRow {
   readonly m_id: number
   readonly m_topic: string
@@ -42,7 +45,7 @@ export class MessageStore {
       publisher_id, payload_format, content_type, response_topic, correlation_data, user_properties)
       VALUES (?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
     this.exists = db.prepare('SELECT 1 FROM messages WHERE id = ?').pluck()
-    this.sweep = db.prepare('DELETE FROM messages WHERE refs = 0')
+    this.sweep = db.prepare(GARBAGE_SWEEP_SQL)
     const max = db.prepare('SELECT MAX(id) FROM messages').pluck().get() as number | null
     this.nextId = (max ?? 0) + 1
   }

@@ -66,8 +66,8 @@ export const LOAD_SQL = {
     i.subscription_ids, ${MESSAGE_COLUMNS} FROM inflight i JOIN messages m ON m.id = i.message_id ORDER BY i.rowid`,
   incomingQos2: 'SELECT client_id, packet_id FROM incoming_qos2',
   retained: `SELECT ${MESSAGE_COLUMNS} FROM retained r JOIN messages m ON m.id = r.message_id`,
-  firstQueue: 'SELECT client_id FROM offline ORDER BY client_id LIMIT 1',
-  nextQueue: 'SELECT client_id FROM offline WHERE client_id > ? ORDER BY client_id LIMIT 1',
+  firstQueue: 'SELECT MIN(client_id) FROM offline',
+  nextQueue: 'SELECT MIN(client_id) FROM offline WHERE client_id > ?',
   queueHead: 'SELECT seq FROM offline WHERE client_id = ? ORDER BY seq LIMIT 1',
   queueLast: 'SELECT seq FROM offline WHERE client_id = ? ORDER BY seq DESC LIMIT 1',
 } as const

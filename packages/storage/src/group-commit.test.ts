@@ -1,0 +1,93 @@
+import { describe, expect, it, vi } from 'vitest'
+import { GroupCommit, type StagedOp } from './group-commit.js'
+
+function turn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve))
+}
+
+function recorder(fail: (batch: number) => boolean = () => false) {
+  const batches: string[][] = []
+  const applied: string[] = []
+  const onFailure = vi.fn()
+  const commits = new GroupCommit(
+    (ops: readonly StagedOp[]) => {
+      const batch = batches.length
+      batches.push([])
+      if (fail(batch)) throw new Error('disk full')
+      for (const op of ops) op()
+    },
+    (cause) => new Error(`wrapped: ${(cause as Error).message}`),
+    onFailure,
+  )
+  const op = (name: string): StagedOp => () => {
+    applied.push(name)
+    batches[batches.length - 1]?.push(name)
+  }
+  return { commits, batches, applied, onFailure, op }
+}
+
+describe('GroupCommit', () => {
+  it('applies every op of one event-loop turn in one commit, in order', async () => {
+    const { commits, batches, op } = recorder()
+    for (const name of ['a', 'b', 'c']) commits.stage(op(name))
+    expect(batches).toEqual([])
+    await commits.sync()
+    commits.stage(op('d'))
+    await turn()
+    expect(batches).toEqual([['a', 'b', 'c'], ['d']])
+    expect(commits.stats).toEqual({ commits: 2, operations: 4 })
+  })
+
+  it('sync() with nothing staged resolves without a commit', async () => {
+    const { commits, batches } = recorder()
+    await commits.sync()
+    expect(batches).toEqual([])
+  })
+
+  it('sync() resolves only after the commit holding every earlier op; calls of one turn share it', async () => {
+    const { commits, applied, op } = recorder()
+    commits.stage(op('a'))
+    const first = commits.sync()
+    commits.stage(op('b'))
+    const second = commits.sync()
+    expect(second).toBe(first)
+    expect(applied).toEqual([])
+    await first
+    expect(applied).toEqual(['a', 'b'])
+  })
+
+  it('flush() commits synchronously and cancels the scheduled commit', async () => {
+    const { commits, batches, op } = recorder()
+    commits.stage(op('a'))
+    const synced = commits.sync()
+    commits.flush()
+    expect(batches).toEqual([['a']])
+    await synced
+    await turn()
+    expect(batches).toEqual([['a']])
+  })
+
+  it('a failed commit rejects its sync() callers, is reported once, and fails everything after it', async () => {
+    const { commits, applied, onFailure, op } = recorder((batch) => batch === 1)
+    commits.stage(op('kept'))
+    await commits.sync()
+    commits.stage(op('lost'))
+    const failed = commits.sync()
+    await expect(failed).rejects.toThrow('wrapped: disk full')
+    expect(onFailure).toHaveBeenCalledTimes(1)
+    commits.stage(op('after'))
+    await expect(commits.sync()).rejects.toBe(commits.failure)
+    expect(() => commits.flush()).toThrow('wrapped: disk full')
+    await turn()
+    expect(applied).toEqual(['kept'])
+    expect(onFailure).toHaveBeenCalledTimes(1)
+  })
+
+  it('a failed commit nobody waits for is still reported', async () => {
+    const { commits, onFailure, op } = recorder(() => true)
+    commits.stage(op('lost'))
+    await turn()
+    expect(onFailure).toHaveBeenCalledWith(commits.failure)
+    expect(commits.failure?.message).toBe('wrapped: disk full')
+  })
+})
