@@ -1,0 +1,76 @@
+import { parser as createPacketParser, type Packet } from 'mqtt-packet'
+import { CodecError, malformed } from './errors.js'
+import { invalidString } from './properties.js'
+import type { ProtocolVersion } from './protocol.js'
+import { isValidUtf8Range } from './utf8.js'
+
+/**
+ * The parts of mqtt-packet 9.0.2's Parser this module relies on. They are internals, which is
+ * why the version is pinned exactly; `delegate.test.ts` fails if an upgrade moves them.
+ */
+interface PacketParserInternals {
+  settings: { protocolVersion?: number; bridgeMode?: boolean }
+  packet: { length: number }
+  _pos: number
+  _list: { length: number; slice(start: number, end: number): Buffer }
+  _parseNum(): number
+  _parseString(): string | null
+  _emitError(error: Error): void
+  on(event: 'packet', listener: (packet: Packet) => void): unknown
+  on(event: 'error', listener: (error: Error) => void): unknown
+  parse(buf: Buffer): number
+}
+
+/**
+ * mqtt-packet decodes strings with `toString('utf8')`, which turns ill-formed bytes into U+FFFD
+ * and keeps U+0000. This replacement checks the raw bytes first [MQTT-1.5.4-1][MQTT-1.5.4-2].
+ */
+function parseStrictString(this: PacketParserInternals): string | null {
+  const length = this._parseNum()
+  const start = this._pos
+  const end = start + length
+  if (length === -1 || end > this._list.length || end > this.packet.length) return null
+  const raw = this._list.slice(start, end)
+  if (!isValidUtf8Range(raw, 0, raw.length)) this._emitError(invalidString(raw, 0, raw.length, 'string field'))
+  this._pos = end
+  return raw.toString('utf8')
+}
+
+export interface DelegateContext {
+  version: ProtocolVersion | undefined
+  bridgeMode: boolean
+}
+
+/**
+ * Parses one complete frame (fixed header included) with mqtt-packet, for the packet types that
+ * are rare enough not to need a hand-written path (CONNECT, SUBSCRIBE, UNSUBSCRIBE, DISCONNECT,
+ * AUTH). `frame` must be owned by the caller: mqtt-packet returns views into it.
+ */
+export function parseWithMqttPacket(frame: Buffer, ctx: DelegateContext): Packet {
+  // A fresh parser per frame keeps no state between packets; these packets are rare.
+  const settings = ctx.version === undefined ? {} : { protocolVersion: ctx.version, bridgeMode: ctx.bridgeMode }
+  const inner = createPacketParser(settings) as unknown as PacketParserInternals
+  inner._parseString = parseStrictString
+  let parsed: Packet | undefined
+  let consumed = -1
+  let failure: Error | undefined
+  inner.on('packet', (packet) => {
+    parsed = packet
+    // mqtt-packet emits before it resets its cursor, so this is how far the body was read.
+    consumed = inner._pos
+  })
+  inner.on('error', (error) => {
+    failure ??= error
+  })
+  try {
+    inner.parse(frame)
+  } catch (error) {
+    // mqtt-packet can throw on input it does not anticipate; to the peer that is still a malformed packet.
+    failure ??= error instanceof Error ? error : new Error(String(error))
+  }
+  if (failure !== undefined) throw failure instanceof CodecError ? failure : malformed(failure.message)
+  if (parsed === undefined) throw malformed('incomplete packet')
+  // mqtt-packet does not notice bytes left over after the last field.
+  if (consumed !== parsed.length) throw malformed(`${parsed.cmd.toUpperCase()} has ${(parsed.length ?? 0) - consumed} unexpected bytes at its end`)
+  return parsed
+}
