@@ -1,0 +1,70 @@
+import Database from 'better-sqlite3'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { StorageErrorCode } from '../errors.js'
+import { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, migrate, type Migration } from './schema.js'
+
+let db: Database.Database
+
+beforeEach(() => {
+  db = new Database(':memory:')
+})
+
+afterEach(() => {
+  db.close()
+})
+
+const tables = (): string[] =>
+  db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name`).pluck().all() as string[]
+
+describe('schema migrations', () => {
+  it('numbers the shipped migrations 1, 2, … without gaps', () => {
+    expect(MIGRATIONS.map((m) => m.version)).toEqual(MIGRATIONS.map((_, i) => i + 1))
+    expect(SCHEMA_VERSION).toBe(MIGRATIONS.length)
+  })
+
+  it('brings a new database to the latest version and marks it as FluxMQ', () => {
+    migrate(db, 'mem')
+    expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION)
+    expect(db.pragma('application_id', { simple: true })).toBe(APPLICATION_ID)
+    expect(tables()).toEqual(['incoming_qos2', 'inflight', 'messages', 'offline', 'retained', 'sessions', 'subscriptions'])
+  })
+
+  it('runs only the steps a database has not seen, in order, and is a no-op when current', () => {
+    const ran: number[] = []
+    const steps = (n: number): Migration[] =>
+      Array.from({ length: n }, (_, i) => ({
+        version: i + 1,
+        up: (d: Database.Database) => {
+          ran.push(i + 1)
+          d.exec(`CREATE TABLE t${i + 1} (x)`)
+        },
+      }))
+    migrate(db, 'mem', steps(1))
+    migrate(db, 'mem', steps(3))
+    migrate(db, 'mem', steps(3))
+    expect(ran).toEqual([1, 2, 3])
+    expect(db.pragma('user_version', { simple: true })).toBe(3)
+  })
+
+  it('a failing step rolls back alone: the database stays at the previous version', () => {
+    const steps: Migration[] = [
+      { version: 1, up: (d) => d.exec('CREATE TABLE a (x)') },
+      {
+        version: 2,
+        up: (d) => {
+          d.exec('CREATE TABLE b (x)')
+          throw new Error('step 2 broke')
+        },
+      },
+    ]
+    expect(() => migrate(db, 'mem', steps)).toThrow('step 2 broke')
+    expect(db.pragma('user_version', { simple: true })).toBe(1)
+    expect(tables()).toEqual(['a'])
+  })
+
+  it('refuses a schema newer than the steps it knows', () => {
+    migrate(db, 'mem')
+    db.pragma(`user_version = ${SCHEMA_VERSION + 3}`)
+    expect(() => migrate(db, 'mem')).toThrow(expect.objectContaining({ code: StorageErrorCode.SchemaTooNew }))
+  })
+})
