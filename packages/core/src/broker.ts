@@ -27,7 +27,7 @@ import { sysTopics } from './sys-topics.js'
 import { TimerQueue } from './timers.js'
 import { validateTopicFilter, validateTopicName } from './topic.js'
 
-/** Session Expiry Interval meaning "never" [MQTT-3.1.2-11 … 3.1.2.11.2]. */
+/** Session Expiry Interval meaning "never" (MQTT 5 §3.1.2.11.2). */
 const NEVER = 0xffffffff
 
 const allowAll: Authorizer = { canPublish: () => true, canSubscribe: () => true }

@@ -1,0 +1,211 @@
+import { describe, expect, it } from 'vitest'
+import { ReasonCode } from './reason-code.js'
+import { connect, createWorld, message } from './test-support/harness.js'
+
+const persistent = { cleanStart: false, expiry: 3600 }
+
+describe('Broker offline queue and resend', () => {
+  it('queues QoS 1/2 (not QoS 0) for an offline persistent session, with a durable promise, delivered in order on return', async () => {
+    const w = await createWorld()
+    const c = await connect(w, 'c', persistent)
+    c.subscribe('t', 2)
+    c.disconnect()
+    const pub = await connect(w, 'p')
+    expect(pub.publish('t', 'q0', 0).durable).toBeUndefined()
+    const r = pub.publish('t', 'q1', 1)
+    expect(r.reason).toBe(ReasonCode.Success)
+    expect(r.durable).toBeInstanceOf(Promise)
+    await r.durable
+    pub.publish('t', 'q2', 2)
+    expect(w.broker.stats.offlineQueuedCurrent).toBe(2)
+    const back = await connect(w, 'c', persistent)
+    await Promise.resolve()
+    expect(back.link.take().map((m) => [m.payload, m.qos, m.dup])).toEqual([
+      ['q1', 1, false],
+      ['q2', 2, false],
+    ])
+    expect(w.broker.stats.offlineQueuedCurrent).toBe(0)
+    expect(w.broker.stats.inflightCurrent).toBe(2)
+  })
+
+  it('drains the stored queue within the Receive Maximum as acks arrive', async () => {
+    const w = await createWorld()
+    const c = await connect(w, 'c', persistent)
+    c.subscribe('t', 1)
+    c.disconnect()
+    const pub = await connect(w, 'p')
+    for (let i = 0; i < 7; i++) pub.publish('t', `m${i}`, 1)
+    const back = await connect(w, 'c', { ...persistent, receiveMaximum: 3 })
+    const payloads: string[] = []
+    for (let round = 0; round < 10 && payloads.length < 7; round++) {
+      await Promise.resolve()
+      const got = back.link.take()
+      expect(got.length).toBeLessThanOrEqual(3)
+      payloads.push(...got.map((r) => r.payload))
+      for (const r of got) w.broker.puback(back.handle, r.packetId)
+    }
+    expect(payloads).toEqual(['m0', 'm1', 'm2', 'm3', 'm4', 'm5', 'm6'])
+  })
+
+  it('drop_oldest keeps the newest session.max_offline_messages and counts drops', async () => {
+    const w = await createWorld({ maxOfflineMessages: 3 })
+    const c = await connect(w, 'c', persistent)
+    c.subscribe('t', 1)
+    c.disconnect()
+    const pub = await connect(w, 'p')
+    for (let i = 0; i < 5; i++) expect(pub.publish('t', `m${i}`, 1).reason).toBe(ReasonCode.Success)
+    expect(w.broker.stats.messagesDropped).toBe(2)
+    const back = await connect(w, 'c', persistent)
+    await Promise.resolve()
+    expect(back.link.take().map((r) => r.payload)).toEqual(['m2', 'm3', 'm4'])
+  })
+
+  it('reject_new keeps the oldest; a publish nobody could take answers QuotaExceeded', async () => {
+    const w = await createWorld({ maxOfflineMessages: 2, offlineOverflow: 'reject_new' })
+    const c = await connect(w, 'c', persistent)
+    c.subscribe('t', 1)
+    c.disconnect()
+    const pub = await connect(w, 'p')
+    expect(pub.publish('t', 'm0', 1).reason).toBe(ReasonCode.Success)
+    expect(pub.publish('t', 'm1', 1).reason).toBe(ReasonCode.Success)
+    expect(pub.publish('t', 'm2', 1).reason).toBe(ReasonCode.QuotaExceeded)
+    const other = await connect(w, 'o')
+    other.subscribe('t', 1)
+    expect(pub.publish('t', 'm3', 1).reason).toBe(ReasonCode.Success)
+    expect(w.broker.stats.messagesDropped).toBe(2)
+    const back = await connect(w, 'c', persistent)
+    await Promise.resolve()
+    expect(back.link.take().map((r) => r.payload)).toEqual(['m0', 'm1'])
+  })
+
+  it('the pending queue of a connected client obeys the same bound', async () => {
+    const w = await createWorld({ maxOfflineMessages: 2 })
+    const c = await connect(w, 'c', { ...persistent, receiveMaximum: 1 })
+    c.subscribe('t', 1)
+    const pub = await connect(w, 'p')
+    for (let i = 0; i < 5; i++) pub.publish('t', `m${i}`, 1)
+    const first = c.link.take()
+    expect(first.map((r) => r.payload)).toEqual(['m0'])
+    expect(w.broker.stats.offlineQueuedCurrent).toBe(2)
+    w.broker.puback(c.handle, first[0]?.packetId ?? 0)
+    const second = c.link.take()
+    expect(second.map((r) => r.payload)).toEqual(['m3'])
+    w.broker.puback(c.handle, second[0]?.packetId ?? 0)
+    expect(c.link.take().map((r) => r.payload)).toEqual(['m4'])
+  })
+
+  it('[MQTT-3.3.2-5] expired messages are not delivered from the offline queue or the pending queue', async () => {
+    const w = await createWorld()
+    const c = await connect(w, 'c', persistent)
+    c.subscribe('t', 1)
+    c.disconnect()
+    const pub = await connect(w, 'p')
+    pub.publish('t', 'short', 1, { expiresAt: w.clock.t + 1000 })
+    pub.publish('t', 'long', 1, { expiresAt: w.clock.t + 60_000 })
+    pub.publish('t', 'forever', 1)
+    w.clock.t += 5000
+    const back = await connect(w, 'c', { ...persistent, receiveMaximum: 1 })
+    await Promise.resolve()
+    let got = back.link.take()
+    expect(got.map((r) => r.payload)).toEqual(['long'])
+    // The remaining expiry is computed by the adapter from the unchanged absolute expiresAt.
+    expect(got[0]?.message.expiresAt).toBe(w.clock.t + 55_000)
+    pub.publish('t', 'pending', 1, { expiresAt: w.clock.t + 1000 })
+    w.clock.t += 2000
+    w.broker.puback(back.handle, got[0]?.packetId ?? 0)
+    await Promise.resolve()
+    got = back.link.take()
+    expect(got.map((r) => r.payload)).toEqual(['forever'])
+    w.broker.puback(back.handle, got[0]?.packetId ?? 0)
+    await Promise.resolve()
+    expect(back.link.take()).toEqual([])
+  })
+
+  it('[MQTT-4.4.0-1] on resume, unacknowledged PUBLISH go again with DUP=1 and PUBREL for released ones', async () => {
+    const w = await createWorld()
+    const c = await connect(w, 'c', persistent)
+    c.subscribe('t', 2)
+    const pub = await connect(w, 'p')
+    pub.publish('t', 'q1', 1)
+    pub.publish('t', 'q2-rec', 2)
+    pub.publish('t', 'q2', 2)
+    const first = c.link.take()
+    w.broker.pubrec(c.handle, first[1]?.packetId ?? 0)
+    c.disconnect(true)
+    const back = await connect(w, 'c', persistent)
+    expect(back.link.take().map((r) => [r.payload, r.packetId, r.dup])).toEqual([
+      ['q1', first[0]?.packetId, true],
+      ['q2', first[2]?.packetId, true],
+    ])
+    expect(back.link.releases).toEqual([first[1]?.packetId])
+    expect(w.broker.pubcomp(back.handle, first[1]?.packetId ?? 0)).toBe(true)
+  })
+
+  it('retries unacknowledged deliveries after retry_interval for MQTT 3.1.1 only [MQTT-4.4.0-1]', async () => {
+    const w = await createWorld({ retryIntervalMs: 1000 })
+    const v3 = await connect(w, 'v3', { protocol: 'mqtt3' })
+    const v5 = await connect(w, 'v5')
+    v3.subscribe('t', 2)
+    v5.subscribe('t', 2)
+    const pub = await connect(w, 'p')
+    pub.publish('t', 'a', 1)
+    pub.publish('t', 'b', 2)
+    const sent = v3.link.take()
+    v5.link.take()
+    w.clock.t += 1
+    w.broker.pubrec(v3.handle, sent[1]?.packetId ?? 0)
+    w.clock.t += 998
+    w.broker.tick(w.clock.t)
+    expect(v3.link.received).toEqual([])
+    w.clock.t += 1
+    w.broker.tick(w.clock.t)
+    expect(v3.link.take().map((r) => [r.payload, r.dup])).toEqual([['a', true]])
+    expect(v3.link.releases).toEqual([])
+    w.clock.t += 1
+    w.broker.tick(w.clock.t)
+    expect(v3.link.releases).toEqual([sent[1]?.packetId])
+    expect(v5.link.received).toEqual([])
+    expect(v5.link.releases).toEqual([])
+  })
+
+  it('survives a restart: session, subscriptions, inflight, incoming QoS 2 ids, offline queue', async () => {
+    const w = await createWorld()
+    const c = await connect(w, 'c', persistent)
+    c.subscribe('t', 2, { subscriptionId: 9 })
+    const pub = await connect(w, 'p', persistent)
+    pub.publish('t', 'inflight', 1)
+    const inflight = c.link.take()[0]
+    c.disconnect()
+    pub.publish('t', 'queued', 2)
+    w.broker.receiveQos2(pub.handle, 42, message(w.clock, 'x', 'q', 2))
+    // A crash: the old broker is dropped without stop(); a new one opens the same storage.
+    await w.storage.close()
+    const w2 = await createWorld({}, { clock: w.clock, storage: w.storage })
+    expect(w2.broker.stats).toMatchObject({ sessionsCurrent: 2, subscriptionsCurrent: 1, inflightCurrent: 1, offlineQueuedCurrent: 1 })
+    const back = await connect(w2, 'c', persistent)
+    expect(back.sessionPresent).toBe(true)
+    await Promise.resolve()
+    expect(back.link.take().map((r) => [r.payload, r.dup, r.packetId === inflight?.packetId, r.subscriptionIds])).toEqual([
+      ['inflight', true, true, [9]],
+      ['queued', false, false, [9]],
+    ])
+    const pub2 = await connect(w2, 'p', persistent)
+    expect(w2.broker.releaseQos2(pub2.handle, 42)).toBe(true)
+  })
+
+  it('a message taken from the stored queue is inflight in storage in the same turn', async () => {
+    const w = await createWorld()
+    const c = await connect(w, 'c', persistent)
+    c.subscribe('t', 1)
+    c.disconnect()
+    const pub = await connect(w, 'p')
+    pub.publish('t', 'm', 1)
+    const back = await connect(w, 'c', persistent)
+    await Promise.resolve()
+    expect(back.link.received).toHaveLength(1)
+    const state = await w.storage.open()
+    const stored = state.sessions.find((s) => s.session.clientId === 'c')
+    expect(stored?.offlineCount).toBe(0)
+    expect(stored?.inflight.map((r) => r.message.payload.toString())).toEqual(['m'])
+  })
+})
