@@ -15,6 +15,11 @@ export interface Readiness {
 /** A JSON answer of the admin API; `undefined` from a lookup becomes 404. */
 export type AdminAnswer = unknown
 
+/** An admin query the API cannot answer as asked (bad paging parameters): 400. */
+export class BadAdminQuery extends Error {
+  override readonly name = 'BadAdminQuery'
+}
+
 /** The read-only admin API (`/api/v1/...`): what this node can answer about itself. */
 export interface AdminApi {
   cluster(): AdminAnswer
@@ -98,24 +103,32 @@ function answerAdmin(admin: AdminApi, path: string, query: URLSearchParams, resp
   } catch {
     return send(response, 400, { error: 'malformed path' })
   }
-  const found = ((): AdminAnswer | undefined => {
-    switch (collection) {
-      case 'cluster':
-        return id === undefined ? admin.cluster() : undefined
-      case 'nodes':
-        return id === undefined ? admin.nodes() : undefined
-      case 'sessions':
-        return id === undefined ? admin.sessions(query) : admin.session(id)
-      case 'subscriptions':
-        return id === undefined ? admin.subscriptions(query) : undefined
-      case 'queues':
-        return id === undefined ? admin.queues() : admin.queue(id)
-      default:
-        return undefined
-    }
-  })()
+  let found: AdminAnswer | undefined
+  try {
+    found = lookup(admin, collection, id, query)
+  } catch (error) {
+    if (error instanceof BadAdminQuery) return send(response, 400, { error: error.message })
+    throw error
+  }
   if (found === undefined) send(response, 404, { error: 'not found' })
   else send(response, 200, found)
+}
+
+function lookup(admin: AdminApi, collection: string, id: string | undefined, query: URLSearchParams): AdminAnswer | undefined {
+  switch (collection) {
+    case 'cluster':
+      return id === undefined ? admin.cluster() : undefined
+    case 'nodes':
+      return id === undefined ? admin.nodes() : undefined
+    case 'sessions':
+      return id === undefined ? admin.sessions(query) : admin.session(id)
+    case 'subscriptions':
+      return id === undefined ? admin.subscriptions(query) : undefined
+    case 'queues':
+      return id === undefined ? admin.queues() : admin.queue(id)
+    default:
+      return undefined
+  }
 }
 
 export function listenHttp(server: Server, address: Address): Promise<AddressInfo> {

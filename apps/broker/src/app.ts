@@ -1,0 +1,196 @@
+import { hostname } from 'node:os'
+import type { AddressInfo } from 'node:net'
+import type { Server } from 'node:http'
+import { Broker, MemoryStorage } from '@fluxmq/core'
+import type { Clock, Logger, Storage } from '@fluxmq/core'
+import { MqttServer } from '@fluxmq/mqtt'
+import { SqliteStorage } from '@fluxmq/storage'
+import { createAdminApi } from './admin/admin-api.js'
+import { ObservedStorage, SessionDirectory, observeBroker } from './admin/session-directory.js'
+import type { FluxConfig } from './config/schema.js'
+import type { Address } from './config/units.js'
+import { tlsAddress } from './config/validate.js'
+import { createMetrics } from './http/metrics.js'
+import { closeHttp, createHttpServer, listenHttp } from './http/server.js'
+import type { Readiness } from './http/server.js'
+import { loadAuth, readKeyFile } from './referenced-files.js'
+import { VERSION } from './version.js'
+
+export type ListenerName = 'mqtt-tcp' | 'mqtt-tls' | 'mqtt-websocket' | 'http'
+
+export interface RunningBroker {
+  readonly nodeId: string
+  /** Bound addresses of the enabled listeners (the real port when the config said 0). */
+  readonly addresses: Readonly<Partial<Record<ListenerName, AddressInfo>>>
+  readiness(): Readiness
+  /**
+   * Graceful stop: listeners stop accepting, clients get DISCONNECT 0x8B and are closed, storage
+   * is flushed and closed, HTTP goes last (so /ready reports the shutdown while it runs).
+   */
+  close(): Promise<void>
+}
+
+/** Wall-clock time for the core; the only clock in the process. */
+const systemClock: Clock = { now: () => Date.now() }
+const TICK_MS = 1000
+const SYS_INTERVAL_MS = 10_000
+
+/** cluster.node_id when set; otherwise the host name, which is what a single node is known by. */
+export function nodeIdOf(config: FluxConfig): string {
+  return config.cluster.node_id !== '' ? config.cluster.node_id : hostname()
+}
+
+function createStorage(config: FluxConfig['storage'], logger: Logger): Storage {
+  return config.type === 'sqlite' ? new SqliteStorage({ dir: config.dir, sync: config.sync, logger }) : new MemoryStorage()
+}
+
+function showAddress(address: AddressInfo): string {
+  return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`
+}
+
+/**
+ * The composition root: builds storage, core, MQTT listeners and HTTP from a validated config and
+ * owns the process's time (the core's clock and its 1 s tick). Throws a ConfigError for files the
+ * config names that cannot be read, and the listener's error when a port cannot be bound; anything
+ * started before the failure is closed again.
+ */
+export async function startBroker(config: FluxConfig, logger: Logger): Promise<RunningBroker> {
+  const nodeId = nodeIdOf(config)
+  const { authenticator, authorizer } = loadAuth(config.auth)
+  const tls = tlsAddress(config)
+  const tlsFiles =
+    tls === null
+      ? undefined
+      : {
+          cert: readKeyFile('server.mqtt.tls.cert_file', config.server.mqtt.tls.cert_file),
+          key: readKeyFile('server.mqtt.tls.key_file', config.server.mqtt.tls.key_file),
+          ...(config.server.mqtt.tls.ca_file === '' ? {} : { ca: readKeyFile('server.mqtt.tls.ca_file', config.server.mqtt.tls.ca_file) }),
+        }
+
+  const directory = new SessionDirectory(systemClock.now, config.session.max_expiry / 1000)
+  const storage = new ObservedStorage(createStorage(config.storage, logger.child({ component: 'storage' })), (state) => directory.loaded(state))
+  const broker = new Broker({
+    nodeId,
+    version: VERSION,
+    clock: systemClock,
+    logger,
+    storage,
+    ...(authorizer === undefined ? {} : { authorizer }),
+    maxQos: config.broker.max_qos as 0 | 1 | 2,
+    retryIntervalMs: config.broker.retry_interval,
+    maxOfflineMessages: config.session.max_offline_messages,
+    offlineOverflow: config.session.offline_overflow,
+    defaultExpiry: Math.floor(config.session.default_expiry / 1000),
+    maxExpiry: Math.floor(config.session.max_expiry / 1000),
+    maxRetainedMessages: config.broker.max_retained_messages,
+    maxSubscriptionsPerClient: config.limits.max_subscriptions_per_client,
+    sysIntervalMs: SYS_INTERVAL_MS,
+  })
+  await broker.start()
+  const startedAt = systemClock.now()
+  // unref: the tick alone must never keep a stopping process alive.
+  const ticker = setInterval(() => {
+    broker.tick(systemClock.now())
+    directory.sweep()
+  }, TICK_MS)
+  ticker.unref()
+
+  const mqtt = new MqttServer({
+    broker: observeBroker(broker, directory),
+    logger,
+    clock: systemClock,
+    ...(authenticator === undefined ? {} : { authenticator }),
+    allowAnonymous: config.auth.allow_anonymous,
+    maxPacketSize: config.broker.max_packet_size,
+    maxQos: config.broker.max_qos as 0 | 1 | 2,
+    receiveMaximum: config.broker.receive_maximum,
+    topicAliasMaximum: config.broker.topic_alias_maximum,
+    serverKeepAlive: config.broker.server_keep_alive,
+    connectTimeoutMs: config.limits.connect_timeout,
+    maxWriteBuffer: config.limits.max_write_buffer,
+    publishRate: config.limits.publish_rate,
+  })
+
+  const addresses: Partial<Record<ListenerName, AddressInfo>> = {}
+  let stopping = false
+  let http: Server | undefined
+  const readiness = (): Readiness => {
+    const checks: Record<string, { ok: boolean; reason?: string }> = {}
+    for (const [name, address] of enabledListeners) {
+      checks[name] = address === null || stopping ? { ok: false, reason: stopping ? 'shutting down' : 'not listening' } : { ok: true }
+    }
+    const failure = storage.inner instanceof SqliteStorage ? storage.inner.failure : undefined
+    checks.storage = !storage.isOpen ? { ok: false, reason: 'storage is not open' } : failure !== undefined ? { ok: false, reason: failure.message } : { ok: true }
+    return { ready: Object.values(checks).every((check) => check.ok), checks }
+  }
+  // Listener name → bound address, null until bound; HTTP is not an MQTT listener but counts too.
+  const enabledListeners = new Map<ListenerName, AddressInfo | null>()
+
+  const close = async (): Promise<void> => {
+    if (stopping) return
+    stopping = true
+    logger.info({}, 'shutting down')
+    await mqtt.close()
+    await broker.stop()
+    clearInterval(ticker)
+    if (http !== undefined) await closeHttp(http)
+    logger.info({}, 'stopped')
+  }
+
+  const bound = (name: ListenerName, address: AddressInfo): void => {
+    addresses[name] = address
+    enabledListeners.set(name, address)
+    logger.info({ listener: name, address: address.address, port: address.port }, `${name} listening on ${showAddress(address)}`)
+  }
+  // limits.connection_rate is per listener; server.mqtt.tcp.max_connections is the TCP listener's own.
+  const listenOn = (address: Address, maxConnections = 0) => ({
+    host: address.host,
+    port: address.port,
+    maxConnections,
+    connectionRate: config.limits.connection_rate,
+  })
+
+  try {
+    const { tcp, websocket } = config.server.mqtt
+    const planned: Array<[ListenerName, Address | null]> = [
+      ['mqtt-tcp', tcp.addr],
+      ['mqtt-tls', tls],
+      ['mqtt-websocket', websocket.addr],
+      ['http', config.server.http.addr],
+    ]
+    for (const [name, address] of planned) if (address !== null) enabledListeners.set(name, null)
+
+    if (tcp.addr !== null) bound('mqtt-tcp', await mqtt.listenTcp(listenOn(tcp.addr, tcp.max_connections)))
+    if (tls !== null && tlsFiles !== undefined) {
+      bound('mqtt-tls', await mqtt.listenTls({ ...listenOn(tls), ...tlsFiles, clientAuth: config.server.mqtt.tls.client_auth }))
+    }
+    if (websocket.addr !== null) bound('mqtt-websocket', await mqtt.listenWebSocket({ ...listenOn(websocket.addr), path: websocket.path }))
+    if (config.server.amqp.addr !== null) {
+      logger.info({ listener: 'amqp' }, 'AMQP 1.0 is not available in this build yet; server.amqp.addr is not bound')
+    }
+    const httpAddress = config.server.http.addr
+    if (httpAddress !== null) {
+      const admin = createAdminApi(directory, {
+        nodeId,
+        clusterName: config.cluster.name,
+        version: VERSION,
+        startedAt,
+        now: systemClock.now,
+        listeners: () => Object.fromEntries(Object.entries(addresses).map(([name, address]) => [name, showAddress(address)])),
+      })
+      http = createHttpServer({
+        token: config.server.http.token,
+        metrics: createMetrics(() => broker.stats, { node: nodeId, version: VERSION }),
+        readiness,
+        admin,
+        logger: logger.child({ component: 'http' }),
+      })
+      bound('http', await listenHttp(http, httpAddress))
+    }
+  } catch (error) {
+    await close()
+    throw error
+  }
+  logger.info({ version: VERSION, storage: config.storage.type }, 'fluxmq started')
+  return { nodeId, addresses, readiness, close }
+}

@@ -1,0 +1,89 @@
+import type { Readable, Writable } from 'node:stream'
+import type { Logger as PinoLogger } from 'pino'
+import { nodeIdOf, startBroker } from '../app.js'
+import type { RunningBroker } from '../app.js'
+import { ConfigError } from '../config/errors.js'
+import { loadConfig } from '../config/load.js'
+import { renderConfig } from '../config/print.js'
+import type { FluxConfig } from '../config/schema.js'
+import { checkSupported, validateConfig } from '../config/validate.js'
+import { createLogger } from '../log.js'
+import { VERSION } from '../version.js'
+import { USAGE, UsageError, parseCommand } from './args.js'
+import { passwd } from './passwd.js'
+
+export const ExitCode = { Ok: 0, Failure: 1, Usage: 2 } as const
+
+export interface CliIO {
+  readonly stdin: Readable
+  readonly stdout: Writable
+  readonly stderr: Writable
+  readonly env: Readonly<Record<string, string | undefined>>
+}
+
+/** What `serve` hands back to the process wrapper: the running broker and its logger. */
+export interface Serving {
+  readonly broker: RunningBroker
+  readonly logger: PinoLogger
+  readonly config: FluxConfig
+}
+
+/** Loads, validates and checks a configuration; every problem is a ConfigError naming its key. */
+function effectiveConfig(file: string | undefined, sets: readonly string[], env: CliIO['env']): { config: FluxConfig; warnings: readonly string[] } {
+  const loaded = loadConfig({ ...(file === undefined ? {} : { file }), sets, env })
+  validateConfig(loaded.config)
+  checkSupported(loaded.config)
+  return loaded
+}
+
+/**
+ * Runs one command line. Returns the exit code for commands that finish, or the running broker
+ * for `serve` (the process wrapper installs signal handling around it). Usage and configuration
+ * problems print one line without a stack trace and exit 2.
+ */
+export async function main(argv: readonly string[], io: CliIO): Promise<number | Serving> {
+  try {
+    const command = parseCommand(argv)
+    switch (command.kind) {
+      case 'help':
+        io.stdout.write(USAGE)
+        return ExitCode.Ok
+      case 'version':
+        io.stdout.write(`fluxmq ${VERSION}\n`)
+        return ExitCode.Ok
+      case 'passwd':
+        await passwd(command, io)
+        return ExitCode.Ok
+      case 'check-config': {
+        const { config, warnings } = effectiveConfig(command.file, command.sets, io.env)
+        for (const warning of warnings) io.stderr.write(`fluxmq: warning: ${warning}\n`)
+        io.stdout.write(renderConfig(config))
+        return ExitCode.Ok
+      }
+      case 'serve': {
+        const { config, warnings } = effectiveConfig(command.file, command.sets, io.env)
+        const logger = createLogger(config.log, nodeIdOf(config))
+        for (const warning of warnings) logger.warn({}, warning)
+        try {
+          return { broker: await startBroker(config, logger), logger, config }
+        } catch (error) {
+          if (error instanceof ConfigError) throw error
+          // Not the operator's config but the machine (a port in use, a storage failure): exit 1.
+          logger.fatal({ err: error }, 'start-up failed')
+          io.stderr.write(`fluxmq: start-up failed: ${(error as Error).message}\n`)
+          return ExitCode.Failure
+        }
+      }
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.stderr.write(`fluxmq: ${error.message}\nRun "fluxmq --help" for usage.\n`)
+      return ExitCode.Usage
+    }
+    if (error instanceof ConfigError) {
+      io.stderr.write(`fluxmq: ${error.message}\n`)
+      return ExitCode.Usage
+    }
+    throw error
+  }
+}
