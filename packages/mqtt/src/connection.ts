@@ -140,6 +140,14 @@ export class Connection implements LinkTarget {
     this.pause(PAUSED_FOR_AUTH)
   }
 
+  /**
+   * We sent AUTH 0x18 and wait for the client's answer: read again. A client that sends anything
+   * else first is paused again (and, if it never sends the AUTH, refused at the connect timeout).
+   */
+  awaitClientAuth(): void {
+    if (this.heldBack.length === 0) this.resume(PAUSED_FOR_AUTH)
+  }
+
   /** CONNACK (success) is queued: the session is live, keep-alive starts. */
   connected(session: SessionHandle, keepAliveSeconds: number): void {
     this.state = 'connected'
@@ -241,9 +249,12 @@ export class Connection implements LinkTarget {
         if (packet.cmd === 'auth') handleAuth(this, packet)
         // [MQTT-3.1.0-2] a second CONNECT is a protocol error.
         else if (packet.cmd === 'connect') throw protocolError('second CONNECT')
-        // Clients need not wait for CONNACK; what they send is held back (reading is paused, so it
-        // stays bounded) and dropped if the CONNECT is refused [MQTT-3.1.4-6].
-        else this.heldBack.push(packet)
+        // Clients need not wait for CONNACK; what they send is held back and dropped if the CONNECT
+        // is refused [MQTT-3.1.4-6]. Reading pauses so that it stays bounded.
+        else {
+          this.heldBack.push(packet)
+          this.pause(PAUSED_FOR_AUTH)
+        }
         return
       default:
         this.dispatch(packet)

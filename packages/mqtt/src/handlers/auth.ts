@@ -103,6 +103,7 @@ async function finish(connection: Connection, exchange: AuthExchange, result: Au
       // [MQTT-4.12.0-2] more data needed: AUTH 0x18 with the same method [MQTT-4.12.0-5].
       connection.sendPacket({ cmd: 'auth', reasonCode: ReasonCode.ContinueAuthentication, properties: { authenticationMethod: exchange.method, authenticationData: result.data } })
       exchange.awaitingClient = true
+      connection.awaitClientAuth()
       return
     case 'failure':
       return failed(connection, pending, result.reason, result.reasonString)

@@ -1,0 +1,52 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { MqttClient } from 'mqtt'
+import { client, closeClient, nextMessage, startBroker } from './test-support/harness.js'
+import type { TestBroker } from './test-support/harness.js'
+
+let t: TestBroker
+const clients: MqttClient[] = []
+const open = async (options: Parameters<typeof client>[1]) => {
+  const c = await client(t.url, options)
+  clients.push(c)
+  return c
+}
+
+beforeEach(async () => {
+  t = await startBroker()
+})
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map(closeClient))
+  await t.close()
+})
+
+describe('mqtt.js end to end', () => {
+  for (const protocolVersion of [4, 5] as const) {
+    for (const qos of [0, 1, 2] as const) {
+      it(`v${protocolVersion} QoS ${qos}: subscribe and publish round trip`, async () => {
+        const sub = await open({ protocolVersion, clientId: `sub-${protocolVersion}-${qos}` })
+        const pub = await open({ protocolVersion, clientId: `pub-${protocolVersion}-${qos}` })
+        const granted = await sub.subscribeAsync('e2e/+/x', { qos })
+        expect(granted[0]?.qos).toBe(qos)
+        const received = nextMessage(sub)
+        await pub.publishAsync('e2e/a/x', 'hello', { qos })
+        const { topic, payload, packet } = await received
+        expect(topic).toBe('e2e/a/x')
+        expect(payload.toString()).toBe('hello')
+        expect(packet.qos).toBe(qos)
+      })
+    }
+  }
+
+  it('a v3 and a v5 client on the same topic both receive', async () => {
+    const v4 = await open({ protocolVersion: 4 })
+    const v5 = await open({ protocolVersion: 5 })
+    await v4.subscribeAsync('mixed/t', { qos: 1 })
+    await v5.subscribeAsync('mixed/t', { qos: 1 })
+    const both = Promise.all([nextMessage(v4), nextMessage(v5)])
+    const pub = await open({ protocolVersion: 5 })
+    await pub.publishAsync('mixed/t', 'x', { qos: 1, properties: { userProperties: { k: 'v' } } })
+    const [a, b] = await both
+    expect(a.payload.toString()).toBe('x')
+    expect(b.packet.properties?.userProperties).toEqual({ k: 'v' })
+  })
+})

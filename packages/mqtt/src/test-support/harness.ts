@@ -1,0 +1,217 @@
+import { connect as netConnect } from 'node:net'
+import type { Socket } from 'node:net'
+import { Broker, MemoryStorage } from '@fluxmq/core'
+import type { BrokerOptions, Logger } from '@fluxmq/core'
+import { encode } from '@fluxmq/mqtt-codec'
+import type { Packet } from '@fluxmq/mqtt-codec'
+import mqtt from 'mqtt'
+import type { IClientOptions, MqttClient } from 'mqtt'
+import { parser as mqttPacketParser } from 'mqtt-packet'
+import { MqttServer } from '../server.js'
+import type { MqttServerOptions } from '../options.js'
+
+export interface LogLine {
+  readonly level: 'debug' | 'info' | 'warn' | 'error'
+  readonly obj: Record<string, unknown>
+  readonly msg: string | undefined
+}
+
+/** A Logger that keeps every line (bindings merged) so tests can assert on what was logged. */
+export class RecordingLogger implements Logger {
+  constructor(
+    readonly lines: LogLine[] = [],
+    private readonly bindings: Record<string, unknown> = {},
+  ) {}
+  debug(obj: object, msg?: string): void {
+    this.push('debug', obj, msg)
+  }
+  info(obj: object, msg?: string): void {
+    this.push('info', obj, msg)
+  }
+  warn(obj: object, msg?: string): void {
+    this.push('warn', obj, msg)
+  }
+  error(obj: object, msg?: string): void {
+    this.push('error', obj, msg)
+  }
+  child(bindings: Record<string, unknown>): Logger {
+    return new RecordingLogger(this.lines, { ...this.bindings, ...bindings })
+  }
+  private push(level: LogLine['level'], obj: object, msg: string | undefined): void {
+    this.lines.push({ level, obj: { ...this.bindings, ...obj }, msg })
+  }
+}
+
+export interface TestBroker {
+  readonly broker: Broker
+  readonly server: MqttServer
+  readonly logger: RecordingLogger
+  readonly port: number
+  readonly url: string
+  close(): Promise<void>
+}
+
+export const serverDefaults = (broker: Broker, logger: Logger): MqttServerOptions => ({
+  broker,
+  logger,
+  clock: { now: () => Date.now() },
+  allowAnonymous: true,
+  maxPacketSize: 1 << 20,
+  maxQos: 2,
+  receiveMaximum: 256,
+  topicAliasMaximum: 64,
+  serverKeepAlive: 0,
+  connectTimeoutMs: 10_000,
+  maxWriteBuffer: 8 << 20,
+  publishRate: 0,
+})
+
+export async function newBroker(logger: Logger, over: Partial<BrokerOptions> = {}): Promise<Broker> {
+  const broker = new Broker({
+    nodeId: 'test',
+    version: '0.0.0-test',
+    clock: { now: () => Date.now() },
+    logger,
+    storage: new MemoryStorage(),
+    maxQos: 2,
+    retryIntervalMs: 20_000,
+    maxOfflineMessages: 1000,
+    offlineOverflow: 'drop_oldest',
+    defaultExpiry: 7200,
+    maxExpiry: 0,
+    maxRetainedMessages: 0,
+    maxSubscriptionsPerClient: 0,
+    sysIntervalMs: 0,
+    ...over,
+  })
+  await broker.start()
+  return broker
+}
+
+/** A Broker on MemoryStorage behind an MqttServer listening on 127.0.0.1, port 0. */
+export async function startBroker(over: Partial<MqttServerOptions> = {}, brokerOver: Partial<BrokerOptions> = {}): Promise<TestBroker> {
+  const logger = new RecordingLogger()
+  const broker = await newBroker(logger, brokerOver)
+  const server = new MqttServer({ ...serverDefaults(broker, logger), ...over })
+  const address = await server.listenTcp({ host: '127.0.0.1', port: 0 })
+  return {
+    broker,
+    server,
+    logger,
+    port: address.port,
+    url: `mqtt://127.0.0.1:${address.port}`,
+    close: async () => {
+      await server.close()
+      await broker.stop()
+    },
+  }
+}
+
+/** An mqtt.js client, connected; never reconnects by itself. */
+export async function client(url: string, options: IClientOptions = {}): Promise<MqttClient> {
+  return mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 5000, ...options })
+}
+
+export function closeClient(c: MqttClient): Promise<void> {
+  return new Promise((resolve) => c.end(true, {}, () => resolve()))
+}
+
+/** Resolves with the next `message` event's (topic, payload, packet). */
+export function nextMessage(c: MqttClient): Promise<{ topic: string; payload: Buffer; packet: mqtt.IPublishPacket }> {
+  return new Promise((resolve) => c.once('message', (topic, payload, packet) => resolve({ topic, payload, packet })))
+}
+
+/**
+ * A hand-driven MQTT client over a real socket: sends any bytes, reads the server's packets one by
+ * one. For malformed input and spec corner cases no real client would produce.
+ */
+export class RawClient {
+  readonly packets: Packet[] = []
+  closed = false
+  private readonly waiters: (() => void)[] = []
+  private readonly parser
+
+  private constructor(
+    readonly socket: Socket,
+    readonly version: 4 | 5,
+  ) {
+    this.parser = mqttPacketParser({ protocolVersion: version })
+    this.parser.on('packet', (packet: Packet) => {
+      this.packets.push(packet)
+      this.wake()
+    })
+    this.parser.on('error', () => this.socket.destroy())
+    socket.on('data', (chunk: Buffer) => this.parser.parse(chunk))
+    socket.on('error', () => {})
+    socket.on('close', () => {
+      this.closed = true
+      this.wake()
+    })
+  }
+
+  static open(port: number, version: 4 | 5 = 5): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const socket = netConnect({ host: '127.0.0.1', port }, () => resolve(new RawClient(socket, version)))
+      socket.once('error', reject)
+    })
+  }
+
+  /** Opens and completes a CONNECT; resolves with the CONNACK. */
+  static async connected(port: number, version: 4 | 5, connect: Partial<Extract<Packet, { cmd: 'connect' }>> = {}): Promise<{ raw: RawClient; connack: Packet }> {
+    const raw = await RawClient.open(port, version)
+    raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: version, clientId: `raw-${Math.random().toString(16).slice(2)}`, clean: true, keepalive: 0, ...connect })
+    const connack = await raw.next()
+    return { raw, connack }
+  }
+
+  send(packet: Packet): void {
+    this.socket.write(encode(packet, this.version))
+  }
+
+  sendBytes(bytes: Buffer | number[]): void {
+    this.socket.write(Buffer.from(bytes))
+  }
+
+  /** The next packet from the server; rejects if the connection closes first or after `timeoutMs`. */
+  async next(timeoutMs = 5000): Promise<Packet> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const packet = this.packets.shift()
+      if (packet !== undefined) return packet
+      if (this.closed) throw new Error('connection closed')
+      const left = deadline - Date.now()
+      if (left <= 0) throw new Error('timed out waiting for a packet')
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left)
+        this.waiters.push(() => {
+          clearTimeout(timer)
+          resolve()
+        })
+      })
+    }
+  }
+
+  /** Resolves once the server has closed the connection (packets before it stay readable). */
+  async closedByServer(timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    while (!this.closed) {
+      const left = deadline - Date.now()
+      if (left <= 0) throw new Error('server did not close the connection')
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left)
+        this.waiters.push(() => {
+          clearTimeout(timer)
+          resolve()
+        })
+      })
+    }
+  }
+
+  close(): void {
+    this.socket.destroy()
+  }
+
+  private wake(): void {
+    for (const waiter of this.waiters.splice(0)) waiter()
+  }
+}
