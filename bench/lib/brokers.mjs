@@ -1,0 +1,110 @@
+// How each target is started: FluxMQ, the reference brokers and the sink. A launcher returns a
+// running deployment: one or more nodes (each a port and a pid), RSS by node, and stop().
+// Scenarios name the node their publishers and subscribers use, so a multi-node FluxMQ
+// scenario only needs a launcher that starts more than one node.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { cpus, freePort, rssKiB, startChild, waitForPort } from './process.mjs'
+
+export const BROKERS = ['fluxmq', 'mosquitto', 'aedes']
+export const LABELS = { fluxmq: 'FluxMQ', mosquitto: 'Mosquitto', aedes: 'Aedes', sink: 'sink' }
+
+/** Starts one process per node with `argvFor(port, index)`, waits until every node listens. */
+async function deploy(name, nodes, workDir, argvFor, env) {
+  const started = []
+  try {
+    for (let index = 0; index < nodes; index += 1) {
+      const port = await freePort()
+      const logFile = join(workDir, `${name}-${index}.log`)
+      const child = startChild(argvFor(port, index), { cpu: cpus.broker, logFile, env })
+      started.push({ port, pid: child.pid, child, logFile })
+      await waitForPort(port, child)
+    }
+  } catch (error) {
+    await Promise.all(started.map((node) => node.child.stop()))
+    const logs = started.map((node) => node.logFile).join(', ')
+    throw new Error(`${LABELS[name]} did not start: ${error.message} (log: ${logs})`, { cause: error })
+  }
+  return {
+    nodes: started.map(({ port, pid }) => ({ port, pid })),
+    rssKiB: (index = 0) => rssKiB(started[index].pid),
+    /** Resolves to the nodes whose process did not exit cleanly (code 0 or our SIGTERM). */
+    async stop() {
+      const results = await Promise.all(started.map((node) => node.child.stop()))
+      return results
+        .map((result, index) => ({ ...result, node: index, log: started[index].logFile }))
+        .filter(({ code, signal }) => !(code === 0 || signal === 'SIGTERM'))
+    },
+  }
+}
+
+function fluxmq({ root, workDir, storage, profileDir, profileName, nodes = 1 }) {
+  if (nodes !== 1) throw new Error('multi-node FluxMQ needs the cluster launcher (clustering comes in its own issue)')
+  const bin = join(root, 'apps/broker/dist/bin.js')
+  const node = profileDir ? ['node', '--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${profileName}.cpuprofile`] : ['node']
+  return deploy('fluxmq', nodes, workDir, (port, index) => {
+    const dataDir = join(workDir, `fluxmq-data-${index}`)
+    return [
+      ...node,
+      bin,
+      ...['--set', `server.mqtt.tcp.addr=127.0.0.1:${port}`],
+      ...['--set', 'server.http.addr=', '--set', 'server.mqtt.websocket.addr=', '--set', 'server.amqp.addr='],
+      ...['--set', 'log.level=warn', '--set', 'server.shutdown_timeout=5s'],
+      // The bench measures throughput, not the offline-queue cap: no message may be dropped for room.
+      ...['--set', 'session.max_offline_messages=100000000'],
+      ...['--set', `storage.type=${storage}`, '--set', `storage.dir=${dataDir}`],
+    ]
+  })
+}
+
+function mosquitto({ workDir, storage }) {
+  return deploy('mosquitto', 1, workDir, (port) => {
+    const dataDir = join(workDir, 'mosquitto-data')
+    mkdirSync(dataDir, { recursive: true })
+    const config = join(workDir, `mosquitto-${port}.conf`)
+    writeFileSync(
+      config,
+      [
+        `listener ${port} 127.0.0.1`,
+        'allow_anonymous true',
+        // 0 = no maximum: by default Mosquitto drops QoS 1 messages beyond 1000 queued per client.
+        'max_queued_messages 0',
+        `persistence ${storage === 'memory' ? 'false' : 'true'}`,
+        `persistence_location ${dataDir}/`,
+        'log_dest stderr',
+        'log_type error',
+        'log_type warning',
+        '',
+      ].join('\n'),
+    )
+    return ['/usr/sbin/mosquitto', '-c', config]
+  })
+}
+
+function aedes({ root, workDir }) {
+  return deploy('aedes', 1, workDir, (port) => ['node', join(root, 'bench/brokers/aedes.mjs'), String(port)])
+}
+
+function sink({ root, workDir }) {
+  return deploy('sink', 1, workDir, (port) => [join(root, 'bench/.build/sink'), String(port)])
+}
+
+const launchers = { fluxmq, mosquitto, aedes, sink }
+
+/** Why `name` cannot run here, or null when it can. */
+export function unavailable(name, root) {
+  if (name === 'fluxmq' && !existsSync(join(root, 'apps/broker/dist/bin.js'))) return 'apps/broker/dist/bin.js is not built'
+  if (name === 'mosquitto' && !existsSync('/usr/sbin/mosquitto')) return '/usr/sbin/mosquitto is not installed'
+  return null
+}
+
+/** What storage a target really uses when a scenario asks for `storage`, for the table's notes. */
+export function storageUsed(name, storage) {
+  if (name === 'aedes') return 'memory'
+  if (name === 'mosquitto') return storage === 'memory' ? 'memory' : 'persistence file'
+  return storage
+}
+
+export function launch(name, options) {
+  return launchers[name](options)
+}

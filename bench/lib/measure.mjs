@@ -1,0 +1,79 @@
+// One repetition of one scenario on one target: start it fresh, load it, stop it, and turn the
+// generator's report into a sample { value, lost, failed, notes, raw }.
+import { setTimeout as sleep } from 'node:timers/promises'
+import { launch } from './brokers.mjs'
+import { holdIdle, runLoad } from './loadgen.mjs'
+
+/** The sink discards: only the publishing side runs against it, subscribers would wait forever. */
+function publishingSide(load) {
+  return { ...load, subs: 0, persistent: false }
+}
+
+function sampleFromRun(target, scenario, raw) {
+  const sink = target === 'sink'
+  const notes = [...raw.errors]
+  if (raw.disconnects > 0) notes.push(`${raw.disconnects} connection(s) closed by the broker`)
+  if (raw.duplicates > 0) notes.push(`${raw.duplicates} duplicate(s)`)
+  if (raw.out_of_order > 0) notes.push(`${raw.out_of_order} out of order`)
+  let value
+  if (scenario.kind === 'latency') value = sink ? raw.ack_rtt_us.p99 : raw.latency_us.p99
+  else if (scenario.kind === 'throughput' && !sink) value = raw.recv_rate
+  else value = raw.pub_rate
+  // At QoS 1 every acknowledged message is owed to every matching subscriber: a loss fails.
+  const failed = scenario.load.qos > 0 && raw.lost > 0
+  return { value, lost: raw.lost, failed, notes, raw }
+}
+
+async function runScenario({ target, scenario, binary, deployment, id }) {
+  const ports = { pub: deployment.nodes[scenario.pubNode].port, sub: deployment.nodes[scenario.subNode].port }
+  const load = target === 'sink' ? publishingSide(scenario.load) : scenario.load
+  return sampleFromRun(target, scenario, await runLoad(binary, load, ports, id))
+}
+
+async function idleScenario({ scenario, binary, deployment, id, settleMs }) {
+  await sleep(settleMs)
+  const before = deployment.rssKiB()
+  const { ready, done, measured } = await holdIdle(binary, deployment.nodes[0].port, scenario.conns, id, async () => {
+    // Let the broker finish what connecting allocated lazily before reading its RSS.
+    await sleep(settleMs)
+    return deployment.rssKiB()
+  })
+  const notes = [...done.errors]
+  if (ready.failed > 0) notes.push(`${ready.failed} connection(s) not established`)
+  if (done.dropped > 0) notes.push(`${done.dropped} idle connection(s) closed by the broker`)
+  const value = ready.connected > 0 ? (measured - before) / ready.connected : null
+  const raw = { ...ready, rss_before_kib: before, rss_after_kib: measured, dropped: done.dropped }
+  return { value, lost: 0, failed: ready.failed > 0 || done.dropped > 0, notes, raw }
+}
+
+/**
+ * Measures `scenario` once on `target`. Never throws for a broker's failure: a broker that does
+ * not start, crashes or stalls the generator yields a failed sample with the reason in notes.
+ */
+export async function measureOnce({ target, scenario, root, workDir, binary, id, settleMs, profileDir }) {
+  let deployment
+  try {
+    deployment = await launch(target, {
+      root,
+      workDir,
+      storage: scenario.storage,
+      nodes: scenario.nodes,
+      profileDir,
+      profileName: id,
+    })
+  } catch (error) {
+    return { value: null, lost: 0, failed: true, notes: [error.message], raw: null }
+  }
+  let sample
+  try {
+    const context = { target, scenario, binary, deployment, id, settleMs }
+    sample = scenario.kind === 'idle' ? await idleScenario(context) : await runScenario(context)
+  } catch (error) {
+    sample = { value: null, lost: 0, failed: true, notes: [error.message], raw: null }
+  }
+  for (const crash of await deployment.stop()) {
+    sample.failed = true
+    sample.notes.push(`node ${crash.node} exited with ${crash.signal ?? `code ${crash.code}`} (log: ${crash.log})`)
+  }
+  return sample
+}

@@ -1,0 +1,97 @@
+// Child processes for the bench: pinned to one CPU, with enough file descriptors for the idle
+// scenario, stopped by pid only (SIGTERM, then SIGKILL after a bound).
+import { spawn, spawnSync } from 'node:child_process'
+import { createWriteStream, readFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
+import { createConnection, createServer } from 'node:net'
+
+/**
+ * Descriptors per process: 10,000 idle connections need more than the usual 1024. As high as the
+ * hard limit allows (raising the hard limit needs CAP_SYS_RESOURCE, which containers often lack).
+ */
+function fdLimit() {
+  const hard = spawnSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).stdout.trim()
+  return hard === 'unlimited' ? 65536 : Math.min(65536, Number(hard))
+}
+const FD_LIMIT = fdLimit()
+
+/** CPUs for the broker and the generator; both null on a one-CPU machine (nothing to separate). */
+export const cpus = availableParallelism() >= 2 ? { broker: 0, loadgen: 1 } : { broker: null, loadgen: null }
+
+/** The command line that runs `argv` on `cpu` with the raised descriptor limit. */
+export function pinned(cpu, argv) {
+  const limited = ['prlimit', `--nofile=${FD_LIMIT}:${FD_LIMIT}`, ...argv]
+  return cpu === null ? limited : ['taskset', '-c', String(cpu), ...limited]
+}
+
+/**
+ * Starts a long-lived child (a broker): output goes to `logFile`, the returned handle knows its
+ * pid (taskset and prlimit exec, so the pid is the broker's own) and how to stop it.
+ */
+export function startChild(argv, { cpu, logFile, env }) {
+  const [cmd, ...args] = pinned(cpu, argv)
+  const log = createWriteStream(logFile)
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+  child.stdout.pipe(log)
+  child.stderr.pipe(log)
+  // 'close', not 'exit': the output pipes are drained by then, so the log can end.
+  const exited = new Promise((resolve) => child.once('close', (code, signal) => resolve({ code, signal })))
+  return {
+    pid: child.pid,
+    exited,
+    get running() {
+      return child.exitCode === null && child.signalCode === null
+    },
+    async stop(graceMs = 10_000) {
+      if (this.running) {
+        child.kill('SIGTERM')
+        const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
+        await exited
+        clearTimeout(timer)
+      }
+      await new Promise((resolve) => log.end(resolve))
+      return exited
+    },
+  }
+}
+
+/** Resident set size of `pid` in KiB, from /proc/<pid>/status. */
+export function rssKiB(pid) {
+  const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  if (!match) throw new Error(`no VmRSS for pid ${pid}`)
+  return Number(match[1])
+}
+
+/** A TCP port free on 127.0.0.1 right now (the broker binds it a moment later). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address()
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+function canConnect(port) {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port })
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once('error', () => resolve(false))
+  })
+}
+
+/** Resolves once `port` accepts connections; rejects when `child` exits first or after `ms`. */
+export async function waitForPort(port, child, ms = 20_000) {
+  const deadline = Date.now() + ms
+  while (Date.now() < deadline) {
+    if (!child.running) throw new Error(`exited before listening on ${port}`)
+    if (await canConnect(port)) return
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  throw new Error(`not listening on ${port} after ${ms} ms`)
+}

@@ -1,0 +1,138 @@
+// From samples to the table: the median repetition per target, the ratios, the sink ceiling,
+// and the issue's targets checked against what this run measured.
+import { LABELS, storageUsed } from './brokers.mjs'
+
+/** The repetition with the median value (failed starts, with no value, sort last). */
+export function median(samples) {
+  const measured = samples.filter((sample) => sample.value !== null).sort((a, b) => a.value - b.value)
+  const chosen = measured.length > 0 ? measured[Math.floor((measured.length - 1) / 2)] : samples[0]
+  return {
+    ...chosen,
+    // The verdict covers every repetition: one lossy run is a lossy broker.
+    failed: samples.some((sample) => sample.failed),
+    lost: Math.max(...samples.map((sample) => sample.lost)),
+    notes: [...new Set(samples.flatMap((sample) => sample.notes))],
+  }
+}
+
+const LOWER_IS_BETTER = new Set(['latency', 'idle'])
+
+function rate(value) {
+  if (value >= 1e6) return `${(value / 1e6).toFixed(2)}M/s`
+  if (value >= 1e3) return `${(value / 1e3).toFixed(1)}k/s`
+  return `${value.toFixed(0)}/s`
+}
+
+function formatValue(kind, result) {
+  if (!result) return '—'
+  if (result.value === null) return 'FAILED'
+  let text
+  if (kind === 'latency' && result.raw?.latency_us) {
+    const l = result.raw.latency_us
+    text = `p50 ${l.p50} / p99 ${l.p99} / p999 ${l.p999} µs`
+  } else if (kind === 'idle') {
+    text = `${result.value.toFixed(2)} KiB/conn`
+  } else {
+    text = rate(result.value)
+  }
+  if (result.lost > 0) text += result.failed ? ` **FAIL: lost ${result.lost}**` : ` (lost ${result.lost})`
+  else if (result.failed) text += ' **FAIL**'
+  return text
+}
+
+function ratio(kind, ours, theirs) {
+  if (!ours || !theirs || ours.value === null || theirs.value === null || theirs.value === 0) return '—'
+  const r = ours.value / theirs.value
+  return `${r.toFixed(2)}×${LOWER_IS_BETTER.has(kind) ? ' (lower is better)' : ''}`
+}
+
+function ceiling(row) {
+  const sink = row.results.sink
+  if (!sink) return '—'
+  if (sink.value === null) return 'FAILED'
+  if (row.kind === 'latency') return `PUBACK round trip p99 ${sink.value} µs`
+  if (row.kind === 'idle') return `${sink.raw.connected} conns opened in ${sink.raw.connect_s.toFixed(1)} s`
+  // The sink measures the publishing side; the brokers' figure for fan-out is deliveries, so
+  // headroom compares publish rates (deliveries / subscribers).
+  const fanout = row.kind === 'throughput' ? row.load.subs : 1
+  const fastest = Math.max(
+    0,
+    ...Object.entries(row.results)
+      .filter(([target, result]) => target !== 'sink' && result.value !== null)
+      .map(([, result]) => result.value / fanout),
+  )
+  const headroom = fastest > 0 ? `, ${(sink.value / fastest).toFixed(0)}× the fastest broker's publish rate` : ''
+  return `${rate(sink.value)} published${headroom}`
+}
+
+function storageNote(row) {
+  if (row.kind !== 'persistent') return ''
+  return ` [${Object.keys(row.results)
+    .filter((target) => target !== 'sink')
+    .map((target) => `${LABELS[target]}: ${storageUsed(target, row.storage)}`)
+    .join(', ')}]`
+}
+
+/** The markdown table: one row per scenario, plus FluxMQ's SQLite/memory ratio when both ran. */
+export function table(rows) {
+  const lines = [
+    '| Scenario | FluxMQ | Mosquitto | Aedes | FluxMQ/Mosquitto | FluxMQ/Aedes | Sink ceiling |',
+    '|---|---|---|---|---|---|---|',
+  ]
+  for (const row of rows) {
+    const { fluxmq, mosquitto, aedes } = row.results
+    lines.push(
+      `| ${row.title}${storageNote(row)} | ${formatValue(row.kind, fluxmq)} | ${formatValue(row.kind, mosquitto)} | ` +
+        `${formatValue(row.kind, aedes)} | ${ratio(row.kind, fluxmq, mosquitto)} | ${ratio(row.kind, fluxmq, aedes)} | ${ceiling(row)} |`,
+    )
+  }
+  const persistence = sqliteMemoryRatio(rows)
+  if (persistence !== null) {
+    lines.push(`| FluxMQ persistent QoS 1, SQLite / memory | ${persistence.toFixed(2)}× | | | | | |`)
+  }
+  return lines.join('\n')
+}
+
+function sqliteMemoryRatio(rows) {
+  const value = (id) => rows.find((row) => row.id === id)?.results.fluxmq?.value ?? null
+  const sqlite = value('persistent-qos1-sqlite')
+  const memory = value('persistent-qos1-memory')
+  return sqlite !== null && memory ? sqlite / memory : null
+}
+
+/** Issue 4's targets (and issue 3's SQLite/memory one) as PASS / FAIL / n/a lines. */
+export function targets(rows) {
+  const checks = []
+  const check = (name, pass) => checks.push({ name, verdict: pass === null ? 'n/a' : pass ? 'PASS' : 'FAIL' })
+  const get = (row, target) => {
+    const result = row.results[target]
+    return result && result.value !== null ? result : null
+  }
+  for (const row of rows) {
+    const flux = get(row, 'fluxmq')
+    const mosq = get(row, 'mosquitto')
+    const aedes = get(row, 'aedes')
+    if (row.kind === 'throughput' || row.kind === 'persistent') {
+      if (row.brokers && !row.brokers.includes('mosquitto')) continue
+      check(`${row.title}: FluxMQ ≥ 5× Aedes`, flux && aedes ? flux.value >= 5 * aedes.value : null)
+      check(`${row.title}: FluxMQ ≥ 0.7× Mosquitto`, flux && mosq ? flux.value >= 0.7 * mosq.value : null)
+    }
+    if (row.kind !== 'idle') check(`${row.title}: FluxMQ lost nothing${row.load.qos === 0 ? ' (QoS 0)' : ''}`, flux ? flux.lost === 0 && !flux.failed : null)
+    if (row.kind === 'latency') check(`${row.title}: FluxMQ p99 ≤ Mosquitto p99`, flux && mosq ? flux.value <= mosq.value : null)
+    if (row.kind === 'idle') check(`${row.title}: FluxMQ ≤ 6 KiB per connection`, flux ? flux.value <= 6 && !flux.failed : null)
+  }
+  const ratio = sqliteMemoryRatio(rows)
+  if (rows.some((row) => row.id === 'persistent-qos1-sqlite')) check('persistent QoS 1: FluxMQ SQLite ≥ 50% of memory', ratio === null ? null : ratio >= 0.5)
+  return checks
+}
+
+/** Notes worth reading under the table: each target's warnings, once. */
+export function notes(rows) {
+  const lines = []
+  for (const row of rows) {
+    for (const [target, result] of Object.entries(row.results)) {
+      for (const note of result.notes) lines.push(`- ${row.id} / ${LABELS[target]}: ${note}`)
+    }
+  }
+  return lines
+}

@@ -1,0 +1,165 @@
+#!/usr/bin/env node
+// pnpm bench: FluxMQ, Mosquitto and Aedes on the same load in the same run, next to the sink
+// ceiling; markdown table to stdout, everything measured to bench/results/<date>.json.
+import { spawnSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus as cpuList, release, tmpdir, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { BROKERS, LABELS, unavailable } from './lib/brokers.mjs'
+import { formatTopFrames, topFrames } from './lib/cpuprofile.mjs'
+import { buildLoadgen } from './lib/loadgen.mjs'
+import { measureOnce } from './lib/measure.mjs'
+import { cpus } from './lib/process.mjs'
+import { median, notes, table, targets } from './lib/report.mjs'
+import { PROFILES, SCENARIOS, resolve } from './lib/scenarios.mjs'
+
+const benchDir = fileURLToPath(new URL('.', import.meta.url))
+const root = join(benchDir, '..')
+
+const HELP = `pnpm bench [options]
+  --quick               about one minute: ${SCENARIOS.filter((s) => s.quick).map((s) => s.id).join(', ')}; 1 repetition
+  --only a,b            scenarios: ${SCENARIOS.map((s) => s.id).join(', ')}
+  --brokers a,b         targets: ${BROKERS.join(', ')} (default: all); the sink always runs unless --no-sink
+  --no-sink             skip the ceiling runs
+  --repetitions N       repetitions per scenario and broker (default 3, --quick 1); the median is reported
+  --duration S          measured seconds per run after warm-up (default 10, --quick 3)
+  --profile             FluxMQ only, under node --cpu-prof into bench/results/profiles/; prints the top frames
+  --help`
+
+function options() {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      brokers: { type: 'string' },
+      'no-sink': { type: 'boolean', default: false },
+      repetitions: { type: 'string' },
+      duration: { type: 'string' },
+      profile: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  })
+  if (values.help) {
+    console.log(HELP)
+    process.exit(0)
+  }
+  const list = (value, known, what) => {
+    const names = value.split(',').filter(Boolean)
+    const unknown = names.filter((name) => !known.includes(name))
+    if (unknown.length > 0) throw new Error(`unknown ${what}: ${unknown.join(', ')} (known: ${known.join(', ')})`)
+    return names
+  }
+  const profile = { ...PROFILES[values.quick ? 'quick' : 'full'] }
+  if (values.repetitions) profile.repetitions = Number(values.repetitions)
+  if (values.duration) profile.duration = Number(values.duration)
+  if (!(profile.repetitions >= 1) || !(profile.duration > 0)) throw new Error('--repetitions and --duration must be positive numbers')
+  const ids = SCENARIOS.map((s) => s.id)
+  const only = values.only ? list(values.only, ids, 'scenario') : ids.filter((id) => !values.quick || SCENARIOS.find((s) => s.id === id).quick)
+  const brokers = values.profile ? ['fluxmq'] : values.brokers ? list(values.brokers, BROKERS, 'broker') : BROKERS
+  const sink = !values['no-sink'] && !values.profile
+  return { quick: values.quick, profiling: values.profile, profile, only, brokers, sink }
+}
+
+function machine() {
+  const mosquitto = spawnSync('/usr/sbin/mosquitto', ['-h'], { encoding: 'utf8' })
+  const aedes = JSON.parse(readFileSync(join(benchDir, 'node_modules/aedes/package.json'), 'utf8'))
+  return {
+    cpu: cpuList()[0]?.model ?? 'unknown',
+    cores: cpuList().length,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    kernel: release(),
+    node: process.version,
+    mosquitto: /mosquitto version (\S+)/.exec(mosquitto.stdout ?? '')?.[1] ?? 'not installed',
+    aedes: aedes.version,
+    pinning: cpus.broker === null ? 'none (one CPU)' : `broker on CPU ${cpus.broker}, generator on CPU ${cpus.loadgen}`,
+  }
+}
+
+function timestamp() {
+  return new Date().toISOString().slice(0, 16).replace(':', '-') + 'Z'
+}
+
+async function main() {
+  const opts = options()
+  // Mosquitto (and the clients the tests use) come from Debian; installed only when missing.
+  spawnSync('bash', [join(root, 'scripts/ensure-system-deps.sh')], { stdio: 'inherit' })
+  const binary = buildLoadgen(benchDir)
+  const stamp = timestamp()
+  const resultsDir = join(benchDir, 'results')
+  const profileDir = opts.profiling ? join(resultsDir, 'profiles', stamp) : undefined
+  mkdirSync(profileDir ?? resultsDir, { recursive: true })
+  const workDir = mkdtempSync(join(tmpdir(), 'fluxmq-bench-'))
+
+  const skipped = {}
+  for (const name of opts.brokers) {
+    const reason = unavailable(name, root)
+    if (reason) skipped[name] = reason
+  }
+  for (const [name, reason] of Object.entries(skipped)) console.error(`skipping ${LABELS[name]}: ${reason}`)
+  const targetsToRun = [...opts.brokers.filter((name) => !skipped[name]), ...(opts.sink ? ['sink'] : [])]
+
+  const rows = []
+  const started = Date.now()
+  for (const id of opts.only) {
+    const scenario = resolve(
+      SCENARIOS.find((s) => s.id === id),
+      opts.profile,
+    )
+    const row = { id, title: scenario.title, kind: scenario.kind, storage: scenario.storage, brokers: scenario.brokers, load: scenario.load, results: {}, samples: {} }
+    const scenarioTargets = targetsToRun.filter((target) => target === 'sink' || !scenario.brokers || scenario.brokers.includes(target))
+    for (const target of scenarioTargets) row.samples[target] = []
+    // Repetitions go round the targets, so background load drifting over the run hits each alike.
+    for (let rep = 0; rep < opts.profile.repetitions; rep += 1) {
+      for (const target of scenarioTargets) {
+        // The ceiling is a property of the generator, not a contest: one repetition is enough.
+        if (target === 'sink' && rep > 0) continue
+        const sample = await measureOnce({
+          target,
+          scenario,
+          root,
+          workDir,
+          binary,
+          id: `${id}-${target}-${rep}`,
+          settleMs: opts.profile.settleMs,
+          profileDir,
+        })
+        row.samples[target].push(sample)
+        const shown = sample.value === null ? 'failed' : sample.value.toFixed(1)
+        console.error(`[${((Date.now() - started) / 1000).toFixed(0)}s] ${id} ${LABELS[target]} #${rep + 1}: ${shown}${sample.failed ? ' FAIL' : ''}`)
+      }
+    }
+    for (const target of scenarioTargets) row.results[target] = median(row.samples[target])
+    rows.push(row)
+  }
+  rmSync(workDir, { recursive: true, force: true })
+
+  const info = machine()
+  const markdown = table(rows)
+  const verdicts = targets(rows)
+  const warnings = notes(rows)
+  console.log(`\nFluxMQ benchmark ${stamp}${opts.quick ? ' (quick)' : ''}: ${info.cpu}, ${info.cores} cores, ${info.pinning}, Node ${info.node}, Mosquitto ${info.mosquitto}, Aedes ${info.aedes}\n`)
+  console.log(markdown)
+  console.log(`\nTargets:\n${verdicts.map(({ name, verdict }) => `- ${verdict}  ${name}`).join('\n')}`)
+  if (warnings.length > 0) console.log(`\nNotes:\n${warnings.join('\n')}`)
+  for (const [name, reason] of Object.entries(skipped)) console.log(`\n${LABELS[name]} not run: ${reason}`)
+
+  const file = join(resultsDir, `${stamp}${opts.quick ? '-quick' : ''}${opts.profiling ? '-profile' : ''}.json`)
+  const profiles = {}
+  if (profileDir) {
+    for (const name of readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile'))) {
+      const frames = topFrames(JSON.parse(readFileSync(join(profileDir, name), 'utf8')), 25)
+      profiles[name] = frames
+      console.log(`\nTop frames by self time, ${join(profileDir, name)}:\n${formatTopFrames(frames)}`)
+    }
+  }
+  const report = { date: new Date().toISOString(), machine: info, options: opts, skipped, table: markdown, targets: verdicts, notes: warnings, rows, profiles }
+  writeFileSync(file, JSON.stringify(report, null, 2) + '\n')
+  console.log(`\nResults: ${file} (${((Date.now() - started) / 1000).toFixed(0)} s)`)
+}
+
+main().catch((error) => {
+  console.error(error.message)
+  process.exit(1)
+})
