@@ -124,16 +124,6 @@ export class Connection implements LinkTarget {
     this.writer.write(encode(packet, this.protocolVersion))
   }
 
-  /** Takes one token of the per-client publish rate; when none is left, reading pauses until one is. */
-  throttlePublish(): void {
-    if (this.publishLimiter.take() || this.throttleTimer !== undefined) return
-    this.pause(PAUSED_FOR_RATE)
-    this.throttleTimer = setTimeout(() => {
-      this.throttleTimer = undefined
-      this.resume(PAUSED_FOR_RATE)
-    }, this.publishLimiter.waitMs())
-  }
-
   /** CONNECT parsed: packets other than AUTH wait until the CONNACK. */
   beginAuthentication(): void {
     this.state = 'authenticating'
@@ -158,14 +148,17 @@ export class Connection implements LinkTarget {
     if (keepAliveSeconds > 0) this.keepAliveTimer = setTimeout(this.onKeepAliveTimeout, keepAliveSeconds * 1500)
   }
 
-  /** Runs the packets that arrived while the CONNECT was being authenticated, then reads on. */
+  /**
+   * Runs the packets held back (during authentication, or over the publish rate) in order, until
+   * the publish rate stops it again; reading resumes once nothing is held back.
+   */
   runHeldBack(): void {
-    const held = this.heldBack.splice(0)
-    for (const packet of held) {
-      if (this.state !== 'connected') return
-      this.runGuarded(packet)
+    const held = this.heldBack
+    while (held.length > 0 && this.state === 'connected') {
+      if (!this.admit(held[0]!)) return
+      this.runGuarded(held.shift()!)
     }
-    this.resume(PAUSED_FOR_AUTH)
+    this.resume(PAUSED_FOR_AUTH | PAUSED_FOR_RATE)
   }
 
   /** The core ends the connection (session taken over 0x8E, shutdown, admin action). */
@@ -257,8 +250,27 @@ export class Connection implements LinkTarget {
         }
         return
       default:
-        this.dispatch(packet)
+        // Order is kept: once something is held back, everything after it waits its turn.
+        if (this.heldBack.length > 0 || !this.admit(packet)) this.heldBack.push(packet)
+        else this.dispatch(packet)
     }
+  }
+
+  /**
+   * limits.publish_rate: over the rate, a PUBLISH is held back and reading pauses until the token
+   * bucket refills (the client is slowed down, not disconnected).
+   */
+  private admit(packet: Packet): boolean {
+    if (this.throttleTimer !== undefined) return false
+    if (packet.cmd !== 'publish' || this.publishLimiter.take()) return true
+    this.pause(PAUSED_FOR_RATE)
+    this.throttleTimer = setTimeout(this.onThrottleEnd, this.publishLimiter.waitMs())
+    return false
+  }
+
+  private readonly onThrottleEnd = (): void => {
+    this.throttleTimer = undefined
+    this.runHeldBack()
   }
 
   private runGuarded(packet: Packet): void {

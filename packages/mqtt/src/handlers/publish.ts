@@ -30,7 +30,6 @@ export function handlePublish(connection: Connection, packet: IPublishPacket): v
     connection.inboundQos2.add(packetId)
     receiveMaximumCheck(connection)
   }
-  connection.throttlePublish()
 
   const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
   // Payload Format Indicator 1 promises UTF-8 (§3.3.2.3.2): QoS 1/2 get 0x99 in the ack, QoS 0
