@@ -208,4 +208,42 @@ describe('Broker offline queue and resend', () => {
     expect(stored?.offlineCount).toBe(0)
     expect(stored?.inflight.map((r) => r.message.payload.toString())).toEqual(['m'])
   })
+
+  it('a message read from the stored queue while the client leaves again stays inflight for the next connection', async () => {
+    const w = await createWorld()
+    const c = await connect(w, 'c', persistent)
+    c.subscribe('t', 1)
+    c.disconnect()
+    const pub = await connect(w, 'p')
+    pub.publish('t', 'm', 1)
+    const brief = await connect(w, 'c', { ...persistent, inactive: true })
+    w.broker.activate(brief.handle)
+    // Gone before Storage answered takeOffline.
+    brief.disconnect()
+    await Promise.resolve()
+    expect(brief.link.received).toEqual([])
+    expect(w.broker.stats.inflightCurrent).toBe(1)
+    const back = await connect(w, 'c', persistent)
+    expect(back.link.take().map((r) => [r.payload, r.dup])).toEqual([['m', false]])
+  })
+
+  it('a link that ends its session while a publish is being routed does not break the fan-out', async () => {
+    const w = await createWorld()
+    const a = await connect(w, 'a', { will: { message: message(w.clock, 'wills/a', 'bye', 1), delayInterval: 0 } })
+    const b = await connect(w, 'b')
+    const watcher = await connect(w, 'watch')
+    a.subscribe('t', 0)
+    b.subscribe('t', 0)
+    watcher.subscribe('wills/#', 1)
+    // The adapter drops a on its first delivery (write buffer full) and reports it synchronously.
+    const deliver = a.link.deliver.bind(a.link)
+    a.link.deliver = (d) => {
+      a.disconnect(true)
+      return deliver(d)
+    }
+    const pub = await connect(w, 'p')
+    expect(pub.publish('t', 'x', 0).reason).toBe(ReasonCode.Success)
+    expect(b.link.take().map((r) => r.payload)).toEqual(['x'])
+    expect(watcher.link.take().map((r) => r.payload)).toEqual(['bye'])
+  })
 })

@@ -128,6 +128,8 @@ export class Session {
 
   /** Offers one routed message. `qos` is already min(message, granted). */
   offer(message: Message, qos: QoS, retain: boolean, ids: readonly number[] | undefined): Offer {
+    // A link that closed during this routing pass may have ended the session already.
+    if (this.ended) return Offer.Skipped
     // [MQTT-3.3.2-5] An expired message MUST NOT be sent to a subscriber that has not started receiving it.
     if (message.expiresAt !== undefined && message.expiresAt <= this.ctx.now()) {
       this.ctx.stats.messagesDropped++
