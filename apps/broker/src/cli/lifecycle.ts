@@ -7,7 +7,14 @@ import { ExitCode } from './main.js'
  * An uncaught exception or unhandled rejection is logged and ends the process with 1: the broker's
  * state can no longer be trusted.
  */
-export function runUntilSignal({ broker, logger, config }: Serving, exit: (code: number) => void = (code) => process.exit(code)): void {
+export interface ProcessHost {
+  on(event: 'SIGTERM' | 'SIGINT', listener: (signal: NodeJS.Signals) => void): unknown
+  on(event: 'uncaughtException' | 'unhandledRejection', listener: (error: unknown) => void): unknown
+  exit(code: number): void
+}
+
+export function runUntilSignal({ broker, logger, config }: Serving, host: ProcessHost = process): void {
+  const exit = (code: number): void => host.exit(code)
   let shuttingDown = false
   const shutdown = (signal: NodeJS.Signals): void => {
     if (shuttingDown) {
@@ -33,13 +40,13 @@ export function runUntilSignal({ broker, logger, config }: Serving, exit: (code:
       },
     )
   }
-  process.on('SIGTERM', shutdown)
-  process.on('SIGINT', shutdown)
-  process.on('uncaughtException', (error) => {
+  host.on('SIGTERM', shutdown)
+  host.on('SIGINT', shutdown)
+  host.on('uncaughtException', (error) => {
     logger.fatal({ err: error }, 'uncaught exception')
     exit(ExitCode.Failure)
   })
-  process.on('unhandledRejection', (reason) => {
+  host.on('unhandledRejection', (reason) => {
     logger.fatal({ err: reason }, 'unhandled promise rejection')
     exit(ExitCode.Failure)
   })

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest'
+import { BadAdminQuery } from '../http/server.js'
+import { createAdminApi } from './admin-api.js'
+import { SessionDirectory } from './session-directory.js'
+
+const directory = new SessionDirectory(() => 0, 0)
+directory.loaded({
+  sessions: ['a', 'b', 'c'].map((clientId) => ({
+    session: { clientId, protocol: 'mqtt5' as const, expiryInterval: 0xffff_ffff, disconnectedAt: 0 },
+    subscriptions: [{ filter: `${clientId}/#`, qos: 1 as const, noLocal: false, retainAsPublished: false, retainHandling: 0 as const }],
+    inflight: [],
+    incomingQos2: [],
+    offlineCount: 0,
+  })),
+  retained: [],
+})
+const api = createAdminApi(directory, { nodeId: 'n1', clusterName: 'fluxmq', version: '1.2.3', startedAt: 0, now: () => 61_000, listeners: () => ({ 'mqtt-tcp': '127.0.0.1:1883' }) })
+
+describe('admin API', () => {
+  it('pages sessions with limit and offset', () => {
+    expect(api.sessions(new URLSearchParams('limit=2&offset=1'))).toMatchObject({ total: 3, offset: 1, limit: 2, items: [{ clientId: 'b' }, { clientId: 'c' }] })
+    expect(api.sessions(new URLSearchParams())).toMatchObject({ total: 3, limit: 100 })
+  })
+
+  it.each(['limit=-1', 'limit=1.5', 'limit=20000', 'offset=x'])('refuses %s', (query) => {
+    expect(() => api.sessions(new URLSearchParams(query))).toThrow(BadAdminQuery)
+  })
+
+  it('lists subscriptions of every session', () => {
+    expect(api.subscriptions(new URLSearchParams('limit=1'))).toMatchObject({ total: 3, items: [{ clientId: 'a', filter: 'a/#', qos: 1 }] })
+  })
+
+  it('describes this node as the whole (single-node) cluster', () => {
+    expect(api.nodes()).toEqual([{ id: 'n1', self: true, status: 'up', version: '1.2.3', startedAt: '1970-01-01T00:00:00.000Z', uptimeSeconds: 61, listeners: { 'mqtt-tcp': '127.0.0.1:1883' } }])
+    expect(api.cluster()).toEqual({ name: 'fluxmq', enabled: false, leader: 'n1', nodes: ['n1'] })
+  })
+
+  it('answers one session with its subscriptions, undefined for unknown ids', () => {
+    expect(api.session('b')).toMatchObject({ clientId: 'b', connected: false, subscriptions: [{ filter: 'b/#' }] })
+    expect(api.session('zz')).toBeUndefined()
+  })
+})
