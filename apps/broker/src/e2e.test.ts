@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { execFileSync, spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -87,6 +87,25 @@ describe('fluxmq end to end', () => {
     const received = nextMessage(ws)
     await ws.publishAsync('w/1', 'over ws', { qos: 1 })
     expect((await received).payload).toBe('over ws')
+  })
+
+  it('serves MQTT over TLS from cert_file/key_file', async () => {
+    const cert = join(dir, 'cert.pem')
+    const key = join(dir, 'key.pem')
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert, '-days', '1'], { stdio: 'ignore' })
+    const broker = await start(['--set', `server.mqtt.tls.cert_file=${cert}`, '--set', `server.mqtt.tls.key_file=${key}`, '--set', 'server.mqtt.tls.addr=127.0.0.1:0'])
+    expect(broker.ports['mqtt-tls']).toBeGreaterThan(0)
+    const secure = await client(`mqtts://127.0.0.1:${broker.ports['mqtt-tls']}`, { protocolVersion: 5, ca: readFileSync(cert) })
+    await secure.subscribeAsync('s/1')
+    const received = nextMessage(secure)
+    await secure.publishAsync('s/1', 'over tls')
+    expect((await received).payload).toBe('over tls')
+  })
+
+  it('stops with exit code 2 naming the key of a missing certificate file', async () => {
+    const running = runFluxmq(['--set', `server.mqtt.tls.cert_file=${join(dir, 'none.pem')}`, '--set', `server.mqtt.tls.key_file=${join(dir, 'none.pem')}`])
+    expect(await running.exited).toBe(2)
+    expect(running.stderr()).toMatch(/^fluxmq: server\.mqtt\.tls\.cert_file: cannot read /)
   })
 
   it('answers /health, /ready, /metrics and the admin API', async () => {

@@ -1,0 +1,35 @@
+import { Writable } from 'node:stream'
+import { describe, expect, it } from 'vitest'
+import { createLogger } from './log.js'
+
+function sink(): { stream: Writable; text: () => string } {
+  let text = ''
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      text += chunk.toString()
+      done()
+    },
+  })
+  return { stream, text: () => text }
+}
+
+describe('createLogger', () => {
+  it('writes one JSON line per event bound to the node id, at the configured level', () => {
+    const out = sink()
+    const logger = createLogger({ level: 'info', format: 'json' }, 'n7', out.stream)
+    logger.debug({}, 'hidden')
+    logger.child({ clientId: 'c1' }).info({ listener: 'mqtt-tcp' }, 'hello')
+    const lines = out.text().trim().split('\n')
+    expect(lines).toHaveLength(1)
+    expect(JSON.parse(lines[0] as string)).toMatchObject({ level: 30, node: 'n7', clientId: 'c1', listener: 'mqtt-tcp', msg: 'hello' })
+  })
+
+  it('writes human-readable lines with format text', () => {
+    const out = sink()
+    createLogger({ level: 'debug', format: 'text' }, 'n7', out.stream).debug({ port: 1883 }, 'listening')
+    expect(out.text()).toMatch(/DEBUG.*listening/)
+    expect(out.text()).toContain('node: "n7"')
+    expect(out.text()).toContain('port: 1883')
+    expect(() => JSON.parse(out.text())).toThrow()
+  })
+})
