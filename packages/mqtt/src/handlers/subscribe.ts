@@ -35,7 +35,8 @@ export function handleSubscribe(connection: Connection, packet: ISubscribePacket
     else {
       const request: SubscriptionOptions = {
         filter,
-        qos: sub.qos as QoS,
+        // Never grant more than the Maximum QoS we advertised (§3.2.2.3.4), whatever the core allows.
+        qos: Math.min(sub.qos, options.maxQos) as QoS,
         noLocal: sub.nl === true,
         retainAsPublished: sub.rap === true,
         retainHandling: (sub.rh ?? 0) as 0 | 1 | 2,

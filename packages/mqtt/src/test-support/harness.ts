@@ -215,3 +215,12 @@ export class RawClient {
     for (const waiter of this.waiters.splice(0)) waiter()
   }
 }
+
+/** Waits (bounded) until `condition` holds: for server-side state that follows a client-side event. */
+export async function until(condition: () => boolean, timeoutMs = 2000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time')
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}

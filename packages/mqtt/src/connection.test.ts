@@ -1,0 +1,133 @@
+import { ReasonCode } from '@fluxmq/core'
+import type { MqttClient } from 'mqtt'
+import { afterEach, describe, expect, it } from 'vitest'
+import { RawClient, client, closeClient, nextMessage, startBroker, until } from './test-support/harness.js'
+import type { TestBroker } from './test-support/harness.js'
+
+let t: TestBroker | undefined
+const raws: RawClient[] = []
+const clients: MqttClient[] = []
+afterEach(async () => {
+  for (const r of raws.splice(0)) r.close()
+  await Promise.all(clients.splice(0).map(closeClient))
+  await t?.close()
+  t = undefined
+})
+const raw = async (...args: Parameters<typeof RawClient.connected>) => {
+  const r = await RawClient.connected(...args)
+  raws.push(r.raw)
+  return r.raw
+}
+
+describe('connection lifecycle', () => {
+  it('[MQTT-3.1.2-22] [MQTT-3.1.2-24] no packet within 1.5 × Keep Alive: DISCONNECT 0x8D (v5) and close', async () => {
+    t = await startBroker()
+    const r = await raw(t.port, 5, { keepalive: 1 })
+    const started = Date.now()
+    expect(await r.next(4000)).toMatchObject({ cmd: 'disconnect', reasonCode: ReasonCode.KeepAliveTimeout })
+    await r.closedByServer()
+    const elapsed = Date.now() - started
+    expect(elapsed).toBeGreaterThanOrEqual(1400)
+    expect(elapsed).toBeLessThan(3000)
+  })
+
+  it('[MQTT-3.1.2-24] packets within the keep alive keep the connection open (3.1.1 closes silently when they stop)', async () => {
+    t = await startBroker()
+    const r = await raw(t.port, 4, { keepalive: 1 })
+    for (let i = 0; i < 4; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      r.send({ cmd: 'pingreq' })
+      expect(await r.next()).toMatchObject({ cmd: 'pingresp' })
+    }
+    await r.closedByServer(4000)
+    expect(r.packets).toEqual([])
+  })
+
+  it('Server Keep Alive is enforced instead of the client value', async () => {
+    t = await startBroker({ serverKeepAlive: 1 })
+    const r = await raw(t.port, 5, { keepalive: 0 })
+    expect(await r.next(4000)).toMatchObject({ cmd: 'disconnect', reasonCode: ReasonCode.KeepAliveTimeout })
+  })
+
+  it('connectTimeoutMs: a socket that sends no CONNECT is closed', async () => {
+    t = await startBroker({ connectTimeoutMs: 200 })
+    const r = await RawClient.open(t.port, 5)
+    raws.push(r)
+    await r.closedByServer(2000)
+    await until(() => t!.server.connectionCount === 0)
+  })
+
+  it('malformed input closes that connection only, with one log line {clientId, remote, reason}', async () => {
+    t = await startBroker()
+    const good = await client(t.url, { protocolVersion: 5 })
+    clients.push(good)
+    await good.subscribeAsync('still/works', { qos: 1 })
+    const r = await raw(t.port, 5, { clientId: 'garbage' })
+    // PUBLISH whose topic length runs past the packet.
+    r.sendBytes([0x30, 0x03, 0x00, 0x09, 0x61])
+    expect(await r.next()).toMatchObject({ cmd: 'disconnect', reasonCode: ReasonCode.MalformedPacket })
+    await r.closedByServer()
+    const lines = t.logger.lines.filter((l) => l.obj['clientId'] === 'garbage' && l.level === 'warn')
+    expect(lines).toHaveLength(1)
+    expect(lines[0]!.obj).toMatchObject({ clientId: 'garbage', remote: expect.stringMatching(/^127\.0\.0\.1:/), reason: expect.any(String) })
+    const got = nextMessage(good)
+    await good.publishAsync('still/works', 'yes', { qos: 1 })
+    expect((await got).payload.toString()).toBe('yes')
+  })
+
+  it('a packet over broker.max_packet_size: DISCONNECT 0x95 before the body is read', async () => {
+    t = await startBroker({ maxPacketSize: 1024 })
+    const r = await raw(t.port, 5)
+    // PUBLISH announcing 200 MB; only the fixed header is sent.
+    r.sendBytes([0x30, 0x80, 0x80, 0x80, 0x64])
+    expect(await r.next()).toMatchObject({ cmd: 'disconnect', reasonCode: ReasonCode.PacketTooLarge })
+    await r.closedByServer()
+  })
+
+  it('a client that does not read is disconnected once its write buffer passes maxWriteBuffer, and it is logged', async () => {
+    t = await startBroker({ maxWriteBuffer: 256 * 1024 })
+    const r = await raw(t.port, 5, { clientId: 'slow' })
+    r.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'flood', qos: 0 }] })
+    await r.next()
+    r.socket.pause()
+    const pub = await client(t.url, { protocolVersion: 5 })
+    clients.push(pub)
+    const payload = Buffer.alloc(64 * 1024)
+    for (let i = 0; i < 400 && !r.closed; i++) {
+      pub.publish('flood', payload, { qos: 0 })
+      if (i % 20 === 19) await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    r.socket.resume()
+    await r.closedByServer()
+    expect(t.logger.lines.some((l) => l.level === 'warn' && l.obj['clientId'] === 'slow' && l.msg === 'client does not read, disconnecting')).toBe(true)
+  })
+
+  it('bytes in and out are reported to the broker', async () => {
+    t = await startBroker()
+    const r = await raw(t.port, 5)
+    r.send({ cmd: 'pingreq' })
+    await r.next()
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(t.broker.stats.bytesReceived).toBeGreaterThan(10)
+    expect(t.broker.stats.bytesSent).toBeGreaterThan(2)
+  })
+})
+
+describe('MqttServer.close', () => {
+  it('sends DISCONNECT 0x8B to v5 clients, closes 3.1.1 ones, and resolves when all are closed', async () => {
+    t = await startBroker()
+    const r5 = await raw(t.port, 5)
+    const r4 = await raw(t.port, 4)
+    const idle = await RawClient.open(t.port, 5)
+    raws.push(idle)
+    expect(t.server.connectionCount).toBe(3)
+    await t.server.close()
+    expect(t.server.connectionCount).toBe(0)
+    expect(await r5.next()).toMatchObject({ cmd: 'disconnect', reasonCode: ReasonCode.ServerShuttingDown })
+    await r5.closedByServer()
+    await r4.closedByServer()
+    expect(r4.packets).toEqual([])
+    await idle.closedByServer()
+    await expect(RawClient.open(t.port, 5)).rejects.toThrow()
+  })
+})
