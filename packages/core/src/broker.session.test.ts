@@ -163,4 +163,28 @@ describe('Broker sessions', () => {
     )
     expect(res).toEqual({ ok: false, reason: ReasonCode.ServerShuttingDown })
   })
+
+  it('[MQTT-3.1.4-3] taking over a connection whose session had expiry 0 starts a new session', async () => {
+    const w = await createWorld()
+    const old = await connect(w, 'c', { cleanStart: true, expiry: 0 })
+    old.subscribe('t', 1)
+    const next = await connect(w, 'c', { cleanStart: false, expiry: 60 })
+    expect(old.link.closed).toBe(ReasonCode.SessionTakenOver)
+    expect(next.sessionPresent).toBe(false)
+    expect(w.broker.stats.subscriptionsCurrent).toBe(0)
+  })
+
+  it('after stop(), ticks and late calls touch nothing (storage is closed)', async () => {
+    const w = await createWorld({ sysIntervalMs: 1000 })
+    const c = await connect(w, 'c', { cleanStart: false, expiry: 1 })
+    c.subscribe('t', 1)
+    c.disconnect()
+    await w.broker.stop()
+    w.clock.t += 10_000
+    expect(() => w.broker.tick(w.clock.t)).not.toThrow()
+    expect(w.broker.publish(null, { topic: 't', payload: Buffer.from('x'), qos: 1, retain: false, properties: {}, publishedAt: w.clock.t }).reason).toBe(
+      ReasonCode.ServerShuttingDown,
+    )
+    expect(w.broker.stats.sessionsCurrent).toBe(1)
+  })
 })

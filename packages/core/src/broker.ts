@@ -95,6 +95,7 @@ export class Broker implements BrokerCore, ClusterInbound {
       offlineOverflow: options.offlineOverflow,
       now: () => clock.now(),
       wrote: false,
+      halted: false,
     }
     this.retained = new RetainedMessages(options.storage, this.timers, this.stats, options.maxRetainedMessages)
   }
@@ -111,11 +112,7 @@ export class Broker implements BrokerCore, ClusterInbound {
       s.storedTail = stored.offlineCount
       this.stats.offlineQueuedCurrent += stored.offlineCount
       // No disconnectedAt: the broker went down while the client was connected; it is gone now.
-      if (s.disconnectedAt === undefined) {
-        s.disconnectedAt = now
-        this.storage.putSession(s.record())
-      }
-      this.connectionGone(s, s.disconnectedAt)
+      this.connectionGone(s, s.disconnectedAt ?? now)
     }
     this.cluster.attach(this)
     this.startedAt = now
@@ -135,9 +132,10 @@ export class Broker implements BrokerCore, ClusterInbound {
       // The server closed the connection without a DISCONNECT from the client: wills apply.
       this.connectionGone(s, now)
     }
+    this.state = 'stopped'
+    this.ctx.halted = true
     await this.storage.sync()
     await this.storage.close()
-    this.state = 'stopped'
     this.logger.info({}, 'core stopped')
   }
 
@@ -195,8 +193,8 @@ export class Broker implements BrokerCore, ClusterInbound {
         s.will = undefined
       }
       s.expiryTimer?.cancel()
-      // [MQTT-3.1.2-4] Clean Start discards any existing session.
-      if (request.cleanStart) {
+      // [MQTT-3.1.2-4] Clean Start discards any existing session; one with expiry 0 ended with its connection.
+      if (request.cleanStart || s.expiryInterval === 0) {
         this.endSession(s, false, false)
         s = undefined
       }
@@ -235,7 +233,8 @@ export class Broker implements BrokerCore, ClusterInbound {
     const will = s.will
     s.will = undefined
     // [MQTT-3.1.2-8] Its connection closed: its will goes out now if it has no delay or the session ends.
-    if (will !== undefined && (will.delayInterval === 0 || cleanStart)) this.publishWill(s.clientId, will, now)
+    const ends = cleanStart || s.expiryInterval === 0
+    if (will !== undefined && (will.delayInterval === 0 || ends)) this.publishWill(s.clientId, will, now)
     this.logger.info({ clientId: s.clientId }, 'session taken over')
   }
 
@@ -250,9 +249,7 @@ export class Broker implements BrokerCore, ClusterInbound {
     if (options.sessionExpiryInterval !== undefined) s.expiryInterval = this.capExpiry(options.sessionExpiryInterval)
     // [MQTT-3.1.2-10] A normal DISCONNECT (0x00) deletes the will without publishing it.
     if (!options.publishWill) s.will = undefined
-    const now = this.clock.now()
-    s.disconnectedAt = now
-    this.connectionGone(s, now)
+    this.connectionGone(s, this.clock.now())
   }
 
   private unlink(s: Session): void {
@@ -354,6 +351,7 @@ export class Broker implements BrokerCore, ClusterInbound {
   }
 
   private accept(message: Message, forward: boolean, persist: boolean): PublishResult {
+    if (this.state === 'stopped') return result(ReasonCode.ServerShuttingDown)
     this.stats.messagesReceived++
     this.ctx.wrote = false
     if (message.retain) {
@@ -528,6 +526,7 @@ export class Broker implements BrokerCore, ClusterInbound {
   }
 
   tick(now: number): void {
+    if (this.state !== 'running') return
     this.timers.runDue(now)
     const interval = this.options.retryIntervalMs
     if (interval <= 0) return

@@ -20,6 +20,8 @@ export interface SessionContext {
   now(): number
   /** Set whenever a durable write was staged; the broker turns it into PublishResult.durable. */
   wrote: boolean
+  /** The broker stopped: Storage is closed, late async results are dropped. */
+  halted: boolean
 }
 
 /** What became of one message offered to one session. */
@@ -312,18 +314,18 @@ export class Session {
     this.storedTail -= n
     this.ctx.stats.offlineQueuedCurrent -= n
     this.taking = true
-    this.ctx.storage.takeOffline(this.clientId, n).then(
-      (messages) => this.taken(messages),
-      (err: unknown) => {
+    this.ctx.storage
+      .takeOffline(this.clientId, n)
+      .then((messages) => this.taken(messages))
+      .catch((err: unknown) => {
         this.taking = false
         this.ctx.logger.error({ err, clientId: this.clientId }, 'reading the offline queue failed')
-      },
-    )
+      })
   }
 
   private taken(messages: readonly Message[]): void {
     this.taking = false
-    if (this.ended) return
+    if (this.ended || this.ctx.halted) return
     const now = this.ctx.now()
     for (const message of messages) {
       if (message.expiresAt !== undefined && message.expiresAt <= now) {
