@@ -1,0 +1,115 @@
+import { execFile } from 'node:child_process'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import type { MqttClient } from 'mqtt'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { WebSocket } from 'ws'
+import { client, closeClient, nextMessage, startBroker, until } from '../test-support/harness.js'
+import type { TestBroker } from '../test-support/harness.js'
+
+const run = promisify(execFile)
+
+let t: TestBroker | undefined
+const clients: MqttClient[] = []
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map(closeClient))
+  await t?.close()
+  t = undefined
+})
+const open = async (url: string, options: Parameters<typeof client>[1]) => {
+  const c = await client(url, options)
+  clients.push(c)
+  return c
+}
+
+describe('TLS listener', () => {
+  let dir: string
+  let cert: Buffer
+  let key: Buffer
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fluxmq-tls-'))
+    await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')])
+    cert = await readFile(join(dir, 'cert.pem'))
+    key = await readFile(join(dir, 'key.pem'))
+  })
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('serves MQTT 3.1.1 and 5.0 over TLS with a certificate the client trusts', async () => {
+    t = await startBroker()
+    const address = await t.server.listenTls({ host: '127.0.0.1', port: 0, cert, key, clientAuth: 'none' })
+    const url = `mqtts://127.0.0.1:${address.port}`
+    const sub = await open(url, { protocolVersion: 5, ca: cert })
+    const pub = await open(url, { protocolVersion: 4, ca: cert })
+    await sub.subscribeAsync('tls/t', { qos: 1 })
+    const got = nextMessage(sub)
+    await pub.publishAsync('tls/t', 'secret', { qos: 1 })
+    expect((await got).payload.toString()).toBe('secret')
+  })
+
+  it("clientAuth 'require' refuses a client without a certificate", async () => {
+    t = await startBroker()
+    const address = await t.server.listenTls({ host: '127.0.0.1', port: 0, cert, key, ca: cert, clientAuth: 'require' })
+    await expect(client(`mqtts://127.0.0.1:${address.port}`, { protocolVersion: 5, ca: cert, connectTimeout: 2000 })).rejects.toThrow()
+    const withCert = await open(`mqtts://127.0.0.1:${address.port}`, { protocolVersion: 5, ca: cert, cert, key })
+    expect(withCert.connected).toBe(true)
+  })
+})
+
+describe('WebSocket listener', () => {
+  it('serves mqtt.js over ws:// on the configured path with subprotocol mqtt', async () => {
+    t = await startBroker()
+    const address = await t.server.listenWebSocket({ host: '127.0.0.1', port: 0, path: '/mqtt' })
+    const url = `ws://127.0.0.1:${address.port}/mqtt`
+    const sub = await open(url, { protocolVersion: 5 })
+    const pub = await open(t.url, { protocolVersion: 4 })
+    await sub.subscribeAsync('ws/+', { qos: 2 })
+    const got = nextMessage(sub)
+    await pub.publishAsync('ws/a', 'over websocket', { qos: 2 })
+    expect((await got).payload.toString()).toBe('over websocket')
+  })
+
+  it('negotiates subprotocol mqtt (or mqttv3.1) and refuses another path', async () => {
+    t = await startBroker()
+    const address = await t.server.listenWebSocket({ host: '127.0.0.1', port: 0, path: '/mqtt' })
+    const negotiated = (url: string, protocols: string[]) =>
+      new Promise<string>((resolve, reject) => {
+        const ws = new WebSocket(url, protocols)
+        ws.once('open', () => {
+          resolve(ws.protocol)
+          ws.close()
+        })
+        ws.once('error', reject)
+      })
+    expect(await negotiated(`ws://127.0.0.1:${address.port}/mqtt`, ['mqtt'])).toBe('mqtt')
+    expect(await negotiated(`ws://127.0.0.1:${address.port}/mqtt`, ['mqttv3.1'])).toBe('mqttv3.1')
+    await expect(negotiated(`ws://127.0.0.1:${address.port}/other`, ['mqtt'])).rejects.toThrow(/400/)
+  })
+})
+
+describe('mosquitto clients', () => {
+  it('mosquitto_sub -V 5 receives what mosquitto_pub -V 5 -q 2 sends, and a retained message', async () => {
+    t = await startBroker()
+    const port = String(t.port)
+    await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', port, '-V', '5', '-t', 'mosq/retained', '-m', 'kept', '-r', '-q', '1'])
+    // -C 2: exit after two messages; -W: bounded wait.
+    const sub = run('mosquitto_sub', ['-h', '127.0.0.1', '-p', port, '-V', '5', '-t', 'mosq/#', '-C', '2', '-W', '10', '-v', '-q', '2'])
+    // Publish only once mosquitto_sub's subscription exists.
+    await until(() => t!.broker.stats.subscriptionsCurrent === 1, 5000)
+    await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', port, '-V', '5', '-t', 'mosq/b', '-m', 'hi', '-q', '2'])
+    const { stdout } = await sub
+    expect(stdout.trim().split('\n')).toEqual(['mosq/retained kept', 'mosq/b hi'])
+  })
+
+  it('mosquitto_pub 3.1.1 reaches an mqtt.js v5 subscriber', async () => {
+    t = await startBroker()
+    const sub = await open(t.url, { protocolVersion: 5 })
+    await sub.subscribeAsync('mosq/v311', { qos: 1 })
+    const got = nextMessage(sub)
+    await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(t.port), '-V', 'mqttv311', '-t', 'mosq/v311', '-m', 'from 3.1.1', '-q', '1'])
+    expect((await got).payload.toString()).toBe('from 3.1.1')
+  })
+})
