@@ -12,9 +12,11 @@ interface PacketParserInternals {
   settings: { protocolVersion?: number; bridgeMode?: boolean }
   packet: { length: number }
   _pos: number
-  _list: { length: number; slice(start: number, end: number): Buffer }
+  _list: { length: number; slice(start: number, end: number): Buffer; readUInt8(offset: number): number }
+  error: Error | null
   _parseNum(): number
   _parseString(): string | null
+  _parseProperties(): Record<string, unknown> | false
   _emitError(error: Error): void
   on(event: 'packet', listener: (packet: Packet) => void): unknown
   on(event: 'error', listener: (error: Error) => void): unknown
@@ -36,6 +38,34 @@ function parseStrictString(this: PacketParserInternals): string | null {
   return raw.toString('utf8')
 }
 
+/**
+ * mqtt-packet reads properties until it has passed the declared Property Length, so a property
+ * that straddles the end, or a length that covers too much, goes unnoticed. This wrapper checks
+ * that the properties ended exactly where the length said (MQTT 5 §2.2.2.1).
+ */
+function parseExactProperties(this: PacketParserInternals): Record<string, unknown> | false {
+  const start = this._pos
+  const properties = originalParseProperties.call(this)
+  if (this.error !== null) return properties
+  let declared = 0
+  let multiplier = 1
+  let at = start
+  for (;;) {
+    if (at >= this._list.length) {
+      this._emitError(malformed('Property Length is truncated'))
+      return properties
+    }
+    const byte = this._list.readUInt8(at++)
+    declared += (byte & 0x7f) * multiplier
+    multiplier *= 0x80
+    if ((byte & 0x80) === 0) break
+  }
+  if (this._pos !== at + declared) this._emitError(malformed('Property Length does not match the properties that follow it'))
+  return properties
+}
+
+const originalParseProperties = (createPacketParser() as unknown as PacketParserInternals)._parseProperties
+
 export interface DelegateContext {
   version: ProtocolVersion | undefined
   bridgeMode: boolean
@@ -51,6 +81,7 @@ export function parseWithMqttPacket(frame: Buffer, ctx: DelegateContext): Packet
   const settings = ctx.version === undefined ? {} : { protocolVersion: ctx.version, bridgeMode: ctx.bridgeMode }
   const inner = createPacketParser(settings) as unknown as PacketParserInternals
   inner._parseString = parseStrictString
+  inner._parseProperties = parseExactProperties
   let parsed: Packet | undefined
   let consumed = -1
   let failure: Error | undefined

@@ -382,3 +382,23 @@ describe('MqttParser CONNECT', () => {
     expect(error.protocolVersion).toBe(4)
   })
 })
+
+describe('MqttParser on what mqtt-packet lets through', () => {
+  it('rejects a Property Length that ends inside a property (DISCONNECT)', () => {
+    // Property Length 2, but Session Expiry Interval takes 5 bytes.
+    expect(failure(afterConnect(5, 0xe0, [0x00, 2, 0x11, 0, 0, 0, 1])).message).toMatch(/Property Length/)
+  })
+
+  it('rejects a Property Length that covers more than the properties (UNSUBSCRIBE)', () => {
+    expect(failure(afterConnect(5, 0xa2, [0, 1, 8, 0x26, 0, 1, 0x61, 0, 1, 0x62, 0, 1, 0x74])).reasonCode).toBe(0x81)
+  })
+
+  it('rejects a string property cut short at the end of the packet', () => {
+    // DISCONNECT: Reason String announces 5 bytes, the packet ends after its length.
+    expect(failure(afterConnect(5, 0xe0, [0x00, 3, 0x1f, 0, 5])).reasonCode).toBe(0x81)
+  })
+
+  it('rejects a user property cut short at the end of the packet', () => {
+    expect(failure(afterConnect(5, 0xe0, [0x00, 6, 0x26, 0, 1, 0x61, 0, 5])).reasonCode).toBe(0x81)
+  })
+})

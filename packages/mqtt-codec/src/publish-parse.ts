@@ -23,7 +23,7 @@ const BORROWED: PropertyContext = { packet: 'PUBLISH', allowed: PUBLISH_PROPERTI
  * mqtt-packet lets through (invalid UTF-8, wildcards, packet id 0, misplaced properties).
  *
  * `buf[start, end)` is the variable header and payload. With `owned` false the bytes belong to
- * the caller's chunk, so the payload is copied: a small message must not pin a whole socket read.
+ * the caller's chunk, and a small payload is copied: it must not pin a whole socket read.
  */
 export function parsePublish(buf: Buffer, start: number, end: number, flags: number, version: ProtocolVersion, owned: boolean): IPublishPacket {
   const qos = ((flags >> 1) & 3) as 0 | 1 | 2
@@ -73,7 +73,9 @@ export function parsePublish(buf: Buffer, start: number, end: number, flags: num
     if (properties?.['topicAlias'] === undefined) throw protocolViolation('PUBLISH topic is empty and there is no Topic Alias')
   }
 
-  const payload = owned ? buf.subarray(pos, end) : Buffer.from(buf.subarray(pos, end))
+  // A view is free but keeps the caller's whole ArrayBuffer alive; it is taken when the payload
+  // is at least half of that memory anyway, otherwise the (small) payload is copied.
+  const payload = owned || (end - pos) * 2 >= buf.buffer.byteLength ? buf.subarray(pos, end) : Buffer.from(buf.subarray(pos, end))
   const packet = { cmd: 'publish', retain: (flags & 1) !== 0, qos, dup: (flags & 8) !== 0, length: end - start, topic, payload } as IPublishPacket
   if (qos > 0) packet.messageId = messageId
   if (properties !== undefined) packet.properties = properties

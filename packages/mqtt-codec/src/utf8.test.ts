@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { isValidUtf8MqttString, isValidUtf8Range } from './utf8.js'
+import { isValidUtf8MqttString, isValidUtf8Range, isWellFormedUtf8 } from './utf8.js'
 
 describe('isValidUtf8MqttString', () => {
   it('accepts ASCII, multi-byte and astral characters, as strings and as bytes', () => {
@@ -32,5 +32,12 @@ describe('isValidUtf8MqttString', () => {
     expect(isValidUtf8Range(buf, 1, 4)).toBe(true)
     expect(isValidUtf8Range(buf, 0, 4)).toBe(false)
     expect(isValidUtf8Range(buf, 1, 5)).toBe(false)
+  })
+})
+
+describe('isWellFormedUtf8', () => {
+  it('accepts U+0000 (payloads may carry it) but not ill-formed bytes', () => {
+    expect(isWellFormedUtf8(Buffer.from([0x61, 0x00, 0xc3, 0xa9]))).toBe(true)
+    expect(isWellFormedUtf8(Buffer.from([0xed, 0xa0, 0x80]))).toBe(false)
   })
 })

@@ -11,6 +11,14 @@ export function isValidUtf8MqttString(s: string | Buffer): boolean {
   return typeof s === 'string' ? isWellFormedMqttString(s) : isValidUtf8Range(s, 0, s.length)
 }
 
+/**
+ * Well-formed UTF-8 (RFC 3629), U+0000 allowed: what a payload with Payload Format Indicator 1
+ * must be (MQTT 5 §3.3.2.3.2). The stricter `isValidUtf8MqttString` is for string fields.
+ */
+export function isWellFormedUtf8(bytes: Buffer): boolean {
+  return isUtf8(bytes)
+}
+
 /** `isValidUtf8MqttString` for `buf[start, end)` without making a view when it is ASCII. */
 export function isValidUtf8Range(buf: Buffer, start: number, end: number): boolean {
   for (let i = start; i < end; i++) {

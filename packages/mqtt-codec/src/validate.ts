@@ -37,8 +37,11 @@ export function checkProperties(properties: Record<string, unknown> | undefined,
     const value = properties[name]
     // MQTT 5 §2.2.2.2: only User Property may be repeated.
     if (name !== 'userProperties' && Array.isArray(value)) throw protocolViolation(`${name} appears more than once in ${section} properties`)
-    // mqtt-packet reports a truncated integer as -1 instead of failing.
-    if (typeof value === 'number' && value < 0) throw malformed(`${name} is truncated in ${section} properties`)
+    // mqtt-packet reports a truncated integer as -1 and a truncated string as null instead of failing.
+    if ((typeof value === 'number' && value < 0) || value === null || value === false && name === 'subscriptionIdentifier') {
+      throw malformed(`${name} is truncated in ${section} properties`)
+    }
+    if (name === 'userProperties' && !isCompleteUserProperties(value)) throw malformed(`a user property is truncated in ${section} properties`)
   }
   // MQTT 5 §3.1.2.11.3 / §3.1.2.11.4: zero is a Protocol Error for these two limits.
   if (properties['receiveMaximum'] === 0) throw protocolViolation('Receive Maximum is 0')
@@ -49,6 +52,15 @@ export function checkProperties(properties: Record<string, unknown> | undefined,
   if (properties['authenticationData'] !== undefined && properties['authenticationMethod'] === undefined) {
     throw protocolViolation('Authentication Data without Authentication Method')
   }
+}
+
+function isCompleteUserProperties(value: unknown): boolean {
+  const pairs = value as Record<string, unknown>
+  for (const key in pairs) {
+    const entry = pairs[key]
+    if (entry === null || (Array.isArray(entry) && entry.includes(null))) return false
+  }
+  return true
 }
 
 /** Rules mqtt-packet does not enforce on SUBSCRIBE, UNSUBSCRIBE, DISCONNECT and AUTH. */
