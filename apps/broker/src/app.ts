@@ -13,7 +13,7 @@ import { tlsAddress } from './config/validate.js'
 import { createMetrics } from './http/metrics.js'
 import { closeHttp, createHttpServer, listenHttp } from './http/server.js'
 import type { Readiness } from './http/server.js'
-import { loadAuth, readKeyFile } from './referenced-files.js'
+import { loadAuth, loadTlsFiles } from './referenced-files.js'
 import { VERSION } from './version.js'
 
 export type ListenerName = 'mqtt-tcp' | 'mqtt-tls' | 'mqtt-websocket' | 'http'
@@ -58,14 +58,7 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
   const nodeId = nodeIdOf(config)
   const { authenticator, authorizer } = loadAuth(config.auth)
   const tls = tlsAddress(config)
-  const tlsFiles =
-    tls === null
-      ? undefined
-      : {
-          cert: readKeyFile('server.mqtt.tls.cert_file', config.server.mqtt.tls.cert_file),
-          key: readKeyFile('server.mqtt.tls.key_file', config.server.mqtt.tls.key_file),
-          ...(config.server.mqtt.tls.ca_file === '' ? {} : { ca: readKeyFile('server.mqtt.tls.ca_file', config.server.mqtt.tls.ca_file) }),
-        }
+  const tlsFiles = loadTlsFiles(config)
 
   const directory = new SessionDirectory(systemClock.now, config.session.max_expiry / 1000)
   const storage = new ObservedStorage(createStorage(config.storage, logger.child({ component: 'storage' })), (state) => directory.loaded(state))

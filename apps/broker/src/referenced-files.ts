@@ -4,6 +4,7 @@ import { PasswordAuthenticator } from './auth/password-authenticator.js'
 import { PasswordFileError, readPasswordFile } from './auth/password-file.js'
 import { ConfigError, ConfigErrorCode } from './config/errors.js'
 import type { FluxConfig } from './config/schema.js'
+import { tlsAddress } from './config/validate.js'
 
 function referencedFileError(key: string, path: string, reason: string): ConfigError {
   return new ConfigError(ConfigErrorCode.ReferencedFile, key, `${key}: ${reason}`, path)
@@ -38,4 +39,21 @@ export function loadAuth(auth: FluxConfig['auth']): { authenticator?: PasswordAu
     }
   }
   return out
+}
+
+export interface TlsFiles {
+  readonly cert: Buffer
+  readonly key: Buffer
+  readonly ca?: Buffer
+}
+
+/** The TLS listener's certificate files, or undefined when TLS is off. */
+export function loadTlsFiles(config: FluxConfig): TlsFiles | undefined {
+  if (tlsAddress(config) === null) return undefined
+  const tls = config.server.mqtt.tls
+  return {
+    cert: readKeyFile('server.mqtt.tls.cert_file', tls.cert_file),
+    key: readKeyFile('server.mqtt.tls.key_file', tls.key_file),
+    ...(tls.ca_file === '' ? {} : { ca: readKeyFile('server.mqtt.tls.ca_file', tls.ca_file) }),
+  }
 }

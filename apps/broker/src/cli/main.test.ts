@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
@@ -70,5 +70,15 @@ describe('main', () => {
     expect((await run(['passwd', file, 'bob', '--delete'])).err).toContain('user "bob" is not in')
     expect((await run(['passwd', file, 'carol'], { stdin: '\n' })).err).toContain('must not be empty')
     expect((await run(['passwd', file, 'a:b', '--password', 'x'])).code).toBe(ExitCode.Usage)
+  })
+})
+
+describe('check-config with files named by keys', () => {
+  it('reads the password and ACL files as start-up would, naming the key', async () => {
+    const acl = join(dir, 'acl-bad')
+    writeFileSync(acl, 'topic read a/#/b\n')
+    const result = await run(['check-config', '--set', `auth.acl_file=${acl}`])
+    expect(result.code).toBe(ExitCode.Usage)
+    expect(result.err).toBe(`fluxmq: auth.acl_file: ${acl}:1: "a/#/b" is not a valid topic filter: expected a topic filter with "#" only as the whole last level\n`)
   })
 })

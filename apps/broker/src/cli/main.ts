@@ -8,6 +8,7 @@ import { renderConfig } from '../config/print.js'
 import type { FluxConfig } from '../config/schema.js'
 import { checkSupported, validateConfig } from '../config/validate.js'
 import { createLogger } from '../log.js'
+import { loadAuth, loadTlsFiles } from '../referenced-files.js'
 import { VERSION } from '../version.js'
 import { USAGE, UsageError, parseCommand } from './args.js'
 import { passwd } from './passwd.js'
@@ -56,6 +57,9 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number |
         return ExitCode.Ok
       case 'check-config': {
         const { config, warnings } = effectiveConfig(command.file, command.sets, io.env)
+        // The files keys name are part of the configuration too: check them as start-up would.
+        loadAuth(config.auth)
+        loadTlsFiles(config)
         for (const warning of warnings) io.stderr.write(`fluxmq: warning: ${warning}\n`)
         io.stdout.write(renderConfig(config))
         return ExitCode.Ok
