@@ -1,0 +1,207 @@
+import { connect as netConnect } from 'node:net'
+import { encode } from '@fluxmq/mqtt-codec'
+import type { Packet } from '@fluxmq/mqtt-codec'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { MqttClient } from 'mqtt'
+import { client, closeClient, startBroker } from './test-support/harness.js'
+import type { TestBroker } from './test-support/harness.js'
+
+const SECONDS = Number(process.env['FLUXMQ_FUZZ_SECONDS'] ?? 10)
+const SEED = Number(process.env['FLUXMQ_FUZZ_SEED'] ?? Math.floor(Math.random() * 0x7fffffff))
+const WORKERS = 6
+const CONNECT_TIMEOUT_MS = 300
+/** A connection the server has not closed this long after the client is done with it is a hang. */
+const HANG_MS = 5000
+
+/** mulberry32: small, fast, seedable. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+function corpus(version: 4 | 5): Buffer[] {
+  const v5 = version === 5
+  const packets: Packet[] = [
+    { cmd: 'publish', topic: 'fuzz/a', payload: Buffer.from('p'), qos: 0, retain: false, dup: false },
+    { cmd: 'publish', topic: 'fuzz/b', payload: Buffer.alloc(40, 7), qos: 1, messageId: 3, retain: true, dup: false },
+    { cmd: 'publish', topic: 'fuzz/c', payload: Buffer.from('q2'), qos: 2, messageId: 4, retain: false, dup: false, ...(v5 ? { properties: { topicAlias: 2, messageExpiryInterval: 5, userProperties: { a: 'b' }, contentType: 'x', responseTopic: 'r', correlationData: Buffer.from('c') } } : {}) },
+    { cmd: 'subscribe', messageId: 5, subscriptions: [{ topic: 'fuzz/#', qos: 2 }, { topic: '$share/g/fuzz/+', qos: 1 }], ...(v5 ? { properties: { subscriptionIdentifier: 9 } } : {}) },
+    { cmd: 'unsubscribe', messageId: 6, unsubscriptions: ['fuzz/#'] },
+    { cmd: 'puback', messageId: 1 },
+    { cmd: 'pubrec', messageId: 2 },
+    { cmd: 'pubrel', messageId: 4 },
+    { cmd: 'pubcomp', messageId: 2 },
+    { cmd: 'pingreq' },
+    { cmd: 'disconnect', ...(v5 ? { reasonCode: 4, properties: { sessionExpiryInterval: 0 } } : {}) },
+  ]
+  if (v5) packets.push({ cmd: 'auth', reasonCode: 0x19, properties: { authenticationMethod: 'm', authenticationData: Buffer.from('d') } })
+  return packets.map((p) => encode(p, version))
+}
+
+function connectPacket(version: 4 | 5, clientId: string): Buffer {
+  return encode(
+    {
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: version,
+      clientId,
+      clean: true,
+      keepalive: 0,
+      will: { topic: 'fuzz/will', payload: Buffer.from('w'), qos: 1, retain: false },
+      ...(version === 5 ? { properties: { topicAliasMaximum: 3, receiveMaximum: 5, sessionExpiryInterval: 1 } } : {}),
+    },
+    version,
+  )
+}
+
+/** One fuzz input: optionally a valid CONNECT, then random, mutated or spliced packets. */
+function fuzzInput(random: () => number, id: number): { bytes: Buffer; connected: boolean } {
+  const int = (n: number) => Math.floor(random() * n)
+  const version = random() < 0.5 ? 4 : 5
+  const parts: Buffer[] = []
+  const connected = random() < 0.8
+  if (connected) parts.push(connectPacket(version, `fuzz-${id}`))
+  const valid = corpus(version)
+  const count = 1 + int(12)
+  for (let i = 0; i < count; i++) {
+    const kind = random()
+    if (kind < 0.15) {
+      const junk = Buffer.alloc(1 + int(64))
+      for (let j = 0; j < junk.length; j++) junk[j] = int(256)
+      parts.push(junk)
+    } else {
+      const base = Buffer.from(valid[int(valid.length)]!)
+      if (kind < 0.5) {
+        parts.push(base)
+      } else if (kind < 0.8) {
+        // Flip a few bytes anywhere, the fixed header included.
+        const flips = 1 + int(3)
+        for (let f = 0; f < flips; f++) base[int(base.length)] = int(256)
+        parts.push(base)
+      } else if (kind < 0.9) {
+        parts.push(base.subarray(0, int(base.length)))
+      } else {
+        // Absurd Remaining Length announcements.
+        parts.push(Buffer.concat([Buffer.from([base[0]!, 0xff, 0xff, 0xff, random() < 0.5 ? 0x7f : 0xff]), base.subarray(2)]))
+      }
+    }
+  }
+  return { bytes: Buffer.concat(parts), connected }
+}
+
+/** Sends `bytes` in random chunks; resolves once the server closed the connection, or rejects after HANG_MS. */
+function fuzzConnection(port: number, bytes: Buffer, random: () => number, endFromClient: boolean): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = netConnect({ host: '127.0.0.1', port })
+    let hang: NodeJS.Timeout | undefined
+    socket.on('error', () => {})
+    socket.on('data', () => {})
+    socket.on('close', () => {
+      clearTimeout(hang)
+      resolve()
+    })
+    socket.on('connect', () => {
+      let offset = 0
+      while (offset < bytes.length && !socket.destroyed) {
+        const size = 1 + Math.floor(random() * 48)
+        socket.write(bytes.subarray(offset, offset + size))
+        offset += size
+      }
+      if (endFromClient) socket.end()
+      // The server must end every connection: by the protocol, the connect timeout, or our half-close.
+      hang = setTimeout(() => {
+        socket.destroy()
+        reject(new Error(`fuzz connection not closed by the server within ${HANG_MS} ms (seed ${SEED})`))
+      }, HANG_MS + CONNECT_TIMEOUT_MS)
+    })
+  })
+}
+
+describe('fuzz', () => {
+  let t: TestBroker
+  let good: MqttClient
+  const unhandled: unknown[] = []
+  const onUnhandled = (reason: unknown): void => {
+    unhandled.push(reason)
+  }
+
+  beforeAll(async () => {
+    process.on('unhandledRejection', onUnhandled)
+    process.on('uncaughtException', onUnhandled)
+    t = await startBroker({ maxPacketSize: 16 * 1024, connectTimeoutMs: CONNECT_TIMEOUT_MS, topicAliasMaximum: 4, receiveMaximum: 8 })
+    good = await client(t.url, { protocolVersion: 5, clientId: 'fuzz-well-behaved-client' })
+    await good.subscribeAsync('good/echo', { qos: 1 })
+  })
+
+  afterAll(async () => {
+    await closeClient(good)
+    await t.close()
+    process.off('unhandledRejection', onUnhandled)
+    process.off('uncaughtException', onUnhandled)
+  })
+
+  /** The well-behaved client publishes to itself and must get it back. */
+  async function goodRoundTrip(n: number): Promise<void> {
+    const payload = `ping-${n}`
+    const got = new Promise<void>((resolve) => {
+      const onMessage = (_topic: string, message: Buffer): void => {
+        if (message.toString() !== payload) return
+        good.off('message', onMessage)
+        resolve()
+      }
+      good.on('message', onMessage)
+    })
+    await good.publishAsync('good/echo', payload, { qos: 1 })
+    await got
+  }
+
+  it(
+    `random and mutated packets for ${SECONDS}s over real TCP: no crash, no unhandled rejection, no hang, bounded heap, a good client keeps working`,
+    async () => {
+      console.log(`fuzz seed ${SEED} (FLUXMQ_FUZZ_SEED=${SEED} replays it), ${SECONDS}s`)
+      const deadline = Date.now() + SECONDS * 1000
+      const heapBefore = process.memoryUsage().heapUsed
+      let connections = 0
+      let id = 0
+      // One generator per worker: each worker's inputs replay from the seed (their interleaving follows I/O timing).
+      const worker = async (index: number): Promise<void> => {
+        const random = rng(SEED + index * 7919)
+        while (Date.now() < deadline) {
+          const input = fuzzInput(random, id++)
+          // Unconnected sockets must be closed by the connect timeout; connected ones by protocol
+          // errors or, failing that, our half-close.
+          await fuzzConnection(t.port, input.bytes, random, input.connected || random() < 0.5)
+          connections++
+        }
+      }
+      const pinger = async (): Promise<void> => {
+        let n = 0
+        while (Date.now() < deadline) {
+          await goodRoundTrip(n++)
+          await new Promise((resolve) => setTimeout(resolve, 50))
+        }
+      }
+      await Promise.all([pinger(), ...Array.from({ length: WORKERS }, (_, index) => worker(index))])
+      await goodRoundTrip(-1)
+      const heapGrowth = process.memoryUsage().heapUsed - heapBefore
+      console.log(`fuzz: ${connections} connections, heap growth ${(heapGrowth / 1048576).toFixed(1)} MiB`)
+      expect(unhandled, `seed ${SEED}`).toEqual([])
+      // Bad input is a warning; an error line means a handler failed in a way it did not expect.
+      expect(t.logger.lines.filter((l) => l.level === 'error'), `seed ${SEED}`).toEqual([])
+      expect(connections).toBeGreaterThan(SECONDS * 10)
+      expect(good.connected).toBe(true)
+      // Every fuzz connection is gone from the server; only the good client remains.
+      const settle = Date.now() + 2000
+      while (t.server.connectionCount > 1 && Date.now() < settle) await new Promise((resolve) => setTimeout(resolve, 10))
+      expect(t.server.connectionCount, `seed ${SEED}`).toBe(1)
+      expect(heapGrowth, `seed ${SEED}`).toBeLessThan(128 * 1024 * 1024)
+    },
+    SECONDS * 1000 + 30_000,
+  )
+})
