@@ -34,4 +34,19 @@ describe('Broker: connect, subscribe, publish', () => {
     const pub = await connect(w, 'pub')
     expect(pub.publish('nobody/here', 'x', 1).reason).toBe(ReasonCode.NoMatchingSubscribers)
   })
+
+  it('runs a thousand clients through connect, subscribe and a fan-out without sockets or sleeps', async () => {
+    const w = await createWorld()
+    const clients = []
+    for (let i = 0; i < 1000; i++) {
+      const c = await connect(w, `c${i}`)
+      c.subscribe(`room/${i % 10}/#`, 1)
+      clients.push(c)
+    }
+    const pub = await connect(w, 'pub')
+    expect(pub.publish('room/3/msg', 'hi', 1).reason).toBe(ReasonCode.Success)
+    const receivers = clients.filter((c) => c.link.take().length === 1)
+    expect(receivers.map((c) => c.id)).toEqual(clients.filter((_, i) => i % 10 === 3).map((c) => c.id))
+    expect(w.broker.stats).toMatchObject({ connectionsCurrent: 1001, subscriptionsCurrent: 1000, inflightCurrent: 100 })
+  })
 })

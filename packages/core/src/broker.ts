@@ -12,6 +12,7 @@ import type {
 import type { Authorizer, ClientIdentity } from './auth.js'
 import type { Cluster, ClusterInbound, TransferredSession } from './cluster.js'
 import { BrokerError, BrokerErrorCode } from './errors.js'
+import { capExpiry, checkOptions, effectiveExpiry, NEVER_EXPIRES } from './options.js'
 import { LocalCluster } from './local-cluster.js'
 import type { Message, QoS } from './message.js'
 import { Outgoing } from './outgoing.js'
@@ -26,9 +27,7 @@ import { Subscription } from './subscription.js'
 import { sysTopics } from './sys-topics.js'
 import { TimerQueue } from './timers.js'
 import { validateTopicFilter, validateTopicName } from './topic.js'
-
-/** Session Expiry Interval meaning "never" (MQTT 5 §3.1.2.11.2). */
-const NEVER = 0xffffffff
+import { willDelay, willMessage } from './will.js'
 
 const allowAll: Authorizer = { canPublish: () => true, canSubscribe: () => true }
 
@@ -201,7 +200,7 @@ export class Broker implements BrokerCore, ClusterInbound {
     }
     // [MQTT-3.2.2-2] Session Present is 0 for a new session; [MQTT-3.2.2-3] 1 for a resumed one.
     const sessionPresent = s !== undefined
-    const expiry = this.sessionExpiry(request)
+    const expiry = effectiveExpiry(this.options, request.protocol, request.sessionExpiryInterval)
     if (s === undefined) {
       s = new Session(id, identity, expiry, this.ctx)
       this.sessions.set(id, s)
@@ -246,7 +245,7 @@ export class Broker implements BrokerCore, ClusterInbound {
     const s = this.live(session)
     if (s === undefined) return
     this.unlink(s)
-    if (options.sessionExpiryInterval !== undefined) s.expiryInterval = this.capExpiry(options.sessionExpiryInterval)
+    if (options.sessionExpiryInterval !== undefined) s.expiryInterval = capExpiry(this.options, options.sessionExpiryInterval)
     // [MQTT-3.1.2-10] A normal DISCONNECT (0x00) deletes the will without publishing it.
     if (!options.publishWill) s.will = undefined
     this.connectionGone(s, this.clock.now())
@@ -268,8 +267,7 @@ export class Broker implements BrokerCore, ClusterInbound {
     }
     const will = s.will
     if (will !== undefined) {
-      // [MQTT-3.1.3-9] The will goes out after the Will Delay Interval or when the session ends, whichever first.
-      const delay = Math.min(will.delayInterval, s.expiryInterval)
+      const delay = willDelay(will, s.expiryInterval)
       if (delay === 0) {
         s.will = undefined
         this.publishWill(s.clientId, will, now)
@@ -279,7 +277,7 @@ export class Broker implements BrokerCore, ClusterInbound {
     }
     s.disconnectedAt = at
     s.persist()
-    if (s.expiryInterval !== NEVER) {
+    if (s.expiryInterval !== NEVER_EXPIRES) {
       s.expiryTimer = this.timers.add(at + s.expiryInterval * 1000, () => this.expire(s))
     }
   }
@@ -311,23 +309,8 @@ export class Broker implements BrokerCore, ClusterInbound {
     if (will !== undefined) this.publishWill(s.clientId, will, this.clock.now())
   }
 
-  /**
-   * Publishes a will. Its Message Expiry Interval counts from now, not from the CONNECT that
-   * carried it: the adapter built `expiresAt` as publishedAt + interval.
-   */
   private publishWill(clientId: string, will: WillRecord, now: number): void {
-    const m = will.message
-    const message: Message = {
-      topic: m.topic,
-      payload: m.payload,
-      qos: m.qos,
-      retain: m.retain,
-      properties: m.properties,
-      expiresAt: m.expiresAt === undefined ? undefined : now + (m.expiresAt - m.publishedAt),
-      publishedAt: now,
-      publisherId: m.publisherId ?? clientId,
-    }
-    this.accept(message, true, true)
+    this.accept(willMessage(will, clientId, now), true, true)
   }
 
   publish(from: SessionHandle | null, message: Message): PublishResult {
@@ -616,18 +599,6 @@ export class Broker implements BrokerCore, ClusterInbound {
     this.timers.add(now + this.options.sysIntervalMs, (t) => this.publishSys(t))
   }
 
-  private sessionExpiry(request: ConnectRequest): number {
-    let expiry = request.sessionExpiryInterval
-    // MQTT 3.1.1 clean_session=0 has no expiry of its own: session.default_expiry applies.
-    if (request.protocol === 'mqtt3' && expiry === NEVER) expiry = this.options.defaultExpiry
-    return this.capExpiry(expiry)
-  }
-
-  private capExpiry(expiry: number): number {
-    const max = this.options.maxExpiry
-    return max > 0 && expiry > max ? max : expiry
-  }
-
   /** The session behind a handle, or undefined when the handle is stale [MQTT-3.1.4-3]. */
   private live(handle: SessionHandle): Session | undefined {
     const s = this.sessions.get(handle.clientId)
@@ -635,23 +606,3 @@ export class Broker implements BrokerCore, ClusterInbound {
   }
 }
 
-function checkOptions(o: BrokerOptions): void {
-  const bad = (key: string, value: unknown): never => {
-    throw new BrokerError(BrokerErrorCode.InvalidOption, `${key} = ${String(value)}`)
-  }
-  if (o.maxQos !== 0 && o.maxQos !== 1 && o.maxQos !== 2) bad('maxQos', o.maxQos)
-  for (const key of [
-    'retryIntervalMs',
-    'maxOfflineMessages',
-    'defaultExpiry',
-    'maxExpiry',
-    'maxRetainedMessages',
-    'maxSubscriptionsPerClient',
-    'sysIntervalMs',
-  ] as const) {
-    const v = o[key]
-    if (!Number.isInteger(v) || v < 0) bad(key, v)
-  }
-  if (o.defaultExpiry > NEVER) bad('defaultExpiry', o.defaultExpiry)
-  if (o.offlineOverflow !== 'drop_oldest' && o.offlineOverflow !== 'reject_new') bad('offlineOverflow', o.offlineOverflow)
-}

@@ -1,0 +1,30 @@
+import type { Message } from './message.js'
+import type { WillRecord } from './storage.js'
+
+/**
+ * [MQTT-3.1.3-9] The will goes out after the Will Delay Interval or when the session ends,
+ * whichever is first: the effective delay in seconds.
+ */
+export function willDelay(will: WillRecord, sessionExpiryInterval: number): number {
+  return Math.min(will.delayInterval, sessionExpiryInterval)
+}
+
+/**
+ * The message a will becomes when published at `now`. Its Message Expiry Interval counts from
+ * publication, not from the CONNECT that carried it: the adapter built `expiresAt` as
+ * publishedAt + interval, so the interval is their difference. The adapter's `wire` cache is
+ * dropped with the old object.
+ */
+export function willMessage(will: WillRecord, clientId: string, now: number): Message {
+  const m = will.message
+  return {
+    topic: m.topic,
+    payload: m.payload,
+    qos: m.qos,
+    retain: m.retain,
+    properties: m.properties,
+    expiresAt: m.expiresAt === undefined ? undefined : now + (m.expiresAt - m.publishedAt),
+    publishedAt: now,
+    publisherId: m.publisherId ?? clientId,
+  }
+}
