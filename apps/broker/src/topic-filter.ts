@@ -1,20 +1,25 @@
+import { parseSharedFilter, validateTopicFilter } from '@fluxmq/core'
+
 /**
- * Topic filter relations the ACL needs: does a filter match a topic name, does one filter cover
- * every topic another can match, can two filters match a common topic. All follow MQTT's rule that
- * a wildcard in the first level never matches a topic beginning with "$" [MQTT-4.7.2-1].
+ * Topic filter relations the ACL needs, on filters split into levels once: does one filter cover
+ * every topic another can match (a topic name is a filter without wildcards, so this also decides
+ * plain matching), can two filters match a common topic. Both follow MQTT's rule that a wildcard
+ * in the first level never matches a topic beginning with "$" [MQTT-4.7.2-1].
  */
 
-/** Why a topic filter is invalid, or undefined when it is valid [MQTT-4.7.1-1..3, MQTT-4.7.3-1..2]. */
+/**
+ * Why `filter` cannot be used where a plain (not shared) topic filter is expected — an ACL rule, a
+ * queue's topics — or undefined when it can. Validation itself is the core's.
+ */
 export function checkTopicFilter(filter: string): string | undefined {
-  if (filter === '') return 'a non-empty topic filter' // [MQTT-4.7.3-1]
-  if (filter.includes('\u0000')) return 'a topic filter without NUL characters' // [MQTT-4.7.3-2]
-  const levels = filter.split('/')
-  for (const [index, level] of levels.entries()) {
-    // [MQTT-4.7.1-2] "#" alone in its level and last; [MQTT-4.7.1-3] "+" alone in its level.
-    if (level.includes('#') && (level !== '#' || index !== levels.length - 1)) return 'a topic filter with "#" only as the whole last level'
-    if (level.includes('+') && level !== '+') return 'a topic filter with "+" only as a whole level'
-  }
+  if (validateTopicFilter(filter) !== undefined) return 'a valid MQTT topic filter ("+" and "#" as whole levels, "#" last)'
+  if (parseSharedFilter(filter) !== undefined) return 'a topic filter without a $share/<group>/ prefix'
   return undefined
+}
+
+/** The filter a shared subscription `$share/<group>/<filter>` applies [MQTT-4.8.2-1]; other filters unchanged. */
+export function unshared(filter: string): string {
+  return parseSharedFilter(filter)?.filter ?? filter
 }
 
 function dollarGuard(a: readonly string[], b: readonly string[]): boolean {
@@ -26,20 +31,7 @@ function dollarGuard(a: readonly string[], b: readonly string[]): boolean {
   return true
 }
 
-/** Whether `filter` matches the topic name `topic` (MQTT matching semantics). */
-export function filterMatches(filter: string, topic: string): boolean {
-  return levelsCover(filter.split('/'), topic.split('/'))
-}
-
-/**
- * Whether every topic that `inner` can match is matched by `outer`. A literal topic is a filter
- * without wildcards, so this also decides plain matching.
- */
-export function filterCovers(outer: string, inner: string): boolean {
-  return levelsCover(outer.split('/'), inner.split('/'))
-}
-
-/** filterCovers on filters already split into levels (callers that check one topic against many rules split once). */
+/** Whether every topic that `inner` can match is matched by `outer`. */
 export function levelsCover(outer: readonly string[], inner: readonly string[]): boolean {
   if (!dollarGuard(outer, inner)) return false
   for (let i = 0; i < outer.length; i++) {
@@ -53,10 +45,6 @@ export function levelsCover(outer: readonly string[], inner: readonly string[]):
 }
 
 /** Whether some topic name is matched by both filters. */
-export function filtersIntersect(a: string, b: string): boolean {
-  return levelsIntersect(a.split('/'), b.split('/'))
-}
-
 export function levelsIntersect(left: readonly string[], right: readonly string[]): boolean {
   if (!dollarGuard(left, right)) return false
   const shorter = Math.min(left.length, right.length)
@@ -70,11 +58,4 @@ export function levelsIntersect(left: readonly string[], right: readonly string[
   // One filter has levels left over: they can only match the parent level when they are exactly "#".
   const longer = left.length > right.length ? left : right
   return longer.length === shorter + 1 && longer[shorter] === '#'
-}
-
-/** The filter a shared subscription `$share/<group>/<filter>` applies [MQTT-4.8.2-1]; other filters unchanged. */
-export function unshared(filter: string): string {
-  if (!filter.startsWith('$share/')) return filter
-  const slash = filter.indexOf('/', 7)
-  return slash < 0 ? filter : filter.slice(slash + 1)
 }

@@ -74,7 +74,7 @@ export function parseAcl(text: string, path: string): AclRules {
       .trim()
     if (filter === '') fail(`expected "${keyword} [read|write|readwrite|deny] <topic filter>"`)
     const problem = checkTopicFilter(filter)
-    if (problem !== undefined) fail(`"${filter}" is not a valid topic filter: expected ${problem}`)
+    if (problem !== undefined) fail(`"${filter}": expected ${problem}`)
     ;(keyword === 'pattern' ? patterns : current).push({ access, filter })
   }
   return { anonymous, users, patterns }

@@ -79,6 +79,6 @@ describe('check-config with files named by keys', () => {
     writeFileSync(acl, 'topic read a/#/b\n')
     const result = await run(['check-config', '--set', `auth.acl_file=${acl}`])
     expect(result.code).toBe(ExitCode.Usage)
-    expect(result.err).toBe(`fluxmq: auth.acl_file: ${acl}:1: "a/#/b" is not a valid topic filter: expected a topic filter with "#" only as the whole last level\n`)
+    expect(result.err).toBe(`fluxmq: auth.acl_file: ${acl}:1: "a/#/b": expected a valid MQTT topic filter ("+" and "#" as whole levels, "#" last)\n`)
   })
 })
