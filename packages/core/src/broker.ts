@@ -181,7 +181,10 @@ export class Broker implements BrokerCore, ClusterInbound {
     let s = this.sessions.get(id)
     if (claim.transferred !== undefined) {
       // The previous owner was another node: its state wins over any stale local copy.
-      if (s !== undefined) this.endSession(s, false, false)
+      if (s !== undefined) {
+        if (s.handle !== undefined) this.takeOver(s, true, now)
+        this.endSession(s, false, false)
+      }
       s = this.adopt(claim.transferred)
     }
     if (s !== undefined) {

@@ -29,4 +29,26 @@ describe('TimerQueue', () => {
     q.runDue(10)
     expect(fired).toEqual(['first', 'chained'])
   })
+
+  it('removes cancelled timers at once, at any position, keeping the heap order', () => {
+    const q = new TimerQueue()
+    const random = rng(11)
+    const fired: number[] = []
+    const live = new Set<number>()
+    const timers = Array.from({ length: 500 }, (_, i) => {
+      const at = Math.floor(random() * 10_000)
+      live.add(i)
+      return { i, at, timer: q.add(at, () => fired.push(at)) }
+    })
+    for (const t of timers) {
+      if (random() < 0.6) {
+        t.timer.cancel()
+        t.timer.cancel()
+        live.delete(t.i)
+      }
+    }
+    expect(q.size).toBe(live.size)
+    q.runDue(10_000)
+    expect(fired).toEqual(timers.filter((t) => live.has(t.i)).map((t) => t.at).sort((a, b) => a - b))
+  })
 })

@@ -1,20 +1,23 @@
-/** One scheduled action; cancel() makes it a no-op (it is dropped from the heap lazily). */
+/** One scheduled action. cancel() takes it out of its queue at once (no cancelled garbage piles up). */
 export class Timer {
-  cancelled = false
+  /** Position in the heap; -1 once fired or cancelled. */
+  index = -1
 
   constructor(
     readonly at: number,
     readonly run: (now: number) => void,
+    private readonly queue: TimerQueue,
   ) {}
 
   cancel(): void {
-    this.cancelled = true
+    if (this.index >= 0) this.queue.remove(this)
   }
 }
 
 /**
  * Deadlines in a binary min-heap, fired by `runDue(now)`. The core has no timers of its own:
- * the composition root calls `Broker.tick(now)`, which lands here.
+ * the composition root calls `Broker.tick(now)`, which lands here. A session reconnecting often
+ * with a long expiry cancels as many timers as it arms, so cancellation removes in O(log n).
  */
 export class TimerQueue {
   private readonly heap: Timer[] = []
@@ -24,18 +27,10 @@ export class TimerQueue {
   }
 
   add(at: number, run: (now: number) => void): Timer {
-    const timer = new Timer(at, run)
-    const heap = this.heap
-    heap.push(timer)
-    let i = heap.length - 1
-    while (i > 0) {
-      const parent = (i - 1) >> 1
-      const p = heap[parent] as Timer
-      if (p.at <= at) break
-      heap[i] = p
-      i = parent
-    }
-    heap[i] = timer
+    const timer = new Timer(at, run, this)
+    timer.index = this.heap.length
+    this.heap.push(timer)
+    this.up(timer.index)
     return timer
   }
 
@@ -44,26 +39,54 @@ export class TimerQueue {
     for (;;) {
       const top = this.heap[0]
       if (top === undefined || top.at > now) return
-      this.pop()
-      if (!top.cancelled) top.run(now)
+      this.remove(top)
+      top.run(now)
     }
   }
 
-  private pop(): void {
+  remove(timer: Timer): void {
+    const i = timer.index
     const heap = this.heap
     const last = heap.pop() as Timer
-    if (heap.length === 0) return
-    let i = 0
+    timer.index = -1
+    if (last === timer) return
+    heap[i] = last
+    last.index = i
+    this.down(i)
+    this.up(last.index)
+  }
+
+  private up(i: number): void {
+    const heap = this.heap
+    const t = heap[i] as Timer
+    while (i > 0) {
+      const parent = (i - 1) >> 1
+      const p = heap[parent] as Timer
+      if (p.at <= t.at) break
+      heap[i] = p
+      p.index = i
+      i = parent
+    }
+    heap[i] = t
+    t.index = i
+  }
+
+  private down(i: number): void {
+    const heap = this.heap
     const n = heap.length
+    const t = heap[i] as Timer
     for (;;) {
       const l = 2 * i + 1
       if (l >= n) break
       const r = l + 1
       const c = r < n && (heap[r] as Timer).at < (heap[l] as Timer).at ? r : l
-      if ((heap[c] as Timer).at >= last.at) break
-      heap[i] = heap[c] as Timer
+      const child = heap[c] as Timer
+      if (child.at >= t.at) break
+      heap[i] = child
+      child.index = i
       i = c
     }
-    heap[i] = last
+    heap[i] = t
+    t.index = i
   }
 }
