@@ -6,7 +6,8 @@ import { isValidUtf8Range } from './utf8.js'
 
 /**
  * The parts of mqtt-packet 9.0.2's Parser this module relies on. They are internals, which is
- * why the version is pinned exactly; `delegate.test.ts` fails if an upgrade moves them.
+ * why the version is pinned exactly; the UTF-8, trailing-byte and Property Length tests in
+ * `parser.test.ts` fail if an upgrade moves them.
  */
 interface PacketParserInternals {
   settings: { protocolVersion?: number; bridgeMode?: boolean }

@@ -34,21 +34,22 @@ export class CodecError extends Error {
    * when the CONNECT itself was rejected. Undefined when no supported level was ever seen.
    */
   readonly protocolVersion: ProtocolVersion | undefined
+  readonly #description: string
 
-  constructor(code: CodecErrorCode, reasonCode: ReasonCode, message: string, details: CodecErrorDetails = {}) {
-    super(details.rule === undefined ? message : `${message} [${details.rule}]`)
+  constructor(code: CodecErrorCode, reasonCode: ReasonCode, description: string, details: CodecErrorDetails = {}) {
+    super(details.rule === undefined ? description : `${description} [${details.rule}]`)
     this.code = code
     this.reasonCode = reasonCode
     this.rule = details.rule
     this.protocolVersion = details.protocolVersion
+    this.#description = description
   }
 
-  /** The same error, stamped with the version the failing connection speaks. */
+  /** The same error, stamped with the version the failing connection speaks (if it has none yet). */
   withProtocolVersion(protocolVersion: ProtocolVersion | undefined): CodecError {
     if (protocolVersion === undefined || this.protocolVersion !== undefined) return this
-    const stamped = new CodecError(this.code, this.reasonCode, this.message, { protocolVersion })
-    Object.defineProperty(stamped, 'rule', { value: this.rule })
-    return stamped
+    const details: CodecErrorDetails = this.rule === undefined ? { protocolVersion } : { rule: this.rule, protocolVersion }
+    return new CodecError(this.code, this.reasonCode, this.#description, details)
   }
 }
 
