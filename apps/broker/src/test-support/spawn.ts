@@ -76,17 +76,11 @@ export function runFluxmq(args: readonly string[], options: { env?: Record<strin
   return { child, lines, stderr: () => stderr, waitForLog, exited }
 }
 
-/** Every listener on 127.0.0.1 port 0 (AMQP off: not in this build); `extra` args come last and win. */
-export const LOOPBACK_ARGS = [
-  '--set',
-  'server.mqtt.tcp.addr=127.0.0.1:0',
-  '--set',
-  'server.mqtt.websocket.addr=127.0.0.1:0',
-  '--set',
-  'server.http.addr=127.0.0.1:0',
-  '--set',
-  'server.amqp.addr=',
-]
+/** Every listener on 127.0.0.1 port 0 (AMQP off: not in this build). */
+export const LOOPBACK_SETS = ['server.mqtt.tcp.addr=127.0.0.1:0', 'server.mqtt.websocket.addr=127.0.0.1:0', 'server.http.addr=127.0.0.1:0', 'server.amqp.addr=']
+
+/** LOOPBACK_SETS as command-line arguments; `extra` arguments given after them win. */
+export const LOOPBACK_ARGS = LOOPBACK_SETS.flatMap((set) => ['--set', set])
 
 export async function startFluxmq(extra: readonly string[] = [], env: Record<string, string> = {}): Promise<StartedBroker> {
   const running = runFluxmq([...LOOPBACK_ARGS, ...extra], { env })
