@@ -6,6 +6,11 @@ export interface OpenedClient {
   readonly client: MqttClient
   /** The CONNACK as received: sessionPresent, reasonCode, MQTT 5 properties. */
   readonly connack: IConnackPacket
+  /**
+   * Every message since before the CONNECT was sent: a resumed session's messages arrive in the
+   * same read as the CONNACK, before any listener added after the connect could see them.
+   */
+  readonly inbox: MessageCollector
 }
 
 /**
@@ -14,6 +19,7 @@ export interface OpenedClient {
  */
 export function openClient(url: string, options: IClientOptions = {}): Promise<OpenedClient> {
   const client = connect(url, { reconnectPeriod: 0, connectTimeout: 5_000, ...options })
+  const inbox = new MessageCollector(client)
   return new Promise<OpenedClient>((resolve, reject) => {
     const fail = (error: Error): void => {
       client.removeListener('connect', succeed)
@@ -24,7 +30,7 @@ export function openClient(url: string, options: IClientOptions = {}): Promise<O
     const succeed = (connack: IConnackPacket): void => {
       client.removeListener('error', fail)
       client.removeListener('close', closed)
-      resolve({ client, connack })
+      resolve({ client, connack, inbox })
     }
     client.once('connect', succeed)
     client.once('error', fail)

@@ -109,5 +109,7 @@ export class MosquittoSub {
 
 /** Starts `mosquitto_sub -d` with the given arguments (add `-h`, `-p`, `-t`, `-V`...). */
 export function mosquittoSub(args: readonly string[]): MosquittoSub {
-  return new MosquittoSub(spawn('mosquitto_sub', ['-d', ...args], { stdio: ['ignore', 'pipe', 'pipe'] }))
+  // mosquitto_sub flushes after each message but not after its -d trace: line-buffer stdout so
+  // the SUBACK line arrives when it happens, not at exit.
+  return new MosquittoSub(spawn('stdbuf', ['-oL', 'mosquitto_sub', '-d', ...args], { stdio: ['ignore', 'pipe', 'pipe'] }))
 }
