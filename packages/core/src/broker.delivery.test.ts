@@ -4,7 +4,7 @@ import { ReasonCode } from './reason-code.js'
 import { connect, createWorld, message } from './test-support/harness.js'
 
 describe('Broker delivery', () => {
-  it('[MQTT-3.3.4-2] [MQTT-3.3.4-3] overlapping subscriptions: one delivery, highest QoS, every subscription id', async () => {
+  it('[MQTT-3.3.4-2] [MQTT-3.3.4-3] [MQTT-3.3.4-4] overlapping subscriptions: one delivery, highest QoS, every subscription id', async () => {
     const w = await createWorld()
     const sub = await connect(w, 'sub')
     sub.subscribe('a/+', 1, { subscriptionId: 1 })
@@ -22,7 +22,7 @@ describe('Broker delivery', () => {
     expect(sub.link.take().map((r) => [...(r.subscriptionIds ?? [])].sort())).toEqual([[1, 2]])
   })
 
-  it('QoS is min(published, granted) and granted is capped at broker.max_qos', async () => {
+  it('[MQTT-3.8.4-8] QoS is min(published, granted) and granted is capped at broker.max_qos', async () => {
     const w = await createWorld({ maxQos: 1 })
     const sub = await connect(w, 'sub')
     expect(sub.subscribe('q', 2).codes).toEqual([1])
@@ -212,5 +212,16 @@ describe('Broker delivery', () => {
     pub.publish('u', 'x')
     w.broker.countBytes(10, 20)
     expect(w.broker.stats).toMatchObject({ messagesReceived: 2, messagesSent: 1, bytesReceived: 10, bytesSent: 20, connectionsCurrent: 2 })
+  })
+
+  it('[MQTT-3.8.4-3] subscribing again to the same filter replaces the subscription', async () => {
+    const w = await createWorld()
+    const sub = await connect(w, 'sub')
+    sub.subscribe('t', 2, { subscriptionId: 1 })
+    expect(sub.subscribe('t', 0, { subscriptionId: 2 }).codes).toEqual([0])
+    const pub = await connect(w, 'pub')
+    pub.publish('t', 'x', 2)
+    expect(sub.link.take().map((r) => [r.qos, r.subscriptionIds])).toEqual([[0, [2]]])
+    expect(w.broker.stats.subscriptionsCurrent).toBe(1)
   })
 })

@@ -121,7 +121,7 @@ describe('Broker offline queue and resend', () => {
     expect(back.link.take()).toEqual([])
   })
 
-  it('[MQTT-4.4.0-1] on resume, unacknowledged PUBLISH go again with DUP=1 and PUBREL for released ones', async () => {
+  it('[MQTT-4.4.0-1] [MQTT-3.3.1-1] on resume, unacknowledged PUBLISH go again with DUP=1 and PUBREL for released ones', async () => {
     const w = await createWorld()
     const c = await connect(w, 'c', persistent)
     c.subscribe('t', 2)

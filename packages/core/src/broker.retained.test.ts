@@ -3,7 +3,7 @@ import { ReasonCode } from './reason-code.js'
 import { connect, createWorld } from './test-support/harness.js'
 
 describe('Broker retained messages', () => {
-  it('[MQTT-3.3.1-5] [MQTT-3.3.1-9] stores, replaces, and sends on subscribe with RETAIN=1 and min QoS', async () => {
+  it('[MQTT-3.3.1-5] stores, replaces, and sends on subscribe with RETAIN=1 ([MQTT-3.3.1-8] in 3.1.1) and min QoS', async () => {
     const w = await createWorld()
     const pub = await connect(w, 'p')
     pub.publish('r/a', 'old', 2, { retain: true })
@@ -34,7 +34,7 @@ describe('Broker retained messages', () => {
     expect((await w.storage.open()).retained).toEqual([])
   })
 
-  it('[MQTT-3.3.1-10] [MQTT-3.3.1-11] Retain Handling 0 always, 1 only for a new subscription, 2 never', async () => {
+  it('[MQTT-3.3.1-9] [MQTT-3.3.1-10] [MQTT-3.3.1-11] Retain Handling 0 always, 1 only for a new subscription, 2 never', async () => {
     const w = await createWorld()
     const pub = await connect(w, 'p')
     pub.publish('r', 'x', 0, { retain: true })
@@ -99,5 +99,16 @@ describe('Broker retained messages', () => {
     expect(c.link.received).toEqual([])
     c.subscribe('$SYS/broker/version', 0)
     expect(c.link.take().map((r) => r.payload)).toEqual(['fluxmq 0.1.0-test'])
+  })
+
+  it('[MQTT-3.3.1-8] a publish with RETAIN=0 neither stores nor removes the retained message', async () => {
+    const w = await createWorld()
+    const pub = await connect(w, 'p')
+    pub.publish('r', 'kept', 0, { retain: true })
+    pub.publish('r', 'live only', 0)
+    pub.publish('r', '', 0)
+    const c = await connect(w, 'c')
+    c.subscribe('r', 0)
+    expect(c.link.take().map((m) => m.payload)).toEqual(['kept'])
   })
 })

@@ -190,7 +190,7 @@ export class Broker implements BrokerCore, ClusterInbound {
     if (s !== undefined) {
       if (s.handle !== undefined) this.takeOver(s, request.cleanStart, now)
       else if (s.will !== undefined) {
-        // [MQTT-3.1.2-8] A new connection before the Will Delay Interval elapsed: the will is not sent.
+        // [MQTT-3.1.3-9] A new connection before the Will Delay Interval elapsed: the will is not sent.
         s.willTimer?.cancel()
         s.will = undefined
       }
@@ -234,7 +234,8 @@ export class Broker implements BrokerCore, ClusterInbound {
     old.close(ReasonCode.SessionTakenOver)
     const will = s.will
     s.will = undefined
-    // [MQTT-3.1.2-8] Its connection closed: its will goes out now if it has no delay or the session ends.
+    // [MQTT-3.1.2-8] Its connection closed: its will goes out now if it has no delay or the session ends;
+    // otherwise the new connection came before the delay elapsed [MQTT-3.1.3-9].
     const ends = cleanStart || s.expiryInterval === 0
     if (will !== undefined && (will.delayInterval === 0 || ends)) this.publishWill(s.clientId, will, now)
     this.logger.info({ clientId: s.clientId }, 'session taken over')
@@ -484,16 +485,16 @@ export class Broker implements BrokerCore, ClusterInbound {
       const code = res.codes[i]
       const req = requests[i] as SubscriptionOptions
       if (code === undefined || code >= 0x80) continue
-      // [MQTT-3.3.1-10] Retain Handling 2: no retained messages on subscribe.
+      // [MQTT-3.3.1-11] Retain Handling 2: no retained messages on subscribe.
       if (req.retainHandling === 2) continue
-      // [MQTT-3.3.1-11] Retain Handling 1: only when the subscription did not exist.
+      // [MQTT-3.3.1-10] Retain Handling 1: only when the subscription did not exist; [MQTT-3.3.1-9] 0: always.
       if (req.retainHandling === 1 && fresh?.[i] === false) continue
       const sub = s.subscriptions.get(req.filter)
       // MQTT 5 §4.8.2: retained messages are not sent for a Shared Subscription.
       if (sub === undefined || sub.group !== undefined) continue
       for (const m of this.retained.match(sub.topicFilter, now)) {
         if (sub.options.noLocal && m.publisherId === s.clientId) continue
-        // [MQTT-3.3.1-9] Retained messages sent because of a new subscription carry RETAIN=1.
+        // Sent because of a subscription: RETAIN=1 (MQTT 5 §3.3.1.3; MQTT 3.1.1 [MQTT-3.3.1-8]).
         s.offer(m, (m.qos < sub.qos ? m.qos : sub.qos) as QoS, true, sub.ids)
       }
     }

@@ -31,7 +31,7 @@ describe('Broker wills', () => {
     expect(watch.link.received).toEqual([])
   })
 
-  it('[MQTT-3.1.3-9] waits for the Will Delay Interval', async () => {
+  it('[MQTT-3.1.2-8] waits for the Will Delay Interval', async () => {
     const w = await createWorld()
     const watch = await watcher(w)
     const c = await connect(w, 'c', { will: will(w, 10), cleanStart: false, expiry: 3600 })
@@ -47,7 +47,7 @@ describe('Broker wills', () => {
     expect(watch.link.received).toEqual([])
   })
 
-  it('[MQTT-3.1.3-9] the session ending first publishes the will early', async () => {
+  it('[MQTT-3.1.2-8] the session ending first publishes the will early', async () => {
     const w = await createWorld()
     const watch = await watcher(w)
     const c = await connect(w, 'c', { will: will(w, 100), cleanStart: false, expiry: 5 })
@@ -58,7 +58,7 @@ describe('Broker wills', () => {
     expect(w.broker.stats.sessionsCurrent).toBe(1)
   })
 
-  it('[MQTT-3.1.2-8] a reconnect before the delay elapsed cancels the will', async () => {
+  it('[MQTT-3.1.3-9] a reconnect before the delay elapsed cancels the will', async () => {
     const w = await createWorld()
     const watch = await watcher(w)
     const c = await connect(w, 'c', { will: will(w, 10), cleanStart: false, expiry: 3600 })
@@ -70,7 +70,7 @@ describe('Broker wills', () => {
     expect(watch.link.received).toEqual([])
   })
 
-  it('[MQTT-3.1.2-8] takeover publishes the old connection will when it has no delay', async () => {
+  it('[MQTT-3.1.2-8] [MQTT-3.1.3-9] takeover publishes the old connection will only when it has no delay', async () => {
     const w = await createWorld()
     const watch = await watcher(w)
     await connect(w, 'c', { will: will(w, 0), cleanStart: false, expiry: 60 })

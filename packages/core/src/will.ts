@@ -2,7 +2,7 @@ import type { Message } from './message.js'
 import type { WillRecord } from './storage.js'
 
 /**
- * [MQTT-3.1.3-9] The will goes out after the Will Delay Interval or when the session ends,
+ * [MQTT-3.1.2-8] The will goes out after the Will Delay Interval or when the session ends,
  * whichever is first: the effective delay in seconds.
  */
 export function willDelay(will: WillRecord, sessionExpiryInterval: number): number {
