@@ -1,4 +1,4 @@
-import { readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { parseHash } from './password-hash.js'
 import type { ScryptHash } from './password-hash.js'
 
@@ -74,7 +74,12 @@ export function updatePasswordFile(path: string, username: string, hash: string 
     lines.push(`${username}:${hash}`)
   }
   const temporary = `${path}.${process.pid}.tmp`
-  writeFileSync(temporary, lines.map((line) => `${line}\n`).join(''), { mode: 0o600 })
-  renameSync(temporary, path)
+  try {
+    writeFileSync(temporary, lines.map((line) => `${line}\n`).join(''), { mode: 0o600 })
+    renameSync(temporary, path)
+  } catch (error) {
+    rmSync(temporary, { force: true })
+    throw new PasswordFileError(path, 0, (error as Error).message)
+  }
   return true
 }

@@ -71,6 +71,13 @@ describe('main', () => {
     expect((await run(['passwd', file, 'carol'], { stdin: '\n' })).err).toContain('must not be empty')
     expect((await run(['passwd', file, 'a:b', '--password', 'x'])).code).toBe(ExitCode.Usage)
   })
+
+  it('passwd exits 1 with the path when the file cannot be written', async () => {
+    const file = join(dir, 'no-such-dir', 'passwd')
+    const result = await run(['passwd', file, 'eve', '--password', 'x'])
+    expect(result.code).toBe(ExitCode.Failure)
+    expect(result.err).toMatch(new RegExp(`^fluxmq: ${file}: ENOENT`))
+  })
 })
 
 describe('check-config with files named by keys', () => {

@@ -1,6 +1,7 @@
 import type { Readable, Writable } from 'node:stream'
 import type { Logger as PinoLogger } from 'pino'
 import { nodeIdOf, startBroker } from '../app.js'
+import { PasswordFileError } from '../auth/password-file.js'
 import type { RunningBroker } from '../app.js'
 import { ConfigError } from '../config/errors.js'
 import { loadConfig } from '../config/load.js'
@@ -87,6 +88,11 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number |
     if (error instanceof ConfigError) {
       io.stderr.write(`fluxmq: ${error.message}\n`)
       return ExitCode.Usage
+    }
+    if (error instanceof PasswordFileError) {
+      // passwd could not read or write its file: the machine's problem, not the command line's.
+      io.stderr.write(`fluxmq: ${error.message}\n`)
+      return ExitCode.Failure
     }
     throw error
   }
