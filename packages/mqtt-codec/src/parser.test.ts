@@ -145,6 +145,17 @@ describe('MqttParser limits', () => {
     expect(packets.map((p) => p.cmd)).toEqual(['connect', 'pingreq'])
   })
 
+  it('refuses further input after an onPacket callback threw, since the rest of that chunk was lost', () => {
+    const parser = new MqttParser({ maxPacketSize: LIMIT })
+    const boom = new Error('handler failed')
+    expect(() =>
+      parser.push(Buffer.concat([connectBytes(4), Buffer.from([0xc0, 0x00])]), () => {
+        throw boom
+      }),
+    ).toThrow(boom)
+    expect(() => parser.push(Buffer.from([0xc0, 0x00]), () => {})).toThrow(/cannot continue/)
+  })
+
   it('refuses a maxPacketSize that cannot hold any packet', () => {
     expect(() => new MqttParser({ maxPacketSize: 1 })).toThrow(RangeError)
   })
@@ -321,6 +332,13 @@ describe('MqttParser CONNECT', () => {
     expect(error.reasonCode).toBe(0x84)
     expect(error.rule).toBe('MQTT-3.1.2-1')
     expect(error.protocolVersion).toBe(5)
+  })
+
+  it('[MQTT-3.1.2-1] MQIsdp goes only with level 3 and MQTT only with 4 and 5', () => {
+    const mqttLevel3 = [0, 4, ...Buffer.from('MQTT'), 3, 0x02, 0, 0, 0, 1, 0x63]
+    const mqisdpLevel4 = [0, 6, ...Buffer.from('MQIsdp'), 4, 0x02, 0, 0, 0, 1, 0x63]
+    expect(failure([Buffer.from([0x10, mqttLevel3.length, ...mqttLevel3])])).toMatchObject({ reasonCode: 0x84, protocolVersion: 3 })
+    expect(failure([Buffer.from([0x10, mqisdpLevel4.length, ...mqisdpLevel4])])).toMatchObject({ reasonCode: 0x84, protocolVersion: 4 })
   })
 
   it('accepts a bridge CONNECT (level | 0x80), as mosquitto bridges send it', () => {

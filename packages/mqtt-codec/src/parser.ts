@@ -39,6 +39,8 @@ export class MqttParser {
   private version: ProtocolVersion | undefined = undefined
   private bridgeMode = false
   private failure: CodecError | undefined = undefined
+  /** Set when an `onPacket` callback threw: the rest of that chunk was lost, so the stream position is too. */
+  private callbackFailed = false
 
   private readonly header = Buffer.alloc(5)
   private headerLength = 0
@@ -66,19 +68,22 @@ export class MqttParser {
    * Feeds any chunking of the byte stream; calls `onPacket` for each complete packet in order.
    * Throws CodecError on the first malformed, oversized or protocol-violating packet (packets
    * before it in the same chunk have been delivered); every later call throws the same error.
-   * If `onPacket` throws, the exception propagates and the rest of the chunk is not parsed.
+   * If `onPacket` throws, the exception propagates, the rest of the chunk is not parsed, and
+   * every later call throws, because the position in the stream is lost.
    */
   push(chunk: Buffer, onPacket: (packet: Packet) => void): void {
     if (this.failure !== undefined) throw this.failure
+    if (this.callbackFailed) throw new Error('MqttParser cannot continue: an onPacket callback threw and the rest of its chunk was lost')
     try {
       this.consume(chunk, onPacket)
     } catch (error) {
+      this.pending.length = 0
+      this.pendingBytes = 0
       if (error instanceof CodecError) {
         this.failure = error.withProtocolVersion(this.version)
-        this.pending.length = 0
-        this.pendingBytes = 0
         throw this.failure
       }
+      this.callbackFailed = true
       throw error
     }
   }
