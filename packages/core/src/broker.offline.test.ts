@@ -246,4 +246,21 @@ describe('Broker offline queue and resend', () => {
     expect(b.link.take().map((r) => r.payload)).toEqual(['x'])
     expect(watcher.link.take().map((r) => r.payload)).toEqual(['bye'])
   })
+
+  it('a will published from inside a fan-out keeps the outer publish durable', async () => {
+    const w = await createWorld()
+    const off = await connect(w, 'off', persistent)
+    off.subscribe('t', 1)
+    off.disconnect()
+    const a = await connect(w, 'a', { will: { message: message(w.clock, 'wills/a', 'bye', 0), delayInterval: 0 } })
+    a.subscribe('t', 1)
+    const deliver = a.link.deliver.bind(a.link)
+    a.link.deliver = (d) => {
+      a.disconnect(true)
+      return deliver(d)
+    }
+    const pub = await connect(w, 'p')
+    const r = pub.publish('t', 'x', 1)
+    expect(r.durable).toBeInstanceOf(Promise)
+  })
 })

@@ -340,16 +340,25 @@ export class Broker implements BrokerCore, ClusterInbound {
   private accept(message: Message, forward: boolean, persist: boolean): PublishResult {
     if (this.state === 'stopped') return result(ReasonCode.ServerShuttingDown)
     this.stats.messagesReceived++
+    // A will published from inside another publish's fan-out must not clear that publish's flag.
+    const outer = this.ctx.wrote
     this.ctx.wrote = false
+    let reason: ReasonCode
     if (message.retain) {
       const r = this.retained.apply(message, persist)
-      if (r.refused !== undefined) return result(r.refused)
       if (r.wrote) this.ctx.wrote = true
+      reason = r.refused ?? this.forwardAndRoute(message, forward)
+    } else {
+      reason = this.forwardAndRoute(message, forward)
     }
+    const wrote = this.ctx.wrote
+    this.ctx.wrote = outer || wrote
+    return wrote ? { reason, durable: this.storage.sync() } : result(reason)
+  }
+
+  private forwardAndRoute(message: Message, forward: boolean): ReasonCode {
     if (forward) this.cluster.forward(message)
-    const reason = this.route(message)
-    if (!this.ctx.wrote) return result(reason)
-    return { reason, durable: this.storage.sync() }
+    return this.route(message)
   }
 
   /** Delivers to every matching local session once; returns the publish's reason code. */
