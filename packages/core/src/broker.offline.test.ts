@@ -263,4 +263,18 @@ describe('Broker offline queue and resend', () => {
     const r = pub.publish('t', 'x', 1)
     expect(r.durable).toBeInstanceOf(Promise)
   })
+
+  it('a link that ends its own session inside deliver() leaves no inflight behind', async () => {
+    const w = await createWorld()
+    const a = await connect(w, 'a')
+    a.subscribe('t', 1)
+    const deliver = a.link.deliver.bind(a.link)
+    a.link.deliver = (d) => {
+      a.disconnect(true)
+      return deliver(d)
+    }
+    const pub = await connect(w, 'p')
+    pub.publish('t', 'x', 1)
+    expect(w.broker.stats).toMatchObject({ inflightCurrent: 0, sessionsCurrent: 1, connectionsCurrent: 1 })
+  })
 })

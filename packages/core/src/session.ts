@@ -183,7 +183,8 @@ export class Session {
       return false
     }
     this.ctx.stats.messagesSent++
-    if (out.qos === 0) return true
+    // The link may have ended the session from inside deliver() (e.g. its write buffer overflowed).
+    if (out.qos === 0 || this.ended) return true
     out.sent = true
     out.sentAt = this.ctx.now()
     this.track(out)
@@ -328,6 +329,7 @@ export class Session {
     if (this.ended || this.ctx.halted) return
     const now = this.ctx.now()
     for (const message of messages) {
+      if (this.ended) return
       if (message.expiresAt !== undefined && message.expiresAt <= now) {
         this.ctx.stats.messagesDropped++
         continue
