@@ -114,14 +114,15 @@ describe('connection lifecycle', () => {
 })
 
 describe('MqttServer.close', () => {
-  it('sends DISCONNECT 0x8B to v5 clients, closes 3.1.1 ones, and resolves when all are closed', async () => {
+  it('sends DISCONNECT 0x8B to v5 clients, closes 3.1.1 ones, and resolves (every caller) when all are closed', async () => {
     t = await startBroker()
     const r5 = await raw(t.port, 5)
     const r4 = await raw(t.port, 4)
     const idle = await RawClient.open(t.port, 5)
     raws.push(idle)
     expect(t.server.connectionCount).toBe(3)
-    await t.server.close()
+    // Idempotent: a second close shares the first one's completion.
+    await Promise.all([t.server.close(), t.server.close()])
     expect(t.server.connectionCount).toBe(0)
     expect(await r5.next()).toMatchObject({ cmd: 'disconnect', reasonCode: ReasonCode.ServerShuttingDown })
     await r5.closedByServer()

@@ -83,6 +83,7 @@ export class Connection implements LinkTarget {
   private pausedFor = 0
   private connectTimer: NodeJS.Timeout | undefined
   private keepAliveTimer: NodeJS.Timeout | undefined
+  private keepAliveMs = 0
   private throttleTimer: NodeJS.Timeout | undefined
   private detached = false
 
@@ -145,7 +146,8 @@ export class Connection implements LinkTarget {
     clearTimeout(this.connectTimer)
     this.connectTimer = undefined
     // [MQTT-3.1.2-24] (3.1.1) [MQTT-3.1.2-22] (5.0) 1.5 × Keep Alive without any packet closes the connection; 0 disables it.
-    if (keepAliveSeconds > 0) this.keepAliveTimer = setTimeout(this.onKeepAliveTimeout, keepAliveSeconds * 1500)
+    this.keepAliveMs = keepAliveSeconds * 1500
+    if (keepAliveSeconds > 0) this.keepAliveTimer = setTimeout(this.onKeepAliveTimeout, this.keepAliveMs)
   }
 
   /**
@@ -164,7 +166,7 @@ export class Connection implements LinkTarget {
   /** The core ends the connection (session taken over 0x8E, shutdown, admin action). */
   closeByServer(reason: ReasonCode, reasonString?: string): void {
     if (!this.open) return
-    this.log.info({ clientId: this.clientId, reasonCode: reason, reason: reasonString }, 'closing connection')
+    this.log.info({ reasonCode: reason, reason: reasonString }, 'closing connection')
     this.terminate(reason, reasonString)
   }
 
@@ -174,7 +176,11 @@ export class Connection implements LinkTarget {
    */
   refuse(reason: ReasonCode, reasonString?: string): void {
     if (!this.open) return
-    this.log.info({ clientId: this.clientId, reasonCode: reason, reason: reasonString }, 'connect refused')
+    this.log.info({ reasonCode: reason, reason: reasonString }, 'connect refused')
+    this.sendRefusal(reason, reasonString)
+  }
+
+  private sendRefusal(reason: ReasonCode, reasonString: string | undefined): void {
     const connack = connackRefusal(this.protocolVersion, reason, reasonString)
     this.connackSent = connack !== undefined
     this.end(connack)
@@ -187,7 +193,7 @@ export class Connection implements LinkTarget {
   terminate(reason: ReasonCode, reasonString?: string): void {
     if (!this.open) return
     if (!this.connackSent && this.state === 'authenticating') {
-      this.refuse(reason, reasonString)
+      this.sendRefusal(reason, reasonString)
       return
     }
     let last: Buffer | undefined
@@ -215,7 +221,7 @@ export class Connection implements LinkTarget {
 
   private fail(reason: ReasonCode, message: string, code: string): void {
     if (!this.open) return
-    this.log.warn({ clientId: this.clientId, remote: this.remoteAddress, reason: message, reasonCode: reason, code }, 'protocol violation, closing connection')
+    this.log.warn({ reason: message, reasonCode: reason, code }, 'protocol violation, closing connection')
     this.terminate(reason, message)
   }
 
@@ -317,7 +323,7 @@ export class Connection implements LinkTarget {
     } else if (err instanceof CodecError) {
       this.onCodecError(err)
     } else {
-      this.log.error({ clientId: this.clientId, err }, 'internal error while handling a packet')
+      this.log.error({ err }, 'internal error while handling a packet')
       this.terminate(ReasonCode.UnspecifiedError, 'internal error')
     }
   }
@@ -332,7 +338,7 @@ export class Connection implements LinkTarget {
         this.state = 'authenticating'
       } else if (err.reasonCode === ReasonCode.UnsupportedProtocolVersion) {
         // [MQTT-3.1.2-2] unsupported protocol level: CONNACK return code 0x01, then close.
-        this.log.warn({ remote: this.remoteAddress, reason: err.message, code: err.code }, 'unsupported protocol version')
+        this.log.warn({ reason: err.message, code: err.code }, 'unsupported protocol version')
         this.state = 'closing'
         this.connackSent = true
         this.end(UNSUPPORTED_PROTOCOL_CONNACK)
@@ -344,21 +350,21 @@ export class Connection implements LinkTarget {
 
   private readonly onConnectTimeout = (): void => {
     this.connectTimer = undefined
-    this.log.info({ clientId: this.clientId, state: this.state, timeoutMs: this.options.connectTimeoutMs }, 'connect timeout')
+    this.log.info({ state: this.state, timeoutMs: this.options.connectTimeoutMs }, 'connect timeout')
     // A CONNECT whose authentication did not finish in time is refused; no CONNECT, no answer.
-    if (this.state === 'authenticating') this.refuse(ReasonCode.NotAuthorized, 'authentication timed out')
+    if (this.state === 'authenticating') this.sendRefusal(ReasonCode.NotAuthorized, 'authentication timed out')
     else this.end(undefined)
   }
 
   private readonly onKeepAliveTimeout = (): void => {
     this.keepAliveTimer = undefined
-    this.log.info({ clientId: this.clientId }, 'keep alive timeout')
+    this.log.info({ keepAliveMs: this.keepAliveMs }, 'keep alive timeout')
     // [MQTT-3.1.2-24] (3.1.1) [MQTT-3.1.2-22] (5.0) no packet within 1.5 × Keep Alive: DISCONNECT 0x8D (MQTT 5) and close.
     this.terminate(ReasonCode.KeepAliveTimeout, 'keep alive timeout')
   }
 
   private readonly onWriteOverflow = (buffered: number): void => {
-    this.log.warn({ clientId: this.clientId, buffered, maxWriteBuffer: this.options.maxWriteBuffer }, 'client does not read, disconnecting')
+    this.log.warn({ buffered, maxWriteBuffer: this.options.maxWriteBuffer }, 'client does not read, disconnecting')
     this.state = 'closing'
     this.clearTimers()
     this.writer.discard()
@@ -372,7 +378,7 @@ export class Connection implements LinkTarget {
   }
 
   private readonly onError = (err: Error): void => {
-    this.log.debug({ clientId: this.clientId, err: err.message }, 'socket error')
+    this.log.debug({ err: err.message }, 'socket error')
   }
 
   private readonly onClose = (): void => {

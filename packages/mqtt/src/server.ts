@@ -17,7 +17,7 @@ export class MqttServer implements ConnectionHost, StreamAcceptor {
   readonly scheduler: FlushScheduler
   private readonly connections = new Set<Connection>()
   private readonly listeners: Listener[] = []
-  private closing = false
+  private closed: Promise<void> | undefined
   private allClosed: (() => void) | undefined
 
   constructor(options: MqttServerOptions) {
@@ -47,7 +47,7 @@ export class MqttServer implements ConnectionHost, StreamAcceptor {
   }
 
   accept(stream: Duplex, remoteAddress: string | undefined, refusal: ReasonCode | undefined): void {
-    if (this.closing) {
+    if (this.closed !== undefined) {
       stream.destroy()
       return
     }
@@ -60,20 +60,23 @@ export class MqttServer implements ConnectionHost, StreamAcceptor {
   }
 
   /** Stops accepting, sends DISCONNECT 0x8B (MQTT 5) to every client and resolves once every socket is closed. */
-  async close(): Promise<void> {
-    this.closing = true
+  close(): Promise<void> {
+    return (this.closed ??= this.shutDown())
+  }
+
+  private async shutDown(): Promise<void> {
     const listeners = this.listeners.splice(0).map((listener) => listener.close())
     if (this.connections.size > 0) {
-      const closed = new Promise<void>((resolve) => (this.allClosed = resolve))
+      const allClosed = new Promise<void>((resolve) => (this.allClosed = resolve))
       for (const connection of this.connections) connection.terminate(ReasonCode.ServerShuttingDown, 'server shutting down')
-      await closed
+      await allClosed
     }
     await Promise.all(listeners)
   }
 
   private async addListener(starting: Promise<Listener>): Promise<AddressInfo> {
     const listener = await starting
-    if (this.closing) {
+    if (this.closed !== undefined) {
       await listener.close()
       throw new Error('MqttServer is closed')
     }

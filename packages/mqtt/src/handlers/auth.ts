@@ -81,11 +81,11 @@ function runStep(connection: Connection, exchange: AuthExchange, data: Buffer | 
   outcome.then(
     (result) => finish(connection, exchange, result),
     (err: unknown) => {
-      connection.log.error({ err, clientId: connection.clientId }, 'authenticator failed')
+      connection.log.error({ err }, 'authenticator failed')
       return finish(connection, exchange, { outcome: 'failure', reason: ReasonCode.UnspecifiedError, reasonString: 'authentication failed' })
     },
   ).catch((err: unknown) => {
-    connection.log.error({ err, clientId: connection.clientId }, 'connect failed')
+    connection.log.error({ err }, 'connect failed')
     connection.terminate(ReasonCode.UnspecifiedError, 'internal error')
   })
 }
@@ -97,7 +97,7 @@ async function finish(connection: Connection, exchange: AuthExchange, result: Au
   switch (result.outcome) {
     case 'continue':
       if (exchange.method === undefined) {
-        connection.log.error({ clientId: connection.clientId }, 'authenticator asked to continue a plain user name / password authentication')
+        connection.log.error({}, 'authenticator asked to continue a plain user name / password authentication')
         return failed(connection, pending, ReasonCode.UnspecifiedError, 'authentication failed')
       }
       // [MQTT-4.12.0-2] more data needed: AUTH 0x18 with the same method [MQTT-4.12.0-5].

@@ -78,7 +78,7 @@ function afterDurable(connection: Connection, result: PublishResult, qos: 0 | 1 
       if (qos !== 0) acknowledge(connection, qos, packetId, result.reason)
     },
     (err: unknown) => {
-      connection.log.error({ err, clientId: connection.clientId }, 'storage failed to persist a publish')
+      connection.log.error({ err }, 'storage failed to persist a publish')
       connection.terminate(ReasonCode.UnspecifiedError, 'storage failure')
     },
   )

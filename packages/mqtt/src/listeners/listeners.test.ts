@@ -104,12 +104,17 @@ describe('mosquitto clients', () => {
     expect(stdout.trim().split('\n')).toEqual(['mosq/retained kept', 'mosq/b hi'])
   })
 
-  it('mosquitto_pub 3.1.1 reaches an mqtt.js v5 subscriber', async () => {
-    t = await startBroker()
-    const sub = await open(t.url, { protocolVersion: 5 })
-    await sub.subscribeAsync('mosq/v311', { qos: 1 })
-    const got = nextMessage(sub)
-    await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(t.port), '-V', 'mqttv311', '-t', 'mosq/v311', '-m', 'from 3.1.1', '-q', '1'])
-    expect((await got).payload.toString()).toBe('from 3.1.1')
-  })
+  for (const [flag, label] of [
+    ['mqttv311', '3.1.1'],
+    ['mqttv31', '3.1 (MQIsdp)'],
+  ] as const) {
+    it(`mosquitto_pub ${label} reaches an mqtt.js v5 subscriber`, async () => {
+      t = await startBroker()
+      const sub = await open(t.url, { protocolVersion: 5 })
+      await sub.subscribeAsync('mosq/old', { qos: 1 })
+      const got = nextMessage(sub)
+      await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(t.port), '-V', flag, '-i', `old-${flag}`, '-t', 'mosq/old', '-m', `from ${label}`, '-q', '1'])
+      expect((await got).payload.toString()).toBe(`from ${label}`)
+    })
+  }
 })
