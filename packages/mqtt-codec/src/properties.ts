@@ -30,7 +30,7 @@ const SPECS = new Map<number, { name: string; kind: Kind }>([
   [PropertyId.UserProperty, { name: 'userProperties', kind: 'pair' }],
 ])
 
-export type UserProperties = Record<string, string | string[]>
+type UserProperties = Record<string, string | string[]>
 
 /** Where a property section lives and what it may hold. */
 export interface PropertyContext {
@@ -138,7 +138,7 @@ function need(pos: number, bytes: number, end: number, name: string): void {
 }
 
 /** Validates a UTF-8 string field at `pos`, returns the offset after it. */
-export function stringBounds(buf: Buffer, pos: number, end: number, what: string): number {
+function stringBounds(buf: Buffer, pos: number, end: number, what: string): number {
   if (pos + 2 > end) throw malformed(`${what} is truncated`)
   const stringEnd = pos + 2 + buf.readUInt16BE(pos)
   if (stringEnd > end) throw malformed(`${what} runs past the packet`)

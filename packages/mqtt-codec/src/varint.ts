@@ -34,7 +34,7 @@ export interface VarintRead {
   end: number
 }
 
-export const VARINT_INCOMPLETE = -1
+const VARINT_INCOMPLETE = -1
 export const VARINT_INVALID = -2
 
 /** Reads a Variable Byte Integer from `buf[offset, limit)` into `out`. */
