@@ -21,6 +21,7 @@ import { ReasonCode } from './reason-code.js'
 import { RetainedMessages } from './retained-messages.js'
 import { Router } from './router.js'
 import { Offer, Session, type SessionContext } from './session.js'
+import { sessionInfo, type SessionInfo } from './session-info.js'
 import { Stats } from './stats.js'
 import type { InflightRecord, SessionRecord, Storage, SubscriptionOptions, WillRecord } from './storage.js'
 import { Subscription } from './subscription.js'
@@ -61,7 +62,7 @@ export class Broker implements BrokerCore, ClusterInbound {
   private readonly logger: Logger
   private readonly clock: Clock
   private readonly ctx: SessionContext
-  private readonly sessions = new Map<string, Session>()
+  private readonly byClientId = new Map<string, Session>()
   private readonly connected = new Set<Session>()
   private readonly router = new Router()
   private readonly timers = new TimerQueue()
@@ -178,7 +179,7 @@ export class Broker implements BrokerCore, ClusterInbound {
     }
     if (this.state !== 'running') return { ok: false, reason: ReasonCode.ServerShuttingDown }
     const now = this.clock.now()
-    let s = this.sessions.get(id)
+    let s = this.byClientId.get(id)
     if (claim.transferred !== undefined) {
       // The previous owner was another node: its state wins over any stale local copy.
       if (s !== undefined) {
@@ -206,7 +207,7 @@ export class Broker implements BrokerCore, ClusterInbound {
     const expiry = effectiveExpiry(this.options, request.protocol, request.sessionExpiryInterval)
     if (s === undefined) {
       s = new Session(id, identity, expiry, this.ctx)
-      this.sessions.set(id, s)
+      this.byClientId.set(id, s)
       this.stats.sessionsCurrent++
     }
     const handle: SessionHandle = { clientId: id, identity }
@@ -307,7 +308,7 @@ export class Broker implements BrokerCore, ClusterInbound {
     s.end()
     for (const sub of s.subscriptions.values()) this.unroute(sub)
     if (s.stored) this.storage.deleteSession(s.clientId)
-    this.sessions.delete(s.clientId)
+    this.byClientId.delete(s.clientId)
     this.stats.sessionsCurrent--
     if (release) this.cluster.releaseSession(s.clientId)
     if (will !== undefined) this.publishWill(s.clientId, will, this.clock.now())
@@ -532,6 +533,33 @@ export class Broker implements BrokerCore, ClusterInbound {
     }
   }
 
+  /** Snapshot of every session on this node (admin API). */
+  sessions(): SessionInfo[] {
+    return [...this.byClientId.values()].map(sessionInfo)
+  }
+
+  /** Snapshot of one session, or undefined when this node has none for the client id. */
+  session(clientId: string): SessionInfo | undefined {
+    const s = this.byClientId.get(clientId)
+    return s === undefined ? undefined : sessionInfo(s)
+  }
+
+  /**
+   * Closes a client's connection from the server side (admin kick): the link gets `reason`
+   * (AdministrativeAction by default) and the session continues as after a lost connection, will
+   * included. False when the client is not connected here.
+   */
+  kick(clientId: string, reason: ReasonCode = ReasonCode.AdministrativeAction): boolean {
+    const s = this.byClientId.get(clientId)
+    if (s === undefined || s.handle === undefined) return false
+    const link = s.link as ClientLink
+    this.unlink(s)
+    link.close(reason)
+    this.connectionGone(s, this.clock.now())
+    this.logger.info({ clientId, reason }, 'client disconnected by the server')
+    return true
+  }
+
   countBytes(received: number, sent: number): void {
     this.stats.bytesReceived += received
     this.stats.bytesSent += sent
@@ -545,7 +573,7 @@ export class Broker implements BrokerCore, ClusterInbound {
 
   /** ClusterInbound: another node takes this client over; hand over everything and forget it here. */
   async surrenderSession(clientId: string): Promise<TransferredSession | undefined> {
-    const s = this.sessions.get(clientId)
+    const s = this.byClientId.get(clientId)
     if (s === undefined) return undefined
     if (s.handle !== undefined) {
       const link = s.link as ClientLink
@@ -589,7 +617,7 @@ export class Broker implements BrokerCore, ClusterInbound {
     for (const r of inflight) s.inflight.set(r.packetId, Outgoing.fromRecord(r))
     this.stats.inflightCurrent += inflight.length
     for (const id of incomingQos2) s.incomingQos2.add(id)
-    this.sessions.set(s.clientId, s)
+    this.byClientId.set(s.clientId, s)
     this.stats.sessionsCurrent++
     return s
   }
@@ -614,7 +642,7 @@ export class Broker implements BrokerCore, ClusterInbound {
 
   /** The session behind a handle, or undefined when the handle is stale [MQTT-3.1.4-3]. */
   private live(handle: SessionHandle): Session | undefined {
-    const s = this.sessions.get(handle.clientId)
+    const s = this.byClientId.get(handle.clientId)
     return s !== undefined && s.handle === handle ? s : undefined
   }
 }

@@ -26,6 +26,7 @@ export type {
   BrokerOptions,
 } from './api.js'
 export { Broker } from './broker.js'
+export type { SessionInfo } from './session-info.js'
 export { LocalCluster } from './local-cluster.js'
 export { MemoryStorage } from './memory-storage.js'
 export { TopicTrie } from './topic-trie.js'
