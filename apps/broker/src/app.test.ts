@@ -2,11 +2,14 @@ import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import type { Logger } from '@fluxmq/core'
 import { connectAsync } from 'mqtt'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { startBroker } from './app.js'
 import type { RunningBroker } from './app.js'
 import { loadConfig } from './config/load.js'
 import { LOOPBACK_SETS } from './test-support/spawn.js'
+
+// Real sockets on a shared 2-core machine: generous budgets.
+vi.setConfig({ testTimeout: 30_000 })
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent }
 const running: RunningBroker[] = []

@@ -6,9 +6,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { connectAsync } from 'mqtt'
 import type { IPublishPacket, MqttClient } from 'mqtt'
-import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest'
 import { runFluxmq, startFluxmq, stopFluxmq } from './test-support/spawn.js'
 import type { RunningProcess } from './test-support/spawn.js'
+
+// Real processes on a shared 2-core machine (the whole suite may run at once): generous budgets.
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 30_000 })
 
 const dir = mkdtempSync(join(tmpdir(), 'fluxmq-e2e-'))
 const processes: RunningProcess[] = []

@@ -93,9 +93,9 @@ describe('SessionDirectory', () => {
   })
 
   it('ignores the stale handle of a taken-over connection [MQTT-3.1.4-3]', async () => {
-    const first = await connect('t1')
+    const first = await connect('t1', { sessionExpiryInterval: 60 })
     core.subscribe(first, [sub('y')])
-    const second = await connect('t1')
+    const second = await connect('t1', { sessionExpiryInterval: 60 })
     expect(closed).toEqual([ReasonCode.SessionTakenOver])
     core.disconnect(first, { publishWill: true })
     core.subscribe(first, [sub('z')])
@@ -103,6 +103,15 @@ describe('SessionDirectory', () => {
     expect(entry?.connected).toBe(true)
     expect(entry?.handle).toBe(second)
     expect([...entry!.subscriptions.keys()]).toEqual(['y'])
+  })
+
+  it('follows the core when a takeover starts a fresh session', async () => {
+    const first = await connect('t2')
+    core.subscribe(first, [sub('y')])
+    const result = await core.connect({ clientId: 't2', protocol: 'mqtt5', cleanStart: false, sessionExpiryInterval: 0, receiveMaximum: 10 }, link())
+    expect(result.ok).toBe(true)
+    const present = result.ok && result.sessionPresent
+    expect(directory.get('t2')?.subscriptions.size).toBe(present ? 1 : 0)
   })
 
   it('lists sessions loaded from storage as disconnected', () => {

@@ -57,7 +57,7 @@ export function runFluxmq(args: readonly string[], options: { env?: Record<strin
   if (options.stdin !== undefined) child.stdin?.end(options.stdin)
   else child.stdin?.end()
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')))
-  const waitForLog = (test: (line: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> => {
+  const waitForLog = (test: (line: LogLine) => boolean, timeoutMs = 30_000): Promise<LogLine> => {
     const seen = lines.find(test)
     if (seen !== undefined) return Promise.resolve(seen)
     return new Promise((resolve, reject) => {
