@@ -1,3 +1,5 @@
+import { createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { ReasonCode } from '@fluxmq/core'
 import type { MqttClient } from 'mqtt'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -110,6 +112,24 @@ describe('connection lifecycle', () => {
     await new Promise((resolve) => setImmediate(resolve))
     expect(t.broker.stats.bytesReceived).toBeGreaterThan(10)
     expect(t.broker.stats.bytesSent).toBeGreaterThan(2)
+  })
+})
+
+describe('MqttServer.handleStream', () => {
+  it('serves MQTT over any byte stream handed to it', async () => {
+    t = await startBroker()
+    const outer = createServer((socket) => t!.server.handleStream(socket, 'custom'))
+    await new Promise<void>((resolve) => outer.listen(0, '127.0.0.1', resolve))
+    try {
+      const { port } = outer.address() as AddressInfo
+      const r = await raw(port, 5, { clientId: 'streamed' })
+      r.send({ cmd: 'pingreq' })
+      expect(await r.next()).toMatchObject({ cmd: 'pingresp' })
+      expect(t.server.connectionCount).toBe(1)
+    } finally {
+      for (const r of raws.splice(0)) r.close()
+      await new Promise((resolve) => outer.close(resolve))
+    }
   })
 })
 

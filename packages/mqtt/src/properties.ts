@@ -39,9 +39,12 @@ export function userPropertiesToWire(props: readonly UserProperty[] | undefined)
   return out
 }
 
+/** Shared by every message that carries no properties (all 3.1.1 traffic): never mutated. */
+const NO_PROPERTIES: MessageProperties = Object.freeze({})
+
 /** Message properties from an incoming PUBLISH or will; only fields the client set. */
 export function messagePropertiesFromWire(wire: WireMessageProperties | undefined): MessageProperties {
-  if (wire === undefined) return {}
+  if (wire === undefined) return NO_PROPERTIES
   const props: MessageProperties = {}
   if (wire.payloadFormatIndicator !== undefined) props.payloadFormatIndicator = wire.payloadFormatIndicator
   if (wire.contentType !== undefined) props.contentType = wire.contentType

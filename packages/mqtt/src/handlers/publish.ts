@@ -48,7 +48,8 @@ export function handlePublish(connection: Connection, packet: IPublishPacket): v
     properties: messagePropertiesFromWire(props),
     publishedAt: now,
     publisherId: connection.clientId,
-    ...(props?.messageExpiryInterval === undefined ? {} : { expiresAt: expiresAtFrom(props.messageExpiryInterval, now)! }),
+    // Always present (undefined = never expires) so every message has the same shape.
+    expiresAt: expiresAtFrom(props?.messageExpiryInterval, now),
   }
   const session = connection.session!
   if (qos === 2) {
