@@ -30,6 +30,8 @@ class Subscriber {
     const got = c.link.take()
     for (const r of got) this.owed.set(r.packetId, { stage: r.qos === 1 ? 'puback' : 'pubrec', payload: r.payload })
     for (const id of c.link.releases.splice(0)) this.owed.set(id, { stage: 'pubcomp', payload: '' })
+    // [MQTT-3.3.4-9] Never more unacknowledged (PUBACK/PUBCOMP outstanding) than Receive Maximum.
+    expect(this.owed.size).toBeLessThanOrEqual(this.receiveMaximum)
     return got.length
   }
 
@@ -130,7 +132,7 @@ async function run(seed: number): Promise<void> {
 
 describe('Broker randomized', () => {
   for (const seed of [1, 2, 3, 42, 2026]) {
-    it(`loses no acknowledged QoS 1/2 message across random disconnects, reconnects and crashes (seed ${seed})`, async () => {
+    it(`[MQTT-3.3.4-9] [MQTT-4.4.0-1] loses no acknowledged QoS 1/2 message across random disconnects, reconnects and crashes (seed ${seed})`, async () => {
       await run(seed)
     })
   }
