@@ -45,6 +45,8 @@ export interface SessionEntry {
  */
 export class SessionDirectory {
   private readonly entries = new Map<string, SessionEntry>()
+  /** The disconnected entries: the only ones sweep() has to look at. */
+  private readonly away = new Set<SessionEntry>()
 
   constructor(
     private readonly now: () => number,
@@ -57,7 +59,7 @@ export class SessionDirectory {
     const now = this.now()
     for (const stored of state.sessions) {
       const record = stored.session
-      this.entries.set(record.clientId, {
+      this.put({
         clientId: record.clientId,
         username: undefined,
         protocol: record.protocol,
@@ -72,10 +74,17 @@ export class SessionDirectory {
     }
   }
 
+  private put(entry: SessionEntry): void {
+    const previous = this.entries.get(entry.clientId)
+    if (previous !== undefined) this.away.delete(previous)
+    this.entries.set(entry.clientId, entry)
+    if (!entry.connected) this.away.add(entry)
+  }
+
   connected(request: ConnectRequest, result: ConnectResult): void {
     if (!result.ok) return
     const previous = this.entries.get(request.clientId)
-    this.entries.set(request.clientId, {
+    this.put({
       clientId: request.clientId,
       username: request.username,
       protocol: request.protocol,
@@ -118,13 +127,15 @@ export class SessionDirectory {
     // Even an expiry of 0 is left to sweep(): during a takeover the old connection's disconnect
     // arrives before the new connect's result, and the session (with its subscriptions) lives on.
     entry.disconnectedAt = this.now()
+    this.away.add(entry)
   }
 
   /** Drops disconnected sessions whose expiry has passed (the core ends them on the same schedule). */
   sweep(): void {
     const now = this.now()
-    for (const entry of this.entries.values()) {
-      if (!entry.connected && entry.expiryInterval !== NEVER && (entry.disconnectedAt ?? now) + entry.expiryInterval * 1000 <= now) {
+    for (const entry of this.away) {
+      if (entry.expiryInterval !== NEVER && (entry.disconnectedAt ?? now) + entry.expiryInterval * 1000 <= now) {
+        this.away.delete(entry)
         this.entries.delete(entry.clientId)
       }
     }
