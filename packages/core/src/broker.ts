@@ -112,7 +112,9 @@ export class Broker implements BrokerCore, ClusterInbound {
       s.storedTail = stored.offlineCount
       this.stats.offlineQueuedCurrent += stored.offlineCount
       // No disconnectedAt: the broker went down while the client was connected; it is gone now.
-      this.connectionGone(s, s.disconnectedAt ?? now)
+      // Sessions that were already disconnected are rescheduled without rewriting their record.
+      const crashed = stored.session.disconnectedAt === undefined
+      this.connectionGone(s, s.disconnectedAt ?? now, crashed)
     }
     this.cluster.attach(this)
     this.startedAt = now
@@ -263,7 +265,7 @@ export class Broker implements BrokerCore, ClusterInbound {
   }
 
   /** The connection of `s` closed at `at`: schedules its will and its expiry, or ends it. */
-  private connectionGone(s: Session, at: number): void {
+  private connectionGone(s: Session, at: number, write = true): void {
     const now = this.clock.now()
     if (s.expiryInterval === 0) {
       // [MQTT-3.1.2-8] … or when the session ends, whichever is first.
@@ -281,7 +283,7 @@ export class Broker implements BrokerCore, ClusterInbound {
       }
     }
     s.disconnectedAt = at
-    s.persist()
+    if (write || s.will !== will) s.persist()
     if (s.expiryInterval !== NEVER_EXPIRES) {
       s.expiryTimer = this.timers.add(at + s.expiryInterval * 1000, () => this.expire(s))
     }
@@ -291,7 +293,7 @@ export class Broker implements BrokerCore, ClusterInbound {
     const will = s.will
     if (will === undefined || s.ended) return
     s.will = undefined
-    this.storage.putSession(s.record())
+    if (s.stored) this.storage.putSession(s.record())
     this.publishWill(s.clientId, will, now)
   }
 
