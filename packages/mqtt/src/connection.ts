@@ -122,7 +122,20 @@ export class Connection implements LinkTarget {
   }
 
   sendPacket(packet: Packet): void {
-    this.writer.write(encode(packet, this.protocolVersion))
+    this.writer.write(this.encodeForClient(packet))
+  }
+
+  /**
+   * [MQTT-3.1.2-24] Nothing larger than the client's Maximum Packet Size goes out: a Reason String
+   * that would make a packet too large is left out (§3.2.2.3.9, §3.14.2.2.3).
+   */
+  private encodeForClient(packet: Packet): Buffer {
+    const encoded = encode(packet, this.protocolVersion)
+    if (encoded.length <= this.clientMaximumPacketSize || packet.cmd === 'publish') return encoded
+    const properties = (packet as { properties?: { reasonString?: string } }).properties
+    if (properties?.reasonString === undefined) return encoded
+    const { reasonString: _dropped, ...rest } = properties
+    return encode({ ...packet, properties: rest } as Packet, this.protocolVersion)
   }
 
   /** CONNECT parsed: packets other than AUTH wait until the CONNACK. */
@@ -183,7 +196,7 @@ export class Connection implements LinkTarget {
   private sendRefusal(reason: ReasonCode, reasonString: string | undefined): void {
     const connack = connackRefusal(this.protocolVersion, reason, reasonString)
     this.connackSent = connack !== undefined
-    this.end(connack)
+    this.end(connack === undefined ? undefined : this.encodeForClient(connack))
   }
 
   /**
@@ -198,10 +211,7 @@ export class Connection implements LinkTarget {
     }
     let last: Buffer | undefined
     if (this.v5 && this.connackSent) {
-      last = encode(
-        { cmd: 'disconnect', reasonCode: reason, ...(reasonString === undefined ? {} : { properties: { reasonString } }) },
-        5,
-      )
+      last = this.encodeForClient({ cmd: 'disconnect', reasonCode: reason, ...(reasonString === undefined ? {} : { properties: { reasonString } }) })
     }
     this.end(last)
   }
@@ -221,7 +231,7 @@ export class Connection implements LinkTarget {
 
   private fail(reason: ReasonCode, message: string, code: string): void {
     if (!this.open) return
-    this.log.warn({ reason: message, reasonCode: reason, code }, 'protocol violation, closing connection')
+    this.log.warn({ reason: message, reasonCode: reason, code }, 'invalid input, closing connection')
     this.terminate(reason, message)
   }
 

@@ -46,6 +46,15 @@ describe('CONNECT', () => {
     await r.closedByServer()
   })
 
+  it('[MQTT-3.1.2-24] a reason string that would exceed the client Maximum Packet Size is left out', async () => {
+    const { port } = await start()
+    const { raw: r } = await raw(port, 5, { properties: { maximumPacketSize: 20 } })
+    r.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'again', clean: true, keepalive: 0 })
+    const disconnect = await r.next()
+    expect(disconnect).toMatchObject({ cmd: 'disconnect', reasonCode: ReasonCode.ProtocolError })
+    expect((disconnect as { properties?: { reasonString?: string } }).properties?.reasonString).toBeUndefined()
+  })
+
   it('[MQTT-3.1.0-2] a second CONNECT on 3.1.1 just closes the connection', async () => {
     const { port } = await start()
     const { raw: r } = await raw(port, 4)
@@ -116,6 +125,23 @@ describe('CONNECT', () => {
     r.sendBytes([0x10, 0x0d, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x09, 0x02, 0x00, 0x00, 0x00, 0x01, 0x61])
     expect(await r.next()).toMatchObject({ cmd: 'connack', returnCode: 1 })
     await r.closedByServer()
+  })
+
+  it('[MQTT-4.13.1-1] a malformed MQTT 5 CONNECT gets CONNACK 0x81 and is closed; a malformed 3.1.1 CONNECT is just closed', async () => {
+    const { port, logger } = await start()
+    const r5 = await RawClient.open(port, 5)
+    raws.push(r5)
+    // Level 5, property section announcing 3 bytes and starting with the unknown property 0x99.
+    r5.sendBytes([0x10, 0x0e, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x05, 0x02, 0x00, 0x00, 0x03, 0x99, 0x00, 0x00, 0x01, 0x61])
+    expect(await r5.next()).toMatchObject({ cmd: 'connack', reasonCode: ReasonCode.MalformedPacket, sessionPresent: false })
+    await r5.closedByServer()
+    const r4 = await RawClient.open(port, 4)
+    raws.push(r4)
+    // Level 4, client id length 2 with invalid UTF-8 (0xC3 0x28) [MQTT-1.5.4-1].
+    r4.sendBytes([0x10, 0x0e, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x04, 0x02, 0x00, 0x00, 0x00, 0x02, 0xc3, 0x28])
+    await r4.closedByServer()
+    expect(r4.packets).toEqual([])
+    expect(logger.lines.filter((l) => l.level === 'warn' && l.obj['reasonCode'] === ReasonCode.MalformedPacket)).toHaveLength(2)
   })
 
   it('allowAnonymous=false refuses a CONNECT without user name: v5 0x87, 3.1.1 return code 5', async () => {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { ReasonCode, validateTopicName } from '@fluxmq/core'
 import type { ConnectRequest, Message, QoS, WillRecord } from '@fluxmq/core'
-import { encode, isValidUtf8MqttString } from '@fluxmq/mqtt-codec'
+import { isValidUtf8MqttString } from '@fluxmq/mqtt-codec'
 import type { IConnackPacket, IConnectPacket, ProtocolVersion } from '@fluxmq/mqtt-codec'
 import type { Connection } from '../connection.js'
 import { messagePropertiesFromWire } from '../properties.js'
@@ -36,15 +36,15 @@ const V3_RETURN_CODES: ReadonlyMap<number, number> = new Map([
 ])
 
 /** The CONNACK that refuses a CONNECT, or undefined when 3.1.1 has no return code for the reason (close silently). */
-export function connackRefusal(version: ProtocolVersion, reason: ReasonCode, reasonString: string | undefined): Buffer | undefined {
+export function connackRefusal(version: ProtocolVersion, reason: ReasonCode, reasonString: string | undefined): IConnackPacket | undefined {
   if (version === 5) {
     // [MQTT-3.2.2-6] a refusing CONNACK has Session Present 0; [MQTT-3.2.2-7] the connection then closes.
     const packet: IConnackPacket = { cmd: 'connack', sessionPresent: false, reasonCode: reason }
     if (reasonString !== undefined) packet.properties = { reasonString }
-    return encode(packet, 5)
+    return packet
   }
   const returnCode = V3_RETURN_CODES.get(reason)
-  return returnCode === undefined ? undefined : encode({ cmd: 'connack', sessionPresent: false, returnCode }, version)
+  return returnCode === undefined ? undefined : { cmd: 'connack', sessionPresent: false, returnCode }
 }
 
 export function handleConnect(connection: Connection, packet: IConnectPacket): void {
