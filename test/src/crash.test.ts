@@ -1,12 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { setArgs } from '@fluxmq/testing'
+import { reconnectClient, setArgs, withTimeout } from '@fluxmq/testing'
 import type { OpenedClient, StartedFluxmq } from '@fluxmq/testing'
-import type { IClientOptions } from 'mqtt'
+import type { IClientOptions, MqttClient } from 'mqtt'
 import { Scene } from './support/fluxmq.js'
 import { crashSeeds, seededRandom } from './support/random.js'
 
 // Issue 3: with storage.type sqlite, a SIGKILL at any moment loses nothing the broker acknowledged.
-const STREAM = 400 // messages, alternating stream/q1 (QoS 1) and stream/q2 (QoS 2)
+const STREAM = 400 // numbered messages, alternating <prefix>/q1 (QoS 1) and <prefix>/q2 (QoS 2)
 const WINDOW = 32 // publishes in flight at once
 const WILL_DELAY_S = 4
 const SEEDS = crashSeeds(3)
@@ -18,31 +18,46 @@ afterEach(async () => {
 })
 
 const persistent = (clientId: string): IClientOptions => ({ clientId, protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 3600 } })
-const topicOf = (n: number) => (n % 2 === 0 ? 'stream/q1' : 'stream/q2')
 const qosOf = (n: number) => (n % 2 === 0 ? 1 : 2) as 1 | 2
 
-async function startOn(dir: string): Promise<StartedFluxmq> {
-  return scene.broker(setArgs({ 'storage.type': 'sqlite', 'storage.dir': dir, 'storage.sync': 'normal' }))
+/** Broker on `dir`; `port` pins the TCP listener to the port an earlier run was given (a restart at the same address). */
+async function startOn(dir: string, port?: number): Promise<StartedFluxmq> {
+  return scene.broker(
+    setArgs({ 'storage.type': 'sqlite', 'storage.dir': dir, 'storage.sync': 'normal', ...(port === undefined ? {} : { 'server.mqtt.tcp.addr': `127.0.0.1:${port}` }) }),
+  )
+}
+
+interface Stream {
+  /** Numbers whose PUBACK (QoS 1) or PUBCOMP (QoS 2) arrived. */
+  readonly acked: Set<number>
+  /** Resolves once every number was published and acknowledged. */
+  readonly complete: Promise<void>
 }
 
 /**
- * Publishes the numbered stream with WINDOW publishes in flight and SIGKILLs the broker from the
- * callback of the `killAfter`-th acknowledgement. Resolves once the publisher's connection is gone,
- * with every number whose PUBACK (QoS 1) or PUBCOMP (QoS 2) arrived.
+ * Publishes 0..STREAM-1 to `<prefix>/q1` (even, QoS 1) and `<prefix>/q2` (odd, QoS 2) with WINDOW
+ * publishes in flight, and calls `kill` from the callback of the `killAfter`-th acknowledgement.
+ * `resume`: keep publishing after the kill (a persistent client queues them until it reconnects).
  */
-async function streamUntilKilled(publisher: OpenedClient, fluxmq: StartedFluxmq, killAfter: number): Promise<Set<number>> {
+function publishStream(publisher: MqttClient, prefix: string, killAfter: number, kill: () => void, resume: boolean): Stream {
   const acked = new Set<number>()
-  const closed = new Promise<void>((resolve) => publisher.client.once('close', () => resolve()))
   let next = 0
   let settled = 0
+  let killed = false
+  let finish: () => void = () => undefined
+  const complete = new Promise<void>((resolve) => (finish = resolve))
   const pump = (): void => {
-    while (next < STREAM && next - settled < WINDOW && fluxmq.process.running) {
+    while (next < STREAM && next - settled < WINDOW && (resume || !killed)) {
       const n = next++
-      publisher.client.publishAsync(topicOf(n), String(n), { qos: qosOf(n) }).then(
+      publisher.publishAsync(`${prefix}/${qosOf(n) === 1 ? 'q1' : 'q2'}`, String(n), { qos: qosOf(n) }).then(
         () => {
           settled++
           acked.add(n)
-          if (acked.size === killAfter) fluxmq.process.signal('SIGKILL')
+          if (acked.size === killAfter) {
+            killed = true
+            kill()
+          }
+          if (acked.size === STREAM) finish()
           pump()
         },
         () => settled++,
@@ -50,23 +65,36 @@ async function streamUntilKilled(publisher: OpenedClient, fluxmq: StartedFluxmq,
     }
   }
   pump()
-  await closed
-  expect(await fluxmq.process.exited).toBe('SIGKILL')
-  return acked
+  return { acked, complete }
+}
+
+const closedOf = (client: MqttClient) => new Promise<void>((resolve) => client.once('close', () => resolve()))
+const numbers = (texts: string[]) => texts.filter((text) => text !== 'fence').map(Number)
+const missing = (want: number[], got: number[]) => want.filter((n) => !got.includes(n))
+const duplicates = (got: number[]) => got.filter((n, i) => got.indexOf(n) !== i)
+const sorted = (values: Iterable<number>) => [...values].sort((a, b) => a - b)
+
+/** A live message after everything queued: proves the subscription and fences late duplicates. */
+async function fence(fluxmq: StartedFluxmq, prefix: string, q1: OpenedClient, q2: OpenedClient): Promise<void> {
+  const { client } = await scene.client(fluxmq.mqttUrl, { clientId: `${prefix}-fence`, protocolVersion: 5 })
+  await client.publishAsync(`${prefix}/q1`, 'fence', { qos: 1 })
+  await client.publishAsync(`${prefix}/q2`, 'fence', { qos: 2 })
+  await q1.inbox.waitFor((message) => message.payload.toString() === 'fence')
+  await q2.inbox.waitFor((message) => message.payload.toString() === 'fence')
 }
 
 describe('crash safety with storage.type sqlite (SIGKILL at random points)', () => {
   console.log(`crash seeds: ${SEEDS.join(',')} (replay with FLUXMQ_CRASH_SEEDS=${SEEDS.join(',')})`)
 
   SEEDS.forEach((seed, index) => {
-    it(`kill point ${index + 1}/${SEEDS.length}: every acknowledged QoS 1 message arrives at least once, every QoS 2 one exactly once [MQTT-4.3.3]; subscriptions, retained and a pending will survive`, async () => {
-      const random = seededRandom(seed)
-      const killAfter = 20 + Math.floor(random() * (STREAM * 0.75 - 20))
-      console.log(`seed ${seed}: SIGKILL after acknowledgement ${killAfter} of ${STREAM}`)
+    const killAfter = 20 + Math.floor(seededRandom(seed)() * (STREAM * 0.75 - 20))
+
+    it(`offline subscribers, kill point ${index + 1}/${SEEDS.length}: every acknowledged QoS 1 message arrives at least once, every QoS 2 one exactly once [MQTT-4.3.3]; subscriptions, retained and a pending will survive`, async () => {
+      console.log(`seed ${seed}: offline subscribers, SIGKILL after acknowledgement ${killAfter} of ${STREAM}`)
       const dir = scene.tempDir()
       let fluxmq = await startOn(dir)
 
-      for (const [clientId, topic, qos] of [['crash-q1', 'stream/q1', 1], ['crash-q2', 'stream/q2', 2]] as const) {
+      for (const [clientId, topic, qos] of [['crash-q1', 'crash/q1', 1], ['crash-q2', 'crash/q2', 2]] as const) {
         const subscriber = await scene.client(fluxmq.mqttUrl, persistent(clientId))
         await subscriber.client.subscribeAsync(topic, { qos })
         await subscriber.client.endAsync(false)
@@ -84,39 +112,35 @@ describe('crash safety with storage.type sqlite (SIGKILL at random points)', () 
       doomed.client.stream.destroy()
       const droppedAt = Date.now()
 
-      const acked = await streamUntilKilled(publisher, fluxmq, killAfter)
-      const killedAt = Date.now()
-      expect(killedAt - droppedAt, `seed ${seed}: the kill must come while the will is pending`).toBeLessThan(WILL_DELAY_S * 1000 - 500)
+      const publisherClosed = closedOf(publisher.client)
+      const { acked } = publishStream(publisher.client, 'crash', killAfter, () => fluxmq.process.signal('SIGKILL'), false)
+      expect(await withTimeout(fluxmq.process.exited, 30_000, `seed ${seed}: the kill`)).toBe('SIGKILL')
+      // Acknowledgements already in the publisher's socket still count: the broker sent them.
+      await publisherClosed
+      const ackedAtCrash = sorted(acked)
+      expect(Date.now() - droppedAt, `seed ${seed}: the kill must come while the will is pending`).toBeLessThan(WILL_DELAY_S * 1000 - 500)
       expect(watcher.inbox.messages, `seed ${seed}: no will before the crash`).toEqual([])
-      expect(acked.size, `seed ${seed}`).toBeGreaterThanOrEqual(killAfter)
+      expect(ackedAtCrash.length, `seed ${seed}`).toBeGreaterThanOrEqual(killAfter)
 
       fluxmq = await startOn(dir)
       const q1 = await scene.client(fluxmq.mqttUrl, persistent('crash-q1'))
       const q2 = await scene.client(fluxmq.mqttUrl, persistent('crash-q2'))
       expect([q1.connack.sessionPresent, q2.connack.sessionPresent], `seed ${seed}`).toEqual([true, true])
+      // No SUBSCRIBE after the restart: the fence arriving proves the stored subscriptions.
+      await fence(fluxmq, 'crash', q1, q2)
 
-      // Subscriptions survived if this live message reaches both without a new SUBSCRIBE; it comes
-      // after everything the sessions had queued, so it also fences late duplicates.
-      const { client: after } = await scene.client(fluxmq.mqttUrl, { clientId: 'crash-pub-2', protocolVersion: 5 })
-      await after.publishAsync('stream/q1', 'fence', { qos: 1 })
-      await after.publishAsync('stream/q2', 'fence', { qos: 2 })
-      await q1.inbox.waitFor((message) => message.payload.toString() === 'fence')
-      await q2.inbox.waitFor((message) => message.payload.toString() === 'fence')
-
-      const numbers = (texts: string[]) => texts.filter((text) => text !== 'fence').map(Number)
       const gotQ1 = numbers(q1.inbox.texts)
       const gotQ2 = numbers(q2.inbox.texts)
-      const ackedQ1 = [...acked].filter((n) => qosOf(n) === 1).sort((a, b) => a - b)
-      const ackedQ2 = [...acked].filter((n) => qosOf(n) === 2).sort((a, b) => a - b)
-      const missing = (want: number[], got: number[]) => want.filter((n) => !got.includes(n))
-      console.log(`seed ${seed}: acked ${ackedQ1.length} QoS 1 / ${ackedQ2.length} QoS 2; delivered ${gotQ1.length} / ${gotQ2.length}`)
+      const ackedQ1 = ackedAtCrash.filter((n) => qosOf(n) === 1)
+      const ackedQ2 = ackedAtCrash.filter((n) => qosOf(n) === 2)
+      console.log(`seed ${seed}: acked ${ackedQ1.length} QoS 1 / ${ackedQ2.length} QoS 2 before the kill; delivered ${gotQ1.length} / ${gotQ2.length}`)
       expect(missing(ackedQ1, gotQ1), `seed ${seed}: acknowledged QoS 1 messages lost`).toEqual([])
       expect(missing(ackedQ2, gotQ2), `seed ${seed}: acknowledged QoS 2 messages lost`).toEqual([])
-      expect(gotQ2.length - new Set(gotQ2).size, `seed ${seed}: QoS 2 duplicates`).toBe(0)
+      expect(duplicates(gotQ2), `seed ${seed}: QoS 2 duplicates`).toEqual([])
       // Only numbers that were really published, each on its own topic, in publish order per session.
       expect(gotQ1.every((n) => qosOf(n) === 1 && n < STREAM), `seed ${seed}`).toBe(true)
       expect(gotQ2.every((n) => qosOf(n) === 2 && n < STREAM), `seed ${seed}`).toBe(true)
-      expect(gotQ2, `seed ${seed}: QoS 2 order`).toEqual([...gotQ2].sort((a, b) => a - b))
+      expect(gotQ2, `seed ${seed}: QoS 2 order`).toEqual(sorted(gotQ2))
 
       const reader = await scene.client(fluxmq.mqttUrl, { clientId: 'crash-reader', protocolVersion: 5 })
       await reader.client.subscribeAsync('state/#', { qos: 1 })
@@ -129,6 +153,46 @@ describe('crash safety with storage.type sqlite (SIGKILL at random points)', () 
       const will = await back.inbox.waitFor((message) => message.topic === 'will/crash-doomed', (WILL_DELAY_S + 5) * 1000)
       expect(will.payload.toString()).toBe('doomed is gone')
       expect(Date.now() - droppedAt, `seed ${seed}: will published before its delay`).toBeGreaterThanOrEqual(WILL_DELAY_S * 1000 - 100)
+      expect(back.inbox.messages.filter((message) => message.topic === 'will/crash-doomed')).toHaveLength(1)
+    })
+
+    it(`connected subscribers and a persistent publisher, kill point ${index + 1}/${SEEDS.length}: after the restart every handshake completes, all ${STREAM} messages are acknowledged, QoS 1 delivered at least once and QoS 2 exactly once [MQTT-4.3.3] [MQTT-4.4.0-1]`, async () => {
+      console.log(`seed ${seed}: live clients, SIGKILL after acknowledgement ${killAfter} of ${STREAM}`)
+      const dir = scene.tempDir()
+      let fluxmq = await startOn(dir)
+      const port = fluxmq.process.port('mqtt-tcp')
+
+      const q1 = await scene.client(fluxmq.mqttUrl, persistent('live-q1'))
+      await q1.client.subscribeAsync('live/q1', { qos: 1 })
+      const q2 = await scene.client(fluxmq.mqttUrl, persistent('live-q2'))
+      await q2.client.subscribeAsync('live/q2', { qos: 2 })
+      const publisher = await scene.client(fluxmq.mqttUrl, persistent('live-pub'))
+      const clients = [q1, q2, publisher]
+      const allClosed = Promise.all(clients.map(({ client }) => closedOf(client)))
+
+      // Handshakes of both directions are mid-flight at the kill: inbound QoS 2 ids between PUBREC
+      // and PUBREL, outbound deliveries between PUBLISH and PUBACK/PUBREC/PUBCOMP.
+      const stream = publishStream(publisher.client, 'live', killAfter, () => fluxmq.process.signal('SIGKILL'), true)
+      expect(await withTimeout(fluxmq.process.exited, 30_000, `seed ${seed}: the kill`)).toBe('SIGKILL')
+      await allClosed
+      const ackedAtCrash = stream.acked.size
+
+      // The same address again, as a restarted broker has; the clients resume their sessions and
+      // send again what they had not seen acknowledged (PUBLISH with DUP, PUBREL).
+      fluxmq = await startOn(dir, port)
+      for (const { client } of clients) expect((await reconnectClient(client)).sessionPresent, `seed ${seed}`).toBe(true)
+      await withTimeout(stream.complete, 30_000, () => `seed ${seed}: all ${STREAM} acknowledged (have ${stream.acked.size})`)
+      await fence(fluxmq, 'live', q1, q2)
+
+      const gotQ1 = numbers(q1.inbox.texts)
+      const gotQ2 = numbers(q2.inbox.texts)
+      const all = Array.from({ length: STREAM }, (_, n) => n)
+      console.log(`seed ${seed}: ${ackedAtCrash} acked before the kill; delivered ${gotQ1.length} QoS 1 (${duplicates(gotQ1).length} again) / ${gotQ2.length} QoS 2`)
+      expect(missing(all.filter((n) => qosOf(n) === 1), gotQ1), `seed ${seed}: QoS 1 messages lost`).toEqual([])
+      expect(missing(all.filter((n) => qosOf(n) === 2), gotQ2), `seed ${seed}: QoS 2 messages lost`).toEqual([])
+      expect(duplicates(gotQ2), `seed ${seed}: QoS 2 duplicates`).toEqual([])
+      expect(gotQ2.length, `seed ${seed}`).toBe(STREAM / 2)
+      expect(gotQ1.every((n) => qosOf(n) === 1), `seed ${seed}`).toBe(true)
     })
   })
 })

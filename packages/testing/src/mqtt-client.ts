@@ -39,6 +39,31 @@ export function openClient(url: string, options: IClientOptions = {}): Promise<O
 }
 
 /**
+ * Connects the same mqtt.js client again (same URL and options) and keeps its in-memory state:
+ * unacknowledged outgoing publishes and PUBRELs are sent again, incoming QoS 2 packet ids are
+ * remembered. What a real client does when its broker comes back. Resolves with the CONNACK.
+ */
+export function reconnectClient(client: MqttClient): Promise<IConnackPacket> {
+  return new Promise<IConnackPacket>((resolve, reject) => {
+    const fail = (error: Error): void => {
+      client.removeListener('connect', succeed)
+      client.removeListener('close', closed)
+      reject(error)
+    }
+    const closed = (): void => fail(new Error('connection closed before CONNACK'))
+    const succeed = (connack: IConnackPacket): void => {
+      client.removeListener('error', fail)
+      client.removeListener('close', closed)
+      resolve(connack)
+    }
+    client.once('connect', succeed)
+    client.once('error', fail)
+    client.once('close', closed)
+    client.reconnect({ incomingStore: client.incomingStore, outgoingStore: client.outgoingStore })
+  })
+}
+
+/**
  * Ends the connection as a network failure would: the socket is destroyed, no DISCONNECT is sent,
  * so the broker publishes the will [MQTT-3.1.2-8].
  */
