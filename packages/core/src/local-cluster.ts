@@ -3,7 +3,8 @@ import type { Message } from './message.js'
 
 /**
  * The single-node Cluster: this node owns every session and there is nobody to forward to.
- * Claims resolve at once with an epoch that grows per client, as a real cluster's fencing would.
+ * Claims resolve at once with an epoch that grows with every claim while the session lives, as a
+ * real cluster's fencing token would.
  */
 export class LocalCluster implements Cluster {
   private readonly epochs = new Map<string, number>()

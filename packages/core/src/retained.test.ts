@@ -40,6 +40,6 @@ describe('RetainedStore', () => {
     expect(s.delete('a/b/c')).toBe(false)
     expect(s.delete('nope/x')).toBe(false)
     expect(topics(s, 'a/b/#')).toEqual(['a/b'])
-    expect([...s].length).toBe(6)
+    expect(s.size).toBe(6)
   })
 })

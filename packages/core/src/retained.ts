@@ -68,14 +68,6 @@ export class RetainedStore {
     walk(this.root, filter.split('/'), 0, out)
     return out
   }
-
-  *[Symbol.iterator](): IterableIterator<Message> {
-    const stack: LevelNode[] = [this.root]
-    for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
-      if (node.message !== undefined) yield node.message
-      if (node.children !== undefined) for (const c of node.children.values()) stack.push(c)
-    }
-  }
 }
 
 function walk(node: LevelNode, levels: readonly string[], i: number, out: Message[]): void {
