@@ -37,6 +37,25 @@ describe('mqtt.js end to end', () => {
     }
   }
 
+  it('[MQTT-3.3.2-11] [MQTT-3.3.2-12] topic aliases both ways with mqtt.js (autoUseTopicAlias out, topicAliasMaximum in)', async () => {
+    const sub = await open({ protocolVersion: 5, properties: { topicAliasMaximum: 5 } })
+    await sub.subscribeAsync('alias/#', { qos: 1 })
+    const pub = await open({ protocolVersion: 5, autoUseTopicAlias: true })
+    const topics: string[] = []
+    const aliases: (number | undefined)[] = []
+    const all = new Promise<void>((resolve) =>
+      sub.on('message', (topic, _payload, packet) => {
+        topics.push(topic)
+        aliases.push(packet.properties?.topicAlias)
+        if (topics.length === 4) resolve()
+      }),
+    )
+    for (const topic of ['alias/a', 'alias/a', 'alias/b', 'alias/a']) await pub.publishAsync(topic, 'x', { qos: 1 })
+    await all
+    expect(topics).toEqual(['alias/a', 'alias/a', 'alias/b', 'alias/a'])
+    expect(aliases).toEqual([1, 1, 2, 1])
+  })
+
   it('a v3 and a v5 client on the same topic both receive', async () => {
     const v4 = await open({ protocolVersion: 4 })
     const v5 = await open({ protocolVersion: 5 })

@@ -52,10 +52,12 @@ export function handleConnect(connection: Connection, packet: IConnectPacket): v
   connection.protocolVersion = version
   connection.v5 = version === 5
   connection.beginAuthentication()
+  const props = packet.properties
+  // Known first: even a refusing CONNACK must respect it [MQTT-3.1.2-24].
+  if (props?.maximumPacketSize !== undefined) connection.clientMaximumPacketSize = props.maximumPacketSize
   if (connection.refusal !== undefined) return connection.refuse(connection.refusal, 'connection rate exceeded')
 
   const options = connection.options
-  const props = packet.properties
   let clientId = packet.clientId
   let assigned = false
   if (clientId.length === 0) {
@@ -76,7 +78,6 @@ export function handleConnect(connection: Connection, packet: IConnectPacket): v
   if (version === 5 && options.serverKeepAlive > 0) keepAlive = options.serverKeepAlive
 
   connection.connectSessionExpiry = props?.sessionExpiryInterval ?? 0
-  if (props?.maximumPacketSize !== undefined) connection.clientMaximumPacketSize = props.maximumPacketSize
   if (version === 5) connection.outboundAliases = new OutboundTopicAliases(props?.topicAliasMaximum ?? 0)
 
   const pending: PendingConnect = {

@@ -45,10 +45,7 @@ describe('SUBSCRIBE / UNSUBSCRIBE', () => {
     const r = await raw(port, 5)
     // mqtt-packet refuses to encode identifier 0: SUBSCRIBE id 1, properties [0x0B 0x00], filter "t", options 0.
     r.sendBytes([0x82, 0x09, 0x00, 0x01, 0x02, 0x0b, 0x00, 0x00, 0x01, 0x74, 0x00])
-    const answer = await r.next().catch(() => undefined)
-    // The codec may reject the zero varint itself (malformed) — either way the client is told and closed.
-    expect(answer).toMatchObject({ cmd: 'disconnect' })
-    expect([ReasonCode.ProtocolError, ReasonCode.MalformedPacket]).toContain((answer as { reasonCode: number }).reasonCode)
+    expect(await r.next()).toMatchObject({ cmd: 'disconnect', reasonCode: ReasonCode.ProtocolError })
 
     await t!.close()
     t = await startBroker({ subscriptionIdsAvailable: false })

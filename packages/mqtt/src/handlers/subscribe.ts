@@ -10,11 +10,10 @@ const hasWildcard = (filter: string): boolean => filter.includes('+') || filter.
 export function handleSubscribe(connection: Connection, packet: ISubscribePacket): void {
   const options = connection.options
   const subscriptionId = packet.properties?.subscriptionIdentifier
-  if (subscriptionId !== undefined) {
-    // Without Subscription Identifier Available the client must not send one: DISCONNECT 0xA1 (§3.2.2.3.12).
-    if (!options.subscriptionIdsAvailable) throw new MqttProtocolError(MqttErrorCode.SubscriptionIdsNotSupported, ReasonCode.SubscriptionIdentifiersNotSupported, 'subscription identifiers not available')
-    // A Subscription Identifier of 0 is a protocol error (§3.8.2.1.2).
-    if (subscriptionId === 0) throw protocolError('subscription identifier 0')
+  // Without Subscription Identifier Available the client must not send one: DISCONNECT 0xA1
+  // (§3.2.2.3.12). (An identifier of 0 is refused by the codec, §3.8.2.1.2.)
+  if (subscriptionId !== undefined && !options.subscriptionIdsAvailable) {
+    throw new MqttProtocolError(MqttErrorCode.SubscriptionIdsNotSupported, ReasonCode.SubscriptionIdentifiersNotSupported, 'subscription identifiers not available')
   }
   const userProperties = userPropertiesFromWire(packet.properties?.userProperties)
   const subscriptions = packet.subscriptions
