@@ -3,15 +3,18 @@ import { Writable } from 'node:stream'
 import { pino } from 'pino'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { RunningBroker } from '../app.js'
-import { loadConfig } from '../config/load.js'
-import { runUntilSignal } from './lifecycle.js'
+import { Lifecycle } from './lifecycle.js'
 import type { ProcessHost } from './lifecycle.js'
 
 afterEach(() => {
   vi.useRealTimers()
 })
 
-function setup(close: () => Promise<void>) {
+function broker(close: () => Promise<void>): RunningBroker {
+  return { nodeId: 'n', addresses: {}, readiness: () => ({ ready: true, checks: {} }), close }
+}
+
+function setup() {
   const emitter = new EventEmitter()
   const exits: number[] = []
   const host: ProcessHost = { on: (event: string, listener: (arg: never) => void) => emitter.on(event, listener as (arg: unknown) => void), exit: (code) => void exits.push(code) }
@@ -22,26 +25,37 @@ function setup(close: () => Promise<void>) {
       done()
     },
   })
-  const broker = { nodeId: 'n', addresses: {}, readiness: () => ({ ready: true, checks: {} }), close } satisfies RunningBroker
-  const config = loadConfig({ sets: ['server.shutdown_timeout=5s'] }).config
-  runUntilSignal({ broker, logger: pino({ level: 'info' }, sink), config }, host)
-  return { emitter, exits, lines }
+  const lifecycle = new Lifecycle(pino({ level: 'info' }, sink), 5_000, host)
+  return { lifecycle, emitter, exits, lines }
 }
 
-describe('runUntilSignal', () => {
+describe('Lifecycle', () => {
   it('closes gracefully on SIGTERM and exits 0', async () => {
     const close = vi.fn(() => Promise.resolve())
-    const { emitter, exits } = setup(close)
+    const { lifecycle, emitter, exits } = setup()
+    lifecycle.started(broker(close))
     emitter.emit('SIGTERM', 'SIGTERM')
     await vi.waitFor(() => expect(exits).toEqual([0]))
     expect(close).toHaveBeenCalledTimes(1)
   })
 
-  it('forces exit 1 when close outlasts server.shutdown_timeout', async () => {
-    vi.useFakeTimers()
-    const { emitter, exits, lines } = setup(() => new Promise(() => {}))
+  it('keeps a signal that arrives during start-up and closes once started', async () => {
+    const close = vi.fn(() => Promise.resolve())
+    const { lifecycle, emitter, exits } = setup()
     emitter.emit('SIGINT', 'SIGINT')
-    vi.advanceTimersByTime(4_999)
+    expect(close).not.toHaveBeenCalled()
+    lifecycle.started(broker(close))
+    await vi.waitFor(() => expect(exits).toEqual([0]))
+    expect(close).toHaveBeenCalledTimes(1)
+  })
+
+  it('forces exit 1 when close outlasts server.shutdown_timeout, counted from the signal', () => {
+    vi.useFakeTimers()
+    const { lifecycle, emitter, exits, lines } = setup()
+    emitter.emit('SIGTERM', 'SIGTERM')
+    vi.advanceTimersByTime(3_000)
+    lifecycle.started(broker(() => new Promise(() => {})))
+    vi.advanceTimersByTime(1_999)
     expect(exits).toEqual([])
     vi.advanceTimersByTime(1)
     expect(exits).toEqual([1])
@@ -49,14 +63,23 @@ describe('runUntilSignal', () => {
   })
 
   it('exits 1 at once on a second signal', () => {
-    const { emitter, exits } = setup(() => new Promise(() => {}))
+    const { lifecycle, emitter, exits } = setup()
+    lifecycle.started(broker(() => new Promise(() => {})))
     emitter.emit('SIGTERM', 'SIGTERM')
     emitter.emit('SIGTERM', 'SIGTERM')
     expect(exits).toEqual([1])
   })
 
+  it('exits 1 when close fails', async () => {
+    const { lifecycle, emitter, exits, lines } = setup()
+    lifecycle.started(broker(() => Promise.reject(new Error('disk gone'))))
+    emitter.emit('SIGTERM', 'SIGTERM')
+    await vi.waitFor(() => expect(exits).toEqual([1]))
+    expect(lines.at(-1)).toMatchObject({ msg: 'shutdown failed', err: { message: 'disk gone' } })
+  })
+
   it('logs an uncaught exception as fatal and exits 1', () => {
-    const { emitter, exits, lines } = setup(() => Promise.resolve())
+    const { emitter, exits, lines } = setup()
     emitter.emit('uncaughtException', new Error('boom'))
     expect(exits).toEqual([1])
     expect(lines.at(-1)).toMatchObject({ level: 60, msg: 'uncaught exception', err: { message: 'boom' } })

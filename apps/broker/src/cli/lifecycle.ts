@@ -1,53 +1,73 @@
-import type { Serving } from './main.js'
-import { ExitCode } from './main.js'
+import type { Logger as PinoLogger } from 'pino'
+import type { RunningBroker } from '../app.js'
 
-/**
- * Process-level behaviour of a running broker. SIGTERM/SIGINT: graceful close, exit 0, or exit 1
- * when it has not finished within server.shutdown_timeout (a second signal forces it at once).
- * An uncaught exception or unhandled rejection is logged and ends the process with 1: the broker's
- * state can no longer be trusted.
- */
+export const ExitCode = { Ok: 0, Failure: 1, Usage: 2 } as const
+
+/** What the lifecycle needs from the process (the real one, or a test double). */
 export interface ProcessHost {
   on(event: 'SIGTERM' | 'SIGINT', listener: (signal: NodeJS.Signals) => void): unknown
   on(event: 'uncaughtException' | 'unhandledRejection', listener: (error: unknown) => void): unknown
   exit(code: number): void
 }
 
-export function runUntilSignal({ broker, logger, config }: Serving, host: ProcessHost = process): void {
-  const exit = (code: number): void => host.exit(code)
-  let shuttingDown = false
-  const shutdown = (signal: NodeJS.Signals): void => {
-    if (shuttingDown) {
-      logger.warn({ signal }, 'second signal during shutdown: exiting now')
-      exit(ExitCode.Failure)
+/**
+ * Process-level behaviour of a broker, installed before start-up begins so that a signal that
+ * arrives while listeners are still binding is not lost. SIGTERM/SIGINT: graceful close (at once,
+ * or as soon as start-up finishes), exit 0; exit 1 when it has not finished within
+ * server.shutdown_timeout, counted from the signal; a second signal exits 1 at once. An uncaught
+ * exception or unhandled rejection is logged and ends the process with 1: the broker's state can no
+ * longer be trusted.
+ */
+export class Lifecycle {
+  private broker: RunningBroker | undefined
+  private signal: NodeJS.Signals | undefined
+
+  constructor(
+    private readonly logger: PinoLogger,
+    private readonly shutdownTimeoutMs: number,
+    private readonly host: ProcessHost = process,
+  ) {
+    const onSignal = (signal: NodeJS.Signals): void => this.onSignal(signal)
+    host.on('SIGTERM', onSignal)
+    host.on('SIGINT', onSignal)
+    host.on('uncaughtException', (error) => this.fatal('uncaught exception', error))
+    host.on('unhandledRejection', (reason) => this.fatal('unhandled promise rejection', reason))
+  }
+
+  /** Start-up finished: the broker is serving (or is stopped now, if a signal came meanwhile). */
+  started(broker: RunningBroker): void {
+    this.broker = broker
+    if (this.signal !== undefined) this.stop(broker)
+  }
+
+  private onSignal(signal: NodeJS.Signals): void {
+    if (this.signal !== undefined) {
+      this.logger.warn({ signal }, 'second signal during shutdown: exiting now')
+      this.host.exit(ExitCode.Failure)
       return
     }
-    shuttingDown = true
-    logger.info({ signal, timeoutMs: config.server.shutdown_timeout }, 'signal received: shutting down')
-    const deadline = setTimeout(() => {
-      logger.error({ timeoutMs: config.server.shutdown_timeout }, 'shutdown did not finish within server.shutdown_timeout: forcing exit')
-      exit(ExitCode.Failure)
-    }, config.server.shutdown_timeout)
+    this.signal = signal
+    this.logger.info({ signal, timeoutMs: this.shutdownTimeoutMs }, 'signal received: shutting down')
+    // unref: when everything has closed the process may end on its own before the deadline.
+    setTimeout(() => {
+      this.logger.error({ timeoutMs: this.shutdownTimeoutMs }, 'shutdown did not finish within server.shutdown_timeout: forcing exit')
+      this.host.exit(ExitCode.Failure)
+    }, this.shutdownTimeoutMs).unref()
+    if (this.broker !== undefined) this.stop(this.broker)
+  }
+
+  private stop(broker: RunningBroker): void {
     broker.close().then(
-      () => {
-        clearTimeout(deadline)
-        exit(ExitCode.Ok)
-      },
+      () => this.host.exit(ExitCode.Ok),
       (error: unknown) => {
-        clearTimeout(deadline)
-        logger.error({ err: error }, 'shutdown failed')
-        exit(ExitCode.Failure)
+        this.logger.error({ err: error }, 'shutdown failed')
+        this.host.exit(ExitCode.Failure)
       },
     )
   }
-  host.on('SIGTERM', shutdown)
-  host.on('SIGINT', shutdown)
-  host.on('uncaughtException', (error) => {
-    logger.fatal({ err: error }, 'uncaught exception')
-    exit(ExitCode.Failure)
-  })
-  host.on('unhandledRejection', (reason) => {
-    logger.fatal({ err: reason }, 'unhandled promise rejection')
-    exit(ExitCode.Failure)
-  })
+
+  private fatal(what: string, error: unknown): void {
+    this.logger.fatal({ err: error }, what)
+    this.host.exit(ExitCode.Failure)
+  }
 }

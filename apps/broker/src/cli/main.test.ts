@@ -6,7 +6,8 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { parsePasswordFile } from '../auth/password-file.js'
 import { verifyPassword } from '../auth/password-hash.js'
 import { VERSION } from '../version.js'
-import { ExitCode, main } from './main.js'
+import { ExitCode } from './lifecycle.js'
+import { main } from './main.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'fluxmq-cli-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))

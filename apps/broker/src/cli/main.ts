@@ -1,5 +1,4 @@
 import type { Readable, Writable } from 'node:stream'
-import type { Logger as PinoLogger } from 'pino'
 import { nodeIdOf, startBroker } from '../app.js'
 import { PasswordFileError } from '../auth/password-file.js'
 import type { RunningBroker } from '../app.js'
@@ -12,22 +11,17 @@ import { createLogger } from '../log.js'
 import { loadAuth, loadTlsFiles } from '../referenced-files.js'
 import { VERSION } from '../version.js'
 import { USAGE, UsageError, parseCommand } from './args.js'
+import { ExitCode, Lifecycle } from './lifecycle.js'
+import type { ProcessHost } from './lifecycle.js'
 import { passwd } from './passwd.js'
-
-export const ExitCode = { Ok: 0, Failure: 1, Usage: 2 } as const
 
 export interface CliIO {
   readonly stdin: Readable
   readonly stdout: Writable
   readonly stderr: Writable
   readonly env: Readonly<Record<string, string | undefined>>
-}
-
-/** What `serve` hands back to the process wrapper: the running broker and its logger. */
-export interface Serving {
-  readonly broker: RunningBroker
-  readonly logger: PinoLogger
-  readonly config: FluxConfig
+  /** Where `serve` installs its signal and crash handling; the real process by default. */
+  readonly host?: ProcessHost
 }
 
 /** Loads, validates and checks a configuration; every problem is a ConfigError naming its key. */
@@ -40,10 +34,10 @@ function effectiveConfig(file: string | undefined, sets: readonly string[], env:
 
 /**
  * Runs one command line. Returns the exit code for commands that finish, or the running broker
- * for `serve` (the process wrapper installs signal handling around it). Usage and configuration
- * problems print one line without a stack trace and exit 2.
+ * for `serve` (its Lifecycle ends the process on a signal). Usage and configuration problems print
+ * one line without a stack trace and exit 2.
  */
-export async function main(argv: readonly string[], io: CliIO): Promise<number | Serving> {
+export async function main(argv: readonly string[], io: CliIO): Promise<number | RunningBroker> {
   try {
     const command = parseCommand(argv)
     switch (command.kind) {
@@ -69,8 +63,11 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number |
         const { config, warnings } = effectiveConfig(command.file, command.sets, io.env)
         const logger = createLogger(config.log, nodeIdOf(config))
         for (const warning of warnings) logger.warn({}, warning)
+        const lifecycle = new Lifecycle(logger, config.server.shutdown_timeout, io.host)
         try {
-          return { broker: await startBroker(config, logger), logger, config }
+          const broker = await startBroker(config, logger)
+          lifecycle.started(broker)
+          return broker
         } catch (error) {
           if (error instanceof ConfigError) throw error
           // Not the operator's config but the machine (a port in use, a storage failure): exit 1.
