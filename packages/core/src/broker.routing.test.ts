@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { QoS } from './message.js'
 import { connect, createWorld, rng, type TestClient } from './test-support/harness.js'
-
-/** An independent matcher: the filter compiled to a regular expression. */
-function matches(filter: string, topic: string): boolean {
-  if (topic.startsWith('$') && /^[+#]/.test(filter)) return false
-  const literal = (l: string): string => l.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
-  const re = filter
-    .split('/')
-    .map((l, i) => (l === '#' ? (i === 0 ? '.*' : '(/.*)?') : (i === 0 ? '' : '/') + (l === '+' ? '[^/]*' : literal(l))))
-    .join('')
-  return new RegExp(`^${re}$`).test(topic)
-}
+import { naiveMatches } from './test-support/naive-match.js'
 
 interface Sub {
   readonly filter: string
@@ -59,7 +49,7 @@ describe('Broker routing against a naive model', () => {
         for (const c of clients) {
           const got = c.link.take()
           const subs = [...(model.get(c.id) as Map<string, Sub>).values()].filter(
-            (s) => matches(s.filter, topic) && !(s.noLocal && c.id === publisher.id),
+            (s) => naiveMatches(s.filter, topic) && !(s.noLocal && c.id === publisher.id),
           )
           if (subs.length === 0) {
             expect(got, `seed ${seed} ${c.id} ${topic}`).toEqual([])

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { RetainedStore } from './retained.js'
-import { FakeClock, message } from './test-support/harness.js'
+import { FakeClock, message, rng } from './test-support/harness.js'
+import { naiveMatches } from './test-support/naive-match.js'
 
 describe('RetainedStore', () => {
   const clock = new FakeClock()
@@ -41,5 +42,31 @@ describe('RetainedStore', () => {
     expect(s.delete('nope/x')).toBe(false)
     expect(topics(s, 'a/b/#')).toEqual(['a/b'])
     expect(s.size).toBe(6)
+  })
+
+  it('agrees with a naive matcher on random topics and filters (seeded)', () => {
+    const seed = 4242
+    const random = rng(seed)
+    const words = ['a', 'b', '', '$x', 'c']
+    const pick = (): string => words[Math.floor(random() * words.length)] as string
+    const s = new RetainedStore()
+    const live = new Set<string>()
+    for (let i = 0; i < 400; i++) {
+      const topic = Array.from({ length: 1 + Math.floor(random() * 4) }, pick).join('/')
+      if (random() < 0.2) {
+        expect(s.delete(topic)).toBe(live.delete(topic))
+      } else {
+        s.set(message(clock, topic, topic))
+        live.add(topic)
+      }
+    }
+    expect(s.size).toBe(live.size)
+    for (let i = 0; i < 1000; i++) {
+      const levels = Array.from({ length: 1 + Math.floor(random() * 4) }, () => (random() < 0.3 ? '+' : pick()))
+      if (random() < 0.3) levels.push('#')
+      const filter = levels.join('/')
+      const want = [...live].filter((t) => naiveMatches(filter, t)).sort()
+      expect(topics(s, filter), `seed ${seed} filter ${JSON.stringify(filter)}`).toEqual(want)
+    }
   })
 })

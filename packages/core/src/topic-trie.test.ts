@@ -1,22 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { rng } from './test-support/harness.js'
+import { naiveMatches } from './test-support/naive-match.js'
 import { TopicTrie } from './topic-trie.js'
-
-/** An independent matcher: the filter compiled to a regular expression. */
-function naiveMatches(filter: string, topic: string): boolean {
-  if (topic.startsWith('$') && (filter.startsWith('+') || filter.startsWith('#'))) return false
-  const levels = filter.split('/')
-  let re = ''
-  for (let i = 0; i < levels.length; i++) {
-    const l = levels[i] as string
-    if (l === '#') {
-      re += i === 0 ? '.*' : '(/.*)?'
-      break
-    }
-    re += (i === 0 ? '' : '/') + (l === '+' ? '[^/]*' : l.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
-  }
-  return new RegExp(`^${re}$`).test(topic)
-}
 
 function matched(trie: TopicTrie<string>, topic: string): string[] {
   return trie.match(topic, []).sort()
