@@ -228,7 +228,11 @@ export class Session {
       // [MQTT-3.3.1-1] DUP=1 only on a re-delivery; an entry taken while away was never sent.
       out.dup = out.sent
       if (link.deliver(out)) out.sent = true
-      else this.complete(out)
+      else {
+        // [MQTT-3.1.2-25] Too large for this connection's Maximum Packet Size: done, as if delivered.
+        this.ctx.stats.messagesDropped++
+        this.complete(out)
+      }
     }
     this.pump()
   }
