@@ -277,4 +277,19 @@ describe('Broker offline queue and resend', () => {
     pub.publish('t', 'x', 1)
     expect(w.broker.stats).toMatchObject({ inflightCurrent: 0, sessionsCurrent: 1, connectionsCurrent: 1 })
   })
+
+  it('[MQTT-3.1.2-25] an inflight message too large for the new connection is dropped, not kept forever', async () => {
+    const w = await createWorld()
+    const c = await connect(w, 'c', persistent)
+    c.subscribe('t', 1)
+    const pub = await connect(w, 'p')
+    pub.publish('t', 'a long payload', 1)
+    c.disconnect()
+    const back = await connect(w, 'c', { ...persistent, inactive: true })
+    back.link.maxPayload = 4
+    w.broker.activate(back.handle)
+    expect(back.link.received).toEqual([])
+    expect(w.broker.stats).toMatchObject({ inflightCurrent: 0, messagesDropped: 1 })
+    expect((await w.storage.open()).sessions.find((x) => x.session.clientId === 'c')?.inflight).toEqual([])
+  })
 })
