@@ -6,7 +6,6 @@ import type { Clock, Logger, Storage } from '@fluxmq/core'
 import { MqttServer } from '@fluxmq/mqtt'
 import { SqliteStorage } from '@fluxmq/storage'
 import { createAdminApi } from './admin/admin-api.js'
-import { ObservedStorage, SessionDirectory, observeBroker } from './admin/session-directory.js'
 import type { FluxConfig } from './config/schema.js'
 import type { Address } from './config/units.js'
 import { tlsAddress } from './config/validate.js'
@@ -60,8 +59,7 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
   const tls = tlsAddress(config)
   const tlsFiles = loadTlsFiles(config)
 
-  const directory = new SessionDirectory(systemClock.now, config.session.max_expiry / 1000)
-  const storage = new ObservedStorage(createStorage(config.storage, logger.child({ component: 'storage' })), (state) => directory.loaded(state))
+  const storage = createStorage(config.storage, logger.child({ component: 'storage' }))
   const broker = new Broker({
     nodeId,
     version: VERSION,
@@ -80,16 +78,15 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
     sysIntervalMs: SYS_INTERVAL_MS,
   })
   await broker.start()
+  // The core opened storage in start() and closes it in stop().
+  let storageOpen = true
   const startedAt = systemClock.now()
   // unref: the tick alone must never keep a stopping process alive.
-  const ticker = setInterval(() => {
-    broker.tick(systemClock.now())
-    directory.sweep()
-  }, TICK_MS)
+  const ticker = setInterval(() => broker.tick(systemClock.now()), TICK_MS)
   ticker.unref()
 
   const mqtt = new MqttServer({
-    broker: observeBroker(broker, directory),
+    broker,
     logger,
     clock: systemClock,
     ...(authenticator === undefined ? {} : { authenticator }),
@@ -112,8 +109,8 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
     for (const [name, address] of enabledListeners) {
       checks[name] = address === null || stopping ? { ok: false, reason: stopping ? 'shutting down' : 'not listening' } : { ok: true }
     }
-    const failure = storage.inner instanceof SqliteStorage ? storage.inner.failure : undefined
-    checks.storage = !storage.isOpen ? { ok: false, reason: 'storage is not open' } : failure !== undefined ? { ok: false, reason: failure.message } : { ok: true }
+    const failure = storage instanceof SqliteStorage ? storage.failure : undefined
+    checks.storage = !storageOpen ? { ok: false, reason: 'storage is not open' } : failure !== undefined ? { ok: false, reason: failure.message } : { ok: true }
     return { ready: Object.values(checks).every((check) => check.ok), checks }
   }
   // Listener name → bound address, null until bound; HTTP is not an MQTT listener but counts too.
@@ -124,6 +121,7 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
     stopping = true
     logger.info({}, 'shutting down')
     await mqtt.close()
+    storageOpen = false
     await broker.stop()
     clearInterval(ticker)
     if (http !== undefined) await closeHttp(http)
@@ -163,7 +161,7 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
     }
     const httpAddress = config.server.http.addr
     if (httpAddress !== null) {
-      const admin = createAdminApi(directory, {
+      const admin = createAdminApi(broker, {
         nodeId,
         clusterName: config.cluster.name,
         version: VERSION,

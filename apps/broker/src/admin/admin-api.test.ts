@@ -1,20 +1,21 @@
+import type { SessionInfo } from '@fluxmq/core'
 import { describe, expect, it } from 'vitest'
 import { BadAdminQuery } from '../http/server.js'
 import { createAdminApi } from './admin-api.js'
-import { SessionDirectory } from './session-directory.js'
 
-const directory = new SessionDirectory(() => 0, 0)
-directory.loaded({
-  sessions: ['a', 'b', 'c'].map((clientId) => ({
-    session: { clientId, protocol: 'mqtt5' as const, expiryInterval: 0xffff_ffff, disconnectedAt: 0 },
-    subscriptions: [{ filter: `${clientId}/#`, qos: 1 as const, noLocal: false, retainAsPublished: false, retainHandling: 0 as const }],
-    inflight: [],
-    incomingQos2: [],
-    offlineCount: 0,
-  })),
-  retained: [],
-})
-const api = createAdminApi(directory, { nodeId: 'n1', clusterName: 'fluxmq', version: '1.2.3', startedAt: 0, now: () => 61_000, listeners: () => ({ 'mqtt-tcp': '127.0.0.1:1883' }) })
+const infos: SessionInfo[] = ['a', 'b', 'c'].map((clientId) => ({
+  clientId,
+  protocol: 'mqtt5',
+  connected: clientId === 'a',
+  expiryInterval: 0xffff_ffff,
+  ...(clientId === 'a' ? { username: 'ua', remoteAddress: '127.0.0.1:1' } : { disconnectedAt: 0 }),
+  subscriptions: [{ filter: `${clientId}/#`, qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }],
+  inflight: 2,
+  queued: 3,
+  willPending: false,
+}))
+const source = { sessions: () => infos, session: (id: string) => infos.find((info) => info.clientId === id) }
+const api = createAdminApi(source, { nodeId: 'n1', clusterName: 'fluxmq', version: '1.2.3', startedAt: 0, now: () => 61_000, listeners: () => ({ 'mqtt-tcp': '127.0.0.1:1883' }) })
 
 describe('admin API', () => {
   it('pages sessions with limit and offset', () => {
@@ -22,12 +23,18 @@ describe('admin API', () => {
     expect(api.sessions(new URLSearchParams())).toMatchObject({ total: 3, limit: 100 })
   })
 
+  it('summarizes a session', () => {
+    expect(api.sessions(new URLSearchParams('limit=1'))).toMatchObject({
+      items: [{ clientId: 'a', username: 'ua', protocol: 'mqtt5', connected: true, remoteAddress: '127.0.0.1:1', disconnectedAt: null, expiryInterval: 0xffff_ffff, subscriptions: 1, inflight: 2, queued: 3, willPending: false }],
+    })
+  })
+
   it.each(['limit=-1', 'limit=1.5', 'limit=20000', 'offset=x'])('refuses %s', (query) => {
     expect(() => api.sessions(new URLSearchParams(query))).toThrow(BadAdminQuery)
   })
 
   it('lists subscriptions of every session', () => {
-    expect(api.subscriptions(new URLSearchParams('limit=1'))).toMatchObject({ total: 3, items: [{ clientId: 'a', filter: 'a/#', qos: 1 }] })
+    expect(api.subscriptions(new URLSearchParams('limit=1&offset=1'))).toMatchObject({ total: 3, items: [{ clientId: 'b', filter: 'b/#', qos: 1 }] })
   })
 
   it('describes this node as the whole (single-node) cluster', () => {
@@ -36,7 +43,7 @@ describe('admin API', () => {
   })
 
   it('answers one session with its subscriptions, undefined for unknown ids', () => {
-    expect(api.session('b')).toMatchObject({ clientId: 'b', connected: false, subscriptions: [{ filter: 'b/#' }] })
+    expect(api.session('b')).toMatchObject({ clientId: 'b', connected: false, disconnectedAt: '1970-01-01T00:00:00.000Z', subscriptions: [{ filter: 'b/#' }] })
     expect(api.session('zz')).toBeUndefined()
   })
 })

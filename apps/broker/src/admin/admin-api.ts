@@ -1,10 +1,15 @@
-import type { SubscriptionOptions } from '@fluxmq/core'
+import type { SessionInfo, SubscriptionOptions } from '@fluxmq/core'
 import { BadAdminQuery } from '../http/server.js'
 import type { AdminApi } from '../http/server.js'
-import type { SessionDirectory, SessionEntry } from './session-directory.js'
 
 const DEFAULT_LIMIT = 100
 const MAX_LIMIT = 10_000
+
+/** Where session snapshots come from: the core Broker's admin views. */
+export interface SessionSource {
+  sessions(): readonly SessionInfo[]
+  session(clientId: string): SessionInfo | undefined
+}
 
 export interface NodeFacts {
   readonly nodeId: string
@@ -32,34 +37,29 @@ function paging(query: URLSearchParams): { offset: number; limit: number } {
   return { offset: number('offset', 0, Number.MAX_SAFE_INTEGER), limit: Math.max(1, number('limit', DEFAULT_LIMIT, MAX_LIMIT)) }
 }
 
-function page<T>(items: Iterable<T>, query: URLSearchParams): { total: number; offset: number; limit: number; items: T[] } {
+function page<T>(items: readonly T[], query: URLSearchParams): { total: number; offset: number; limit: number; items: T[] } {
   const { offset, limit } = paging(query)
-  const out: T[] = []
-  let total = 0
-  for (const item of items) {
-    if (total >= offset && out.length < limit) out.push(item)
-    total++
-  }
-  return { total, offset, limit, items: out }
+  return { total: items.length, offset, limit, items: items.slice(offset, offset + limit) }
 }
 
-function sessionSummary(entry: SessionEntry) {
+function sessionSummary(info: SessionInfo) {
   return {
-    clientId: entry.clientId,
-    username: entry.username ?? null,
-    protocol: entry.protocol,
-    connected: entry.connected,
-    remoteAddress: entry.remoteAddress ?? null,
-    connectedAt: iso(entry.connectedAt),
-    disconnectedAt: iso(entry.disconnectedAt),
-    expiryInterval: entry.expiryInterval,
-    subscriptions: entry.subscriptions.size,
+    clientId: info.clientId,
+    username: info.username ?? null,
+    protocol: info.protocol,
+    connected: info.connected,
+    remoteAddress: info.remoteAddress ?? null,
+    disconnectedAt: iso(info.disconnectedAt),
+    expiryInterval: info.expiryInterval,
+    subscriptions: info.subscriptions.length,
+    inflight: info.inflight,
+    queued: info.queued,
+    willPending: info.willPending,
   }
 }
 
-function subscriptionView(clientId: string | undefined, sub: SubscriptionOptions) {
+function subscriptionView(sub: SubscriptionOptions) {
   return {
-    ...(clientId === undefined ? {} : { clientId }),
     filter: sub.filter,
     qos: sub.qos,
     noLocal: sub.noLocal,
@@ -69,12 +69,8 @@ function subscriptionView(clientId: string | undefined, sub: SubscriptionOptions
   }
 }
 
-function* allSubscriptions(directory: SessionDirectory) {
-  for (const entry of directory.all()) for (const sub of entry.subscriptions.values()) yield subscriptionView(entry.clientId, sub)
-}
-
 /** The admin API of a single node: itself as the whole cluster, its sessions, no queues yet. */
-export function createAdminApi(directory: SessionDirectory, node: NodeFacts): AdminApi {
+export function createAdminApi(source: SessionSource, node: NodeFacts): AdminApi {
   const self = () => ({
     id: node.nodeId,
     self: true,
@@ -87,15 +83,12 @@ export function createAdminApi(directory: SessionDirectory, node: NodeFacts): Ad
   return {
     cluster: () => ({ name: node.clusterName, enabled: false, leader: node.nodeId, nodes: [node.nodeId] }),
     nodes: () => [self()],
-    sessions: (query) => page((function* () {
-      for (const entry of directory.all()) yield sessionSummary(entry)
-    })(), query),
+    sessions: (query) => page(source.sessions().map(sessionSummary), query),
     session: (clientId) => {
-      const entry = directory.get(clientId)
-      if (entry === undefined) return undefined
-      return { ...sessionSummary(entry), subscriptions: [...entry.subscriptions.values()].map((sub) => subscriptionView(undefined, sub)) }
+      const info = source.session(clientId)
+      return info === undefined ? undefined : { ...sessionSummary(info), subscriptions: info.subscriptions.map(subscriptionView) }
     },
-    subscriptions: (query) => page(allSubscriptions(directory), query),
+    subscriptions: (query) => page(source.sessions().flatMap((info) => info.subscriptions.map((sub) => ({ clientId: info.clientId, ...subscriptionView(sub) }))), query),
     // Durable queues arrive with their own issue; until then there are none to list.
     queues: () => [],
     queue: () => undefined,
