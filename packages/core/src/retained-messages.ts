@@ -31,10 +31,10 @@ export class RetainedMessages {
   }
 
   /**
-   * Applies a PUBLISH with RETAIN=1. Returns QuotaExceeded when max_retained_messages is reached
-   * and the topic is new (the publish is refused as a whole), else undefined. `persist` is false
-   * for `$SYS`, which is regenerated after a restart rather than written every interval.
-   * Returns true through `wrote` when Storage got a write.
+   * Applies a PUBLISH with RETAIN=1. `refused` is QuotaExceeded when max_retained_messages is
+   * reached and the topic is new (the publish is refused as a whole); `wrote` tells whether
+   * Storage got a write. `persist` is false for `$SYS`, which is regenerated after a restart
+   * rather than written every interval.
    */
   apply(message: Message, persist: boolean): { refused?: ReasonCode; wrote: boolean } {
     const topic = message.topic
