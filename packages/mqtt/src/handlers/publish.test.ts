@@ -232,7 +232,8 @@ describe('PUBLISH from a client', () => {
     const delivered = await r.next()
     expect(delivered).toMatchObject({ cmd: 'publish', topic: 'exp/t' })
     const remaining = (delivered as { properties?: { messageExpiryInterval?: number } }).properties?.messageExpiryInterval
-    expect(remaining).toBeGreaterThanOrEqual(98)
+    // Not the 100 the publisher gave: about one second was spent waiting (slack for a loaded machine).
+    expect(remaining).toBeGreaterThanOrEqual(95)
     expect(remaining).toBeLessThanOrEqual(99)
   })
 
