@@ -106,8 +106,8 @@ export class SqliteStorage implements Storage {
   }
 
   putSession(record: SessionRecord): void {
-    const { sql, messages } = this.use('putSession')
-    this.stage(() => {
+    const { commits, sql, messages } = this.use('putSession')
+    commits.stage(() => {
       const will = record.will
       sql.upsertSession.run(
         record.clientId,
@@ -121,11 +121,11 @@ export class SqliteStorage implements Storage {
   }
 
   deleteSession(clientId: string): void {
-    const { sql, queues } = this.use('deleteSession')
+    const { commits, sql, queues } = this.use('deleteSession')
     // The staged delete removes every entry before any later append of this client applies, so
     // a new queue can start its sequence again from zero.
     queues.delete(clientId)
-    this.stage(() => {
+    commits.stage(() => {
       sql.deleteSessionSubscriptions.run(clientId)
       sql.deleteSessionInflight.run(clientId)
       sql.deleteSessionIncomingQos2.run(clientId)
@@ -135,8 +135,8 @@ export class SqliteStorage implements Storage {
   }
 
   putSubscription(clientId: string, sub: SubscriptionOptions): void {
-    const { sql } = this.use('putSubscription')
-    this.stage(() => {
+    const { commits, sql } = this.use('putSubscription')
+    commits.stage(() => {
       sql.upsertSubscription.run(
         clientId,
         sub.filter,
@@ -151,13 +151,13 @@ export class SqliteStorage implements Storage {
   }
 
   deleteSubscription(clientId: string, filter: string): void {
-    const { sql } = this.use('deleteSubscription')
-    this.stage(() => sql.deleteSubscription.run(clientId, filter))
+    const { commits, sql } = this.use('deleteSubscription')
+    commits.stage(() => sql.deleteSubscription.run(clientId, filter))
   }
 
   putInflight(clientId: string, record: InflightRecord): void {
-    const { sql, messages } = this.use('putInflight')
-    this.stage(() => {
+    const { commits, sql, messages } = this.use('putInflight')
+    commits.stage(() => {
       sql.upsertInflight.run(
         clientId,
         record.packetId,
@@ -171,41 +171,41 @@ export class SqliteStorage implements Storage {
   }
 
   deleteInflight(clientId: string, packetId: number): void {
-    const { sql } = this.use('deleteInflight')
-    this.stage(() => sql.deleteInflight.run(clientId, packetId))
+    const { commits, sql } = this.use('deleteInflight')
+    commits.stage(() => sql.deleteInflight.run(clientId, packetId))
   }
 
   putIncomingQos2(clientId: string, packetId: number): void {
-    const { sql } = this.use('putIncomingQos2')
-    this.stage(() => sql.insertIncomingQos2.run(clientId, packetId))
+    const { commits, sql } = this.use('putIncomingQos2')
+    commits.stage(() => sql.insertIncomingQos2.run(clientId, packetId))
   }
 
   deleteIncomingQos2(clientId: string, packetId: number): void {
-    const { sql } = this.use('deleteIncomingQos2')
-    this.stage(() => sql.deleteIncomingQos2.run(clientId, packetId))
+    const { commits, sql } = this.use('deleteIncomingQos2')
+    commits.stage(() => sql.deleteIncomingQos2.run(clientId, packetId))
   }
 
   appendOffline(clientId: string, message: Message): void {
-    const { sql, messages, queues } = this.use('appendOffline')
+    const { commits, sql, messages, queues } = this.use('appendOffline')
     let queue = queues.get(clientId)
     if (queue === undefined) {
       queue = { head: 0, tail: 0 }
       queues.set(clientId, queue)
     }
     const seq = queue.tail++
-    this.stage(() => sql.insertOffline.run(clientId, seq, messages.idFor(message)))
+    commits.stage(() => sql.insertOffline.run(clientId, seq, messages.idFor(message)))
   }
 
   dropOldestOffline(clientId: string, n: number): void {
-    const { queues } = this.use('dropOldestOffline')
-    const queue = queues.get(clientId)
-    if (queue !== undefined) this.removeHead(clientId, queue, n)
+    const open = this.use('dropOldestOffline')
+    const queue = open.queues.get(clientId)
+    if (queue !== undefined) this.removeHead(open, clientId, queue, n)
   }
 
   async takeOffline(clientId: string, limit: number): Promise<Message[]> {
     const open = this.use('takeOffline')
     const queue = open.queues.get(clientId)
-    const count = queue === undefined ? 0 : Math.min(Math.max(limit, 0), queue.tail - queue.head)
+    const count = queue === undefined ? 0 : Math.min(Math.max(Math.floor(limit), 0), queue.tail - queue.head)
     if (queue === undefined || count === 0) return []
     // Read-your-writes: the entries may still be staged. Removal is staged, not committed here,
     // so it lands in one transaction with whatever the caller does with the messages next
@@ -217,31 +217,27 @@ export class SqliteStorage implements Storage {
     } catch (cause) {
       throw asStorageError(cause, open.path, `cannot read offline queue of ${clientId}`, StorageErrorCode.Read)
     }
-    this.removeHead(clientId, queue, rows.length)
+    this.removeHead(open, clientId, queue, rows.length)
     return rows.map((row) => open.messages.fromRow(row))
   }
 
   putRetained(message: Message): void {
-    const { sql, messages } = this.use('putRetained')
-    this.stage(() => sql.upsertRetained.run(message.topic, messages.idFor(message)))
+    const { commits, sql, messages } = this.use('putRetained')
+    commits.stage(() => sql.upsertRetained.run(message.topic, messages.idFor(message)))
   }
 
   deleteRetained(topic: string): void {
-    const { sql } = this.use('deleteRetained')
-    this.stage(() => sql.deleteRetained.run(topic))
+    const { commits, sql } = this.use('deleteRetained')
+    commits.stage(() => sql.deleteRetained.run(topic))
   }
 
-  private removeHead(clientId: string, queue: QueueCursor, n: number): void {
+  private removeHead(open: OpenDatabase, clientId: string, queue: QueueCursor, n: number): void {
     const removed = Math.min(Math.max(n, 0), queue.tail - queue.head)
     if (removed === 0) return
     queue.head += removed
     const below = queue.head
-    const { sql } = this.use('removeHead')
-    this.stage(() => sql.deleteOfflineBelow.run(clientId, below))
-  }
-
-  private stage(op: StagedOp): void {
-    this.current?.commits.stage(op)
+    const { commits, sql } = open
+    commits.stage(() => sql.deleteOfflineBelow.run(clientId, below))
   }
 
   private use(method: string): OpenDatabase {
