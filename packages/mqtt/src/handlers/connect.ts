@@ -4,7 +4,7 @@ import type { ConnectRequest, Message, QoS, WillRecord } from '@fluxmq/core'
 import { isValidUtf8MqttString } from '@fluxmq/mqtt-codec'
 import type { IConnackPacket, IConnectPacket, ProtocolVersion } from '@fluxmq/mqtt-codec'
 import type { Connection } from '../connection.js'
-import { messagePropertiesFromWire } from '../properties.js'
+import { expiresAtFrom, messagePropertiesFromWire } from '../properties.js'
 import { OutboundTopicAliases } from '../topic-alias.js'
 import { startAuthentication } from './auth.js'
 
@@ -120,13 +120,16 @@ function buildWill(connection: Connection, packet: IConnectPacket, clientId: str
     connection.refuse(ReasonCode.PayloadFormatInvalid, 'will payload is not UTF-8')
     return null
   }
+  const now = connection.now()
   const message: Message = {
     topic: will.topic,
     payload,
     qos,
     retain: will.retain === true,
     properties: messagePropertiesFromWire(will.properties),
-    publishedAt: connection.now(),
+    // The core re-bases this on the moment the will is published (its lifetime starts then).
+    expiresAt: expiresAtFrom(will.properties?.messageExpiryInterval, now),
+    publishedAt: now,
     publisherId: clientId,
   }
   return { message, delayInterval: will.properties?.willDelayInterval ?? 0 }

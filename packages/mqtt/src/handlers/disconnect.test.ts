@@ -77,6 +77,24 @@ describe('DISCONNECT and wills', () => {
     expect((await got).payload.toString()).toBe('gone')
   })
 
+  it('will properties travel with the will; its Message Expiry Interval counts from publication [MQTT-3.3.2-6]', async () => {
+    t = await startBroker()
+    const w = await raw(t.port, 5)
+    w.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'will/#', qos: 1 }] })
+    await w.next()
+    const r = await raw(t.port, 5, {
+      will: { ...will, properties: { messageExpiryInterval: 60, contentType: 'text/plain', userProperties: { why: 'test' } } },
+    })
+    // Connected for over a second before the will goes out: a lifetime counted from CONNECT would read 59.
+    await new Promise((resolve) => setTimeout(resolve, 1100))
+    r.close()
+    expect(await w.next()).toMatchObject({
+      cmd: 'publish',
+      topic: 'will/t',
+      properties: { messageExpiryInterval: 60, contentType: 'text/plain', userProperties: { why: 'test' } },
+    })
+  })
+
   it('DISCONNECT may shorten the session expiry: an expiry of 0 ends the session', async () => {
     t = await startBroker()
     const persistent = { clientId: 'shorten', clean: false, properties: { sessionExpiryInterval: 300 } }
