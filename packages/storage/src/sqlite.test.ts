@@ -231,6 +231,22 @@ describe('SqliteStorage: message rows', () => {
     expect(inspect('SELECT client_id FROM offline')).toEqual([])
   })
 
+  it('loads a message held in several places as one shared object', async () => {
+    const storage = store()
+    await storage.open()
+    const shared = message({ topic: 'shared', retain: true })
+    for (const clientId of ['a', 'b']) {
+      storage.putSession({ clientId, protocol: 'mqtt5', expiryInterval: 60 })
+      storage.putInflight(clientId, { packetId: 1, message: shared, qos: 1, retain: false, state: 'publish' })
+    }
+    storage.putRetained(shared)
+    await storage.close()
+    const state = await store().open()
+    const held = [...state.sessions.map((s) => s.inflight[0]?.message), state.retained[0]]
+    expect(held[0]).toEqual(shared)
+    expect(new Set(held).size).toBe(1)
+  })
+
   it('never writes the adapter cache `wire`', async () => {
     const storage = store()
     await storage.open()

@@ -1,5 +1,6 @@
 import type {
   InflightRecord,
+  Message,
   QoS,
   SessionProtocol,
   SessionRecord,
@@ -59,6 +60,17 @@ export function loadState(
   messages: MessageStore,
 ): { state: StoredState; queues: Map<string, QueueCursor> } {
   const sessions = new Map<string, Loading>()
+  // A message held in many places (fanned out inflight, also retained) loads as one object, as
+  // the core shares it when it routes: one payload in memory, not one per holder.
+  const loaded = new Map<number, Message>()
+  const messageOf = (row: MessageRow): Message => {
+    let message = loaded.get(row.m_id)
+    if (message === undefined) {
+      message = messages.fromRow(row)
+      loaded.set(row.m_id, message)
+    }
+    return message
+  }
   for (const row of db.prepare(LOAD_SQL.sessions).iterate() as IterableIterator<SessionRow>) {
     const session: SessionRecord = {
       clientId: row.client_id,
@@ -67,7 +79,7 @@ export function loadState(
       ...(row.disconnected_at === null ? {} : { disconnectedAt: row.disconnected_at }),
       ...(row.m_id === null || row.m_id === undefined
         ? {}
-        : { will: { message: messages.fromRow(row as MessageRow), delayInterval: row.will_delay ?? 0 } }),
+        : { will: { message: messageOf(row as MessageRow), delayInterval: row.will_delay ?? 0 } }),
     }
     sessions.set(row.client_id, { session, subscriptions: [], inflight: [], incomingQos2: [] })
   }
@@ -80,7 +92,7 @@ export function loadState(
     if (loading === undefined) continue
     loading.inflight.push({
       packetId: row.packet_id,
-      message: messages.fromRow(row),
+      message: messageOf(row),
       qos: row.delivery_qos as 1 | 2,
       retain: row.delivery_retain === 1,
       state: row.state as InflightRecord['state'],
@@ -98,7 +110,7 @@ export function loadState(
     const queue = queues.get(clientId)
     stored.push({ ...loading, offlineCount: queue === undefined ? 0 : queue.tail - queue.head })
   }
-  const retained = (db.prepare(LOAD_SQL.retained).all() as MessageRow[]).map((row) => messages.fromRow(row))
+  const retained = (db.prepare(LOAD_SQL.retained).all() as MessageRow[]).map(messageOf)
   return { state: { sessions: stored, retained }, queues }
 }
 
