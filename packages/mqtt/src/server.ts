@@ -38,7 +38,7 @@ export class MqttServer implements ConnectionHost, StreamAcceptor {
   }
 
   listenWebSocket(options: WebSocketListenOptions): Promise<AddressInfo> {
-    return this.addListener(listenWebSocket(options, this, this.options.clock, this.listenerLogger('websocket')))
+    return this.addListener(listenWebSocket(options, this, this.options.clock, this.listenerLogger('websocket'), this.options.maxPacketSize))
   }
 
   /** Serves MQTT over any byte stream (a socket, a WebSocket stream, a test pipe). */

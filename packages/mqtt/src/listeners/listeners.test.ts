@@ -72,6 +72,20 @@ describe('WebSocket listener', () => {
     expect((await got).payload.toString()).toBe('over websocket')
   })
 
+  it('a WebSocket frame larger than two maximum packets closes the connection before it is buffered', async () => {
+    t = await startBroker({ maxPacketSize: 1024 })
+    const address = await t.server.listenWebSocket({ host: '127.0.0.1', port: 0, path: '/mqtt' })
+    const ws = new WebSocket(`ws://127.0.0.1:${address.port}/mqtt`, ['mqtt'])
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve)
+      ws.once('error', reject)
+    })
+    const closed = new Promise<number>((resolve) => ws.once('close', resolve))
+    ws.send(Buffer.alloc(4096))
+    // 1009: message too big.
+    expect(await closed).toBe(1009)
+  })
+
   it('negotiates subprotocol mqtt (or mqttv3.1) and refuses another path', async () => {
     t = await startBroker()
     const address = await t.server.listenWebSocket({ host: '127.0.0.1', port: 0, path: '/mqtt' })
