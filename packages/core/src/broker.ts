@@ -12,23 +12,23 @@ import type {
 import type { Authorizer, ClientIdentity } from './auth.js'
 import type { Cluster, ClusterInbound, TransferredSession } from './cluster.js'
 import { BrokerError, BrokerErrorCode } from './errors.js'
-import { capExpiry, checkOptions, effectiveExpiry, NEVER_EXPIRES } from './options.js'
+import { checkOptions } from './options.js'
 import { LocalCluster } from './local-cluster.js'
 import type { Message, QoS } from './message.js'
-import { Outgoing } from './outgoing.js'
 import type { Clock, Logger } from './ports.js'
 import { ReasonCode } from './reason-code.js'
 import { RetainedMessages } from './retained-messages.js'
 import { Router } from './router.js'
-import { Offer, Session, type SessionContext } from './session.js'
+import { Offer, type Session, type SessionContext } from './session.js'
 import { sessionInfo, type SessionInfo } from './session-info.js'
+import { SessionRegistry } from './sessions.js'
 import { Stats } from './stats.js'
-import type { InflightRecord, SessionRecord, Storage, SubscriptionOptions, WillRecord } from './storage.js'
-import { Subscription } from './subscription.js'
+import type { Storage, SubscriptionOptions } from './storage.js'
+import type { Subscription } from './subscription.js'
 import { sysTopics } from './sys-topics.js'
 import { TimerQueue } from './timers.js'
 import { validateTopicFilter, validateTopicName } from './topic.js'
-import { willDelay, willMessage } from './will.js'
+import { willMessage } from './will.js'
 
 const allowAll: Authorizer = { canPublish: () => true, canSubscribe: () => true }
 
@@ -62,8 +62,7 @@ export class Broker implements BrokerCore, ClusterInbound {
   private readonly logger: Logger
   private readonly clock: Clock
   private readonly ctx: SessionContext
-  private readonly byClientId = new Map<string, Session>()
-  private readonly connected = new Set<Session>()
+  private readonly registry: SessionRegistry
   private readonly router = new Router()
   private readonly timers = new TimerQueue()
   private readonly retained: RetainedMessages
@@ -98,6 +97,18 @@ export class Broker implements BrokerCore, ClusterInbound {
       halted: false,
     }
     this.retained = new RetainedMessages(options.storage, this.timers, this.stats, options.maxRetainedMessages)
+    this.registry = new SessionRegistry({
+      options,
+      ctx: this.ctx,
+      storage: options.storage,
+      cluster: this.cluster,
+      router: this.router,
+      timers: this.timers,
+      stats: this.stats,
+      clock,
+      logger: this.logger,
+      publishWill: (clientId, will, now) => this.accept(willMessage(will, clientId, now), true, true),
+    })
   }
 
   async start(): Promise<void> {
@@ -106,16 +117,7 @@ export class Broker implements BrokerCore, ClusterInbound {
     const loaded = await this.storage.open()
     const now = this.clock.now()
     for (const message of loaded.retained) this.retained.load(message, now)
-    for (const stored of loaded.sessions) {
-      const s = this.restore(stored.session, stored.subscriptions, stored.inflight, stored.incomingQos2)
-      s.stored = true
-      s.storedTail = stored.offlineCount
-      this.stats.offlineQueuedCurrent += stored.offlineCount
-      // No disconnectedAt: the broker went down while the client was connected; it is gone now.
-      // Sessions that were already disconnected are rescheduled without rewriting their record.
-      const crashed = stored.session.disconnectedAt === undefined
-      this.connectionGone(s, s.disconnectedAt ?? now, crashed)
-    }
+    for (const stored of loaded.sessions) this.registry.load(stored, now)
     this.cluster.attach(this)
     this.startedAt = now
     this.state = 'running'
@@ -126,14 +128,8 @@ export class Broker implements BrokerCore, ClusterInbound {
   async stop(): Promise<void> {
     if (this.state !== 'running') return
     this.state = 'stopping'
-    const now = this.clock.now()
-    for (const s of [...this.connected]) {
-      const link = s.link as ClientLink
-      this.unlink(s)
-      link.close(ReasonCode.ServerShuttingDown)
-      // The server closed the connection without a DISCONNECT from the client: wills apply.
-      this.connectionGone(s, now)
-    }
+    // The server closes the connections without a DISCONNECT from the clients: wills apply.
+    for (const s of [...this.registry.connected]) this.registry.close(s, ReasonCode.ServerShuttingDown)
     this.state = 'stopped'
     this.ctx.halted = true
     await this.storage.sync()
@@ -180,149 +176,22 @@ export class Broker implements BrokerCore, ClusterInbound {
       return { ok: false, reason: ReasonCode.ServerUnavailable }
     }
     if (this.state !== 'running') return { ok: false, reason: ReasonCode.ServerShuttingDown }
-    const now = this.clock.now()
-    let s = this.byClientId.get(id)
-    if (claim.transferred !== undefined) {
-      // The previous owner was another node: its state wins over any stale local copy.
-      if (s !== undefined) {
-        if (s.handle !== undefined) this.takeOver(s, true, now)
-        this.endSession(s, false, false)
-      }
-      s = this.adopt(claim.transferred)
-    }
-    if (s !== undefined) {
-      if (s.handle !== undefined) this.takeOver(s, request.cleanStart, now)
-      else if (s.will !== undefined) {
-        // [MQTT-3.1.3-9] A new connection before the Will Delay Interval elapsed: the will is not sent.
-        s.willTimer?.cancel()
-        s.will = undefined
-      }
-      s.expiryTimer?.cancel()
-      // [MQTT-3.1.2-4] Clean Start discards any existing session; one with expiry 0 ended with its connection.
-      if (request.cleanStart || s.expiryInterval === 0) {
-        this.endSession(s, false, false)
-        s = undefined
-      }
-    }
-    // [MQTT-3.2.2-2] Session Present is 0 for a new session; [MQTT-3.2.2-3] 1 for a resumed one.
-    const sessionPresent = s !== undefined
-    const expiry = effectiveExpiry(this.options, request.protocol, request.sessionExpiryInterval)
-    if (s === undefined) {
-      s = new Session(id, identity, expiry, this.ctx)
-      this.byClientId.set(id, s)
-      this.stats.sessionsCurrent++
-    }
-    const handle: SessionHandle = { clientId: id, identity }
-    s.identity = identity
-    s.protocol = request.protocol
-    s.expiryInterval = expiry
-    s.disconnectedAt = undefined
-    s.will = request.will
-    s.receiveMaximum = request.receiveMaximum > 0 ? request.receiveMaximum : 0xffff
-    s.link = link
-    s.handle = handle
-    this.connected.add(s)
-    this.stats.connectionsCurrent++
-    this.stats.connectionsTotal++
-    // Stored with the will while connected, so a crash still publishes it after the restart.
-    if (expiry > 0 || s.stored) s.persist()
+    const { handle, sessionPresent, expiry } = this.registry.attach(request, link, identity, claim)
     return { ok: true, session: handle, sessionPresent, sessionExpiryInterval: expiry }
   }
 
-  /** [MQTT-3.1.4-3] The session is connected elsewhere on this node: that connection is closed with 0x8E. */
-  private takeOver(s: Session, cleanStart: boolean, now: number): void {
-    const old = s.link as ClientLink
-    // Stale first: the adapter may call disconnect() from inside close().
-    this.unlink(s)
-    old.close(ReasonCode.SessionTakenOver)
-    const will = s.will
-    s.will = undefined
-    // [MQTT-3.1.2-8] Its connection closed: its will goes out now if it has no delay or the session ends;
-    // otherwise the new connection came before the delay elapsed [MQTT-3.1.3-9].
-    const ends = cleanStart || s.expiryInterval === 0
-    if (will !== undefined && (will.delayInterval === 0 || ends)) this.publishWill(s.clientId, will, now)
-    this.logger.info({ clientId: s.clientId }, 'session taken over')
-  }
-
   activate(session: SessionHandle): void {
-    this.live(session)?.activate()
+    this.registry.live(session)?.activate()
   }
 
   disconnect(session: SessionHandle, options: DisconnectOptions): void {
-    const s = this.live(session)
-    if (s === undefined) return
-    this.unlink(s)
-    if (options.sessionExpiryInterval !== undefined) s.expiryInterval = capExpiry(this.options, options.sessionExpiryInterval)
-    // [MQTT-3.1.2-10] A normal DISCONNECT (0x00) deletes the will without publishing it.
-    if (!options.publishWill) s.will = undefined
-    this.connectionGone(s, this.clock.now())
-  }
-
-  private unlink(s: Session): void {
-    s.detach()
-    this.connected.delete(s)
-    this.stats.connectionsCurrent--
-  }
-
-  /** The connection of `s` closed at `at`: schedules its will and its expiry, or ends it. */
-  private connectionGone(s: Session, at: number, write = true): void {
-    const now = this.clock.now()
-    if (s.expiryInterval === 0) {
-      // [MQTT-3.1.2-8] … or when the session ends, whichever is first.
-      this.endSession(s, true, true)
-      return
-    }
-    const will = s.will
-    if (will !== undefined) {
-      const delay = willDelay(will, s.expiryInterval)
-      if (delay === 0) {
-        s.will = undefined
-        this.publishWill(s.clientId, will, now)
-      } else {
-        s.willTimer = this.timers.add(at + delay * 1000, (t) => this.willDue(s, t))
-      }
-    }
-    s.disconnectedAt = at
-    if (write || s.will !== will) s.persist()
-    if (s.expiryInterval !== NEVER_EXPIRES) {
-      s.expiryTimer = this.timers.add(at + s.expiryInterval * 1000, () => this.expire(s))
-    }
-  }
-
-  private willDue(s: Session, now: number): void {
-    const will = s.will
-    if (will === undefined || s.ended) return
-    s.will = undefined
-    if (s.stored) this.storage.putSession(s.record())
-    this.publishWill(s.clientId, will, now)
-  }
-
-  private expire(s: Session): void {
-    if (s.ended || s.handle !== undefined) return
-    this.logger.info({ clientId: s.clientId }, 'session expired')
-    this.endSession(s, true, true)
-  }
-
-  /** Ends a session: routes, storage and ownership go; a pending will is published when asked. */
-  private endSession(s: Session, publishWill: boolean, release: boolean): void {
-    if (s.ended) return
-    const will = publishWill ? s.will : undefined
-    s.end()
-    for (const sub of s.subscriptions.values()) this.unroute(sub)
-    if (s.stored) this.storage.deleteSession(s.clientId)
-    this.byClientId.delete(s.clientId)
-    this.stats.sessionsCurrent--
-    if (release) this.cluster.releaseSession(s.clientId)
-    if (will !== undefined) this.publishWill(s.clientId, will, this.clock.now())
-  }
-
-  private publishWill(clientId: string, will: WillRecord, now: number): void {
-    this.accept(willMessage(will, clientId, now), true, true)
+    const s = this.registry.live(session)
+    if (s !== undefined) this.registry.disconnect(s, options.publishWill, options.sessionExpiryInterval)
   }
 
   publish(from: SessionHandle | null, message: Message): PublishResult {
     if (from !== null) {
-      const s = this.live(from)
+      const s = this.registry.live(from)
       if (s === undefined) return STALE
       const invalid = validateTopicName(message.topic)
       if (invalid !== undefined) return result(invalid)
@@ -405,7 +274,7 @@ export class Broker implements BrokerCore, ClusterInbound {
   }
 
   receiveQos2(from: SessionHandle, packetId: number, message: Message): PublishResult & { readonly duplicate: boolean } {
-    const s = this.live(from)
+    const s = this.registry.live(from)
     if (s === undefined) return { reason: STALE.reason, duplicate: false }
     // [MQTT-4.3.3-10] Until PUBREL, a PUBLISH with the same packet id is acknowledged, never routed again.
     if (s.incomingQos2.has(packetId)) return { reason: ReasonCode.Success, duplicate: true }
@@ -419,7 +288,7 @@ export class Broker implements BrokerCore, ClusterInbound {
   }
 
   releaseQos2(from: SessionHandle, packetId: number): boolean {
-    const s = this.live(from)
+    const s = this.registry.live(from)
     if (s === undefined || !s.incomingQos2.delete(packetId)) return false
     // [MQTT-4.3.3-12] From now on a PUBLISH with this packet id is a new message.
     if (s.stored) this.storage.deleteIncomingQos2(s.clientId, packetId)
@@ -427,19 +296,19 @@ export class Broker implements BrokerCore, ClusterInbound {
   }
 
   puback(session: SessionHandle, packetId: number): boolean {
-    return this.live(session)?.puback(packetId) ?? false
+    return this.registry.live(session)?.puback(packetId) ?? false
   }
 
   pubrec(session: SessionHandle, packetId: number): boolean {
-    return this.live(session)?.pubrec(packetId) ?? false
+    return this.registry.live(session)?.pubrec(packetId) ?? false
   }
 
   pubcomp(session: SessionHandle, packetId: number): boolean {
-    return this.live(session)?.pubcomp(packetId) ?? false
+    return this.registry.live(session)?.pubcomp(packetId) ?? false
   }
 
   subscribe(session: SessionHandle, requests: readonly SubscriptionOptions[]): SubscribeResult {
-    const s = this.live(session)
+    const s = this.registry.live(session)
     const codes: ReasonCode[] = []
     const fresh: boolean[] = []
     for (const req of requests) {
@@ -470,26 +339,12 @@ export class Broker implements BrokerCore, ClusterInbound {
     // The granted QoS may be lower than requested (MQTT 5 §3.9.3): capped at broker.max_qos.
     const qos = Math.min(req.qos, this.options.maxQos) as QoS
     const options = qos === req.qos ? req : { ...req, qos }
-    // [MQTT-3.8.4-3] A subscription to an existing filter replaces it.
-    if (existing !== undefined) existing.update(options)
-    else this.addSubscription(new Subscription(s, options))
-    if (s.stored) this.storage.putSubscription(s.clientId, options)
+    this.registry.subscribe(s, options)
     return qos
   }
 
-  private addSubscription(sub: Subscription): void {
-    sub.session.subscriptions.set(sub.options.filter, sub)
-    this.stats.subscriptionsCurrent++
-    if (this.router.add(sub)) this.cluster.addRoute(sub.options.filter)
-  }
-
-  private unroute(sub: Subscription): void {
-    this.stats.subscriptionsCurrent--
-    if (this.router.remove(sub)) this.cluster.removeRoute(sub.options.filter)
-  }
-
   deliverRetained(session: SessionHandle, requests: readonly SubscriptionOptions[], res: SubscribeResult): void {
-    const s = this.live(session)
+    const s = this.registry.live(session)
     if (s === undefined) return
     const fresh = this.fresh.get(res)
     const now = this.clock.now()
@@ -513,15 +368,10 @@ export class Broker implements BrokerCore, ClusterInbound {
   }
 
   unsubscribe(session: SessionHandle, filters: readonly string[]): ReasonCode[] {
-    const s = this.live(session)
-    return filters.map((filter) => {
-      const sub = s?.subscriptions.get(filter)
-      if (s === undefined || sub === undefined) return ReasonCode.NoSubscriptionExisted
-      s.subscriptions.delete(filter)
-      this.unroute(sub)
-      if (s.stored) this.storage.deleteSubscription(s.clientId, filter)
-      return ReasonCode.Success
-    })
+    const s = this.registry.live(session)
+    return filters.map((filter) =>
+      s !== undefined && this.registry.unsubscribe(s, filter) ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted,
+    )
   }
 
   tick(now: number): void {
@@ -529,7 +379,7 @@ export class Broker implements BrokerCore, ClusterInbound {
     this.timers.runDue(now)
     const interval = this.options.retryIntervalMs
     if (interval <= 0) return
-    for (const s of this.connected) {
+    for (const s of this.registry.connected) {
       // MQTT 5 forbids resending on a live connection [MQTT-4.4.0-1]; 3.1.1 leaves it to the server.
       if (s.protocol === 'mqtt3' && s.inflight.size > 0) s.retry(now, interval)
     }
@@ -537,12 +387,12 @@ export class Broker implements BrokerCore, ClusterInbound {
 
   /** Snapshot of every session on this node (admin API). */
   sessions(): SessionInfo[] {
-    return [...this.byClientId.values()].map(sessionInfo)
+    return [...this.registry.values()].map(sessionInfo)
   }
 
   /** Snapshot of one session, or undefined when this node has none for the client id. */
   session(clientId: string): SessionInfo | undefined {
-    const s = this.byClientId.get(clientId)
+    const s = this.registry.get(clientId)
     return s === undefined ? undefined : sessionInfo(s)
   }
 
@@ -552,12 +402,9 @@ export class Broker implements BrokerCore, ClusterInbound {
    * included. False when the client is not connected here.
    */
   kick(clientId: string, reason: ReasonCode = ReasonCode.AdministrativeAction): boolean {
-    const s = this.byClientId.get(clientId)
+    const s = this.registry.get(clientId)
     if (s === undefined || s.handle === undefined) return false
-    const link = s.link as ClientLink
-    this.unlink(s)
-    link.close(reason)
-    this.connectionGone(s, this.clock.now())
+    this.registry.close(s, reason)
     this.logger.info({ clientId, reason }, 'client disconnected by the server')
     return true
   }
@@ -574,54 +421,8 @@ export class Broker implements BrokerCore, ClusterInbound {
   }
 
   /** ClusterInbound: another node takes this client over; hand over everything and forget it here. */
-  async surrenderSession(clientId: string): Promise<TransferredSession | undefined> {
-    const s = this.byClientId.get(clientId)
-    if (s === undefined) return undefined
-    if (s.handle !== undefined) {
-      const link = s.link as ClientLink
-      this.unlink(s)
-      link.close(ReasonCode.SessionTakenOver)
-      s.disconnectedAt = this.clock.now()
-    }
-    const session = s.record()
-    const subscriptions = [...s.subscriptions.values()].map((sub) => sub.options)
-    const inflight = [...s.inflight.values()].map((out) => out.toRecord())
-    const incomingQos2 = [...s.incomingQos2]
-    const memory = [...s.queue].map((out) => out.message)
-    const stored = s.stored ? s.queued : 0
-    // Out of the router now, so nothing new lands here while the stored queue is read.
-    s.stored = false
-    this.endSession(s, false, false)
-    const offline = stored > 0 ? await this.storage.takeOffline(clientId, stored) : memory
-    if (stored > 0) this.storage.deleteSession(clientId)
-    return { session, subscriptions, inflight, incomingQos2, offline }
-  }
-
-  /** A session handed over by another node (cluster takeover or a dead node's session). */
-  private adopt(t: TransferredSession): Session {
-    const s = this.restore(t.session, t.subscriptions, t.inflight, t.incomingQos2)
-    s.adopt(t.offline)
-    if (s.expiryInterval > 0) s.persist()
-    return s
-  }
-
-  private restore(
-    record: SessionRecord,
-    subscriptions: readonly SubscriptionOptions[],
-    inflight: readonly InflightRecord[],
-    incomingQos2: readonly number[],
-  ): Session {
-    const identity: ClientIdentity = { clientId: record.clientId, protocol: record.protocol }
-    const s = new Session(record.clientId, identity, record.expiryInterval, this.ctx)
-    s.will = record.will
-    s.disconnectedAt = record.disconnectedAt
-    for (const options of subscriptions) this.addSubscription(new Subscription(s, options))
-    for (const r of inflight) s.inflight.set(r.packetId, Outgoing.fromRecord(r))
-    this.stats.inflightCurrent += inflight.length
-    for (const id of incomingQos2) s.incomingQos2.add(id)
-    this.byClientId.set(s.clientId, s)
-    this.stats.sessionsCurrent++
-    return s
+  surrenderSession(clientId: string): Promise<TransferredSession | undefined> {
+    return this.registry.surrender(clientId)
   }
 
   private publishSys(now: number): void {
@@ -642,10 +443,6 @@ export class Broker implements BrokerCore, ClusterInbound {
     this.timers.add(now + this.options.sysIntervalMs, (t) => this.publishSys(t))
   }
 
-  /** The session behind a handle, or undefined when the handle is stale [MQTT-3.1.4-3]. */
-  private live(handle: SessionHandle): Session | undefined {
-    const s = this.byClientId.get(handle.clientId)
-    return s !== undefined && s.handle === handle ? s : undefined
-  }
+
 }
 

@@ -1,0 +1,294 @@
+import type { BrokerOptions, ClientLink, ConnectRequest, SessionHandle } from './api.js'
+import type { ClientIdentity } from './auth.js'
+import type { Cluster, SessionClaim, TransferredSession } from './cluster.js'
+import { capExpiry, effectiveExpiry, NEVER_EXPIRES } from './options.js'
+import { Outgoing } from './outgoing.js'
+import type { Clock, Logger } from './ports.js'
+import { ReasonCode } from './reason-code.js'
+import type { Router } from './router.js'
+import { Session, type SessionContext } from './session.js'
+import type { Stats } from './stats.js'
+import type { InflightRecord, SessionRecord, Storage, StoredSession, SubscriptionOptions, WillRecord } from './storage.js'
+import { Subscription } from './subscription.js'
+import type { TimerQueue } from './timers.js'
+import { willDelay } from './will.js'
+
+export interface SessionRegistryDeps {
+  readonly options: BrokerOptions
+  readonly ctx: SessionContext
+  readonly storage: Storage
+  readonly cluster: Cluster
+  readonly router: Router
+  readonly timers: TimerQueue
+  readonly stats: Stats
+  readonly clock: Clock
+  readonly logger: Logger
+  /** Publishes a will (the broker routes it like a client publish). */
+  readonly publishWill: (clientId: string, will: WillRecord, now: number) => void
+}
+
+/**
+ * The sessions of this node and their lifecycle: attach (new, resumed, taken over, handed over
+ * from another node), connection loss, will scheduling, expiry, end; and each session's
+ * subscriptions in the router, with cluster routes following the local counts.
+ */
+export class SessionRegistry {
+  private readonly byClientId = new Map<string, Session>()
+  /** Sessions with a live connection, for retry scans and shutdown. */
+  readonly connected = new Set<Session>()
+
+  constructor(private readonly d: SessionRegistryDeps) {}
+
+  get(clientId: string): Session | undefined {
+    return this.byClientId.get(clientId)
+  }
+
+  values(): IterableIterator<Session> {
+    return this.byClientId.values()
+  }
+
+  /** The session behind a handle, or undefined when the handle is stale [MQTT-3.1.4-3]. */
+  live(handle: SessionHandle): Session | undefined {
+    const s = this.byClientId.get(handle.clientId)
+    return s !== undefined && s.handle === handle ? s : undefined
+  }
+
+  /** A session found in Storage at start: rescheduled as disconnected. */
+  load(stored: StoredSession, now: number): void {
+    const s = this.restore(stored.session, stored.subscriptions, stored.inflight, stored.incomingQos2)
+    s.stored = true
+    s.storedTail = stored.offlineCount
+    this.d.stats.offlineQueuedCurrent += stored.offlineCount
+    // No disconnectedAt: the broker went down while the client was connected; it is gone now.
+    // Sessions that were already disconnected are rescheduled without rewriting their record.
+    const crashed = stored.session.disconnectedAt === undefined
+    this.connectionGone(s, s.disconnectedAt ?? now, crashed)
+  }
+
+  /** Attaches a connection once the cluster granted ownership (`claim`). */
+  attach(
+    request: ConnectRequest,
+    link: ClientLink,
+    identity: ClientIdentity,
+    claim: SessionClaim,
+  ): { readonly handle: SessionHandle; readonly sessionPresent: boolean; readonly expiry: number } {
+    const id = request.clientId
+    const now = this.d.clock.now()
+    let s = this.byClientId.get(id)
+    if (claim.transferred !== undefined) {
+      // The previous owner was another node: its state wins over any stale local copy.
+      if (s !== undefined) {
+        if (s.handle !== undefined) this.takeOver(s, true, now)
+        this.end(s, false, false)
+      }
+      s = this.adopt(claim.transferred)
+    }
+    if (s !== undefined) {
+      if (s.handle !== undefined) this.takeOver(s, request.cleanStart, now)
+      else if (s.will !== undefined) {
+        // [MQTT-3.1.3-9] A new connection before the Will Delay Interval elapsed: the will is not sent.
+        s.willTimer?.cancel()
+        s.will = undefined
+      }
+      s.expiryTimer?.cancel()
+      // [MQTT-3.1.2-4] Clean Start discards any existing session; one with expiry 0 ended with its connection.
+      if (request.cleanStart || s.expiryInterval === 0) {
+        this.end(s, false, false)
+        s = undefined
+      }
+    }
+    // [MQTT-3.2.2-2] Session Present is 0 for a new session; [MQTT-3.2.2-3] 1 for a resumed one.
+    const sessionPresent = s !== undefined
+    const expiry = effectiveExpiry(this.d.options, request.protocol, request.sessionExpiryInterval)
+    if (s === undefined) {
+      s = new Session(id, identity, expiry, this.d.ctx)
+      this.byClientId.set(id, s)
+      this.d.stats.sessionsCurrent++
+    }
+    const handle: SessionHandle = { clientId: id, identity }
+    s.identity = identity
+    s.protocol = request.protocol
+    s.expiryInterval = expiry
+    s.disconnectedAt = undefined
+    s.will = request.will
+    s.receiveMaximum = request.receiveMaximum > 0 ? request.receiveMaximum : 0xffff
+    s.link = link
+    s.handle = handle
+    this.connected.add(s)
+    this.d.stats.connectionsCurrent++
+    this.d.stats.connectionsTotal++
+    // Stored with the will while connected, so a crash still publishes it after the restart.
+    if (expiry > 0 || s.stored) s.persist()
+    return { handle, sessionPresent, expiry }
+  }
+
+  /** [MQTT-3.1.4-3] The session is connected elsewhere on this node: that connection is closed with 0x8E. */
+  private takeOver(s: Session, cleanStart: boolean, now: number): void {
+    const old = s.link as ClientLink
+    // Stale first: the adapter may call disconnect() from inside close().
+    this.unlink(s)
+    old.close(ReasonCode.SessionTakenOver)
+    const will = s.will
+    s.will = undefined
+    // [MQTT-3.1.2-8] Its connection closed: its will goes out now if it has no delay or the session ends;
+    // otherwise the new connection came before the delay elapsed [MQTT-3.1.3-9].
+    const ends = cleanStart || s.expiryInterval === 0
+    if (will !== undefined && (will.delayInterval === 0 || ends)) this.d.publishWill(s.clientId, will, now)
+    this.d.logger.info({ clientId: s.clientId }, 'session taken over')
+  }
+
+  /** The client's connection is gone (DISCONNECT, socket loss, protocol error). */
+  disconnect(s: Session, publishWill: boolean, sessionExpiryInterval: number | undefined): void {
+    this.unlink(s)
+    if (sessionExpiryInterval !== undefined) s.expiryInterval = capExpiry(this.d.options, sessionExpiryInterval)
+    // [MQTT-3.1.2-10] A normal DISCONNECT (0x00) deletes the will without publishing it.
+    if (!publishWill) s.will = undefined
+    this.connectionGone(s, this.d.clock.now())
+  }
+
+  /** The server closes a live connection (shutdown, admin kick): as a connection loss, will included. */
+  close(s: Session, reason: ReasonCode): void {
+    const link = s.link as ClientLink
+    this.unlink(s)
+    link.close(reason)
+    this.connectionGone(s, this.d.clock.now())
+  }
+
+  private unlink(s: Session): void {
+    s.detach()
+    this.connected.delete(s)
+    this.d.stats.connectionsCurrent--
+  }
+
+  /** The connection of `s` closed at `at`: schedules its will and its expiry, or ends it. */
+  private connectionGone(s: Session, at: number, write = true): void {
+    const now = this.d.clock.now()
+    if (s.expiryInterval === 0) {
+      // [MQTT-3.1.2-8] … or when the session ends, whichever is first.
+      this.end(s, true, true)
+      return
+    }
+    const will = s.will
+    if (will !== undefined) {
+      const delay = willDelay(will, s.expiryInterval)
+      if (delay === 0) {
+        s.will = undefined
+        this.d.publishWill(s.clientId, will, now)
+      } else {
+        s.willTimer = this.d.timers.add(at + delay * 1000, (t) => this.willDue(s, t))
+      }
+    }
+    s.disconnectedAt = at
+    if (write || s.will !== will) s.persist()
+    if (s.expiryInterval !== NEVER_EXPIRES) {
+      s.expiryTimer = this.d.timers.add(at + s.expiryInterval * 1000, () => this.expire(s))
+    }
+  }
+
+  private willDue(s: Session, now: number): void {
+    const will = s.will
+    if (will === undefined || s.ended) return
+    s.will = undefined
+    if (s.stored) this.d.storage.putSession(s.record())
+    this.d.publishWill(s.clientId, will, now)
+  }
+
+  private expire(s: Session): void {
+    if (s.ended || s.handle !== undefined) return
+    this.d.logger.info({ clientId: s.clientId }, 'session expired')
+    this.end(s, true, true)
+  }
+
+  /** Ends a session: routes, storage and ownership go; a pending will is published when asked. */
+  private end(s: Session, publishWill: boolean, release: boolean): void {
+    if (s.ended) return
+    const will = publishWill ? s.will : undefined
+    s.end()
+    for (const sub of s.subscriptions.values()) this.unroute(sub)
+    if (s.stored) this.d.storage.deleteSession(s.clientId)
+    this.byClientId.delete(s.clientId)
+    this.d.stats.sessionsCurrent--
+    if (release) this.d.cluster.releaseSession(s.clientId)
+    if (will !== undefined) this.d.publishWill(s.clientId, will, this.d.clock.now())
+  }
+
+  /** Adds or replaces [MQTT-3.8.4-3] a granted subscription of `s`. */
+  subscribe(s: Session, options: SubscriptionOptions): void {
+    const existing = s.subscriptions.get(options.filter)
+    if (existing !== undefined) existing.update(options)
+    else this.route(new Subscription(s, options))
+    if (s.stored) this.d.storage.putSubscription(s.clientId, options)
+  }
+
+  /** False when `s` had no subscription to the filter. */
+  unsubscribe(s: Session, filter: string): boolean {
+    const sub = s.subscriptions.get(filter)
+    if (sub === undefined) return false
+    s.subscriptions.delete(filter)
+    this.unroute(sub)
+    if (s.stored) this.d.storage.deleteSubscription(s.clientId, filter)
+    return true
+  }
+
+  private route(sub: Subscription): void {
+    sub.session.subscriptions.set(sub.options.filter, sub)
+    this.d.stats.subscriptionsCurrent++
+    if (this.d.router.add(sub)) this.d.cluster.addRoute(sub.options.filter)
+  }
+
+  private unroute(sub: Subscription): void {
+    this.d.stats.subscriptionsCurrent--
+    if (this.d.router.remove(sub)) this.d.cluster.removeRoute(sub.options.filter)
+  }
+
+  /** Another node takes the client over: close it here, hand everything over, forget it. */
+  async surrender(clientId: string): Promise<TransferredSession | undefined> {
+    const s = this.byClientId.get(clientId)
+    if (s === undefined) return undefined
+    if (s.handle !== undefined) {
+      const link = s.link as ClientLink
+      this.unlink(s)
+      link.close(ReasonCode.SessionTakenOver)
+      s.disconnectedAt = this.d.clock.now()
+    }
+    const session = s.record()
+    const subscriptions = [...s.subscriptions.values()].map((sub) => sub.options)
+    const inflight = [...s.inflight.values()].map((out) => out.toRecord())
+    const incomingQos2 = [...s.incomingQos2]
+    const memory = [...s.queue].map((out) => out.message)
+    const stored = s.stored ? s.queued : 0
+    // Out of the router now, so nothing new lands here while the stored queue is read.
+    s.stored = false
+    this.end(s, false, false)
+    const offline = stored > 0 ? await this.d.storage.takeOffline(clientId, stored) : memory
+    if (stored > 0) this.d.storage.deleteSession(clientId)
+    return { session, subscriptions, inflight, incomingQos2, offline }
+  }
+
+  /** A session handed over by another node (cluster takeover or a dead node's session). */
+  private adopt(t: TransferredSession): Session {
+    const s = this.restore(t.session, t.subscriptions, t.inflight, t.incomingQos2)
+    s.adopt(t.offline)
+    if (s.expiryInterval > 0) s.persist()
+    return s
+  }
+
+  private restore(
+    record: SessionRecord,
+    subscriptions: readonly SubscriptionOptions[],
+    inflight: readonly InflightRecord[],
+    incomingQos2: readonly number[],
+  ): Session {
+    const identity: ClientIdentity = { clientId: record.clientId, protocol: record.protocol }
+    const s = new Session(record.clientId, identity, record.expiryInterval, this.d.ctx)
+    s.will = record.will
+    s.disconnectedAt = record.disconnectedAt
+    for (const options of subscriptions) this.route(new Subscription(s, options))
+    for (const r of inflight) s.inflight.set(r.packetId, Outgoing.fromRecord(r))
+    this.d.stats.inflightCurrent += inflight.length
+    for (const id of incomingQos2) s.incomingQos2.add(id)
+    this.byClientId.set(s.clientId, s)
+    this.d.stats.sessionsCurrent++
+    return s
+  }
+}
