@@ -10,7 +10,6 @@ export const MqttErrorCode = {
   ReceiveMaximumExceeded: 'FLUXMQ_ERR_MQTT_CONN_RECEIVE_MAXIMUM',
   QoSNotSupported: 'FLUXMQ_ERR_MQTT_CONN_QOS_NOT_SUPPORTED',
   RetainNotSupported: 'FLUXMQ_ERR_MQTT_CONN_RETAIN_NOT_SUPPORTED',
-  TopicNameInvalid: 'FLUXMQ_ERR_MQTT_CONN_TOPIC_NAME',
   PayloadFormatInvalid: 'FLUXMQ_ERR_MQTT_CONN_PAYLOAD_FORMAT',
   SubscriptionIdsNotSupported: 'FLUXMQ_ERR_MQTT_CONN_SUBSCRIPTION_IDS',
   ListenerFailed: 'FLUXMQ_ERR_MQTT_LISTEN',

