@@ -3,7 +3,7 @@
 // ceiling; markdown table to stdout, everything measured to bench/results/<date>.json.
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { cpus as cpuList, release, tmpdir, totalmem } from 'node:os'
+import { cpus as cpuList, loadavg, release, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -24,7 +24,7 @@ const HELP = `pnpm bench [options]
   --brokers a,b         targets: ${BROKERS.join(', ')} (default: all); the sink always runs unless --no-sink
   --no-sink             skip the ceiling runs
   --repetitions N       repetitions per scenario and broker (default 3, --quick 1); the median is reported
-  --duration S          measured seconds per run after warm-up (default 10, --quick 3)
+  --duration S          measured seconds per run after warm-up (default 8, --quick 3)
   --profile             FluxMQ only, under node --cpu-prof into bench/results/profiles/; prints the top frames
   --help`
 
@@ -102,6 +102,7 @@ async function main() {
 
   const rows = []
   const started = Date.now()
+  const loadBefore = loadavg()[0]
   for (const id of opts.only) {
     const scenario = resolve(
       SCENARIOS.find((s) => s.id === id),
@@ -123,6 +124,7 @@ async function main() {
           binary,
           id: `${id}-${target}-${rep}`,
           settleMs: opts.profile.settleMs,
+          sinkDuration: opts.profile.sinkDuration,
           profileDir,
         })
         row.samples[target].push(sample)
@@ -135,11 +137,12 @@ async function main() {
   }
   rmSync(workDir, { recursive: true, force: true })
 
-  const info = machine()
+  // Other work on the machine takes CPU from the broker: the load average says how much there was.
+  const info = { ...machine(), loadAverage: { before: loadBefore, after: loadavg()[0] } }
   const markdown = table(rows)
   const verdicts = targets(rows)
   const warnings = notes(rows)
-  console.log(`\nFluxMQ benchmark ${stamp}${opts.quick ? ' (quick)' : ''}: ${info.cpu}, ${info.cores} cores, ${info.pinning}, Node ${info.node}, Mosquitto ${info.mosquitto}, Aedes ${info.aedes}\n`)
+  console.log(`\nFluxMQ benchmark ${stamp}${opts.quick ? ' (quick)' : ''}: ${info.cpu}, ${info.cores} cores, ${info.pinning}, Node ${info.node}, Mosquitto ${info.mosquitto}, Aedes ${info.aedes}, load average ${info.loadAverage.before.toFixed(1)} → ${info.loadAverage.after.toFixed(1)}\n`)
   console.log(markdown)
   console.log(`\nTargets:\n${verdicts.map(({ name, verdict }) => `- ${verdict}  ${name}`).join('\n')}`)
   if (warnings.length > 0) console.log(`\nNotes:\n${warnings.join('\n')}`)

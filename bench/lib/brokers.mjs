@@ -2,9 +2,9 @@
 // running deployment: one or more nodes (each a port and a pid), RSS by node, and stop().
 // Scenarios name the node their publishers and subscribers use, so a multi-node FluxMQ
 // scenario only needs a launcher that starts more than one node.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { cpus, freePort, rssKiB, startChild, waitForPort } from './process.mjs'
+import { cpuSeconds, cpus, freePort, rssKiB, startChild, waitForPort } from './process.mjs'
 
 export const BROKERS = ['fluxmq', 'mosquitto', 'aedes']
 export const LABELS = { fluxmq: 'FluxMQ', mosquitto: 'Mosquitto', aedes: 'Aedes', sink: 'sink' }
@@ -28,11 +28,12 @@ async function deploy(name, nodes, workDir, argvFor, env) {
   return {
     nodes: started.map(({ port, pid }) => ({ port, pid })),
     rssKiB: (index = 0) => rssKiB(started[index].pid),
-    /** Resolves to the nodes whose process did not exit cleanly (code 0 or our SIGTERM). */
+    cpuSeconds: () => started.reduce((sum, node) => sum + cpuSeconds(node.pid), 0),
+    /** Resolves to the nodes whose process did not exit cleanly (code 0 or our SIGTERM), with their last log lines. */
     async stop() {
       const results = await Promise.all(started.map((node) => node.child.stop()))
       return results
-        .map((result, index) => ({ ...result, node: index, log: started[index].logFile }))
+        .map((result, index) => ({ ...result, node: index, logTail: readFileSync(started[index].logFile, 'utf8').trim().slice(-600) }))
         .filter(({ code, signal }) => !(code === 0 || signal === 'SIGTERM'))
     },
   }

@@ -4,9 +4,12 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { launch } from './brokers.mjs'
 import { holdIdle, runLoad } from './loadgen.mjs'
 
-/** The sink discards: only the publishing side runs against it, subscribers would wait forever. */
-function publishingSide(load) {
-  return { ...load, subs: 0, persistent: false }
+/**
+ * The sink discards: only the publishing side runs against it (subscribers would wait forever),
+ * and briefly: a ceiling needs to be far above the brokers, not precise.
+ */
+function publishingSide(load, duration) {
+  return { ...load, subs: 0, persistent: false, duration: Math.min(load.duration, duration) }
 }
 
 function sampleFromRun(target, scenario, raw) {
@@ -24,10 +27,18 @@ function sampleFromRun(target, scenario, raw) {
   return { value, lost: raw.lost, failed, notes, raw }
 }
 
-async function runScenario({ target, scenario, binary, deployment, id }) {
+async function runScenario({ target, scenario, binary, deployment, id, sinkDuration }) {
   const ports = { pub: deployment.nodes[scenario.pubNode].port, sub: deployment.nodes[scenario.subNode].port }
-  const load = target === 'sink' ? publishingSide(scenario.load) : scenario.load
-  return sampleFromRun(target, scenario, await runLoad(binary, load, ports, id))
+  const load = target === 'sink' ? publishingSide(scenario.load, sinkDuration) : scenario.load
+  const cpuBefore = deployment.cpuSeconds()
+  const startedAt = performance.now()
+  const sample = sampleFromRun(target, scenario, await runLoad(binary, load, ports, id))
+  const cpu = deployment.cpuSeconds() - cpuBefore
+  // How much of its core the broker got: on a shared machine a low share explains a low rate,
+  // and deliveries per CPU-second compare brokers whatever share each got.
+  sample.cpuShare = cpu / ((performance.now() - startedAt) / 1000)
+  if (scenario.kind === 'throughput' && target !== 'sink' && cpu > 0) sample.perCpuSecond = sample.raw.received / cpu
+  return sample
 }
 
 async function idleScenario({ scenario, binary, deployment, id, settleMs }) {
@@ -50,7 +61,7 @@ async function idleScenario({ scenario, binary, deployment, id, settleMs }) {
  * Measures `scenario` once on `target`. Never throws for a broker's failure: a broker that does
  * not start, crashes or stalls the generator yields a failed sample with the reason in notes.
  */
-export async function measureOnce({ target, scenario, root, workDir, binary, id, settleMs, profileDir }) {
+export async function measureOnce({ target, scenario, root, workDir, binary, id, settleMs, sinkDuration, profileDir }) {
   let deployment
   try {
     deployment = await launch(target, {
@@ -66,14 +77,14 @@ export async function measureOnce({ target, scenario, root, workDir, binary, id,
   }
   let sample
   try {
-    const context = { target, scenario, binary, deployment, id, settleMs }
+    const context = { target, scenario, binary, deployment, id, settleMs, sinkDuration }
     sample = scenario.kind === 'idle' ? await idleScenario(context) : await runScenario(context)
   } catch (error) {
     sample = { value: null, lost: 0, failed: true, notes: [error.message], raw: null }
   }
   for (const crash of await deployment.stop()) {
     sample.failed = true
-    sample.notes.push(`node ${crash.node} exited with ${crash.signal ?? `code ${crash.code}`} (log: ${crash.log})`)
+    sample.notes.push(`node ${crash.node} exited with ${crash.signal ?? `code ${crash.code}`}: ${crash.logTail || '(no output)'}`)
   }
   return sample
 }

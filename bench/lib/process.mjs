@@ -62,6 +62,15 @@ export function rssKiB(pid) {
   return Number(match[1])
 }
 
+/** CPU seconds `pid` has used so far, all threads, user and system (/proc/<pid>/stat). */
+export function cpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  // Fields after the parenthesized command name; utime and stime are the 14th and 15th overall.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS
+}
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100
+
 /** A TCP port free on 127.0.0.1 right now (the broker binds it a moment later). */
 export function freePort() {
   return new Promise((resolve, reject) => {

@@ -23,6 +23,10 @@ function rate(value) {
   return `${value.toFixed(0)}/s`
 }
 
+function perCpu(value) {
+  return `${rate(value).replace('/s', '')} per CPU-s`
+}
+
 function formatValue(kind, result) {
   if (!result) return '—'
   if (result.value === null) return 'FAILED'
@@ -32,9 +36,13 @@ function formatValue(kind, result) {
     text = `p50 ${l.p50} / p99 ${l.p99} / p999 ${l.p999} µs`
   } else if (kind === 'idle') {
     text = `${result.value.toFixed(2)} KiB/conn`
+  } else if (kind === 'persistent' && result.raw) {
+    text = `${rate(result.value)} stored, ${rate(result.raw.drain_rate)} drained`
   } else {
     text = rate(result.value)
   }
+  if (result.perCpuSecond !== undefined) text += `, ${perCpu(result.perCpuSecond)}`
+  if (result.cpuShare !== undefined) text += ` (CPU ${(100 * result.cpuShare).toFixed(0)}%)`
   if (result.lost > 0) text += result.failed ? ` **FAIL: lost ${result.lost}**` : ` (lost ${result.lost})`
   else if (result.failed) text += ' **FAIL**'
   return text
@@ -43,7 +51,8 @@ function formatValue(kind, result) {
 function ratio(kind, ours, theirs) {
   if (!ours || !theirs || ours.value === null || theirs.value === null || theirs.value === 0) return '—'
   const r = ours.value / theirs.value
-  return `${r.toFixed(2)}×${LOWER_IS_BETTER.has(kind) ? ' (lower is better)' : ''}`
+  const efficiency = ours.perCpuSecond && theirs.perCpuSecond ? ` (${(ours.perCpuSecond / theirs.perCpuSecond).toFixed(2)}× per CPU-s)` : ''
+  return `${r.toFixed(2)}×${LOWER_IS_BETTER.has(kind) ? ' (lower is better)' : efficiency}`
 }
 
 function ceiling(row) {

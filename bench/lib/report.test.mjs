@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest'
+import { median, table, targets } from './report.mjs'
+
+const sample = (value, extra = {}) => ({ value, lost: 0, failed: false, notes: [], raw: null, ...extra })
+
+function row(id, kind, results, load = { qos: 1, subs: 1 }) {
+  return { id, title: id, kind, storage: 'memory', load, results }
+}
+
+describe('median', () => {
+  it('reports the middle repetition but the verdict of all of them', () => {
+    const result = median([sample(30), sample(10, { failed: true, lost: 4, notes: ['lost some'] }), sample(20)])
+    expect(result.value).toBe(20)
+    expect(result.failed).toBe(true)
+    expect(result.lost).toBe(4)
+    expect(result.notes).toEqual(['lost some'])
+  })
+
+  it('skips repetitions that measured nothing', () => {
+    expect(median([sample(null, { failed: true }), sample(7)]).value).toBe(7)
+  })
+})
+
+describe('table', () => {
+  it('prints the ratios to each reference broker and marks a QoS 1 loss as a failure', () => {
+    const markdown = table([
+      row('fan-in-qos1', 'throughput', {
+        fluxmq: sample(200_000),
+        mosquitto: sample(100_000),
+        aedes: sample(10_000, { lost: 3, failed: true }),
+        sink: sample(4_000_000),
+      }),
+    ])
+    const line = markdown.split('\n')[2]
+    expect(line).toContain('| 200.0k/s | 100.0k/s | 10.0k/s **FAIL: lost 3** | 2.00× | 20.00× |')
+    expect(line).toContain('4.00M/s published, 20× the fastest broker')
+  })
+
+  it("adds FluxMQ's SQLite/memory ratio when both persistent rows ran", () => {
+    const markdown = table([
+      row('persistent-qos1-sqlite', 'persistent', { fluxmq: sample(30_000) }),
+      row('persistent-qos1-memory', 'persistent', { fluxmq: sample(60_000) }),
+    ])
+    expect(markdown).toContain('| FluxMQ persistent QoS 1, SQLite / memory | 0.50× |')
+  })
+})
+
+describe('targets', () => {
+  it("checks issue 4's throughput ratios and the loss rule", () => {
+    const verdicts = targets([row('p2p', 'throughput', { fluxmq: sample(60), mosquitto: sample(100), aedes: sample(10) })])
+    expect(verdicts).toEqual([
+      { name: 'p2p: FluxMQ ≥ 5× Aedes', verdict: 'PASS' },
+      { name: 'p2p: FluxMQ ≥ 0.7× Mosquitto', verdict: 'FAIL' },
+      { name: 'p2p: FluxMQ lost nothing', verdict: 'PASS' },
+    ])
+  })
+
+  it('says n/a for what did not run and compares latency and memory the lower-is-better way', () => {
+    const verdicts = targets([
+      row('latency', 'latency', { fluxmq: sample(900), mosquitto: sample(1000) }),
+      row('idle', 'idle', { fluxmq: sample(6.5) }),
+    ])
+    expect(verdicts).toEqual([
+      { name: 'latency: FluxMQ lost nothing', verdict: 'PASS' },
+      { name: 'latency: FluxMQ p99 ≤ Mosquitto p99', verdict: 'PASS' },
+      { name: 'idle: FluxMQ ≤ 6 KiB per connection', verdict: 'FAIL' },
+    ])
+    expect(targets([row('p2p', 'throughput', { mosquitto: sample(1) })])[0].verdict).toBe('n/a')
+  })
+})
