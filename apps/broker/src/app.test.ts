@@ -34,7 +34,7 @@ describe('startBroker', () => {
     expect(broker.readiness().ready).toBe(false)
     expect(broker.readiness().checks['mqtt-tcp']).toEqual({ ok: false, reason: 'shutting down' })
     await closing
-    expect(broker.readiness().checks.storage).toEqual({ ok: false, reason: 'storage is not open' })
+    expect(broker.readiness().checks.storage).toEqual({ ok: false, reason: 'shutting down' })
   })
 
   it('leaves a listener out when its address is ""', async () => {

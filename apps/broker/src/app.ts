@@ -2,7 +2,7 @@ import { hostname } from 'node:os'
 import type { AddressInfo } from 'node:net'
 import type { Server } from 'node:http'
 import { Broker, MemoryStorage } from '@fluxmq/core'
-import type { Clock, Logger, Storage } from '@fluxmq/core'
+import type { Clock, Logger, QoS, Storage } from '@fluxmq/core'
 import { MqttServer } from '@fluxmq/mqtt'
 import { SqliteStorage } from '@fluxmq/storage'
 import { createAdminApi } from './admin/admin-api.js'
@@ -12,6 +12,7 @@ import { tlsAddress } from './config/validate.js'
 import { createMetrics } from './http/metrics.js'
 import { closeHttp, createHttpServer, listenHttp } from './http/server.js'
 import type { Readiness } from './http/server.js'
+import { ReadinessTracker } from './readiness.js'
 import { loadAuth, loadTlsFiles } from './referenced-files.js'
 import { VERSION } from './version.js'
 
@@ -55,11 +56,13 @@ function showAddress(address: AddressInfo): string {
  */
 export async function startBroker(config: FluxConfig, logger: Logger): Promise<RunningBroker> {
   const nodeId = nodeIdOf(config)
+  const maxQos = config.broker.max_qos as QoS
   const { authenticator, authorizer } = loadAuth(config.auth)
   const tls = tlsAddress(config)
   const tlsFiles = loadTlsFiles(config)
 
   const storage = createStorage(config.storage, logger.child({ component: 'storage' }))
+  const readiness = new ReadinessTracker(() => (storage instanceof SqliteStorage ? storage.failure : undefined))
   const broker = new Broker({
     nodeId,
     version: VERSION,
@@ -67,7 +70,7 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
     logger,
     storage,
     ...(authorizer === undefined ? {} : { authorizer }),
-    maxQos: config.broker.max_qos as 0 | 1 | 2,
+    maxQos,
     retryIntervalMs: config.broker.retry_interval,
     maxOfflineMessages: config.session.max_offline_messages,
     offlineOverflow: config.session.offline_overflow,
@@ -77,9 +80,9 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
     maxSubscriptionsPerClient: config.limits.max_subscriptions_per_client,
     sysIntervalMs: SYS_INTERVAL_MS,
   })
+  // The core opens storage in start() and closes it in stop().
   await broker.start()
-  // The core opened storage in start() and closes it in stop().
-  let storageOpen = true
+  readiness.storageOpened()
   const startedAt = systemClock.now()
   // unref: the tick alone must never keep a stopping process alive.
   const ticker = setInterval(() => broker.tick(systemClock.now()), TICK_MS)
@@ -92,7 +95,7 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
     ...(authenticator === undefined ? {} : { authenticator }),
     allowAnonymous: config.auth.allow_anonymous,
     maxPacketSize: config.broker.max_packet_size,
-    maxQos: config.broker.max_qos as 0 | 1 | 2,
+    maxQos,
     receiveMaximum: config.broker.receive_maximum,
     topicAliasMaximum: config.broker.topic_alias_maximum,
     serverKeepAlive: config.broker.server_keep_alive,
@@ -102,26 +105,14 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
   })
 
   const addresses: Partial<Record<ListenerName, AddressInfo>> = {}
-  let stopping = false
   let http: Server | undefined
-  const readiness = (): Readiness => {
-    const checks: Record<string, { ok: boolean; reason?: string }> = {}
-    for (const [name, address] of enabledListeners) {
-      checks[name] = address === null || stopping ? { ok: false, reason: stopping ? 'shutting down' : 'not listening' } : { ok: true }
-    }
-    const failure = storage instanceof SqliteStorage ? storage.failure : undefined
-    checks.storage = !storageOpen ? { ok: false, reason: 'storage is not open' } : failure !== undefined ? { ok: false, reason: failure.message } : { ok: true }
-    return { ready: Object.values(checks).every((check) => check.ok), checks }
-  }
-  // Listener name → bound address, null until bound; HTTP is not an MQTT listener but counts too.
-  const enabledListeners = new Map<ListenerName, AddressInfo | null>()
-
+  let stopping = false
   const close = async (): Promise<void> => {
     if (stopping) return
     stopping = true
+    readiness.shuttingDown()
     logger.info({}, 'shutting down')
     await mqtt.close()
-    storageOpen = false
     await broker.stop()
     clearInterval(ticker)
     if (http !== undefined) await closeHttp(http)
@@ -130,7 +121,7 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
 
   const bound = (name: ListenerName, address: AddressInfo): void => {
     addresses[name] = address
-    enabledListeners.set(name, address)
+    readiness.bound(name, address)
     logger.info({ listener: name, address: address.address, port: address.port }, `${name} listening on ${showAddress(address)}`)
   }
   // limits.connection_rate is per listener; server.mqtt.tcp.max_connections is the TCP listener's own.
@@ -143,13 +134,11 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
 
   try {
     const { tcp, websocket } = config.server.mqtt
-    const planned: Array<[ListenerName, Address | null]> = [
-      ['mqtt-tcp', tcp.addr],
-      ['mqtt-tls', tls],
-      ['mqtt-websocket', websocket.addr],
-      ['http', config.server.http.addr],
-    ]
-    for (const [name, address] of planned) if (address !== null) enabledListeners.set(name, null)
+    const httpAddress = config.server.http.addr
+    if (tcp.addr !== null) readiness.expect('mqtt-tcp')
+    if (tls !== null) readiness.expect('mqtt-tls')
+    if (websocket.addr !== null) readiness.expect('mqtt-websocket')
+    if (httpAddress !== null) readiness.expect('http')
 
     if (tcp.addr !== null) bound('mqtt-tcp', await mqtt.listenTcp(listenOn(tcp.addr, tcp.max_connections)))
     if (tls !== null && tlsFiles !== undefined) {
@@ -159,7 +148,6 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
     if (config.server.amqp.addr !== null) {
       logger.info({ listener: 'amqp' }, 'AMQP 1.0 is not available in this build yet; server.amqp.addr is not bound')
     }
-    const httpAddress = config.server.http.addr
     if (httpAddress !== null) {
       const admin = createAdminApi(broker, {
         nodeId,
@@ -172,7 +160,7 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
       http = createHttpServer({
         token: config.server.http.token,
         metrics: createMetrics(() => broker.stats, { node: nodeId, version: VERSION }),
-        readiness,
+        readiness: () => readiness.report(),
         admin,
         logger: logger.child({ component: 'http' }),
       })
@@ -183,5 +171,5 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
     throw error
   }
   logger.info({ version: VERSION, storage: config.storage.type }, 'fluxmq started')
-  return { nodeId, addresses, readiness, close }
+  return { nodeId, addresses, readiness: () => readiness.report(), close }
 }
