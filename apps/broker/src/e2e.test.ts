@@ -194,6 +194,15 @@ describe('fluxmq end to end', () => {
     }
   })
 
+  it('stops with exit code 1 when storage cannot open', async () => {
+    const notADirectory = join(dir, 'plain-file')
+    writeFileSync(notADirectory, 'x')
+    const running = runFluxmq(['--set', 'storage.type=sqlite', '--set', `storage.dir=${notADirectory}`, '--set', 'server.mqtt.tcp.addr=127.0.0.1:0', '--set', 'server.mqtt.websocket.addr=', '--set', 'server.http.addr=', '--set', 'server.amqp.addr='])
+    expect(await running.exited).toBe(1)
+    expect(running.stderr()).toMatch(/^fluxmq: start-up failed: .*plain-file/)
+    expect(running.lines.find((line) => line.msg === 'start-up failed')).toMatchObject({ level: 60, err: { code: 'FLUXMQ_ERR_STORAGE_OPEN' } })
+  })
+
   it('keeps retained messages across a restart with storage.type sqlite', async () => {
     const data = join(dir, 'sqlite-data')
     const storageArgs = ['--set', 'storage.type=sqlite', '--set', `storage.dir=${data}`]
