@@ -75,7 +75,75 @@ describe('defaults', () => {
   })
 })
 
+/** SPEC §2's configuration block, verbatim: every key with its documented default. */
+const SPEC_YAML = `
+server:
+  mqtt:
+    tcp:       { addr: ":1883", max_connections: 0 }          # 0 = unlimited
+    tls:       { addr: "", cert_file: "", key_file: "", ca_file: "", client_auth: none }  # none|request|require
+    websocket: { addr: ":8083", path: "/mqtt" }
+  amqp:        { addr: ":5672" }
+  http:        { addr: ":8081", token: "" }
+  shutdown_timeout: 30s
+broker:
+  max_packet_size: 1MiB        # inbound; the client's own Maximum Packet Size is honoured outbound
+  max_qos: 2
+  retry_interval: 20s          # QoS 1/2 redelivery to a connected client that has not acknowledged
+  receive_maximum: 256         # advertised in CONNACK; our send window honours the client's value
+  topic_alias_maximum: 64
+  server_keep_alive: 0         # 0 = accept the client's value
+  max_retained_messages: 0     # 0 = unlimited
+session:
+  max_offline_messages: 1000   # per session; policy below when full
+  offline_overflow: drop_oldest  # drop_oldest | reject_new
+  default_expiry: 2h           # for 3.1.1 clean_session=false sessions
+  max_expiry: 0                # 0 = honour the client's value
+storage:
+  type: memory                 # memory | sqlite
+  dir: ./data
+  sync: normal                 # normal (survives a process crash) | full (survives power loss)
+log: { level: info, format: json }   # pino; format text for humans
+auth:
+  allow_anonymous: true
+  password_file: ""            # lines "username:scrypt-hash"; \`fluxmq passwd\` writes them
+  acl_file: ""                 # per-user and pattern topic rules, read/write/deny
+limits:
+  connection_rate: 0           # per listener per second, 0 = unlimited
+  publish_rate: 0              # per client per second
+  connect_timeout: 10s         # a socket that sends no CONNECT by then is closed
+  max_write_buffer: 8MiB       # per connection; a client that does not read past it is disconnected
+  max_subscriptions_per_client: 0  # 0 = unlimited
+queues: []                     # see §4
+cluster:
+  enabled: false
+  name: fluxmq
+  node_id: ""                  # required when enabled; unique
+  etcd:
+    embedded: true             # start and supervise a local etcd member (binary \`etcd\` on PATH or etcd.binary)
+    binary: etcd
+    data_dir: ./data/etcd
+    client_addr: "127.0.0.1:2379"
+    peer_addr: "127.0.0.1:2380"
+    initial_cluster: ""        # "n1=http://host:2380,n2=…"; empty = this node alone
+    endpoints: []              # when embedded is false: external etcd cluster
+    lease_ttl: 10s
+    hybrid_retained_size_threshold: 1024
+  transport:
+    addr: ":7948"
+    advertise_addr: ""         # what peers dial; defaults to 127.0.0.1:<port>
+    tls: { cert_file: "", key_file: "", ca_file: "" }
+  raft:
+    enabled: false
+    data_dir: ./data/raft
+    write_policy: forward      # forward | reject | local
+    distribution_mode: replicate  # replicate | forward
+`
+
 describe('config file', () => {
+  it('loads SPEC §2\'s own YAML block to exactly the defaults', () => {
+    expect(loadConfig({ file: yamlFile(SPEC_YAML) }).config).toEqual(loadConfig().config)
+  })
+
   it('reads YAML with durations, sizes and addresses', () => {
     const file = yamlFile(`
 server:
