@@ -1,4 +1,5 @@
 import type { Readable, Writable } from 'node:stream'
+import { UsageError } from './args.js'
 
 /** A terminal's stdin: what hidden input needs beyond a Readable. */
 interface TtyInput extends Readable {
@@ -34,7 +35,7 @@ function readHidden(input: TtyInput, prompt: string, output: Writable): Promise<
     const onData = (chunk: Buffer): void => {
       for (const char of chunk.toString('utf8')) {
         if (char === '\r' || char === '\n') return finish()
-        if (char === '\u0003' || char === '\u0004') return finish(new Error('aborted'))
+        if (char === '\u0003' || char === '\u0004') return finish(new UsageError('aborted'))
         if (char === '\u007f' || char === '\b') line = line.slice(0, -1)
         else line += char
       }
@@ -48,6 +49,6 @@ export async function readNewPassword(input: TtyInput, output: Writable): Promis
   if (input.isTTY !== true) return readFirstLine(input)
   const first = await readHidden(input, 'Password: ', output)
   const second = await readHidden(input, 'Repeat password: ', output)
-  if (first !== second) throw new Error('the passwords do not match')
+  if (first !== second) throw new UsageError('the passwords do not match')
   return first
 }
