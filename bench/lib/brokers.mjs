@@ -9,6 +9,11 @@ import { cpuSeconds, cpus, freePort, rssKiB, startChild, waitForPort } from './p
 export const BROKERS = ['fluxmq', 'mosquitto', 'aedes']
 export const LABELS = { fluxmq: 'FluxMQ', mosquitto: 'Mosquitto', aedes: 'Aedes', sink: 'sink' }
 
+/** The end of a node's log, for a failure note (the work directory is removed after the run). */
+function tail(logFile) {
+  return readFileSync(logFile, 'utf8').trim().slice(-600) || '(no output)'
+}
+
 /** Starts one process per node with `argvFor(port, index)`, waits until every node listens. */
 async function deploy(name, nodes, workDir, argvFor, env) {
   const started = []
@@ -22,8 +27,8 @@ async function deploy(name, nodes, workDir, argvFor, env) {
     }
   } catch (error) {
     await Promise.all(started.map((node) => node.child.stop()))
-    const logs = started.map((node) => node.logFile).join(', ')
-    throw new Error(`${LABELS[name]} did not start: ${error.message} (log: ${logs})`, { cause: error })
+    const logs = started.map((node) => tail(node.logFile)).join(' | ')
+    throw new Error(`${LABELS[name]} did not start: ${error.message}: ${logs}`, { cause: error })
   }
   return {
     nodes: started.map(({ port, pid }) => ({ port, pid })),
@@ -33,7 +38,7 @@ async function deploy(name, nodes, workDir, argvFor, env) {
     async stop() {
       const results = await Promise.all(started.map((node) => node.child.stop()))
       return results
-        .map((result, index) => ({ ...result, node: index, logTail: readFileSync(started[index].logFile, 'utf8').trim().slice(-600) }))
+        .map((result, index) => ({ ...result, node: index, logTail: tail(started[index].logFile) }))
         .filter(({ code, signal }) => !(code === 0 || signal === 'SIGTERM'))
     },
   }

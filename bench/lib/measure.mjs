@@ -84,7 +84,7 @@ export async function measureOnce({ target, scenario, root, workDir, binary, id,
   }
   for (const crash of await deployment.stop()) {
     sample.failed = true
-    sample.notes.push(`node ${crash.node} exited with ${crash.signal ?? `code ${crash.code}`}: ${crash.logTail || '(no output)'}`)
+    sample.notes.push(`node ${crash.node} exited with ${crash.signal ?? `code ${crash.code}`}: ${crash.logTail}`)
   }
   return sample
 }
