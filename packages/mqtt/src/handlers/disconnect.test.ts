@@ -45,6 +45,21 @@ describe('DISCONNECT and wills', () => {
     await expectNoWill(w)
   })
 
+  it('[MQTT-3.14.4-3] a short DISCONNECT (Remaining Length 0, as mosquitto sends it) is a normal disconnection', async () => {
+    t = await startBroker()
+    const w = await watcher('will/#')
+    const r = await raw(t.port, 5, { will })
+    r.sendBytes([0xe0, 0x00])
+    await r.closedByServer()
+    await expectNoWill(w)
+    const withReason = await raw(t.port, 5, { will })
+    const got = nextMessage(w)
+    // Remaining Length 1: reason code 0x04 without Property Length.
+    withReason.sendBytes([0xe0, 0x01, 0x04])
+    expect((await got).payload.toString()).toBe('gone')
+    expect(t.logger.lines.filter((l) => l.level === 'warn')).toEqual([])
+  })
+
   it('[MQTT-3.14.4-3] DISCONNECT 0x04 (Disconnect with Will Message) publishes the will', async () => {
     t = await startBroker()
     const w = await watcher('will/#')

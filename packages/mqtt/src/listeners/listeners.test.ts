@@ -116,6 +116,9 @@ describe('mosquitto clients', () => {
     await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', port, '-V', '5', '-t', 'mosq/b', '-m', 'hi', '-q', '2'])
     const { stdout } = await sub
     expect(stdout.trim().split('\n')).toEqual(['mosq/retained kept', 'mosq/b hi'])
+    // Their DISCONNECTs (Remaining Length 0) are normal disconnections, not bad input.
+    await until(() => t!.server.connectionCount === 0)
+    expect(t.logger.lines.filter((l) => l.level === 'warn')).toEqual([])
   })
 
   for (const [flag, label] of [
