@@ -56,6 +56,23 @@ describe('mqtt.js end to end', () => {
     expect(aliases).toEqual([1, 1, 2, 1])
   })
 
+  for (const protocolVersion of [4, 5] as const) {
+    it(`v${protocolVersion}: a graceful end() discards the will [MQTT-3.14.4-3], a lost connection publishes it`, async () => {
+      const watcher = await open({ protocolVersion: 5 })
+      await watcher.subscribeAsync('e2e/will/+', { qos: 1 })
+      const wills: string[] = []
+      watcher.on('message', (topic) => wills.push(topic))
+      const graceful = await client(t.url, { protocolVersion, will: { topic: 'e2e/will/graceful', payload: Buffer.from('x'), qos: 1, retain: false } })
+      await new Promise<void>((resolve) => graceful.end(false, {}, () => resolve()))
+      const lost = await client(t.url, { protocolVersion, will: { topic: 'e2e/will/lost', payload: Buffer.from('x'), qos: 1, retain: false } })
+      const arrived = nextMessage(watcher)
+      lost.stream.destroy()
+      expect((await arrived).topic).toBe('e2e/will/lost')
+      expect(wills).toEqual(['e2e/will/lost'])
+      expect(t.logger.lines.filter((l) => l.level === 'warn')).toEqual([])
+    })
+  }
+
   it('a v3 and a v5 client on the same topic both receive', async () => {
     const v4 = await open({ protocolVersion: 4 })
     const v5 = await open({ protocolVersion: 5 })
