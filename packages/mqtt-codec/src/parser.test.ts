@@ -80,6 +80,20 @@ describe('MqttParser round trips', () => {
   })
 })
 
+describe('MqttParser short MQTT 5 packets', () => {
+  // mosquitto clients end every session with these two bytes.
+  it('[MQTT-3.14.2-1] parses a DISCONNECT with Remaining Length 0 as reason 0x00 without properties', () => {
+    const { packets } = parseAll(afterConnect(5, 0xe0, []))
+    expect(packets[1]).toMatchObject({ cmd: 'disconnect', reasonCode: 0 })
+    expect(packets[1]).not.toHaveProperty('properties')
+  })
+
+  it('[MQTT-3.14.2-1] parses a DISCONNECT with only a reason code (0x04, with will)', () => {
+    const { packets } = parseAll(afterConnect(5, 0xe0, [0x04]))
+    expect(packets[1]).toMatchObject({ cmd: 'disconnect', reasonCode: 0x04 })
+  })
+})
+
 describe('MqttParser limits', () => {
   it('rejects a packet over maxPacketSize as soon as its Remaining Length is known (0x95)', () => {
     // 200 MB announced: 0x80 0x80 0xAF 0x5F = 200,000,000 bytes... computed below to be exact.
