@@ -27,7 +27,7 @@ export class MqttLink implements ClientLink {
     const message = delivery.message
     const v5 = target.v5
     const alias = v5 ? target.outboundAliases.choose(message.topic) : 0
-    const form = wireFormsOf(message).get(v5, delivery.qos, delivery.retain, alias, delivery.subscriptionIds, target.now())
+    const form = wireFormsOf(message).get(v5, delivery.qos, delivery.retain, alias, delivery.subscriptionIds, target)
     // [MQTT-3.1.2-25] Never send a packet larger than the client's Maximum Packet Size: the
     // message is dropped for this client as if delivered.
     if (form.length > target.clientMaximumPacketSize) {

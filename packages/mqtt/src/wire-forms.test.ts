@@ -13,27 +13,29 @@ const message = (over: Partial<Message> = {}): Message => ({
   ...over,
 })
 
+const at = (now: number) => ({ now: () => now })
+
 describe('WireForms', () => {
   it('shares one buffer per plain form and caches it on message.wire', () => {
     const msg = message()
     const forms = wireFormsOf(msg)
     expect(msg.wire).toBe(forms)
     expect(wireFormsOf(msg)).toBe(forms)
-    const a = forms.get(true, 1, false, 0, undefined, 0)
-    expect(forms.get(true, 1, false, 0, undefined, 0)).toBe(a)
-    expect(forms.get(false, 1, false, 0, undefined, 0)).not.toBe(a)
-    expect(forms.get(true, 0, true, 0, undefined, 0)).toEqual(
+    const a = forms.get(true, 1, false, 0, undefined, at(0))
+    expect(forms.get(true, 1, false, 0, undefined, at(0))).toBe(a)
+    expect(forms.get(false, 1, false, 0, undefined, at(0))).not.toBe(a)
+    expect(forms.get(true, 0, true, 0, undefined, at(0))).toEqual(
       encodePublish({ topic: 'a/b', payload: msg.payload, qos: 0, retain: true, dup: false, properties: { contentType: 'text/plain', userProperties: { k: 'v' } } }, 5),
     )
   })
 
   it('3.1.1 forms carry no properties', () => {
-    const form = wireFormsOf(message()).get(false, 0, false, 0, [3], 0)
+    const form = wireFormsOf(message()).get(false, 0, false, 0, [3], at(0))
     expect(form).toEqual(encodePublish({ topic: 'a/b', payload: Buffer.from('hello'), qos: 0, retain: false, dup: false }, 4))
   })
 
   it('QoS 1/2 forms are templates that stampPacketId completes', () => {
-    const form = wireFormsOf(message()).get(true, 2, false, 0, undefined, 0)
+    const form = wireFormsOf(message()).get(true, 2, false, 0, undefined, at(0))
     expect(stampPacketId(form, 77, true)).toEqual(
       encodePublish({ topic: 'a/b', payload: Buffer.from('hello'), qos: 2, retain: false, dup: true, packetId: 77, properties: { contentType: 'text/plain', userProperties: { k: 'v' } } }, 5),
     )
@@ -42,11 +44,11 @@ describe('WireForms', () => {
   it('[MQTT-3.3.2-6] [MQTT-3.3.4-3] alias, remaining expiry and subscription ids are encoded per form', () => {
     const msg = message({ expiresAt: 100_000, properties: {} })
     const forms = wireFormsOf(msg)
-    const first = forms.get(true, 0, false, -1, [4, 9], 40_000)
+    const first = forms.get(true, 0, false, -1, [4, 9], at(40_000))
     expect(first).toEqual(encodePublish({ topic: 'a/b', payload: msg.payload, qos: 0, retain: false, dup: false, properties: { topicAlias: 1, messageExpiryInterval: 60, subscriptionIdentifier: [4, 9] } }, 5))
-    const aliasOnly = forms.get(true, 0, false, 1, [4], 90_000)
+    const aliasOnly = forms.get(true, 0, false, 1, [4], at(90_000))
     expect(aliasOnly).toEqual(encodePublish({ topic: '', payload: msg.payload, qos: 0, retain: false, dup: false, properties: { topicAlias: 1, messageExpiryInterval: 10, subscriptionIdentifier: 4 } }, 5))
-    expect(forms.get(true, 0, false, 1, [4], 90_000)).toBe(aliasOnly)
+    expect(forms.get(true, 0, false, 1, [4], at(90_000))).toBe(aliasOnly)
   })
 
   it("leaves another adapter's cache alone", () => {

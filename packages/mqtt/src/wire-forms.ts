@@ -1,4 +1,4 @@
-import type { Message } from '@fluxmq/core'
+import type { Clock, Message } from '@fluxmq/core'
 import { encodePublish } from '@fluxmq/mqtt-codec'
 import type { PublishFields } from '@fluxmq/mqtt-codec'
 import { messagePropertiesToWire, remainingExpirySeconds } from './properties.js'
@@ -22,15 +22,18 @@ export class WireForms {
 
   constructor(private readonly message: Message) {}
 
-  /** The form of `message` for one delivery; see OutboundTopicAliases.choose for `alias`. */
-  get(v5: boolean, qos: 0 | 1 | 2, retain: boolean, alias: number, subscriptionIds: readonly number[] | undefined, now: number): Buffer {
+  /**
+   * The form of `message` for one delivery; see OutboundTopicAliases.choose for `alias`. The clock
+   * is read only for messages that expire.
+   */
+  get(v5: boolean, qos: 0 | 1 | 2, retain: boolean, alias: number, subscriptionIds: readonly number[] | undefined, clock: Clock): Buffer {
     const expiresAt = this.message.expiresAt
     const hasIds = subscriptionIds !== undefined && subscriptionIds.length > 0
     if (!v5 || (alias === 0 && expiresAt === undefined && !hasIds)) {
       const slot = (v5 ? 6 : 0) + qos * 2 + (retain ? 1 : 0)
       return (this.plain[slot] ??= this.encode(v5, qos, retain, 0, undefined, undefined))
     }
-    const expiry = expiresAt === undefined ? undefined : remainingExpirySeconds(expiresAt, now)
+    const expiry = expiresAt === undefined ? undefined : remainingExpirySeconds(expiresAt, clock.now())
     const key = `${qos}${retain ? 1 : 0}|${alias}|${expiry ?? ''}|${hasIds ? subscriptionIds.join(',') : ''}`
     const keyed = (this.keyed ??= new Map())
     const cached = keyed.get(key)
