@@ -51,9 +51,10 @@ describe('will messages', () => {
     const will = await watcher.waitFor((message) => message.topic === 'will/delayed', 10_000)
     const waited = Date.now() - droppedAt
     expect(will.payload.toString()).toBe('delayed is gone')
-    // The core runs its timers on a 1 s tick: the will comes between 2 s and 2 s + one tick (+ slack).
+    // The core runs its timers on a 1 s tick: the will comes between 2 s and 2 s + one tick, plus
+    // slack for a loaded machine; far later would mean the delay is not what schedules it.
     expect(waited).toBeGreaterThanOrEqual(1_900)
-    expect(waited).toBeLessThan(4_500)
+    expect(waited).toBeLessThan(6_000)
     // Both wills were due at the same moment (within one tick); one more tick and the returning
     // client's is still not sent. Nothing to await for an absence: this wait is the test.
     await new Promise((resolve) => setTimeout(resolve, 1_200))
