@@ -36,7 +36,7 @@ interface Stream {
 
 /**
  * Publishes 0..STREAM-1 to `<prefix>/q1` (even, QoS 1) and `<prefix>/q2` (odd, QoS 2) with WINDOW
- * publishes in flight, and calls `kill` from the callback of the `killAfter`-th acknowledgement.
+ * publishes in flight, and calls `kill` from the callback of the `killAfter`-th acknowledgement (0: never).
  * `resume`: keep publishing after the kill (a persistent client queues them until it reconnects).
  */
 function publishStream(publisher: MqttClient, prefix: string, killAfter: number, kill: () => void, resume: boolean): Stream {
@@ -90,6 +90,57 @@ async function fence(fluxmq: StartedFluxmq, prefix: string, q1: OpenedClient, q2
   await client.publishAsync(`${prefix}/q2`, 'fence', { qos: 2 })
   await q1.inbox.waitFor((message) => message.payload.toString() === 'fence')
   await q2.inbox.waitFor((message) => message.payload.toString() === 'fence')
+}
+
+/**
+ * Subscribers and a persistent publisher stay connected; SIGKILL comes at the publisher's
+ * `killAfter`-th acknowledgement or at the QoS 2 subscriber's (killAfter/2)-th PUBREL. The broker
+ * restarts on the same port and the same clients resume.
+ */
+async function connectedRun(seed: number, killAfter: number, trigger: 'acknowledgement' | 'PUBREL'): Promise<void> {
+  const dir = scene.tempDir()
+  let fluxmq = await startOn(dir)
+  const port = fluxmq.process.port('mqtt-tcp')
+
+  const q1 = await scene.client(fluxmq.mqttUrl, persistent('live-q1'))
+  await q1.client.subscribeAsync('live/q1', { qos: 1 })
+  const q2 = await scene.client(fluxmq.mqttUrl, persistent('live-q2'))
+  await q2.client.subscribeAsync('live/q2', { qos: 2 })
+  const publisher = await scene.client(fluxmq.mqttUrl, persistent('live-pub'))
+  const clients = [q1, q2, publisher]
+  const allClosed = Promise.all(clients.map(({ client }) => closedOf(client)))
+
+  // Handshakes of both directions are mid-flight at the kill: inbound QoS 2 ids between PUBREC
+  // and PUBREL, outbound deliveries between PUBLISH and PUBACK/PUBREC/PUBCOMP.
+  const kill = () => fluxmq.process.signal('SIGKILL')
+  let pubrels = 0
+  // PUBREL: the broker has taken the subscriber's PUBREC; its 'release' state must be durable by now.
+  if (trigger === 'PUBREL') {
+    q2.client.on('packetreceive', (packet) => {
+      if (packet.cmd === 'pubrel' && ++pubrels === Math.ceil(killAfter / 2)) kill()
+    })
+  }
+  const stream = publishStream(publisher.client, 'live', trigger === 'acknowledgement' ? killAfter : 0, kill, true)
+  expect(await withTimeout(fluxmq.process.exited, 30_000, `seed ${seed}: the kill`)).toBe('SIGKILL')
+  await allClosed
+  const ackedAtCrash = stream.acked.size
+
+  // The same address again, as a restarted broker has; the clients resume their sessions and
+  // send again what they had not seen acknowledged (PUBLISH with DUP, PUBREL).
+  fluxmq = await startOn(dir, port)
+  for (const { client } of clients) expect((await reconnectClient(client)).sessionPresent, `seed ${seed}`).toBe(true)
+  await withTimeout(stream.complete, 30_000, () => `seed ${seed}: all ${STREAM} acknowledged (have ${stream.acked.size})`)
+  await fence(fluxmq, 'live', q1, q2)
+
+  const gotQ1 = numbers(q1.inbox.texts)
+  const gotQ2 = numbers(q2.inbox.texts)
+  const all = Array.from({ length: STREAM }, (_, n) => n)
+  console.log(`seed ${seed}: ${ackedAtCrash} acked before the kill; delivered ${gotQ1.length} QoS 1 (${duplicates(gotQ1).length} again) / ${gotQ2.length} QoS 2`)
+  expect(missing(all.filter((n) => qosOf(n) === 1), gotQ1), `seed ${seed}: QoS 1 messages lost`).toEqual([])
+  expect(missing(all.filter((n) => qosOf(n) === 2), gotQ2), `seed ${seed}: QoS 2 messages lost`).toEqual([])
+  expect(duplicates(gotQ2), `seed ${seed}: QoS 2 duplicates (${duplicateDeliveries(q2.inbox, gotQ2)})`).toEqual([])
+  expect(gotQ2.length, `seed ${seed}`).toBe(STREAM / 2)
+  expect(gotQ1.every((n) => qosOf(n) === 1), `seed ${seed}`).toBe(true)
 }
 
 describe('crash safety with storage.type sqlite (SIGKILL at random points)', () => {
@@ -165,43 +216,12 @@ describe('crash safety with storage.type sqlite (SIGKILL at random points)', () 
       expect(back.inbox.messages.filter((message) => message.topic === 'will/crash-doomed')).toHaveLength(1)
     })
 
-    it(`connected subscribers and a persistent publisher, kill point ${index + 1}/${SEEDS.length}: after the restart every handshake completes, all ${STREAM} messages are acknowledged, QoS 1 delivered at least once and QoS 2 exactly once [MQTT-4.3.3] [MQTT-4.4.0-1]`, async () => {
-      console.log(`seed ${seed}: live clients, SIGKILL after acknowledgement ${killAfter} of ${STREAM}`)
-      const dir = scene.tempDir()
-      let fluxmq = await startOn(dir)
-      const port = fluxmq.process.port('mqtt-tcp')
-
-      const q1 = await scene.client(fluxmq.mqttUrl, persistent('live-q1'))
-      await q1.client.subscribeAsync('live/q1', { qos: 1 })
-      const q2 = await scene.client(fluxmq.mqttUrl, persistent('live-q2'))
-      await q2.client.subscribeAsync('live/q2', { qos: 2 })
-      const publisher = await scene.client(fluxmq.mqttUrl, persistent('live-pub'))
-      const clients = [q1, q2, publisher]
-      const allClosed = Promise.all(clients.map(({ client }) => closedOf(client)))
-
-      // Handshakes of both directions are mid-flight at the kill: inbound QoS 2 ids between PUBREC
-      // and PUBREL, outbound deliveries between PUBLISH and PUBACK/PUBREC/PUBCOMP.
-      const stream = publishStream(publisher.client, 'live', killAfter, () => fluxmq.process.signal('SIGKILL'), true)
-      expect(await withTimeout(fluxmq.process.exited, 30_000, `seed ${seed}: the kill`)).toBe('SIGKILL')
-      await allClosed
-      const ackedAtCrash = stream.acked.size
-
-      // The same address again, as a restarted broker has; the clients resume their sessions and
-      // send again what they had not seen acknowledged (PUBLISH with DUP, PUBREL).
-      fluxmq = await startOn(dir, port)
-      for (const { client } of clients) expect((await reconnectClient(client)).sessionPresent, `seed ${seed}`).toBe(true)
-      await withTimeout(stream.complete, 30_000, () => `seed ${seed}: all ${STREAM} acknowledged (have ${stream.acked.size})`)
-      await fence(fluxmq, 'live', q1, q2)
-
-      const gotQ1 = numbers(q1.inbox.texts)
-      const gotQ2 = numbers(q2.inbox.texts)
-      const all = Array.from({ length: STREAM }, (_, n) => n)
-      console.log(`seed ${seed}: ${ackedAtCrash} acked before the kill; delivered ${gotQ1.length} QoS 1 (${duplicates(gotQ1).length} again) / ${gotQ2.length} QoS 2`)
-      expect(missing(all.filter((n) => qosOf(n) === 1), gotQ1), `seed ${seed}: QoS 1 messages lost`).toEqual([])
-      expect(missing(all.filter((n) => qosOf(n) === 2), gotQ2), `seed ${seed}: QoS 2 messages lost`).toEqual([])
-      expect(duplicates(gotQ2), `seed ${seed}: QoS 2 duplicates (${duplicateDeliveries(q2.inbox, gotQ2)})`).toEqual([])
-      expect(gotQ2.length, `seed ${seed}`).toBe(STREAM / 2)
-      expect(gotQ1.every((n) => qosOf(n) === 1), `seed ${seed}`).toBe(true)
-    })
+    for (const trigger of ['acknowledgement', 'PUBREL'] as const) {
+      const at = trigger === 'acknowledgement' ? `the publisher's acknowledgement ${killAfter}` : `the QoS 2 subscriber's PUBREL ${Math.ceil(killAfter / 2)}`
+      it(`connected subscribers and a persistent publisher, kill point ${index + 1}/${SEEDS.length} at ${trigger === 'acknowledgement' ? "the publisher's acknowledgement" : "the QoS 2 subscriber's PUBREL"}: after the restart every handshake completes, all ${STREAM} messages are acknowledged, QoS 1 delivered at least once and QoS 2 exactly once [MQTT-4.3.3] [MQTT-4.4.0-1]`, async () => {
+        console.log(`seed ${seed}: live clients, SIGKILL at ${at}`)
+        await connectedRun(seed, killAfter, trigger)
+      })
+    }
   })
 })
