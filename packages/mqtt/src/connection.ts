@@ -241,14 +241,6 @@ export class Connection implements LinkTarget {
     try {
       this.parser.push(chunk, this.onPacket)
     } catch (err) {
-      if (err instanceof CodecError && this.state === 'connected' && this.v5) {
-        const reasonCode = shortDisconnectAtEnd(chunk)
-        if (reasonCode !== undefined) {
-          // Workaround, see shortDisconnectAtEnd: the codec refuses this valid DISCONNECT.
-          this.runGuarded({ cmd: 'disconnect', reasonCode })
-          return
-        }
-      }
       this.onPacketError(err)
     }
   }
@@ -439,18 +431,3 @@ export class Connection implements LinkTarget {
 
 /** MQTT 3.1.1 CONNACK with return code 0x01 (unacceptable protocol version). */
 const UNSUPPORTED_PROTOCOL_CONNACK = Buffer.from([0x20, 0x02, 0x00, 0x01])
-
-/**
- * WORKAROUND (remove once @fluxmq/mqtt-codec parses it): an MQTT 5 DISCONNECT may omit the
- * Property Length (Remaining Length 1) or the Reason Code too (Remaining Length 0, reason 0x00)
- * (§3.14.2.1, §3.14.2.2.1) — mosquitto clients send `e0 00` — but the codec's mqtt-packet path
- * reports it as a truncated Property Length. When the codec fails and the chunk ends with exactly
- * such a DISCONNECT, that DISCONNECT was the packet being parsed (packets are parsed in order and
- * it is the last one), so it is honoured instead of treated as malformed. Returns its reason code.
- */
-function shortDisconnectAtEnd(chunk: Buffer): number | undefined {
-  const n = chunk.length
-  if (n >= 2 && chunk[n - 2] === 0xe0 && chunk[n - 1] === 0x00) return 0
-  if (n >= 3 && chunk[n - 3] === 0xe0 && chunk[n - 2] === 0x01) return chunk[n - 1]
-  return undefined
-}
