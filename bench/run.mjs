@@ -2,7 +2,7 @@
 // pnpm bench: FluxMQ, Mosquitto and Aedes on the same load in the same run, next to the sink
 // ceiling; markdown table to stdout, everything measured to bench/results/<date>.json.
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus as cpuList, loadavg, release, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -13,7 +13,7 @@ import { buildLoadgen } from './lib/loadgen.mjs'
 import { measureOnce } from './lib/measure.mjs'
 import { cpus } from './lib/process.mjs'
 import { median, notes, table, targets } from './lib/report.mjs'
-import { PROFILES, SCENARIOS, resolve } from './lib/scenarios.mjs'
+import { SCENARIOS, SIZES, resolve } from './lib/scenarios.mjs'
 
 const benchDir = fileURLToPath(new URL('.', import.meta.url))
 const root = join(benchDir, '..')
@@ -26,6 +26,7 @@ const HELP = `pnpm bench [options]
   --repetitions N       repetitions per scenario and broker (default 3, --quick 1); the median is reported
   --duration S          measured seconds per run after warm-up (default 8, --quick 3)
   --profile             FluxMQ only, under node --cpu-prof into bench/results/profiles/; prints the top frames
+  --readme              also write the table, targets and machine into bench/README.md ("Latest results")
   --help`
 
 function options() {
@@ -38,6 +39,7 @@ function options() {
       repetitions: { type: 'string' },
       duration: { type: 'string' },
       profile: { type: 'boolean', default: false },
+      readme: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   })
@@ -51,20 +53,20 @@ function options() {
     if (unknown.length > 0) throw new Error(`unknown ${what}: ${unknown.join(', ')} (known: ${known.join(', ')})`)
     return names
   }
-  const profile = { ...PROFILES[values.quick ? 'quick' : 'full'] }
-  if (values.repetitions) profile.repetitions = Number(values.repetitions)
-  if (values.duration) profile.duration = Number(values.duration)
-  if (!(profile.repetitions >= 1) || !(profile.duration > 0)) throw new Error('--repetitions and --duration must be positive numbers')
+  const size = { ...SIZES[values.quick ? 'quick' : 'full'] }
+  if (values.repetitions) size.repetitions = Number(values.repetitions)
+  if (values.duration) size.duration = Number(values.duration)
+  if (!(size.repetitions >= 1) || !(size.duration > 0)) throw new Error('--repetitions and --duration must be positive numbers')
   const ids = SCENARIOS.map((s) => s.id)
   const only = values.only ? list(values.only, ids, 'scenario') : ids.filter((id) => !values.quick || SCENARIOS.find((s) => s.id === id).quick)
   const brokers = values.profile ? ['fluxmq'] : values.brokers ? list(values.brokers, BROKERS, 'broker') : BROKERS
   const sink = !values['no-sink'] && !values.profile
-  return { quick: values.quick, profiling: values.profile, profile, only, brokers, sink }
+  return { quick: values.quick, profiling: values.profile, readme: values.readme, size, only, brokers, sink }
 }
 
 function machine() {
   const mosquitto = spawnSync('/usr/sbin/mosquitto', ['-h'], { encoding: 'utf8' })
-  const aedes = JSON.parse(readFileSync(join(benchDir, 'node_modules/aedes/package.json'), 'utf8'))
+  const aedesPackage = join(benchDir, 'node_modules/aedes/package.json')
   return {
     cpu: cpuList()[0]?.model ?? 'unknown',
     cores: cpuList().length,
@@ -72,9 +74,21 @@ function machine() {
     kernel: release(),
     node: process.version,
     mosquitto: /mosquitto version (\S+)/.exec(mosquitto.stdout ?? '')?.[1] ?? 'not installed',
-    aedes: aedes.version,
+    aedes: existsSync(aedesPackage) ? JSON.parse(readFileSync(aedesPackage, 'utf8')).version : 'not installed',
     pinning: cpus.broker === null ? 'none (one CPU)' : `broker on CPU ${cpus.broker}, generator on CPU ${cpus.loadgen}`,
   }
+}
+
+/** Replaces what stands between the README's results markers. */
+function writeReadmeResults(text) {
+  const file = join(benchDir, 'README.md')
+  const readme = readFileSync(file, 'utf8')
+  const start = '<!-- results:start -->\n'
+  const end = '<!-- results:end -->'
+  const from = readme.indexOf(start)
+  const to = readme.indexOf(end)
+  if (from < 0 || to < from) throw new Error(`${file} has no ${start.trim()} … ${end} section`)
+  writeFileSync(file, `${readme.slice(0, from + start.length)}${text}\n${readme.slice(to)}`)
 }
 
 function timestamp() {
@@ -106,13 +120,13 @@ async function main() {
   for (const id of opts.only) {
     const scenario = resolve(
       SCENARIOS.find((s) => s.id === id),
-      opts.profile,
+      opts.size,
     )
     const row = { id, title: scenario.title, kind: scenario.kind, storage: scenario.storage, brokers: scenario.brokers, load: scenario.load, results: {}, samples: {} }
     const scenarioTargets = targetsToRun.filter((target) => target === 'sink' || !scenario.brokers || scenario.brokers.includes(target))
     for (const target of scenarioTargets) row.samples[target] = []
     // Repetitions go round the targets, so background load drifting over the run hits each alike.
-    for (let rep = 0; rep < opts.profile.repetitions; rep += 1) {
+    for (let rep = 0; rep < opts.size.repetitions; rep += 1) {
       for (const target of scenarioTargets) {
         // The ceiling is a property of the generator, not a contest: one repetition is enough.
         if (target === 'sink' && rep > 0) continue
@@ -123,8 +137,8 @@ async function main() {
           workDir,
           binary,
           id: `${id}-${target}-${rep}`,
-          settleMs: opts.profile.settleMs,
-          sinkDuration: opts.profile.sinkDuration,
+          settleMs: opts.size.settleMs,
+          sinkDuration: opts.size.sinkDuration,
           profileDir,
         })
         row.samples[target].push(sample)
@@ -142,11 +156,15 @@ async function main() {
   const markdown = table(rows)
   const verdicts = targets(rows)
   const warnings = notes(rows)
-  console.log(`\nFluxMQ benchmark ${stamp}${opts.quick ? ' (quick)' : ''}: ${info.cpu}, ${info.cores} cores, ${info.pinning}, Node ${info.node}, Mosquitto ${info.mosquitto}, Aedes ${info.aedes}, load average ${info.loadAverage.before.toFixed(1)} → ${info.loadAverage.after.toFixed(1)}\n`)
-  console.log(markdown)
-  console.log(`\nTargets:\n${verdicts.map(({ name, verdict }) => `- ${verdict}  ${name}`).join('\n')}`)
-  if (warnings.length > 0) console.log(`\nNotes:\n${warnings.join('\n')}`)
-  for (const [name, reason] of Object.entries(skipped)) console.log(`\n${LABELS[name]} not run: ${reason}`)
+  const header =
+    `FluxMQ benchmark ${stamp}${opts.quick ? ' (quick)' : ''}: ${info.cpu}, ${info.cores} cores, ${info.memoryGiB} GiB, Linux ${info.kernel}, ` +
+    `${info.pinning}, Node ${info.node}, Mosquitto ${info.mosquitto}, Aedes ${info.aedes}, ` +
+    `load average ${info.loadAverage.before.toFixed(1)} → ${info.loadAverage.after.toFixed(1)}`
+  const sections = [header, markdown, `Targets:\n${verdicts.map(({ name, verdict }) => `- ${verdict}  ${name}`).join('\n')}`]
+  if (warnings.length > 0) sections.push(`Notes:\n${warnings.join('\n')}`)
+  for (const [name, reason] of Object.entries(skipped)) sections.push(`${LABELS[name]} not run: ${reason}`)
+  console.log(`\n${sections.join('\n\n')}`)
+  if (opts.readme) writeReadmeResults(sections.join('\n\n'))
 
   const file = join(resultsDir, `${stamp}${opts.quick ? '-quick' : ''}${opts.profiling ? '-profile' : ''}.json`)
   const profiles = {}

@@ -101,6 +101,7 @@ const launchers = { fluxmq, mosquitto, aedes, sink }
 export function unavailable(name, root) {
   if (name === 'fluxmq' && !existsSync(join(root, 'apps/broker/dist/bin.js'))) return 'apps/broker/dist/bin.js is not built'
   if (name === 'mosquitto' && !existsSync('/usr/sbin/mosquitto')) return '/usr/sbin/mosquitto is not installed'
+  if (name === 'aedes' && !existsSync(join(root, 'bench/node_modules/aedes'))) return 'aedes is not installed (pnpm install)'
   return null
 }
 

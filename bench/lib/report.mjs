@@ -11,6 +11,7 @@ export function median(samples) {
     // The verdict covers every repetition: one lossy run is a lossy broker.
     failed: samples.some((sample) => sample.failed),
     lost: Math.max(...samples.map((sample) => sample.lost)),
+    undelivered: Math.max(0, ...samples.map((sample) => sample.undelivered ?? 0)),
     notes: [...new Set(samples.flatMap((sample) => sample.notes))],
   }
 }
@@ -43,6 +44,7 @@ function formatValue(kind, result) {
   }
   if (result.perCpuSecond !== undefined) text += `, ${perCpu(result.perCpuSecond)}`
   if (result.cpuShare !== undefined) text += ` (CPU ${(100 * result.cpuShare).toFixed(0)}%)`
+  if (result.undelivered > 0) text += ` (${result.undelivered} undelivered at the drain bound)`
   if (result.lost > 0) text += result.failed ? ` **FAIL: lost ${result.lost}**` : ` (lost ${result.lost})`
   else if (result.failed) text += ' **FAIL**'
   return text

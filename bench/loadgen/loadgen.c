@@ -327,7 +327,10 @@ static void track(conn_t *sub, uint32_t pub, uint32_t seq, uint64_t sent_at, uin
 
 static void on_publish(conn_t *c, uint8_t first, const uint8_t *body, size_t len, uint64_t now) {
   int qos = (first >> 1) & 0x03;
-  if (len < 2) return;
+  if (len < 2 || c->role != ROLE_SUB) {
+    unexpected++;
+    return;
+  }
   size_t at = 2 + mqtt_get_u16(body);
   uint16_t pid = 0;
   if (qos > 0) {
@@ -665,10 +668,14 @@ static int run(void) {
   uint64_t expected, lost;
   last_recv = drain_start;
   deadline = drain_start + (uint64_t)(o.drain * 1e9);
+  /* Why the drain ended: all owed messages arrived, none arrived for --quiet, or --drain passed
+     while they still were arriving (then "lost" includes messages merely not delivered yet). */
+  const char *drain_end;
   for (;;) {
     count_losses(&expected, &lost);
     uint64_t now = now_ns();
-    if (lost == 0 || stopping || now > deadline || now - last_recv > (uint64_t)(o.quiet * 1e9)) break;
+    drain_end = lost == 0 ? "complete" : now - last_recv > (uint64_t)(o.quiet * 1e9) ? "quiet" : now > deadline ? "deadline" : NULL;
+    if (drain_end || stopping) break;
     /* Recount at most every 20 ms: counting walks every pair of publisher and subscriber. */
     uint64_t until = now + 20000000;
     do turn(5, 0, timer_fd);
@@ -686,7 +693,7 @@ static int run(void) {
   printf("\"received\":%llu,\"recv_rate\":%.1f,\"expected\":%llu,\"lost\":%llu,\"duplicates\":%llu,\"out_of_order\":%llu,", (unsigned long long)recv_total,
          (double)recv_window / window, (unsigned long long)expected, (unsigned long long)lost, (unsigned long long)dups,
          (unsigned long long)out_of_order);
-  printf("\"e2e_window\":%d,\"stalls\":%llu,", o.e2e_window, (unsigned long long)stalls);
+  printf("\"e2e_window\":%d,\"stalls\":%llu,\"drain_end\":\"%s\",", o.e2e_window, (unsigned long long)stalls, drain_end ? drain_end : "stopped");
   printf("\"unexpected\":%llu,\"disconnects\":%llu,\"reused_packet_ids\":%llu,\"drain_s\":%.3f,\"drain_rate\":%.1f,",
          (unsigned long long)unexpected, (unsigned long long)disconnects, (unsigned long long)reused_ids, drain_s,
          drain_s > 0 ? (double)(recv_total - received_before_drain) / drain_s : 0.0);
