@@ -29,7 +29,9 @@ function workspacePackages() {
 const packages = workspacePackages()
 for (const dir of packages) rmSync(join(dir, '.test-results.json'), { force: true })
 
-const turbo = spawnSync(join(root, 'node_modules/.bin/turbo'), ['run', 'test', '--continue', ...forwarded], {
+// One package at a time: suites start real brokers and use real timers, and two cores shared by
+// several vitest pools make timings lie.
+const turbo = spawnSync(join(root, 'node_modules/.bin/turbo'), ['run', 'test', '--continue', '--concurrency=1', ...forwarded], {
   cwd: root,
   stdio: 'inherit',
 })

@@ -145,6 +145,13 @@ export interface BrokerCore {
   /** Timers: will delay, session expiry, message expiry, retry_interval resends, $SYS every 10 s. */
   tick(now: number): void
 
+  /**
+   * Write-ahead barrier: resolves once every storage write staged so far is durable; undefined
+   * when nothing was staged since the last call. Adapters hold each turn's outgoing packets
+   * behind it, so no client sees an acknowledgement or delivery that a restart would undo.
+   */
+  durable(): Promise<void> | undefined
+
   readonly stats: BrokerStats
   /** Adapters report wire traffic so the core's counters and $SYS cover it. */
   countBytes(received: number, sent: number): void

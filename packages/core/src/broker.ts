@@ -23,7 +23,8 @@ import { Offer, type Session, type SessionContext } from './session.js'
 import { sessionInfo, type SessionInfo } from './session-info.js'
 import { SessionRegistry } from './sessions.js'
 import { Stats } from './stats.js'
-import type { Storage, SubscriptionOptions } from './storage.js'
+import type { SubscriptionOptions } from './storage.js'
+import { WriteAheadStorage } from './write-ahead.js'
 import type { Subscription } from './subscription.js'
 import { sysTopics } from './sys-topics.js'
 import { TimerQueue } from './timers.js'
@@ -56,7 +57,7 @@ export class Broker implements BrokerCore, ClusterInbound {
   readonly stats = new Stats()
 
   private readonly options: BrokerOptions
-  private readonly storage: Storage
+  private readonly storage: WriteAheadStorage
   private readonly cluster: Cluster
   private readonly authorizer: Authorizer
   private readonly logger: Logger
@@ -80,14 +81,14 @@ export class Broker implements BrokerCore, ClusterInbound {
     checkOptions(options)
     this.options = options
     this.nodeId = options.nodeId
-    this.storage = options.storage
+    this.storage = new WriteAheadStorage(options.storage)
     this.cluster = options.cluster ?? new LocalCluster(options.nodeId)
     this.authorizer = options.authorizer ?? allowAll
     this.logger = options.logger.child({ component: 'core', nodeId: options.nodeId })
     this.clock = options.clock
     const clock = options.clock
     this.ctx = {
-      storage: options.storage,
+      storage: this.storage,
       stats: this.stats,
       logger: this.logger,
       maxOfflineMessages: options.maxOfflineMessages,
@@ -96,11 +97,11 @@ export class Broker implements BrokerCore, ClusterInbound {
       wrote: false,
       halted: false,
     }
-    this.retained = new RetainedMessages(options.storage, this.timers, this.stats, options.maxRetainedMessages)
+    this.retained = new RetainedMessages(this.storage, this.timers, this.stats, options.maxRetainedMessages)
     this.registry = new SessionRegistry({
       options,
       ctx: this.ctx,
-      storage: options.storage,
+      storage: this.storage,
       cluster: this.cluster,
       router: this.router,
       timers: this.timers,
@@ -407,6 +408,10 @@ export class Broker implements BrokerCore, ClusterInbound {
     this.registry.close(s, reason)
     this.logger.info({ clientId, reason }, 'client disconnected by the server')
     return true
+  }
+
+  durable(): Promise<void> | undefined {
+    return this.storage.barrier()
   }
 
   countBytes(received: number, sent: number): void {

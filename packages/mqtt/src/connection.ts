@@ -405,6 +405,7 @@ export class Connection implements LinkTarget {
     this.detached = true
     const options: { publishWill: boolean; sessionExpiryInterval?: number } = { publishWill: !this.willSuppressed }
     if (this.disconnectSessionExpiry !== undefined) options.sessionExpiryInterval = this.disconnectSessionExpiry
+    this.log.info({ publishWill: options.publishWill }, 'client disconnected')
     this.broker.disconnect(this.session, options)
   }
 

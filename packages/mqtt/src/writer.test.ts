@@ -23,7 +23,7 @@ class RecordingStream extends Duplex {
 
 const counting = () => {
   const totals = { received: 0, sent: 0, reports: 0 }
-  return { totals, sink: { countBytes: (r: number, s: number) => ((totals.received += r), (totals.sent += s), totals.reports++) } }
+  return { totals, sink: { countBytes: (r: number, s: number) => ((totals.received += r), (totals.sent += s), totals.reports++), durable: () => undefined } }
 }
 
 describe('BatchedWriter', () => {
@@ -47,7 +47,7 @@ describe('BatchedWriter', () => {
   })
 
   it('reports a client that does not read past maxWriteBuffer', async () => {
-    const scheduler = new FlushScheduler({ countBytes: () => {} })
+    const scheduler = new FlushScheduler({ countBytes: () => {}, durable: () => undefined })
     const stream = new RecordingStream()
     stream.stalled = true
     const overflows: number[] = []
@@ -61,7 +61,7 @@ describe('BatchedWriter', () => {
   })
 
   it('end() flushes the last packet, half-closes and destroys the stream', async () => {
-    const scheduler = new FlushScheduler({ countBytes: () => {} })
+    const scheduler = new FlushScheduler({ countBytes: () => {}, durable: () => undefined })
     const stream = new RecordingStream()
     const writer = new BatchedWriter(stream, scheduler, 1 << 20, () => {})
     writer.write(Buffer.from('a'))
@@ -73,12 +73,71 @@ describe('BatchedWriter', () => {
   })
 
   it('end() destroys a stream that never drains after the linger time', async () => {
-    const scheduler = new FlushScheduler({ countBytes: () => {} })
+    const scheduler = new FlushScheduler({ countBytes: () => {}, durable: () => undefined })
     const stream = new RecordingStream()
     stream.stalled = true
     const writer = new BatchedWriter(stream, scheduler, 1 << 20, () => {})
     writer.end(Buffer.from('bye'), 20)
     await new Promise((resolve) => stream.once('close', resolve))
     expect(stream.destroyed).toBe(true)
+  })
+
+  describe('write-ahead barrier', () => {
+    /** A sink whose durable() hands out barriers the test resolves by hand, like a pending commit. */
+    const gated = () => {
+      const barriers: Array<() => void> = []
+      let staged = false
+      const sink = {
+        countBytes: () => {},
+        durable: (): Promise<void> | undefined => {
+          if (!staged) return undefined
+          staged = false
+          return new Promise<void>((resolve) => barriers.push(resolve))
+        },
+        stage: () => (staged = true),
+      }
+      return { sink, barriers }
+    }
+
+    it('holds a turn\'s packets until the storage writes staged with them are durable', async () => {
+      const { sink, barriers } = gated()
+      const scheduler = new FlushScheduler(sink)
+      const stream = new RecordingStream()
+      const writer = new BatchedWriter(stream, scheduler, 1 << 20, () => {})
+      sink.stage()
+      writer.write(Buffer.from('pubrel'))
+      await nextTurn()
+      expect(stream.calls).toEqual([])
+      barriers[0]!()
+      await nextTurn()
+      expect(stream.calls).toEqual([[Buffer.from('pubrel')]])
+    })
+
+    it('writes held batches in turn order, even when a later turn needs no barrier', async () => {
+      const { sink, barriers } = gated()
+      const scheduler = new FlushScheduler(sink)
+      const stream = new RecordingStream()
+      const writer = new BatchedWriter(stream, scheduler, 1 << 20, () => {})
+      sink.stage()
+      writer.write(Buffer.from('1'))
+      await nextTurn()
+      writer.write(Buffer.from('2'))
+      await nextTurn()
+      writer.end(Buffer.from('3'), 1000)
+      expect(stream.calls).toEqual([])
+      barriers[0]!()
+      await new Promise((resolve) => stream.once('close', resolve))
+      expect(stream.calls).toEqual([[Buffer.from('1')], [Buffer.from('2')], [Buffer.from('3')]])
+    })
+
+    it('destroys the connections of a batch whose barrier fails, writing nothing', async () => {
+      const scheduler = new FlushScheduler({ countBytes: () => {}, durable: () => Promise.reject(new Error('disk full')) })
+      const stream = new RecordingStream()
+      stream.on('error', () => {})
+      const writer = new BatchedWriter(stream, scheduler, 1 << 20, () => {})
+      writer.write(Buffer.from('puback'))
+      await new Promise((resolve) => stream.once('close', resolve))
+      expect(stream.calls).toEqual([])
+    })
   })
 })

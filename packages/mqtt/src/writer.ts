@@ -1,13 +1,21 @@
 import type { Duplex } from 'node:stream'
 
-/** Where batched traffic totals go (the broker's countBytes). */
+/** The broker side the writer needs: traffic totals, and the write-ahead barrier. */
 export interface TrafficSink {
   countBytes(received: number, sent: number): void
+  /** BrokerCore.durable(): pending when the core staged storage writes not yet committed. */
+  durable(): Promise<void> | undefined
 }
 
 /**
  * One setImmediate per event-loop turn for the whole server: every connection that queued bytes
  * in this turn is flushed once, and the turn's byte totals are reported in one call.
+ *
+ * Write-ahead: a packet may tell a client that state changed (PUBACK, PUBREC, PUBREL, PUBCOMP, a
+ * PUBLISH now inflight), so a turn's packets go out only once the storage writes staged with them
+ * are durable; otherwise a crash between the two would leave the client one step ahead of the
+ * restarted broker (a QoS 2 message delivered twice or its packet id wrongly remembered). Held
+ * batches are written strictly in turn order.
  */
 export class FlushScheduler {
   private dirty: BatchedWriter[] = []
@@ -15,6 +23,8 @@ export class FlushScheduler {
   private scheduled = false
   private received = 0
   private sent = 0
+  /** Settles once every held batch so far has been written (or failed); undefined when none is held. */
+  private held: Promise<void> | undefined
 
   constructor(private readonly sink: TrafficSink) {}
 
@@ -33,6 +43,19 @@ export class FlushScheduler {
     this.schedule()
   }
 
+  /** Runs `write` (a connection's last packets) behind the barrier and every batch held so far. */
+  afterHeld(write: () => void): void {
+    const gate = this.gateFor(this.sink.durable())
+    if (gate === undefined) write()
+    else this.hold(gate, write)
+  }
+
+  private gateFor(barrier: Promise<void> | undefined): Promise<void> | undefined {
+    const previous = this.held
+    if (previous === undefined) return barrier
+    return barrier === undefined ? previous : previous.then(() => barrier)
+  }
+
   private schedule(): void {
     if (this.scheduled) return
     this.scheduled = true
@@ -41,11 +64,9 @@ export class FlushScheduler {
 
   private readonly run = (): void => {
     this.scheduled = false
-    const batch = this.dirty
-    this.dirty = this.spare
-    for (let i = 0; i < batch.length; i++) batch[i]!.flush()
-    batch.length = 0
-    this.spare = batch
+    const barrier = this.sink.durable()
+    if (barrier === undefined && this.held === undefined) this.flushNow()
+    else this.holdBatch(barrier)
     if (this.received !== 0 || this.sent !== 0) {
       const received = this.received
       const sent = this.sent
@@ -53,6 +74,33 @@ export class FlushScheduler {
       this.sent = 0
       this.sink.countBytes(received, sent)
     }
+  }
+
+  private flushNow(): void {
+    const batch = this.dirty
+    this.dirty = this.spare
+    for (let i = 0; i < batch.length; i++) batch[i]!.flush()
+    batch.length = 0
+    this.spare = batch
+  }
+
+  private holdBatch(barrier: Promise<void> | undefined): void {
+    const batch = this.dirty
+    this.dirty = []
+    const taken = batch.map((writer) => writer.take())
+    this.hold(this.gateFor(barrier)!, () => {
+      for (let i = 0; i < batch.length; i++) batch[i]!.writeNow(taken[i]!)
+    }, (err) => {
+      for (let i = 0; i < batch.length; i++) batch[i]!.fail(err)
+    })
+  }
+
+  private hold(gate: Promise<void>, write: () => void, fail: (err: unknown) => void = write): void {
+    const done = gate.then(write, fail)
+    this.held = done
+    void done.then(() => {
+      if (this.held === done) this.held = undefined
+    })
   }
 }
 
@@ -63,7 +111,6 @@ export class FlushScheduler {
  */
 export class BatchedWriter {
   private chunks: Buffer[] = []
-  private queuedBytes = 0
   private dirty = false
   private ended = false
 
@@ -78,7 +125,6 @@ export class BatchedWriter {
   write(packet: Buffer): void {
     if (this.ended) return
     this.chunks.push(packet)
-    this.queuedBytes += packet.length
     if (!this.dirty) {
       this.dirty = true
       this.scheduler.markDirty(this)
@@ -87,32 +133,56 @@ export class BatchedWriter {
 
   flush(): void {
     this.dirty = false
+    if (this.chunks.length === 0) return
+    this.writeNow(this.chunks)
+    this.discard()
+  }
+
+  /** Hands over what is queued (to be written once the write-ahead barrier passes). */
+  take(): Buffer[] {
     const chunks = this.chunks
-    if (chunks.length === 0) return
+    this.chunks = []
+    this.dirty = false
+    return chunks
+  }
+
+  writeNow(chunks: readonly Buffer[]): void {
     const stream = this.stream
-    if (stream.destroyed || stream.writableEnded) {
-      this.discard()
-      return
-    }
+    if (chunks.length === 0 || stream.destroyed || stream.writableEnded) return
+    let bytes = 0
     if (chunks.length === 1) {
       stream.write(chunks[0]!)
+      bytes = chunks[0]!.length
     } else {
       stream.cork()
-      for (let i = 0; i < chunks.length; i++) stream.write(chunks[i]!)
+      for (let i = 0; i < chunks.length; i++) {
+        stream.write(chunks[i]!)
+        bytes += chunks[i]!.length
+      }
       stream.uncork()
     }
-    this.scheduler.countSent(this.queuedBytes)
-    this.discard()
+    this.scheduler.countSent(bytes)
     const buffered = stream.writableLength
     if (buffered > this.maxWriteBuffer) this.onOverflow(buffered)
+  }
+
+  /** Storage could not make what these packets announce durable: the client must not see them. */
+  fail(err: unknown): void {
+    this.discard()
+    this.stream.destroy(err instanceof Error ? err : new Error(String(err)))
   }
 
   /** Writes what is queued plus `last` now, then half-closes; the socket is destroyed once flushed or after `lingerMs`. */
   end(last: Buffer | undefined, lingerMs: number): void {
     if (this.ended) return
     if (last !== undefined) this.write(last)
-    this.flush()
     this.ended = true
+    const chunks = this.take()
+    this.scheduler.afterHeld(() => this.finish(chunks, lingerMs))
+  }
+
+  private finish(chunks: readonly Buffer[], lingerMs: number): void {
+    this.writeNow(chunks)
     const stream = this.stream
     if (stream.destroyed) return
     const linger = setTimeout(() => stream.destroy(), lingerMs)
@@ -126,6 +196,5 @@ export class BatchedWriter {
   /** Drops whatever is queued (the stream is gone). */
   discard(): void {
     this.chunks.length = 0
-    this.queuedBytes = 0
   }
 }

@@ -189,7 +189,7 @@ export async function completeConnect(connection: Connection, pending: PendingCo
   }
   connection.sendPacket(connack)
   connection.connackSent = true
-  connection.log.debug({ sessionPresent: result.sessionPresent, protocol: request.protocol, keepAlive: pending.keepAlive }, 'connected')
+  connection.log.info({ sessionPresent: result.sessionPresent, protocol: request.protocol, keepAlive: pending.keepAlive }, 'client connected')
   connection.connected(result.session, pending.keepAlive)
   // After CONNACK: inflight resends, PUBREL and the offline queue follow it on the wire, then
   // whatever the client sent while it was being authenticated.
