@@ -126,7 +126,10 @@ export interface BrokerCore {
    * PUBREL; a duplicate with a remembered id is not routed again ('duplicate').
    */
   receiveQos2(from: SessionHandle, packetId: number, message: Message): PublishResult & { readonly duplicate: boolean }
-  /** PUBREL: forgets the incoming packet id. False when it was unknown (PacketIdentifierNotFound). */
+  /**
+   * PUBREL: the incoming packet id is free for a new message; it stays known as released, so a
+   * PUBREL repeated after a reconnect is true again. False when it was unknown (PacketIdentifierNotFound).
+   */
   releaseQos2(from: SessionHandle, packetId: number): boolean
 
   /** PUBACK for an outgoing QoS 1 delivery. False when the id was not inflight. */

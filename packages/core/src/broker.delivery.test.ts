@@ -174,9 +174,33 @@ describe('Broker delivery', () => {
     expect(w.broker.receiveQos2(pub.handle, 7, m)).toMatchObject({ reason: ReasonCode.Success, duplicate: true })
     expect(sub.link.take()).toHaveLength(1)
     expect(w.broker.releaseQos2(pub.handle, 7)).toBe(true)
-    expect(w.broker.releaseQos2(pub.handle, 7)).toBe(false)
     expect(w.broker.receiveQos2(pub.handle, 7, m).duplicate).toBe(false)
     expect(sub.link.take()).toHaveLength(1)
+  })
+
+  it('[MQTT-4.3.3-11] a PUBREL repeated for a released id (its PUBCOMP lost with the connection) is answered with success again; a never received id is unknown', async () => {
+    const w = await createWorld()
+    const pub = await connect(w, 'pub', { cleanStart: false, expiry: 600 })
+    w.broker.receiveQos2(pub.handle, 7, message(w.clock, 't', 'x', 2))
+    expect(w.broker.releaseQos2(pub.handle, 7)).toBe(true)
+    pub.disconnect(true)
+    const back = await connect(w, 'pub', { cleanStart: false, expiry: 600 })
+    expect(w.broker.releaseQos2(back.handle, 7)).toBe(true)
+    expect(w.broker.releaseQos2(back.handle, 8)).toBe(false)
+  })
+
+  it('keeps the newest 256 released ids: an older one is unknown again, in memory and in storage', async () => {
+    const w = await createWorld()
+    const pub = await connect(w, 'pub', { cleanStart: false, expiry: 600 })
+    for (let id = 1; id <= 257; id++) {
+      w.broker.receiveQos2(pub.handle, id, message(w.clock, 't', 'x', 2))
+      w.broker.releaseQos2(pub.handle, id)
+    }
+    expect(w.broker.releaseQos2(pub.handle, 1)).toBe(false)
+    expect(w.broker.releaseQos2(pub.handle, 2)).toBe(true)
+    const stored = (await w.storage.open()).sessions.find((s) => s.session.clientId === 'pub')
+    expect(stored?.releasedQos2).toHaveLength(256)
+    expect(stored?.releasedQos2).not.toContain(1)
   })
 
   it('a refused incoming QoS 2 PUBLISH does not hold its packet id', async () => {

@@ -193,6 +193,24 @@ describe('Broker offline queue and resend', () => {
     expect(w2.broker.releaseQos2(pub2.handle, 42)).toBe(true)
   })
 
+  it('[MQTT-4.3.3-11] after a crash, a PUBREL repeated for an id whose release was stored is answered with success; [MQTT-4.3.3-12] the id then carries a new message', async () => {
+    const w = await createWorld()
+    const sub = await connect(w, 's', persistent)
+    sub.subscribe('t', 2)
+    const pub = await connect(w, 'p', persistent)
+    w.broker.receiveQos2(pub.handle, 42, message(w.clock, 't', 'first', 2))
+    expect(w.broker.releaseQos2(pub.handle, 42)).toBe(true)
+    // The PUBCOMP never left: the broker dies, the client sends its PUBREL again after the restart.
+    await w.storage.close()
+    const w2 = await createWorld({}, { clock: w.clock, storage: w.storage })
+    const pub2 = await connect(w2, 'p', persistent)
+    const sub2 = await connect(w2, 's', persistent)
+    sub2.link.take()
+    expect(w2.broker.releaseQos2(pub2.handle, 42)).toBe(true)
+    expect(w2.broker.receiveQos2(pub2.handle, 42, message(w.clock, 't', 'second', 2)).duplicate).toBe(false)
+    expect(sub2.link.take().map((r) => r.payload)).toEqual(['second'])
+  })
+
   it('a message taken from the stored queue is inflight in storage in the same turn', async () => {
     const w = await createWorld()
     const c = await connect(w, 'c', persistent)

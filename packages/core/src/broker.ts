@@ -282,18 +282,13 @@ export class Broker implements BrokerCore, ClusterInbound {
     const r = this.publish(from, message)
     // A failed PUBREC ends the exchange: the id is not remembered.
     if (r.reason >= 0x80) return { reason: r.reason, duplicate: false }
-    s.incomingQos2.add(packetId)
+    s.receiveIncoming(packetId)
     if (!s.stored) return { reason: r.reason, durable: r.durable, duplicate: false }
-    this.storage.putIncomingQos2(s.clientId, packetId)
     return { reason: r.reason, durable: this.storage.sync(), duplicate: false }
   }
 
   releaseQos2(from: SessionHandle, packetId: number): boolean {
-    const s = this.registry.live(from)
-    if (s === undefined || !s.incomingQos2.delete(packetId)) return false
-    // [MQTT-4.3.3-12] From now on a PUBLISH with this packet id is a new message.
-    if (s.stored) this.storage.deleteIncomingQos2(s.clientId, packetId)
-    return true
+    return this.registry.live(from)?.releaseIncoming(packetId) ?? false
   }
 
   puback(session: SessionHandle, packetId: number): boolean {

@@ -7,6 +7,8 @@ export interface TransferredSession {
   readonly subscriptions: readonly SubscriptionOptions[]
   readonly inflight: readonly InflightRecord[]
   readonly incomingQos2: readonly number[]
+  /** Released incoming QoS 2 packet ids (absent from older peers: none). */
+  readonly releasedQos2?: readonly number[]
   readonly offline: readonly Message[]
 }
 

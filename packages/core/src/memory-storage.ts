@@ -14,7 +14,8 @@ class ClientEntry {
   session: SessionRecord | undefined
   readonly subscriptions = new Map<string, SubscriptionOptions>()
   readonly inflight = new Map<number, InflightRecord>()
-  readonly incomingQos2 = new Set<number>()
+  /** Packet id → released (PUBREL came). */
+  readonly incomingQos2 = new Map<number, boolean>()
   readonly offline = new Fifo<Message>()
 }
 
@@ -41,7 +42,8 @@ export class MemoryStorage implements Storage {
         session: entry.session,
         subscriptions: [...entry.subscriptions.values()],
         inflight: [...entry.inflight.values()].map((r) => ({ ...r, message: fresh(r.message) })),
-        incomingQos2: [...entry.incomingQos2],
+        incomingQos2: idsWhere(entry.incomingQos2, false),
+        releasedQos2: idsWhere(entry.incomingQos2, true),
         offlineCount: entry.offline.length,
       })
     }
@@ -85,7 +87,13 @@ export class MemoryStorage implements Storage {
   }
 
   putIncomingQos2(clientId: string, packetId: number): void {
-    this.entry(clientId).incomingQos2.add(packetId)
+    this.entry(clientId).incomingQos2.set(packetId, false)
+  }
+
+  releaseIncomingQos2(clientId: string, packetId: number): void {
+    this.check()
+    const ids = this.clients.get(clientId)?.incomingQos2
+    if (ids?.has(packetId) === true) ids.set(packetId, true)
   }
 
   deleteIncomingQos2(clientId: string, packetId: number): void {
@@ -140,6 +148,12 @@ export class MemoryStorage implements Storage {
   private check(): void {
     if (!this.isOpen) throw new BrokerError(BrokerErrorCode.StorageClosed, 'MemoryStorage is not open')
   }
+}
+
+function idsWhere(ids: ReadonlyMap<number, boolean>, released: boolean): number[] {
+  const out: number[] = []
+  for (const [id, r] of ids) if (r === released) out.push(id)
+  return out
 }
 
 /** What a real backend returns: the message without the adapter-private `wire` cache. */

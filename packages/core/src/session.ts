@@ -36,6 +36,12 @@ export const Offer = {
 export type Offer = (typeof Offer)[keyof typeof Offer]
 
 const MAX_PACKET_ID = 0xffff
+/**
+ * Released incoming QoS 2 ids a session keeps. The PUBCOMPs a client missed when its connection
+ * (or the broker) died are the last ones sent, and an MQTT 5 client has at most our Receive
+ * Maximum (SPEC default 256) messages awaiting PUBCOMP, so the newest 256 cover the default.
+ */
+const RELEASED_QOS2_KEPT = 256
 
 /**
  * Per-session state and the outbound half of the protocol: packet ids, the inflight window,
@@ -63,6 +69,8 @@ export class Session {
   readonly subscriptions = new Map<string, Subscription>()
   readonly inflight = new Map<number, Outgoing>()
   readonly incomingQos2 = new Set<number>()
+  /** Incoming QoS 2 ids whose PUBREL was answered, oldest first (see releaseIncoming). */
+  readonly releasedQos2 = new Set<number>()
   readonly queue = new Fifo<Outgoing>()
   storedTail = 0
   expiryTimer: Timer | undefined
@@ -113,6 +121,10 @@ export class Session {
     for (const sub of this.subscriptions.values()) storage.putSubscription(this.clientId, sub.options)
     for (const out of this.inflight.values()) storage.putInflight(this.clientId, out.toRecord())
     for (const id of this.incomingQos2) storage.putIncomingQos2(this.clientId, id)
+    for (const id of this.releasedQos2) {
+      storage.putIncomingQos2(this.clientId, id)
+      storage.releaseIncomingQos2(this.clientId, id)
+    }
     for (const out of this.queue) storage.appendOffline(this.clientId, out.message)
   }
 
@@ -126,6 +138,34 @@ export class Session {
       this.storedTail += this.queue.length
       this.queue.clear()
     }
+  }
+
+  /** [MQTT-4.3.3-10] An incoming QoS 2 PUBLISH was accepted: its id is taken until PUBREL. */
+  receiveIncoming(packetId: number): void {
+    this.incomingQos2.add(packetId)
+    // A released id used again: the client had the PUBCOMP, the id carries a new message.
+    this.releasedQos2.delete(packetId)
+    if (this.stored) this.ctx.storage.putIncomingQos2(this.clientId, packetId)
+  }
+
+  /**
+   * PUBREL for an incoming QoS 2 id. [MQTT-4.3.3-12] From now on a PUBLISH with it is a new
+   * message. The id stays known as released: a client whose PUBCOMP was lost with its connection
+   * or with a crashed broker sends the PUBREL again after reconnecting [MQTT-4.4.0-1], and that
+   * is recovery, answered with success again [MQTT-4.3.3-11], not 0x92 (which clients report as a
+   * failed publish). False when the id was never received (or released too long ago).
+   */
+  releaseIncoming(packetId: number): boolean {
+    if (!this.incomingQos2.delete(packetId)) return this.releasedQos2.has(packetId)
+    const storage = this.ctx.storage
+    this.releasedQos2.add(packetId)
+    if (this.stored) storage.releaseIncomingQos2(this.clientId, packetId)
+    if (this.releasedQos2.size > RELEASED_QOS2_KEPT) {
+      const oldest = this.releasedQos2.values().next().value as number
+      this.releasedQos2.delete(oldest)
+      if (this.stored) storage.deleteIncomingQos2(this.clientId, oldest)
+    }
+    return true
   }
 
   /** Offers one routed message. `qos` is already min(message, granted). */

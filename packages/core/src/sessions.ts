@@ -55,7 +55,7 @@ export class SessionRegistry {
 
   /** A session found in Storage at start: rescheduled as disconnected. */
   load(stored: StoredSession, now: number): void {
-    const s = this.restore(stored.session, stored.subscriptions, stored.inflight, stored.incomingQos2)
+    const s = this.restore(stored.session, stored.subscriptions, stored.inflight, stored.incomingQos2, stored.releasedQos2)
     s.stored = true
     s.storedTail = stored.offlineCount
     this.d.stats.offlineQueuedCurrent += stored.offlineCount
@@ -255,6 +255,7 @@ export class SessionRegistry {
     const subscriptions = [...s.subscriptions.values()].map((sub) => sub.options)
     const inflight = [...s.inflight.values()].map((out) => out.toRecord())
     const incomingQos2 = [...s.incomingQos2]
+    const releasedQos2 = [...s.releasedQos2]
     const memory = [...s.queue].map((out) => out.message)
     const stored = s.stored ? s.queued : 0
     // Out of the router now, so nothing new lands here while the stored queue is read.
@@ -262,12 +263,12 @@ export class SessionRegistry {
     this.end(s, false, false)
     const offline = stored > 0 ? await this.d.storage.takeOffline(clientId, stored) : memory
     if (stored > 0) this.d.storage.deleteSession(clientId)
-    return { session, subscriptions, inflight, incomingQos2, offline }
+    return { session, subscriptions, inflight, incomingQos2, releasedQos2, offline }
   }
 
   /** A session handed over by another node (cluster takeover or a dead node's session). */
   private adopt(t: TransferredSession): Session {
-    const s = this.restore(t.session, t.subscriptions, t.inflight, t.incomingQos2)
+    const s = this.restore(t.session, t.subscriptions, t.inflight, t.incomingQos2, t.releasedQos2 ?? [])
     s.adopt(t.offline)
     if (s.expiryInterval > 0) s.persist()
     return s
@@ -278,6 +279,7 @@ export class SessionRegistry {
     subscriptions: readonly SubscriptionOptions[],
     inflight: readonly InflightRecord[],
     incomingQos2: readonly number[],
+    releasedQos2: readonly number[],
   ): Session {
     const identity: ClientIdentity = { clientId: record.clientId, protocol: record.protocol }
     const s = new Session(record.clientId, identity, record.expiryInterval, this.d.ctx)
@@ -287,6 +289,7 @@ export class SessionRegistry {
     for (const r of inflight) s.inflight.set(r.packetId, Outgoing.fromRecord(r))
     this.d.stats.inflightCurrent += inflight.length
     for (const id of incomingQos2) s.incomingQos2.add(id)
+    for (const id of releasedQos2) s.releasedQos2.add(id)
     this.byClientId.set(s.clientId, s)
     this.d.stats.sessionsCurrent++
     return s

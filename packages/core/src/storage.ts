@@ -51,6 +51,8 @@ export interface StoredSession {
   readonly inflight: readonly InflightRecord[]
   /** Packet ids of incoming QoS 2 messages that got PUBREC but no PUBREL yet. */
   readonly incomingQos2: readonly number[]
+  /** Packet ids of incoming QoS 2 messages released (PUBREL answered), kept to recognise a repeated PUBREL. */
+  readonly releasedQos2: readonly number[]
   readonly offlineCount: number
 }
 
@@ -83,7 +85,11 @@ export interface Storage {
   putInflight(clientId: string, record: InflightRecord): void
   deleteInflight(clientId: string, packetId: number): void
 
+  /** Records a received incoming QoS 2 packet id; one that was released becomes received again. */
   putIncomingQos2(clientId: string, packetId: number): void
+  /** Marks a recorded incoming QoS 2 packet id released (PUBREL came); an unknown id is ignored. */
+  releaseIncomingQos2(clientId: string, packetId: number): void
+  /** Forgets an incoming QoS 2 packet id, received or released. */
   deleteIncomingQos2(clientId: string, packetId: number): void
 
   /** Appends to the session's offline queue (FIFO). The same Message object may be appended to many sessions. */

@@ -66,6 +66,11 @@ export class WriteAheadStorage implements Storage {
     this.inner.putIncomingQos2(clientId, packetId)
   }
 
+  releaseIncomingQos2(clientId: string, packetId: number): void {
+    this.staged = true
+    this.inner.releaseIncomingQos2(clientId, packetId)
+  }
+
   deleteIncomingQos2(clientId: string, packetId: number): void {
     this.staged = true
     this.inner.deleteIncomingQos2(clientId, packetId)

@@ -143,6 +143,7 @@ export function storageConformanceSuite(name: string, make: () => Promise<Confor
           subscriptions: [],
           inflight: [],
           incomingQos2: [],
+          releasedQos2: [],
           offlineCount: 0,
         })
       })
@@ -158,6 +159,7 @@ export function storageConformanceSuite(name: string, make: () => Promise<Confor
         expect(stored?.subscriptions).toHaveLength(2)
         expect(stored?.inflight).toHaveLength(1)
         expect(stored?.incomingQos2).toEqual([7])
+        expect(stored?.releasedQos2).toEqual([8])
         expect(stored?.offlineCount).toBe(2)
       })
 
@@ -200,6 +202,7 @@ export function storageConformanceSuite(name: string, make: () => Promise<Confor
           subscriptions: [],
           inflight: [],
           incomingQos2: [],
+          releasedQos2: [],
           offlineCount: 1,
         })
         expect((await storage.takeOffline('c1', 10)).map((m) => m.topic)).toEqual(['fresh'])
@@ -338,6 +341,21 @@ export function storageConformanceSuite(name: string, make: () => Promise<Confor
         storage.deleteIncomingQos2('c1', 12)
         const stored = await sessionAfterRestart('c1')
         expect([...(stored?.incomingQos2 ?? [])].sort((a, b) => a - b)).toEqual([10, 65535])
+      })
+
+      it('releaseIncomingQos2 keeps an id as released; put makes it received again, delete forgets it, an unknown id is ignored', async () => {
+        await storage.open()
+        storage.putSession(session('c1'))
+        for (const id of [1, 2, 3]) storage.putIncomingQos2('c1', id)
+        storage.releaseIncomingQos2('c1', 1)
+        storage.releaseIncomingQos2('c1', 2)
+        storage.releaseIncomingQos2('c1', 3)
+        storage.releaseIncomingQos2('c1', 4)
+        storage.putIncomingQos2('c1', 2)
+        storage.deleteIncomingQos2('c1', 3)
+        const stored = await sessionAfterRestart('c1')
+        expect(stored?.incomingQos2).toEqual([2])
+        expect(stored?.releasedQos2).toEqual([1])
       })
     })
 
@@ -576,12 +594,14 @@ function subscription(filter: string, overrides: Partial<SubscriptionOptions> = 
   return { filter, qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0, ...overrides }
 }
 
-/** Two subscriptions, one inflight, incoming QoS 2 id 7, two offline messages. */
+/** Two subscriptions, one inflight, incoming QoS 2 id 7 (8 released), two offline messages. */
 function fillSession(storage: Storage, clientId: string): void {
   storage.putSubscription(clientId, subscription('a/+'))
   storage.putSubscription(clientId, subscription('b/#', { qos: 2 }))
   storage.putInflight(clientId, { packetId: 1, message: message(), qos: 1, retain: false, state: 'publish' })
   storage.putIncomingQos2(clientId, 7)
+  storage.putIncomingQos2(clientId, 8)
+  storage.releaseIncomingQos2(clientId, 8)
   storage.appendOffline(clientId, message())
   storage.appendOffline(clientId, message())
 }
@@ -626,6 +646,7 @@ function normalize(state: StoredState): StoredState {
         ...s,
         subscriptions: sortByFilter(s.subscriptions),
         incomingQos2: [...s.incomingQos2].sort((a, b) => a - b),
+        releasedQos2: [...s.releasedQos2].sort((a, b) => a - b),
       }))
       .sort((a, b) => byClientId(a.session, b.session)),
     retained: [...state.retained].sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0)),
@@ -639,7 +660,8 @@ interface ModelSession {
   session: SessionRecord
   subscriptions: Map<string, SubscriptionOptions>
   inflight: Map<number, InflightRecord>
-  incomingQos2: Set<number>
+  /** Packet id → released. */
+  incomingQos2: Map<number, boolean>
 }
 
 class ReferenceModel {
@@ -653,7 +675,8 @@ class ReferenceModel {
         session: s.session,
         subscriptions: [...s.subscriptions.values()],
         inflight: [...s.inflight.values()],
-        incomingQos2: [...s.incomingQos2],
+        incomingQos2: [...s.incomingQos2].filter(([, released]) => !released).map(([id]) => id),
+        releasedQos2: [...s.incomingQos2].filter(([, released]) => released).map(([id]) => id),
         offlineCount: this.offline.get(s.session.clientId)?.length ?? 0,
       })),
       retained: [...this.retained.values()],
@@ -678,7 +701,7 @@ async function randomOperation(random: () => number, storage: Storage, model: Re
         : { ...session(clientId), will: { message: someMessage(), delayInterval: Math.floor(random() * 100) } }
     storage.putSession(record)
     if (live === undefined) {
-      model.sessions.set(clientId, { session: record, subscriptions: new Map(), inflight: new Map(), incomingQos2: new Set() })
+      model.sessions.set(clientId, { session: record, subscriptions: new Map(), inflight: new Map(), incomingQos2: new Map() })
     } else {
       live.session = record
     }
@@ -709,9 +732,13 @@ async function randomOperation(random: () => number, storage: Storage, model: Re
     live.inflight.delete(packetId)
   } else if (roll < 0.5) {
     const packetId = 1 + Math.floor(random() * 4)
-    if (random() < 0.6) {
+    const op = random()
+    if (op < 0.45) {
       storage.putIncomingQos2(clientId, packetId)
-      live.incomingQos2.add(packetId)
+      live.incomingQos2.set(packetId, false)
+    } else if (op < 0.7) {
+      storage.releaseIncomingQos2(clientId, packetId)
+      if (live.incomingQos2.has(packetId)) live.incomingQos2.set(packetId, true)
     } else {
       storage.deleteIncomingQos2(clientId, packetId)
       live.incomingQos2.delete(packetId)

@@ -161,6 +161,25 @@ describe('PUBLISH from a client', () => {
     expect(await r4.next()).toMatchObject({ cmd: 'pubcomp', messageId: 77 })
   })
 
+  it('[MQTT-4.3.3-11] [MQTT-4.4.0-1] a PUBREL resent on a resumed session after its PUBCOMP was lost: PUBCOMP 0x00, not 0x92', async () => {
+    const { port } = await start()
+    const persistent = { clientId: 'resend-pubrel', clean: false, properties: { sessionExpiryInterval: 60 } }
+    const first = await raw(port, 5, persistent)
+    first.send(publish('resend/t', 2, { messageId: 3 }))
+    expect(await first.next()).toMatchObject({ cmd: 'pubrec', messageId: 3 })
+    first.send({ cmd: 'pubrel', messageId: 3 })
+    expect(await first.next()).toMatchObject({ cmd: 'pubcomp', messageId: 3, reasonCode: 0 })
+    // As if that PUBCOMP had died with the connection: the client resends its PUBREL on the next one.
+    first.close()
+    const { raw: again, connack } = await RawClient.connected(port, 5, persistent)
+    raws.push(again)
+    expect(connack).toMatchObject({ sessionPresent: true })
+    again.send({ cmd: 'pubrel', messageId: 3 })
+    expect(await again.next()).toMatchObject({ cmd: 'pubcomp', messageId: 3, reasonCode: 0 })
+    again.send({ cmd: 'pubrel', messageId: 4 })
+    expect(await again.next()).toMatchObject({ cmd: 'pubcomp', messageId: 4, reasonCode: ReasonCode.PacketIdentifierNotFound })
+  })
+
   it('QoS 1 without subscribers: PUBACK 0x10 (v5), plain PUBACK (3.1.1)', async () => {
     const { port } = await start()
     const r5 = await raw(port, 5)

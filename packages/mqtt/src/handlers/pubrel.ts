@@ -3,7 +3,11 @@ import type { IPubrelPacket } from '@fluxmq/mqtt-codec'
 import { AckType, encodeAck } from '../acks.js'
 import type { Connection } from '../connection.js'
 
-/** PUBREL for a QoS 2 PUBLISH we received: the core forgets the id, PUBCOMP answers (0x92 when unknown). */
+/**
+ * PUBREL for a QoS 2 PUBLISH we received: the core releases the id, PUBCOMP answers. A PUBREL
+ * repeated after a reconnect (the PUBCOMP was lost with the connection or a crash) is answered
+ * with success again; 0x92 only for an id the session never received.
+ */
 export function handlePubrel(connection: Connection, packet: IPubrelPacket): void {
   const packetId = packet.messageId ?? 0
   const known = connection.broker.releaseQos2(connection.session!, packetId)

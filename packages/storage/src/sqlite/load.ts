@@ -52,6 +52,7 @@ interface Loading {
   subscriptions: SubscriptionOptions[]
   inflight: InflightRecord[]
   incomingQos2: number[]
+  releasedQos2: number[]
 }
 
 /** Reads everything the broker keeps in memory, and the ends of every offline queue. */
@@ -81,7 +82,7 @@ export function loadState(
         ? {}
         : { will: { message: messageOf(row as MessageRow), delayInterval: row.will_delay ?? 0 } }),
     }
-    sessions.set(row.client_id, { session, subscriptions: [], inflight: [], incomingQos2: [] })
+    sessions.set(row.client_id, { session, subscriptions: [], inflight: [], incomingQos2: [], releasedQos2: [] })
   }
   // Rows of a client without a session cannot be reached through the broker; they are skipped.
   for (const row of db.prepare(LOAD_SQL.subscriptions).iterate() as IterableIterator<SubscriptionRow>) {
@@ -101,8 +102,11 @@ export function loadState(
         : { subscriptionIds: JSON.parse(row.subscription_ids) as readonly number[] }),
     })
   }
-  const incoming = db.prepare(LOAD_SQL.incomingQos2).iterate() as IterableIterator<{ client_id: string; packet_id: number }>
-  for (const row of incoming) sessions.get(row.client_id)?.incomingQos2.push(row.packet_id)
+  const incoming = db.prepare(LOAD_SQL.incomingQos2).iterate() as IterableIterator<{ client_id: string; packet_id: number; released: number }>
+  for (const row of incoming) {
+    const loading = sessions.get(row.client_id)
+    if (loading !== undefined) (row.released === 1 ? loading.releasedQos2 : loading.incomingQos2).push(row.packet_id)
+  }
 
   const queues = loadQueueCursors(db)
   const stored: StoredSession[] = []

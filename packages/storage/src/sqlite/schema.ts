@@ -138,7 +138,13 @@ END;
  * Append-only: a released migration is never edited. The queue engine adds its tables as the
  * next entry; a database migrates through every step it has not seen, each in one transaction.
  */
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, up: (db) => db.exec(V1) }]
+// Released incoming QoS 2 ids stay (released = 1) so a PUBREL repeated after a restart is recognised.
+const V2 = `ALTER TABLE incoming_qos2 ADD COLUMN released INTEGER NOT NULL DEFAULT 0;`
+
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, up: (db) => db.exec(V1) },
+  { version: 2, up: (db) => db.exec(V2) },
+]
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0
 

@@ -180,6 +180,11 @@ export class SqliteStorage implements Storage {
     commits.stage(() => sql.insertIncomingQos2.run(clientId, packetId))
   }
 
+  releaseIncomingQos2(clientId: string, packetId: number): void {
+    const { commits, sql } = this.use('releaseIncomingQos2')
+    commits.stage(() => sql.releaseIncomingQos2.run(clientId, packetId))
+  }
+
   deleteIncomingQos2(clientId: string, packetId: number): void {
     const { commits, sql } = this.use('deleteIncomingQos2')
     commits.stage(() => sql.deleteIncomingQos2.run(clientId, packetId))

@@ -27,7 +27,9 @@ export const STATEMENT_SQL = {
       retain = excluded.retain, state = excluded.state, subscription_ids = excluded.subscription_ids`,
   deleteInflight: 'DELETE FROM inflight WHERE client_id = ? AND packet_id = ?',
 
-  insertIncomingQos2: 'INSERT OR IGNORE INTO incoming_qos2 (client_id, packet_id) VALUES (?, ?)',
+  insertIncomingQos2: `INSERT INTO incoming_qos2 (client_id, packet_id, released) VALUES (?, ?, 0)
+    ON CONFLICT (client_id, packet_id) DO UPDATE SET released = 0`,
+  releaseIncomingQos2: 'UPDATE incoming_qos2 SET released = 1 WHERE client_id = ? AND packet_id = ?',
   deleteIncomingQos2: 'DELETE FROM incoming_qos2 WHERE client_id = ? AND packet_id = ?',
 
   insertOffline: 'INSERT INTO offline (client_id, seq, message_id) VALUES (?, ?, ?)',
@@ -64,7 +66,7 @@ export const LOAD_SQL = {
     user_properties FROM subscriptions ORDER BY rowid`,
   inflight: `SELECT i.client_id, i.packet_id, i.qos AS delivery_qos, i.retain AS delivery_retain, i.state,
     i.subscription_ids, ${MESSAGE_COLUMNS} FROM inflight i JOIN messages m ON m.id = i.message_id ORDER BY i.rowid`,
-  incomingQos2: 'SELECT client_id, packet_id FROM incoming_qos2',
+  incomingQos2: 'SELECT client_id, packet_id, released FROM incoming_qos2',
   retained: `SELECT ${MESSAGE_COLUMNS} FROM retained r JOIN messages m ON m.id = r.message_id`,
   firstQueue: 'SELECT MIN(client_id) FROM offline',
   nextQueue: 'SELECT MIN(client_id) FROM offline WHERE client_id > ?',
