@@ -34,6 +34,7 @@ async function deploy(name, nodes, workDir, argvFor, env) {
     nodes: started.map(({ port, pid }) => ({ port, pid })),
     rssKiB: (index = 0) => rssKiB(started[index].pid),
     cpuSeconds: () => started.reduce((sum, node) => sum + cpuSeconds(node.pid), 0),
+    running: () => started.every((node) => node.child.running),
     /** Resolves to the nodes whose process did not exit cleanly (code 0 or our SIGTERM), with their last log lines. */
     async stop() {
       const results = await Promise.all(started.map((node) => node.child.stop()))

@@ -38,6 +38,8 @@ async function runScenario({ target, scenario, binary, deployment, id, sinkDurat
   const cpuBefore = deployment.cpuSeconds()
   const startedAt = performance.now()
   const sample = sampleFromRun(target, scenario, await runLoad(binary, load, ports, id))
+  // A broker that died during the run has no /proc entry left: its crash is noted on stop.
+  if (!deployment.running()) return sample
   const cpu = deployment.cpuSeconds() - cpuBefore
   // How much of its core the broker got: on a shared machine a low share explains a low rate,
   // and deliveries per CPU-second compare brokers whatever share each got.
