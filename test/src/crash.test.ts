@@ -31,6 +31,8 @@ async function startOn(dir: string, port?: number): Promise<StartedFluxmq> {
 interface Stream {
   /** Numbers whose PUBACK (QoS 1) or PUBCOMP (QoS 2) arrived. */
   readonly acked: Set<number>
+  /** Numbers whose publish failed, with mqtt.js's error (e.g. a PUBCOMP with a failure reason code). */
+  readonly failed: Map<number, string>
   /** Resolves once every number was published and acknowledged. */
   readonly complete: Promise<void>
 }
@@ -42,6 +44,7 @@ interface Stream {
  */
 function publishStream(publisher: MqttClient, prefix: string, killAfter: number, kill: () => void, resume: boolean): Stream {
   const acked = new Set<number>()
+  const failed = new Map<number, string>()
   let next = 0
   let settled = 0
   let killed = false
@@ -61,12 +64,15 @@ function publishStream(publisher: MqttClient, prefix: string, killAfter: number,
           if (acked.size === STREAM) finish()
           pump()
         },
-        () => settled++,
+        (err: unknown) => {
+          settled++
+          failed.set(n, err instanceof Error ? err.message : String(err))
+        },
       )
     }
   }
   pump()
-  return { acked, complete }
+  return { acked, failed, complete }
 }
 
 const closedOf = (client: MqttClient) => new Promise<void>((resolve) => client.once('close', () => resolve()))
@@ -142,7 +148,8 @@ async function connectedRun(seed: number, killAfter: number, trigger: Trigger): 
   // send again what they had not seen acknowledged (PUBLISH with DUP, PUBREL).
   fluxmq = await startOn(dir, port)
   for (const { client } of clients) expect((await reconnectClient(client)).sessionPresent, `seed ${seed}`).toBe(true)
-  await withTimeout(stream.complete, 30_000, () => `seed ${seed}: all ${STREAM} acknowledged (have ${stream.acked.size})`)
+  const failures = () => [...stream.failed].map(([n, error]) => `${n}: ${error}`).join('; ')
+  await withTimeout(stream.complete, 30_000, () => `seed ${seed}: all ${STREAM} acknowledged (have ${stream.acked.size}; failed: ${failures() || 'none'})`)
   await fence(fluxmq, 'live', q1, q2)
 
   const gotQ1 = numbers(q1.inbox.texts)
