@@ -29,6 +29,15 @@ describe('schema migrations', () => {
     expect(tables()).toEqual(['incoming_qos2', 'inflight', 'messages', 'offline', 'retained', 'sessions', 'subscriptions'])
   })
 
+  it('v2: a version 1 database keeps its incoming QoS 2 ids as received and can mark them released', () => {
+    migrate(db, 'mem', MIGRATIONS.slice(0, 1))
+    db.prepare(`INSERT INTO sessions (client_id, protocol, expiry_interval) VALUES ('c', 'mqtt5', 60)`).run()
+    db.prepare(`INSERT INTO incoming_qos2 (client_id, packet_id) VALUES ('c', 7)`).run()
+    migrate(db, 'mem')
+    expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION)
+    expect(db.prepare('SELECT packet_id, released FROM incoming_qos2').all()).toEqual([{ packet_id: 7, released: 0 }])
+  })
+
   it('runs only the steps a database has not seen, in order, and is a no-op when current', () => {
     const ran: number[] = []
     const steps = (n: number): Migration[] =>
