@@ -55,9 +55,9 @@ describe('loadgen run', () => {
 
   it('keeps at most the end-to-end window in transit per publisher when the subscriber gets nothing', async () => {
     const broker = await faulty({ drop: () => true })
-    const load = { ...FAN_IN, pubs: 2, e2eWindow: 50, warmup: 0, duration: 0.3 }
+    const load = { ...FAN_IN, pubs: 2, e2eWindow: 50, warmup: 0, duration: 0.2 }
     const result = await runLoad(binary, load, { pub: broker.port, sub: broker.port }, 'window')
-    // Nothing arrives and no 500 ms stall passes within 0.3 s: each publisher stops at 50.
+    // Nothing arrives and no 500 ms stall passes within 0.2 s: each publisher stops at 50.
     expect(result.sent).toBe(100)
     expect(result.lost).toBe(100)
   })
