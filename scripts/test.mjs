@@ -18,7 +18,7 @@ function workspacePackages() {
     if (!existsSync(base)) continue
     for (const name of readdirSync(base)) dirs.push(join(base, name))
   }
-  dirs.push(join(root, 'test'))
+  dirs.push(join(root, 'test'), join(root, 'bench'))
   return dirs.filter((dir) => {
     const file = join(dir, 'package.json')
     if (!existsSync(file)) return false
