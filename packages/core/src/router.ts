@@ -40,6 +40,14 @@ class SharedGroup {
 type Route = Subscription | SharedGroup
 
 /**
+ * Topics whose matching routes are remembered. Publishers tend to repeat their topics, so most
+ * publishes skip the trie walk (a split and one Map lookup per level); past this many distinct
+ * topics the cache starts over, which bounds its memory.
+ */
+const MATCH_CACHE_SIZE = 4096
+const NO_ROUTES: readonly Route[] = Object.freeze([])
+
+/**
  * Subscriptions of every local session, matched against a topic once per publish. The result
  * lands in reused arrays and per-session scratch fields (see Session.mark), so routing a message
  * allocates nothing per subscriber.
@@ -47,7 +55,8 @@ type Route = Subscription | SharedGroup
 export class Router {
   private readonly trie = new TopicTrie<Route>()
   private readonly groups = new Map<string, SharedGroup>()
-  private readonly hits: Route[] = []
+  /** topic → the trie's answer for it; emptied whenever a route is added or removed. */
+  private readonly cache = new Map<string, readonly Route[]>()
   private epoch = 0
   /** Sessions matched by ordinary subscriptions, each once, with merged scratch fields. */
   readonly direct: Session[] = []
@@ -56,6 +65,7 @@ export class Router {
 
   /** Adds a subscription; true when it is this node's first for its filter (cluster addRoute). */
   add(sub: Subscription): boolean {
+    this.cache.clear()
     if (sub.group === undefined) {
       this.trie.add(sub.topicFilter, sub)
       return this.trie.get(sub.topicFilter)?.size === 1
@@ -72,6 +82,7 @@ export class Router {
 
   /** Removes a subscription; true when it was this node's last for its filter (cluster removeRoute). */
   remove(sub: Subscription): boolean {
+    this.cache.clear()
     if (sub.group === undefined) {
       if (!this.trie.delete(sub.topicFilter, sub)) return false
       const rest = this.trie.get(sub.topicFilter)
@@ -91,14 +102,12 @@ export class Router {
 
   /** Fills `direct` and `shared` for a topic; valid until the next call. */
   match(topic: string, publisherId: string | undefined): void {
-    const hits = this.hits
+    const hits = this.routesFor(topic)
     const direct = this.direct
     const shared = this.shared
-    hits.length = 0
     direct.length = 0
     shared.length = 0
     const epoch = ++this.epoch
-    this.trie.match(topic, hits)
     for (let i = 0; i < hits.length; i++) {
       const route = hits[i] as Route
       if (route instanceof SharedGroup) {
@@ -133,6 +142,17 @@ export class Router {
         }
       }
     }
-    hits.length = 0
+  }
+
+  /** The routes whose filters match `topic`, each once per matching filter. */
+  private routesFor(topic: string): readonly Route[] {
+    const cache = this.cache
+    const cached = cache.get(topic)
+    if (cached !== undefined) return cached
+    const found = this.trie.match(topic, [])
+    const routes = found.length === 0 ? NO_ROUTES : found
+    if (cache.size >= MATCH_CACHE_SIZE) cache.clear()
+    cache.set(topic, routes)
+    return routes
   }
 }
