@@ -21,8 +21,9 @@ import { MqttLink } from './link.js'
 import type { ResolvedOptions } from './options.js'
 import { RateLimiter } from './rate-limiter.js'
 import { InboundTopicAliases, OutboundTopicAliases } from './topic-alias.js'
+import { BoundLogger } from './bound-logger.js'
 import { BatchedWriter } from './writer.js'
-import type { FlushScheduler } from './writer.js'
+import type { FlushScheduler, WriteOverflowHandler } from './writer.js'
 
 /**
  * awaiting-connect → authenticating (CONNECT parsed; authenticator and broker.connect running,
@@ -46,7 +47,7 @@ const LINGER_MS = 2000
 const UNLIMITED_PACKET_SIZE = 268_435_460
 
 /** One client connection: its parser, protocol state, timers, topic aliases and write batching. */
-export class Connection implements LinkTarget {
+export class Connection implements LinkTarget, WriteOverflowHandler {
   state: ConnectionState = 'awaiting-connect'
   protocolVersion: ProtocolVersion = 4
   v5 = false
@@ -57,7 +58,8 @@ export class Connection implements LinkTarget {
   readonly link: MqttLink = new MqttLink(this)
   readonly broker: BrokerCore
   readonly options: ResolvedOptions
-  outboundAliases = new OutboundTopicAliases(0)
+  /** Until an MQTT 5 CONNECT asks for aliases, the shared disabled table (it never changes). */
+  outboundAliases = NO_OUTBOUND_ALIASES
   readonly inboundAliases: InboundTopicAliases
   clientMaximumPacketSize = UNLIMITED_PACKET_SIZE
   /** QoS 1 PUBLISHes received and not yet PUBACKed (Receive Maximum accounting). */
@@ -78,7 +80,8 @@ export class Connection implements LinkTarget {
 
   private readonly parser: MqttParser
   private readonly writer: BatchedWriter
-  private readonly publishLimiter: RateLimiter
+  /** Only when limits.publish_rate is set. */
+  private readonly publishLimiter: RateLimiter | undefined
   private readonly heldBack: Packet[] = []
   private pausedFor = 0
   private connectTimer: NodeJS.Timeout | undefined
@@ -97,16 +100,19 @@ export class Connection implements LinkTarget {
     const options = host.options
     this.options = options
     this.broker = options.broker
-    this.log = options.logger.child({ remote: remoteAddress })
+    this.log = new BoundLogger(options.logger, { remote: remoteAddress })
     this.inboundAliases = new InboundTopicAliases(options.topicAliasMaximum)
     this.parser = new MqttParser({ maxPacketSize: options.maxPacketSize })
-    this.writer = new BatchedWriter(stream, host.scheduler, options.maxWriteBuffer, this.onWriteOverflow)
-    this.publishLimiter = new RateLimiter(options.publishRate, options.clock)
-    if (options.connectTimeoutMs > 0) this.connectTimer = setTimeout(this.onConnectTimeout, options.connectTimeoutMs)
-    stream.on('data', this.onData)
-    stream.on('end', this.onEnd)
-    stream.on('error', this.onError)
-    stream.on('close', this.onClose)
+    this.writer = new BatchedWriter(stream, host.scheduler, options.maxWriteBuffer, this)
+    this.publishLimiter = options.publishRate > 0 ? new RateLimiter(options.publishRate, options.clock) : undefined
+    if (options.connectTimeoutMs > 0) this.connectTimer = setTimeout(connectTimedOut, options.connectTimeoutMs, this)
+    // Shared listeners that find the connection through the stream, rather than four closures
+    // per connection: an idle connection's memory is mostly what it allocates up front.
+    ;(stream as OwnedStream)[CONNECTION] = this
+    stream.on('data', onStreamData)
+    stream.on('end', onStreamEnd)
+    stream.on('error', onStreamError)
+    stream.on('close', onStreamClose)
   }
 
   get open(): boolean {
@@ -160,7 +166,7 @@ export class Connection implements LinkTarget {
     this.connectTimer = undefined
     // [MQTT-3.1.2-24] (3.1.1) [MQTT-3.1.2-22] (5.0) 1.5 × Keep Alive without any packet closes the connection; 0 disables it.
     this.keepAliveMs = keepAliveSeconds * 1500
-    if (keepAliveSeconds > 0) this.keepAliveTimer = setTimeout(this.onKeepAliveTimeout, this.keepAliveMs)
+    if (keepAliveSeconds > 0) this.keepAliveTimer = setTimeout(keepAliveTimedOut, this.keepAliveMs, this)
   }
 
   /**
@@ -226,7 +232,7 @@ export class Connection implements LinkTarget {
     this.clearTimers()
     this.writer.end(last, LINGER_MS)
     // Deferred: the core may be the caller (takeover), and it must not be re-entered.
-    process.nextTick(this.detach)
+    process.nextTick(detachLater, this)
   }
 
   private fail(reason: ReasonCode, message: string, code: string): void {
@@ -235,7 +241,9 @@ export class Connection implements LinkTarget {
     this.terminate(reason, message)
   }
 
-  private readonly onData = (chunk: Buffer): void => {
+  // onData, onEnd, onError, onClose, the on…Timeout/onThrottleEnd handlers and detach are run by
+  // the shared listeners at the end of this file, so they cannot be private.
+  onData(chunk: Buffer): void {
     this.host.scheduler.countReceived(chunk.length)
     if (!this.open) return
     try {
@@ -278,13 +286,14 @@ export class Connection implements LinkTarget {
    */
   private admit(packet: Packet): boolean {
     if (this.throttleTimer !== undefined) return false
-    if (packet.cmd !== 'publish' || this.publishLimiter.take()) return true
+    const limiter = this.publishLimiter
+    if (packet.cmd !== 'publish' || limiter === undefined || limiter.take()) return true
     this.pause(PAUSED_FOR_RATE)
-    this.throttleTimer = setTimeout(this.onThrottleEnd, this.publishLimiter.waitMs())
+    this.throttleTimer = setTimeout(throttleEnded, limiter.waitMs(), this)
     return false
   }
 
-  private readonly onThrottleEnd = (): void => {
+  onThrottleEnd(): void {
     this.throttleTimer = undefined
     this.runHeldBack()
   }
@@ -358,7 +367,7 @@ export class Connection implements LinkTarget {
     this.fail(err.reasonCode as ReasonCode, err.message, err.code)
   }
 
-  private readonly onConnectTimeout = (): void => {
+  onConnectTimeout(): void {
     this.connectTimer = undefined
     this.log.info({ state: this.state, timeoutMs: this.options.connectTimeoutMs }, 'connect timeout')
     // A CONNECT whose authentication did not finish in time is refused; no CONNECT, no answer.
@@ -366,14 +375,14 @@ export class Connection implements LinkTarget {
     else this.end(undefined)
   }
 
-  private readonly onKeepAliveTimeout = (): void => {
+  onKeepAliveTimeout(): void {
     this.keepAliveTimer = undefined
     this.log.info({ keepAliveMs: this.keepAliveMs }, 'keep alive timeout')
     // [MQTT-3.1.2-24] (3.1.1) [MQTT-3.1.2-22] (5.0) no packet within 1.5 × Keep Alive: DISCONNECT 0x8D (MQTT 5) and close.
     this.terminate(ReasonCode.KeepAliveTimeout, 'keep alive timeout')
   }
 
-  private readonly onWriteOverflow = (buffered: number): void => {
+  onWriteOverflow(buffered: number): void {
     this.log.warn({ buffered, maxWriteBuffer: this.options.maxWriteBuffer }, 'client does not read, disconnecting')
     this.state = 'closing'
     this.clearTimers()
@@ -382,16 +391,16 @@ export class Connection implements LinkTarget {
   }
 
   /** The client half-closed: nothing more will come, so the connection ends. */
-  private readonly onEnd = (): void => {
+  onEnd(): void {
     if (this.open) this.state = 'closing'
     this.stream.destroy()
   }
 
-  private readonly onError = (err: Error): void => {
+  onError(err: Error): void {
     this.log.debug({ err: err.message }, 'socket error')
   }
 
-  private readonly onClose = (): void => {
+  onClose(): void {
     this.state = 'closed'
     this.clearTimers()
     this.writer.discard()
@@ -400,7 +409,7 @@ export class Connection implements LinkTarget {
   }
 
   /** Hands the session back to the core once: the will goes out unless a DISCONNECT 0x00 removed it. */
-  private readonly detach = (): void => {
+  detach(): void {
     if (this.detached || this.session === undefined) return
     this.detached = true
     const options: { publishWill: boolean; sessionExpiryInterval?: number } = { publishWill: !this.willSuppressed }
@@ -432,3 +441,43 @@ export class Connection implements LinkTarget {
 
 /** MQTT 3.1.1 CONNACK with return code 0x01 (unacceptable protocol version). */
 const UNSUPPORTED_PROTOCOL_CONNACK = Buffer.from([0x20, 0x02, 0x00, 0x01])
+
+const NO_OUTBOUND_ALIASES = new OutboundTopicAliases(0)
+
+/** The stream's own connection, for the shared listeners below (`this` is the emitting stream). */
+const CONNECTION = Symbol('fluxmq.connection')
+interface OwnedStream extends Duplex {
+  [CONNECTION]: Connection
+}
+
+function onStreamData(this: OwnedStream, chunk: Buffer): void {
+  this[CONNECTION].onData(chunk)
+}
+
+function onStreamEnd(this: OwnedStream): void {
+  this[CONNECTION].onEnd()
+}
+
+function onStreamError(this: OwnedStream, err: Error): void {
+  this[CONNECTION].onError(err)
+}
+
+function onStreamClose(this: OwnedStream): void {
+  this[CONNECTION].onClose()
+}
+
+function connectTimedOut(connection: Connection): void {
+  connection.onConnectTimeout()
+}
+
+function keepAliveTimedOut(connection: Connection): void {
+  connection.onKeepAliveTimeout()
+}
+
+function throttleEnded(connection: Connection): void {
+  connection.onThrottleEnd()
+}
+
+function detachLater(connection: Connection): void {
+  connection.detach()
+}

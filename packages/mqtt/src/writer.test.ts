@@ -26,14 +26,16 @@ const counting = () => {
   return { totals, sink: { countBytes: (r: number, s: number) => ((totals.received += r), (totals.sent += s), totals.reports++), durable: () => undefined } }
 }
 
+const IGNORE_OVERFLOW = { onWriteOverflow: () => {} }
+
 describe('BatchedWriter', () => {
   it('writes every packet of one event-loop turn in one corked burst and reports bytes once', async () => {
     const { totals, sink } = counting()
     const scheduler = new FlushScheduler(sink)
     const a = new RecordingStream()
     const b = new RecordingStream()
-    const wa = new BatchedWriter(a, scheduler, 1 << 20, () => {})
-    const wb = new BatchedWriter(b, scheduler, 1 << 20, () => {})
+    const wa = new BatchedWriter(a, scheduler, 1 << 20, IGNORE_OVERFLOW)
+    const wb = new BatchedWriter(b, scheduler, 1 << 20, IGNORE_OVERFLOW)
     wa.write(Buffer.from('1'))
     wa.write(Buffer.from('22'))
     wa.write(Buffer.from('333'))
@@ -51,7 +53,7 @@ describe('BatchedWriter', () => {
     const stream = new RecordingStream()
     stream.stalled = true
     const overflows: number[] = []
-    const writer = new BatchedWriter(stream, scheduler, 100, (buffered) => overflows.push(buffered))
+    const writer = new BatchedWriter(stream, scheduler, 100, { onWriteOverflow: (buffered) => overflows.push(buffered) })
     writer.write(Buffer.alloc(60))
     await nextTurn()
     expect(overflows).toEqual([])
@@ -63,7 +65,7 @@ describe('BatchedWriter', () => {
   it('end() flushes the last packet, half-closes and destroys the stream', async () => {
     const scheduler = new FlushScheduler({ countBytes: () => {}, durable: () => undefined })
     const stream = new RecordingStream()
-    const writer = new BatchedWriter(stream, scheduler, 1 << 20, () => {})
+    const writer = new BatchedWriter(stream, scheduler, 1 << 20, IGNORE_OVERFLOW)
     writer.write(Buffer.from('a'))
     writer.end(Buffer.from('b'), 1000)
     writer.write(Buffer.from('ignored'))
@@ -76,7 +78,7 @@ describe('BatchedWriter', () => {
     const scheduler = new FlushScheduler({ countBytes: () => {}, durable: () => undefined })
     const stream = new RecordingStream()
     stream.stalled = true
-    const writer = new BatchedWriter(stream, scheduler, 1 << 20, () => {})
+    const writer = new BatchedWriter(stream, scheduler, 1 << 20, IGNORE_OVERFLOW)
     writer.end(Buffer.from('bye'), 20)
     await new Promise((resolve) => stream.once('close', resolve))
     expect(stream.destroyed).toBe(true)
@@ -103,7 +105,7 @@ describe('BatchedWriter', () => {
       const { sink, barriers } = gated()
       const scheduler = new FlushScheduler(sink)
       const stream = new RecordingStream()
-      const writer = new BatchedWriter(stream, scheduler, 1 << 20, () => {})
+      const writer = new BatchedWriter(stream, scheduler, 1 << 20, IGNORE_OVERFLOW)
       sink.stage()
       writer.write(Buffer.from('pubrel'))
       await nextTurn()
@@ -117,7 +119,7 @@ describe('BatchedWriter', () => {
       const { sink, barriers } = gated()
       const scheduler = new FlushScheduler(sink)
       const stream = new RecordingStream()
-      const writer = new BatchedWriter(stream, scheduler, 1 << 20, () => {})
+      const writer = new BatchedWriter(stream, scheduler, 1 << 20, IGNORE_OVERFLOW)
       sink.stage()
       writer.write(Buffer.from('1'))
       await nextTurn()
@@ -134,7 +136,7 @@ describe('BatchedWriter', () => {
       const scheduler = new FlushScheduler({ countBytes: () => {}, durable: () => Promise.reject(new Error('disk full')) })
       const stream = new RecordingStream()
       stream.on('error', () => {})
-      const writer = new BatchedWriter(stream, scheduler, 1 << 20, () => {})
+      const writer = new BatchedWriter(stream, scheduler, 1 << 20, IGNORE_OVERFLOW)
       writer.write(Buffer.from('puback'))
       await new Promise((resolve) => stream.once('close', resolve))
       expect(stream.calls).toEqual([])

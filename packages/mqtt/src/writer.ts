@@ -104,6 +104,11 @@ export class FlushScheduler {
   }
 }
 
+/** Told when the client does not read: more than maxWriteBuffer bytes are waiting in the stream. */
+export interface WriteOverflowHandler {
+  onWriteOverflow(buffered: number): void
+}
+
 /**
  * Gathers the packets one connection produces during an event-loop turn and writes them in one
  * corked burst (one writev syscall). Encoded buffers may be shared between connections, so they
@@ -118,8 +123,7 @@ export class BatchedWriter {
     private readonly stream: Duplex,
     private readonly scheduler: FlushScheduler,
     private readonly maxWriteBuffer: number,
-    /** The client does not read: more than maxWriteBuffer bytes are waiting in the stream. */
-    private readonly onOverflow: (buffered: number) => void,
+    private readonly owner: WriteOverflowHandler,
   ) {}
 
   write(packet: Buffer): void {
@@ -163,7 +167,7 @@ export class BatchedWriter {
     }
     this.scheduler.countSent(bytes)
     const buffered = stream.writableLength
-    if (buffered > this.maxWriteBuffer) this.onOverflow(buffered)
+    if (buffered > this.maxWriteBuffer) this.owner.onWriteOverflow(buffered)
   }
 
   /** Storage could not make what these packets announce durable: the client must not see them. */

@@ -37,7 +37,8 @@ export class AdmissionGate {
     this.open += 1
   }
 
-  closed(): void {
+  /** One listener shared by every socket of the listener (a closure per socket is memory an idle connection keeps). */
+  readonly onSocketClosed = (): void => {
     this.open -= 1
   }
 }

@@ -16,7 +16,7 @@ export function acceptThrough(gate: AdmissionGate, acceptor: StreamAcceptor) {
       return
     }
     gate.opened()
-    socket.once('close', () => gate.closed())
+    socket.on('close', gate.onSocketClosed)
     // Packets are batched per tick already; Nagle would only add latency.
     socket.setNoDelay(true)
     acceptor.accept(socket, remote, decision)

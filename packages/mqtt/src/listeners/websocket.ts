@@ -33,7 +33,7 @@ export async function listenWebSocket(options: WebSocketListenOptions, acceptor:
       return
     }
     gate.opened()
-    ws.once('close', () => gate.closed())
+    ws.on('close', gate.onSocketClosed)
     const stream = createWebSocketStream(ws)
     acceptor.accept(stream, remote, decision)
   })
