@@ -1,5 +1,4 @@
 import type { ClientLink, Delivery, ReasonCode } from '@fluxmq/core'
-import { stampPacketId } from '@fluxmq/mqtt-codec'
 import { AckType, encodeAck } from './acks.js'
 import type { OutboundTopicAliases } from './topic-alias.js'
 import { wireFormsOf } from './wire-forms.js'
@@ -27,14 +26,14 @@ export class MqttLink implements ClientLink {
     const message = delivery.message
     const v5 = target.v5
     const alias = v5 ? target.outboundAliases.choose(message.topic) : 0
-    const form = wireFormsOf(message).get(v5, delivery.qos, delivery.retain, alias, delivery.subscriptionIds, target)
+    const packet = wireFormsOf(message).get(v5, delivery.qos, delivery.retain, alias, delivery.subscriptionIds, target, delivery.packetId, delivery.dup)
     // [MQTT-3.1.2-25] Never send a packet larger than the client's Maximum Packet Size: the
     // message is dropped for this client as if delivered.
-    if (form.length > target.clientMaximumPacketSize) {
+    if (packet.length > target.clientMaximumPacketSize) {
       target.outboundAliases.forget(message.topic, alias)
       return false
     }
-    target.send(delivery.qos === 0 ? form : stampPacketId(form, delivery.packetId, delivery.dup))
+    target.send(packet)
     return true
   }
 

@@ -1,5 +1,5 @@
 import type { Message } from '@fluxmq/core'
-import { encodePublish, stampPacketId } from '@fluxmq/mqtt-codec'
+import { encodePublish } from '@fluxmq/mqtt-codec'
 import { describe, expect, it } from 'vitest'
 import { WireForms, wireFormsOf } from './wire-forms.js'
 
@@ -21,34 +21,52 @@ describe('WireForms', () => {
     const forms = wireFormsOf(msg)
     expect(msg.wire).toBe(forms)
     expect(wireFormsOf(msg)).toBe(forms)
-    const a = forms.get(true, 1, false, 0, undefined, at(0))
-    expect(forms.get(true, 1, false, 0, undefined, at(0))).toBe(a)
-    expect(forms.get(false, 1, false, 0, undefined, at(0))).not.toBe(a)
-    expect(forms.get(true, 0, true, 0, undefined, at(0))).toEqual(
+    const a = forms.get(true, 0, false, 0, undefined, at(0), 0, false)
+    expect(forms.get(true, 0, false, 0, undefined, at(0), 0, false)).toBe(a)
+    expect(forms.get(false, 0, false, 0, undefined, at(0), 0, false)).not.toBe(a)
+    const retained = forms.get(true, 0, true, 0, undefined, at(0), 0, false)
+    expect(retained).toEqual(
       encodePublish({ topic: 'a/b', payload: msg.payload, qos: 0, retain: true, dup: false, properties: { contentType: 'text/plain', userProperties: { k: 'v' } } }, 5),
     )
+    expect(forms.get(true, 0, true, 0, undefined, at(0), 0, false)).toBe(retained)
+    expect(forms.get(true, 0, false, 0, undefined, at(0), 0, false)).toBe(a)
   })
 
   it('3.1.1 forms carry no properties', () => {
-    const form = wireFormsOf(message()).get(false, 0, false, 0, [3], at(0))
+    const form = wireFormsOf(message()).get(false, 0, false, 0, [3], at(0), 0, false)
     expect(form).toEqual(encodePublish({ topic: 'a/b', payload: Buffer.from('hello'), qos: 0, retain: false, dup: false }, 4))
   })
 
-  it('QoS 1/2 forms are templates that stampPacketId completes', () => {
-    const form = wireFormsOf(message()).get(true, 2, false, 0, undefined, at(0))
-    expect(stampPacketId(form, 77, true)).toEqual(
-      encodePublish({ topic: 'a/b', payload: Buffer.from('hello'), qos: 2, retain: false, dup: true, packetId: 77, properties: { contentType: 'text/plain', userProperties: { k: 'v' } } }, 5),
-    )
+  it('QoS 1/2: the first delivery of a form gets the encoded bytes, later ones stamped copies', () => {
+    const forms = wireFormsOf(message())
+    const expected = (packetId: number, dup: boolean) =>
+      encodePublish({ topic: 'a/b', payload: Buffer.from('hello'), qos: 2, retain: false, dup, packetId, properties: { contentType: 'text/plain', userProperties: { k: 'v' } } }, 5)
+    const first = forms.get(true, 2, false, 0, undefined, at(0), 5, false)
+    expect(first).toEqual(expected(5, false))
+    const second = forms.get(true, 2, false, 0, undefined, at(0), 77, true)
+    expect(second).toEqual(expected(77, true))
+    expect(forms.get(true, 2, false, 0, undefined, at(0), 9, false)).toEqual(expected(9, false))
+    // The first delivery's bytes may still be queued on its socket: stamping never touches them.
+    expect(first).toEqual(expected(5, false))
+  })
+
+  it('[MQTT-3.3.2-6] a keyed QoS 1 form is stamped per delivery too', () => {
+    const msg = message({ expiresAt: 100_000, properties: {} })
+    const forms = wireFormsOf(msg)
+    const expected = (packetId: number) =>
+      encodePublish({ topic: 'a/b', payload: msg.payload, qos: 1, retain: false, dup: false, packetId, properties: { messageExpiryInterval: 60 } }, 5)
+    expect(forms.get(true, 1, false, 0, undefined, at(40_000), 3, false)).toEqual(expected(3))
+    expect(forms.get(true, 1, false, 0, undefined, at(40_000), 4, false)).toEqual(expected(4))
   })
 
   it('[MQTT-3.3.2-6] [MQTT-3.3.4-3] alias, remaining expiry and subscription ids are encoded per form', () => {
     const msg = message({ expiresAt: 100_000, properties: {} })
     const forms = wireFormsOf(msg)
-    const first = forms.get(true, 0, false, -1, [4, 9], at(40_000))
+    const first = forms.get(true, 0, false, -1, [4, 9], at(40_000), 0, false)
     expect(first).toEqual(encodePublish({ topic: 'a/b', payload: msg.payload, qos: 0, retain: false, dup: false, properties: { topicAlias: 1, messageExpiryInterval: 60, subscriptionIdentifier: [4, 9] } }, 5))
-    const aliasOnly = forms.get(true, 0, false, 1, [4], at(90_000))
+    const aliasOnly = forms.get(true, 0, false, 1, [4], at(90_000), 0, false)
     expect(aliasOnly).toEqual(encodePublish({ topic: '', payload: msg.payload, qos: 0, retain: false, dup: false, properties: { topicAlias: 1, messageExpiryInterval: 10, subscriptionIdentifier: 4 } }, 5))
-    expect(forms.get(true, 0, false, 1, [4], at(90_000))).toBe(aliasOnly)
+    expect(forms.get(true, 0, false, 1, [4], at(90_000), 0, false)).toBe(aliasOnly)
   })
 
   it("leaves another adapter's cache alone", () => {

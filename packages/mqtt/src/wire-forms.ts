@@ -1,49 +1,65 @@
 import type { Clock, Message } from '@fluxmq/core'
-import { encodePublish } from '@fluxmq/mqtt-codec'
+import { encodePublish, stampPacketId } from '@fluxmq/mqtt-codec'
 import type { PublishFields } from '@fluxmq/mqtt-codec'
 import { messagePropertiesToWire, remainingExpirySeconds } from './properties.js'
 import type { WireMessageProperties } from './properties.js'
 
 /** Forms beyond the plain ones (aliases, expiry, subscription ids) kept per message at most. */
 const MAX_KEYED_FORMS = 64
-/** Placeholder packet id of QoS 1/2 templates; stampPacketId writes the real one into a copy. */
-const TEMPLATE_PACKET_ID = 1
+/** Plain form slots: (protocol 3.1.1 | 5) × QoS × RETAIN. */
+const PLAIN_SLOTS = 12
 
 /**
  * The encoded PUBLISH forms of one message, shared by every subscriber it goes to (stored on
- * `message.wire`). Plain forms — no alias, no expiry, no subscription ids, the common case — sit
- * in fixed slots indexed by (protocol 3.1.1 | 5) × QoS × RETAIN, so finding one allocates nothing.
- * QoS 1/2 forms are templates that stampPacketId copies with the subscriber's packet id.
+ * `message.wire`). Plain forms — no alias, no expiry, no subscription ids, the common case — are
+ * found by slot (protocol × QoS × RETAIN) without allocating; most messages need a single form,
+ * so it sits in a field and the slot array exists only once a second one is needed.
+ *
+ * A QoS 1/2 form is encoded with the packet id and DUP flag of the delivery that needed it first
+ * and goes out as it is; every later delivery of that form gets a copy stamped with its own id
+ * (stampPacketId). So a message with one subscriber is encoded once and never copied.
  */
 export class WireForms {
-  private readonly plain: (Buffer | undefined)[] = [undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined]
+  private firstSlot = -1
+  private firstForm: Buffer | undefined
+  private plain: (Buffer | undefined)[] | undefined
   private keyed: Map<string, Buffer> | undefined
   private v5Properties: WireMessageProperties | undefined
 
   constructor(private readonly message: Message) {}
 
   /**
-   * The form of `message` for one delivery; see OutboundTopicAliases.choose for `alias`. The clock
-   * is read only for messages that expire.
+   * The PUBLISH bytes of `message` for one delivery (`packetId` and `dup` matter for QoS 1/2
+   * only); see OutboundTopicAliases.choose for `alias`. The clock is read only for messages that
+   * expire. The buffer may be shared and must not be modified.
    */
-  get(v5: boolean, qos: 0 | 1 | 2, retain: boolean, alias: number, subscriptionIds: readonly number[] | undefined, clock: Clock): Buffer {
+  get(v5: boolean, qos: 0 | 1 | 2, retain: boolean, alias: number, subscriptionIds: readonly number[] | undefined, clock: Clock, packetId: number, dup: boolean): Buffer {
     const expiresAt = this.message.expiresAt
     const hasIds = subscriptionIds !== undefined && subscriptionIds.length > 0
     if (!v5 || (alias === 0 && expiresAt === undefined && !hasIds)) {
       const slot = (v5 ? 6 : 0) + qos * 2 + (retain ? 1 : 0)
-      return (this.plain[slot] ??= this.encode(v5, qos, retain, 0, undefined, undefined))
+      const cached = slot === this.firstSlot ? this.firstForm : this.plain?.[slot]
+      if (cached !== undefined) return qos === 0 ? cached : stampPacketId(cached, packetId, dup)
+      const form = this.encode(v5, qos, retain, 0, undefined, undefined, packetId, dup)
+      if (this.firstSlot < 0) {
+        this.firstSlot = slot
+        this.firstForm = form
+      } else {
+        ;(this.plain ??= new Array<Buffer | undefined>(PLAIN_SLOTS))[slot] = form
+      }
+      return form
     }
     const expiry = expiresAt === undefined ? undefined : remainingExpirySeconds(expiresAt, clock.now())
     const key = `${qos}${retain ? 1 : 0}|${alias}|${expiry ?? ''}|${hasIds ? subscriptionIds.join(',') : ''}`
     const keyed = (this.keyed ??= new Map())
     const cached = keyed.get(key)
-    if (cached !== undefined) return cached
-    const form = this.encode(true, qos, retain, alias, expiry, hasIds ? subscriptionIds : undefined)
+    if (cached !== undefined) return qos === 0 ? cached : stampPacketId(cached, packetId, dup)
+    const form = this.encode(true, qos, retain, alias, expiry, hasIds ? subscriptionIds : undefined, packetId, dup)
     if (keyed.size < MAX_KEYED_FORMS) keyed.set(key, form)
     return form
   }
 
-  private encode(v5: boolean, qos: 0 | 1 | 2, retain: boolean, alias: number, expiry: number | undefined, subscriptionIds: readonly number[] | undefined): Buffer {
+  private encode(v5: boolean, qos: 0 | 1 | 2, retain: boolean, alias: number, expiry: number | undefined, subscriptionIds: readonly number[] | undefined, packetId: number, dup: boolean): Buffer {
     const message = this.message
     const fields: PublishFields = {
       // alias > 0: the client knows the alias, the topic is sent empty (§3.3.2.3.4).
@@ -51,9 +67,10 @@ export class WireForms {
       payload: message.payload,
       qos,
       retain,
-      dup: false,
+      // [MQTT-3.3.1-2] DUP is 0 on every QoS 0 PUBLISH.
+      dup: qos > 0 && dup,
     }
-    if (qos > 0) fields.packetId = TEMPLATE_PACKET_ID
+    if (qos > 0) fields.packetId = packetId
     if (v5) {
       const base = (this.v5Properties ??= messagePropertiesToWire(message.properties))
       if (alias === 0 && expiry === undefined && subscriptionIds === undefined) {
