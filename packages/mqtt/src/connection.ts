@@ -64,8 +64,6 @@ export class Connection implements LinkTarget, WriteOverflowHandler {
   clientMaximumPacketSize = UNLIMITED_PACKET_SIZE
   /** QoS 1 PUBLISHes received and not yet PUBACKed (Receive Maximum accounting). */
   inboundQos1 = 0
-  /** Packet ids of QoS 2 PUBLISHes received and not yet PUBCOMPed. */
-  readonly inboundQos2 = new Set<number>()
   /** Session Expiry Interval the CONNECT asked for (MQTT 5). */
   connectSessionExpiry = 0
   /** Set by a DISCONNECT that changes the Session Expiry Interval. */
@@ -89,6 +87,7 @@ export class Connection implements LinkTarget, WriteOverflowHandler {
   private keepAliveMs = 0
   private throttleTimer: NodeJS.Timeout | undefined
   private detached = false
+  private qos2Ids: Set<number> | undefined
 
   constructor(
     private readonly stream: Duplex,
@@ -113,6 +112,11 @@ export class Connection implements LinkTarget, WriteOverflowHandler {
     stream.on('end', onStreamEnd)
     stream.on('error', onStreamError)
     stream.on('close', onStreamClose)
+  }
+
+  /** Packet ids of QoS 2 PUBLISHes received and not yet PUBCOMPed; created on first use (most connections never see QoS 2). */
+  get inboundQos2(): Set<number> {
+    return (this.qos2Ids ??= new Set<number>())
   }
 
   get open(): boolean {

@@ -6,7 +6,8 @@ import { MqttErrorCode, MqttProtocolError } from './errors.js'
  * Maximum we advertised, so a client cannot grow it past that.
  */
 export class InboundTopicAliases {
-  private readonly topics = new Map<number, string>()
+  /** Created by the first alias: most clients never send one, and an empty Map costs ~200 bytes per connection. */
+  private topics: Map<number, string> | undefined
 
   constructor(private readonly maximum: number) {}
 
@@ -19,10 +20,11 @@ export class InboundTopicAliases {
       throw new MqttProtocolError(MqttErrorCode.TopicAliasInvalid, ReasonCode.TopicAliasInvalid, `topic alias ${alias} outside 1..${this.maximum}`)
     }
     if (topic.length > 0) {
+      this.topics ??= new Map()
       this.topics.set(alias, topic)
       return topic
     }
-    const known = this.topics.get(alias)
+    const known = this.topics?.get(alias)
     // An alias-only PUBLISH for an alias this connection never set is a protocol error (§3.3.4);
     // mappings never outlive the connection [MQTT-3.3.2-7].
     if (known === undefined) throw new MqttProtocolError(MqttErrorCode.ProtocolError, ReasonCode.ProtocolError, `unknown topic alias ${alias}`)
