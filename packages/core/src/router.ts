@@ -105,8 +105,9 @@ export class Router {
     const hits = this.routesFor(topic)
     const direct = this.direct
     const shared = this.shared
-    direct.length = 0
-    shared.length = 0
+    // Truncating an array calls into the runtime even when it is already empty.
+    if (direct.length !== 0) direct.length = 0
+    if (shared.length !== 0) shared.length = 0
     const epoch = ++this.epoch
     for (let i = 0; i < hits.length; i++) {
       const route = hits[i] as Route

@@ -5,7 +5,7 @@ import { parseConnect } from './connect-parse.js'
 import { parseWithMqttPacket } from './delegate.js'
 import { CodecError, CodecErrorCode, malformed, protocolViolation } from './errors.js'
 import { PacketType, type ProtocolVersion } from './protocol.js'
-import { parsePublish } from './publish-parse.js'
+import { parsePublish, TopicMemo } from './publish-parse.js'
 import { checkDelegatedPacket } from './validate.js'
 import { readVarint, VARINT_INVALID, writeVarint, type VarintRead } from './varint.js'
 
@@ -51,6 +51,8 @@ export class MqttParser {
   private frameRemaining = AWAITING_HEADER
   private readonly pending: Buffer[] = []
   private pendingBytes = 0
+  /** Created with the connection's first PUBLISH: idle connections do not pay for it. */
+  private topicMemo: TopicMemo | undefined = undefined
 
   constructor(options: ParserOptions) {
     if (!Number.isInteger(options.maxPacketSize) || options.maxPacketSize < 2) {
@@ -196,7 +198,7 @@ export class MqttParser {
     }
     switch (type) {
       case PacketType.Publish:
-        return parsePublish(buf, start, end, flags, version, owned)
+        return parsePublish(buf, start, end, flags, version, owned, (this.topicMemo ??= new TopicMemo()))
       case PacketType.Puback:
       case PacketType.Pubrec:
       case PacketType.Pubrel:

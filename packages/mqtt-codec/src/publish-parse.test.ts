@@ -48,6 +48,17 @@ describe('hand-written PUBLISH parse', () => {
     new MqttParser({ maxPacketSize: 1000 }).push(Buffer.concat([connect, publish]), (packet) => parsed.push(packet))
     expect(parsed[1]).toMatchObject({ properties: { userProperties: { k: ['', 'x'] } } })
   })
+
+  it('[MQTT-3.3.2-2] a repeated topic is reused; a different one of the same length is decoded and checked again', () => {
+    const parser = new MqttParser({ maxPacketSize: 1024 })
+    const parsed: Packet[] = []
+    const onPacket = (packet: Packet) => parsed.push(packet)
+    parser.push(generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'c', clean: true, keepalive: 0 }), onPacket)
+    const publish = (topic: string) => encodePublish({ topic, payload: Buffer.from('x'), qos: 1, retain: false, dup: false, packetId: 1 }, 4)
+    for (const topic of ['a/bé', 'a/bé', 'a/bcd', 'a/bé']) parser.push(publish(topic), onPacket)
+    expect(parsed.slice(1).map((p) => (p as { topic: string }).topic)).toEqual(['a/bé', 'a/bé', 'a/bcd', 'a/bé'])
+    expect(() => parser.push(publish('a/bc+'), onPacket)).toThrow(/wildcard/)
+  })
 })
 
 /** Deep equality with payloads compared as bytes: vitest's generic equality is slow on large buffers. */

@@ -25,24 +25,14 @@ const BORROWED: PropertyContext = { packet: 'PUBLISH', allowed: PUBLISH_PROPERTI
  * `buf[start, end)` is the variable header and payload. With `owned` false the bytes belong to
  * the caller's chunk, and a small payload is copied: it must not pin a whole socket read.
  */
-export function parsePublish(buf: Buffer, start: number, end: number, flags: number, version: ProtocolVersion, owned: boolean): IPublishPacket {
+export function parsePublish(buf: Buffer, start: number, end: number, flags: number, version: ProtocolVersion, owned: boolean, memo?: TopicMemo): IPublishPacket {
   const qos = ((flags >> 1) & 3) as 0 | 1 | 2
   if (start + 2 > end) throw malformed('PUBLISH topic length is missing')
   const topicStart = start + 2
   const topicEnd = topicStart + buf.readUInt16BE(start)
   if (topicEnd > end) throw malformed('PUBLISH topic runs past the packet')
 
-  // One pass for the three topic checks; '+', '#' and NUL never occur inside a multi-byte sequence.
-  let ascii = true
-  for (let i = topicStart; i < topicEnd; i++) {
-    const byte = buf[i] as number
-    // [MQTT-3.3.2-2] The Topic Name in a PUBLISH packet MUST NOT contain wildcard characters.
-    if (byte === 0x23 || byte === 0x2b) throw topicNameInvalid('PUBLISH topic contains a wildcard', 'MQTT-3.3.2-2')
-    if (byte === 0) throw malformed('PUBLISH topic contains U+0000', 'MQTT-1.5.4-2')
-    if (byte >= 0x80) ascii = false
-  }
-  if (!ascii && !isUtf8(buf.subarray(topicStart, topicEnd))) throw malformed('PUBLISH topic is not well-formed UTF-8', 'MQTT-1.5.4-1')
-  const topic = buf.toString(ascii ? 'latin1' : 'utf8', topicStart, topicEnd)
+  const topic = memo !== undefined && memo.holds(buf, topicStart, topicEnd) ? memo.topic : readTopic(buf, topicStart, topicEnd, memo)
 
   let pos = topicEnd
   let messageId = 0
@@ -75,9 +65,65 @@ export function parsePublish(buf: Buffer, start: number, end: number, flags: num
 
   // A view is free but keeps the caller's whole ArrayBuffer alive; it is taken when the payload
   // is at least half of that memory anyway, otherwise the (small) payload is copied.
-  const payload = owned || (end - pos) * 2 >= buf.buffer.byteLength ? buf.subarray(pos, end) : Buffer.from(buf.subarray(pos, end))
+  const payload = owned || (end - pos) * 2 >= buf.buffer.byteLength ? buf.subarray(pos, end) : copyOf(buf, pos, end)
   const packet = { cmd: 'publish', retain: (flags & 1) !== 0, qos, dup: (flags & 8) !== 0, length: end - start, topic, payload } as IPublishPacket
   if (qos > 0) packet.messageId = messageId
   if (properties !== undefined) packet.properties = properties
   return packet
+}
+
+/** A small payload out of a socket chunk, copied without an intermediate view. */
+function copyOf(buf: Buffer, start: number, end: number): Buffer {
+  const out = Buffer.allocUnsafe(end - start)
+  buf.copy(out, 0, start, end)
+  return out
+}
+
+/** Checks and decodes a topic name; remembers it in `memo` when given. */
+function readTopic(buf: Buffer, topicStart: number, topicEnd: number, memo: TopicMemo | undefined): string {
+  // One pass for the three topic checks; '+', '#' and NUL never occur inside a multi-byte sequence.
+  let ascii = true
+  for (let i = topicStart; i < topicEnd; i++) {
+    const byte = buf[i] as number
+    // [MQTT-3.3.2-2] The Topic Name in a PUBLISH packet MUST NOT contain wildcard characters.
+    if (byte === 0x23 || byte === 0x2b) throw topicNameInvalid('PUBLISH topic contains a wildcard', 'MQTT-3.3.2-2')
+    if (byte === 0) throw malformed('PUBLISH topic contains U+0000', 'MQTT-1.5.4-2')
+    if (byte >= 0x80) ascii = false
+  }
+  if (!ascii && !isUtf8(buf.subarray(topicStart, topicEnd))) throw malformed('PUBLISH topic is not well-formed UTF-8', 'MQTT-1.5.4-1')
+  const topic = buf.toString(ascii ? 'latin1' : 'utf8', topicStart, topicEnd)
+  memo?.remember(buf, topicStart, topicEnd, topic)
+  return topic
+}
+
+/** Topic names longer than this are not remembered (a memo costs its bytes per connection). */
+const MEMO_MAX_BYTES = 256
+
+/**
+ * The last topic name one connection published to, as bytes and string. Publishers repeat their
+ * topics, so most PUBLISHes compare a few bytes instead of checking and decoding them again, and
+ * the broker gets the same string each time (whose hash V8 has already computed, for the
+ * router's Map lookups). Only names that passed the checks are remembered.
+ */
+export class TopicMemo {
+  private bytes: Buffer = Buffer.allocUnsafe(0)
+  private length = -1
+  topic = ''
+
+  holds(buf: Buffer, start: number, end: number): boolean {
+    const length = end - start
+    if (length !== this.length) return false
+    const bytes = this.bytes
+    for (let i = 0; i < length; i++) if (bytes[i] !== buf[start + i]) return false
+    return true
+  }
+
+  remember(buf: Buffer, start: number, end: number, topic: string): void {
+    const length = end - start
+    if (length > MEMO_MAX_BYTES) return
+    if (length > this.bytes.length) this.bytes = Buffer.alloc(Math.max(length, 32))
+    buf.copy(this.bytes, 0, start, end)
+    this.length = length
+    this.topic = topic
+  }
 }
