@@ -41,6 +41,7 @@ export interface ConnectionHost {
 /** Why reading is paused; reading resumes when no reason is left. */
 const PAUSED_FOR_AUTH = 1
 const PAUSED_FOR_RATE = 2
+const PAUSED_FOR_RECEIVE_MAXIMUM = 4
 /** How long a closing socket may take to flush its last bytes before it is destroyed. */
 const LINGER_MS = 2000
 /** [MQTT-2.2.2] Largest value a Maximum Packet Size can express; "no limit" in practice. */
@@ -420,6 +421,15 @@ export class Connection implements LinkTarget, WriteOverflowHandler {
     if (this.disconnectSessionExpiry !== undefined) options.sessionExpiryInterval = this.disconnectSessionExpiry
     this.log.info({ publishWill: options.publishWill }, 'client disconnected')
     this.broker.disconnect(this.session, options)
+  }
+
+  /** Receive Maximum reached: stop reading until acknowledgements go out (handlers/publish.ts). */
+  holdInbound(): void {
+    this.pause(PAUSED_FOR_RECEIVE_MAXIMUM)
+  }
+
+  releaseInbound(): void {
+    this.resume(PAUSED_FOR_RECEIVE_MAXIMUM)
   }
 
   private pause(reason: number): void {

@@ -62,15 +62,21 @@ describe('BatchedWriter', () => {
     expect(overflows).toEqual([120])
   })
 
-  it('end() flushes the last packet, half-closes and destroys the stream', async () => {
+  it('end() writes what is still owed, then the last packet, half-closes, and destroys after the linger time', async () => {
     const scheduler = new FlushScheduler({ countBytes: () => {}, durable: () => undefined })
     const stream = new RecordingStream()
     const writer = new BatchedWriter(stream, scheduler, 1 << 20, IGNORE_OVERFLOW)
     writer.write(Buffer.from('a'))
-    writer.end(Buffer.from('b'), 1000)
+    writer.end(Buffer.from('b'), 50)
+    // An acknowledgement settled after end() was called (its commit came later) still precedes the last packet.
+    await Promise.resolve()
+    writer.write(Buffer.from('owed'))
+    const finished = new Promise((resolve) => stream.once('finish', resolve))
+    await finished
     writer.write(Buffer.from('ignored'))
+    expect(stream.writableEnded).toBe(true)
     await new Promise((resolve) => stream.once('close', resolve))
-    expect(stream.calls).toEqual([[Buffer.from('a'), Buffer.from('b')]])
+    expect(stream.calls.flat()).toEqual([Buffer.from('a'), Buffer.from('owed'), Buffer.from('b')])
     expect(stream.destroyed).toBe(true)
   })
 

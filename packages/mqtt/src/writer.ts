@@ -117,6 +117,9 @@ export interface WriteOverflowHandler {
 export class BatchedWriter {
   private chunks: Buffer[] = []
   private dirty = false
+  /** end() was called: the last packet is on its way. */
+  private closing = false
+  /** The last packet was written: nothing more is. */
   private ended = false
 
   constructor(
@@ -178,23 +181,28 @@ export class BatchedWriter {
 
   /** Writes what is queued plus `last` now, then half-closes; the socket is destroyed once flushed or after `lingerMs`. */
   end(last: Buffer | undefined, lingerMs: number): void {
-    if (this.ended) return
-    if (last !== undefined) this.write(last)
-    this.ended = true
-    const chunks = this.take()
-    this.scheduler.afterHeld(() => this.finish(chunks, lingerMs))
+    if (this.closing) return
+    this.closing = true
+    // Acknowledgements already owed (PUBACK/PUBREC waiting on a commit) still go out before
+    // `last`: one turn for those settled in microtasks, then every batch held for durability.
+    setImmediate(() => this.scheduler.afterHeld(() => this.finish(last, lingerMs)))
   }
 
-  private finish(chunks: readonly Buffer[], lingerMs: number): void {
+  private finish(last: Buffer | undefined, lingerMs: number): void {
+    const chunks = this.take()
+    if (last !== undefined) chunks.push(last)
+    this.ended = true
     this.writeNow(chunks)
     const stream = this.stream
     if (stream.destroyed) return
     const linger = setTimeout(() => stream.destroy(), lingerMs)
     linger.unref()
-    stream.end(() => {
-      clearTimeout(linger)
-      stream.destroy()
-    })
+    stream.once('close', () => clearTimeout(linger))
+    // Half-close and let the peer close: destroying a socket with unread input sends RST, and a
+    // peer that gets RST may throw away the DISCONNECT it has not read yet. Input is discarded
+    // meanwhile; the peer's FIN (or the linger timeout) destroys the socket.
+    stream.end()
+    stream.resume()
   }
 
   /** Drops whatever is queued (the stream is gone). */

@@ -1,4 +1,5 @@
 import { ReasonCode } from '@fluxmq/core'
+import { encode } from '@fluxmq/mqtt-codec'
 import type { MqttClient } from 'mqtt'
 import { afterEach, describe, expect, it } from 'vitest'
 import { RawClient, client, closeClient, nextMessage, startBroker } from '../test-support/harness.js'
@@ -116,6 +117,34 @@ describe('PUBLISH from a client', () => {
     expect(await r.next()).toMatchObject({ cmd: 'pubrec', messageId: 2 })
     r.send(publish('t', 2, { messageId: 3 }))
     expect(await r.next()).toMatchObject({ cmd: 'disconnect', reasonCode: ReasonCode.ReceiveMaximumExceeded })
+  })
+
+  it('[MQTT-3.3.4-7] a QoS 2 burst past Receive Maximum in one write: every PUBREC earned, then DISCONNECT 0x93', async () => {
+    const { port } = await start({ receiveMaximum: 2 })
+    const r = await raw(port, 5)
+    r.sendBytes(Buffer.concat([1, 2, 3].map((id) => encode(publish('t', 2, { messageId: id }), 5))))
+    expect(await r.next()).toMatchObject({ cmd: 'pubrec', messageId: 1 })
+    expect(await r.next()).toMatchObject({ cmd: 'pubrec', messageId: 2 })
+    expect(await r.next()).toMatchObject({ cmd: 'disconnect', reasonCode: ReasonCode.ReceiveMaximumExceeded })
+  })
+
+  it('[MQTT-3.3.4-7] QoS 1 past Receive Maximum while PUBACKs wait for storage: reading pauses, every PUBLISH is acknowledged, no 0x93', async () => {
+    // A persistent offline subscriber makes every publish a storage write, so PUBACKs wait for it.
+    const { port } = await start({ receiveMaximum: 2 })
+    const sub = await raw(port, 5, { clientId: 'offline-sub', clean: false, properties: { sessionExpiryInterval: 60 } })
+    sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 't', qos: 1 }] })
+    expect(await sub.next()).toMatchObject({ cmd: 'suback' })
+    sub.close()
+    const r = await raw(port, 5)
+    const ids = Array.from({ length: 20 }, (_, i) => i + 1)
+    r.sendBytes(Buffer.concat(ids.map((id) => encode(publish('t', 1, { messageId: id }), 5))))
+    const acked: number[] = []
+    for (const _ of ids) {
+      const packet = await r.next()
+      expect(packet).toMatchObject({ cmd: 'puback', reasonCode: ReasonCode.Success })
+      acked.push((packet as { messageId: number }).messageId)
+    }
+    expect(acked).toEqual(ids)
   })
 
   it('[MQTT-3.3.4-7] a resent QoS 2 PUBLISH with the same id is not counted twice, PUBCOMP frees the slot', async () => {

@@ -23,7 +23,11 @@ export function handlePublish(connection: Connection, packet: IPublishPacket): v
   const packetId = packet.messageId ?? 0
   if (qos === 1) {
     connection.inboundQos1 += 1
-    receiveMaximumCheck(connection)
+    // [MQTT-3.3.4-7] QoS 1 is held to our Receive Maximum by flow control rather than DISCONNECT
+    // 0x93: reading stops while that many PUBACKs are owed (they wait for storage) and resumes
+    // as they go out. Clients that ignore Receive Maximum (mqtt.js 5) keep working, and what we
+    // take in beyond the window is bounded by the socket read in progress.
+    if (connection.inboundQos1 >= connection.options.receiveMaximum) connection.holdInbound()
   } else if (qos === 2 && !connection.inboundQos2.has(packetId)) {
     connection.inboundQos2.add(packetId)
     receiveMaximumCheck(connection)
@@ -57,9 +61,12 @@ export function handlePublish(connection: Connection, packet: IPublishPacket): v
   afterDurable(connection, connection.broker.publish(session, message), qos, packetId)
 }
 
-/** [MQTT-3.3.4-7] more unacknowledged QoS 1/2 PUBLISHes than our Receive Maximum: DISCONNECT 0x93. */
+/**
+ * [MQTT-3.3.4-7] more QoS 2 PUBLISHes without PUBCOMP than our Receive Maximum: DISCONNECT 0x93.
+ * Reading is not paused for QoS 2: the client's PUBRELs, which free the window, must still be read.
+ */
 function receiveMaximumCheck(connection: Connection): void {
-  const unacknowledged = connection.inboundQos1 + connection.inboundQos2.size
+  const unacknowledged = connection.inboundQos2.size
   if (unacknowledged > connection.options.receiveMaximum) {
     throw new MqttProtocolError(MqttErrorCode.ReceiveMaximumExceeded, ReasonCode.ReceiveMaximumExceeded, `${unacknowledged} unacknowledged PUBLISH packets, receive maximum ${connection.options.receiveMaximum}`)
   }
@@ -86,6 +93,7 @@ function afterDurable(connection: Connection, result: PublishResult, qos: 0 | 1 
 function acknowledge(connection: Connection, qos: 1 | 2, packetId: number, reason: ReasonCode): void {
   if (qos === 1) {
     connection.inboundQos1 -= 1
+    if (connection.inboundQos1 < connection.options.receiveMaximum) connection.releaseInbound()
     // 3.1.1 has no reason codes: an unauthorized publish is acknowledged and dropped [MQTT-3.3.5-2].
     if (connection.open) connection.send(encodeAck(AckType.Puback, packetId, reason, connection.v5))
     return
