@@ -36,10 +36,20 @@ const turbo = spawnSync(join(root, 'node_modules/.bin/turbo'), ['run', 'test', '
   stdio: 'inherit',
 })
 
+// Static checks gate the run too: each failing lint/typecheck task counts as one failure.
+const checks = spawnSync(join(root, 'node_modules/.bin/turbo'), ['run', 'lint', 'typecheck', '--continue', '--output-logs=errors-only'], {
+  cwd: root,
+  stdio: 'inherit',
+})
+
 let passed = 0
 let failed = 0
 let skipped = 0
 const problems = []
+if (checks.status !== 0) {
+  failed += 1
+  problems.push('lint or typecheck failed (see above)')
+}
 for (const dir of packages) {
   const name = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).name
   const file = join(dir, '.test-results.json')
