@@ -1,7 +1,7 @@
 import type { ClientLink, Delivery, ReasonCode } from '@fluxmq/core'
 import { AckType, encodeAck } from './acks.js'
 import type { OutboundTopicAliases } from './topic-alias.js'
-import { wireFormsOf } from './wire-forms.js'
+import { publishPacketFor } from './wire-forms.js'
 
 /** What the link needs from its connection. */
 export interface LinkTarget {
@@ -26,7 +26,7 @@ export class MqttLink implements ClientLink {
     const message = delivery.message
     const v5 = target.v5
     const alias = v5 ? target.outboundAliases.choose(message.topic) : 0
-    const packet = wireFormsOf(message).get(v5, delivery.qos, delivery.retain, alias, delivery.subscriptionIds, target, delivery.packetId, delivery.dup)
+    const packet = publishPacketFor(message, v5, delivery.qos, delivery.retain, alias, delivery.subscriptionIds, target, delivery.packetId, delivery.dup)
     // [MQTT-3.1.2-25] Never send a packet larger than the client's Maximum Packet Size: the
     // message is dropped for this client as if delivered.
     if (packet.length > target.clientMaximumPacketSize) {

@@ -28,6 +28,14 @@ export class WireForms {
 
   constructor(private readonly message: Message) {}
 
+  /** Takes over a bare 3.1.1 form (see publishPacketFor) as this message's first plain form. */
+  static around(message: Message, form: Buffer): WireForms {
+    const forms = new WireForms(message)
+    forms.firstSlot = v3Slot(form)
+    forms.firstForm = form
+    return forms
+  }
+
   /**
    * The PUBLISH bytes of `message` for one delivery (`packetId` and `dup` matter for QoS 1/2
    * only); see OutboundTopicAliases.choose for `alias`. The clock is read only for messages that
@@ -60,40 +68,64 @@ export class WireForms {
   }
 
   private encode(v5: boolean, qos: 0 | 1 | 2, retain: boolean, alias: number, expiry: number | undefined, subscriptionIds: readonly number[] | undefined, packetId: number, dup: boolean): Buffer {
-    const message = this.message
-    const fields: PublishFields = {
-      // alias > 0: the client knows the alias, the topic is sent empty (§3.3.2.3.4).
-      topic: alias > 0 ? '' : message.topic,
-      payload: message.payload,
-      qos,
-      retain,
-      // [MQTT-3.3.1-2] DUP is 0 on every QoS 0 PUBLISH.
-      dup: qos > 0 && dup,
-    }
-    if (qos > 0) fields.packetId = packetId
-    if (v5) {
-      const base = (this.v5Properties ??= messagePropertiesToWire(message.properties))
-      if (alias === 0 && expiry === undefined && subscriptionIds === undefined) {
-        fields.properties = base
-      } else {
-        const props: NonNullable<PublishFields['properties']> = { ...base }
-        if (alias !== 0) props.topicAlias = Math.abs(alias)
-        // [MQTT-3.3.2-6] the remaining lifetime, not the one the publisher gave.
-        if (expiry !== undefined) props.messageExpiryInterval = expiry
-        // [MQTT-3.3.4-3] every matching subscription's identifier goes with the delivery.
-        if (subscriptionIds !== undefined) props.subscriptionIdentifier = subscriptionIds.length === 1 ? subscriptionIds[0]! : [...subscriptionIds]
-        fields.properties = props
-      }
-    }
-    return encodePublish(fields, v5 ? 5 : 4)
+    const v5Properties = v5 ? (this.v5Properties ??= messagePropertiesToWire(this.message.properties)) : undefined
+    return encodeForm(this.message, v5Properties, qos, retain, alias, expiry, subscriptionIds, packetId, dup)
   }
 }
 
-/** The message's shared forms, created on first delivery. Another adapter's cache is left alone. */
-export function wireFormsOf(message: Message): WireForms {
+/** One PUBLISH form; `v5Properties` undefined means MQTT 3.1.1. */
+function encodeForm(message: Message, v5Properties: WireMessageProperties | undefined, qos: 0 | 1 | 2, retain: boolean, alias: number, expiry: number | undefined, subscriptionIds: readonly number[] | undefined, packetId: number, dup: boolean): Buffer {
+  const fields: PublishFields = {
+    // alias > 0: the client knows the alias, the topic is sent empty (§3.3.2.3.4).
+    topic: alias > 0 ? '' : message.topic,
+    payload: message.payload,
+    qos,
+    retain,
+    // [MQTT-3.3.1-2] DUP is 0 on every QoS 0 PUBLISH.
+    dup: qos > 0 && dup,
+  }
+  if (qos > 0) fields.packetId = packetId
+  if (v5Properties !== undefined) {
+    if (alias === 0 && expiry === undefined && subscriptionIds === undefined) {
+      fields.properties = v5Properties
+    } else {
+      const props: NonNullable<PublishFields['properties']> = { ...v5Properties }
+      if (alias !== 0) props.topicAlias = Math.abs(alias)
+      // [MQTT-3.3.2-6] the remaining lifetime, not the one the publisher gave.
+      if (expiry !== undefined) props.messageExpiryInterval = expiry
+      // [MQTT-3.3.4-3] every matching subscription's identifier goes with the delivery.
+      if (subscriptionIds !== undefined) props.subscriptionIdentifier = subscriptionIds.length === 1 ? subscriptionIds[0]! : [...subscriptionIds]
+      fields.properties = props
+    }
+  }
+  return encodePublish(fields, v5Properties !== undefined ? 5 : 4)
+}
+
+/** Plain-form slot of an encoded 3.1.1 PUBLISH: its QoS and RETAIN bits (DUP aside). */
+const v3Slot = (form: Buffer): number => (form[0] as number) & 0x07
+
+/**
+ * The PUBLISH bytes of `message` for one delivery, from the forms shared on `message.wire` (see
+ * WireForms.get for the arguments). The first form of a message is usually also its only one, so
+ * a plain 3.1.1 form is kept on `message.wire` bare, without a WireForms around it: one object
+ * less per message in flight, which the young-generation GC would otherwise copy. The WireForms
+ * comes when a second form is needed. So a bare Buffer on `message.wire` is this adapter's; any
+ * other value there is another adapter's cache and is left alone.
+ */
+export function publishPacketFor(message: Message, v5: boolean, qos: 0 | 1 | 2, retain: boolean, alias: number, subscriptionIds: readonly number[] | undefined, clock: Clock, packetId: number, dup: boolean): Buffer {
   const wire = message.wire
-  if (wire instanceof WireForms) return wire
-  const forms = new WireForms(message)
-  if (wire === undefined) message.wire = forms
-  return forms
+  if (wire instanceof WireForms) return wire.get(v5, qos, retain, alias, subscriptionIds, clock, packetId, dup)
+  if (!v5) {
+    const slot = qos * 2 + (retain ? 1 : 0)
+    if (wire === undefined) {
+      // A 3.1.1 delivery carries no alias, expiry or subscription ids: always a plain form.
+      const form = encodeForm(message, undefined, qos, retain, 0, undefined, undefined, packetId, dup)
+      message.wire = form
+      return form
+    }
+    if (wire instanceof Buffer && v3Slot(wire) === slot) return qos === 0 ? wire : stampPacketId(wire, packetId, dup)
+  }
+  const forms = wire instanceof Buffer ? WireForms.around(message, wire) : new WireForms(message)
+  if (wire === undefined || wire instanceof Buffer) message.wire = forms
+  return forms.get(v5, qos, retain, alias, subscriptionIds, clock, packetId, dup)
 }
