@@ -52,6 +52,9 @@ export function handlePublish(connection: Connection, packet: IPublishPacket): v
     publisherId: connection.clientId,
     // Always present (undefined = never expires) so every message has the same shape.
     expiresAt: expiresAtFrom(props?.messageExpiryInterval, now),
+    // Declared up front: the link fills it on first delivery, and adding a property to an object
+    // literal later costs a hidden-class change and an out-of-object property store per message.
+    wire: undefined,
   }
   const session = connection.session!
   if (qos === 2) {
