@@ -217,6 +217,28 @@ describe('SqliteStorage: message rows', () => {
     expect(inspect('SELECT id FROM messages')).toEqual([])
   })
 
+  it('counts an offline reference once whether the message row is new or already held elsewhere', async () => {
+    const storage = store()
+    await storage.open()
+    storage.putSession({ clientId: 'c', protocol: 'mqtt5', expiryInterval: 60 })
+    const retained = message({ topic: 'kept', retain: true })
+    storage.putRetained(retained)
+    await storage.sync()
+    storage.appendOffline('c', retained)
+    storage.appendOffline('c', message({ topic: 'fresh' }))
+    await storage.close()
+    expect(inspect('SELECT topic, refs FROM messages ORDER BY id')).toEqual([
+      { topic: 'kept', refs: 2 },
+      { topic: 'fresh', refs: 1 },
+    ])
+
+    const reopened = store()
+    await reopened.open()
+    await reopened.takeOffline('c', 2)
+    await reopened.close()
+    expect(inspect('SELECT topic, refs FROM messages')).toEqual([{ topic: 'kept', refs: 1 }])
+  })
+
   it('a message taken from the offline queue and put inflight in one turn keeps its row', async () => {
     const storage = store()
     await storage.open()

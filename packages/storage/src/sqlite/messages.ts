@@ -8,6 +8,12 @@ export const MESSAGE_COLUMNS = `m.id AS m_id, m.topic AS m_topic, m.payload AS m
   m.response_topic AS m_response_topic, m.correlation_data AS m_correlation_data,
   m.user_properties AS m_user_properties`
 
+function insertSql(refs: 0 | 1): string {
+  return `INSERT INTO messages (id, refs, topic, payload, qos, retain, published_at, expires_at, publisher_id,
+    payload_format, content_type, response_topic, correlation_data, user_properties)
+    VALUES (?, ${refs}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+}
+
 /** Deletes unreferenced rows; the partial index messages_garbage makes it touch only those. */
 export const GARBAGE_SWEEP_SQL = 'DELETE FROM messages WHERE refs = 0'
 
@@ -37,14 +43,16 @@ export class MessageStore {
   private readonly ids = new WeakMap<Message, number>()
   private nextId: number
   private readonly insert: Database.Statement
+  private readonly insertReferenced: Database.Statement
   private readonly exists: Database.Statement
+  private readonly addReference: Database.Statement
   private readonly sweep: Database.Statement
 
   constructor(db: Database.Database) {
-    this.insert = db.prepare(`INSERT INTO messages (id, refs, topic, payload, qos, retain, published_at, expires_at,
-      publisher_id, payload_format, content_type, response_topic, correlation_data, user_properties)
-      VALUES (?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+    this.insert = db.prepare(insertSql(0))
+    this.insertReferenced = db.prepare(insertSql(1))
     this.exists = db.prepare('SELECT 1 FROM messages WHERE id = ?').pluck()
+    this.addReference = db.prepare('UPDATE messages SET refs = refs + 1 WHERE id = ?')
     this.sweep = db.prepare(GARBAGE_SWEEP_SQL)
     const max = db.prepare('SELECT MAX(id) FROM messages').pluck().get() as number | null
     this.nextId = (max ?? 0) + 1
@@ -54,9 +62,24 @@ export class MessageStore {
   idFor(message: Message): number {
     const known = this.ids.get(message)
     if (known !== undefined && this.exists.get(known) !== undefined) return known
+    return this.write(message, this.insert)
+  }
+
+  /**
+   * Like idFor, and also counts the caller's reference, for tables without a reference trigger
+   * (offline): one statement per message instead of an insert, a trigger's update and the
+   * garbage index entry the row would have had at zero references in between.
+   */
+  referenceFor(message: Message): number {
+    const known = this.ids.get(message)
+    if (known !== undefined && this.addReference.run(known).changes === 1) return known
+    return this.write(message, this.insertReferenced)
+  }
+
+  private write(message: Message, insert: Database.Statement): number {
     const id = this.nextId++
     const p = message.properties
-    this.insert.run(
+    insert.run(
       id,
       message.topic,
       message.payload,

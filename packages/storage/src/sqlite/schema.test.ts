@@ -38,6 +38,18 @@ describe('schema migrations', () => {
     expect(db.prepare('SELECT packet_id, released FROM incoming_qos2').all()).toEqual([{ packet_id: 7, released: 0 }])
   })
 
+  it('v3: offline entries of a version 2 database keep their counted reference; removal still releases it', () => {
+    migrate(db, 'mem', MIGRATIONS.slice(0, 2))
+    db.prepare(`INSERT INTO messages (id, refs, topic, payload, qos, retain, published_at) VALUES (1, 0, 't', x'', 1, 0, 0)`).run()
+    db.prepare(`INSERT INTO offline (client_id, seq, message_id) VALUES ('c', 0, 1)`).run()
+    migrate(db, 'mem')
+    const refs = () => db.prepare('SELECT refs FROM messages WHERE id = 1').pluck().get()
+    expect(refs()).toBe(1)
+    expect(db.prepare(`SELECT name FROM sqlite_schema WHERE name = 'offline_ref'`).get()).toBeUndefined()
+    db.prepare(`DELETE FROM offline WHERE client_id = 'c'`).run()
+    expect(refs()).toBe(0)
+  })
+
   it('runs only the steps a database has not seen, in order, and is a no-op when current', () => {
     const ran: number[] = []
     const steps = (n: number): Migration[] =>

@@ -14,9 +14,9 @@ export interface Migration {
  * Messages are stored once and referenced by id from every place that holds them (offline
  * queues, inflight, retained, wills): a publish fanned out to a thousand offline sessions writes
  * its payload once. `refs` counts the references; triggers keep it exact for every insert, update
- * and delete, and each commit ends by deleting the rows whose count fell to zero (found through a
- * partial index, so the sweep costs nothing when there is no garbage). Deferring the sweep to the
- * end of the transaction lets a message taken from the offline queue and put inflight in the
+ * and delete (since v3 an offline insert counts its own, see V3), and each commit ends by
+ * deleting the rows whose count fell to zero (found through a partial index, so the sweep costs
+ * nothing when there is no garbage). Deferring the sweep to the end of the transaction lets a message taken from the offline queue and put inflight in the
  * same turn keep its row instead of being deleted and written again.
  */
 const V1 = `
@@ -141,9 +141,15 @@ END;
 // Released incoming QoS 2 ids stay (released = 1) so a PUBREL repeated after a restart is recognised.
 const V2 = `ALTER TABLE incoming_qos2 ADD COLUMN released INTEGER NOT NULL DEFAULT 0;`
 
+// Offline appends are the hot write (every QoS 1/2 publish to an offline session): the insert
+// counts its own reference (MessageStore.referenceFor), which saves the trigger's update and the
+// row's pass through the garbage index; removal still decrements through offline_unref.
+const V3 = `DROP TRIGGER offline_ref;`
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, up: (db) => db.exec(V1) },
   { version: 2, up: (db) => db.exec(V2) },
+  { version: 3, up: (db) => db.exec(V3) },
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0

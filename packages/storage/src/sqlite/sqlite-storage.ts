@@ -198,7 +198,7 @@ export class SqliteStorage implements Storage {
       queues.set(clientId, queue)
     }
     const seq = queue.tail++
-    commits.stage(() => sql.insertOffline.run(clientId, seq, messages.idFor(message)))
+    commits.stage(() => sql.insertOffline.run(clientId, seq, messages.referenceFor(message)))
   }
 
   dropOldestOffline(clientId: string, n: number): void {
