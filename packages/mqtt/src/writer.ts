@@ -109,6 +109,9 @@ export interface WriteOverflowHandler {
   onWriteOverflow(buffered: number): void
 }
 
+/** Up to this many bytes a turn's packets are joined into one buffer; larger batches use writev. */
+const COALESCE_BYTES = 16 * 1024
+
 /**
  * Gathers the packets one connection produces during an event-loop turn and writes them in one
  * corked burst (one writev syscall). Encoded buffers may be shared between connections, so they
@@ -161,12 +164,19 @@ export class BatchedWriter {
       stream.write(chunks[0]!)
       bytes = chunks[0]!.length
     } else {
-      stream.cork()
-      for (let i = 0; i < chunks.length; i++) {
-        stream.write(chunks[i]!)
-        bytes += chunks[i]!.length
+      for (let i = 0; i < chunks.length; i++) bytes += chunks[i]!.length
+      if (bytes <= COALESCE_BYTES) {
+        // Small packets are copied into one buffer: one stream write instead of a write request
+        // object per packet and an array of them for writev.
+        const joined = Buffer.allocUnsafe(bytes)
+        let at = 0
+        for (let i = 0; i < chunks.length; i++) at += chunks[i]!.copy(joined, at)
+        stream.write(joined)
+      } else {
+        stream.cork()
+        for (let i = 0; i < chunks.length; i++) stream.write(chunks[i]!)
+        stream.uncork()
       }
-      stream.uncork()
     }
     this.scheduler.countSent(bytes)
     const buffered = stream.writableLength
