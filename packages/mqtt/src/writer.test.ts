@@ -29,7 +29,7 @@ const counting = () => {
 const IGNORE_OVERFLOW = { onWriteOverflow: () => {} }
 
 describe('BatchedWriter', () => {
-  it('writes every packet of one event-loop turn in one corked burst and reports bytes once', async () => {
+  it('writes every packet of one event-loop turn in one write call and reports bytes once', async () => {
     const { totals, sink } = counting()
     const scheduler = new FlushScheduler(sink)
     const a = new RecordingStream()
@@ -43,9 +43,21 @@ describe('BatchedWriter', () => {
     scheduler.countReceived(10)
     expect(a.calls).toEqual([])
     await nextTurn()
-    expect(a.calls).toEqual([[Buffer.from('1'), Buffer.from('22'), Buffer.from('333')]])
+    // Small packets are joined into one buffer (one write, one syscall), in order.
+    expect(a.calls).toEqual([[Buffer.from('122333')]])
     expect(b.calls).toEqual([[Buffer.from('4444')]])
     expect(totals).toEqual({ received: 10, sent: 10, reports: 1 })
+  })
+
+  it('a turn of more than 16 KiB goes out uncopied in one writev', async () => {
+    const scheduler = new FlushScheduler({ countBytes: () => {}, durable: () => undefined })
+    const stream = new RecordingStream()
+    const writer = new BatchedWriter(stream, scheduler, 1 << 20, IGNORE_OVERFLOW)
+    const big = [Buffer.alloc(8192, 1), Buffer.alloc(8192, 2), Buffer.alloc(1, 3)]
+    for (const b of big) writer.write(b)
+    await nextTurn()
+    expect(stream.calls).toHaveLength(1)
+    expect(stream.calls[0]!.every((chunk, i) => chunk === big[i])).toBe(true)
   })
 
   it('reports a client that does not read past maxWriteBuffer', async () => {
@@ -76,7 +88,7 @@ describe('BatchedWriter', () => {
     writer.write(Buffer.from('ignored'))
     expect(stream.writableEnded).toBe(true)
     await new Promise((resolve) => stream.once('close', resolve))
-    expect(stream.calls.flat()).toEqual([Buffer.from('a'), Buffer.from('owed'), Buffer.from('b')])
+    expect(Buffer.concat(stream.calls.flat())).toEqual(Buffer.from('aowedb'))
     expect(stream.destroyed).toBe(true)
   })
 
