@@ -239,6 +239,19 @@ describe('SqliteStorage: message rows', () => {
     expect(inspect('SELECT topic, refs FROM messages')).toEqual([{ topic: 'kept', refs: 1 }])
   })
 
+  it('a publish appended to offline queues and then retained shares one row', async () => {
+    const storage = store()
+    await storage.open()
+    const published = message({ topic: 'both', retain: true })
+    for (const clientId of ['a', 'b']) {
+      storage.putSession({ clientId, protocol: 'mqtt5', expiryInterval: 60 })
+      storage.appendOffline(clientId, published)
+    }
+    storage.putRetained(published)
+    await storage.close()
+    expect(inspect('SELECT id, refs FROM messages')).toEqual([{ id: 1, refs: 3 }])
+  })
+
   it('a message taken from the offline queue and put inflight in one turn keeps its row', async () => {
     const storage = store()
     await storage.open()
