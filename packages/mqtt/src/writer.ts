@@ -113,9 +113,9 @@ export interface WriteOverflowHandler {
 const COALESCE_BYTES = 16 * 1024
 
 /**
- * Gathers the packets one connection produces during an event-loop turn and writes them in one
- * corked burst (one writev syscall). Encoded buffers may be shared between connections, so they
- * are written as they are and never modified.
+ * Gathers the packets one connection produces during an event-loop turn and writes them at once:
+ * joined into one buffer when small, else one corked burst (one writev syscall). Encoded buffers
+ * may be shared between connections, so they are copied or written as they are, never modified.
  */
 export class BatchedWriter {
   private chunks: Buffer[] = []
