@@ -24,12 +24,16 @@ describe('createLogger', () => {
     expect(JSON.parse(lines[0] as string)).toMatchObject({ level: 30, node: 'n7', clientId: 'c1', listener: 'mqtt-tcp', msg: 'hello' })
   })
 
-  it('writes human-readable lines with format text', () => {
+  it('writes one human-readable line per event with format text, errors included', () => {
     const out = sink()
-    createLogger({ level: 'debug', format: 'text' }, 'n7', out.stream).debug({ port: 1883 }, 'listening')
-    expect(out.text()).toMatch(/DEBUG.*listening/)
-    expect(out.text()).toContain('node: "n7"')
-    expect(out.text()).toContain('port: 1883')
+    const logger = createLogger({ level: 'debug', format: 'text' }, 'n7', out.stream)
+    logger.debug({ port: 1883 }, 'listening')
+    logger.error({ err: new Error('disk gone') }, 'shutdown failed')
+    const lines = out.text().split('\n')
+    expect(lines.at(-1)).toBe('')
+    expect(lines).toHaveLength(3)
+    expect(lines[0]).toMatch(/DEBUG: listening \{"node":"n7","port":1883\}$/)
+    expect(lines[1]).toMatch(/ERROR: shutdown failed \{"node":"n7","err":\{"type":"Error","message":"disk gone","stack":"Error: disk gone\\n/)
     expect(() => JSON.parse(out.text())).toThrow()
   })
 })

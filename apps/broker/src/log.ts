@@ -1,18 +1,29 @@
-import { pino } from 'pino'
+import { destination as fdDestination, pino } from 'pino'
 import type { DestinationStream, Logger as PinoLogger } from 'pino'
 import pretty from 'pino-pretty'
 import type { FluxConfig } from './config/schema.js'
 
 /**
  * The process logger: one line per event, every line bound to this node's id. `text` is for
- * humans at a terminal (pino-pretty, written synchronously so nothing is lost on exit); `json` is
- * for log pipelines. Adapters derive child loggers with the client id.
+ * humans at a terminal (pino-pretty, single-line); `json` is for log pipelines. Adapters derive
+ * child loggers with the client id.
+ *
+ * Both formats write stdout synchronously. An asynchronous pino destination is flushed on exit by
+ * a synchronous loop that retries EPIPE forever (sonic-boom 4.2), so a broker whose stdout reader
+ * had gone (`fluxmq | head`) hung on SIGTERM instead of exiting. Written synchronously, the first
+ * EPIPE reaches pino's broken-pipe filter at once and logging simply stops. Lines also stay in
+ * order: the signal line no longer overtakes the shutdown lines at exit.
  */
+/** Not a key the broker logs under (it logs `{ err }`): keeps pino-pretty from treating `err` apart. */
+const TEXT_ERROR_KEY = 'error_object'
+
 export function createLogger(options: FluxConfig['log'], nodeId: string, destination?: DestinationStream): PinoLogger {
   const base = { base: { node: nodeId }, level: options.level }
   if (options.format === 'text') {
-    const stream = pretty({ sync: true, colorize: destination === undefined && process.stdout.isTTY, destination: destination ?? 1 })
-    return pino(base, stream)
+    // pino-pretty prints its error keys (and pino's errorKey) as an indented multi-line block even
+    // with singleLine: with none, an error's stack stays inside the line's JSON, "\n" escaped.
+    const stream = pretty({ sync: true, singleLine: true, errorLikeObjectKeys: [], colorize: destination === undefined && process.stdout.isTTY, destination: destination ?? 1 })
+    return pino({ ...base, errorKey: TEXT_ERROR_KEY }, stream)
   }
-  return destination === undefined ? pino(base) : pino(base, destination)
+  return pino(base, destination ?? fdDestination({ dest: 1, sync: true }))
 }

@@ -84,4 +84,22 @@ describe('Lifecycle', () => {
     expect(exits).toEqual([1])
     expect(lines.at(-1)).toMatchObject({ level: 60, msg: 'uncaught exception', err: { message: 'boom' } })
   })
+
+  it('still exits on a second signal and at the timeout when writing the log line throws', () => {
+    vi.useFakeTimers()
+    const emitter = new EventEmitter()
+    const exits: number[] = []
+    const host: ProcessHost = { on: (event: string, listener: (arg: never) => void) => emitter.on(event, listener as (arg: unknown) => void), exit: (code) => void exits.push(code) }
+    let broken = false
+    const failing = { write: () => {
+      if (broken) throw Object.assign(new Error('stdout is gone'), { code: 'EIO' })
+    } }
+    const lifecycle = new Lifecycle(pino({ level: 'info' }, failing), 1_000, host)
+    lifecycle.started(broker(() => new Promise(() => {})))
+    emitter.emit('SIGTERM', 'SIGTERM')
+    broken = true
+    expect(() => emitter.emit('SIGTERM', 'SIGTERM')).toThrow('stdout is gone')
+    expect(() => vi.advanceTimersByTime(1_000)).toThrow('stdout is gone')
+    expect(exits).toEqual([1, 1])
+  })
 })

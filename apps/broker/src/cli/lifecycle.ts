@@ -42,16 +42,14 @@ export class Lifecycle {
 
   private onSignal(signal: NodeJS.Signals): void {
     if (this.signal !== undefined) {
-      this.logger.warn({ signal }, 'second signal during shutdown: exiting now')
-      this.host.exit(ExitCode.Failure)
+      this.exitAfter(ExitCode.Failure, () => this.logger.warn({ signal }, 'second signal during shutdown: exiting now'))
       return
     }
     this.signal = signal
     this.logger.info({ signal, timeoutMs: this.shutdownTimeoutMs }, 'signal received: shutting down')
     // unref: when everything has closed the process may end on its own before the deadline.
     setTimeout(() => {
-      this.logger.error({ timeoutMs: this.shutdownTimeoutMs }, 'shutdown did not finish within server.shutdown_timeout: forcing exit')
-      this.host.exit(ExitCode.Failure)
+      this.exitAfter(ExitCode.Failure, () => this.logger.error({ timeoutMs: this.shutdownTimeoutMs }, 'shutdown did not finish within server.shutdown_timeout: forcing exit'))
     }, this.shutdownTimeoutMs).unref()
     if (this.broker !== undefined) this.stop(this.broker)
   }
@@ -59,15 +57,23 @@ export class Lifecycle {
   private stop(broker: RunningBroker): void {
     broker.close().then(
       () => this.host.exit(ExitCode.Ok),
-      (error: unknown) => {
-        this.logger.error({ err: error }, 'shutdown failed')
-        this.host.exit(ExitCode.Failure)
-      },
+      (error: unknown) => this.exitAfter(ExitCode.Failure, () => this.logger.error({ err: error }, 'shutdown failed')),
     )
   }
 
   private fatal(what: string, error: unknown): void {
-    this.logger.fatal({ err: error }, what)
-    this.host.exit(ExitCode.Failure)
+    this.exitAfter(ExitCode.Failure, () => this.logger.fatal({ err: error }, what))
+  }
+
+  /**
+   * The forced exits (second signal, timeout, crash) must happen even when logging throws (a
+   * stdout that fails with something other than EPIPE): the exit is in a finally.
+   */
+  private exitAfter(code: number, log: () => void): void {
+    try {
+      log()
+    } finally {
+      this.host.exit(code)
+    }
   }
 }

@@ -25,11 +25,11 @@ export interface CliIO {
 }
 
 /** Loads, validates and checks a configuration; every problem is a ConfigError naming its key. */
-function effectiveConfig(file: string | undefined, sets: readonly string[], env: CliIO['env']): { config: FluxConfig; warnings: readonly string[] } {
-  const loaded = loadConfig({ ...(file === undefined ? {} : { file }), sets, env })
-  validateConfig(loaded.config)
-  checkSupported(loaded.config)
-  return loaded
+function effectiveConfig(file: string | undefined, sets: readonly string[], env: CliIO['env']): FluxConfig {
+  const { config } = loadConfig({ ...(file === undefined ? {} : { file }), sets, env })
+  validateConfig(config)
+  checkSupported(config)
+  return config
 }
 
 /**
@@ -51,18 +51,16 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number |
         await passwd(command, io)
         return ExitCode.Ok
       case 'check-config': {
-        const { config, warnings } = effectiveConfig(command.file, command.sets, io.env)
+        const config = effectiveConfig(command.file, command.sets, io.env)
         // The files keys name are part of the configuration too: check them as start-up would.
         loadAuth(config.auth)
         loadTlsFiles(config)
-        for (const warning of warnings) io.stderr.write(`fluxmq: warning: ${warning}\n`)
         io.stdout.write(renderConfig(config))
         return ExitCode.Ok
       }
       case 'serve': {
-        const { config, warnings } = effectiveConfig(command.file, command.sets, io.env)
+        const config = effectiveConfig(command.file, command.sets, io.env)
         const logger = createLogger(config.log, nodeIdOf(config))
-        for (const warning of warnings) logger.warn({}, warning)
         const lifecycle = new Lifecycle(logger, config.server.shutdown_timeout, io.host)
         try {
           const broker = await startBroker(config, logger)

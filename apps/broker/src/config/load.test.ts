@@ -201,6 +201,15 @@ log: { level: debug, format: text }
     expect(configError(() => loadConfig({ file: yamlFile('log:\n  level: info\n  level: debug\n') })).code).toBe(ConfigErrorCode.File)
   })
 
+  it('refuses a file whose top level is not a mapping, naming the file', () => {
+    const list = yamlFile('- broker\n- log\n')
+    const error = configError(() => loadConfig({ file: list }))
+    expect(error.code).toBe(ConfigErrorCode.File)
+    expect(error.message).toBe(`the config file must be a mapping of keys: ${list} holds a list (["broker","log"])`)
+    const scalar = yamlFile('broker\n')
+    expect(configError(() => loadConfig({ file: scalar })).message).toBe(`the config file must be a mapping of keys: ${scalar} holds a single value ("broker")`)
+  })
+
   it('refuses a missing file with FLUXMQ_ERR_CONFIG_FILE', () => {
     const error = configError(() => loadConfig({ file: join(dir, 'missing.yaml') }))
     expect(error.code).toBe(ConfigErrorCode.File)
@@ -302,9 +311,16 @@ describe('environment', () => {
     expect(ENV_NAMES.get('FLUXMQ_CLUSTER_ETCD_HYBRID_RETAINED_SIZE_THRESHOLD')).toBe('cluster.etcd.hybrid_retained_size_threshold')
   })
 
-  it('warns about, but does not stop on, a FLUXMQ_ variable that names no key', () => {
-    const { warnings } = loadConfig({ env: { FLUXMQ_FUZZ_SECONDS: '30' } })
-    expect(warnings).toEqual(['environment variable FLUXMQ_FUZZ_SECONDS names no config key; ignored'])
+  it('stops on a FLUXMQ_ variable that names no key, naming the variable (SPEC §2: unknown keys stop start-up)', () => {
+    const error = configError(() => loadConfig({ env: { FLUXMQ_FUZZ_SECONDS: '30' } }))
+    expect(error.code).toBe('FLUXMQ_ERR_CONFIG_UNKNOWN_KEY')
+    expect(error.source).toEqual({ kind: 'env', variable: 'FLUXMQ_FUZZ_SECONDS' })
+    expect(error.message).toBe('environment variable FLUXMQ_FUZZ_SECONDS names no config key (FLUXMQ_* variables are configuration: unset it)')
+    expect(configError(() => loadConfig({ env: { FLUXMQ_BROKER_MAX_QOS2: '1' } })).message).toContain('did you mean FLUXMQ_BROKER_MAX_QOS?')
+  })
+
+  it('ignores variables outside the FLUXMQ_ namespace', () => {
+    expect(loadConfig({ env: { TEST_FUZZ_SECONDS: '30', FLUXMQ: 'x' } }).config.broker.max_qos).toBe(2)
   })
 
   it('refuses a bad value naming the variable and the key', () => {

@@ -22,8 +22,6 @@ export interface ConfigInputs {
 
 export interface LoadedConfig {
   readonly config: FluxConfig
-  /** Things worth a log line that do not stop start-up (e.g. a FLUXMQ_* variable naming no key). */
-  readonly warnings: readonly string[]
 }
 
 const LEAVES: ReadonlyMap<string, Leaf<unknown>> = new Map(leafPaths(configSchema))
@@ -41,14 +39,14 @@ export const ENV_NAMES: ReadonlyMap<string, string> = new Map(
 /** Sources in order, a later one overriding: defaults < config file < FLUXMQ_* environment < --set. */
 export function loadConfig(inputs: ConfigInputs = {}): LoadedConfig {
   const tree = defaultsOf(configSchema) as unknown as MutableTree
-  const warnings: string[] = []
   if (inputs.file !== undefined) applyFile(tree, inputs.file)
   for (const [name, value] of Object.entries(inputs.env ?? {})) {
     if (!name.startsWith(ENV_PREFIX) || value === undefined) continue
     const path = ENV_NAMES.get(name)
-    // Not fatal: FLUXMQ_* variables are shared with tooling (test and bench harnesses set their own).
-    if (path === undefined) warnings.push(`environment variable ${name} names no config key; ignored`)
-    else applyText(tree, path, value, { kind: 'env', variable: name })
+    // SPEC §2: unknown keys stop start-up, and FLUXMQ_* is the config namespace (tooling knobs
+    // use other prefixes): a misspelt variable must not be silently ignored.
+    if (path === undefined) throw unknownVariable(name)
+    applyText(tree, path, value, { kind: 'env', variable: name })
   }
   for (const argument of inputs.sets ?? []) {
     const equals = argument.indexOf('=')
@@ -57,7 +55,7 @@ export function loadConfig(inputs: ConfigInputs = {}): LoadedConfig {
     }
     applyText(tree, argument.slice(0, equals).trim(), argument.slice(equals + 1), { kind: 'set' })
   }
-  return { config: tree as unknown as FluxConfig, warnings }
+  return { config: tree as unknown as FluxConfig }
 }
 
 function applyFile(tree: MutableTree, file: string): void {
@@ -73,11 +71,21 @@ function applyFile(tree: MutableTree, file: string): void {
   if (first !== undefined) {
     throw new ConfigError(ConfigErrorCode.File, '', `config file ${file} is not valid YAML: ${first.message}`, undefined, source)
   }
+  const content: unknown = document.toJS()
+  // An empty file is an empty configuration; anything but a mapping at the top has no key to name.
+  if (content !== null && (typeof content !== 'object' || Array.isArray(content))) {
+    throw new ConfigError(ConfigErrorCode.File, '', `the config file must be a mapping of keys: ${file} holds ${describeShape(content)}`, content, source)
+  }
   try {
-    applyMapping(configSchema, tree, document.toJS())
+    applyMapping(configSchema, tree, content)
   } catch (error) {
     throw toConfigError(error, '', source)
   }
+}
+
+function describeShape(value: unknown): string {
+  if (Array.isArray(value)) return `a list (${showValue(value)})`
+  return `a single value (${showValue(value)})`
 }
 
 function applyText(tree: MutableTree, path: string, text: string, source: ConfigSource): void {
@@ -91,6 +99,18 @@ function applyText(tree: MutableTree, path: string, text: string, source: Config
   } catch (error) {
     throw toConfigError(error, path, source)
   }
+}
+
+function unknownVariable(name: string): ConfigError {
+  const near = suggest(name, [...ENV_NAMES.keys()])
+  const hint = near === undefined ? '' : `; did you mean ${near}?`
+  return new ConfigError(
+    ConfigErrorCode.UnknownKey,
+    '',
+    `environment variable ${name} names no config key${hint} (FLUXMQ_* variables are configuration: unset it)`,
+    undefined,
+    { kind: 'env', variable: name },
+  )
 }
 
 function unknownPath(path: string, source: ConfigSource): ConfigError {

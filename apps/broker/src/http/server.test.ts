@@ -107,11 +107,22 @@ describe('HTTP endpoints', () => {
 
   it('protects only the admin API with the bearer token', async () => {
     const base = await start({ token: 's3cret' })
-    expect((await fetch(`${base}/api/v1/nodes`)).status).toBe(401)
-    expect((await fetch(`${base}/api/v1/nodes`, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401)
-    expect((await fetch(`${base}/api/v1/nodes`, { headers: { authorization: 'Basic s3cret' } })).status).toBe(401)
+    const refusal = async (authorization?: string) => {
+      const response = await fetch(`${base}/api/v1/nodes`, authorization === undefined ? {} : { headers: { authorization } })
+      return [response.status, ((await response.json()) as { error: string }).error]
+    }
+    expect(await refusal()).toEqual([401, 'a bearer token is required'])
+    expect(await refusal('Basic s3cret')).toEqual([401, 'a bearer token is required'])
+    expect(await refusal('Bearer wrong')).toEqual([401, 'the bearer token is wrong'])
     expect((await fetch(`${base}/api/v1/nodes`, { headers: { authorization: 'Bearer s3cret' } })).status).toBe(200)
     expect((await fetch(`${base}/health`)).status).toBe(200)
     expect((await fetch(`${base}/metrics`)).status).toBe(200)
+  })
+
+  it('takes the Bearer scheme name in any case (RFC 7235 §2.1)', async () => {
+    const base = await start({ token: 's3cret' })
+    for (const scheme of ['bearer', 'BEARER', 'BeArEr']) {
+      expect((await fetch(`${base}/api/v1/nodes`, { headers: { authorization: `${scheme} s3cret` } })).status).toBe(200)
+    }
   })
 })

@@ -46,11 +46,18 @@ function send(response: ServerResponse, status: number, body: unknown, headers: 
   response.end(text)
 }
 
-/** Compares digests so that neither the token's content nor its length leaks through timing. */
-function tokenMatches(header: string | undefined, token: string): boolean {
-  if (header === undefined || !header.startsWith('Bearer ')) return false
+/** The scheme name is case-insensitive (RFC 7235 §2.1): `bearer x` is `Bearer x`. */
+const BEARER = /^bearer +(\S+)\s*$/i
+
+/**
+ * Why a request may not use the admin API, or undefined when its token is right. Compares digests
+ * so that neither the token's content nor its length leaks through timing.
+ */
+function tokenRefusal(header: string | undefined, token: string): string | undefined {
+  const presented = header === undefined ? undefined : BEARER.exec(header)?.[1]
+  if (presented === undefined) return 'a bearer token is required'
   const digest = (text: string): Buffer => createHash('sha256').update(text).digest()
-  return timingSafeEqual(digest(header.slice(7).trim()), digest(token))
+  return timingSafeEqual(digest(presented), digest(token)) ? undefined : 'the bearer token is wrong'
 }
 
 /**
@@ -77,9 +84,8 @@ export function createHttpServer(options: HttpOptions): Server {
       return
     }
     if (path === '/api/v1' || path.startsWith('/api/v1/')) {
-      if (options.token !== '' && !tokenMatches(request.headers.authorization, options.token)) {
-        return send(response, 401, { error: 'a bearer token is required' }, { 'www-authenticate': 'Bearer realm="fluxmq"' })
-      }
+      const refusal = options.token === '' ? undefined : tokenRefusal(request.headers.authorization, options.token)
+      if (refusal !== undefined) return send(response, 401, { error: refusal }, { 'www-authenticate': 'Bearer realm="fluxmq"' })
       return answerAdmin(options.admin, path.slice('/api/v1'.length), url.searchParams, response)
     }
     send(response, 404, { error: 'not found' })
