@@ -164,7 +164,7 @@ async function connectedRun(seed: number, killAfter: number, trigger: Trigger): 
 }
 
 describe('crash safety with storage.type sqlite (SIGKILL at random points)', () => {
-  console.log(`crash seeds: ${SEEDS.join(',')} (replay with FLUXMQ_CRASH_SEEDS=${SEEDS.join(',')})`)
+  console.log(`crash seeds: ${SEEDS.join(',')} (replay with TEST_CRASH_SEEDS=${SEEDS.join(',')})`)
 
   SEEDS.forEach((seed, index) => {
     const killAfter = 20 + Math.floor(seededRandom(seed)() * (STREAM * 0.75 - 20))

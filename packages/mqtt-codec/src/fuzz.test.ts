@@ -9,7 +9,7 @@ import { clientPacketsAfterConnect, connectPacket } from './test-support/fixture
 import { randomPublish } from './test-support/random-publish.js'
 import { Random, seedFromEnv } from './test-support/random.js'
 
-const SECONDS = Number(process.env.FLUXMQ_FUZZ_SECONDS ?? 5)
+const SECONDS = Number(process.env.TEST_FUZZ_SECONDS ?? 5)
 const VERSIONS: ProtocolVersion[] = [3, 4, 5]
 const HEAP_GROWTH_LIMIT = 256 * 1024 * 1024
 
@@ -107,7 +107,7 @@ describe('MqttParser fuzz', () => {
         }
       }
     } catch (error) {
-      throw new Error(`fuzz failed with FLUXMQ_TEST_SEED=${seed} after ${iterations} iterations: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
+      throw new Error(`fuzz failed with TEST_SEED=${seed} after ${iterations} iterations: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
     }
     expect(accepted).toBeGreaterThan(0)
     expect(rejected).toBeGreaterThan(0)

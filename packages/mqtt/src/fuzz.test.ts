@@ -8,7 +8,7 @@ import type { MqttClient } from 'mqtt'
 import { client, closeClient, startBroker } from './test-support/harness.js'
 import type { TestBroker } from './test-support/harness.js'
 
-const SECONDS = Number(process.env['FLUXMQ_FUZZ_SECONDS'] ?? 10)
+const SECONDS = Number(process.env['TEST_FUZZ_SECONDS'] ?? 10)
 const SEED = Number(process.env['FLUXMQ_FUZZ_SEED'] ?? Math.floor(Math.random() * 0x7fffffff))
 const WORKERS = 6
 const CONNECT_TIMEOUT_MS = 300

@@ -45,6 +45,6 @@ export class Random {
 }
 
 export function seedFromEnv(): number {
-  const fromEnv = process.env.FLUXMQ_TEST_SEED
+  const fromEnv = process.env.TEST_SEED
   return fromEnv === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(fromEnv)
 }
