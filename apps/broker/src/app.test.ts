@@ -1,12 +1,15 @@
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import type { Logger } from '@fluxmq/core'
+import { LOOPBACK_ARGS } from '@fluxmq/testing'
 import { connectAsync } from 'mqtt'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { startBroker } from './app.js'
 import type { RunningBroker } from './app.js'
 import { loadConfig } from './config/load.js'
-import { LOOPBACK_SETS } from './test-support/spawn.js'
+
+/** The `--set` values of the harness's loopback arguments, for loadConfig. */
+const LOOPBACK_SETS = LOOPBACK_ARGS.filter((argument) => argument !== '--set')
 
 // Real sockets on a shared 2-core machine: generous budgets.
 vi.setConfig({ testTimeout: 30_000 })

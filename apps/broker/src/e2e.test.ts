@@ -4,29 +4,40 @@ import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { LOOPBACK_ARGS, spawnFluxmq, startFluxmq } from '@fluxmq/testing'
+import type { FluxmqProcess } from '@fluxmq/testing'
 import { connectAsync } from 'mqtt'
 import type { IPublishPacket, MqttClient } from 'mqtt'
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest'
-import { runFluxmq, startFluxmq, stopFluxmq } from './test-support/spawn.js'
-import type { RunningProcess } from './test-support/spawn.js'
 
 // Real processes on a shared 2-core machine (the whole suite may run at once): generous budgets.
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 30_000 })
 
 const dir = mkdtempSync(join(tmpdir(), 'fluxmq-e2e-'))
-const processes: RunningProcess[] = []
+const processes: FluxmqProcess[] = []
 const clients: MqttClient[] = []
+
+/** The built command, as users run it. Tests run after `build` (turbo's test task depends on it). */
+const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url))
 
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((client) => client.endAsync(true)))
-  await Promise.all(processes.splice(0).map((running) => stopFluxmq(running, 'SIGKILL')))
+  await Promise.all(processes.splice(0).map((running) => running.stop('SIGKILL')))
 })
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-async function start(extra: string[] = [], env: Record<string, string> = {}) {
-  const broker = await startFluxmq(extra, env)
+/** fluxmq with every listener on 127.0.0.1 port 0, `extra` arguments after those; the environment is PATH plus `env`. */
+async function start(extra: string[] = [], env: Record<string, string> = {}): Promise<FluxmqProcess> {
+  const { process: broker } = await startFluxmq({ bin: BIN, args: extra, env })
   processes.push(broker)
   return broker
+}
+
+function runFluxmq(args: readonly string[], options: { stdin?: string; env?: Record<string, string> } = {}): FluxmqProcess {
+  const running = spawnFluxmq({ bin: BIN, args, ...options })
+  processes.push(running)
+  return running
 }
 
 async function client(url: string, options: Parameters<typeof connectAsync>[1] = {}): Promise<MqttClient> {
@@ -58,7 +69,7 @@ describe('fluxmq end to end', () => {
     expect([message.topic, message.payload, message.packet.qos]).toEqual(['a/b', 'hi', 2])
 
     const goodbye = new Promise<number | undefined>((resolve) => v5.once('disconnect', (packet) => resolve(packet.reasonCode)))
-    expect(await stopFluxmq(broker)).toBe(0)
+    expect(await broker.stop()).toBe(0)
     expect(await goodbye).toBe(0x8b)
     expect(broker.lines.at(-1)?.msg).toBe('stopped')
   })
@@ -108,7 +119,7 @@ describe('fluxmq end to end', () => {
   it('stops with exit code 2 naming the key of a missing certificate file', async () => {
     const running = runFluxmq(['--set', `server.mqtt.tls.cert_file=${join(dir, 'none.pem')}`, '--set', `server.mqtt.tls.key_file=${join(dir, 'none.pem')}`])
     expect(await running.exited).toBe(2)
-    expect(running.stderr()).toMatch(/^fluxmq: server\.mqtt\.tls\.cert_file: cannot read /)
+    expect(running.stderr).toMatch(/^fluxmq: server\.mqtt\.tls\.cert_file: cannot read /)
   })
 
   it('answers /health, /ready, /metrics and the admin API', async () => {
@@ -153,9 +164,24 @@ describe('fluxmq end to end', () => {
     expect((await fetch(`${base}/api/v1/sessions`, { headers: { authorization: 'Bearer t0ken' } })).status).toBe(200)
   })
 
+  it.each(['json', 'text'])('exits 0 on SIGTERM when the reader of stdout and stderr has gone (EPIPE), log.format %s', async (format) => {
+    const broker = runFluxmq([...LOOPBACK_ARGS, '--set', `log.format=${format}`, '--set', 'server.shutdown_timeout=5s'])
+    await broker.waitForLog((line) => line.msg.includes('fluxmq started'), 15_000)
+    // `fluxmq | head`: head exits and every later write to either stream fails with EPIPE.
+    broker.child.stdout?.destroy()
+    broker.child.stderr?.destroy()
+    expect(await broker.stop('SIGTERM', 10_000)).toBe(0)
+  })
+
+  it('stops with exit code 2 naming a FLUXMQ_* variable that names no key', async () => {
+    const running = runFluxmq([], { env: { FLUXMQ_BROKER_MAX_QOSS: '1' } })
+    expect(await running.exited).toBe(2)
+    expect(running.stderr).toBe('fluxmq: environment variable FLUXMQ_BROKER_MAX_QOSS names no config key; did you mean FLUXMQ_BROKER_MAX_QOS? (FLUXMQ_* variables are configuration: unset it)\n')
+  })
+
   it('exits 0 on SIGINT too', async () => {
     const broker = await start()
-    expect(await stopFluxmq(broker, 'SIGINT')).toBe(0)
+    expect(await broker.stop('SIGINT')).toBe(0)
   })
 
   it('takes settings from FLUXMQ_* environment variables', async () => {
@@ -170,14 +196,14 @@ describe('fluxmq end to end', () => {
     writeFileSync(file, 'broker:\n  max_qos: 7\n')
     const running = runFluxmq(['--config', file])
     expect(await running.exited).toBe(2)
-    expect(running.stderr()).toBe(`fluxmq: invalid value for broker.max_qos: 7 (from ${file}); expected an integer from 0 to 2\n`)
+    expect(running.stderr).toBe(`fluxmq: invalid value for broker.max_qos: 7 (from ${file}); expected an integer from 0 to 2\n`)
     expect(running.lines).toEqual([])
   })
 
   it('stops with exit code 2 on cluster.enabled: not in this build', async () => {
     const running = runFluxmq(['--set', 'cluster.enabled=true', '--set', 'cluster.node_id=n1'])
     expect(await running.exited).toBe(2)
-    expect(running.stderr()).toContain('clustering is not available in this build yet')
+    expect(running.stderr).toContain('clustering is not available in this build yet')
   })
 
   it('stops with exit code 1 when a port is taken', async () => {
@@ -187,7 +213,7 @@ describe('fluxmq end to end', () => {
     try {
       const running = runFluxmq(['--set', `server.mqtt.tcp.addr=127.0.0.1:${port}`, '--set', 'server.mqtt.websocket.addr=', '--set', 'server.http.addr=', '--set', 'server.amqp.addr='])
       expect(await running.exited).toBe(1)
-      expect(running.stderr()).toContain('start-up failed')
+      expect(running.stderr).toContain('start-up failed')
       expect(running.lines.some((line) => line.level === 60 && line.msg === 'start-up failed')).toBe(true)
     } finally {
       await new Promise((resolve) => blocker.close(resolve))
@@ -199,7 +225,7 @@ describe('fluxmq end to end', () => {
     writeFileSync(notADirectory, 'x')
     const running = runFluxmq(['--set', 'storage.type=sqlite', '--set', `storage.dir=${notADirectory}`, '--set', 'server.mqtt.tcp.addr=127.0.0.1:0', '--set', 'server.mqtt.websocket.addr=', '--set', 'server.http.addr=', '--set', 'server.amqp.addr='])
     expect(await running.exited).toBe(1)
-    expect(running.stderr()).toMatch(/^fluxmq: start-up failed: .*plain-file/)
+    expect(running.stderr).toMatch(/^fluxmq: start-up failed: .*plain-file/)
     expect(running.lines.find((line) => line.msg === 'start-up failed')).toMatchObject({ level: 60, err: { code: 'FLUXMQ_ERR_STORAGE_OPEN' } })
   })
 
@@ -210,7 +236,7 @@ describe('fluxmq end to end', () => {
     const publisher = await client(`mqtt://127.0.0.1:${broker.ports['mqtt-tcp']}`, { protocolVersion: 5 })
     await publisher.publishAsync('kept/1', 'still here', { qos: 1, retain: true })
     await publisher.endAsync()
-    expect(await stopFluxmq(broker)).toBe(0)
+    expect(await broker.stop()).toBe(0)
     processes.splice(processes.indexOf(broker), 1)
 
     broker = await start(storageArgs)
@@ -257,6 +283,6 @@ describe('fluxmq authentication and ACL end to end', () => {
     writeFileSync(acl, 'topic read a\nallow everything\n')
     const running = runFluxmq(['--set', `auth.acl_file=${acl}`, '--set', 'server.http.addr=127.0.0.1:0', '--set', 'server.mqtt.tcp.addr=127.0.0.1:0', '--set', 'server.mqtt.websocket.addr=', '--set', 'server.amqp.addr='])
     expect(await running.exited).toBe(2)
-    expect(running.stderr()).toBe(`fluxmq: auth.acl_file: ${acl}:2: unknown keyword "allow" (expected user, topic or pattern)\n`)
+    expect(running.stderr).toBe(`fluxmq: auth.acl_file: ${acl}:2: unknown keyword "allow" (expected user, topic or pattern)\n`)
   })
 })

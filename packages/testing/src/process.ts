@@ -38,6 +38,8 @@ export class FluxmqProcess {
     const stdoutDone = new Promise<void>((resolve) => {
       if (child.stdout === null) return resolve()
       createInterface({ input: child.stdout }).on('line', (text) => this.log.push(parseLogLine(text))).on('close', resolve)
+      // A test that destroys stdout (a reader that went away) gets no 'end', so readline never closes.
+      child.stdout.once('close', resolve)
     })
     // 'exit' can come before the last stdout lines are read: wait for both, so a test that awaits
     // the exit sees every line the process wrote.
