@@ -31,7 +31,8 @@ export function pinned(cpu, argv) {
 export function startChild(argv, { cpu, logFile, env }) {
   const [cmd, ...args] = pinned(cpu, argv)
   const log = createWriteStream(logFile)
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+  // Only PATH from the caller's shell: a stray FLUXMQ_* variable would change or stop the broker.
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '', ...env } })
   child.stdout.pipe(log)
   child.stderr.pipe(log)
   // 'close', not 'exit': the output pipes are drained by then, so the log can end.
