@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import type { Authorizer, ClientIdentity } from '@fluxmq/core'
 import { checkTopicFilter, levelsCover, levelsIntersect, unshared } from '../topic-filter.js'
+import { LineFileError } from './line-file-error.js'
 
 /**
  * The ACL file (auth.acl_file), in mosquitto's format:
@@ -30,16 +31,9 @@ export interface AclRules {
   readonly patterns: readonly AclRule[]
 }
 
-export class AclFileError extends Error {
+export class AclFileError extends LineFileError {
   override readonly name = 'AclFileError'
   readonly code = 'FLUXMQ_ERR_ACL_FILE'
-  constructor(
-    readonly path: string,
-    readonly line: number,
-    reason: string,
-  ) {
-    super(line > 0 ? `${path}:${line}: ${reason}` : `${path}: ${reason}`)
-  }
 }
 
 const ACCESS: ReadonlySet<string> = new Set(['read', 'write', 'readwrite', 'deny'])

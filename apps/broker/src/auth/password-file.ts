@@ -1,22 +1,16 @@
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { parseHash } from './password-hash.js'
 import type { ScryptHash } from './password-hash.js'
+import { LineFileError } from './line-file-error.js'
 
 /**
  * The password file: one `username:hash` line per user (hash as written by `fluxmq passwd`);
  * blank lines and lines starting with "#" are ignored. A username cannot contain ":" or
  * whitespace.
  */
-export class PasswordFileError extends Error {
+export class PasswordFileError extends LineFileError {
   override readonly name = 'PasswordFileError'
   readonly code = 'FLUXMQ_ERR_PASSWORD_FILE'
-  constructor(
-    readonly path: string,
-    readonly line: number,
-    reason: string,
-  ) {
-    super(line > 0 ? `${path}:${line}: ${reason}` : `${path}: ${reason}`)
-  }
 }
 
 const USERNAME = /^[^\s:]+$/
