@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline'
 import { cpus, pinned } from './process.mjs'
 
 const SOURCES = ['loadgen.c', 'sink.c']
-const HEADERS = ['mqtt.h', 'buf.h']
+const HEADERS = ['mqtt.h', 'buf.h', 'process.h']
 
 /** Compiles loadgen and sink into bench/.build/ unless they are newer than every source. */
 export function buildLoadgen(benchDir) {

@@ -27,6 +27,7 @@
 
 #include "buf.h"
 #include "mqtt.h"
+#include "process.h"
 
 #define PAYLOAD_HEADER 16     /* publisher index u32, sequence u32, send time u64 */
 #define OUT_HIGH_WATER 65536  /* a publisher stops encoding when this much is unwritten */
@@ -122,7 +123,6 @@ static opts_t o = {
 static int ep;
 static conn_t **pubs;
 static conn_t **subs;
-static volatile sig_atomic_t stopping;
 
 /* measurement */
 static uint64_t t_start, w_start, w_end, last_recv;
@@ -752,11 +752,6 @@ static int idle(void) {
   return 0;
 }
 
-static void on_signal(int sig) {
-  (void)sig;
-  stopping = 1;
-}
-
 static void usage(void) {
   fputs("usage: loadgen run|idle [--host H] [--port P | --pub-port P --sub-port P] [--pubs N] [--subs N]\n"
         "  [--pub-topic T] [--sub-filter F] ({i} = client index) [--qos Q | --pub-qos Q --sub-qos Q]\n"
@@ -807,15 +802,7 @@ int main(int argc, char **argv) {
   if (o.window < 1 || o.window > 65000) die("--window must be 1..65000");
   if (o.pubs < 1) die("--pubs must be at least 1");
 
-  struct rlimit lim;
-  if (getrlimit(RLIMIT_NOFILE, &lim) == 0) {
-    lim.rlim_cur = lim.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &lim);
-  }
-  signal(SIGPIPE, SIG_IGN);
-  struct sigaction sa = {.sa_handler = on_signal};
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
+  setup_process();
   ep = epoll_create1(0);
   if (!strcmp(mode, "run")) return run();
   if (!strcmp(mode, "idle")) return idle();

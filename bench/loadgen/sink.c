@@ -17,6 +17,7 @@
 
 #include "buf.h"
 #include "mqtt.h"
+#include "process.h"
 
 typedef struct {
   int fd;
@@ -25,12 +26,6 @@ typedef struct {
   buf_t out;
 } peer_t;
 
-static volatile sig_atomic_t stopping;
-
-static void on_signal(int sig) {
-  (void)sig;
-  stopping = 1;
-}
 
 static void close_peer(int ep, peer_t *p) {
   epoll_ctl(ep, EPOLL_CTL_DEL, p->fd, NULL);
@@ -111,15 +106,7 @@ static void set_events(int ep, peer_t *p, int out_blocked) {
 
 int main(int argc, char **argv) {
   int port = argc > 1 ? atoi(argv[1]) : 0;
-  struct rlimit lim;
-  if (getrlimit(RLIMIT_NOFILE, &lim) == 0) {
-    lim.rlim_cur = lim.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &lim);
-  }
-  signal(SIGPIPE, SIG_IGN);
-  struct sigaction sa = {.sa_handler = on_signal};
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
+  setup_process();
 
   int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   int one = 1;
