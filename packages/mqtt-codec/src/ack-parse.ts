@@ -1,4 +1,4 @@
-import type { IPingreqPacket, IPubackPacket, IPubcompPacket, IPubrecPacket, IPubrelPacket } from 'mqtt-packet'
+import type { IAuthPacket, IPingreqPacket, IPubackPacket, IPubcompPacket, IPubrecPacket, IPubrelPacket } from 'mqtt-packet'
 import { malformed } from './errors.js'
 import { PropertyId, readProperties, type PropertyContext } from './properties.js'
 import { PacketType, type ProtocolVersion } from './protocol.js'
@@ -48,4 +48,9 @@ export function parsePingreq(length: number): IPingreqPacket {
   // MQTT 5 §3.12.1: PINGREQ has no variable header and no payload.
   if (length !== 0) throw malformed('PINGREQ must have a Remaining Length of 0')
   return { cmd: 'pingreq', retain: false, qos: 0, dup: false, length: 0, topic: null, payload: null } as IPingreqPacket
+}
+
+/** An AUTH with Remaining Length 0: reason code 0x00 (Success), no properties (MQTT 5 §3.15.2.1). */
+export function emptyAuth(): IAuthPacket {
+  return { cmd: 'auth', retain: false, qos: 0, dup: false, length: 0, topic: null, payload: null, reasonCode: 0 } as IAuthPacket
 }

@@ -93,6 +93,18 @@ describe('MqttParser short MQTT 5 packets', () => {
     const { packets } = parseAll(afterConnect(5, 0xe0, [0x04]))
     expect(packets[1]).toMatchObject({ cmd: 'disconnect', reasonCode: 0x04 })
   })
+
+  it('§3.15.2.1 parses an AUTH with Remaining Length 0 as reason 0x00 without properties', () => {
+    const { packets } = parseAll(afterConnect(5, 0xf0, []))
+    expect(packets[1]).toEqual({ cmd: 'auth', retain: false, qos: 0, dup: false, length: 0, topic: null, payload: null, reasonCode: 0 })
+    // The same packet with its reason code and Property Length spelt out parses alike.
+    expect(parseAll(afterConnect(5, 0xf0, [0x00, 0x00])).packets[1]).toEqual({ ...packets[1], length: 2 })
+  })
+
+  it('[MQTT-3.15.2-1] parses an AUTH with only a reason code (0x18), and rejects one with a reason code AUTH does not have', () => {
+    expect(parseAll(afterConnect(5, 0xf0, [0x18])).packets[1]).toMatchObject({ cmd: 'auth', reasonCode: 0x18 })
+    expect(failure(afterConnect(5, 0xf0, [0x04])).reasonCode).toBe(0x81)
+  })
 })
 
 describe('MqttParser limits', () => {

@@ -1,6 +1,6 @@
 import type { Packet } from 'mqtt-packet'
 import { ReasonCode } from '@fluxmq/core'
-import { parseAck, parsePingreq } from './ack-parse.js'
+import { emptyAuth, parseAck, parsePingreq } from './ack-parse.js'
 import { parseConnect } from './connect-parse.js'
 import { parseWithMqttPacket } from './delegate.js'
 import { CodecError, CodecErrorCode, malformed, protocolViolation } from './errors.js'
@@ -206,12 +206,20 @@ export class MqttParser {
         return parseAck(type, buf, start, end, flags, version, owned)
       case PacketType.Pingreq:
         return parsePingreq(end - start)
-      default: {
-        const packet = parseWithMqttPacket(this.ownedFrame(buf, start, end), { version, bridgeMode: this.bridgeMode })
-        checkDelegatedPacket(packet)
-        return packet
-      }
+      case PacketType.Auth:
+        // MQTT 5 §3.15.2.1: Remaining Length 0 is reason 0x00 without properties. mqtt-packet reads
+        // a reason code past the end and calls it invalid, so this form is answered here.
+        return end === start ? emptyAuth() : this.delegate(buf, start, end, version)
+      default:
+        return this.delegate(buf, start, end, version)
     }
+  }
+
+  /** The rare packet types: mqtt-packet parses them, with the checks it lacks added around it. */
+  private delegate(buf: Buffer, start: number, end: number, version: ProtocolVersion): Packet {
+    const packet = parseWithMqttPacket(this.ownedFrame(buf, start, end), { version, bridgeMode: this.bridgeMode })
+    checkDelegatedPacket(packet)
+    return packet
   }
 
   /** A fresh buffer holding the whole packet, fixed header included, for mqtt-packet. */

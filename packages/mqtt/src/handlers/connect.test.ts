@@ -262,6 +262,35 @@ describe('CONNECT', () => {
     expect(await r.next()).toMatchObject({ cmd: 'disconnect', reasonCode: ReasonCode.ProtocolError })
   })
 
+  it('§3.15.2.1 [MQTT-4.12.0-7] an AUTH with Remaining Length 0 (reason 0x00) without an Authentication Method in CONNECT: DISCONNECT 0x82, not 0x81', async () => {
+    const { port } = await start()
+    const { raw: r } = await raw(port, 5)
+    r.sendBytes([0xf0, 0x00])
+    expect(await r.next()).toMatchObject({ cmd: 'disconnect', reasonCode: ReasonCode.ProtocolError })
+    await r.closedByServer()
+  })
+
+  it('§3.15.2.1 an AUTH with Remaining Length 0 during enhanced authentication is a protocol error (0x00 is only sent by a Server): CONNACK 0x82, after CONNACK DISCONNECT 0x82', async () => {
+    const { port } = await start({ authenticator: challenge })
+    const during = await RawClient.open(port, 5)
+    raws.push(during)
+    during.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'enh-during', clean: true, keepalive: 0, properties: { authenticationMethod: 'challenge' } })
+    expect(await during.next()).toMatchObject({ cmd: 'auth', reasonCode: 0x18 })
+    during.sendBytes([0xf0, 0x00])
+    expect(await during.next()).toMatchObject({ cmd: 'connack', reasonCode: ReasonCode.ProtocolError })
+    await during.closedByServer()
+
+    const after = await RawClient.open(port, 5)
+    raws.push(after)
+    after.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'enh-after', clean: true, keepalive: 0, properties: { authenticationMethod: 'challenge' } })
+    await after.next()
+    after.send({ cmd: 'auth', reasonCode: 0x18, properties: { authenticationMethod: 'challenge', authenticationData: Buffer.from('pong') } })
+    expect(await after.next()).toMatchObject({ cmd: 'connack', reasonCode: 0 })
+    after.sendBytes([0xf0, 0x00])
+    expect(await after.next()).toMatchObject({ cmd: 'disconnect', reasonCode: ReasonCode.ProtocolError })
+    await after.closedByServer()
+  })
+
   it('[MQTT-3.1.4-6] packets sent before CONNACK wait for authentication and are dropped when it fails', async () => {
     let release: (ok: boolean) => void = () => {}
     const authenticator: Authenticator = {
