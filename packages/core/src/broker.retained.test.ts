@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { ReasonCode } from './reason-code.js'
-import { connect, createWorld } from './test-support/harness.js'
+import type { Message } from './message.js'
+import type { SessionProtocol } from './storage.js'
+import { connect, CopyingStorage, createWorld } from './test-support/harness.js'
+import type { TestClient, World } from './test-support/harness.js'
 
 describe('Broker retained messages', () => {
   it('[MQTT-3.3.1-5] stores, replaces, and sends on subscribe with RETAIN=1 ([MQTT-3.3.1-8] in 3.1.1) and min QoS', async () => {
@@ -110,5 +113,105 @@ describe('Broker retained messages', () => {
     const c = await connect(w, 'c')
     c.subscribe('r', 0)
     expect(c.link.take().map((m) => m.payload)).toEqual(['kept'])
+  })
+})
+
+/** Lets microtasks (the offline queue read) run. */
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve))
+
+describe('Broker retained messages through the stored queue (a backend that returns copies)', () => {
+  const persistent = (protocol: SessionProtocol) => ({ cleanStart: false, expiry: 3600, receiveMaximum: 1, protocol })
+
+  /** `c` subscribes to `r` while its one-message window is full, so the retained message waits in its queue. */
+  async function retainedWaiting(w: World, protocol: SessionProtocol): Promise<TestClient> {
+    const pub = await connect(w, 'p')
+    pub.publish('r', 'retained', 1, { retain: true })
+    const c = await connect(w, 'c', persistent(protocol))
+    c.subscribe('t', 1)
+    pub.publish('t', 'fills the window', 1)
+    c.subscribe('r', 1)
+    expect(c.link.take().map((m) => m.payload)).toEqual(['fills the window'])
+    return c
+  }
+
+  /** Acknowledges until nothing more arrives; returns [payload, RETAIN] of everything after the first delivery. */
+  async function drain(c: TestClient): Promise<[string, boolean][]> {
+    const seen: [string, boolean][] = []
+    for (let round = 0; round < 10; round++) {
+      await settle()
+      const got = c.link.take()
+      if (got.length === 0 && round > 0) break
+      for (const r of got) {
+        seen.push([r.payload, r.retain])
+        c.ack(r)
+      }
+    }
+    return seen
+  }
+
+  for (const [protocol, rule] of [
+    ['mqtt5', '[MQTT-3.3.1-9]'],
+    ['mqtt3', '[MQTT-3.3.1-8]'],
+  ] as const) {
+    it(`${rule} ${protocol}: a retained message sent on subscribe keeps RETAIN=1 when read back after a reconnect`, async () => {
+      const w = await createWorld({}, { storage: new CopyingStorage() })
+      const c = await retainedWaiting(w, protocol)
+      c.disconnect()
+      const back = await connect(w, 'c', persistent(protocol))
+      expect(await drain(back)).toEqual([
+        ['fills the window', false],
+        ['retained', true],
+      ])
+    })
+  }
+
+  it('[MQTT-3.3.1-9] a retained message sent on subscribe keeps RETAIN=1 when read back after a restart', async () => {
+    const storage = new CopyingStorage()
+    const w = await createWorld({}, { storage })
+    await retainedWaiting(w, 'mqtt5')
+    await w.broker.stop()
+    const w2 = await createWorld({}, { clock: w.clock, storage })
+    const back = await connect(w2, 'c', persistent('mqtt5'))
+    expect(await drain(back)).toEqual([
+      ['fills the window', false],
+      ['retained', true],
+    ])
+  })
+
+  it('[MQTT-3.3.1-12] [MQTT-3.3.1-13] a retained publish routed to a waiting session keeps RETAIN only with Retain As Published', async () => {
+    const w = await createWorld({}, { storage: new CopyingStorage() })
+    const plain = await connect(w, 'plain', persistent('mqtt5'))
+    plain.subscribe('r', 1)
+    const rap = await connect(w, 'rap', persistent('mqtt5'))
+    rap.subscribe('r', 1, { retainAsPublished: true })
+    plain.disconnect()
+    rap.disconnect()
+    const pub = await connect(w, 'p')
+    pub.publish('r', 'live', 1, { retain: true })
+    const plainBack = await connect(w, 'plain', persistent('mqtt5'))
+    expect(await drain(plainBack)).toEqual([['live', false]])
+    const rapBack = await connect(w, 'rap', persistent('mqtt5'))
+    expect(await drain(rapBack)).toEqual([['live', true]])
+  })
+
+  it('a retained publish queued for many sessions is stored as one RETAIN=0 message object, not one per session', async () => {
+    const appended: Message[] = []
+    class Recording extends CopyingStorage {
+      override appendOffline(clientId: string, message: Message): void {
+        appended.push(message)
+        super.appendOffline(clientId, message)
+      }
+    }
+    const w = await createWorld({}, { storage: new Recording() })
+    for (const id of ['a', 'b', 'c']) {
+      const c = await connect(w, id, persistent('mqtt5'))
+      c.subscribe('r', 1)
+      c.disconnect()
+    }
+    const pub = await connect(w, 'p')
+    pub.publish('r', 'x', 1, { retain: true })
+    expect(appended).toHaveLength(3)
+    expect(new Set(appended).size).toBe(1)
+    expect(appended[0]?.retain).toBe(false)
   })
 })

@@ -16,6 +16,7 @@ import { checkOptions } from './options.js'
 import { LocalCluster } from './local-cluster.js'
 import type { Message, QoS } from './message.js'
 import type { Clock, Logger } from './ports.js'
+import { QueuedForms } from './queued-form.js'
 import { ReasonCode } from './reason-code.js'
 import { RetainedMessages } from './retained-messages.js'
 import { Router } from './router.js'
@@ -93,6 +94,7 @@ export class Broker implements BrokerCore, ClusterInbound {
       logger: this.logger,
       maxOfflineMessages: options.maxOfflineMessages,
       offlineOverflow: options.offlineOverflow,
+      queuedForms: new QueuedForms(),
       now: () => clock.now(),
       wrote: false,
       halted: false,

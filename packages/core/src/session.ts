@@ -4,6 +4,7 @@ import { Fifo } from './fifo.js'
 import type { Message, QoS } from './message.js'
 import { Outgoing } from './outgoing.js'
 import type { Logger } from './ports.js'
+import type { QueuedForms } from './queued-form.js'
 import type { Stats } from './stats.js'
 import type { SessionProtocol, SessionRecord, Storage, WillRecord } from './storage.js'
 import type { Subscription } from './subscription.js'
@@ -17,6 +18,7 @@ export interface SessionContext {
   readonly logger: Logger
   readonly maxOfflineMessages: number
   readonly offlineOverflow: 'drop_oldest' | 'reject_new'
+  readonly queuedForms: QueuedForms
   now(): number
   /** Set whenever a durable write was staged; the broker turns it into PublishResult.durable. */
   wrote: boolean
@@ -125,7 +127,12 @@ export class Session {
       storage.putIncomingQos2(this.clientId, id)
       storage.releaseIncomingQos2(this.clientId, id)
     }
-    for (const out of this.queue) storage.appendOffline(this.clientId, out.message)
+    for (const out of this.queue) storage.appendOffline(this.clientId, this.queuedForm(out))
+  }
+
+  /** The Message that stands for `out` in the offline queue: its `retain` is the delivery's RETAIN. */
+  queuedForm(out: Outgoing): Message {
+    return this.ctx.queuedForms.of(out.message, out.retain)
   }
 
   /** The connection is gone; the session stays. */
@@ -198,7 +205,7 @@ export class Session {
       this.dropOldest()
     }
     if (this.stored) {
-      storage.appendOffline(this.clientId, out.message)
+      storage.appendOffline(this.clientId, this.queuedForm(out))
       this.ctx.wrote = true
     }
     if (!this.stored || (this.active && this.storedTail === 0)) this.queue.push(out)
@@ -398,25 +405,24 @@ export class Session {
 
   /**
    * Rebuilds the per-session delivery of a message read back from Storage, which keeps only the
-   * Message: QoS, RETAIN and subscription ids from the subscriptions that match it now. A message
-   * whose subscription is gone is not delivered (allowed after UNSUBSCRIBE, MQTT 5 §3.10.4).
+   * Message: QoS and subscription ids from the subscriptions that match it now, RETAIN from the
+   * message itself (queued in its delivered form, see QueuedForms). A message whose subscription
+   * is gone is not delivered (allowed after UNSUBSCRIBE, MQTT 5 §3.10.4).
    */
   rematch(message: Message): Outgoing | undefined {
     let qos = -1
-    let retain = false
     let ids: number[] | undefined
     for (const sub of this.subscriptions.values()) {
       if (!topicMatches(sub.topicFilter, message.topic)) continue
       if (sub.options.noLocal && message.publisherId === this.clientId) continue
       qos = Math.max(qos, sub.options.qos)
-      retain ||= sub.options.retainAsPublished
       if (sub.options.subscriptionId !== undefined) (ids ??= []).push(sub.options.subscriptionId)
     }
     if (qos < 0) {
       this.ctx.stats.messagesDropped++
       return undefined
     }
-    return new Outgoing(message, Math.min(qos, message.qos) as QoS, retain && message.retain, ids)
+    return new Outgoing(message, Math.min(qos, message.qos) as QoS, message.retain, ids)
   }
 
   /** Accepts queued messages carried over from another owner (cluster takeover). */

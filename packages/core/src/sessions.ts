@@ -256,7 +256,7 @@ export class SessionRegistry {
     const inflight = [...s.inflight.values()].map((out) => out.toRecord())
     const incomingQos2 = [...s.incomingQos2]
     const releasedQos2 = [...s.releasedQos2]
-    const memory = [...s.queue].map((out) => out.message)
+    const memory = [...s.queue].map((out) => s.queuedForm(out))
     const stored = s.stored ? s.queued : 0
     // Out of the router now, so nothing new lands here while the stored queue is read.
     s.stored = false

@@ -6,7 +6,7 @@ import type { Delivery, Message, MessageProperties, QoS } from '../message.js'
 import type { Clock, Logger } from '../ports.js'
 import type { ReasonCode } from '../reason-code.js'
 import type { BrokerOptions } from '../api.js'
-import type { SessionProtocol, SubscriptionOptions, WillRecord } from '../storage.js'
+import type { SessionProtocol, StoredState, SubscriptionOptions, WillRecord } from '../storage.js'
 
 /** Time that moves only when a test says so. */
 export class FakeClock implements Clock {
@@ -73,6 +73,28 @@ export class RecordingLink implements ClientLink {
   take(): Received[] {
     return this.received.splice(0)
   }
+}
+
+/**
+ * MemoryStorage that hands back copies, as a backend that serializes (SQLite) does: nothing the
+ * core attached to a Message object by identity survives a trip through it.
+ */
+export class CopyingStorage extends MemoryStorage {
+  override async takeOffline(clientId: string, limit: number): Promise<Message[]> {
+    return (await super.takeOffline(clientId, limit)).map(copyMessage)
+  }
+
+  override async open(): Promise<StoredState> {
+    const state = await super.open()
+    return {
+      retained: state.retained.map(copyMessage),
+      sessions: state.sessions.map((s) => ({ ...s, inflight: s.inflight.map((r) => ({ ...r, message: copyMessage(r.message) })) })),
+    }
+  }
+}
+
+function copyMessage(m: Message): Message {
+  return { ...m, payload: Buffer.from(m.payload), properties: { ...m.properties } }
 }
 
 export const defaults = {
