@@ -10,6 +10,7 @@ import { storageConformanceSuite } from './conformance.js'
 import { StorageError, StorageErrorCode } from './errors.js'
 import { DATABASE_FILE, openDatabase } from './sqlite/database.js'
 import { GARBAGE_SWEEP_SQL } from './sqlite/messages.js'
+import { INLINE_PAYLOAD_LIMIT } from './sqlite/segments.js'
 import { SCHEMA_VERSION } from './sqlite/schema.js'
 import { LOAD_SQL, STATEMENT_SQL } from './sqlite/statements.js'
 import { SqliteStorage } from './sqlite/sqlite-storage.js'
@@ -41,6 +42,11 @@ function store(options: { sync?: 'normal' | 'full'; logger?: Logger; at?: string
   const storage = new SqliteStorage({ dir: options.at ?? dir, sync: options.sync ?? 'normal', logger: options.logger })
   opened.push(storage)
   return storage
+}
+
+/** A payload too large to be copied into segments: it gets a shared message row. */
+function large(): Buffer {
+  return Buffer.alloc(INLINE_PAYLOAD_LIMIT + 1, 9)
 }
 
 let seq = 0
@@ -164,14 +170,16 @@ describe('SqliteStorage: opening', () => {
 })
 
 describe('SqliteStorage: group commit', () => {
-  it('commits every write of one event-loop turn in one transaction', async () => {
+  it('commits every write of one event-loop turn in one transaction; one client\'s appends are one operation', async () => {
     const storage = store()
     await storage.open()
     storage.putSession({ clientId: 'c', protocol: 'mqtt5', expiryInterval: 60 })
     for (let i = 0; i < 1000; i++) storage.appendOffline('c', message())
     expect(storage.stats.commits).toBe(0)
     await storage.sync()
-    expect(storage.stats).toEqual({ commits: 1, operations: 1001 })
+    expect(storage.stats).toEqual({ commits: 1, operations: 2 })
+    await storage.close()
+    expect(inspect('SELECT first_seq, end_seq FROM offline_segments')).toEqual([{ first_seq: 0, end_seq: 999 }])
   })
 
   it('a failed commit rejects sync(), is logged once, and nothing after it is written', async () => {
@@ -217,15 +225,15 @@ describe('SqliteStorage: message rows', () => {
     expect(inspect('SELECT id FROM messages')).toEqual([])
   })
 
-  it('counts an offline reference once whether the message row is new or already held elsewhere', async () => {
+  it('counts a large offline entry\'s reference once whether the message row is new or already held elsewhere', async () => {
     const storage = store()
     await storage.open()
     storage.putSession({ clientId: 'c', protocol: 'mqtt5', expiryInterval: 60 })
-    const retained = message({ topic: 'kept', retain: true })
+    const retained = message({ topic: 'kept', retain: true, payload: large() })
     storage.putRetained(retained)
     await storage.sync()
     storage.appendOffline('c', retained)
-    storage.appendOffline('c', message({ topic: 'fresh' }))
+    storage.appendOffline('c', message({ topic: 'fresh', payload: large() }))
     await storage.close()
     expect(inspect('SELECT topic, refs FROM messages ORDER BY id')).toEqual([
       { topic: 'kept', refs: 2 },
@@ -239,10 +247,10 @@ describe('SqliteStorage: message rows', () => {
     expect(inspect('SELECT topic, refs FROM messages')).toEqual([{ topic: 'kept', refs: 1 }])
   })
 
-  it('a publish appended to offline queues and then retained shares one row', async () => {
+  it('a large publish appended to offline queues and then retained shares one row', async () => {
     const storage = store()
     await storage.open()
-    const published = message({ topic: 'both', retain: true })
+    const published = message({ topic: 'both', retain: true, payload: large() })
     for (const clientId of ['a', 'b']) {
       storage.putSession({ clientId, protocol: 'mqtt5', expiryInterval: 60 })
       storage.appendOffline(clientId, published)
@@ -250,6 +258,26 @@ describe('SqliteStorage: message rows', () => {
     storage.putRetained(published)
     await storage.close()
     expect(inspect('SELECT id, refs FROM messages')).toEqual([{ id: 1, refs: 3 }])
+    expect(inspect('SELECT client_id FROM offline_segments')).toEqual([])
+  })
+
+  it(`copies a message whose payload is at most ${INLINE_PAYLOAD_LIMIT} bytes into each queue's segment, with no message row`, async () => {
+    const storage = store()
+    await storage.open()
+    const published = message({ topic: 'small', payload: Buffer.alloc(INLINE_PAYLOAD_LIMIT, 1) })
+    for (const clientId of ['a', 'b']) {
+      storage.putSession({ clientId, protocol: 'mqtt5', expiryInterval: 60 })
+      storage.appendOffline(clientId, published)
+    }
+    await storage.close()
+    expect(inspect('SELECT id FROM messages')).toEqual([])
+    expect(inspect('SELECT client_id, first_seq, end_seq FROM offline_segments ORDER BY client_id')).toEqual([
+      { client_id: 'a', first_seq: 0, end_seq: 0 },
+      { client_id: 'b', first_seq: 0, end_seq: 0 },
+    ])
+    const reopened = store()
+    await reopened.open()
+    expect(await reopened.takeOffline('b', 1)).toEqual([published])
   })
 
   it('a message taken from the offline queue and put inflight in one turn keeps its row', async () => {
@@ -304,8 +332,14 @@ describe('SqliteStorage: start-up cost', () => {
     for (const name of ['firstQueue', 'nextQueue', 'queueHead', 'queueLast'] as const) {
       expect(plan(LOAD_SQL[name])).toMatch(/^SEARCH offline USING PRIMARY KEY\b/)
     }
-    expect(plan(STATEMENT_SQL.readOffline)).toMatch(/SEARCH o USING PRIMARY KEY \(client_id=\? AND seq>\?\)/)
+    for (const name of ['firstSegmentQueue', 'nextSegmentQueue', 'segmentHead', 'segmentLast'] as const) {
+      expect(plan(LOAD_SQL[name])).toMatch(/^SEARCH offline_segments USING PRIMARY KEY\b/)
+    }
+    expect(plan(LOAD_SQL.storedHead)).toMatch(/^SEARCH offline_heads USING PRIMARY KEY \(client_id=\?\)$/)
+    expect(plan(STATEMENT_SQL.readOffline)).toMatch(/SEARCH o USING PRIMARY KEY \(client_id=\? AND seq>\? AND seq<\?\)/)
+    expect(plan(STATEMENT_SQL.readSegments)).toMatch(/^SEARCH offline_segments USING PRIMARY KEY \(client_id=\? AND end_seq>\?\)$/)
     expect(plan(STATEMENT_SQL.deleteOfflineBelow)).toMatch(/SEARCH offline USING PRIMARY KEY \(client_id=\? AND seq<\?\)/)
+    expect(plan(STATEMENT_SQL.deleteSegmentsBelow)).toMatch(/SEARCH offline_segments USING PRIMARY KEY \(client_id=\? AND end_seq<\?\)/)
     expect(plan(GARBAGE_SWEEP_SQL)).toMatch(/^SCAN messages USING INDEX messages_garbage$/)
     db.close()
   })

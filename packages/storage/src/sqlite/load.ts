@@ -119,16 +119,30 @@ export function loadState(
 }
 
 function loadQueueCursors(db: Database.Database): Map<string, QueueCursor> {
-  const next = db.prepare(LOAD_SQL.nextQueue).pluck()
-  const head = db.prepare(LOAD_SQL.queueHead).pluck()
-  const last = db.prepare(LOAD_SQL.queueLast).pluck()
+  const one = (sql: string) => db.prepare(sql).pluck()
+  const [next, nextSegment] = [one(LOAD_SQL.nextQueue), one(LOAD_SQL.nextSegmentQueue)]
+  const [head, segmentHead, storedHead] = [one(LOAD_SQL.queueHead), one(LOAD_SQL.segmentHead), one(LOAD_SQL.storedHead)]
+  const [last, segmentLast] = [one(LOAD_SQL.queueLast), one(LOAD_SQL.segmentLast)]
   const queues = new Map<string, QueueCursor>()
-  let clientId = db.prepare(LOAD_SQL.firstQueue).pluck().get() as string | null
-  while (clientId !== null) {
-    queues.set(clientId, { head: head.get(clientId) as number, tail: (last.get(clientId) as number) + 1 })
-    clientId = next.get(clientId) as string | null
+  let large = one(LOAD_SQL.firstQueue).get() as string | null
+  let small = one(LOAD_SQL.firstSegmentQueue).get() as string | null
+  while (large !== null || small !== null) {
+    const clientId = (small === null || (large !== null && large < small) ? large : small) as string
+    // Seqs are contiguous from the head to the tail across both tables. The stored head is the
+    // one that can fall inside a segment; without one (never taken from, or a v3 queue) the
+    // queue starts at its lowest stored seq.
+    const first = (storedHead.get(clientId) as number | undefined) ?? outer(Math.min, head.get(clientId), segmentHead.get(clientId))
+    queues.set(clientId, { head: first, tail: outer(Math.max, last.get(clientId), segmentLast.get(clientId)) + 1 })
+    if (large === clientId) large = next.get(clientId) as string | null
+    if (small === clientId) small = nextSegment.get(clientId) as string | null
   }
   return queues
+}
+
+/** The lower or higher of a queue's ends in its two tables, one of which may have none. */
+function outer(pick: (a: number, b: number) => number, a: unknown, b: unknown): number {
+  if (typeof a !== 'number') return b as number
+  return typeof b === 'number' ? pick(a, b) : a
 }
 
 function subscriptionFromRow(row: SubscriptionRow): SubscriptionOptions {

@@ -26,7 +26,7 @@ describe('schema migrations', () => {
     migrate(db, 'mem')
     expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION)
     expect(db.pragma('application_id', { simple: true })).toBe(APPLICATION_ID)
-    expect(tables()).toEqual(['incoming_qos2', 'inflight', 'messages', 'offline', 'retained', 'sessions', 'subscriptions'])
+    expect(tables()).toEqual(['incoming_qos2', 'inflight', 'messages', 'offline', 'offline_heads', 'offline_segments', 'retained', 'sessions', 'subscriptions'])
   })
 
   it('v2: a version 1 database keeps its incoming QoS 2 ids as received and can mark them released', () => {

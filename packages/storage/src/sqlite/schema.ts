@@ -146,10 +146,33 @@ const V2 = `ALTER TABLE incoming_qos2 ADD COLUMN released INTEGER NOT NULL DEFAU
 // row's pass through the garbage index; removal still decrements through offline_unref.
 const V3 = `DROP TRIGGER offline_ref;`
 
+// Offline queues as segments: one row per client per group commit holding every small message the
+// client's queue got in it, encoded in one BLOB (segments.ts, stored-message.ts), instead of two
+// rows per message. Keyed by the segment's LAST seq, so "drop the consumed segments" is
+// `end_seq < head` and "read from the head" is `end_seq >= head`, both primary-key range scans.
+// A take can stop inside a segment, so the head is persisted (offline_heads, only while the queue
+// is not empty). Large messages and every v3 entry stay in `offline` with their shared row; a
+// queue is the union of both tables, ordered by seq.
+const V4 = `
+CREATE TABLE offline_segments (
+  client_id TEXT    NOT NULL,
+  end_seq   INTEGER NOT NULL,
+  first_seq INTEGER NOT NULL,
+  data      BLOB    NOT NULL,
+  PRIMARY KEY (client_id, end_seq)
+) WITHOUT ROWID;
+
+CREATE TABLE offline_heads (
+  client_id TEXT    NOT NULL PRIMARY KEY,
+  head      INTEGER NOT NULL
+) WITHOUT ROWID;
+`
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, up: (db) => db.exec(V1) },
   { version: 2, up: (db) => db.exec(V2) },
   { version: 3, up: (db) => db.exec(V3) },
+  { version: 4, up: (db) => db.exec(V4) },
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0

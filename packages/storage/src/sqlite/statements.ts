@@ -13,6 +13,8 @@ export const STATEMENT_SQL = {
   deleteSessionInflight: 'DELETE FROM inflight WHERE client_id = ?',
   deleteSessionIncomingQos2: 'DELETE FROM incoming_qos2 WHERE client_id = ?',
   deleteSessionOffline: 'DELETE FROM offline WHERE client_id = ?',
+  deleteSessionSegments: 'DELETE FROM offline_segments WHERE client_id = ?',
+  deleteSessionHead: 'DELETE FROM offline_heads WHERE client_id = ?',
 
   upsertSubscription: `INSERT INTO subscriptions (client_id, filter, qos, no_local, retain_as_published,
       retain_handling, subscription_id, user_properties) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -33,10 +35,19 @@ export const STATEMENT_SQL = {
   deleteIncomingQos2: 'DELETE FROM incoming_qos2 WHERE client_id = ? AND packet_id = ?',
 
   insertOffline: 'INSERT INTO offline (client_id, seq, message_id) VALUES (?, ?, ?)',
-  /** Removes a queue's head: every entry below the new head. */
+  insertSegment: 'INSERT INTO offline_segments (client_id, end_seq, first_seq, data) VALUES (?, ?, ?, ?)',
+  /** Removing a queue's head: every large entry and every whole segment below the new head ... */
   deleteOfflineBelow: 'DELETE FROM offline WHERE client_id = ? AND seq < ?',
-  readOffline: `SELECT ${MESSAGE_COLUMNS} FROM offline o JOIN messages m ON m.id = o.message_id
-    WHERE o.client_id = ? AND o.seq >= ? ORDER BY o.seq LIMIT ?`,
+  deleteSegmentsBelow: 'DELETE FROM offline_segments WHERE client_id = ? AND end_seq < ?',
+  /** ... and the new head, since it may fall inside a segment; an emptied queue has no head row. */
+  upsertHead: `INSERT INTO offline_heads (client_id, head) VALUES (?, ?)
+    ON CONFLICT (client_id) DO UPDATE SET head = excluded.head`,
+  deleteHead: 'DELETE FROM offline_heads WHERE client_id = ?',
+  /** Large entries with seq in [?, ?). */
+  readOffline: `SELECT o.seq, ${MESSAGE_COLUMNS} FROM offline o JOIN messages m ON m.id = o.message_id
+    WHERE o.client_id = ? AND o.seq >= ? AND o.seq < ? ORDER BY o.seq`,
+  /** Segments from the one holding the head on; the reader stops at the first past what it takes. */
+  readSegments: 'SELECT first_seq, data FROM offline_segments WHERE client_id = ? AND end_seq >= ? ORDER BY end_seq',
 
   upsertRetained: `INSERT INTO retained (topic, message_id) VALUES (?, ?)
     ON CONFLICT (topic) DO UPDATE SET message_id = excluded.message_id`,
@@ -68,8 +79,15 @@ export const LOAD_SQL = {
     i.subscription_ids, ${MESSAGE_COLUMNS} FROM inflight i JOIN messages m ON m.id = i.message_id ORDER BY i.rowid`,
   incomingQos2: 'SELECT client_id, packet_id, released FROM incoming_qos2',
   retained: `SELECT ${MESSAGE_COLUMNS} FROM retained r JOIN messages m ON m.id = r.message_id`,
+  // A queue lives in two tables (large entries in offline, the rest in offline_segments): each
+  // step takes the smaller next client id of the two, each end the outer one of the two.
   firstQueue: 'SELECT MIN(client_id) FROM offline',
   nextQueue: 'SELECT MIN(client_id) FROM offline WHERE client_id > ?',
   queueHead: 'SELECT seq FROM offline WHERE client_id = ? ORDER BY seq LIMIT 1',
   queueLast: 'SELECT seq FROM offline WHERE client_id = ? ORDER BY seq DESC LIMIT 1',
+  firstSegmentQueue: 'SELECT MIN(client_id) FROM offline_segments',
+  nextSegmentQueue: 'SELECT MIN(client_id) FROM offline_segments WHERE client_id > ?',
+  segmentHead: 'SELECT first_seq FROM offline_segments WHERE client_id = ? ORDER BY end_seq LIMIT 1',
+  segmentLast: 'SELECT end_seq FROM offline_segments WHERE client_id = ? ORDER BY end_seq DESC LIMIT 1',
+  storedHead: 'SELECT head FROM offline_heads WHERE client_id = ?',
 } as const

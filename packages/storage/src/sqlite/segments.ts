@@ -1,0 +1,75 @@
+import type { Message } from '@fluxmq/core'
+import { ByteWriter, MalformedMessageError, STORED_MESSAGE_VERSION, decodeMessage, encodeMessage } from './stored-message.js'
+
+/**
+ * An offline segment (schema v4) is one row holding the messages one client's queue got in one
+ * group commit, between two operations on that queue:
+ *
+ *   u8 format (= STORED_MESSAGE_VERSION) | entries: u32 seq - first_seq, u32 n, n bytes of message
+ *
+ * Entries are in seq order. A segment covers [first_seq, end_seq] but need not hold every seq in
+ * it: a large message appended in between lives in the `offline` table under its own seq.
+ */
+export const SEGMENT_FORMAT = STORED_MESSAGE_VERSION
+
+/**
+ * Messages whose payload is larger than this are not copied into segments: they keep one shared
+ * `messages` row referenced from `offline`, so a large publish fanned out to many offline
+ * sessions is written once. 4 KiB is one SQLite page: below it a copy per queue costs less than
+ * the shared row's two extra B-tree writes (the row and its reference), above it the copies
+ * become whole pages of WAL per queue.
+ */
+export const INLINE_PAYLOAD_LIMIT = 4096
+
+/** A segment's first buffer; it doubles as needed (a 64-message window of 64-byte payloads fits in 8 KiB). */
+const INITIAL_CAPACITY = 2048
+
+/** Collects the appends of one segment, encoded as they come. */
+export class SegmentWriter {
+  readonly firstSeq: number
+  endSeq: number
+  private readonly out = new ByteWriter(INITIAL_CAPACITY)
+
+  constructor(firstSeq: number) {
+    this.firstSeq = firstSeq
+    this.endSeq = firstSeq
+    this.out.bytes[0] = SEGMENT_FORMAT
+    this.out.length = 1
+  }
+
+  /** Seqs must grow from one append to the next. */
+  append(seq: number, message: Message): void {
+    const out = this.out
+    out.u32(seq - this.firstSeq)
+    const lengthAt = out.length
+    out.u32(0)
+    encodeMessage(out, message)
+    out.bytes.writeUInt32LE(out.length - lengthAt - 4, lengthAt)
+    this.endSeq = seq
+  }
+
+  /** The row's `data`: a view of the writer's buffer, valid until the next append. */
+  get data(): Buffer {
+    return this.out.bytes.subarray(0, this.out.length)
+  }
+}
+
+/**
+ * Decodes the entries of a segment whose seq is in [from, to) into `into[seq - from]`, skipping
+ * the others without decoding them. Throws MalformedMessageError for bytes it cannot read.
+ */
+export function decodeSegment(data: Buffer, firstSeq: number, from: number, to: number, into: (Message | undefined)[]): void {
+  if (data.length === 0 || data[0] !== SEGMENT_FORMAT) {
+    throw new MalformedMessageError(`unknown segment format ${data[0] ?? '(empty)'}`)
+  }
+  let at = 1
+  while (at < data.length) {
+    if (at + 8 > data.length) throw new MalformedMessageError('truncated entry header')
+    const seq = firstSeq + data.readUInt32LE(at)
+    const end = at + 8 + data.readUInt32LE(at + 4)
+    if (end > data.length) throw new MalformedMessageError('entry runs past the segment end')
+    if (seq >= to) return
+    if (seq >= from) into[seq - from] = decodeMessage(data, at + 8, end)
+    at = end
+  }
+}
