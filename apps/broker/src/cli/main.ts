@@ -11,9 +11,12 @@ import { createLogger } from '../log.js'
 import { loadAuth, loadTlsFiles } from '../referenced-files.js'
 import { VERSION } from '../version.js'
 import { USAGE, UsageError, parseCommand } from './args.js'
+import type { CtlCommand } from './args.js'
 import { ExitCode, Lifecycle } from './lifecycle.js'
 import type { ProcessHost } from './lifecycle.js'
 import { passwd } from './passwd.js'
+import { CtlError, ctl } from './ctl.js'
+import type { CtlDefaults } from './ctl.js'
 
 export interface CliIO {
   readonly stdin: Readable
@@ -24,12 +27,25 @@ export interface CliIO {
   readonly host?: ProcessHost
 }
 
-/** Loads, validates and checks a configuration; every problem is a ConfigError naming its key. */
-function effectiveConfig(file: string | undefined, sets: readonly string[], env: CliIO['env']): FluxConfig {
+/** Loads and validates a configuration; every problem is a ConfigError naming its key. */
+function validConfig(file: string | undefined, sets: readonly string[], env: CliIO['env']): FluxConfig {
   const { config } = loadConfig({ ...(file === undefined ? {} : { file }), sets, env })
   validateConfig(config)
+  return config
+}
+
+/** A configuration this build can run: valid, and asking for nothing that is not built yet. */
+function effectiveConfig(file: string | undefined, sets: readonly string[], env: CliIO['env']): FluxConfig {
+  const config = validConfig(file, sets, env)
   checkSupported(config)
   return config
+}
+
+/** ctl reads the node's HTTP address and token from the configuration unless both are given. */
+function ctlDefaults(command: CtlCommand, env: CliIO['env']): CtlDefaults {
+  if (command.url !== undefined && command.token !== undefined) return { addr: null, token: command.token }
+  const http = validConfig(command.file, command.sets, env).server.http
+  return { addr: http.addr, token: http.token }
 }
 
 /**
@@ -50,6 +66,8 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number |
       case 'passwd':
         await passwd(command, io)
         return ExitCode.Ok
+      case 'ctl':
+        return await ctl(command, ctlDefaults(command, io.env), io)
       case 'check-config': {
         const config = effectiveConfig(command.file, command.sets, io.env)
         // The files keys name are part of the configuration too: check them as start-up would.
@@ -83,6 +101,10 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number |
     if (error instanceof ConfigError) {
       io.stderr.write(`fluxmq: ${error.message}\n`)
       return ExitCode.Usage
+    }
+    if (error instanceof CtlError) {
+      io.stderr.write(`fluxmq ctl: ${error.message}\n`)
+      return ExitCode.Failure
     }
     if (error instanceof PasswordFileError) {
       // passwd could not read or write its file: the machine's problem, not the command line's.

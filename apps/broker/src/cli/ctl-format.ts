@@ -1,0 +1,128 @@
+import type { CtlQuery } from './args.js'
+
+// The admin API's JSON (apps/broker/src/admin/admin-api.ts) as ctl reads it. Fields are read
+// defensively: a newer node may add fields, and a missing one prints as "-".
+type Json = Record<string, unknown>
+
+/** Columns padded to their widest cell; the last column is not padded. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)))
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column] ?? 0)))
+      .join('  ')
+      .trimEnd()
+  return `${[line(header), ...rows.map(line)].join('\n')}\n`
+}
+
+function text(value: unknown): string {
+  if (value === null || value === undefined) return '-'
+  if (typeof value === 'boolean') return value ? 'yes' : 'no'
+  if (typeof value === 'string' || typeof value === 'number') return String(value)
+  return JSON.stringify(value)
+}
+
+export function duration(seconds: number): string {
+  const parts: string[] = []
+  const units: [string, number][] = [['d', 86_400], ['h', 3600], ['m', 60]]
+  let rest = Math.max(0, Math.floor(seconds))
+  for (const [unit, size] of units) {
+    if (rest >= size) {
+      parts.push(`${Math.floor(rest / size)}${unit}`)
+      rest %= size
+    }
+  }
+  if (rest > 0 || parts.length === 0) parts.push(`${rest}s`)
+  return parts.join('')
+}
+
+function listeners(node: Json): string {
+  const bound = (node['listeners'] ?? {}) as Record<string, string>
+  return Object.entries(bound).map(([name, address]) => `${name}=${address}`).join(' ')
+}
+
+function pageLine(answer: Json, noun: string): string {
+  const total = Number(answer['total'] ?? 0)
+  const items = (answer['items'] ?? []) as unknown[]
+  const offset = Number(answer['offset'] ?? 0)
+  if (items.length === total) return `${total} ${noun}\n`
+  return `${total} ${noun}, showing ${items.length === 0 ? 'none' : `${offset + 1}-${offset + items.length}`} (--offset, --limit)\n`
+}
+
+function subscriptionRow(sub: Json, clientId?: string): string[] {
+  const options = [
+    sub['noLocal'] === true ? 'no-local' : '',
+    sub['retainAsPublished'] === true ? 'retain-as-published' : '',
+    Number(sub['retainHandling'] ?? 0) > 0 ? `retain-handling=${text(sub['retainHandling'])}` : '',
+    sub['subscriptionId'] === null || sub['subscriptionId'] === undefined ? '' : `id=${text(sub['subscriptionId'])}`,
+  ].filter((option) => option !== '')
+  return [...(clientId === undefined ? [] : [clientId]), text(sub['filter']), text(sub['qos']), options.join(' ')]
+}
+
+function status(answer: Json): string {
+  const lines: string[] = []
+  for (const node of (answer['nodes'] ?? []) as Json[]) {
+    lines.push(`node ${text(node['id'])}: fluxmq ${text(node['version'])}, up ${duration(Number(node['uptimeSeconds'] ?? 0))}, ${answer['ready'] === true ? 'ready' : 'NOT READY'}`)
+    lines.push(`  listeners: ${listeners(node) || 'none'}`)
+  }
+  const checks = ((answer['readiness'] as Json | undefined)?.['checks'] ?? {}) as Record<string, Json>
+  for (const [name, check] of Object.entries(checks)) {
+    if (check['ok'] !== true) lines.push(`  ${name}: ${text(check['reason'])}`)
+  }
+  return `${lines.join('\n')}\n`
+}
+
+function session(answer: Json): string {
+  const fields: [string, unknown][] = [
+    ['client id', answer['clientId']],
+    ['username', answer['username']],
+    ['protocol', answer['protocol']],
+    ['connected', answer['connected']],
+    ['remote address', answer['remoteAddress']],
+    ['disconnected at', answer['disconnectedAt']],
+    ['expiry interval', answer['expiryInterval'] === undefined ? undefined : `${text(answer['expiryInterval'])} s`],
+    ['inflight', answer['inflight']],
+    ['queued', answer['queued']],
+    ['will pending', answer['willPending']],
+  ]
+  const width = Math.max(...fields.map(([name]) => name.length))
+  const out = fields.map(([name, value]) => `${`${name}:`.padEnd(width + 2)}${text(value)}`).join('\n')
+  const subs = (answer['subscriptions'] ?? []) as Json[]
+  if (subs.length === 0) return `${out}\nno subscriptions\n`
+  return `${out}\n\n${table(['FILTER', 'QOS', 'OPTIONS'], subs.map((sub) => subscriptionRow(sub)))}`
+}
+
+/** The text ctl prints for one answer of the admin API. */
+export function formatAnswer(query: CtlQuery, body: unknown): string {
+  const answer = (body ?? {}) as Json
+  switch (query.what) {
+    case 'status':
+      return status(answer)
+    case 'cluster':
+      return `cluster ${text(answer['name'])}: clustering ${answer['enabled'] === true ? 'on' : 'off'}, leader ${text(answer['leader'])}, nodes ${((answer['nodes'] ?? []) as unknown[]).map(text).join(', ')}\n`
+    case 'nodes':
+      return table(
+        ['NODE', 'STATUS', 'VERSION', 'UPTIME', 'LISTENERS'],
+        (body as Json[]).map((node) => [`${text(node['id'])}${node['self'] === true ? ' (this)' : ''}`, text(node['status']), text(node['version']), duration(Number(node['uptimeSeconds'] ?? 0)), listeners(node)]),
+      )
+    case 'sessions': {
+      const items = (answer['items'] ?? []) as Json[]
+      const rows = items.map((s) => [text(s['clientId']), s['connected'] === true ? 'connected' : 'offline', text(s['protocol']), text(s['username']), text(s['subscriptions']), text(s['inflight']), text(s['queued']), text(s['connected'] === true ? s['remoteAddress'] : s['disconnectedAt'])])
+      return pageLine(answer, 'sessions') + (rows.length === 0 ? '' : table(['CLIENT ID', 'STATE', 'PROTOCOL', 'USERNAME', 'SUBS', 'INFLIGHT', 'QUEUED', 'ADDRESS / OFFLINE SINCE'], rows))
+    }
+    case 'session':
+      return session(answer)
+    case 'subscriptions': {
+      const items = (answer['items'] ?? []) as Json[]
+      const rows = items.map((sub) => subscriptionRow(sub, text(sub['clientId'])))
+      return pageLine(answer, 'subscriptions') + (rows.length === 0 ? '' : table(['CLIENT ID', 'FILTER', 'QOS', 'OPTIONS'], rows))
+    }
+    case 'queues': {
+      const queues = body as Json[]
+      if (queues.length === 0) return 'no queues\n'
+      return table(['QUEUE', 'DETAILS'], queues.map((queue) => [text(queue['name']), JSON.stringify(queue)]))
+    }
+    case 'queue':
+      return `${JSON.stringify(body, null, 2)}\n`
+  }
+}
