@@ -185,4 +185,11 @@ export interface BrokerOptions {
   readonly maxSubscriptionsPerClient: number
   /** $SYS publishing period; 0 disables $SYS. */
   readonly sysIntervalMs: number
+  /**
+   * broker.receive_maximum, 1..65535 (default 256): the Receive Maximum the protocol adapters
+   * advertise, i.e. how many QoS 2 messages a client may have awaiting PUBCOMP at once. Each
+   * session remembers that many released incoming QoS 2 ids, so a PUBREL repeated after a lost
+   * PUBCOMP is recognised for every message the client can have had outstanding.
+   */
+  readonly receiveMaximum?: number
 }

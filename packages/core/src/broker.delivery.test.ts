@@ -189,19 +189,32 @@ describe('Broker delivery', () => {
     expect(w.broker.releaseQos2(back.handle, 8)).toBe(false)
   })
 
-  it('keeps the newest 256 released ids: an older one is unknown again, in memory and in storage', async () => {
-    const w = await createWorld()
-    const pub = await connect(w, 'pub', { cleanStart: false, expiry: 600 })
-    for (let id = 1; id <= 257; id++) {
-      w.broker.receiveQos2(pub.handle, id, message(w.clock, 't', 'x', 2))
-      w.broker.releaseQos2(pub.handle, id)
-    }
-    expect(w.broker.releaseQos2(pub.handle, 1)).toBe(false)
-    expect(w.broker.releaseQos2(pub.handle, 2)).toBe(true)
-    const stored = (await w.storage.open()).sessions.find((s) => s.session.clientId === 'pub')
-    expect(stored?.releasedQos2).toHaveLength(256)
-    expect(stored?.releasedQos2).not.toContain(1)
-  })
+  for (const [receiveMaximum, kept] of [
+    [undefined, 256],
+    [1000, 1000],
+  ] as const) {
+    it(`[MQTT-4.3.3-11] receive maximum ${receiveMaximum ?? 'default'}: the newest ${kept} released ids answer a repeated PUBREL after a reconnect and a restart; an older one is unknown again`, async () => {
+      const w = await createWorld(receiveMaximum === undefined ? {} : { receiveMaximum })
+      const pub = await connect(w, 'pub', { cleanStart: false, expiry: 600 })
+      for (let id = 1; id <= kept + 1; id++) {
+        w.broker.receiveQos2(pub.handle, id, message(w.clock, 't', 'x', 2))
+        w.broker.releaseQos2(pub.handle, id)
+      }
+      pub.disconnect(true)
+      const back = await connect(w, 'pub', { cleanStart: false, expiry: 600 })
+      expect(w.broker.releaseQos2(back.handle, 1)).toBe(false)
+      expect(w.broker.releaseQos2(back.handle, 2)).toBe(true)
+      expect(w.broker.releaseQos2(back.handle, kept + 1)).toBe(true)
+      await w.broker.stop()
+      const stored = (await w.storage.open()).sessions.find((s) => s.session.clientId === 'pub')
+      expect(stored?.releasedQos2).toHaveLength(kept)
+      expect(stored?.releasedQos2).not.toContain(1)
+      const w2 = await createWorld(receiveMaximum === undefined ? {} : { receiveMaximum }, { clock: w.clock, storage: w.storage })
+      const restarted = await connect(w2, 'pub', { cleanStart: false, expiry: 600 })
+      expect(w2.broker.releaseQos2(restarted.handle, 2)).toBe(true)
+      expect(w2.broker.releaseQos2(restarted.handle, kept + 1)).toBe(true)
+    })
+  }
 
   it('a refused incoming QoS 2 PUBLISH does not hold its packet id', async () => {
     const w = await createWorld({ authorizer: { canPublish: () => false, canSubscribe: () => true } })

@@ -152,6 +152,13 @@ describe('Broker sessions', () => {
     expect(make).toThrow(/FLUXMQ_ERR_INVALID_OPTION: maxOfflineMessages = -1/)
   })
 
+  it('rejects a receiveMaximum outside 1..65535 (MQTT 5 §3.2.2.3.3)', () => {
+    for (const receiveMaximum of [0, 65_536, 1.5]) {
+      const make = () => new Broker({ ...defaults, receiveMaximum, clock: new FakeClock(), logger: silentLogger, storage: new MemoryStorage() })
+      expect(make).toThrow(`FLUXMQ_ERR_INVALID_OPTION: receiveMaximum = ${receiveMaximum}`)
+    }
+  })
+
   it('stop() closes live connections with ServerShuttingDown and refuses new ones', async () => {
     const w = await createWorld()
     const c = await connect(w, 'c', { cleanStart: false, expiry: 60 })

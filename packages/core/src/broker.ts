@@ -12,7 +12,7 @@ import type {
 import type { Authorizer, ClientIdentity } from './auth.js'
 import type { Cluster, ClusterInbound, TransferredSession } from './cluster.js'
 import { BrokerError, BrokerErrorCode } from './errors.js'
-import { checkOptions } from './options.js'
+import { checkOptions, receiveMaximum } from './options.js'
 import { LocalCluster } from './local-cluster.js'
 import type { Message, QoS } from './message.js'
 import type { Clock, Logger } from './ports.js'
@@ -95,6 +95,7 @@ export class Broker implements BrokerCore, ClusterInbound {
       maxOfflineMessages: options.maxOfflineMessages,
       offlineOverflow: options.offlineOverflow,
       queuedForms: new QueuedForms(),
+      releasedQos2Kept: receiveMaximum(options),
       now: () => clock.now(),
       wrote: false,
       halted: false,

@@ -4,6 +4,9 @@ import { BrokerError, BrokerErrorCode } from './errors.js'
 /** Session Expiry Interval meaning "never" (MQTT 5 §3.1.2.11.2). */
 export const NEVER_EXPIRES = 0xffffffff
 
+/** SPEC §2 broker.receive_maximum default. */
+export const DEFAULT_RECEIVE_MAXIMUM = 256
+
 const nonNegativeIntegers = [
   'retryIntervalMs',
   'maxOfflineMessages',
@@ -27,6 +30,14 @@ export function checkOptions(o: BrokerOptions): void {
   if (o.defaultExpiry > NEVER_EXPIRES) bad('defaultExpiry', o.defaultExpiry)
   if (o.maxExpiry > NEVER_EXPIRES) bad('maxExpiry', o.maxExpiry)
   if (o.offlineOverflow !== 'drop_oldest' && o.offlineOverflow !== 'reject_new') bad('offlineOverflow', o.offlineOverflow)
+  const rm = o.receiveMaximum
+  // A Two Byte Integer, and 0 is a Protocol Error in CONNACK (MQTT 5 §3.2.2.3.3).
+  if (rm !== undefined && (!Number.isInteger(rm) || rm < 1 || rm > 0xffff)) bad('receiveMaximum', rm)
+}
+
+/** The server Receive Maximum the adapters advertise (broker.receive_maximum). */
+export function receiveMaximum(o: BrokerOptions): number {
+  return o.receiveMaximum ?? DEFAULT_RECEIVE_MAXIMUM
 }
 
 /**

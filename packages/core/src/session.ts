@@ -19,6 +19,12 @@ export interface SessionContext {
   readonly maxOfflineMessages: number
   readonly offlineOverflow: 'drop_oldest' | 'reject_new'
   readonly queuedForms: QueuedForms
+  /**
+   * Released incoming QoS 2 ids a session keeps: the server's Receive Maximum. The PUBCOMPs a
+   * client missed when its connection (or the broker) died are the last ones sent, and it can
+   * have had at most that many messages awaiting PUBCOMP [MQTT-3.3.4-7].
+   */
+  readonly releasedQos2Kept: number
   now(): number
   /** Set whenever a durable write was staged; the broker turns it into PublishResult.durable. */
   wrote: boolean
@@ -38,13 +44,6 @@ export const Offer = {
 export type Offer = (typeof Offer)[keyof typeof Offer]
 
 const MAX_PACKET_ID = 0xffff
-/**
- * Released incoming QoS 2 ids a session keeps. The PUBCOMPs a client missed when its connection
- * (or the broker) died are the last ones sent, and an MQTT 5 client has at most our Receive
- * Maximum (SPEC default 256) messages awaiting PUBCOMP, so the newest 256 cover the default.
- */
-const RELEASED_QOS2_KEPT = 256
-
 /**
  * Per-session state and the outbound half of the protocol: packet ids, the inflight window,
  * the pending queue, acknowledgements and resends. The pending queue is the session's offline
@@ -167,7 +166,7 @@ export class Session {
     const storage = this.ctx.storage
     this.releasedQos2.add(packetId)
     if (this.stored) storage.releaseIncomingQos2(this.clientId, packetId)
-    if (this.releasedQos2.size > RELEASED_QOS2_KEPT) {
+    if (this.releasedQos2.size > this.ctx.releasedQos2Kept) {
       const oldest = this.releasedQos2.values().next().value as number
       this.releasedQos2.delete(oldest)
       if (this.stored) storage.deleteIncomingQos2(this.clientId, oldest)
