@@ -11,7 +11,7 @@ import { StorageError, StorageErrorCode } from './errors.js'
 import { DATABASE_FILE, openDatabase } from './sqlite/database.js'
 import { GARBAGE_SWEEP_SQL } from './sqlite/messages.js'
 import { INLINE_PAYLOAD_LIMIT } from './sqlite/segments.js'
-import { SCHEMA_VERSION } from './sqlite/schema.js'
+import { MIGRATIONS, SCHEMA_VERSION, migrate } from './sqlite/schema.js'
 import { LOAD_SQL, STATEMENT_SQL } from './sqlite/statements.js'
 import { SqliteStorage } from './sqlite/sqlite-storage.js'
 
@@ -320,6 +320,200 @@ describe('SqliteStorage: message rows', () => {
   })
 })
 
+describe('SqliteStorage: offline segments', () => {
+  const topicsOf = (messages: readonly Message[]): string[] => messages.map((m) => m.topic)
+  const persistent = (storage: SqliteStorage, clientId: string): void =>
+    storage.putSession({ clientId, protocol: 'mqtt5', expiryInterval: 60 })
+  const countOf = (state: { sessions: readonly { session: { clientId: string }; offlineCount: number }[] }, clientId: string) =>
+    state.sessions.find((s) => s.session.clientId === clientId)?.offlineCount
+
+  it('a take that stops inside a segment persists the head; the rest survives close and reopen', async () => {
+    const storage = store()
+    await storage.open()
+    persistent(storage, 'c')
+    for (let i = 0; i < 10; i++) storage.appendOffline('c', message({ topic: `s/${i}` }))
+    await storage.sync()
+    expect(topicsOf(await storage.takeOffline('c', 3))).toEqual(['s/0', 's/1', 's/2'])
+    await storage.close()
+    expect(inspect('SELECT client_id, head FROM offline_heads')).toEqual([{ client_id: 'c', head: 3 }])
+    expect(inspect('SELECT first_seq, end_seq FROM offline_segments')).toEqual([{ first_seq: 0, end_seq: 9 }])
+
+    const reopened = store()
+    expect(countOf(await reopened.open(), 'c')).toBe(7)
+    expect(topicsOf(await reopened.takeOffline('c', 4))).toEqual(['s/3', 's/4', 's/5', 's/6'])
+    expect(topicsOf(await reopened.takeOffline('c', 100))).toEqual(['s/7', 's/8', 's/9'])
+    await reopened.close()
+    expect(inspect('SELECT head FROM offline_heads')).toEqual([])
+    expect(inspect('SELECT end_seq FROM offline_segments')).toEqual([])
+  })
+
+  it('an emptied queue starts again at seq 0 after a restart and keeps its order', async () => {
+    const storage = store()
+    await storage.open()
+    persistent(storage, 'c')
+    for (let i = 0; i < 3; i++) storage.appendOffline('c', message({ topic: `old/${i}` }))
+    await storage.takeOffline('c', 3)
+    await storage.close()
+    const reopened = store()
+    expect(countOf(await reopened.open(), 'c')).toBe(0)
+    reopened.appendOffline('c', message({ topic: 'new/0' }))
+    reopened.appendOffline('c', message({ topic: 'new/1' }))
+    await reopened.close()
+    expect(inspect('SELECT first_seq, end_seq FROM offline_segments')).toEqual([{ first_seq: 0, end_seq: 1 }])
+    const again = store()
+    expect(countOf(await again.open(), 'c')).toBe(2)
+    expect(topicsOf(await again.takeOffline('c', 10))).toEqual(['new/0', 'new/1'])
+  })
+
+  it('interleaved small and large messages come back in append order, across takes and restarts', async () => {
+    const storage = store()
+    await storage.open()
+    persistent(storage, 'c')
+    const appended: Message[] = []
+    const append = (big: boolean): void => {
+      const m = message({ topic: `m/${appended.length}`, ...(big ? { payload: large() } : {}) })
+      appended.push(m)
+      storage.appendOffline('c', m)
+    }
+    for (const big of [false, true, false, true, true, false]) append(big)
+    await storage.sync()
+    for (const big of [true, false, false, true]) append(big)
+    await storage.close()
+    expect(inspect('SELECT seq FROM offline ORDER BY seq')).toEqual([1, 3, 4, 6, 9].map((seq) => ({ seq })))
+
+    const reopened = store()
+    expect(countOf(await reopened.open(), 'c')).toBe(10)
+    const first = await reopened.takeOffline('c', 4)
+    await reopened.close()
+    const again = store()
+    expect(countOf(await again.open(), 'c')).toBe(6)
+    const rest = await again.takeOffline('c', 100)
+    expect([...first, ...rest]).toEqual(appended)
+  })
+
+  it('deleteSession between appends of one batch: the later appends start a new queue in a new segment', async () => {
+    const storage = store()
+    await storage.open()
+    persistent(storage, 'c')
+    storage.appendOffline('c', message({ topic: 'gone/0' }))
+    storage.appendOffline('c', message({ topic: 'gone/1' }))
+    storage.deleteSession('c')
+    persistent(storage, 'c')
+    storage.appendOffline('c', message({ topic: 'kept/0' }))
+    storage.appendOffline('c', message({ topic: 'kept/1' }))
+    await storage.close()
+    expect(inspect('SELECT first_seq, end_seq FROM offline_segments')).toEqual([{ first_seq: 0, end_seq: 1 }])
+    const reopened = store()
+    expect(countOf(await reopened.open(), 'c')).toBe(2)
+    expect(topicsOf(await reopened.takeOffline('c', 10))).toEqual(['kept/0', 'kept/1'])
+  })
+
+  it('dropOldestOffline inside a segment, in the same batch as the appends around it', async () => {
+    const storage = store()
+    await storage.open()
+    persistent(storage, 'c')
+    for (let i = 0; i < 6; i++) storage.appendOffline('c', message({ topic: `d/${i}` }))
+    storage.dropOldestOffline('c', 2)
+    for (let i = 6; i < 8; i++) storage.appendOffline('c', message({ topic: `d/${i}` }))
+    await storage.sync()
+    storage.dropOldestOffline('c', 1)
+    await storage.close()
+    expect(inspect('SELECT first_seq, end_seq FROM offline_segments')).toEqual([
+      { first_seq: 0, end_seq: 5 },
+      { first_seq: 6, end_seq: 7 },
+    ])
+    expect(inspect('SELECT head FROM offline_heads')).toEqual([{ head: 3 }])
+    const reopened = store()
+    expect(countOf(await reopened.open(), 'c')).toBe(5)
+    expect(topicsOf(await reopened.takeOffline('c', 10))).toEqual(['d/3', 'd/4', 'd/5', 'd/6', 'd/7'])
+  })
+
+  it('a take across many segments returns them in order and deletes only the consumed ones', async () => {
+    const storage = store()
+    await storage.open()
+    persistent(storage, 'c')
+    for (let batch = 0; batch < 20; batch++) {
+      for (let i = 0; i < 5; i++) storage.appendOffline('c', message({ topic: `b/${batch * 5 + i}` }))
+      await storage.sync()
+    }
+    const expected = Array.from({ length: 100 }, (_, i) => `b/${i}`)
+    expect(topicsOf(await storage.takeOffline('c', 37))).toEqual(expected.slice(0, 37))
+    await storage.close()
+    // Segments [0,4] … [30,34] are consumed; [35,39] holds the head (37).
+    expect(inspect<{ first_seq: number }>('SELECT first_seq FROM offline_segments ORDER BY end_seq')[0]).toEqual({ first_seq: 35 })
+    expect(inspect('SELECT COUNT(*) AS n FROM offline_segments')).toEqual([{ n: 13 }])
+    const reopened = store()
+    expect(countOf(await reopened.open(), 'c')).toBe(63)
+    expect(topicsOf(await reopened.takeOffline('c', 1000))).toEqual(expected.slice(37))
+  })
+
+  it('appends of several clients in one batch are one segment each, whatever the interleaving', async () => {
+    const storage = store()
+    await storage.open()
+    for (const clientId of ['a', 'b']) persistent(storage, clientId)
+    for (let i = 0; i < 4; i++) for (const clientId of ['a', 'b']) storage.appendOffline(clientId, message({ topic: `${clientId}/${i}` }))
+    await storage.close()
+    expect(inspect('SELECT client_id, first_seq, end_seq FROM offline_segments ORDER BY client_id')).toEqual([
+      { client_id: 'a', first_seq: 0, end_seq: 3 },
+      { client_id: 'b', first_seq: 0, end_seq: 3 },
+    ])
+    const reopened = store()
+    await reopened.open()
+    expect(topicsOf(await reopened.takeOffline('b', 10))).toEqual(['b/0', 'b/1', 'b/2', 'b/3'])
+  })
+
+  it('a damaged segment rejects takeOffline with FLUXMQ_ERR_STORAGE_CORRUPT instead of losing messages', async () => {
+    const storage = store()
+    await storage.open()
+    persistent(storage, 'c')
+    storage.appendOffline('c', message())
+    storage.appendOffline('c', message())
+    await storage.close()
+    const db = new Database(join(dir, DATABASE_FILE))
+    db.prepare(`UPDATE offline_segments SET data = substr(data, 1, length(data) - 3)`).run()
+    db.close()
+    const reopened = store()
+    await reopened.open()
+    const error = await rejection(reopened.takeOffline('c', 10))
+    expect(error.code).toBe(StorageErrorCode.Corrupt)
+    expect(error.message).toMatch(/offline queue of c is damaged/)
+  })
+
+  it('v3 -> v4: queued rows of a version 3 database keep their order, count and references, and the queue grows in segments', async () => {
+    const path = join(dir, DATABASE_FILE)
+    const v3 = new Database(path)
+    migrate(v3, path, MIGRATIONS.slice(0, 3))
+    v3.prepare(`INSERT INTO sessions (client_id, protocol, expiry_interval) VALUES ('c', 'mqtt5', 60)`).run()
+    const insertMessage = v3.prepare(
+      `INSERT INTO messages (id, refs, topic, payload, qos, retain, published_at) VALUES (?, 1, ?, ?, 1, 0, ?)`,
+    )
+    const insertOffline = v3.prepare(`INSERT INTO offline (client_id, seq, message_id) VALUES ('c', ?, ?)`)
+    // A v3 queue whose head was already taken: seqs 2..4.
+    for (let seq = 2; seq < 5; seq++) {
+      insertMessage.run(seq, `v3/${seq}`, Buffer.from(`p${seq}`), seq)
+      insertOffline.run(seq, seq)
+    }
+    v3.close()
+
+    const storage = store()
+    expect(countOf(await storage.open(), 'c')).toBe(3)
+    storage.appendOffline('c', message({ topic: 'v4/5' }))
+    storage.appendOffline('c', message({ topic: 'v4/6' }))
+    expect(topicsOf(await storage.takeOffline('c', 2))).toEqual(['v3/2', 'v3/3'])
+    await storage.close()
+    expect(inspect('SELECT first_seq, end_seq FROM offline_segments')).toEqual([{ first_seq: 5, end_seq: 6 }])
+    expect(inspect('SELECT id, refs FROM messages')).toEqual([{ id: 4, refs: 1 }])
+
+    const reopened = store()
+    expect(countOf(await reopened.open(), 'c')).toBe(3)
+    const rest = await reopened.takeOffline('c', 10)
+    expect(topicsOf(rest)).toEqual(['v3/4', 'v4/5', 'v4/6'])
+    expect(rest[0]?.payload.toString()).toBe('p4')
+    await reopened.close()
+    expect(inspect('SELECT id FROM messages')).toEqual([])
+  })
+})
+
 describe('SqliteStorage: start-up cost', () => {
   it('no start-up read visits offline entries; queue reads and removals use the primary key', () => {
     const { db } = openDatabase(dir, 'normal')
@@ -371,6 +565,8 @@ describe('SqliteStorage: crash', () => {
       expect(offline?.offlineCount).toBeGreaterThan(acknowledged)
       const messages = await storage.takeOffline('offline', Number.MAX_SAFE_INTEGER)
       expect(messages.map((m) => m.topic)).toEqual(messages.map((_, i) => `crash/${i}`))
+      // Every 11th one came back from the messages table, the others from segments.
+      expect(messages.map((m) => m.payload.length === 5000)).toEqual(messages.map((_, i) => i % 11 === 10))
     })
   }
 })
