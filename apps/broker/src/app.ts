@@ -13,7 +13,7 @@ import { createMetrics } from './http/metrics.js'
 import { closeHttp, createHttpServer, listenHttp } from './http/server.js'
 import type { Readiness } from './http/server.js'
 import { ReadinessTracker } from './readiness.js'
-import { loadAuth, loadTlsFiles } from './referenced-files.js'
+import { loadAuth, loadTlsFiles, reloadAuth } from './referenced-files.js'
 import { VERSION } from './version.js'
 
 export type ListenerName = 'mqtt-tcp' | 'mqtt-tls' | 'mqtt-websocket' | 'http'
@@ -23,6 +23,12 @@ export interface RunningBroker {
   /** Bound addresses of the enabled listeners (the real port when the config said 0). */
   readonly addresses: Readonly<Partial<Record<ListenerName, AddressInfo>>>
   readiness(): Readiness
+  /**
+   * Re-reads auth.password_file and auth.acl_file (SIGHUP) and returns the keys reloaded; throws a
+   * ConfigError naming the key, and keeps the previous files, when one cannot be read or parsed.
+   * Other configuration changes need a restart.
+   */
+  reload(): string[]
   /**
    * Graceful stop: listeners stop accepting, clients get DISCONNECT 0x8B and are closed, storage
    * is flushed and closed, HTTP goes last (so /ready reports the shutdown while it runs).
@@ -57,7 +63,8 @@ function showAddress(address: AddressInfo): string {
 export async function startBroker(config: FluxConfig, logger: Logger): Promise<RunningBroker> {
   const nodeId = nodeIdOf(config)
   const maxQos = config.broker.max_qos as QoS
-  const { authenticator, authorizer } = loadAuth(config.auth)
+  const auth = loadAuth(config.auth)
+  const { authenticator, authorizer } = auth
   const tls = tlsAddress(config)
   const tlsFiles = loadTlsFiles(config)
 
@@ -171,5 +178,5 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
     throw error
   }
   logger.info({ version: VERSION, storage: config.storage.type }, 'fluxmq started')
-  return { nodeId, addresses, readiness: () => readiness.report(), close }
+  return { nodeId, addresses, readiness: () => readiness.report(), reload: () => reloadAuth(config.auth, auth), close }
 }

@@ -278,6 +278,34 @@ describe('fluxmq authentication and ACL end to end', () => {
     await expect(bob.publishAsync('home/kitchen', 'x', { qos: 1 })).rejects.toMatchObject({ code: 0x87 })
   })
 
+  it('SIGHUP reloads the password and ACL files; a broken file keeps the old ones', async () => {
+    const passwords = join(dir, 'passwd-reload')
+    const acl = join(dir, 'acl-reload')
+    expect(await runFluxmq(['passwd', passwords, 'carol', '--password', 'one']).exited).toBe(0)
+    writeFileSync(acl, 'user carol\ntopic read plant/#\n')
+    const broker = await start(['--set', 'auth.allow_anonymous=false', '--set', `auth.password_file=${passwords}`, '--set', `auth.acl_file=${acl}`])
+    const url = `mqtt://127.0.0.1:${broker.ports['mqtt-tcp']}`
+    const carol = await client(url, { protocolVersion: 5, username: 'carol', password: 'one' })
+    await expect(carol.publishAsync('plant/a', 'x', { qos: 1 })).rejects.toMatchObject({ code: 0x87 })
+
+    expect(await runFluxmq(['passwd', passwords, 'dave', '--password', 'two']).exited).toBe(0)
+    writeFileSync(acl, 'user carol\ntopic readwrite plant/#\n')
+    broker.signal('SIGHUP')
+    await broker.waitForLog('SIGHUP: reloaded auth.password_file, auth.acl_file')
+    await client(url, { protocolVersion: 5, username: 'dave', password: 'two' })
+    await carol.publishAsync('plant/a', 'x', { qos: 1 })
+
+    writeFileSync(acl, 'user carol\nallow everything\n')
+    expect(await runFluxmq(['passwd', passwords, 'dave', '--delete']).exited).toBe(0)
+    broker.signal('SIGHUP')
+    const failed = await broker.waitForLog('SIGHUP: reload failed, the previous auth files stay in force')
+    expect((failed['err'] as { message: string }).message).toBe(`auth.acl_file: ${acl}:2: unknown keyword "allow" (expected user, topic or pattern)`)
+    // Neither file was swapped in: dave (deleted from the password file) still gets in.
+    await client(url, { protocolVersion: 5, username: 'dave', password: 'two' })
+    await carol.publishAsync('plant/b', 'y', { qos: 1 })
+    expect(broker.running).toBe(true)
+  })
+
   it('stops with exit code 2 naming auth.acl_file for a malformed ACL', async () => {
     const acl = join(dir, 'bad-acl')
     writeFileSync(acl, 'topic read a\nallow everything\n')

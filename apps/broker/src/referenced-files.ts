@@ -19,26 +19,55 @@ export function readKeyFile(key: string, path: string): Buffer {
   }
 }
 
-/** auth.password_file and auth.acl_file, loaded once at start-up (no reload in this build). */
-export function loadAuth(auth: FluxConfig['auth']): { authenticator?: PasswordAuthenticator; authorizer?: AclAuthorizer } {
-  const out: { authenticator?: PasswordAuthenticator; authorizer?: AclAuthorizer } = {}
-  if (auth.password_file !== '') {
-    try {
-      out.authenticator = new PasswordAuthenticator(readPasswordFile(auth.password_file), auth.allow_anonymous)
-    } catch (error) {
-      if (error instanceof PasswordFileError) throw referencedFileError('auth.password_file', auth.password_file, error.message)
-      throw error
-    }
+function readUsers(path: string) {
+  try {
+    return readPasswordFile(path)
+  } catch (error) {
+    if (error instanceof PasswordFileError) throw referencedFileError('auth.password_file', path, error.message)
+    throw error
   }
-  if (auth.acl_file !== '') {
-    try {
-      out.authorizer = new AclAuthorizer(readAclFile(auth.acl_file))
-    } catch (error) {
-      if (error instanceof AclFileError) throw referencedFileError('auth.acl_file', auth.acl_file, error.message)
-      throw error
-    }
+}
+
+function readRules(path: string) {
+  try {
+    return readAclFile(path)
+  } catch (error) {
+    if (error instanceof AclFileError) throw referencedFileError('auth.acl_file', path, error.message)
+    throw error
   }
-  return out
+}
+
+export interface LoadedAuth {
+  readonly authenticator?: PasswordAuthenticator
+  readonly authorizer?: AclAuthorizer
+}
+
+/** auth.password_file and auth.acl_file, read at start-up; a failure names the key. */
+export function loadAuth(auth: FluxConfig['auth']): LoadedAuth {
+  return {
+    ...(auth.password_file === '' ? {} : { authenticator: new PasswordAuthenticator(readUsers(auth.password_file), auth.allow_anonymous) }),
+    ...(auth.acl_file === '' ? {} : { authorizer: new AclAuthorizer(readRules(auth.acl_file)) }),
+  }
+}
+
+/**
+ * Re-reads the files loadAuth read (SIGHUP). Both are read before either is swapped in, so a
+ * broken file changes nothing: the ConfigError names its key and the old rules stay. Returns the
+ * keys reloaded.
+ */
+export function reloadAuth(auth: FluxConfig['auth'], loaded: LoadedAuth): string[] {
+  const users = loaded.authenticator === undefined ? undefined : readUsers(auth.password_file)
+  const rules = loaded.authorizer === undefined ? undefined : readRules(auth.acl_file)
+  const reloaded: string[] = []
+  if (users !== undefined) {
+    loaded.authenticator?.replaceUsers(users)
+    reloaded.push('auth.password_file')
+  }
+  if (rules !== undefined) {
+    loaded.authorizer?.replaceRules(rules)
+    reloaded.push('auth.acl_file')
+  }
+  return reloaded
 }
 
 export interface TlsFiles {

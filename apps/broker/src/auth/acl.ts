@@ -105,9 +105,18 @@ const UNSAFE = /[/+#]/
  */
 export class AclAuthorizer implements Authorizer {
   /** Compiled per identity object: the adapters keep one identity per connection. */
-  private readonly cache = new WeakMap<ClientIdentity, ClientRules>()
+  private cache = new WeakMap<ClientIdentity, ClientRules>()
 
-  constructor(private readonly rules: AclRules) {}
+  constructor(private rules: AclRules) {}
+
+  /**
+   * A reloaded ACL file: every later PUBLISH and SUBSCRIBE is checked against it. Subscriptions
+   * made before stay, as deliveries are not re-checked one by one (see README).
+   */
+  replaceRules(rules: AclRules): void {
+    this.rules = rules
+    this.cache = new WeakMap()
+  }
 
   canPublish(client: ClientIdentity, topic: string): boolean {
     const rules = this.rulesFor(client)

@@ -13,10 +13,15 @@ export class PasswordAuthenticator implements Authenticator {
   private readonly decoy: Promise<ScryptHash>
 
   constructor(
-    private readonly users: ReadonlyMap<string, ScryptHash>,
+    private users: ReadonlyMap<string, ScryptHash>,
     private readonly allowAnonymous: boolean,
   ) {
     this.decoy = hashPassword(randomBytes(16)).then((text) => parseHash(text) as ScryptHash)
+  }
+
+  /** A reloaded password file: later CONNECTs are checked against it; connected clients stay. */
+  replaceUsers(users: ReadonlyMap<string, ScryptHash>): void {
+    this.users = users
   }
 
   async authenticate(request: AuthRequest): Promise<AuthResult> {

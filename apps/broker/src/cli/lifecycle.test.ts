@@ -10,8 +10,8 @@ afterEach(() => {
   vi.useRealTimers()
 })
 
-function broker(close: () => Promise<void>): RunningBroker {
-  return { nodeId: 'n', addresses: {}, readiness: () => ({ ready: true, checks: {} }), close }
+function broker(close: () => Promise<void>, reload: () => string[] = () => []): RunningBroker {
+  return { nodeId: 'n', addresses: {}, readiness: () => ({ ready: true, checks: {} }), reload, close }
 }
 
 function setup() {
@@ -30,6 +30,23 @@ function setup() {
 }
 
 describe('Lifecycle', () => {
+  it('reloads the auth files on SIGHUP and keeps serving, also when the reload fails', () => {
+    const reload = vi.fn(() => ['auth.password_file'])
+    const { lifecycle, emitter, exits, lines } = setup()
+    emitter.emit('SIGHUP', 'SIGHUP')
+    expect(lines.at(-1)?.msg).toBe('SIGHUP ignored: the broker is starting or stopping')
+    lifecycle.started(broker(() => Promise.resolve(), reload))
+    emitter.emit('SIGHUP', 'SIGHUP')
+    expect(reload).toHaveBeenCalledTimes(1)
+    expect(lines.at(-1)?.msg).toBe('SIGHUP: reloaded auth.password_file')
+    reload.mockImplementation(() => {
+      throw new Error('auth.acl_file: acl:3: unknown access "rw"')
+    })
+    emitter.emit('SIGHUP', 'SIGHUP')
+    expect(lines.at(-1)).toMatchObject({ msg: 'SIGHUP: reload failed, the previous auth files stay in force', err: { message: 'auth.acl_file: acl:3: unknown access "rw"' } })
+    expect(exits).toEqual([])
+  })
+
   it('closes gracefully on SIGTERM and exits 0', async () => {
     const close = vi.fn(() => Promise.resolve())
     const { lifecycle, emitter, exits } = setup()

@@ -5,7 +5,7 @@ export const ExitCode = { Ok: 0, Failure: 1, Usage: 2 } as const
 
 /** What the lifecycle needs from the process (the real one, or a test double). */
 export interface ProcessHost {
-  on(event: 'SIGTERM' | 'SIGINT', listener: (signal: NodeJS.Signals) => void): unknown
+  on(event: 'SIGTERM' | 'SIGINT' | 'SIGHUP', listener: (signal: NodeJS.Signals) => void): unknown
   on(event: 'uncaughtException' | 'unhandledRejection', listener: (error: unknown) => void): unknown
   exit(code: number): void
 }
@@ -30,6 +30,8 @@ export class Lifecycle {
     const onSignal = (signal: NodeJS.Signals): void => this.onSignal(signal)
     host.on('SIGTERM', onSignal)
     host.on('SIGINT', onSignal)
+    // SIGHUP reloads the auth files, as Mosquitto does; without a handler it would end the process.
+    host.on('SIGHUP', () => this.reload())
     host.on('uncaughtException', (error) => this.fatal('uncaught exception', error))
     host.on('unhandledRejection', (reason) => this.fatal('unhandled promise rejection', reason))
   }
@@ -38,6 +40,19 @@ export class Lifecycle {
   started(broker: RunningBroker): void {
     this.broker = broker
     if (this.signal !== undefined) this.stop(broker)
+  }
+
+  private reload(): void {
+    if (this.broker === undefined || this.signal !== undefined) {
+      this.logger.warn({}, 'SIGHUP ignored: the broker is starting or stopping')
+      return
+    }
+    try {
+      const reloaded = this.broker.reload()
+      this.logger.info({ reloaded }, reloaded.length === 0 ? 'SIGHUP: no auth files configured, nothing to reload' : `SIGHUP: reloaded ${reloaded.join(', ')}`)
+    } catch (error) {
+      this.logger.error({ err: error }, 'SIGHUP: reload failed, the previous auth files stay in force')
+    }
   }
 
   private onSignal(signal: NodeJS.Signals): void {
