@@ -1,30 +1,15 @@
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { ReasonCode } from '@fluxmq/core'
-import type { MqttClient } from 'mqtt'
-import { afterEach, describe, expect, it } from 'vitest'
-import { RawClient, client, closeClient, nextMessage, startBroker, until } from './test-support/harness.js'
-import type { TestBroker } from './test-support/harness.js'
+import { describe, expect, it } from 'vitest'
+import { RawClient, nextMessage, testScope, until } from './test-support/harness.js'
 
-let t: TestBroker | undefined
-const raws: RawClient[] = []
-const clients: MqttClient[] = []
-afterEach(async () => {
-  for (const r of raws.splice(0)) r.close()
-  await Promise.all(clients.splice(0).map(closeClient))
-  await t?.close()
-  t = undefined
-})
-const raw = async (...args: Parameters<typeof RawClient.connected>) => {
-  const r = await RawClient.connected(...args)
-  raws.push(r.raw)
-  return r.raw
-}
+const s = testScope()
 
 describe('connection lifecycle', () => {
   it('[MQTT-3.1.2-22] [MQTT-3.1.2-24] no packet within 1.5 × Keep Alive: DISCONNECT 0x8D (v5) and close', async () => {
-    t = await startBroker()
-    const r = await raw(t.port, 5, { keepalive: 1 })
+    const t = await s.start()
+    const r = await s.raw(t.port, 5, { keepalive: 1 })
     const started = Date.now()
     expect(await r.next(4000)).toMatchObject({ cmd: 'disconnect', reasonCode: ReasonCode.KeepAliveTimeout })
     await r.closedByServer()
@@ -34,8 +19,8 @@ describe('connection lifecycle', () => {
   })
 
   it('[MQTT-3.1.2-24] packets within the keep alive keep the connection open (3.1.1 closes silently when they stop)', async () => {
-    t = await startBroker()
-    const r = await raw(t.port, 4, { keepalive: 1 })
+    const t = await s.start()
+    const r = await s.raw(t.port, 4, { keepalive: 1 })
     for (let i = 0; i < 4; i++) {
       await new Promise((resolve) => setTimeout(resolve, 500))
       r.send({ cmd: 'pingreq' })
@@ -46,25 +31,23 @@ describe('connection lifecycle', () => {
   })
 
   it('Server Keep Alive is enforced instead of the client value', async () => {
-    t = await startBroker({ serverKeepAlive: 1 })
-    const r = await raw(t.port, 5, { keepalive: 0 })
+    const t = await s.start({ serverKeepAlive: 1 })
+    const r = await s.raw(t.port, 5, { keepalive: 0 })
     expect(await r.next(4000)).toMatchObject({ cmd: 'disconnect', reasonCode: ReasonCode.KeepAliveTimeout })
   })
 
   it('connectTimeoutMs: a socket that sends no CONNECT is closed', async () => {
-    t = await startBroker({ connectTimeoutMs: 200 })
-    const r = await RawClient.open(t.port, 5)
-    raws.push(r)
+    const t = await s.start({ connectTimeoutMs: 200 })
+    const r = await s.rawSocket(t.port, 5)
     await r.closedByServer(2000)
-    await until(() => t!.server.connectionCount === 0)
+    await until(() => t.server.connectionCount === 0)
   })
 
   it('malformed input closes that connection only, with one log line {clientId, remote, reason}', async () => {
-    t = await startBroker()
-    const good = await client(t.url, { protocolVersion: 5 })
-    clients.push(good)
+    const t = await s.start()
+    const good = await s.client({ protocolVersion: 5 })
     await good.subscribeAsync('still/works', { qos: 1 })
-    const r = await raw(t.port, 5, { clientId: 'garbage' })
+    const r = await s.raw(t.port, 5, { clientId: 'garbage' })
     // PUBLISH whose topic length runs past the packet.
     r.sendBytes([0x30, 0x03, 0x00, 0x09, 0x61])
     expect(await r.next()).toMatchObject({ cmd: 'disconnect', reasonCode: ReasonCode.MalformedPacket })
@@ -78,8 +61,8 @@ describe('connection lifecycle', () => {
   })
 
   it('a packet over broker.max_packet_size: DISCONNECT 0x95 before the body is read', async () => {
-    t = await startBroker({ maxPacketSize: 1024 })
-    const r = await raw(t.port, 5)
+    const t = await s.start({ maxPacketSize: 1024 })
+    const r = await s.raw(t.port, 5)
     // PUBLISH announcing 200 MB; only the fixed header is sent.
     r.sendBytes([0x30, 0x80, 0x80, 0x80, 0x64])
     expect(await r.next()).toMatchObject({ cmd: 'disconnect', reasonCode: ReasonCode.PacketTooLarge })
@@ -87,13 +70,12 @@ describe('connection lifecycle', () => {
   })
 
   it('a client that does not read is disconnected once its write buffer passes maxWriteBuffer, and it is logged', async () => {
-    t = await startBroker({ maxWriteBuffer: 256 * 1024 })
-    const r = await raw(t.port, 5, { clientId: 'slow' })
+    const t = await s.start({ maxWriteBuffer: 256 * 1024 })
+    const r = await s.raw(t.port, 5, { clientId: 'slow' })
     r.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'flood', qos: 0 }] })
     await r.next()
     r.socket.pause()
-    const pub = await client(t.url, { protocolVersion: 5 })
-    clients.push(pub)
+    const pub = await s.client({ protocolVersion: 5 })
     const payload = Buffer.alloc(64 * 1024)
     for (let i = 0; i < 400 && !r.closed; i++) {
       pub.publish('flood', payload, { qos: 0 })
@@ -105,8 +87,8 @@ describe('connection lifecycle', () => {
   })
 
   it('bytes in and out are reported to the broker', async () => {
-    t = await startBroker()
-    const r = await raw(t.port, 5)
+    const t = await s.start()
+    const r = await s.raw(t.port, 5)
     r.send({ cmd: 'pingreq' })
     await r.next()
     await new Promise((resolve) => setImmediate(resolve))
@@ -117,17 +99,18 @@ describe('connection lifecycle', () => {
 
 describe('MqttServer.handleStream', () => {
   it('serves MQTT over any byte stream handed to it', async () => {
-    t = await startBroker()
-    const outer = createServer((socket) => t!.server.handleStream(socket, 'custom'))
+    const t = await s.start()
+    const outer = createServer((socket) => t.server.handleStream(socket, 'custom'))
     await new Promise<void>((resolve) => outer.listen(0, '127.0.0.1', resolve))
     try {
       const { port } = outer.address() as AddressInfo
-      const r = await raw(port, 5, { clientId: 'streamed' })
+      const r = await s.raw(port, 5, { clientId: 'streamed' })
       r.send({ cmd: 'pingreq' })
       expect(await r.next()).toMatchObject({ cmd: 'pingresp' })
       expect(t.server.connectionCount).toBe(1)
     } finally {
-      for (const r of raws.splice(0)) r.close()
+      // The outer server's close waits for its sockets: the scope (broker included) ends them.
+      await s.close()
       await new Promise((resolve) => outer.close(resolve))
     }
   })
@@ -135,11 +118,10 @@ describe('MqttServer.handleStream', () => {
 
 describe('MqttServer.close', () => {
   it('sends DISCONNECT 0x8B to v5 clients, closes 3.1.1 ones, and resolves (every caller) when all are closed', async () => {
-    t = await startBroker()
-    const r5 = await raw(t.port, 5)
-    const r4 = await raw(t.port, 4)
-    const idle = await RawClient.open(t.port, 5)
-    raws.push(idle)
+    const t = await s.start()
+    const r5 = await s.raw(t.port, 5)
+    const r4 = await s.raw(t.port, 4)
+    const idle = await s.rawSocket(t.port, 5)
     expect(t.server.connectionCount).toBe(3)
     // Idempotent: a second close shares the first one's completion.
     await Promise.all([t.server.close(), t.server.close()])

@@ -1,30 +1,17 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { MqttClient } from 'mqtt'
-import { client, closeClient, nextMessage, startBroker } from './test-support/harness.js'
-import type { TestBroker } from './test-support/harness.js'
+import { beforeEach, describe, expect, it } from 'vitest'
+import { nextMessage, testScope } from './test-support/harness.js'
 
-let t: TestBroker
-const clients: MqttClient[] = []
-const open = async (options: Parameters<typeof client>[1]) => {
-  const c = await client(t.url, options)
-  clients.push(c)
-  return c
-}
-
+const s = testScope()
 beforeEach(async () => {
-  t = await startBroker()
-})
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map(closeClient))
-  await t.close()
+  await s.start()
 })
 
 describe('mqtt.js end to end', () => {
   for (const protocolVersion of [4, 5] as const) {
     for (const qos of [0, 1, 2] as const) {
       it(`v${protocolVersion} QoS ${qos}: subscribe and publish round trip`, async () => {
-        const sub = await open({ protocolVersion, clientId: `sub-${protocolVersion}-${qos}` })
-        const pub = await open({ protocolVersion, clientId: `pub-${protocolVersion}-${qos}` })
+        const sub = await s.client({ protocolVersion, clientId: `sub-${protocolVersion}-${qos}` })
+        const pub = await s.client({ protocolVersion, clientId: `pub-${protocolVersion}-${qos}` })
         const granted = await sub.subscribeAsync('e2e/+/x', { qos })
         expect(granted[0]?.qos).toBe(qos)
         const received = nextMessage(sub)
@@ -38,9 +25,9 @@ describe('mqtt.js end to end', () => {
   }
 
   it('[MQTT-3.3.2-11] [MQTT-3.3.2-12] topic aliases both ways with mqtt.js (autoUseTopicAlias out, topicAliasMaximum in)', async () => {
-    const sub = await open({ protocolVersion: 5, properties: { topicAliasMaximum: 5 } })
+    const sub = await s.client({ protocolVersion: 5, properties: { topicAliasMaximum: 5 } })
     await sub.subscribeAsync('alias/#', { qos: 1 })
-    const pub = await open({ protocolVersion: 5, autoUseTopicAlias: true })
+    const pub = await s.client({ protocolVersion: 5, autoUseTopicAlias: true })
     const topics: string[] = []
     const aliases: (number | undefined)[] = []
     const all = new Promise<void>((resolve) =>
@@ -58,28 +45,28 @@ describe('mqtt.js end to end', () => {
 
   for (const protocolVersion of [4, 5] as const) {
     it(`v${protocolVersion}: a graceful end() discards the will [MQTT-3.14.4-3], a lost connection publishes it`, async () => {
-      const watcher = await open({ protocolVersion: 5 })
+      const watcher = await s.client({ protocolVersion: 5 })
       await watcher.subscribeAsync('e2e/will/+', { qos: 1 })
       const wills: string[] = []
       watcher.on('message', (topic) => wills.push(topic))
-      const graceful = await client(t.url, { protocolVersion, will: { topic: 'e2e/will/graceful', payload: Buffer.from('x'), qos: 1, retain: false } })
+      const graceful = await s.client({ protocolVersion, will: { topic: 'e2e/will/graceful', payload: Buffer.from('x'), qos: 1, retain: false } })
       await new Promise<void>((resolve) => graceful.end(false, {}, () => resolve()))
-      const lost = await client(t.url, { protocolVersion, will: { topic: 'e2e/will/lost', payload: Buffer.from('x'), qos: 1, retain: false } })
+      const lost = await s.client({ protocolVersion, will: { topic: 'e2e/will/lost', payload: Buffer.from('x'), qos: 1, retain: false } })
       const arrived = nextMessage(watcher)
       lost.stream.destroy()
       expect((await arrived).topic).toBe('e2e/will/lost')
       expect(wills).toEqual(['e2e/will/lost'])
-      expect(t.logger.lines.filter((l) => l.level === 'warn')).toEqual([])
+      expect(s.t.logger.lines.filter((l) => l.level === 'warn')).toEqual([])
     })
   }
 
   it('a v3 and a v5 client on the same topic both receive', async () => {
-    const v4 = await open({ protocolVersion: 4 })
-    const v5 = await open({ protocolVersion: 5 })
+    const v4 = await s.client({ protocolVersion: 4 })
+    const v5 = await s.client({ protocolVersion: 5 })
     await v4.subscribeAsync('mixed/t', { qos: 1 })
     await v5.subscribeAsync('mixed/t', { qos: 1 })
     const both = Promise.all([nextMessage(v4), nextMessage(v5)])
-    const pub = await open({ protocolVersion: 5 })
+    const pub = await s.client({ protocolVersion: 5 })
     await pub.publishAsync('mixed/t', 'x', { qos: 1, properties: { userProperties: { k: 'v' } } })
     const [a, b] = await both
     expect(a.payload.toString()).toBe('x')

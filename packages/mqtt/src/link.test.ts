@@ -1,11 +1,9 @@
 import type { Delivery, Message } from '@fluxmq/core'
 import { ReasonCode } from '@fluxmq/core'
-import type { MqttClient } from 'mqtt'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { LinkTarget } from './link.js'
 import { MqttLink } from './link.js'
-import { RawClient, client, closeClient, startBroker } from './test-support/harness.js'
-import type { TestBroker } from './test-support/harness.js'
+import { testScope } from './test-support/harness.js'
 import { OutboundTopicAliases } from './topic-alias.js'
 
 /** A connection stand-in that records what the link sends. */
@@ -71,32 +69,20 @@ describe('MqttLink', () => {
   })
 })
 
-let t: TestBroker | undefined
-const raws: RawClient[] = []
-const clients: MqttClient[] = []
-afterEach(async () => {
-  for (const r of raws.splice(0)) r.close()
-  await Promise.all(clients.splice(0).map(closeClient))
-  await t?.close()
-  t = undefined
-})
-const raw = async (...args: Parameters<typeof RawClient.connected>) => {
-  const r = await RawClient.connected(...args)
-  raws.push(r.raw)
-  return r.raw
-}
-const publisher = async () => {
-  const c = await client(t!.url, { protocolVersion: 5 })
-  clients.push(c)
-  return c
+const s = testScope()
+const publisher = () => s.client({ protocolVersion: 5 })
+/** A raw v5 client subscribed to `topic` (its SUBACK read). */
+const subscriber = async (topic: string, qos: 0 | 1 | 2, connect: Parameters<typeof s.raw>[2] = {}) => {
+  const r = await s.raw(s.t.port, 5, connect)
+  r.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos }] })
+  await r.next()
+  return r
 }
 
 describe('deliveries over real sockets', () => {
   it('[MQTT-3.1.2-25] a subscriber with a small Maximum Packet Size skips big messages and gets the rest', async () => {
-    t = await startBroker()
-    const r = await raw(t.port, 5, { properties: { maximumPacketSize: 64 } })
-    r.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'big/#', qos: 1 }] })
-    await r.next()
+    await s.start()
+    const r = await subscriber('big/#', 1, { properties: { maximumPacketSize: 64 } })
     const pub = await publisher()
     await pub.publishAsync('big/1', Buffer.alloc(500), { qos: 1 })
     await pub.publishAsync('big/2', 'small', { qos: 1 })
@@ -104,10 +90,8 @@ describe('deliveries over real sockets', () => {
   })
 
   it('[MQTT-3.3.2-11] topic aliases out: the first PUBLISH carries topic and alias, repeats only the alias', async () => {
-    t = await startBroker()
-    const r = await raw(t.port, 5, { properties: { topicAliasMaximum: 1 } })
-    r.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'al/#', qos: 0 }] })
-    await r.next()
+    await s.start()
+    const r = await subscriber('al/#', 0, { properties: { topicAliasMaximum: 1 } })
     const pub = await publisher()
     await pub.publishAsync('al/one', '1')
     await pub.publishAsync('al/one', '2')
@@ -120,10 +104,8 @@ describe('deliveries over real sockets', () => {
   })
 
   it('outgoing QoS 2: PUBREC gets PUBREL, PUBCOMP completes; PUBREC for an unknown id gets PUBREL 0x92', async () => {
-    t = await startBroker()
-    const r = await raw(t.port, 5)
-    r.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'q2', qos: 2 }] })
-    await r.next()
+    const t = await s.start()
+    const r = await subscriber('q2', 2)
     const pub = await publisher()
     await pub.publishAsync('q2', 'exactly once', { qos: 2 })
     const delivered = (await r.next()) as { messageId: number }
@@ -136,10 +118,8 @@ describe('deliveries over real sockets', () => {
   })
 
   it('[MQTT-4.3.3-4] a PUBREC >= 0x80 ends the outgoing QoS 2 flow without PUBREL', async () => {
-    t = await startBroker()
-    const r = await raw(t.port, 5)
-    r.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'q2', qos: 2 }] })
-    await r.next()
+    const t = await s.start()
+    const r = await subscriber('q2', 2)
     const pub = await publisher()
     await pub.publishAsync('q2', 'refused', { qos: 2 })
     const delivered = (await r.next()) as { messageId: number }
@@ -150,18 +130,16 @@ describe('deliveries over real sockets', () => {
   })
 
   it('[MQTT-4.4.0-1] unacknowledged QoS 1 deliveries are resent with DUP on reconnect', async () => {
-    t = await startBroker()
+    const t = await s.start()
     const persistent = { clientId: 'resend', clean: false, properties: { sessionExpiryInterval: 60 } }
-    const first = await raw(t.port, 5, persistent)
-    first.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'rs', qos: 1 }] })
-    await first.next()
+    const first = await subscriber('rs', 1, persistent)
     const pub = await publisher()
     await pub.publishAsync('rs', 'again', { qos: 1 })
     const original = (await first.next()) as { messageId: number; dup: boolean }
     expect(original.dup).toBe(false)
     first.close()
     await first.closedByServer()
-    const second = await raw(t.port, 5, persistent)
+    const second = await s.raw(t.port, 5, persistent)
     expect(await second.next()).toMatchObject({ cmd: 'publish', dup: true, messageId: original.messageId, payload: Buffer.from('again') })
   })
 })

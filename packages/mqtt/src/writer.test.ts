@@ -2,6 +2,7 @@ import { Duplex } from 'node:stream'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
 import { BatchedWriter, FlushScheduler } from './writer.js'
+import type { TrafficSink, WriteOverflowHandler } from './writer.js'
 
 /** A duplex that records each write call (writev = one syscall in a socket) and can stall. */
 class RecordingStream extends Duplex {
@@ -27,6 +28,13 @@ const counting = () => {
 }
 
 const IGNORE_OVERFLOW = { onWriteOverflow: () => {} }
+const PLAIN_SINK: TrafficSink = { countBytes: () => {}, durable: () => undefined }
+
+/** One writer on a fresh RecordingStream, with a scheduler of its own. */
+const writerOn = (sink: TrafficSink = PLAIN_SINK, maxWriteBuffer = 1 << 20, overflow: WriteOverflowHandler = IGNORE_OVERFLOW) => {
+  const stream = new RecordingStream()
+  return { stream, writer: new BatchedWriter(stream, new FlushScheduler(sink), maxWriteBuffer, overflow) }
+}
 
 describe('BatchedWriter', () => {
   it('writes every packet of one event-loop turn in one write call and reports bytes once', async () => {
@@ -50,9 +58,7 @@ describe('BatchedWriter', () => {
   })
 
   it('a turn of more than 16 KiB goes out uncopied in one writev', async () => {
-    const scheduler = new FlushScheduler({ countBytes: () => {}, durable: () => undefined })
-    const stream = new RecordingStream()
-    const writer = new BatchedWriter(stream, scheduler, 1 << 20, IGNORE_OVERFLOW)
+    const { stream, writer } = writerOn()
     const big = [Buffer.alloc(8192, 1), Buffer.alloc(8192, 2), Buffer.alloc(1, 3)]
     for (const b of big) writer.write(b)
     await nextTurn()
@@ -61,11 +67,9 @@ describe('BatchedWriter', () => {
   })
 
   it('reports a client that does not read past maxWriteBuffer', async () => {
-    const scheduler = new FlushScheduler({ countBytes: () => {}, durable: () => undefined })
-    const stream = new RecordingStream()
-    stream.stalled = true
     const overflows: number[] = []
-    const writer = new BatchedWriter(stream, scheduler, 100, { onWriteOverflow: (buffered) => overflows.push(buffered) })
+    const { stream, writer } = writerOn(PLAIN_SINK, 100, { onWriteOverflow: (buffered) => overflows.push(buffered) })
+    stream.stalled = true
     writer.write(Buffer.alloc(60))
     await nextTurn()
     expect(overflows).toEqual([])
@@ -75,9 +79,7 @@ describe('BatchedWriter', () => {
   })
 
   it('end() writes what is still owed, then the last packet, half-closes, and destroys after the linger time', async () => {
-    const scheduler = new FlushScheduler({ countBytes: () => {}, durable: () => undefined })
-    const stream = new RecordingStream()
-    const writer = new BatchedWriter(stream, scheduler, 1 << 20, IGNORE_OVERFLOW)
+    const { stream, writer } = writerOn()
     writer.write(Buffer.from('a'))
     writer.end(Buffer.from('b'), 50)
     // An acknowledgement settled after end() was called (its commit came later) still precedes the last packet.
@@ -93,10 +95,8 @@ describe('BatchedWriter', () => {
   })
 
   it('end() destroys a stream that never drains after the linger time', async () => {
-    const scheduler = new FlushScheduler({ countBytes: () => {}, durable: () => undefined })
-    const stream = new RecordingStream()
+    const { stream, writer } = writerOn()
     stream.stalled = true
-    const writer = new BatchedWriter(stream, scheduler, 1 << 20, IGNORE_OVERFLOW)
     writer.end(Buffer.from('bye'), 20)
     await new Promise((resolve) => stream.once('close', resolve))
     expect(stream.destroyed).toBe(true)
@@ -121,9 +121,7 @@ describe('BatchedWriter', () => {
 
     it('holds a turn\'s packets until the storage writes staged with them are durable', async () => {
       const { sink, barriers } = gated()
-      const scheduler = new FlushScheduler(sink)
-      const stream = new RecordingStream()
-      const writer = new BatchedWriter(stream, scheduler, 1 << 20, IGNORE_OVERFLOW)
+      const { stream, writer } = writerOn(sink)
       sink.stage()
       writer.write(Buffer.from('pubrel'))
       await nextTurn()
@@ -135,9 +133,7 @@ describe('BatchedWriter', () => {
 
     it('writes held batches in turn order, even when a later turn needs no barrier', async () => {
       const { sink, barriers } = gated()
-      const scheduler = new FlushScheduler(sink)
-      const stream = new RecordingStream()
-      const writer = new BatchedWriter(stream, scheduler, 1 << 20, IGNORE_OVERFLOW)
+      const { stream, writer } = writerOn(sink)
       sink.stage()
       writer.write(Buffer.from('1'))
       await nextTurn()
@@ -151,10 +147,8 @@ describe('BatchedWriter', () => {
     })
 
     it('destroys the connections of a batch whose barrier fails, writing nothing', async () => {
-      const scheduler = new FlushScheduler({ countBytes: () => {}, durable: () => Promise.reject(new Error('disk full')) })
-      const stream = new RecordingStream()
+      const { stream, writer } = writerOn({ countBytes: () => {}, durable: () => Promise.reject(new Error('disk full')) })
       stream.on('error', () => {})
-      const writer = new BatchedWriter(stream, scheduler, 1 << 20, IGNORE_OVERFLOW)
       writer.write(Buffer.from('puback'))
       await new Promise((resolve) => stream.once('close', resolve))
       expect(stream.calls).toEqual([])

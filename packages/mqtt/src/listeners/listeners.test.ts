@@ -3,26 +3,13 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import type { MqttClient } from 'mqtt'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
-import { client, closeClient, nextMessage, startBroker, until } from '../test-support/harness.js'
-import type { TestBroker } from '../test-support/harness.js'
+import { client, nextMessage, testScope, until } from '../test-support/harness.js'
 
 const run = promisify(execFile)
 
-let t: TestBroker | undefined
-const clients: MqttClient[] = []
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map(closeClient))
-  await t?.close()
-  t = undefined
-})
-const open = async (url: string, options: Parameters<typeof client>[1]) => {
-  const c = await client(url, options)
-  clients.push(c)
-  return c
-}
+const s = testScope()
 
 describe('TLS listener', () => {
   let dir: string
@@ -39,11 +26,11 @@ describe('TLS listener', () => {
   })
 
   it('serves MQTT 3.1.1 and 5.0 over TLS with a certificate the client trusts', async () => {
-    t = await startBroker()
+    const t = await s.start()
     const address = await t.server.listenTls({ host: '127.0.0.1', port: 0, cert, key, clientAuth: 'none' })
     const url = `mqtts://127.0.0.1:${address.port}`
-    const sub = await open(url, { protocolVersion: 5, ca: cert })
-    const pub = await open(url, { protocolVersion: 4, ca: cert })
+    const sub = await s.client({ protocolVersion: 5, ca: cert }, url)
+    const pub = await s.client({ protocolVersion: 4, ca: cert }, url)
     await sub.subscribeAsync('tls/t', { qos: 1 })
     const got = nextMessage(sub)
     await pub.publishAsync('tls/t', 'secret', { qos: 1 })
@@ -51,21 +38,21 @@ describe('TLS listener', () => {
   })
 
   it("clientAuth 'require' refuses a client without a certificate", async () => {
-    t = await startBroker()
+    const t = await s.start()
     const address = await t.server.listenTls({ host: '127.0.0.1', port: 0, cert, key, ca: cert, clientAuth: 'require' })
     await expect(client(`mqtts://127.0.0.1:${address.port}`, { protocolVersion: 5, ca: cert, connectTimeout: 2000 })).rejects.toThrow()
-    const withCert = await open(`mqtts://127.0.0.1:${address.port}`, { protocolVersion: 5, ca: cert, cert, key })
+    const withCert = await s.client({ protocolVersion: 5, ca: cert, cert, key }, `mqtts://127.0.0.1:${address.port}`)
     expect(withCert.connected).toBe(true)
   })
 })
 
 describe('WebSocket listener', () => {
   it('serves mqtt.js over ws:// on the configured path with subprotocol mqtt', async () => {
-    t = await startBroker()
+    const t = await s.start()
     const address = await t.server.listenWebSocket({ host: '127.0.0.1', port: 0, path: '/mqtt' })
     const url = `ws://127.0.0.1:${address.port}/mqtt`
-    const sub = await open(url, { protocolVersion: 5 })
-    const pub = await open(t.url, { protocolVersion: 4 })
+    const sub = await s.client({ protocolVersion: 5 }, url)
+    const pub = await s.client({ protocolVersion: 4 })
     await sub.subscribeAsync('ws/+', { qos: 2 })
     const got = nextMessage(sub)
     await pub.publishAsync('ws/a', 'over websocket', { qos: 2 })
@@ -73,7 +60,7 @@ describe('WebSocket listener', () => {
   })
 
   it('a WebSocket frame larger than two maximum packets closes the connection before it is buffered', async () => {
-    t = await startBroker({ maxPacketSize: 1024 })
+    const t = await s.start({ maxPacketSize: 1024 })
     const address = await t.server.listenWebSocket({ host: '127.0.0.1', port: 0, path: '/mqtt' })
     const ws = new WebSocket(`ws://127.0.0.1:${address.port}/mqtt`, ['mqtt'])
     await new Promise((resolve, reject) => {
@@ -87,7 +74,7 @@ describe('WebSocket listener', () => {
   })
 
   it('negotiates subprotocol mqtt (or mqttv3.1) and refuses another path', async () => {
-    t = await startBroker()
+    const t = await s.start()
     const address = await t.server.listenWebSocket({ host: '127.0.0.1', port: 0, path: '/mqtt' })
     const negotiated = (url: string, protocols: string[]) =>
       new Promise<string>((resolve, reject) => {
@@ -106,18 +93,18 @@ describe('WebSocket listener', () => {
 
 describe('mosquitto clients', () => {
   it('mosquitto_sub -V 5 receives what mosquitto_pub -V 5 -q 2 sends, and a retained message', async () => {
-    t = await startBroker()
+    const t = await s.start()
     const port = String(t.port)
     await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', port, '-V', '5', '-t', 'mosq/retained', '-m', 'kept', '-r', '-q', '1'])
     // -C 2: exit after two messages; -W: bounded wait.
     const sub = run('mosquitto_sub', ['-h', '127.0.0.1', '-p', port, '-V', '5', '-t', 'mosq/#', '-C', '2', '-W', '10', '-v', '-q', '2'])
     // Publish only once mosquitto_sub's subscription exists.
-    await until(() => t!.broker.stats.subscriptionsCurrent === 1, 5000)
+    await until(() => t.broker.stats.subscriptionsCurrent === 1, 5000)
     await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', port, '-V', '5', '-t', 'mosq/b', '-m', 'hi', '-q', '2'])
     const { stdout } = await sub
     expect(stdout.trim().split('\n')).toEqual(['mosq/retained kept', 'mosq/b hi'])
     // Their DISCONNECTs (Remaining Length 0) are normal disconnections, not bad input.
-    await until(() => t!.server.connectionCount === 0)
+    await until(() => t.server.connectionCount === 0)
     expect(t.logger.lines.filter((l) => l.level === 'warn')).toEqual([])
   })
 
@@ -126,8 +113,8 @@ describe('mosquitto clients', () => {
     ['mqttv31', '3.1 (MQIsdp)'],
   ] as const) {
     it(`mosquitto_pub ${label} reaches an mqtt.js v5 subscriber`, async () => {
-      t = await startBroker()
-      const sub = await open(t.url, { protocolVersion: 5 })
+      const t = await s.start()
+      const sub = await s.client({ protocolVersion: 5 })
       await sub.subscribeAsync('mosq/old', { qos: 1 })
       const got = nextMessage(sub)
       await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(t.port), '-V', flag, '-i', `old-${flag}`, '-t', 'mosq/old', '-m', `from ${label}`, '-q', '1'])

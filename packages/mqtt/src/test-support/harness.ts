@@ -7,6 +7,7 @@ import type { Packet } from '@fluxmq/mqtt-codec'
 import mqtt from 'mqtt'
 import type { IClientOptions, MqttClient } from 'mqtt'
 import { parser as mqttPacketParser } from 'mqtt-packet'
+import { afterEach } from 'vitest'
 import { MqttServer } from '../server.js'
 import type { MqttServerOptions } from '../options.js'
 
@@ -179,36 +180,31 @@ export class RawClient {
       const packet = this.packets.shift()
       if (packet !== undefined) return packet
       if (this.closed) throw new Error('connection closed')
-      const left = deadline - Date.now()
-      if (left <= 0) throw new Error('timed out waiting for a packet')
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left)
-        this.waiters.push(() => {
-          clearTimeout(timer)
-          resolve()
-        })
-      })
+      await this.nextEvent(deadline, 'timed out waiting for a packet')
     }
   }
 
   /** Resolves once the server has closed the connection (packets before it stay readable). */
   async closedByServer(timeoutMs = 5000): Promise<void> {
     const deadline = Date.now() + timeoutMs
-    while (!this.closed) {
-      const left = deadline - Date.now()
-      if (left <= 0) throw new Error('server did not close the connection')
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left)
-        this.waiters.push(() => {
-          clearTimeout(timer)
-          resolve()
-        })
-      })
-    }
+    while (!this.closed) await this.nextEvent(deadline, 'server did not close the connection')
   }
 
   close(): void {
     this.socket.destroy()
+  }
+
+  /** Resolves at the next packet or close, or at `deadline`; rejects with `timeout` once it has passed. */
+  private async nextEvent(deadline: number, timeout: string): Promise<void> {
+    const left = deadline - Date.now()
+    if (left <= 0) throw new Error(timeout)
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, left)
+      this.waiters.push(() => {
+        clearTimeout(timer)
+        resolve()
+      })
+    })
   }
 
   private wake(): void {
@@ -223,4 +219,71 @@ export async function until(condition: () => boolean, timeoutMs = 2000): Promise
     if (Date.now() > deadline) throw new Error('condition not met in time')
     await new Promise((resolve) => setTimeout(resolve, 5))
   }
+}
+
+type ConnectFields = Partial<Extract<Packet, { cmd: 'connect' }>>
+
+/**
+ * Everything one test opens: its broker, raw clients and mqtt.js clients. `testScope()` closes all
+ * of it after each test, so a failing test leaves nothing open for the next.
+ */
+export class TestScope {
+  private current: TestBroker | undefined
+  private readonly raws: RawClient[] = []
+  private readonly clients: MqttClient[] = []
+
+  /** The running test's broker (started with `start`). */
+  get t(): TestBroker {
+    if (this.current === undefined) throw new Error('no broker started in this test')
+    return this.current
+  }
+
+  async start(...args: Parameters<typeof startBroker>): Promise<TestBroker> {
+    this.current = await startBroker(...args)
+    return this.current
+  }
+
+  /** A raw socket to `port`, no CONNECT sent yet. */
+  async rawSocket(port: number, version: 4 | 5 = 5): Promise<RawClient> {
+    return this.keepRaw(await RawClient.open(port, version))
+  }
+
+  /** A raw client that completed its CONNECT, with the server's CONNACK. */
+  async connect(port: number, version: 4 | 5, connect: ConnectFields = {}): Promise<{ raw: RawClient; connack: Packet }> {
+    const opened = await RawClient.connected(port, version, connect)
+    this.keepRaw(opened.raw)
+    return opened
+  }
+
+  /** A raw client that completed its CONNECT (whatever the CONNACK said). */
+  async raw(port: number, version: 4 | 5, connect: ConnectFields = {}): Promise<RawClient> {
+    return (await this.connect(port, version, connect)).raw
+  }
+
+  /** A connected mqtt.js client, by default to the running test's broker. */
+  async client(options: IClientOptions = {}, url = this.t.url): Promise<MqttClient> {
+    const c = await client(url, options)
+    this.clients.push(c)
+    return c
+  }
+
+  async close(): Promise<void> {
+    for (const r of this.raws.splice(0)) r.close()
+    await Promise.all(this.clients.splice(0).map(closeClient))
+    const current = this.current
+    this.current = undefined
+    await current?.close()
+  }
+
+  private keepRaw(raw: RawClient): RawClient {
+    this.raws.push(raw)
+    return raw
+  }
+}
+
+/** A `TestScope` for the calling test file, closed after each of its tests. */
+export function testScope(): TestScope {
+  const scope = new TestScope()
+  afterEach(() => scope.close())
+  return scope
 }
