@@ -21,20 +21,46 @@ export const SEGMENT_FORMAT = STORED_MESSAGE_VERSION
  */
 export const INLINE_PAYLOAD_LIMIT = 4096
 
-/** A segment's first buffer; it doubles as needed (a 64-message window of 64-byte payloads fits in 8 KiB). */
+/** A new buffer's size; it doubles as needed (a 64-message window of 64-byte payloads fits in 8 KiB). */
 const INITIAL_CAPACITY = 2048
+/** Spare buffers kept: enough for one batch appending to this many queues. */
+const MAX_SPARE = 256
+/** A buffer grown past this (a burst of appends to one queue) is left to the GC instead of being kept. */
+const MAX_SPARE_CAPACITY = 256 * 1024
+
+/**
+ * Buffers of segments whose rows are inserted, for the next segments: every batch needs one per
+ * queue it appends to, and reusing them saves the allocation and the copies of growing a fresh
+ * one each time (and the garbage).
+ */
+export class SegmentBuffers {
+  private readonly spare: ByteWriter[] = []
+
+  take(): ByteWriter {
+    const out = this.spare.pop() ?? new ByteWriter(INITIAL_CAPACITY)
+    out.length = 0
+    return out
+  }
+
+  give(out: ByteWriter): void {
+    if (this.spare.length < MAX_SPARE && out.bytes.length <= MAX_SPARE_CAPACITY) this.spare.push(out)
+  }
+}
 
 /** Collects the appends of one segment, encoded as they come. */
 export class SegmentWriter {
   readonly firstSeq: number
   endSeq: number
-  private readonly out = new ByteWriter(INITIAL_CAPACITY)
+  private readonly out: ByteWriter
 
-  constructor(firstSeq: number) {
+  constructor(
+    firstSeq: number,
+    private readonly buffers: SegmentBuffers,
+  ) {
     this.firstSeq = firstSeq
     this.endSeq = firstSeq
-    this.out.bytes[0] = SEGMENT_FORMAT
-    this.out.length = 1
+    this.out = buffers.take()
+    this.out.u8(SEGMENT_FORMAT)
   }
 
   /** Seqs must grow from one append to the next. */
@@ -48,9 +74,14 @@ export class SegmentWriter {
     this.endSeq = seq
   }
 
-  /** The row's `data`: a view of the writer's buffer, valid until the next append. */
+  /** The row's `data`: a view of the writer's buffer, valid until the next append or release. */
   get data(): Buffer {
     return this.out.bytes.subarray(0, this.out.length)
+  }
+
+  /** Hands the buffer back once the row is inserted (SQLite has copied it); the writer is done. */
+  release(): void {
+    this.buffers.give(this.out)
   }
 }
 

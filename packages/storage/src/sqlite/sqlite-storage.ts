@@ -13,7 +13,7 @@ import { GroupCommit, type GroupCommitStats, type StagedOp } from '../group-comm
 import { asStorageError, openDatabase, type SyncMode } from './database.js'
 import { loadState, type QueueCursor } from './load.js'
 import { MessageStore, type MessageRow } from './messages.js'
-import { INLINE_PAYLOAD_LIMIT, SegmentWriter, decodeSegment } from './segments.js'
+import { INLINE_PAYLOAD_LIMIT, SegmentBuffers, SegmentWriter, decodeSegment } from './segments.js'
 import { prepareStatements, type Statements } from './statements.js'
 import { MalformedMessageError } from './stored-message.js'
 
@@ -41,6 +41,7 @@ interface OpenDatabase {
    * after the segment's insert, so the segment never holds an append staged after that operation.
    */
   readonly segments: Map<string, SegmentWriter>
+  readonly segmentBuffers: SegmentBuffers
 }
 
 interface OfflineRow extends MessageRow {
@@ -97,7 +98,7 @@ export class SqliteStorage implements Storage {
           }),
         (failure) => this.reportFailure(failure),
       )
-      this.current = { db, path, sql, messages, commits, queues, segments }
+      this.current = { db, path, sql, messages, commits, queues, segments, segmentBuffers: new SegmentBuffers() }
       this.state = 'open'
       return state
     } catch (cause) {
@@ -214,7 +215,7 @@ export class SqliteStorage implements Storage {
   }
 
   appendOffline(clientId: string, message: Message): void {
-    const { commits, sql, messages, queues, segments } = this.use('appendOffline')
+    const { commits, sql, messages, queues, segments, segmentBuffers } = this.use('appendOffline')
     // After a failed commit writes are dropped; an open segment must not keep growing meanwhile.
     if (commits.failure !== undefined) return
     let queue = queues.get(clientId)
@@ -229,11 +230,14 @@ export class SqliteStorage implements Storage {
     }
     let segment = segments.get(clientId)
     if (segment === undefined) {
-      const opened = new SegmentWriter(seq)
+      const opened = new SegmentWriter(seq, segmentBuffers)
       segments.set(clientId, opened)
       // Staged at the first append, so the segment's place in the batch is before any operation
       // on this queue staged later; the appends that follow only encode into it.
-      commits.stage(() => sql.insertSegment.run(clientId, opened.endSeq, opened.firstSeq, opened.data))
+      commits.stage(() => {
+        sql.insertSegment.run(clientId, opened.endSeq, opened.firstSeq, opened.data)
+        opened.release()
+      })
       segment = opened
     }
     segment.append(seq, message)

@@ -60,6 +60,12 @@ describe('stored message encoding (version 1)', () => {
     expect(roundTrip(message)).toEqual(message)
   })
 
+  it('round-trips strings whose first non-ASCII character comes late, short and long', () => {
+    for (const topic of ['a'.repeat(63) + 'é', 'a'.repeat(64) + '€', 'b'.repeat(200) + '😀', 'c'.repeat(65)]) {
+      expect(roundTrip({ ...base, topic }).topic).toBe(topic)
+    }
+  })
+
   it('round-trips an empty payload, empty correlation data, an empty user property list and empty strings', () => {
     const message: Message = {
       ...base,

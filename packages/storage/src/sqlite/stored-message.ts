@@ -27,6 +27,8 @@ const USER_PROPERTIES = 1 << 10
 
 /** UTF-8 never needs more than 3 bytes per UTF-16 code unit. */
 const MAX_UTF8_PER_UNIT = 3
+/** Strings up to this length are tried as ASCII byte by byte before handing them to Buffer#write. */
+const ASCII_LOOP_MAX = 64
 
 /**
  * A growing byte buffer messages are encoded straight into: no intermediate Buffer per message
@@ -51,6 +53,11 @@ export class ByteWriter {
     this.bytes = grown
   }
 
+  u8(value: number): void {
+    this.reserve(1)
+    this.length = this.bytes.writeUInt8(value, this.length)
+  }
+
   u16(value: number): void {
     this.reserve(2)
     this.length = this.bytes.writeUInt16LE(value, this.length)
@@ -68,10 +75,23 @@ export class ByteWriter {
 
   str(value: string): void {
     // Reserving the worst case skips measuring the string (Buffer.byteLength) before writing it.
-    this.reserve(4 + value.length * MAX_UTF8_PER_UNIT)
-    const written = this.bytes.write(value, this.length + 4, 'utf8')
-    this.bytes.writeUInt32LE(written, this.length)
-    this.length += 4 + written
+    const n = value.length
+    this.reserve(4 + n * MAX_UTF8_PER_UNIT)
+    const bytes = this.bytes
+    const start = this.length + 4
+    // Short ASCII strings (topics, client ids) are copied here: cheaper than a call into C++.
+    let written = 0
+    if (n <= ASCII_LOOP_MAX) {
+      while (written < n) {
+        const unit = value.charCodeAt(written)
+        if (unit > 0x7f) break
+        bytes[start + written] = unit
+        written++
+      }
+    }
+    if (written < n) written = bytes.write(value, start, 'utf8')
+    bytes.writeUInt32LE(written, this.length)
+    this.length = start + written
   }
 
   blob(value: Buffer): void {
