@@ -106,7 +106,18 @@ export interface BrokerCore {
   readonly nodeId: string
   /** Loads stored state; call once before anything else. */
   start(): Promise<void>
-  /** Stops: flushes storage; connected links are closed with ServerShuttingDown. */
+  /**
+   * First phase of a graceful shutdown (idempotent): new connections are refused with
+   * ServerShuttingDown, and the wills that closing every connection makes due (no Will Delay, or a
+   * session that ends with its connection) are published now, while their subscribers are still
+   * connected. Adapters call it before they close their connections; open connections are served
+   * until they close.
+   */
+  beginShutdown(): void
+  /**
+   * Stops: begins the shutdown if that was not done, closes the connected links with
+   * ServerShuttingDown (their delayed wills stay pending in Storage), flushes storage.
+   */
   stop(): Promise<void>
 
   /** Authenticated CONNECT: claims the session (taking over a live one: 0x8E to the old link). */

@@ -75,7 +75,7 @@ export class Broker implements BrokerCore, ClusterInbound {
   /** Messages published while routing another (a will from a link that closed mid-delivery). */
   private readonly deferred: Message[] = []
   private routing = false
-  private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new'
+  private state: 'new' | 'starting' | 'running' | 'draining' | 'stopping' | 'stopped' = 'new'
   private startedAt = 0
 
   constructor(options: BrokerOptions) {
@@ -129,16 +129,31 @@ export class Broker implements BrokerCore, ClusterInbound {
     this.logger.info({ sessions: loaded.sessions.length, retained: this.retained.size }, 'core started')
   }
 
-  async stop(): Promise<void> {
+  beginShutdown(): void {
     if (this.state !== 'running') return
+    this.state = 'draining'
+    // The server is about to close every connection without a DISCONNECT from its client, which
+    // makes their wills due [MQTT-3.1.2-8]. Published while every subscriber is still connected:
+    // once the adapters start closing, a will would only reach the connections not closed yet.
+    this.registry.publishClosingWills(this.clock.now())
+  }
+
+  async stop(): Promise<void> {
+    this.beginShutdown()
+    if (this.state !== 'draining') return
     this.state = 'stopping'
-    // The server closes the connections without a DISCONNECT from the clients: wills apply.
+    // Wills that the closing makes due went out in beginShutdown; delayed ones stay pending (stored).
     for (const s of [...this.registry.connected]) this.registry.close(s, ReasonCode.ServerShuttingDown)
     this.state = 'stopped'
     this.ctx.halted = true
     await this.storage.sync()
     await this.storage.close()
     this.logger.info({}, 'core stopped')
+  }
+
+  /** Running, or draining (shutdown begun): connections still open are served until they close. */
+  private get serving(): boolean {
+    return this.state === 'running' || this.state === 'draining'
   }
 
   connect(request: ConnectRequest, link: ClientLink): Promise<ConnectResult> {
@@ -374,7 +389,7 @@ export class Broker implements BrokerCore, ClusterInbound {
   }
 
   tick(now: number): void {
-    if (this.state !== 'running') return
+    if (!this.serving) return
     this.timers.runDue(now)
     const interval = this.options.retryIntervalMs
     if (interval <= 0) return
@@ -419,7 +434,7 @@ export class Broker implements BrokerCore, ClusterInbound {
 
   /** ClusterInbound: a publish another node routed here; matched locally, never forwarded again. */
   deliverLocal(message: Message): void {
-    if (this.state !== 'running') return
+    if (!this.serving) return
     this.accept(message, false, true)
   }
 

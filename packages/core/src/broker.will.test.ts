@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { WillRecord } from './storage.js'
-import { connect, createWorld, message, type World } from './test-support/harness.js'
+import { ReasonCode } from './reason-code.js'
+import { connect, createWorld, message, RecordingLink, type World } from './test-support/harness.js'
 
 function will(w: World, delayInterval = 0, extra: Parameters<typeof message>[4] = {}): WillRecord {
   return { message: message(w.clock, 'will/c', 'gone', 1, { publisherId: 'c', ...extra }), delayInterval }
@@ -122,5 +123,68 @@ describe('Broker wills', () => {
   it('a will to a topic the client may not publish to refuses the CONNECT', async () => {
     const w = await createWorld({ authorizer: { canPublish: () => false, canSubscribe: () => true } })
     await expect(connect(w, 'c', { will: will(w) })).rejects.toThrow(/connect c failed: 135/)
+  })
+
+  describe('shutdown', () => {
+    function willOf(w: World, id: string, delayInterval: number): WillRecord {
+      return { message: message(w.clock, `will/${id}`, `${id} gone`, 1, { publisherId: id }), delayInterval }
+    }
+
+    /** A watcher connected before the clients whose wills it watches, so a naive shutdown would close it first. */
+    async function shutdownScene(w: World) {
+      const watch = await watcher(w)
+      const seenWhenClosed: string[][] = []
+      watch.link.onClose = () => seenWhenClosed.push(watch.link.received.map((r) => r.payload))
+      await connect(w, 'nodelay', { will: willOf(w, 'nodelay', 0), cleanStart: false, expiry: 3600 })
+      await connect(w, 'ending', { will: willOf(w, 'ending', 30), expiry: 0 })
+      await connect(w, 'delayed', { will: willOf(w, 'delayed', 60), cleanStart: false, expiry: 3600 })
+      return { watch, seenWhenClosed }
+    }
+
+    it('[MQTT-3.1.2-8] stop(): the wills the shutdown makes due reach every subscriber before any connection is closed', async () => {
+      const w = await createWorld()
+      const { watch, seenWhenClosed } = await shutdownScene(w)
+      await w.broker.stop()
+      expect(watch.link.closed).toBe(ReasonCode.ServerShuttingDown)
+      expect(seenWhenClosed).toEqual([['nodelay gone', 'ending gone']])
+    })
+
+    it('[MQTT-3.1.2-8] a delayed will of a session that outlives the shutdown stays pending across the restart; due ones are not published again', async () => {
+      const w = await createWorld()
+      await shutdownScene(w)
+      await w.broker.stop()
+      const w2 = await createWorld({}, { clock: w.clock, storage: w.storage })
+      const watch = await watcher(w2)
+      w2.broker.tick(w2.clock.t)
+      expect(w2.broker.stats.messagesReceived).toBe(0)
+      w2.clock.t += 60_000
+      w2.broker.tick(w2.clock.t)
+      expect(watch.link.take().map((r) => r.payload)).toEqual(['delayed gone'])
+    })
+
+    it('[MQTT-3.1.2-8] a crash right after beginShutdown() does not publish a stored session will a second time', async () => {
+      const w = await createWorld()
+      await shutdownScene(w)
+      w.broker.beginShutdown()
+      await w.storage.close()
+      const w2 = await createWorld({}, { clock: w.clock, storage: w.storage })
+      expect(w2.broker.stats.messagesReceived).toBe(0)
+    })
+
+    it('beginShutdown() publishes the due wills once, refuses new connections, and serves open ones until stop()', async () => {
+      const w = await createWorld()
+      const { watch } = await shutdownScene(w)
+      w.broker.beginShutdown()
+      w.broker.beginShutdown()
+      expect(watch.link.take().map((r) => r.payload)).toEqual(['nodelay gone', 'ending gone'])
+      const refused = await w.broker.connect(
+        { clientId: 'late', protocol: 'mqtt5', cleanStart: true, sessionExpiryInterval: 0, receiveMaximum: 10 },
+        new RecordingLink(),
+      )
+      expect(refused).toEqual({ ok: false, reason: ReasonCode.ServerShuttingDown })
+      expect(w.broker.session('nodelay')?.connected).toBe(true)
+      await w.broker.stop()
+      expect(watch.link.received).toEqual([])
+    })
   })
 })

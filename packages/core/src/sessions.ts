@@ -146,6 +146,23 @@ export class SessionRegistry {
     this.connectionGone(s, this.d.clock.now())
   }
 
+  /**
+   * Shutdown, first phase: every live connection is about to be closed by the server. Their wills
+   * that this makes due go out now: no Will Delay, or a session that ends with its connection
+   * [MQTT-3.1.2-8]. A delayed will of a session that outlives the connection stays pending (and
+   * stored), to be published after its delay, across the restart.
+   */
+  publishClosingWills(now: number): void {
+    for (const s of [...this.connected]) {
+      const will = s.will
+      if (will === undefined || s.ended || willDelay(will, s.expiryInterval) > 0) continue
+      s.will = undefined
+      // Written before it is published: a crash now must not publish it a second time after the restart.
+      if (s.stored) this.d.storage.putSession(s.record())
+      this.d.publishWill(s.clientId, will, now)
+    }
+  }
+
   /** The server closes a live connection (shutdown, admin kick): as a connection loss, will included. */
   close(s: Session, reason: ReasonCode): void {
     const link = s.link as ClientLink

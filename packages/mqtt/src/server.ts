@@ -59,13 +59,22 @@ export class MqttServer implements ConnectionHost, StreamAcceptor {
     if (this.connections.size === 0) this.allClosed?.()
   }
 
-  /** Stops accepting, sends DISCONNECT 0x8B (MQTT 5) to every client and resolves once every socket is closed. */
+  /**
+   * The graceful shutdown, in two phases. Stops accepting and begins the broker's shutdown
+   * (BrokerCore.beginShutdown): the wills that closing the connections makes due are published
+   * while every subscriber is still connected. Then every client gets DISCONNECT 0x8B (MQTT 5)
+   * behind what was queued for it, those wills included, and the promise resolves once every
+   * socket is closed.
+   */
   close(): Promise<void> {
     return (this.closed ??= this.shutDown())
   }
 
   private async shutDown(): Promise<void> {
     const listeners = this.listeners.splice(0).map((listener) => listener.close())
+    // Each connection's writer sends what is queued before its DISCONNECT, so the will deliveries
+    // of the first phase reach their subscribers before any of them is told to go.
+    this.options.broker.beginShutdown()
     if (this.connections.size > 0) {
       const allClosed = new Promise<void>((resolve) => (this.allClosed = resolve))
       for (const connection of this.connections) connection.terminate(ReasonCode.ServerShuttingDown, 'server shutting down')
