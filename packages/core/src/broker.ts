@@ -27,6 +27,7 @@ import { Stats } from './stats.js'
 import type { SubscriptionOptions } from './storage.js'
 import { WriteAheadStorage } from './write-ahead.js'
 import type { Subscription } from './subscription.js'
+import { SysLoad } from './sys-load.js'
 import { sysTopics } from './sys-topics.js'
 import { TimerQueue } from './timers.js'
 import { validateTopicFilter, validateTopicName } from './topic.js'
@@ -75,6 +76,9 @@ export class Broker implements BrokerCore, ClusterInbound {
   /** Messages published while routing another (a will from a link that closed mid-delivery). */
   private readonly deferred: Message[] = []
   private routing = false
+  private readonly sysLoad = new SysLoad()
+  /** When the retained `$SYS` snapshot was last brought up to date for a new subscriber. */
+  private sysRefreshedAt = -1
   private state: 'new' | 'starting' | 'running' | 'draining' | 'stopping' | 'stopped' = 'new'
   private startedAt = 0
 
@@ -124,6 +128,7 @@ export class Broker implements BrokerCore, ClusterInbound {
     for (const stored of loaded.sessions) this.registry.load(stored, now)
     this.cluster.attach(this)
     this.startedAt = now
+    this.sysLoad.start(this.stats, now)
     this.state = 'running'
     if (this.options.sysIntervalMs > 0) this.timers.add(now, (t) => this.publishSys(t))
     this.logger.info({ sessions: loaded.sessions.length, retained: this.retained.size }, 'core started')
@@ -373,6 +378,9 @@ export class Broker implements BrokerCore, ClusterInbound {
       const sub = s.subscriptions.get(req.filter)
       // MQTT 5 §4.8.2: retained messages are not sent for a Shared Subscription.
       if (sub === undefined || sub.group !== undefined) continue
+      // [MQTT-4.7.2-1] Only a filter that starts with $SYS can match a $SYS topic.
+      const f = sub.topicFilter
+      if (f === '$SYS' || f.startsWith('$SYS/')) this.refreshSys(now)
       for (const m of this.retained.match(sub.topicFilter, now)) {
         if (sub.options.noLocal && m.publisherId === s.clientId) continue
         // Sent because of a subscription: RETAIN=1 (MQTT 5 §3.3.1.3; MQTT 3.1.1 [MQTT-3.3.1-8]).
@@ -443,24 +451,39 @@ export class Broker implements BrokerCore, ClusterInbound {
     return this.registry.surrender(clientId)
   }
 
+  /** Every `sysIntervalMs`: the `$SYS` snapshot, retained (memory only) and routed to its subscribers. */
   private publishSys(now: number): void {
     if (this.state !== 'running') return
-    const uptime = Math.floor((now - this.startedAt) / 1000)
-    for (const [topic, value] of sysTopics(this.stats, this.options.version, uptime)) {
-      const message: Message = {
-        topic,
-        payload: Buffer.from(value),
-        qos: 0,
-        retain: true,
-        properties: {},
-        publishedAt: now,
-      }
+    this.sysLoad.update(this.stats, now)
+    for (const message of this.sysSnapshot(now)) {
       this.retained.apply(message, false)
       this.route(message)
     }
     this.timers.add(now + this.options.sysIntervalMs, (t) => this.publishSys(t))
   }
 
+  /**
+   * A new `$SYS` subscription would otherwise get the retained snapshot of the last interval, up to
+   * `sysIntervalMs` old (`clients/connected` taken before this client connected): the retained
+   * values are brought up to date first. Not routed: the subscribers already there keep their period.
+   * The load averages move on the interval only.
+   */
+  private refreshSys(now: number): void {
+    if (this.options.sysIntervalMs === 0 || this.sysRefreshedAt === now) return
+    this.sysRefreshedAt = now
+    for (const message of this.sysSnapshot(now)) this.retained.apply(message, false)
+  }
 
+  private sysSnapshot(now: number): Message[] {
+    const uptime = Math.floor((now - this.startedAt) / 1000)
+    const topics = sysTopics(this.stats, this.options.version, uptime).concat(this.sysLoad.topics())
+    return topics.map(([topic, value]) => ({
+      topic,
+      payload: Buffer.from(value),
+      qos: 0,
+      retain: true,
+      properties: {},
+      publishedAt: now,
+    }))
+  }
 }
-

@@ -115,8 +115,9 @@ export class SessionRegistry {
     s.link = link
     s.handle = handle
     this.connected.add(s)
-    this.d.stats.connectionsCurrent++
-    this.d.stats.connectionsTotal++
+    const stats = this.d.stats
+    if (++stats.connectionsCurrent > stats.connectionsMaximum) stats.connectionsMaximum = stats.connectionsCurrent
+    stats.connectionsTotal++
     // Stored with the will while connected, so a crash still publishes it after the restart.
     if (expiry > 0 || s.stored) s.persist()
     return { handle, sessionPresent, expiry }
@@ -213,6 +214,7 @@ export class SessionRegistry {
   private expire(s: Session): void {
     if (s.ended || s.handle !== undefined) return
     this.d.logger.info({ clientId: s.clientId }, 'session expired')
+    this.d.stats.sessionsExpired++
     this.end(s, true, true)
   }
 

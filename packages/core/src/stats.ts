@@ -4,7 +4,9 @@ import type { BrokerStats } from './api.js'
 export class Stats implements BrokerStats {
   connectionsCurrent = 0
   connectionsTotal = 0
+  connectionsMaximum = 0
   sessionsCurrent = 0
+  sessionsExpired = 0
   subscriptionsCurrent = 0
   retainedCurrent = 0
   messagesReceived = 0
