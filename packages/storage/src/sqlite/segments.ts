@@ -21,12 +21,19 @@ export const SEGMENT_FORMAT = STORED_MESSAGE_VERSION
  */
 export const INLINE_PAYLOAD_LIMIT = 4096
 
+/**
+ * A segment is closed once its encoded entries reach this many bytes and the queue's next append
+ * opens another, even in the same batch: a take reads whole segment rows, so this bounds what a
+ * take of a few messages from a queue filled by a burst reads and skips.
+ */
+export const SEGMENT_LIMIT = 64 * 1024
+
 /** A new buffer's size; it doubles as needed (a 64-message window of 64-byte payloads fits in 8 KiB). */
 const INITIAL_CAPACITY = 2048
 /** Spare buffers kept: enough for one batch appending to this many queues. */
 const MAX_SPARE = 256
 /** A buffer grown past this (a burst of appends to one queue) is left to the GC instead of being kept. */
-const MAX_SPARE_CAPACITY = 256 * 1024
+const MAX_SPARE_CAPACITY = 2 * SEGMENT_LIMIT
 
 /**
  * Buffers of segments whose rows are inserted, for the next segments: every batch needs one per
@@ -72,6 +79,11 @@ export class SegmentWriter {
     encodeMessage(out, message)
     out.bytes.writeUInt32LE(out.length - lengthAt - 4, lengthAt)
     this.endSeq = seq
+  }
+
+  /** Bytes encoded so far. */
+  get size(): number {
+    return this.out.length
   }
 
   /** The row's `data`: a view of the writer's buffer, valid until the next append or release. */

@@ -11,11 +11,10 @@ import type Database from 'better-sqlite3'
 import { StorageError, StorageErrorCode, describeCause } from '../errors.js'
 import { GroupCommit, type GroupCommitStats, type StagedOp } from '../group-commit.js'
 import { asStorageError, openDatabase, type SyncMode } from './database.js'
-import { loadState, type QueueCursor } from './load.js'
-import { MessageStore, type MessageRow } from './messages.js'
-import { INLINE_PAYLOAD_LIMIT, SegmentBuffers, SegmentWriter, decodeSegment } from './segments.js'
+import { loadState } from './load.js'
+import { MessageStore } from './messages.js'
+import { OfflineQueues } from './offline-queues.js'
 import { prepareStatements, type Statements } from './statements.js'
-import { MalformedMessageError } from './stored-message.js'
 
 export interface SqliteStorageOptions {
   /** storage.dir: the database is `<dir>/fluxmq.db`; the directory is created if missing. */
@@ -32,25 +31,7 @@ interface OpenDatabase {
   readonly sql: Statements
   readonly messages: MessageStore
   readonly commits: GroupCommit
-  /** Offline queue ends per client; a client absent here has no offline entries once staged ops apply. */
-  readonly queues: Map<string, QueueCursor>
-  /**
-   * The segment each client's appends go into, while the batch being staged has one open for it:
-   * the first append stages the segment's insert, later ones only encode into it. Emptied when
-   * the batch applies, and a client's entry is removed when an operation on its queue is staged
-   * after the segment's insert, so the segment never holds an append staged after that operation.
-   */
-  readonly segments: Map<string, SegmentWriter>
-  readonly segmentBuffers: SegmentBuffers
-}
-
-interface OfflineRow extends MessageRow {
-  readonly seq: number
-}
-
-interface SegmentRow {
-  readonly first_seq: number
-  readonly data: Buffer
+  readonly offline: OfflineQueues
 }
 
 /**
@@ -84,9 +65,7 @@ export class SqliteStorage implements Storage {
       const messages = new MessageStore(db)
       const { state, queues } = loadState(db, messages)
       const sql = prepareStatements(db)
-      const segments = new Map<string, SegmentWriter>()
       const applyBatch = db.transaction((ops: readonly StagedOp[]) => {
-        segments.clear()
         for (const op of ops) op()
         messages.collectGarbage()
       })
@@ -98,7 +77,8 @@ export class SqliteStorage implements Storage {
           }),
         (failure) => this.reportFailure(failure),
       )
-      this.current = { db, path, sql, messages, commits, queues, segments, segmentBuffers: new SegmentBuffers() }
+      const offline = new OfflineQueues(queues, sql, messages, commits, path)
+      this.current = { db, path, sql, messages, commits, offline }
       this.state = 'open'
       return state
     } catch (cause) {
@@ -142,11 +122,10 @@ export class SqliteStorage implements Storage {
   }
 
   deleteSession(clientId: string): void {
-    const { commits, sql, queues, segments } = this.use('deleteSession')
+    const { commits, sql, offline } = this.use('deleteSession')
     // The staged delete removes every entry before any later append of this client applies, so
     // a new queue can start its sequence again from zero, in a new segment.
-    queues.delete(clientId)
-    segments.delete(clientId)
+    offline.forget(clientId)
     commits.stage(() => {
       sql.deleteSessionSubscriptions.run(clientId)
       sql.deleteSessionInflight.run(clientId)
@@ -215,52 +194,15 @@ export class SqliteStorage implements Storage {
   }
 
   appendOffline(clientId: string, message: Message): void {
-    const { commits, sql, messages, queues, segments, segmentBuffers } = this.use('appendOffline')
-    // After a failed commit writes are dropped; an open segment must not keep growing meanwhile.
-    if (commits.failure !== undefined) return
-    let queue = queues.get(clientId)
-    if (queue === undefined) {
-      queue = { head: 0, tail: 0 }
-      queues.set(clientId, queue)
-    }
-    const seq = queue.tail++
-    if (message.payload.length > INLINE_PAYLOAD_LIMIT) {
-      commits.stage(() => sql.insertOffline.run(clientId, seq, messages.referenceFor(message)))
-      return
-    }
-    let segment = segments.get(clientId)
-    if (segment === undefined) {
-      const opened = new SegmentWriter(seq, segmentBuffers)
-      segments.set(clientId, opened)
-      // Staged at the first append, so the segment's place in the batch is before any operation
-      // on this queue staged later; the appends that follow only encode into it.
-      commits.stage(() => {
-        sql.insertSegment.run(clientId, opened.endSeq, opened.firstSeq, opened.data)
-        opened.release()
-      })
-      segment = opened
-    }
-    segment.append(seq, message)
+    this.use('appendOffline').offline.append(clientId, message)
   }
 
   dropOldestOffline(clientId: string, n: number): void {
-    const open = this.use('dropOldestOffline')
-    const queue = open.queues.get(clientId)
-    if (queue !== undefined) this.removeHead(open, clientId, queue, n)
+    this.use('dropOldestOffline').offline.dropOldest(clientId, n)
   }
 
   async takeOffline(clientId: string, limit: number): Promise<Message[]> {
-    const open = this.use('takeOffline')
-    const queue = open.queues.get(clientId)
-    const count = queue === undefined ? 0 : Math.min(Math.max(Math.floor(limit), 0), queue.tail - queue.head)
-    if (queue === undefined || count === 0) return []
-    // Read-your-writes: the entries may still be staged. Removal is staged, not committed here,
-    // so it lands in one transaction with whatever the caller does with the messages next
-    // (putInflight in the same turn); a crash before that commit leaves them queued.
-    open.commits.flush()
-    const taken = this.readOffline(open, clientId, queue.head, queue.head + count)
-    this.removeHead(open, clientId, queue, count)
-    return taken
+    return this.use('takeOffline').offline.take(clientId, limit)
   }
 
   putRetained(message: Message): void {
@@ -271,53 +213,6 @@ export class SqliteStorage implements Storage {
   deleteRetained(topic: string): void {
     const { commits, sql } = this.use('deleteRetained')
     commits.stage(() => sql.deleteRetained.run(topic))
-  }
-
-  /** The entries with seq in [from, to), from both tables, in seq order. */
-  private readOffline(open: OpenDatabase, clientId: string, from: number, to: number): Message[] {
-    const { sql, messages, path } = open
-    const found = new Array<Message | undefined>(to - from)
-    try {
-      for (const row of sql.readSegments.iterate(clientId, from) as IterableIterator<SegmentRow>) {
-        if (row.first_seq >= to) break
-        decodeSegment(row.data, row.first_seq, from, to, found)
-      }
-      for (const row of sql.readOffline.iterate(clientId, from, to) as IterableIterator<OfflineRow>) {
-        found[row.seq - from] = messages.fromRow(row)
-      }
-    } catch (cause) {
-      if (cause instanceof MalformedMessageError) {
-        throw new StorageError(StorageErrorCode.Corrupt, path, `offline queue of ${clientId} is damaged: ${cause.message}`, {
-          cause,
-        })
-      }
-      throw asStorageError(cause, path, `cannot read offline queue of ${clientId}`, StorageErrorCode.Read)
-    }
-    // Seqs are contiguous from head to tail; a hole means rows are gone that the queue still
-    // counts, and returning around it would silently lose messages.
-    const hole = found.findIndex((message) => message === undefined)
-    if (hole !== -1) {
-      throw new StorageError(StorageErrorCode.Corrupt, path, `offline queue of ${clientId} has no entry ${from + hole}`)
-    }
-    return found as Message[]
-  }
-
-  private removeHead(open: OpenDatabase, clientId: string, queue: QueueCursor, n: number): void {
-    const removed = Math.min(Math.max(n, 0), queue.tail - queue.head)
-    if (removed === 0) return
-    queue.head += removed
-    const below = queue.head
-    const emptied = queue.head === queue.tail
-    const { commits, sql, segments } = open
-    // Later appends of this batch must not go into a segment whose insert precedes this removal.
-    segments.delete(clientId)
-    commits.stage(() => {
-      sql.deleteSegmentsBelow.run(clientId, below)
-      sql.deleteOfflineBelow.run(clientId, below)
-      // An emptied queue leaves no head row: after a restart it has no cursor and starts again at 0.
-      if (emptied) sql.deleteHead.run(clientId)
-      else sql.upsertHead.run(clientId, below)
-    })
   }
 
   private use(method: string): OpenDatabase {

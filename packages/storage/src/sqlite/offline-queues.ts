@@ -1,0 +1,175 @@
+import type { Message } from '@fluxmq/core'
+import { StorageError, StorageErrorCode } from '../errors.js'
+import type { GroupCommit } from '../group-commit.js'
+import { asStorageError } from './database.js'
+import type { QueueCursor } from './load.js'
+import type { MessageRow, MessageStore } from './messages.js'
+import { INLINE_PAYLOAD_LIMIT, SEGMENT_LIMIT, SegmentBuffers, SegmentWriter, decodeSegment } from './segments.js'
+import type { Statements } from './statements.js'
+import { MalformedMessageError } from './stored-message.js'
+
+interface OfflineRow extends MessageRow {
+  readonly seq: number
+}
+
+interface SegmentRow {
+  readonly first_seq: number
+  readonly data: Buffer
+}
+
+/** A staged removal of a queue's head; `below` grows while later removals join it. */
+interface Removal {
+  below: number
+}
+
+/**
+ * The offline queues of one open database (schema v4): small messages are encoded into one
+ * segment row per queue per group commit, large ones keep a shared `messages` row referenced
+ * from `offline`. Every write is staged on the group commit; see README "Offline queues" for why
+ * the staging below keeps what is on disk a prefix of the calls.
+ */
+export class OfflineQueues {
+  /**
+   * The segment each queue's small appends go into while the batch being staged has one open for
+   * it. Only its first append stages an operation (the row's insert, which runs with everything
+   * appended to the segment by then); later ones just encode into it. The insert takes its
+   * segment out when it runs, so appends staged after that start the next batch's segment.
+   */
+  private readonly segments = new Map<string, SegmentWriter>()
+  /** Each queue's staged removal that no other operation on that queue was staged after; out once it runs. */
+  private readonly removals = new Map<string, Removal>()
+  private readonly buffers = new SegmentBuffers()
+
+  constructor(
+    /** Head and tail of every queue; a client absent here has no entries once the staged operations apply. */
+    private readonly cursors: Map<string, QueueCursor>,
+    private readonly sql: Statements,
+    private readonly messages: MessageStore,
+    private readonly commits: GroupCommit,
+    private readonly path: string,
+  ) {}
+
+  append(clientId: string, message: Message): void {
+    // After a failed commit writes are dropped; an open segment must not keep growing meanwhile.
+    if (this.commits.failure !== undefined) return
+    const { sql, commits } = this
+    let queue = this.cursors.get(clientId)
+    if (queue === undefined) {
+      queue = { head: 0, tail: 0 }
+      this.cursors.set(clientId, queue)
+      // A queue emptied in an earlier run left its head row (see removeHead); this queue starts
+      // again at seq 0, before that head.
+      commits.stage(() => sql.deleteHead.run(clientId))
+    }
+    const seq = queue.tail++
+    if (message.payload.length > INLINE_PAYLOAD_LIMIT) {
+      this.removals.delete(clientId)
+      const { messages } = this
+      commits.stage(() => sql.insertOffline.run(clientId, seq, messages.referenceFor(message)))
+      return
+    }
+    let segment = this.segments.get(clientId)
+    if (segment === undefined) {
+      const opened = new SegmentWriter(seq, this.buffers)
+      this.segments.set(clientId, opened)
+      this.removals.delete(clientId)
+      const { segments } = this
+      commits.stage(() => {
+        if (segments.get(clientId) === opened) segments.delete(clientId)
+        sql.insertSegment.run(clientId, opened.endSeq, opened.firstSeq, opened.data)
+        opened.release()
+      })
+      segment = opened
+    }
+    segment.append(seq, message)
+    // Bounds what a take that starts inside the segment reads and skips.
+    if (segment.size >= SEGMENT_LIMIT) this.segments.delete(clientId)
+  }
+
+  dropOldest(clientId: string, n: number): void {
+    const queue = this.cursors.get(clientId)
+    if (queue !== undefined) this.removeHead(clientId, queue, n)
+  }
+
+  /**
+   * Removes and returns up to `limit` messages from the head. Commits what is staged first
+   * (read-your-writes); the removal is staged, so it commits with what the caller does next.
+   */
+  take(clientId: string, limit: number): Message[] {
+    const queue = this.cursors.get(clientId)
+    const count = queue === undefined ? 0 : Math.min(Math.max(Math.floor(limit), 0), queue.tail - queue.head)
+    if (queue === undefined || count === 0) return []
+    this.commits.flush()
+    const taken = this.read(clientId, queue.head, queue.head + count)
+    this.removeHead(clientId, queue, count)
+    return taken
+  }
+
+  /** The session is deleted: its queue is gone once the caller's staged delete of the rows applies. */
+  forget(clientId: string): void {
+    this.cursors.delete(clientId)
+    this.segments.delete(clientId)
+    this.removals.delete(clientId)
+  }
+
+  /** The entries with seq in [from, to), from both tables, in seq order. */
+  private read(clientId: string, from: number, to: number): Message[] {
+    const { sql, messages, path } = this
+    const found = new Array<Message | undefined>(to - from)
+    try {
+      for (const row of sql.readSegments.iterate(clientId, from) as IterableIterator<SegmentRow>) {
+        if (row.first_seq >= to) break
+        decodeSegment(row.data, row.first_seq, from, to, found)
+      }
+      for (const row of sql.readOffline.iterate(clientId, from, to) as IterableIterator<OfflineRow>) {
+        found[row.seq - from] = messages.fromRow(row)
+      }
+    } catch (cause) {
+      if (cause instanceof MalformedMessageError) {
+        throw new StorageError(StorageErrorCode.Corrupt, path, `offline queue of ${clientId} is damaged: ${cause.message}`, {
+          cause,
+        })
+      }
+      throw asStorageError(cause, path, `cannot read offline queue of ${clientId}`, StorageErrorCode.Read)
+    }
+    // Seqs are contiguous from head to tail; a hole means rows are gone that the queue still
+    // counts, and returning around it would silently lose messages.
+    const hole = found.findIndex((message) => message === undefined)
+    if (hole !== -1) {
+      throw new StorageError(StorageErrorCode.Corrupt, path, `offline queue of ${clientId} has no entry ${from + hole}`)
+    }
+    return found as Message[]
+  }
+
+  /**
+   * Stages: delete the whole segments and large entries below the new head, and store the head
+   * (it may fall inside a segment). A removal with no other operation on the queue staged since
+   * the previous one only moves that one's head: a connected session whose window is full drops
+   * each message from the stored queue as it delivers it, and this keeps that at one removal per
+   * batch.
+   *
+   * The queue's open segment stays open: its insert is staged before this removal and applies
+   * with all its appends, so its end only grows past the head. An emptied queue keeps its head
+   * row, so that appends after it in the same batch, which may land in that segment below the
+   * head, stay behind it; a queue that starts anew (no cursor) deletes the row first.
+   */
+  private removeHead(clientId: string, queue: QueueCursor, n: number): void {
+    const removed = Math.min(Math.max(n, 0), queue.tail - queue.head)
+    if (removed === 0) return
+    queue.head += removed
+    const pending = this.removals.get(clientId)
+    if (pending !== undefined) {
+      pending.below = queue.head
+      return
+    }
+    const removal: Removal = { below: queue.head }
+    this.removals.set(clientId, removal)
+    const { sql, removals } = this
+    this.commits.stage(() => {
+      if (removals.get(clientId) === removal) removals.delete(clientId)
+      sql.deleteSegmentsBelow.run(clientId, removal.below)
+      sql.deleteOfflineBelow.run(clientId, removal.below)
+      sql.upsertHead.run(clientId, removal.below)
+    })
+  }
+}
