@@ -86,11 +86,7 @@ export interface DisconnectOptions {
 export interface BrokerStats {
   readonly connectionsCurrent: number
   readonly connectionsTotal: number
-  /** The most connections open at once since start. */
-  readonly connectionsMaximum: number
   readonly sessionsCurrent: number
-  /** Sessions ended by their Session Expiry Interval since start. */
-  readonly sessionsExpired: number
   readonly subscriptionsCurrent: number
   readonly retainedCurrent: number
   readonly messagesReceived: number

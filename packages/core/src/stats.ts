@@ -4,8 +4,10 @@ import type { BrokerStats } from './api.js'
 export class Stats implements BrokerStats {
   connectionsCurrent = 0
   connectionsTotal = 0
+  /** The most connections open at once since start ($SYS only). */
   connectionsMaximum = 0
   sessionsCurrent = 0
+  /** Sessions ended by their Session Expiry Interval since start ($SYS only). */
   sessionsExpired = 0
   subscriptionsCurrent = 0
   retainedCurrent = 0

@@ -1,11 +1,11 @@
-import type { BrokerStats } from './api.js'
+import type { Stats } from './stats.js'
 
 /**
  * `$SYS/broker/…` topics and values, named as mosquitto names them (`man mosquitto`, Broker Status)
  * so existing dashboards work. Only what the core counts with mosquitto's meaning is published;
  * see the README for the names left out and why.
  */
-export function sysTopics(stats: BrokerStats, version: string, uptimeSeconds: number): [topic: string, value: string][] {
+export function sysTopics(stats: Stats, version: string, uptimeSeconds: number): [topic: string, value: string][] {
   return [
     ['$SYS/broker/version', `fluxmq ${version}`],
     ['$SYS/broker/uptime', `${uptimeSeconds} seconds`],
