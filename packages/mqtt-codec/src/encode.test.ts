@@ -1,4 +1,4 @@
-import { generate, type Packet } from 'mqtt-packet'
+import { generate, writeToStream, type Packet } from 'mqtt-packet'
 import { describe, expect, it } from 'vitest'
 import { encode } from './encode.js'
 import { CodecError, CodecErrorCode } from './errors.js'
@@ -40,8 +40,14 @@ describe('encode', () => {
     expect(error.message).toMatch(/keepalive/)
   })
 
+  it('keeps no table of 65,536 number Buffers: mqtt-packet writes numbers without its cache', () => {
+    encode({ cmd: 'suback', messageId: 513, granted: [1] }, 4)
+    expect(writeToStream.cacheNumbers).toBe(false)
+    expect(encode({ cmd: 'suback', messageId: 513, granted: [1] }, 4)).toEqual(Buffer.from([0x90, 0x03, 0x02, 0x01, 0x01]))
+  })
+
   it('refuses packets mqtt-packet would silently truncate (packet identifier above 65535)', () => {
-    expect(() => encode({ cmd: 'puback', messageId: 70000 }, 4)).toThrow(/incomplete packet/)
+    expect(() => encode({ cmd: 'puback', messageId: 70000 }, 4)).toThrow(CodecError)
     expect(() => encode({ cmd: 'suback', messageId: 1, granted: [0], properties: { userProperties: {} } }, 5)).toThrow(CodecError)
   })
 })

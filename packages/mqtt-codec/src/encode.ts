@@ -1,10 +1,17 @@
-import { generate, type Packet } from 'mqtt-packet'
+import { generate, writeToStream, type Packet } from 'mqtt-packet'
 import { invalidPacketToEncode } from './errors.js'
 import type { ProtocolVersion } from './protocol.js'
 import { encodePublish } from './publish-encode.js'
 import { readVarint, type VarintRead } from './varint.js'
 
 const frameScratch: VarintRead = { value: 0, end: 0 }
+
+// mqtt-packet otherwise builds, on its first encode, a table of 65,536 two-byte Buffers (about
+// 6 MiB of heap) to write 16-bit numbers from. Only rare packets (CONNACK, SUBACK, …) come through
+// here, so allocating their few numbers is cheaper than keeping the table. The switch is
+// mqtt-packet's own and process-wide: another user of the same mqtt-packet copy (mqtt.js in a
+// test) encodes without the table too.
+writeToStream.cacheNumbers = false
 
 /**
  * Encodes any packet for a connection speaking `protocolVersion`. PUBLISH takes the hand-written

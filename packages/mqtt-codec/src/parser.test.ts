@@ -73,6 +73,20 @@ describe('MqttParser round trips', () => {
     expect(parsed.payload.toString()).toBe('abc')
   })
 
+  it('calls onPacket with thisArg as this (one shared method instead of a closure per connection)', () => {
+    const owner = { seen: [] as string[] }
+    const parser = new MqttParser({ maxPacketSize: LIMIT })
+    const bytes = connectBytes(5)
+    // Split inside the body so that the body-spanning-chunks path calls back too.
+    parser.push(bytes.subarray(0, 5), function (this: typeof owner, packet) {
+      this.seen.push(packet.cmd)
+    }, owner)
+    parser.push(Buffer.concat([bytes.subarray(5), Buffer.from([0xc0, 0x00])]), function (this: typeof owner, packet) {
+      this.seen.push(packet.cmd)
+    }, owner)
+    expect(owner.seen).toEqual(['connect', 'pingreq'])
+  })
+
   it('reports the CONNECT version and keeps it for later packets', () => {
     const parser = new MqttParser({ maxPacketSize: LIMIT })
     expect(parser.protocolVersion).toBeUndefined()

@@ -20,6 +20,12 @@ const TYPE_NAMES = ['reserved', 'CONNECT', 'CONNACK', 'PUBLISH', 'PUBACK', 'PUBR
 /** MQTT 5 §2.1.2 direction column: packets only a Server sends. */
 const SERVER_TO_CLIENT_ONLY: ReadonlySet<number> = new Set([PacketType.Connack, PacketType.Suback, PacketType.Unsuback, PacketType.Pingresp])
 
+/**
+ * Where `readVarint` leaves each Remaining Length. One for all parsers: a parser reads it right
+ * after filling it, with no other parser running in between (parsing is synchronous).
+ */
+const headerScratch: VarintRead = { value: 0, end: 0 }
+
 /** Between packets: no fixed header read yet. */
 const AWAITING_HEADER = -1
 
@@ -42,14 +48,15 @@ export class MqttParser {
   /** Set when an `onPacket` callback threw: the rest of that chunk was lost, so the stream position is too. */
   private callbackFailed = false
 
-  private readonly header = Buffer.alloc(5)
+  /** A fixed header split across chunks collects here; created the first time one is (an idle connection never needs it). */
+  private header: Buffer | undefined = undefined
   private headerLength = 0
-  private readonly varint: VarintRead = { value: 0, end: 0 }
 
   private frameFirstByte = 0
   private frameHeaderSize = 0
   private frameRemaining = AWAITING_HEADER
-  private readonly pending: Buffer[] = []
+  /** The chunks of a body that spans chunks; created with the first such body. */
+  private pending: Buffer[] | undefined = undefined
   private pendingBytes = 0
   /** Created with the connection's first PUBLISH: idle connections do not pay for it. */
   private topicMemo: TopicMemo | undefined = undefined
@@ -72,14 +79,18 @@ export class MqttParser {
    * before it in the same chunk have been delivered); every later call throws the same error.
    * If `onPacket` throws, the exception propagates, the rest of the chunk is not parsed, and
    * every later call throws, because the position in the stream is lost.
+   * `onPacket` is called with `thisArg` as `this`, so a caller can pass a method shared by all its
+   * connections instead of a closure per connection.
    */
-  push(chunk: Buffer, onPacket: (packet: Packet) => void): void {
+  push(chunk: Buffer, onPacket: (packet: Packet) => void): void
+  push<T>(chunk: Buffer, onPacket: (this: T, packet: Packet) => void, thisArg: T): void
+  push(chunk: Buffer, onPacket: (this: unknown, packet: Packet) => void, thisArg?: unknown): void {
     if (this.failure !== undefined) throw this.failure
     if (this.callbackFailed) throw new Error('MqttParser cannot continue: an onPacket callback threw and the rest of its chunk was lost')
     try {
-      this.consume(chunk, onPacket)
+      this.consume(chunk, onPacket, thisArg)
     } catch (error) {
-      this.pending.length = 0
+      this.pending = undefined
       this.pendingBytes = 0
       if (error instanceof CodecError) {
         this.failure = error.withProtocolVersion(this.version)
@@ -90,7 +101,7 @@ export class MqttParser {
     }
   }
 
-  private consume(chunk: Buffer, onPacket: (packet: Packet) => void): void {
+  private consume(chunk: Buffer, onPacket: (this: unknown, packet: Packet) => void, thisArg: unknown): void {
     const length = chunk.length
     let offset = 0
     while (offset < length) {
@@ -105,26 +116,27 @@ export class MqttParser {
         this.frameRemaining = AWAITING_HEADER
         const packet = this.parseBody(chunk, offset, end, false)
         offset = end
-        onPacket(packet)
+        onPacket.call(thisArg, packet)
         continue
       }
       const take = Math.min(remaining - this.pendingBytes, length - offset)
-      this.pending.push(chunk.subarray(offset, offset + take))
+      const pending = (this.pending ??= [])
+      pending.push(chunk.subarray(offset, offset + take))
       this.pendingBytes += take
       offset += take
       if (this.pendingBytes < remaining) return
       // The body spanned chunks, so it is copied once into a buffer of its own.
-      const body = Buffer.concat(this.pending, remaining)
-      this.pending.length = 0
+      const body = Buffer.concat(pending, remaining)
+      pending.length = 0
       this.pendingBytes = 0
       this.frameRemaining = AWAITING_HEADER
-      onPacket(this.parseBody(body, 0, remaining, true))
+      onPacket.call(thisArg, this.parseBody(body, 0, remaining, true))
     }
   }
 
   /** Reads (the rest of) a fixed header; returns the offset after what it consumed. */
   private readFixedHeader(chunk: Buffer, offset: number): number {
-    const varint = this.varint
+    const varint = headerScratch
     if (this.headerLength === 0) {
       readVarint(chunk, offset + 1, chunk.length, varint)
       if (varint.value >= 0) {
@@ -133,16 +145,17 @@ export class MqttParser {
       }
       if (varint.value === VARINT_INVALID) throw invalidRemainingLength()
       // At most 4 bytes (type + 3 length bytes) can be pending here.
-      this.headerLength = chunk.copy(this.header, 0, offset)
+      this.headerLength = chunk.copy((this.header ??= Buffer.alloc(5)), 0, offset)
       return chunk.length
     }
+    const header = this.header as Buffer
     while (offset < chunk.length) {
-      this.header[this.headerLength++] = chunk[offset++] as number
-      readVarint(this.header, 1, this.headerLength, varint)
+      header[this.headerLength++] = chunk[offset++] as number
+      readVarint(header, 1, this.headerLength, varint)
       if (varint.value === VARINT_INVALID) throw invalidRemainingLength()
       if (varint.value >= 0) {
         this.headerLength = 0
-        this.beginFrame(this.header[0] as number, varint.value, varint.end)
+        this.beginFrame(header[0] as number, varint.value, varint.end)
         return offset
       }
     }

@@ -61,7 +61,6 @@ export class Connection implements LinkTarget, WriteOverflowHandler {
   readonly options: ResolvedOptions
   /** Until an MQTT 5 CONNECT asks for aliases, the shared disabled table (it never changes). */
   outboundAliases = NO_OUTBOUND_ALIASES
-  readonly inboundAliases: InboundTopicAliases
   clientMaximumPacketSize = UNLIMITED_PACKET_SIZE
   /** QoS 1 PUBLISHes received and not yet PUBACKed (Receive Maximum accounting). */
   inboundQos1 = 0
@@ -81,7 +80,9 @@ export class Connection implements LinkTarget, WriteOverflowHandler {
   private readonly writer: BatchedWriter
   /** Only when limits.publish_rate is set. */
   private readonly publishLimiter: RateLimiter | undefined
-  private readonly heldBack: Packet[] = []
+  /** Packets held back during authentication or over the publish rate; created when the first one is. */
+  private heldBack: Packet[] | undefined
+  private aliasesIn: InboundTopicAliases | undefined
   private pausedFor = 0
   private connectTimer: NodeJS.Timeout | undefined
   private keepAliveTimer: NodeJS.Timeout | undefined
@@ -101,7 +102,6 @@ export class Connection implements LinkTarget, WriteOverflowHandler {
     this.options = options
     this.broker = options.broker
     this.log = new BoundLogger(options.logger, { remote: remoteAddress })
-    this.inboundAliases = new InboundTopicAliases(options.topicAliasMaximum)
     this.parser = new MqttParser({ maxPacketSize: options.maxPacketSize })
     this.writer = new BatchedWriter(stream, host.scheduler, options.maxWriteBuffer, this)
     this.publishLimiter = options.publishRate > 0 ? new RateLimiter(options.publishRate, options.clock) : undefined
@@ -113,6 +113,11 @@ export class Connection implements LinkTarget, WriteOverflowHandler {
     stream.on('end', onStreamEnd)
     stream.on('error', onStreamError)
     stream.on('close', onStreamClose)
+  }
+
+  /** Topic aliases the client set; created by its first alias (most clients never send one). */
+  get inboundAliases(): InboundTopicAliases {
+    return (this.aliasesIn ??= new InboundTopicAliases(this.options.topicAliasMaximum))
   }
 
   /** Packet ids of QoS 2 PUBLISHes received and not yet PUBCOMPed; created on first use (most connections never see QoS 2). */
@@ -160,7 +165,7 @@ export class Connection implements LinkTarget, WriteOverflowHandler {
    * else first is paused again (and, if it never sends the AUTH, refused at the connect timeout).
    */
   awaitClientAuth(): void {
-    if (this.heldBack.length === 0) this.resume(PAUSED_FOR_AUTH)
+    if (this.heldBack === undefined || this.heldBack.length === 0) this.resume(PAUSED_FOR_AUTH)
   }
 
   /** CONNACK (success) is queued: the session is live, keep-alive starts. */
@@ -180,9 +185,12 @@ export class Connection implements LinkTarget, WriteOverflowHandler {
    */
   runHeldBack(): void {
     const held = this.heldBack
-    while (held.length > 0 && this.state === 'connected') {
-      if (!this.admit(held[0]!)) return
-      this.runGuarded(held.shift()!)
+    if (held !== undefined) {
+      while (held.length > 0 && this.state === 'connected') {
+        if (!this.admit(held[0]!)) return
+        this.runGuarded(held.shift()!)
+      }
+      if (held.length === 0) this.heldBack = undefined
     }
     this.resume(PAUSED_FOR_AUTH | PAUSED_FOR_RATE)
   }
@@ -252,13 +260,14 @@ export class Connection implements LinkTarget, WriteOverflowHandler {
     this.host.scheduler.countReceived(chunk.length)
     if (!this.open) return
     try {
-      this.parser.push(chunk, this.onPacket)
+      this.parser.push(chunk, this.onPacket, this)
     } catch (err) {
       this.onPacketError(err)
     }
   }
 
-  private readonly onPacket = (packet: Packet): void => {
+  /** Called by the parser with this connection as `this` (a method, not a closure per connection). */
+  private onPacket(packet: Packet): void {
     if (!this.open) return
     this.keepAliveTimer?.refresh()
     switch (this.state) {
@@ -274,13 +283,13 @@ export class Connection implements LinkTarget, WriteOverflowHandler {
         // Clients need not wait for CONNACK; what they send is held back and dropped if the CONNECT
         // is refused [MQTT-3.1.4-6]. Reading pauses so that it stays bounded.
         else {
-          this.heldBack.push(packet)
+          ;(this.heldBack ??= []).push(packet)
           this.pause(PAUSED_FOR_AUTH)
         }
         return
       default:
         // Order is kept: once something is held back, everything after it waits its turn.
-        if (this.heldBack.length > 0 || !this.admit(packet)) this.heldBack.push(packet)
+        if ((this.heldBack !== undefined && this.heldBack.length > 0) || !this.admit(packet)) (this.heldBack ??= []).push(packet)
         else this.dispatch(packet)
     }
   }

@@ -18,7 +18,8 @@ export function handlePublish(connection: Connection, packet: IPublishPacket): v
   // The codec has already refused wildcards and NUL in the topic (0x90, [MQTT-3.3.2-2]), an empty
   // topic without alias and a subscription identifier from a client ([MQTT-3.3.4-6]); what is
   // left is the alias mapping, which lives with the connection.
-  const topic = connection.inboundAliases.resolve(packet.topic, props?.topicAlias)
+  const alias = props?.topicAlias
+  const topic = alias === undefined ? packet.topic : connection.inboundAliases.resolve(packet.topic, alias)
 
   const packetId = packet.messageId ?? 0
   if (qos === 1) {

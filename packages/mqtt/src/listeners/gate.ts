@@ -33,12 +33,19 @@ export class AdmissionGate {
     return undefined
   }
 
-  opened(): void {
+  /**
+   * Counts an admitted socket until it closes, when there is a limit to count against: without
+   * one (the default) the socket carries no listener of ours for it (a second 'close' listener
+   * costs an idle connection an array).
+   */
+  opened(socket: { on(event: 'close', listener: () => void): unknown }): void {
+    if (this.maxConnections === 0) return
     this.open += 1
+    socket.on('close', this.onSocketClosed)
   }
 
   /** One listener shared by every socket of the listener (a closure per socket is memory an idle connection keeps). */
-  readonly onSocketClosed = (): void => {
+  private readonly onSocketClosed = (): void => {
     this.open -= 1
   }
 }

@@ -15,8 +15,7 @@ export function acceptThrough(gate: AdmissionGate, acceptor: StreamAcceptor) {
       socket.destroy()
       return
     }
-    gate.opened()
-    socket.on('close', gate.onSocketClosed)
+    gate.opened(socket)
     // Packets are batched per tick already; Nagle would only add latency.
     socket.setNoDelay(true)
     acceptor.accept(socket, remote, decision)

@@ -32,8 +32,7 @@ export async function listenWebSocket(options: WebSocketListenOptions, acceptor:
       ws.terminate()
       return
     }
-    gate.opened()
-    ws.on('close', gate.onSocketClosed)
+    gate.opened(ws)
     const stream = createWebSocketStream(ws)
     acceptor.accept(stream, remote, decision)
   })
