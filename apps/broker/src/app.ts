@@ -86,6 +86,8 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
     maxRetainedMessages: config.broker.max_retained_messages,
     maxSubscriptionsPerClient: config.limits.max_subscriptions_per_client,
     sysIntervalMs: SYS_INTERVAL_MS,
+    // The same value the MQTT adapter advertises: the core keeps that many released QoS 2 ids per session.
+    receiveMaximum: config.broker.receive_maximum,
   })
   // The core opens storage in start() and closes it in stop().
   await broker.start()
