@@ -77,8 +77,6 @@ export class Broker implements BrokerCore, ClusterInbound {
   private readonly deferred: Message[] = []
   private routing = false
   private readonly sysLoad = new SysLoad()
-  /** When the retained `$SYS` snapshot was last brought up to date for a new subscriber. */
-  private sysRefreshedAt = -1
   private state: 'new' | 'starting' | 'running' | 'draining' | 'stopping' | 'stopped' = 'new'
   private startedAt = 0
 
@@ -367,6 +365,7 @@ export class Broker implements BrokerCore, ClusterInbound {
     if (s === undefined) return
     const fresh = this.fresh.get(res)
     const now = this.clock.now()
+    let sysRefreshed = false
     for (let i = 0; i < requests.length; i++) {
       const code = res.codes[i]
       const req = requests[i] as SubscriptionOptions
@@ -380,7 +379,10 @@ export class Broker implements BrokerCore, ClusterInbound {
       if (sub === undefined || sub.group !== undefined) continue
       // [MQTT-4.7.2-1] Only a filter that starts with $SYS can match a $SYS topic.
       const f = sub.topicFilter
-      if (f === '$SYS' || f.startsWith('$SYS/')) this.refreshSys(now)
+      if (!sysRefreshed && (f === '$SYS' || f.startsWith('$SYS/'))) {
+        this.refreshSys(now)
+        sysRefreshed = true
+      }
       for (const m of this.retained.match(sub.topicFilter, now)) {
         if (sub.options.noLocal && m.publisherId === s.clientId) continue
         // Sent because of a subscription: RETAIN=1 (MQTT 5 §3.3.1.3; MQTT 3.1.1 [MQTT-3.3.1-8]).
@@ -469,8 +471,7 @@ export class Broker implements BrokerCore, ClusterInbound {
    * The load averages move on the interval only.
    */
   private refreshSys(now: number): void {
-    if (this.options.sysIntervalMs === 0 || this.sysRefreshedAt === now) return
-    this.sysRefreshedAt = now
+    if (this.options.sysIntervalMs === 0) return
     for (const message of this.sysSnapshot(now)) this.retained.apply(message, false)
   }
 
