@@ -570,7 +570,7 @@ describe('SqliteStorage: offline segments', () => {
 })
 
 describe('SqliteStorage: start-up cost', () => {
-  it('no start-up read visits offline entries; queue reads and removals use the primary key', () => {
+  it('no start-up read visits offline entries; queue reads and removals use the primary key or the segment index', () => {
     const { db } = openDatabase(dir, 'normal')
     const plan = (sql: string): string => {
       const parameters = (sql.match(/\?/g) ?? []).map(() => null)
@@ -582,13 +582,13 @@ describe('SqliteStorage: start-up cost', () => {
       expect(plan(LOAD_SQL[name])).toMatch(/^SEARCH offline USING PRIMARY KEY\b/)
     }
     for (const name of ['firstSegmentQueue', 'nextSegmentQueue', 'segmentHead', 'segmentLast'] as const) {
-      expect(plan(LOAD_SQL[name])).toMatch(/^SEARCH offline_segments USING PRIMARY KEY\b/)
+      expect(plan(LOAD_SQL[name])).toMatch(/^SEARCH offline_segments USING (COVERING )?INDEX offline_segments_queue\b/)
     }
     expect(plan(LOAD_SQL.storedHead)).toMatch(/^SEARCH offline_heads USING PRIMARY KEY \(client_id=\?\)$/)
     expect(plan(STATEMENT_SQL.readOffline)).toMatch(/SEARCH o USING PRIMARY KEY \(client_id=\? AND seq>\? AND seq<\?\)/)
-    expect(plan(STATEMENT_SQL.readSegments)).toMatch(/^SEARCH offline_segments USING PRIMARY KEY \(client_id=\? AND end_seq>\?\)$/)
+    expect(plan(STATEMENT_SQL.readSegments)).toMatch(/^SEARCH offline_segments USING INDEX offline_segments_queue \(client_id=\? AND end_seq>\?\)$/)
     expect(plan(STATEMENT_SQL.deleteOfflineBelow)).toMatch(/SEARCH offline USING PRIMARY KEY \(client_id=\? AND seq<\?\)/)
-    expect(plan(STATEMENT_SQL.deleteSegmentsBelow)).toMatch(/SEARCH offline_segments USING PRIMARY KEY \(client_id=\? AND end_seq<\?\)/)
+    expect(plan(STATEMENT_SQL.deleteSegmentsBelow)).toMatch(/SEARCH offline_segments USING INDEX offline_segments_queue \(client_id=\? AND end_seq<\?\)/)
     expect(plan(GARBAGE_SWEEP_SQL)).toMatch(/^SCAN messages USING INDEX messages_garbage$/)
     db.close()
   })

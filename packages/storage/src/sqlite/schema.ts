@@ -148,19 +148,24 @@ const V3 = `DROP TRIGGER offline_ref;`
 
 // Offline queues as segments: one row per client per group commit holding every small message the
 // client's queue got in it, encoded in one BLOB (segments.ts, stored-message.ts), instead of two
-// rows per message. Keyed by the segment's LAST seq, so "drop the consumed segments" is
-// `end_seq < head` and "read from the head" is `end_seq >= head`, both primary-key range scans.
-// A take can stop inside a segment, so the head is persisted (offline_heads, only while the queue
-// is not empty). Large messages and every v3 entry stay in `offline` with their shared row; a
-// queue is the union of both tables, ordered by seq.
+// rows per message. Indexed by the segment's LAST seq, so "drop the consumed segments" is
+// `end_seq < head` and "read from the head" is `end_seq >= head`, both index range scans.
+// A rowid table, not WITHOUT ROWID keyed by (client_id, end_seq): a segment is larger than a page
+// can hold locally, and a seek through an index B-tree whose cells overflow reads every cell it
+// compares whole (a 4-8 KiB copy per comparison); rows appended at the rowid's end compare
+// integers, and the index entries stay small.
+// A take can stop inside a segment, so the head is persisted (offline_heads). Large messages and
+// every v3 entry stay in `offline` with their shared row; a queue is the union of both tables,
+// ordered by seq.
 const V4 = `
 CREATE TABLE offline_segments (
+  id        INTEGER PRIMARY KEY,
   client_id TEXT    NOT NULL,
   end_seq   INTEGER NOT NULL,
   first_seq INTEGER NOT NULL,
-  data      BLOB    NOT NULL,
-  PRIMARY KEY (client_id, end_seq)
-) WITHOUT ROWID;
+  data      BLOB    NOT NULL
+);
+CREATE UNIQUE INDEX offline_segments_queue ON offline_segments (client_id, end_seq);
 
 CREATE TABLE offline_heads (
   client_id TEXT    NOT NULL PRIMARY KEY,
