@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { LOOPBACK_ARGS, spawnFluxmq, startFluxmq } from '@fluxmq/testing'
 import type { FluxmqProcess } from '@fluxmq/testing'
-import { connectAsync } from 'mqtt'
+import { connect, connectAsync } from 'mqtt'
 import type { IPublishPacket, MqttClient } from 'mqtt'
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest'
 
@@ -227,6 +227,73 @@ describe('fluxmq end to end', () => {
     expect(await running.exited).toBe(1)
     expect(running.stderr).toMatch(/^fluxmq: start-up failed: .*plain-file/)
     expect(running.lines.find((line) => line.msg === 'start-up failed')).toMatchObject({ level: 60, err: { code: 'FLUXMQ_ERR_STORAGE_OPEN' } })
+  })
+
+  it('publishes the wills SIGTERM makes due to connected subscribers, then DISCONNECT 0x8B [MQTT-3.1.2-8]', async () => {
+    const data = join(dir, 'sigterm-wills')
+    const storageArgs = ['--set', 'storage.type=sqlite', '--set', `storage.dir=${data}`]
+    let broker = await start(storageArgs)
+    let url = `mqtt://127.0.0.1:${broker.ports['mqtt-tcp']}`
+    const watcher = await client(url, { protocolVersion: 5, clientId: 'will-watcher' })
+    await watcher.subscribeAsync('will/#', { qos: 1 })
+    const will = (topic: string, delay: number) => ({ topic, payload: Buffer.from(topic), qos: 1 as const, retain: false, properties: { willDelayInterval: delay } })
+    await client(url, { protocolVersion: 5, clientId: 'will-now', will: will('will/now', 0) })
+    await client(url, { protocolVersion: 5, clientId: 'will-session-ends', will: will('will/session-ends', 30) })
+    await client(url, { protocolVersion: 5, clientId: 'will-later', clean: false, properties: { sessionExpiryInterval: 3600 }, will: will('will/later', 60) })
+    const events: string[] = []
+    watcher.on('message', (topic) => events.push(topic))
+    const disconnected = new Promise<void>((resolve) =>
+      watcher.once('disconnect', (packet) => {
+        events.push(`DISCONNECT ${packet.reasonCode}`)
+        resolve()
+      }),
+    )
+    broker.signal('SIGTERM')
+    await disconnected
+    expect(await broker.exited).toBe(0)
+    expect(events.slice(0, 2).sort()).toEqual(['will/now', 'will/session-ends'])
+    expect(events.slice(2)).toEqual(['DISCONNECT 139'])
+
+    // The delayed will of the session that outlives the restart is still pending, not published.
+    processes.splice(processes.indexOf(broker), 1)
+    broker = await start(storageArgs)
+    url = `mqtt://127.0.0.1:${broker.ports['mqtt-tcp']}`
+    const session = (await (await fetch(`http://127.0.0.1:${broker.ports.http}/api/v1/sessions/will-later`)).json()) as { willPending: boolean; connected: boolean }
+    expect(session).toMatchObject({ willPending: true, connected: false })
+  })
+
+  it('a retained message queued behind a full window keeps RETAIN=1 through a SQLite restart [MQTT-3.3.1-9]', async () => {
+    const data = join(dir, 'sqlite-retained-queued')
+    const storageArgs = ['--set', 'storage.type=sqlite', '--set', `storage.dir=${data}`]
+    let broker = await start(storageArgs)
+    let url = `mqtt://127.0.0.1:${broker.ports['mqtt-tcp']}`
+    const publisher = await client(url, { protocolVersion: 5 })
+    await publisher.publishAsync('r/1', 'kept', { qos: 1, retain: true })
+    // Receive Maximum 1 and a delivery it never acknowledges: the retained message that the next
+    // SUBSCRIBE sends has to wait in the session's queue, which SQLite stores.
+    const holder = await client(url, {
+      protocolVersion: 5,
+      clientId: 'holder',
+      clean: false,
+      properties: { sessionExpiryInterval: 600, receiveMaximum: 1 },
+      customHandleAcks: () => {},
+    })
+    await holder.subscribeAsync('t', { qos: 1 })
+    await publisher.publishAsync('t', 'blocking', { qos: 1 })
+    holder.subscribe('r/#', { qos: 1 })
+    const admin = `http://127.0.0.1:${broker.ports.http}/api/v1/sessions/holder`
+    await vi.waitFor(async () => expect(await (await fetch(admin)).json()).toMatchObject({ inflight: 1, queued: 1 }), { timeout: 10_000, interval: 50 })
+    expect(await broker.stop('SIGKILL')).not.toBe(0)
+    processes.splice(processes.indexOf(broker), 1)
+
+    broker = await start(storageArgs)
+    url = `mqtt://127.0.0.1:${broker.ports['mqtt-tcp']}`
+    const received: Array<[string, boolean]> = []
+    // connect(), not connectAsync: the queued messages may arrive in the same read as CONNACK.
+    const resumed = connect(url, { protocolVersion: 5, clientId: 'holder', clean: false, properties: { sessionExpiryInterval: 600, receiveMaximum: 1 }, reconnectPeriod: 0 })
+    clients.push(resumed)
+    resumed.on('message', (topic, _payload, packet) => received.push([topic, packet.retain]))
+    await vi.waitFor(() => expect(received).toEqual([['t', false], ['r/1', true]]), { timeout: 10_000, interval: 50 })
   })
 
   it('keeps retained messages across a restart with storage.type sqlite', async () => {
