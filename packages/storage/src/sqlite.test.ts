@@ -281,11 +281,11 @@ describe('SqliteStorage: message rows', () => {
     expect(await reopened.takeOffline('b', 1)).toEqual([published])
   })
 
-  it('a message taken from the offline queue and put inflight in one turn keeps its row', async () => {
+  it('a large message taken from the offline queue and put inflight in one turn keeps its row', async () => {
     const storage = store()
     await storage.open()
     storage.putSession({ clientId: 'c', protocol: 'mqtt5', expiryInterval: 60 })
-    storage.appendOffline('c', message())
+    storage.appendOffline('c', message({ payload: large() }))
     await storage.sync()
     const [taken] = await storage.takeOffline('c', 1)
     if (taken === undefined) throw new Error('nothing taken')
@@ -293,12 +293,40 @@ describe('SqliteStorage: message rows', () => {
     await storage.close()
     expect(inspect('SELECT id, refs FROM messages')).toEqual([{ id: 1, refs: 1 }])
     expect(inspect('SELECT client_id FROM offline')).toEqual([])
+    expect(inspect('SELECT message_id, message FROM inflight')).toEqual([{ message_id: 1, message: null }])
   })
 
-  it('loads a message held in several places as one shared object', async () => {
+  it('a small message without a row is copied into its inflight row: no message row is written or left behind', async () => {
     const storage = store()
     await storage.open()
-    const shared = message({ topic: 'shared', retain: true })
+    storage.putSession({ clientId: 'c', protocol: 'mqtt5', expiryInterval: 60 })
+    const small = message({ properties: { userProperties: [['k', 'v']] }, publisherId: 'p' })
+    storage.appendOffline('c', small)
+    await storage.sync()
+    const [taken] = await storage.takeOffline('c', 1)
+    if (taken === undefined) throw new Error('nothing taken')
+    storage.putInflight('c', { packetId: 1, message: taken, qos: 1, retain: false, state: 'publish' })
+    storage.putInflight('c', { packetId: 2, message: message(), qos: 1, retain: false, state: 'publish' })
+    await storage.close()
+    expect(inspect('SELECT id FROM messages')).toEqual([])
+    expect(inspect('SELECT packet_id, message_id FROM inflight ORDER BY rowid')).toEqual([
+      { packet_id: 1, message_id: 0 },
+      { packet_id: 2, message_id: 0 },
+    ])
+    const reopened = store()
+    const state = await reopened.open()
+    expect(state.sessions[0]?.inflight[0]?.message).toEqual(small)
+    reopened.deleteInflight('c', 1)
+    reopened.deleteInflight('c', 2)
+    await reopened.close()
+    expect(inspect('SELECT packet_id FROM inflight')).toEqual([])
+  })
+
+  it('loads a large message held in several places as one shared object', async () => {
+    const storage = store()
+    await storage.open()
+    // Small messages put inflight are copies (one object each after a restart); large ones share a row.
+    const shared = message({ topic: 'shared', retain: true, payload: large() })
     for (const clientId of ['a', 'b']) {
       storage.putSession({ clientId, protocol: 'mqtt5', expiryInterval: 60 })
       storage.putInflight(clientId, { packetId: 1, message: shared, qos: 1, retain: false, state: 'publish' })

@@ -12,6 +12,7 @@ import type {
 import type Database from 'better-sqlite3'
 import type { MessageRow, MessageStore } from './messages.js'
 import { LOAD_SQL } from './statements.js'
+import { decodeStandalone } from './stored-message.js'
 
 /** Where a client's offline queue starts and ends: entries are [head, tail). */
 export interface QueueCursor {
@@ -38,7 +39,9 @@ interface SubscriptionRow {
   readonly user_properties: string | null
 }
 
+/** m_* are null for a message stored inline (schema v5). */
 interface InflightRow extends MessageRow {
+  readonly inline_message: Buffer | null
   readonly client_id: string
   readonly packet_id: number
   readonly delivery_qos: number
@@ -93,7 +96,7 @@ export function loadState(
     if (loading === undefined) continue
     loading.inflight.push({
       packetId: row.packet_id,
-      message: messageOf(row),
+      message: row.inline_message === null ? messageOf(row) : decodeStandalone(row.inline_message),
       qos: row.delivery_qos as 1 | 2,
       retain: row.delivery_retain === 1,
       state: row.state as InflightRecord['state'],

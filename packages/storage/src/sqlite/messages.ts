@@ -67,11 +67,17 @@ export class MessageStore {
 
   /** The row holding `message`, written now if it has none. Call inside a transaction; the caller references it. */
   idFor(message: Message): number {
-    const known = this.known(message)
-    if (known !== undefined && this.exists.get(known) !== undefined) return known
+    const existing = this.existingId(message)
+    if (existing !== undefined) return existing
     const id = this.write(message, this.insert)
     this.ids.set(message, id)
     return id
+  }
+
+  /** The row holding `message` if it has one that still exists. */
+  existingId(message: Message): number | undefined {
+    const known = this.known(message)
+    return known !== undefined && this.exists.get(known) !== undefined ? known : undefined
   }
 
   /**

@@ -50,6 +50,20 @@ describe('schema migrations', () => {
     expect(refs()).toBe(0)
   })
 
+  it('v5: inflight rows of a version 4 database keep referencing their message rows and release them', () => {
+    migrate(db, 'mem', MIGRATIONS.slice(0, 4))
+    db.prepare(`INSERT INTO messages (id, refs, topic, payload, qos, retain, published_at) VALUES (1, 0, 't', x'', 1, 0, 0)`).run()
+    db.prepare(`INSERT INTO inflight (client_id, packet_id, message_id, qos, retain, state) VALUES ('c', 1, 1, 1, 0, 'publish')`).run()
+    migrate(db, 'mem')
+    const refs = () => db.prepare('SELECT refs FROM messages WHERE id = 1').pluck().get()
+    expect(refs()).toBe(1)
+    expect(db.prepare('SELECT message FROM inflight').pluck().get()).toBeNull()
+    db.prepare(`INSERT INTO inflight (client_id, packet_id, message_id, qos, retain, state) VALUES ('c', 2, 1, 1, 0, 'publish')`).run()
+    expect(refs()).toBe(2)
+    db.prepare(`DELETE FROM inflight`).run()
+    expect(refs()).toBe(0)
+  })
+
   it('runs only the steps a database has not seen, in order, and is a no-op when current', () => {
     const ran: number[] = []
     const steps = (n: number): Migration[] =>

@@ -173,11 +173,28 @@ CREATE TABLE offline_heads (
 ) WITHOUT ROWID;
 `
 
+// Inflight messages inline: a message put inflight that has no `messages` row yet (one taken from
+// an offline segment, or routed live to a connected session) and is small is stored in the
+// inflight row itself (stored-message.ts, with message_id 0) instead of a messages row that the
+// insert, the ref trigger, the PUBACK's delete, the unref trigger and the sweep each touch.
+const V5 = `
+ALTER TABLE inflight ADD COLUMN message BLOB;
+DROP TRIGGER inflight_ref;
+CREATE TRIGGER inflight_ref AFTER INSERT ON inflight WHEN NEW.message_id <> 0 BEGIN
+  UPDATE messages SET refs = refs + 1 WHERE id = NEW.message_id;
+END;
+DROP TRIGGER inflight_unref;
+CREATE TRIGGER inflight_unref AFTER DELETE ON inflight WHEN OLD.message_id <> 0 BEGIN
+  UPDATE messages SET refs = refs - 1 WHERE id = OLD.message_id;
+END;
+`
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, up: (db) => db.exec(V1) },
   { version: 2, up: (db) => db.exec(V2) },
   { version: 3, up: (db) => db.exec(V3) },
   { version: 4, up: (db) => db.exec(V4) },
+  { version: 5, up: (db) => db.exec(V5) },
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0

@@ -23,10 +23,11 @@ export const STATEMENT_SQL = {
       subscription_id = excluded.subscription_id, user_properties = excluded.user_properties`,
   deleteSubscription: 'DELETE FROM subscriptions WHERE client_id = ? AND filter = ?',
 
-  upsertInflight: `INSERT INTO inflight (client_id, packet_id, message_id, qos, retain, state,
-      subscription_ids) VALUES (?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT (client_id, packet_id) DO UPDATE SET message_id = excluded.message_id, qos = excluded.qos,
-      retain = excluded.retain, state = excluded.state, subscription_ids = excluded.subscription_ids`,
+  /** message_id 0 with the message encoded in `message`, or a messages row's id and no `message`. */
+  upsertInflight: `INSERT INTO inflight (client_id, packet_id, message_id, message, qos, retain, state,
+      subscription_ids) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (client_id, packet_id) DO UPDATE SET message_id = excluded.message_id, message = excluded.message,
+      qos = excluded.qos, retain = excluded.retain, state = excluded.state, subscription_ids = excluded.subscription_ids`,
   deleteInflight: 'DELETE FROM inflight WHERE client_id = ? AND packet_id = ?',
 
   insertIncomingQos2: `INSERT INTO incoming_qos2 (client_id, packet_id, released) VALUES (?, ?, 0)
@@ -76,7 +77,8 @@ export const LOAD_SQL = {
   subscriptions: `SELECT client_id, filter, qos, no_local, retain_as_published, retain_handling, subscription_id,
     user_properties FROM subscriptions ORDER BY rowid`,
   inflight: `SELECT i.client_id, i.packet_id, i.qos AS delivery_qos, i.retain AS delivery_retain, i.state,
-    i.subscription_ids, ${MESSAGE_COLUMNS} FROM inflight i JOIN messages m ON m.id = i.message_id ORDER BY i.rowid`,
+    i.subscription_ids, i.message AS inline_message, ${MESSAGE_COLUMNS}
+    FROM inflight i LEFT JOIN messages m ON m.id = i.message_id ORDER BY i.rowid`,
   incomingQos2: 'SELECT client_id, packet_id, released FROM incoming_qos2',
   retained: `SELECT ${MESSAGE_COLUMNS} FROM retained r JOIN messages m ON m.id = r.message_id`,
   // A queue lives in two tables (large entries in offline, the rest in offline_segments): each

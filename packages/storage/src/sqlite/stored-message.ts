@@ -131,6 +131,22 @@ export function encodeMessage(out: ByteWriter, message: Message): void {
   out.blob(message.payload)
 }
 
+/**
+ * A message on its own (an inflight row's `message`): a version byte, then the message. Returns
+ * the view of `out` to bind, valid until `out` is written again.
+ */
+export function encodeStandalone(out: ByteWriter, message: Message): Buffer {
+  out.length = 0
+  out.u8(STORED_MESSAGE_VERSION)
+  encodeMessage(out, message)
+  return out.bytes.subarray(0, out.length)
+}
+
+export function decodeStandalone(bytes: Buffer): Message {
+  if (bytes[0] !== STORED_MESSAGE_VERSION) throw new MalformedMessageError(`unknown message format ${bytes[0] ?? '(empty)'}`)
+  return decodeMessage(bytes, 1, bytes.length)
+}
+
 /** Thrown for bytes that are not a version 1 message; the caller reports the segment as damaged. */
 export class MalformedMessageError extends Error {
   override readonly name = 'MalformedMessageError'
