@@ -6,7 +6,7 @@ import { Outgoing } from './outgoing.js'
 import type { Logger } from './ports.js'
 import type { QueuedForms } from './queued-form.js'
 import type { Stats } from './stats.js'
-import type { SessionProtocol, SessionRecord, Storage, WillRecord } from './storage.js'
+import type { InflightRecord, SessionProtocol, SessionRecord, Storage, WillRecord } from './storage.js'
 import type { Subscription } from './subscription.js'
 import type { Timer } from './timers.js'
 import { topicMatches } from './topic.js'
@@ -44,6 +44,15 @@ export const Offer = {
 export type Offer = (typeof Offer)[keyof typeof Offer]
 
 const MAX_PACKET_ID = 0xffff
+
+/*
+ * What a session has not used yet reads as these shared empty collections: an empty Map or Set
+ * costs ~170 bytes with its backing store, and most connections never use most of them (an idle
+ * client has no subscription, a subscriber never receives QoS 2). Typed read-only, never written.
+ */
+const NO_SUBSCRIPTIONS: ReadonlyMap<string, Subscription> = new Map()
+const NO_INFLIGHT: ReadonlyMap<number, Outgoing> = new Map()
+const NO_IDS: ReadonlySet<number> = new Set()
 /**
  * Per-session state and the outbound half of the protocol: packet ids, the inflight window,
  * the pending queue, acknowledgements and resends. The pending queue is the session's offline
@@ -51,10 +60,13 @@ const MAX_PACKET_ID = 0xffff
  * connected, `storedTail` counts what sits in Storage only. A session is `stored` from the first
  * connection that asked for a non-zero expiry until it ends; a session with expiry 0 never touches
  * Storage because it cannot outlive its connection, let alone a restart.
+ *
+ * The collections are created on first write and read through getters that return the shared
+ * empty ones until then, so an idle connection costs no Map, Set or queue (see README, "Memory
+ * per connection"); reads never allocate.
  */
 export class Session {
   identity: ClientIdentity
-  protocol: SessionProtocol
   expiryInterval: number
   disconnectedAt: number | undefined
   /** The will of the current connection, or a pending one after it closed. */
@@ -67,12 +79,13 @@ export class Session {
   stored = false
   ended = false
   receiveMaximum = MAX_PACKET_ID
-  readonly subscriptions = new Map<string, Subscription>()
-  readonly inflight = new Map<number, Outgoing>()
-  readonly incomingQos2 = new Set<number>()
-  /** Incoming QoS 2 ids whose PUBREL was answered, oldest first (see releaseIncoming). */
-  readonly releasedQos2 = new Set<number>()
-  readonly queue = new Fifo<Outgoing>()
+  private subscriptionsByFilter: Map<string, Subscription> | undefined
+  /** In send order (see pubrec): the retry scan stops at the first entry not yet due. */
+  private inflightById: Map<number, Outgoing> | undefined
+  private incomingIds: Set<number> | undefined
+  private releasedIds: Set<number> | undefined
+  /** The pending queue in memory: all of it, or the head of the stored queue (`storedTail` is the rest). */
+  private pending: Fifo<Outgoing> | undefined
   storedTail = 0
   expiryTimer: Timer | undefined
   willTimer: Timer | undefined
@@ -93,13 +106,71 @@ export class Session {
     private readonly ctx: SessionContext,
   ) {
     this.identity = identity
-    this.protocol = identity.protocol
     this.expiryInterval = expiryInterval
+  }
+
+  /** The current (or last) connection's protocol, which a resumed session takes on. */
+  get protocol(): SessionProtocol {
+    return this.identity.protocol
+  }
+
+  get subscriptions(): ReadonlyMap<string, Subscription> {
+    return this.subscriptionsByFilter ?? NO_SUBSCRIPTIONS
+  }
+
+  /** Unacknowledged outgoing QoS 1/2 deliveries by packet id. */
+  get inflight(): ReadonlyMap<number, Outgoing> {
+    return this.inflightById ?? NO_INFLIGHT
+  }
+
+  /** Incoming QoS 2 ids awaiting PUBREL. */
+  get incomingQos2(): ReadonlySet<number> {
+    return this.incomingIds ?? NO_IDS
+  }
+
+  /** Incoming QoS 2 ids whose PUBREL was answered, oldest first (see releaseIncoming). */
+  get releasedQos2(): ReadonlySet<number> {
+    return this.releasedIds ?? NO_IDS
   }
 
   /** Offline queue length, memory mirror and storage-only tail together. */
   get queued(): number {
-    return this.queue.length + this.storedTail
+    return (this.pending?.length ?? 0) + this.storedTail
+  }
+
+  /** Adds or replaces the subscription to `sub.options.filter`. */
+  putSubscription(sub: Subscription): void {
+    ;(this.subscriptionsByFilter ??= new Map()).set(sub.options.filter, sub)
+  }
+
+  /** Removes and returns the subscription to `filter`, if any. */
+  removeSubscription(filter: string): Subscription | undefined {
+    const subs = this.subscriptionsByFilter
+    const sub = subs?.get(filter)
+    if (subs === undefined || sub === undefined) return undefined
+    subs.delete(filter)
+    // Unsubscribing is rare: a session that dropped its last subscription gives the map back.
+    if (subs.size === 0) this.subscriptionsByFilter = undefined
+    return sub
+  }
+
+  /** State handed over by another node or read from Storage; the window's entries count as inflight. */
+  restore(inflight: readonly InflightRecord[], incomingQos2: readonly number[], releasedQos2: readonly number[]): void {
+    for (const r of inflight) this.window().set(r.packetId, Outgoing.fromRecord(r))
+    this.ctx.stats.inflightCurrent += inflight.length
+    for (const id of incomingQos2) (this.incomingIds ??= new Set()).add(id)
+    for (const id of releasedQos2) (this.releasedIds ??= new Set()).add(id)
+  }
+
+  /** The in-memory part of the pending queue in its stored form (cluster handover). */
+  queuedInMemory(): Message[] {
+    const out: Message[] = []
+    if (this.pending !== undefined) for (const o of this.pending) out.push(this.queuedForm(o))
+    return out
+  }
+
+  private window(): Map<number, Outgoing> {
+    return (this.inflightById ??= new Map())
   }
 
   record(): SessionRecord {
@@ -126,7 +197,9 @@ export class Session {
       storage.putIncomingQos2(this.clientId, id)
       storage.releaseIncomingQos2(this.clientId, id)
     }
-    for (const out of this.queue) storage.appendOffline(this.clientId, this.queuedForm(out))
+    if (this.pending !== undefined) {
+      for (const out of this.pending) storage.appendOffline(this.clientId, this.queuedForm(out))
+    }
   }
 
   /** The Message that stands for `out` in the offline queue: its `retain` is the delivery's RETAIN. */
@@ -139,18 +212,18 @@ export class Session {
     this.active = false
     this.link = undefined
     this.handle = undefined
-    if (this.stored && this.queue.length > 0) {
+    if (this.stored && this.pending !== undefined) {
       // The mirror is the head of the stored queue; free the memory, activate() reads it back.
-      this.storedTail += this.queue.length
-      this.queue.clear()
+      this.storedTail += this.pending.length
+      this.pending = undefined
     }
   }
 
   /** [MQTT-4.3.3-10] An incoming QoS 2 PUBLISH was accepted: its id is taken until PUBREL. */
   receiveIncoming(packetId: number): void {
-    this.incomingQos2.add(packetId)
+    ;(this.incomingIds ??= new Set()).add(packetId)
     // A released id used again: the client had the PUBCOMP, the id carries a new message.
-    this.releasedQos2.delete(packetId)
+    this.releasedIds?.delete(packetId)
     if (this.stored) this.ctx.storage.putIncomingQos2(this.clientId, packetId)
   }
 
@@ -162,13 +235,14 @@ export class Session {
    * failed publish). False when the id was never received (or released too long ago).
    */
   releaseIncoming(packetId: number): boolean {
-    if (!this.incomingQos2.delete(packetId)) return this.releasedQos2.has(packetId)
+    if (this.incomingIds?.delete(packetId) !== true) return this.releasedQos2.has(packetId)
     const storage = this.ctx.storage
-    this.releasedQos2.add(packetId)
+    const released = (this.releasedIds ??= new Set())
+    released.add(packetId)
     if (this.stored) storage.releaseIncomingQos2(this.clientId, packetId)
-    if (this.releasedQos2.size > this.ctx.releasedQos2Kept) {
-      const oldest = this.releasedQos2.values().next().value as number
-      this.releasedQos2.delete(oldest)
+    if (released.size > this.ctx.releasedQos2Kept) {
+      const oldest = released.values().next().value as number
+      released.delete(oldest)
       if (this.stored) storage.deleteIncomingQos2(this.clientId, oldest)
     }
     return true
@@ -207,14 +281,14 @@ export class Session {
       storage.appendOffline(this.clientId, this.queuedForm(out))
       this.ctx.wrote = true
     }
-    if (!this.stored || (this.active && this.storedTail === 0)) this.queue.push(out)
+    if (!this.stored || (this.active && this.storedTail === 0)) (this.pending ??= new Fifo()).push(out)
     else this.storedTail++
     stats.offlineQueuedCurrent++
     return Offer.Queued
   }
 
   private dropOldest(): void {
-    if (this.queue.shift() === undefined) this.storedTail--
+    if (this.pending?.shift() === undefined) this.storedTail--
     if (this.stored) this.ctx.storage.dropOldestOffline(this.clientId, 1)
     this.ctx.stats.offlineQueuedCurrent--
   }
@@ -238,7 +312,7 @@ export class Session {
   }
 
   private track(out: Outgoing): void {
-    this.inflight.set(out.packetId, out)
+    this.window().set(out.packetId, out)
     this.ctx.stats.inflightCurrent++
     if (this.stored) {
       this.ctx.storage.putInflight(this.clientId, out.toRecord())
@@ -300,8 +374,9 @@ export class Session {
     out.state = 'release'
     out.sentAt = this.ctx.now()
     // Keep the map in send order so the retry scan stops at the first entry not yet due.
-    this.inflight.delete(packetId)
-    this.inflight.set(packetId, out)
+    const window = this.window()
+    window.delete(packetId)
+    window.set(packetId, out)
     if (this.stored) this.ctx.storage.putInflight(this.clientId, out.toRecord())
     return true
   }
@@ -316,7 +391,7 @@ export class Session {
   }
 
   private complete(out: Outgoing): void {
-    this.inflight.delete(out.packetId)
+    this.inflightById?.delete(out.packetId)
     this.ctx.stats.inflightCurrent--
     if (this.stored) this.ctx.storage.deleteInflight(this.clientId, out.packetId)
   }
@@ -325,12 +400,14 @@ export class Session {
   retry(now: number, interval: number): void {
     const link = this.link
     if (!this.active || link === undefined) return
-    let budget = this.inflight.size
-    for (const out of this.inflight.values()) {
+    const window = this.inflightById
+    if (window === undefined) return
+    let budget = window.size
+    for (const out of window.values()) {
       if (budget-- === 0 || now - out.sentAt < interval) return
       out.sentAt = now
-      this.inflight.delete(out.packetId)
-      this.inflight.set(out.packetId, out)
+      window.delete(out.packetId)
+      window.set(out.packetId, out)
       if (out.state === 'release') link.release(out.packetId)
       else {
         out.dup = true
@@ -342,7 +419,7 @@ export class Session {
   /** Moves queued messages into the window while it has room. */
   pump(): void {
     while (this.active && !this.taking && this.inflight.size < this.receiveMaximum) {
-      const out = this.queue.shift()
+      const out = this.pending?.shift()
       if (out === undefined) {
         if (this.storedTail > 0) this.take()
         return
@@ -429,7 +506,7 @@ export class Session {
     for (const message of messages) {
       const out = this.rematch(message)
       if (out === undefined || out.qos === 0) continue
-      this.queue.push(out)
+      ;(this.pending ??= new Fifo()).push(out)
       this.ctx.stats.offlineQueuedCurrent++
       if (this.stored) this.ctx.storage.appendOffline(this.clientId, message)
     }

@@ -2,7 +2,6 @@ import type { BrokerOptions, ClientLink, ConnectRequest, SessionHandle } from '.
 import type { ClientIdentity } from './auth.js'
 import type { Cluster, SessionClaim, TransferredSession } from './cluster.js'
 import { capExpiry, effectiveExpiry, NEVER_EXPIRES } from './options.js'
-import { Outgoing } from './outgoing.js'
 import type { Clock, Logger } from './ports.js'
 import { ReasonCode } from './reason-code.js'
 import type { Router } from './router.js'
@@ -88,9 +87,11 @@ export class SessionRegistry {
       else if (s.will !== undefined) {
         // [MQTT-3.1.3-9] A new connection before the Will Delay Interval elapsed: the will is not sent.
         s.willTimer?.cancel()
+        s.willTimer = undefined
         s.will = undefined
       }
       s.expiryTimer?.cancel()
+      s.expiryTimer = undefined
       // [MQTT-3.1.2-4] Clean Start discards any existing session; one with expiry 0 ended with its connection.
       if (request.cleanStart || s.expiryInterval === 0) {
         this.end(s, false, false)
@@ -107,7 +108,6 @@ export class SessionRegistry {
     }
     const handle: SessionHandle = { clientId: id, identity }
     s.identity = identity
-    s.protocol = request.protocol
     s.expiryInterval = expiry
     s.disconnectedAt = undefined
     s.will = request.will
@@ -241,16 +241,15 @@ export class SessionRegistry {
 
   /** False when `s` had no subscription to the filter. */
   unsubscribe(s: Session, filter: string): boolean {
-    const sub = s.subscriptions.get(filter)
+    const sub = s.removeSubscription(filter)
     if (sub === undefined) return false
-    s.subscriptions.delete(filter)
     this.unroute(sub)
     if (s.stored) this.d.storage.deleteSubscription(s.clientId, filter)
     return true
   }
 
   private route(sub: Subscription): void {
-    sub.session.subscriptions.set(sub.options.filter, sub)
+    sub.session.putSubscription(sub)
     this.d.stats.subscriptionsCurrent++
     if (this.d.router.add(sub)) this.d.cluster.addRoute(sub.options.filter)
   }
@@ -275,7 +274,7 @@ export class SessionRegistry {
     const inflight = [...s.inflight.values()].map((out) => out.toRecord())
     const incomingQos2 = [...s.incomingQos2]
     const releasedQos2 = [...s.releasedQos2]
-    const memory = [...s.queue].map((out) => s.queuedForm(out))
+    const memory = s.queuedInMemory()
     const stored = s.stored ? s.queued : 0
     // Out of the router now, so nothing new lands here while the stored queue is read.
     s.stored = false
@@ -305,10 +304,7 @@ export class SessionRegistry {
     s.will = record.will
     s.disconnectedAt = record.disconnectedAt
     for (const options of subscriptions) this.route(new Subscription(s, options))
-    for (const r of inflight) s.inflight.set(r.packetId, Outgoing.fromRecord(r))
-    this.d.stats.inflightCurrent += inflight.length
-    for (const id of incomingQos2) s.incomingQos2.add(id)
-    for (const id of releasedQos2) s.releasedQos2.add(id)
+    s.restore(inflight, incomingQos2, releasedQos2)
     this.byClientId.set(s.clientId, s)
     this.d.stats.sessionsCurrent++
     return s
