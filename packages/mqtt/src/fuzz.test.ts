@@ -9,7 +9,7 @@ import { client, closeClient, startBroker } from './test-support/harness.js'
 import type { TestBroker } from './test-support/harness.js'
 
 const SECONDS = Number(process.env['TEST_FUZZ_SECONDS'] ?? 10)
-const SEED = Number(process.env['FLUXMQ_FUZZ_SEED'] ?? Math.floor(Math.random() * 0x7fffffff))
+const SEED = Number(process.env['TEST_SEED'] ?? Math.floor(Math.random() * 0x7fffffff))
 const WORKERS = 6
 const CONNECT_TIMEOUT_MS = 300
 /** A connection the server has not closed this long after the client is done with it is a hang. */
@@ -183,7 +183,7 @@ describe('fuzz', () => {
   it(
     `random and mutated packets for ${SECONDS}s over real TCP: no crash, no unhandled rejection, no hang, bounded heap, a good client keeps working`,
     async () => {
-      console.log(`fuzz seed ${SEED} (FLUXMQ_FUZZ_SEED=${SEED} replays it), ${SECONDS}s`)
+      console.log(`fuzz seed ${SEED} (TEST_SEED=${SEED} replays it), ${SECONDS}s`)
       const deadline = Date.now() + SECONDS * 1000
       await goodRoundTrip(-2)
       t.logger.lines.length = 0
