@@ -57,8 +57,6 @@ export class Connection implements LinkTarget, WriteOverflowHandler {
   session: SessionHandle | undefined
   log: Logger
   readonly link: MqttLink = new MqttLink(this)
-  readonly broker: BrokerCore
-  readonly options: ResolvedOptions
   /** Until an MQTT 5 CONNECT asks for aliases, the shared disabled table (it never changes). */
   outboundAliases = NO_OUTBOUND_ALIASES
   clientMaximumPacketSize = UNLIMITED_PACKET_SIZE
@@ -99,8 +97,6 @@ export class Connection implements LinkTarget, WriteOverflowHandler {
     readonly refusal: ReasonCode | undefined,
   ) {
     const options = host.options
-    this.options = options
-    this.broker = options.broker
     this.log = new BoundLogger(options.logger, { remote: remoteAddress })
     this.parser = new MqttParser({ maxPacketSize: options.maxPacketSize })
     this.writer = new BatchedWriter(stream, host.scheduler, options.maxWriteBuffer, this)
@@ -113,6 +109,15 @@ export class Connection implements LinkTarget, WriteOverflowHandler {
     stream.on('end', onStreamEnd)
     stream.on('error', onStreamError)
     stream.on('close', onStreamClose)
+  }
+
+  // Read through the host rather than kept per connection: every field is 8 bytes an idle connection holds.
+  get options(): ResolvedOptions {
+    return this.host.options
+  }
+
+  get broker(): BrokerCore {
+    return this.host.options.broker
   }
 
   /** Topic aliases the client set; created by its first alias (most clients never send one). */

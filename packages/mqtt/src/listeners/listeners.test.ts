@@ -6,6 +6,7 @@ import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
 import { client, nextMessage, testScope, until } from '../test-support/harness.js'
+import { remoteAddressOf } from './listener.js'
 
 const run = promisify(execFile)
 
@@ -121,4 +122,12 @@ describe('mosquitto clients', () => {
       expect((await got).payload.toString()).toBe(`from ${label}`)
     })
   }
+})
+
+describe('remoteAddressOf', () => {
+  it('is "address:port" of the peer, undefined when the socket has no peer (already closed)', () => {
+    expect(remoteAddressOf({ remoteAddress: '127.0.0.1', remotePort: 51234 })).toBe('127.0.0.1:51234')
+    expect(remoteAddressOf({ remoteAddress: '::1', remotePort: 1883 })).toBe('::1:1883')
+    expect(remoteAddressOf({ remoteAddress: undefined, remotePort: undefined })).toBeUndefined()
+  })
 })

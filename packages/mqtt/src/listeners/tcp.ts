@@ -4,12 +4,13 @@ import type { Clock, Logger } from '@fluxmq/core'
 import { MqttListenError } from '../errors.js'
 import type { ListenOptions } from '../options.js'
 import { AdmissionGate } from './gate.js'
+import { remoteAddressOf } from './listener.js'
 import type { Listener, StreamAcceptor } from './listener.js'
 
 /** Accepts sockets through the gate and hands them on; shared by the TCP and TLS listeners. */
 export function acceptThrough(gate: AdmissionGate, acceptor: StreamAcceptor) {
   return (socket: Socket): void => {
-    const remote = socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort}`
+    const remote = remoteAddressOf(socket)
     const decision = gate.admit(remote)
     if (decision === 'reject') {
       socket.destroy()

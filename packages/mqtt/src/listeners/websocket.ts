@@ -3,6 +3,7 @@ import type { Clock, Logger } from '@fluxmq/core'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import type { WebSocketListenOptions } from '../options.js'
 import { AdmissionGate } from './gate.js'
+import { remoteAddressOf } from './listener.js'
 import type { Listener, StreamAcceptor } from './listener.js'
 import { closeServer, listen } from './tcp.js'
 
@@ -26,7 +27,7 @@ export async function listenWebSocket(options: WebSocketListenOptions, acceptor:
     handleProtocols: (protocols) => SUBPROTOCOLS.find((p) => protocols.has(p)) ?? false,
   })
   wss.on('connection', (ws, req) => {
-    const remote = req.socket.remoteAddress === undefined ? undefined : `${req.socket.remoteAddress}:${req.socket.remotePort}`
+    const remote = remoteAddressOf(req.socket)
     const decision = gate.admit(remote)
     if (decision === 'reject') {
       ws.terminate()
