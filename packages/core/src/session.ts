@@ -53,6 +53,7 @@ const MAX_PACKET_ID = 0xffff
 const NO_SUBSCRIPTIONS: ReadonlyMap<string, Subscription> = new Map()
 const NO_INFLIGHT: ReadonlyMap<number, Outgoing> = new Map()
 const NO_IDS: ReadonlySet<number> = new Set()
+
 /**
  * Per-session state and the outbound half of the protocol: packet ids, the inflight window,
  * the pending queue, acknowledgements and resends. The pending queue is the session's offline
