@@ -46,8 +46,9 @@ function parseStrictString(this: PacketParserInternals): string | null {
  */
 function parseExactProperties(this: PacketParserInternals): Record<string, unknown> | false {
   const start = this._pos
-  // [MQTT-3.14.2-1] [MQTT-3.15.2-1] A DISCONNECT or AUTH that ends before its Property Length
-  // (Remaining Length 0 or 1) has no properties: absent, not truncated.
+  // [MQTT-3.14.2-1] [MQTT-3.15.2-1] A DISCONNECT that ends before its Property Length (Remaining
+  // Length 0 or 1), or an AUTH with only its reason code, has no properties: absent, not
+  // truncated. (An AUTH of Remaining Length 0 never gets here: the parser answers it itself.)
   if (start >= this._list.length) return {}
   const properties = originalParseProperties.call(this)
   if (this.error !== null) return properties
