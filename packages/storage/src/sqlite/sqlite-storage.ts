@@ -81,7 +81,7 @@ export class SqliteStorage implements Storage {
           }),
         (failure) => this.reportFailure(failure),
       )
-      const offline = new OfflineQueues(queues, sql, messages, commits, path)
+      const offline = new OfflineQueues(db, queues, sql, messages, commits, path)
       this.current = { db, path, sql, messages, commits, offline, inline: new ByteWriter(1024) }
       this.state = 'open'
       return state
