@@ -3,6 +3,7 @@ import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { encode } from '@fluxmq/mqtt-codec'
 import type { Packet } from '@fluxmq/mqtt-codec'
+import { seededRandom } from '@fluxmq/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { MqttClient } from 'mqtt'
 import { client, closeClient, startBroker } from './test-support/harness.js'
@@ -21,18 +22,6 @@ const collect = runInNewContext('gc') as () => void
 const retainedHeap = (): number => {
   collect()
   return process.memoryUsage().heapUsed
-}
-
-/** mulberry32: small, fast, seedable. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 function corpus(version: 4 | 5): Buffer[] {
@@ -192,7 +181,7 @@ describe('fuzz', () => {
       let id = 0
       // One generator per worker: each worker's inputs replay from the seed (their interleaving follows I/O timing).
       const worker = async (index: number): Promise<void> => {
-        const random = rng(SEED + index * 7919)
+        const random = seededRandom(SEED + index * 7919)
         while (Date.now() < deadline) {
           const input = fuzzInput(random, id++)
           // Unconnected sockets must be closed by the connect timeout; connected ones by protocol

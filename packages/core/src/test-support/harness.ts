@@ -228,14 +228,5 @@ export function message(
   }
 }
 
-/** A small deterministic PRNG (mulberry32) so randomized tests replay from their seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** Randomized tests draw from one seed, so a failing run replays from the seed it prints. */
+export { seededRandom as rng } from '@fluxmq/testing'
