@@ -1,6 +1,5 @@
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
-import { PassThrough, Readable } from 'node:stream'
 import type { Logger } from '@fluxmq/core'
 import { LOOPBACK_ARGS } from '@fluxmq/testing'
 import { connectAsync } from 'mqtt'
@@ -13,29 +12,19 @@ import { parseCommand } from './args.js'
 import { baseUrl } from './ctl.js'
 import { duration, table } from './ctl-format.js'
 import { ExitCode } from './lifecycle.js'
-import { main } from './main.js'
+import { runCli } from './test-support/run-cli.js'
 
 vi.setConfig({ testTimeout: 30_000 })
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent }
 const TOKEN = 'ctl-test-token'
 
-async function run(argv: string[]) {
-  const stdout = new PassThrough()
-  const stderr = new PassThrough()
-  let out = ''
-  let err = ''
-  stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk))
-  stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk))
-  const code = await main(argv, { stdin: Readable.from(['']), stdout, stderr, env: {} })
-  return { code, out, err }
-}
 
 describe('fluxmq ctl against a running node', () => {
   let broker: RunningBroker
   let client: MqttClient
   let http: string
-  const ctl = (...argv: string[]) => run(['ctl', '--set', `server.http.addr=${http}`, '--set', `server.http.token=${TOKEN}`, ...argv])
+  const ctl = (...argv: string[]) => runCli(['ctl', '--set', `server.http.addr=${http}`, '--set', `server.http.token=${TOKEN}`, ...argv])
 
   beforeAll(async () => {
     const sets = LOOPBACK_ARGS.filter((argument) => argument !== '--set')
@@ -84,13 +73,13 @@ describe('fluxmq ctl against a running node', () => {
 
   it('an unknown session, a wrong token and an unreachable node exit 1 with one line', async () => {
     expect(await ctl('session', 'nobody')).toEqual({ code: ExitCode.Failure, out: '', err: `fluxmq ctl: no session "nobody" on http://${http}\n` })
-    const wrong = await run(['ctl', '--url', `http://${http}`, '--token', 'nope', 'sessions'])
+    const wrong = await runCli(['ctl', '--url', `http://${http}`, '--token', 'nope', 'sessions'])
     expect(wrong).toMatchObject({ code: ExitCode.Failure, err: expect.stringContaining('refused the admin API: the bearer token is wrong') })
     const closed = createServer()
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve))
     const port = (closed.address() as AddressInfo).port
     await new Promise((resolve) => closed.close(resolve))
-    expect(await run(['ctl', '--url', `http://127.0.0.1:${port}`, '--token', '', 'status'])).toEqual({
+    expect(await runCli(['ctl', '--url', `http://127.0.0.1:${port}`, '--token', '', 'status'])).toEqual({
       code: ExitCode.Failure,
       out: '',
       err: `fluxmq ctl: cannot reach http://127.0.0.1:${port}: ECONNREFUSED\n`,
@@ -108,11 +97,11 @@ describe('fluxmq ctl arguments', () => {
 
   it('usage errors exit 2', async () => {
     for (const argv of [['ctl'], ['ctl', 'reboot'], ['ctl', 'session'], ['ctl', 'nodes', '--limit', '5'], ['ctl', 'sessions', '--limit', '0'], ['--url', 'http://x', 'check-config'], ['ctl', '--url', 'ftp://x', 'status']]) {
-      const result = await run(argv)
+      const result = await runCli(argv)
       expect(result.code, argv.join(' ')).toBe(ExitCode.Usage)
       expect(result.err, argv.join(' ')).toMatch(/^fluxmq: .+\nRun "fluxmq --help" for usage\.\n$/)
     }
-    expect((await run(['ctl', '--set', 'server.http.addr=', 'status'])).err).toMatch(/^fluxmq: the HTTP listener is disabled/)
+    expect((await runCli(['ctl', '--set', 'server.http.addr=', 'status'])).err).toMatch(/^fluxmq: the HTTP listener is disabled/)
     expect(parseCommand(['ctl', 'sessions', '--limit', '20'])).toMatchObject({ kind: 'ctl', query: { what: 'sessions', limit: 20 } })
   })
 

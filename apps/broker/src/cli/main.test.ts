@@ -1,36 +1,25 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { PassThrough, Readable } from 'node:stream'
 import { afterAll, describe, expect, it } from 'vitest'
 import { parsePasswordFile } from '../auth/password-file.js'
 import { verifyPassword } from '../auth/password-hash.js'
 import { VERSION } from '../version.js'
 import { ExitCode } from './lifecycle.js'
-import { main } from './main.js'
+import { runCli } from './test-support/run-cli.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'fluxmq-cli-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-async function run(argv: string[], options: { stdin?: string; env?: Record<string, string> } = {}) {
-  const stdout = new PassThrough()
-  const stderr = new PassThrough()
-  let out = ''
-  let err = ''
-  stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk))
-  stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk))
-  const code = await main(argv, { stdin: Readable.from([options.stdin ?? '']), stdout, stderr, env: options.env ?? {} })
-  return { code, out, err }
-}
 
 describe('main', () => {
   it('prints usage and version', async () => {
-    expect(await run(['--help'])).toMatchObject({ code: ExitCode.Ok, out: expect.stringContaining('fluxmq passwd FILE USERNAME') })
-    expect(await run(['--version'])).toEqual({ code: ExitCode.Ok, out: `fluxmq ${VERSION}\n`, err: '' })
+    expect(await runCli(['--help'])).toMatchObject({ code: ExitCode.Ok, out: expect.stringContaining('fluxmq passwd FILE USERNAME') })
+    expect(await runCli(['--version'])).toEqual({ code: ExitCode.Ok, out: `fluxmq ${VERSION}\n`, err: '' })
   })
 
   it('check-config prints the effective config from every source', async () => {
-    const result = await run(['check-config', '--set', 'broker.max_qos=1'], { env: { FLUXMQ_LOG_LEVEL: 'debug' } })
+    const result = await runCli(['check-config', '--set', 'broker.max_qos=1'], { env: { FLUXMQ_LOG_LEVEL: 'debug' } })
     expect(result.code).toBe(ExitCode.Ok)
     expect(result.out).toContain('max_qos: 1')
     expect(result.out).toContain('level: debug')
@@ -38,25 +27,25 @@ describe('main', () => {
   })
 
   it('check-config exits 2 with one line naming the key, no stack trace', async () => {
-    const result = await run(['check-config', '--set', 'limits.connect_timeout=soon'])
+    const result = await runCli(['check-config', '--set', 'limits.connect_timeout=soon'])
     expect(result.code).toBe(ExitCode.Usage)
     expect(result.err).toBe('fluxmq: invalid value for limits.connect_timeout: "soon" (from --set); expected a duration such as "500ms", "30s", "2h" or "1h30m", at least 100ms\n')
   })
 
   it('check-config reports conflicts and unsupported features with exit 2', async () => {
-    expect((await run(['check-config', '--set', 'auth.allow_anonymous=false'])).err).toMatch(/^fluxmq: auth\.password_file: /)
-    expect((await run(['check-config', '--set', 'queues=[{name: q}]'])).code).toBe(ExitCode.Usage)
+    expect((await runCli(['check-config', '--set', 'auth.allow_anonymous=false'])).err).toMatch(/^fluxmq: auth\.password_file: /)
+    expect((await runCli(['check-config', '--set', 'queues=[{name: q}]'])).code).toBe(ExitCode.Usage)
   })
 
   it('usage errors exit 2 and point at --help', async () => {
-    const result = await run(['--nope'])
+    const result = await runCli(['--nope'])
     expect(result.code).toBe(ExitCode.Usage)
     expect(result.err).toMatch(/Run "fluxmq --help" for usage\.\n$/)
   })
 
   it('passwd reads the password from stdin and writes a verifiable scrypt line', async () => {
     const file = join(dir, 'passwd')
-    expect((await run(['passwd', file, 'alice'], { stdin: 's3cret\nignored\n' })).code).toBe(ExitCode.Ok)
+    expect((await runCli(['passwd', file, 'alice'], { stdin: 's3cret\nignored\n' })).code).toBe(ExitCode.Ok)
     const hash = parsePasswordFile(readFileSync(file, 'utf8'), file).get('alice')
     expect(hash).toBeDefined()
     expect(await verifyPassword(Buffer.from('s3cret'), hash!)).toBe(true)
@@ -64,18 +53,18 @@ describe('main', () => {
 
   it('passwd takes --password, removes with --delete, refuses empty passwords and bad names', async () => {
     const file = join(dir, 'passwd-2')
-    expect((await run(['passwd', file, 'bob', '--password', 'pw'])).code).toBe(ExitCode.Ok)
+    expect((await runCli(['passwd', file, 'bob', '--password', 'pw'])).code).toBe(ExitCode.Ok)
     expect(readFileSync(file, 'utf8')).toMatch(/^bob:\$scrypt\$/)
-    expect((await run(['passwd', file, 'bob', '--delete'])).code).toBe(ExitCode.Ok)
+    expect((await runCli(['passwd', file, 'bob', '--delete'])).code).toBe(ExitCode.Ok)
     expect(readFileSync(file, 'utf8')).toBe('')
-    expect((await run(['passwd', file, 'bob', '--delete'])).err).toContain('user "bob" is not in')
-    expect((await run(['passwd', file, 'carol'], { stdin: '\n' })).err).toContain('must not be empty')
-    expect((await run(['passwd', file, 'a:b', '--password', 'x'])).code).toBe(ExitCode.Usage)
+    expect((await runCli(['passwd', file, 'bob', '--delete'])).err).toContain('user "bob" is not in')
+    expect((await runCli(['passwd', file, 'carol'], { stdin: '\n' })).err).toContain('must not be empty')
+    expect((await runCli(['passwd', file, 'a:b', '--password', 'x'])).code).toBe(ExitCode.Usage)
   })
 
   it('passwd exits 1 with the path when the file cannot be written', async () => {
     const file = join(dir, 'no-such-dir', 'passwd')
-    const result = await run(['passwd', file, 'eve', '--password', 'x'])
+    const result = await runCli(['passwd', file, 'eve', '--password', 'x'])
     expect(result.code).toBe(ExitCode.Failure)
     expect(result.err).toMatch(new RegExp(`^fluxmq: ${file}: ENOENT`))
   })
@@ -85,7 +74,7 @@ describe('check-config with files named by keys', () => {
   it('reads the password and ACL files as start-up would, naming the key', async () => {
     const acl = join(dir, 'acl-bad')
     writeFileSync(acl, 'topic read a/#/b\n')
-    const result = await run(['check-config', '--set', `auth.acl_file=${acl}`])
+    const result = await runCli(['check-config', '--set', `auth.acl_file=${acl}`])
     expect(result.code).toBe(ExitCode.Usage)
     expect(result.err).toBe(`fluxmq: auth.acl_file: ${acl}:1: "a/#/b": expected a valid MQTT topic filter ("+" and "#" as whole levels, "#" last)\n`)
   })
