@@ -545,6 +545,42 @@ describe('SqliteStorage: offline segments', () => {
     expect(topicsOf(await reopened.takeOffline('b', 10))).toEqual(['b/0', 'b/1', 'b/2', 'b/3'])
   })
 
+  it('takes after the first are served from what it read ahead: no commit, no read, same order', async () => {
+    const storage = store()
+    await storage.open()
+    persistent(storage, 'c')
+    for (let i = 0; i < 10; i++) storage.appendOffline('c', message({ topic: `r/${i}` }))
+    await storage.sync()
+    expect(topicsOf(await storage.takeOffline('c', 1))).toEqual(['r/0'])
+    await storage.sync()
+    // Something is staged: a take that reads commits it first; one served from the read-ahead does not.
+    storage.putSubscription('c', { filter: 'f', qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 })
+    const commits = storage.stats.commits
+    expect(topicsOf(await storage.takeOffline('c', 2))).toEqual(['r/1', 'r/2'])
+    storage.dropOldestOffline('c', 2)
+    expect(topicsOf(await storage.takeOffline('c', 1))).toEqual(['r/5'])
+    expect(storage.stats.commits).toBe(commits)
+    await storage.close()
+    const reopened = store()
+    expect(countOf(await reopened.open(), 'c')).toBe(4)
+    expect(topicsOf(await reopened.takeOffline('c', 10))).toEqual(['r/6', 'r/7', 'r/8', 'r/9'])
+  })
+
+  it('reading ahead stops at a large entry and never serves across it or past a deleted session', async () => {
+    const storage = store()
+    await storage.open()
+    persistent(storage, 'c')
+    for (const [i, big] of [false, false, true, false].entries()) {
+      storage.appendOffline('c', message({ topic: `x/${i}`, ...(big ? { payload: large() } : {}) }))
+    }
+    expect(topicsOf(await storage.takeOffline('c', 1))).toEqual(['x/0'])
+    expect(topicsOf(await storage.takeOffline('c', 2))).toEqual(['x/1', 'x/2'])
+    storage.deleteSession('c')
+    persistent(storage, 'c')
+    storage.appendOffline('c', message({ topic: 'new/0' }))
+    expect(topicsOf(await storage.takeOffline('c', 5))).toEqual(['new/0'])
+  })
+
   it('a damaged segment rejects takeOffline with FLUXMQ_ERR_STORAGE_CORRUPT instead of losing messages', async () => {
     const storage = store()
     await storage.open()

@@ -7,6 +7,7 @@ import type { QueueCursor } from './load.js'
 import type { MessageRow, MessageStore } from './messages.js'
 import { INLINE_PAYLOAD_LIMIT, SEGMENT_LIMIT, SegmentBuffers, SegmentWriter, decodeSegment } from './segments.js'
 import type { Statements } from './statements.js'
+import { READ_AHEAD_MESSAGES, ReadAhead } from './read-ahead.js'
 import { MalformedMessageError } from './stored-message.js'
 
 interface OfflineRow extends MessageRow {
@@ -45,7 +46,8 @@ export class OfflineQueues {
    * its page cache (pcache truncation), which showed as 7-11 % of the broker's CPU while draining
    * when each statement was its own transaction.
    */
-  private readonly readRange: (clientId: string, from: number, to: number, into: (Message | undefined)[]) => void
+  private readonly readRange: (clientId: string, from: number, to: number, aheadTo: number, into: (Message | undefined)[]) => void
+  private readonly ahead = new ReadAhead()
 
   constructor(
     db: Database.Database,
@@ -56,10 +58,12 @@ export class OfflineQueues {
     private readonly commits: GroupCommit,
     private readonly path: string,
   ) {
-    this.readRange = db.transaction((clientId: string, from: number, to: number, into: (Message | undefined)[]) => {
+    // Segments are decoded up to aheadTo (their entries are small by construction); large entries
+    // only up to `to`, so reading ahead never loads a large payload nobody asked for.
+    this.readRange = db.transaction((clientId: string, from: number, to: number, aheadTo: number, into: (Message | undefined)[]) => {
       for (const row of sql.readSegments.iterate(clientId, from) as IterableIterator<SegmentRow>) {
-        if (row.first_seq >= to) break
-        decodeSegment(row.data, row.first_seq, from, to, into)
+        if (row.first_seq >= aheadTo) break
+        decodeSegment(row.data, row.first_seq, from, aheadTo, into)
       }
       for (const row of sql.readOffline.iterate(clientId, from, to) as IterableIterator<OfflineRow>) {
         into[row.seq - from] = messages.fromRow(row)
@@ -117,10 +121,19 @@ export class OfflineQueues {
     const queue = this.cursors.get(clientId)
     const count = queue === undefined ? 0 : Math.min(Math.max(Math.floor(limit), 0), queue.tail - queue.head)
     if (queue === undefined || count === 0) return []
+    const held = this.ahead.take(clientId, queue.head, count)
+    if (held !== undefined) {
+      this.removeHead(clientId, queue, count)
+      return held
+    }
     this.commits.flush()
-    const taken = this.read(clientId, queue.head, queue.head + count)
+    const head = queue.head
+    const found = this.read(clientId, head, head + count, Math.min(queue.tail, head + count + READ_AHEAD_MESSAGES))
     this.removeHead(clientId, queue, count)
-    return taken
+    // The entries read past `count` up to the first one not read (a large entry), for the next takes.
+    const next = found.indexOf(undefined, count)
+    this.ahead.keep(clientId, head + count, found.slice(count, next === -1 ? found.length : next) as Message[])
+    return found.slice(0, count) as Message[]
   }
 
   /** The session is deleted: its queue is gone once the caller's staged delete of the rows applies. */
@@ -128,14 +141,18 @@ export class OfflineQueues {
     this.cursors.delete(clientId)
     this.segments.delete(clientId)
     this.removals.delete(clientId)
+    this.ahead.forget(clientId)
   }
 
-  /** The entries with seq in [from, to), from both tables, in seq order. */
-  private read(clientId: string, from: number, to: number): Message[] {
+  /**
+   * The entries with seq in [from, to), from both tables, in seq order, followed by those of
+   * [to, aheadTo) that segments hold (undefined where a large entry is).
+   */
+  private read(clientId: string, from: number, to: number, aheadTo: number): (Message | undefined)[] {
     const { path } = this
-    const found = new Array<Message | undefined>(to - from)
+    const found = new Array<Message | undefined>(aheadTo - from).fill(undefined)
     try {
-      this.readRange(clientId, from, to, found)
+      this.readRange(clientId, from, to, aheadTo, found)
     } catch (cause) {
       if (cause instanceof MalformedMessageError) {
         throw new StorageError(StorageErrorCode.Corrupt, path, `offline queue of ${clientId} is damaged: ${cause.message}`, {
@@ -146,11 +163,11 @@ export class OfflineQueues {
     }
     // Seqs are contiguous from head to tail; a hole means rows are gone that the queue still
     // counts, and returning around it would silently lose messages.
-    const hole = found.findIndex((message) => message === undefined)
-    if (hole !== -1) {
+    const hole = found.indexOf(undefined)
+    if (hole !== -1 && hole < to - from) {
       throw new StorageError(StorageErrorCode.Corrupt, path, `offline queue of ${clientId} has no entry ${from + hole}`)
     }
-    return found as Message[]
+    return found
   }
 
   /**
@@ -169,6 +186,7 @@ export class OfflineQueues {
     const removed = Math.min(Math.max(n, 0), queue.tail - queue.head)
     if (removed === 0) return
     queue.head += removed
+    this.ahead.advanced(clientId, queue.head)
     const pending = this.removals.get(clientId)
     if (pending !== undefined) {
       pending.below = queue.head
