@@ -2,7 +2,7 @@
 // running deployment: one or more nodes (each a port and a pid), RSS by node, and stop().
 // Scenarios name the node their publishers and subscribers use, so a multi-node FluxMQ
 // scenario only needs a launcher that starts more than one node.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { cpuSeconds, cpus, freePort, rssKiB, startChild, waitForPort } from './process.mjs'
 
@@ -14,19 +14,28 @@ function tail(logFile) {
   return readFileSync(logFile, 'utf8').trim().slice(-600) || '(no output)'
 }
 
-/** Starts one process per node with `argvFor(port, index)`, waits until every node listens. */
+/**
+ * Starts one process per node with `argvFor(port, index, dataDir)`, waits until every node
+ * listens. Every start gets empty data directories, removed when it stops: a repetition must not
+ * resume the sessions and database of the one before (a persistent run leaves both behind).
+ */
 async function deploy(name, nodes, workDir, argvFor, env) {
   const started = []
+  const dataDirs = []
+  const removeData = () => dataDirs.splice(0).forEach((dir) => rmSync(dir, { recursive: true, force: true }))
   try {
     for (let index = 0; index < nodes; index += 1) {
       const port = await freePort()
       const logFile = join(workDir, `${name}-${index}.log`)
-      const child = startChild(argvFor(port, index), { cpu: cpus.broker, logFile, env })
+      const dataDir = mkdtempSync(join(workDir, `${name}-data-${index}-`))
+      dataDirs.push(dataDir)
+      const child = startChild(argvFor(port, index, dataDir), { cpu: cpus.broker, logFile, env })
       started.push({ port, pid: child.pid, child, logFile })
       await waitForPort(port, child)
     }
   } catch (error) {
     await Promise.all(started.map((node) => node.child.stop()))
+    removeData()
     const logs = started.map((node) => tail(node.logFile)).join(' | ')
     throw new Error(`${LABELS[name]} did not start: ${error.message}: ${logs}`, { cause: error })
   }
@@ -38,6 +47,7 @@ async function deploy(name, nodes, workDir, argvFor, env) {
     /** Resolves to the nodes whose process did not exit cleanly (code 0 or our SIGTERM), with their last log lines. */
     async stop() {
       const results = await Promise.all(started.map((node) => node.child.stop()))
+      removeData()
       return results
         .map((result, index) => ({ ...result, node: index, logTail: tail(started[index].logFile) }))
         .filter(({ code, signal }) => !(code === 0 || signal === 'SIGTERM'))
@@ -49,8 +59,7 @@ function fluxmq({ root, workDir, storage, profileDir, profileName, nodes = 1 }) 
   if (nodes !== 1) throw new Error('multi-node FluxMQ needs the cluster launcher (clustering comes in its own issue)')
   const bin = join(root, 'apps/broker/dist/bin.js')
   const node = profileDir ? ['node', '--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${profileName}.cpuprofile`] : ['node']
-  return deploy('fluxmq', nodes, workDir, (port, index) => {
-    const dataDir = join(workDir, `fluxmq-data-${index}`)
+  return deploy('fluxmq', nodes, workDir, (port, _index, dataDir) => {
     return [
       ...node,
       bin,
@@ -65,9 +74,7 @@ function fluxmq({ root, workDir, storage, profileDir, profileName, nodes = 1 }) 
 }
 
 function mosquitto({ workDir, storage }) {
-  return deploy('mosquitto', 1, workDir, (port) => {
-    const dataDir = join(workDir, 'mosquitto-data')
-    mkdirSync(dataDir, { recursive: true })
+  return deploy('mosquitto', 1, workDir, (port, _index, dataDir) => {
     const config = join(workDir, `mosquitto-${port}.conf`)
     writeFileSync(
       config,
