@@ -114,8 +114,9 @@ export class OfflineQueues {
   }
 
   /**
-   * Removes and returns up to `limit` messages from the head. Commits what is staged first
-   * (read-your-writes); the removal is staged, so it commits with what the caller does next.
+   * Removes and returns up to `limit` messages from the head: from the read-ahead when it holds
+   * them all (they are committed), else by committing what is staged (read-your-writes) and
+   * reading. The removal is staged, so it commits with what the caller does next.
    */
   take(clientId: string, limit: number): Message[] {
     const queue = this.cursors.get(clientId)
