@@ -38,6 +38,19 @@ describe('GroupCommit', () => {
     expect(commits.stats).toEqual({ commits: 2, operations: 4 })
   })
 
+  it('isLast names the latest op staged and not yet committed', async () => {
+    const { commits, op } = recorder()
+    const a = op('a')
+    const b = op('b')
+    expect(commits.isLast(a)).toBe(false)
+    commits.stage(a)
+    expect(commits.isLast(a)).toBe(true)
+    commits.stage(b)
+    expect([commits.isLast(a), commits.isLast(b)]).toEqual([false, true])
+    await commits.sync()
+    expect(commits.isLast(b)).toBe(false)
+  })
+
   it('sync() with nothing staged resolves without a commit', async () => {
     const { commits, batches } = recorder()
     await commits.sync()

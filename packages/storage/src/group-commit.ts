@@ -55,6 +55,11 @@ export class GroupCommit {
     this.scheduled ??= setImmediate(this.flushScheduled)
   }
 
+  /** Whether `op` is the latest op staged and not yet committed: a caller may then add to what it writes. */
+  isLast(op: StagedOp): boolean {
+    return this.staged.length > 0 && this.staged[this.staged.length - 1] === op
+  }
+
   /** Resolves once every op staged before the call is committed. */
   sync(): Promise<void> {
     if (this.failed !== undefined) return Promise.reject(this.failed)

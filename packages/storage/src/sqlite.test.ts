@@ -205,6 +205,76 @@ describe('SqliteStorage: group commit', () => {
   })
 })
 
+describe('SqliteStorage: inflight writes joined', () => {
+  const publish = (packetId: number, m: Message = message()) => ({ packetId, message: m, qos: 1 as const, retain: false, state: 'publish' as const })
+
+  it('[MQTT-4.6.0-1] consecutive puts of any clients are one operation, rows kept in call order, a repeated key updated', async () => {
+    const storage = store()
+    await storage.open()
+    for (const clientId of ['a', 'b']) storage.putSession({ clientId, protocol: 'mqtt5', expiryInterval: 60 })
+    await storage.sync()
+    const before = storage.stats.operations
+    // 150 rows: three statements (64, 64, 22), one of them carrying a large message by reference.
+    for (let i = 1; i <= 75; i++) {
+      storage.putInflight('a', publish(i, i === 70 ? message({ payload: large() }) : undefined))
+      storage.putInflight('b', publish(i))
+    }
+    storage.putInflight('a', { ...publish(3), state: 'release' })
+    await storage.sync()
+    expect(storage.stats.operations - before).toBe(1)
+    await storage.close()
+    const rows = inspect<{ client_id: string; packet_id: number; state: string; message_id: number }>(
+      'SELECT client_id, packet_id, state, message_id FROM inflight ORDER BY rowid',
+    )
+    expect(rows).toHaveLength(150)
+    expect(rows.slice(0, 6).map((r) => `${r.client_id}${r.packet_id}${r.state}`)).toEqual([
+      'a1publish', 'b1publish', 'a2publish', 'b2publish', 'a3release', 'b3publish',
+    ])
+    expect(rows.filter((r) => r.message_id !== 0)).toEqual([{ client_id: 'a', packet_id: 70, state: 'publish', message_id: expect.any(Number) }])
+    const state = await store().open()
+    const a = state.sessions.find((s) => s.session.clientId === 'a')
+    expect(a?.inflight.map((r) => r.packetId)).toEqual(Array.from({ length: 75 }, (_, i) => i + 1))
+    expect(a?.inflight[69]?.message.payload).toEqual(large())
+  })
+
+  it('consecutive deletes of one client are one operation; another client or another write in between starts a new one', async () => {
+    const storage = store()
+    await storage.open()
+    for (let i = 1; i <= 140; i++) storage.putInflight('a', publish(i))
+    storage.putInflight('b', publish(1))
+    await storage.sync()
+    const before = storage.stats.operations
+    // 130 ids: three statements (64, 64, 2).
+    for (let i = 1; i <= 130; i++) storage.deleteInflight('a', i)
+    storage.deleteInflight('b', 1)
+    storage.deleteInflight('a', 131)
+    storage.putIncomingQos2('a', 9)
+    storage.deleteInflight('a', 132)
+    await storage.sync()
+    expect(storage.stats.operations - before).toBe(5)
+    // Committed runs are not extended: this one is a new operation.
+    storage.deleteInflight('a', 133)
+    await storage.sync()
+    expect(storage.stats.operations - before).toBe(6)
+    await storage.close()
+    expect(inspect('SELECT client_id, packet_id FROM inflight ORDER BY rowid')).toEqual(
+      Array.from({ length: 7 }, (_, i) => ({ client_id: 'a', packet_id: 134 + i })),
+    )
+  })
+
+  it('a put and a delete of the same key in one batch apply in call order', async () => {
+    const storage = store()
+    await storage.open()
+    storage.putInflight('a', publish(1))
+    storage.deleteInflight('a', 1)
+    storage.putInflight('a', publish(2))
+    storage.deleteInflight('a', 2)
+    storage.putInflight('a', publish(2))
+    await storage.close()
+    expect(inspect('SELECT packet_id FROM inflight')).toEqual([{ packet_id: 2 }])
+  })
+})
+
 describe('SqliteStorage: message rows', () => {
   it('stores a Message appended to many offline queues once, and deletes it when the last is taken', async () => {
     const storage = store()

@@ -1,7 +1,7 @@
 import type { Message } from '@fluxmq/core'
 
 /** Messages a take reads past what it was asked for, at most. */
-export const READ_AHEAD_MESSAGES = 64
+export const READ_AHEAD_MESSAGES = 512
 /** Payload bytes one queue's read-ahead keeps, at most. */
 const READ_AHEAD_BYTES = 256 * 1024
 /** Queues that keep a read-ahead, at most: the least recently read one is dropped first. */

@@ -14,8 +14,7 @@ import { asStorageError, openDatabase, type SyncMode } from './database.js'
 import { loadState } from './load.js'
 import { MessageStore } from './messages.js'
 import { OfflineQueues } from './offline-queues.js'
-import { INLINE_PAYLOAD_LIMIT } from './segments.js'
-import { ByteWriter, encodeStandalone } from './stored-message.js'
+import { InflightWrites } from './inflight-writes.js'
 import { prepareStatements, type Statements } from './statements.js'
 
 export interface SqliteStorageOptions {
@@ -34,8 +33,7 @@ interface OpenDatabase {
   readonly messages: MessageStore
   readonly commits: GroupCommit
   readonly offline: OfflineQueues
-  /** Where putInflight encodes a message it copies into the inflight row; reused by every one. */
-  readonly inline: ByteWriter
+  readonly inflight: InflightWrites
 }
 
 /**
@@ -82,7 +80,7 @@ export class SqliteStorage implements Storage {
         (failure) => this.reportFailure(failure),
       )
       const offline = new OfflineQueues(db, queues, sql, messages, commits, path)
-      this.current = { db, path, sql, messages, commits, offline, inline: new ByteWriter(1024) }
+      this.current = { db, path, sql, messages, commits, offline, inflight: new InflightWrites(db, commits, messages) }
       this.state = 'open'
       return state
     } catch (cause) {
@@ -163,29 +161,11 @@ export class SqliteStorage implements Storage {
   }
 
   putInflight(clientId: string, record: InflightRecord): void {
-    const { commits, sql, messages, inline } = this.use('putInflight')
-    commits.stage(() => {
-      const message = record.message
-      // A message that has a row already (retained, a large offline entry, loaded) references it;
-      // a small one without (taken from a segment, routed live) is copied into the inflight row,
-      // which saves writing a row that the PUBACK deletes again. Large ones get a shared row.
-      const id = messages.existingId(message) ?? (message.payload.length > INLINE_PAYLOAD_LIMIT ? messages.idFor(message) : 0)
-      sql.upsertInflight.run(
-        clientId,
-        record.packetId,
-        id,
-        id === 0 ? encodeStandalone(inline, message) : null,
-        record.qos,
-        record.retain ? 1 : 0,
-        record.state,
-        record.subscriptionIds === undefined ? null : JSON.stringify(record.subscriptionIds),
-      )
-    })
+    this.use('putInflight').inflight.put(clientId, record)
   }
 
   deleteInflight(clientId: string, packetId: number): void {
-    const { commits, sql } = this.use('deleteInflight')
-    commits.stage(() => sql.deleteInflight.run(clientId, packetId))
+    this.use('deleteInflight').inflight.delete(clientId, packetId)
   }
 
   putIncomingQos2(clientId: string, packetId: number): void {

@@ -23,13 +23,6 @@ export const STATEMENT_SQL = {
       subscription_id = excluded.subscription_id, user_properties = excluded.user_properties`,
   deleteSubscription: 'DELETE FROM subscriptions WHERE client_id = ? AND filter = ?',
 
-  /** message_id 0 with the message encoded in `message`, or a messages row's id and no `message`. */
-  upsertInflight: `INSERT INTO inflight (client_id, packet_id, message_id, message, qos, retain, state,
-      subscription_ids) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT (client_id, packet_id) DO UPDATE SET message_id = excluded.message_id, message = excluded.message,
-      qos = excluded.qos, retain = excluded.retain, state = excluded.state, subscription_ids = excluded.subscription_ids`,
-  deleteInflight: 'DELETE FROM inflight WHERE client_id = ? AND packet_id = ?',
-
   insertIncomingQos2: `INSERT INTO incoming_qos2 (client_id, packet_id, released) VALUES (?, ?, 0)
     ON CONFLICT (client_id, packet_id) DO UPDATE SET released = 0`,
   releaseIncomingQos2: 'UPDATE incoming_qos2 SET released = 1 WHERE client_id = ? AND packet_id = ?',

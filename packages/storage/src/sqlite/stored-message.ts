@@ -132,14 +132,16 @@ export function encodeMessage(out: ByteWriter, message: Message): void {
 }
 
 /**
- * A message on its own (an inflight row's `message`): a version byte, then the message. Returns
- * the view of `out` to bind, valid until `out` is written again.
+ * A message on its own (an inflight row's `message`): a version byte, then the message, appended
+ * to `out`. Returns the view of `out` to bind, valid until `out` is reset (length 0) and reused,
+ * so that one statement can bind several.
  */
 export function encodeStandalone(out: ByteWriter, message: Message): Buffer {
-  out.length = 0
+  const start = out.length
   out.u8(STORED_MESSAGE_VERSION)
   encodeMessage(out, message)
-  return out.bytes.subarray(0, out.length)
+  // Growing later copies into a new buffer and leaves this view's one as it is.
+  return out.bytes.subarray(start, out.length)
 }
 
 export function decodeStandalone(bytes: Buffer): Message {
