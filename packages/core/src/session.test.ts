@@ -95,4 +95,35 @@ describe('Session memory', () => {
     }
     expect(got).toEqual(['1', '2', '3', '4'])
   })
+
+  it('[MQTT-4.6.0-5] an empty window is filled at once; the PUBACKs of one task are refilled by one read, in order', async () => {
+    const w = await createWorld()
+    const opts = { cleanStart: false, expiry: 60, receiveMaximum: 4 }
+    const c = await connect(w, 'c', opts)
+    c.subscribe('t', 1)
+    c.disconnect()
+    const pub = await connect(w, 'p')
+    for (let i = 1; i <= 12; i++) pub.publish('t', String(i), 1)
+    const takes: number[] = []
+    const takeOffline = w.storage.takeOffline.bind(w.storage)
+    w.storage.takeOffline = (clientId, limit) => {
+      takes.push(limit)
+      return takeOffline(clientId, limit)
+    }
+    const again = await connect(w, 'c', opts)
+    // Requested in the CONNACK's task, before any other I/O.
+    expect(takes).toEqual([4])
+    await Promise.resolve()
+    let got = again.link.take()
+    expect(got.map((r) => r.payload)).toEqual(['1', '2', '3', '4'])
+    // Three slots freed in one task: one read of three, not a read of one and then of two.
+    for (const r of got.slice(0, 3)) again.ack(r)
+    expect(takes).toEqual([4])
+    pub.publish('t', '13', 1)
+    for (let i = 0; i < 4 && again.link.received.length < 3; i++) await Promise.resolve()
+    got = again.link.take()
+    expect(takes).toEqual([4, 3])
+    expect(got.map((r) => r.payload)).toEqual(['5', '6', '7'])
+    expect(w.broker.session('c')).toMatchObject({ inflight: 4, queued: 6 })
+  })
 })

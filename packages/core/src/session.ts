@@ -422,7 +422,12 @@ export class Session {
     while (this.active && !this.taking && this.inflight.size < this.receiveMaximum) {
       const out = this.pending?.shift()
       if (out === undefined) {
-        if (this.storedTail > 0) this.take()
+        if (this.storedTail > 0) {
+          // An empty window is filled at once (the first deliveries after CONNACK); one still
+          // holding deliveries can wait for the rest of this task's PUBACKs (scheduleTake).
+          if (this.inflight.size === 0) this.take()
+          else this.scheduleTake()
+        }
         return
       }
       // The mirror entry leaves the stored queue and enters inflight in the same turn: one transaction.
@@ -435,6 +440,21 @@ export class Session {
       }
       this.transmit(out)
     }
+  }
+
+  /**
+   * The read of the stored queue waits for the end of the current task (a microtask: no I/O comes
+   * first): the PUBACKs of one socket read each free a slot, and one take then fills them all
+   * instead of a take for the first and another for the rest. Storage commits what is staged
+   * before it reads, so every take saved is a commit saved. `taking` holds new messages back in
+   * the queue meanwhile, so order is kept [MQTT-4.6.0-5].
+   */
+  private scheduleTake(): void {
+    this.taking = true
+    queueMicrotask(() => {
+      if (this.ended || this.ctx.halted) this.taking = false
+      else this.take()
+    })
   }
 
   /** Reads the next part of the stored queue; the window room it fills is reserved meanwhile. */
