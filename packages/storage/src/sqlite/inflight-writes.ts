@@ -23,7 +23,9 @@ export function deleteInflightSql(packetIds: number): string {
 
 interface PutRun {
   readonly op: StagedOp
-  readonly records: { clientId: string; record: InflightRecord }[]
+  /** Parallel to `records` (no wrapper object per row). */
+  readonly clientIds: string[]
+  readonly records: InflightRecord[]
 }
 
 interface DeleteRun {
@@ -59,12 +61,14 @@ export class InflightWrites {
   put(clientId: string, record: InflightRecord): void {
     const run = this.putRun
     if (run !== undefined && this.commits.isLast(run.op)) {
-      run.records.push({ clientId, record })
+      run.clientIds.push(clientId)
+      run.records.push(record)
       return
     }
-    const records = [{ clientId, record }]
-    const op = (): void => this.writePuts(records)
-    this.putRun = { op, records }
+    const clientIds = [clientId]
+    const records = [record]
+    const op = (): void => this.writePuts(clientIds, records)
+    this.putRun = { op, clientIds, records }
     this.commits.stage(op)
   }
 
@@ -80,21 +84,21 @@ export class InflightWrites {
     this.commits.stage(op)
   }
 
-  private writePuts(records: PutRun['records']): void {
+  private writePuts(clientIds: readonly string[], records: readonly InflightRecord[]): void {
     const { params, inline, messages } = this
     for (let start = 0; start < records.length; start += ROWS_PER_STATEMENT) {
       const end = Math.min(records.length, start + ROWS_PER_STATEMENT)
       params.length = 0
       inline.length = 0
       for (let i = start; i < end; i++) {
-        const { clientId, record } = records[i] as PutRun['records'][number]
+        const record = records[i] as InflightRecord
         const message = record.message
         // A message that has a row already (retained, a large offline entry, loaded) references it;
         // a small one without (taken from a segment, routed live) is copied into the inflight row,
         // which saves writing a row that the PUBACK deletes again. Large ones get a shared row.
         const id = messages.existingId(message) ?? (message.payload.length > INLINE_PAYLOAD_LIMIT ? messages.idFor(message) : 0)
         params.push(
-          clientId,
+          clientIds[i],
           record.packetId,
           id,
           id === 0 ? encodeStandalone(inline, message) : null,
