@@ -269,6 +269,7 @@ export class Connection implements LinkTarget, WriteOverflowHandler {
     } catch (err) {
       this.onPacketError(err)
     }
+    this.host.scheduler.flushRead()
   }
 
   /** Called by the parser with this connection as `this` (a method, not a closure per connection). */

@@ -102,6 +102,36 @@ describe('BatchedWriter', () => {
     expect(stream.destroyed).toBe(true)
   })
 
+  it('flushRead() writes the first read\'s packets at once; later reads of the turn wait for the turn\'s flush', async () => {
+    const scheduler = new FlushScheduler(PLAIN_SINK)
+    const stream = new RecordingStream()
+    const writer = new BatchedWriter(stream, scheduler, 1 << 20, IGNORE_OVERFLOW)
+    writer.write(Buffer.from('a'))
+    writer.write(Buffer.from('b'))
+    scheduler.flushRead()
+    expect(stream.calls).toEqual([[Buffer.from('ab')]])
+    writer.write(Buffer.from('c'))
+    scheduler.flushRead()
+    writer.write(Buffer.from('d'))
+    expect(stream.calls).toEqual([[Buffer.from('ab')]])
+    await nextTurn()
+    expect(stream.calls).toEqual([[Buffer.from('ab')], [Buffer.from('cd')]])
+    // A new turn: its first read writes at once again.
+    writer.write(Buffer.from('e'))
+    scheduler.flushRead()
+    expect(stream.calls).toHaveLength(3)
+  })
+
+  it('flushRead() after a read that produced nothing leaves the turn\'s early write to a later read', async () => {
+    const scheduler = new FlushScheduler(PLAIN_SINK)
+    const stream = new RecordingStream()
+    const writer = new BatchedWriter(stream, scheduler, 1 << 20, IGNORE_OVERFLOW)
+    scheduler.flushRead()
+    writer.write(Buffer.from('a'))
+    scheduler.flushRead()
+    expect(stream.calls).toEqual([[Buffer.from('a')]])
+  })
+
   describe('write-ahead barrier', () => {
     /** A sink whose durable() hands out barriers the test resolves by hand, like a pending commit. */
     const gated = () => {
@@ -129,6 +159,25 @@ describe('BatchedWriter', () => {
       barriers[0]!()
       await nextTurn()
       expect(stream.calls).toEqual([[Buffer.from('pubrel')]])
+    })
+
+    it('flushRead() holds a read\'s packets behind the barrier staged with them', async () => {
+      const { sink, barriers } = gated()
+      const scheduler = new FlushScheduler(sink)
+      const stream = new RecordingStream()
+      const writer = new BatchedWriter(stream, scheduler, 1 << 20, IGNORE_OVERFLOW)
+      sink.stage()
+      writer.write(Buffer.from('puback'))
+      scheduler.flushRead()
+      await Promise.resolve()
+      expect(stream.calls).toEqual([])
+      // The turn's own flush finds nothing new and must not overtake the held batch.
+      writer.write(Buffer.from('later'))
+      await nextTurn()
+      expect(stream.calls).toEqual([])
+      barriers[0]!()
+      await nextTurn()
+      expect(stream.calls).toEqual([[Buffer.from('puback')], [Buffer.from('later')]])
     })
 
     it('writes held batches in turn order, even when a later turn needs no barrier', async () => {
