@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs'
-import { AclAuthorizer, AclFileError, readAclFile } from './auth/acl.js'
+import { AclAuthorizer, readAclFile } from './auth/acl.js'
+import { LineFileError } from './auth/line-file-error.js'
 import { PasswordAuthenticator } from './auth/password-authenticator.js'
-import { PasswordFileError, readPasswordFile } from './auth/password-file.js'
+import { readPasswordFile } from './auth/password-file.js'
 import { ConfigError, ConfigErrorCode } from './config/errors.js'
 import type { FluxConfig } from './config/schema.js'
 import { tlsAddress } from './config/validate.js'
@@ -19,23 +20,18 @@ export function readKeyFile(key: string, path: string): Buffer {
   }
 }
 
-function readUsers(path: string) {
+/** Reads a line-oriented file a key names; its path:line error becomes a ConfigError naming the key. */
+function readLineFile<T>(key: string, path: string, read: (path: string) => T): T {
   try {
-    return readPasswordFile(path)
+    return read(path)
   } catch (error) {
-    if (error instanceof PasswordFileError) throw referencedFileError('auth.password_file', path, error.message)
+    if (error instanceof LineFileError) throw referencedFileError(key, path, error.message)
     throw error
   }
 }
 
-function readRules(path: string) {
-  try {
-    return readAclFile(path)
-  } catch (error) {
-    if (error instanceof AclFileError) throw referencedFileError('auth.acl_file', path, error.message)
-    throw error
-  }
-}
+const readUsers = (path: string) => readLineFile('auth.password_file', path, readPasswordFile)
+const readRules = (path: string) => readLineFile('auth.acl_file', path, readAclFile)
 
 export interface LoadedAuth {
   readonly authenticator?: PasswordAuthenticator
