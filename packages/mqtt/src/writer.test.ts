@@ -33,7 +33,8 @@ const PLAIN_SINK: TrafficSink = { countBytes: () => {}, durable: () => undefined
 /** One writer on a fresh RecordingStream, with a scheduler of its own. */
 const writerOn = (sink: TrafficSink = PLAIN_SINK, maxWriteBuffer = 1 << 20, overflow: WriteOverflowHandler = IGNORE_OVERFLOW) => {
   const stream = new RecordingStream()
-  return { stream, writer: new BatchedWriter(stream, new FlushScheduler(sink), maxWriteBuffer, overflow) }
+  const scheduler = new FlushScheduler(sink)
+  return { stream, scheduler, writer: new BatchedWriter(stream, scheduler, maxWriteBuffer, overflow) }
 }
 
 describe('BatchedWriter', () => {
@@ -103,9 +104,7 @@ describe('BatchedWriter', () => {
   })
 
   it('flushRead() writes the first read\'s packets at once; later reads of the turn wait for the turn\'s flush', async () => {
-    const scheduler = new FlushScheduler(PLAIN_SINK)
-    const stream = new RecordingStream()
-    const writer = new BatchedWriter(stream, scheduler, 1 << 20, IGNORE_OVERFLOW)
+    const { scheduler, stream, writer } = writerOn()
     writer.write(Buffer.from('a'))
     writer.write(Buffer.from('b'))
     scheduler.flushRead()
@@ -123,9 +122,7 @@ describe('BatchedWriter', () => {
   })
 
   it('flushRead() after a read that produced nothing leaves the turn\'s early write to a later read', async () => {
-    const scheduler = new FlushScheduler(PLAIN_SINK)
-    const stream = new RecordingStream()
-    const writer = new BatchedWriter(stream, scheduler, 1 << 20, IGNORE_OVERFLOW)
+    const { scheduler, stream, writer } = writerOn()
     scheduler.flushRead()
     writer.write(Buffer.from('a'))
     scheduler.flushRead()
@@ -163,9 +160,7 @@ describe('BatchedWriter', () => {
 
     it('flushRead() holds a read\'s packets behind the barrier staged with them', async () => {
       const { sink, barriers } = gated()
-      const scheduler = new FlushScheduler(sink)
-      const stream = new RecordingStream()
-      const writer = new BatchedWriter(stream, scheduler, 1 << 20, IGNORE_OVERFLOW)
+      const { scheduler, stream, writer } = writerOn(sink)
       sink.stage()
       writer.write(Buffer.from('puback'))
       scheduler.flushRead()
