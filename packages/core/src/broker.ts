@@ -100,6 +100,7 @@ export class Broker implements BrokerCore, ClusterInbound {
       releasedQos2Kept: receiveMaximum(options),
       now: () => clock.now(),
       wrote: false,
+      backpressure: undefined,
       halted: false,
     }
     this.retained = new RetainedMessages(this.storage, this.timers, this.stats, options.maxRetainedMessages)
@@ -234,9 +235,12 @@ export class Broker implements BrokerCore, ClusterInbound {
   private accept(message: Message, forward: boolean, persist: boolean): PublishResult {
     if (this.state === 'stopped') return result(ReasonCode.ServerShuttingDown)
     this.stats.messagesReceived++
-    // A will published from inside another publish's fan-out must not clear that publish's flag.
-    const outer = this.ctx.wrote
-    this.ctx.wrote = false
+    // A will published from inside another publish's fan-out must not clear that publish's flags.
+    const ctx = this.ctx
+    const outer = ctx.wrote
+    const outerBackpressure = ctx.backpressure
+    ctx.wrote = false
+    ctx.backpressure = undefined
     let reason: ReasonCode
     if (message.retain) {
       const r = this.retained.apply(message, persist)
@@ -245,8 +249,11 @@ export class Broker implements BrokerCore, ClusterInbound {
     } else {
       reason = this.forwardAndRoute(message, forward)
     }
-    const wrote = this.ctx.wrote
-    this.ctx.wrote = outer || wrote
+    const wrote = ctx.wrote
+    const backpressure = ctx.backpressure
+    ctx.wrote = outer || wrote
+    ctx.backpressure = outerBackpressure ?? backpressure
+    if (backpressure !== undefined) return wrote ? { reason, durable: this.storage.sync(), backpressure } : { reason, backpressure }
     return wrote ? { reason, durable: this.storage.sync() } : result(reason)
   }
 
@@ -304,12 +311,16 @@ export class Broker implements BrokerCore, ClusterInbound {
     // A failed PUBREC ends the exchange: the id is not remembered.
     if (r.reason >= 0x80) return { reason: r.reason, duplicate: false }
     s.receiveIncoming(packetId)
-    if (!s.stored) return { reason: r.reason, durable: r.durable, duplicate: false }
-    return { reason: r.reason, durable: this.storage.sync(), duplicate: false }
+    const durable = s.stored ? this.storage.sync() : r.durable
+    return { reason: r.reason, durable, backpressure: r.backpressure, duplicate: false }
   }
 
   releaseQos2(from: SessionHandle, packetId: number): boolean {
     return this.registry.live(from)?.releaseIncoming(packetId) ?? false
+  }
+
+  creditAvailable(session: SessionHandle): void {
+    this.registry.live(session)?.pump()
   }
 
   puback(session: SessionHandle, packetId: number): boolean {
