@@ -22,6 +22,7 @@ export type {
   PublishResult,
   DisconnectOptions,
   BrokerStats,
+  DropReason,
   BrokerCore,
   BrokerOptions,
 } from './api.js'

@@ -74,8 +74,14 @@ export function handleConnect(connection: Connection, packet: IConnectPacket): v
   if (will === null) return
 
   let keepAlive = packet.keepalive ?? 0
-  // Server Keep Alive overrides the client's value; only MQTT 5 can be told so [MQTT-3.2.2-21].
-  if (version === 5 && options.serverKeepAlive > 0) keepAlive = options.serverKeepAlive
+  // broker.server_keep_alive is a maximum, as Mosquitto's max_keepalive: a longer Keep Alive, or
+  // none (0), is replaced by it. Only MQTT 5 can be told so, with Server Keep Alive
+  // [MQTT-3.2.2-21]; a 3.1.1 client cannot, and is refused as Mosquitto refuses it (return code 2).
+  const max = options.serverKeepAlive
+  if (max > 0 && (keepAlive === 0 || keepAlive > max)) {
+    if (version !== 5) return connection.refuse(ReasonCode.ClientIdentifierNotValid, `keep alive ${keepAlive} s is above the server's maximum ${max} s`)
+    keepAlive = max
+  }
 
   connection.connectSessionExpiry = props?.sessionExpiryInterval ?? 0
   if (version === 5) connection.outboundAliases = new OutboundTopicAliases(props?.topicAliasMaximum ?? 0)
