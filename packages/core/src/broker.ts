@@ -9,6 +9,7 @@ import type {
   SessionHandle,
   SubscribeResult,
 } from './api.js'
+import { isSharedFilter, validateTopicFilter, validateTopicName } from '@fluxmq/topic'
 import type { Authorizer, ClientIdentity } from './auth.js'
 import type { Cluster, ClusterInbound, TransferredSession } from './cluster.js'
 import { BrokerError, BrokerErrorCode } from './errors.js'
@@ -30,7 +31,6 @@ import type { Subscription } from './subscription.js'
 import { SysLoad } from './sys-load.js'
 import { sysTopics } from './sys-topics.js'
 import { TimerQueue } from './timers.js'
-import { validateTopicFilter, validateTopicName } from './topic.js'
 import { willMessage } from './will.js'
 
 const allowAll: Authorizer = { canPublish: () => true, canSubscribe: () => true }
@@ -215,12 +215,10 @@ export class Broker implements BrokerCore, ClusterInbound {
     if (from !== null) {
       const s = this.registry.live(from)
       if (s === undefined) return STALE
-      const invalid = validateTopicName(message.topic)
-      if (invalid !== undefined) return result(invalid)
+      if (validateTopicName(message.topic) !== undefined) return result(ReasonCode.TopicNameInvalid)
       if (!this.mayPublish(s.identity, message.topic)) return result(ReasonCode.NotAuthorized)
     } else {
-      const invalid = validateTopicName(message.topic)
-      if (invalid !== undefined) return result(invalid)
+      if (validateTopicName(message.topic) !== undefined) return result(ReasonCode.TopicNameInvalid)
     }
     return this.accept(message, true, true)
   }
@@ -345,10 +343,9 @@ export class Broker implements BrokerCore, ClusterInbound {
   }
 
   private subscribeOne(s: Session, req: SubscriptionOptions): ReasonCode {
-    const invalid = validateTopicFilter(req.filter)
-    if (invalid !== undefined) return invalid
+    if (validateTopicFilter(req.filter) !== undefined) return ReasonCode.TopicFilterInvalid
     // [MQTT-3.8.3-4] It is a Protocol Error to set No Local on a Shared Subscription.
-    if (req.noLocal && req.filter.startsWith('$share/')) return ReasonCode.ProtocolError
+    if (req.noLocal && isSharedFilter(req.filter)) return ReasonCode.ProtocolError
     if (!this.authorizer.canSubscribe(s.identity, req.filter)) return ReasonCode.NotAuthorized
     const existing = s.subscriptions.get(req.filter)
     const max = this.options.maxSubscriptionsPerClient

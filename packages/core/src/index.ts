@@ -30,5 +30,6 @@ export type { SessionInfo } from './session-info.js'
 export { LocalCluster } from './local-cluster.js'
 export { MemoryStorage } from './memory-storage.js'
 export { TopicTrie } from './topic-trie.js'
-export { validateTopicName, validateTopicFilter, parseSharedFilter, topicMatches, type SharedFilter } from './topic.js'
+// Topic grammar lives in @fluxmq/topic; re-exported so callers of the core's earlier API keep working.
+export { validateTopicName, validateTopicFilter, parseSharedFilter, topicMatches, type SharedFilter, type TopicError } from '@fluxmq/topic'
 export { BrokerError, BrokerErrorCode } from './errors.js'

@@ -1,3 +1,4 @@
+import { topicMatches } from '@fluxmq/topic'
 import type { ClientLink, SessionHandle } from './api.js'
 import type { ClientIdentity } from './auth.js'
 import { Fifo } from './fifo.js'
@@ -9,7 +10,6 @@ import type { Stats } from './stats.js'
 import type { InflightRecord, SessionProtocol, SessionRecord, Storage, WillRecord } from './storage.js'
 import type { Subscription } from './subscription.js'
 import type { Timer } from './timers.js'
-import { topicMatches } from './topic.js'
 
 /** What every session shares: the broker's storage, counters and settings. */
 export interface SessionContext {
