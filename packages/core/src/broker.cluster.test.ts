@@ -8,7 +8,7 @@ describe('Broker and the Cluster seam', () => {
     const cluster = new RecordingCluster()
     const w = await createWorld({}, { cluster })
     await connect(w, 'c')
-    expect(cluster.calls).toEqual(['acquire c'])
+    expect(cluster.calls).toEqual(['claim stored ', 'acquire c'])
     cluster.fail = true
     await expect(connect(w, 'd')).rejects.toThrow(/connect d failed: 136/)
   })
@@ -25,7 +25,7 @@ describe('Broker and the Cluster seam', () => {
     a.subscribe('x/#', 2)
     w.broker.unsubscribe(a.handle, ['x/#', '$share/g/y'])
     b.disconnect()
-    expect(cluster.calls.filter((c) => !c.startsWith('acquire'))).toEqual([
+    expect(cluster.calls.filter((c) => !c.startsWith('acquire') && !c.startsWith('claim'))).toEqual([
       'add x/#',
       'add $share/g/y',
       'remove x/#',
@@ -77,7 +77,7 @@ describe('Broker and the Cluster seam', () => {
     const pub = await connect(w, 'p')
     pub.publish('t', 'inflight', 2)
     pub.publish('t', 'pending', 2)
-    const t = await cluster.inbound?.surrenderSession('c')
+    const t = await cluster.inbound?.surrenderSession('c', 2)
     expect(c.link.closed).toBe(ReasonCode.SessionTakenOver)
     expect(t?.session.clientId).toBe('c')
     expect(t?.subscriptions.map((s) => s.filter)).toEqual(['t'])
@@ -85,6 +85,6 @@ describe('Broker and the Cluster seam', () => {
     expect(t?.offline.map((m) => m.payload.toString())).toEqual(['pending'])
     expect(w.broker.stats).toMatchObject({ sessionsCurrent: 1, subscriptionsCurrent: 0, inflightCurrent: 0, offlineQueuedCurrent: 0 })
     expect((await w.storage.open()).sessions).toEqual([])
-    expect(await cluster.inbound?.surrenderSession('nobody')).toBeUndefined()
+    expect(await cluster.inbound?.surrenderSession('nobody', 2)).toBeUndefined()
   })
 })

@@ -45,6 +45,11 @@ function result(reason: ReasonCode): PublishResult {
   }
   return r
 }
+/** Resolves when both resolve; rejects with the first failure. */
+function bothResolved(a: Promise<void>, b: Promise<void>): Promise<void> {
+  return Promise.all([a, b]).then(() => undefined)
+}
+
 /** What a call through a stale handle gets: the session belongs to a newer connection. */
 const STALE = result(ReasonCode.SessionTakenOver)
 
@@ -76,6 +81,8 @@ export class Broker implements BrokerCore, ClusterInbound {
   /** Messages published while routing another (a will from a link that closed mid-delivery). */
   private readonly deferred: Message[] = []
   private routing = false
+  /** The remote nodes' acceptance of the QoS 1/2 publish being accepted (see accept). */
+  private remote: Promise<void> | undefined
   private readonly sysLoad = new SysLoad()
   private state: 'new' | 'starting' | 'running' | 'draining' | 'stopping' | 'stopped' = 'new'
   private startedAt = 0
@@ -113,7 +120,12 @@ export class Broker implements BrokerCore, ClusterInbound {
       stats: this.stats,
       clock,
       logger: this.logger,
-      publishWill: (clientId, will, now) => this.accept(willMessage(will, clientId, now), true, true),
+      publishWill: (clientId, will, now) => {
+        // Nobody acknowledges a will: a failure to make it durable or to forward it is logged here.
+        this.accept(willMessage(will, clientId, now), true, true).durable?.catch((err: unknown) => {
+          this.logger.error({ err, clientId }, 'will not stored or not accepted by another node')
+        })
+      },
     })
   }
 
@@ -121,9 +133,17 @@ export class Broker implements BrokerCore, ClusterInbound {
     if (this.state !== 'new') throw new BrokerError(BrokerErrorCode.AlreadyStarted, 'start() was already called')
     this.state = 'starting'
     const loaded = await this.storage.open()
+    // Claimed before anything of theirs exists here: no route is announced and no will fires for a
+    // session that another node owns now. Those stay in Storage, not loaded (SPEC §6: handing
+    // their queued messages to the owner is the cluster plane's).
+    const owned = await this.cluster.claimStored(loaded.sessions.map((s) => ({ clientId: s.session.clientId, epoch: s.session.epoch ?? 0 })))
     const now = this.clock.now()
     for (const message of loaded.retained) this.retained.load(message, now)
-    for (const stored of loaded.sessions) this.registry.load(stored, now)
+    for (const stored of loaded.sessions) {
+      const epoch = owned.get(stored.session.clientId)
+      if (epoch !== undefined) this.registry.load(stored, epoch, now)
+      else this.logger.info({ clientId: stored.session.clientId }, 'stored session owned by another node, not loaded')
+    }
     this.cluster.attach(this)
     this.startedAt = now
     this.sysLoad.start(this.stats, now)
@@ -198,8 +218,14 @@ export class Broker implements BrokerCore, ClusterInbound {
       return { ok: false, reason: ReasonCode.ServerUnavailable }
     }
     if (this.state !== 'running') return { ok: false, reason: ReasonCode.ServerShuttingDown }
-    const { handle, sessionPresent, expiry } = this.registry.attach(request, link, identity, claim)
-    return { ok: true, session: handle, sessionPresent, sessionExpiryInterval: expiry }
+    try {
+      const { handle, sessionPresent, expiry } = this.registry.attach(request, link, identity, claim)
+      return { ok: true, session: handle, sessionPresent, sessionExpiryInterval: expiry }
+    } catch (err) {
+      if (!(err instanceof BrokerError) || err.code !== BrokerErrorCode.StaleEpoch) throw err
+      this.logger.warn({ err, clientId: id, epoch: claim.epoch }, 'stale session claim refused')
+      return { ok: false, reason: ReasonCode.ServerUnavailable }
+    }
   }
 
   activate(session: SessionHandle): void {
@@ -234,7 +260,9 @@ export class Broker implements BrokerCore, ClusterInbound {
     this.stats.messagesReceived++
     // A will published from inside another publish's fan-out must not clear that publish's flag.
     const outer = this.ctx.wrote
+    const outerRemote = this.remote
     this.ctx.wrote = false
+    this.remote = undefined
     let reason: ReasonCode
     if (message.retain) {
       const r = this.retained.apply(message, persist)
@@ -244,12 +272,25 @@ export class Broker implements BrokerCore, ClusterInbound {
       reason = this.forwardAndRoute(message, forward)
     }
     const wrote = this.ctx.wrote
+    const remote = this.remote
     this.ctx.wrote = outer || wrote
-    return wrote ? { reason, durable: this.storage.sync() } : result(reason)
+    this.remote = outerRemote
+    if (remote === undefined) return wrote ? { reason, durable: this.storage.sync() } : result(reason)
+    return { reason, durable: wrote ? bothResolved(this.storage.sync(), remote) : remote }
   }
 
+  /**
+   * A QoS 1/2 publish is acknowledged once the nodes it was forwarded to accepted it (`durable`
+   * awaits `remote`); QoS 0 promises nothing, so nobody waits and a refusal is only logged.
+   */
   private forwardAndRoute(message: Message, forward: boolean): ReasonCode {
-    if (forward) this.cluster.forward(message)
+    if (forward) {
+      const accepted = this.cluster.forward(message)
+      if (accepted !== undefined) {
+        if (message.qos > 0) this.remote = accepted
+        else accepted.catch((err: unknown) => this.logger.warn({ err, topic: message.topic }, 'QoS 0 publish not accepted by another node'))
+      }
+    }
     return this.route(message)
   }
 
@@ -303,7 +344,8 @@ export class Broker implements BrokerCore, ClusterInbound {
     if (r.reason >= 0x80) return { reason: r.reason, duplicate: false }
     s.receiveIncoming(packetId)
     if (!s.stored) return { reason: r.reason, durable: r.durable, duplicate: false }
-    return { reason: r.reason, durable: this.storage.sync(), duplicate: false }
+    const sync = this.storage.sync()
+    return { reason: r.reason, durable: r.durable === undefined ? sync : bothResolved(r.durable, sync), duplicate: false }
   }
 
   releaseQos2(from: SessionHandle, packetId: number): boolean {
@@ -445,9 +487,14 @@ export class Broker implements BrokerCore, ClusterInbound {
     this.accept(message, false, true)
   }
 
-  /** ClusterInbound: another node takes this client over; hand over everything and forget it here. */
-  surrenderSession(clientId: string): Promise<TransferredSession | undefined> {
-    return this.registry.surrender(clientId)
+  /** ClusterInbound: another node takes this client over under `epoch`; hand over everything and forget it here. */
+  surrenderSession(clientId: string, epoch: number): Promise<TransferredSession | undefined> {
+    return this.registry.surrender(clientId, epoch)
+  }
+
+  /** ClusterInbound: these sessions belong to another node now; they are no longer served here. */
+  ownershipLost(clientIds: readonly string[]): void {
+    for (const id of clientIds) this.registry.lose(id)
   }
 
   /** Every `sysIntervalMs`: the `$SYS` snapshot, retained (memory only) and routed to its subscribers. */

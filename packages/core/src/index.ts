@@ -11,7 +11,7 @@ export type {
   StoredState,
   Storage,
 } from './storage.js'
-export type { TransferredSession, SessionClaim, ClusterInbound, Cluster } from './cluster.js'
+export type { TransferredSession, SessionClaim, StoredClaim, ClusterInbound, Cluster } from './cluster.js'
 export type { ClientIdentity, AuthRequest, AuthResult, Authenticator, Authorizer } from './auth.js'
 export type {
   ClientLink,

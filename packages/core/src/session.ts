@@ -79,6 +79,8 @@ export class Session {
   active = false
   stored = false
   ended = false
+  /** The cluster ownership epoch this node serves the session under (SessionClaim.epoch). */
+  epoch = 0
   receiveMaximum = MAX_PACKET_ID
   private subscriptionsByFilter: Map<string, Subscription> | undefined
   /** In send order (see pubrec): the retry scan stops at the first entry not yet due. */
@@ -181,6 +183,7 @@ export class Session {
       expiryInterval: this.expiryInterval,
       disconnectedAt: this.disconnectedAt,
       will: this.will,
+      epoch: this.epoch,
     }
   }
 
