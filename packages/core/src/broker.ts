@@ -136,7 +136,8 @@ export class Broker implements BrokerCore, ClusterInbound {
     // Claimed before anything of theirs exists here: no route is announced and no will fires for a
     // session that another node owns now. Those stay in Storage, not loaded (SPEC §6: handing
     // their queued messages to the owner is the cluster plane's).
-    const owned = await this.cluster.claimStored(loaded.sessions.map((s) => ({ clientId: s.session.clientId, epoch: s.session.epoch ?? 0 })))
+    const offered = loaded.sessions.map((s) => ({ clientId: s.session.clientId, epoch: s.session.epoch ?? 0 }))
+    const owned = await this.cluster.claimStored(offered)
     const now = this.clock.now()
     for (const message of loaded.retained) this.retained.load(message, now)
     for (const stored of loaded.sessions) {

@@ -92,7 +92,7 @@ export class SessionRegistry {
         if (s.handle !== undefined) this.takeOver(s, true, now)
         this.end(s, false, false)
       }
-      s = this.adopt(transferred)
+      s = this.adopt(transferred, claim.epoch)
       // The other half of a takeover across nodes (see surrender): the closed connection's delayed
       // will goes out when this connection ends the session, as takeOver() does on one node.
       const will = transferred.takeoverWill
@@ -335,8 +335,9 @@ export class SessionRegistry {
   }
 
   /** A session handed over by another node (cluster takeover or a dead node's session). */
-  private adopt(t: TransferredSession): Session {
+  private adopt(t: TransferredSession, epoch: number): Session {
     const s = this.restore(t.session, t.subscriptions, t.inflight, t.incomingQos2, t.releasedQos2 ?? [])
+    s.epoch = epoch
     s.adopt(t.offline)
     if (s.expiryInterval > 0) s.persist()
     return s
