@@ -1,3 +1,4 @@
+import { topicMatches } from '@fluxmq/topic'
 import type { ClientLink, SessionHandle } from './api.js'
 import type { ClientIdentity } from './auth.js'
 import { Fifo } from './fifo.js'
@@ -9,7 +10,6 @@ import type { Stats } from './stats.js'
 import type { InflightRecord, SessionProtocol, SessionRecord, Storage, WillRecord } from './storage.js'
 import type { Subscription } from './subscription.js'
 import type { Timer } from './timers.js'
-import { topicMatches } from './topic.js'
 
 /** What every session shares: the broker's storage, counters and settings. */
 export interface SessionContext {
@@ -95,6 +95,8 @@ export class Session {
   active = false
   stored = false
   ended = false
+  /** The cluster ownership epoch this node serves the session under (SessionClaim.epoch). */
+  epoch = 0
   receiveMaximum = MAX_PACKET_ID
   private subscriptionsByFilter: Map<string, Subscription> | undefined
   /** In send order (see pubrec): the retry scan stops at the first entry not yet due. */
@@ -209,6 +211,7 @@ export class Session {
       expiryInterval: this.expiryInterval,
       disconnectedAt: this.disconnectedAt,
       will: this.will,
+      epoch: this.epoch,
     }
   }
 

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto'
-import { ReasonCode, validateTopicName } from '@fluxmq/core'
+import { ReasonCode } from '@fluxmq/core'
 import type { ConnectRequest, Message, QoS, WillRecord } from '@fluxmq/core'
 import { isValidUtf8MqttString } from '@fluxmq/mqtt-codec'
 import type { IConnackPacket, IConnectPacket, ProtocolVersion } from '@fluxmq/mqtt-codec'
+import { validateTopicName } from '@fluxmq/topic'
 import type { Connection } from '../connection.js'
 import { expiresAtFrom, messagePropertiesFromWire } from '../properties.js'
 import { OutboundTopicAliases } from '../topic-alias.js'
@@ -107,7 +108,7 @@ function buildWill(connection: Connection, packet: IConnectPacket, clientId: str
   const topicError = validateTopicName(will.topic)
   // The Will Topic is a topic name like any other: no wildcards (§3.1.3.3, [MQTT-3.3.2-2]).
   if (topicError !== undefined) {
-    connection.refuse(topicError, 'invalid will topic')
+    connection.refuse(ReasonCode.TopicNameInvalid, `will topic ${topicError.message}`)
     return null
   }
   // [MQTT-3.2.2-12] a will QoS above our Maximum QoS refuses the CONNECT with 0x9B.
