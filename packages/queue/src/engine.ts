@@ -190,10 +190,12 @@ export class QueueEngine {
     const groupName = options.group ?? DEFAULT_GROUP
     checkGroupName(groupName)
     const cursor = options.cursor === undefined ? undefined : parseCursor(options.cursor)
-    const queue = this.queueFor(options.queue)
-    if (cursor !== undefined && queue.definition.type !== 'stream') {
-      throw new QueueError(QueueErrorCode.BadCursor, `queue ${queue.name} is a classic queue: cursors need a stream queue`)
+    // Checked before the queue is created on first use, so that a refused attach leaves nothing behind.
+    const type = this.queues.get(options.queue)?.definition.type ?? this.defaults.type
+    if (cursor !== undefined && type !== 'stream') {
+      throw new QueueError(QueueErrorCode.BadCursor, `queue ${options.queue} is a classic queue: cursors need a stream queue`)
     }
+    const queue = this.queueFor(options.queue)
     let group = queue.groups.get(groupName)
     if (group === undefined) {
       const start = queue.definition.type === 'stream' ? this.cursorOffset(queue, cursor ?? { kind: 'last' }) : queue.firstOffset
