@@ -2,6 +2,7 @@
 // acknowledges every even offset and leaves the odd ones unsettled. Prints "A <n>" once append n
 // is durable and "K <offset>" once the ack of that offset is committed, until the parent kills
 // it with SIGKILL.
+import { Buffer } from 'node:buffer'
 import process from 'node:process'
 import { QueueEngine } from '../../dist/index.js'
 
