@@ -144,7 +144,10 @@ describe('QueueEngine: randomized', () => {
     })
   }
 
-  it('ran timeouts, restarts and dead-lettering across the seeds', () => {
-    expect(Object.values(exercised).every((count) => count > 0), JSON.stringify(exercised)).toBe(true)
-  })
+  // A single replayed seed need not reach every path; the default set must.
+  if (process.env.TEST_SEED === undefined) {
+    it('ran timeouts, restarts and dead-lettering across the seeds', () => {
+      expect(Object.values(exercised).every((count) => count > 0), JSON.stringify(exercised)).toBe(true)
+    })
+  }
 })
