@@ -149,7 +149,7 @@ describe('QueueEngine: appends and deliveries', () => {
   })
 
   it('reads the log in bounded batches: a consumer with little credit never loads the queue', () => {
-    h = new Harness()
+    h = new Harness({ recentBytesPerQueue: 0 })
     h.fill('q', 2000)
     h.engine.attach({ consumerId: 'c', queue: 'q' })
     h.engine.grant('c', 5)

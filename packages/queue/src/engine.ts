@@ -31,6 +31,8 @@ export interface QueueEngineOptions {
   readonly nackBackoff?: { readonly initialMs: number; readonly maxMs: number }
   /** When a turn's writes commit; setImmediate unless a test drives it. */
   readonly schedule?: Schedule
+  /** Bytes of each queue's newest messages kept in memory for consumers that keep up (0 = none). */
+  readonly recentBytesPerQueue?: number
 }
 
 export interface AttachOptions {
@@ -61,6 +63,7 @@ const RESOLVED = Promise.resolve()
 /** Messages read from the log per query; bounded by the group's credit too. */
 const READ_BATCH = 128
 const DEFAULT_BACKOFF = { initialMs: 1000, maxMs: 60_000 }
+const DEFAULT_RECENT_BYTES = 4 * 1024 * 1024
 
 /**
  * The durable queue engine as a state machine. Events in: publish/append, attach, grant credit,
@@ -82,8 +85,9 @@ export class QueueEngine {
   private readonly deliver: (delivery: QueueDelivery) => void
   /** Groups whose floor or delivered-to mark must be written by the next commit. */
   private readonly dirtyGroups = new Map<ConsumerGroup, QueueState>()
-  /** Per queue, the offset and bytes the current batch's appends reach. */
-  private appendedThisBatch = new Map<QueueState, { next: number; bytes: number }>()
+  /** Per queue, the current batch's appends. */
+  private appendedThisBatch = new Map<QueueState, LogEntry[]>()
+  private readonly recentBytes: number
   /** Groups to pump once the pump that is running returns (a delivery callback re-entered). */
   private readonly pumpAgain = new Map<ConsumerGroup, QueueState>()
   private pumping = false
@@ -98,6 +102,7 @@ export class QueueEngine {
     this.logger = options.logger?.child({ component: 'queue' })
     this.deliver = options.deliver
     this.backoff = options.nackBackoff ?? DEFAULT_BACKOFF
+    this.recentBytes = options.recentBytesPerQueue ?? DEFAULT_RECENT_BYTES
     const { name: _name, ...defaults } = defineQueue({ name: 'defaults', ...options.defaults })
     this.defaults = defaults
     const commit = db.transaction((writes: readonly StagedWrite[]) => {
@@ -139,7 +144,7 @@ export class QueueEngine {
     const existing = this.queues.get(definition.name)
     const id = this.store.saveQueue(definition, true)
     if (existing === undefined) {
-      this.queues.set(definition.name, new QueueState(id, definition, true, { firstOffset: 0, nextOffset: 0, bytes: 0 }))
+      this.queues.set(definition.name, new QueueState(id, definition, true, { firstOffset: 0, nextOffset: 0, bytes: 0 }, this.recentBytes))
     } else {
       if (existing.definition.type !== definition.type) {
         this.logger?.warn({ queue: definition.name, from: existing.definition.type, to: definition.type }, 'queue type changed by configuration')
@@ -325,7 +330,7 @@ export class QueueEngine {
 
   private load(): void {
     for (const stored of this.store.loadQueues()) {
-      const queue = new QueueState(stored.id, stored.definition, stored.declared, stored)
+      const queue = new QueueState(stored.id, stored.definition, stored.declared, stored, this.recentBytes)
       this.queues.set(queue.name, queue)
       this.capture.set(queue.name, stored.definition.topics)
       for (const group of this.store.loadGroups(stored.id)) {
@@ -351,7 +356,7 @@ export class QueueEngine {
     checkQueueName(name)
     // A dead-letter queue keeps its source's retention and never captures topics.
     const definition = defineQueue(like === undefined ? { name } : { name, type: 'classic', topics: [], retention: like.definition.retention }, this.defaults)
-    const queue = new QueueState(this.store.saveQueue(definition, false), definition, false, { firstOffset: 0, nextOffset: 0, bytes: 0 })
+    const queue = new QueueState(this.store.saveQueue(definition, false), definition, false, { firstOffset: 0, nextOffset: 0, bytes: 0 }, this.recentBytes)
     this.queues.set(name, queue)
     this.logger?.info({ queue: name, type: definition.type }, 'queue created on first use')
     return queue
@@ -368,11 +373,8 @@ export class QueueEngine {
       this.batch.stage(() => this.store.insertMessage(queueId, offset, message))
     }
     const appended = this.appendedThisBatch.get(queue)
-    if (appended === undefined) this.appendedThisBatch.set(queue, { next: offset + 1, bytes: messageSize(message) })
-    else {
-      appended.next = offset + 1
-      appended.bytes += messageSize(message)
-    }
+    if (appended === undefined) this.appendedThisBatch.set(queue, [{ offset, message }])
+    else appended.push({ offset, message })
     return offset
   }
 
@@ -380,9 +382,12 @@ export class QueueEngine {
   private readonly reveal = (): void => {
     const appended = this.appendedThisBatch
     this.appendedThisBatch = new Map()
-    for (const [queue, { next, bytes }] of appended) {
-      queue.visibleNext = next
-      queue.bytes += bytes
+    for (const [queue, entries] of appended) {
+      for (const { offset, message } of entries) {
+        queue.bytes += messageSize(message)
+        queue.recent.add(offset, message)
+      }
+      queue.visibleNext = (entries[entries.length - 1] as LogEntry).offset + 1
     }
     for (const queue of appended.keys()) {
       for (const group of queue.groups.values()) this.pump(queue, group)
@@ -428,13 +433,13 @@ export class QueueEngine {
       if (credit === 0) break
       const due = group.takeDue(now)
       if (due !== undefined) {
-        const entry = this.store.readAt(queue.id, due.offset)
+        const entry = this.readAt(queue, due.offset)
         if (entry !== undefined) this.offer(queue, group, entry, due.deliveryCount + 1, now)
         continue
       }
       group.advanceTo(queue.firstOffset)
       if (group.nextOffset >= queue.visibleNext) break
-      const entries = this.store.readFrom(queue.id, group.nextOffset, queue.visibleNext, Math.min(credit, READ_BATCH))
+      const entries = this.readLog(queue, group.nextOffset, Math.min(credit, READ_BATCH))
       for (const entry of entries) {
         if (group.credit === 0 && !group.isSettled(entry.offset)) break
         group.advanceTo(entry.offset + 1)
@@ -444,6 +449,22 @@ export class QueueEngine {
       if (entries.length === 0) group.advanceTo(queue.visibleNext)
     }
     this.touch(queue, group)
+  }
+
+  /** Up to `limit` committed messages from `from` on: from memory while it has them, else from the log. */
+  private readLog(queue: QueueState, from: number, limit: number): LogEntry[] {
+    const entries: LogEntry[] = []
+    for (let offset = from; entries.length < limit && offset < queue.visibleNext; offset++) {
+      const message = queue.recent.get(offset)
+      if (message === undefined) break
+      entries.push({ offset, message })
+    }
+    return entries.length > 0 ? entries : this.store.readFrom(queue.id, from, queue.visibleNext, limit)
+  }
+
+  private readAt(queue: QueueState, offset: number): LogEntry | undefined {
+    const message = queue.recent.get(offset)
+    return message === undefined ? this.store.readAt(queue.id, offset) : { offset, message }
   }
 
   /** Delivers `entry` to the next member with credit, or settles it if it expired. */
@@ -518,7 +539,7 @@ export class QueueEngine {
 
   /** Moves a message to `$dlq/<queue>` and settles it for the group, in one commit. */
   private deadLetter(queue: QueueState, group: ConsumerGroup, offset: number, deliveryCount: number, cause: 'rejected' | 'max-deliveries', reason: string | undefined): void {
-    const entry = this.store.readAt(queue.id, offset)
+    const entry = this.readAt(queue, offset)
     const at = this.clock.now()
     if (isDeadLetterQueue(queue.name)) {
       this.logger?.warn({ queue: queue.name, group: group.name, offset, cause }, 'dead letter rejected: dropped')
@@ -559,6 +580,7 @@ export class QueueEngine {
     const queueId = queue.id
     this.batch.stage(() => this.store.truncate(queueId, bound))
     queue.firstOffset = bound
+    queue.recent.dropBelow(bound)
     queue.bytes -= removed.bytes
     queue.counters.truncated += removed.count
     for (const group of queue.groups.values()) {

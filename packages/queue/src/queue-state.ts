@@ -1,5 +1,6 @@
 import type { QueueDefinition } from './definition.js'
 import type { ConsumerGroup } from './group.js'
+import { RecentMessages } from './recent-messages.js'
 
 /** Counters of one queue since the engine opened. */
 export interface QueueCounters {
@@ -31,6 +32,7 @@ export class QueueState {
   /** Bytes (messageSize) of the committed messages. */
   bytes: number
   readonly groups = new Map<string, ConsumerGroup>()
+  readonly recent: RecentMessages
   readonly counters: QueueCounters = {
     appended: 0,
     deliveries: 0,
@@ -48,7 +50,9 @@ export class QueueState {
     public definition: QueueDefinition,
     public declared: boolean,
     bounds: { firstOffset: number; nextOffset: number; bytes: number },
+    recentBytes: number,
   ) {
+    this.recent = new RecentMessages(recentBytes)
     this.firstOffset = bounds.firstOffset
     this.nextOffset = bounds.nextOffset
     this.visibleNext = bounds.nextOffset
