@@ -38,11 +38,12 @@ describe('QueueEngine: publish', () => {
     expect(h.engine.captures('$queue/orders')).toEqual([])
   })
 
-  it('refuses $queue/ with an empty or invalid name and appends nothing', () => {
+  it('refuses $queue/ with an empty or invalid name, or a settlement topic, and appends nothing', () => {
     h = new Harness()
     for (const topic of ['$queue/', '$queue//x', '$queue/a b', '$queue/ä', `$queue/${'n'.repeat(201)}`]) {
       expect(() => h.engine.publish(topic, message(topic, 'x')), topic).toThrow(expect.objectContaining({ code: QueueErrorCode.InvalidName }))
     }
+    expect(() => h.engine.publish('$queue/q/$ack', message('$queue/q/$ack', 'x'))).toThrow(expect.objectContaining({ code: QueueErrorCode.ReservedTopic }))
     expect(() => h.engine.attach({ consumerId: 'c', queue: 'a+b' })).toThrow(expect.objectContaining({ code: QueueErrorCode.InvalidName }))
     expect(() => h.engine.attach({ consumerId: 'c', queue: 'q', group: 'a/b' })).toThrow(expect.objectContaining({ code: QueueErrorCode.InvalidGroup }))
     expect(h.engine.list()).toEqual([])

@@ -4,6 +4,8 @@ import { ReasonCode } from '@fluxmq/core'
 export const QueueErrorCode = {
   /** A queue name that is empty, too long or has characters outside letters, digits, ".", "_", "-". */
   InvalidName: 'FLUXMQ_ERR_QUEUE_INVALID_NAME',
+  /** A publish to `$queue/<name>/$…`: settlement topics and other reserved routing keys are not appended. */
+  ReservedTopic: 'FLUXMQ_ERR_QUEUE_RESERVED_TOPIC',
   /** A consumer group name that is not a valid name (same alphabet as queue names). */
   InvalidGroup: 'FLUXMQ_ERR_QUEUE_INVALID_GROUP',
   /** A queue definition (config or first use) with a value the engine cannot work with. */
@@ -35,6 +37,7 @@ export type QueueErrorCode = (typeof QueueErrorCode)[keyof typeof QueueErrorCode
 
 const REASONS: Record<QueueErrorCode, ReasonCode> = {
   [QueueErrorCode.InvalidName]: ReasonCode.TopicNameInvalid,
+  [QueueErrorCode.ReservedTopic]: ReasonCode.TopicNameInvalid,
   [QueueErrorCode.InvalidGroup]: ReasonCode.ImplementationSpecificError,
   [QueueErrorCode.InvalidDefinition]: ReasonCode.ImplementationSpecificError,
   [QueueErrorCode.InvalidMessageId]: ReasonCode.PayloadFormatInvalid,

@@ -13,6 +13,7 @@ export {
   checkGroupName,
   deadLetterQueueOf,
   queueOfTopic,
+  settlementOfTopic,
   formatMessageId,
   parseMessageId,
 } from './names.js'

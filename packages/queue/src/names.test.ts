@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { parseCursor } from './cursor.js'
 import { QueueErrorCode } from './errors.js'
-import { formatMessageId, parseMessageId, queueOfTopic } from './names.js'
+import { formatMessageId, parseMessageId, queueOfTopic, settlementOfTopic } from './names.js'
 
 describe('names', () => {
   it('round-trips message ids, dead-letter queues included', () => {
@@ -25,6 +25,19 @@ describe('names', () => {
     expect(queueOfTopic('$queue/orders/eu/high')).toBe('orders')
     expect(queueOfTopic('orders')).toBeUndefined()
     expect(queueOfTopic('$queues/orders')).toBeUndefined()
+  })
+
+  it('tells settlement topics from publishes', () => {
+    expect(['$queue/q/$ack', '$queue/q/$nack', '$queue/q/$reject'].map(settlementOfTopic)).toEqual([
+      { queue: 'q', outcome: 'accepted' },
+      { queue: 'q', outcome: 'modified' },
+      { queue: 'q', outcome: 'rejected' },
+    ])
+    for (const topic of ['$queue/q', '$queue/q/ack', '$queue/q/$ack/x', 'q/$ack']) expect(settlementOfTopic(topic), topic).toBeUndefined()
+    for (const topic of ['$queue/q/$ack', '$queue/q/$other/key']) {
+      expect(() => queueOfTopic(topic), topic).toThrow(expect.objectContaining({ code: QueueErrorCode.ReservedTopic }))
+    }
+    expect(queueOfTopic('$queue/q/key/$x')).toBe('q')
   })
 
   it('parses every cursor kind', () => {

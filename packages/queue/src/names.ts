@@ -1,3 +1,4 @@
+import type { Outcome } from './delivery.js'
 import { QueueError, QueueErrorCode } from './errors.js'
 
 /** Publishing to `$queue/<name>[/<routing-key>]` appends to that queue (SPEC §4). */
@@ -37,16 +38,38 @@ export function isDeadLetterQueue(queue: string): boolean {
   return queue.startsWith(DLQ_PREFIX)
 }
 
-/**
- * The queue a publish to `topic` addresses: `$queue/<name>[/<routing-key>]` gives `name`; any
- * other topic gives undefined. Throws InvalidName for `$queue/` followed by an invalid name.
- */
-export function queueOfTopic(topic: string): string | undefined {
+/** The settlement topics `$queue/<name>/$ack|$nack|$reject` and the outcome each stands for (SPEC §4). */
+const SETTLEMENT_OUTCOMES: Readonly<Record<string, Outcome>> = { $ack: 'accepted', $nack: 'modified', $reject: 'rejected' }
+
+/** `$queue/<name>` and the rest after it (`undefined` without one); throws InvalidName for a bad name. */
+function splitQueueTopic(topic: string): { queue: string; rest: string | undefined } | undefined {
   if (!topic.startsWith(QUEUE_TOPIC_PREFIX)) return undefined
   const slash = topic.indexOf('/', QUEUE_TOPIC_PREFIX.length)
-  const name = topic.slice(QUEUE_TOPIC_PREFIX.length, slash === -1 ? undefined : slash)
-  checkQueueName(name)
-  return name
+  const queue = topic.slice(QUEUE_TOPIC_PREFIX.length, slash === -1 ? undefined : slash)
+  checkQueueName(queue)
+  return { queue, rest: slash === -1 ? undefined : topic.slice(slash + 1) }
+}
+
+/**
+ * The queue a publish to `topic` appends to: `$queue/<name>[/<routing-key>]` gives `name`; any
+ * other topic gives undefined. Throws InvalidName for `$queue/` followed by an invalid name, and
+ * ReservedTopic for a routing key starting with "$" (`$ack`, `$nack`, `$reject` are settlements,
+ * see settlementOfTopic; the rest is kept for later ones).
+ */
+export function queueOfTopic(topic: string): string | undefined {
+  const parts = splitQueueTopic(topic)
+  if (parts === undefined) return undefined
+  if (parts.rest?.startsWith('$') === true) {
+    throw new QueueError(QueueErrorCode.ReservedTopic, `${topic} is a settlement or reserved topic, not a publish to queue ${parts.queue}`)
+  }
+  return parts.queue
+}
+
+/** For `$queue/<name>/$ack|$nack|$reject`: the queue and the outcome; undefined for any other topic. */
+export function settlementOfTopic(topic: string): { queue: string; outcome: Outcome } | undefined {
+  const parts = splitQueueTopic(topic)
+  const outcome = parts?.rest === undefined ? undefined : SETTLEMENT_OUTCOMES[parts.rest]
+  return parts === undefined || outcome === undefined ? undefined : { queue: parts.queue, outcome }
 }
 
 /** The message id a delivery carries: `<queue>:<offset>`. */
