@@ -48,6 +48,12 @@ describe('QueueEngine: durability and restart', () => {
     ])
     expect(h.engine.captures('shop/1')).toEqual(['orders'])
     expect(h.engine.captures('orders/1')).toEqual([])
+    // Dropped from the configuration: kept with its messages, captures nothing.
+    h.restart({ queues: [] })
+    expect(h.engine.stats('orders')).toMatchObject({ declared: false, type: 'stream' })
+    expect(h.engine.captures('shop/1')).toEqual([])
+    h.restart({ queues: [] })
+    expect(h.engine.captures('shop/1')).toEqual([])
   })
 
   it('commits the appends of one event-loop turn together; their durable promise resolves after the commit', async () => {

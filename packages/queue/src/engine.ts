@@ -124,6 +124,7 @@ export class QueueEngine {
       const store = new QueueStore(db)
       const engine = new QueueEngine(db, store, options)
       engine.load()
+      engine.undeclareAllBut(new Set(declared.map((definition) => definition.name)))
       for (const definition of declared) engine.declare(definition)
       return engine
     } catch (cause) {
@@ -336,6 +337,21 @@ export class QueueEngine {
       for (const group of this.store.loadGroups(stored.id)) {
         queue.groups.set(group.name, new ConsumerGroup(group.name, group.floor, group))
       }
+    }
+  }
+
+  /**
+   * Queues declared by an earlier configuration and absent from this one keep their messages and
+   * groups but no longer capture topics: they become queues as if created on first use.
+   */
+  private undeclareAllBut(names: ReadonlySet<string>): void {
+    for (const queue of this.queues.values()) {
+      if (!queue.declared || names.has(queue.name)) continue
+      queue.definition = { ...queue.definition, topics: [] }
+      queue.declared = false
+      this.store.saveQueue(queue.definition, false)
+      this.capture.set(queue.name, [])
+      this.logger?.info({ queue: queue.name, depth: queue.visibleNext - queue.firstOffset }, 'queue no longer configured: kept, captures no topics')
     }
   }
 
