@@ -26,6 +26,20 @@ describe('CommitBatch', () => {
     await batch.durable()
   })
 
+  it('lets an error thrown by an after-commit callback through instead of swallowing it', () => {
+    const { batch, scheduled } = batchOf((writes) => {
+      for (const write of writes) write()
+    })
+    batch.stage(
+      () => undefined,
+      () => {
+        throw new Error('adapter bug')
+      },
+    )
+    expect(() => scheduled[0]?.()).toThrow('adapter bug')
+    expect(batch.failure).toBeUndefined()
+  })
+
   it('is terminal after a failed commit: the batch rejects, later writes throw, callbacks never run', async () => {
     let afterRan = false
     const { batch, scheduled } = batchOf(() => {

@@ -90,8 +90,10 @@ export class CommitBatch {
     this.scheduled = false
     try {
       this.flush()
-    } catch {
-      // Delivered already: the batch's durable() promises rejected, and the engine reports `failure`.
+    } catch (error) {
+      // A failed commit is delivered already (durable() rejected, `failure` set); anything else
+      // was thrown by an after-commit callback and is a bug that must not vanish here.
+      if (error !== this.failed) throw error
     }
   }
 }
