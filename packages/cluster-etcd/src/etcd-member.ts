@@ -6,6 +6,7 @@ import type { Logger } from '@fluxmq/core'
 import { ClusterError, ClusterErrorCode, describeCause } from './errors.js'
 import { type HealthTls, checkHealth } from './etcd-health.js'
 import { logEtcdLine } from './etcd-log.js'
+import { Listeners } from './listeners.js'
 import { isEtcdOnDataDir, isRunning, readPidFile, removePidFile, writePidFile } from './pid-file.js'
 import { sleep } from './sleep.js'
 
@@ -62,9 +63,9 @@ export class EtcdMember {
   private restartTimer: NodeJS.Timeout | undefined
   private restartAttempt = 0
   private startedAt = 0
-  private readonly restartListeners = new Set<(pid: number) => void>()
+  private readonly restarted = new Listeners<[pid: number]>()
 
-  constructor(private readonly options: EtcdMemberOptions) {
+  constructor(readonly options: EtcdMemberOptions) {
     const scheme = options.tls === undefined ? 'http' : 'https'
     this.clientUrl = `${scheme}://${options.clientAddr}`
     this.peerUrl = `${scheme}://${options.peerAddr}`
@@ -83,8 +84,7 @@ export class EtcdMember {
 
   /** Called with the new pid each time the supervisor brought a dead member back to health. */
   onRestarted(listener: (pid: number) => void): () => void {
-    this.restartListeners.add(listener)
-    return () => this.restartListeners.delete(listener)
+    return this.restarted.add(listener)
   }
 
   /** Replaces an orphan member left on this data dir, spawns etcd and resolves once it is healthy. */
@@ -206,7 +206,7 @@ export class EtcdMember {
     try {
       await this.spawnHealthy()
       const pid = this.pid
-      if (pid !== undefined && this.state === 'running') for (const listener of this.restartListeners) listener(pid)
+      if (pid !== undefined && this.state === 'running') this.restarted.emit(pid)
     } catch (error) {
       // The failed child's exit handler schedules the next attempt; one still running but unhealthy is killed first.
       this.log.error({ err: describeCause(error) }, 'etcd member restart failed')

@@ -1,0 +1,56 @@
+import { Cleanup, withTimeout } from '@fluxmq/testing'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ClusterErrorCode, type ClusterError } from './errors.js'
+import { EtcdMember } from './etcd-member.js'
+import { NodeLease } from './node-lease.js'
+import { type TestEtcdCluster, startEtcdCluster } from './test-support/etcd-cluster.js'
+import { RecordingLogger } from './test-support/recording-logger.js'
+
+const cleanup = new Cleanup()
+let etcd: TestEtcdCluster
+beforeAll(async () => {
+  etcd = await startEtcdCluster(cleanup, 1)
+})
+afterAll(() => cleanup.run())
+
+describe('NodeLease', () => {
+  it('holds keys while alive and drops them at once when stopped', async () => {
+    const { namespace } = etcd.connect('lease-a')
+    const lease = new NodeLease(namespace, { nodeId: 'n1', ttlSeconds: 2, logger: new RecordingLogger() })
+    await lease.start()
+    await namespace.put('nodes/n1').value('x').lease(lease.requireId())
+    // Three TTLs later the key is still there: the keepalives work.
+    await new Promise((resolve) => setTimeout(resolve, 6_000))
+    expect(await namespace.get('nodes/n1').string()).toBe('x')
+    await lease.stop()
+    expect(await namespace.get('nodes/n1').string()).toBeNull()
+  })
+
+  it('reports "lost" within the TTL when etcd goes away, and re-grants when it is back', async () => {
+    const [member] = etcd.members as [EtcdMember]
+    const { namespace } = etcd.connect('lease-b')
+    const logger = new RecordingLogger()
+    const lease = cleanup.add(new NodeLease(namespace, { nodeId: 'n2', ttlSeconds: 2, logger }), (l) => l.stop())
+    await lease.start()
+    const lost = new Promise<ClusterError>((resolve) => lease.onLost(resolve))
+    const stoppedAt = Date.now()
+    await member.stop()
+    const error = await withTimeout(lost, 10_000, 'the lease to be reported lost')
+    const lostAfter = Date.now() - stoppedAt
+    expect(error.code).toBe(ClusterErrorCode.LeaseLost)
+    // Trusted no longer than TTL after the last answered keepalive, which is at most a third of the TTL old.
+    expect(lostAfter).toBeLessThan(2_000 + 1_000)
+    expect(lostAfter).toBeGreaterThan(2_000 / 3)
+    expect(lease.id).toBeUndefined()
+    expect(() => lease.requireId()).toThrow(expect.objectContaining({ code: ClusterErrorCode.LeaseLost }))
+
+    const granted = new Promise<string>((resolve) => lease.onGranted(resolve))
+    const revived = cleanup.add(new EtcdMember({ ...member.options, logger }), (m) => m.stop())
+    await revived.start()
+    const id = await withTimeout(granted, 20_000, 'a new lease after etcd came back')
+    expect(lease.id).toBe(id)
+    await namespace.put('nodes/n2').value('back').lease(id)
+    expect(await namespace.get('nodes/n2').string()).toBe('back')
+  })
+})
+
