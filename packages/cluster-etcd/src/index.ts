@@ -3,3 +3,5 @@ export { connectEtcd, type EtcdClientOptions, type EtcdConnection } from './clie
 export { EtcdMember, type EtcdMemberOptions, type EtcdMemberTls } from './etcd-member.js'
 export * as keyspace from './keyspace.js'
 export { NodeLease, type NodeLeaseOptions } from './node-lease.js'
+export { NodeRegistry, type NodeInfo } from './node-registry.js'
+export { WatchedPrefix, type PrefixHandler } from './watched-prefix.js'
