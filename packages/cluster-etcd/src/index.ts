@@ -5,3 +5,11 @@ export * as keyspace from './keyspace.js'
 export { NodeLease, type NodeLeaseOptions } from './node-lease.js'
 export { NodeRegistry, type NodeInfo } from './node-registry.js'
 export { WatchedPrefix, type PrefixHandler } from './watched-prefix.js'
+export {
+  SessionOwnership,
+  type ClaimAttempt,
+  type ObservedOwnership,
+  type SessionClaimResult,
+  type SessionOwner,
+  type SessionOwnershipOptions,
+} from './session-ownership.js'
