@@ -13,3 +13,4 @@ export {
   type SessionOwner,
   type SessionOwnershipOptions,
 } from './session-ownership.js'
+export { RouteTable, type RouteChange, type RouteTableOptions } from './route-table.js'

@@ -6,6 +6,7 @@ import { NodeLease } from './node-lease.js'
 import { type NodeInfo, NodeRegistry } from './node-registry.js'
 import { type TestEtcdCluster, startEtcdCluster } from './test-support/etcd-cluster.js'
 import { RecordingLogger } from './test-support/recording-logger.js'
+import { until } from './test-support/until.js'
 import { WatchedPrefix } from './watched-prefix.js'
 
 const cleanup = new Cleanup()
@@ -36,16 +37,6 @@ async function startNode(cluster: string, nodeId: string, endpoint: string): Pro
   return { connection, lease, registry }
 }
 
-function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  return withTimeout(
-    new Promise<void>((resolve) => {
-      const poll = (): void => (check() ? resolve() : void setTimeout(poll, 20))
-      poll()
-    }),
-    timeoutMs,
-    what,
-  )
-}
 
 describe('NodeRegistry', () => {
   it('shows every node to every node, and a clean leave to the others', async () => {
