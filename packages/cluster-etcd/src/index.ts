@@ -4,7 +4,7 @@ export { EtcdMember, type EtcdMemberOptions, type EtcdMemberTls } from './etcd-m
 export * as keyspace from './keyspace.js'
 export { NodeLease, type NodeLeaseOptions } from './node-lease.js'
 export { NodeRegistry, type NodeInfo } from './node-registry.js'
-export { WatchedPrefix, type PrefixHandler } from './watched-prefix.js'
+export { WatchedPrefix, type PrefixEntry, type PrefixHandler } from './watched-prefix.js'
 export {
   SessionOwnership,
   type ClaimAttempt,
@@ -14,3 +14,4 @@ export {
   type SessionOwnershipOptions,
 } from './session-ownership.js'
 export { RouteTable, type RouteChange, type RouteTableOptions } from './route-table.js'
+export { LeaderElection, type LeaderElectionOptions } from './leader-election.js'

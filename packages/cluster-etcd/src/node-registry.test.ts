@@ -76,7 +76,7 @@ describe('WatchedPrefix', () => {
       new WatchedPrefix(
         etcd.connect('watch', [m1.clientUrl]).namespace,
         'w/',
-        { put: (key, value) => seen.push(`put ${key}=${value.toString()}`), delete: (key) => seen.push(`delete ${key}`) },
+        { put: (key, entry) => seen.push(`put ${key}=${entry.value.toString()}`), delete: (key) => seen.push(`delete ${key}`) },
         new RecordingLogger(),
       ),
       (w) => w.stop(),
@@ -100,7 +100,7 @@ describe('WatchedPrefix', () => {
     await until(() => seen.length === 3, 'the three changes after the resync', 30_000)
     expect([...seen].sort()).toEqual(['delete w/a', 'put w/b=2', 'put w/c=1'])
     expect(watch.resyncs).toBe(1)
-    expect(new Map([...watch.snapshot].map(([k, v]) => [k, v.toString()]))).toEqual(new Map([['w/b', '2'], ['w/c', '1']]))
+    expect(new Map([...watch.snapshot].map(([k, v]) => [k, v.value.toString()]))).toEqual(new Map([['w/b', '2'], ['w/c', '1']]))
 
     // And the new watch is live.
     await writer.put('w/d').value('1')

@@ -37,7 +37,7 @@ export class NodeRegistry {
     logger: Logger,
   ) {
     this.log = logger.child({ nodeId: self.nodeId })
-    this.watch = new WatchedPrefix(etcd, NODES, { put: (key, value) => this.onPut(key, value), delete: (key) => this.onDelete(key) }, this.log)
+    this.watch = new WatchedPrefix(etcd, NODES, { put: (key, entry) => this.onPut(key, entry.value), delete: (key) => this.onDelete(key) }, this.log)
   }
 
   /** Every node currently registered, this one included once its write is seen. */
@@ -90,6 +90,9 @@ export class NodeRegistry {
       this.log.warn({ key }, 'ignoring a node record of an unknown shape')
       return
     }
+    const known = this.nodes.get(nodeId)
+    // The same record written again (on a new lease) is no news to peers.
+    if (known !== undefined && JSON.stringify(known) === JSON.stringify(info)) return
     this.nodes.set(nodeId, info)
     this.joined.emit(info)
   }

@@ -2,9 +2,19 @@ import type { Logger } from '@fluxmq/core'
 import type { IKeyValue, Namespace, Watcher } from 'etcd3'
 import { ClusterError, ClusterErrorCode, describeCause } from './errors.js'
 
+/** One key's value and the revisions and lease etcd reports with it. */
+export interface PrefixEntry {
+  readonly value: Buffer
+  readonly createRevision: string
+  readonly modRevision: string
+  /** The lease the key hangs on; '0' for none. */
+  readonly lease: string
+}
+
 /** What a watch-fed cache does with each key under its prefix, in revision order. */
 export interface PrefixHandler {
-  put(key: string, value: Buffer): void
+  /** The key was created or written again (a write that changed nothing but its lease counts too). */
+  put(key: string, entry: PrefixEntry): void
   delete(key: string): void
 }
 
@@ -18,7 +28,7 @@ export interface PrefixHandler {
  *    retried with backoff; nothing reloads on a timer or in a loop while the watch is healthy.
  */
 export class WatchedPrefix {
-  private readonly entries = new Map<string, Buffer>()
+  private readonly entries = new Map<string, PrefixEntry>()
   private watcher: Watcher | undefined
   private stopped = false
   private retryTimer: NodeJS.Timeout | undefined
@@ -37,7 +47,7 @@ export class WatchedPrefix {
   }
 
   /** The keys and values currently held (a read-only view). */
-  get snapshot(): ReadonlyMap<string, Buffer> {
+  get snapshot(): ReadonlyMap<string, PrefixEntry> {
     return this.entries
   }
 
@@ -64,7 +74,7 @@ export class WatchedPrefix {
     for (const kv of res.kvs) {
       const key = kv.key.toString()
       seen.add(key)
-      this.applyPut(key, kv.value)
+      this.applyPut(key, kv)
     }
     for (const key of [...this.entries.keys()]) if (!seen.has(key)) this.applyDelete(key)
     const from = (BigInt(res.header.revision) + 1n).toString()
@@ -75,7 +85,7 @@ export class WatchedPrefix {
     }
     this.watcher = watcher
     watcher.on('put', (kv: IKeyValue) => {
-      if (this.watcher === watcher) this.applyPut(kv.key.toString(), kv.value)
+      if (this.watcher === watcher) this.applyPut(kv.key.toString(), kv)
     })
     watcher.on('delete', (kv: IKeyValue) => {
       if (this.watcher === watcher) this.applyDelete(kv.key.toString())
@@ -98,11 +108,12 @@ export class WatchedPrefix {
     })
   }
 
-  private applyPut(key: string, value: Buffer): void {
-    const held = this.entries.get(key)
-    if (held !== undefined && held.equals(value)) return
-    this.entries.set(key, value)
-    this.handler.put(key, value)
+  private applyPut(key: string, kv: IKeyValue): void {
+    // A resync finds most keys as they were: only a newer write is news.
+    if (this.entries.get(key)?.modRevision === kv.mod_revision) return
+    const entry = { value: kv.value, createRevision: kv.create_revision, modRevision: kv.mod_revision, lease: kv.lease }
+    this.entries.set(key, entry)
+    this.handler.put(key, entry)
   }
 
   private applyDelete(key: string): void {
