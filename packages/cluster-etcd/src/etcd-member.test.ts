@@ -2,13 +2,13 @@ import { spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { Cleanup, withTimeout } from '@fluxmq/testing'
+import { Cleanup, makeSelfSignedCertificate, withTimeout } from '@fluxmq/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { connectEtcd } from './client.js'
 import { ClusterErrorCode } from './errors.js'
 import { EtcdMember, type EtcdMemberOptions } from './etcd-member.js'
 import { isRunning, pidFilePath, writePidFile } from './pid-file.js'
-import { freePorts } from './test-support/etcd-cluster.js'
+import { freePorts, startEtcdCluster } from './test-support/etcd-cluster.js'
 import { RecordingLogger } from './test-support/recording-logger.js'
 
 const cleanup = new Cleanup()
@@ -102,5 +102,24 @@ describe('EtcdMember', () => {
     const logger = new RecordingLogger()
     const member = new EtcdMember({ ...(await memberOptions(logger)), binary: '/nonexistent/etcd' })
     await expect(member.start()).rejects.toMatchObject({ code: ClusterErrorCode.EtcdStart })
+  })
+})
+
+describe('EtcdMember with TLS', () => {
+  it('serves its client and peer ports over TLS and refuses clients without a certificate', async () => {
+    const dir = cleanup.tempDir('fluxmq-etcd-tls-')
+    const { certFile, keyFile } = await makeSelfSignedCertificate(dir)
+    const tls = { certFile, keyFile, caFile: certFile }
+    const etcd = await startEtcdCluster(cleanup, 3, { tls })
+    expect(etcd.endpoints.every((url) => url.startsWith('https://'))).toBe(true)
+    const { namespace } = etcd.connect('tls', [etcd.endpoints[0] as string])
+    await namespace.put('k').value('over tls')
+    // Written through member 1, read through member 3: the peers replicate over TLS too.
+    expect(await etcd.connect('tls', [etcd.endpoints[2] as string]).namespace.get('k').string()).toBe('over tls')
+
+    const anonymous = connectEtcd('tls', { endpoints: [etcd.endpoints[0] as string], callTimeoutMs: 2_000, tls: { caFile: certFile } })
+    cleanup.defer(() => anonymous.close())
+    // The member's TLS alert: the client presented no certificate it trusts.
+    await expect(anonymous.namespace.get('k').string()).rejects.toThrow(/bad certificate/)
   })
 })

@@ -63,7 +63,10 @@ export async function startEtcdCluster(cleanup: Cleanup, size: number, options: 
     endpoints,
     logger,
     connect(clusterName, only = endpoints) {
-      return cleanup.add(connectEtcd(clusterName, { endpoints: only, callTimeoutMs: 2_000 }), (connection) => connection.close())
+      const tls = options.tls
+      return cleanup.add(connectEtcd(clusterName, { endpoints: only, callTimeoutMs: 2_000, ...(tls === undefined ? {} : { tls }) }), (connection) =>
+        connection.close(),
+      )
     },
   }
 }
