@@ -29,6 +29,8 @@ export const NODES = 'nodes/'
 export const SESSIONS = 'sessions/'
 export const ROUTES = 'routes/'
 export const LEADER = 'leader'
+export const RETAINED = 'retained/'
+export const WILLS = 'wills/'
 
 export function nodeKey(nodeId: string): string {
   return NODES + segment(nodeId)
@@ -36,6 +38,14 @@ export function nodeKey(nodeId: string): string {
 
 export function sessionKey(clientId: string): string {
   return SESSIONS + segment(clientId)
+}
+
+export function retainedKey(topic: string): string {
+  return RETAINED + segment(topic)
+}
+
+export function willKey(clientId: string): string {
+  return WILLS + segment(clientId)
 }
 
 export function routeKey(filter: string, nodeId: string): string {
