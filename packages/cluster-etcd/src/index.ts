@@ -18,3 +18,4 @@ export { LeaderElection, type LeaderElectionOptions } from './leader-election.js
 export { RetainedIndex, type RetainedChange, type RetainedIndexOptions } from './retained-index.js'
 export { WillIndex, WILL_INLINE_LIMIT, type StoredWill, type WillIndexOptions } from './will-index.js'
 export type { MessageHeader, StoredMessage } from './message-record.js'
+export { SubscriptionStore } from './subscription-store.js'

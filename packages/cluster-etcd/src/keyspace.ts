@@ -29,6 +29,7 @@ export const NODES = 'nodes/'
 export const SESSIONS = 'sessions/'
 export const ROUTES = 'routes/'
 export const LEADER = 'leader'
+export const SUBS = 'subs/'
 export const RETAINED = 'retained/'
 export const WILLS = 'wills/'
 
@@ -38,6 +39,10 @@ export function nodeKey(nodeId: string): string {
 
 export function sessionKey(clientId: string): string {
   return SESSIONS + segment(clientId)
+}
+
+export function subsKey(clientId: string): string {
+  return SUBS + segment(clientId)
 }
 
 export function retainedKey(topic: string): string {
