@@ -22,9 +22,9 @@ export interface RouteTableOptions {
 /** This node's count for one filter and the write that brings its key in line with it. */
 interface LocalRoute {
   count: number
-  /** True once a write of a positive count committed and no delete followed. */
+  /** True when the key may exist: a put was attempted and no delete has committed since. */
   written: boolean
-  /** The write in flight, and the one queued behind it (which writes whatever the count is then). */
+  /** The last write started (maybe settled), and the one queued behind it. */
   running: Promise<void> | undefined
   queued: Promise<void> | undefined
   refreshTimer: NodeJS.Timeout | undefined
@@ -86,7 +86,11 @@ export class RouteTable {
     await this.watch.stop()
   }
 
-  /** One more local subscriber to `filter`; resolves once the route is in etcd (at once when it already was). */
+  /**
+   * One more local subscriber to `filter`. The first one's promise resolves when the route is in
+   * etcd (rejects with a ClusterError when that write failed; it is retried anyway); any other
+   * resolves at once, its count following on the next refresh.
+   */
   add(filter: string): Promise<void> {
     let route = this.local.get(filter)
     if (route === undefined) {
@@ -97,7 +101,7 @@ export class RouteTable {
     return route.count === 1 ? this.sync(filter, route) : this.refreshLater(filter, route)
   }
 
-  /** One local subscriber fewer; resolves once the route is gone from etcd when this was the last one. */
+  /** One local subscriber fewer; the last one's promise resolves when the route is gone from etcd. */
   remove(filter: string): Promise<void> {
     const route = this.local.get(filter)
     if (route === undefined || route.count === 0) return Promise.resolve()
@@ -131,23 +135,19 @@ export class RouteTable {
         this.sync(filter, route).catch(() => undefined)
       }, this.countRefreshMs)
     }
-    return route.queued ?? route.running ?? Promise.resolve()
+    return Promise.resolve()
   }
 
-  /** Queues one write behind the running one (at most one queued: it writes the latest count). */
+  /** Queues one write behind the running one (at most one queued: it writes the count as it is when it runs). */
   private sync(filter: string, route: LocalRoute): Promise<void> {
-    if (route.queued !== undefined) return route.queued
-    const queued = (route.running ?? Promise.resolve()).catch(() => undefined).then(() => {
-      route.queued = undefined
-      const running = this.write(filter, route)
-      route.running = running
-      void running.finally(() => {
-        if (route.running === running) route.running = undefined
-      }).catch(() => undefined)
-      return running
-    })
-    route.queued = queued
-    return queued
+    route.queued ??= (route.running ?? Promise.resolve())
+      .catch(() => undefined)
+      .then(() => {
+        route.queued = undefined
+        route.running = this.write(filter, route)
+        return route.running
+      })
+    return route.queued
   }
 
   private async write(filter: string, route: LocalRoute): Promise<void> {
@@ -158,8 +158,11 @@ export class RouteTable {
     const count = route.count
     try {
       if (count > 0) {
-        await this.etcd.put(key).value(String(count)).lease(this.lease.requireId()).exec()
+        const leaseId = this.lease.requireId()
+        // Set before the put: one that fails on a timeout may still have committed, and the 1→0
+        // delete must not skip a key that might exist.
         route.written = true
+        await this.etcd.put(key).value(String(count)).lease(leaseId).exec()
       } else if (route.written) {
         await this.etcd.delete().key(key).exec()
         route.written = false
@@ -174,7 +177,10 @@ export class RouteTable {
       route.retryTimer = setTimeout(() => void this.sync(filter, route).catch(() => undefined), delayMs)
       throw new ClusterError(ClusterErrorCode.EtcdUnavailable, `route ${filter} not written: ${describeCause(error)}`, { cause: error })
     }
-    if (route.count === 0 && !route.written && route.queued === undefined) this.local.delete(filter)
+    if (route.count === 0 && !route.written && route.queued === undefined && this.local.get(filter) === route) {
+      clearTimeout(route.refreshTimer)
+      this.local.delete(filter)
+    }
   }
 
   private onPut(key: string): void {
