@@ -54,3 +54,25 @@ describe('NodeLease', () => {
   })
 })
 
+
+describe('NodeLease on a 3-member etcd', () => {
+  const three = new Cleanup()
+  afterAll(() => three.run())
+
+  it('stays alive through the death of one member, the client moving to the others', async () => {
+    const cluster = await startEtcdCluster(three, 3)
+    const { namespace } = cluster.connect('lease-c')
+    const logger = new RecordingLogger()
+    const lease = three.add(new NodeLease(namespace, { nodeId: 'n3', ttlSeconds: 2, logger }), (l) => l.stop())
+    await lease.start()
+    const first = lease.requireId()
+    let lost = false
+    lease.onLost(() => (lost = true))
+    // Whichever member the keepalive stream used, one of the three dies for longer than two TTLs.
+    await (cluster.members[0] as EtcdMember).stop()
+    await new Promise((resolve) => setTimeout(resolve, 5_000))
+    expect(lost).toBe(false)
+    expect(lease.id).toBe(first)
+    await namespace.put('nodes/n3').value('still').lease(first)
+  })
+})
