@@ -1,5 +1,7 @@
 import { Cleanup, withTimeout } from '@fluxmq/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ClusterErrorCode } from './errors.js'
+import { EtcdMember } from './etcd-member.js'
 import { parseRouteKey, routeKey } from './keyspace.js'
 import { NodeLease } from './node-lease.js'
 import { type RouteChange, RouteTable } from './route-table.js'
@@ -96,5 +98,15 @@ describe('RouteTable', () => {
     await until(() => n2.routes.filters.size === 0, 'the routes gone with the lease')
     await withTimeout(regranted, 10_000, 'the lease re-granted')
     await until(() => n2.routes.nodesFor('x/#').has('n1') && n2.routes.nodesFor('y').has('n1'), 'the routes back on the new lease')
+  })
+
+  it('keeps retrying a route write that failed while its etcd member was down', async () => {
+    const [n1, , n3] = await startNodes('routes-d')
+    const member = etcd.members[2] as EtcdMember
+    await member.stop()
+    await expect(n3.routes.add('outage/#')).rejects.toMatchObject({ code: ClusterErrorCode.EtcdUnavailable })
+    const revived = cleanup.add(new EtcdMember({ ...member.options }), (m) => m.stop())
+    await revived.start()
+    await until(() => n1.routes.nodesFor('outage/#').has('n3'), 'the route written once etcd is back', 20_000)
   })
 })
