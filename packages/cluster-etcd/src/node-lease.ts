@@ -29,6 +29,7 @@ export class NodeLease {
   private stream: IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse> | undefined
   /** Send times of keepalives not answered yet, oldest first (answers come back in order). */
   private sentTimes: number[] = []
+  private opening = false
   private keepaliveTimer: NodeJS.Timeout | undefined
   private watchdog: NodeJS.Timeout | undefined
   private regrantTimer: NodeJS.Timeout | undefined
@@ -69,7 +70,7 @@ export class NodeLease {
   async start(): Promise<void> {
     if (this.state !== 'idle') throw new ClusterError(ClusterErrorCode.Closed, 'NodeLease.start() called twice')
     await this.grant()
-    this.keepaliveTimer = setInterval(() => this.sendKeepalive(), (this.options.ttlSeconds * 1000) / 3)
+    this.keepaliveTimer = setInterval(() => this.sendKeepalive(), this.intervalMs())
   }
 
   /** Revokes the lease, so every key on it disappears now rather than one TTL later. */
@@ -108,6 +109,12 @@ export class NodeLease {
 
   private sendKeepalive(): void {
     if (this.state !== 'alive' || this.leaseId === undefined) return
+    const oldest = this.sentTimes[0]
+    if (this.stream !== undefined && oldest !== undefined && Date.now() - oldest > this.intervalMs()) {
+      // A member that stopped answering without closing the stream (hung, partitioned): try another.
+      this.log.warn({ unansweredMs: Date.now() - oldest }, 'node lease keepalive unanswered, reopening the stream')
+      this.closeStream()
+    }
     if (this.stream === undefined) this.openStream()
     else {
       this.sentTimes.push(Date.now())
@@ -115,10 +122,19 @@ export class NodeLease {
     }
   }
 
+  /** Keepalive period: a third of the TTL, as etcd's own Go client does. */
+  private intervalMs(): number {
+    return (this.options.ttlSeconds * 1000) / 3
+  }
+
   private openStream(): void {
+    // One attempt at a time: ticks that find it still pending just wait for it.
+    if (this.opening) return
+    this.opening = true
     const id = this.leaseId
     this.etcd.leaseClient.leaseKeepAlive().then(
       (stream) => {
+        this.opening = false
         if (this.state !== 'alive' || this.leaseId !== id) return stream.cancel()
         this.stream = stream
         this.sentTimes = []
@@ -127,7 +143,10 @@ export class NodeLease {
         stream.on('end', () => this.onStreamBroken(stream, new Error('keepalive stream ended')))
         this.sendKeepalive()
       },
-      (error: unknown) => this.log.warn({ err: describeCause(error) }, 'node lease keepalive stream could not be opened'),
+      (error: unknown) => {
+        this.opening = false
+        this.log.warn({ err: describeCause(error) }, 'node lease keepalive stream could not be opened')
+      },
     )
   }
 
