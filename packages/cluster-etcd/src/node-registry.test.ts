@@ -63,7 +63,8 @@ describe('NodeRegistry', () => {
     // A crash: the process stops talking to etcd without revoking anything.
     n2.connection.close()
     expect(await withTimeout(left, 10_000, 'n2 to be dropped')).toBe('n2')
-    expect(Date.now() - crashedAt).toBeLessThan(2_000 + 1_500)
+    // etcd checks lease expiry every 500 ms; the rest is slack for a loaded box.
+    expect(Date.now() - crashedAt).toBeLessThan(2_000 + 2_500)
   })
 })
 
