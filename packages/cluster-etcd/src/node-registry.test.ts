@@ -69,6 +69,31 @@ describe('NodeRegistry', () => {
 })
 
 describe('WatchedPrefix', () => {
+  it('resumes a broken watch from its last revision, without a resync', async () => {
+    const m2 = etcd.members[1] as EtcdMember
+    const writer = etcd.connect('resume', [etcd.endpoints[2] as string]).namespace
+    const seen: string[] = []
+    const watch = cleanup.add(
+      new WatchedPrefix(
+        etcd.connect('resume', [m2.clientUrl]).namespace,
+        'r/',
+        { put: (key, entry) => seen.push(`put ${key}=${entry.value.toString()}`), delete: (key) => seen.push(`delete ${key}`) },
+        new RecordingLogger(),
+      ),
+      (w) => w.stop(),
+    )
+    await writer.put('r/a').value('1')
+    await watch.start()
+    await m2.stop()
+    await writer.put('r/b').value('1')
+    await writer.delete().key('r/a')
+    const revived = cleanup.add(new EtcdMember({ ...m2.options }), (m) => m.stop())
+    await revived.start()
+    await until(() => seen.length === 3, 'the changes made while the member was down', 30_000)
+    expect(seen).toEqual(['put r/a=1', 'put r/b=1', 'delete r/a'])
+    expect(watch.resyncs).toBe(0)
+  })
+
   it('resyncs once by revision when its watch revision was compacted while its member was down', async () => {
     const [m1] = etcd.members as [EtcdMember]
     const writer = etcd.connect('watch', [etcd.endpoints[1] as string]).namespace
