@@ -132,11 +132,11 @@ export class EtcdMember {
     // Replaced rather than reused: its stdout/stderr went to the killed broker, so its logs are lost
     // and Go exits on its next write to the broken pipe anyway. SIGTERM lets it close its WAL cleanly.
     this.log.warn({ pid }, 'orphan etcd member from a previous broker found on this data dir, replacing it')
-    process.kill(pid, 'SIGTERM')
+    signal(pid, 'SIGTERM')
     const grace = this.options.stopGraceMs ?? 10_000
     if (!(await waitForExit(pid, grace))) {
       this.log.warn({ pid, graceMs: grace }, 'orphan etcd member ignored SIGTERM, sending SIGKILL')
-      process.kill(pid, 'SIGKILL')
+      signal(pid, 'SIGKILL')
       await waitForExit(pid, grace)
     }
     removePidFile(this.dataDir)
@@ -243,6 +243,15 @@ export class EtcdMember {
       )
     }
     return args
+  }
+}
+
+/** Signals `pid`; one that exited since it was checked is already where the signal would take it. */
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error
   }
 }
 
