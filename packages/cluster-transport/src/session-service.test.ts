@@ -1,0 +1,86 @@
+import type { TransferredSession } from '@fluxmq/core'
+import { Cleanup } from '@fluxmq/testing'
+import { afterEach, describe, expect, it } from 'vitest'
+import { TransportErrorCode } from './errors.js'
+import type { TakeoverRequest } from './handlers.js'
+import { connectPeer, message, recordingHandlers, startServer } from './test-support/nodes.js'
+
+const cleanup = new Cleanup()
+afterEach(() => cleanup.run())
+
+/** A session with something in every part of its state. */
+function fullSession(offlineCount: number): TransferredSession {
+  return {
+    session: {
+      clientId: 'dev-1',
+      protocol: 'mqtt5',
+      expiryInterval: 3600,
+      disconnectedAt: 1_700_000_001_000,
+      will: { message: message('dev/1/status', 'gone', { qos: 1, retain: true, publisherId: 'dev-1' }), delayInterval: 30 },
+    },
+    subscriptions: [
+      { filter: 'cmd/dev-1/#', qos: 2, noLocal: true, retainAsPublished: true, retainHandling: 1, subscriptionId: 7 },
+      { filter: '$share/g/jobs/+', qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 2, userProperties: [['consumer-group', 'g']] },
+    ],
+    inflight: [
+      { packetId: 11, message: message('cmd/dev-1/a', 'one', { qos: 1 }), qos: 1, retain: false, state: 'publish', subscriptionIds: [7] },
+      { packetId: 12, message: message('cmd/dev-1/b', 'two', { qos: 2 }), qos: 2, retain: true, state: 'release' },
+    ],
+    incomingQos2: [3, 4],
+    releasedQos2: [5],
+    offline: Array.from({ length: offlineCount }, (_, i) => message(`cmd/dev-1/${i}`, Buffer.alloc(300, i), { qos: 2, expiresAt: 1_800_000_000_000 + i })),
+  }
+}
+
+describe('SessionService.TakeOver', () => {
+  it('hands over the full state, the offline queue in several chunks, with the previous epoch', async () => {
+    const transferred = fullSession(50)
+    const requests: TakeoverRequest[] = []
+    const handlers = recordingHandlers({
+      takeOver: (request) => {
+        requests.push(request)
+        return Promise.resolve({ transferred, epoch: 41 })
+      },
+    })
+    const { port } = await startServer(cleanup, { nodeId: 'b', handlers, chunkBytes: 1000 })
+    const peer = connectPeer(cleanup, port)
+    const result = await peer.takeOver({ clientId: 'dev-1', epoch: 42 })
+    expect(requests).toEqual([{ clientId: 'dev-1', requesterNode: 'a', epoch: 42 }])
+    expect(result?.epoch).toBe(41)
+    expect(result?.transferred).toStrictEqual(transferred)
+  })
+
+  it('answers a repeated request for the same epoch from memory, and asks again for a new epoch', async () => {
+    let calls = 0
+    const handlers = recordingHandlers({
+      takeOver: () => {
+        calls += 1
+        return Promise.resolve({ transferred: fullSession(2), epoch: calls })
+      },
+    })
+    const { port } = await startServer(cleanup, { nodeId: 'b', handlers })
+    const peer = connectPeer(cleanup, port)
+    const first = await peer.takeOver({ clientId: 'dev-1', epoch: 42 })
+    const again = await peer.takeOver({ clientId: 'dev-1', epoch: 42 })
+    expect(calls).toBe(1)
+    expect(again).toStrictEqual(first)
+    await peer.takeOver({ clientId: 'dev-1', epoch: 43 })
+    expect(calls).toBe(2)
+  })
+
+  it('is undefined when the node holds no session of the client', async () => {
+    const { port } = await startServer(cleanup, { nodeId: 'b', handlers: recordingHandlers() })
+    await expect(connectPeer(cleanup, port).takeOver({ clientId: 'nobody', epoch: 1 })).resolves.toBeUndefined()
+  })
+
+  it('reports a refusal with the code the previous owner gave', async () => {
+    const handlers = recordingHandlers({
+      takeOver: () => Promise.reject(Object.assign(new Error('epoch 3 is older than 5'), { code: 'FLUXMQ_ERR_STALE_EPOCH' })),
+    })
+    const { port } = await startServer(cleanup, { nodeId: 'b', handlers })
+    await expect(connectPeer(cleanup, port).takeOver({ clientId: 'dev-1', epoch: 3 })).rejects.toMatchObject({
+      code: TransportErrorCode.Rejected,
+      remoteCode: 'FLUXMQ_ERR_STALE_EPOCH',
+    })
+  })
+})
