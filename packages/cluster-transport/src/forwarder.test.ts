@@ -2,7 +2,7 @@ import { Cleanup } from '@fluxmq/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { TransportError, TransportErrorCode } from './errors.js'
 import type { InboundBatch } from './handlers.js'
-import { connectPeer, eventually, message, recordingHandlers, startServer } from './test-support/nodes.js'
+import { connectPeer, eventually, message, recordingHandlers, recordingLogger, startServer, type LoggedLine } from './test-support/nodes.js'
 import { TcpProxy } from './test-support/tcp-proxy.js'
 
 const cleanup = new Cleanup()
@@ -165,7 +165,8 @@ describe('PeerForwarder', () => {
   it('opens the circuit breaker after consecutive failures, fails fast, and closes it when a probe succeeds', async () => {
     const handlers = recordingHandlers()
     const first = await startServer(cleanup, { nodeId: 'b', handlers })
-    const peer = connectPeer(cleanup, first.port, { failureThreshold: 3, openMs: 200, retryMinMs: 5 })
+    const lines: LoggedLine[] = []
+    const peer = connectPeer(cleanup, first.port, { failureThreshold: 3, openMs: 200, retryMinMs: 5, logger: recordingLogger(lines) })
     await peer.forward(message('before'))
 
     await first.server.close()
@@ -184,6 +185,12 @@ describe('PeerForwarder', () => {
     await eventually(() => peer.state.breaker === 'closed', 'the breaker to close', 10_000)
     await peer.forward(message('after'))
     expect(topics(handlers.batches)).toEqual(['before', 'after'])
+    // The outage is one warning and one recovery line, whatever the number of failed probes.
+    const breakerLines = lines.filter((l) => l.level !== 'debug' && l.msg?.startsWith('circuit breaker'))
+    expect(breakerLines.map((l) => [l.level, l.msg, l.fields.node, l.fields.peer])).toEqual([
+      ['warn', 'circuit breaker open', 'a', 'b'],
+      ['info', 'circuit breaker closed', 'a', 'b'],
+    ])
   })
 
   it('rejects what it holds when closed, flagging batches that may have arrived', async () => {

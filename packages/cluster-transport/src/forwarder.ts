@@ -312,7 +312,9 @@ export class PeerForwarder {
       stream.opened = true
       this.credit = kind.value.credit
       this.failuresInARow = 0
-      this.options.breaker.recordSuccess()
+      const breaker = this.options.breaker
+      if (breaker.state !== 'closed') this.logger.info({ failures: breaker.consecutiveFailures }, 'circuit breaker closed')
+      breaker.recordSuccess()
       this.logger.debug({ credit: this.credit, resend: this.queue.filter((b) => b.sent).length }, 'forward stream open')
       this.pump()
     } else if (kind.case === 'ack' && stream.opened) {
@@ -354,6 +356,7 @@ export class PeerForwarder {
     this.credit = 0
     const error = callError(failure, this.options.peerNode)
     const breaker = this.options.breaker
+    const probing = breaker.state === 'half-open'
     const opened = breaker.recordFailure()
     this.failuresInARow += 1
     if (!opened) {
@@ -362,7 +365,9 @@ export class PeerForwarder {
       this.timer = setTimeout(() => this.connect(), delay)
       return
     }
-    this.logger.warn({ err: error.message, failures: breaker.consecutiveFailures, openMs: breaker.openMs }, 'circuit breaker open')
+    // One warning when the peer goes down; the probes that keep failing after it are debug lines.
+    if (probing) this.logger.debug({ err: error.message, failures: breaker.consecutiveFailures }, 'circuit breaker probe failed')
+    else this.logger.warn({ err: error.message, failures: breaker.consecutiveFailures, openMs: breaker.openMs }, 'circuit breaker open')
     // What was never sent certainly did not arrive: fail it now. What was sent stays, to be resent
     // under its key once the peer is back, so its fate is never guessed.
     const unavailable = new TransportError(TransportErrorCode.PeerUnavailable, `${this.options.peerNode} is unavailable: ${error.message}`, {

@@ -3,6 +3,7 @@ import { Cleanup } from '@fluxmq/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { TransportErrorCode } from './errors.js'
 import type { TakeoverRequest } from './handlers.js'
+import { chunks } from './session-service.js'
 import { connectPeer, message, recordingHandlers, startServer } from './test-support/nodes.js'
 
 const cleanup = new Cleanup()
@@ -48,6 +49,12 @@ describe('SessionService.TakeOver', () => {
     expect(requests).toEqual([{ clientId: 'dev-1', requesterNode: 'a', epoch: 42 }])
     expect(result?.epoch).toBe(41)
     expect(result?.transferred).toStrictEqual(transferred)
+  })
+
+  it('cuts the offline queue into chunks of at most chunkBytes of payload, a larger message alone', () => {
+    const sizes = [300, 300, 300, 300, 2500, 10]
+    const offline = sizes.map((size, i) => message(`t/${i}`, Buffer.alloc(size)))
+    expect([...chunks(offline, 1000)].map((chunk) => chunk.map((m) => m.payload.length))).toEqual([[300, 300, 300], [300], [2500], [10]])
   })
 
   it('answers a repeated request for the same epoch from memory, and asks again for a new epoch', async () => {

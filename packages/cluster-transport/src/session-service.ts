@@ -23,7 +23,7 @@ interface Remembered {
 }
 
 /** Offline messages in chunks of at most `chunkBytes` payload bytes, at least one message each. */
-function* chunks(messages: readonly Message[], chunkBytes: number): Generator<Message[]> {
+export function* chunks(messages: readonly Message[], chunkBytes: number): Generator<Message[]> {
   let chunk: Message[] = []
   let bytes = 0
   for (const message of messages) {
