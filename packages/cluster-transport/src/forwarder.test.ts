@@ -193,6 +193,37 @@ describe('PeerForwarder', () => {
     ])
   })
 
+  it('keeps a sent, unacknowledged batch through an outage and resends it without applying it twice', async () => {
+    const held = gate()
+    const applied: string[] = []
+    const handlers = recordingHandlers({
+      publishBatch: (batch) => {
+        applied.push(...batch.messages.map((m) => m.topic))
+        return held.promise
+      },
+    })
+    const { port } = await startServer(cleanup, { nodeId: 'b', handlers })
+    const proxy = cleanup.add(await TcpProxy.start(port), (p) => p.close())
+    const peer = connectPeer(cleanup, proxy.port, { failureThreshold: 2, openMs: 100, retryMinMs: 5 })
+    const inDoubt = peer.forward(message('d/1'))
+    let settled = false
+    void (inDoubt as Promise<void>).then(() => (settled = true), () => (settled = true))
+    await eventually(() => applied.length === 1, 'the batch to reach the handler')
+
+    proxy.refuse(true)
+    proxy.cutAll()
+    await eventually(() => peer.state.breaker === 'open', 'the breaker to open')
+    await expect(peer.forward(message('d/2'))).rejects.toMatchObject({ code: TransportErrorCode.PeerUnavailable, inDoubt: false })
+    expect(settled).toBe(false)
+
+    proxy.refuse(false)
+    await eventually(() => peer.state.breaker === 'closed', 'the breaker to close')
+    held.open()
+    await inDoubt
+    expect(applied).toEqual(['d/1'])
+    expect(peer.state.resentBatches).toBeGreaterThanOrEqual(1)
+  })
+
   it('rejects what it holds when closed, flagging batches that may have arrived', async () => {
     const held = gate()
     const handlers = recordingHandlers({ publishBatch: () => held.promise })

@@ -4,9 +4,14 @@ import net from 'node:net'
 export class TcpProxy {
   private readonly pairs = new Set<readonly [net.Socket, net.Socket]>()
   private readonly server: net.Server
+  private refusing = false
 
   private constructor(targetPort: number) {
     this.server = net.createServer((client) => {
+      if (this.refusing) {
+        client.resetAndDestroy()
+        return
+      }
       const upstream = net.connect(targetPort, '127.0.0.1')
       const pair = [client, upstream] as const
       this.pairs.add(pair)
@@ -30,6 +35,11 @@ export class TcpProxy {
 
   get port(): number {
     return (this.server.address() as net.AddressInfo).port
+  }
+
+  /** While refusing, new connections are reset at once, as by a peer that is down. */
+  refuse(refusing: boolean): void {
+    this.refusing = refusing
   }
 
   /** Destroys every relayed connection at once: bytes not yet relayed are lost, as on a network cut. */
