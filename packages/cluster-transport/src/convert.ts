@@ -12,8 +12,6 @@ import type {
   TransferredSession,
 } from '@fluxmq/core'
 import {
-  MessagePropertiesSchema,
-  MessageSchema,
   UserPropertySchema,
   type Message as WireMessage,
   type MessageProperties as WireMessageProperties,
@@ -56,14 +54,26 @@ function fromWireUserProperties(properties: readonly WireUserProperty[]): (reado
   return properties.map((p) => [p.name, p.value] as const)
 }
 
-function toWireProperties(p: MessageProperties): WireMessageProperties {
-  return create(MessagePropertiesSchema, {
+// The per-message hot path (every forwarded message) builds wire objects as literals: create()
+// walks the schema to fill defaults, which costs more than the encoding of a small message.
+function toWireProperties(p: MessageProperties): WireMessageProperties | undefined {
+  if (
+    p.payloadFormatIndicator === undefined &&
+    p.contentType === undefined &&
+    p.responseTopic === undefined &&
+    p.correlationData === undefined &&
+    p.userProperties === undefined
+  ) {
+    return undefined
+  }
+  return {
+    $typeName: 'fluxmq.cluster.v1.MessageProperties',
     payloadFormatIndicator: p.payloadFormatIndicator,
     contentType: p.contentType,
     responseTopic: p.responseTopic,
     correlationData: p.correlationData,
     userProperties: toWireUserProperties(p.userProperties),
-  })
+  }
 }
 
 function fromWireProperties(w: WireMessageProperties | undefined): MessageProperties {
@@ -78,7 +88,8 @@ function fromWireProperties(w: WireMessageProperties | undefined): MessageProper
 }
 
 export function toWireMessage(m: Message): WireMessage {
-  return create(MessageSchema, {
+  return {
+    $typeName: 'fluxmq.cluster.v1.Message',
     topic: m.topic,
     payload: m.payload,
     qos: m.qos,
@@ -87,7 +98,7 @@ export function toWireMessage(m: Message): WireMessage {
     expiresAt: BigInt(m.expiresAt ?? 0),
     publishedAt: BigInt(m.publishedAt),
     publisherId: m.publisherId ?? '',
-  })
+  }
 }
 
 export function fromWireMessage(w: WireMessage): Message {
