@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { Message } from '@fluxmq/core'
 import { Cleanup } from '@fluxmq/testing'
 import { afterEach, describe, expect, it } from 'vitest'
+import { TransportErrorCode } from './errors.js'
 import type { PayloadRequest } from './handlers.js'
 import { connectPeer, message, recordingHandlers, startServer } from './test-support/nodes.js'
 
@@ -42,6 +43,13 @@ describe('PayloadService.FetchPayload', () => {
       { kind: 'will', key: 'dev-1' },
     ])
   }, 20_000)
+
+  it('refuses a payload larger than maxMessageBytes before allocating it', async () => {
+    const handlers = recordingHandlers({ fetchPayload: () => message('big', Buffer.alloc(2 * 1024 * 1024)) })
+    const { port } = await startServer(cleanup, { nodeId: 'b', handlers })
+    const peer = connectPeer(cleanup, port, { maxMessageBytes: 1024 * 1024 })
+    await expect(peer.fetchPayload({ kind: 'retained', key: 'big' })).rejects.toMatchObject({ code: TransportErrorCode.Protocol })
+  })
 
   it('is undefined when the node does not hold it', async () => {
     const { port } = await startServer(cleanup, { nodeId: 'b', handlers: recordingHandlers() })

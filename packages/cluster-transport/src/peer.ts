@@ -25,7 +25,7 @@ export interface PeerOptions extends ForwardLimits, CircuitBreakerOptions {
   /** HTTP/2 PING interval and timeout that detect a dead connection (defaults 5000 and 5000 ms). */
   readonly pingIntervalMs?: number
   readonly pingTimeoutMs?: number
-  /** Largest message read or written, in bytes (default 64 MiB). */
+  /** Largest message read or written, and largest fetched payload, in bytes (default 64 MiB). */
   readonly maxMessageBytes?: number
   /** Deadline of one takeOver or fetchPayload call (default 10 s). */
   readonly callTimeoutMs?: number
@@ -60,6 +60,8 @@ export class Peer {
   private readonly payloads: Client<typeof PayloadService>
   private readonly callTimeoutMs: number
   private readonly callAttempts: number
+  /** Also the largest payload fetchPayload accepts, so a peer's header cannot make it allocate more. */
+  private readonly maxMessageBytes: bigint
 
   constructor(private readonly options: PeerOptions) {
     const logger = (options.logger ?? silentLogger).child({ component: 'cluster-transport', node: options.localNode, peer: options.peerNode })
@@ -72,6 +74,7 @@ export class Peer {
       nodeOptions,
     )
     const maxMessageBytes = options.maxMessageBytes ?? 64 * 1024 * 1024
+    this.maxMessageBytes = BigInt(maxMessageBytes)
     const transport = createGrpcTransport({
       baseUrl,
       sessionManager: this.sessionManager,
@@ -111,8 +114,9 @@ export class Peer {
       for await (const response of responses) {
         const { kind } = response
         if (kind.case === 'state' && state === undefined) state = kind.value
-        else if (kind.case === 'offline' && state !== undefined) for (const m of kind.value.messages) offline.push(fromWireMessage(m))
-        else throw this.protocolError(`unexpected ${kind.case ?? 'empty'} response in a takeover stream`)
+        else if (kind.case === 'offline' && state !== undefined && offline.length + kind.value.messages.length <= state.offlineCount) {
+          for (const m of kind.value.messages) offline.push(fromWireMessage(m))
+        } else throw this.protocolError(`unexpected ${kind.case ?? 'empty'} response in a takeover stream`)
       }
       if (state === undefined) throw this.protocolError('takeover stream without a session state')
       return fromWireSessionState(state, offline)
@@ -128,7 +132,7 @@ export class Peer {
       let received = 0
       for await (const response of this.payloads.fetchPayload({ kind, key: request.key }, { timeoutMs: this.callTimeoutMs })) {
         const { kind: part } = response
-        if (part.case === 'header' && header === undefined) {
+        if (part.case === 'header' && header === undefined && part.value.payloadSize <= this.maxMessageBytes) {
           header = part.value
           payload = Buffer.allocUnsafe(Number(header.payloadSize))
         } else if (part.case === 'chunk' && payload !== undefined && received + part.value.length <= payload.length) {
