@@ -90,6 +90,13 @@ function sizeOf(message: Message): number {
   return message.topic.length + message.payload.length + MESSAGE_OVERHEAD
 }
 
+/** An already rejected acceptance that nobody has to handle (QoS 0 callers ignore it). */
+function failed(error: TransportError): Promise<void> {
+  const promise = Promise.reject(error)
+  promise.catch(() => undefined)
+  return promise
+}
+
 function newBatch(): Batch {
   let resolve!: () => void
   let reject!: (error: TransportError) => void
@@ -157,14 +164,10 @@ export class PeerForwarder {
    * memory bound is reached: nothing was queued; `ready()` tells when to try again.
    */
   forward(message: Message): Promise<void> | false {
-    if (this.closed) return Promise.reject(new TransportError(TransportErrorCode.Closed, `forwarder to ${this.options.peerNode} is closed`))
+    const peer = this.options.peerNode
+    if (this.closed) return failed(new TransportError(TransportErrorCode.Closed, `forwarder to ${peer} is closed`, { peer }))
     if (this.options.breaker.state === 'open') {
-      const error = new TransportError(TransportErrorCode.PeerUnavailable, `circuit breaker to ${this.options.peerNode} is open`, {
-        peer: this.options.peerNode,
-      })
-      const failed = Promise.reject(error)
-      failed.catch(() => undefined)
-      return failed
+      return failed(new TransportError(TransportErrorCode.PeerUnavailable, `circuit breaker to ${peer} is open`, { peer }))
     }
     const size = sizeOf(message)
     if (this.pendingMessages >= this.maxPendingMessages || (this.pendingBytes > 0 && this.pendingBytes + size > this.maxPendingBytes)) {
@@ -173,6 +176,7 @@ export class PeerForwarder {
     let batch = this.open
     if (batch !== undefined && batch.bytes > 0 && batch.bytes + size > this.maxBatchBytes) {
       this.seal()
+      this.pump()
       batch = undefined
     }
     if (batch === undefined) {
@@ -191,9 +195,9 @@ export class PeerForwarder {
     return batch.promise
   }
 
-  /** Resolves when `forward` accepts messages again (pending below half of both bounds), or at once. */
+  /** Resolves when `forward` is worth calling again: pending below half of both bounds, the breaker opened, or the forwarder closed. */
   ready(): Promise<void> {
-    if (this.belowLowWater()) return Promise.resolve()
+    if (this.closed || this.options.breaker.state === 'open' || this.belowLowWater()) return Promise.resolve()
     return new Promise((resolve) => this.readyWaiters.push(resolve))
   }
 
@@ -386,6 +390,8 @@ export class PeerForwarder {
       this.clearFlush()
     }
     this.timer = setTimeout(() => this.connect(), breaker.remainingOpenMs())
+    // Whoever waits to forward more learns now that forwarding fails fast, not when the peer is back.
+    this.wakeReady(true)
   }
 
   private settle(batch: Batch, error: TransportError | undefined): void {
