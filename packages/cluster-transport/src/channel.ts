@@ -1,8 +1,9 @@
 /**
  * A single-consumer async queue: the request side of a client stream and the response side of a
  * server stream are written by callbacks and read by Connect as an AsyncIterable (an async
- * generator, so `throw` and `return` behave as Connect expects). Unbounded by itself; every writer
- * bounds what it pushes (credit).
+ * generator, so `throw` and `return` behave as Connect expects). An async generator awaits a
+ * promise it yields, so promises must be pushed boxed. Unbounded by itself; every writer bounds
+ * what it pushes (credit).
  */
 export class Channel<T> implements AsyncIterable<T> {
   private readonly items: T[] = []

@@ -49,7 +49,8 @@ export function forwardReceiver(options: ForwardReceiverOptions): ServiceImpl<ty
 
     // Reading and acknowledging run side by side: batches are handed to the handler as they
     // arrive, acknowledgements leave in order as their outcomes settle.
-    const acks = new Channel<Promise<ForwardAck>>()
+    // Boxed: an async generator awaits a promise it yields, which would hold the queue on the oldest batch.
+    const acks = new Channel<{ readonly ack: Promise<ForwardAck> }>()
     let unacked = 0
 
     const apply = (batch: ForwardBatch, sequence: number): Promise<BatchOutcome> => {
@@ -90,23 +91,30 @@ export function forwardReceiver(options: ForwardReceiverOptions): ServiceImpl<ty
         } else {
           log.debug({ sequence }, 'resent batch answered from the dedup window')
         }
-        acks.push(
-          outcome.then((rejection) =>
+        acks.push({
+          ack: outcome.then((rejection) =>
             create(ForwardAckSchema, {
               sequence: batch.sequence,
               credit: 1,
               rejection: rejection === undefined ? undefined : create(ForwardRejectionSchema, rejection),
             }),
           ),
-        )
+        })
       }
     }
+    // A broken contract ends the stream at once, even while an earlier batch is still being applied.
+    let broken!: (error: unknown) => void
+    const brokenStream = new Promise<never>((_, reject) => (broken = reject))
+    brokenStream.catch(() => undefined)
     read().then(
       () => acks.end(),
-      (error: unknown) => acks.fail(error),
+      (error: unknown) => {
+        acks.fail(error)
+        broken(error)
+      },
     )
-    for await (const ack of acks) {
-      const value = await ack
+    for await (const { ack } of acks) {
+      const value = await Promise.race([ack, brokenStream])
       unacked -= 1
       yield { kind: { case: 'ack', value } }
     }
