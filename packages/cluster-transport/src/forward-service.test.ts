@@ -21,7 +21,7 @@ async function exchange(port: number, requests: ForwardRequest[]): Promise<{ res
   const client = createClient(ForwardService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` }))
   const responses: ForwardResponse[] = []
   async function* send(): AsyncGenerator<ForwardRequest> {
-    yield* requests
+    for (const request of requests) yield request
     // Keep the request side open until the server answered or ended the stream.
     await new Promise((resolve) => setTimeout(resolve, 500))
   }
