@@ -51,7 +51,7 @@ export class TransportServer {
           ForwardService,
           forwardReceiver({ nodeId: options.nodeId, handlers: options.handlers, logger: this.logger, credit: options.credit ?? 32 }),
         )
-        router.service(SessionService, takeoverService({ handlers: options.handlers, chunkBytes, memoryMs: options.takeoverMemoryMs ?? 30_000 }))
+        router.service(SessionService, takeoverService({ handlers: options.handlers, chunkBytes, memoryMs: options.takeoverMemoryMs ?? 30_000, logger: this.logger }))
         router.service(PayloadService, payloadService({ handlers: options.handlers, chunkBytes }))
       },
     })

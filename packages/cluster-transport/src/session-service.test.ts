@@ -4,7 +4,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { TransportErrorCode } from './errors.js'
 import type { TakeoverRequest } from './handlers.js'
 import { chunks } from './session-service.js'
-import { connectPeer, message, recordingHandlers, startServer } from './test-support/nodes.js'
+import { connectPeer, message, recordingHandlers, recordingLogger, startServer, type LoggedLine } from './test-support/nodes.js'
+import { TcpProxy } from './test-support/tcp-proxy.js'
 
 const cleanup = new Cleanup()
 afterEach(() => cleanup.run())
@@ -74,6 +75,32 @@ describe('SessionService.TakeOver', () => {
     await peer.takeOver({ clientId: 'dev-1', epoch: 43 })
     expect(calls).toBe(2)
   })
+
+  it('gets the same state on a retry after the stream broke mid-transfer; the session is surrendered once', async () => {
+    const transferred = fullSession(0)
+    const big = { ...transferred, offline: Array.from({ length: 200 }, (_, i) => message(`q/${i}`, Buffer.alloc(50_000, i))) }
+    const network: { proxy?: TcpProxy } = {}
+    let calls = 0
+    const handlers = recordingHandlers({
+      takeOver: () => {
+        calls += 1
+        // The connection dies while the state is streaming out.
+        setImmediate(() => network.proxy?.cutAll())
+        return Promise.resolve({ transferred: big, epoch: 9 })
+      },
+    })
+    const lines: LoggedLine[] = []
+    const { port } = await startServer(cleanup, { nodeId: 'b', handlers, chunkBytes: 64 * 1024, logger: recordingLogger(lines) })
+    const proxy = cleanup.add(await TcpProxy.start(port), (p) => p.close())
+    network.proxy = proxy
+    const peer = connectPeer(cleanup, proxy.port)
+    const result = await peer.takeOver({ clientId: 'dev-1', epoch: 10 })
+    expect(calls).toBe(1)
+    const repeated = lines.filter((l) => l.msg === 'takeover repeated, answered from memory')
+    expect(repeated.map((l) => [l.fields.clientId, l.fields.peer, l.fields.epoch])).toEqual([['dev-1', 'a', 10]])
+    expect(result?.transferred.offline.map((m) => m.topic)).toEqual(big.offline.map((m) => m.topic))
+    expect(result?.transferred.offline.every((m, i) => m.payload.equals(big.offline[i]?.payload ?? Buffer.alloc(0)))).toBe(true)
+  }, 20_000)
 
   it('is undefined when the node holds no session of the client', async () => {
     const { port } = await startServer(cleanup, { nodeId: 'b', handlers: recordingHandlers() })

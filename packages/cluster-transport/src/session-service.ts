@@ -3,7 +3,7 @@
 // whose stream broke can ask again and get the same state instead of nothing.
 import type { MessageInitShape } from '@bufbuild/protobuf'
 import { Code, ConnectError, type ServiceImpl } from '@connectrpc/connect'
-import type { Message } from '@fluxmq/core'
+import type { Logger, Message } from '@fluxmq/core'
 import { toWireMessage, toWireSessionState } from './convert.js'
 import type { SessionService, TakeOverRequest, TakeOverResponseSchema } from './gen/fluxmq/cluster/v1/session_pb.js'
 import type { InboundHandlers, SurrenderedSession } from './handlers.js'
@@ -15,6 +15,7 @@ export interface TakeoverServiceOptions {
   readonly chunkBytes: number
   /** How long a surrendered state is kept for a repeated request (ms). */
   readonly memoryMs: number
+  readonly logger: Logger
 }
 
 interface Remembered {
@@ -39,7 +40,7 @@ export function* chunks(messages: readonly Message[], chunkBytes: number): Gener
 }
 
 export function takeoverService(options: TakeoverServiceOptions): ServiceImpl<typeof SessionService> {
-  const { handlers, chunkBytes, memoryMs } = options
+  const { handlers, chunkBytes, memoryMs, logger } = options
   const remembered = new Map<string, Remembered>()
 
   const surrender = (request: TakeOverRequest): Promise<SurrenderedSession | undefined> => {
@@ -47,7 +48,10 @@ export function takeoverService(options: TakeoverServiceOptions): ServiceImpl<ty
     for (const [key, entry] of remembered) if (entry.expiresAt <= now) remembered.delete(key)
     const key = `${request.clientId}\u0000${request.epoch}`
     const known = remembered.get(key)
-    if (known !== undefined) return known.result
+    if (known !== undefined) {
+      logger.info({ clientId: request.clientId, peer: request.requesterNode, epoch: Number(request.epoch) }, 'takeover repeated, answered from memory')
+      return known.result
+    }
     const result = handlers.takeOver({ clientId: request.clientId, requesterNode: request.requesterNode, epoch: Number(request.epoch) })
     remembered.set(key, { result, expiresAt: now + memoryMs })
     // A refusal is not remembered: the next request asks the handler again.
