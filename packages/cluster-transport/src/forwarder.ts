@@ -1,0 +1,415 @@
+// The sending end of ForwardService for one peer: batching bounded in size and time, credit from
+// the receiver, a memory bound that turns into backpressure, resends under the same idempotency
+// keys after a broken stream, and the circuit breaker that makes a dead peer fail fast.
+import { randomBytes } from 'node:crypto'
+import { create } from '@bufbuild/protobuf'
+import type { Client } from '@connectrpc/connect'
+import type { Logger, Message } from '@fluxmq/core'
+import { Channel } from './channel.js'
+import type { CircuitBreaker } from './circuit-breaker.js'
+import { toWireMessage } from './convert.js'
+import { TransportError, TransportErrorCode } from './errors.js'
+import {
+  ForwardBatchSchema,
+  ForwardOpenSchema,
+  ForwardRequestSchema,
+  type ForwardAck,
+  type ForwardRequest,
+  type ForwardResponse,
+  type ForwardService,
+} from './gen/fluxmq/cluster/v1/forward_pb.js'
+import type { Message as WireMessage } from './gen/fluxmq/cluster/v1/message_pb.js'
+import { callError } from './remote-error.js'
+
+export interface ForwardLimits {
+  /** Messages per batch (default 256). */
+  readonly maxBatchMessages?: number
+  /** Estimated bytes per batch (default 1 MiB); a larger single message travels alone. */
+  readonly maxBatchBytes?: number
+  /** How long a batch waits for more messages, in ms; 0 (default) = until the end of the current event-loop turn. */
+  readonly maxBatchDelayMs?: number
+  /** Messages queued or unacknowledged beyond which `forward` reports backpressure (default 8192). */
+  readonly maxPendingMessages?: number
+  /** Estimated bytes queued or unacknowledged beyond which `forward` reports backpressure (default 16 MiB). */
+  readonly maxPendingBytes?: number
+  /** First reconnect delay after a broken stream, doubled per failure up to retryMaxMs (default 20 ms). */
+  readonly retryMinMs?: number
+  readonly retryMaxMs?: number
+}
+
+export interface PeerForwarderOptions extends ForwardLimits {
+  readonly localNode: string
+  readonly peerNode: string
+  readonly client: Client<typeof ForwardService>
+  readonly breaker: CircuitBreaker
+  readonly logger: Logger
+  /** The sender epoch of the idempotency keys (default: random). A new forwarder must use a new one. */
+  readonly epoch?: bigint
+}
+
+export interface ForwarderStats {
+  /** Messages forwarded and not yet accepted (queued or unacknowledged). */
+  readonly pendingMessages: number
+  /** Their estimated size. */
+  readonly pendingBytes: number
+  readonly unackedBatches: number
+  /** Messages and batches the peer accepted. */
+  readonly acceptedMessages: number
+  readonly acceptedBatches: number
+  /** Batches the peer refused. */
+  readonly rejectedBatches: number
+  /** Batches sent again on a new stream after the previous one broke. */
+  readonly resentBatches: number
+  /** Streams that broke or could not be opened. */
+  readonly streamFailures: number
+}
+
+interface Batch {
+  sequence: bigint
+  readonly messages: WireMessage[]
+  bytes: number
+  /** Sent at least once: if it is not acknowledged, the peer may have applied it. */
+  sent: boolean
+  /** Its time bound passed: it goes out as soon as there is credit. */
+  due: boolean
+  readonly promise: Promise<void>
+  readonly resolve: () => void
+  readonly reject: (error: TransportError) => void
+}
+
+interface Stream {
+  readonly requests: Channel<ForwardRequest>
+  readonly abort: AbortController
+  opened: boolean
+}
+
+/** Per-message overhead added to topic and payload lengths in the size estimate (properties, framing). */
+const MESSAGE_OVERHEAD = 64
+
+function sizeOf(message: Message): number {
+  return message.topic.length + message.payload.length + MESSAGE_OVERHEAD
+}
+
+/** An already rejected acceptance that nobody has to handle (QoS 0 callers ignore it). */
+function failed(error: TransportError): Promise<void> {
+  const promise = Promise.reject(error)
+  promise.catch(() => undefined)
+  return promise
+}
+
+function newBatch(): Batch {
+  let resolve!: () => void
+  let reject!: (error: TransportError) => void
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res
+    reject = rej
+  })
+  // Callers may ignore the promise (QoS 0): its rejection must not become an unhandled one.
+  promise.catch(() => undefined)
+  return { sequence: 0n, messages: [], bytes: 0, sent: false, due: false, promise, resolve, reject }
+}
+
+export class PeerForwarder {
+  readonly epoch: bigint
+  private readonly maxBatchMessages: number
+  private readonly maxBatchBytes: number
+  private readonly maxBatchDelayMs: number
+  private readonly maxPendingMessages: number
+  private readonly maxPendingBytes: number
+  private readonly retryMinMs: number
+  private readonly retryMaxMs: number
+  private readonly logger: Logger
+
+  private nextSequence = 1n
+  /** The batch still taking messages. */
+  private open: Batch | undefined
+  /** Sealed batches waiting for credit, oldest first; resent ones go back to the front. */
+  private queue: Batch[] = []
+  /** Sent on the current stream, not yet acknowledged, in sequence order. */
+  private unacked: Batch[] = []
+  private credit = 0
+  private stream: Stream | undefined
+  private failuresInARow = 0
+  private timer: NodeJS.Timeout | undefined
+  private flushTimer: NodeJS.Timeout | NodeJS.Immediate | undefined
+  private readyWaiters: (() => void)[] = []
+  private closed = false
+
+  private pendingMessages = 0
+  private pendingBytes = 0
+  private acceptedMessages = 0
+  private acceptedBatches = 0
+  private rejectedBatches = 0
+  private resentBatches = 0
+  private streamFailures = 0
+
+  constructor(private readonly options: PeerForwarderOptions) {
+    this.epoch = options.epoch ?? BigInt.asUintN(63, randomBytes(8).readBigUInt64BE())
+    this.maxBatchMessages = options.maxBatchMessages ?? 256
+    this.maxBatchBytes = options.maxBatchBytes ?? 1024 * 1024
+    this.maxBatchDelayMs = options.maxBatchDelayMs ?? 0
+    this.maxPendingMessages = options.maxPendingMessages ?? 8192
+    this.maxPendingBytes = options.maxPendingBytes ?? 16 * 1024 * 1024
+    this.retryMinMs = options.retryMinMs ?? 20
+    this.retryMaxMs = options.retryMaxMs ?? 1000
+    this.logger = options.logger
+    this.connect()
+  }
+
+  /**
+   * Queues a message for the peer. Returns a promise that resolves when the peer accepted the
+   * batch holding it (every message of a batch shares one promise), or rejects with a
+   * TransportError: Rejected (the peer's handler refused), PeerUnavailable (the breaker is open or
+   * opened before the batch could be sent; `inDoubt` is false) or Closed. Returns false when the
+   * memory bound is reached: nothing was queued; `ready()` tells when to try again.
+   */
+  forward(message: Message): Promise<void> | false {
+    const peer = this.options.peerNode
+    if (this.closed) return failed(new TransportError(TransportErrorCode.Closed, `forwarder to ${peer} is closed`, { peer }))
+    if (this.options.breaker.state === 'open') {
+      return failed(new TransportError(TransportErrorCode.PeerUnavailable, `circuit breaker to ${peer} is open`, { peer }))
+    }
+    const size = sizeOf(message)
+    if (this.pendingMessages >= this.maxPendingMessages || (this.pendingBytes > 0 && this.pendingBytes + size > this.maxPendingBytes)) {
+      return false
+    }
+    let batch = this.open
+    if (batch !== undefined && batch.bytes > 0 && batch.bytes + size > this.maxBatchBytes) {
+      this.seal()
+      this.pump()
+      batch = undefined
+    }
+    if (batch === undefined) {
+      batch = newBatch()
+      this.open = batch
+      this.scheduleFlush(batch)
+    }
+    batch.messages.push(toWireMessage(message))
+    batch.bytes += size
+    this.pendingMessages += 1
+    this.pendingBytes += size
+    if (batch.messages.length >= this.maxBatchMessages || batch.bytes >= this.maxBatchBytes) {
+      this.seal()
+      this.pump()
+    }
+    return batch.promise
+  }
+
+  /** Resolves when `forward` is worth calling again: pending below half of both bounds, the breaker opened, or the forwarder closed. */
+  ready(): Promise<void> {
+    if (this.closed || this.options.breaker.state === 'open' || this.belowLowWater()) return Promise.resolve()
+    return new Promise((resolve) => this.readyWaiters.push(resolve))
+  }
+
+  get stats(): ForwarderStats {
+    return {
+      pendingMessages: this.pendingMessages,
+      pendingBytes: this.pendingBytes,
+      unackedBatches: this.unacked.length,
+      acceptedMessages: this.acceptedMessages,
+      acceptedBatches: this.acceptedBatches,
+      rejectedBatches: this.rejectedBatches,
+      resentBatches: this.resentBatches,
+      streamFailures: this.streamFailures,
+    }
+  }
+
+  /** Stops forwarding: every batch not yet accepted is rejected with Closed (`inDoubt` when it was sent). */
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    clearTimeout(this.timer)
+    this.clearFlush()
+    const stream = this.stream
+    this.stream = undefined
+    stream?.requests.end()
+    stream?.abort.abort()
+    const all = [...this.unacked, ...this.queue, ...(this.open === undefined ? [] : [this.open])]
+    this.unacked = []
+    this.queue = []
+    this.open = undefined
+    for (const batch of all) {
+      this.settle(batch, new TransportError(TransportErrorCode.Closed, `forwarder to ${this.options.peerNode} closed`, { peer: this.options.peerNode, inDoubt: batch.sent }))
+    }
+    this.wakeReady(true)
+  }
+
+  private scheduleFlush(batch: Batch): void {
+    const due = (): void => {
+      this.flushTimer = undefined
+      batch.due = true
+      this.pump()
+    }
+    this.flushTimer = this.maxBatchDelayMs === 0 ? setImmediate(due) : setTimeout(due, this.maxBatchDelayMs)
+  }
+
+  private clearFlush(): void {
+    const timer = this.flushTimer
+    if (timer === undefined) return
+    this.flushTimer = undefined
+    if (this.maxBatchDelayMs === 0) clearImmediate(timer as NodeJS.Immediate)
+    else clearTimeout(timer as NodeJS.Timeout)
+  }
+
+  private seal(): void {
+    const batch = this.open
+    if (batch === undefined) return
+    this.clearFlush()
+    this.open = undefined
+    batch.sequence = this.nextSequence++
+    this.queue.push(batch)
+  }
+
+  /** Sends queued batches while there is credit; a due open batch is sealed when nothing else waits. */
+  private pump(): void {
+    const stream = this.stream
+    if (stream === undefined || !stream.opened) return
+    while (this.credit > 0) {
+      if (this.queue.length === 0 && this.open?.due === true) this.seal()
+      const batch = this.queue.shift()
+      if (batch === undefined) return
+      if (batch.sent) this.resentBatches += 1
+      batch.sent = true
+      this.unacked.push(batch)
+      this.credit -= 1
+      stream.requests.push(
+        create(ForwardRequestSchema, {
+          kind: { case: 'batch', value: create(ForwardBatchSchema, { sequence: batch.sequence, messages: batch.messages }) },
+        }),
+      )
+    }
+  }
+
+  private connect(): void {
+    if (this.closed || this.stream !== undefined) return
+    const stream: Stream = { requests: new Channel(), abort: new AbortController(), opened: false }
+    this.stream = stream
+    stream.requests.push(
+      create(ForwardRequestSchema, {
+        kind: {
+          case: 'open',
+          value: create(ForwardOpenSchema, { senderNode: this.options.localNode, receiverNode: this.options.peerNode, epoch: this.epoch }),
+        },
+      }),
+    )
+    void this.consume(stream)
+  }
+
+  private async consume(stream: Stream): Promise<void> {
+    let failure: unknown
+    try {
+      const responses = this.options.client.forward(stream.requests, { signal: stream.abort.signal })
+      for await (const response of responses) {
+        if (this.stream !== stream) return
+        this.onResponse(stream, response)
+      }
+      failure = new TransportError(TransportErrorCode.PeerUnavailable, `${this.options.peerNode} ended the forward stream`)
+    } catch (error) {
+      failure = error
+    }
+    this.onStreamEnd(stream, failure)
+  }
+
+  private onResponse(stream: Stream, response: ForwardResponse): void {
+    const { kind } = response
+    if (kind.case === 'opened' && !stream.opened) {
+      stream.opened = true
+      this.credit = kind.value.credit
+      this.failuresInARow = 0
+      const breaker = this.options.breaker
+      if (breaker.state !== 'closed') this.logger.info({ failures: breaker.consecutiveFailures }, 'circuit breaker closed')
+      breaker.recordSuccess()
+      this.logger.debug({ credit: this.credit, resend: this.queue.filter((b) => b.sent).length }, 'forward stream open')
+      this.pump()
+    } else if (kind.case === 'ack' && stream.opened) {
+      this.onAck(kind.value)
+      this.pump()
+    } else {
+      throw new TransportError(TransportErrorCode.Protocol, `unexpected ${kind.case ?? 'empty'} response on the forward stream`)
+    }
+  }
+
+  private onAck(ack: ForwardAck): void {
+    const batch = this.unacked[0]
+    if (batch === undefined || batch.sequence !== ack.sequence) {
+      throw new TransportError(TransportErrorCode.Protocol, `acknowledgement for sequence ${ack.sequence}, expected ${batch?.sequence ?? 'none'}`)
+    }
+    this.unacked.shift()
+    this.credit += ack.credit
+    if (ack.rejection === undefined) {
+      this.acceptedBatches += 1
+      this.acceptedMessages += batch.messages.length
+      this.settle(batch, undefined)
+    } else {
+      this.rejectedBatches += 1
+      const { code, message } = ack.rejection
+      this.settle(batch, new TransportError(TransportErrorCode.Rejected, `${this.options.peerNode} refused a batch: ${message}`, { peer: this.options.peerNode, remoteCode: code }))
+    }
+  }
+
+  private onStreamEnd(stream: Stream, failure: unknown): void {
+    if (this.stream !== stream) return
+    this.stream = undefined
+    stream.requests.end()
+    stream.abort.abort()
+    if (this.closed) return
+    this.streamFailures += 1
+    // Unacknowledged batches go back to the front, in order, to be resent with the same keys.
+    this.queue = [...this.unacked, ...this.queue]
+    this.unacked = []
+    this.credit = 0
+    const error = callError(failure, this.options.peerNode)
+    const breaker = this.options.breaker
+    const probing = breaker.state === 'half-open'
+    const opened = breaker.recordFailure()
+    this.failuresInARow += 1
+    if (!opened) {
+      this.logger.warn({ err: error.message, failures: breaker.consecutiveFailures }, 'forward stream failed')
+      const delay = Math.min(this.retryMaxMs, this.retryMinMs * 2 ** (this.failuresInARow - 1))
+      this.timer = setTimeout(() => this.connect(), delay)
+      return
+    }
+    // One warning when the peer goes down; the probes that keep failing after it are debug lines.
+    if (probing) this.logger.debug({ err: error.message, failures: breaker.consecutiveFailures }, 'circuit breaker probe failed')
+    else this.logger.warn({ err: error.message, failures: breaker.consecutiveFailures, openMs: breaker.openMs }, 'circuit breaker open')
+    // What was never sent certainly did not arrive: fail it now. What was sent stays, to be resent
+    // under its key once the peer is back, so its fate is never guessed.
+    const unavailable = new TransportError(TransportErrorCode.PeerUnavailable, `${this.options.peerNode} is unavailable: ${error.message}`, {
+      peer: this.options.peerNode,
+      cause: error,
+    })
+    const keep: Batch[] = []
+    for (const batch of this.queue) {
+      if (batch.sent) keep.push(batch)
+      else this.settle(batch, unavailable)
+    }
+    this.queue = keep
+    if (this.open !== undefined) {
+      this.settle(this.open, unavailable)
+      this.open = undefined
+      this.clearFlush()
+    }
+    this.timer = setTimeout(() => this.connect(), breaker.remainingOpenMs())
+    // Whoever waits to forward more learns now that forwarding fails fast, not when the peer is back.
+    this.wakeReady(true)
+  }
+
+  private settle(batch: Batch, error: TransportError | undefined): void {
+    this.pendingMessages -= batch.messages.length
+    this.pendingBytes -= batch.bytes
+    if (error === undefined) batch.resolve()
+    else batch.reject(error)
+    this.wakeReady(false)
+  }
+
+  private belowLowWater(): boolean {
+    return this.pendingMessages <= this.maxPendingMessages / 2 && this.pendingBytes <= this.maxPendingBytes / 2
+  }
+
+  private wakeReady(force: boolean): void {
+    if (this.readyWaiters.length === 0 || (!force && !this.belowLowWater())) return
+    const waiters = this.readyWaiters
+    this.readyWaiters = []
+    for (const wake of waiters) wake()
+  }
+}

@@ -1,0 +1,57 @@
+import type { Message, TransferredSession } from '@fluxmq/core'
+
+/** Publishes another node forwarded here, one batch of the sender's stream. */
+export interface InboundBatch {
+  /** The sender's node id. */
+  readonly from: string
+  /** In the sender's order; match them against local subscriptions only, never forward them again. */
+  readonly messages: readonly Message[]
+}
+
+export interface TakeoverRequest {
+  readonly clientId: string
+  /** The node that won the session's ownership and asks for its state. */
+  readonly requesterNode: string
+  /** The requester's ownership epoch. */
+  readonly epoch: number
+}
+
+export interface SurrenderedSession {
+  readonly transferred: TransferredSession
+  /** The epoch under which this node held the session. */
+  readonly epoch: number
+}
+
+export type PayloadKind = 'retained' | 'will'
+
+export interface PayloadRequest {
+  readonly kind: PayloadKind
+  /** The topic of a retained message, the client id of a will. */
+  readonly key: string
+}
+
+/**
+ * What a transport server calls for inbound requests: the local broker's side of the data plane.
+ * A handler refuses by throwing; an error with a `code: 'FLUXMQ_ERR_…'` property reaches the
+ * caller as `TransportError(Rejected)` with that code in `remoteCode`.
+ */
+export interface InboundHandlers {
+  /**
+   * A forwarded batch. Called in the sender's order, at most once per idempotency key while the
+   * key is in the receiver's dedup window (a batch resent after a lost acknowledgement is answered
+   * from the window). The sender's `forward` promise resolves when this resolves: resolve once the
+   * batch is accepted as far as the acknowledgement must promise (e.g. staged and durable).
+   * Acknowledgements are sent in order, and a batch that has not resolved holds back the credit
+   * of the stream, which is how a slow receiver slows its senders.
+   */
+  publishBatch(batch: InboundBatch): Promise<void> | void
+  /**
+   * Another node took the session over: disconnect the client here (0x8E) and return its state;
+   * undefined when this node holds no session of that client. A repeated request with the same
+   * client id and epoch within the server's takeover memory is answered with the same state
+   * without calling this again, so a requester may retry after a broken stream.
+   */
+  takeOver(request: TakeoverRequest): Promise<SurrenderedSession | undefined>
+  /** The whole retained message or will this node holds for the key; undefined when it holds none. */
+  fetchPayload(request: PayloadRequest): Promise<Message | undefined> | Message | undefined
+}

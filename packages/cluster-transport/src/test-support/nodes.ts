@@ -1,0 +1,83 @@
+import type { Cleanup } from '@fluxmq/testing'
+import type { Logger, Message } from '@fluxmq/core'
+import type { InboundBatch, InboundHandlers } from '../handlers.js'
+import { Peer, type PeerOptions } from '../peer.js'
+import { TransportServer, type TransportServerOptions } from '../server.js'
+
+/** A published message as the core would forward it. */
+export function message(topic: string, payload: string | Buffer = 'x', over: Partial<Message> = {}): Message {
+  return {
+    topic,
+    payload: typeof payload === 'string' ? Buffer.from(payload) : payload,
+    qos: 1,
+    retain: false,
+    properties: {},
+    publishedAt: 1_700_000_000_000,
+    publisherId: 'pub',
+    ...over,
+  }
+}
+
+/** Handlers that keep every forwarded batch and refuse the rest; tests override what they use. */
+export function recordingHandlers(over: Partial<InboundHandlers> = {}): InboundHandlers & { readonly batches: InboundBatch[] } {
+  const batches: InboundBatch[] = []
+  return {
+    batches,
+    publishBatch: (batch) => {
+      batches.push(batch)
+    },
+    takeOver: () => Promise.resolve(undefined),
+    fetchPayload: () => undefined,
+    ...over,
+  }
+}
+
+/** A transport server on a free loopback port, closed by `cleanup`. */
+export async function startServer(
+  cleanup: Cleanup,
+  options: Omit<TransportServerOptions, 'port' | 'host'> & { port?: number },
+): Promise<{ server: TransportServer; port: number }> {
+  const server = new TransportServer({ host: '127.0.0.1', ...options, port: options.port ?? 0 })
+  const { port } = await server.listen()
+  cleanup.defer(() => server.close())
+  return { server, port }
+}
+
+/** A Peer from node `a` to `peerNode` at 127.0.0.1:`port`, closed by `cleanup`. */
+export function connectPeer(cleanup: Cleanup, port: number, options: Partial<PeerOptions> = {}): Peer {
+  const peer = new Peer({ localNode: 'a', peerNode: 'b', address: `127.0.0.1:${port}`, ...options })
+  cleanup.defer(() => peer.close())
+  return peer
+}
+
+/** Polls `condition` every 5 ms until it holds; fails after `timeoutMs`, naming `what`. */
+export async function eventually(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+export interface LoggedLine {
+  readonly level: 'debug' | 'info' | 'warn' | 'error'
+  readonly msg: string | undefined
+  /** The line's fields with every binding of its logger's ancestry merged in. */
+  readonly fields: Record<string, unknown>
+}
+
+/** A Logger that appends every line to `lines`, so a test can assert what was logged and with which ids. */
+export function recordingLogger(lines: LoggedLine[], bindings: Record<string, unknown> = {}): Logger {
+  const at =
+    (level: LoggedLine['level']) =>
+    (obj: object, msg?: string): void => {
+      lines.push({ level, msg, fields: { ...bindings, ...obj } })
+    }
+  return {
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    child: (more) => recordingLogger(lines, { ...bindings, ...more }),
+  }
+}
