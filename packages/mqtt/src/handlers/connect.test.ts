@@ -86,8 +86,8 @@ describe('CONNECT', () => {
     expect((await s.connect(port, 5, { keepalive: 120 })).connack).toMatchObject({ properties: { serverKeepAlive: 60 } })
     expect((await s.connect(port, 5, { keepalive: 0 })).connack).toMatchObject({ properties: { serverKeepAlive: 60 } })
     const kept = (await s.connect(port, 5, { keepalive: 5 })).connack
-    expect(kept.returnCode ?? kept.reasonCode).toBe(0)
-    expect(kept.properties?.serverKeepAlive).toBeUndefined()
+    expect(kept).toMatchObject({ cmd: 'connack', reasonCode: 0 })
+    expect(kept).not.toHaveProperty('properties.serverKeepAlive')
   })
 
   it('server_keep_alive: a 3.1.1 client asking for more is refused with return code 2, as Mosquitto does; one within it connects', async () => {
