@@ -73,6 +73,44 @@ describe('loadgen run', () => {
   })
 })
 
+describe('loadgen run, open loop (no end-to-end window)', () => {
+  const FLOOD = { ...FAN_IN, count: 2000, warmup: 0.1 }
+
+  it('sends every message of its count however little arrives', async () => {
+    const broker = await faulty({ drop: () => true })
+    const result = await runLoad(binary, FLOOD, { pub: broker.port, sub: broker.port }, 'open')
+    expect(result.sent).toBe(4 * 2000)
+    expect(broker.stats.published).toBe(result.sent)
+    expect({ unwritten: result.unwritten, received: result.received, lost: result.lost }).toEqual({ unwritten: 0, received: 0, lost: 8000 })
+  })
+
+  it('counts exactly the PUBACKed messages that never arrive at QoS 1', async () => {
+    const broker = await faulty({ drop: (n) => n % 7 === 3 })
+    const result = await runLoad(binary, { ...FLOOD, qos: 1, window: 16 }, { pub: broker.port, sub: broker.port }, 'openq1')
+    expect(result.sent).toBe(8000)
+    expect(result.acked).toBe(broker.stats.acked)
+    expect(result.acked).toBe(result.sent)
+    expect(result.lost).toBe(broker.stats.dropped)
+  })
+
+  it('keeps at most the QoS 1 window unacknowledged, and owes nothing unacknowledged', async () => {
+    const broker = await faulty({ ack: () => false })
+    const load = { ...FLOOD, qos: 1, window: 16, drain: 0.5 }
+    const result = await runLoad(binary, load, { pub: broker.port, sub: broker.port }, 'unacked')
+    expect({ sent: result.sent, acked: result.acked, received: result.received }).toEqual({ sent: 4 * 16, acked: 0, received: 4 * 16 })
+    expect({ expected: result.expected, lost: result.lost }).toEqual({ expected: 0, lost: 0 })
+  })
+
+  it('counts a subscriber the broker disconnects, and what it was owed afterwards as lost', async () => {
+    const broker = await faulty({ closeSubscribersAfter: 500 })
+    const result = await runLoad(binary, FLOOD, { pub: broker.port, sub: broker.port }, 'cutoff')
+    expect({ sub: result.sub_disconnects, pub: result.pub_disconnects }).toEqual({ sub: 1, pub: 0 })
+    expect(result.received).toBe(500)
+    expect(result.lost).toBe(result.sent - 500)
+    expect(result.errors[0]).toMatch(/^subscriber 0 \(cutoff-s0\) closed by broker/)
+  })
+})
+
 describe('loadgen idle', () => {
   it('holds the connections open until told to close them', async () => {
     const sink = await launch('sink', { root, workDir: benchDir + '.build' })
