@@ -30,7 +30,7 @@ function sampleFromRun(target, scenario, raw) {
   // Still arriving when the drain bound passed: not delivered yet is not known to be lost.
   if (raw.drain_end === 'deadline') {
     notes.push(`${raw.lost} message(s) still undelivered when the ${scenario.load.drain} s drain bound passed (messages were still arriving)`)
-    return { value, lost: 0, undelivered: raw.lost, failed: false, notes, raw }
+    return { value, lost: 0, undelivered: raw.lost, failed: false, notes, raw, subDisconnects: raw.sub_disconnects }
   }
   // At QoS 1 every acknowledged message is owed to every matching subscriber: a loss fails.
   const failed = scenario.load.qos > 0 && raw.lost > 0
