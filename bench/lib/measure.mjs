@@ -7,10 +7,12 @@ import { scrapeDropped } from './metrics.mjs'
 
 /**
  * The sink discards: only the publishing side runs against it (subscribers would wait forever),
- * and briefly: a ceiling needs to be far above the brokers, not precise.
+ * and briefly: a ceiling needs to be far above the brokers, not precise. A flood's message count
+ * bounds what a broker must buffer; the sink buffers nothing, and a ceiling the count cut short
+ * would be no ceiling.
  */
 function publishingSide(load, duration) {
-  return { ...load, subs: 0, persistent: false, duration: Math.min(load.duration, duration) }
+  return { ...load, subs: 0, persistent: false, count: 0, duration: Math.min(load.duration, duration) }
 }
 
 function sampleFromRun(target, scenario, raw) {
