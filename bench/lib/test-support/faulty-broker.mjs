@@ -2,8 +2,9 @@
 // byte to every subscriber, except the ones `drop(n)` picks, and sends the ones `duplicate(n)`
 // picks twice. A QoS 1 PUBLISH is acknowledged (PUBACK) when `ack(n)` says so, whether it is then
 // forwarded or dropped. After forwarding `closeSubscribersAfter` messages it closes every
-// subscriber's connection, as a broker cutting off a client that does not keep up. The generator
-// must count exactly those losses, duplicates and disconnects.
+// subscriber's connection, as a broker cutting off a client that does not keep up; after
+// `pauseAfter` PUBLISH it stops reading the publisher that sent the last one, as a broker pushing
+// back. The generator must count exactly those losses, duplicates and disconnects.
 import { createServer } from 'node:net'
 
 const CONNACK = Buffer.from([0x20, 2, 0, 0])
@@ -29,7 +30,7 @@ function frames(buffer) {
   return [packets, buffer.subarray(at)]
 }
 
-export async function startFaultyBroker({ drop = () => false, duplicate = () => false, ack = () => true, closeSubscribersAfter = Infinity } = {}) {
+export async function startFaultyBroker({ drop = () => false, duplicate = () => false, ack = () => true, closeSubscribersAfter = Infinity, pauseAfter = Infinity } = {}) {
   const subscribers = new Set()
   const sockets = new Set()
   const stats = { published: 0, dropped: 0, duplicated: 0, acked: 0, forwarded: 0 }
@@ -49,6 +50,7 @@ export async function startFaultyBroker({ drop = () => false, duplicate = () => 
         }
         if (type === 3) {
           const n = stats.published++
+          if (n + 1 === pauseAfter) socket.pause()
           if ((packet[0] & 0x06) === 0x02 && ack(n)) {
             // The packet id follows the topic: two length bytes and the topic itself.
             const at = header + 2 + packet.readUInt16BE(header)
