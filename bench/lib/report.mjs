@@ -157,12 +157,30 @@ export function targets(rows) {
       continue
     }
     if (row.kind !== 'idle') check(`${row.title}: FluxMQ ran every repetition and lost nothing${row.load.qos === 0 ? ' (QoS 0)' : ''}`, flux ? flux.lost === 0 && !flux.failed : null)
-    if (row.kind === 'latency') check(`${row.title}: FluxMQ p99 ≤ Mosquitto p99`, flux && mosq ? flux.value <= mosq.value : null)
+    if (row.kind === 'latency') {
+      check(`${row.title}: FluxMQ p99 ≤ Mosquitto p99`, flux && mosq ? flux.value <= mosq.value : null)
+      check(`${row.title}: FluxMQ p99 ≤ 2× Mosquitto's in every repetition`, pairedWithin(row, 2))
+    }
     if (row.kind === 'idle') check(`${row.title}: FluxMQ ≤ 6 KiB per connection`, flux ? flux.value <= 6 && !flux.failed : null)
   }
   const ratio = sqliteMemoryRatio(rows)
   if (rows.some((row) => row.id === 'persistent-qos1-sqlite')) check('persistent QoS 1: FluxMQ SQLite ≥ 50% of memory', ratio === null ? null : ratio >= 0.5)
   return checks
+}
+
+/**
+ * Issue 8's tail-latency target: repetition i of FluxMQ against repetition i of Mosquitto (run
+ * back to back, so under the same background load), every pair within `factor`.
+ */
+function pairedWithin(row, factor) {
+  const flux = row.samples?.fluxmq ?? []
+  const mosq = row.samples?.mosquitto ?? []
+  const pairs = Math.min(flux.length, mosq.length)
+  if (pairs === 0) return null
+  for (let i = 0; i < pairs; i += 1) {
+    if (flux[i].value === null || mosq[i].value === null || flux[i].value > factor * mosq[i].value) return false
+  }
+  return true
 }
 
 /** Issue 8's open-loop targets; worst-case ones cover every FluxMQ repetition. */

@@ -63,9 +63,28 @@ describe('targets', () => {
     expect(verdicts).toEqual([
       { name: 'latency: FluxMQ ran every repetition and lost nothing', verdict: 'PASS' },
       { name: 'latency: FluxMQ p99 ≤ Mosquitto p99', verdict: 'PASS' },
+      { name: "latency: FluxMQ p99 ≤ 2× Mosquitto's in every repetition", verdict: 'n/a' },
       { name: 'idle: FluxMQ ≤ 6 KiB per connection', verdict: 'FAIL' },
     ])
     expect(targets([row('p2p', 'throughput', { mosquitto: sample(1) })])[0].verdict).toBe('n/a')
+  })
+})
+
+describe('tail latency, repetition by repetition', () => {
+  const verdict = (flux, mosq) => {
+    const samples = { fluxmq: flux.map((v) => sample(v)), mosquitto: mosq.map((v) => sample(v)) }
+    const results = { fluxmq: median(samples.fluxmq), mosquitto: median(samples.mosquitto) }
+    return targets([{ ...row('latency', 'latency', results), samples }]).find((t) => t.name.includes('2× Mosquitto')).verdict
+  }
+
+  it('compares each FluxMQ repetition with the Mosquitto one run next to it, not the medians', () => {
+    expect(verdict([100, 300, 90], [60, 160, 50])).toBe('PASS')
+    // Medians 100 against 60 pass; the third pair (130 against 50) does not.
+    expect(verdict([100, 300, 130], [60, 160, 50])).toBe('FAIL')
+  })
+
+  it('fails a repetition that measured nothing', () => {
+    expect(verdict([100, null], [60, 60])).toBe('FAIL')
   })
 })
 
