@@ -59,12 +59,14 @@ async function deploy(name, nodes, workDir, argvFor, env) {
 
 /**
  * FluxMQ with every listener but MQTT TCP off; with `metrics`, its HTTP listener too, whose port
- * each node of the deployment then carries as `httpPort` (for /metrics).
+ * each node of the deployment then carries as `httpPort` (for /metrics). `nodeFlags` go to node
+ * before the script (--fluxmq-node-flags).
  */
-async function fluxmq({ root, workDir, storage, profileDir, profileName, nodes = 1, metrics = false }) {
+async function fluxmq({ root, workDir, storage, profileDir, profileName, nodes = 1, metrics = false, nodeFlags = [] }) {
   if (nodes !== 1) throw new Error('multi-node FluxMQ needs the cluster launcher (clustering comes in its own issue)')
   const bin = join(root, 'apps/broker/dist/bin.js')
-  const node = profileDir ? ['node', '--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${profileName}.cpuprofile`] : ['node']
+  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${profileName}.cpuprofile`] : []
+  const node = ['node', ...nodeFlags, ...profile]
   const httpPorts = metrics ? await Promise.all(Array.from({ length: nodes }, () => freePort())) : []
   const deployment = await deploy('fluxmq', nodes, workDir, (port, index, dataDir) => {
     return [

@@ -91,7 +91,7 @@ async function idleScenario({ scenario, binary, deployment, id, settleMs }) {
  * Measures `scenario` once on `target`. Never throws for a broker's failure: a broker that does
  * not start, crashes or stalls the generator yields a failed sample with the reason in notes.
  */
-export async function measureOnce({ target, scenario, root, workDir, binary, id, settleMs, sinkDuration, profileDir }) {
+export async function measureOnce({ target, scenario, root, workDir, binary, id, settleMs, sinkDuration, profileDir, nodeFlags }) {
   let deployment
   try {
     deployment = await launch(target, {
@@ -101,6 +101,7 @@ export async function measureOnce({ target, scenario, root, workDir, binary, id,
       nodes: scenario.nodes,
       metrics: scenario.kind === 'flood',
       profileDir,
+      nodeFlags,
       profileName: id,
     })
   } catch (error) {
