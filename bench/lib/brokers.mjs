@@ -60,9 +60,9 @@ async function deploy(name, nodes, workDir, argvFor, env) {
 /**
  * FluxMQ with every listener but MQTT TCP off; with `metrics`, its HTTP listener too, whose port
  * each node of the deployment then carries as `httpPort` (for /metrics). `nodeFlags` go to node
- * before the script (--fluxmq-node-flags).
+ * before the script (--fluxmq-node-flags). `defaults`: the shipped session queue bound.
  */
-async function fluxmq({ root, workDir, storage, profileDir, profileName, nodes = 1, metrics = false, nodeFlags = [] }) {
+async function fluxmq({ root, workDir, storage, profileDir, profileName, nodes = 1, metrics = false, nodeFlags = [], defaults = false }) {
   if (nodes !== 1) throw new Error('multi-node FluxMQ needs the cluster launcher (clustering comes in its own issue)')
   const bin = join(root, 'apps/broker/dist/bin.js')
   const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${profileName}.cpuprofile`] : []
@@ -76,8 +76,9 @@ async function fluxmq({ root, workDir, storage, profileDir, profileName, nodes =
       ...['--set', `server.http.addr=${metrics ? `127.0.0.1:${httpPorts[index]}` : ''}`],
       ...['--set', 'server.mqtt.websocket.addr=', '--set', 'server.amqp.addr='],
       ...['--set', 'log.level=warn', '--set', 'server.shutdown_timeout=5s'],
-      // The bench measures throughput, not the offline-queue cap: no message may be dropped for room.
-      ...['--set', 'session.max_offline_messages=100000000'],
+      // The closed-loop bench measures throughput, not the offline-queue cap: no message may be
+      // dropped for room. A flood (`defaults`) runs with the shipped bound, as users do.
+      ...(defaults ? [] : ['--set', 'session.max_offline_messages=100000000']),
       ...['--set', `storage.type=${storage}`, '--set', `storage.dir=${dataDir}`],
     ]
   })

@@ -100,6 +100,8 @@ export async function measureOnce({ target, scenario, root, workDir, binary, id,
       storage: scenario.storage,
       nodes: scenario.nodes,
       metrics: scenario.kind === 'flood',
+      // Floods measure overload as users meet it: the product's own queue bound and memory limits.
+      defaults: scenario.kind === 'flood',
       profileDir,
       nodeFlags,
       profileName: id,

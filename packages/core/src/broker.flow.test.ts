@@ -12,7 +12,8 @@ describe('Broker flow control: deliveries under the link credit', () => {
     c.link.credit = 1
     for (let i = 0; i < 4; i++) pub.publish('t', `m${i}`, 0)
     expect(c.link.take().map((r) => r.payload)).toEqual(['m0'])
-    expect(w.broker.stats.queuedBytes).toBe(3 * (2 + 1))
+    // Payload, topic and the objects a queued delivery holds.
+    expect(w.broker.stats.queuedBytes).toBe(3 * (2 + 1 + 192))
     c.link.credit = 2
     w.broker.creditAvailable(c.handle)
     expect(c.link.take().map((r) => r.payload)).toEqual(['m1', 'm2'])

@@ -50,9 +50,16 @@ export type Offer = (typeof Offer)[keyof typeof Offer]
 
 const MAX_PACKET_ID = 0xffff
 
-/** What a queued delivery counts against limits.max_buffered_bytes: its payload and topic. */
+/**
+ * Heap a queued delivery holds besides its payload and topic: its Outgoing, its queue slot and,
+ * in a fan-in where each message has one subscriber, its Message (measured with
+ * bench/session-memory.mjs-style heap snapshots: ~190 bytes).
+ */
+const QUEUED_OVERHEAD = 192
+
+/** What a queued delivery counts against limits.max_buffered_bytes: an estimate of the memory it holds. */
 function footprint(out: Outgoing): number {
-  return out.message.payload.length + out.message.topic.length
+  return out.message.payload.length + out.message.topic.length + QUEUED_OVERHEAD
 }
 
 /** Publishers slowed by a full queue of this session, released together once it has drained. */
