@@ -49,7 +49,7 @@ describe('defaults', () => {
       },
       session: { max_offline_messages: 1000, offline_overflow: 'drop_oldest', default_expiry: 7_200_000, max_expiry: 0 },
       storage: { type: 'memory', dir: './data', sync: 'normal' },
-      log: { level: 'info', format: 'json' },
+      log: { level: 'info', format: 'auto' },
       auth: { allow_anonymous: true, password_file: '', acl_file: '' },
       limits: { connection_rate: 0, publish_rate: 0, connect_timeout: 10_000, max_write_buffer: 8_388_608, max_subscriptions_per_client: 0 },
       queues: [],
@@ -102,7 +102,7 @@ storage:
   type: memory                 # memory | sqlite
   dir: ./data
   sync: normal                 # normal (survives a process crash) | full (survives power loss)
-log: { level: info, format: json }   # pino; format text for humans
+log: { level: info, format: auto }   # pino; auto = text on a terminal, json otherwise
 auth:
   allow_anonymous: true
   password_file: ""            # lines "username:scrypt-hash"; \`fluxmq passwd\` writes them
