@@ -210,6 +210,19 @@ log: { level: debug, format: text }
     expect(configError(() => loadConfig({ file: scalar })).message).toBe(`the config file must be a mapping of keys: ${scalar} holds a single value ("broker")`)
   })
 
+  it.each([
+    ['one line, which YAML reads as a single value', 'listener 1883\n'],
+    ['several lines, which YAML refuses', '# mosquitto\nper_listener_settings false\nlistener 1883\nallow_anonymous false\npassword_file /etc/mosquitto/passwd\n'],
+  ])('says that a mosquitto.conf (%s) is not YAML, with the fluxmq keys for its options and where every key is', (_shape, text) => {
+    const file = yamlFile(text)
+    const error = configError(() => loadConfig({ file }))
+    expect(error.code).toBe(ConfigErrorCode.File)
+    expect(error.message).toMatch(new RegExp(`^${file} looks like a mosquitto\\.conf; fluxmq reads a YAML file of its own keys`))
+    expect(error.message).toContain('listener → server.mqtt.tcp.addr')
+    expect(error.message).toMatch(/apps\/broker\/README\.md \(section "Keys"\)$/)
+    if (text.includes('allow_anonymous')) expect(error.message).toContain('allow_anonymous → auth.allow_anonymous, password_file → auth.password_file')
+  })
+
   it('refuses a missing file with FLUXMQ_ERR_CONFIG_FILE', () => {
     const error = configError(() => loadConfig({ file: join(dir, 'missing.yaml') }))
     expect(error.code).toBe(ConfigErrorCode.File)
