@@ -72,6 +72,7 @@ export function handleConnect(connection: Connection, packet: IConnectPacket): v
 
   const will = buildWill(connection, packet, clientId)
   if (will === null) return
+  connection.hasWill = will !== undefined
 
   let keepAlive = packet.keepalive ?? 0
   // Server Keep Alive overrides the client's value; only MQTT 5 can be told so [MQTT-3.2.2-21].
