@@ -123,7 +123,18 @@ describe('WebSocket listener', () => {
       })
     expect(await negotiated(`ws://127.0.0.1:${address.port}/mqtt`, ['mqtt'])).toBe('mqtt')
     expect(await negotiated(`ws://127.0.0.1:${address.port}/mqtt`, ['mqttv3.1'])).toBe('mqttv3.1')
-    await expect(negotiated(`ws://127.0.0.1:${address.port}/other`, ['mqtt'])).rejects.toThrow(/400/)
+    await expect(negotiated(`ws://127.0.0.1:${address.port}/other`, ['mqtt'])).rejects.toThrow(/404/)
+  })
+
+  it('answers plain HTTP with 426 Upgrade Required on the configured path and 404 on any other', async () => {
+    const t = await s.start()
+    const address = await t.server.listenWebSocket({ host: '127.0.0.1', port: 0, path: '/mqtt' })
+    const status = async (path: string) => (await fetch(`http://127.0.0.1:${address.port}${path}`)).status
+    expect(await status('/mqtt')).toBe(426)
+    expect(await status('/mqtt?client=1')).toBe(426)
+    expect(await status('/')).toBe(404)
+    expect(await status('/mqtt/x')).toBe(404)
+    expect(await status('/favicon.ico')).toBe(404)
   })
 })
 
