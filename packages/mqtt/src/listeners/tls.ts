@@ -25,13 +25,14 @@ class HandshakeFailureLog {
     private readonly logger: Logger,
   ) {}
 
-  failed(error: Error & { code?: string }, remote: string | undefined): void {
+  /** OpenSSL errors carry their short text in `reason` ("wrong version number"); others only a message. */
+  failed(error: Error & { code?: string; reason?: string }, remote: string | undefined): void {
     const now = this.clock.now()
     if (now - this.lastLoggedAt < HANDSHAKE_FAILURE_LOG_INTERVAL_MS) {
       this.unlogged += 1
       return
     }
-    const fields = { remote, reason: error.message, ...(error.code === undefined ? {} : { code: error.code }), failuresNotLogged: this.unlogged }
+    const fields = { remote, reason: error.reason ?? error.message.trim(), ...(error.code === undefined ? {} : { code: error.code }), failuresNotLogged: this.unlogged }
     this.logger.warn(fields, 'TLS handshake failed')
     this.lastLoggedAt = now
     this.unlogged = 0
