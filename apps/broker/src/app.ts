@@ -115,6 +115,8 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
     serverKeepAlive: config.broker.server_keep_alive,
     connectTimeoutMs: config.limits.connect_timeout,
     maxWriteBuffer: config.limits.max_write_buffer,
+    writeStallTimeoutMs: config.limits.write_stall_timeout,
+    maxBufferedBytes: config.limits.max_buffered_bytes,
     publishRate: config.limits.publish_rate,
   })
 
@@ -173,7 +175,7 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
       })
       http = createHttpServer({
         token: config.server.http.token,
-        metrics: createMetrics(() => broker.stats, { node: nodeId, version: VERSION }),
+        metrics: createMetrics(() => broker.stats, { node: nodeId, version: VERSION }, () => ({ ...mqtt.stats, bufferedBytes: mqtt.bufferedBytes })),
         readiness: () => readiness.report(),
         admin,
         logger: logger.child({ component: 'http' }),

@@ -14,6 +14,15 @@ import type { SessionProtocol, SubscriptionOptions, WillRecord } from './storage
  */
 export interface ClientLink {
   /**
+   * Whether the target can take one more delivery now: its credit. For MQTT that is room below
+   * the connection's write high-water mark (the QoS 1/2 window, Receive Maximum, is the core's
+   * own count); for an AMQP link, link credit. While it is false the core queues deliveries in
+   * the session, and the adapter calls `BrokerCore.creditAvailable` once it has room again.
+   * Answers true once the link is closing: what is handed to it then stays inflight (QoS 1/2) and
+   * is resent on the next connection.
+   */
+  hasCredit(): boolean
+  /**
    * Sends one delivery. Returns false when the adapter cannot send it to this client at all
    * (larger than the client's Maximum Packet Size): the core then treats it as delivered and
    * keeps no inflight state for it [MQTT-3.1.2-25].
@@ -73,6 +82,12 @@ export interface PublishResult {
    * PUBACK/PUBREC must wait until it resolves. Absent when nothing durable was written.
    */
   readonly durable?: Promise<void>
+  /**
+   * Present when a QoS 1/2 delivery went into the queue of a connected session that was already
+   * full: nothing was dropped, but the publisher must be slowed down. The adapter stops reading
+   * the publisher until it resolves (the queue has drained, or the session went offline).
+   */
+  readonly backpressure?: Promise<void>
 }
 
 export interface DisconnectOptions {
@@ -91,12 +106,31 @@ export interface BrokerStats {
   readonly retainedCurrent: number
   readonly messagesReceived: number
   readonly messagesSent: number
+  /** Every message not delivered to a subscriber it was routed to, whatever the reason. */
   readonly messagesDropped: number
+  /** messagesDropped by reason (metric label `reason`). */
+  readonly droppedByReason: Readonly<Record<DropReason, number>>
   readonly bytesReceived: number
   readonly bytesSent: number
   readonly inflightCurrent: number
   readonly offlineQueuedCurrent: number
+  /**
+   * Payload and topic bytes of the deliveries waiting in memory in session queues (credit
+   * exhausted, or the QoS 1/2 window full). With the adapters' write buffers it makes the
+   * process-wide total that limits.max_buffered_bytes bounds.
+   */
+  readonly queuedBytes: number
+  /** Publishes answered with `backpressure` (a connected subscriber's queue was full). */
+  readonly backpressureEvents: number
 }
+
+/**
+ * Why a message did not reach one subscriber: `queue_full` (QoS 0 while the session's queue is
+ * full, or an offline queue's overflow policy), `expired` (Message Expiry), `too_large` (above the
+ * client's Maximum Packet Size), `unsubscribed` (queued, then its subscription went away),
+ * `disconnected` (QoS 0 waiting for credit when the client went away).
+ */
+export type DropReason = 'queue_full' | 'expired' | 'too_large' | 'unsubscribed' | 'disconnected'
 
 /**
  * What protocol adapters call. Inbound events in, effects out through each session's ClientLink.
@@ -142,6 +176,9 @@ export interface BrokerCore {
    * PUBREL repeated after a reconnect is true again. False when it was unknown (PacketIdentifierNotFound).
    */
   releaseQos2(from: SessionHandle, packetId: number): boolean
+
+  /** The session's link has credit again after `ClientLink.hasCredit()` answered false: queued deliveries go out. */
+  creditAvailable(session: SessionHandle): void
 
   /** PUBACK for an outgoing QoS 1 delivery. False when the id was not inflight. */
   puback(session: SessionHandle, packetId: number): boolean

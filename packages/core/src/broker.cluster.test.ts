@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest'
+import { BrokerError, BrokerErrorCode } from './errors.js'
+import { MemoryStorage } from './memory-storage.js'
 import { ReasonCode } from './reason-code.js'
 import { connect, createWorld, message } from './test-support/harness.js'
 import { RecordingCluster } from './test-support/recording-cluster.js'
@@ -8,7 +10,7 @@ describe('Broker and the Cluster seam', () => {
     const cluster = new RecordingCluster()
     const w = await createWorld({}, { cluster })
     await connect(w, 'c')
-    expect(cluster.calls).toEqual(['acquire c'])
+    expect(cluster.calls).toEqual(['claim stored ', 'acquire c'])
     cluster.fail = true
     await expect(connect(w, 'd')).rejects.toThrow(/connect d failed: 136/)
   })
@@ -25,7 +27,7 @@ describe('Broker and the Cluster seam', () => {
     a.subscribe('x/#', 2)
     w.broker.unsubscribe(a.handle, ['x/#', '$share/g/y'])
     b.disconnect()
-    expect(cluster.calls.filter((c) => !c.startsWith('acquire'))).toEqual([
+    expect(cluster.calls.filter((c) => !c.startsWith('acquire') && !c.startsWith('claim'))).toEqual([
       'add x/#',
       'add $share/g/y',
       'remove x/#',
@@ -77,7 +79,7 @@ describe('Broker and the Cluster seam', () => {
     const pub = await connect(w, 'p')
     pub.publish('t', 'inflight', 2)
     pub.publish('t', 'pending', 2)
-    const t = await cluster.inbound?.surrenderSession('c')
+    const t = await cluster.inbound?.surrenderSession('c', 2)
     expect(c.link.closed).toBe(ReasonCode.SessionTakenOver)
     expect(t?.session.clientId).toBe('c')
     expect(t?.subscriptions.map((s) => s.filter)).toEqual(['t'])
@@ -85,6 +87,175 @@ describe('Broker and the Cluster seam', () => {
     expect(t?.offline.map((m) => m.payload.toString())).toEqual(['pending'])
     expect(w.broker.stats).toMatchObject({ sessionsCurrent: 1, subscriptionsCurrent: 0, inflightCurrent: 0, offlineQueuedCurrent: 0 })
     expect((await w.storage.open()).sessions).toEqual([])
-    expect(await cluster.inbound?.surrenderSession('nobody')).toBeUndefined()
+    expect(await cluster.inbound?.surrenderSession('nobody', 2)).toBeUndefined()
+  })
+})
+
+function deferred(): { promise: Promise<void>; resolve: () => void; reject: (err: Error) => void } {
+  let resolve!: () => void
+  let reject!: (err: Error) => void
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res
+    reject = rej
+  })
+  return { promise, resolve, reject }
+}
+
+/** Whether a promise has settled, after every microtask queued so far ran. */
+async function settled(p: Promise<void>): Promise<boolean> {
+  let done = false
+  p.then(
+    () => (done = true),
+    () => (done = true),
+  )
+  await new Promise((r) => setImmediate(r))
+  return done
+}
+
+describe('forward answers with the remote acceptance', () => {
+  it('a QoS 1 publish is durable only once the nodes it was forwarded to accepted it', async () => {
+    const cluster = new RecordingCluster()
+    const w = await createWorld({}, { cluster })
+    const pub = await connect(w, 'p')
+    const remote = deferred()
+    cluster.acceptance = () => remote.promise
+    const r = pub.publish('t', 'x', 1)
+    expect(r.durable).toBeDefined()
+    expect(await settled(r.durable as Promise<void>)).toBe(false)
+    remote.resolve()
+    await expect(r.durable).resolves.toBeUndefined()
+  })
+
+  it('a stored write and the remote acceptance are both awaited; a refusal rejects', async () => {
+    const cluster = new RecordingCluster()
+    const w = await createWorld({}, { cluster })
+    const sub = await connect(w, 's', { cleanStart: false, expiry: 600 })
+    sub.subscribe('t', 1)
+    sub.disconnect(false)
+    const pub = await connect(w, 'p')
+    const remote = deferred()
+    cluster.acceptance = () => remote.promise
+    const r = pub.publish('t', 'queued', 1)
+    expect(await settled(r.durable as Promise<void>)).toBe(false)
+    remote.reject(new Error('node n2 refused'))
+    await expect(r.durable).rejects.toThrow('node n2 refused')
+  })
+
+  it('QoS 0 waits for nobody, and nothing waits when nothing was forwarded', async () => {
+    const cluster = new RecordingCluster()
+    const w = await createWorld({}, { cluster })
+    const pub = await connect(w, 'p')
+    cluster.acceptance = () => Promise.reject(new Error('refused'))
+    expect(pub.publish('t', 'x', 0).durable).toBeUndefined()
+    cluster.acceptance = undefined
+    expect(pub.publish('t', 'x', 1).durable).toBeUndefined()
+  })
+})
+
+describe('start-up claims stored sessions through the seam', () => {
+  async function storedSession(): Promise<MemoryStorage> {
+    const storage = new MemoryStorage()
+    await storage.open()
+    const clock = { now: () => 1_700_000_000_000 }
+    // No disconnectedAt: the broker died while the client was connected, so its will is due at start.
+    storage.putSession({ clientId: 'c', protocol: 'mqtt5', expiryInterval: 600, epoch: 4, will: { message: message(clock, 'will/c', 'gone', 1), delayInterval: 0 } })
+    storage.putSubscription('c', { filter: 'x/#', qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 })
+    await storage.close()
+    return storage
+  }
+
+  it('claims them before their routes are added or their wills fired, and keeps the new epoch', async () => {
+    const cluster = new RecordingCluster()
+    const storage = await storedSession()
+    const w = await createWorld({}, { cluster, storage })
+    expect(cluster.calls).toEqual(['claim stored c@4', 'add x/#', 'forward will/c'])
+    expect(w.broker.session('c')).toBeDefined()
+    await w.broker.stop()
+    expect((await storage.open()).sessions[0]?.session.epoch).toBe(5)
+  })
+
+  it('a stored session another node owns is not loaded: no route, no will, its stored state kept', async () => {
+    const cluster = new RecordingCluster()
+    cluster.foreign.add('c')
+    const storage = await storedSession()
+    const w = await createWorld({}, { cluster, storage })
+    expect(cluster.calls).toEqual(['claim stored c@4'])
+    expect(w.broker.session('c')).toBeUndefined()
+    expect(w.broker.stats.sessionsCurrent).toBe(0)
+    await w.broker.stop()
+    expect((await storage.open()).sessions.map((s) => s.session.clientId)).toEqual(['c'])
+  })
+})
+
+describe('fencing by ownership epoch', () => {
+  it('a session remembers the epoch of its claim and its stored record carries it', async () => {
+    const cluster = new RecordingCluster()
+    cluster.epoch = 5
+    const w = await createWorld({}, { cluster })
+    await connect(w, 'c', { cleanStart: false, expiry: 600 })
+    expect((await w.storage.open()).sessions[0]?.session.epoch).toBe(5)
+  })
+
+  it('a surrender request not newer than the epoch held here is refused and changes nothing', async () => {
+    const cluster = new RecordingCluster()
+    cluster.epoch = 5
+    const w = await createWorld({}, { cluster })
+    const c = await connect(w, 'c', { cleanStart: false, expiry: 600 })
+    await expect(cluster.inbound?.surrenderSession('c', 5)).rejects.toMatchObject({ code: BrokerErrorCode.StaleEpoch })
+    await expect(cluster.inbound?.surrenderSession('c', 4)).rejects.toBeInstanceOf(BrokerError)
+    expect(c.link.closed).toBeUndefined()
+    const t = await cluster.inbound?.surrenderSession('c', 6)
+    expect(c.link.closed).toBe(ReasonCode.SessionTakenOver)
+    expect(t?.session.epoch).toBe(5)
+  })
+
+  it('a claim older than the epoch held here is refused (ServerUnavailable) and the session stays', async () => {
+    const cluster = new RecordingCluster()
+    cluster.epoch = 5
+    const w = await createWorld({}, { cluster })
+    const c = await connect(w, 'c', { cleanStart: false, expiry: 600 })
+    cluster.epoch = 4
+    await expect(connect(w, 'c', { cleanStart: false, expiry: 600 })).rejects.toThrow(/connect c failed: 136/)
+    expect(c.link.closed).toBeUndefined()
+    expect(c.publish('t', 'still here').reason).not.toBe(ReasonCode.SessionTakenOver)
+  })
+
+  it('transferred state not older than the claim is refused', async () => {
+    const cluster = new RecordingCluster()
+    cluster.epoch = 7
+    const w = await createWorld({}, { cluster })
+    cluster.transfer = {
+      session: { clientId: 'c', protocol: 'mqtt5', expiryInterval: 600, epoch: 7 },
+      subscriptions: [],
+      inflight: [],
+      incomingQos2: [],
+      offline: [],
+    }
+    await expect(connect(w, 'c', { cleanStart: false, expiry: 600 })).rejects.toThrow(/connect c failed: 136/)
+    expect(w.broker.session('c')).toBeUndefined()
+  })
+})
+
+describe('ownershipLost', () => {
+  it('stops serving the sessions at once: 0x8E, no delivery, no will, no release, stored state kept', async () => {
+    const cluster = new RecordingCluster()
+    const w = await createWorld({}, { cluster })
+    const watch = await connect(w, 'watch')
+    watch.subscribe('will/#', 1)
+    const c = await connect(w, 'c', { cleanStart: false, expiry: 600, will: { message: message(w.clock, 'will/c', 'gone', 1), delayInterval: 0 } })
+    c.subscribe('t', 1)
+    const pub = await connect(w, 'p')
+    cluster.inbound?.ownershipLost(['c', 'unknown'])
+    expect(c.link.closed).toBe(ReasonCode.SessionTakenOver)
+    pub.publish('t', 'after', 1)
+    expect(c.link.received).toEqual([])
+    expect(c.publish('t', 'stale').reason).toBe(ReasonCode.SessionTakenOver)
+    w.clock.t += 3_600_000
+    w.broker.tick(w.clock.t)
+    expect(watch.link.received).toEqual([])
+    expect(w.broker.session('c')).toBeUndefined()
+    expect(cluster.calls).not.toContain('release c')
+    expect(cluster.calls).toContain('remove t')
+    expect((await w.storage.open()).sessions.map((s) => s.session.clientId)).toEqual(['c'])
   })
 })

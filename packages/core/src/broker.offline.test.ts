@@ -78,20 +78,29 @@ describe('Broker offline queue and resend', () => {
     expect(back.link.take().map((r) => r.payload)).toEqual(['m0', 'm1'])
   })
 
-  it('the pending queue of a connected client obeys the same bound', async () => {
+  it('the queue of a connected client keeps every QoS 1 message past its bound and slows the publisher instead', async () => {
     const w = await createWorld({ maxOfflineMessages: 2 })
     const c = await connect(w, 'c', { ...persistent, receiveMaximum: 1 })
     c.subscribe('t', 1)
     const pub = await connect(w, 'p')
-    for (let i = 0; i < 5; i++) pub.publish('t', `m${i}`, 1)
-    const first = c.link.take()
-    expect(first.map((r) => r.payload)).toEqual(['m0'])
-    expect(w.broker.stats.offlineQueuedCurrent).toBe(2)
-    w.broker.puback(c.handle, first[0]?.packetId ?? 0)
-    const second = c.link.take()
-    expect(second.map((r) => r.payload)).toEqual(['m3'])
-    w.broker.puback(c.handle, second[0]?.packetId ?? 0)
-    expect(c.link.take().map((r) => r.payload)).toEqual(['m4'])
+    const results = []
+    for (let i = 0; i < 5; i++) results.push(pub.publish('t', `m${i}`, 1))
+    expect(results.map((r) => r.backpressure !== undefined)).toEqual([false, false, false, true, true])
+    expect(results[3]?.backpressure).toBe(results[4]?.backpressure)
+    expect(w.broker.stats.messagesDropped).toBe(0)
+    let released = false
+    void results[3]?.backpressure?.then(() => (released = true))
+    const got: string[] = []
+    for (let i = 0; i < 5; i++) {
+      const [r] = c.link.take()
+      got.push(r?.payload ?? '')
+      w.broker.puback(c.handle, r?.packetId ?? 0)
+      await Promise.resolve()
+      // Released once the queue is down to half its bound (1 of 2).
+      if (i === 1) expect(released).toBe(false)
+      if (i === 2) expect(released).toBe(true)
+    }
+    expect(got).toEqual(['m0', 'm1', 'm2', 'm3', 'm4'])
   })
 
   it('[MQTT-3.3.2-5] expired messages are not delivered from the offline queue or the pending queue', async () => {

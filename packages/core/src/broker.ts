@@ -9,6 +9,7 @@ import type {
   SessionHandle,
   SubscribeResult,
 } from './api.js'
+import { isSharedFilter, validateTopicFilter, validateTopicName } from '@fluxmq/topic'
 import type { Authorizer, ClientIdentity } from './auth.js'
 import type { Cluster, ClusterInbound, TransferredSession } from './cluster.js'
 import { BrokerError, BrokerErrorCode } from './errors.js'
@@ -30,7 +31,6 @@ import type { Subscription } from './subscription.js'
 import { SysLoad } from './sys-load.js'
 import { sysTopics } from './sys-topics.js'
 import { TimerQueue } from './timers.js'
-import { validateTopicFilter, validateTopicName } from './topic.js'
 import { willMessage } from './will.js'
 
 const allowAll: Authorizer = { canPublish: () => true, canSubscribe: () => true }
@@ -45,6 +45,11 @@ function result(reason: ReasonCode): PublishResult {
   }
   return r
 }
+/** Resolves when both resolve; rejects with the first failure. */
+function bothResolved(a: Promise<void>, b: Promise<void>): Promise<void> {
+  return Promise.all([a, b]).then(() => undefined)
+}
+
 /** What a call through a stale handle gets: the session belongs to a newer connection. */
 const STALE = result(ReasonCode.SessionTakenOver)
 
@@ -76,6 +81,8 @@ export class Broker implements BrokerCore, ClusterInbound {
   /** Messages published while routing another (a will from a link that closed mid-delivery). */
   private readonly deferred: Message[] = []
   private routing = false
+  /** The remote nodes' acceptance of the QoS 1/2 publish being accepted (see accept). */
+  private remote: Promise<void> | undefined
   private readonly sysLoad = new SysLoad()
   private state: 'new' | 'starting' | 'running' | 'draining' | 'stopping' | 'stopped' = 'new'
   private startedAt = 0
@@ -100,6 +107,7 @@ export class Broker implements BrokerCore, ClusterInbound {
       releasedQos2Kept: receiveMaximum(options),
       now: () => clock.now(),
       wrote: false,
+      backpressure: undefined,
       halted: false,
     }
     this.retained = new RetainedMessages(this.storage, this.timers, this.stats, options.maxRetainedMessages)
@@ -113,7 +121,12 @@ export class Broker implements BrokerCore, ClusterInbound {
       stats: this.stats,
       clock,
       logger: this.logger,
-      publishWill: (clientId, will, now) => this.accept(willMessage(will, clientId, now), true, true),
+      publishWill: (clientId, will, now) => {
+        // Nobody acknowledges a will: a failure to make it durable or to forward it is logged here.
+        this.accept(willMessage(will, clientId, now), true, true).durable?.catch((err: unknown) => {
+          this.logger.error({ err, clientId }, 'will not stored or not accepted by another node')
+        })
+      },
     })
   }
 
@@ -121,9 +134,18 @@ export class Broker implements BrokerCore, ClusterInbound {
     if (this.state !== 'new') throw new BrokerError(BrokerErrorCode.AlreadyStarted, 'start() was already called')
     this.state = 'starting'
     const loaded = await this.storage.open()
+    // Claimed before anything of theirs exists here: no route is announced and no will fires for a
+    // session that another node owns now. Those stay in Storage, not loaded (SPEC §6: handing
+    // their queued messages to the owner is the cluster plane's).
+    const offered = loaded.sessions.map((s) => ({ clientId: s.session.clientId, epoch: s.session.epoch ?? 0 }))
+    const owned = await this.cluster.claimStored(offered)
     const now = this.clock.now()
     for (const message of loaded.retained) this.retained.load(message, now)
-    for (const stored of loaded.sessions) this.registry.load(stored, now)
+    for (const stored of loaded.sessions) {
+      const epoch = owned.get(stored.session.clientId)
+      if (epoch !== undefined) this.registry.load(stored, epoch, now)
+      else this.logger.info({ clientId: stored.session.clientId }, 'stored session owned by another node, not loaded')
+    }
     this.cluster.attach(this)
     this.startedAt = now
     this.sysLoad.start(this.stats, now)
@@ -198,8 +220,14 @@ export class Broker implements BrokerCore, ClusterInbound {
       return { ok: false, reason: ReasonCode.ServerUnavailable }
     }
     if (this.state !== 'running') return { ok: false, reason: ReasonCode.ServerShuttingDown }
-    const { handle, sessionPresent, expiry } = this.registry.attach(request, link, identity, claim)
-    return { ok: true, session: handle, sessionPresent, sessionExpiryInterval: expiry }
+    try {
+      const { handle, sessionPresent, expiry } = this.registry.attach(request, link, identity, claim)
+      return { ok: true, session: handle, sessionPresent, sessionExpiryInterval: expiry }
+    } catch (err) {
+      if (!(err instanceof BrokerError) || err.code !== BrokerErrorCode.StaleEpoch) throw err
+      this.logger.warn({ err, clientId: id, epoch: claim.epoch }, 'stale session claim refused')
+      return { ok: false, reason: ReasonCode.ServerUnavailable }
+    }
   }
 
   activate(session: SessionHandle): void {
@@ -215,12 +243,10 @@ export class Broker implements BrokerCore, ClusterInbound {
     if (from !== null) {
       const s = this.registry.live(from)
       if (s === undefined) return STALE
-      const invalid = validateTopicName(message.topic)
-      if (invalid !== undefined) return result(invalid)
+      if (validateTopicName(message.topic) !== undefined) return result(ReasonCode.TopicNameInvalid)
       if (!this.mayPublish(s.identity, message.topic)) return result(ReasonCode.NotAuthorized)
     } else {
-      const invalid = validateTopicName(message.topic)
-      if (invalid !== undefined) return result(invalid)
+      if (validateTopicName(message.topic) !== undefined) return result(ReasonCode.TopicNameInvalid)
     }
     return this.accept(message, true, true)
   }
@@ -234,9 +260,14 @@ export class Broker implements BrokerCore, ClusterInbound {
   private accept(message: Message, forward: boolean, persist: boolean): PublishResult {
     if (this.state === 'stopped') return result(ReasonCode.ServerShuttingDown)
     this.stats.messagesReceived++
-    // A will published from inside another publish's fan-out must not clear that publish's flag.
-    const outer = this.ctx.wrote
-    this.ctx.wrote = false
+    // A will published from inside another publish's fan-out must not clear that publish's flags.
+    const ctx = this.ctx
+    const outer = ctx.wrote
+    const outerBackpressure = ctx.backpressure
+    const outerRemote = this.remote
+    ctx.wrote = false
+    ctx.backpressure = undefined
+    this.remote = undefined
     let reason: ReasonCode
     if (message.retain) {
       const r = this.retained.apply(message, persist)
@@ -245,13 +276,29 @@ export class Broker implements BrokerCore, ClusterInbound {
     } else {
       reason = this.forwardAndRoute(message, forward)
     }
-    const wrote = this.ctx.wrote
-    this.ctx.wrote = outer || wrote
-    return wrote ? { reason, durable: this.storage.sync() } : result(reason)
+    const wrote = ctx.wrote
+    const backpressure = ctx.backpressure
+    const remote = this.remote
+    ctx.wrote = outer || wrote
+    ctx.backpressure = outerBackpressure ?? backpressure
+    this.remote = outerRemote
+    if (remote === undefined && backpressure === undefined) return wrote ? { reason, durable: this.storage.sync() } : result(reason)
+    const durable = remote === undefined ? (wrote ? this.storage.sync() : undefined) : wrote ? bothResolved(this.storage.sync(), remote) : remote
+    return { reason, durable, backpressure }
   }
 
+  /**
+   * A QoS 1/2 publish is acknowledged once the nodes it was forwarded to accepted it (`durable`
+   * awaits `remote`); QoS 0 promises nothing, so nobody waits and a refusal is only logged.
+   */
   private forwardAndRoute(message: Message, forward: boolean): ReasonCode {
-    if (forward) this.cluster.forward(message)
+    if (forward) {
+      const accepted = this.cluster.forward(message)
+      if (accepted !== undefined) {
+        if (message.qos > 0) this.remote = accepted
+        else accepted.catch((err: unknown) => this.logger.warn({ err, topic: message.topic }, 'QoS 0 publish not accepted by another node'))
+      }
+    }
     return this.route(message)
   }
 
@@ -304,12 +351,17 @@ export class Broker implements BrokerCore, ClusterInbound {
     // A failed PUBREC ends the exchange: the id is not remembered.
     if (r.reason >= 0x80) return { reason: r.reason, duplicate: false }
     s.receiveIncoming(packetId)
-    if (!s.stored) return { reason: r.reason, durable: r.durable, duplicate: false }
-    return { reason: r.reason, durable: this.storage.sync(), duplicate: false }
+    const sync = s.stored ? this.storage.sync() : undefined
+    const durable = sync === undefined ? r.durable : r.durable === undefined ? sync : bothResolved(r.durable, sync)
+    return { reason: r.reason, durable, backpressure: r.backpressure, duplicate: false }
   }
 
   releaseQos2(from: SessionHandle, packetId: number): boolean {
     return this.registry.live(from)?.releaseIncoming(packetId) ?? false
+  }
+
+  creditAvailable(session: SessionHandle): void {
+    this.registry.live(session)?.pump()
   }
 
   puback(session: SessionHandle, packetId: number): boolean {
@@ -345,10 +397,9 @@ export class Broker implements BrokerCore, ClusterInbound {
   }
 
   private subscribeOne(s: Session, req: SubscriptionOptions): ReasonCode {
-    const invalid = validateTopicFilter(req.filter)
-    if (invalid !== undefined) return invalid
+    if (validateTopicFilter(req.filter) !== undefined) return ReasonCode.TopicFilterInvalid
     // [MQTT-3.8.3-4] It is a Protocol Error to set No Local on a Shared Subscription.
-    if (req.noLocal && req.filter.startsWith('$share/')) return ReasonCode.ProtocolError
+    if (req.noLocal && isSharedFilter(req.filter)) return ReasonCode.ProtocolError
     if (!this.authorizer.canSubscribe(s.identity, req.filter)) return ReasonCode.NotAuthorized
     const existing = s.subscriptions.get(req.filter)
     const max = this.options.maxSubscriptionsPerClient
@@ -448,9 +499,14 @@ export class Broker implements BrokerCore, ClusterInbound {
     this.accept(message, false, true)
   }
 
-  /** ClusterInbound: another node takes this client over; hand over everything and forget it here. */
-  surrenderSession(clientId: string): Promise<TransferredSession | undefined> {
-    return this.registry.surrender(clientId)
+  /** ClusterInbound: another node takes this client over under `epoch`; hand over everything and forget it here. */
+  surrenderSession(clientId: string, epoch: number): Promise<TransferredSession | undefined> {
+    return this.registry.surrender(clientId, epoch)
+  }
+
+  /** ClusterInbound: these sessions belong to another node now; they are no longer served here. */
+  ownershipLost(clientIds: readonly string[]): void {
+    for (const id of clientIds) this.registry.lose(id)
   }
 
   /** Every `sysIntervalMs`: the `$SYS` snapshot, retained (memory only) and routed to its subscribers. */

@@ -1,8 +1,9 @@
 import type { Message } from './message.js'
-import type { InflightRecord, SessionRecord, SubscriptionOptions } from './storage.js'
+import type { InflightRecord, SessionRecord, SubscriptionOptions, WillRecord } from './storage.js'
 
 /** A session handed from one owner to the next (takeover across nodes, or a dead node's session restored). */
 export interface TransferredSession {
+  /** Its `epoch` is the ownership the state was kept under; older than the claim that receives it. */
   readonly session: SessionRecord
   readonly subscriptions: readonly SubscriptionOptions[]
   readonly inflight: readonly InflightRecord[]
@@ -10,12 +11,27 @@ export interface TransferredSession {
   /** Released incoming QoS 2 packet ids (absent from older peers: none). */
   readonly releasedQos2?: readonly number[]
   readonly offline: readonly Message[]
+  /**
+   * The delayed will of the connection the surrender closed. The new owner publishes it when the
+   * new connection ends the session (Clean Start), and drops it otherwise [MQTT-3.1.3-9], as a
+   * takeover on one node does. A will without delay was already published by the old owner.
+   */
+  readonly takeoverWill?: WillRecord
 }
 
 export interface SessionClaim {
   /** State brought from the previous owner when it was another node; undefined when the session was local or new. */
   readonly transferred?: TransferredSession
-  /** Fencing token of this ownership; increases with every move. */
+  /**
+   * Fencing token of this ownership; increases with every move, and never decreases for a client
+   * id. A claim older than the session's epoch here is refused (`FLUXMQ_ERR_STALE_EPOCH`).
+   */
+  readonly epoch: number
+}
+
+/** A stored session offered to the cluster at start-up, with the epoch its record was written under. */
+export interface StoredClaim {
+  readonly clientId: string
   readonly epoch: number
 }
 
@@ -23,8 +39,17 @@ export interface SessionClaim {
 export interface ClusterInbound {
   /** A publish routed here by another node: match against local subscriptions only, never forward again. */
   deliverLocal(message: Message): void
-  /** Another node takes this client over: disconnect it here (0x8E) and hand over its state. */
-  surrenderSession(clientId: string): Promise<TransferredSession | undefined>
+  /**
+   * Another node takes this client over under `epoch`: disconnect it here (0x8E) and hand over its
+   * state. Rejects with `FLUXMQ_ERR_STALE_EPOCH` when `epoch` is not newer than the session's here.
+   */
+  surrenderSession(clientId: string, epoch: number): Promise<TransferredSession | undefined>
+  /**
+   * This node no longer owns these sessions (its lease expired, another node claimed them): they
+   * stop being served here at once. Their stored state is kept, their wills are not published
+   * here, and the cluster is not told back (the new owner holds the ownership).
+   */
+  ownershipLost(clientIds: readonly string[]): void
 }
 
 /**
@@ -34,6 +59,12 @@ export interface ClusterInbound {
 export interface Cluster {
   readonly nodeId: string
   attach(inbound: ClusterInbound): void
+  /**
+   * At start-up, before any stored session gets routes or fires a will: which of them this node
+   * owns, with the epoch of that ownership. Sessions absent from the answer belong to another node
+   * and are not loaded here.
+   */
+  claimStored(sessions: readonly StoredClaim[]): Promise<ReadonlyMap<string, number>>
   /** Claims ownership of a session before it is attached here; may take a network round trip. */
   acquireSession(clientId: string): Promise<SessionClaim>
   /** The session ended here (expired or clean): ownership is dropped. */
@@ -42,6 +73,11 @@ export interface Cluster {
   addRoute(filter: string): void
   /** … and from 1 to 0. */
   removeRoute(filter: string): void
-  /** Sends a publish to every other node with matching routes (the receiving node matches locally). */
-  forward(message: Message): void
+  /**
+   * Sends a publish to every other node with matching routes (the receiving node matches locally).
+   * Returns undefined when it sent it nowhere, else a promise that resolves once every node it was
+   * sent to accepted it (routed it and made it as durable as its own publishes), and rejects when
+   * one refused it or could not be reached.
+   */
+  forward(message: Message): Promise<void> | undefined
 }

@@ -10,6 +10,8 @@ export const BrokerErrorCode = {
   StorageClosed: 'FLUXMQ_ERR_STORAGE_CLOSED',
   /** BrokerOptions hold a value the core cannot work with. */
   InvalidOption: 'FLUXMQ_ERR_INVALID_OPTION',
+  /** A claim, transferred state or surrender request carries an ownership epoch older than the one this node holds. */
+  StaleEpoch: 'FLUXMQ_ERR_STALE_EPOCH',
 } as const
 export type BrokerErrorCode = (typeof BrokerErrorCode)[keyof typeof BrokerErrorCode]
 

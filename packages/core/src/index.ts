@@ -11,7 +11,7 @@ export type {
   StoredState,
   Storage,
 } from './storage.js'
-export type { TransferredSession, SessionClaim, ClusterInbound, Cluster } from './cluster.js'
+export type { TransferredSession, SessionClaim, StoredClaim, ClusterInbound, Cluster } from './cluster.js'
 export type { ClientIdentity, AuthRequest, AuthResult, Authenticator, Authorizer } from './auth.js'
 export type {
   ClientLink,
@@ -22,6 +22,7 @@ export type {
   PublishResult,
   DisconnectOptions,
   BrokerStats,
+  DropReason,
   BrokerCore,
   BrokerOptions,
 } from './api.js'
@@ -30,5 +31,6 @@ export type { SessionInfo } from './session-info.js'
 export { LocalCluster } from './local-cluster.js'
 export { MemoryStorage } from './memory-storage.js'
 export { TopicTrie } from './topic-trie.js'
-export { validateTopicName, validateTopicFilter, parseSharedFilter, topicMatches, type SharedFilter } from './topic.js'
+// Topic grammar lives in @fluxmq/topic; re-exported so callers of the core's earlier API keep working.
+export { validateTopicName, validateTopicFilter, parseSharedFilter, topicMatches, type SharedFilter, type TopicError } from '@fluxmq/topic'
 export { BrokerError, BrokerErrorCode } from './errors.js'

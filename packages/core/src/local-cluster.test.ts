@@ -14,3 +14,20 @@ describe('LocalCluster', () => {
     expect(third.epoch).toBeGreaterThan(second.epoch)
   })
 })
+
+describe('LocalCluster at start-up', () => {
+  it('owns every stored session, with epochs above every stored one, and keeps counting from there', async () => {
+    const cluster = new LocalCluster('n1')
+    const owned = await cluster.claimStored([
+      { clientId: 'a', epoch: 40 },
+      { clientId: 'b', epoch: 7 },
+    ])
+    expect([...owned.keys()]).toEqual(['a', 'b'])
+    expect(Math.min(...owned.values())).toBeGreaterThan(40)
+    expect((await cluster.acquireSession('c')).epoch).toBeGreaterThan(Math.max(...owned.values()))
+  })
+
+  it('forwards nothing, so nothing is awaited', () => {
+    expect(new LocalCluster('n1').forward({ topic: 't', payload: Buffer.alloc(0), qos: 1, retain: false, properties: {}, publishedAt: 0 })).toBeUndefined()
+  })
+})

@@ -1,3 +1,4 @@
+import { isDollarTopic } from '@fluxmq/topic'
 import type { Message } from './message.js'
 
 class LevelNode {
@@ -86,7 +87,7 @@ function walk(node: LevelNode, levels: readonly string[], i: number, out: Messag
   if (level === '+') {
     for (const [name, c] of node.children) {
       // [MQTT-4.7.2-1] A first-level wildcard MUST NOT match topics beginning with '$'.
-      if (i === 0 && name.charCodeAt(0) === 0x24) continue
+      if (i === 0 && isDollarTopic(name)) continue
       walk(c, levels, i + 1, out)
     }
     return
@@ -99,7 +100,7 @@ function collectAll(node: LevelNode, skipDollar: boolean, out: Message[]): void 
   if (node.children === undefined) return
   for (const [name, c] of node.children) {
     // [MQTT-4.7.2-1] A first-level '#' MUST NOT match topics beginning with '$'.
-    if (skipDollar && name.charCodeAt(0) === 0x24) continue
+    if (skipDollar && isDollarTopic(name)) continue
     if (c.message !== undefined) out.push(c.message)
     collectAll(c, false, out)
   }

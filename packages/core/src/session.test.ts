@@ -17,6 +17,7 @@ function context(): SessionContext {
     releasedQos2Kept: 10,
     now: () => 0,
     wrote: false,
+    backpressure: undefined,
     halted: false,
   }
 }

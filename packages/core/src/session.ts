@@ -1,3 +1,4 @@
+import { topicMatches } from '@fluxmq/topic'
 import type { ClientLink, SessionHandle } from './api.js'
 import type { ClientIdentity } from './auth.js'
 import { Fifo } from './fifo.js'
@@ -9,7 +10,6 @@ import type { Stats } from './stats.js'
 import type { InflightRecord, SessionProtocol, SessionRecord, Storage, WillRecord } from './storage.js'
 import type { Subscription } from './subscription.js'
 import type { Timer } from './timers.js'
-import { topicMatches } from './topic.js'
 
 /** What every session shares: the broker's storage, counters and settings. */
 export interface SessionContext {
@@ -28,6 +28,11 @@ export interface SessionContext {
   now(): number
   /** Set whenever a durable write was staged; the broker turns it into PublishResult.durable. */
   wrote: boolean
+  /**
+   * Set while routing when a QoS 1/2 delivery went into a connected session's full queue; the
+   * broker turns it into PublishResult.backpressure.
+   */
+  backpressure: Promise<void> | undefined
   /** The broker stopped: Storage is closed, late async results are dropped. */
   halted: boolean
 }
@@ -36,7 +41,7 @@ export interface SessionContext {
 export const Offer = {
   Sent: 0,
   Queued: 1,
-  /** Not for this session after all (expired, too large for the client, QoS 0 while away). */
+  /** Not for this session after all (expired, too large for the client, QoS 0 while away or over a full queue). */
   Skipped: 2,
   /** The offline queue is full and the policy is reject_new. */
   Rejected: 3,
@@ -44,6 +49,17 @@ export const Offer = {
 export type Offer = (typeof Offer)[keyof typeof Offer]
 
 const MAX_PACKET_ID = 0xffff
+
+/** What a queued delivery counts against limits.max_buffered_bytes: its payload and topic. */
+function footprint(out: Outgoing): number {
+  return out.message.payload.length + out.message.topic.length
+}
+
+/** Publishers slowed by a full queue of this session, released together once it has drained. */
+interface Congestion {
+  readonly drained: Promise<void>
+  readonly release: () => void
+}
 
 /*
  * What a session has not used yet reads as these shared empty collections: an empty Map or Set
@@ -79,6 +95,8 @@ export class Session {
   active = false
   stored = false
   ended = false
+  /** The cluster ownership epoch this node serves the session under (SessionClaim.epoch). */
+  epoch = 0
   receiveMaximum = MAX_PACKET_ID
   private subscriptionsByFilter: Map<string, Subscription> | undefined
   /** In send order (see pubrec): the retry scan stops at the first entry not yet due. */
@@ -88,6 +106,13 @@ export class Session {
   /** The pending queue in memory: all of it, or the head of the stored queue (`storedTail` is the rest). */
   private pending: Fifo<Outgoing> | undefined
   storedTail = 0
+  /**
+   * QoS 0 deliveries waiting for the link's credit: memory only, never stored, dropped when the
+   * client goes away. A queue of its own because MQTT orders messages per topic and QoS only
+   * [MQTT-4.6.0-6]: QoS 0 need not wait behind QoS 1/2 held by the Receive Maximum window.
+   */
+  private held: Fifo<Outgoing> | undefined
+  private congestion: Congestion | undefined
   expiryTimer: Timer | undefined
   willTimer: Timer | undefined
   /** Routing scratch, valid for the router epoch in `mark` (see Router.match). */
@@ -134,9 +159,14 @@ export class Session {
     return this.releasedIds ?? NO_IDS
   }
 
-  /** Offline queue length, memory mirror and storage-only tail together. */
+  /** QoS 1/2 queue length, memory mirror and storage-only tail together. */
   get queued(): number {
     return (this.pending?.length ?? 0) + this.storedTail
+  }
+
+  /** QoS 0 deliveries waiting for credit. */
+  get heldQos0(): number {
+    return this.held?.length ?? 0
   }
 
   /** Adds or replaces the subscription to `sub.options.filter`. */
@@ -181,6 +211,7 @@ export class Session {
       expiryInterval: this.expiryInterval,
       disconnectedAt: this.disconnectedAt,
       will: this.will,
+      epoch: this.epoch,
     }
   }
 
@@ -213,11 +244,25 @@ export class Session {
     this.active = false
     this.link = undefined
     this.handle = undefined
+    this.dropHeld('disconnected')
     if (this.stored && this.pending !== undefined) {
       // The mirror is the head of the stored queue; free the memory, activate() reads it back.
       this.storedTail += this.pending.length
+      for (const out of this.pending) this.ctx.stats.queuedBytes -= footprint(out)
       this.pending = undefined
     }
+    // Offline now: the overflow policy applies, the publishers waiting on this queue go on.
+    this.relieve(true)
+  }
+
+  /** Drops every QoS 0 delivery waiting for credit. */
+  private dropHeld(reason: 'disconnected'): void {
+    const held = this.held
+    if (held === undefined) return
+    const stats = this.ctx.stats
+    stats.drop(reason, held.length)
+    for (const out of held) stats.queuedBytes -= footprint(out)
+    this.held = undefined
   }
 
   /** [MQTT-4.3.3-10] An incoming QoS 2 PUBLISH was accepted: its id is taken until PUBREL. */
@@ -255,43 +300,111 @@ export class Session {
     if (this.ended) return Offer.Skipped
     // [MQTT-3.3.2-5] An expired message MUST NOT be sent to a subscriber that has not started receiving it.
     if (message.expiresAt !== undefined && message.expiresAt <= this.ctx.now()) {
-      this.ctx.stats.messagesDropped++
+      this.ctx.stats.drop('expired')
       return Offer.Skipped
     }
     if (qos === 0) {
       // QoS 0 is neither windowed nor queued for a client that is away.
       if (!this.active) return Offer.Skipped
-      return this.transmit(new Outgoing(message, 0, retain, ids)) ? Offer.Sent : Offer.Skipped
+      const out = new Outgoing(message, 0, retain, ids)
+      if (this.held === undefined && (this.link as ClientLink).hasCredit()) return this.transmit(out) ? Offer.Sent : Offer.Skipped
+      return this.hold(out)
     }
     const out = new Outgoing(message, qos, retain, ids)
-    // [MQTT-3.3.4-9] No more than Receive Maximum unacknowledged QoS 1/2 PUBLISH packets.
-    if (this.active && !this.taking && this.queued === 0 && this.inflight.size < this.receiveMaximum) {
+    // [MQTT-3.3.4-9] No more than Receive Maximum unacknowledged QoS 1/2 PUBLISH packets, and
+    // nothing beyond the link's credit.
+    if (this.active && !this.taking && this.queued === 0 && this.inflight.size < this.receiveMaximum && (this.link as ClientLink).hasCredit()) {
       return this.transmit(out) ? Offer.Sent : Offer.Skipped
     }
     return this.enqueue(out)
   }
 
+  /** Whether the session's queue (QoS 1/2 and held QoS 0 together) is at session.max_offline_messages. */
+  private get full(): boolean {
+    const max = this.ctx.maxOfflineMessages
+    return max > 0 && this.queued + this.heldQos0 >= max
+  }
+
+  /** A QoS 0 delivery without credit waits, unless the queue is full: then it is dropped and counted. */
+  private hold(out: Outgoing): Offer {
+    if (this.full) {
+      this.ctx.stats.drop('queue_full')
+      return Offer.Skipped
+    }
+    ;(this.held ??= new Fifo()).push(out)
+    this.ctx.stats.queuedBytes += footprint(out)
+    return Offer.Queued
+  }
+
   private enqueue(out: Outgoing): Offer {
-    const { stats, storage, maxOfflineMessages } = this.ctx
-    if (maxOfflineMessages > 0 && this.queued >= maxOfflineMessages) {
-      stats.messagesDropped++
-      if (this.ctx.offlineOverflow === 'reject_new') return Offer.Rejected
-      this.dropOldest()
+    const { stats, storage } = this.ctx
+    if (this.full) {
+      if (this.heldQos0 > 0) {
+        // QoS 0 gives way to QoS 1/2.
+        const dropped = this.held!.shift()!
+        stats.queuedBytes -= footprint(dropped)
+        if (this.held!.length === 0) this.held = undefined
+        stats.drop('queue_full')
+      } else if (this.handle !== undefined) {
+        // Connected: nothing is dropped; the publishers feeding this queue are slowed down
+        // instead. Not a client publishing to itself: it would stop reading the very PUBACKs
+        // that drain its queue.
+        if (out.message.publisherId !== this.clientId) this.ctx.backpressure = this.congested()
+      } else {
+        stats.drop('queue_full')
+        if (this.ctx.offlineOverflow === 'reject_new') return Offer.Rejected
+        this.dropOldest()
+      }
     }
     if (this.stored) {
       storage.appendOffline(this.clientId, this.queuedForm(out))
       this.ctx.wrote = true
     }
-    if (!this.stored || (this.active && this.storedTail === 0)) (this.pending ??= new Fifo()).push(out)
+    if (!this.stored || (this.active && this.storedTail === 0)) this.pushPending(out)
     else this.storedTail++
     stats.offlineQueuedCurrent++
     return Offer.Queued
   }
 
+  private pushPending(out: Outgoing): void {
+    ;(this.pending ??= new Fifo()).push(out)
+    this.ctx.stats.queuedBytes += footprint(out)
+  }
+
+  private shiftPending(): Outgoing | undefined {
+    const out = this.pending?.shift()
+    if (out !== undefined) this.ctx.stats.queuedBytes -= footprint(out)
+    return out
+  }
+
   private dropOldest(): void {
-    if (this.pending?.shift() === undefined) this.storedTail--
+    if (this.shiftPending() === undefined) this.storedTail--
     if (this.stored) this.ctx.storage.dropOldestOffline(this.clientId, 1)
     this.ctx.stats.offlineQueuedCurrent--
+  }
+
+  /** The promise the publishers feeding this full queue wait on. */
+  private congested(): Promise<void> {
+    let c = this.congestion
+    if (c === undefined) {
+      let release!: () => void
+      const drained = new Promise<void>((resolve) => (release = resolve))
+      c = this.congestion = { drained, release }
+      this.ctx.stats.backpressureEvents++
+    }
+    return c.drained
+  }
+
+  /**
+   * Lets the waiting publishers go once the queue is down to half its bound (not at the first
+   * free slot: every release costs each of them a pause and a resume), or at once (`force`).
+   */
+  private relieve(force: boolean): void {
+    const c = this.congestion
+    if (c === undefined) return
+    if (!force && (this.queued + this.heldQos0) * 2 > this.ctx.maxOfflineMessages) return
+    this.congestion = undefined
+    c.release()
   }
 
   /** Sends now; for QoS 1/2 also records it inflight. False when the link refused it. */
@@ -300,7 +413,7 @@ export class Session {
     if (out.qos > 0) out.packetId = this.allocatePacketId()
     // [MQTT-3.1.2-25] A message larger than the client's Maximum Packet Size is discarded for it.
     if (!link.deliver(out)) {
-      this.ctx.stats.messagesDropped++
+      this.ctx.stats.drop('too_large')
       return false
     }
     this.ctx.stats.messagesSent++
@@ -351,7 +464,7 @@ export class Session {
       if (link.deliver(out)) out.sent = true
       else {
         // [MQTT-3.1.2-25] Too large for this connection's Maximum Packet Size: done, as if delivered.
-        this.ctx.stats.messagesDropped++
+        this.ctx.stats.drop('too_large')
         this.complete(out)
       }
     }
@@ -417,29 +530,45 @@ export class Session {
     }
   }
 
-  /** Moves queued messages into the window while it has room. */
+  /**
+   * Sends what waits while the link has credit: QoS 1/2 into the window while it has room, QoS 0
+   * held for credit beside them. When the link runs out of credit the rest waits for
+   * `creditAvailable`.
+   */
   pump(): void {
-    while (this.active && !this.taking && this.inflight.size < this.receiveMaximum) {
-      const out = this.pending?.shift()
-      if (out === undefined) {
+    const link = this.link
+    while (this.active && (link as ClientLink).hasCredit()) {
+      if (!this.taking && this.inflight.size < this.receiveMaximum) {
+        const out = this.shiftPending()
+        if (out !== undefined) {
+          // The mirror entry leaves the stored queue and enters inflight in the same turn: one transaction.
+          if (this.stored) this.ctx.storage.dropOldestOffline(this.clientId, 1)
+          this.ctx.stats.offlineQueuedCurrent--
+          if (this.expired(out)) continue
+          this.transmit(out)
+          continue
+        }
         if (this.storedTail > 0) {
           // An empty window is filled at once (the first deliveries after CONNACK); one still
           // holding deliveries can wait for the rest of this task's PUBACKs (scheduleTake).
           if (this.inflight.size === 0) this.take()
           else this.scheduleTake()
         }
-        return
       }
-      // The mirror entry leaves the stored queue and enters inflight in the same turn: one transaction.
-      if (this.stored) this.ctx.storage.dropOldestOffline(this.clientId, 1)
-      this.ctx.stats.offlineQueuedCurrent--
-      if (out.message.expiresAt !== undefined && out.message.expiresAt <= this.ctx.now()) {
-        // [MQTT-3.3.2-5] Expired while queued: deleted, never sent.
-        this.ctx.stats.messagesDropped++
-        continue
-      }
-      this.transmit(out)
+      const out = this.held?.shift()
+      if (out === undefined) break
+      this.ctx.stats.queuedBytes -= footprint(out)
+      if (this.held!.length === 0) this.held = undefined
+      if (!this.expired(out)) this.transmit(out)
     }
+    this.relieve(false)
+  }
+
+  /** [MQTT-3.3.2-5] Expired while queued: deleted, never sent. */
+  private expired(out: Outgoing): boolean {
+    if (out.message.expiresAt === undefined || out.message.expiresAt > this.ctx.now()) return false
+    this.ctx.stats.drop('expired')
+    return true
   }
 
   /**
@@ -479,7 +608,7 @@ export class Session {
     for (const message of messages) {
       if (this.ended) return
       if (message.expiresAt !== undefined && message.expiresAt <= now) {
-        this.ctx.stats.messagesDropped++
+        this.ctx.stats.drop('expired')
         continue
       }
       const out = this.rematch(message)
@@ -488,7 +617,7 @@ export class Session {
       out.packetId = this.allocatePacketId()
       if (this.active) {
         if (!(this.link as ClientLink).deliver(out)) {
-          this.ctx.stats.messagesDropped++
+          this.ctx.stats.drop('too_large')
           continue
         }
         this.ctx.stats.messagesSent++
@@ -516,7 +645,7 @@ export class Session {
       if (sub.options.subscriptionId !== undefined) (ids ??= []).push(sub.options.subscriptionId)
     }
     if (qos < 0) {
-      this.ctx.stats.messagesDropped++
+      this.ctx.stats.drop('unsubscribed')
       return undefined
     }
     return new Outgoing(message, Math.min(qos, message.qos) as QoS, message.retain, ids)
@@ -527,7 +656,7 @@ export class Session {
     for (const message of messages) {
       const out = this.rematch(message)
       if (out === undefined || out.qos === 0) continue
-      ;(this.pending ??= new Fifo()).push(out)
+      this.pushPending(out)
       this.ctx.stats.offlineQueuedCurrent++
       if (this.stored) this.ctx.storage.appendOffline(this.clientId, message)
     }
@@ -543,5 +672,9 @@ export class Session {
     this.willTimer?.cancel()
     this.ctx.stats.inflightCurrent -= this.inflight.size
     this.ctx.stats.offlineQueuedCurrent -= this.queued
+    if (this.pending !== undefined) for (const out of this.pending) this.ctx.stats.queuedBytes -= footprint(out)
+    this.pending = undefined
+    this.dropHeld('disconnected')
+    this.relieve(true)
   }
 }

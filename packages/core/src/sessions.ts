@@ -1,6 +1,7 @@
 import type { BrokerOptions, ClientLink, ConnectRequest, SessionHandle } from './api.js'
 import type { ClientIdentity } from './auth.js'
 import type { Cluster, SessionClaim, TransferredSession } from './cluster.js'
+import { BrokerError, BrokerErrorCode } from './errors.js'
 import { capExpiry, effectiveExpiry, NEVER_EXPIRES } from './options.js'
 import type { Clock, Logger } from './ports.js'
 import { ReasonCode } from './reason-code.js'
@@ -24,6 +25,10 @@ export interface SessionRegistryDeps {
   readonly logger: Logger
   /** Publishes a will (the broker routes it like a client publish). */
   readonly publishWill: (clientId: string, will: WillRecord, now: number) => void
+}
+
+function staleEpoch(clientId: string, detail: string): BrokerError {
+  return new BrokerError(BrokerErrorCode.StaleEpoch, `session ${clientId}: ${detail}`)
 }
 
 /**
@@ -52,9 +57,10 @@ export class SessionRegistry {
     return s !== undefined && s.handle === handle ? s : undefined
   }
 
-  /** A session found in Storage at start: rescheduled as disconnected. */
-  load(stored: StoredSession, now: number): void {
+  /** A session found in Storage at start, claimed under `epoch`: rescheduled as disconnected. */
+  load(stored: StoredSession, epoch: number, now: number): void {
     const s = this.restore(stored.session, stored.subscriptions, stored.inflight, stored.incomingQos2, stored.releasedQos2)
+    s.epoch = epoch
     s.stored = true
     s.storedTail = stored.offlineCount
     this.d.stats.offlineQueuedCurrent += stored.offlineCount
@@ -74,13 +80,23 @@ export class SessionRegistry {
     const id = request.clientId
     const now = this.d.clock.now()
     let s = this.byClientId.get(id)
-    if (claim.transferred !== undefined) {
+    const transferred = claim.transferred
+    // Fencing: an older ownership must not replace a newer one, nor older state a newer claim.
+    if (s !== undefined && claim.epoch < s.epoch) throw staleEpoch(id, `claim ${claim.epoch} is older than ${s.epoch} held here`)
+    if (transferred !== undefined && (transferred.session.epoch ?? 0) >= claim.epoch) {
+      throw staleEpoch(id, `transferred state of epoch ${transferred.session.epoch} is not older than claim ${claim.epoch}`)
+    }
+    if (transferred !== undefined) {
       // The previous owner was another node: its state wins over any stale local copy.
       if (s !== undefined) {
         if (s.handle !== undefined) this.takeOver(s, true, now)
         this.end(s, false, false)
       }
-      s = this.adopt(claim.transferred)
+      s = this.adopt(transferred, claim.epoch)
+      // The other half of a takeover across nodes (see surrender): the closed connection's delayed
+      // will goes out when this connection ends the session, as takeOver() does on one node.
+      const will = transferred.takeoverWill
+      if (will !== undefined && request.cleanStart) this.d.publishWill(id, will, now)
     }
     if (s !== undefined) {
       if (s.handle !== undefined) this.takeOver(s, request.cleanStart, now)
@@ -107,6 +123,7 @@ export class SessionRegistry {
       this.d.stats.sessionsCurrent++
     }
     const handle: SessionHandle = { clientId: id, identity }
+    s.epoch = claim.epoch
     s.identity = identity
     s.expiryInterval = expiry
     s.disconnectedAt = undefined
@@ -259,15 +276,27 @@ export class SessionRegistry {
     if (this.d.router.remove(sub)) this.d.cluster.removeRoute(sub.options.filter)
   }
 
-  /** Another node takes the client over: close it here, hand everything over, forget it. */
-  async surrender(clientId: string): Promise<TransferredSession | undefined> {
+  /**
+   * Another node takes the client over under `epoch`: close it here, hand everything over, forget
+   * it. The closed connection's will is decided as takeOver() decides it on one node: published
+   * here now when it has no delay or the session had expiry 0; a delayed one travels as
+   * `takeoverWill` for the new owner, which alone knows whether the new connection ends the session.
+   */
+  async surrender(clientId: string, epoch: number): Promise<TransferredSession | undefined> {
     const s = this.byClientId.get(clientId)
     if (s === undefined) return undefined
+    if (epoch <= s.epoch) throw staleEpoch(clientId, `surrender requested under epoch ${epoch}, held here under ${s.epoch}`)
+    let takeoverWill: WillRecord | undefined
     if (s.handle !== undefined) {
+      const now = this.d.clock.now()
       const link = s.link as ClientLink
       this.unlink(s)
       link.close(ReasonCode.SessionTakenOver)
-      s.disconnectedAt = this.d.clock.now()
+      s.disconnectedAt = now
+      const will = s.will
+      s.will = undefined
+      if (will !== undefined && willDelay(will, s.expiryInterval) === 0) this.d.publishWill(clientId, will, now)
+      else takeoverWill = will
     }
     const session = s.record()
     const subscriptions = [...s.subscriptions.values()].map((sub) => sub.options)
@@ -281,12 +310,34 @@ export class SessionRegistry {
     this.end(s, false, false)
     const offline = stored > 0 ? await this.d.storage.takeOffline(clientId, stored) : memory
     if (stored > 0) this.d.storage.deleteSession(clientId)
-    return { session, subscriptions, inflight, incomingQos2, releasedQos2, offline }
+    const transferred: TransferredSession = { session, subscriptions, inflight, incomingQos2, releasedQos2, offline }
+    return takeoverWill === undefined ? transferred : { ...transferred, takeoverWill }
+  }
+
+  /**
+   * Another node owns the session now (this node's lease on it expired): stop serving it here at
+   * once. Nothing is published, released or deleted: the will and the stored state are the new
+   * owner's to decide about; the rows left in Storage are not loaded again while the cluster says
+   * another node owns them (see claimStored).
+   */
+  lose(clientId: string): void {
+    const s = this.byClientId.get(clientId)
+    if (s === undefined) return
+    s.will = undefined
+    if (s.handle !== undefined) {
+      const link = s.link as ClientLink
+      this.unlink(s)
+      link.close(ReasonCode.SessionTakenOver)
+    }
+    s.stored = false
+    this.end(s, false, false)
+    this.d.logger.warn({ clientId, epoch: s.epoch }, 'session ownership lost, no longer served here')
   }
 
   /** A session handed over by another node (cluster takeover or a dead node's session). */
-  private adopt(t: TransferredSession): Session {
+  private adopt(t: TransferredSession, epoch: number): Session {
     const s = this.restore(t.session, t.subscriptions, t.inflight, t.incomingQos2, t.releasedQos2 ?? [])
+    s.epoch = epoch
     s.adopt(t.offline)
     if (s.expiryInterval > 0) s.persist()
     return s

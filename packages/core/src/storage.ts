@@ -31,6 +31,11 @@ export interface SessionRecord {
   readonly disconnectedAt?: number
   /** A will that is still pending (connection gone, delay not yet elapsed). */
   readonly will?: WillRecord
+  /**
+   * The cluster ownership epoch (`SessionClaim.epoch`) the record was written under; absent in
+   * records written before epochs were kept (read as 0). Offered back to the cluster at start-up.
+   */
+  readonly epoch?: number
 }
 
 /** An outgoing QoS 1/2 message the client has not finished acknowledging. */

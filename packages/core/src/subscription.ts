@@ -1,7 +1,7 @@
+import { parseSharedFilter } from '@fluxmq/topic'
 import type { QoS } from './message.js'
 import type { Session } from './session.js'
 import type { SubscriptionOptions } from './storage.js'
-import { parseSharedFilter } from './topic.js'
 
 /** One session's subscription to one filter, as the router and the session both see it. */
 export class Subscription {

@@ -1,3 +1,5 @@
+import { isDollarTopic } from '@fluxmq/topic'
+
 class TrieNode<T> {
   children: Map<string, TrieNode<T>> | undefined
   plus: TrieNode<T> | undefined
@@ -17,7 +19,7 @@ class TrieNode<T> {
 /**
  * Topic filters (with `+` and `#`) mapped to values, matched against topic names. `+` and `#`
  * children sit in their own fields so matching a level costs one Map lookup plus two field reads.
- * Filters must be valid (validateTopicFilter) and not shared: the router strips `$share/<group>/`.
+ * Filters must be valid (`validateTopicFilter` of @fluxmq/topic) and not shared: the router strips `$share/<group>/`.
  */
 export class TopicTrie<T> {
   private readonly root = new TrieNode<T>()
@@ -76,7 +78,7 @@ export class TopicTrie<T> {
   match(topic: string, out: T[]): T[] {
     const levels = topic.split('/')
     // [MQTT-4.7.2-1] Wildcards at the first level MUST NOT match topics beginning with '$'.
-    const dollar = topic.charCodeAt(0) === 0x24
+    const dollar = isDollarTopic(topic)
     const root = this.root
     if (!dollar) {
       if (root.hash !== undefined) collect(root.hash, out)

@@ -1,6 +1,7 @@
 import type { IConnectPacket } from 'mqtt-packet'
 import { ReasonCode } from '@fluxmq/core'
-import { CodecError, CodecErrorCode, malformed, topicNameInvalid } from './errors.js'
+import { validateTopicName } from '@fluxmq/topic'
+import { CodecError, CodecErrorCode, malformed, topicGrammarError } from './errors.js'
 import { parseWithMqttPacket } from './delegate.js'
 import { isProtocolVersion, type ProtocolVersion } from './protocol.js'
 import { checkProperties } from './validate.js'
@@ -74,9 +75,9 @@ function checkFlags(flags: number, version: ProtocolVersion): void {
 function checkConnect(packet: IConnectPacket, version: ProtocolVersion): void {
   const will = packet.will
   if (will !== undefined) {
-    // [MQTT-4.7.3-1] Topic names are not empty; [MQTT-3.3.2-2] the will becomes a PUBLISH, so no wildcards.
-    if (will.topic.length === 0) throw topicNameInvalid('CONNECT will topic is empty', 'MQTT-4.7.3-1')
-    if (will.topic.includes('+') || will.topic.includes('#')) throw topicNameInvalid('CONNECT will topic contains a wildcard', 'MQTT-3.3.2-2')
+    // The will becomes a PUBLISH: its topic is a topic name, not empty, without wildcards.
+    const invalid = validateTopicName(will.topic)
+    if (invalid !== undefined) throw topicGrammarError('CONNECT will topic', invalid)
   }
   if (version === 5) {
     checkProperties(packet.properties, 'CONNECT')

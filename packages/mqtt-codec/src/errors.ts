@@ -1,3 +1,4 @@
+import type { TopicError } from '@fluxmq/topic'
 import { ReasonCode } from '@fluxmq/core'
 import type { ProtocolVersion } from './protocol.js'
 
@@ -63,6 +64,15 @@ export function protocolViolation(message: string, rule?: string): CodecError {
 
 export function topicNameInvalid(message: string, rule: string): CodecError {
   return new CodecError(CodecErrorCode.TopicNameInvalid, ReasonCode.TopicNameInvalid, message, { rule })
+}
+
+/**
+ * A topic name the grammar (@fluxmq/topic) refuses. U+0000 is a malformed string for every MQTT
+ * string [MQTT-1.5.4-2], so the whole packet is malformed (0x81); the rest is 0x90.
+ */
+export function topicGrammarError(where: string, error: TopicError): CodecError {
+  if (error.kind === 'null-character') return malformed(`${where} contains U+0000`, 'MQTT-1.5.4-2')
+  return topicNameInvalid(`${where} ${error.message}`, error.rule)
 }
 
 export function invalidPacketToEncode(message: string): CodecError {

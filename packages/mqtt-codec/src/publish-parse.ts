@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer'
 import type { IPublishPacket } from 'mqtt-packet'
-import { malformed, protocolViolation, topicNameInvalid } from './errors.js'
+import { topicNameUnitError } from '@fluxmq/topic'
+import { malformed, protocolViolation, topicGrammarError, topicNameInvalid } from './errors.js'
 import { PropertyId, readProperties, type PropertyContext } from './properties.js'
 import type { ProtocolVersion } from './protocol.js'
 
@@ -85,9 +86,9 @@ function readTopic(buf: Buffer, topicStart: number, topicEnd: number, memo: Topi
   let ascii = true
   for (let i = topicStart; i < topicEnd; i++) {
     const byte = buf[i] as number
-    // [MQTT-3.3.2-2] The Topic Name in a PUBLISH packet MUST NOT contain wildcard characters.
-    if (byte === 0x23 || byte === 0x2b) throw topicNameInvalid('PUBLISH topic contains a wildcard', 'MQTT-3.3.2-2')
-    if (byte === 0) throw malformed('PUBLISH topic contains U+0000', 'MQTT-1.5.4-2')
+    // No wildcards [MQTT-3.3.2-2], no U+0000: the topic grammar's rule, applied to the bytes.
+    const invalid = topicNameUnitError(byte)
+    if (invalid !== undefined) throw topicGrammarError('PUBLISH topic', invalid)
     if (byte >= 0x80) ascii = false
   }
   if (!ascii && !isUtf8(buf.subarray(topicStart, topicEnd))) throw malformed('PUBLISH topic is not well-formed UTF-8', 'MQTT-1.5.4-1')

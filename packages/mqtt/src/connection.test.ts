@@ -69,22 +69,33 @@ describe('connection lifecycle', () => {
     await r.closedByServer()
   })
 
-  it('a client that does not read is disconnected once its write buffer passes maxWriteBuffer, and it is logged', async () => {
-    const t = await s.start({ maxWriteBuffer: 256 * 1024 })
-    const r = await s.raw(t.port, 5, { clientId: 'slow' })
-    r.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'flood', qos: 0 }] })
-    await r.next()
-    r.socket.pause()
+  it('a client whose socket accepts no byte for write_stall_timeout is disconnected and logged; a reading one is kept', async () => {
+    const t = await s.start({ maxWriteBuffer: 64 * 1024, writeStallTimeoutMs: 1000 })
+    const dead = await s.raw(t.port, 5, { clientId: 'dead' })
+    dead.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'flood', qos: 0 }] })
+    await dead.next()
+    const alive = await s.client({ protocolVersion: 5, clientId: 'alive' })
+    let got = 0
+    alive.on('message', () => got++)
+    await alive.subscribeAsync('flood', { qos: 0 })
+    dead.socket.pause()
     const pub = await s.client({ protocolVersion: 5 })
+    // More than the kernel's loopback buffers take in (several MiB with autotuning).
     const payload = Buffer.alloc(64 * 1024)
-    for (let i = 0; i < 400 && !r.closed; i++) {
+    let sent = 0
+    for (; sent < 600 && !dead.closed; sent++) {
       pub.publish('flood', payload, { qos: 0 })
-      if (i % 20 === 19) await new Promise((resolve) => setTimeout(resolve, 5))
+      if (sent % 20 === 19) await new Promise((resolve) => setTimeout(resolve, 10))
     }
-    r.socket.resume()
-    await r.closedByServer()
-    expect(t.logger.lines.some((l) => l.level === 'warn' && l.obj['clientId'] === 'slow' && l.msg === 'client does not read, disconnecting')).toBe(true)
-  })
+    // The kernel's socket buffers fill, then nothing more is accepted for the stall timeout.
+    await until(() => t.server.stats.writeStallDisconnects === 1, 15_000)
+    dead.socket.resume()
+    await dead.closedByServer()
+    expect(t.logger.lines.some((l) => l.level === 'warn' && l.obj['clientId'] === 'dead' && l.msg === 'client accepts no bytes, disconnecting')).toBe(true)
+    expect(t.server.stats.writeStallDisconnects).toBe(1)
+    await until(() => got === sent, 10_000)
+    expect(t.logger.lines.some((l) => l.obj['clientId'] === 'alive' && l.msg === 'client accepts no bytes, disconnecting')).toBe(false)
+  }, 30_000)
 
   it('bytes in and out are reported to the broker', async () => {
     const t = await s.start()

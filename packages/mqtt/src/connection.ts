@@ -23,7 +23,7 @@ import { RateLimiter } from './rate-limiter.js'
 import { InboundTopicAliases, OutboundTopicAliases } from './topic-alias.js'
 import { BoundLogger } from './bound-logger.js'
 import { BatchedWriter } from './writer.js'
-import type { FlushScheduler, WriteOverflowHandler } from './writer.js'
+import type { FlushScheduler, StallWatch, WriterOwner } from './writer.js'
 
 /**
  * awaiting-connect → authenticating (CONNECT parsed; authenticator and broker.connect running,
@@ -35,20 +35,34 @@ export type ConnectionState = 'awaiting-connect' | 'authenticating' | 'connected
 export interface ConnectionHost {
   readonly options: ResolvedOptions
   readonly scheduler: FlushScheduler
+  readonly stalls: StallWatch
   connectionClosed(connection: Connection): void
+  /** A connection was disconnected because its socket accepted nothing for limits.write_stall_timeout. */
+  writeStalled(connection: Connection): void
+  /**
+   * After a publish: whether the process is above limits.max_buffered_bytes. When it is, the host
+   * has taken the connection into its waiting list and calls `memoryAvailable` once it drained.
+   */
+  overMemory(connection: Connection): boolean
 }
 
 /** Why reading is paused; reading resumes when no reason is left. */
 const PAUSED_FOR_AUTH = 1
 const PAUSED_FOR_RATE = 2
 const PAUSED_FOR_RECEIVE_MAXIMUM = 4
+/** A connected subscriber's queue that this client feeds is full (PublishResult.backpressure). */
+const PAUSED_FOR_BACKPRESSURE = 8
+/** The process is above limits.max_buffered_bytes. */
+const PAUSED_FOR_MEMORY = 16
+/** Pauses that are the broker's doing, not the client's: keep alive does not run meanwhile, and PUBLISHes already read wait. */
+const PAUSED_FOR_FLOW = PAUSED_FOR_BACKPRESSURE | PAUSED_FOR_MEMORY
 /** How long a closing socket may take to flush its last bytes before it is destroyed. */
 const LINGER_MS = 2000
 /** [MQTT-2.2.2] Largest value a Maximum Packet Size can express; "no limit" in practice. */
 const UNLIMITED_PACKET_SIZE = 268_435_460
 
 /** One client connection: its parser, protocol state, timers, topic aliases and write batching. */
-export class Connection implements LinkTarget, WriteOverflowHandler {
+export class Connection implements LinkTarget, WriterOwner {
   state: ConnectionState = 'awaiting-connect'
   protocolVersion: ProtocolVersion = 4
   v5 = false
@@ -84,6 +98,8 @@ export class Connection implements LinkTarget, WriteOverflowHandler {
   private heldBack: Packet[] | undefined
   private aliasesIn: InboundTopicAliases | undefined
   private pausedFor = 0
+  /** Backpressure promises this connection waits on. */
+  private congestions = 0
   private connectTimer: NodeJS.Timeout | undefined
   private keepAliveTimer: NodeJS.Timeout | undefined
   private keepAliveMs = 0
@@ -101,7 +117,7 @@ export class Connection implements LinkTarget, WriteOverflowHandler {
     const options = host.options
     this.log = new BoundLogger(options.logger, { remote: remoteAddress })
     this.parser = new MqttParser({ maxPacketSize: options.maxPacketSize })
-    this.writer = new BatchedWriter(stream, host.scheduler, options.maxWriteBuffer, this)
+    this.writer = new BatchedWriter(stream, host.scheduler, options.maxWriteBuffer, this, host.stalls)
     this.publishLimiter = options.publishRate > 0 ? new RateLimiter(options.publishRate, options.clock) : undefined
     if (options.connectTimeoutMs > 0) this.connectTimer = setTimeout(connectTimedOut, options.connectTimeoutMs, this)
     // Shared listeners that find the connection through the stream, rather than four closures
@@ -144,6 +160,45 @@ export class Connection implements LinkTarget, WriteOverflowHandler {
     this.writer.write(packet)
   }
 
+  /** The link's credit (ClientLink.hasCredit): room in the write buffer; always once closing. */
+  hasCredit(): boolean {
+    return !this.open || this.writer.hasRoom()
+  }
+
+  onWritable(): void {
+    if (this.state === 'connected' && this.session !== undefined) this.broker.creditAvailable(this.session)
+  }
+
+  onWriteStall(buffered: number, stalledMs: number): void {
+    if (this.state === 'closed') return
+    this.log.warn({ buffered, stalledMs }, 'client accepts no bytes, disconnecting')
+    this.host.writeStalled(this)
+    this.state = 'closing'
+    this.clearTimers()
+    this.writer.discard()
+    this.stream.destroy()
+  }
+
+  /**
+   * After routing one of this client's publishes: a full subscriber queue (`backpressure`) or the
+   * process-wide memory bound stops reading from it until they drain; its socket then fills and
+   * TCP slows the client down.
+   */
+  afterPublish(backpressure: Promise<void> | undefined): void {
+    if (backpressure !== undefined) {
+      this.congestions++
+      this.pause(PAUSED_FOR_BACKPRESSURE)
+      void backpressure.then(() => {
+        if (--this.congestions === 0) this.unpause(PAUSED_FOR_BACKPRESSURE)
+      })
+    }
+    if ((this.pausedFor & PAUSED_FOR_MEMORY) === 0 && this.host.overMemory(this)) this.pause(PAUSED_FOR_MEMORY)
+  }
+
+  memoryAvailable(): void {
+    this.unpause(PAUSED_FOR_MEMORY)
+  }
+
   sendPacket(packet: Packet): void {
     this.writer.write(this.encodeForClient(packet))
   }
@@ -172,7 +227,7 @@ export class Connection implements LinkTarget, WriteOverflowHandler {
    * else first is paused again (and, if it never sends the AUTH, refused at the connect timeout).
    */
   awaitClientAuth(): void {
-    if (this.heldBack === undefined || this.heldBack.length === 0) this.resume(PAUSED_FOR_AUTH)
+    if (this.heldBack === undefined || this.heldBack.length === 0) this.unpause(PAUSED_FOR_AUTH)
   }
 
   /** CONNACK (success) is queued: the session is live, keep-alive starts. */
@@ -191,15 +246,18 @@ export class Connection implements LinkTarget, WriteOverflowHandler {
    * the publish rate stops it again; reading resumes once nothing is held back.
    */
   runHeldBack(): void {
+    this.unpause(PAUSED_FOR_AUTH | PAUSED_FOR_RATE)
+  }
+
+  /** Runs what was held back while it is admitted; reading resumes once nothing is. */
+  private runHeld(): void {
     const held = this.heldBack
-    if (held !== undefined) {
-      while (held.length > 0 && this.state === 'connected') {
-        if (!this.admit(held[0]!)) return
-        this.runGuarded(held.shift()!)
-      }
-      if (held.length === 0) this.heldBack = undefined
+    if (held === undefined) return
+    while (held.length > 0 && this.state === 'connected') {
+      if (!this.admit(held[0]!)) return
+      this.runGuarded(held.shift()!)
     }
-    this.resume(PAUSED_FOR_AUTH | PAUSED_FOR_RATE)
+    if (held.length === 0) this.heldBack = undefined
   }
 
   /** The core ends the connection (session taken over 0x8E, shutdown, admin action). */
@@ -296,8 +354,10 @@ export class Connection implements LinkTarget, WriteOverflowHandler {
         }
         return
       default:
-        // Order is kept: once something is held back, everything after it waits its turn.
-        if ((this.heldBack !== undefined && this.heldBack.length > 0) || !this.admit(packet)) (this.heldBack ??= []).push(packet)
+        // Order is kept: once something is held back, everything after it waits its turn, except
+        // acknowledgements and pings. Those answer packets the broker already handled, and a
+        // client slowed down for a full queue may be the subscriber whose PUBACKs drain it.
+        if (((this.heldBack !== undefined && this.heldBack.length > 0) || !this.admit(packet)) && !ANSWERS.has(packet.cmd)) (this.heldBack ??= []).push(packet)
         else this.dispatch(packet)
     }
   }
@@ -308,8 +368,11 @@ export class Connection implements LinkTarget, WriteOverflowHandler {
    */
   private admit(packet: Packet): boolean {
     if (this.throttleTimer !== undefined) return false
+    if (packet.cmd !== 'publish') return true
+    // Publishes read in the same chunk as the one that filled a queue wait with the socket.
+    if ((this.pausedFor & PAUSED_FOR_FLOW) !== 0) return false
     const limiter = this.publishLimiter
-    if (packet.cmd !== 'publish' || limiter === undefined || limiter.take()) return true
+    if (limiter === undefined || limiter.take()) return true
     this.pause(PAUSED_FOR_RATE)
     this.throttleTimer = setTimeout(throttleEnded, limiter.waitMs(), this)
     return false
@@ -404,14 +467,6 @@ export class Connection implements LinkTarget, WriteOverflowHandler {
     this.terminate(ReasonCode.KeepAliveTimeout, 'keep alive timeout')
   }
 
-  onWriteOverflow(buffered: number): void {
-    this.log.warn({ buffered, maxWriteBuffer: this.options.maxWriteBuffer }, 'client does not read, disconnecting')
-    this.state = 'closing'
-    this.clearTimers()
-    this.writer.discard()
-    this.stream.destroy()
-  }
-
   /** The client half-closed: nothing more will come, so the connection ends. */
   onEnd(): void {
     if (this.open) this.state = 'closing'
@@ -425,7 +480,7 @@ export class Connection implements LinkTarget, WriteOverflowHandler {
   onClose(): void {
     this.state = 'closed'
     this.clearTimers()
-    this.writer.discard()
+    this.writer.closed()
     this.detach()
     this.host.connectionClosed(this)
   }
@@ -446,18 +501,28 @@ export class Connection implements LinkTarget, WriteOverflowHandler {
   }
 
   releaseInbound(): void {
-    this.resume(PAUSED_FOR_RECEIVE_MAXIMUM)
+    this.unpause(PAUSED_FOR_RECEIVE_MAXIMUM)
   }
 
   private pause(reason: number): void {
     if (this.pausedFor === 0) this.stream.pause()
+    // While the broker holds the client back, its PINGREQs are not read: keep alive waits too.
+    if ((reason & PAUSED_FOR_FLOW) !== 0 && (this.pausedFor & PAUSED_FOR_FLOW) === 0 && this.keepAliveTimer !== undefined) {
+      clearTimeout(this.keepAliveTimer)
+      this.keepAliveTimer = undefined
+    }
     this.pausedFor |= reason
   }
 
-  private resume(reason: number): void {
+  private unpause(reason: number): void {
     if ((this.pausedFor & reason) === 0) return
     this.pausedFor &= ~reason
-    if (this.pausedFor === 0 && this.open) this.stream.resume()
+    if (!this.open) return
+    if ((reason & PAUSED_FOR_FLOW) !== 0 && (this.pausedFor & PAUSED_FOR_FLOW) === 0 && this.keepAliveMs > 0 && this.state === 'connected') {
+      this.keepAliveTimer ??= setTimeout(keepAliveTimedOut, this.keepAliveMs, this)
+    }
+    this.runHeld()
+    if (this.pausedFor === 0 && this.open && this.throttleTimer === undefined && (this.heldBack === undefined || this.heldBack.length === 0)) this.stream.resume()
   }
 
   private clearTimers(): void {
@@ -474,6 +539,9 @@ export class Connection implements LinkTarget, WriteOverflowHandler {
 const UNSUPPORTED_PROTOCOL_CONNACK = Buffer.from([0x20, 0x02, 0x00, 0x01])
 
 const NO_OUTBOUND_ALIASES = new OutboundTopicAliases(0)
+
+/** Packets that answer what the broker already handled: never held back behind a PUBLISH. */
+const ANSWERS: ReadonlySet<string> = new Set(['puback', 'pubrec', 'pubrel', 'pubcomp', 'pingreq'])
 
 /** The stream's own connection, for the shared listeners below (`this` is the emitting stream). */
 const CONNECTION = Symbol('fluxmq.connection')

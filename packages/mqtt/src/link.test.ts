@@ -14,6 +14,7 @@ const target = (over: Partial<LinkTarget> = {}): LinkTarget & { sent: Buffer[] }
     open: true,
     outboundAliases: new OutboundTopicAliases(0),
     clientMaximumPacketSize: 268_435_460,
+    hasCredit: () => true,
     now: () => 0,
     send: (packet) => sent.push(packet),
     closeByServer: () => {},

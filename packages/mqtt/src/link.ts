@@ -11,6 +11,7 @@ export interface LinkTarget {
   readonly outboundAliases: OutboundTopicAliases
   /** The client's Maximum Packet Size (MQTT 5 CONNECT property); unlimited otherwise. */
   readonly clientMaximumPacketSize: number
+  hasCredit(): boolean
   now(): number
   send(packet: Buffer): void
   closeByServer(reason: ReasonCode, reasonString?: string): void
@@ -19,6 +20,10 @@ export interface LinkTarget {
 /** How the core reaches one MQTT client: deliveries become PUBLISH bytes queued on the connection. */
 export class MqttLink implements ClientLink {
   constructor(private readonly target: LinkTarget) {}
+
+  hasCredit(): boolean {
+    return this.target.hasCredit()
+  }
 
   deliver(delivery: Delivery): boolean {
     const target = this.target

@@ -20,8 +20,15 @@ export interface MqttServerOptions {
   readonly serverKeepAlive: number
   /** A socket that has not completed CONNECT (and its authentication) by then is closed. */
   readonly connectTimeoutMs: number
-  /** Bytes waiting in one connection's socket above which the client is disconnected. */
+  /**
+   * limits.max_write_buffer: a connection's write high-water mark in bytes. It is the
+   * connection's credit: beyond it deliveries wait in the session's queue in the core.
+   */
   readonly maxWriteBuffer: number
+  /** limits.write_stall_timeout: a client whose socket accepts no byte for this long is disconnected; 0 = never. */
+  readonly writeStallTimeoutMs: number
+  /** limits.max_buffered_bytes: above it (queued deliveries + write buffers) publishers are not read; 0 = unbounded. */
+  readonly maxBufferedBytes: number
   /** PUBLISH packets per client per second; 0 = unlimited. */
   readonly publishRate: number
   readonly retainAvailable?: boolean

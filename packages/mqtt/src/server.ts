@@ -9,13 +9,29 @@ import { listenTls } from './listeners/tls.js'
 import { listenWebSocket } from './listeners/websocket.js'
 import { resolveOptions } from './options.js'
 import type { ListenOptions, MqttServerOptions, ResolvedOptions, TlsListenOptions, WebSocketListenOptions } from './options.js'
-import { FlushScheduler } from './writer.js'
+import { FlushScheduler, StallWatch } from './writer.js'
+
+/** How often a process above limits.max_buffered_bytes looks whether it has drained. */
+const MEMORY_CHECK_MS = 20
+
+/** What the MQTT front counts itself (the core counts the rest). */
+export interface MqttServerStats {
+  /** Clients disconnected because their socket accepted no byte for limits.write_stall_timeout. */
+  writeStallDisconnects: number
+  /** Times a publisher stopped being read because the process was above limits.max_buffered_bytes. */
+  memoryPauses: number
+}
 
 /** The MQTT 3.1.1 / 5.0 front of a broker: listeners and the connections they accept. */
 export class MqttServer implements ConnectionHost, StreamAcceptor {
   readonly options: ResolvedOptions
   readonly scheduler: FlushScheduler
+  readonly stalls: StallWatch
+  readonly stats: MqttServerStats = { writeStallDisconnects: 0, memoryPauses: 0 }
   private readonly connections = new Set<Connection>()
+  /** Publishers not read until the process is back below limits.max_buffered_bytes. */
+  private readonly waitingForMemory = new Set<Connection>()
+  private memoryTimer: NodeJS.Timeout | undefined
   private readonly listeners: Listener[] = []
   private closed: Promise<void> | undefined
   private allClosed: (() => void) | undefined
@@ -23,6 +39,38 @@ export class MqttServer implements ConnectionHost, StreamAcceptor {
   constructor(options: MqttServerOptions) {
     this.options = resolveOptions(options)
     this.scheduler = new FlushScheduler(options.broker)
+    this.stalls = new StallWatch(this.options.writeStallTimeoutMs)
+  }
+
+  /** Queued deliveries in the core and bytes the sockets have not accepted: what limits.max_buffered_bytes bounds. */
+  get bufferedBytes(): number {
+    return this.options.broker.stats.queuedBytes + this.scheduler.bufferedBytes
+  }
+
+  writeStalled(): void {
+    this.stats.writeStallDisconnects++
+  }
+
+  overMemory(connection: Connection): boolean {
+    const max = this.options.maxBufferedBytes
+    if (max <= 0 || this.bufferedBytes <= max) return false
+    if (this.waitingForMemory.size === 0) {
+      this.options.logger.warn({ bufferedBytes: this.bufferedBytes, maxBufferedBytes: max }, 'above max_buffered_bytes, publishers paused')
+    }
+    this.waitingForMemory.add(connection)
+    this.stats.memoryPauses++
+    this.memoryTimer ??= setInterval(this.checkMemory, MEMORY_CHECK_MS)
+    return true
+  }
+
+  /** Publishers are read again once the process is down to three quarters of the bound. */
+  private readonly checkMemory = (): void => {
+    if (this.bufferedBytes * 4 > this.options.maxBufferedBytes * 3 && this.closed === undefined) return
+    clearInterval(this.memoryTimer)
+    this.memoryTimer = undefined
+    const waiting = [...this.waitingForMemory]
+    this.waitingForMemory.clear()
+    for (const connection of waiting) connection.memoryAvailable()
   }
 
   get connectionCount(): number {
@@ -56,6 +104,7 @@ export class MqttServer implements ConnectionHost, StreamAcceptor {
 
   connectionClosed(connection: Connection): void {
     this.connections.delete(connection)
+    this.waitingForMemory.delete(connection)
     if (this.connections.size === 0) this.allClosed?.()
   }
 
@@ -81,6 +130,8 @@ export class MqttServer implements ConnectionHost, StreamAcceptor {
       await allClosed
     }
     await Promise.all(listeners)
+    this.stalls.stop()
+    this.checkMemory()
   }
 
   private async addListener(starting: Promise<Listener>): Promise<AddressInfo> {

@@ -1,24 +1,34 @@
 import { Duplex } from 'node:stream'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
-import { BatchedWriter, FlushScheduler } from './writer.js'
-import type { TrafficSink, WriteOverflowHandler } from './writer.js'
+import { BatchedWriter, FlushScheduler, StallWatch } from './writer.js'
+import type { TrafficSink, WriterOwner } from './writer.js'
 
 /** A duplex that records each write call (writev = one syscall in a socket) and can stall. */
 class RecordingStream extends Duplex {
   readonly calls: Buffer[][] = []
   stalled = false
+  /** Write callbacks held while stalled: the bytes the "socket" has not accepted. */
+  private held: ((err?: Error | null) => void)[] = []
 
   override _read(): void {}
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     this.calls.push([chunk])
-    if (!this.stalled) cb()
+    if (this.stalled) this.held.push(cb)
+    else cb()
   }
 
   override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
     this.calls.push(chunks.map((c) => c.chunk))
-    if (!this.stalled) cb()
+    if (this.stalled) this.held.push(cb)
+    else cb()
+  }
+
+  /** The peer reads again: what was held is accepted. */
+  accept(): void {
+    this.stalled = false
+    for (const cb of this.held.splice(0)) cb()
   }
 }
 
@@ -27,14 +37,15 @@ const counting = () => {
   return { totals, sink: { countBytes: (r: number, s: number) => ((totals.received += r), (totals.sent += s), totals.reports++), durable: () => undefined } }
 }
 
-const IGNORE_OVERFLOW = { onWriteOverflow: () => {} }
+const IGNORE_OWNER: WriterOwner = { onWritable: () => {}, onWriteStall: () => {} }
+const NO_STALLS = new StallWatch(0)
 const PLAIN_SINK: TrafficSink = { countBytes: () => {}, durable: () => undefined }
 
 /** One writer on a fresh RecordingStream, with a scheduler of its own. */
-const writerOn = (sink: TrafficSink = PLAIN_SINK, maxWriteBuffer = 1 << 20, overflow: WriteOverflowHandler = IGNORE_OVERFLOW) => {
+const writerOn = (sink: TrafficSink = PLAIN_SINK, maxWriteBuffer = 1 << 20, owner: WriterOwner = IGNORE_OWNER, stalls = NO_STALLS) => {
   const stream = new RecordingStream()
   const scheduler = new FlushScheduler(sink)
-  return { stream, scheduler, writer: new BatchedWriter(stream, scheduler, maxWriteBuffer, overflow) }
+  return { stream, scheduler, writer: new BatchedWriter(stream, scheduler, maxWriteBuffer, owner, stalls) }
 }
 
 describe('BatchedWriter', () => {
@@ -43,8 +54,8 @@ describe('BatchedWriter', () => {
     const scheduler = new FlushScheduler(sink)
     const a = new RecordingStream()
     const b = new RecordingStream()
-    const wa = new BatchedWriter(a, scheduler, 1 << 20, IGNORE_OVERFLOW)
-    const wb = new BatchedWriter(b, scheduler, 1 << 20, IGNORE_OVERFLOW)
+    const wa = new BatchedWriter(a, scheduler, 1 << 20, IGNORE_OWNER, NO_STALLS)
+    const wb = new BatchedWriter(b, scheduler, 1 << 20, IGNORE_OWNER, NO_STALLS)
     wa.write(Buffer.from('1'))
     wa.write(Buffer.from('22'))
     wa.write(Buffer.from('333'))
@@ -67,16 +78,59 @@ describe('BatchedWriter', () => {
     expect(stream.calls[0]!.every((chunk, i) => chunk === big[i])).toBe(true)
   })
 
-  it('reports a client that does not read past maxWriteBuffer', async () => {
-    const overflows: number[] = []
-    const { stream, writer } = writerOn(PLAIN_SINK, 100, { onWriteOverflow: (buffered) => overflows.push(buffered) })
+  it('has no room past maxWriteBuffer (queued and unaccepted bytes together) and says so once the stream drains', async () => {
+    let writable = 0
+    const { stream, scheduler, writer } = writerOn(PLAIN_SINK, 100, { onWritable: () => writable++, onWriteStall: () => {} })
     stream.stalled = true
     writer.write(Buffer.alloc(60))
-    await nextTurn()
-    expect(overflows).toEqual([])
+    expect(writer.hasRoom()).toBe(true)
     writer.write(Buffer.alloc(60))
+    // Not written yet: what this turn queued counts too.
+    expect(writer.hasRoom()).toBe(false)
+    expect(scheduler.bufferedBytes).toBe(120)
     await nextTurn()
-    expect(overflows).toEqual([120])
+    expect(stream.writableLength).toBe(120)
+    expect(writer.hasRoom()).toBe(false)
+    expect(writable).toBe(0)
+    stream.accept()
+    await nextTurn()
+    expect(writable).toBe(1)
+    expect(writer.hasRoom()).toBe(true)
+    expect(scheduler.bufferedBytes).toBe(0)
+  })
+
+  it('a starved writer whose turn was only queued (not in the stream) gets room back when the turn is flushed', async () => {
+    let writable = 0
+    const { writer } = writerOn(PLAIN_SINK, 100, { onWritable: () => writable++, onWriteStall: () => {} })
+    writer.write(Buffer.alloc(150))
+    expect(writer.hasRoom()).toBe(false)
+    await nextTurn()
+    expect(writable).toBe(1)
+  })
+
+  it('StallWatch reports a socket that accepts no byte for the stall time, never one that keeps reading slowly', async () => {
+    let now = 0
+    const stalls = new StallWatch(1000, () => now)
+    const stalledOnes: string[] = []
+    const owner = (name: string): WriterOwner => ({ onWritable: () => {}, onWriteStall: () => stalledOnes.push(name) })
+    const dead = writerOn(PLAIN_SINK, 1 << 20, owner('dead'), stalls)
+    const slow = writerOn(PLAIN_SINK, 1 << 20, owner('slow'), stalls)
+    dead.stream.stalled = true
+    slow.stream.stalled = true
+    dead.writer.write(Buffer.alloc(10))
+    slow.writer.write(Buffer.alloc(10))
+    await nextTurn()
+    for (let t = 1; t <= 4; t++) {
+      now = t * 400
+      // The slow reader accepts what it was sent, and is sent more.
+      slow.stream.accept()
+      slow.stream.stalled = true
+      slow.writer.write(Buffer.alloc(10))
+      await nextTurn()
+      stalls.sweep()
+    }
+    expect(stalledOnes).toEqual(['dead'])
+    stalls.stop()
   })
 
   it('end() writes what is still owed, then the last packet, half-closes, and destroys after the linger time', async () => {

@@ -18,6 +18,14 @@ export interface TrafficSink {
  * batches are written strictly in turn order.
  */
 export class FlushScheduler {
+  /**
+   * Bytes every connection has queued and not yet seen the socket accept: its packets waiting for
+   * the turn's flush or the write-ahead barrier, and its stream's writable buffer as last seen
+   * (a buffer shrinks without an event until it drains, so this errs high, never low).
+   */
+  bufferedBytes = 0
+  /** Called once a turn's writes are out: the server re-checks limits.max_buffered_bytes. */
+  onFlushed: (() => void) | undefined
   private dirty: BatchedWriter[] = []
   private spare: BatchedWriter[] = []
   private scheduled = false
@@ -83,6 +91,7 @@ export class FlushScheduler {
     this.scheduled = false
     this.flushedEarly = false
     this.flush()
+    this.onFlushed?.()
     if (this.received !== 0 || this.sent !== 0) {
       const received = this.received
       const sent = this.sent
@@ -113,7 +122,7 @@ export class FlushScheduler {
     this.hold(this.gateFor(barrier)!, () => {
       for (let i = 0; i < batch.length; i++) batch[i]!.writeNow(taken[i]!)
     }, (err) => {
-      for (let i = 0; i < batch.length; i++) batch[i]!.fail(err)
+      for (let i = 0; i < batch.length; i++) batch[i]!.fail(err, taken[i]!)
     })
   }
 
@@ -126,9 +135,59 @@ export class FlushScheduler {
   }
 }
 
-/** Told when the client does not read: more than maxWriteBuffer bytes are waiting in the stream. */
-export interface WriteOverflowHandler {
-  onWriteOverflow(buffered: number): void
+/** What a writer tells its connection. */
+export interface WriterOwner {
+  /** The writer was full (hasRoom() answered false) and has room again. */
+  onWritable(): void
+  /** The socket has accepted no byte for `stalledMs` while bytes were waiting. */
+  onWriteStall(buffered: number, stalledMs: number): void
+}
+
+/**
+ * Watches the writers whose socket holds unsent bytes and reports the ones that make no progress
+ * for `stallMs` (limits.write_stall_timeout). A slow reader that accepts some bytes is never
+ * reported. One timer for the whole server, armed only while a socket has a backlog.
+ */
+export class StallWatch {
+  private readonly backlogged = new Set<BatchedWriter>()
+  private timer: NodeJS.Timeout | undefined
+
+  constructor(
+    private readonly stallMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The writer's socket holds unsent bytes now. */
+  watch(writer: BatchedWriter): void {
+    if (this.stallMs <= 0 || this.backlogged.has(writer)) return
+    writer.noteProgress(this.now())
+    this.backlogged.add(writer)
+    this.timer ??= setInterval(this.sweep, Math.max(10, Math.min(1000, this.stallMs / 4))).unref()
+  }
+
+  unwatch(writer: BatchedWriter): void {
+    this.backlogged.delete(writer)
+    if (this.backlogged.size === 0) this.stop()
+  }
+
+  stop(): void {
+    clearInterval(this.timer)
+    this.timer = undefined
+  }
+
+  /** Visible for tests: one pass over the backlogged writers. */
+  readonly sweep = (): void => {
+    const now = this.now()
+    for (const writer of this.backlogged) {
+      const stalledMs = writer.stalledFor(now)
+      if (stalledMs < 0) this.backlogged.delete(writer)
+      else if (stalledMs >= this.stallMs) {
+        this.backlogged.delete(writer)
+        writer.stalled(stalledMs)
+      }
+    }
+    if (this.backlogged.size === 0) this.stop()
+  }
 }
 
 /** Up to this many bytes a turn's packets are joined into one buffer; larger batches use writev. */
@@ -141,6 +200,20 @@ const COALESCE_BYTES = 16 * 1024
  */
 export class BatchedWriter {
   private chunks: Buffer[] = []
+  /** The other chunk array, once this connection has flushed (idle connections never need it). */
+  private spare: Buffer[] | undefined
+  /** Bytes queued this turn or held behind the write-ahead barrier, not yet given to the stream. */
+  private pendingBytes = 0
+  /** The stream's writableLength when last looked at (counted in the scheduler's total). */
+  private streamBytes = 0
+  /** Bytes given to the stream so far; less its writableLength, what the socket accepted. */
+  private handed = 0
+  private accepted = 0
+  private progressAt = 0
+  /** hasRoom() answered false: the owner is told when there is room again. */
+  private starved = false
+  /** Write callback, made on the first write (an idle connection never needs one). */
+  private onAccepted: (() => void) | undefined
   private dirty = false
   /** end() was called: the last packet is on its way. */
   private closing = false
@@ -151,12 +224,26 @@ export class BatchedWriter {
     private readonly stream: Duplex,
     private readonly scheduler: FlushScheduler,
     private readonly maxWriteBuffer: number,
-    private readonly owner: WriteOverflowHandler,
+    private readonly owner: WriterOwner,
+    private readonly stalls: StallWatch,
   ) {}
+
+  /**
+   * The connection's credit: room below limits.max_write_buffer, counting what this turn queued,
+   * what waits for the barrier and what the socket has not accepted yet. Deliveries beyond it
+   * wait in the session's queue in the core.
+   */
+  hasRoom(): boolean {
+    if (this.pendingBytes + this.stream.writableLength < this.maxWriteBuffer) return true
+    this.starved = true
+    return false
+  }
 
   write(packet: Buffer): void {
     if (this.ended) return
     this.chunks.push(packet)
+    this.pendingBytes += packet.length
+    this.scheduler.bufferedBytes += packet.length
     if (!this.dirty) {
       this.dirty = true
       this.scheduler.markDirty(this)
@@ -166,8 +253,12 @@ export class BatchedWriter {
   flush(): void {
     this.dirty = false
     if (this.chunks.length === 0) return
-    this.writeNow(this.chunks)
-    this.discard()
+    // Swapped first: writing can give the owner room back, and what it queues then belongs to the next flush.
+    const chunks = this.chunks
+    this.chunks = this.spare ?? []
+    this.writeNow(chunks)
+    chunks.length = 0
+    this.spare = chunks
   }
 
   /** Hands over what is queued (to be written once the write-ahead barrier passes). */
@@ -180,10 +271,16 @@ export class BatchedWriter {
 
   writeNow(chunks: readonly Buffer[]): void {
     const stream = this.stream
-    if (chunks.length === 0 || stream.destroyed || stream.writableEnded) return
+    if (chunks.length === 0) return
+    if (stream.destroyed || stream.writableEnded) {
+      this.unpend(chunks)
+      return
+    }
     let bytes = 0
+    // Told when the socket took these bytes: a writer that ran out of room learns it has room again.
+    const accepted = (this.onAccepted ??= () => this.streamChanged())
     if (chunks.length === 1) {
-      stream.write(chunks[0]!)
+      stream.write(chunks[0]!, accepted)
       bytes = chunks[0]!.length
     } else {
       for (let i = 0; i < chunks.length; i++) bytes += chunks[i]!.length
@@ -193,20 +290,64 @@ export class BatchedWriter {
         const joined = Buffer.allocUnsafe(bytes)
         let at = 0
         for (let i = 0; i < chunks.length; i++) at += chunks[i]!.copy(joined, at)
-        stream.write(joined)
+        stream.write(joined, accepted)
       } else {
         stream.cork()
-        for (let i = 0; i < chunks.length; i++) stream.write(chunks[i]!)
+        const last = chunks.length - 1
+        for (let i = 0; i < last; i++) stream.write(chunks[i]!)
+        stream.write(chunks[last]!, accepted)
         stream.uncork()
       }
     }
     this.scheduler.countSent(bytes)
-    const buffered = stream.writableLength
-    if (buffered > this.maxWriteBuffer) this.owner.onWriteOverflow(buffered)
+    this.pendingBytes -= bytes
+    this.scheduler.bufferedBytes -= bytes
+    this.handed += bytes
+    this.streamChanged()
+    if (stream.writableLength > 0) this.stalls.watch(this)
+  }
+
+  /** Brings the scheduler's total up to the stream's buffer, and tells the owner when room came back. */
+  private streamChanged(): void {
+    const now = this.stream.destroyed ? 0 : this.stream.writableLength
+    this.scheduler.bufferedBytes += now - this.streamBytes
+    this.streamBytes = now
+    if (this.starved && this.pendingBytes + now < this.maxWriteBuffer) {
+      this.starved = false
+      this.owner.onWritable()
+    }
+  }
+
+  private unpend(chunks: readonly Buffer[]): void {
+    let bytes = 0
+    for (let i = 0; i < chunks.length; i++) bytes += chunks[i]!.length
+    this.pendingBytes -= bytes
+    this.scheduler.bufferedBytes -= bytes
+  }
+
+  /** StallWatch: the socket accepted bytes (or not) since it was last asked. */
+  noteProgress(now: number): void {
+    this.accepted = this.handed - this.stream.writableLength
+    this.progressAt = now
+  }
+
+  /** How long the socket has accepted nothing while holding bytes; -1 when it holds none. */
+  stalledFor(now: number): number {
+    const stream = this.stream
+    this.streamChanged()
+    if (stream.destroyed || stream.writableLength === 0) return -1
+    const accepted = this.handed - stream.writableLength
+    if (accepted !== this.accepted) this.noteProgress(now)
+    return now - this.progressAt
+  }
+
+  stalled(stalledMs: number): void {
+    this.owner.onWriteStall(this.stream.writableLength, stalledMs)
   }
 
   /** Storage could not make what these packets announce durable: the client must not see them. */
-  fail(err: unknown): void {
+  fail(err: unknown, held: readonly Buffer[]): void {
+    this.unpend(held)
     this.discard()
     this.stream.destroy(err instanceof Error ? err : new Error(String(err)))
   }
@@ -239,6 +380,16 @@ export class BatchedWriter {
 
   /** Drops whatever is queued (the stream is gone). */
   discard(): void {
+    this.unpend(this.chunks)
     this.chunks.length = 0
+  }
+
+  /** The stream closed: nothing of it counts any more. Packets still held for the barrier uncount themselves when they find it destroyed. */
+  closed(): void {
+    this.discard()
+    this.scheduler.bufferedBytes -= this.streamBytes
+    this.streamBytes = 0
+    this.starved = false
+    this.stalls.unwatch(this)
   }
 }

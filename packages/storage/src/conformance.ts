@@ -115,6 +115,7 @@ export function storageConformanceSuite(name: string, make: () => Promise<Confor
           expiryInterval: 0xffffffff,
           disconnectedAt: 1_700_000_000_123,
           will: { message: fullMessage({ topic: 'will/c1' }), delayInterval: 30 },
+          epoch: 2 ** 40 + 3,
         }
         storage.putSession(record)
         expect((await sessionAfterRestart('c1'))?.session).toEqual(record)
@@ -132,7 +133,18 @@ export function storageConformanceSuite(name: string, make: () => Promise<Confor
           { clientId: 'b', protocol: 'mqtt5', expiryInterval: 0 },
           { clientId: 'c', protocol: 'amqp', expiryInterval: 60 },
         ])
-        expect(sessions.every((s) => !('disconnectedAt' in s) && !('will' in s))).toBe(true)
+        expect(sessions.every((s) => !('disconnectedAt' in s) && !('will' in s) && !('epoch' in s))).toBe(true)
+      })
+
+      it('keeps the ownership epoch of the latest record; a record without one reads back without one', async () => {
+        await storage.open()
+        storage.putSession({ ...session('c1'), epoch: 3 })
+        storage.putSession({ ...session('c1'), epoch: 4 })
+        storage.putSession({ ...session('c2'), epoch: 9 })
+        storage.putSession(session('c2'))
+        const state = await restart()
+        const sessions = state.sessions.map((s) => s.session).sort(byClientId)
+        expect(sessions).toEqual([{ ...session('c1'), epoch: 4 }, session('c2')])
       })
 
       it('a new session has no subscriptions, inflight, incoming QoS 2 ids or offline messages', async () => {

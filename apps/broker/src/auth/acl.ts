@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import type { Authorizer, ClientIdentity } from '@fluxmq/core'
-import { checkTopicFilter, levelsCover, levelsIntersect, unshared } from '../topic-filter.js'
+import { levelsCover, levelsIntersect, unshared } from '@fluxmq/topic'
+import { checkTopicFilter } from '../topic-filter.js'
 import { LineFileError } from './line-file-error.js'
 
 /**

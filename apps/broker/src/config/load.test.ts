@@ -51,7 +51,7 @@ describe('defaults', () => {
       storage: { type: 'memory', dir: './data', sync: 'normal' },
       log: { level: 'info', format: 'auto' },
       auth: { allow_anonymous: true, password_file: '', acl_file: '' },
-      limits: { connection_rate: 0, publish_rate: 0, connect_timeout: 10_000, max_write_buffer: 8_388_608, max_subscriptions_per_client: 0 },
+      limits: { connection_rate: 0, publish_rate: 0, connect_timeout: 10_000, max_write_buffer: 1_048_576, write_stall_timeout: 30_000, max_buffered_bytes: 67_108_864, max_subscriptions_per_client: 0 },
       queues: [],
       cluster: {
         enabled: false,
@@ -111,7 +111,9 @@ limits:
   connection_rate: 0           # per listener per second, 0 = unlimited
   publish_rate: 0              # per client per second
   connect_timeout: 10s         # a socket that sends no CONNECT by then is closed
-  max_write_buffer: 8MiB       # per connection; a client that does not read past it is disconnected
+  max_write_buffer: 1MiB       # per connection write high-water: beyond it deliveries wait in the session queue
+  write_stall_timeout: 30s     # a client whose socket accepts no bytes for this long is disconnected
+  max_buffered_bytes: 64MiB    # whole process: above it the broker stops reading publishers until it drains
   max_subscriptions_per_client: 0  # 0 = unlimited
 queues: []                     # see §4
 cluster:

@@ -93,7 +93,12 @@ export const configSchema = {
     connection_rate: int(0),
     publish_rate: int(0),
     connect_timeout: duration('10s', 100),
-    max_write_buffer: size('8MiB', 1024),
+    // A connection's credit: beyond it deliveries wait in the session's queue (not a disconnect).
+    max_write_buffer: size('1MiB', 1024),
+    // 0 = never: a client whose socket accepts no byte for this long is disconnected.
+    write_stall_timeout: duration('30s', 0),
+    // 0 = unbounded: above it the broker stops reading publishers until it drains.
+    max_buffered_bytes: size('64MiB', 0),
     max_subscriptions_per_client: int(0),
   },
   queues: objectList(queueItem, {

@@ -1,7 +1,8 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
-import type { BrokerStats } from '@fluxmq/core'
+import type { BrokerStats, DropReason } from '@fluxmq/core'
+import type { MqttServerStats } from '@fluxmq/mqtt'
 
-type Counted = { readonly [K in keyof BrokerStats]: BrokerStats[K] }
+type Counted = { readonly [K in keyof BrokerStats as BrokerStats[K] extends number ? K : never]: number }
 
 const GAUGES: ReadonlyArray<[name: string, help: string, stat: keyof Counted]> = [
   ['fluxmq_connections', 'Client connections open now', 'connectionsCurrent'],
@@ -9,14 +10,15 @@ const GAUGES: ReadonlyArray<[name: string, help: string, stat: keyof Counted]> =
   ['fluxmq_subscriptions', 'Subscriptions held now', 'subscriptionsCurrent'],
   ['fluxmq_retained_messages', 'Retained messages stored now', 'retainedCurrent'],
   ['fluxmq_inflight_messages', 'Outgoing QoS 1/2 messages not yet acknowledged', 'inflightCurrent'],
-  ['fluxmq_offline_queued_messages', 'Messages queued for disconnected persistent sessions', 'offlineQueuedCurrent'],
+  ['fluxmq_offline_queued_messages', 'QoS 1/2 messages waiting in session queues (offline, or beyond the window or credit)', 'offlineQueuedCurrent'],
+  ['fluxmq_queued_bytes', 'Payload and topic bytes of the deliveries waiting in memory in session queues', 'queuedBytes'],
 ]
 
 const COUNTERS: ReadonlyArray<[name: string, help: string, stat: keyof Counted]> = [
   ['fluxmq_connections_total', 'Client connections accepted since start', 'connectionsTotal'],
   ['fluxmq_messages_received_total', 'PUBLISH messages received from clients', 'messagesReceived'],
   ['fluxmq_messages_sent_total', 'PUBLISH messages sent to clients', 'messagesSent'],
-  ['fluxmq_messages_dropped_total', 'Messages dropped (offline queue overflow, expiry, too large for the client)', 'messagesDropped'],
+  ['fluxmq_backpressure_events_total', 'Times a connected subscriber\'s full queue started slowing down its QoS 1/2 publishers', 'backpressureEvents'],
   ['fluxmq_bytes_received_total', 'Bytes received on client connections', 'bytesReceived'],
   ['fluxmq_bytes_sent_total', 'Bytes sent on client connections', 'bytesSent'],
 ]
@@ -26,7 +28,19 @@ const COUNTERS: ReadonlyArray<[name: string, help: string, stat: keyof Counted]>
  * pays nothing for them. Counters follow the broker's own monotonic counters by adding the delta
  * since the previous scrape. Process and Node.js runtime metrics come from prom-client's defaults.
  */
-export function createMetrics(stats: () => BrokerStats, labels: { readonly node: string; readonly version: string }): Registry {
+const DROP_REASONS: readonly DropReason[] = ['queue_full', 'expired', 'too_large', 'unsubscribed', 'disconnected']
+
+/** What the MQTT front reports beside the core's counters. */
+export interface FrontStats extends MqttServerStats {
+  /** The whole process's buffered bytes (queued deliveries and unaccepted socket bytes), as limits.max_buffered_bytes counts them. */
+  readonly bufferedBytes: number
+}
+
+export function createMetrics(
+  stats: () => BrokerStats,
+  labels: { readonly node: string; readonly version: string },
+  front?: () => FrontStats,
+): Registry {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
   for (const [name, help, stat] of GAUGES) {
@@ -51,6 +65,29 @@ export function createMetrics(stats: () => BrokerStats, labels: { readonly node:
         reported = value
       },
     })
+  }
+  const droppedReported = Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>
+  new Counter({
+    name: 'fluxmq_messages_dropped_total',
+    help: 'Messages not delivered to a subscriber, by reason: queue_full (QoS 0 over a full session queue, or the offline overflow policy), expired, too_large (client Maximum Packet Size), unsubscribed, disconnected (QoS 0 waiting for credit when the client left)',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      const byReason = stats().droppedByReason
+      for (const reason of DROP_REASONS) {
+        const value = byReason[reason]
+        // Every reason is exported from the first scrape on, zero included, so dashboards see the series.
+        this.inc({ reason }, value - droppedReported[reason])
+        droppedReported[reason] = value
+      }
+    },
+  })
+  if (front !== undefined) {
+    new Gauge({ name: 'fluxmq_buffered_bytes', help: 'Bytes limits.max_buffered_bytes counts: queued deliveries and bytes the sockets have not accepted', registers: [registry], collect() { this.set(front().bufferedBytes) } })
+    let stalls = 0
+    new Counter({ name: 'fluxmq_write_stall_disconnects_total', help: 'Clients disconnected because their socket accepted no byte for limits.write_stall_timeout', registers: [registry], collect() { const v = front().writeStallDisconnects; this.inc(v - stalls); stalls = v } })
+    let pauses = 0
+    new Counter({ name: 'fluxmq_memory_pauses_total', help: 'Times a publisher stopped being read because the process was above limits.max_buffered_bytes', registers: [registry], collect() { const v = front().memoryPauses; this.inc(v - pauses); pauses = v } })
   }
   new Gauge({ name: 'fluxmq_build_info', help: 'Always 1; labels name the node and version', labelNames: ['node', 'version'], registers: [registry] }).set(labels, 1)
   return registry

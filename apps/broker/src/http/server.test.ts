@@ -21,6 +21,9 @@ function stats(overrides: Partial<BrokerStats> = {}): BrokerStats {
     bytesSent: 0,
     inflightCurrent: 0,
     offlineQueuedCurrent: 0,
+    queuedBytes: 0,
+    backpressureEvents: 0,
+    droppedByReason: { queue_full: 0, expired: 0, too_large: 0, unsubscribed: 0, disconnected: 0 },
     ...overrides,
   }
 }
@@ -85,6 +88,18 @@ describe('HTTP endpoints', () => {
     text = await (await fetch(`${base}/metrics`)).text()
     expect(text).toContain('fluxmq_connections 1')
     expect(text).toContain('fluxmq_messages_received_total 25')
+  })
+
+  it('GET /metrics: dropped messages by reason, every reason present from the first scrape', async () => {
+    let current = stats()
+    const base = await start({ stats: () => current })
+    let text = await (await fetch(`${base}/metrics`)).text()
+    expect(text).toContain('fluxmq_messages_dropped_total{reason="queue_full"} 0')
+    expect(text).toContain('fluxmq_messages_dropped_total{reason="expired"} 0')
+    current = stats({ messagesDropped: 7, droppedByReason: { queue_full: 5, expired: 0, too_large: 2, unsubscribed: 0, disconnected: 0 } })
+    text = await (await fetch(`${base}/metrics`)).text()
+    expect(text).toContain('fluxmq_messages_dropped_total{reason="queue_full"} 5')
+    expect(text).toContain('fluxmq_messages_dropped_total{reason="too_large"} 2')
   })
 
   it('routes the admin API, decoding ids, 404 for unknown ones', async () => {

@@ -44,8 +44,15 @@ export class RecordingLink implements ClientLink {
   /** Deliveries with a larger payload are refused, as for a client's Maximum Packet Size. */
   maxPayload = Infinity
   onClose: (() => void) | undefined
+  /** The link's credit: deliveries it takes before hasCredit() answers false (Infinity = always room). */
+  credit = Infinity
+
+  hasCredit(): boolean {
+    return this.credit > 0
+  }
 
   deliver(d: Delivery): boolean {
+    this.credit--
     if (d.message.payload.length > this.maxPayload) return false
     this.received.push({
       topic: d.message.topic,

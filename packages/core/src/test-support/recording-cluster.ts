@@ -1,4 +1,4 @@
-import type { Cluster, ClusterInbound, SessionClaim, TransferredSession } from '../cluster.js'
+import type { Cluster, ClusterInbound, SessionClaim, StoredClaim, TransferredSession } from '../cluster.js'
 import type { Message } from '../message.js'
 
 /** A Cluster that records every call and lets a test script ownership claims. */
@@ -10,9 +10,20 @@ export class RecordingCluster implements Cluster {
   /** Next claims hand over this state (as if the session came from another node). */
   transfer: TransferredSession | undefined
   fail = false
+  /** The epoch of the next claim. */
+  epoch = 1
+  /** Stored sessions that another node owns: claimStored leaves them out. */
+  readonly foreign = new Set<string>()
+  /** What forward answers: undefined (sent nowhere) or the remote nodes' acceptance. */
+  acceptance: (() => Promise<void>) | undefined
 
   attach(inbound: ClusterInbound): void {
     this.inbound = inbound
+  }
+
+  async claimStored(sessions: readonly StoredClaim[]): Promise<ReadonlyMap<string, number>> {
+    this.calls.push(`claim stored ${sessions.map((s) => `${s.clientId}@${s.epoch}`).join(' ')}`)
+    return new Map(sessions.filter((s) => !this.foreign.has(s.clientId)).map((s) => [s.clientId, s.epoch + 1]))
   }
 
   async acquireSession(clientId: string): Promise<SessionClaim> {
@@ -20,7 +31,7 @@ export class RecordingCluster implements Cluster {
     if (this.fail) throw new Error('etcd unavailable')
     const transferred = this.transfer
     this.transfer = undefined
-    return { epoch: 1, transferred }
+    return { epoch: this.epoch, transferred }
   }
 
   releaseSession(clientId: string): void {
@@ -35,7 +46,9 @@ export class RecordingCluster implements Cluster {
     this.calls.push(`remove ${filter}`)
   }
 
-  forward(message: Message): void {
+  forward(message: Message): Promise<void> | undefined {
+    this.calls.push(`forward ${message.topic}`)
     this.forwarded.push(message)
+    return this.acceptance?.()
   }
 }

@@ -81,10 +81,19 @@ describe('CONNECT', () => {
     })
   })
 
-  it('[MQTT-3.2.2-21] Server Keep Alive overrides the client keep alive and is announced', async () => {
-    const { port } = await s.start({ serverKeepAlive: 30 })
-    const { connack } = await s.connect(port, 5, { keepalive: 600 })
-    expect(connack).toMatchObject({ properties: { serverKeepAlive: 30 } })
+  it('[MQTT-3.2.2-21] server_keep_alive is a maximum: a v5 client asking 120 (or 0) is told 60, one asking 5 keeps 5', async () => {
+    const { port } = await s.start({ serverKeepAlive: 60 })
+    expect((await s.connect(port, 5, { keepalive: 120 })).connack).toMatchObject({ properties: { serverKeepAlive: 60 } })
+    expect((await s.connect(port, 5, { keepalive: 0 })).connack).toMatchObject({ properties: { serverKeepAlive: 60 } })
+    const kept = (await s.connect(port, 5, { keepalive: 5 })).connack
+    expect(kept.returnCode ?? kept.reasonCode).toBe(0)
+    expect(kept.properties?.serverKeepAlive).toBeUndefined()
+  })
+
+  it('server_keep_alive: a 3.1.1 client asking for more is refused with return code 2, as Mosquitto does; one within it connects', async () => {
+    const { port } = await s.start({ serverKeepAlive: 60 })
+    expect((await s.connect(port, 4, { keepalive: 120 })).connack).toMatchObject({ returnCode: 2 })
+    expect((await s.connect(port, 4, { keepalive: 30 })).connack).toMatchObject({ returnCode: 0 })
   })
 
   it('Session Expiry Interval is reported when the broker caps it (max_expiry)', async () => {

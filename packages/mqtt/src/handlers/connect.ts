@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto'
-import { ReasonCode, validateTopicName } from '@fluxmq/core'
+import { ReasonCode } from '@fluxmq/core'
 import type { ConnectRequest, Message, QoS, WillRecord } from '@fluxmq/core'
 import { isValidUtf8MqttString } from '@fluxmq/mqtt-codec'
 import type { IConnackPacket, IConnectPacket, ProtocolVersion } from '@fluxmq/mqtt-codec'
+import { validateTopicName } from '@fluxmq/topic'
 import type { Connection } from '../connection.js'
 import { expiresAtFrom, messagePropertiesFromWire } from '../properties.js'
 import { OutboundTopicAliases } from '../topic-alias.js'
@@ -75,8 +76,14 @@ export function handleConnect(connection: Connection, packet: IConnectPacket): v
   connection.hasWill = will !== undefined
 
   let keepAlive = packet.keepalive ?? 0
-  // Server Keep Alive overrides the client's value; only MQTT 5 can be told so [MQTT-3.2.2-21].
-  if (version === 5 && options.serverKeepAlive > 0) keepAlive = options.serverKeepAlive
+  // broker.server_keep_alive is a maximum, as Mosquitto's max_keepalive: a longer Keep Alive, or
+  // none (0), is replaced by it. Only MQTT 5 can be told so, with Server Keep Alive
+  // [MQTT-3.2.2-21]; a 3.1.1 client cannot, and is refused as Mosquitto refuses it (return code 2).
+  const max = options.serverKeepAlive
+  if (max > 0 && (keepAlive === 0 || keepAlive > max)) {
+    if (version !== 5) return connection.refuse(ReasonCode.ClientIdentifierNotValid, `keep alive ${keepAlive} s is above the server's maximum ${max} s`)
+    keepAlive = max
+  }
 
   connection.connectSessionExpiry = props?.sessionExpiryInterval ?? 0
   if (version === 5) connection.outboundAliases = new OutboundTopicAliases(props?.topicAliasMaximum ?? 0)
@@ -102,7 +109,7 @@ function buildWill(connection: Connection, packet: IConnectPacket, clientId: str
   const topicError = validateTopicName(will.topic)
   // The Will Topic is a topic name like any other: no wildcards (§3.1.3.3, [MQTT-3.3.2-2]).
   if (topicError !== undefined) {
-    connection.refuse(topicError, 'invalid will topic')
+    connection.refuse(ReasonCode.TopicNameInvalid, `will topic ${topicError.message}`)
     return null
   }
   // [MQTT-3.2.2-12] a will QoS above our Maximum QoS refuses the CONNECT with 0x9B.

@@ -58,11 +58,10 @@ export function handlePublish(connection: Connection, packet: IPublishPacket): v
     wire: undefined,
   }
   const session = connection.session!
-  if (qos === 2) {
-    // [MQTT-4.3.3-10] the core routes the first receipt only; a resend with a remembered id is only acknowledged.
-    return afterDurable(connection, connection.broker.receiveQos2(session, packetId, message), 2, packetId)
-  }
-  afterDurable(connection, connection.broker.publish(session, message), qos, packetId)
+  // [MQTT-4.3.3-10] the core routes the first receipt only; a resend with a remembered id is only acknowledged.
+  const result = qos === 2 ? connection.broker.receiveQos2(session, packetId, message) : connection.broker.publish(session, message)
+  afterDurable(connection, result, qos, packetId)
+  connection.afterPublish(result.backpressure)
 }
 
 /**

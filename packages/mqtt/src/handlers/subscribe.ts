@@ -1,11 +1,10 @@
-import { ReasonCode, parseSharedFilter, validateTopicFilter } from '@fluxmq/core'
+import { ReasonCode } from '@fluxmq/core'
 import type { QoS, SubscriptionOptions } from '@fluxmq/core'
 import type { ISubscribePacket } from '@fluxmq/mqtt-codec'
+import { hasWildcard, parseSharedFilter, validateTopicFilter } from '@fluxmq/topic'
 import type { Connection } from '../connection.js'
 import { MqttErrorCode, MqttProtocolError, protocolError } from '../errors.js'
 import { userPropertiesFromWire } from '../properties.js'
-
-const hasWildcard = (filter: string): boolean => filter.includes('+') || filter.includes('#')
 
 export function handleSubscribe(connection: Connection, packet: ISubscribePacket): void {
   const options = connection.options

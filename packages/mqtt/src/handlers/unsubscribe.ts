@@ -1,5 +1,6 @@
-import { ReasonCode, validateTopicFilter } from '@fluxmq/core'
+import { ReasonCode } from '@fluxmq/core'
 import type { IUnsubscribePacket } from '@fluxmq/mqtt-codec'
+import { validateTopicFilter } from '@fluxmq/topic'
 import type { Connection } from '../connection.js'
 
 export function handleUnsubscribe(connection: Connection, packet: IUnsubscribePacket): void {

@@ -63,7 +63,9 @@ export const serverDefaults = (broker: Broker, logger: Logger): MqttServerOption
   topicAliasMaximum: 64,
   serverKeepAlive: 0,
   connectTimeoutMs: 10_000,
-  maxWriteBuffer: 8 << 20,
+  maxWriteBuffer: 1 << 20,
+  writeStallTimeoutMs: 30_000,
+  maxBufferedBytes: 64 << 20,
   publishRate: 0,
 })
 

@@ -26,6 +26,7 @@ interface SessionRow extends Partial<MessageRow> {
   readonly expiry_interval: number
   readonly disconnected_at: number | null
   readonly will_delay: number | null
+  readonly epoch: number | null
 }
 
 interface SubscriptionRow {
@@ -81,6 +82,7 @@ export function loadState(
       protocol: row.protocol as SessionProtocol,
       expiryInterval: row.expiry_interval,
       ...(row.disconnected_at === null ? {} : { disconnectedAt: row.disconnected_at }),
+      ...(row.epoch === null ? {} : { epoch: row.epoch }),
       ...(row.m_id === null || row.m_id === undefined
         ? {}
         : { will: { message: messageOf(row as MessageRow), delayInterval: row.will_delay ?? 0 } }),

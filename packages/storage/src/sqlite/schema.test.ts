@@ -50,6 +50,15 @@ describe('schema migrations', () => {
     expect(refs()).toBe(0)
   })
 
+  it('v6: sessions of a version 5 database read back without an epoch; new records carry theirs', () => {
+    migrate(db, 'mem', MIGRATIONS.slice(0, 5))
+    db.prepare(`INSERT INTO sessions (client_id, protocol, expiry_interval) VALUES ('c', 'mqtt5', 60)`).run()
+    migrate(db, 'mem')
+    expect(db.prepare('SELECT epoch FROM sessions').pluck().get()).toBeNull()
+    db.prepare(`UPDATE sessions SET epoch = 7 WHERE client_id = 'c'`).run()
+    expect(db.prepare('SELECT epoch FROM sessions').pluck().get()).toBe(7)
+  })
+
   it('v5: inflight rows of a version 4 database keep referencing their message rows and release them', () => {
     migrate(db, 'mem', MIGRATIONS.slice(0, 4))
     db.prepare(`INSERT INTO messages (id, refs, topic, payload, qos, retain, published_at) VALUES (1, 0, 't', x'', 1, 0, 0)`).run()

@@ -189,12 +189,17 @@ CREATE TRIGGER inflight_unref AFTER DELETE ON inflight WHEN OLD.message_id <> 0 
 END;
 `
 
+// v6: the ownership epoch a session record was written under (cluster fencing); NULL for records
+// written before epochs existed, which read back without one (epoch 0).
+const V6 = `ALTER TABLE sessions ADD COLUMN epoch INTEGER;`
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, up: (db) => db.exec(V1) },
   { version: 2, up: (db) => db.exec(V2) },
   { version: 3, up: (db) => db.exec(V3) },
   { version: 4, up: (db) => db.exec(V4) },
   { version: 5, up: (db) => db.exec(V5) },
+  { version: 6, up: (db) => db.exec(V6) },
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0

@@ -119,6 +119,7 @@ export class SqliteStorage implements Storage {
         record.disconnectedAt ?? null,
         will === undefined ? null : messages.idFor(will.message),
         will === undefined ? null : will.delayInterval,
+        record.epoch ?? null,
       )
     })
   }

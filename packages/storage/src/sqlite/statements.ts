@@ -4,10 +4,10 @@ import { MESSAGE_COLUMNS } from './messages.js'
 /** Every statement a write or a read runs after start-up. */
 export const STATEMENT_SQL = {
   upsertSession: `INSERT INTO sessions
-    (client_id, protocol, expiry_interval, disconnected_at, will_message_id, will_delay) VALUES (?, ?, ?, ?, ?, ?)
+    (client_id, protocol, expiry_interval, disconnected_at, will_message_id, will_delay, epoch) VALUES (?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (client_id) DO UPDATE SET protocol = excluded.protocol, expiry_interval = excluded.expiry_interval,
       disconnected_at = excluded.disconnected_at, will_message_id = excluded.will_message_id,
-      will_delay = excluded.will_delay`,
+      will_delay = excluded.will_delay, epoch = excluded.epoch`,
   deleteSession: 'DELETE FROM sessions WHERE client_id = ?',
   deleteSessionSubscriptions: 'DELETE FROM subscriptions WHERE client_id = ?',
   deleteSessionInflight: 'DELETE FROM inflight WHERE client_id = ?',
@@ -65,7 +65,7 @@ export function prepareStatements(db: Database.Database): Statements {
  * costs O(queues · log entries) however many messages wait.
  */
 export const LOAD_SQL = {
-  sessions: `SELECT s.client_id, s.protocol, s.expiry_interval, s.disconnected_at, s.will_delay, ${MESSAGE_COLUMNS}
+  sessions: `SELECT s.client_id, s.protocol, s.expiry_interval, s.disconnected_at, s.will_delay, s.epoch, ${MESSAGE_COLUMNS}
     FROM sessions s LEFT JOIN messages m ON m.id = s.will_message_id`,
   subscriptions: `SELECT client_id, filter, qos, no_local, retain_as_published, retain_handling, subscription_id,
     user_properties FROM subscriptions ORDER BY rowid`,

@@ -1,0 +1,76 @@
+import { Cleanup, withTimeout } from '@fluxmq/testing'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ClusterErrorCode, type ClusterError } from './errors.js'
+import { EtcdMember } from './etcd-member.js'
+import { NodeLease } from './node-lease.js'
+import { type TestEtcdCluster, startEtcdCluster } from './test-support/etcd-cluster.js'
+import { RecordingLogger } from './test-support/recording-logger.js'
+
+const cleanup = new Cleanup()
+let etcd: TestEtcdCluster
+beforeAll(async () => {
+  etcd = await startEtcdCluster(cleanup, 1)
+})
+afterAll(() => cleanup.run())
+
+describe('NodeLease', () => {
+  it('holds keys while alive and drops them at once when stopped', async () => {
+    const { namespace } = etcd.connect('lease-a')
+    const lease = new NodeLease(namespace, { nodeId: 'n1', ttlSeconds: 2, logger: new RecordingLogger() })
+    await lease.start()
+    await namespace.put('nodes/n1').value('x').lease(lease.requireId())
+    // Three TTLs later the key is still there: the keepalives work.
+    await new Promise((resolve) => setTimeout(resolve, 6_000))
+    expect(await namespace.get('nodes/n1').string()).toBe('x')
+    await lease.stop()
+    expect(await namespace.get('nodes/n1').string()).toBeNull()
+  })
+
+  it('reports "lost" within the TTL when etcd goes away, and re-grants when it is back', async () => {
+    const [member] = etcd.members as [EtcdMember]
+    const { namespace } = etcd.connect('lease-b')
+    const logger = new RecordingLogger()
+    const lease = cleanup.add(new NodeLease(namespace, { nodeId: 'n2', ttlSeconds: 2, logger }), (l) => l.stop())
+    await lease.start()
+    const lost = new Promise<ClusterError>((resolve) => lease.onLost(resolve))
+    await member.stop()
+    const stoppedAt = Date.now()
+    const error = await withTimeout(lost, 10_000, 'the lease to be reported lost')
+    expect(error.code).toBe(ClusterErrorCode.LeaseLost)
+    // Trusted no longer than the TTL after the last keepalive etcd answered (slack for a loaded box).
+    expect(Date.now() - stoppedAt).toBeLessThan(2_000 + 1_000)
+    expect(lease.id).toBeUndefined()
+    expect(() => lease.requireId()).toThrow(expect.objectContaining({ code: ClusterErrorCode.LeaseLost }))
+
+    const granted = new Promise<string>((resolve) => lease.onGranted(resolve))
+    const revived = cleanup.add(new EtcdMember({ ...member.options, logger }), (m) => m.stop())
+    await revived.start()
+    const id = await withTimeout(granted, 20_000, 'a new lease after etcd came back')
+    expect(lease.id).toBe(id)
+    await namespace.put('nodes/n2').value('back').lease(id)
+    expect(await namespace.get('nodes/n2').string()).toBe('back')
+  })
+})
+
+
+describe('NodeLease on a 3-member etcd', () => {
+  const three = new Cleanup()
+  afterAll(() => three.run())
+
+  it('stays alive through the death of one member, the client moving to the others', async () => {
+    const cluster = await startEtcdCluster(three, 3)
+    const { namespace } = cluster.connect('lease-c')
+    const logger = new RecordingLogger()
+    const lease = three.add(new NodeLease(namespace, { nodeId: 'n3', ttlSeconds: 2, logger }), (l) => l.stop())
+    await lease.start()
+    const first = lease.requireId()
+    let lost = false
+    lease.onLost(() => (lost = true))
+    // Whichever member the keepalive stream used, one of the three dies for longer than two TTLs.
+    await (cluster.members[0] as EtcdMember).stop()
+    await new Promise((resolve) => setTimeout(resolve, 5_000))
+    expect(lost).toBe(false)
+    expect(lease.id).toBe(first)
+    await namespace.put('nodes/n3').value('still').lease(first)
+  })
+})

@@ -1,0 +1,219 @@
+import type { Logger } from '@fluxmq/core'
+import { EtcdLeaseInvalidError, type IDuplexStream, type ILeaseKeepAliveRequest, type ILeaseKeepAliveResponse, type Namespace } from 'etcd3'
+import { ClusterError, ClusterErrorCode, describeCause } from './errors.js'
+import { Listeners } from './listeners.js'
+
+export interface NodeLeaseOptions {
+  readonly nodeId: string
+  /** `cluster.etcd.lease_ttl` in whole seconds (etcd's unit). */
+  readonly ttlSeconds: number
+  readonly logger: Logger
+}
+
+type State = 'idle' | 'alive' | 'lost' | 'stopped'
+
+/**
+ * The one lease of this node; every per-node key (registration, sessions, routes) hangs on it, so
+ * a dead node's keys vanish by themselves one TTL after its last keepalive.
+ *
+ * The node must stop acting as an owner no later than etcd may drop its keys. etcd counts the TTL
+ * from when it received a keepalive, which is after we sent it, so the lease is trusted only until
+ * `sent + TTL` of the last answered keepalive: "lost" fires at that instant when no later keepalive
+ * was answered (etcd unreachable or without quorum), never later. From then on a new lease is
+ * requested with backoff; "granted" fires with its id, and owners write their keys again on it.
+ */
+export class NodeLease {
+  private state: State = 'idle'
+  private leaseId: string | undefined
+  private validUntil = 0
+  private stream: IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse> | undefined
+  /** Send times of keepalives not answered yet, oldest first (answers come back in order). */
+  private sentTimes: number[] = []
+  private opening = false
+  private keepaliveTimer: NodeJS.Timeout | undefined
+  private watchdog: NodeJS.Timeout | undefined
+  private regrantTimer: NodeJS.Timeout | undefined
+  private readonly granted = new Listeners<[leaseId: string]>()
+  private readonly lost = new Listeners<[error: ClusterError]>()
+  private readonly log: Logger
+
+  constructor(
+    private readonly etcd: Namespace,
+    private readonly options: NodeLeaseOptions,
+  ) {
+    this.log = options.logger.child({ nodeId: options.nodeId })
+  }
+
+  /** The current lease id; undefined while lost. */
+  get id(): string | undefined {
+    return this.state === 'alive' ? this.leaseId : undefined
+  }
+
+  /** The current lease id, or a LeaseLost error for writes that must hang on a live lease. */
+  requireId(): string {
+    const id = this.id
+    if (id === undefined) throw new ClusterError(ClusterErrorCode.LeaseLost, `node ${this.options.nodeId} holds no live lease`)
+    return id
+  }
+
+  /** A new lease was granted (after start(), every re-grant after a loss); keys must be written on it again. */
+  onGranted(listener: (leaseId: string) => void): () => void {
+    return this.granted.add(listener)
+  }
+
+  /** The lease can no longer be proven alive: stop acting as an owner of anything leased. */
+  onLost(listener: (error: ClusterError) => void): () => void {
+    return this.lost.add(listener)
+  }
+
+  /** Grants the first lease; rejects (EtcdUnavailable) when etcd does not answer. */
+  async start(): Promise<void> {
+    if (this.state !== 'idle') throw new ClusterError(ClusterErrorCode.Closed, 'NodeLease.start() called twice')
+    await this.grant()
+    this.keepaliveTimer = setInterval(() => this.sendKeepalive(), this.intervalMs())
+  }
+
+  /** Revokes the lease, so every key on it disappears now rather than one TTL later. */
+  async stop(): Promise<void> {
+    const id = this.leaseId
+    const wasAlive = this.state === 'alive'
+    this.state = 'stopped'
+    clearInterval(this.keepaliveTimer)
+    clearTimeout(this.watchdog)
+    clearTimeout(this.regrantTimer)
+    this.closeStream()
+    if (wasAlive && id !== undefined) await this.revoke(id)
+  }
+
+  private async grant(): Promise<void> {
+    const sent = Date.now()
+    let res
+    try {
+      res = await this.etcd.leaseClient.leaseGrant({ TTL: this.options.ttlSeconds })
+    } catch (error) {
+      throw new ClusterError(ClusterErrorCode.EtcdUnavailable, `lease grant for node ${this.options.nodeId} failed: ${describeCause(error)}`, { cause: error })
+    }
+    if (this.state === 'stopped') {
+      await this.revoke(res.ID)
+      return
+    }
+    const previous = this.leaseId
+    this.leaseId = res.ID
+    this.state = 'alive'
+    this.extend(sent, Number(res.TTL))
+    this.log.info({ leaseId: res.ID, ttlSeconds: Number(res.TTL) }, 'node lease granted')
+    // A lease lost only from our side (etcd was slow, not gone) may still hold keys: drop it now.
+    if (previous !== undefined) void this.revoke(previous)
+    this.granted.emit(res.ID)
+  }
+
+  private sendKeepalive(): void {
+    if (this.state !== 'alive' || this.leaseId === undefined) return
+    const oldest = this.sentTimes[0]
+    if (this.stream !== undefined && oldest !== undefined && Date.now() - oldest > this.intervalMs()) {
+      // A member that stopped answering without closing the stream (hung, partitioned): try another.
+      this.log.warn({ unansweredMs: Date.now() - oldest }, 'node lease keepalive unanswered, reopening the stream')
+      this.closeStream()
+    }
+    if (this.stream === undefined) this.openStream()
+    else {
+      this.sentTimes.push(Date.now())
+      this.stream.write({ ID: this.leaseId })
+    }
+  }
+
+  /** Keepalive period: a third of the TTL, as etcd's own Go client does. */
+  private intervalMs(): number {
+    return (this.options.ttlSeconds * 1000) / 3
+  }
+
+  private openStream(): void {
+    // One attempt at a time: ticks that find it still pending just wait for it.
+    if (this.opening) return
+    this.opening = true
+    const id = this.leaseId
+    this.etcd.leaseClient.leaseKeepAlive().then(
+      (stream) => {
+        this.opening = false
+        if (this.state !== 'alive' || this.leaseId !== id) return stream.cancel()
+        this.stream = stream
+        this.sentTimes = []
+        stream.on('data', (res) => this.onKeepaliveAnswer(stream, res))
+        stream.on('error', (error) => this.onStreamBroken(stream, error))
+        stream.on('end', () => this.onStreamBroken(stream, new Error('keepalive stream ended')))
+        this.sendKeepalive()
+      },
+      (error: unknown) => {
+        this.opening = false
+        this.log.warn({ err: describeCause(error) }, 'node lease keepalive stream could not be opened')
+      },
+    )
+  }
+
+  private onKeepaliveAnswer(stream: unknown, res: ILeaseKeepAliveResponse): void {
+    const sent = this.sentTimes.shift()
+    if (stream !== this.stream || sent === undefined || this.state !== 'alive') return
+    const ttl = Number(res.TTL)
+    // TTL 0: etcd no longer knows the lease (it expired while we could not reach etcd).
+    if (ttl <= 0) this.declareLost('etcd reports the lease expired')
+    else this.extend(sent, ttl)
+  }
+
+  private onStreamBroken(stream: unknown, error: unknown): void {
+    if (stream !== this.stream) return
+    this.closeStream()
+    if (this.state === 'alive') this.log.warn({ err: describeCause(error) }, 'node lease keepalive stream broke, reopening')
+  }
+
+  private closeStream(): void {
+    this.stream?.cancel()
+    this.stream = undefined
+    this.sentTimes = []
+  }
+
+  private extend(sent: number, ttlSeconds: number): void {
+    this.validUntil = Math.max(this.validUntil, sent + ttlSeconds * 1000)
+    clearTimeout(this.watchdog)
+    this.watchdog = setTimeout(() => this.onWatchdog(), this.validUntil - Date.now())
+  }
+
+  private onWatchdog(): void {
+    if (this.state !== 'alive') return
+    if (Date.now() < this.validUntil) {
+      this.watchdog = setTimeout(() => this.onWatchdog(), this.validUntil - Date.now())
+      return
+    }
+    this.declareLost(`no keepalive answered within the ${this.options.ttlSeconds} s TTL`)
+  }
+
+  private declareLost(why: string): void {
+    this.state = 'lost'
+    this.closeStream()
+    clearTimeout(this.watchdog)
+    const error = new ClusterError(ClusterErrorCode.LeaseLost, `node ${this.options.nodeId} lost lease ${this.leaseId}: ${why}`)
+    this.log.error({ leaseId: this.leaseId, reason: why }, 'node lease lost')
+    this.lost.emit(error)
+    this.scheduleRegrant(0)
+  }
+
+  private scheduleRegrant(attempt: number): void {
+    const delayMs = Math.min(this.options.ttlSeconds * 1000, 100 * 2 ** attempt)
+    this.regrantTimer = setTimeout(() => {
+      if (this.state !== 'lost') return
+      this.grant().catch((error: unknown) => {
+        this.log.warn({ err: describeCause(error), attempt: attempt + 1 }, 'node lease re-grant failed')
+        this.scheduleRegrant(attempt + 1)
+      })
+    }, delayMs)
+  }
+
+  private async revoke(id: string): Promise<void> {
+    try {
+      await this.etcd.leaseClient.leaseRevoke({ ID: id })
+    } catch (error) {
+      if (error instanceof EtcdLeaseInvalidError) return // already expired: the goal of revoking
+      // It expires by itself within one TTL; a failed revoke only delays that.
+      this.log.warn({ leaseId: id, err: describeCause(error) }, 'node lease revoke failed')
+    }
+  }
+}

@@ -1,0 +1,80 @@
+import { Cleanup } from '@fluxmq/testing'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ClusterErrorCode } from './errors.js'
+import { NodeLease } from './node-lease.js'
+import { SessionOwnership } from './session-ownership.js'
+import { type TestEtcdCluster, startEtcdCluster } from './test-support/etcd-cluster.js'
+import { RecordingLogger } from './test-support/recording-logger.js'
+
+const cleanup = new Cleanup()
+let etcd: TestEtcdCluster
+let nodes: { ownership: SessionOwnership; lease: NodeLease }[]
+beforeAll(async () => {
+  etcd = await startEtcdCluster(cleanup, 3)
+  // Three nodes, each on its own etcd member: racing claims meet only in etcd's consensus.
+  nodes = await Promise.all(
+    ['n1', 'n2', 'n3'].map(async (nodeId, i) => {
+      const logger = new RecordingLogger()
+      const { namespace } = etcd.connect('own', [etcd.endpoints[i] as string])
+      const lease = cleanup.add(new NodeLease(namespace, { nodeId, ttlSeconds: 5, logger }), (l) => l.stop())
+      await lease.start()
+      return { lease, ownership: new SessionOwnership(namespace, lease, { nodeId, logger }) }
+    }),
+  )
+})
+afterAll(() => cleanup.run())
+
+function node(i: number): SessionOwnership {
+  return (nodes[i] as { ownership: SessionOwnership }).ownership
+}
+
+describe('SessionOwnership', () => {
+  it('two concurrent claims of one client id: exactly one wins, the loser retries to a higher epoch', async () => {
+    const observed = await node(0).read('c1')
+    expect(observed.owner).toBeUndefined()
+    const [a, b] = await Promise.all([node(0).tryClaim('c1', observed), node(1).tryClaim('c1', observed)])
+    expect([a.won, b.won].filter(Boolean)).toHaveLength(1)
+    const [winner, loser, loserNode] = a.won ? [a, b, node(1)] : [b, a, node(0)]
+    if (!winner.won || loser.won) throw new Error('unreachable')
+    expect(loser.current.owner).toMatchObject({ node: a.won ? 'n1' : 'n2', epoch: winner.claim.epoch })
+    const retried = await loserNode.claim('c1')
+    expect(retried.epoch).toBeGreaterThan(winner.claim.epoch)
+    expect(retried.previousNode).toBe(a.won ? 'n1' : 'n2')
+  })
+
+  it('many racing claims all end with distinct epochs, the last one owning the key', async () => {
+    const claims = await Promise.all(Array.from({ length: 6 }, (_, i) => node(i % 3).claim('c2').then((claim) => ({ node: `n${(i % 3) + 1}`, ...claim }))))
+    const epochs = claims.map((claim) => claim.epoch)
+    expect(new Set(epochs).size).toBe(claims.length)
+    const last = claims.reduce((x, y) => (y.epoch > x.epoch ? y : x))
+    expect((await node(0).read('c2')).owner).toMatchObject({ node: last.node, epoch: last.epoch })
+  })
+
+  it('fences the previous owner: its guarded writes fail after a takeover', async () => {
+    const first = await node(0).claim('c3')
+    expect(await node(0).isOwner('c3', first.epoch)).toBe(true)
+    const second = await node(1).claim('c3')
+    expect(second).toMatchObject({ previousNode: 'n1' })
+    expect(await node(0).isOwner('c3', first.epoch)).toBe(false)
+    await expect(node(0).assertOwner('c3', first.epoch)).rejects.toMatchObject({ code: ClusterErrorCode.Fenced, reason: 0x8e })
+    const guarded = await node(0).fenced('c3', first.epoch).then(etcd.connect('own').namespace.put('subs/c3').value('stale')).commit()
+    expect(guarded.succeeded).toBe(false)
+    expect(await node(0).release('c3', first.epoch)).toBe(false)
+    expect((await node(2).read('c3')).owner).toMatchObject({ node: 'n2', epoch: second.epoch })
+  })
+
+  it('keeps epochs rising across a release and across the owner lease expiring', async () => {
+    const first = await node(0).claim('c4')
+    expect(await node(0).release('c4', first.epoch)).toBe(true)
+    expect((await node(1).read('c4')).owner).toBeUndefined()
+    const second = await node(1).claim('c4')
+    expect(second.epoch).toBeGreaterThan(first.epoch)
+    expect(second.previousNode).toBeUndefined()
+
+    // The owner's lease goes: its sessions are free, and the next owner's epoch is higher still.
+    await (nodes[1] as { lease: NodeLease }).lease.stop()
+    expect((await node(2).read('c4')).owner).toBeUndefined()
+    const third = await node(2).claim('c4')
+    expect(third.epoch).toBeGreaterThan(second.epoch)
+  })
+})

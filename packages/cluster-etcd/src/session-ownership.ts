@@ -1,0 +1,151 @@
+import { type Logger, ReasonCode } from '@fluxmq/core'
+import type { ComparatorBuilder, IKeyValue, Namespace } from 'etcd3'
+import { ClusterError, ClusterErrorCode, describeCause } from './errors.js'
+import { sessionKey } from './keyspace.js'
+import type { NodeLease } from './node-lease.js'
+
+/** The value of `sessions/<client>`. */
+export interface SessionOwner {
+  readonly node: string
+  readonly epoch: number
+}
+
+/** What a read of `sessions/<client>` saw, and at which store revision. */
+export interface ObservedOwnership {
+  readonly owner: (SessionOwner & { readonly modRevision: string }) | undefined
+  /** The store revision of the read; the next claim's epoch is above it. */
+  readonly revision: string
+}
+
+export interface SessionClaimResult {
+  /** Fencing token of this ownership: greater than every epoch this client id ever had. */
+  readonly epoch: number
+  /** The node that owned the session just before, when it was another one or this one. */
+  readonly previousNode: string | undefined
+}
+
+export type ClaimAttempt =
+  | { readonly won: true; readonly claim: SessionClaimResult }
+  | { readonly won: false; readonly current: ObservedOwnership }
+
+export interface SessionOwnershipOptions {
+  readonly nodeId: string
+  readonly logger: Logger
+  /** claim() gives up with ClaimConflict after this many lost races; default 8. */
+  readonly maxAttempts?: number
+}
+
+/**
+ * Ownership of sessions: `sessions/<client>` = `{node, epoch}`, on the owner's node lease.
+ *
+ * A claim is ONE etcd transaction that compares the key's mod revision with the one read (or its
+ * absence) and writes the new owner; of two racing claims exactly one commits. The epoch written
+ * is the read's store revision + 1. etcd revisions only grow, and the transaction commits only if
+ * nothing touched the key since that read, so every epoch is above every earlier epoch of the same
+ * client id, even after the key was deleted (a release, or the owner's lease expired) — a number
+ * kept in the value alone would restart at 1 there and let a stale owner pass a fencing check.
+ */
+export class SessionOwnership {
+  private readonly log: Logger
+  private readonly maxAttempts: number
+
+  constructor(
+    private readonly etcd: Namespace,
+    private readonly lease: NodeLease,
+    private readonly options: SessionOwnershipOptions,
+  ) {
+    this.log = options.logger.child({ nodeId: options.nodeId })
+    this.maxAttempts = options.maxAttempts ?? 8
+  }
+
+  async read(clientId: string): Promise<ObservedOwnership> {
+    const res = await this.call(clientId, 'read', () => this.etcd.get(sessionKey(clientId)).exec())
+    return { owner: parseOwner(clientId, res.kvs[0]), revision: res.header.revision }
+  }
+
+  /** One claim transaction against what `observed` saw; `won: false` carries what is there now. */
+  async tryClaim(clientId: string, observed: ObservedOwnership): Promise<ClaimAttempt> {
+    const key = sessionKey(clientId)
+    const epoch = Number(observed.revision) + 1
+    const value = ownerValue(this.options.nodeId, epoch)
+    const leaseId = this.lease.requireId()
+    const txn =
+      observed.owner === undefined ? this.etcd.if(key, 'Create', '==', 0) : this.etcd.if(key, 'Mod', '==', observed.owner.modRevision)
+    const res = await this.call(clientId, 'claim', () => txn.then(this.etcd.put(key).value(value).lease(leaseId)).else(this.etcd.get(key)).commit())
+    if (!res.succeeded) {
+      const current = res.responses[0]?.response_range?.kvs[0]
+      return { won: false, current: { owner: parseOwner(clientId, current), revision: res.header.revision } }
+    }
+    const previousNode = observed.owner?.node
+    this.log.info({ clientId, epoch, previousNode }, 'session claimed')
+    return { won: true, claim: { epoch, previousNode } }
+  }
+
+  /** Reads and claims until this node wins; rejects with ClaimConflict after `maxAttempts` lost races. */
+  async claim(clientId: string): Promise<SessionClaimResult> {
+    let observed = await this.read(clientId)
+    for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
+      const result = await this.tryClaim(clientId, observed)
+      if (result.won) return result.claim
+      observed = result.current
+    }
+    throw new ClusterError(ClusterErrorCode.ClaimConflict, `claim of session ${clientId} lost ${this.maxAttempts} races in a row`)
+  }
+
+  /** Deletes the ownership if it is still this node's at `epoch`; false when another owner took it. */
+  async release(clientId: string, epoch: number): Promise<boolean> {
+    const key = sessionKey(clientId)
+    const res = await this.call(clientId, 'release', () => this.fenced(clientId, epoch).then(this.etcd.delete().key(key)).commit())
+    return res.succeeded
+  }
+
+  /** True when this node still owns `clientId` at `epoch` (a linearizable read). */
+  async isOwner(clientId: string, epoch: number): Promise<boolean> {
+    const { owner } = await this.read(clientId)
+    return owner !== undefined && owner.node === this.options.nodeId && owner.epoch === epoch
+  }
+
+  /** Throws Fenced when this node no longer owns `clientId` at `epoch`. */
+  async assertOwner(clientId: string, epoch: number): Promise<void> {
+    if (!(await this.isOwner(clientId, epoch))) {
+      throw new ClusterError(ClusterErrorCode.Fenced, `node ${this.options.nodeId} no longer owns session ${clientId} at epoch ${epoch}`, {
+        reason: ReasonCode.SessionTakenOver,
+      })
+    }
+  }
+
+  /**
+   * A transaction that commits only while this node owns `clientId` at `epoch`: add `.then(…)`
+   * writes (subscriptions, handover markers) and they are fenced against any newer owner.
+   */
+  fenced(clientId: string, epoch: number): ComparatorBuilder {
+    return this.etcd.if(sessionKey(clientId), 'Value', '==', ownerValue(this.options.nodeId, epoch))
+  }
+
+  private async call<T>(clientId: string, what: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run()
+    } catch (error) {
+      throw new ClusterError(ClusterErrorCode.EtcdUnavailable, `session ${what} for ${clientId} failed: ${describeCause(error)}`, { cause: error })
+    }
+  }
+}
+
+/** The exact bytes of an ownership value (fenced() compares them). */
+function ownerValue(node: string, epoch: number): string {
+  return JSON.stringify({ node, epoch })
+}
+
+function parseOwner(clientId: string, kv: IKeyValue | undefined): ObservedOwnership['owner'] {
+  if (kv === undefined) return undefined
+  let record: Partial<SessionOwner>
+  try {
+    record = JSON.parse(kv.value.toString('utf8')) as Partial<SessionOwner>
+  } catch (error) {
+    throw new ClusterError(ClusterErrorCode.BadRecord, `sessions/${clientId} is not JSON`, { cause: error })
+  }
+  if (typeof record.node !== 'string' || typeof record.epoch !== 'number') {
+    throw new ClusterError(ClusterErrorCode.BadRecord, `sessions/${clientId} lacks node or epoch`)
+  }
+  return { node: record.node, epoch: record.epoch, modRevision: kv.mod_revision }
+}

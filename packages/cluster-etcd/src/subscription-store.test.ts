@@ -1,0 +1,51 @@
+import type { SubscriptionOptions } from '@fluxmq/core'
+import { Cleanup } from '@fluxmq/testing'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ClusterErrorCode } from './errors.js'
+import { NodeLease } from './node-lease.js'
+import { SessionOwnership } from './session-ownership.js'
+import { SubscriptionStore } from './subscription-store.js'
+import { type TestEtcdCluster, startEtcdCluster } from './test-support/etcd-cluster.js'
+import { RecordingLogger } from './test-support/recording-logger.js'
+
+const cleanup = new Cleanup()
+let etcd: TestEtcdCluster
+beforeAll(async () => {
+  etcd = await startEtcdCluster(cleanup, 1)
+})
+afterAll(() => cleanup.run())
+
+const subscriptions: SubscriptionOptions[] = [
+  { filter: 'a/+', qos: 1, noLocal: false, retainAsPublished: true, retainHandling: 0, subscriptionId: 7 },
+  { filter: '$share/g/b/#', qos: 2, noLocal: false, retainAsPublished: false, retainHandling: 2, userProperties: [['k', 'v']] },
+]
+
+async function startNode(nodeId: string): Promise<{ ownership: SessionOwnership; store: SubscriptionStore; lease: NodeLease }> {
+  const logger = new RecordingLogger()
+  const { namespace } = etcd.connect('subs')
+  const lease = cleanup.add(new NodeLease(namespace, { nodeId, ttlSeconds: 5, logger }), (l) => l.stop())
+  await lease.start()
+  const ownership = new SessionOwnership(namespace, lease, { nodeId, logger })
+  return { ownership, store: new SubscriptionStore(namespace, ownership), lease }
+}
+
+describe('SubscriptionStore', () => {
+  it('saves for the owner, survives the owner’s lease, and refuses a fenced-off node', async () => {
+    const n1 = await startNode('n1')
+    const n2 = await startNode('n2')
+    const first = await n1.ownership.claim('c1')
+    await n1.store.save('c1', first.epoch, subscriptions)
+    expect(await n2.store.load('c1')).toEqual(subscriptions)
+
+    // n1 dies: its ownership goes with its lease, its client's subscriptions stay for the next owner.
+    await n1.lease.stop()
+    expect(await n2.store.load('c1')).toEqual(subscriptions)
+    const second = await n2.ownership.claim('c1')
+    await expect(n1.store.save('c1', first.epoch, [])).rejects.toMatchObject({ code: ClusterErrorCode.Fenced })
+    await expect(n1.store.remove('c1', first.epoch)).rejects.toMatchObject({ code: ClusterErrorCode.Fenced })
+    expect(await n2.store.load('c1')).toEqual(subscriptions)
+
+    await n2.store.remove('c1', second.epoch)
+    expect(await n2.store.load('c1')).toBeUndefined()
+  })
+})

@@ -1,0 +1,43 @@
+import type { Message } from '@fluxmq/core'
+import { Cleanup } from '@fluxmq/testing'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type TestEtcdCluster, startEtcdCluster } from './test-support/etcd-cluster.js'
+import { RecordingLogger } from './test-support/recording-logger.js'
+import { WILL_INLINE_LIMIT, WillIndex } from './will-index.js'
+
+const cleanup = new Cleanup()
+let etcd: TestEtcdCluster
+beforeAll(async () => {
+  etcd = await startEtcdCluster(cleanup, 3)
+})
+afterAll(() => cleanup.run())
+
+const THRESHOLD = 1024
+
+function message(topic: string, size: number): Message {
+  return { topic, payload: Buffer.alloc(size, 7), qos: 1, retain: true, publishedAt: Date.now(), properties: { contentType: 'x' } }
+}
+
+describe('WillIndex', () => {
+  it('keeps wills inline up to 64 KiB, indexes larger ones, lists a node’s wills and deletes only its own', async () => {
+    const [n1, n2] = ['n1', 'n2'].map(
+      (nodeId, i) => new WillIndex(etcd.connect('wills', [etcd.endpoints[i] as string]).namespace, { nodeId, logger: new RecordingLogger(), thresholdBytes: THRESHOLD }),
+    ) as [WillIndex, WillIndex]
+    const inline = message('will/inline', WILL_INLINE_LIMIT)
+    const indexed = message('will/indexed', WILL_INLINE_LIMIT + 1)
+    await n1.put('c-inline', { message: inline, delayInterval: 5 }, 10)
+    await n1.put('c-indexed', { message: indexed, delayInterval: 0 }, 11)
+    await n2.put('c-other', { message: message('will/other', 1), delayInterval: 0 }, 12)
+
+    const ofN1 = await n2.willsOf('n1')
+    expect([...ofN1.keys()].sort()).toEqual(['c-indexed', 'c-inline'])
+    expect(ofN1.get('c-inline')).toEqual({ stored: { kind: 'inline', message: inline }, delayInterval: 5, node: 'n1', epoch: 10 })
+    expect(ofN1.get('c-indexed')).toMatchObject({ stored: { kind: 'indexed', holder: 'n1', size: WILL_INLINE_LIMIT + 1 }, node: 'n1', epoch: 11 })
+
+    expect(await n2.delete('c-inline', 10)).toBe(false) // not n2's will
+    expect(await n1.delete('c-inline', 9)).toBe(false) // an older epoch of n1
+    expect(await n1.delete('c-inline', 10)).toBe(true)
+    expect(await n2.get('c-inline')).toBeUndefined()
+    expect((await n1.get('c-other'))?.node).toBe('n2')
+  })
+})

@@ -1,0 +1,103 @@
+import type { Logger, WillRecord } from '@fluxmq/core'
+import type { Namespace } from 'etcd3'
+import { ClusterError, ClusterErrorCode, describeCause } from './errors.js'
+import { WILLS, parseLeafKey, willKey } from './keyspace.js'
+import { type StoredMessage, decodeMessageRecord, encodeMessageRecord } from './message-record.js'
+
+/** Wills stay inline up to this size whatever the retained threshold (SPEC §6). */
+export const WILL_INLINE_LIMIT = 64 * 1024
+
+export interface WillIndexOptions {
+  readonly nodeId: string
+  readonly logger: Logger
+  /** `cluster.etcd.hybrid_retained_size_threshold`; wills are inline up to the larger of it and 64 KiB. */
+  readonly thresholdBytes: number
+}
+
+/** A will as stored: the message (or its index entry), its delay, and the session owner that wrote it. */
+export interface StoredWill {
+  readonly stored: StoredMessage
+  /** Will Delay Interval in seconds. */
+  readonly delayInterval: number
+  readonly node: string
+  /** The session epoch of the owner that wrote it. */
+  readonly epoch: number
+}
+
+/**
+ * Pending wills, `wills/<client>`, written by the session's owner while the client is connected.
+ * Not leased: when a node dies, the leader finds its clients' wills with willsOf(node) and
+ * publishes them after their delay, so they are inline up to 64 KiB (above the retained threshold
+ * too) and only larger ones are index entries naming the node that holds the payload. delete()
+ * only removes a will its caller wrote, so a stale owner cannot cancel its successor's will.
+ */
+export class WillIndex {
+  private readonly inlineLimit: number
+  private readonly log: Logger
+
+  constructor(
+    private readonly etcd: Namespace,
+    private readonly options: WillIndexOptions,
+  ) {
+    this.inlineLimit = Math.max(WILL_INLINE_LIMIT, options.thresholdBytes)
+    this.log = options.logger.child({ nodeId: options.nodeId })
+  }
+
+  async put(clientId: string, will: WillRecord, epoch: number): Promise<void> {
+    const extra = { delayInterval: will.delayInterval, node: this.options.nodeId, epoch }
+    const value = encodeMessageRecord(will.message, this.inlineLimit, this.options.nodeId, extra)
+    await this.call(clientId, 'write', () => this.etcd.put(willKey(clientId)).value(value).exec())
+  }
+
+  async get(clientId: string): Promise<StoredWill | undefined> {
+    const key = willKey(clientId)
+    const value = await this.call(clientId, 'read', () => this.etcd.get(key).buffer())
+    return value === null ? undefined : parseWill(value, key)
+  }
+
+  /** Removes the will if it is still the one this node wrote at `epoch`; false when it was not. */
+  async delete(clientId: string, epoch: number): Promise<boolean> {
+    const key = willKey(clientId)
+    const res = await this.call(clientId, 'read', () => this.etcd.get(key).exec())
+    const kv = res.kvs[0]
+    if (kv === undefined) return false
+    const will = parseWill(kv.value, key)
+    if (will.node !== this.options.nodeId || will.epoch !== epoch) return false
+    const txn = await this.call(clientId, 'delete', () => this.etcd.if(key, 'Mod', '==', kv.mod_revision).then(this.etcd.delete().key(key)).commit())
+    return txn.succeeded
+  }
+
+  /** Every will written by `nodeId` (the wills of a dead node, for the leader to publish). */
+  async willsOf(nodeId: string): Promise<Map<string, StoredWill>> {
+    const all = await this.call(nodeId, 'scan', () => this.etcd.getAll().prefix(WILLS).exec())
+    const wills = new Map<string, StoredWill>()
+    for (const kv of all.kvs) {
+      const key = kv.key.toString()
+      const clientId = parseLeafKey(WILLS, key)
+      try {
+        const will = clientId === undefined ? undefined : parseWill(kv.value, key)
+        if (clientId !== undefined && will?.node === nodeId) wills.set(clientId, will)
+      } catch (error) {
+        this.log.warn({ key, err: describeCause(error) }, 'ignoring a will record of an unknown shape')
+      }
+    }
+    return wills
+  }
+
+  private async call<T>(subject: string, what: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run()
+    } catch (error) {
+      throw new ClusterError(ClusterErrorCode.EtcdUnavailable, `will ${what} for ${subject} failed: ${describeCause(error)}`, { cause: error })
+    }
+  }
+}
+
+function parseWill(value: Buffer, key: string): StoredWill {
+  const { stored, extra } = decodeMessageRecord(value, key)
+  const { delayInterval, node, epoch } = extra
+  if (typeof delayInterval !== 'number' || typeof node !== 'string' || typeof epoch !== 'number') {
+    throw new ClusterError(ClusterErrorCode.BadRecord, `${key} lacks delay, node or epoch`)
+  }
+  return { stored, delayInterval, node, epoch }
+}

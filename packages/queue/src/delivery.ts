@@ -1,0 +1,100 @@
+import type { Message, UserProperty } from '@fluxmq/core'
+import { formatMessageId } from './names.js'
+
+/**
+ * How a consumer settles a delivery, in AMQP's vocabulary (SPEC §5): `accepted` = ack,
+ * `released` = nack that does not count against max_deliveries, `modified` (delivery-failed) =
+ * nack, `rejected` = reject (to the dead-letter queue at once).
+ */
+export type Outcome = 'accepted' | 'released' | 'rejected' | 'modified'
+
+/** One message handed to one consumer. */
+export interface QueueDelivery {
+  readonly consumerId: string
+  /** Unique among the consumer's unsettled deliveries; wraps at 2^32. */
+  readonly deliveryId: number
+  readonly queue: string
+  readonly group: string
+  readonly offset: number
+  /** `<queue>:<offset>`, what manual settlement names. */
+  readonly messageId: string
+  /** 1 for the first delivery to this group. */
+  readonly deliveryCount: number
+  /** The stored message with the delivery properties appended to its user properties. */
+  readonly message: Message
+}
+
+/** The user property names a delivery carries (SPEC §4). */
+export const DeliveryProperty = {
+  MessageId: 'message-id',
+  GroupId: 'group-id',
+  Queue: 'queue',
+  Offset: 'offset',
+  DeliveryCount: 'delivery-count',
+  SourceTopic: 'source-topic',
+} as const
+
+/** The user property names a dead-lettered message carries: where it came from and why. */
+export const DeadLetterProperty = {
+  MessageId: 'dlq-message-id',
+  GroupId: 'dlq-group-id',
+  Queue: 'dlq-queue',
+  Offset: 'dlq-offset',
+  DeliveryCount: 'dlq-delivery-count',
+  /** `rejected` or `max-deliveries`. */
+  Cause: 'dlq-cause',
+  /** The consumer's reason text given with a reject or nack, when there was one. */
+  Reason: 'dlq-reason',
+  /** When it moved, ms since the epoch. */
+  At: 'dlq-at',
+} as const
+
+export interface DeliveryPosition {
+  readonly queue: string
+  readonly group: string
+  readonly offset: number
+  readonly deliveryCount: number
+}
+
+/** The message as one delivery carries it; the source topic is the topic it was published to. */
+export function deliveredMessage(stored: Message, at: DeliveryPosition): Message {
+  return withUserProperties(stored, [
+    [DeliveryProperty.MessageId, formatMessageId(at.queue, at.offset)],
+    [DeliveryProperty.GroupId, at.group],
+    [DeliveryProperty.Queue, at.queue],
+    [DeliveryProperty.Offset, String(at.offset)],
+    [DeliveryProperty.DeliveryCount, String(at.deliveryCount)],
+    [DeliveryProperty.SourceTopic, stored.topic],
+  ])
+}
+
+export interface DeadLetterHistory extends DeliveryPosition {
+  readonly cause: 'rejected' | 'max-deliveries'
+  readonly reason?: string
+  readonly at: number
+}
+
+/** The copy appended to the dead-letter queue: same topic, payload and properties, plus its history. */
+export function deadLetterMessage(stored: Message, history: DeadLetterHistory): Message {
+  const added: UserProperty[] = [
+    [DeadLetterProperty.MessageId, formatMessageId(history.queue, history.offset)],
+    [DeadLetterProperty.GroupId, history.group],
+    [DeadLetterProperty.Queue, history.queue],
+    [DeadLetterProperty.Offset, String(history.offset)],
+    [DeadLetterProperty.DeliveryCount, String(history.deliveryCount)],
+    [DeadLetterProperty.Cause, history.cause],
+  ]
+  if (history.reason !== undefined) added.push([DeadLetterProperty.Reason, history.reason])
+  added.push([DeadLetterProperty.At, String(history.at)])
+  // Expiry is dropped: a dead letter is kept for inspection, not for its original audience.
+  const { expiresAt: _expiresAt, ...rest } = withUserProperties(stored, added)
+  return rest
+}
+
+function withUserProperties(message: Message, added: readonly UserProperty[]): Message {
+  const { wire: _wire, ...rest } = message
+  return {
+    ...rest,
+    properties: { ...message.properties, userProperties: [...(message.properties.userProperties ?? []), ...added] },
+  }
+}

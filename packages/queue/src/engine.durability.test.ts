@@ -1,0 +1,94 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { QueueEngine } from './engine.js'
+import { QueueErrorCode } from './errors.js'
+import { QUEUE_DATABASE_FILE } from './sqlite/database.js'
+import { Harness, message } from './test-support/harness.js'
+
+let h: Harness
+afterEach(() => h.dispose())
+
+describe('QueueEngine: durability and restart', () => {
+  it('redelivers after a restart what was not acknowledged, acked ones never, counts included', () => {
+    h = new Harness({ nackBackoff: { initialMs: 0, maxMs: 0 } })
+    h.fill('q', 6)
+    h.engine.attach({ consumerId: 'c', queue: 'q' })
+    h.engine.grant('c', 5)
+    const delivered = h.takeDeliveries('c')
+    // Acked out of order: 1 and 3; 0 nacked twice (so delivered three times); 2 and 4 left unsettled.
+    h.engine.settle('c', delivered[1]?.deliveryId as number, 'accepted')
+    h.engine.settle('c', delivered[3]?.deliveryId as number, 'accepted')
+    h.engine.settle('c', delivered[0]?.deliveryId as number, 'modified')
+    h.engine.grant('c', 1)
+    h.engine.settle('c', h.takeDeliveries('c')[0]?.deliveryId as number, 'modified')
+    h.engine.grant('c', 1)
+    expect(h.takeDeliveries('c').map((delivery) => [delivery.offset, delivery.deliveryCount])).toEqual([[0, 3]])
+    h.restart()
+    h.engine.attach({ consumerId: 'c', queue: 'q' })
+    h.engine.grant('c', 10)
+    expect(h.takeDeliveries('c').map((delivery) => [delivery.offset, delivery.deliveryCount])).toEqual([
+      [0, 4],
+      [2, 2],
+      [4, 2],
+      [5, 1],
+    ])
+    expect(h.engine.stats('q')?.groups[0]?.committedOffset).toBe(0)
+  })
+
+  it('keeps queues created on first use; configuration redefines declared ones', () => {
+    h = new Harness({ queues: [{ name: 'orders', topics: ['orders/#'], maxDeliveries: 2 }] })
+    h.engine.append('jobs', message('$queue/jobs', 'j'))
+    h.commit()
+    h.restart({ queues: [{ name: 'orders', topics: ['shop/#'], type: 'stream' }] })
+    expect(h.engine.list().map((queue) => [queue.name, queue.type, queue.declared, queue.depth])).toEqual([
+      ['orders', 'stream', true, 0],
+      ['jobs', 'classic', false, 1],
+    ])
+    expect(h.engine.captures('shop/1')).toEqual(['orders'])
+    expect(h.engine.captures('orders/1')).toEqual([])
+    // Dropped from the configuration: kept with its messages, captures nothing.
+    h.restart({ queues: [] })
+    expect(h.engine.stats('orders')).toMatchObject({ declared: false, type: 'stream' })
+    expect(h.engine.captures('shop/1')).toEqual([])
+    h.restart({ queues: [] })
+    expect(h.engine.captures('shop/1')).toEqual([])
+  })
+
+  it('commits the appends of one event-loop turn together; their durable promise resolves after the commit', async () => {
+    // The production schedule (setImmediate) instead of the harness's commit-when-told.
+    h = new Harness({ schedule: undefined })
+    h.engine.attach({ consumerId: 'c', queue: 'q' })
+    h.engine.grant('c', 1000)
+    const appends = Array.from({ length: 100 }, (_, i) => h.engine.append('q', message('t', `m${i}`)))
+    expect(new Set(appends.map((append) => append.durable)).size).toBe(1)
+    expect(h.deliveries).toHaveLength(0)
+    await appends[0]?.durable
+    expect(h.deliveries).toHaveLength(100)
+    const next = h.engine.append('q', message('t', 'later'))
+    expect(next.durable).not.toBe(appends[0]?.durable)
+    await next.durable
+    expect(h.engine.stats('q')?.depth).toBe(101)
+  })
+
+  it('refuses a second engine on the same directory and a file that is not a queue database', () => {
+    h = new Harness()
+    expect(() => h.open()).toThrow(expect.objectContaining({ code: QueueErrorCode.Open }))
+    const foreign = mkdtempSync(join(tmpdir(), 'fluxmq-queue-foreign-'))
+    try {
+      writeFileSync(join(foreign, QUEUE_DATABASE_FILE), 'not a database, just some text that is long enough to be read as a header......')
+      expect(() => QueueEngine.open({ dir: foreign, clock: h.clock, deliver: () => undefined })).toThrow(
+        expect.objectContaining({ code: QueueErrorCode.Open }),
+      )
+    } finally {
+      rmSync(foreign, { recursive: true, force: true })
+    }
+  })
+
+  it('throws Closed after close()', () => {
+    h = new Harness()
+    h.engine.close()
+    expect(() => h.engine.append('q', message('t', 'x'))).toThrow(expect.objectContaining({ code: QueueErrorCode.Closed }))
+  })
+})

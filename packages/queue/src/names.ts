@@ -1,0 +1,95 @@
+import type { Outcome } from './delivery.js'
+import { QueueError, QueueErrorCode } from './errors.js'
+
+/** Publishing to `$queue/<name>[/<routing-key>]` appends to that queue (SPEC §4). */
+export const QUEUE_TOPIC_PREFIX = '$queue/'
+/** Dead-lettered messages of queue `q` go to the queue named `$dlq/q`. */
+export const DLQ_PREFIX = '$dlq/'
+
+/** The config's name alphabet (apps/broker config/schema.ts), so a name valid there is valid here. */
+const NAME = /^[A-Za-z0-9._-]+$/
+/** Names become etcd keys and MQTT topic levels in a cluster; a bound keeps both small. */
+const MAX_NAME_LENGTH = 200
+
+function validName(name: string): boolean {
+  return name.length <= MAX_NAME_LENGTH && NAME.test(name)
+}
+
+/** Throws InvalidName unless `name` is a queue name: a plain name or `$dlq/<plain name>`. */
+export function checkQueueName(name: string): void {
+  const plain = isDeadLetterQueue(name) ? name.slice(DLQ_PREFIX.length) : name
+  if (!validName(plain)) {
+    throw new QueueError(QueueErrorCode.InvalidName, `invalid queue name ${JSON.stringify(name)}: use 1-${MAX_NAME_LENGTH} letters, digits, ".", "_" or "-"`)
+  }
+}
+
+/** Throws InvalidGroup unless `group` is a consumer group name. */
+export function checkGroupName(group: string): void {
+  if (!validName(group)) {
+    throw new QueueError(QueueErrorCode.InvalidGroup, `invalid consumer group ${JSON.stringify(group)}: use 1-${MAX_NAME_LENGTH} letters, digits, ".", "_" or "-"`)
+  }
+}
+
+export function deadLetterQueueOf(queue: string): string {
+  return DLQ_PREFIX + queue
+}
+
+export function isDeadLetterQueue(queue: string): boolean {
+  return queue.startsWith(DLQ_PREFIX)
+}
+
+/** The settlement topics `$queue/<name>/$ack|$nack|$reject` and the outcome each stands for (SPEC §4). */
+const SETTLEMENT_OUTCOMES: Readonly<Record<string, Outcome>> = { $ack: 'accepted', $nack: 'modified', $reject: 'rejected' }
+
+/** `$queue/<name>` and the rest after it (`undefined` without one); throws InvalidName for a bad name. */
+function splitQueueTopic(topic: string): { queue: string; rest: string | undefined } | undefined {
+  if (!topic.startsWith(QUEUE_TOPIC_PREFIX)) return undefined
+  const slash = topic.indexOf('/', QUEUE_TOPIC_PREFIX.length)
+  const queue = topic.slice(QUEUE_TOPIC_PREFIX.length, slash === -1 ? undefined : slash)
+  checkQueueName(queue)
+  return { queue, rest: slash === -1 ? undefined : topic.slice(slash + 1) }
+}
+
+/**
+ * The queue a publish to `topic` appends to: `$queue/<name>[/<routing-key>]` gives `name`; any
+ * other topic gives undefined. Throws InvalidName for `$queue/` followed by an invalid name, and
+ * ReservedTopic for a routing key starting with "$" (`$ack`, `$nack`, `$reject` are settlements,
+ * see settlementOfTopic; the rest is kept for later ones).
+ */
+export function queueOfTopic(topic: string): string | undefined {
+  const parts = splitQueueTopic(topic)
+  if (parts === undefined) return undefined
+  if (parts.rest?.startsWith('$') === true) {
+    throw new QueueError(QueueErrorCode.ReservedTopic, `${topic} is a settlement or reserved topic, not a publish to queue ${parts.queue}`)
+  }
+  return parts.queue
+}
+
+/** For `$queue/<name>/$ack|$nack|$reject`: the queue and the outcome; undefined for any other topic. */
+export function settlementOfTopic(topic: string): { queue: string; outcome: Outcome } | undefined {
+  const parts = splitQueueTopic(topic)
+  const outcome = parts?.rest === undefined ? undefined : SETTLEMENT_OUTCOMES[parts.rest]
+  return parts === undefined || outcome === undefined ? undefined : { queue: parts.queue, outcome }
+}
+
+/** The message id a delivery carries: `<queue>:<offset>`. */
+export function formatMessageId(queue: string, offset: number): string {
+  return `${queue}:${offset}`
+}
+
+/** Parses `<queue>:<offset>`; queue names have no ":", so the last one splits. Throws InvalidMessageId. */
+export function parseMessageId(id: string): { queue: string; offset: number } {
+  const colon = id.lastIndexOf(':')
+  const queue = id.slice(0, colon)
+  const digits = id.slice(colon + 1)
+  const offset = Number(digits)
+  if (colon <= 0 || !/^\d{1,16}$/.test(digits) || !Number.isSafeInteger(offset)) {
+    throw new QueueError(QueueErrorCode.InvalidMessageId, `invalid message id ${JSON.stringify(id)}: expected "<queue>:<offset>"`)
+  }
+  try {
+    checkQueueName(queue)
+  } catch (cause) {
+    throw new QueueError(QueueErrorCode.InvalidMessageId, `invalid message id ${JSON.stringify(id)}: expected "<queue>:<offset>"`, { cause })
+  }
+  return { queue, offset }
+}

@@ -1,0 +1,122 @@
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { QueueError, QueueErrorCode } from '../errors.js'
+
+/** The queue engine's own file beside the session store's `fluxmq.db` (see README, "Decisions"). */
+export const QUEUE_DATABASE_FILE = 'queues.db'
+
+export type SyncMode = 'normal' | 'full'
+
+/** PRAGMA application_id of a FluxMQ queue database: "FLXQ" in ASCII. */
+const APPLICATION_ID = 0x464c5851
+const SCHEMA_VERSION = 1
+const LOCK_TIMEOUT_MS = 1000
+
+/*
+ * One log for all queues, keyed by (queue_id, offset): a queue's messages are one contiguous
+ * range of the primary key, so reading from an offset and truncating the head are range scans.
+ * Payloads are large, so the table keeps its rowid and the key is a separate unique index.
+ * `published_at` is indexed for the `timestamp=` cursor and max_age.
+ *
+ * A group's committed state is its floor (every offset below it is settled) and `delivered_to`
+ * (every offset below it was delivered at least once); `group_entries` holds what the floor does
+ * not say: offsets above it that are settled, and redelivery counts.
+ */
+const SCHEMA = `
+CREATE TABLE queues (
+  id           INTEGER PRIMARY KEY,
+  name         TEXT    NOT NULL UNIQUE,
+  definition   TEXT    NOT NULL,
+  declared     INTEGER NOT NULL,
+  first_offset INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE messages (
+  queue_id         INTEGER NOT NULL,
+  offset           INTEGER NOT NULL,
+  published_at     INTEGER NOT NULL,
+  size             INTEGER NOT NULL,
+  topic            TEXT    NOT NULL,
+  payload          BLOB    NOT NULL,
+  qos              INTEGER NOT NULL,
+  retain           INTEGER NOT NULL,
+  expires_at       INTEGER,
+  publisher_id     TEXT,
+  payload_format   INTEGER,
+  content_type     TEXT,
+  response_topic   TEXT,
+  correlation_data BLOB,
+  user_properties  TEXT
+);
+CREATE UNIQUE INDEX messages_offset ON messages (queue_id, offset);
+CREATE INDEX messages_time ON messages (queue_id, published_at);
+
+CREATE TABLE groups (
+  queue_id     INTEGER NOT NULL,
+  name         TEXT    NOT NULL,
+  floor        INTEGER NOT NULL,
+  delivered_to INTEGER NOT NULL,
+  PRIMARY KEY (queue_id, name)
+) WITHOUT ROWID;
+
+CREATE TABLE group_entries (
+  queue_id   INTEGER NOT NULL,
+  group_name TEXT    NOT NULL,
+  offset     INTEGER NOT NULL,
+  settled    INTEGER NOT NULL,
+  deliveries INTEGER NOT NULL,
+  PRIMARY KEY (queue_id, group_name, offset)
+) WITHOUT ROWID;
+`
+
+/** Opens (creating) `<dir>/queues.db` with the pragmas of the session store, and its schema. */
+export function openQueueDatabase(dir: string, sync: SyncMode): { db: Database.Database; path: string } {
+  const path = join(dir, QUEUE_DATABASE_FILE)
+  let db: Database.Database
+  try {
+    mkdirSync(dir, { recursive: true })
+    db = new Database(path, { timeout: LOCK_TIMEOUT_MS })
+  } catch (cause) {
+    throw openError(path, cause)
+  }
+  try {
+    // Same reasoning as @fluxmq/storage: an exclusive lock makes a second broker on the same
+    // directory fail at start-up; WAL + NORMAL survives a process crash, FULL also power loss.
+    db.pragma('locking_mode = EXCLUSIVE')
+    db.pragma('journal_mode = WAL')
+    db.pragma(`synchronous = ${sync === 'full' ? 'FULL' : 'NORMAL'}`)
+    db.pragma('wal_autocheckpoint = 8192')
+    db.pragma('journal_size_limit = 67108864')
+    db.pragma('temp_store = MEMORY')
+    migrate(db, path)
+    return { db, path }
+  } catch (cause) {
+    db.close()
+    throw cause instanceof QueueError ? cause : openError(path, cause)
+  }
+}
+
+function migrate(db: Database.Database, path: string): void {
+  const applicationId = db.pragma('application_id', { simple: true }) as number
+  const version = db.pragma('user_version', { simple: true }) as number
+  if (applicationId === 0 && version === 0) {
+    const tables = db.prepare('SELECT count(*) AS n FROM sqlite_master').get() as { n: number }
+    if (tables.n !== 0) throw new QueueError(QueueErrorCode.Open, `${path} is an SQLite database another application made`)
+    db.transaction(() => {
+      db.exec(SCHEMA)
+      db.pragma(`application_id = ${APPLICATION_ID}`)
+      db.pragma(`user_version = ${SCHEMA_VERSION}`)
+    })()
+    return
+  }
+  if (applicationId !== APPLICATION_ID) throw new QueueError(QueueErrorCode.Open, `${path} is not a FluxMQ queue database`)
+  if (version !== SCHEMA_VERSION) {
+    throw new QueueError(QueueErrorCode.Open, `${path} has queue schema version ${version}, this build knows ${SCHEMA_VERSION}`)
+  }
+}
+
+function openError(path: string, cause: unknown): QueueError {
+  const reason = cause instanceof Error ? cause.message : String(cause)
+  return new QueueError(QueueErrorCode.Open, `cannot open queue database ${path}: ${reason}`, { cause })
+}

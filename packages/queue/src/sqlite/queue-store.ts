@@ -1,0 +1,234 @@
+import type Database from 'better-sqlite3'
+import type { Message, MessageProperties, QoS, UserProperty } from '@fluxmq/core'
+import type { QueueDefinition } from '../definition.js'
+
+/** One message of a queue's log. */
+export interface LogEntry {
+  readonly offset: number
+  readonly message: Message
+}
+
+export interface StoredQueue {
+  readonly id: number
+  readonly definition: QueueDefinition
+  readonly declared: boolean
+  /** Offsets below it were truncated. */
+  readonly firstOffset: number
+  /** One past the highest offset appended, or firstOffset when the log is empty. */
+  readonly nextOffset: number
+  readonly bytes: number
+}
+
+export interface StoredGroup {
+  readonly name: string
+  readonly floor: number
+  readonly deliveredTo: number
+  /** Offsets at or above the floor that are settled. */
+  readonly settled: readonly number[]
+  /** Counted deliveries of unsettled offsets that were delivered more than once. */
+  readonly deliveries: ReadonlyMap<number, number>
+}
+
+interface MessageRow {
+  offset: number
+  published_at: number
+  topic: string
+  payload: Buffer
+  qos: number
+  retain: number
+  expires_at: number | null
+  publisher_id: string | null
+  payload_format: number | null
+  content_type: string | null
+  response_topic: string | null
+  correlation_data: Buffer | null
+  user_properties: string | null
+}
+
+const MESSAGE_COLUMNS =
+  'offset, published_at, topic, payload, qos, retain, expires_at, publisher_id, payload_format, content_type, response_topic, correlation_data, user_properties'
+
+/** What counts against max_bytes: the payload and the topic. */
+export function messageSize(message: Message): number {
+  return message.payload.length + message.topic.length
+}
+
+/**
+ * Every SQL statement of the engine, prepared once. Reads run at once; writes are called by the
+ * engine inside its group-commit transaction.
+ */
+export class QueueStore {
+  private readonly insertMessageStatement
+  private readonly readFromStatement
+  private readonly readAtStatement
+  private readonly firstAtOrAfterStatement
+  private readonly rangeSizeStatement
+  private readonly sizesFromStatement
+  private readonly deleteBelowStatement
+  private readonly setFirstOffsetStatement
+  private readonly upsertGroupStatement
+  private readonly deleteEntriesBelowStatement
+  private readonly deleteGroupEntriesStatement
+  private readonly upsertEntryStatement
+
+  constructor(private readonly db: Database.Database) {
+    this.insertMessageStatement = db.prepare(
+      `INSERT INTO messages (queue_id, size, ${MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    )
+    this.readFromStatement = db.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE queue_id = ? AND offset >= ? AND offset < ? ORDER BY offset LIMIT ?`)
+    this.readAtStatement = db.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE queue_id = ? AND offset = ?`)
+    this.firstAtOrAfterStatement = db.prepare('SELECT offset FROM messages WHERE queue_id = ? AND published_at >= ? ORDER BY published_at, offset LIMIT 1').pluck()
+    this.rangeSizeStatement = db.prepare('SELECT count(*) AS count, coalesce(sum(size), 0) AS bytes FROM messages WHERE queue_id = ? AND offset < ?')
+    this.sizesFromStatement = db.prepare('SELECT offset, size FROM messages WHERE queue_id = ? AND offset >= ? ORDER BY offset')
+    this.deleteBelowStatement = db.prepare('DELETE FROM messages WHERE queue_id = ? AND offset < ?')
+    this.setFirstOffsetStatement = db.prepare('UPDATE queues SET first_offset = ? WHERE id = ?')
+    this.upsertGroupStatement = db.prepare(
+      'INSERT INTO groups (queue_id, name, floor, delivered_to) VALUES (?, ?, ?, ?) ON CONFLICT (queue_id, name) DO UPDATE SET floor = excluded.floor, delivered_to = excluded.delivered_to',
+    )
+    this.deleteEntriesBelowStatement = db.prepare('DELETE FROM group_entries WHERE queue_id = ? AND group_name = ? AND offset < ?')
+    this.deleteGroupEntriesStatement = db.prepare('DELETE FROM group_entries WHERE queue_id = ? AND group_name = ?')
+    this.upsertEntryStatement = db.prepare(
+      'INSERT INTO group_entries (queue_id, group_name, offset, settled, deliveries) VALUES (?, ?, ?, ?, ?) ON CONFLICT (queue_id, group_name, offset) DO UPDATE SET settled = excluded.settled, deliveries = excluded.deliveries',
+    )
+  }
+
+  loadQueues(): StoredQueue[] {
+    const rows = this.db.prepare('SELECT id, definition, declared, first_offset FROM queues ORDER BY id').all() as {
+      id: number
+      definition: string
+      declared: number
+      first_offset: number
+    }[]
+    const bounds = this.db.prepare('SELECT max(offset) AS last, coalesce(sum(size), 0) AS bytes FROM messages WHERE queue_id = ?')
+    return rows.map((row) => {
+      const { last, bytes } = bounds.get(row.id) as { last: number | null; bytes: number }
+      return {
+        id: row.id,
+        definition: JSON.parse(row.definition) as QueueDefinition,
+        declared: row.declared === 1,
+        firstOffset: row.first_offset,
+        nextOffset: last === null ? row.first_offset : Math.max(last + 1, row.first_offset),
+        bytes,
+      }
+    })
+  }
+
+  loadGroups(queueId: number): StoredGroup[] {
+    const groups = this.db.prepare('SELECT name, floor, delivered_to FROM groups WHERE queue_id = ? ORDER BY name').all(queueId) as {
+      name: string
+      floor: number
+      delivered_to: number
+    }[]
+    const entries = this.db.prepare('SELECT offset, settled, deliveries FROM group_entries WHERE queue_id = ? AND group_name = ? AND offset >= ? ORDER BY offset')
+    return groups.map((group) => {
+      const settled: number[] = []
+      const deliveries = new Map<number, number>()
+      for (const entry of entries.iterate(queueId, group.name, group.floor) as IterableIterator<{ offset: number; settled: number; deliveries: number }>) {
+        if (entry.settled === 1) settled.push(entry.offset)
+        else deliveries.set(entry.offset, entry.deliveries)
+      }
+      return { name: group.name, floor: group.floor, deliveredTo: group.delivered_to, settled, deliveries }
+    })
+  }
+
+  /** Creates or updates a queue row now (outside any batch: queue creation is rare and needs the id). */
+  saveQueue(definition: QueueDefinition, declared: boolean): number {
+    const row = this.db
+      .prepare(
+        'INSERT INTO queues (name, definition, declared) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET definition = excluded.definition, declared = excluded.declared RETURNING id',
+      )
+      .get(definition.name, JSON.stringify(definition), declared ? 1 : 0) as { id: number }
+    return row.id
+  }
+
+  insertMessage(queueId: number, offset: number, message: Message): void {
+    const p = message.properties
+    this.insertMessageStatement.run(
+      queueId,
+      messageSize(message),
+      offset,
+      message.publishedAt,
+      message.topic,
+      message.payload,
+      message.qos,
+      message.retain ? 1 : 0,
+      message.expiresAt ?? null,
+      message.publisherId ?? null,
+      p.payloadFormatIndicator === undefined ? null : p.payloadFormatIndicator ? 1 : 0,
+      p.contentType ?? null,
+      p.responseTopic ?? null,
+      p.correlationData ?? null,
+      p.userProperties === undefined ? null : JSON.stringify(p.userProperties),
+    )
+  }
+
+  /** Up to `limit` messages with offsets in [from, to), in offset order. */
+  readFrom(queueId: number, from: number, to: number, limit: number): LogEntry[] {
+    return (this.readFromStatement.all(queueId, from, to, limit) as MessageRow[]).map(toEntry)
+  }
+
+  readAt(queueId: number, offset: number): LogEntry | undefined {
+    const row = this.readAtStatement.get(queueId, offset) as MessageRow | undefined
+    return row === undefined ? undefined : toEntry(row)
+  }
+
+  /** The offset of the first message published at or after `at`, or undefined if none was. */
+  firstPublishedAtOrAfter(queueId: number, at: number): number | undefined {
+    return (this.firstAtOrAfterStatement.get(queueId, at) as number | undefined) ?? undefined
+  }
+
+  /** Count and bytes of the messages below `offset`. */
+  sizeBelow(queueId: number, offset: number): { count: number; bytes: number } {
+    return this.rangeSizeStatement.get(queueId, offset) as { count: number; bytes: number }
+  }
+
+  /** The smallest offset from which the rest of the log holds at most `maxBytes`. */
+  offsetKeepingBytes(queueId: number, from: number, totalBytes: number, maxBytes: number): number {
+    let bytes = totalBytes
+    let offset = from
+    for (const row of this.sizesFromStatement.iterate(queueId, from) as IterableIterator<{ offset: number; size: number }>) {
+      if (bytes <= maxBytes) return row.offset
+      bytes -= row.size
+      offset = row.offset + 1
+    }
+    return offset
+  }
+
+  truncate(queueId: number, below: number): void {
+    this.deleteBelowStatement.run(queueId, below)
+    this.setFirstOffsetStatement.run(below, queueId)
+  }
+
+  saveGroup(queueId: number, name: string, floor: number, deliveredTo: number): void {
+    this.upsertGroupStatement.run(queueId, name, floor, deliveredTo)
+    this.deleteEntriesBelowStatement.run(queueId, name, floor)
+  }
+
+  saveEntry(queueId: number, group: string, offset: number, settled: boolean, deliveries: number): void {
+    this.upsertEntryStatement.run(queueId, group, offset, settled ? 1 : 0, deliveries)
+  }
+
+  clearGroupEntries(queueId: number, group: string): void {
+    this.deleteGroupEntriesStatement.run(queueId, group)
+  }
+}
+
+function toEntry(row: MessageRow): LogEntry {
+  const properties: MessageProperties = {}
+  if (row.payload_format !== null) properties.payloadFormatIndicator = row.payload_format === 1
+  if (row.content_type !== null) properties.contentType = row.content_type
+  if (row.response_topic !== null) properties.responseTopic = row.response_topic
+  if (row.correlation_data !== null) properties.correlationData = row.correlation_data
+  if (row.user_properties !== null) properties.userProperties = JSON.parse(row.user_properties) as UserProperty[]
+  const message: { -readonly [K in keyof Message]: Message[K] } = {
+    topic: row.topic,
+    payload: row.payload,
+    qos: row.qos as QoS,
+    retain: row.retain === 1,
+    properties,
+    publishedAt: row.published_at,
+  }
+  if (row.expires_at !== null) message.expiresAt = row.expires_at
+  if (row.publisher_id !== null) message.publisherId = row.publisher_id
+  return { offset: row.offset, message }
+}
