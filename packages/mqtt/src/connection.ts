@@ -469,8 +469,23 @@ export class Connection implements LinkTarget, WriterOwner {
 
   /** The client half-closed: nothing more will come, so the connection ends. */
   onEnd(): void {
+    this.handleHeldBack()
     if (this.open) this.state = 'closing'
     this.stream.destroy()
+  }
+
+  /**
+   * The client's input ended (FIN or close) while packets it sent were held back because the
+   * broker was slowing it down: they were received whole, so they are handled now, in order,
+   * before the session is let go. Not during authentication: a refused CONNECT drops them
+   * [MQTT-3.1.4-6].
+   */
+  private handleHeldBack(): void {
+    const held = this.heldBack
+    if (held === undefined || this.state !== 'connected') return
+    this.pausedFor &= ~PAUSED_FOR_FLOW
+    while (held.length > 0 && this.state === 'connected') this.runGuarded(held.shift()!)
+    this.heldBack = undefined
   }
 
   onError(err: Error): void {
@@ -478,6 +493,7 @@ export class Connection implements LinkTarget, WriterOwner {
   }
 
   onClose(): void {
+    this.handleHeldBack()
     this.state = 'closed'
     this.clearTimers()
     this.writer.closed()
