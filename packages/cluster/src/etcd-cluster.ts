@@ -1,0 +1,188 @@
+import type { Cluster, ClusterInbound, Logger, Message, SessionClaim, StoredClaim } from '@fluxmq/core'
+import type { NodeLease, RouteTable, SessionOwnership } from '@fluxmq/cluster-etcd'
+import type { InboundHandlers, PeerSet, SurrenderedSession } from '@fluxmq/cluster-transport'
+import { ClusterNodeError, ClusterNodeErrorCode } from './errors.js'
+import { RemoteRoutes } from './remote-routes.js'
+
+export interface EtcdClusterOptions {
+  readonly nodeId: string
+  readonly lease: NodeLease
+  readonly ownership: SessionOwnership
+  /** Started by the caller: its view is complete before the broker routes anything. */
+  readonly routes: RouteTable
+  readonly peers: PeerSet
+  /** The ids of every registered node (this one may be among them). */
+  readonly members: () => Iterable<string>
+  /**
+   * Resolves once everything the local broker staged so far is durable (the storage's sync): a
+   * forwarded batch is acknowledged after it, so the sender's PUBACK promises what a local one does.
+   */
+  readonly sync: () => Promise<void>
+  readonly logger: Logger
+}
+
+/** How many stored sessions are claimed at once at start-up (each is a read and a transaction). */
+const CLAIM_CONCURRENCY = 64
+
+/**
+ * The core's `Cluster` seam on the metadata plane (etcd: ownership, routes, lease) and the data
+ * plane (Connect peers). It holds no state of its own beyond the epochs of the sessions this node
+ * owns (for release and lease loss) and the trie of the other nodes' routes.
+ */
+export class EtcdCluster implements Cluster {
+  readonly nodeId: string
+  /** Inbound requests of the peers, served by this node's TransportServer. */
+  readonly handlers: InboundHandlers
+  private inbound: ClusterInbound | undefined
+  private readonly remote: RemoteRoutes
+  /** Client id → epoch of every session this node owns. */
+  private readonly owned = new Map<string, number>()
+  private readonly log: Logger
+  private readonly unsubscribe: (() => void)[] = []
+
+  constructor(private readonly options: EtcdClusterOptions) {
+    this.nodeId = options.nodeId
+    this.log = options.logger.child({ component: 'cluster', nodeId: options.nodeId })
+    this.remote = new RemoteRoutes(options.nodeId)
+    for (const [filter, nodes] of options.routes.filters) for (const nodeId of nodes) this.remote.apply({ type: 'added', filter, nodeId })
+    this.unsubscribe.push(options.routes.onChange((change) => this.remote.apply(change)))
+    this.unsubscribe.push(options.lease.onLost((err) => this.leaseLost(err)))
+    this.handlers = {
+      publishBatch: (batch) => {
+        const inbound = this.requireInbound()
+        for (const message of batch.messages) inbound.deliverLocal(message)
+        return this.options.sync()
+      },
+      takeOver: (request) => this.surrender(request.clientId, request.epoch, request.requesterNode),
+      // Retained messages travel inline with their publish to every node (see forward), so this
+      // node never holds a payload that another node would have to fetch.
+      fetchPayload: () => undefined,
+    }
+  }
+
+  attach(inbound: ClusterInbound): void {
+    this.inbound = inbound
+  }
+
+  /** Stops following routes and the lease; the etcd keys go with the lease. */
+  detach(): void {
+    this.inbound = undefined
+    for (const stop of this.unsubscribe.splice(0)) stop()
+  }
+
+  async claimStored(sessions: readonly StoredClaim[]): Promise<ReadonlyMap<string, number>> {
+    const owned = new Map<string, number>()
+    for (let i = 0; i < sessions.length; i += CLAIM_CONCURRENCY) {
+      await Promise.all(
+        sessions.slice(i, i + CLAIM_CONCURRENCY).map(async ({ clientId }) => {
+          const observed = await this.options.ownership.read(clientId)
+          // A live key of another node: that node serves the session now (its lease is alive).
+          if (observed.owner !== undefined && observed.owner.node !== this.nodeId) return
+          const attempt = await this.options.ownership.tryClaim(clientId, observed)
+          if (!attempt.won) return
+          owned.set(clientId, attempt.claim.epoch)
+          this.owned.set(clientId, attempt.claim.epoch)
+        }),
+      )
+    }
+    this.log.info({ stored: sessions.length, owned: owned.size }, 'stored sessions claimed')
+    return owned
+  }
+
+  async acquireSession(clientId: string): Promise<SessionClaim> {
+    const { epoch, previousNode } = await this.options.ownership.claim(clientId)
+    this.owned.set(clientId, epoch)
+    if (previousNode === undefined || previousNode === this.nodeId) return { epoch }
+    const peer = this.options.peers.get(previousNode)
+    if (peer === undefined) {
+      // Its key outlived its registration (a leaving node): nothing to ask, the state stays there.
+      this.log.warn({ clientId, epoch, previousNode }, 'previous owner is not a member, session taken over without its state')
+      return { epoch }
+    }
+    const started = performance.now()
+    let surrendered: SurrenderedSession | undefined
+    try {
+      surrendered = await peer.takeOver({ clientId, epoch })
+    } catch (err) {
+      // The claim stays in etcd (the old owner is fenced by it); the client's next CONNECT claims
+      // again and asks again.
+      this.owned.delete(clientId)
+      this.log.warn({ err, clientId, epoch, previousNode }, 'session takeover failed')
+      throw err
+    }
+    const tookMs = Math.round((performance.now() - started) * 1000) / 1000
+    this.log.info({ clientId, epoch, previousNode, tookMs, state: surrendered !== undefined }, 'session taken over')
+    return surrendered === undefined ? { epoch } : { epoch, transferred: surrendered.transferred }
+  }
+
+  releaseSession(clientId: string): void {
+    const epoch = this.owned.get(clientId)
+    if (epoch === undefined) return
+    this.owned.delete(clientId)
+    this.options.ownership.release(clientId, epoch).then(
+      (released) => {
+        if (!released) this.log.info({ clientId, epoch }, 'session released after another node claimed it')
+      },
+      (err: unknown) => this.log.warn({ err, clientId, epoch }, 'session release failed; the key goes with the node lease'),
+    )
+  }
+
+  addRoute(filter: string): void {
+    // The first add rejects when its write failed; RouteTable retries it by itself.
+    this.options.routes.add(filter).catch((err: unknown) => this.log.warn({ err, filter }, 'route not yet in etcd'))
+  }
+
+  removeRoute(filter: string): void {
+    this.options.routes.remove(filter).catch((err: unknown) => this.log.warn({ err, filter }, 'route removal not yet in etcd'))
+  }
+
+  /**
+   * Once per publish: to every other node whose routes match, or, for a retained message
+   * (clearing ones included), to every other node, so each node's retained store stays whole
+   * and a subscriber anywhere gets it on SUBSCRIBE.
+   */
+  forward(message: Message): Promise<void> | undefined {
+    const targets = message.retain ? this.otherMembers() : this.remote.nodesFor(message.topic)
+    if (targets === undefined || targets.size === 0) return undefined
+    if (targets.size === 1) for (const node of targets) return this.sendTo(node, message)
+    const accepted: Promise<void>[] = []
+    for (const node of targets) accepted.push(this.sendTo(node, message))
+    return Promise.all(accepted).then(() => undefined)
+  }
+
+  private sendTo(node: string, message: Message): Promise<void> {
+    const peer = this.options.peers.get(node)
+    if (peer === undefined) return Promise.reject(new ClusterNodeError(ClusterNodeErrorCode.NoPeer, `no transport peer for node ${node}`))
+    const accepted = peer.forward(message)
+    // Beyond the peer's memory bound the message waits here until half of it is free again.
+    return accepted === false ? peer.ready().then(() => this.sendTo(node, message)) : accepted
+  }
+
+  private otherMembers(): Set<string> {
+    const nodes = new Set(this.options.members())
+    nodes.delete(this.nodeId)
+    return nodes
+  }
+
+  private async surrender(clientId: string, epoch: number, requesterNode: string): Promise<SurrenderedSession | undefined> {
+    const inbound = this.requireInbound()
+    const held = this.owned.get(clientId)
+    const transferred = await inbound.surrenderSession(clientId, epoch)
+    if (held !== undefined && this.owned.get(clientId) === held) this.owned.delete(clientId)
+    this.log.info({ clientId, epoch, requesterNode, state: transferred !== undefined }, 'session surrendered')
+    if (transferred === undefined) return undefined
+    return { transferred, epoch: transferred.session.epoch ?? held ?? 0 }
+  }
+
+  private leaseLost(err: Error): void {
+    const ids = [...this.owned.keys()]
+    this.owned.clear()
+    this.log.warn({ err, sessions: ids.length }, 'node lease lost; owned sessions are no longer served here')
+    if (ids.length > 0) this.inbound?.ownershipLost(ids)
+  }
+
+  private requireInbound(): ClusterInbound {
+    if (this.inbound === undefined) throw new ClusterNodeError(ClusterNodeErrorCode.NotReady, `node ${this.nodeId} is not serving yet`)
+    return this.inbound
+  }
+}
