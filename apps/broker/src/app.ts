@@ -113,11 +113,8 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
 
   const storage = createStorage(config.storage, logger.child({ component: 'storage' }))
   const readiness = new ReadinessTracker(() => (storage instanceof SqliteStorage ? storage.failure : undefined))
-  let clusterNode: ClusterNode | undefined
-  if (config.cluster.enabled) {
-    readiness.expectCluster()
-    clusterNode = await startClusterNode(config, nodeId, storage, logger)
-  }
+  if (config.cluster.enabled) readiness.expectCluster()
+  const clusterNode = config.cluster.enabled ? await startClusterNode(config, nodeId, storage, logger) : undefined
   const broker = new Broker({
     nodeId,
     version: VERSION,
@@ -228,6 +225,7 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
         startedAt,
         now: systemClock.now,
         listeners: () => Object.fromEntries(Object.entries(addresses).map(([name, address]) => [name, showAddress(address)])),
+        ...(clusterNode === undefined ? {} : { cluster: () => clusterNode.report() }),
       })
       http = createHttpServer({
         token: config.server.http.token,

@@ -1,0 +1,112 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { MqttClient } from 'mqtt'
+import { closeClient, type OpenedClient } from '@fluxmq/testing'
+import { eventually, startCluster, type ClusterNodeProcess } from './support/cluster.js'
+import { Scene } from './support/fluxmq.js'
+
+// Three real fluxmq processes, each supervising its own etcd member of one 3-member etcd cluster.
+const scene = new Scene()
+let nodes: ClusterNodeProcess[] = []
+
+beforeAll(async () => {
+  nodes = await startCluster(scene, 3)
+}, 120_000)
+
+afterAll(() => scene.cleanup.run(), 60_000)
+
+function node(i: number): ClusterNodeProcess {
+  return nodes[i] as ClusterNodeProcess
+}
+
+/**
+ * Publishes QoS 0 probes to `topic` from `publisher` every 50 ms until `subscriber` got one: the
+ * route of the subscriber's node reached the publisher's node. Resolves with the milliseconds it took.
+ */
+async function routeVisible(subscriber: OpenedClient, publisher: MqttClient, topic: string, timeoutMs = 5_000): Promise<number> {
+  const started = performance.now()
+  await eventually(
+    `a probe on ${topic}`,
+    async () => {
+      if (subscriber.inbox.messages.some((m) => m.topic === topic)) return true
+      await publisher.publishAsync(topic, 'probe', { qos: 0 })
+      return false
+    },
+    timeoutMs,
+  )
+  return performance.now() - started
+}
+
+describe('a 3-node cluster on loopback (embedded etcd members)', () => {
+  it('delivers QoS 0 and QoS 1 publishes from node 1 to a wildcard subscriber on node 3, in order', async () => {
+    const sub = await scene.client(node(2).mqttUrl, { protocolVersion: 5, clientId: 'x-sub' })
+    await sub.client.subscribeAsync({ 'x/+/one': { qos: 1 }, 'x/zero/#': { qos: 0 } })
+    const pub = await scene.client(node(0).mqttUrl, { protocolVersion: 5, clientId: 'x-pub' })
+    await routeVisible(sub, pub.client, 'x/zero/probe')
+    await routeVisible(sub, pub.client, 'x/probe/one')
+    const before = sub.inbox.messages.length
+
+    for (let i = 0; i < 20; i++) {
+      // publishAsync resolves on PUBACK: node 3 accepted the forwarded batch first.
+      const ack = await pub.client.publishAsync(`x/${i}/one`, `q1-${i}`, { qos: 1 })
+      expect(ack?.reasonCode ?? 0).toBe(0)
+    }
+    for (let i = 0; i < 20; i++) pub.client.publish(`x/zero/${i}`, `q0-${i}`, { qos: 0 })
+
+    const published = () => sub.inbox.messages.slice(before).filter((m) => !m.topic.includes('probe'))
+    await eventually('40 messages on node 3', () => published().length >= 40, 10_000)
+    const got = published()
+    const q1 = got.filter((m) => m.topic.endsWith('/one'))
+    const q0 = got.filter((m) => m.topic.startsWith('x/zero/'))
+    expect(q1.map((m) => m.payload.toString())).toEqual(Array.from({ length: 20 }, (_, i) => `q1-${i}`))
+    expect(q1.every((m) => m.packet.qos === 1)).toBe(true)
+    expect(q0.map((m) => m.payload.toString())).toEqual(Array.from({ length: 20 }, (_, i) => `q0-${i}`))
+    // Nothing the subscriber did not ask for, and nothing twice.
+    expect(sub.inbox.messages.filter((m) => m.topic === 'x/0/one')).toHaveLength(1)
+    await closeClient(sub.client)
+    await closeClient(pub.client)
+  })
+
+  it('makes a new subscription on node 3 visible to nodes 1 and 2 within 1 s', async () => {
+    const pubs = [await scene.client(node(0).mqttUrl, { clientId: 'vis-pub-1' }), await scene.client(node(1).mqttUrl, { clientId: 'vis-pub-2' })]
+    const sub = await scene.client(node(2).mqttUrl, { protocolVersion: 5, clientId: 'vis-sub' })
+    await sub.client.subscribeAsync('vis/#', { qos: 0 })
+    const [fromFirst, fromSecond] = await Promise.all([routeVisible(sub, pubs[0]!.client, 'vis/n1'), routeVisible(sub, pubs[1]!.client, 'vis/n2')])
+    console.log(`route visible after SUBACK: node 1 ${Math.round(fromFirst as number)} ms, node 2 ${Math.round(fromSecond as number)} ms`)
+    expect(fromFirst).toBeLessThan(1_000)
+    expect(fromSecond).toBeLessThan(1_000)
+    for (const pub of pubs) await closeClient(pub.client)
+    await closeClient(sub.client)
+  })
+
+  it('moves a persistent v5 session with queued QoS 1 messages from node 1 to node 3', async () => {
+    const options = { protocolVersion: 5 as const, clientId: 'mover', clean: false, properties: { sessionExpiryInterval: 300 } }
+    const first = await scene.client(node(0).mqttUrl, options)
+    expect(first.connack.sessionPresent).toBe(false)
+    await first.client.subscribeAsync('mv/#', { qos: 1 })
+    const pub = await scene.client(node(1).mqttUrl, { protocolVersion: 5, clientId: 'mv-pub' })
+    await routeVisible(first, pub.client, 'mv/probe')
+    await closeClient(first.client)
+
+    // Offline on node 1: node 2's PUBACKs mean node 1 queued them for the session.
+    for (let i = 0; i < 5; i++) await pub.client.publishAsync(`mv/${i}`, `queued-${i}`, { qos: 1 })
+
+    const started = performance.now()
+    const moved = await scene.client(node(2).mqttUrl, options)
+    console.log(`takeover CONNECT → CONNACK on another node: ${Math.round(performance.now() - started)} ms`)
+    expect(moved.connack.sessionPresent).toBe(true)
+    const queued = await moved.inbox.waitForCount(5, 10_000)
+    expect(queued.map((m) => m.payload.toString())).toEqual(['queued-0', 'queued-1', 'queued-2', 'queued-3', 'queued-4'])
+    expect(queued.every((m) => m.packet.qos === 1)).toBe(true)
+
+    // Its subscription came along: node 3 routes it now, for publishers on every node.
+    await routeVisible(moved, pub.client, 'mv/probe-after')
+    const publisherOnOldNode = await scene.client(node(0).mqttUrl, { protocolVersion: 5, clientId: 'mv-pub-old' })
+    await publisherOnOldNode.client.publishAsync('mv/after', 'after-move', { qos: 1 })
+    const after = await moved.inbox.waitFor((m) => m.topic === 'mv/after')
+    expect(after.payload.toString()).toBe('after-move')
+    // Exactly once: the old node no longer holds a copy of the session that could deliver it again.
+    expect(moved.inbox.messages.filter((m) => m.topic === 'mv/after')).toHaveLength(1)
+    expect(moved.inbox.messages.filter((m) => m.topic.startsWith('mv/') && /^mv\/\d$/.test(m.topic))).toHaveLength(5)
+    await closeClient(moved.client)
+  })
+})
