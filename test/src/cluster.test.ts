@@ -109,4 +109,31 @@ describe('a 3-node cluster on loopback (embedded etcd members)', () => {
     expect(moved.inbox.messages.filter((m) => m.topic.startsWith('mv/') && /^mv\/\d$/.test(m.topic))).toHaveLength(5)
     await closeClient(moved.client)
   })
+
+  it('gives a retained message set on node 1 to a new subscriber on node 3, and an empty payload clears it everywhere', async () => {
+    const pub = await scene.client(node(0).mqttUrl, { protocolVersion: 5, clientId: 'ret-pub' })
+    const big = Buffer.alloc(4096, 7)
+    await pub.client.publishAsync('ret/small', 'kept', { qos: 1, retain: true })
+    await pub.client.publishAsync('ret/big', big, { qos: 1, retain: true })
+    // PUBACK waited for every node to accept the retained publish: no polling needed.
+    const sub = await scene.client(node(2).mqttUrl, { protocolVersion: 5, clientId: 'ret-sub' })
+    await sub.client.subscribeAsync('ret/+', { qos: 1 })
+    const got = await sub.inbox.waitForCount(2, 5_000)
+    const byTopic = new Map(got.map((m) => [m.topic, m]))
+    expect(byTopic.get('ret/small')?.payload.toString()).toBe('kept')
+    expect(byTopic.get('ret/big')?.payload.equals(big)).toBe(true)
+    expect(got.every((m) => m.packet.retain)).toBe(true)
+    await closeClient(sub.client)
+
+    await pub.client.publishAsync('ret/small', '', { qos: 1, retain: true })
+    const later = await scene.client(node(1).mqttUrl, { protocolVersion: 5, clientId: 'ret-later' })
+    await later.client.subscribeAsync('ret/+', { qos: 1 })
+    // Retained messages are sent on SUBSCRIBE, before anything published after it: once the
+    // client's own marker arrived, every retained message it will get is there.
+    await later.client.publishAsync('ret/marker', 'm', { qos: 1 })
+    await later.inbox.waitFor((m) => m.topic === 'ret/marker', 5_000)
+    expect(later.inbox.messages.map((m) => m.topic)).toEqual(['ret/big', 'ret/marker'])
+    await closeClient(later.client)
+    await closeClient(pub.client)
+  })
 })
