@@ -119,8 +119,9 @@ export class ClusterNode {
       undo.push(() => peers.close())
       // The server calls the cluster's handlers, which exist only once the node is built; a
       // request before that is refused with NotReady and the sender retries.
-      let node: ClusterNode | undefined
+      const built: { node?: ClusterNode } = {}
       const handlers = (): InboundHandlers => {
+        const node = built.node
         if (node === undefined) throw new ClusterNodeError(ClusterNodeErrorCode.NotReady, `node ${nodeId} is starting`)
         return node.cluster.handlers
       }
@@ -140,8 +141,8 @@ export class ClusterNode {
       undo.push(() => server.close())
       const transportAddr = options.transport.advertiseAddr !== '' ? options.transport.advertiseAddr : `127.0.0.1:${bound.port}`
       const registry = new NodeRegistry(etcd.namespace, lease, { nodeId, transportAddr, clientAddrs: options.clientAddrs, version: options.version }, logger)
-      node = new ClusterNode(options, member, etcd, lease, routes, server, registry, peers, transportAddr)
-      return node
+      built.node = new ClusterNode(options, member, etcd, lease, routes, server, registry, peers, transportAddr)
+      return built.node
     } catch (error) {
       for (const step of undo.reverse()) await Promise.resolve(step()).catch(() => undefined)
       throw error
