@@ -48,7 +48,7 @@ describe('a 3-node cluster on loopback (embedded etcd members)', () => {
     for (let i = 0; i < 20; i++) {
       // publishAsync resolves on PUBACK: node 3 accepted the forwarded batch first.
       const ack = await pub.client.publishAsync(`x/${i}/one`, `q1-${i}`, { qos: 1 })
-      expect(ack?.reasonCode ?? 0).toBe(0)
+      expect(ack !== undefined && 'reasonCode' in ack ? ack.reasonCode : 0).toBe(0)
     }
     for (let i = 0; i < 20; i++) pub.client.publish(`x/zero/${i}`, `q0-${i}`, { qos: 0 })
 
