@@ -71,7 +71,7 @@ export class Broker implements BrokerCore, ClusterInbound {
   private readonly clock: Clock
   private readonly ctx: SessionContext
   private readonly registry: SessionRegistry
-  private readonly router = new Router()
+  private readonly router: Router
   private readonly timers = new TimerQueue()
   private readonly retained: RetainedMessages
   /** Serializes connects per client id: ownership claims may interleave across awaits. */
@@ -93,6 +93,8 @@ export class Broker implements BrokerCore, ClusterInbound {
     this.nodeId = options.nodeId
     this.storage = new WriteAheadStorage(options.storage)
     this.cluster = options.cluster ?? new LocalCluster(options.nodeId)
+    const cluster = this.cluster
+    this.router = new Router(cluster.servesShared === undefined ? undefined : (filter, message) => cluster.servesShared?.(filter, message) ?? true)
     this.authorizer = options.authorizer ?? allowAll
     this.logger = options.logger.child({ component: 'core', nodeId: options.nodeId })
     this.clock = options.clock
@@ -320,7 +322,7 @@ export class Broker implements BrokerCore, ClusterInbound {
 
   private routeOnce(message: Message): ReasonCode {
     const router = this.router
-    router.match(message.topic, message.publisherId)
+    router.match(message.topic, message.publisherId, message)
     const direct = router.direct
     const shared = router.shared
     const matched = direct.length + shared.length
