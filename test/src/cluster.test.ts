@@ -136,4 +136,62 @@ describe('a 3-node cluster on loopback (embedded etcd members)', () => {
     await closeClient(later.client)
     await closeClient(pub.client)
   })
+
+  it('[MQTT-4.8.2] gives each message of a $share group with members on nodes 1 and 3 to exactly one member', async () => {
+    const members = [await scene.client(node(0).mqttUrl, { protocolVersion: 5, clientId: 'sh-1' }), await scene.client(node(2).mqttUrl, { protocolVersion: 5, clientId: 'sh-3' })]
+    for (const member of members) await member.client.subscribeAsync('$share/g/sh/+', { qos: 1 })
+    const publishers = [0, 1, 2].map((i) => scene.client(node(i).mqttUrl, { protocolVersion: 5, clientId: `sh-pub-${i + 1}` }))
+    const pubs = await Promise.all(publishers)
+    // Every node sees both members' routes once probes published on it reach both members.
+    for (const [i, pub] of pubs.entries()) {
+      let k = 0
+      await eventually(
+        `probes from node ${i + 1} reaching both members`,
+        async () => {
+          if (members.every((m) => m.inbox.messages.some((msg) => msg.payload.toString() === `probe-${i}`))) return true
+          await pub.client.publishAsync(`sh/probe${k++}`, `probe-${i}`, { qos: 0 })
+          return false
+        },
+        5_000,
+      )
+    }
+    const before = members.map((m) => m.inbox.messages.length)
+    for (let i = 0; i < 40; i++) await pubs[1]!.client.publishAsync(`sh/${i}`, `m-${i}`, { qos: 1 })
+    const received = () => members.flatMap((m, j) => m.inbox.messages.slice(before[j]).filter((msg) => msg.payload.toString().startsWith('m-')))
+    await eventually('40 messages over both members', () => received().length >= 40, 10_000)
+    const payloads = received().map((msg) => msg.payload.toString())
+    expect(payloads.sort()).toEqual(Array.from({ length: 40 }, (_, i) => `m-${i}`).sort())
+    const perMember = members.map((m, j) => m.inbox.messages.slice(before[j]).filter((msg) => msg.payload.toString().startsWith('m-')).length)
+    console.log(`$share/g across nodes 1 and 3: ${perMember.join(' + ')} of 40`)
+    expect(perMember.every((n) => n > 0)).toBe(true)
+    for (const c of [...members, ...pubs]) await closeClient(c.client)
+  })
+
+  it('delivers QoS 2 across nodes exactly once', async () => {
+    const sub = await scene.client(node(1).mqttUrl, { protocolVersion: 5, clientId: 'q2-sub' })
+    await sub.client.subscribeAsync('q2/#', { qos: 2 })
+    const pub = await scene.client(node(0).mqttUrl, { protocolVersion: 5, clientId: 'q2-pub' })
+    await routeVisible(sub, pub.client, 'q2/probe')
+    for (let i = 0; i < 10; i++) await pub.client.publishAsync(`q2/${i}`, `q2-${i}`, { qos: 2 })
+    await eventually('10 QoS 2 messages', () => sub.inbox.messages.filter((m) => m.packet.qos === 2).length >= 10, 10_000)
+    expect(sub.inbox.messages.filter((m) => m.packet.qos === 2).map((m) => m.payload.toString())).toEqual(Array.from({ length: 10 }, (_, i) => `q2-${i}`))
+    await closeClient(sub.client)
+    await closeClient(pub.client)
+  })
+
+  it('lets exactly one of two simultaneous connections with one client id on nodes 1 and 2 keep the session', async () => {
+    const options = { protocolVersion: 5 as const, clientId: 'twice', clean: false, properties: { sessionExpiryInterval: 60 } }
+    const settled = await Promise.allSettled([scene.client(node(0).mqttUrl, options), scene.client(node(1).mqttUrl, options)])
+    const opened = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
+    expect(opened.length).toBeGreaterThan(0)
+    // The loser is refused or closed (0x8E) once the winner took the session over.
+    await eventually('one connection left', () => opened.filter((c) => c.client.connected).length === 1, 10_000)
+    const winner = opened.find((c) => c.client.connected) as OpenedClient
+    await winner.client.subscribeAsync('twice/t', { qos: 1 })
+    const pub = await scene.client(node(2).mqttUrl, { protocolVersion: 5, clientId: 'twice-pub' })
+    await routeVisible(winner, pub.client, 'twice/t')
+    expect(opened.filter((c) => c.client.connected)).toHaveLength(1)
+    await closeClient(winner.client)
+    await closeClient(pub.client)
+  })
 })

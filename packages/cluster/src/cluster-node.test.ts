@@ -149,4 +149,22 @@ describe('ClusterNode (real etcd, real transport)', () => {
     ])
     expect([...owned.keys()]).toEqual(['free'])
   })
+
+  it('[MQTT-4.8.2] names exactly one node per message for a shared group with members on both nodes', async () => {
+    const filter = '$share/g/s/+'
+    a.cluster.addRoute(filter)
+    b.cluster.addRoute(filter)
+    await until('both views to hold both routes', () => a.cluster.forward(message('s/probe')) !== undefined && b.cluster.forward(message('s/probe')) !== undefined)
+    const served = { a: 0, b: 0 }
+    for (let i = 0; i < 64; i++) {
+      const m = { ...message(`s/${i}`), publisherId: 'p', publishedAt: 1_000 + i }
+      const onA = a.cluster.servesShared(filter, m)
+      expect(onA).not.toBe(b.cluster.servesShared(filter, m))
+      served[onA ? 'a' : 'b'] += 1
+    }
+    expect(served.a).toBeGreaterThan(0)
+    expect(served.b).toBeGreaterThan(0)
+    // $SYS is per node: each node serves its own members.
+    expect(a.cluster.servesShared(filter, message('$SYS/x')) && b.cluster.servesShared(filter, message('$SYS/x'))).toBe(true)
+  })
 })

@@ -3,6 +3,7 @@ import type { NodeLease, RouteTable, SessionOwnership } from '@fluxmq/cluster-et
 import type { InboundHandlers, PeerSet, SurrenderedSession } from '@fluxmq/cluster-transport'
 import { ClusterNodeError, ClusterNodeErrorCode } from './errors.js'
 import { RemoteRoutes } from './remote-routes.js'
+import { SharedPlacement } from './shared-placement.js'
 
 export interface EtcdClusterOptions {
   readonly nodeId: string
@@ -35,6 +36,7 @@ export class EtcdCluster implements Cluster {
   readonly handlers: InboundHandlers
   private inbound: ClusterInbound | undefined
   private readonly remote: RemoteRoutes
+  private readonly shared: SharedPlacement
   /** Client id → epoch of every session this node owns. */
   private readonly owned = new Map<string, number>()
   private readonly log: Logger
@@ -44,8 +46,14 @@ export class EtcdCluster implements Cluster {
     this.nodeId = options.nodeId
     this.log = options.logger.child({ component: 'cluster', nodeId: options.nodeId })
     this.remote = new RemoteRoutes(options.nodeId)
+    this.shared = new SharedPlacement(options.nodeId, options.routes)
     for (const [filter, nodes] of options.routes.filters) for (const nodeId of nodes) this.remote.apply({ type: 'added', filter, nodeId })
-    this.unsubscribe.push(options.routes.onChange((change) => this.remote.apply(change)))
+    this.unsubscribe.push(
+      options.routes.onChange((change) => {
+        this.remote.apply(change)
+        this.shared.changed(change.filter)
+      }),
+    )
     this.unsubscribe.push(options.lease.onLost((err) => this.leaseLost(err)))
     this.handlers = {
       publishBatch: (batch) => {
@@ -148,6 +156,10 @@ export class EtcdCluster implements Cluster {
     const accepted: Promise<void>[] = []
     for (const node of targets) accepted.push(this.sendTo(node, message))
     return Promise.all(accepted).then(() => undefined)
+  }
+
+  servesShared(filter: string, message: Message): boolean {
+    return this.shared.serves(filter, message)
   }
 
   private sendTo(node: string, message: Message): Promise<void> {
