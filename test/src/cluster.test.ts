@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { MqttClient } from 'mqtt'
-import { closeClient, type OpenedClient } from '@fluxmq/testing'
+import { closeClient, dropConnection, type OpenedClient } from '@fluxmq/testing'
 import { eventually, startCluster, type ClusterNodeProcess } from './support/cluster.js'
 import { Scene } from './support/fluxmq.js'
 
@@ -16,6 +16,13 @@ afterAll(() => scene.cleanup.run(), 60_000)
 
 function node(i: number): ClusterNodeProcess {
   return nodes[i] as ClusterNodeProcess
+}
+
+/** How many messages `from` forwarded to `peer` and had accepted (from `/api/v1/cluster`). */
+async function acceptedBy(from: ClusterNodeProcess, peer: string): Promise<number> {
+  const response = await fetch(`${from.httpUrl}/api/v1/cluster`, { signal: AbortSignal.timeout(2_000) })
+  const body = (await response.json()) as { peers: { peer: string; acceptedMessages: number }[] }
+  return body.peers.find((p) => p.peer === peer)?.acceptedMessages ?? -1
 }
 
 /**
@@ -74,6 +81,22 @@ describe('a 3-node cluster on loopback (embedded etcd members)', () => {
     console.log(`route visible after SUBACK: node 1 ${Math.round(fromFirst as number)} ms, node 2 ${Math.round(fromSecond as number)} ms`)
     expect(fromFirst).toBeLessThan(1_000)
     expect(fromSecond).toBeLessThan(1_000)
+
+    // And its removal: node 1 stops forwarding vis/… to node 3 (its peer counter stands still).
+    await sub.client.unsubscribeAsync('vis/#')
+    const unsubscribed = performance.now()
+    await eventually(
+      'node 1 to stop forwarding to node 3',
+      async () => {
+        const before = await acceptedBy(node(0), 'n3')
+        await pubs[0]!.client.publishAsync('vis/n1', 'after-unsubscribe', { qos: 1 })
+        return (await acceptedBy(node(0), 'n3')) === before
+      },
+      5_000,
+    )
+    const removedMs = performance.now() - unsubscribed
+    console.log(`route removal visible on node 1 after ${Math.round(removedMs)} ms`)
+    expect(removedMs).toBeLessThan(1_000)
     for (const pub of pubs) await closeClient(pub.client)
     await closeClient(sub.client)
   })
@@ -193,5 +216,18 @@ describe('a 3-node cluster on loopback (embedded etcd members)', () => {
     expect(opened.filter((c) => c.client.connected)).toHaveLength(1)
     await closeClient(winner.client)
     await closeClient(pub.client)
+  })
+
+  it('publishes the will of a client dropped on node 1 to a subscriber on node 3', async () => {
+    const sub = await scene.client(node(2).mqttUrl, { protocolVersion: 5, clientId: 'will-sub' })
+    await sub.client.subscribeAsync('will/#', { qos: 1 })
+    const probe = await scene.client(node(0).mqttUrl, { protocolVersion: 5, clientId: 'will-probe' })
+    await routeVisible(sub, probe.client, 'will/probe')
+    const dying = await scene.client(node(0).mqttUrl, { protocolVersion: 5, clientId: 'will-client', will: { topic: 'will/gone', payload: Buffer.from('bye'), qos: 1, retain: false } })
+    await dropConnection(dying.client)
+    const will = await sub.inbox.waitFor((m) => m.topic === 'will/gone', 10_000)
+    expect(will.payload.toString()).toBe('bye')
+    await closeClient(sub.client)
+    await closeClient(probe.client)
   })
 })
