@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { MqttClient } from 'mqtt'
-import { closeClient, dropConnection, type OpenedClient } from '@fluxmq/testing'
+import { closeClient, dropConnection, metricValue, type OpenedClient } from '@fluxmq/testing'
 import { eventually, startCluster, type ClusterNodeProcess } from './support/cluster.js'
 import { Scene } from './support/fluxmq.js'
 
@@ -67,6 +67,9 @@ describe('a 3-node cluster on loopback (embedded etcd members)', () => {
     expect(q1.map((m) => m.payload.toString())).toEqual(Array.from({ length: 20 }, (_, i) => `q1-${i}`))
     expect(q1.every((m) => m.packet.qos === 1)).toBe(true)
     expect(q0.map((m) => m.payload.toString())).toEqual(Array.from({ length: 20 }, (_, i) => `q0-${i}`))
+    const metrics = await (await fetch(`${node(0).httpUrl}/metrics`)).text()
+    expect(metricValue(metrics, 'fluxmq_cluster_forwarded_messages_total', '{peer="n3"}')).toBeGreaterThanOrEqual(40)
+    expect(metricValue(metrics, 'fluxmq_cluster_peer_up', '{peer="n2"}')).toBe(1)
     // Nothing the subscriber did not ask for, and nothing twice.
     expect(sub.inbox.messages.filter((m) => m.topic === 'x/0/one')).toHaveLength(1)
     await closeClient(sub.client)
@@ -127,6 +130,8 @@ describe('a 3-node cluster on loopback (embedded etcd members)', () => {
     await publisherOnOldNode.client.publishAsync('mv/after', 'after-move', { qos: 1 })
     const after = await moved.inbox.waitFor((m) => m.topic === 'mv/after')
     expect(after.payload.toString()).toBe('after-move')
+    const metrics = await (await fetch(`${node(2).httpUrl}/metrics`)).text()
+    expect(metricValue(metrics, 'fluxmq_cluster_takeover_seconds_count')).toBe(1)
     // Exactly once: the old node no longer holds a copy of the session that could deliver it again.
     expect(moved.inbox.messages.filter((m) => m.topic === 'mv/after')).toHaveLength(1)
     expect(moved.inbox.messages.filter((m) => m.topic.startsWith('mv/') && /^mv\/\d$/.test(m.topic))).toHaveLength(5)

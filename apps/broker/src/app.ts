@@ -10,6 +10,7 @@ import { createAdminApi } from './admin/admin-api.js'
 import type { FluxConfig } from './config/schema.js'
 import { formatAddress, type Address } from './config/units.js'
 import { tlsAddress } from './config/validate.js'
+import { registerClusterMetrics } from './http/cluster-metrics.js'
 import { createMetrics } from './http/metrics.js'
 import { closeHttp, createHttpServer, listenHttp } from './http/server.js'
 import type { Readiness } from './http/server.js'
@@ -227,9 +228,11 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
         listeners: () => Object.fromEntries(Object.entries(addresses).map(([name, address]) => [name, showAddress(address)])),
         ...(clusterNode === undefined ? {} : { cluster: () => clusterNode.report() }),
       })
+      const metrics = createMetrics(() => broker.stats, { node: nodeId, version: VERSION }, () => ({ ...mqtt.stats, bufferedBytes: mqtt.bufferedBytes }))
+      if (clusterNode !== undefined) registerClusterMetrics(metrics, clusterNode)
       http = createHttpServer({
         token: config.server.http.token,
-        metrics: createMetrics(() => broker.stats, { node: nodeId, version: VERSION }, () => ({ ...mqtt.stats, bufferedBytes: mqtt.bufferedBytes })),
+        metrics,
         readiness: () => readiness.report(),
         admin,
         logger: logger.child({ component: 'http' }),

@@ -41,6 +41,7 @@ export class EtcdCluster implements Cluster {
   private readonly owned = new Map<string, number>()
   private readonly log: Logger
   private readonly unsubscribe: (() => void)[] = []
+  private readonly takeoverListeners = new Set<(tookMs: number) => void>()
 
   constructor(private readonly options: EtcdClusterOptions) {
     this.nodeId = options.nodeId
@@ -98,6 +99,7 @@ export class EtcdCluster implements Cluster {
   }
 
   async acquireSession(clientId: string): Promise<SessionClaim> {
+    const started = performance.now()
     const { epoch, previousNode } = await this.options.ownership.claim(clientId)
     this.owned.set(clientId, epoch)
     if (previousNode === undefined || previousNode === this.nodeId) return { epoch }
@@ -107,7 +109,6 @@ export class EtcdCluster implements Cluster {
       this.log.warn({ clientId, epoch, previousNode }, 'previous owner is not a member, session taken over without its state')
       return { epoch }
     }
-    const started = performance.now()
     let surrendered: SurrenderedSession | undefined
     try {
       surrendered = await peer.takeOver({ clientId, epoch })
@@ -120,7 +121,14 @@ export class EtcdCluster implements Cluster {
     }
     const tookMs = Math.round((performance.now() - started) * 1000) / 1000
     this.log.info({ clientId, epoch, previousNode, tookMs, state: surrendered !== undefined }, 'session taken over')
+    for (const listener of this.takeoverListeners) listener(tookMs)
     return surrendered === undefined ? { epoch } : { epoch, transferred: surrendered.transferred }
+  }
+
+  /** Every takeover from another node, with the milliseconds from claim to state (for metrics). */
+  onTakeover(listener: (tookMs: number) => void): () => void {
+    this.takeoverListeners.add(listener)
+    return () => this.takeoverListeners.delete(listener)
   }
 
   releaseSession(clientId: string): void {
