@@ -23,6 +23,8 @@ class RecordingInbound implements ClusterInbound {
   readonly surrendered: { clientId: string; epoch: number }[] = []
   readonly lost: string[] = []
   session: TransferredSession | undefined
+  /** The next surrender fails with this error (once). */
+  failNext: Error | undefined
 
   deliverLocal(message: Message): void {
     this.delivered.push(message)
@@ -30,7 +32,9 @@ class RecordingInbound implements ClusterInbound {
 
   surrenderSession(clientId: string, epoch: number): Promise<TransferredSession | undefined> {
     this.surrendered.push({ clientId, epoch })
-    return Promise.resolve(this.session)
+    const failure = this.failNext
+    this.failNext = undefined
+    return failure === undefined ? Promise.resolve(this.session) : Promise.reject(failure)
   }
 
   ownershipLost(clientIds: readonly string[]): void {
@@ -139,6 +143,25 @@ describe('ClusterNode (real etcd, real transport)', () => {
     expect(third.epoch).toBeGreaterThan(second.epoch)
     expect(third.transferred).toBeUndefined()
     expect(inboundA.surrendered).toHaveLength(1)
+  })
+
+  it('asks the old owner again on the next claim after a takeover failed, under a newer epoch', async () => {
+    const first = await a.cluster.acquireSession('c2')
+    inboundA.session = {
+      session: { clientId: 'c2', protocol: 'mqtt5', expiryInterval: 300, epoch: first.epoch },
+      subscriptions: [],
+      inflight: [],
+      incomingQos2: [],
+      offline: [message('c2/queued')],
+    }
+    inboundA.surrendered.length = 0
+    inboundA.failNext = Object.assign(new Error('disk busy'), { code: 'FLUXMQ_ERR_TEST' })
+    await expect(b.cluster.acquireSession('c2')).rejects.toThrow()
+    // The claim moved to b, so b is now the "previous owner"; the state is still on a.
+    const retried = await b.cluster.acquireSession('c2')
+    expect(retried.transferred?.offline.map((m) => m.topic)).toEqual(['c2/queued'])
+    expect(inboundA.surrendered.map((s) => s.epoch)).toEqual([expect.any(Number), retried.epoch])
+    expect(inboundA.surrendered[0]!.epoch).toBeLessThan(retried.epoch)
   })
 
   it('claims stored sessions nobody else owns, and leaves those another node owns', async () => {

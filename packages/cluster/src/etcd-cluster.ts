@@ -1,6 +1,7 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Cluster, ClusterInbound, Logger, Message, SessionClaim, StoredClaim } from '@fluxmq/core'
 import type { NodeLease, RouteTable, SessionOwnership } from '@fluxmq/cluster-etcd'
-import type { InboundHandlers, PeerSet, SurrenderedSession } from '@fluxmq/cluster-transport'
+import type { InboundHandlers, Peer, PeerSet, SurrenderedSession } from '@fluxmq/cluster-transport'
 import { ClusterNodeError, ClusterNodeErrorCode } from './errors.js'
 import { RemoteRoutes } from './remote-routes.js'
 import { SharedPlacement } from './shared-placement.js'
@@ -22,6 +23,10 @@ export interface EtcdClusterOptions {
   readonly logger: Logger
 }
 
+/** How long a takeover waits for the previous owner to appear in the membership, and how often it looks. */
+const PEER_WAIT_MS = 2_000
+const PEER_POLL_MS = 25
+
 /** How many stored sessions are claimed at once at start-up (each is a read and a transaction). */
 const CLAIM_CONCURRENCY = 64
 
@@ -42,6 +47,8 @@ export class EtcdCluster implements Cluster {
   private readonly log: Logger
   private readonly unsubscribe: (() => void)[] = []
   private readonly takeoverListeners = new Set<(tookMs: number) => void>()
+  /** Client id → the node still holding its state after a takeover that failed. */
+  private readonly unfinished = new Map<string, string>()
 
   constructor(private readonly options: EtcdClusterOptions) {
     this.nodeId = options.nodeId
@@ -102,27 +109,45 @@ export class EtcdCluster implements Cluster {
     const started = performance.now()
     const { epoch, previousNode } = await this.options.ownership.claim(clientId)
     this.owned.set(clientId, epoch)
-    if (previousNode === undefined || previousNode === this.nodeId) return { epoch }
-    const peer = this.options.peers.get(previousNode)
+    // A takeover that failed left the claim here and the state there: this claim asks again.
+    const from = previousNode !== undefined && previousNode !== this.nodeId ? previousNode : this.unfinished.get(clientId)
+    if (from === undefined) return { epoch }
+    const peer = await this.peerOf(from)
     if (peer === undefined) {
-      // Its key outlived its registration (a leaving node): nothing to ask, the state stays there.
-      this.log.warn({ clientId, epoch, previousNode }, 'previous owner is not a member, session taken over without its state')
+      // Its session key outlived its registration: a node leaving (its broker already stopped).
+      this.unfinished.delete(clientId)
+      this.log.warn({ clientId, epoch, previousNode: from }, 'previous owner is not a member, session taken over without its state')
       return { epoch }
     }
     let surrendered: SurrenderedSession | undefined
     try {
       surrendered = await peer.takeOver({ clientId, epoch })
     } catch (err) {
-      // The claim stays in etcd (the old owner is fenced by it); the client's next CONNECT claims
-      // again and asks again.
+      // The claim stays in etcd (it fences the old owner); the next CONNECT of this client here
+      // asks the old owner again under a newer epoch.
+      this.unfinished.set(clientId, from)
       this.owned.delete(clientId)
-      this.log.warn({ err, clientId, epoch, previousNode }, 'session takeover failed')
+      this.log.warn({ err, clientId, epoch, previousNode: from }, 'session takeover failed')
       throw err
     }
+    this.unfinished.delete(clientId)
     const tookMs = Math.round((performance.now() - started) * 1000) / 1000
-    this.log.info({ clientId, epoch, previousNode, tookMs, state: surrendered !== undefined }, 'session taken over')
+    this.log.info({ clientId, epoch, previousNode: from, tookMs, state: surrendered !== undefined }, 'session taken over')
     for (const listener of this.takeoverListeners) listener(tookMs)
     return surrendered === undefined ? { epoch } : { epoch, transferred: surrendered.transferred }
+  }
+
+  /**
+   * The peer of a node that owned a session. Its session key was alive, so its registration is
+   * too, unless it is leaving; the registry's watch may lag the claim by a moment, so wait a little.
+   */
+  private async peerOf(node: string): Promise<Peer | undefined> {
+    const deadline = performance.now() + PEER_WAIT_MS
+    for (;;) {
+      const peer = this.options.peers.get(node)
+      if (peer !== undefined || performance.now() >= deadline) return peer
+      await sleep(PEER_POLL_MS)
+    }
   }
 
   /** Every takeover from another node, with the milliseconds from claim to state (for metrics). */
