@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { MqttClient } from 'mqtt'
 import { closeClient, dropConnection, metricValue, type OpenedClient } from '@fluxmq/testing'
-import { eventually, startCluster, type ClusterNodeProcess } from './support/cluster.js'
+import { eventually, joinNode, startCluster, type ClusterNodeProcess } from './support/cluster.js'
 import { Scene } from './support/fluxmq.js'
 
 // Three real fluxmq processes, each supervising its own etcd member of one 3-member etcd cluster.
@@ -234,5 +234,26 @@ describe('a 3-node cluster on loopback (embedded etcd members)', () => {
     expect(will.payload.toString()).toBe('bye')
     await closeClient(sub.client)
     await closeClient(probe.client)
+  })
+
+  // Last: it adds a fourth node to the cluster the other tests use.
+  it('gives a node that joins later (external etcd mode, memory storage) the retained messages set before', async () => {
+    const pub = await scene.client(node(0).mqttUrl, { protocolVersion: 5, clientId: 'late-pub' })
+    const big = Buffer.alloc(8192, 3)
+    await pub.client.publishAsync('late/small', 'before-join', { qos: 1, retain: true })
+    await pub.client.publishAsync('late/big', big, { qos: 1, retain: true })
+    const late = await joinNode(scene, 'n4', nodes.map((n) => n.etcdClientAddr), 4)
+    const sub = await scene.client(late.mqttUrl, { protocolVersion: 5, clientId: 'late-sub' })
+    await sub.client.subscribeAsync('late/+', { qos: 1 })
+    const got = new Map((await sub.inbox.waitForCount(2, 5_000)).map((m) => [m.topic, m.payload]))
+    expect(got.get('late/small')?.toString()).toBe('before-join')
+    // Above the 1 KiB threshold: fetched from node 1, which holds the payload.
+    expect(got.get('late/big')?.equals(big)).toBe(true)
+    // And it takes part in routing like the others: a publish on it reaches node 2.
+    const far = await scene.client(node(1).mqttUrl, { protocolVersion: 5, clientId: 'late-far' })
+    await far.client.subscribeAsync('late/live', { qos: 1 })
+    const latePub = await scene.client(late.mqttUrl, { protocolVersion: 5, clientId: 'late-pub-2' })
+    await routeVisible(far, latePub.client, 'late/live')
+    for (const c of [pub, sub, far, latePub]) await closeClient(c.client)
   })
 })

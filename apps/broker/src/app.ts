@@ -78,6 +78,7 @@ function startClusterNode(config: FluxConfig, nodeId: string, storage: Storage, 
         : undefined,
       endpoints: etcd.endpoints,
       leaseTtlMs: etcd.lease_ttl,
+      retainedThresholdBytes: etcd.hybrid_retained_size_threshold,
     },
     transport: {
       host: listen.host,
@@ -142,7 +143,10 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
     await broker.start()
     readiness.storageOpened()
     if (clusterNode !== undefined) {
-      await clusterNode.join()
+      // A memory store starts empty: it takes the cluster's retained messages before any client is
+      // served. A SQLite store kept its own across the restart (and its sessions, which loading
+      // would queue them for again).
+      await clusterNode.join({ loadRetained: config.storage.type === 'memory' })
       readiness.joinedCluster()
     }
   } catch (error) {

@@ -60,12 +60,13 @@ let a: ClusterNode
 let b: ClusterNode
 const inboundA = new RecordingInbound()
 const inboundB = new RecordingInbound()
-const syncs = { a: 0, b: 0 }
+const syncs = { a: 0, b: 0, c: 0 }
+let options: (nodeId: 'a' | 'b' | 'c', embedded: boolean) => ClusterNodeOptions
 
 beforeAll(async () => {
   const [client, peer] = await freePorts(2)
   const base = cleanup.tempDir('fluxmq-cluster-')
-  const options = (nodeId: 'a' | 'b', embedded: boolean): ClusterNodeOptions => ({
+  options = (nodeId: 'a' | 'b' | 'c', embedded: boolean): ClusterNodeOptions => ({
     nodeId,
     clusterName: 'test',
     version: '0.0.0',
@@ -77,6 +78,7 @@ beforeAll(async () => {
         : undefined,
       endpoints: [`127.0.0.1:${client}`],
       leaseTtlMs: 5_000,
+      retainedThresholdBytes: 16,
     },
     transport: { host: '127.0.0.1', port: 0, advertiseAddr: '', tls: undefined },
     sync: () => {
@@ -90,7 +92,7 @@ beforeAll(async () => {
   cleanup.defer(() => b.leave())
   a.cluster.attach(inboundA)
   b.cluster.attach(inboundB)
-  await Promise.all([a.join(), b.join()])
+  await Promise.all([a.join({ loadRetained: false }), b.join({ loadRetained: false })])
   await until('both nodes to see each other', () => a.report().peers.length === 1 && b.report().peers.length === 1)
 }, 60_000)
 
@@ -117,9 +119,24 @@ describe('ClusterNode (real etcd, real transport)', () => {
     await until('the route gone from node a', () => a.cluster.forward(message('f/probe')) === undefined)
   })
 
-  it('sends a retained message to every other node, with or without a route', async () => {
+  it('sends a retained message to every other node, with or without a route, and gives them all to a node that joins later', async () => {
     await a.cluster.forward(message('r/kept', true))
     expect(inboundB.delivered.some((m) => m.topic === 'r/kept' && m.retain)).toBe(true)
+    // Above the 16-byte threshold: etcd keeps an index entry, node a the payload.
+    const big = { ...message('r/big', true), payload: Buffer.alloc(100, 1) }
+    await a.cluster.forward(big)
+    await b.cluster.forward({ ...message('r/gone', true) })
+    await b.cluster.forward({ ...message('r/gone', true), payload: Buffer.alloc(0) })
+
+    const c = await ClusterNode.start(options('c', false))
+    cleanup.defer(() => c.leave())
+    const inboundC = new RecordingInbound()
+    c.cluster.attach(inboundC)
+    await c.join({ loadRetained: true })
+    const loaded = new Map(inboundC.delivered.map((m) => [m.topic, m]))
+    expect(loaded.get('r/kept')?.payload.toString()).toBe('to r/kept')
+    expect(loaded.get('r/big')?.payload.equals(big.payload)).toBe(true)
+    expect(loaded.has('r/gone')).toBe(false)
   })
 
   it('takes a session over from its owner node with a newer epoch and brings its state', async () => {

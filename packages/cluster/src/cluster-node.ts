@@ -3,6 +3,7 @@ import {
   EtcdMember,
   NodeLease,
   NodeRegistry,
+  RetainedIndex,
   RouteTable,
   SessionOwnership,
   connectEtcd,
@@ -11,6 +12,7 @@ import {
 import { PeerSet, TransportServer, type InboundHandlers, type PeerState, type TlsFiles } from '@fluxmq/cluster-transport'
 import { ClusterNodeError, ClusterNodeErrorCode } from './errors.js'
 import { EtcdCluster } from './etcd-cluster.js'
+import { RetainedSync } from './retained-sync.js'
 
 export interface EmbeddedEtcdOptions {
   readonly binary: string
@@ -34,6 +36,8 @@ export interface ClusterNodeOptions {
     readonly embedded: EmbeddedEtcdOptions | undefined
     readonly endpoints: readonly string[]
     readonly leaseTtlMs: number
+    /** `cluster.etcd.hybrid_retained_size_threshold`: retained payloads up to this size are inline in etcd. */
+    readonly retainedThresholdBytes: number
   }
   readonly transport: {
     /** Where the transport server listens; host '' = every interface, port 0 = a free one. */
@@ -73,6 +77,7 @@ export class ClusterNode {
     private readonly etcd: EtcdConnection,
     private readonly lease: NodeLease,
     private readonly routes: RouteTable,
+    private readonly retained: RetainedIndex,
     private readonly server: TransportServer,
     private readonly registry: NodeRegistry,
     private readonly peers: PeerSet,
@@ -86,6 +91,7 @@ export class ClusterNode {
       peers,
       members: () => registry.members.keys(),
       sync: options.sync,
+      retained: new RetainedSync(retained, { nodeId: options.nodeId, thresholdBytes: options.etcd.retainedThresholdBytes, peers, logger: options.logger }),
       logger: options.logger,
     })
   }
@@ -115,6 +121,9 @@ export class ClusterNode {
       const routes = new RouteTable(etcd.namespace, lease, { nodeId, logger })
       await routes.start()
       undo.push(() => routes.stop())
+      const retained = new RetainedIndex(etcd.namespace, { nodeId, logger, thresholdBytes: options.etcd.retainedThresholdBytes })
+      await retained.start()
+      undo.push(() => retained.stop())
       const peers = new PeerSet({ localNode: nodeId, logger, ...(options.transport.tls === undefined ? {} : { tls: options.transport.tls }) })
       undo.push(() => peers.close())
       // The server calls the cluster's handlers, which exist only once the node is built; a
@@ -141,7 +150,7 @@ export class ClusterNode {
       undo.push(() => server.close())
       const transportAddr = options.transport.advertiseAddr !== '' ? options.transport.advertiseAddr : `127.0.0.1:${bound.port}`
       const registry = new NodeRegistry(etcd.namespace, lease, { nodeId, transportAddr, clientAddrs: options.clientAddrs, version: options.version }, logger)
-      built.node = new ClusterNode(options, member, etcd, lease, routes, server, registry, peers, transportAddr)
+      built.node = new ClusterNode(options, member, etcd, lease, routes, retained, server, registry, peers, transportAddr)
       return built.node
     } catch (error) {
       for (const step of undo.reverse()) await Promise.resolve(step()).catch(() => undefined)
@@ -151,15 +160,22 @@ export class ClusterNode {
 
   /**
    * Registers the node in `nodes/` and follows the membership: one transport peer per other
-   * node. Resolves once the registration is written and the member list loaded.
+   * node. Resolves once the registration is written and the member list loaded, and, with
+   * `loadRetained`, once the cluster's retained messages are in the local broker (for a broker
+   * that starts empty: they are routed to local subscriptions as they are stored, so a broker that
+   * restored stored sessions would queue them again).
    */
-  async join(): Promise<void> {
+  async join(options: { readonly loadRetained: boolean }): Promise<void> {
     const follow = (): void => {
       this.peers.update([...this.registry.members.values()].map((info) => ({ nodeId: info.nodeId, address: info.transportAddr })))
     }
     this.stopMembershipWatch.push(this.registry.onJoined(follow), this.registry.onLeft(follow))
     await this.registry.start()
     follow()
+    if (options.loadRetained) {
+      const loaded = await this.cluster.loadRetained()
+      this.options.logger.info({ nodeId: this.options.nodeId, retained: loaded }, 'retained messages loaded from the cluster')
+    }
     this.registeredAt = Date.now()
     this.options.logger.info({ nodeId: this.options.nodeId, members: [...this.registry.members.keys()] }, 'cluster joined')
   }
@@ -190,6 +206,7 @@ export class ClusterNode {
       ['peers', () => this.peers.close()],
       ['transport server', () => this.server.close()],
       ['routes', () => this.routes.stop()],
+      ['retained index', () => this.retained.stop()],
       ['lease', () => this.lease.stop()],
       ['etcd client', () => this.etcd.close()],
       ['etcd member', () => this.member?.stop()],

@@ -4,6 +4,7 @@ import type { NodeLease, RouteTable, SessionOwnership } from '@fluxmq/cluster-et
 import type { InboundHandlers, Peer, PeerSet, SurrenderedSession } from '@fluxmq/cluster-transport'
 import { ClusterNodeError, ClusterNodeErrorCode } from './errors.js'
 import { RemoteRoutes } from './remote-routes.js'
+import type { RetainedSync } from './retained-sync.js'
 import { SharedPlacement } from './shared-placement.js'
 
 export interface EtcdClusterOptions {
@@ -20,6 +21,8 @@ export interface EtcdClusterOptions {
    * forwarded batch is acknowledged after it, so the sender's PUBACK promises what a local one does.
    */
   readonly sync: () => Promise<void>
+  /** The cluster's retained messages in etcd: written on every retained publish of this node. */
+  readonly retained: RetainedSync
   readonly logger: Logger
 }
 
@@ -70,9 +73,8 @@ export class EtcdCluster implements Cluster {
         return this.options.sync()
       },
       takeOver: (request) => this.surrender(request.clientId, request.epoch, request.requesterNode),
-      // Retained messages travel inline with their publish to every node (see forward), so this
-      // node never holds a payload that another node would have to fetch.
-      fetchPayload: () => undefined,
+      // Wills are not indexed yet: only retained payloads are held here.
+      fetchPayload: (request) => (request.kind === 'retained' ? this.options.retained.fetch(request.key) : undefined),
     }
   }
 
@@ -179,16 +181,31 @@ export class EtcdCluster implements Cluster {
 
   /**
    * Once per publish: to every other node whose routes match, or, for a retained message
-   * (clearing ones included), to every other node, so each node's retained store stays whole
-   * and a subscriber anywhere gets it on SUBSCRIBE.
+   * (clearing ones included), to every other node and to etcd, so each node's retained store
+   * stays whole and a subscriber anywhere gets it on SUBSCRIBE.
    */
   forward(message: Message): Promise<void> | undefined {
-    const targets = message.retain ? this.otherMembers() : this.remote.nodesFor(message.topic)
-    if (targets === undefined || targets.size === 0) return undefined
+    if (message.retain) {
+      // Accepted once every node has it and etcd keeps it for the nodes that join later.
+      const accepted = [this.options.retained.record(message)]
+      for (const node of this.otherMembers()) accepted.push(this.sendTo(node, message))
+      return Promise.all(accepted).then(() => undefined)
+    }
+    const targets = this.remote.nodesFor(message.topic)
+    if (targets === undefined) return undefined
     if (targets.size === 1) for (const node of targets) return this.sendTo(node, message)
     const accepted: Promise<void>[] = []
     for (const node of targets) accepted.push(this.sendTo(node, message))
     return Promise.all(accepted).then(() => undefined)
+  }
+
+  /**
+   * Stores every retained message of the cluster in the local broker (through deliverLocal, which
+   * also routes it to matching local subscriptions: call it before clients are served).
+   */
+  async loadRetained(): Promise<number> {
+    const inbound = this.requireInbound()
+    return this.options.retained.load((message) => inbound.deliverLocal(message))
   }
 
   servesShared(filter: string, message: Message): boolean {

@@ -25,6 +25,8 @@ export async function freePorts(count: number): Promise<number[]> {
 
 export interface ClusterNodeProcess extends StartedFluxmq {
   readonly nodeId: string
+  /** host:port of its embedded etcd member's client listener. */
+  readonly etcdClientAddr: string
 }
 
 /** What `/api/v1/cluster` answers on a clustered node. */
@@ -85,21 +87,44 @@ export async function startCluster(scene: Scene, size: number, extraArgs: readon
       ]
       const started = await scene.broker(args, { startTimeoutMs: 60_000 })
       scene.cleanup.defer(() => started.process.stop('SIGTERM', 10_000))
-      return { ...started, nodeId }
+      return { ...started, nodeId, etcdClientAddr: `127.0.0.1:${ports[i] as number}` }
     }),
   )
-  for (const node of nodes) {
-    await eventually(`${node.nodeId} /ready`, async () => (await fetch(`${node.httpUrl}/ready`, { signal: AbortSignal.timeout(2_000) })).status === 200, 30_000)
-    await eventually(
-      `${node.nodeId} to see every node as a peer`,
-      async () => {
-        const { body } = await getJson<ClusterView>(`${node.httpUrl}/api/v1/cluster`)
-        return body.nodes.length === size && body.peers.length === size - 1 && body.peers.every((peer) => peer.breaker === 'closed')
-      },
-      30_000,
-    )
-  }
+  for (const node of nodes) await untilJoined(node, size)
   return nodes
+}
+
+/**
+ * One more node that joins a running cluster as a client of its etcd (`cluster.etcd.embedded:
+ * false`, `endpoints`), with memory storage. Resolves once it is ready and sees `size` nodes.
+ */
+export async function joinNode(scene: Scene, nodeId: string, endpoints: readonly string[], size: number): Promise<StartedFluxmq> {
+  const started = await scene.broker(
+    setArgs({
+      'cluster.enabled': true,
+      'cluster.node_id': nodeId,
+      'cluster.etcd.embedded': false,
+      'cluster.etcd.endpoints': endpoints.join(','),
+      'cluster.etcd.lease_ttl': '5s',
+      'cluster.transport.addr': '127.0.0.1:0',
+    }),
+    { startTimeoutMs: 60_000 },
+  )
+  scene.cleanup.defer(() => started.process.stop('SIGTERM', 10_000))
+  await untilJoined({ ...started, nodeId }, size)
+  return started
+}
+
+async function untilJoined(node: StartedFluxmq & { readonly nodeId: string }, size: number): Promise<void> {
+  await eventually(`${node.nodeId} /ready`, async () => (await fetch(`${node.httpUrl}/ready`, { signal: AbortSignal.timeout(2_000) })).status === 200, 30_000)
+  await eventually(
+    `${node.nodeId} to see every node as a peer`,
+    async () => {
+      const { body } = await getJson<ClusterView>(`${node.httpUrl}/api/v1/cluster`)
+      return body.nodes.length === size && body.peers.length === size - 1 && body.peers.every((peer) => peer.breaker === 'closed')
+    },
+    30_000,
+  )
 }
 
 function killOrphanMember(etcdDataDir: string): void {
