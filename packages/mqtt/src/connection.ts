@@ -82,6 +82,8 @@ export class Connection implements LinkTarget, WriterOwner {
   disconnectSessionExpiry: number | undefined
   /** A DISCONNECT with reason 0x00 removes the will [MQTT-3.1.2-10]. */
   willSuppressed = false
+  /** The CONNECT carried a will: only then does the disconnect line say whether it goes out. */
+  hasWill = false
   /** The running AUTH exchange (CONNECT or re-authentication), if any. */
   auth: AuthExchange | undefined
   /** Authentication Method of the CONNECT; re-authentication must use the same one [MQTT-4.12.1-1]. */
@@ -489,7 +491,7 @@ export class Connection implements LinkTarget, WriterOwner {
     this.detached = true
     const options: { publishWill: boolean; sessionExpiryInterval?: number } = { publishWill: !this.willSuppressed }
     if (this.disconnectSessionExpiry !== undefined) options.sessionExpiryInterval = this.disconnectSessionExpiry
-    this.log.info({ publishWill: options.publishWill }, 'client disconnected')
+    this.log.info(this.hasWill ? { publishWill: options.publishWill } : {}, 'client disconnected')
     this.broker.disconnect(this.session, options)
   }
 
