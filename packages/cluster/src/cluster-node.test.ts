@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ClusterInbound, Logger, Message, TransferredSession } from '@fluxmq/core'
 import { Cleanup } from '@fluxmq/testing'
+import { connectEtcd, keyspace } from '@fluxmq/cluster-etcd'
 import { ClusterNode, type ClusterNodeOptions } from './cluster-node.js'
 
 const silent: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined, child: () => silent }
@@ -61,10 +62,12 @@ let b: ClusterNode
 const inboundA = new RecordingInbound()
 const inboundB = new RecordingInbound()
 const syncs = { a: 0, b: 0, c: 0 }
+let etcdClientPort = 0
 let options: (nodeId: 'a' | 'b' | 'c', embedded: boolean) => ClusterNodeOptions
 
 beforeAll(async () => {
   const [client, peer] = await freePorts(2)
+  etcdClientPort = client as number
   const base = cleanup.tempDir('fluxmq-cluster-')
   options = (nodeId: 'a' | 'b' | 'c', embedded: boolean): ClusterNodeOptions => ({
     nodeId,
@@ -206,5 +209,28 @@ describe('ClusterNode (real etcd, real transport)', () => {
     expect(served.b).toBeGreaterThan(0)
     // $SYS is per node: each node serves its own members.
     expect(a.cluster.servesShared(filter, message('$SYS/x')) && b.cluster.servesShared(filter, message('$SYS/x'))).toBe(true)
+  })
+
+  // Last: it takes node b's lease away.
+  it('reports every session owned here as lost when the node lease is lost, and takes a new lease', async () => {
+    await b.cluster.acquireSession('lost-1')
+    const etcd = connectEtcd('test', { endpoints: [`127.0.0.1:${etcdClientPort}`] })
+    cleanup.defer(() => etcd.close())
+    const owner = await etcd.namespace.get(keyspace.sessionKey('lost-1')).exec()
+    const leaseId = owner.kvs[0]?.lease
+    expect(leaseId).toBeDefined()
+    await etcd.client.leaseClient.leaseRevoke({ ID: leaseId as string })
+    await until('ownershipLost on node b', () => inboundB.lost.includes('lost-1'), 15_000)
+    expect(inboundA.lost).toEqual([])
+    // The node goes on: once the lease is granted again, a claim works on it.
+    const deadline = Date.now() + 15_000
+    let again: Awaited<ReturnType<typeof b.cluster.acquireSession>> | undefined
+    while (again === undefined) {
+      again = await b.cluster.acquireSession('lost-1').catch((err: unknown) => {
+        if (Date.now() > deadline) throw err
+        return sleep(100).then(() => undefined)
+      })
+    }
+    expect(again.transferred).toBeUndefined()
   })
 })
