@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net'
 import type { Server } from 'node:http'
 import { Broker, MemoryStorage } from '@fluxmq/core'
 import type { Clock, Logger, QoS, Storage } from '@fluxmq/core'
-import { ClusterNode } from '@fluxmq/cluster'
+import type { ClusterNode } from '@fluxmq/cluster'
 import { MqttServer } from '@fluxmq/mqtt'
 import { DATABASE_FILE, SqliteStorage } from '@fluxmq/storage'
 import { createAdminApi } from './admin/admin-api.js'
@@ -54,7 +54,9 @@ function createStorage(config: FluxConfig['storage'], logger: Logger): Storage {
 }
 
 /** The cluster membership of this node, from `cluster.*` (validated: etcd addresses and transport address are set). */
-function startClusterNode(config: FluxConfig, nodeId: string, storage: Storage, logger: Logger): Promise<ClusterNode> {
+async function startClusterNode(config: FluxConfig, nodeId: string, storage: Storage, logger: Logger): Promise<ClusterNode> {
+  // Loaded only when clustered: a single node never pulls in etcd3, gRPC and Connect.
+  const { ClusterNode } = await import('@fluxmq/cluster')
   const { etcd, transport } = config.cluster
   const tls = transport.tls
   const clientAddrs: Record<string, string> = {}
