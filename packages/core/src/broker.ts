@@ -295,14 +295,18 @@ export class Broker implements BrokerCore, ClusterInbound {
    * awaits `remote`); QoS 0 promises nothing, so nobody waits and a refusal is only logged.
    */
   private forwardAndRoute(message: Message, forward: boolean): ReasonCode {
+    let sent = false
     if (forward) {
       const accepted = this.cluster.forward(message)
       if (accepted !== undefined) {
+        sent = true
         if (message.qos > 0) this.remote = accepted
         else accepted.catch((err: unknown) => this.logger.warn({ err, topic: message.topic }, 'QoS 0 publish not accepted by another node'))
       }
     }
-    return this.route(message)
+    const reason = this.route(message)
+    // [MQTT-5 3.4.2.1] 0x10 only when the server knows nobody matched: a node it went to may have.
+    return sent && reason === ReasonCode.NoMatchingSubscribers ? ReasonCode.Success : reason
   }
 
   /** Delivers to every matching local session once; returns the publish's reason code. */
