@@ -71,7 +71,7 @@ export class Broker implements BrokerCore, ClusterInbound {
   private readonly clock: Clock
   private readonly ctx: SessionContext
   private readonly registry: SessionRegistry
-  private readonly router = new Router()
+  private readonly router: Router
   private readonly timers = new TimerQueue()
   private readonly retained: RetainedMessages
   /** Serializes connects per client id: ownership claims may interleave across awaits. */
@@ -93,6 +93,8 @@ export class Broker implements BrokerCore, ClusterInbound {
     this.nodeId = options.nodeId
     this.storage = new WriteAheadStorage(options.storage)
     this.cluster = options.cluster ?? new LocalCluster(options.nodeId)
+    const cluster = this.cluster
+    this.router = new Router(cluster.servesShared === undefined ? undefined : (filter, message) => cluster.servesShared?.(filter, message) ?? true)
     this.authorizer = options.authorizer ?? allowAll
     this.logger = options.logger.child({ component: 'core', nodeId: options.nodeId })
     this.clock = options.clock
@@ -293,14 +295,18 @@ export class Broker implements BrokerCore, ClusterInbound {
    * awaits `remote`); QoS 0 promises nothing, so nobody waits and a refusal is only logged.
    */
   private forwardAndRoute(message: Message, forward: boolean): ReasonCode {
+    let sent = false
     if (forward) {
       const accepted = this.cluster.forward(message)
       if (accepted !== undefined) {
+        sent = true
         if (message.qos > 0) this.remote = accepted
         else accepted.catch((err: unknown) => this.logger.warn({ err, topic: message.topic }, 'QoS 0 publish not accepted by another node'))
       }
     }
-    return this.route(message)
+    const reason = this.route(message)
+    // [MQTT-5 3.4.2.1] 0x10 only when the server knows nobody matched: a node it went to may have.
+    return sent && reason === ReasonCode.NoMatchingSubscribers ? ReasonCode.Success : reason
   }
 
   /** Delivers to every matching local session once; returns the publish's reason code. */
@@ -321,7 +327,7 @@ export class Broker implements BrokerCore, ClusterInbound {
 
   private routeOnce(message: Message): ReasonCode {
     const router = this.router
-    router.match(message.topic, message.publisherId)
+    router.match(message.topic, message.publisherId, message)
     const direct = router.direct
     const shared = router.shared
     const matched = direct.length + shared.length

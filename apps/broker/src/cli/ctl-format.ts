@@ -100,8 +100,15 @@ export function formatAnswer(query: CtlQuery, body: unknown): string {
   switch (query.what) {
     case 'status':
       return status(answer)
-    case 'cluster':
-      return `cluster ${text(answer['name'])}: clustering ${answer['enabled'] === true ? 'on' : 'off'}, leader ${text(answer['leader'])}, nodes ${((answer['nodes'] ?? []) as unknown[]).map(text).join(', ')}\n`
+    case 'cluster': {
+      const head = `cluster ${text(answer['name'])}: clustering ${answer['enabled'] === true ? 'on' : 'off'}, leader ${text(answer['leader'])}, nodes ${((answer['nodes'] ?? []) as unknown[]).map(text).join(', ')}\n`
+      const peers = (answer['peers'] ?? []) as Json[]
+      if (peers.length === 0) return head
+      return `${head}\n${table(
+        ['PEER', 'ADDRESS', 'CIRCUIT', 'PENDING', 'FORWARDED', 'BATCHES', 'REJECTED', 'RESENT'],
+        peers.map((p) => [p['peer'], p['address'], p['breaker'], p['pendingMessages'], p['acceptedMessages'], p['acceptedBatches'], p['rejectedBatches'], p['resentBatches']].map(text)),
+      )}`
+    }
     case 'nodes':
       return table(
         ['NODE', 'STATUS', 'VERSION', 'UPTIME', 'LISTENERS'],

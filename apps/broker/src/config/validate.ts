@@ -76,8 +76,8 @@ function validateCluster(config: FluxConfig): void {
  * broker that silently ignores what the operator asked for.
  */
 export function checkSupported(config: FluxConfig): void {
-  if (config.cluster.enabled) {
-    throw new ConfigError(ConfigErrorCode.Unsupported, 'cluster.enabled', 'cluster.enabled: clustering is not available in this build yet', true)
+  if (config.cluster.raft.enabled) {
+    throw new ConfigError(ConfigErrorCode.Unsupported, 'cluster.raft.enabled', 'cluster.raft.enabled: Raft replication is not available in this build yet', true)
   }
   if (config.queues.length > 0) {
     throw new ConfigError(ConfigErrorCode.Unsupported, 'queues', 'queues: durable queues are not available in this build yet', config.queues.length)
