@@ -114,6 +114,16 @@ describe('Broker.durable(clientId): the write-ahead barrier per session', () => 
     expect(w.broker.durable('stored')).toBeUndefined()
   })
 
+  it('after stop() nothing waits: the last commit came before Storage closed, and a closed Storage is not asked', async () => {
+    const w = await createWorld()
+    const stored = await connect(w, 'stored', { cleanStart: false, expiry: 60 })
+    stored.subscribe('t', 1)
+    await w.broker.stop()
+    expect(() => w.storage.sync()).toThrow()
+    expect(w.broker.durable()).toBeUndefined()
+    expect(w.broker.durable('stored')).toBeUndefined()
+  })
+
   it('a stored session waits for its own SUBACK-time write; a clean one subscribing at the same time does not', async () => {
     const storage = new SlowCommits()
     const w = await createWorld({}, { storage })

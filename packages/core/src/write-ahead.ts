@@ -19,6 +19,7 @@ export class WriteAheadStorage implements Storage {
   private staged = new Set<string>()
   /** The commit each session still waits for; an entry leaves once that commit settles. */
   private readonly pending = new Map<string, Promise<void>>()
+  private closed = false
 
   constructor(private readonly inner: Storage) {}
 
@@ -29,6 +30,9 @@ export class WriteAheadStorage implements Storage {
    * session or retained, is durable.
    */
   barrier(clientId?: string): Promise<void> | undefined {
+    // Closed: the broker waited for the last commit before it closed Storage, so a connection
+    // that ends afterwards has nothing left to wait for (and a closed Storage cannot be asked).
+    if (this.closed) return undefined
     if (clientId === undefined) return this.inner.sync()
     if (this.staged.size !== 0) this.closeBatch()
     return this.pending.size === 0 ? undefined : this.pending.get(clientId)
@@ -46,10 +50,12 @@ export class WriteAheadStorage implements Storage {
   }
 
   open(): Promise<StoredState> {
+    this.closed = false
     return this.inner.open()
   }
 
   close(): Promise<void> {
+    this.closed = true
     return this.inner.close()
   }
 
