@@ -1,10 +1,11 @@
 import { hostname } from 'node:os'
+import { resolve } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import type { Server } from 'node:http'
 import { Broker, MemoryStorage } from '@fluxmq/core'
 import type { Clock, Logger, QoS, Storage } from '@fluxmq/core'
 import { MqttServer } from '@fluxmq/mqtt'
-import { SqliteStorage } from '@fluxmq/storage'
+import { DATABASE_FILE, SqliteStorage } from '@fluxmq/storage'
 import { createAdminApi } from './admin/admin-api.js'
 import type { FluxConfig } from './config/schema.js'
 import type { Address } from './config/units.js'
@@ -52,6 +53,10 @@ function createStorage(config: FluxConfig['storage'], logger: Logger): Storage {
 
 function showAddress(address: AddressInfo): string {
   return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`
+}
+
+function showAddresses(addresses: Partial<Record<ListenerName, AddressInfo>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(addresses).map(([name, address]) => [name, showAddress(address)]))
 }
 
 /**
@@ -166,7 +171,7 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
         version: VERSION,
         startedAt,
         now: systemClock.now,
-        listeners: () => Object.fromEntries(Object.entries(addresses).map(([name, address]) => [name, showAddress(address)])),
+        listeners: () => showAddresses(addresses),
       })
       http = createHttpServer({
         token: config.server.http.token,
@@ -181,6 +186,9 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
     await close()
     throw error
   }
-  logger.info({ version: VERSION, storage: config.storage.type }, 'fluxmq started')
+  const storagePath = config.storage.type === 'sqlite' ? resolve(config.storage.dir, DATABASE_FILE) : undefined
+  // The line an operator reads first: where the data lives and where clients connect. The message
+  // itself stays fixed so that tools can wait for it.
+  logger.info({ version: VERSION, storage: config.storage.type, ...(storagePath === undefined ? {} : { storagePath }), listeners: showAddresses(addresses) }, 'fluxmq started')
   return { nodeId, addresses, readiness: () => readiness.report(), reload: () => reloadAuth(config.auth, auth), close }
 }

@@ -108,6 +108,7 @@ export class Broker implements BrokerCore, ClusterInbound {
       now: () => clock.now(),
       wrote: false,
       backpressure: undefined,
+      overflowing: undefined,
       halted: false,
     }
     this.retained = new RetainedMessages(this.storage, this.timers, this.stats, options.maxRetainedMessages)
@@ -326,19 +327,29 @@ export class Broker implements BrokerCore, ClusterInbound {
     const matched = direct.length + shared.length
     if (matched === 0) return ReasonCode.NoMatchingSubscribers
     let rejected = 0
+    let overflowed = 0
     for (let i = 0; i < direct.length; i++) {
       const s = direct[i] as Session
       // QoS is min(published, granted) [MQTT-3.8.4-8]; granted is already capped at max_qos.
       const qos = (message.qos < s.matchQos ? message.qos : s.matchQos) as QoS
       // [MQTT-3.3.1-12] RETAIN is 0 on a forwarded message, [MQTT-3.3.1-13] kept with Retain As Published.
-      if (s.offer(message, qos, s.matchRetain && message.retain, s.matchIds) === Offer.Rejected) rejected++
+      const offer = s.offer(message, qos, s.matchRetain && message.retain, s.matchIds)
+      if (offer === Offer.Rejected) rejected++
+      else if (offer === Offer.Overflowed) overflowed++
     }
     for (let i = 0; i < shared.length; i++) {
       const sub = shared[i] as Subscription
       const qos = (message.qos < sub.qos ? message.qos : sub.qos) as QoS
       const retain = sub.options.retainAsPublished && message.retain
-      if (sub.session.offer(message, qos, retain, sub.ids) === Offer.Rejected) rejected++
+      const offer = sub.session.offer(message, qos, retain, sub.ids)
+      if (offer === Offer.Rejected) rejected++
+      else if (offer === Offer.Overflowed) overflowed++
     }
+    // A QoS 0 publish that reached nobody, every queue it feeds being full, is not read faster than
+    // those queues drain: reading it only to drop it starves the subscribers of the machine's
+    // network and CPU. A publisher that still reaches someone is not slowed for a slow subscriber.
+    if (overflowed === matched) this.ctx.backpressure ??= this.ctx.overflowing
+    this.ctx.overflowing = undefined
     return rejected === matched ? ReasonCode.QuotaExceeded : ReasonCode.Success
   }
 
