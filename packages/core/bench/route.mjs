@@ -19,6 +19,7 @@ async function world() {
 function client(broker, id, counter) {
   let handle
   const link = {
+    hasCredit: () => true,
     deliver(d) {
       counter.n++
       if (d.qos === 1) queueAck(() => broker.puback(handle, d.packetId))

@@ -197,11 +197,18 @@ export interface BrokerCore {
   tick(now: number): void
 
   /**
-   * Write-ahead barrier: resolves once every storage write staged so far is durable; undefined
-   * when nothing was staged since the last call. Adapters hold each turn's outgoing packets
-   * behind it, so no client sees an acknowledgement or delivery that a restart would undo.
+   * Write-ahead barrier of one session: resolves once every storage write staged so far for
+   * `clientId`'s session is durable (rejects when Storage failed); undefined when none is waiting.
+   * Adapters hold a connection's outgoing packets behind it (and behind that connection's earlier
+   * held packets), so no client sees an acknowledgement or delivery that a restart would undo;
+   * a session whose state was not written (expiry 0, or QoS 0 traffic) is never held behind
+   * another session's commit. What a publisher's acknowledgement depends on in other sessions
+   * (offline queues, retained, forwarding) is `PublishResult.durable`. Asking consumes nothing.
+   * Without a client id: resolves once every write staged so far, of any session, is durable
+   * (a connection's last packet waits for that: the acknowledgements still owed to it depend on
+   * other sessions' writes).
    */
-  durable(): Promise<void> | undefined
+  durable(clientId?: string): Promise<void> | undefined
 
   readonly stats: BrokerStats
   /** Adapters report wire traffic so the core's counters and $SYS cover it. */

@@ -501,8 +501,8 @@ export class Broker implements BrokerCore, ClusterInbound {
     return true
   }
 
-  durable(): Promise<void> | undefined {
-    return this.storage.barrier()
+  durable(clientId?: string): Promise<void> | undefined {
+    return this.storage.barrier(clientId)
   }
 
   countBytes(received: number, sent: number): void {

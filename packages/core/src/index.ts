@@ -1,4 +1,5 @@
 export type { QoS, UserProperty, MessageProperties, Message, Delivery } from './message.js'
+export { wireCache, keepWireCache, type WireCache } from './wire-cache.js'
 export { ReasonCode } from './reason-code.js'
 export type { Clock, Logger } from './ports.js'
 export type {

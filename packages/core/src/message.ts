@@ -14,8 +14,8 @@ export interface MessageProperties {
 
 /**
  * The protocol-neutral message every adapter produces and consumes. Immutable once routed: the
- * same object is shared by every subscriber it is delivered to, so adapters may keep encoded
- * forms of it in `wire` (a per-message cache private to the adapter that made it).
+ * same object is shared by every subscriber it is delivered to, so adapters keep its encoded
+ * forms in `wire`, shared by every delivery in their protocol.
  */
 export interface Message {
   readonly topic: string
@@ -29,7 +29,13 @@ export interface Message {
   readonly publishedAt: number
   /** Client id of the publisher, for No Local; undefined for broker-made messages ($SYS, wills of gone clients). */
   readonly publisherId?: string
-  /** Adapter-private cache of encoded forms; never persisted, never read by the core. */
+  /**
+   * Encoded forms kept by the adapters that delivered the message: a chain of `WireCache`s, one
+   * per adapter, each holding one form per distinct outgoing form of its protocol (for MQTT:
+   * version × QoS × RETAIN × properties variant). Read and extended only through `wireCache` /
+   * `keepWireCache` (wire-cache.ts), so an adapter never meets another's forms. Never persisted;
+   * a Message built from another one starts without it.
+   */
   wire?: unknown
 }
 

@@ -88,7 +88,7 @@ describe('Session memory', () => {
     const again = await connect(w, 'c', { cleanStart: false, expiry: 60, receiveMaximum: 1 })
     const got: string[] = []
     for (let i = 0; i < 8 && got.length < 4; i++) {
-      await w.broker.durable()
+      await w.broker.durable('c')
       await new Promise((resolve) => setImmediate(resolve))
       for (const r of again.link.take()) {
         got.push(r.payload)

@@ -28,8 +28,8 @@ async function run(qos, v5, encodeEach) {
     }
     const mqttLink = new MqttLink(target)
     const link = encodeEach
-      ? { deliver: (d) => { const m = d.message; target.send(encodePublish({ topic: m.topic, payload: m.payload, qos: d.qos, retain: d.retain, dup: d.dup, ...(d.qos > 0 ? { packetId: d.packetId } : {}) }, v5 ? 5 : 4)); if (d.qos > 0) acks.push(d.packetId); return true }, release() {}, close() {} }
-      : { deliver: (d) => { const ok = mqttLink.deliver(d); if (d.qos > 0) acks.push(d.packetId); return ok }, release() {}, close() {} }
+      ? { hasCredit: () => true, deliver: (d) => { const m = d.message; target.send(encodePublish({ topic: m.topic, payload: m.payload, qos: d.qos, retain: d.retain, dup: d.dup, ...(d.qos > 0 ? { packetId: d.packetId } : {}) }, v5 ? 5 : 4)); if (d.qos > 0) acks.push(d.packetId); return true }, release() {}, close() {} }
+      : { hasCredit: () => true, deliver: (d) => { const ok = mqttLink.deliver(d); if (d.qos > 0) acks.push(d.packetId); return ok }, release() {}, close() {} }
     const result = await broker.connect({ clientId: `s${i}`, protocol: v5 ? 'mqtt5' : 'mqtt3', cleanStart: true, sessionExpiryInterval: 0, receiveMaximum: 65535 }, link)
     broker.activate(result.session)
     broker.subscribe(result.session, [{ filter: 'bench/+', qos, noLocal: false, retainAsPublished: false, retainHandling: 0 }])

@@ -1,7 +1,31 @@
-import type { Message } from '@fluxmq/core'
+import { keepWireCache, wireCache } from '@fluxmq/core'
+import type { Delivery, Message, WireCache } from '@fluxmq/core'
 import { encodePublish } from '@fluxmq/mqtt-codec'
-import { describe, expect, it } from 'vitest'
+import type * as Codec from '@fluxmq/mqtt-codec'
+import { describe, expect, it, vi } from 'vitest'
+import { MqttLink } from './link.js'
+import type { LinkTarget } from './link.js'
+import { OutboundTopicAliases } from './topic-alias.js'
 import { WireForms, publishPacketFor } from './wire-forms.js'
+
+/** Every PUBLISH the adapter encodes, counted: the codec itself, wrapped. */
+const encodes = vi.hoisted(() => ({ count: 0 }))
+vi.mock('@fluxmq/mqtt-codec', async (importOriginal) => {
+  const codec = await importOriginal<typeof Codec>()
+  return {
+    ...codec,
+    encodePublish: (...args: Parameters<typeof codec.encodePublish>) => {
+      encodes.count++
+      return codec.encodePublish(...args)
+    },
+  }
+})
+
+/** Another protocol's cache (an AMQP adapter's), which knows nothing of MQTT's. */
+class OtherProtocolForms implements WireCache {
+  next: WireCache | undefined = undefined
+  readonly transfer = Buffer.from('amqp transfer')
+}
 
 const message = (over: Partial<Message> = {}): Message => ({
   topic: 'a/b',
@@ -32,19 +56,20 @@ describe('WireForms', () => {
     expect(msg.wire).toBe(forms)
   })
 
-  it('keeps a lone 3.1.1 form bare on message.wire and wraps it once a second form is needed', () => {
+  it('a lone 3.1.1 form and later forms share one WireForms', () => {
     const msg = message({ properties: {} })
     const v3 = publishPacketFor(msg, false, 0, false, 0, undefined, at(0), 0, false)
-    expect(msg.wire).toBe(v3)
+    const forms = msg.wire
+    expect(forms).toBeInstanceOf(WireForms)
     expect(publishPacketFor(msg, false, 0, false, 0, undefined, at(0), 0, false)).toBe(v3)
     const retained = publishPacketFor(msg, false, 0, true, 0, undefined, at(0), 0, false)
     expect(retained).toEqual(encodePublish({ topic: 'a/b', payload: msg.payload, qos: 0, retain: true, dup: false }, 4))
-    expect(msg.wire).toBeInstanceOf(WireForms)
+    expect(msg.wire).toBe(forms)
     expect(publishPacketFor(msg, false, 0, false, 0, undefined, at(0), 0, false)).toBe(v3)
     expect(publishPacketFor(msg, false, 0, true, 0, undefined, at(0), 0, false)).toBe(retained)
   })
 
-  it('a bare 3.1.1 QoS 1 form is stamped for later deliveries and wrapped for an MQTT 5 one', () => {
+  it('a 3.1.1 QoS 1 form is stamped for later deliveries, and an MQTT 5 one is a form of its own', () => {
     const msg = message({ properties: {} })
     const expected = (packetId: number, dup: boolean, v: 4 | 5) => encodePublish({ topic: 'a/b', payload: msg.payload, qos: 1, retain: false, dup, packetId, properties: v === 5 ? {} : undefined }, v)
     expect(publishPacketFor(msg, false, 1, false, 0, undefined, at(0), 3, true)).toEqual(expected(3, true, 4))
@@ -90,11 +115,52 @@ describe('WireForms', () => {
     expect(forms.get(true, 0, false, 1, [4], at(90_000), 0, false)).toBe(aliasOnly)
   })
 
-  it("leaves another adapter's cache alone", () => {
-    const foreign = { amqp: true }
-    const msg = message({ wire: foreign })
-    expect(publishPacketFor(msg, true, 0, false, 0, undefined, at(0), 0, false)).toEqual(new WireForms(msg).get(true, 0, false, 0, undefined, at(0), 0, false))
-    expect(publishPacketFor(msg, false, 0, false, 0, undefined, at(0), 0, false)).toEqual(new WireForms(msg).get(false, 0, false, 0, undefined, at(0), 0, false))
-    expect(msg.wire).toBe(foreign)
+  it("keeps its forms beside another protocol's cache, each adapter finding only its own", () => {
+    const msg = message()
+    const other = new OtherProtocolForms()
+    keepWireCache(msg, other)
+    const v5 = publishPacketFor(msg, true, 0, false, 0, undefined, at(0), 0, false)
+    expect(v5).toEqual(new WireForms(msg).get(true, 0, false, 0, undefined, at(0), 0, false))
+    expect(publishPacketFor(msg, true, 0, false, 0, undefined, at(0), 0, false)).toBe(v5)
+    expect(wireCache(msg, OtherProtocolForms)).toBe(other)
+    expect(wireCache(msg, WireForms)).toBeInstanceOf(WireForms)
+  })
+
+  it('a mixed 3.1.1 / 5.0 fan-out encodes once per distinct form, whatever order the subscribers come in', () => {
+    const target = (v5: boolean): LinkTarget & { sent: Buffer[] } => {
+      const sent: Buffer[] = []
+      return {
+        v5,
+        open: true,
+        outboundAliases: new OutboundTopicAliases(0),
+        clientMaximumPacketSize: 268_435_460,
+        hasCredit: () => true,
+        now: () => 0,
+        send: (packet) => sent.push(packet),
+        closeByServer: () => {},
+        sent,
+      }
+    }
+    // 40 subscribers alternating 3.1.1 and 5.0, granted QoS 0 and 1 in turn, some with Retain As Published.
+    const subscribers = Array.from({ length: 40 }, (_, i) => ({ target: target(i % 2 === 0), qos: ((i >> 1) % 2) as 0 | 1, retain: i % 5 === 0 }))
+    const msg = message({ qos: 1, retain: true })
+    keepWireCache(msg, new OtherProtocolForms())
+    encodes.count = 0
+    let packetId = 0
+    for (const s of subscribers) {
+      const delivery: Delivery = { message: msg, qos: s.qos, retain: s.retain, packetId: s.qos === 0 ? 0 : ++packetId, dup: false }
+      expect(new MqttLink(s.target).deliver(delivery)).toBe(true)
+    }
+    const forms = new Set(subscribers.map((s) => `${s.target.v5}|${s.qos}|${s.retain}`))
+    expect(forms.size).toBe(8)
+    expect(encodes.count).toBe(forms.size)
+    // Every subscriber got its own protocol's bytes, with its own packet id.
+    packetId = 0
+    for (const s of subscribers) {
+      const id = s.qos === 0 ? 0 : ++packetId
+      expect(s.target.sent).toEqual([
+        encodePublish({ topic: 'a/b', payload: msg.payload, qos: s.qos, retain: s.retain, dup: false, packetId: s.qos === 0 ? undefined : id, properties: s.target.v5 ? { contentType: 'text/plain', userProperties: { k: 'v' } } : undefined }, s.target.v5 ? 5 : 4),
+      ])
+    }
   })
 })

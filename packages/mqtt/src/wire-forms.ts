@@ -1,4 +1,5 @@
-import type { Clock, Message } from '@fluxmq/core'
+import { keepWireCache, wireCache } from '@fluxmq/core'
+import type { Clock, Message, WireCache } from '@fluxmq/core'
 import { encodePublish, stampPacketId } from '@fluxmq/mqtt-codec'
 import type { PublishFields } from '@fluxmq/mqtt-codec'
 import { messagePropertiesToWire, remainingExpirySeconds } from './properties.js'
@@ -10,16 +11,19 @@ const MAX_KEYED_FORMS = 64
 const PLAIN_SLOTS = 12
 
 /**
- * The encoded PUBLISH forms of one message, shared by every subscriber it goes to (stored on
- * `message.wire`). Plain forms — no alias, no expiry, no subscription ids, the common case — are
- * found by slot (protocol × QoS × RETAIN) without allocating; most messages need a single form,
- * so it sits in a field and the slot array exists only once a second one is needed.
+ * The encoded PUBLISH forms of one message, shared by every subscriber it goes to: the MQTT
+ * adapter's `WireCache` on `message.wire`, beside other protocols' caches. One form per distinct
+ * outgoing form, whatever order subscribers of 3.1.1 and 5.0 come in. Plain forms — no alias, no
+ * expiry, no subscription ids, the common case — are found by slot (protocol × QoS × RETAIN)
+ * without allocating; most messages need a single form, so it sits in a field and the slot array
+ * exists only once a second one is needed. Forms with properties per delivery are keyed by them.
  *
  * A QoS 1/2 form is encoded with the packet id and DUP flag of the delivery that needed it first
  * and goes out as it is; every later delivery of that form gets a copy stamped with its own id
  * (stampPacketId). So a message with one subscriber is encoded once and never copied.
  */
-export class WireForms {
+export class WireForms implements WireCache {
+  next: WireCache | undefined = undefined
   private firstSlot = -1
   private firstForm: Buffer | undefined
   private plain: (Buffer | undefined)[] | undefined
@@ -27,14 +31,6 @@ export class WireForms {
   private v5Properties: WireMessageProperties | undefined
 
   constructor(private readonly message: Message) {}
-
-  /** Takes over a bare 3.1.1 form (see publishPacketFor) as this message's first plain form. */
-  static around(message: Message, form: Buffer): WireForms {
-    const forms = new WireForms(message)
-    forms.firstSlot = v3Slot(form)
-    forms.firstForm = form
-    return forms
-  }
 
   /**
    * The PUBLISH bytes of `message` for one delivery (`packetId` and `dup` matter for QoS 1/2
@@ -101,31 +97,14 @@ function encodeForm(message: Message, v5Properties: WireMessageProperties | unde
   return encodePublish(fields, v5Properties !== undefined ? 5 : 4)
 }
 
-/** Plain-form slot of an encoded 3.1.1 PUBLISH: its QoS and RETAIN bits (DUP aside). */
-const v3Slot = (form: Buffer): number => (form[0] as number) & 0x07
-
 /**
  * The PUBLISH bytes of `message` for one delivery, from the forms shared on `message.wire` (see
- * WireForms.get for the arguments). The first form of a message is usually also its only one, so
- * a plain 3.1.1 form is kept on `message.wire` bare, without a WireForms around it: one object
- * less per message in flight, which the young-generation GC would otherwise copy. The WireForms
- * comes when a second form is needed. So a bare Buffer on `message.wire` is this adapter's; any
- * other value there is another adapter's cache and is left alone.
+ * WireForms.get for the arguments). The MQTT cache is created on the message's first MQTT
+ * delivery and kept in front of other adapters' caches.
  */
 export function publishPacketFor(message: Message, v5: boolean, qos: 0 | 1 | 2, retain: boolean, alias: number, subscriptionIds: readonly number[] | undefined, clock: Clock, packetId: number, dup: boolean): Buffer {
   const wire = message.wire
-  if (wire instanceof WireForms) return wire.get(v5, qos, retain, alias, subscriptionIds, clock, packetId, dup)
-  if (!v5) {
-    const slot = qos * 2 + (retain ? 1 : 0)
-    if (wire === undefined) {
-      // A 3.1.1 delivery carries no alias, expiry or subscription ids: always a plain form.
-      const form = encodeForm(message, undefined, qos, retain, 0, undefined, undefined, packetId, dup)
-      message.wire = form
-      return form
-    }
-    if (wire instanceof Buffer && v3Slot(wire) === slot) return qos === 0 ? wire : stampPacketId(wire, packetId, dup)
-  }
-  const forms = wire instanceof Buffer ? WireForms.around(message, wire) : new WireForms(message)
-  if (wire === undefined || wire instanceof Buffer) message.wire = forms
+  let forms = wire instanceof WireForms ? wire : wire === undefined ? undefined : wireCache(message, WireForms)
+  if (forms === undefined) keepWireCache(message, (forms = new WireForms(message)))
   return forms.get(v5, qos, retain, alias, subscriptionIds, clock, packetId, dup)
 }

@@ -37,7 +37,9 @@ const counting = () => {
   return { totals, sink: { countBytes: (r: number, s: number) => ((totals.received += r), (totals.sent += s), totals.reports++), durable: () => undefined } }
 }
 
-const IGNORE_OWNER: WriterOwner = { onWritable: () => {}, onWriteStall: () => {} }
+const IGNORE_OWNER: WriterOwner = { clientId: 'c', onWritable: () => {}, onWriteStall: () => {} }
+/** An owner that only names its session: whose write-ahead barrier its packets wait for. */
+const sessionOf = (clientId: string): WriterOwner => ({ ...IGNORE_OWNER, clientId })
 const NO_STALLS = new StallWatch(0)
 const PLAIN_SINK: TrafficSink = { countBytes: () => {}, durable: () => undefined }
 
@@ -80,7 +82,7 @@ describe('BatchedWriter', () => {
 
   it('has no room past maxWriteBuffer (queued and unaccepted bytes together) and says so once the stream drains', async () => {
     let writable = 0
-    const { stream, scheduler, writer } = writerOn(PLAIN_SINK, 100, { onWritable: () => writable++, onWriteStall: () => {} })
+    const { stream, scheduler, writer } = writerOn(PLAIN_SINK, 100, { clientId: 'c', onWritable: () => writable++, onWriteStall: () => {} })
     stream.stalled = true
     writer.write(Buffer.alloc(60))
     expect(writer.hasRoom()).toBe(true)
@@ -101,7 +103,7 @@ describe('BatchedWriter', () => {
 
   it('a starved writer whose turn was only queued (not in the stream) gets room back when the turn is flushed', async () => {
     let writable = 0
-    const { writer } = writerOn(PLAIN_SINK, 100, { onWritable: () => writable++, onWriteStall: () => {} })
+    const { writer } = writerOn(PLAIN_SINK, 100, { clientId: 'c', onWritable: () => writable++, onWriteStall: () => {} })
     writer.write(Buffer.alloc(150))
     expect(writer.hasRoom()).toBe(false)
     await nextTurn()
@@ -112,7 +114,7 @@ describe('BatchedWriter', () => {
     let now = 0
     const stalls = new StallWatch(1000, () => now)
     const stalledOnes: string[] = []
-    const owner = (name: string): WriterOwner => ({ onWritable: () => {}, onWriteStall: () => stalledOnes.push(name) })
+    const owner = (name: string): WriterOwner => ({ clientId: name, onWritable: () => {}, onWriteStall: () => stalledOnes.push(name) })
     const dead = writerOn(PLAIN_SINK, 1 << 20, owner('dead'), stalls)
     const slow = writerOn(PLAIN_SINK, 1 << 20, owner('slow'), stalls)
     dead.stream.stalled = true
@@ -183,39 +185,74 @@ describe('BatchedWriter', () => {
     expect(stream.calls).toEqual([[Buffer.from('a')]])
   })
 
-  describe('write-ahead barrier', () => {
-    /** A sink whose durable() hands out barriers the test resolves by hand, like a pending commit. */
+  describe('write-ahead barrier per session', () => {
+    /**
+     * A sink whose sessions wait for commits the test completes by hand, like a pending SQLite
+     * commit. A session's dependency is answered for the turn that staged it only, so a later
+     * turn of the same connection needs no barrier of its own.
+     */
     const gated = () => {
-      const barriers: Array<() => void> = []
-      let staged = false
+      const commits: Array<() => void> = []
+      const staged = new Map<string, Promise<void>>()
       const sink = {
         countBytes: () => {},
-        durable: (): Promise<void> | undefined => {
-          if (!staged) return undefined
-          staged = false
-          return new Promise<void>((resolve) => barriers.push(resolve))
+        durable: (clientId?: string): Promise<void> | undefined => {
+          if (clientId === undefined) return undefined
+          const barrier = staged.get(clientId)
+          staged.delete(clientId)
+          return barrier
         },
-        stage: () => (staged = true),
+        /** Storage writes for these sessions are staged this turn, in one commit. */
+        stage: (...clientIds: string[]) => {
+          const commit = new Promise<void>((resolve) => commits.push(resolve))
+          for (const clientId of clientIds) staged.set(clientId, commit)
+        },
       }
-      return { sink, barriers }
+      return { sink, commits }
     }
 
-    it('holds a turn\'s packets until the storage writes staged with them are durable', async () => {
-      const { sink, barriers } = gated()
-      const { stream, writer } = writerOn(sink)
-      sink.stage()
+    it('holds a connection\'s packets until the storage writes staged for its session are durable', async () => {
+      const { sink, commits } = gated()
+      const { stream, writer } = writerOn(sink, 1 << 20, sessionOf('stored'))
+      sink.stage('stored')
       writer.write(Buffer.from('pubrel'))
       await nextTurn()
       expect(stream.calls).toEqual([])
-      barriers[0]!()
+      commits[0]!()
       await nextTurn()
       expect(stream.calls).toEqual([[Buffer.from('pubrel')]])
     })
 
+    it('a clean session\'s QoS 0 delivery is written while another session\'s commit is pending; the stored one waits', async () => {
+      const { sink, commits } = gated()
+      const scheduler = new FlushScheduler(sink)
+      const stored = new RecordingStream()
+      const clean = new RecordingStream()
+      const ws = new BatchedWriter(stored, scheduler, 1 << 20, sessionOf('stored'), NO_STALLS)
+      const wc = new BatchedWriter(clean, scheduler, 1 << 20, sessionOf('clean'), NO_STALLS)
+      // One publish routed to both: the stored subscriber's inflight record was written.
+      sink.stage('stored')
+      ws.write(Buffer.from('qos1'))
+      wc.write(Buffer.from('qos0'))
+      await nextTurn()
+      expect(clean.calls).toEqual([[Buffer.from('qos0')]])
+      expect(stored.calls).toEqual([])
+      // Later turns: the clean connection keeps flowing; the stored one's later packets (no new
+      // write of their own) queue behind its held batch, in order.
+      wc.write(Buffer.from('next0'))
+      ws.write(Buffer.from('next'))
+      await nextTurn()
+      expect(clean.calls).toEqual([[Buffer.from('qos0')], [Buffer.from('next0')]])
+      expect(stored.calls).toEqual([])
+      commits[0]!()
+      await nextTurn()
+      expect(stored.calls).toEqual([[Buffer.from('qos1')], [Buffer.from('next')]])
+    })
+
     it('flushRead() holds a read\'s packets behind the barrier staged with them', async () => {
-      const { sink, barriers } = gated()
-      const { scheduler, stream, writer } = writerOn(sink)
-      sink.stage()
+      const { sink, commits } = gated()
+      const { scheduler, stream, writer } = writerOn(sink, 1 << 20, sessionOf('stored'))
+      sink.stage('stored')
       writer.write(Buffer.from('puback'))
       scheduler.flushRead()
       await Promise.resolve()
@@ -224,24 +261,30 @@ describe('BatchedWriter', () => {
       writer.write(Buffer.from('later'))
       await nextTurn()
       expect(stream.calls).toEqual([])
-      barriers[0]!()
+      commits[0]!()
       await nextTurn()
       expect(stream.calls).toEqual([[Buffer.from('puback')], [Buffer.from('later')]])
     })
 
-    it('writes held batches in turn order, even when a later turn needs no barrier', async () => {
-      const { sink, barriers } = gated()
-      const { stream, writer } = writerOn(sink)
-      sink.stage()
+    it('writes a connection\'s held batches in turn order, even when a later turn needs no barrier or a later commit comes first', async () => {
+      const { sink, commits } = gated()
+      const { stream, writer } = writerOn(sink, 1 << 20, sessionOf('stored'))
+      sink.stage('stored')
       writer.write(Buffer.from('1'))
       await nextTurn()
       writer.write(Buffer.from('2'))
       await nextTurn()
-      writer.end(Buffer.from('3'), 1000)
+      sink.stage('stored')
+      writer.write(Buffer.from('3'))
+      await nextTurn()
+      writer.end(Buffer.from('4'), 1000)
+      commits[1]!()
+      await nextTurn()
+      await nextTurn()
       expect(stream.calls).toEqual([])
-      barriers[0]!()
+      commits[0]!()
       await new Promise((resolve) => stream.once('close', resolve))
-      expect(stream.calls).toEqual([[Buffer.from('1')], [Buffer.from('2')], [Buffer.from('3')]])
+      expect(stream.calls).toEqual([[Buffer.from('1')], [Buffer.from('2')], [Buffer.from('3')], [Buffer.from('4')]])
     })
 
     it('destroys the connections of a batch whose barrier fails, writing nothing', async () => {
@@ -250,6 +293,22 @@ describe('BatchedWriter', () => {
       writer.write(Buffer.from('puback'))
       await new Promise((resolve) => stream.once('close', resolve))
       expect(stream.calls).toEqual([])
+    })
+
+    it('the last packet waits for every staged write: acknowledgements owed to the connection depend on other sessions\' commits', async () => {
+      let commit!: () => void
+      const everything = new Promise<void>((resolve) => (commit = resolve))
+      const { stream, writer } = writerOn({ countBytes: () => {}, durable: (clientId?: string) => (clientId === undefined ? everything : undefined) })
+      writer.write(Buffer.from('a'))
+      // A PUBACK owed to this connection, waiting on its PublishResult.durable (that same commit).
+      void everything.then(() => writer.write(Buffer.from('puback')))
+      writer.end(Buffer.from('disconnect'), 1000)
+      await nextTurn()
+      await nextTurn()
+      expect(stream.calls).toEqual([[Buffer.from('a')]])
+      commit()
+      await new Promise((resolve) => stream.once('close', resolve))
+      expect(stream.calls).toEqual([[Buffer.from('a')], [Buffer.from('pubackdisconnect')]])
     })
   })
 })

@@ -1,10 +1,13 @@
 import type { Duplex } from 'node:stream'
 
-/** The broker side the writer needs: traffic totals, and the write-ahead barrier. */
+/** The broker side the writer needs: traffic totals, and the write-ahead barrier per session. */
 export interface TrafficSink {
   countBytes(received: number, sent: number): void
-  /** BrokerCore.durable(): pending when the core staged storage writes not yet committed. */
-  durable(): Promise<void> | undefined
+  /**
+   * BrokerCore.durable(clientId): pending while storage writes staged for that session are not
+   * committed; without a client id, while any staged write is not.
+   */
+  durable(clientId?: string): Promise<void> | undefined
 }
 
 /**
@@ -12,10 +15,13 @@ export interface TrafficSink {
  * in this turn is flushed once, and the turn's byte totals are reported in one call.
  *
  * Write-ahead: a packet may tell a client that state changed (PUBACK, PUBREC, PUBREL, PUBCOMP, a
- * PUBLISH now inflight), so a turn's packets go out only once the storage writes staged with them
- * are durable; otherwise a crash between the two would leave the client one step ahead of the
- * restarted broker (a QoS 2 message delivered twice or its packet id wrongly remembered). Held
- * batches are written strictly in turn order.
+ * PUBLISH now inflight), so a connection's packets go out only once the storage writes staged for
+ * its session are durable; otherwise a crash between the two would leave the client one step
+ * ahead of the restarted broker (a QoS 2 message delivered twice or its packet id wrongly
+ * remembered). The barrier is per session: a connection whose session staged nothing (a clean
+ * session's QoS 0 traffic) is written at once while other sessions wait for their commit. A
+ * connection's held batches are written strictly in turn order, and a later turn's packets of the
+ * same connection wait behind them even when they need no barrier themselves.
  */
 export class FlushScheduler {
   /**
@@ -33,8 +39,6 @@ export class FlushScheduler {
   private flushedEarly = false
   private received = 0
   private sent = 0
-  /** Settles once every held batch so far has been written (or failed); undefined when none is held. */
-  private held: Promise<void> | undefined
 
   constructor(private readonly sink: TrafficSink) {}
 
@@ -60,7 +64,7 @@ export class FlushScheduler {
    * and the wait shows in the tail latency. Only the first read of a turn that produced packets
    * does this; under load the later ones of the turn batch into the setImmediate flush as before,
    * so a busy subscriber gets at most one extra write per turn. The write-ahead rule is the same
-   * as the turn's flush: behind the storage barrier and every batch held so far.
+   * as the turn's flush: behind the session's barrier and the connection's batches held so far.
    */
   flushRead(): void {
     if (this.flushedEarly || this.dirty.length === 0) return
@@ -68,17 +72,15 @@ export class FlushScheduler {
     this.flush()
   }
 
-  /** Runs `write` (a connection's last packets) behind the barrier and every batch held so far. */
-  afterHeld(write: () => void): void {
-    const gate = this.gateFor(this.sink.durable())
+  /**
+   * Runs `write` (a connection's last packets) behind its batches held so far and every storage
+   * write staged so far: the PUBACK/PUBREC still owed to it wait on commits of other sessions'
+   * writes (PublishResult.durable), and they go out before the last packet.
+   */
+  afterHeld(writer: BatchedWriter, write: () => void): void {
+    const gate = gateFor(writer.held, this.sink.durable())
     if (gate === undefined) write()
-    else this.hold(gate, write)
-  }
-
-  private gateFor(barrier: Promise<void> | undefined): Promise<void> | undefined {
-    const previous = this.held
-    if (previous === undefined) return barrier
-    return barrier === undefined ? previous : previous.then(() => barrier)
+    else holdUntil([writer], gate.then(write, write))
   }
 
   private schedule(): void {
@@ -102,41 +104,79 @@ export class FlushScheduler {
   }
 
   private flush(): void {
-    const barrier = this.sink.durable()
-    if (barrier === undefined && this.held === undefined) this.flushNow()
-    else this.holdBatch(barrier)
-  }
-
-  private flushNow(): void {
     const batch = this.dirty
     this.dirty = this.spare
-    for (let i = 0; i < batch.length; i++) batch[i]!.flush()
+    let held: HeldBatch | undefined
+    for (let i = 0; i < batch.length; i++) {
+      const writer = batch[i]!
+      const previous = writer.held
+      const barrier = this.sink.durable(writer.clientId)
+      if (previous === undefined && barrier === undefined) writer.flush()
+      else held = HeldBatch.add(held, writer, previous, barrier)
+    }
     batch.length = 0
     this.spare = batch
-  }
-
-  private holdBatch(barrier: Promise<void> | undefined): void {
-    const batch = this.dirty
-    this.dirty = []
-    const taken = batch.map((writer) => writer.take())
-    this.hold(this.gateFor(barrier)!, () => {
-      for (let i = 0; i < batch.length; i++) batch[i]!.writeNow(taken[i]!)
-    }, (err) => {
-      for (let i = 0; i < batch.length; i++) batch[i]!.fail(err, taken[i]!)
-    })
-  }
-
-  private hold(gate: Promise<void>, write: () => void, fail: (err: unknown) => void = write): void {
-    const done = gate.then(write, fail)
-    this.held = done
-    void done.then(() => {
-      if (this.held === done) this.held = undefined
-    })
+    for (let h = held; h !== undefined; h = h.next) h.hold()
   }
 }
 
-/** What a writer tells its connection. */
+/** What a connection's packets wait for: its earlier held batch, then its session's barrier. */
+function gateFor(previous: Promise<void> | undefined, barrier: Promise<void> | undefined): Promise<void> | undefined {
+  if (previous === undefined) return barrier
+  return barrier === undefined ? previous : previous.then(() => barrier)
+}
+
+/** Marks `writers` as held until `done` settles: their next packets queue behind it. */
+function holdUntil(writers: readonly BatchedWriter[], done: Promise<void>): void {
+  for (let i = 0; i < writers.length; i++) writers[i]!.held = done
+  void done.then(() => {
+    for (let i = 0; i < writers.length; i++) if (writers[i]!.held === done) writers[i]!.held = undefined
+  })
+}
+
+/**
+ * The connections of one flush that wait behind the same gate, written together once it opens:
+ * one promise chain per distinct gate, not per connection (sessions written in the same turn share
+ * one commit, and connections held in the same earlier flush share that batch).
+ */
+class HeldBatch {
+  private readonly writers: BatchedWriter[] = []
+  private readonly taken: Buffer[][] = []
+
+  private constructor(
+    private readonly previous: Promise<void> | undefined,
+    private readonly barrier: Promise<void> | undefined,
+    readonly next: HeldBatch | undefined,
+  ) {}
+
+  /** Adds `writer`'s queued packets to the batch of its gate in `list`; returns the list. */
+  static add(list: HeldBatch | undefined, writer: BatchedWriter, previous: Promise<void> | undefined, barrier: Promise<void> | undefined): HeldBatch {
+    let batch = list
+    while (batch !== undefined && (batch.previous !== previous || batch.barrier !== barrier)) batch = batch.next
+    if (batch === undefined) list = batch = new HeldBatch(previous, barrier, list)
+    batch.writers.push(writer)
+    batch.taken.push(writer.take())
+    return list!
+  }
+
+  hold(): void {
+    const { writers, taken } = this
+    const done = gateFor(this.previous, this.barrier)!.then(
+      () => {
+        for (let i = 0; i < writers.length; i++) writers[i]!.writeNow(taken[i]!)
+      },
+      (err: unknown) => {
+        for (let i = 0; i < writers.length; i++) writers[i]!.fail(err, taken[i]!)
+      },
+    )
+    holdUntil(writers, done)
+  }
+}
+
+/** What a writer tells its connection, and asks it. */
 export interface WriterOwner {
+  /** The session's client id ('' before CONNECT): whose write-ahead barrier the packets wait for. */
+  readonly clientId: string
   /** The writer was full (hasRoom() answered false) and has room again. */
   onWritable(): void
   /** The socket has accepted no byte for `stalledMs` while bytes were waiting. */
@@ -219,6 +259,8 @@ export class BatchedWriter {
   private closing = false
   /** The last packet was written: nothing more is. */
   private ended = false
+  /** FlushScheduler's: settles once this connection's batches held for durability so far are written. */
+  held: Promise<void> | undefined
 
   constructor(
     private readonly stream: Duplex,
@@ -227,6 +269,10 @@ export class BatchedWriter {
     private readonly owner: WriterOwner,
     private readonly stalls: StallWatch,
   ) {}
+
+  get clientId(): string {
+    return this.owner.clientId
+  }
 
   /**
    * The connection's credit: room below limits.max_write_buffer, counting what this turn queued,
@@ -357,8 +403,8 @@ export class BatchedWriter {
     if (this.closing) return
     this.closing = true
     // Acknowledgements already owed (PUBACK/PUBREC waiting on a commit) still go out before
-    // `last`: one turn for those settled in microtasks, then every batch held for durability.
-    setImmediate(() => this.scheduler.afterHeld(() => this.finish(last, lingerMs)))
+    // `last`: one turn for those settled in microtasks, then the commit of every staged write.
+    setImmediate(() => this.scheduler.afterHeld(this, () => this.finish(last, lingerMs)))
   }
 
   private finish(last: Buffer | undefined, lingerMs: number): void {
