@@ -10,6 +10,7 @@ import type { FluxConfig } from './config/schema.js'
 import type { Address } from './config/units.js'
 import { tlsAddress } from './config/validate.js'
 import { createMetrics } from './http/metrics.js'
+import { openQueues } from './queues/queues.js'
 import { closeHttp, createHttpServer, listenHttp } from './http/server.js'
 import type { Readiness } from './http/server.js'
 import { ReadinessTracker } from './readiness.js'
@@ -69,7 +70,9 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
   const tlsFiles = loadTlsFiles(config)
 
   const storage = createStorage(config.storage, logger.child({ component: 'storage' }))
-  const readiness = new ReadinessTracker(() => (storage instanceof SqliteStorage ? storage.failure : undefined))
+  const queues = openQueues(config, systemClock, logger)
+  // A failed queue commit makes the node as unfit to serve as a failed session commit.
+  const readiness = new ReadinessTracker(() => (storage instanceof SqliteStorage ? storage.failure : undefined) ?? queues.engine.failure)
   const broker = new Broker({
     nodeId,
     version: VERSION,
@@ -88,13 +91,25 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
     sysIntervalMs: SYS_INTERVAL_MS,
     // The same value the MQTT adapter advertises: the core keeps that many released QoS 2 ids per session.
     receiveMaximum: config.broker.receive_maximum,
+    queues: queues.port,
   })
   // The core opens storage in start() and closes it in stop().
-  await broker.start()
+  try {
+    await broker.start()
+  } catch (err) {
+    queues.close()
+    throw err
+  }
   readiness.storageOpened()
   const startedAt = systemClock.now()
   // unref: the tick alone must never keep a stopping process alive.
-  const ticker = setInterval(() => broker.tick(systemClock.now()), TICK_MS)
+  const ticker = setInterval(() => {
+    const now = systemClock.now()
+    broker.tick(now)
+    // Visibility timeouts, nack backoff and retention are as precise as this tick. A stopped
+    // engine (failed commit) stays stopped: /ready reports it.
+    if (queues.engine.failure === undefined) queues.engine.tick(now)
+  }, TICK_MS)
   ticker.unref()
 
   const mqtt = new MqttServer({
@@ -126,6 +141,8 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
     await mqtt.close()
     await broker.stop()
     clearInterval(ticker)
+    // After the core: closing its links detached their queue consumers.
+    queues.close()
     if (http !== undefined) await closeHttp(http)
     logger.info({}, 'stopped')
   }
@@ -160,7 +177,7 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
       logger.info({ listener: 'amqp' }, 'AMQP 1.0 is not available in this build yet; server.amqp.addr is not bound')
     }
     if (httpAddress !== null) {
-      const admin = createAdminApi(broker, {
+      const admin = createAdminApi(broker, queues.engine, {
         nodeId,
         clusterName: config.cluster.name,
         version: VERSION,
@@ -170,7 +187,7 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
       })
       http = createHttpServer({
         token: config.server.http.token,
-        metrics: createMetrics(() => broker.stats, { node: nodeId, version: VERSION }, () => ({ ...mqtt.stats, bufferedBytes: mqtt.bufferedBytes })),
+        metrics: createMetrics(() => broker.stats, { node: nodeId, version: VERSION }, () => ({ ...mqtt.stats, bufferedBytes: mqtt.bufferedBytes }), () => queues.engine.list()),
         readiness: () => readiness.report(),
         admin,
         logger: logger.child({ component: 'http' }),

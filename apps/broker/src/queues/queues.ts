@@ -1,0 +1,91 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Clock, Logger, QueuePort, QueuePortDelivery } from '@fluxmq/core'
+import { QueueEngine, checkQueueName } from '@fluxmq/queue'
+import type { QueueDeclaration } from '@fluxmq/queue'
+import type { FluxConfig, QueueConfig } from '../config/schema.js'
+
+/** The queue engine of this process, the QueuePort the core consumes it through, and its lifecycle. */
+export interface Queues {
+  readonly engine: QueueEngine
+  readonly port: QueuePort
+  /** Where queues.db lives: storage.dir, or a temporary directory with memory storage. */
+  readonly dir: string
+  /** Commits what is staged, closes the file; a temporary directory is removed. */
+  close(): void
+}
+
+/** A `queues:` config item in the engine's units (replication is for the cluster and ignored on one node). */
+export function declaration(queue: QueueConfig): QueueDeclaration {
+  return {
+    name: queue.name,
+    topics: queue.topics,
+    type: queue.type,
+    maxDeliveries: queue.max_deliveries,
+    visibilityTimeoutMs: queue.visibility_timeout,
+    retention: { maxAgeMs: queue.retention.max_age, maxMessages: queue.retention.max_messages, maxBytes: queue.retention.max_bytes },
+  }
+}
+
+/**
+ * Opens the engine where storage lives: `<storage.dir>/queues.db` with SQLite storage. With
+ * memory storage the queues are as volatile as the sessions: the engine (which needs SQLite) runs
+ * in a fresh temporary directory, removed when the broker closes, so a default run leaves no
+ * files behind and never sees a previous run's queues.
+ */
+export function openQueues(config: FluxConfig, clock: Clock, logger: Logger): Queues {
+  const temporary = config.storage.type === 'memory'
+  const dir = temporary ? mkdtempSync(join(tmpdir(), 'fluxmq-queues-')) : config.storage.dir
+  let deliver: (delivery: QueuePortDelivery) => void = () => {
+    throw new Error('queue delivery before the core bound the queue port')
+  }
+  let engine: QueueEngine
+  try {
+    engine = QueueEngine.open({
+      dir,
+      sync: config.storage.sync,
+      clock,
+      logger,
+      deliver: (delivery) => deliver(delivery),
+      queues: config.queues.map(declaration),
+    })
+  } catch (err) {
+    if (temporary) rmSync(dir, { recursive: true, force: true })
+    throw err
+  }
+  const port: QueuePort = {
+    bind: (fn) => {
+      deliver = fn
+    },
+    publish: (message) => {
+      const { appended, durable } = engine.publish(message.topic, message)
+      return appended.length === 0 ? undefined : durable
+    },
+    attach: (consumer) => {
+      // The engine creates a queue on first use; a name is checked before anything is created.
+      checkQueueName(consumer.queue)
+      engine.attach(consumer)
+    },
+    grant: (consumerId, credit) => engine.grant(consumerId, credit),
+    settle: (consumerId, deliveryId, outcome) => {
+      engine.settle(consumerId, deliveryId, outcome)
+      return engine.durable()
+    },
+    settleMessage: (messageId, group, outcome, reason) => {
+      engine.settleMessage({ messageId, group, outcome, ...(reason === undefined ? {} : { reason }) })
+      return engine.durable()
+    },
+    detach: (consumerId) => engine.detach(consumerId),
+  }
+  logger.info({ dir, temporary, queues: config.queues.length }, 'queue engine opened')
+  return {
+    engine,
+    port,
+    dir,
+    close: () => {
+      engine.close()
+      if (temporary) rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
