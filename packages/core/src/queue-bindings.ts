@@ -47,6 +47,23 @@ function property(props: readonly (readonly [string, string])[] | undefined, nam
   return props?.find(([key]) => key === name)?.[1]
 }
 
+/**
+ * The reason codes an acknowledgement may carry (MQTT 5 §3.4.2.1 PUBACK, §3.9.3 SUBACK); clients
+ * refuse others as malformed. A queue refusal outside them is answered with the nearest one.
+ */
+const PUBACK_REASONS: ReadonlySet<number> = new Set([0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99])
+const SUBACK_REASONS: ReadonlySet<number> = new Set([0x80, 0x83, 0x87, 0x8f, 0x91, 0x97, 0x9e, 0xa1, 0xa2])
+
+function pubackReason(reason: ReasonCode): ReasonCode {
+  // An unknown or already settled message id (0x92 in the engine's vocabulary).
+  return PUBACK_REASONS.has(reason) ? reason : ReasonCode.ImplementationSpecificError
+}
+
+function subackReason(reason: ReasonCode): ReasonCode {
+  if (SUBACK_REASONS.has(reason)) return reason
+  return reason === ReasonCode.TopicNameInvalid ? ReasonCode.TopicFilterInvalid : ReasonCode.UnspecifiedError
+}
+
 /** A refusal thrown by the QueuePort: stable code, the reason code the client gets. */
 interface Refusal {
   readonly code: string
@@ -154,7 +171,7 @@ export class QueueBindings {
     try {
       return { reason: ReasonCode.Success, durable: this.port.publish(message) }
     } catch (err) {
-      return { reason: this.refused(err, s, message.topic, 'queue publish refused') }
+      return { reason: pubackReason(this.refused(err, s, message.topic, 'queue publish refused')) }
     }
   }
 
@@ -190,7 +207,7 @@ export class QueueBindings {
     try {
       this.port.attach({ consumerId: id, queue, group, ...(cursor === undefined ? {} : { cursor }) })
     } catch (err) {
-      return this.refused(err, s, req.filter, 'queue subscription refused')
+      return subackReason(this.refused(err, s, req.filter, 'queue subscription refused'))
     }
     // QoS 1 is enough for at-least-once; QoS 0 consumers get at-most-once (settled when sent).
     const qos = (req.qos > 1 ? 1 : req.qos) as QoS
@@ -290,7 +307,7 @@ export class QueueBindings {
     try {
       durable = this.port.settleMessage(messageId, group, outcome, property(props, Property.Reason))
     } catch (err) {
-      return { reason: this.refused(err, s, message.topic, 'queue settlement refused') }
+      return { reason: pubackReason(this.refused(err, s, message.topic, 'queue settlement refused')) }
     }
     // The settling connection's consumer of that queue and group gets its credit back.
     const feed = s?.feed instanceof SessionConsumers ? s.feed : undefined
