@@ -10,7 +10,7 @@ import type { FluxConfig } from './config/schema.js'
 import type { Address } from './config/units.js'
 import { tlsAddress } from './config/validate.js'
 import { createMetrics } from './http/metrics.js'
-import { openQueues } from './queues/queues.js'
+import { createQueues } from './queues/queues.js'
 import { closeHttp, createHttpServer, listenHttp } from './http/server.js'
 import type { Readiness } from './http/server.js'
 import { ReadinessTracker } from './readiness.js'
@@ -70,9 +70,9 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
   const tlsFiles = loadTlsFiles(config)
 
   const storage = createStorage(config.storage, logger.child({ component: 'storage' }))
-  const queues = openQueues(config, systemClock, logger)
+  const queues = createQueues(config, systemClock, logger)
   // A failed queue commit makes the node as unfit to serve as a failed session commit.
-  const readiness = new ReadinessTracker(() => (storage instanceof SqliteStorage ? storage.failure : undefined) ?? queues.engine.failure)
+  const readiness = new ReadinessTracker(() => (storage instanceof SqliteStorage ? storage.failure : undefined) ?? queues.failure)
   const broker = new Broker({
     nodeId,
     version: VERSION,
@@ -94,10 +94,11 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
     queues: queues.port,
   })
   // The core opens storage in start() and closes it in stop().
+  await broker.start()
   try {
-    await broker.start()
+    queues.open()
   } catch (err) {
-    queues.close()
+    await broker.stop()
     throw err
   }
   readiness.storageOpened()
@@ -108,7 +109,7 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
     broker.tick(now)
     // Visibility timeouts, nack backoff and retention are as precise as this tick. A stopped
     // engine (failed commit) stays stopped: /ready reports it.
-    if (queues.engine.failure === undefined) queues.engine.tick(now)
+    if (queues.failure === undefined) queues.engine.tick(now)
   }, TICK_MS)
   ticker.unref()
 

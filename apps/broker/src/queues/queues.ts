@@ -8,10 +8,14 @@ import type { FluxConfig, QueueConfig } from '../config/schema.js'
 
 /** The queue engine of this process, the QueuePort the core consumes it through, and its lifecycle. */
 export interface Queues {
+  /** The engine; throws before `open()`. */
   readonly engine: QueueEngine
+  /** The commit failure that stopped the engine, for readiness; undefined while healthy or not open. */
+  readonly failure: Error | undefined
+  /** Valid from construction on (the core binds it), usable once `open()` returned. */
   readonly port: QueuePort
-  /** Where queues.db lives: storage.dir, or a temporary directory with memory storage. */
-  readonly dir: string
+  /** Opens `queues.db`: after the session store, so a broken storage.dir is reported as the store's failure. */
+  open(): void
   /** Commits what is staged, closes the file; a temporary directory is removed. */
   close(): void
 }
@@ -29,63 +33,70 @@ export function declaration(queue: QueueConfig): QueueDeclaration {
 }
 
 /**
- * Opens the engine where storage lives: `<storage.dir>/queues.db` with SQLite storage. With
- * memory storage the queues are as volatile as the sessions: the engine (which needs SQLite) runs
- * in a fresh temporary directory, removed when the broker closes, so a default run leaves no
- * files behind and never sees a previous run's queues.
+ * The engine where storage lives: `<storage.dir>/queues.db` with SQLite storage. With memory
+ * storage the queues are as volatile as the sessions: the engine (which needs SQLite) runs in a
+ * fresh temporary directory, removed when the broker closes, so a default run leaves no files
+ * behind and never sees a previous run's queues.
  */
-export function openQueues(config: FluxConfig, clock: Clock, logger: Logger): Queues {
+export function createQueues(config: FluxConfig, clock: Clock, logger: Logger): Queues {
   const temporary = config.storage.type === 'memory'
-  const dir = temporary ? mkdtempSync(join(tmpdir(), 'fluxmq-queues-')) : config.storage.dir
+  let dir: string | undefined
+  let opened: QueueEngine | undefined
   let deliver: (delivery: QueuePortDelivery) => void = () => {
     throw new Error('queue delivery before the core bound the queue port')
   }
-  let engine: QueueEngine
-  try {
-    engine = QueueEngine.open({
-      dir,
-      sync: config.storage.sync,
-      clock,
-      logger,
-      deliver: (delivery) => deliver(delivery),
-      queues: config.queues.map(declaration),
-    })
-  } catch (err) {
-    if (temporary) rmSync(dir, { recursive: true, force: true })
-    throw err
+  const engine = (): QueueEngine => {
+    if (opened === undefined) throw new Error('queue engine used before it was opened')
+    return opened
+  }
+  const removeTemporary = (): void => {
+    if (temporary && dir !== undefined) rmSync(dir, { recursive: true, force: true })
   }
   const port: QueuePort = {
     bind: (fn) => {
       deliver = fn
     },
     publish: (message) => {
-      const { appended, durable } = engine.publish(message.topic, message)
+      const { appended, durable } = engine().publish(message.topic, message)
       return appended.length === 0 ? undefined : durable
     },
     attach: (consumer) => {
       // The engine creates a queue on first use; a name is checked before anything is created.
       checkQueueName(consumer.queue)
-      engine.attach(consumer)
+      engine().attach(consumer)
     },
-    grant: (consumerId, credit) => engine.grant(consumerId, credit),
+    grant: (consumerId, credit) => engine().grant(consumerId, credit),
     settle: (consumerId, deliveryId, outcome) => {
-      engine.settle(consumerId, deliveryId, outcome)
-      return engine.durable()
+      engine().settle(consumerId, deliveryId, outcome)
+      return engine().durable()
     },
     settleMessage: (messageId, group, outcome, reason) => {
-      engine.settleMessage({ messageId, group, outcome, ...(reason === undefined ? {} : { reason }) })
-      return engine.durable()
+      engine().settleMessage({ messageId, group, outcome, ...(reason === undefined ? {} : { reason }) })
+      return engine().durable()
     },
-    detach: (consumerId) => engine.detach(consumerId),
+    detach: (consumerId) => engine().detach(consumerId),
   }
-  logger.info({ dir, temporary, queues: config.queues.length }, 'queue engine opened')
   return {
-    engine,
+    get engine() {
+      return engine()
+    },
+    get failure() {
+      return opened?.failure
+    },
     port,
-    dir,
+    open: () => {
+      dir = temporary ? mkdtempSync(join(tmpdir(), 'fluxmq-queues-')) : config.storage.dir
+      try {
+        opened = QueueEngine.open({ dir, sync: config.storage.sync, clock, logger, deliver: (delivery) => deliver(delivery), queues: config.queues.map(declaration) })
+      } catch (err) {
+        removeTemporary()
+        throw err
+      }
+      logger.info({ dir, temporary, queues: config.queues.length }, 'queue engine opened')
+    },
     close: () => {
-      engine.close()
-      if (temporary) rmSync(dir, { recursive: true, force: true })
+      opened?.close()
+      removeTemporary()
     },
   }
 }
