@@ -12,6 +12,7 @@ const QUEUES = [
   '{name: dl, max_deliveries: 2}',
   '{name: events, type: stream}',
   '{name: captured, topics: ["sensors/+/temp"]}',
+  '{name: capped, retention: {max_messages: 3}}',
 ].join(', ')
 
 const run = promisify(execFile)
@@ -183,6 +184,26 @@ describe('durable queues over MQTT', () => {
     expect(texts(await first.inbox.waitForCount(5))).toEqual(['e0', 'e1', 'e2', 'e3', 'e4'])
     await sleep(200)
     expect(offset.inbox.messages).toHaveLength(2)
+  })
+
+  it('retention truncates the log to its limit: a new group starts at the oldest message kept', async () => {
+    await publishAll(publisher.client, '$queue/capped', numbered('capped', 6))
+    // Retention runs on the broker's 1 s tick.
+    await withTimeout(
+      (async () => {
+        for (;;) {
+          const q = (await (await fetch(`${fluxmq.httpUrl}/api/v1/queues/capped`)).json()) as { depth: number }
+          if (q.depth === 3) return
+          await sleep(200)
+        }
+      })(),
+      10_000,
+      'the capped queue truncated to 3 messages',
+    )
+    const c = await consumer('capped-c', '$queue/capped')
+    expect(texts(await c.inbox.waitForCount(3))).toEqual(['capped-3', 'capped-4', 'capped-5'])
+    const metrics = await (await fetch(`${fluxmq.httpUrl}/metrics`)).text()
+    expect(metricValue(metrics, 'fluxmq_queue_depth', '{queue="capped"}')).toBe(3)
   })
 
   describe('bad input: a reason code and a log line, nothing else disturbed', () => {

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Clock, Logger, QueuePort, QueuePortDelivery } from '@fluxmq/core'
-import { QueueEngine, checkQueueName } from '@fluxmq/queue'
+import { QUEUE_TOPIC_PREFIX, QueueEngine, checkQueueName } from '@fluxmq/queue'
 import type { QueueDeclaration } from '@fluxmq/queue'
 import type { FluxConfig, QueueConfig } from '../config/schema.js'
 
@@ -40,6 +40,8 @@ export function declaration(queue: QueueConfig): QueueDeclaration {
  */
 export function createQueues(config: FluxConfig, clock: Clock, logger: Logger): Queues {
   const temporary = config.storage.type === 'memory'
+  // Only configured queues capture topics (queues created on first use have no filters).
+  const captures = config.queues.some((queue) => queue.topics.length > 0)
   let dir: string | undefined
   let opened: QueueEngine | undefined
   let deliver: (delivery: QueuePortDelivery) => void = () => {
@@ -57,6 +59,8 @@ export function createQueues(config: FluxConfig, clock: Clock, logger: Logger): 
       deliver = fn
     },
     publish: (message) => {
+      // Every publish passes here: without a configured capture only `$queue/…` can be appended.
+      if (!captures && !message.topic.startsWith(QUEUE_TOPIC_PREFIX)) return undefined
       const { appended, durable } = engine().publish(message.topic, message)
       return appended.length === 0 ? undefined : durable
     },
