@@ -257,13 +257,9 @@ export class QueueBindings {
   acknowledged(out: QueueOutgoing): void {
     const consumer = out.consumer
     if (consumer.manual) return
-    if (consumer.attached) {
-      this.settle(consumer, out.delivery, 'accepted')
-      this.grant(consumer, 1)
-      return
-    }
-    // Resent after a reconnect (a stored session keeps its window): settled by message id.
-    this.port.settleMessage(out.delivery.messageId, out.delivery.group, 'accepted').catch((err: unknown) => this.commitFailed(err, consumer))
+    // Also after the consumer left: a stored session resends its window on reconnect.
+    this.settle(consumer, out.delivery, 'accepted')
+    this.grant(consumer, 1)
   }
 
   /** Removes a consumer: what never went out is released, what went out returns after the visibility timeout. */
@@ -273,12 +269,13 @@ export class QueueBindings {
     this.consumers.delete(consumer.id)
     const waiting = consumer.waiting
     consumer.waiting = undefined
-    if (waiting !== undefined) for (const out of waiting) this.settle(consumer, out.delivery, 'released')
     try {
       this.port.detach(consumer.id)
     } catch (err) {
       this.refused(err, consumer.session, consumer.queue, 'queue consumer detach failed')
     }
+    // Released once the consumer is gone from the engine, so they go to the other members, not back to it.
+    if (waiting !== undefined) for (const out of waiting) this.settle(consumer, out.delivery, 'released')
   }
 
   private deliver(delivery: QueuePortDelivery): void {
@@ -339,10 +336,13 @@ export class QueueBindings {
     }
   }
 
+  /** By delivery id while the consumer is attached, by message id after it left (the entry is still pending). */
   private settle(consumer: QueueConsumer, delivery: QueuePortDelivery, outcome: QueueOutcome): void {
     let durable: Promise<void>
     try {
-      durable = this.port.settle(consumer.id, delivery.deliveryId, outcome)
+      durable = consumer.attached
+        ? this.port.settle(consumer.id, delivery.deliveryId, outcome)
+        : this.port.settleMessage(delivery.messageId, delivery.group, outcome)
     } catch (err) {
       // Typically the visibility timeout took it back first: it was delivered again elsewhere.
       const r = refusal(err)

@@ -12,8 +12,10 @@ const turn = () => new Promise((resolve) => setImmediate(resolve))
 
 class Link implements ClientLink {
   readonly received: Delivery[] = []
+  /** False: the socket is full, deliveries wait. */
+  room = true
   hasCredit(): boolean {
-    return true
+    return this.room
   }
   deliver(d: Delivery): boolean {
     this.received.push({ ...d })
@@ -134,6 +136,23 @@ describe('queues wired into the core', () => {
     broker.puback(session, link.received[0]!.packetId)
     broker.puback(session, link.received[1]!.packetId)
     expect(link.received.map((d) => d.message.payload.toString())).toEqual(['p0', 'p1', '0', '1'])
+  })
+
+  it('what waited for a full link is released to the other members when its consumer leaves', async () => {
+    await start()
+    const a = await connect('c5', 10)
+    const b = await connect('c6', 10)
+    a.link.room = false
+    b.link.room = false
+    consume(a.session)
+    consume(b.session)
+    await publish(4)
+    expect(a.link.received).toHaveLength(0)
+    b.link.room = true
+    broker.disconnect(a.session, { publishWill: false })
+    broker.creditAvailable(b.session)
+    await turn()
+    expect(b.link.received.map((d) => d.message.payload.toString()).sort()).toEqual(['0', '1', '2', '3'])
   })
 
   it('a disconnect detaches the consumer: its unsettled deliveries stay pending for the visibility timeout', async () => {
