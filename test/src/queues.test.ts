@@ -247,12 +247,14 @@ describe('durable queues over MQTT', () => {
       await bystanderUndisturbed('after-bad-sub')
     })
 
-    it('settling an unknown message, a malformed id, or without message-id: a PUBACK reason code', async () => {
+    it('settling an unknown message, in a wrong group, a malformed id, or without message-id: a PUBACK reason code', async () => {
       const c = await scene.client(fluxmq.mqttUrl, { clientId: 'bad-settle', protocolVersion: 5 })
       const ack = (userProperties: Record<string, string>) => outcome(c.client.publishAsync('$queue/calm/$ack', '', { qos: 1, properties: { userProperties } }))
       // The engine's "unknown message" (0x92) is no PUBACK reason code: 0x83, the log line says which.
       expect(await ack({ 'message-id': 'calm:999999', 'group-id': 'default' })).toBe(0x83)
       await warned('FLUXMQ_ERR_QUEUE_UNKNOWN_MESSAGE')
+      expect(await ack({ 'message-id': 'calm:0', 'group-id': 'nobody' })).toBe(0x87)
+      await warned('FLUXMQ_ERR_QUEUE_WRONG_GROUP')
       expect(await ack({ 'message-id': 'calm:x', 'group-id': 'default' })).toBe(0x99)
       expect(await ack({ 'group-id': 'default' })).toBe(0x99)
       await warned('FLUXMQ_ERR_QUEUE_SETTLEMENT')
