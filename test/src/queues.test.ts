@@ -139,6 +139,20 @@ describe('durable queues over MQTT', () => {
     expect(prop(m!, 'delivery-count')).toBe('2')
   })
 
+  it('a persistent session resumed without subscribing again consumes its queue again, from where its group was', async () => {
+    const options = { clientId: 'resume-c', protocolVersion: 5 as const, clean: false, properties: { sessionExpiryInterval: 300 } }
+    const first = await scene.client(fluxmq.mqttUrl, options)
+    await first.client.subscribeAsync('$queue/resume', { qos: 1, properties: { userProperties: { 'consumer-group': 'r' } } })
+    await publisher.client.publishAsync('$queue/resume', 'before', { qos: 1 })
+    expect(texts(await first.inbox.waitForCount(1))).toEqual(['before'])
+    await sleep(100)
+    await first.client.endAsync()
+    await publishAll(publisher.client, '$queue/resume', ['while-away-1', 'while-away-2'])
+    const again = await scene.client(fluxmq.mqttUrl, options)
+    expect(again.connack.sessionPresent).toBe(true)
+    expect(texts(await again.inbox.waitForCount(2))).toEqual(['while-away-1', 'while-away-2'])
+  })
+
   it('after max_deliveries nacks the message is in $dlq/<name> with its history; a reject goes there at once', async () => {
     const c = await consumer('dl-c', '$queue/dl', { 'ack-mode': 'manual', 'consumer-group': 'd' })
     const dlq = await consumer('dl-watch', '$dlq/dl')

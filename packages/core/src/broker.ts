@@ -235,7 +235,12 @@ export class Broker implements BrokerCore, ClusterInbound {
   }
 
   activate(session: SessionHandle): void {
-    this.registry.live(session)?.activate()
+    const s = this.registry.live(session)
+    if (s === undefined) return
+    s.activate()
+    if (this.queues === undefined) return
+    // A resumed session's queue subscriptions consume again, where their groups are.
+    for (const sub of s.subscriptions.values()) if (isQueueFilter(sub.options.filter)) this.queues.resume(s, sub.options)
   }
 
   disconnect(session: SessionHandle, options: DisconnectOptions): void {
@@ -418,7 +423,13 @@ export class Broker implements BrokerCore, ClusterInbound {
     // [MQTT-3.8.3-4] It is a Protocol Error to set No Local on a Shared Subscription.
     if (req.noLocal && isSharedFilter(req.filter)) return ReasonCode.ProtocolError
     if (!this.authorizer.canSubscribe(s.identity, req.filter)) return ReasonCode.NotAuthorized
-    if (this.queues !== undefined && isQueueFilter(req.filter)) return this.queues.subscribe(s, req)
+    if (this.queues !== undefined && isQueueFilter(req.filter)) {
+      const code = this.queues.subscribe(s, req)
+      // Kept with the session like any subscription (stored, in the admin views): a resumed
+      // session consumes again without subscribing again (activate). `$queue/…` is never routed.
+      if (code < 0x80) this.registry.subscribe(s, code === req.qos ? req : { ...req, qos: code as QoS })
+      return code
+    }
     const existing = s.subscriptions.get(req.filter)
     const max = this.options.maxSubscriptionsPerClient
     if (existing === undefined && max > 0 && s.subscriptions.size >= max) return ReasonCode.QuotaExceeded
@@ -467,8 +478,11 @@ export class Broker implements BrokerCore, ClusterInbound {
 
   unsubscribe(session: SessionHandle, filters: readonly string[]): ReasonCode[] {
     const s = this.registry.live(session)
-    const unsubscribed = (s: Session, filter: string): boolean =>
-      this.queues !== undefined && isQueueFilter(filter) ? this.queues.unsubscribe(s, filter) : this.registry.unsubscribe(s, filter)
+    const unsubscribed = (s: Session, filter: string): boolean => {
+      if (this.queues === undefined || !isQueueFilter(filter)) return this.registry.unsubscribe(s, filter)
+      const consumed = this.queues.unsubscribe(s, filter)
+      return this.registry.unsubscribe(s, filter) || consumed
+    }
     return filters.map((filter) => (s !== undefined && unsubscribed(s, filter) ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted))
   }
 

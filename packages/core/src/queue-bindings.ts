@@ -226,6 +226,17 @@ export class QueueBindings {
     this.grant(consumer, Math.min(s.receiveMaximum, this.maxCredit))
   }
 
+  /**
+   * A resumed session's queue subscription (kept with the session) attaches again and gets its
+   * credit. Without its cursor: the group goes on from where it is instead of replaying.
+   */
+  resume(s: Session, options: SubscriptionOptions): void {
+    if (s.feed instanceof SessionConsumers && s.feed.byFilter.has(options.filter)) return
+    const userProperties = options.userProperties?.filter(([name]) => name !== Property.Cursor)
+    const code = this.subscribe(s, { ...options, ...(userProperties === undefined ? {} : { userProperties }) })
+    if (code < 0x80) this.start(s, options.filter)
+  }
+
   /** UNSUBSCRIBE of a queue filter; false when the session has no such consumer. */
   unsubscribe(s: Session, filter: string): boolean {
     const feed = s.feed instanceof SessionConsumers ? s.feed : undefined
