@@ -306,6 +306,25 @@ describe('durable queues across a SIGKILL', () => {
   const scene = new Scene()
   afterEach(() => scene.cleanup.run())
 
+  it('a persistent session keeps its queue subscription across a restart and consumes without subscribing again', async () => {
+    const dir = scene.tempDir()
+    const args = setArgs({ 'storage.type': 'sqlite', 'storage.dir': dir })
+    const options = { clientId: 'kept-c', protocolVersion: 5 as const, clean: false, properties: { sessionExpiryInterval: 300 } }
+    const first = await scene.broker(args)
+    const c = await scene.client(first.mqttUrl, options)
+    await c.client.subscribeAsync('$queue/kept', { qos: 1, properties: { userProperties: { 'consumer-group': 'k' } } })
+    await c.client.endAsync()
+    expect(await first.process.stop('SIGTERM')).toBe(0)
+    const second = await scene.broker(args)
+    const publisher = await scene.client(second.mqttUrl, { clientId: 'kept-p', protocolVersion: 5 })
+    await publisher.client.publishAsync('$queue/kept', 'after-restart', { qos: 1 })
+    const again = await scene.client(second.mqttUrl, options)
+    expect(again.connack.sessionPresent).toBe(true)
+    const [m] = await again.inbox.waitForCount(1)
+    expect(m!.payload.toString()).toBe('after-restart')
+    expect(prop(m!, 'group-id')).toBe('k')
+  })
+
   it('no PUBACKed queue message is missing and every unacked one is delivered again', async () => {
     const dir = scene.tempDir()
     const args = setArgs({ 'storage.type': 'sqlite', 'storage.dir': dir, queues: '[{name: jobs, visibility_timeout: 60s}]' })
