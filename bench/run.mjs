@@ -26,6 +26,7 @@ const HELP = `pnpm bench [options]
   --repetitions N       repetitions per scenario and broker (default 3, --quick 1); the median is reported
   --duration S          measured seconds per run after warm-up (default 8, --quick 3)
   --profile             FluxMQ only, under node --cpu-prof into bench/results/profiles/; prints the top frames
+  --fluxmq-node-flags=F Node/V8 flags for FluxMQ's process, e.g. --fluxmq-node-flags=--single-threaded-gc (an A/B; in the header)
   --readme              also write the table, targets and machine into bench/README.md ("Latest results")
   --help`
 
@@ -39,6 +40,7 @@ function options() {
       repetitions: { type: 'string' },
       duration: { type: 'string' },
       profile: { type: 'boolean', default: false },
+      'fluxmq-node-flags': { type: 'string', default: '' },
       readme: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -61,7 +63,8 @@ function options() {
   const only = values.only ? list(values.only, ids, 'scenario') : ids.filter((id) => !values.quick || SCENARIOS.find((s) => s.id === id).quick)
   const brokers = values.profile ? ['fluxmq'] : values.brokers ? list(values.brokers, BROKERS, 'broker') : BROKERS
   const sink = !values['no-sink'] && !values.profile
-  return { quick: values.quick, profiling: values.profile, readme: values.readme, size, only, brokers, sink }
+  const nodeFlags = values['fluxmq-node-flags'].split(/\s+/).filter(Boolean)
+  return { quick: values.quick, profiling: values.profile, readme: values.readme, size, only, brokers, sink, nodeFlags }
 }
 
 function machine() {
@@ -140,6 +143,7 @@ async function main() {
           settleMs: opts.size.settleMs,
           sinkDuration: opts.size.sinkDuration,
           profileDir,
+          nodeFlags: opts.nodeFlags,
         })
         row.samples[target].push(sample)
         const shown = sample.value === null ? 'failed' : sample.value.toFixed(1)
@@ -159,7 +163,8 @@ async function main() {
   const header =
     `FluxMQ benchmark ${stamp}${opts.quick ? ' (quick)' : ''}: ${info.cpu}, ${info.cores} cores, ${info.memoryGiB} GiB, Linux ${info.kernel}, ` +
     `${info.pinning}, Node ${info.node}, Mosquitto ${info.mosquitto}, Aedes ${info.aedes}, ` +
-    `load average ${info.loadAverage.before.toFixed(1)} → ${info.loadAverage.after.toFixed(1)}`
+    `load average ${info.loadAverage.before.toFixed(1)} → ${info.loadAverage.after.toFixed(1)}` +
+    (opts.nodeFlags.length > 0 ? `, FluxMQ under node ${opts.nodeFlags.join(' ')}` : '')
   const sections = [header, markdown, `Targets:\n${verdicts.map(({ name, verdict }) => `- ${verdict}  ${name}`).join('\n')}`]
   if (warnings.length > 0) sections.push(`Notes:\n${warnings.join('\n')}`)
   for (const [name, reason] of Object.entries(skipped)) sections.push(`${LABELS[name]} not run: ${reason}`)

@@ -8,8 +8,11 @@ import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const forwarded = process.argv.slice(2)
+// Output going to a file or a pipe gets no colour codes (turbo and vitest honour NO_COLOR;
+// turbo passes it to the tasks through globalPassThroughEnv).
+const env = process.stdout.isTTY ? process.env : { ...process.env, NO_COLOR: '1' }
 
-spawnSync('bash', [join(root, 'scripts/ensure-system-deps.sh')], { stdio: 'inherit' })
+spawnSync('bash', [join(root, 'scripts/ensure-system-deps.sh')], { stdio: 'inherit', env })
 
 function workspacePackages() {
   const dirs = []
@@ -34,12 +37,14 @@ for (const dir of packages) rmSync(join(dir, '.test-results.json'), { force: tru
 const turbo = spawnSync(join(root, 'node_modules/.bin/turbo'), ['run', 'test', '--continue', '--concurrency=1', ...forwarded], {
   cwd: root,
   stdio: 'inherit',
+  env,
 })
 
 // Static checks gate the run too: each failing lint/typecheck task counts as one failure.
 const checks = spawnSync(join(root, 'node_modules/.bin/turbo'), ['run', 'lint', 'typecheck', '--continue', '--output-logs=errors-only'], {
   cwd: root,
   stdio: 'inherit',
+  env,
 })
 
 let passed = 0

@@ -4,7 +4,7 @@
 // scenario only needs a launcher that starts more than one node.
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { cpuSeconds, cpus, freePort, rssKiB, startChild, waitForPort } from './process.mjs'
+import { cpuSeconds, cpus, freePort, peakRssKiB, rssKiB, startChild, waitForPort } from './process.mjs'
 
 export const BROKERS = ['fluxmq', 'mosquitto', 'aedes']
 export const LABELS = { fluxmq: 'FluxMQ', mosquitto: 'Mosquitto', aedes: 'Aedes', sink: 'sink' }
@@ -42,6 +42,8 @@ async function deploy(name, nodes, workDir, argvFor, env) {
   return {
     nodes: started.map(({ port, pid }) => ({ port, pid })),
     rssKiB: (index = 0) => rssKiB(started[index].pid),
+    /** The largest peak RSS of any node since it started, in KiB. */
+    peakRssKiB: () => Math.max(...started.map((node) => peakRssKiB(node.pid))),
     cpuSeconds: () => started.reduce((sum, node) => sum + cpuSeconds(node.pid), 0),
     running: () => started.every((node) => node.child.running),
     /** Resolves to the nodes whose process did not exit cleanly (code 0 or our SIGTERM), with their last log lines. */
@@ -55,22 +57,33 @@ async function deploy(name, nodes, workDir, argvFor, env) {
   }
 }
 
-function fluxmq({ root, workDir, storage, profileDir, profileName, nodes = 1 }) {
+/**
+ * FluxMQ with every listener but MQTT TCP off; with `metrics`, its HTTP listener too, whose port
+ * each node of the deployment then carries as `httpPort` (for /metrics). `nodeFlags` go to node
+ * before the script (--fluxmq-node-flags). `defaults`: the shipped session queue bound.
+ */
+async function fluxmq({ root, workDir, storage, profileDir, profileName, nodes = 1, metrics = false, nodeFlags = [], defaults = false }) {
   if (nodes !== 1) throw new Error('multi-node FluxMQ needs the cluster launcher (clustering comes in its own issue)')
   const bin = join(root, 'apps/broker/dist/bin.js')
-  const node = profileDir ? ['node', '--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${profileName}.cpuprofile`] : ['node']
-  return deploy('fluxmq', nodes, workDir, (port, _index, dataDir) => {
+  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${profileName}.cpuprofile`] : []
+  const node = ['node', ...nodeFlags, ...profile]
+  const httpPorts = metrics ? await Promise.all(Array.from({ length: nodes }, () => freePort())) : []
+  const deployment = await deploy('fluxmq', nodes, workDir, (port, index, dataDir) => {
     return [
       ...node,
       bin,
       ...['--set', `server.mqtt.tcp.addr=127.0.0.1:${port}`],
-      ...['--set', 'server.http.addr=', '--set', 'server.mqtt.websocket.addr=', '--set', 'server.amqp.addr='],
+      ...['--set', `server.http.addr=${metrics ? `127.0.0.1:${httpPorts[index]}` : ''}`],
+      ...['--set', 'server.mqtt.websocket.addr=', '--set', 'server.amqp.addr='],
       ...['--set', 'log.level=warn', '--set', 'server.shutdown_timeout=5s'],
-      // The bench measures throughput, not the offline-queue cap: no message may be dropped for room.
-      ...['--set', 'session.max_offline_messages=100000000'],
+      // The closed-loop bench measures throughput, not the offline-queue cap: no message may be
+      // dropped for room. A flood (`defaults`) runs with the shipped bound, as users do.
+      ...(defaults ? [] : ['--set', 'session.max_offline_messages=100000000']),
       ...['--set', `storage.type=${storage}`, '--set', `storage.dir=${dataDir}`],
     ]
   })
+  httpPorts.forEach((httpPort, index) => (deployment.nodes[index].httpPort = httpPort))
+  return deployment
 }
 
 function mosquitto({ workDir, storage }) {

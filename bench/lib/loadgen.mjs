@@ -39,6 +39,7 @@ function runFlags(load, ports, id) {
     '--rate': load.rate ?? 0,
     '--window': load.window ?? 64,
     '--e2e-window': load.e2eWindow ?? 0,
+    '--count': load.count ?? 0,
     '--warmup': load.warmup,
     '--duration': load.duration,
     '--drain': load.drain,

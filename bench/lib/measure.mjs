@@ -3,33 +3,49 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { launch } from './brokers.mjs'
 import { holdIdle, runLoad } from './loadgen.mjs'
+import { scrapeDropped } from './metrics.mjs'
 
 /**
  * The sink discards: only the publishing side runs against it (subscribers would wait forever),
- * and briefly: a ceiling needs to be far above the brokers, not precise.
+ * and briefly: a ceiling needs to be far above the brokers, not precise. A flood's message count
+ * bounds what a broker must buffer; the sink buffers nothing, and a ceiling the count cut short
+ * would be no ceiling.
  */
 function publishingSide(load, duration) {
-  return { ...load, subs: 0, persistent: false, duration: Math.min(load.duration, duration) }
+  return { ...load, subs: 0, persistent: false, count: 0, duration: Math.min(load.duration, duration) }
 }
 
 function sampleFromRun(target, scenario, raw) {
   const sink = target === 'sink'
   const notes = [...raw.errors]
-  if (raw.disconnects > 0) notes.push(`${raw.disconnects} connection(s) closed by the broker`)
+  // Subscribers are not reconnected: what a closed subscriber was owed afterwards counts as lost.
+  if (raw.sub_disconnects > 0) notes.push(`${raw.sub_disconnects} subscriber(s) disconnected by the broker`)
+  if (raw.pub_disconnects > 0) notes.push(`${raw.pub_disconnects} publisher(s) disconnected by the broker`)
+  if (raw.exhausted > 0) notes.push(`${raw.exhausted} publisher(s) sent all ${raw.count} messages before the measured window ended: the rates are lower bounds`)
   if (raw.duplicates > 0) notes.push(`${raw.duplicates} duplicate(s)`)
   if (raw.out_of_order > 0) notes.push(`${raw.out_of_order} out of order`)
+  if (scenario.kind === 'latency' && raw.slow_episodes_total > 0) notes.push(slowEpisodes(raw))
   let value
   if (scenario.kind === 'latency') value = sink ? raw.ack_rtt_us.p99 : raw.latency_us.p99
-  else if (scenario.kind === 'throughput' && !sink) value = raw.recv_rate
+  else if ((scenario.kind === 'throughput' || scenario.kind === 'flood') && !sink) value = raw.recv_rate
   else value = raw.pub_rate
   // Still arriving when the drain bound passed: not delivered yet is not known to be lost.
   if (raw.drain_end === 'deadline') {
     notes.push(`${raw.lost} message(s) still undelivered when the ${scenario.load.drain} s drain bound passed (messages were still arriving)`)
-    return { value, lost: 0, undelivered: raw.lost, failed: false, notes, raw }
+    return { value, lost: 0, undelivered: raw.lost, failed: false, notes, raw, subDisconnects: raw.sub_disconnects }
   }
   // At QoS 1 every acknowledged message is owed to every matching subscriber: a loss fails.
   const failed = scenario.load.qos > 0 && raw.lost > 0
-  return { value, lost: raw.lost, failed, notes, raw }
+  return { value, lost: raw.lost, failed, notes, raw, subDisconnects: raw.sub_disconnects }
+}
+
+/** Where the tail latency came from: the stalls, by when their messages were sent. */
+function slowEpisodes(raw) {
+  const shown = raw.slow_episodes
+    .slice(0, 4)
+    .map((e) => `at ${(e.at_ms / 1000).toFixed(2)} s for ${e.span_ms.toFixed(0)} ms, ${e.count} msg, max ${(e.max_us / 1000).toFixed(1)} ms`)
+  const more = raw.slow_episodes_total > shown.length ? `; ${raw.slow_episodes_total - shown.length} more` : ''
+  return `${raw.slow_episodes_total} stall(s) with deliveries ≥ 5 ms: ${shown.join('; ')}${more}`
 }
 
 async function runScenario({ target, scenario, binary, deployment, id, sinkDuration }) {
@@ -45,6 +61,13 @@ async function runScenario({ target, scenario, binary, deployment, id, sinkDurat
   // and deliveries per CPU-second compare brokers whatever share each got.
   sample.cpuShare = cpu / ((performance.now() - startedAt) / 1000)
   if (scenario.kind === 'throughput' && target !== 'sink' && cpu > 0) sample.perCpuSecond = sample.raw.received / cpu
+  if (scenario.kind === 'flood' && target !== 'sink') {
+    // A fresh process per repetition: its high-water mark is this run's peak.
+    sample.peakRssKiB = deployment.peakRssKiB()
+    const httpPort = deployment.nodes[0].httpPort
+    // null: no /metrics (not FluxMQ, or not scraped) or no such metric; reported as n/a.
+    if (httpPort !== undefined && scenario.load.qos === 0) sample.dropped = await scrapeDropped(httpPort)
+  }
   return sample
 }
 
@@ -68,7 +91,7 @@ async function idleScenario({ scenario, binary, deployment, id, settleMs }) {
  * Measures `scenario` once on `target`. Never throws for a broker's failure: a broker that does
  * not start, crashes or stalls the generator yields a failed sample with the reason in notes.
  */
-export async function measureOnce({ target, scenario, root, workDir, binary, id, settleMs, sinkDuration, profileDir }) {
+export async function measureOnce({ target, scenario, root, workDir, binary, id, settleMs, sinkDuration, profileDir, nodeFlags }) {
   let deployment
   try {
     deployment = await launch(target, {
@@ -76,7 +99,11 @@ export async function measureOnce({ target, scenario, root, workDir, binary, id,
       workDir,
       storage: scenario.storage,
       nodes: scenario.nodes,
+      metrics: scenario.kind === 'flood',
+      // Floods measure overload as users meet it: the product's own queue bound and memory limits.
+      defaults: scenario.kind === 'flood',
       profileDir,
+      nodeFlags,
       profileName: id,
     })
   } catch (error) {

@@ -56,11 +56,20 @@ export function startChild(argv, { cpu, logFile, env }) {
   }
 }
 
+function statusKiB(pid, field) {
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  if (!match) throw new Error(`no ${field} for pid ${pid}`)
+  return Number(match[1])
+}
+
 /** Resident set size of `pid` in KiB, from /proc/<pid>/status. */
 export function rssKiB(pid) {
-  const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-  if (!match) throw new Error(`no VmRSS for pid ${pid}`)
-  return Number(match[1])
+  return statusKiB(pid, 'VmRSS')
+}
+
+/** The largest resident set size `pid` has had since it started (VmHWM), in KiB. */
+export function peakRssKiB(pid) {
+  return statusKiB(pid, 'VmHWM')
 }
 
 /** CPU seconds `pid` has used so far, all threads, user and system (/proc/<pid>/stat). */

@@ -1,6 +1,7 @@
 // From samples to the table: the median repetition per target, the ratios, the sink ceiling,
 // and the issue's targets checked against what this run measured.
 import { LABELS, storageUsed } from './brokers.mjs'
+import { DROPPED_METRIC } from './metrics.mjs'
 
 /** The repetition with the median value (failed starts, with no value, sort last). */
 export function median(samples) {
@@ -12,9 +13,21 @@ export function median(samples) {
     failed: samples.some((sample) => sample.failed),
     lost: Math.max(...samples.map((sample) => sample.lost)),
     undelivered: Math.max(0, ...samples.map((sample) => sample.undelivered ?? 0)),
+    // Floods: the worst repetition (a crashed one has no figure and shows as n/a).
+    ...worst(samples, 'peakRssKiB'),
+    ...worst(samples, 'subDisconnects'),
     notes: [...new Set(samples.flatMap((sample) => sample.notes))],
   }
 }
+
+function worst(samples, field) {
+  const values = samples.map((sample) => sample[field])
+  if (values.every((value) => value === undefined)) return {}
+  return { [field]: values.includes(undefined) ? undefined : Math.max(...values) }
+}
+
+/** 300 MB, the flood's RSS bound (issue 8), in the KiB that /proc reports. */
+const FLOOD_RSS_KIB = 300e6 / 1024
 
 const LOWER_IS_BETTER = new Set(['latency', 'idle'])
 
@@ -22,6 +35,10 @@ function rate(value) {
   if (value >= 1e6) return `${(value / 1e6).toFixed(2)}M/s`
   if (value >= 1e3) return `${(value / 1e3).toFixed(1)}k/s`
   return `${value.toFixed(0)}/s`
+}
+
+function megabytes(kib) {
+  return kib === undefined ? 'n/a' : `${((kib * 1024) / 1e6).toFixed(0)} MB`
 }
 
 function perCpu(value) {
@@ -37,6 +54,8 @@ function formatValue(kind, result) {
     text = `p50 ${l.p50} / p99 ${l.p99} / p999 ${l.p999} µs`
   } else if (kind === 'idle') {
     text = `${result.value.toFixed(2)} KiB/conn`
+  } else if (kind === 'flood') {
+    text = `${rate(result.value)} delivered`
   } else if (kind === 'persistent' && result.raw) {
     text = `${rate(result.value)} stored, ${rate(result.raw.drain_rate)} drained`
   } else {
@@ -44,6 +63,11 @@ function formatValue(kind, result) {
   }
   if (result.perCpuSecond !== undefined) text += `, ${perCpu(result.perCpuSecond)}`
   if (result.cpuShare !== undefined) text += ` (CPU ${(100 * result.cpuShare).toFixed(0)}%)`
+  if (kind === 'flood') {
+    text += `, peak RSS ${megabytes(result.peakRssKiB)}, ${result.subDisconnects ?? 'n/a'} subscriber disconnect(s)`
+    if ('dropped' in result) text += `, dropped per /metrics ${result.dropped === null ? 'n/a' : result.dropped.total}`
+    if (result.lost === 0 && !result.failed) text += ', lost 0'
+  }
   if (result.undelivered > 0) text += ` (${result.undelivered} undelivered at the drain bound)`
   if (result.lost > 0) text += result.failed ? ` **FAIL: lost ${result.lost}**` : ` (lost ${result.lost})`
   else if (result.failed) text += ' **FAIL**'
@@ -65,7 +89,7 @@ function ceiling(row) {
   if (row.kind === 'idle') return `${sink.raw.connected} conns opened in ${sink.raw.connect_s.toFixed(1)} s`
   // The sink measures the publishing side; the brokers' figure for fan-out is deliveries, so
   // headroom compares publish rates (deliveries / subscribers).
-  const fanout = row.kind === 'throughput' ? row.load.subs : 1
+  const fanout = row.kind === 'throughput' || row.kind === 'flood' ? row.load.subs : 1
   const fastest = Math.max(
     0,
     ...Object.entries(row.results)
@@ -128,13 +152,50 @@ export function targets(rows) {
       check(`${row.title}: FluxMQ ≥ 5× Aedes`, flux && aedes ? flux.value >= 5 * aedes.value : null)
       check(`${row.title}: FluxMQ ≥ 0.7× Mosquitto`, flux && mosq ? flux.value >= 0.7 * mosq.value : null)
     }
+    if (row.kind === 'flood') {
+      floodTargets(row, flux, mosq, check)
+      continue
+    }
     if (row.kind !== 'idle') check(`${row.title}: FluxMQ ran every repetition and lost nothing${row.load.qos === 0 ? ' (QoS 0)' : ''}`, flux ? flux.lost === 0 && !flux.failed : null)
-    if (row.kind === 'latency') check(`${row.title}: FluxMQ p99 ≤ Mosquitto p99`, flux && mosq ? flux.value <= mosq.value : null)
+    if (row.kind === 'latency') {
+      check(`${row.title}: FluxMQ p99 ≤ Mosquitto p99`, flux && mosq ? flux.value <= mosq.value : null)
+      check(`${row.title}: FluxMQ p99 ≤ 2× Mosquitto's in every repetition`, pairedWithin(row, 2))
+    }
     if (row.kind === 'idle') check(`${row.title}: FluxMQ ≤ 6 KiB per connection`, flux ? flux.value <= 6 && !flux.failed : null)
   }
   const ratio = sqliteMemoryRatio(rows)
   if (rows.some((row) => row.id === 'persistent-qos1-sqlite')) check('persistent QoS 1: FluxMQ SQLite ≥ 50% of memory', ratio === null ? null : ratio >= 0.5)
   return checks
+}
+
+/**
+ * Issue 8's tail-latency target: repetition i of FluxMQ against repetition i of Mosquitto (run
+ * back to back, so under the same background load), every pair within `factor`.
+ */
+function pairedWithin(row, factor) {
+  const flux = row.samples?.fluxmq ?? []
+  const mosq = row.samples?.mosquitto ?? []
+  const pairs = Math.min(flux.length, mosq.length)
+  if (pairs === 0) return null
+  for (let i = 0; i < pairs; i += 1) {
+    if (flux[i].value === null || mosq[i].value === null || flux[i].value > factor * mosq[i].value) return false
+  }
+  return true
+}
+
+/** Issue 8's open-loop targets; worst-case ones cover every FluxMQ repetition. */
+function floodTargets(row, flux, mosq, check) {
+  const runs = row.samples.fluxmq ?? []
+  const qos1 = row.load.qos > 0
+  check(`${row.title}: FluxMQ ran every repetition${qos1 ? ' and lost nothing it PUBACKed' : ''}`, flux ? !flux.failed && (!qos1 || flux.lost === 0) : null)
+  check(`${row.title}: no FluxMQ subscriber disconnected`, flux ? runs.every((sample) => sample.subDisconnects === 0) : null)
+  check(`${row.title}: FluxMQ peak RSS ≤ 300 MB`, flux ? runs.every((sample) => sample.peakRssKiB <= FLOOD_RSS_KIB) : null)
+  check(`${row.title}: FluxMQ delivers ≥ Mosquitto's msg/s`, flux && mosq ? flux.value >= mosq.value : null)
+  if (qos1) return
+  // n/a until the broker labels the metric by reason (issue 8); then every loss must be counted.
+  const scraped = runs.map((sample) => sample.dropped)
+  const labelled = flux && scraped.every((dropped) => dropped?.byReason)
+  check(`${row.title}: FluxMQ's QoS 0 losses counted in ${DROPPED_METRIC}{reason}`, labelled ? runs.every((sample) => sample.dropped.total >= sample.lost) : null)
 }
 
 /** Notes worth reading under the table: each target's warnings, once. */

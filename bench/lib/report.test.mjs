@@ -63,8 +63,69 @@ describe('targets', () => {
     expect(verdicts).toEqual([
       { name: 'latency: FluxMQ ran every repetition and lost nothing', verdict: 'PASS' },
       { name: 'latency: FluxMQ p99 ≤ Mosquitto p99', verdict: 'PASS' },
+      { name: "latency: FluxMQ p99 ≤ 2× Mosquitto's in every repetition", verdict: 'n/a' },
       { name: 'idle: FluxMQ ≤ 6 KiB per connection', verdict: 'FAIL' },
     ])
     expect(targets([row('p2p', 'throughput', { mosquitto: sample(1) })])[0].verdict).toBe('n/a')
+  })
+})
+
+describe('tail latency, repetition by repetition', () => {
+  const verdict = (flux, mosq) => {
+    const samples = { fluxmq: flux.map((v) => sample(v)), mosquitto: mosq.map((v) => sample(v)) }
+    const results = { fluxmq: median(samples.fluxmq), mosquitto: median(samples.mosquitto) }
+    return targets([{ ...row('latency', 'latency', results), samples }]).find((t) => t.name.includes('2× Mosquitto')).verdict
+  }
+
+  it('compares each FluxMQ repetition with the Mosquitto one run next to it, not the medians', () => {
+    expect(verdict([100, 300, 90], [60, 160, 50])).toBe('PASS')
+    // Medians 100 against 60 pass; the third pair (130 against 50) does not.
+    expect(verdict([100, 300, 130], [60, 160, 50])).toBe('FAIL')
+  })
+
+  it('fails a repetition that measured nothing', () => {
+    expect(verdict([100, null], [60, 60])).toBe('FAIL')
+  })
+})
+
+describe('open-loop floods', () => {
+  const flood = (value, extra = {}) => sample(value, { peakRssKiB: 50_000, subDisconnects: 0, ...extra })
+  function floodRow(samples, qos = 0) {
+    const results = Object.fromEntries(Object.entries(samples).map(([target, runs]) => [target, median(runs)]))
+    return { ...row('flood', 'flood', results, { qos, subs: 1 }), samples }
+  }
+
+  it('shows delivered rate, worst peak RSS, disconnects and the /metrics drop count', () => {
+    const labelled = { total: 12, byReason: { queue_full: 12 } }
+    const markdown = table([
+      floodRow({ fluxmq: [flood(300_000, { dropped: labelled }), flood(200_000, { peakRssKiB: 400_000, subDisconnects: 1, dropped: labelled, lost: 12 })] }),
+    ])
+    expect(markdown.split('\n')[2]).toContain('| 200.0k/s delivered, peak RSS 410 MB, 1 subscriber disconnect(s), dropped per /metrics 12 (lost 12) |')
+  })
+
+  it('checks every repetition against the disconnect and RSS bounds and the rate against Mosquitto', () => {
+    const verdicts = targets([
+      floodRow({ fluxmq: [flood(120), flood(110, { subDisconnects: 2 }), flood(130, { peakRssKiB: 300_000 })], mosquitto: [flood(100)] }),
+    ])
+    expect(verdicts).toEqual([
+      { name: 'flood: FluxMQ ran every repetition', verdict: 'PASS' },
+      { name: 'flood: no FluxMQ subscriber disconnected', verdict: 'FAIL' },
+      { name: 'flood: FluxMQ peak RSS ≤ 300 MB', verdict: 'FAIL' },
+      { name: "flood: FluxMQ delivers ≥ Mosquitto's msg/s", verdict: 'PASS' },
+      { name: "flood: FluxMQ's QoS 0 losses counted in fluxmq_messages_dropped_total{reason}", verdict: 'n/a' },
+    ])
+  })
+
+  it('fails a QoS 1 flood that lost a PUBACKed message', () => {
+    const verdicts = targets([floodRow({ fluxmq: [flood(100, { lost: 1, failed: true })] }, 1)])
+    expect(verdicts[0]).toEqual({ name: 'flood: FluxMQ ran every repetition and lost nothing it PUBACKed', verdict: 'FAIL' })
+    expect(verdicts.map((v) => v.name)).not.toContain("flood: FluxMQ's QoS 0 losses counted in fluxmq_messages_dropped_total{reason}")
+  })
+
+  it('checks the QoS 0 losses against the labelled drop count once the broker has it', () => {
+    const check = (dropped, lost) =>
+      targets([floodRow({ fluxmq: [flood(100, { dropped: { total: dropped, byReason: { queue_full: dropped } }, lost })] })]).at(-1).verdict
+    expect(check(40, 40)).toBe('PASS')
+    expect(check(39, 40)).toBe('FAIL')
   })
 })

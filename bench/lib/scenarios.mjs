@@ -1,5 +1,7 @@
 // The scenarios of issue 4. `kind` says what is measured and which number is the result:
 //   throughput  deliveries per second to subscribers (publishers flow-controlled end to end)
+//   flood       the same, open loop (issue 8): publishers never wait for a delivery; also losses,
+//               subscriber disconnects, the broker's peak RSS and FluxMQ's /metrics drop count
 //   persistent  PUBACKed publishes per second to offline persistent sessions, then a full drain
 //   latency     end-to-end p50/p99/p999 at a fixed rate
 //   idle        broker RSS per idle connection
@@ -22,6 +24,10 @@ const PERSISTENT_LOAD = {
   quiet: 5,
 }
 
+// Open loop: no end-to-end window (e2eWindow 0), publishers write as fast as their sockets accept
+// until the measured window ends or each has sent `count` messages, whichever comes first.
+const FLOOD_FAN_IN = { pubs: 50, subs: 1, pubTopic: 'bench/flood/{i}', subFilter: 'bench/flood/+', count: 1_000_000 }
+
 export const SCENARIOS = [
   {
     id: 'fan-in-qos0',
@@ -41,6 +47,25 @@ export const SCENARIOS = [
     title: 'fan-out QoS 0, 1 → 100',
     kind: 'throughput',
     load: { pubs: 1, subs: 100, pubTopic: 'bench/out', subFilter: 'bench/out', qos: 0, e2eWindow: 200 },
+  },
+  {
+    id: 'flood-fan-in-qos0',
+    title: 'open-loop flood, fan-in QoS 0, 50 → 1 wildcard',
+    kind: 'flood',
+    load: { ...FLOOD_FAN_IN, qos: 0 },
+    quick: true,
+  },
+  {
+    id: 'flood-fan-in-qos1',
+    title: 'open-loop flood, fan-in QoS 1, 50 → 1 wildcard, 64 unacknowledged per publisher',
+    kind: 'flood',
+    load: { ...FLOOD_FAN_IN, qos: 1, window: 64 },
+  },
+  {
+    id: 'flood-fan-out-qos0',
+    title: 'open-loop flood, fan-out QoS 0, 1 → 100',
+    kind: 'flood',
+    load: { pubs: 1, subs: 100, pubTopic: 'bench/flood-out', subFilter: 'bench/flood-out', qos: 0, count: 5_000_000 },
   },
   {
     id: 'p2p-qos1',

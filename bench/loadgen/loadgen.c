@@ -35,6 +35,9 @@
 #define HIST_BUCKETS (1u << 20) /* 1 µs buckets up to ~1 s; slower goes in the last one */
 #define MAX_ERRORS 8
 #define STALL_NS 500000000ull /* QoS 0: no progress this long, what is in transit is written off */
+#define SLOW_NS 5000000ull    /* a delivery this late belongs to a slow episode */
+#define EPISODE_GAP_NS 50000000ull /* slow deliveries sent closer than this are one episode */
+#define MAX_EPISODES 16
 
 enum { ROLE_PUB, ROLE_SUB, ROLE_IDLE };
 enum { ST_CONNACK, ST_SUBACK, ST_READY, ST_LEAVING, ST_OFFLINE, ST_CLOSED };
@@ -60,6 +63,7 @@ typedef struct {
   const char *id;
   int persistent;
   int conns;
+  uint64_t count;
 } opts_t;
 
 /* What one subscriber received from one publisher whose topic its filter matches. */
@@ -76,6 +80,14 @@ typedef struct {
   uint64_t total;
   uint64_t max_us;
 } hist_t;
+
+/* Slow deliveries grouped by send time: when a tail-latency stall happened, how long, how bad. */
+typedef struct {
+  uint64_t first_sent;
+  uint64_t last_sent;
+  uint64_t count;
+  uint64_t max_us;
+} episode_t;
 
 typedef struct conn {
   int fd;
@@ -128,9 +140,13 @@ static conn_t **subs;
 static uint64_t t_start, w_start, w_end, last_recv;
 static uint64_t sent_total, sent_window, acked_total, acked_window;
 static uint64_t recv_total, recv_window, distinct_total, dups, out_of_order, unexpected;
-static uint64_t disconnects, reused_ids, stalls;
+static uint64_t disconnects, sub_disconnects, pub_disconnects, reused_ids, stalls;
+static int exhausted; /* publishers that sent --count messages before the measured window ended */
 static int awaiting_connack;
 static hist_t e2e, ack_rtt;
+static episode_t episodes[MAX_EPISODES];
+static int nepisodes;
+static uint64_t episodes_total;
 static char *errors[MAX_ERRORS];
 static int nerrors;
 
@@ -160,6 +176,24 @@ static void hist_record(hist_t *h, uint64_t ns) {
   if (us > h->max_us) h->max_us = us;
   h->counts[us < HIST_BUCKETS ? us : HIST_BUCKETS - 1]++;
   h->total++;
+}
+
+static void note_slow(uint64_t sent_at, uint64_t latency_ns) {
+  static uint64_t last_slow_sent;
+  if (latency_ns < SLOW_NS) return;
+  int starts = episodes_total == 0 || sent_at > last_slow_sent + EPISODE_GAP_NS;
+  if (sent_at > last_slow_sent) last_slow_sent = sent_at;
+  if (starts) {
+    episodes_total++;
+    if (nepisodes < MAX_EPISODES) episodes[nepisodes++].first_sent = sent_at;
+    else return;
+  } else if (episodes_total > (uint64_t)nepisodes) {
+    return; /* an episode past the kept ones */
+  }
+  episode_t *e = &episodes[nepisodes - 1];
+  if (sent_at > e->last_sent) e->last_sent = sent_at;
+  e->count++;
+  if (latency_ns / 1000 > e->max_us) e->max_us = latency_ns / 1000;
 }
 
 static uint64_t hist_quantile(const hist_t *h, double q) {
@@ -245,6 +279,8 @@ static void lost_connection(conn_t *c, const char *why) {
     c->state = ST_OFFLINE;
   } else if (c->state != ST_CLOSED && !stopping) {
     disconnects++;
+    if (c->role == ROLE_SUB) sub_disconnects++;
+    if (c->role == ROLE_PUB) pub_disconnects++;
     note_error("%s %d (%s) closed by broker: %s", c->role == ROLE_PUB ? "publisher" : c->role == ROLE_SUB ? "subscriber" : "idle connection", c->idx, c->client_id, why);
     c->state = ST_CLOSED;
   }
@@ -296,7 +332,10 @@ static void track(conn_t *sub, uint32_t pub, uint32_t seq, uint64_t sent_at, uin
   recv_total++;
   last_recv = now;
   if (now >= w_start && now < w_end) recv_window++;
-  if (!o.persistent && sent_at >= w_start && sent_at < w_end) hist_record(&e2e, now - sent_at);
+  if (!o.persistent && sent_at >= w_start && sent_at < w_end) {
+    hist_record(&e2e, now - sent_at);
+    note_slow(sent_at, now - sent_at);
+  }
   track_t *t = &sub->from[pub];
   if (seq >= t->cap) {
     uint32_t cap = t->cap ? t->cap : 65536;
@@ -463,6 +502,10 @@ static int produce(conn_t *c, uint64_t now) {
     uint64_t room = c->inflight < (uint32_t)o.window ? (uint64_t)o.window - c->inflight : 0;
     if (room < budget) budget = room;
   }
+  if (o.count > 0) {
+    uint64_t left = o.count > c->seq ? o.count - c->seq : 0;
+    if (left < budget) budget = left;
+  }
   uint64_t made = 0;
   while (made < budget && buf_len(&c->out) < OUT_HIGH_WATER) {
     uint8_t *p = buf_reserve(&c->out, c->tmpl_len);
@@ -486,6 +529,7 @@ static int produce(conn_t *c, uint64_t now) {
   }
   sent_total += made;
   if (now >= w_start && now < w_end) sent_window += made;
+  if (made > 0 && o.count > 0 && c->seq == o.count && now < w_end) exhausted++;
   /* Only a full output buffer can be relieved by the flush that follows without another event. */
   return made < budget && buf_len(&c->out) >= OUT_HIGH_WATER;
 }
@@ -553,6 +597,11 @@ static int publishers_settled(void) {
   return 1;
 }
 
+/* Messages still (even partly) in a publisher's output buffer: its newest ones, all PUBLISH. */
+static uint64_t unwritten(const conn_t *c) {
+  return c->fd < 0 || c->tmpl_len == 0 ? 0 : (buf_len(&c->out) + c->tmpl_len - 1) / c->tmpl_len;
+}
+
 /* Messages each subscriber should have: all sent at QoS 0, all acknowledged at QoS 1. */
 static void count_losses(uint64_t *expected_out, uint64_t *lost_out) {
   uint64_t expected = 0, lost = 0;
@@ -562,6 +611,9 @@ static void count_losses(uint64_t *expected_out, uint64_t *lost_out) {
       track_t *t = &subs[s]->from[p];
       if (!t->expected) continue;
       uint64_t owed = pub->seq, got = t->distinct;
+      /* QoS 0: what never left the publisher's buffer (the broker stopped reading it) was not sent.
+         At QoS 1 it is still unacknowledged, and left out below. */
+      if (o.pub_qos == 0) owed -= unwritten(pub);
       if (pub->pending && pub->inflight > 0) {
         /* A message still unacknowledged was never promised: leave it out on both sides. */
         for (uint32_t pid = 1; pid <= 65535; pid++) {
@@ -583,6 +635,17 @@ static void print_hist(const char *name, const hist_t *h) {
   printf("\"%s\":{\"count\":%llu,\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,\"p999\":%llu,\"max\":%llu}", name,
          (unsigned long long)h->total, (unsigned long long)hist_quantile(h, 0.5), (unsigned long long)hist_quantile(h, 0.9),
          (unsigned long long)hist_quantile(h, 0.99), (unsigned long long)hist_quantile(h, 0.999), (unsigned long long)h->max_us);
+}
+
+/* Episodes by send time in ms after the measured window opened; only the first MAX_EPISODES are kept. */
+static void print_episodes(void) {
+  printf("\"slow_episodes_total\":%llu,\"slow_episodes\":[", (unsigned long long)episodes_total);
+  for (int i = 0; i < nepisodes; i++) {
+    const episode_t *e = &episodes[i];
+    printf("%s{\"at_ms\":%.1f,\"span_ms\":%.1f,\"count\":%llu,\"max_us\":%llu}", i ? "," : "", (double)(e->first_sent - w_start) / 1e6,
+           (double)(e->last_sent - e->first_sent) / 1e6, (unsigned long long)e->count, (unsigned long long)e->max_us);
+  }
+  printf("]");
 }
 
 static void print_errors(void) {
@@ -682,6 +745,8 @@ static int run(void) {
     while (now_ns() < until && !stopping);
   }
   double drain_s = (double)(now_ns() - drain_start) / 1e9;
+  uint64_t unwritten_total = 0;
+  for (int i = 0; i < o.pubs; i++) unwritten_total += unwritten(pubs[i]);
   say_goodbye(subs, o.subs);
   say_goodbye(pubs, o.pubs);
 
@@ -694,12 +759,17 @@ static int run(void) {
          (double)recv_window / window, (unsigned long long)expected, (unsigned long long)lost, (unsigned long long)dups,
          (unsigned long long)out_of_order);
   printf("\"e2e_window\":%d,\"stalls\":%llu,\"drain_end\":\"%s\",", o.e2e_window, (unsigned long long)stalls, drain_end ? drain_end : "stopped");
-  printf("\"unexpected\":%llu,\"disconnects\":%llu,\"reused_packet_ids\":%llu,\"drain_s\":%.3f,\"drain_rate\":%.1f,",
-         (unsigned long long)unexpected, (unsigned long long)disconnects, (unsigned long long)reused_ids, drain_s,
+  printf("\"count\":%llu,\"exhausted\":%d,\"unwritten\":%llu,", (unsigned long long)o.count, exhausted, (unsigned long long)unwritten_total);
+  printf("\"unexpected\":%llu,\"disconnects\":%llu,\"sub_disconnects\":%llu,\"pub_disconnects\":%llu,\"reused_packet_ids\":%llu,",
+         (unsigned long long)unexpected, (unsigned long long)disconnects, (unsigned long long)sub_disconnects, (unsigned long long)pub_disconnects,
+         (unsigned long long)reused_ids);
+  printf("\"drain_s\":%.3f,\"drain_rate\":%.1f,", drain_s,
          drain_s > 0 ? (double)(recv_total - received_before_drain) / drain_s : 0.0);
   print_hist("latency_us", &e2e);
   printf(",");
   print_hist("ack_rtt_us", &ack_rtt);
+  printf(",");
+  print_episodes();
   printf(",");
   print_errors();
   printf("}\n");
@@ -756,7 +826,7 @@ static void usage(void) {
   fputs("usage: loadgen run|idle [--host H] [--port P | --pub-port P --sub-port P] [--pubs N] [--subs N]\n"
         "  [--pub-topic T] [--sub-filter F] ({i} = client index) [--qos Q | --pub-qos Q --sub-qos Q]\n"
         "  [--payload BYTES] [--rate MSG_PER_S] [--window N] [--warmup S] [--duration S] [--drain S]\n"
-        "  [--quiet S] [--e2e-window N] [--id PREFIX] [--persistent] [--conns N]\n",
+        "  [--quiet S] [--e2e-window N] [--count MSGS_PER_PUBLISHER] [--id PREFIX] [--persistent] [--conns N]\n",
         stderr);
   exit(2);
 }
@@ -791,6 +861,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(k, "--drain")) o.drain = atof(v);
     else if (!strcmp(k, "--quiet")) o.quiet = atof(v);
     else if (!strcmp(k, "--e2e-window")) o.e2e_window = atoi(v);
+    else if (!strcmp(k, "--count")) o.count = strtoull(v, NULL, 10);
     else if (!strcmp(k, "--id")) o.id = v;
     else if (!strcmp(k, "--conns")) o.conns = atoi(v);
     else usage();

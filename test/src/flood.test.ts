@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import { afterAll, describe, expect, it } from 'vitest'
 import { metricValue, setArgs } from '@fluxmq/testing'
 import type { StartedFluxmq } from '@fluxmq/testing'

@@ -1,14 +1,17 @@
 import { hostname } from 'node:os'
+import { resolve } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import type { Server } from 'node:http'
 import { Broker, MemoryStorage } from '@fluxmq/core'
 import type { Clock, Logger, QoS, Storage } from '@fluxmq/core'
+import type { ClusterNode } from '@fluxmq/cluster'
 import { MqttServer } from '@fluxmq/mqtt'
-import { SqliteStorage } from '@fluxmq/storage'
+import { DATABASE_FILE, SqliteStorage } from '@fluxmq/storage'
 import { createAdminApi } from './admin/admin-api.js'
 import type { FluxConfig } from './config/schema.js'
-import type { Address } from './config/units.js'
+import { formatAddress, type Address } from './config/units.js'
 import { tlsAddress } from './config/validate.js'
+import { registerClusterMetrics } from './http/cluster-metrics.js'
 import { createMetrics } from './http/metrics.js'
 import { createQueues } from './queues/queues.js'
 import { closeHttp, createHttpServer, listenHttp } from './http/server.js'
@@ -51,8 +54,57 @@ function createStorage(config: FluxConfig['storage'], logger: Logger): Storage {
   return config.type === 'sqlite' ? new SqliteStorage({ dir: config.dir, sync: config.sync, logger }) : new MemoryStorage()
 }
 
+/** The cluster membership of this node, from `cluster.*` (validated: etcd addresses and transport address are set). */
+async function startClusterNode(config: FluxConfig, nodeId: string, storage: Storage, logger: Logger): Promise<ClusterNode> {
+  // Loaded only when clustered: a single node never pulls in etcd3, gRPC and Connect.
+  const { ClusterNode } = await import('@fluxmq/cluster')
+  const { etcd, transport } = config.cluster
+  const tls = transport.tls
+  const clientAddrs: Record<string, string> = {}
+  if (config.server.mqtt.tcp.addr !== null) clientAddrs.mqtt = formatAddress(config.server.mqtt.tcp.addr)
+  if (config.server.mqtt.websocket.addr !== null) clientAddrs.ws = formatAddress(config.server.mqtt.websocket.addr)
+  const listen = transport.addr as Address
+  return ClusterNode.start({
+    nodeId,
+    clusterName: config.cluster.name,
+    version: VERSION,
+    clientAddrs,
+    logger: logger.child({ component: 'cluster' }),
+    etcd: {
+      embedded: etcd.embedded
+        ? {
+            binary: etcd.binary,
+            dataDir: etcd.data_dir,
+            clientAddr: memberAddress(etcd.client_addr as Address),
+            peerAddr: memberAddress(etcd.peer_addr as Address),
+            initialCluster: etcd.initial_cluster,
+          }
+        : undefined,
+      endpoints: etcd.endpoints,
+      leaseTtlMs: etcd.lease_ttl,
+      retainedThresholdBytes: etcd.hybrid_retained_size_threshold,
+    },
+    transport: {
+      host: listen.host,
+      port: listen.port,
+      advertiseAddr: transport.advertise_addr === null ? '' : formatAddress(transport.advertise_addr),
+      tls: tls.cert_file === '' ? undefined : { certFile: tls.cert_file, keyFile: tls.key_file, caFile: tls.ca_file },
+    },
+    sync: () => storage.sync(),
+  })
+}
+
+/** etcd needs a host in its URLs: ":2379" (every interface) becomes 0.0.0.0:2379. */
+function memberAddress(address: Address): string {
+  return formatAddress(address.host === '' ? { ...address, host: '0.0.0.0' } : address)
+}
+
 function showAddress(address: AddressInfo): string {
   return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`
+}
+
+function showAddresses(addresses: Partial<Record<ListenerName, AddressInfo>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(addresses).map(([name, address]) => [name, showAddress(address)]))
 }
 
 /**
@@ -73,12 +125,15 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
   const queues = createQueues(config, systemClock, logger)
   // A failed queue commit makes the node as unfit to serve as a failed session commit.
   const readiness = new ReadinessTracker(() => (storage instanceof SqliteStorage ? storage.failure : undefined) ?? queues.failure)
+  if (config.cluster.enabled) readiness.expectCluster()
+  const clusterNode = config.cluster.enabled ? await startClusterNode(config, nodeId, storage, logger) : undefined
   const broker = new Broker({
     nodeId,
     version: VERSION,
     clock: systemClock,
     logger,
     storage,
+    ...(clusterNode === undefined ? {} : { cluster: clusterNode.cluster }),
     ...(authorizer === undefined ? {} : { authorizer }),
     maxQos,
     retryIntervalMs: config.broker.retry_interval,
@@ -93,15 +148,29 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
     receiveMaximum: config.broker.receive_maximum,
     queues: queues.port,
   })
-  // The core opens storage in start() and closes it in stop().
-  await broker.start()
+  // The core opens storage in start() and closes it in stop(); in a cluster it claims its stored
+  // sessions first, then the node becomes visible to its peers. The queue engine opens after the
+  // session store, so a broken storage.dir is reported as the store's failure.
   try {
-    queues.open()
-  } catch (err) {
-    await broker.stop()
-    throw err
+    await broker.start()
+    try {
+      queues.open()
+    } catch (error) {
+      await broker.stop()
+      throw error
+    }
+    readiness.storageOpened()
+    if (clusterNode !== undefined) {
+      // A memory store starts empty: it takes the cluster's retained messages before any client is
+      // served. A SQLite store kept its own across the restart (and its sessions, which loading
+      // would queue them for again).
+      await clusterNode.join({ loadRetained: config.storage.type === 'memory' })
+      readiness.joinedCluster()
+    }
+  } catch (error) {
+    await clusterNode?.leave()
+    throw error
   }
-  readiness.storageOpened()
   const startedAt = systemClock.now()
   // unref: the tick alone must never keep a stopping process alive.
   const ticker = setInterval(() => {
@@ -141,6 +210,8 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
     logger.info({}, 'shutting down')
     await mqtt.close()
     await broker.stop()
+    // After the broker: its last releases and route removals reach etcd before the lease goes.
+    await clusterNode?.leave()
     clearInterval(ticker)
     // After the core: closing its links detached their queue consumers.
     queues.close()
@@ -184,11 +255,14 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
         version: VERSION,
         startedAt,
         now: systemClock.now,
-        listeners: () => Object.fromEntries(Object.entries(addresses).map(([name, address]) => [name, showAddress(address)])),
+        listeners: () => showAddresses(addresses),
+        ...(clusterNode === undefined ? {} : { cluster: () => clusterNode.report() }),
       })
+      const metrics = createMetrics(() => broker.stats, { node: nodeId, version: VERSION }, () => ({ ...mqtt.stats, bufferedBytes: mqtt.bufferedBytes }), () => queues.engine.list())
+      if (clusterNode !== undefined) registerClusterMetrics(metrics, clusterNode)
       http = createHttpServer({
         token: config.server.http.token,
-        metrics: createMetrics(() => broker.stats, { node: nodeId, version: VERSION }, () => ({ ...mqtt.stats, bufferedBytes: mqtt.bufferedBytes }), () => queues.engine.list()),
+        metrics,
         readiness: () => readiness.report(),
         admin,
         logger: logger.child({ component: 'http' }),
@@ -199,6 +273,9 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
     await close()
     throw error
   }
-  logger.info({ version: VERSION, storage: config.storage.type }, 'fluxmq started')
+  const storagePath = config.storage.type === 'sqlite' ? resolve(config.storage.dir, DATABASE_FILE) : undefined
+  // The line an operator reads first: where the data lives and where clients connect. The message
+  // itself stays fixed so that tools can wait for it.
+  logger.info({ version: VERSION, storage: config.storage.type, ...(storagePath === undefined ? {} : { storagePath }), listeners: showAddresses(addresses) }, 'fluxmq started')
   return { nodeId, addresses, readiness: () => readiness.report(), reload: () => reloadAuth(config.auth, auth), close }
 }

@@ -200,10 +200,10 @@ describe('fluxmq end to end', () => {
     expect(running.lines).toEqual([])
   })
 
-  it('stops with exit code 2 on cluster.enabled: not in this build', async () => {
-    const running = runFluxmq(['--set', 'cluster.enabled=true', '--set', 'cluster.node_id=n1'])
+  it('stops with exit code 2 on cluster.raft.enabled: not in this build', async () => {
+    const running = runFluxmq(['--set', 'cluster.enabled=true', '--set', 'cluster.node_id=n1', '--set', 'cluster.raft.enabled=true'])
     expect(await running.exited).toBe(2)
-    expect(running.stderr).toContain('clustering is not available in this build yet')
+    expect(running.stderr).toContain('Raft replication is not available in this build yet')
   })
 
   it('stops with exit code 1 when a port is taken', async () => {

@@ -33,4 +33,15 @@ describe('ReadinessTracker', () => {
     storage.failure = new Error('SQLITE_FULL: database or disk is full')
     expect(tracker.report()).toEqual({ ready: false, checks: { storage: { ok: false, reason: 'SQLITE_FULL: database or disk is full' } } })
   })
+
+  it('in a cluster, is ready only once the node joined, and not while leaving', () => {
+    const tracker = new ReadinessTracker()
+    tracker.storageOpened()
+    tracker.expectCluster()
+    expect(tracker.report()).toEqual({ ready: false, checks: { storage: { ok: true }, cluster: { ok: false, reason: 'not registered in the cluster yet' } } })
+    tracker.joinedCluster()
+    expect(tracker.report().ready).toBe(true)
+    tracker.shuttingDown()
+    expect(tracker.report().checks.cluster).toEqual({ ok: false, reason: 'shutting down' })
+  })
 })

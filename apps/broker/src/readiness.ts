@@ -2,13 +2,15 @@ import type { AddressInfo } from 'node:net'
 import type { Readiness } from './http/server.js'
 
 /**
- * What /ready reports: every enabled listener accepting, storage open and healthy, not shutting
- * down. The composition root reports each step; `report()` is cheap enough for every probe.
+ * What /ready reports: every enabled listener accepting, storage open and healthy, in a cluster
+ * the node registered in etcd with its caches loaded, not shutting down. The composition root reports each step; `report()` is cheap enough for every probe.
  */
 export class ReadinessTracker {
   /** Enabled listeners in start order; null until bound. */
   private readonly listeners = new Map<string, AddressInfo | null>()
   private storageOpen = false
+  /** undefined: not clustered; false until the node joined its cluster. */
+  private clusterJoined: boolean | undefined
   private stopping = false
 
   constructor(
@@ -22,6 +24,14 @@ export class ReadinessTracker {
 
   bound(listener: string, address: AddressInfo): void {
     this.listeners.set(listener, address)
+  }
+
+  expectCluster(): void {
+    this.clusterJoined = false
+  }
+
+  joinedCluster(): void {
+    this.clusterJoined = true
   }
 
   storageOpened(): void {
@@ -42,6 +52,10 @@ export class ReadinessTracker {
     const failure = this.storageFailure()
     if (!this.storageOpen) checks.storage = { ok: false, reason: this.stopping ? 'shutting down' : 'storage is not open' }
     else checks.storage = failure === undefined ? { ok: true } : { ok: false, reason: failure.message }
+    if (this.clusterJoined !== undefined) {
+      if (this.stopping) checks.cluster = { ok: false, reason: 'shutting down' }
+      else checks.cluster = this.clusterJoined ? { ok: true } : { ok: false, reason: 'not registered in the cluster yet' }
+    }
     return { ready: Object.values(checks).every((check) => check.ok), checks }
   }
 }

@@ -116,7 +116,7 @@ export interface BrokerStats {
   readonly inflightCurrent: number
   readonly offlineQueuedCurrent: number
   /**
-   * Payload and topic bytes of the deliveries waiting in memory in session queues (credit
+   * An estimate of the memory held by the deliveries waiting in session queues (payload, topic and their objects; credit
    * exhausted, or the QoS 1/2 window full). With the adapters' write buffers it makes the
    * process-wide total that limits.max_buffered_bytes bounds.
    */

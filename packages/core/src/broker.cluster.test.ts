@@ -113,6 +113,16 @@ async function settled(p: Promise<void>): Promise<boolean> {
 }
 
 describe('forward answers with the remote acceptance', () => {
+  it('answers Success, not NoMatchingSubscribers, when no local session matched but the publish went to another node', async () => {
+    const cluster = new RecordingCluster()
+    const w = await createWorld({}, { cluster })
+    const pub = await connect(w, 'p')
+    expect(pub.publish('t', 'nowhere', 1).reason).toBe(ReasonCode.NoMatchingSubscribers)
+    cluster.acceptance = () => Promise.resolve()
+    expect(pub.publish('t', 'elsewhere', 1).reason).toBe(ReasonCode.Success)
+    expect(pub.publish('t', 'elsewhere', 0).reason).toBe(ReasonCode.Success)
+  })
+
   it('a QoS 1 publish is durable only once the nodes it was forwarded to accepted it', async () => {
     const cluster = new RecordingCluster()
     const w = await createWorld({}, { cluster })

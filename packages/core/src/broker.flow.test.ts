@@ -12,7 +12,8 @@ describe('Broker flow control: deliveries under the link credit', () => {
     c.link.credit = 1
     for (let i = 0; i < 4; i++) pub.publish('t', `m${i}`, 0)
     expect(c.link.take().map((r) => r.payload)).toEqual(['m0'])
-    expect(w.broker.stats.queuedBytes).toBe(3 * (2 + 1))
+    // Payload, topic and the objects a queued delivery holds.
+    expect(w.broker.stats.queuedBytes).toBe(3 * (2 + 1 + 192))
     c.link.credit = 2
     w.broker.creditAvailable(c.handle)
     expect(c.link.take().map((r) => r.payload)).toEqual(['m1', 'm2'])
@@ -39,6 +40,28 @@ describe('Broker flow control: deliveries under the link credit', () => {
     c.link.credit = Infinity
     w.broker.creditAvailable(c.handle)
     expect(c.link.take().map((r) => r.payload)).toEqual(['m0', 'm1', 'm2'])
+  })
+
+  it('a QoS 0 publisher whose messages reach nobody (every queue full) is slowed down; one that still reaches a subscriber is not', async () => {
+    const w = await createWorld({ maxOfflineMessages: 2 })
+    const slow = await connect(w, 'slow')
+    slow.subscribe('t', 0)
+    const pub = await connect(w, 'p')
+    slow.link.credit = 0
+    pub.publish('t', 'm0', 0)
+    pub.publish('t', 'm1', 0)
+    const r = pub.publish('t', 'm2', 0)
+    expect(r.backpressure).toBeInstanceOf(Promise)
+    const fast = await connect(w, 'fast')
+    fast.subscribe('t', 0)
+    expect(pub.publish('t', 'm3', 0).backpressure).toBeUndefined()
+    expect(w.broker.stats.droppedByReason.queue_full).toBe(2)
+    let released = false
+    void r.backpressure?.then(() => (released = true))
+    slow.link.credit = Infinity
+    w.broker.creditAvailable(slow.handle)
+    await Promise.resolve()
+    expect(released).toBe(true)
   })
 
   it('QoS 1 within the window but without credit waits and is sent when credit comes back', async () => {

@@ -94,6 +94,23 @@ describe('Broker retained messages', () => {
     expect(c.link.take().map((m) => [m.payload, m.retain])).toEqual([['keep', true]])
   })
 
+  it('counts and limits the clients\' retained messages only, not the broker\'s own $SYS snapshot', async () => {
+    const w = await createWorld({ sysIntervalMs: 1000, maxRetainedMessages: 1 })
+    w.broker.tick(w.clock.t)
+    expect(w.broker.stats.retainedCurrent).toBe(0)
+    const pub = await connect(w, 'p')
+    expect(pub.publish('r/a', 'kept', 1, { retain: true }).reason).toBe(ReasonCode.NoMatchingSubscribers)
+    expect(pub.publish('r/b', 'over the limit', 1, { retain: true }).reason).toBe(ReasonCode.QuotaExceeded)
+    w.clock.t += 1000
+    w.broker.tick(w.clock.t)
+    expect(w.broker.stats.retainedCurrent).toBe(1)
+    const c = await connect(w, 'c')
+    c.subscribe('$SYS/broker/retained messages/count', 0)
+    expect(c.link.take().map((r) => r.payload)).toEqual(['1'])
+    pub.publish('r/a', '', 1, { retain: true })
+    expect(w.broker.stats.retainedCurrent).toBe(0)
+  })
+
   it('[MQTT-4.7.2-1] a "#" subscription gets no retained $-topics', async () => {
     const w = await createWorld({ sysIntervalMs: 1000 })
     w.broker.tick(w.clock.t)

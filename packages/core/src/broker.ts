@@ -72,7 +72,7 @@ export class Broker implements BrokerCore, ClusterInbound {
   private readonly clock: Clock
   private readonly ctx: SessionContext
   private readonly registry: SessionRegistry
-  private readonly router = new Router()
+  private readonly router: Router
   private readonly timers = new TimerQueue()
   private readonly retained: RetainedMessages
   /** Durable queues as a route target; undefined when the composition root gave no QueuePort. */
@@ -96,6 +96,8 @@ export class Broker implements BrokerCore, ClusterInbound {
     this.nodeId = options.nodeId
     this.storage = new WriteAheadStorage(options.storage)
     this.cluster = options.cluster ?? new LocalCluster(options.nodeId)
+    const cluster = this.cluster
+    this.router = new Router(cluster.servesShared === undefined ? undefined : (filter, message) => cluster.servesShared?.(filter, message) ?? true)
     this.authorizer = options.authorizer ?? allowAll
     this.logger = options.logger.child({ component: 'core', nodeId: options.nodeId })
     this.clock = options.clock
@@ -111,6 +113,7 @@ export class Broker implements BrokerCore, ClusterInbound {
       now: () => clock.now(),
       wrote: false,
       backpressure: undefined,
+      overflowing: undefined,
       halted: false,
     }
     this.queues = options.queues === undefined ? undefined : new QueueBindings(options.queues, this.stats, this.logger, receiveMaximum(options))
@@ -314,14 +317,18 @@ export class Broker implements BrokerCore, ClusterInbound {
    * awaits `remote`); QoS 0 promises nothing, so nobody waits and a refusal is only logged.
    */
   private forwardAndRoute(message: Message, forward: boolean): ReasonCode {
+    let sent = false
     if (forward) {
       const accepted = this.cluster.forward(message)
       if (accepted !== undefined) {
+        sent = true
         if (message.qos > 0) this.remote = accepted
         else accepted.catch((err: unknown) => this.logger.warn({ err, topic: message.topic }, 'QoS 0 publish not accepted by another node'))
       }
     }
-    return this.route(message)
+    const reason = this.route(message)
+    // [MQTT-5 3.4.2.1] 0x10 only when the server knows nobody matched: a node it went to may have.
+    return sent && reason === ReasonCode.NoMatchingSubscribers ? ReasonCode.Success : reason
   }
 
   /** Delivers to every matching local session once; returns the publish's reason code. */
@@ -342,25 +349,35 @@ export class Broker implements BrokerCore, ClusterInbound {
 
   private routeOnce(message: Message): ReasonCode {
     const router = this.router
-    router.match(message.topic, message.publisherId)
+    router.match(message.topic, message.publisherId, message)
     const direct = router.direct
     const shared = router.shared
     const matched = direct.length + shared.length
     if (matched === 0) return ReasonCode.NoMatchingSubscribers
     let rejected = 0
+    let overflowed = 0
     for (let i = 0; i < direct.length; i++) {
       const s = direct[i] as Session
       // QoS is min(published, granted) [MQTT-3.8.4-8]; granted is already capped at max_qos.
       const qos = (message.qos < s.matchQos ? message.qos : s.matchQos) as QoS
       // [MQTT-3.3.1-12] RETAIN is 0 on a forwarded message, [MQTT-3.3.1-13] kept with Retain As Published.
-      if (s.offer(message, qos, s.matchRetain && message.retain, s.matchIds) === Offer.Rejected) rejected++
+      const offer = s.offer(message, qos, s.matchRetain && message.retain, s.matchIds)
+      if (offer === Offer.Rejected) rejected++
+      else if (offer === Offer.Overflowed) overflowed++
     }
     for (let i = 0; i < shared.length; i++) {
       const sub = shared[i] as Subscription
       const qos = (message.qos < sub.qos ? message.qos : sub.qos) as QoS
       const retain = sub.options.retainAsPublished && message.retain
-      if (sub.session.offer(message, qos, retain, sub.ids) === Offer.Rejected) rejected++
+      const offer = sub.session.offer(message, qos, retain, sub.ids)
+      if (offer === Offer.Rejected) rejected++
+      else if (offer === Offer.Overflowed) overflowed++
     }
+    // A QoS 0 publish that reached nobody, every queue it feeds being full, is not read faster than
+    // those queues drain: reading it only to drop it starves the subscribers of the machine's
+    // network and CPU. A publisher that still reaches someone is not slowed for a slow subscriber.
+    if (overflowed === matched) this.ctx.backpressure ??= this.ctx.overflowing
+    this.ctx.overflowing = undefined
     return rejected === matched ? ReasonCode.QuotaExceeded : ReasonCode.Success
   }
 

@@ -80,4 +80,12 @@ export interface Cluster {
    * one refused it or could not be reached.
    */
   forward(message: Message): Promise<void> | undefined
+  /**
+   * Whether this node delivers `message` to the shared subscription `filter`
+   * (`$share/<group>/<filter>`), which may have members on other nodes too. Every node must give
+   * the same answer for one message (from what the message carries), so that exactly one member
+   * cluster-wide receives it [MQTT-4.8.2]. Asked on the publishing node and on every node the
+   * message was forwarded to. Absent: this node always serves its own members (single node).
+   */
+  servesShared?(filter: string, message: Message): boolean
 }

@@ -5,7 +5,12 @@ import type { Stats } from './stats.js'
 import type { Storage } from './storage.js'
 import type { TimerQueue } from './timers.js'
 
-/** The retained-message policy: what is kept, for how long, how many, and mirrored to Storage. */
+/**
+ * The retained-message policy: what is kept, for how long, how many, and mirrored to Storage.
+ * `stats.retainedCurrent` and the `max` limit count the clients' retained messages only: the
+ * broker's own `$SYS` snapshot (tens of topics) would otherwise make a broker holding one user
+ * message report 35, and fill a small limit by itself.
+ */
 export class RetainedMessages {
   private readonly store = new RetainedStore()
   private readonly scratch: Message[] = []
@@ -27,14 +32,14 @@ export class RetainedMessages {
       this.storage.deleteRetained(message.topic)
       return
     }
-    this.keep(message)
+    this.keep(message, true)
   }
 
   /**
    * Applies a PUBLISH with RETAIN=1. `refused` is QuotaExceeded when max_retained_messages is
    * reached and the topic is new (the publish is refused as a whole); `wrote` tells whether
    * Storage got a write. `persist` is false for `$SYS`, which is regenerated after a restart
-   * rather than written every interval.
+   * rather than written every interval, and neither counted nor limited.
    */
   apply(message: Message, persist: boolean): { refused?: ReasonCode; wrote: boolean } {
     const topic = message.topic
@@ -42,15 +47,15 @@ export class RetainedMessages {
       // [MQTT-3.3.1-6] A zero-byte retained message removes the retained message of its topic …
       // [MQTT-3.3.1-7] … and is not stored itself.
       if (!this.store.delete(topic)) return NOTHING
-      this.stats.retainedCurrent--
       if (!persist) return NOTHING
+      this.stats.retainedCurrent--
       this.storage.deleteRetained(topic)
       return WROTE
     }
     const replaces = this.store.get(topic) !== undefined
-    if (!replaces && this.max > 0 && this.store.size >= this.max) return REFUSED
+    if (!replaces && persist && this.max > 0 && this.stats.retainedCurrent >= this.max) return REFUSED
     // [MQTT-3.3.1-5] The Server MUST store the message, replacing any retained message of the topic.
-    this.keep(message)
+    this.keep(message, persist)
     if (!persist) return NOTHING
     this.storage.putRetained(message)
     return WROTE
@@ -68,14 +73,14 @@ export class RetainedMessages {
     return live
   }
 
-  private keep(message: Message): void {
-    if (this.store.get(message.topic) === undefined) this.stats.retainedCurrent++
+  private keep(message: Message, counted: boolean): void {
+    if (counted && this.store.get(message.topic) === undefined) this.stats.retainedCurrent++
     this.store.set(message)
     const expiresAt = message.expiresAt
     if (expiresAt !== undefined) this.timers.add(expiresAt, () => this.expire(message))
   }
 
-  /** [MQTT-3.3.2-5] An expired retained message is deleted, unless a newer one replaced it. */
+  /** [MQTT-3.3.2-5] An expired retained message is deleted, unless a newer one replaced it (only clients' messages expire). */
   private expire(message: Message): void {
     if (this.store.get(message.topic) !== message) return
     this.store.delete(message.topic)

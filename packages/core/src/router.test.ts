@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import type { Message } from './message.js'
 import { Router } from './router.js'
 import type { Session } from './session.js'
 import { Subscription } from './subscription.js'
@@ -54,5 +55,23 @@ describe('Router match cache', () => {
       picked.push(router.shared.map((s) => s.session.clientId).join())
     }
     expect(picked).toEqual(['a', 'b', 'a', 'b'])
+  })
+
+  it('[MQTT-4.8.2] leaves a shared group to the node the cluster names for the message, and keeps its direct subscribers', () => {
+    const asked: string[] = []
+    const router = new Router((filter, message) => {
+      asked.push(filter)
+      return message.payload.toString() === 'here'
+    })
+    const a = fakeSession('a')
+    router.add(subscribe(a, '$share/g/x'))
+    router.add(subscribe(fakeSession('d'), 'x'))
+    const message = (text: string): Message => ({ topic: 'x', payload: Buffer.from(text), qos: 1, retain: false, properties: {}, publishedAt: 0 })
+    router.match('x', undefined, message('elsewhere'))
+    expect(router.shared).toEqual([])
+    expect(router.direct.map((s) => s.clientId)).toEqual(['d'])
+    router.match('x', undefined, message('here'))
+    expect(router.shared.map((s) => s.session.clientId)).toEqual(['a'])
+    expect(asked).toEqual(['$share/g/x', '$share/g/x'])
   })
 })

@@ -1,4 +1,4 @@
-import type { QoS } from './message.js'
+import type { Message, QoS } from './message.js'
 import type { Session } from './session.js'
 import type { Subscription } from './subscription.js'
 import { TopicTrie } from './topic-trie.js'
@@ -10,6 +10,9 @@ import { TopicTrie } from './topic-trie.js'
 class SharedGroup {
   readonly members: Subscription[] = []
   next = 0
+
+  /** `$share/<group>/<filter>` as the members wrote it: the cluster's name for this group. */
+  constructor(readonly filter: string) {}
 
   /**
    * Round-robin among members whose session is connected; when none is, the next member with a
@@ -63,6 +66,12 @@ export class Router {
   /** One picked member per matching shared group (a session may appear here and in `direct`). */
   readonly shared: Subscription[] = []
 
+  /**
+   * @param servesShared the cluster's answer whether this node delivers a message to a shared
+   *   group that has members on other nodes too (`Cluster.servesShared`); absent: it always does.
+   */
+  constructor(private readonly servesShared?: (filter: string, message: Message) => boolean) {}
+
   /** Adds a subscription; true when it is this node's first for its filter (cluster addRoute). */
   add(sub: Subscription): boolean {
     this.cache.clear()
@@ -72,7 +81,7 @@ export class Router {
     }
     let group = this.groups.get(sub.options.filter)
     if (group === undefined) {
-      group = new SharedGroup()
+      group = new SharedGroup(sub.options.filter)
       this.groups.set(sub.options.filter, group)
       this.trie.add(sub.topicFilter, group)
     }
@@ -100,8 +109,11 @@ export class Router {
     return true
   }
 
-  /** Fills `direct` and `shared` for a topic; valid until the next call. */
-  match(topic: string, publisherId: string | undefined): void {
+  /**
+   * Fills `direct` and `shared` for a topic; valid until the next call. With `message`, a shared
+   * group gets it only if the cluster says this node serves the group for that message.
+   */
+  match(topic: string, publisherId: string | undefined, message?: Message): void {
     const hits = this.routesFor(topic)
     const direct = this.direct
     const shared = this.shared
@@ -112,6 +124,8 @@ export class Router {
     for (let i = 0; i < hits.length; i++) {
       const route = hits[i] as Route
       if (route instanceof SharedGroup) {
+        // [MQTT-4.8.2] One member cluster-wide: another node may be the one that serves this group.
+        if (message !== undefined && this.servesShared !== undefined && !this.servesShared(route.filter, message)) continue
         const member = route.pick()
         if (member !== undefined) shared.push(member)
         continue

@@ -18,6 +18,7 @@ function context(): SessionContext {
     now: () => 0,
     wrote: false,
     backpressure: undefined,
+    overflowing: undefined,
     halted: false,
   }
 }

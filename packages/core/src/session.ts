@@ -33,6 +33,8 @@ export interface SessionContext {
    * broker turns it into PublishResult.backpressure.
    */
   backpressure: Promise<void> | undefined
+  /** The last full session a QoS 0 delivery was dropped for: the broker slows a publisher that reaches nobody else. */
+  overflowing: Promise<void> | undefined
   /** The broker stopped: Storage is closed, late async results are dropped. */
   halted: boolean
 }
@@ -57,14 +59,23 @@ export const Offer = {
   Skipped: 2,
   /** The offline queue is full and the policy is reject_new. */
   Rejected: 3,
+  /** QoS 0 dropped because a connected session's queue is full (`SessionContext.overflowing` says who). */
+  Overflowed: 4,
 } as const
 export type Offer = (typeof Offer)[keyof typeof Offer]
 
 const MAX_PACKET_ID = 0xffff
 
-/** What a queued delivery counts against limits.max_buffered_bytes: its payload and topic. */
+/**
+ * Heap a queued delivery holds besides its payload and topic: its Outgoing, its queue slot and,
+ * in a fan-in where each message has one subscriber, its Message (measured with
+ * bench/session-memory.mjs-style heap snapshots: ~190 bytes).
+ */
+const QUEUED_OVERHEAD = 192
+
+/** What a queued delivery counts against limits.max_buffered_bytes: an estimate of the memory it holds. */
 function footprint(out: Outgoing): number {
-  return out.message.payload.length + out.message.topic.length
+  return out.message.payload.length + out.message.topic.length + QUEUED_OVERHEAD
 }
 
 /** Publishers slowed by a full queue of this session, released together once it has drained. */
@@ -350,7 +361,9 @@ export class Session {
   private hold(out: Outgoing): Offer {
     if (this.full) {
       this.ctx.stats.drop('queue_full')
-      return Offer.Skipped
+      if (out.message.publisherId === this.clientId) return Offer.Skipped
+      this.ctx.overflowing = this.congested()
+      return Offer.Overflowed
     }
     ;(this.held ??= new Fifo()).push(out)
     this.ctx.stats.queuedBytes += footprint(out)

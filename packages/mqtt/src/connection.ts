@@ -82,6 +82,8 @@ export class Connection implements LinkTarget, WriterOwner {
   disconnectSessionExpiry: number | undefined
   /** A DISCONNECT with reason 0x00 removes the will [MQTT-3.1.2-10]. */
   willSuppressed = false
+  /** The CONNECT carried a will: only then does the disconnect line say whether it goes out. */
+  hasWill = false
   /** The running AUTH exchange (CONNECT or re-authentication), if any. */
   auth: AuthExchange | undefined
   /** Authentication Method of the CONNECT; re-authentication must use the same one [MQTT-4.12.1-1]. */
@@ -467,8 +469,23 @@ export class Connection implements LinkTarget, WriterOwner {
 
   /** The client half-closed: nothing more will come, so the connection ends. */
   onEnd(): void {
+    this.handleHeldBack()
     if (this.open) this.state = 'closing'
     this.stream.destroy()
+  }
+
+  /**
+   * The client's input ended (FIN or close) while packets it sent were held back because the
+   * broker was slowing it down: they were received whole, so they are handled now, in order,
+   * before the session is let go. Not during authentication: a refused CONNECT drops them
+   * [MQTT-3.1.4-6].
+   */
+  private handleHeldBack(): void {
+    const held = this.heldBack
+    if (held === undefined || this.state !== 'connected') return
+    this.pausedFor &= ~PAUSED_FOR_FLOW
+    while (held.length > 0 && this.state === 'connected') this.runGuarded(held.shift()!)
+    this.heldBack = undefined
   }
 
   onError(err: Error): void {
@@ -476,6 +493,7 @@ export class Connection implements LinkTarget, WriterOwner {
   }
 
   onClose(): void {
+    this.handleHeldBack()
     this.state = 'closed'
     this.clearTimers()
     this.writer.closed()
@@ -489,7 +507,7 @@ export class Connection implements LinkTarget, WriterOwner {
     this.detached = true
     const options: { publishWill: boolean; sessionExpiryInterval?: number } = { publishWill: !this.willSuppressed }
     if (this.disconnectSessionExpiry !== undefined) options.sessionExpiryInterval = this.disconnectSessionExpiry
-    this.log.info({ publishWill: options.publishWill }, 'client disconnected')
+    this.log.info(this.hasWill ? { publishWill: options.publishWill } : {}, 'client disconnected')
     this.broker.disconnect(this.session, options)
   }
 

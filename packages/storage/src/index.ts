@@ -1,6 +1,7 @@
 export { SqliteStorage } from './sqlite/sqlite-storage.js'
 export type { SqliteStorageOptions } from './sqlite/sqlite-storage.js'
 export type { SyncMode } from './sqlite/database.js'
+export { DATABASE_FILE } from './sqlite/database.js'
 export type { GroupCommitStats } from './group-commit.js'
 export { StorageError, StorageErrorCode } from './errors.js'
 export type { StorageErrorOptions } from './errors.js'

@@ -26,6 +26,8 @@ export interface NodeFacts {
   /** Listener name → bound "host:port". */
   readonly listeners: () => Readonly<Record<string, string>>
   readonly now: () => number
+  /** In a cluster: the registered members and the transport peers as this node sees them. */
+  readonly cluster?: () => { readonly members: readonly string[]; readonly peers: readonly object[] }
 }
 
 function iso(ms: number | undefined): string | null {
@@ -102,7 +104,12 @@ export function createAdminApi(source: SessionSource, queues: QueueSource, node:
     listeners: node.listeners(),
   })
   return {
-    cluster: () => ({ name: node.clusterName, enabled: false, leader: node.nodeId, nodes: [node.nodeId] }),
+    cluster: () => {
+      if (node.cluster === undefined) return { name: node.clusterName, enabled: false, leader: node.nodeId, nodes: [node.nodeId] }
+      const { members, peers } = node.cluster()
+      // Leader election is not composed yet (issue 10): no leader to name.
+      return { name: node.clusterName, enabled: true, leader: null, nodes: members, peers }
+    },
     nodes: () => [self()],
     sessions: (query) => page(source.sessions().map(sessionSummary), query),
     session: (clientId) => {

@@ -32,30 +32,6 @@ export type CtlQuery =
   | { readonly what: 'sessions' | 'subscriptions'; readonly limit?: number; readonly offset?: number }
   | { readonly what: 'session' | 'queue'; readonly id: string }
 
-export const USAGE = `Usage:
-  fluxmq [--config FILE.yaml] [--set key.path=value]...   run the broker
-  fluxmq check-config [--config FILE.yaml] [--set k=v]...  validate and print the effective config
-  fluxmq passwd FILE USERNAME [--password P | --delete]    add, change or remove a user in a password file
-                                                           (the password is read from stdin without --password)
-  fluxmq ctl [--url URL] [--token T] [--json] COMMAND    ask a running node (its HTTP admin API)
-      status                   health, readiness and the node (exit 1 when not ready)
-      sessions [--limit N] [--offset N]   session CLIENT_ID
-      subscriptions [--limit N] [--offset N]
-      nodes | cluster | queues | queue NAME
-    The URL and token default to server.http.addr and server.http.token of the
-    configuration (--config, environment, --set), e.g. http://127.0.0.1:8081.
-  fluxmq --help | --version
-
-Options:
-  -c, --config FILE     YAML configuration file
-  -s, --set KEY=VALUE   override one key (repeatable), e.g. --set server.mqtt.tcp.addr=:1884
-  -h, --help            show this text
-  -v, --version         print the version
-
-Every key can also be set with an environment variable FLUXMQ_<KEY_PATH>, e.g.
-FLUXMQ_SERVER_MQTT_TCP_ADDR=:1884. Precedence: defaults < --config < environment < --set.
-Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration.
-`
 
 export function parseCommand(argv: readonly string[]): Command {
   let parsed
@@ -67,6 +43,7 @@ export function parseCommand(argv: readonly string[]): Command {
       options: {
         config: { type: 'string', short: 'c' },
         set: { type: 'string', short: 's', multiple: true },
+        port: { type: 'string', short: 'p' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
         password: { type: 'string' },
@@ -79,20 +56,21 @@ export function parseCommand(argv: readonly string[]): Command {
       },
     })
   } catch (error) {
-    throw new UsageError((error as Error).message)
+    throw usageErrorOf(error as Error & { code?: string })
   }
   const { values, positionals } = parsed
   if (values.help === true) return { kind: 'help' }
   if (values.version === true) return { kind: 'version' }
   const [command, ...rest] = positionals
-  const sets = values.set ?? []
+  // -p/--port as mosquitto has it; first, so that an explicit --set of the same key wins.
+  const sets = [...(values.port === undefined ? [] : [`server.mqtt.tcp.addr=:${port(values.port)}`]), ...(values.set ?? [])]
   if (command !== 'ctl') {
     for (const flag of ['url', 'token', 'json', 'limit', 'offset'] as const) {
       if (values[flag] !== undefined) throw new UsageError(`--${flag} belongs to the ctl command`)
     }
   }
   if (command === 'passwd') {
-    if (values.config !== undefined || sets.length > 0) throw new UsageError('passwd takes no --config or --set')
+    if (values.config !== undefined || sets.length > 0) throw new UsageError('passwd takes no --config, --set or --port')
     if (rest.length !== 2) throw new UsageError('passwd needs FILE and USERNAME')
     if (values.delete === true && values.password !== undefined) throw new UsageError('--delete and --password cannot be combined')
     const [file, username] = rest as [string, string]
@@ -113,6 +91,21 @@ export function parseCommand(argv: readonly string[]): Command {
   if (command !== undefined && command !== 'check-config') throw new UsageError(`unknown command "${command}"`)
   if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`)
   return { kind: command === 'check-config' ? 'check-config' : 'serve', sets, ...(values.config === undefined ? {} : { file: values.config }) }
+}
+
+/**
+ * parseArgs's own texts are written for programmers ("To specify a positional argument starting
+ * with a '-', place it … as in '-- "-d"'"); an operator gets the option and what to do instead.
+ */
+function usageErrorOf(error: Error & { code?: string }): UsageError {
+  const unknown = error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /'([^']+)'/.exec(error.message)?.[1] : undefined
+  if (unknown === undefined) return new UsageError(error.message)
+  return new UsageError(`unknown option ${unknown}; every other setting is a configuration key: --set key.path=value (keys: fluxmq --help)`)
+}
+
+function port(text: string): number {
+  if (!/^\d{1,5}$/.test(text) || Number(text) > 65_535) throw new UsageError(`-p/--port must be a TCP port from 0 to 65535, got "${text}" (it sets server.mqtt.tcp.addr)`)
+  return Number(text)
 }
 
 const CTL_PLAIN = new Set(['status', 'cluster', 'nodes', 'queues'])

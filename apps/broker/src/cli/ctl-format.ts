@@ -41,12 +41,14 @@ function listeners(node: Json): string {
   return Object.entries(bound).map(([name, address]) => `${name}=${address}`).join(' ')
 }
 
+/** `noun` is singular; a count other than one takes its plural. */
 function pageLine(answer: Json, noun: string): string {
   const total = Number(answer['total'] ?? 0)
   const items = (answer['items'] ?? []) as unknown[]
   const offset = Number(answer['offset'] ?? 0)
-  if (items.length === total) return `${total} ${noun}\n`
-  return `${total} ${noun}, showing ${items.length === 0 ? 'none' : `${offset + 1}-${offset + items.length}`} (--offset, --limit)\n`
+  const counted = `${total} ${noun}${total === 1 ? '' : 's'}`
+  if (items.length === total) return `${counted}\n`
+  return `${counted}, showing ${items.length === 0 ? 'none' : `${offset + 1}-${offset + items.length}`} (--offset, --limit)\n`
 }
 
 /** `ctl queue NAME`: the queue's figures, then one row per group with its consumers. */
@@ -115,8 +117,15 @@ export function formatAnswer(query: CtlQuery, body: unknown): string {
   switch (query.what) {
     case 'status':
       return status(answer)
-    case 'cluster':
-      return `cluster ${text(answer['name'])}: clustering ${answer['enabled'] === true ? 'on' : 'off'}, leader ${text(answer['leader'])}, nodes ${((answer['nodes'] ?? []) as unknown[]).map(text).join(', ')}\n`
+    case 'cluster': {
+      const head = `cluster ${text(answer['name'])}: clustering ${answer['enabled'] === true ? 'on' : 'off'}, leader ${text(answer['leader'])}, nodes ${((answer['nodes'] ?? []) as unknown[]).map(text).join(', ')}\n`
+      const peers = (answer['peers'] ?? []) as Json[]
+      if (peers.length === 0) return head
+      return `${head}\n${table(
+        ['PEER', 'ADDRESS', 'CIRCUIT', 'PENDING', 'FORWARDED', 'BATCHES', 'REJECTED', 'RESENT'],
+        peers.map((p) => [p['peer'], p['address'], p['breaker'], p['pendingMessages'], p['acceptedMessages'], p['acceptedBatches'], p['rejectedBatches'], p['resentBatches']].map(text)),
+      )}`
+    }
     case 'nodes':
       return table(
         ['NODE', 'STATUS', 'VERSION', 'UPTIME', 'LISTENERS'],
@@ -125,14 +134,14 @@ export function formatAnswer(query: CtlQuery, body: unknown): string {
     case 'sessions': {
       const items = (answer['items'] ?? []) as Json[]
       const rows = items.map((s) => [text(s['clientId']), s['connected'] === true ? 'connected' : 'offline', text(s['protocol']), text(s['username']), text(s['subscriptions']), text(s['inflight']), text(s['queued']), text(s['connected'] === true ? s['remoteAddress'] : s['disconnectedAt'])])
-      return pageLine(answer, 'sessions') + (rows.length === 0 ? '' : table(['CLIENT ID', 'STATE', 'PROTOCOL', 'USERNAME', 'SUBS', 'INFLIGHT', 'QUEUED', 'ADDRESS / OFFLINE SINCE'], rows))
+      return pageLine(answer, 'session') + (rows.length === 0 ? '' : table(['CLIENT ID', 'STATE', 'PROTOCOL', 'USERNAME', 'SUBS', 'INFLIGHT', 'QUEUED', 'ADDRESS / OFFLINE SINCE'], rows))
     }
     case 'session':
       return session(answer)
     case 'subscriptions': {
       const items = (answer['items'] ?? []) as Json[]
       const rows = items.map((sub) => subscriptionRow(sub, text(sub['clientId'])))
-      return pageLine(answer, 'subscriptions') + (rows.length === 0 ? '' : table(['CLIENT ID', 'FILTER', 'QOS', 'OPTIONS'], rows))
+      return pageLine(answer, 'subscription') + (rows.length === 0 ? '' : table(['CLIENT ID', 'FILTER', 'QOS', 'OPTIONS'], rows))
     }
     case 'queues': {
       const queues = body as Json[]

@@ -47,7 +47,7 @@ describe('fluxmq ctl against a running node', () => {
   it('sessions and session CLIENT_ID show what the admin API holds', async () => {
     const sessions = await ctl('sessions')
     expect(sessions.code).toBe(ExitCode.Ok)
-    expect(sessions.out).toMatch(/^1 sessions\nCLIENT ID +STATE +PROTOCOL/)
+    expect(sessions.out).toMatch(/^1 session\nCLIENT ID +STATE +PROTOCOL/)
     expect(sessions.out).toMatch(/ctl-sensor +connected +mqtt5? +- +1 +0 +0 +127\.0\.0\.1/)
     const one = await ctl('session', 'ctl-sensor')
     expect(one.out).toContain('expiry interval: 300 s')
@@ -56,8 +56,8 @@ describe('fluxmq ctl against a running node', () => {
 
   it('subscriptions pages with --limit/--offset', async () => {
     const result = await ctl('subscriptions', '--limit', '1', '--offset', '0')
-    expect(result.out).toMatch(/^1 subscriptions\nCLIENT ID +FILTER +QOS +OPTIONS\nctl-sensor +plant\/\+\/temp +1 +no-local id=7\n$/)
-    expect((await ctl('subscriptions', '--offset', '5')).out).toBe('1 subscriptions, showing none (--offset, --limit)\n')
+    expect(result.out).toMatch(/^1 subscription\nCLIENT ID +FILTER +QOS +OPTIONS\nctl-sensor +plant\/\+\/temp +1 +no-local id=7\n$/)
+    expect((await ctl('subscriptions', '--offset', '5')).out).toBe('1 subscription, showing none (--offset, --limit)\n')
   })
 
   it('--json prints the API answer itself', async () => {

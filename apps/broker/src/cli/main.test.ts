@@ -18,6 +18,16 @@ describe('main', () => {
     expect(await runCli(['--version'])).toEqual({ code: ExitCode.Ok, out: `fluxmq ${VERSION}\n`, err: '' })
   })
 
+  it('--help lists the main keys with their real defaults and names the full reference, a file that exists', async () => {
+    const { out } = await runCli(['--help'])
+    expect(out).toMatch(/^ {2}server\.mqtt\.tcp\.addr +:1883 +MQTT over TCP/m)
+    expect(out).toMatch(/^ {2}storage\.type +memory +/m)
+    expect(out).toMatch(/^ {2}log\.format +auto +/m)
+    const reference = /the full reference, every\s+key with its default and meaning: (\S+) \(section "Keys"\)/i.exec(out)?.[1]
+    expect(reference).toBeDefined()
+    expect(readFileSync(reference as string, 'utf8')).toContain('### Keys')
+  })
+
   it('check-config prints the effective config from every source', async () => {
     const result = await runCli(['check-config', '--set', 'broker.max_qos=1'], { env: { FLUXMQ_LOG_LEVEL: 'debug' } })
     expect(result.code).toBe(ExitCode.Ok)
@@ -34,7 +44,7 @@ describe('main', () => {
 
   it('check-config reports conflicts and unsupported features with exit 2', async () => {
     expect((await runCli(['check-config', '--set', 'auth.allow_anonymous=false'])).err).toMatch(/^fluxmq: auth\.password_file: /)
-    expect((await runCli(['check-config', '--set', 'cluster.enabled=true', '--set', 'cluster.node_id=n1'])).code).toBe(ExitCode.Usage)
+    expect((await runCli(['check-config', '--set', 'cluster.enabled=true', '--set', 'cluster.node_id=n1', '--set', 'cluster.raft.enabled=true'])).code).toBe(ExitCode.Usage)
   })
 
   it('usage errors exit 2 and point at --help', async () => {

@@ -49,7 +49,7 @@ describe('defaults', () => {
       },
       session: { max_offline_messages: 1000, offline_overflow: 'drop_oldest', default_expiry: 7_200_000, max_expiry: 0 },
       storage: { type: 'memory', dir: './data', sync: 'normal' },
-      log: { level: 'info', format: 'json' },
+      log: { level: 'info', format: 'auto' },
       auth: { allow_anonymous: true, password_file: '', acl_file: '' },
       limits: { connection_rate: 0, publish_rate: 0, connect_timeout: 10_000, max_write_buffer: 1_048_576, write_stall_timeout: 30_000, max_buffered_bytes: 67_108_864, max_subscriptions_per_client: 0 },
       queues: [],
@@ -102,7 +102,7 @@ storage:
   type: memory                 # memory | sqlite
   dir: ./data
   sync: normal                 # normal (survives a process crash) | full (survives power loss)
-log: { level: info, format: json }   # pino; format text for humans
+log: { level: info, format: auto }   # pino; auto = text on a terminal, json otherwise
 auth:
   allow_anonymous: true
   password_file: ""            # lines "username:scrypt-hash"; \`fluxmq passwd\` writes them
@@ -210,6 +210,19 @@ log: { level: debug, format: text }
     expect(error.message).toBe(`the config file must be a mapping of keys: ${list} holds a list (["broker","log"])`)
     const scalar = yamlFile('broker\n')
     expect(configError(() => loadConfig({ file: scalar })).message).toBe(`the config file must be a mapping of keys: ${scalar} holds a single value ("broker")`)
+  })
+
+  it.each([
+    ['one line, which YAML reads as a single value', 'listener 1883\n'],
+    ['several lines, which YAML refuses', '# mosquitto\nper_listener_settings false\nlistener 1883\nallow_anonymous false\npassword_file /etc/mosquitto/passwd\n'],
+  ])('says that a mosquitto.conf (%s) is not YAML, with the fluxmq keys for its options and where every key is', (_shape, text) => {
+    const file = yamlFile(text)
+    const error = configError(() => loadConfig({ file }))
+    expect(error.code).toBe(ConfigErrorCode.File)
+    expect(error.message).toMatch(new RegExp(`^${file} looks like a mosquitto\\.conf; fluxmq reads a YAML file of its own keys`))
+    expect(error.message).toContain('listener → server.mqtt.tcp.addr')
+    expect(error.message).toMatch(/apps\/broker\/README\.md \(section "Keys"\)$/)
+    if (text.includes('allow_anonymous')) expect(error.message).toContain('allow_anonymous → auth.allow_anonymous, password_file → auth.password_file')
   })
 
   it('refuses a missing file with FLUXMQ_ERR_CONFIG_FILE', () => {

@@ -4,6 +4,7 @@ import { ConfigError, ConfigErrorCode, describeSource, showValue } from './error
 import type { ConfigSource } from './errors.js'
 import { ValueProblem } from './leaves.js'
 import type { Leaf } from './leaves.js'
+import { mosquittoConfError } from './mosquitto-conf.js'
 import { configSchema } from './schema.js'
 import type { FluxConfig } from './schema.js'
 import { applyMapping, defaultsOf, leafPaths, suggest } from './section.js'
@@ -68,12 +69,17 @@ function applyFile(tree: MutableTree, file: string): void {
   }
   const document = parseDocument(text, { uniqueKeys: true, prettyErrors: true })
   const first = document.errors[0]
+  const content: unknown = first === undefined ? document.toJS() : undefined
+  // An empty file is an empty configuration; anything but a mapping at the top has no key to name.
+  const mapping = content === null || (first === undefined && typeof content === 'object' && !Array.isArray(content))
+  if (!mapping) {
+    const mosquitto = mosquittoConfError(file, text)
+    if (mosquitto !== undefined) throw mosquitto
+  }
   if (first !== undefined) {
     throw new ConfigError(ConfigErrorCode.File, '', `config file ${file} is not valid YAML: ${first.message}`, undefined, source)
   }
-  const content: unknown = document.toJS()
-  // An empty file is an empty configuration; anything but a mapping at the top has no key to name.
-  if (content !== null && (typeof content !== 'object' || Array.isArray(content))) {
+  if (!mapping) {
     throw new ConfigError(ConfigErrorCode.File, '', `the config file must be a mapping of keys: ${file} holds ${describeShape(content)}`, content, source)
   }
   try {

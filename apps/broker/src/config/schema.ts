@@ -82,7 +82,7 @@ export const configSchema = {
   },
   log: {
     level: oneOf('info', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
-    format: oneOf('json', ['json', 'text']),
+    format: oneOf('auto', ['auto', 'json', 'text']),
   },
   auth: {
     allow_anonymous: bool(true),

@@ -57,10 +57,11 @@ describe('tlsAddress', () => {
 })
 
 describe('checkSupported', () => {
-  it('stops on cluster.enabled with a clear message', () => {
-    const error = failure(['cluster.enabled=true', 'cluster.node_id=n1'], checkSupported)
+  it('accepts cluster.enabled and stops on cluster.raft.enabled with a clear message', () => {
+    expect(() => checkSupported(loadConfig({ sets: ['cluster.enabled=true', 'cluster.node_id=n1'] }).config)).not.toThrow()
+    const error = failure(['cluster.enabled=true', 'cluster.node_id=n1', 'cluster.raft.enabled=true'], checkSupported)
     expect(error.code).toBe(ConfigErrorCode.Unsupported)
-    expect(error.message).toBe('cluster.enabled: clustering is not available in this build yet')
+    expect(error.message).toBe('cluster.raft.enabled: Raft replication is not available in this build yet')
   })
 
   it('accepts configured queues (durable queues are in this build)', () => {

@@ -76,7 +76,7 @@ function validateCluster(config: FluxConfig): void {
  * broker that silently ignores what the operator asked for.
  */
 export function checkSupported(config: FluxConfig): void {
-  if (config.cluster.enabled) {
-    throw new ConfigError(ConfigErrorCode.Unsupported, 'cluster.enabled', 'cluster.enabled: clustering is not available in this build yet', true)
+  if (config.cluster.raft.enabled) {
+    throw new ConfigError(ConfigErrorCode.Unsupported, 'cluster.raft.enabled', 'cluster.raft.enabled: Raft replication is not available in this build yet', true)
   }
 }

@@ -12,7 +12,7 @@ const GAUGES: ReadonlyArray<[name: string, help: string, stat: keyof Counted]> =
   ['fluxmq_retained_messages', 'Retained messages stored now', 'retainedCurrent'],
   ['fluxmq_inflight_messages', 'Outgoing QoS 1/2 messages not yet acknowledged', 'inflightCurrent'],
   ['fluxmq_offline_queued_messages', 'QoS 1/2 messages waiting in session queues (offline, or beyond the window or credit)', 'offlineQueuedCurrent'],
-  ['fluxmq_queued_bytes', 'Payload and topic bytes of the deliveries waiting in memory in session queues', 'queuedBytes'],
+  ['fluxmq_queued_bytes', 'An estimate of the memory the deliveries waiting in session queues hold (payload, topic and their objects)', 'queuedBytes'],
 ]
 
 const COUNTERS: ReadonlyArray<[name: string, help: string, stat: keyof Counted]> = [

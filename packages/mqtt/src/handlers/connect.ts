@@ -73,6 +73,7 @@ export function handleConnect(connection: Connection, packet: IConnectPacket): v
 
   const will = buildWill(connection, packet, clientId)
   if (will === null) return
+  connection.hasWill = will !== undefined
 
   let keepAlive = packet.keepalive ?? 0
   // broker.server_keep_alive is a maximum, as Mosquitto's max_keepalive: a longer Keep Alive, or

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process'
+import { connect as netConnect } from 'node:net'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -7,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
 import { client, nextMessage, testScope, until } from '../test-support/harness.js'
 import { remoteAddressOf } from './listener.js'
+import { HANDSHAKE_FAILURE_LOG_INTERVAL_MS } from './tls.js'
 
 const run = promisify(execFile)
 
@@ -44,6 +46,39 @@ describe('TLS listener', () => {
     await expect(client(`mqtts://127.0.0.1:${address.port}`, { protocolVersion: 5, ca: cert, connectTimeout: 2000 })).rejects.toThrow()
     const withCert = await s.client({ protocolVersion: 5, ca: cert, cert, key }, `mqtts://127.0.0.1:${address.port}`)
     expect(withCert.connected).toBe(true)
+  })
+
+  it('logs a failed handshake with the peer and the reason, then at most once per interval counting the rest', async () => {
+    let now = 1_000_000
+    const t = await s.start({ clock: { now: () => now } })
+    const address = await t.server.listenTls({ host: '127.0.0.1', port: 0, cert, key, clientAuth: 'none' })
+    const failures = () => t.logger.lines.filter((line) => line.msg === 'TLS handshake failed')
+    /** Plain MQTT bytes on the TLS port, as a client configured without TLS sends them; resolves with its local "address:port" once the server has closed it. */
+    const plainClient = () =>
+      new Promise<string>((resolve, reject) => {
+        let local = ''
+        const socket = netConnect(address.port, '127.0.0.1', () => {
+          local = `${socket.localAddress}:${socket.localPort}`
+          socket.write(Buffer.from([0x10, 0x0c, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x04, 0x02, 0x00, 0x3c, 0x00, 0x00]))
+        })
+        socket.on('error', reject)
+        socket.on('close', () => resolve(local))
+        socket.resume()
+      })
+
+    const first = await plainClient()
+    await until(() => failures().length === 1)
+    expect(failures()[0]).toMatchObject({ level: 'warn', obj: { listener: 'tls', remote: first, failuresNotLogged: 0 } })
+    expect(String(failures()[0]?.obj.reason)).toBe('wrong version number')
+
+    for (let i = 0; i < 3; i += 1) await plainClient()
+    // The first would have been logged by now; the later ones are held back within the interval.
+    now += HANDSHAKE_FAILURE_LOG_INTERVAL_MS - 1
+    await plainClient()
+    now += 1
+    const last = await plainClient()
+    await until(() => failures().length === 2)
+    expect(failures()[1]).toMatchObject({ obj: { remote: last, failuresNotLogged: 4 } })
   })
 })
 
@@ -88,7 +123,18 @@ describe('WebSocket listener', () => {
       })
     expect(await negotiated(`ws://127.0.0.1:${address.port}/mqtt`, ['mqtt'])).toBe('mqtt')
     expect(await negotiated(`ws://127.0.0.1:${address.port}/mqtt`, ['mqttv3.1'])).toBe('mqttv3.1')
-    await expect(negotiated(`ws://127.0.0.1:${address.port}/other`, ['mqtt'])).rejects.toThrow(/400/)
+    await expect(negotiated(`ws://127.0.0.1:${address.port}/other`, ['mqtt'])).rejects.toThrow(/404/)
+  })
+
+  it('answers plain HTTP with 426 Upgrade Required on the configured path and 404 on any other', async () => {
+    const t = await s.start()
+    const address = await t.server.listenWebSocket({ host: '127.0.0.1', port: 0, path: '/mqtt' })
+    const status = async (path: string) => (await fetch(`http://127.0.0.1:${address.port}${path}`)).status
+    expect(await status('/mqtt')).toBe(426)
+    expect(await status('/mqtt?client=1')).toBe(426)
+    expect(await status('/')).toBe(404)
+    expect(await status('/mqtt/x')).toBe(404)
+    expect(await status('/favicon.ico')).toBe(404)
   })
 })
 

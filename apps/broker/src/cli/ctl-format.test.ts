@@ -1,0 +1,22 @@
+import { describe, expect, it } from 'vitest'
+import { formatAnswer } from './ctl-format.js'
+
+describe('ctl cluster', () => {
+  it('lists the transport peers of a clustered node under the summary line', () => {
+    const out = formatAnswer(
+      { what: 'cluster' },
+      {
+        name: 'fluxmq',
+        enabled: true,
+        leader: null,
+        nodes: ['n1', 'n2'],
+        peers: [{ peer: 'n2', address: '127.0.0.1:7949', breaker: 'closed', pendingMessages: 0, acceptedMessages: 40, acceptedBatches: 3, rejectedBatches: 0, resentBatches: 1 }],
+      },
+    )
+    expect(out).toBe(
+      'cluster fluxmq: clustering on, leader -, nodes n1, n2\n\n' +
+        'PEER  ADDRESS         CIRCUIT  PENDING  FORWARDED  BATCHES  REJECTED  RESENT\n' +
+        'n2    127.0.0.1:7949  closed   0        40         3        0         1\n',
+    )
+  })
+})

@@ -1,0 +1,236 @@
+import { createServer, type Server } from 'node:net'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { ClusterInbound, Logger, Message, TransferredSession } from '@fluxmq/core'
+import { Cleanup } from '@fluxmq/testing'
+import { connectEtcd, keyspace } from '@fluxmq/cluster-etcd'
+import { ClusterNode, type ClusterNodeOptions } from './cluster-node.js'
+
+const silent: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined, child: () => silent }
+
+async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: count }, () => new Promise<Server>((resolve) => { const s = createServer(); s.listen(0, '127.0.0.1', () => resolve(s)) })),
+  )
+  const ports = servers.map((server) => (server.address() as { port: number }).port)
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))))
+  return ports
+}
+
+/** The local broker's side as the cluster sees it: records what peers hand it. */
+class RecordingInbound implements ClusterInbound {
+  readonly delivered: Message[] = []
+  readonly surrendered: { clientId: string; epoch: number }[] = []
+  readonly lost: string[] = []
+  session: TransferredSession | undefined
+  /** The next surrender fails with this error (once). */
+  failNext: Error | undefined
+
+  deliverLocal(message: Message): void {
+    this.delivered.push(message)
+  }
+
+  surrenderSession(clientId: string, epoch: number): Promise<TransferredSession | undefined> {
+    this.surrendered.push({ clientId, epoch })
+    const failure = this.failNext
+    this.failNext = undefined
+    return failure === undefined ? Promise.resolve(this.session) : Promise.reject(failure)
+  }
+
+  ownershipLost(clientIds: readonly string[]): void {
+    this.lost.push(...clientIds)
+  }
+}
+
+function message(topic: string, retain = false): Message {
+  return { topic, payload: Buffer.from(`to ${topic}`), qos: 1, retain, properties: {}, publishedAt: Date.now() }
+}
+
+async function until(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await sleep(20)
+  }
+}
+
+// Two nodes on one real etcd member (node a embeds it, node b is its client) and real transport servers.
+const cleanup = new Cleanup()
+let a: ClusterNode
+let b: ClusterNode
+const inboundA = new RecordingInbound()
+const inboundB = new RecordingInbound()
+const syncs = { a: 0, b: 0, c: 0 }
+let etcdClientPort = 0
+let options: (nodeId: 'a' | 'b' | 'c', embedded: boolean) => ClusterNodeOptions
+
+beforeAll(async () => {
+  const [client, peer] = await freePorts(2)
+  etcdClientPort = client as number
+  const base = cleanup.tempDir('fluxmq-cluster-')
+  options = (nodeId: 'a' | 'b' | 'c', embedded: boolean): ClusterNodeOptions => ({
+    nodeId,
+    clusterName: 'test',
+    version: '0.0.0',
+    clientAddrs: {},
+    logger: silent,
+    etcd: {
+      embedded: embedded
+        ? { binary: process.env.FLUXMQ_TEST_ETCD ?? 'etcd', dataDir: join(base, 'etcd'), clientAddr: `127.0.0.1:${client}`, peerAddr: `127.0.0.1:${peer}`, initialCluster: '' }
+        : undefined,
+      endpoints: [`127.0.0.1:${client}`],
+      leaseTtlMs: 5_000,
+      retainedThresholdBytes: 16,
+    },
+    transport: { host: '127.0.0.1', port: 0, advertiseAddr: '', tls: undefined },
+    sync: () => {
+      syncs[nodeId] += 1
+      return Promise.resolve()
+    },
+  })
+  a = await ClusterNode.start(options('a', true))
+  cleanup.defer(() => a.leave())
+  b = await ClusterNode.start(options('b', false))
+  cleanup.defer(() => b.leave())
+  a.cluster.attach(inboundA)
+  b.cluster.attach(inboundB)
+  await Promise.all([a.join({ loadRetained: false }), b.join({ loadRetained: false })])
+  await until('both nodes to see each other', () => a.report().peers.length === 1 && b.report().peers.length === 1)
+}, 60_000)
+
+afterAll(() => cleanup.run(), 60_000)
+
+describe('ClusterNode (real etcd, real transport)', () => {
+  it('forwards a publish to the node whose route matches, once, after that node synced its storage', async () => {
+    expect(a.cluster.forward(message('f/1'))).toBeUndefined()
+    b.cluster.addRoute('f/+')
+    b.cluster.addRoute('$share/g/f/#')
+    await until('the route on node a', () => a.cluster.forward(message('f/probe')) !== undefined)
+    const syncsBefore = syncs.b
+    await a.cluster.forward(message('f/1'))
+    expect(inboundB.delivered.filter((m) => m.topic === 'f/1')).toHaveLength(1)
+    expect(inboundB.delivered.find((m) => m.topic === 'f/1')?.payload.toString()).toBe('to f/1')
+    expect(syncs.b).toBeGreaterThan(syncsBefore)
+    // Only the shared route matches here: its group still needs the message on node b.
+    await a.cluster.forward(message('f/1/2'))
+    expect(inboundB.delivered.some((m) => m.topic === 'f/1/2')).toBe(true)
+    // Nothing goes back to the sender, and the receiver never forwards again (it has no route to a).
+    expect(inboundA.delivered).toHaveLength(0)
+    b.cluster.removeRoute('f/+')
+    b.cluster.removeRoute('$share/g/f/#')
+    await until('the route gone from node a', () => a.cluster.forward(message('f/probe')) === undefined)
+  })
+
+  it('sends a retained message to every other node, with or without a route, and gives them all to a node that joins later', async () => {
+    await a.cluster.forward(message('r/kept', true))
+    expect(inboundB.delivered.some((m) => m.topic === 'r/kept' && m.retain)).toBe(true)
+    // Above the 16-byte threshold: etcd keeps an index entry, node a the payload.
+    const big = { ...message('r/big', true), payload: Buffer.alloc(100, 1) }
+    await a.cluster.forward(big)
+    await b.cluster.forward({ ...message('r/gone', true) })
+    await b.cluster.forward({ ...message('r/gone', true), payload: Buffer.alloc(0) })
+
+    const c = await ClusterNode.start(options('c', false))
+    cleanup.defer(() => c.leave())
+    const inboundC = new RecordingInbound()
+    c.cluster.attach(inboundC)
+    await c.join({ loadRetained: true })
+    const loaded = new Map(inboundC.delivered.map((m) => [m.topic, m]))
+    expect(loaded.get('r/kept')?.payload.toString()).toBe('to r/kept')
+    expect(loaded.get('r/big')?.payload.equals(big.payload)).toBe(true)
+    expect(loaded.has('r/gone')).toBe(false)
+  })
+
+  it('takes a session over from its owner node with a newer epoch and brings its state', async () => {
+    const first = await a.cluster.acquireSession('c1')
+    expect(first.transferred).toBeUndefined()
+    const state: TransferredSession = {
+      session: { clientId: 'c1', protocol: 'mqtt5', expiryInterval: 300, epoch: first.epoch },
+      subscriptions: [{ filter: 'c/#', qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }],
+      inflight: [],
+      incomingQos2: [],
+      offline: [message('c/queued')],
+    }
+    inboundA.session = state
+    const second = await b.cluster.acquireSession('c1')
+    expect(second.epoch).toBeGreaterThan(first.epoch)
+    expect(inboundA.surrendered).toEqual([{ clientId: 'c1', epoch: second.epoch }])
+    expect(second.transferred?.subscriptions).toEqual(state.subscriptions)
+    expect(second.transferred?.offline.map((m) => m.topic)).toEqual(['c/queued'])
+    // Reconnecting on the same node claims again without asking anyone.
+    const third = await b.cluster.acquireSession('c1')
+    expect(third.epoch).toBeGreaterThan(second.epoch)
+    expect(third.transferred).toBeUndefined()
+    expect(inboundA.surrendered).toHaveLength(1)
+  })
+
+  it('asks the old owner again on the next claim after a takeover failed, under a newer epoch', async () => {
+    const first = await a.cluster.acquireSession('c2')
+    inboundA.session = {
+      session: { clientId: 'c2', protocol: 'mqtt5', expiryInterval: 300, epoch: first.epoch },
+      subscriptions: [],
+      inflight: [],
+      incomingQos2: [],
+      offline: [message('c2/queued')],
+    }
+    inboundA.surrendered.length = 0
+    inboundA.failNext = Object.assign(new Error('disk busy'), { code: 'FLUXMQ_ERR_TEST' })
+    await expect(b.cluster.acquireSession('c2')).rejects.toThrow()
+    // The claim moved to b, so b is now the "previous owner"; the state is still on a.
+    const retried = await b.cluster.acquireSession('c2')
+    expect(retried.transferred?.offline.map((m) => m.topic)).toEqual(['c2/queued'])
+    expect(inboundA.surrendered.map((s) => s.epoch)).toEqual([expect.any(Number), retried.epoch])
+    expect(inboundA.surrendered[0]!.epoch).toBeLessThan(retried.epoch)
+  })
+
+  it('claims stored sessions nobody else owns, and leaves those another node owns', async () => {
+    await a.cluster.acquireSession('owned-by-a')
+    const owned = await b.cluster.claimStored([
+      { clientId: 'owned-by-a', epoch: 1 },
+      { clientId: 'free', epoch: 1 },
+    ])
+    expect([...owned.keys()]).toEqual(['free'])
+  })
+
+  it('[MQTT-4.8.2] names exactly one node per message for a shared group with members on both nodes', async () => {
+    const filter = '$share/g/s/+'
+    a.cluster.addRoute(filter)
+    b.cluster.addRoute(filter)
+    await until('both views to hold both routes', () => a.cluster.forward(message('s/probe')) !== undefined && b.cluster.forward(message('s/probe')) !== undefined)
+    const served = { a: 0, b: 0 }
+    for (let i = 0; i < 64; i++) {
+      const m = { ...message(`s/${i}`), publisherId: 'p', publishedAt: 1_000 + i }
+      const onA = a.cluster.servesShared(filter, m)
+      expect(onA).not.toBe(b.cluster.servesShared(filter, m))
+      served[onA ? 'a' : 'b'] += 1
+    }
+    expect(served.a).toBeGreaterThan(0)
+    expect(served.b).toBeGreaterThan(0)
+    // $SYS is per node: each node serves its own members.
+    expect(a.cluster.servesShared(filter, message('$SYS/x')) && b.cluster.servesShared(filter, message('$SYS/x'))).toBe(true)
+  })
+
+  // Last: it takes node b's lease away.
+  it('reports every session owned here as lost when the node lease is lost, and takes a new lease', async () => {
+    await b.cluster.acquireSession('lost-1')
+    const etcd = connectEtcd('test', { endpoints: [`127.0.0.1:${etcdClientPort}`] })
+    cleanup.defer(() => etcd.close())
+    const owner = await etcd.namespace.get(keyspace.sessionKey('lost-1')).exec()
+    const leaseId = owner.kvs[0]?.lease
+    expect(leaseId).toBeDefined()
+    await etcd.client.leaseClient.leaseRevoke({ ID: leaseId as string })
+    await until('ownershipLost on node b', () => inboundB.lost.includes('lost-1'), 15_000)
+    expect(inboundA.lost).toEqual([])
+    // The node goes on: once the lease is granted again, a claim works on it.
+    const deadline = Date.now() + 15_000
+    let again: Awaited<ReturnType<typeof b.cluster.acquireSession>> | undefined
+    while (again === undefined) {
+      again = await b.cluster.acquireSession('lost-1').catch((err: unknown) => {
+        if (Date.now() > deadline) throw err
+        return sleep(100).then(() => undefined)
+      })
+    }
+    expect(again.transferred).toBeUndefined()
+  })
+})

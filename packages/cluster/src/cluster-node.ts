@@ -1,0 +1,228 @@
+import type { Logger } from '@fluxmq/core'
+import {
+  EtcdMember,
+  NodeLease,
+  NodeRegistry,
+  RetainedIndex,
+  RouteTable,
+  SessionOwnership,
+  connectEtcd,
+  type EtcdConnection,
+} from '@fluxmq/cluster-etcd'
+import { PeerSet, TransportServer, type InboundHandlers, type PeerState, type TlsFiles } from '@fluxmq/cluster-transport'
+import { ClusterNodeError, ClusterNodeErrorCode } from './errors.js'
+import { EtcdCluster } from './etcd-cluster.js'
+import { RetainedSync } from './retained-sync.js'
+
+export interface EmbeddedEtcdOptions {
+  readonly binary: string
+  readonly dataDir: string
+  /** host:port of the member's client and peer listeners. */
+  readonly clientAddr: string
+  readonly peerAddr: string
+  /** `n1=http://host:2380,…`; empty: this node alone. */
+  readonly initialCluster: string
+}
+
+export interface ClusterNodeOptions {
+  readonly nodeId: string
+  readonly clusterName: string
+  readonly version: string
+  /** Client listeners by name, as configured (shown to operators in `nodes/`). */
+  readonly clientAddrs: Readonly<Record<string, string>>
+  readonly logger: Logger
+  readonly etcd: {
+    /** Start and supervise a local member; undefined: use `endpoints`. */
+    readonly embedded: EmbeddedEtcdOptions | undefined
+    readonly endpoints: readonly string[]
+    readonly leaseTtlMs: number
+    /** `cluster.etcd.hybrid_retained_size_threshold`: retained payloads up to this size are inline in etcd. */
+    readonly retainedThresholdBytes: number
+  }
+  readonly transport: {
+    /** Where the transport server listens; host '' = every interface, port 0 = a free one. */
+    readonly host: string
+    readonly port: number
+    /** host:port peers dial; '' = 127.0.0.1:<bound port>. */
+    readonly advertiseAddr: string
+    readonly tls: TlsFiles | undefined
+  }
+  /** The storage's sync: a forwarded batch is acknowledged once what it staged is durable. */
+  readonly sync: () => Promise<void>
+}
+
+export interface ClusterReport {
+  readonly nodeId: string
+  readonly registered: boolean
+  readonly transportAddr: string
+  readonly members: readonly string[]
+  readonly peers: readonly PeerState[]
+}
+
+/**
+ * One node's membership in the cluster: the embedded etcd member (or a client of an external
+ * cluster), the node lease, the route table, the transport server and one peer per other node,
+ * composed into the core's `Cluster` (`cluster`). Order: `start()` before the broker starts
+ * (the broker claims its stored sessions through it), `join()` once the broker serves (the node
+ * becomes visible to peers), `leave()` after the broker stopped.
+ */
+export class ClusterNode {
+  readonly cluster: EtcdCluster
+  private registeredAt: number | undefined
+  private readonly stopMembershipWatch: (() => void)[] = []
+
+  private constructor(
+    private readonly options: ClusterNodeOptions,
+    private readonly member: EtcdMember | undefined,
+    private readonly etcd: EtcdConnection,
+    private readonly lease: NodeLease,
+    private readonly routes: RouteTable,
+    private readonly retained: RetainedIndex,
+    private readonly server: TransportServer,
+    private readonly registry: NodeRegistry,
+    private readonly peers: PeerSet,
+    readonly transportAddr: string,
+  ) {
+    this.cluster = new EtcdCluster({
+      nodeId: options.nodeId,
+      lease,
+      ownership: new SessionOwnership(etcd.namespace, lease, { nodeId: options.nodeId, logger: options.logger }),
+      routes,
+      peers,
+      members: () => registry.members.keys(),
+      sync: options.sync,
+      retained: new RetainedSync(retained, { nodeId: options.nodeId, thresholdBytes: options.etcd.retainedThresholdBytes, peers, logger: options.logger }),
+      logger: options.logger,
+    })
+  }
+
+  /**
+   * Starts the etcd member (embedded) and waits for its quorum, takes the node lease, loads the
+   * route table and listens for peers. Anything started is stopped again when a step fails.
+   */
+  static async start(options: ClusterNodeOptions): Promise<ClusterNode> {
+    const { nodeId, logger } = options
+    const undo: (() => Promise<void> | void)[] = []
+    try {
+      let endpoints = options.etcd.endpoints
+      let member: EtcdMember | undefined
+      const embedded = options.etcd.embedded
+      if (embedded !== undefined) {
+        member = new EtcdMember({ name: nodeId, logger, ...embedded })
+        undo.push(() => member?.stop())
+        await member.start()
+        endpoints = [member.clientUrl]
+      }
+      const etcd = connectEtcd(options.clusterName, { endpoints: endpoints.map(withScheme) })
+      undo.push(() => etcd.close())
+      const lease = new NodeLease(etcd.namespace, { nodeId, ttlSeconds: Math.max(1, Math.round(options.etcd.leaseTtlMs / 1000)), logger })
+      await lease.start()
+      undo.push(() => lease.stop())
+      const routes = new RouteTable(etcd.namespace, lease, { nodeId, logger })
+      await routes.start()
+      undo.push(() => routes.stop())
+      const retained = new RetainedIndex(etcd.namespace, { nodeId, logger, thresholdBytes: options.etcd.retainedThresholdBytes })
+      await retained.start()
+      undo.push(() => retained.stop())
+      const peers = new PeerSet({ localNode: nodeId, logger, ...(options.transport.tls === undefined ? {} : { tls: options.transport.tls }) })
+      undo.push(() => peers.close())
+      // The server calls the cluster's handlers, which exist only once the node is built; a
+      // request before that is refused with NotReady and the sender retries.
+      const built: { node?: ClusterNode } = {}
+      const handlers = (): InboundHandlers => {
+        const node = built.node
+        if (node === undefined) throw new ClusterNodeError(ClusterNodeErrorCode.NotReady, `node ${nodeId} is starting`)
+        return node.cluster.handlers
+      }
+      const server = new TransportServer({
+        nodeId,
+        host: options.transport.host === '' ? '0.0.0.0' : options.transport.host,
+        port: options.transport.port,
+        logger,
+        ...(options.transport.tls === undefined ? {} : { tls: options.transport.tls }),
+        handlers: {
+          publishBatch: (batch) => handlers().publishBatch(batch),
+          takeOver: (request) => handlers().takeOver(request),
+          fetchPayload: (request) => handlers().fetchPayload(request),
+        },
+      })
+      const bound = await server.listen()
+      undo.push(() => server.close())
+      const transportAddr = options.transport.advertiseAddr !== '' ? options.transport.advertiseAddr : `127.0.0.1:${bound.port}`
+      const registry = new NodeRegistry(etcd.namespace, lease, { nodeId, transportAddr, clientAddrs: options.clientAddrs, version: options.version }, logger)
+      built.node = new ClusterNode(options, member, etcd, lease, routes, retained, server, registry, peers, transportAddr)
+      return built.node
+    } catch (error) {
+      for (const step of undo.reverse()) await Promise.resolve(step()).catch(() => undefined)
+      throw error
+    }
+  }
+
+  /**
+   * Registers the node in `nodes/` and follows the membership: one transport peer per other
+   * node. Resolves once the registration is written and the member list loaded, and, with
+   * `loadRetained`, once the cluster's retained messages are in the local broker (for a broker
+   * that starts empty: they are routed to local subscriptions as they are stored, so a broker that
+   * restored stored sessions would queue them again).
+   */
+  async join(options: { readonly loadRetained: boolean }): Promise<void> {
+    const follow = (): void => {
+      this.peers.update([...this.registry.members.values()].map((info) => ({ nodeId: info.nodeId, address: info.transportAddr })))
+    }
+    this.stopMembershipWatch.push(this.registry.onJoined(follow), this.registry.onLeft(follow))
+    await this.registry.start()
+    follow()
+    if (options.loadRetained) {
+      const loaded = await this.cluster.loadRetained()
+      this.options.logger.info({ nodeId: this.options.nodeId, retained: loaded }, 'retained messages loaded from the cluster')
+    }
+    this.registeredAt = Date.now()
+    this.options.logger.info({ nodeId: this.options.nodeId, members: [...this.registry.members.keys()] }, 'cluster joined')
+  }
+
+  get registered(): boolean {
+    return this.registeredAt !== undefined
+  }
+
+  report(): ClusterReport {
+    return {
+      nodeId: this.options.nodeId,
+      registered: this.registered,
+      transportAddr: this.transportAddr,
+      members: [...this.registry.members.keys()],
+      peers: this.peers.states,
+    }
+  }
+
+  /**
+   * Leaves cleanly: deregisters, closes the peers and the server, revokes the lease (so this
+   * node's routes and session keys vanish at once instead of after the TTL) and stops the member.
+   */
+  async leave(): Promise<void> {
+    for (const stop of this.stopMembershipWatch.splice(0)) stop()
+    this.cluster.detach()
+    const steps: [string, () => Promise<void> | void][] = [
+      ['registry', () => (this.registered ? this.registry.stop() : undefined)],
+      ['peers', () => this.peers.close()],
+      ['transport server', () => this.server.close()],
+      ['routes', () => this.routes.stop()],
+      ['retained index', () => this.retained.stop()],
+      ['lease', () => this.lease.stop()],
+      ['etcd client', () => this.etcd.close()],
+      ['etcd member', () => this.member?.stop()],
+    ]
+    for (const [what, step] of steps) {
+      try {
+        await step()
+      } catch (err) {
+        this.options.logger.warn({ err, nodeId: this.options.nodeId, step: what }, 'cluster leave step failed')
+      }
+    }
+    this.options.logger.info({ nodeId: this.options.nodeId }, 'cluster left')
+  }
+}
+
+/** etcd3 wants URLs; `cluster.etcd.endpoints` also accepts bare host:port. */
+function withScheme(endpoint: string): string {
+  return /^https?:\/\//.test(endpoint) ? endpoint : `http://${endpoint}`
+}

@@ -1,0 +1,23 @@
+import { ReasonCode } from '@fluxmq/core'
+
+/** Stable codes of the composed cluster; a code is never reused for another meaning. */
+export const ClusterNodeErrorCode = {
+  /** A peer's request arrived before the local broker attached to the cluster (start-up) or after it stopped. */
+  NotReady: 'FLUXMQ_ERR_CLUSTER_NOT_READY',
+  /** A route names a node this node has no transport peer for (not registered, or left). */
+  NoPeer: 'FLUXMQ_ERR_CLUSTER_NO_PEER',
+} as const
+export type ClusterNodeErrorCode = (typeof ClusterNodeErrorCode)[keyof typeof ClusterNodeErrorCode]
+
+/** A typed error of the composed cluster: `code` for programs, `reason` for a protocol adapter. */
+export class ClusterNodeError extends Error {
+  override readonly name = 'ClusterNodeError'
+  readonly reason: ReasonCode = ReasonCode.ServerUnavailable
+
+  constructor(
+    readonly code: ClusterNodeErrorCode,
+    message: string,
+  ) {
+    super(`${code}: ${message}`)
+  }
+}

@@ -1,0 +1,250 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Cluster, ClusterInbound, Logger, Message, SessionClaim, StoredClaim } from '@fluxmq/core'
+import type { NodeLease, RouteTable, SessionOwnership } from '@fluxmq/cluster-etcd'
+import type { InboundHandlers, Peer, PeerSet, SurrenderedSession } from '@fluxmq/cluster-transport'
+import { ClusterNodeError, ClusterNodeErrorCode } from './errors.js'
+import { RemoteRoutes } from './remote-routes.js'
+import type { RetainedSync } from './retained-sync.js'
+import { SharedPlacement } from './shared-placement.js'
+
+export interface EtcdClusterOptions {
+  readonly nodeId: string
+  readonly lease: NodeLease
+  readonly ownership: SessionOwnership
+  /** Started by the caller: its view is complete before the broker routes anything. */
+  readonly routes: RouteTable
+  readonly peers: PeerSet
+  /** The ids of every registered node (this one may be among them). */
+  readonly members: () => Iterable<string>
+  /**
+   * Resolves once everything the local broker staged so far is durable (the storage's sync): a
+   * forwarded batch is acknowledged after it, so the sender's PUBACK promises what a local one does.
+   */
+  readonly sync: () => Promise<void>
+  /** The cluster's retained messages in etcd: written on every retained publish of this node. */
+  readonly retained: RetainedSync
+  readonly logger: Logger
+}
+
+/** How long a takeover waits for the previous owner to appear in the membership, and how often it looks. */
+const PEER_WAIT_MS = 2_000
+const PEER_POLL_MS = 25
+
+/** How many stored sessions are claimed at once at start-up (each is a read and a transaction). */
+const CLAIM_CONCURRENCY = 64
+
+/**
+ * The core's `Cluster` seam on the metadata plane (etcd: ownership, routes, lease) and the data
+ * plane (Connect peers). It holds no state of its own beyond the epochs of the sessions this node
+ * owns (for release and lease loss) and the trie of the other nodes' routes.
+ */
+export class EtcdCluster implements Cluster {
+  readonly nodeId: string
+  /** Inbound requests of the peers, served by this node's TransportServer. */
+  readonly handlers: InboundHandlers
+  private inbound: ClusterInbound | undefined
+  private readonly remote: RemoteRoutes
+  private readonly shared: SharedPlacement
+  /** Client id → epoch of every session this node owns. */
+  private readonly owned = new Map<string, number>()
+  private readonly log: Logger
+  private readonly unsubscribe: (() => void)[] = []
+  private readonly takeoverListeners = new Set<(tookMs: number) => void>()
+  /** Client id → the node still holding its state after a takeover that failed. */
+  private readonly unfinished = new Map<string, string>()
+
+  constructor(private readonly options: EtcdClusterOptions) {
+    this.nodeId = options.nodeId
+    this.log = options.logger.child({ component: 'cluster', nodeId: options.nodeId })
+    this.remote = new RemoteRoutes(options.nodeId)
+    this.shared = new SharedPlacement(options.nodeId, options.routes)
+    for (const [filter, nodes] of options.routes.filters) for (const nodeId of nodes) this.remote.apply({ type: 'added', filter, nodeId })
+    this.unsubscribe.push(
+      options.routes.onChange((change) => {
+        this.remote.apply(change)
+        this.shared.changed(change.filter)
+      }),
+    )
+    this.unsubscribe.push(options.lease.onLost((err) => this.leaseLost(err)))
+    this.handlers = {
+      publishBatch: (batch) => {
+        const inbound = this.requireInbound()
+        for (const message of batch.messages) inbound.deliverLocal(message)
+        return this.options.sync()
+      },
+      takeOver: (request) => this.surrender(request.clientId, request.epoch, request.requesterNode),
+      // Wills are not indexed yet: only retained payloads are held here.
+      fetchPayload: (request) => (request.kind === 'retained' ? this.options.retained.fetch(request.key) : undefined),
+    }
+  }
+
+  attach(inbound: ClusterInbound): void {
+    this.inbound = inbound
+  }
+
+  /** Stops following routes and the lease; the etcd keys go with the lease. */
+  detach(): void {
+    this.inbound = undefined
+    for (const stop of this.unsubscribe.splice(0)) stop()
+  }
+
+  async claimStored(sessions: readonly StoredClaim[]): Promise<ReadonlyMap<string, number>> {
+    const owned = new Map<string, number>()
+    for (let i = 0; i < sessions.length; i += CLAIM_CONCURRENCY) {
+      await Promise.all(
+        sessions.slice(i, i + CLAIM_CONCURRENCY).map(async ({ clientId }) => {
+          const observed = await this.options.ownership.read(clientId)
+          // A live key of another node: that node serves the session now (its lease is alive).
+          if (observed.owner !== undefined && observed.owner.node !== this.nodeId) return
+          const attempt = await this.options.ownership.tryClaim(clientId, observed)
+          if (!attempt.won) return
+          owned.set(clientId, attempt.claim.epoch)
+          this.owned.set(clientId, attempt.claim.epoch)
+        }),
+      )
+    }
+    this.log.info({ stored: sessions.length, owned: owned.size }, 'stored sessions claimed')
+    return owned
+  }
+
+  async acquireSession(clientId: string): Promise<SessionClaim> {
+    const started = performance.now()
+    const { epoch, previousNode } = await this.options.ownership.claim(clientId)
+    this.owned.set(clientId, epoch)
+    // A takeover that failed left the claim here and the state there: this claim asks again.
+    const from = previousNode !== undefined && previousNode !== this.nodeId ? previousNode : this.unfinished.get(clientId)
+    if (from === undefined) return { epoch }
+    const peer = await this.peerOf(from)
+    if (peer === undefined) {
+      // Its session key outlived its registration: a node leaving (its broker already stopped).
+      this.unfinished.delete(clientId)
+      this.log.warn({ clientId, epoch, previousNode: from }, 'previous owner is not a member, session taken over without its state')
+      return { epoch }
+    }
+    let surrendered: SurrenderedSession | undefined
+    try {
+      surrendered = await peer.takeOver({ clientId, epoch })
+    } catch (err) {
+      // The claim stays in etcd (it fences the old owner); the next CONNECT of this client here
+      // asks the old owner again under a newer epoch.
+      this.unfinished.set(clientId, from)
+      this.owned.delete(clientId)
+      this.log.warn({ err, clientId, epoch, previousNode: from }, 'session takeover failed')
+      throw err
+    }
+    this.unfinished.delete(clientId)
+    const tookMs = Math.round((performance.now() - started) * 1000) / 1000
+    this.log.info({ clientId, epoch, previousNode: from, tookMs, state: surrendered !== undefined }, 'session taken over')
+    for (const listener of this.takeoverListeners) listener(tookMs)
+    return surrendered === undefined ? { epoch } : { epoch, transferred: surrendered.transferred }
+  }
+
+  /**
+   * The peer of a node that owned a session. Its session key was alive, so its registration is
+   * too, unless it is leaving; the registry's watch may lag the claim by a moment, so wait a little.
+   */
+  private async peerOf(node: string): Promise<Peer | undefined> {
+    const deadline = performance.now() + PEER_WAIT_MS
+    for (;;) {
+      const peer = this.options.peers.get(node)
+      if (peer !== undefined || performance.now() >= deadline) return peer
+      await sleep(PEER_POLL_MS)
+    }
+  }
+
+  /** Every takeover from another node, with the milliseconds from claim to state (for metrics). */
+  onTakeover(listener: (tookMs: number) => void): () => void {
+    this.takeoverListeners.add(listener)
+    return () => this.takeoverListeners.delete(listener)
+  }
+
+  releaseSession(clientId: string): void {
+    const epoch = this.owned.get(clientId)
+    if (epoch === undefined) return
+    this.owned.delete(clientId)
+    this.options.ownership.release(clientId, epoch).then(
+      (released) => {
+        if (!released) this.log.info({ clientId, epoch }, 'session released after another node claimed it')
+      },
+      (err: unknown) => this.log.warn({ err, clientId, epoch }, 'session release failed; the key goes with the node lease'),
+    )
+  }
+
+  addRoute(filter: string): void {
+    // The first add rejects when its write failed; RouteTable retries it by itself.
+    this.options.routes.add(filter).catch((err: unknown) => this.log.warn({ err, filter }, 'route not yet in etcd'))
+  }
+
+  removeRoute(filter: string): void {
+    this.options.routes.remove(filter).catch((err: unknown) => this.log.warn({ err, filter }, 'route removal not yet in etcd'))
+  }
+
+  /**
+   * Once per publish: to every other node whose routes match, or, for a retained message
+   * (clearing ones included), to every other node and to etcd, so each node's retained store
+   * stays whole and a subscriber anywhere gets it on SUBSCRIBE.
+   */
+  forward(message: Message): Promise<void> | undefined {
+    if (message.retain) {
+      // Accepted once every node has it and etcd keeps it for the nodes that join later.
+      const accepted = [this.options.retained.record(message)]
+      for (const node of this.otherMembers()) accepted.push(this.sendTo(node, message))
+      return Promise.all(accepted).then(() => undefined)
+    }
+    const targets = this.remote.nodesFor(message.topic)
+    if (targets === undefined) return undefined
+    if (targets.size === 1) for (const node of targets) return this.sendTo(node, message)
+    const accepted: Promise<void>[] = []
+    for (const node of targets) accepted.push(this.sendTo(node, message))
+    return Promise.all(accepted).then(() => undefined)
+  }
+
+  /**
+   * Stores every retained message of the cluster in the local broker (through deliverLocal, which
+   * also routes it to matching local subscriptions: call it before clients are served).
+   */
+  async loadRetained(): Promise<number> {
+    const inbound = this.requireInbound()
+    return this.options.retained.load((message) => inbound.deliverLocal(message))
+  }
+
+  servesShared(filter: string, message: Message): boolean {
+    return this.shared.serves(filter, message)
+  }
+
+  private sendTo(node: string, message: Message): Promise<void> {
+    const peer = this.options.peers.get(node)
+    if (peer === undefined) return Promise.reject(new ClusterNodeError(ClusterNodeErrorCode.NoPeer, `no transport peer for node ${node}`))
+    const accepted = peer.forward(message)
+    // Beyond the peer's memory bound the message waits here until half of it is free again.
+    return accepted === false ? peer.ready().then(() => this.sendTo(node, message)) : accepted
+  }
+
+  private otherMembers(): Set<string> {
+    const nodes = new Set(this.options.members())
+    nodes.delete(this.nodeId)
+    return nodes
+  }
+
+  private async surrender(clientId: string, epoch: number, requesterNode: string): Promise<SurrenderedSession | undefined> {
+    const inbound = this.requireInbound()
+    const held = this.owned.get(clientId)
+    const transferred = await inbound.surrenderSession(clientId, epoch)
+    if (held !== undefined && this.owned.get(clientId) === held) this.owned.delete(clientId)
+    this.log.info({ clientId, epoch, requesterNode, state: transferred !== undefined }, 'session surrendered')
+    if (transferred === undefined) return undefined
+    return { transferred, epoch: transferred.session.epoch ?? held ?? 0 }
+  }
+
+  private leaseLost(err: Error): void {
+    const ids = [...this.owned.keys()]
+    this.owned.clear()
+    this.log.warn({ err, sessions: ids.length }, 'node lease lost; owned sessions are no longer served here')
+    if (ids.length > 0) this.inbound?.ownershipLost(ids)
+  }
+
+  private requireInbound(): ClusterInbound {
+    if (this.inbound === undefined) throw new ClusterNodeError(ClusterNodeErrorCode.NotReady, `node ${this.nodeId} is not serving yet`)
+    return this.inbound
+  }
+}

@@ -1,0 +1,142 @@
+import { readFileSync } from 'node:fs'
+import { createServer, type Server } from 'node:net'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { setArgs, type StartedFluxmq } from '@fluxmq/testing'
+import type { Scene } from './fluxmq.js'
+
+/** Ports the OS just handed out, held together so no two are equal, then released for the nodes. */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<Server>((resolve, reject) => {
+          const server = createServer()
+          server.once('error', reject)
+          server.listen(0, '127.0.0.1', () => resolve(server))
+        }),
+    ),
+  )
+  const ports = servers.map((server) => (server.address() as { port: number }).port)
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))))
+  return ports
+}
+
+export interface ClusterNodeProcess extends StartedFluxmq {
+  readonly nodeId: string
+  /** host:port of its embedded etcd member's client listener. */
+  readonly etcdClientAddr: string
+}
+
+/** What `/api/v1/cluster` answers on a clustered node. */
+interface ClusterView {
+  readonly enabled: boolean
+  readonly nodes: readonly string[]
+  readonly peers: readonly { readonly peer: string; readonly breaker: string }[]
+}
+
+async function getJson<T>(url: string): Promise<{ status: number; body: T }> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(2_000) })
+  return { status: response.status, body: (await response.json()) as T }
+}
+
+/** Polls `check` every 50 ms until it is true; throws naming `what` after `timeoutMs`. */
+export async function eventually(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      if (await check()) return
+    } catch {
+      // Not up yet: retried until the deadline.
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await sleep(50)
+  }
+}
+
+/**
+ * `size` real fluxmq processes on loopback, each with its own embedded etcd member, the members
+ * forming one etcd cluster. Resolves once every node answers /ready 200 and sees every other node
+ * as a transport peer. Cleanup stops each node with SIGTERM (a clean leave stops its member) and
+ * SIGKILLs a member that outlived its broker (its pid file), so no etcd is left running.
+ */
+export async function startCluster(scene: Scene, size: number, extraArgs: readonly string[] = []): Promise<ClusterNodeProcess[]> {
+  const ports = await freePorts(size * 3)
+  const base = scene.tempDir()
+  const ids = Array.from({ length: size }, (_, i) => `n${i + 1}`)
+  const peerPort = (i: number) => ports[size + i] as number
+  const initialCluster = ids.map((id, i) => `${id}=http://127.0.0.1:${peerPort(i)}`).join(',')
+  const nodes = await Promise.all(
+    ids.map(async (nodeId, i) => {
+      const dataDir = join(base, nodeId)
+      scene.cleanup.defer(() => killOrphanMember(join(dataDir, 'etcd')))
+      const args = [
+        ...setArgs({
+          'cluster.enabled': true,
+          'cluster.node_id': nodeId,
+          'cluster.etcd.data_dir': join(dataDir, 'etcd'),
+          'cluster.etcd.client_addr': `127.0.0.1:${ports[i] as number}`,
+          'cluster.etcd.peer_addr': `127.0.0.1:${peerPort(i)}`,
+          'cluster.etcd.initial_cluster': initialCluster,
+          'cluster.etcd.lease_ttl': '5s',
+          'cluster.transport.addr': `127.0.0.1:${ports[2 * size + i] as number}`,
+          'storage.dir': join(dataDir, 'storage'),
+        }),
+        ...extraArgs,
+      ]
+      const started = await scene.broker(args, { startTimeoutMs: 60_000 })
+      scene.cleanup.defer(() => started.process.stop('SIGTERM', 10_000))
+      return { ...started, nodeId, etcdClientAddr: `127.0.0.1:${ports[i] as number}` }
+    }),
+  )
+  for (const node of nodes) await untilJoined(node, size)
+  return nodes
+}
+
+/**
+ * One more node that joins a running cluster as a client of its etcd (`cluster.etcd.embedded:
+ * false`, `endpoints`), with memory storage. Resolves once it is ready and sees `size` nodes.
+ */
+export async function joinNode(scene: Scene, nodeId: string, endpoints: readonly string[], size: number): Promise<StartedFluxmq> {
+  const started = await scene.broker(
+    setArgs({
+      'cluster.enabled': true,
+      'cluster.node_id': nodeId,
+      'cluster.etcd.embedded': false,
+      'cluster.etcd.endpoints': endpoints.join(','),
+      'cluster.etcd.lease_ttl': '5s',
+      'cluster.transport.addr': '127.0.0.1:0',
+    }),
+    { startTimeoutMs: 60_000 },
+  )
+  scene.cleanup.defer(() => started.process.stop('SIGTERM', 10_000))
+  await untilJoined({ ...started, nodeId }, size)
+  return started
+}
+
+async function untilJoined(node: StartedFluxmq & { readonly nodeId: string }, size: number): Promise<void> {
+  await eventually(`${node.nodeId} /ready`, async () => (await fetch(`${node.httpUrl}/ready`, { signal: AbortSignal.timeout(2_000) })).status === 200, 30_000)
+  await eventually(
+    `${node.nodeId} to see every node as a peer`,
+    async () => {
+      const { body } = await getJson<ClusterView>(`${node.httpUrl}/api/v1/cluster`)
+      return body.nodes.length === size && body.peers.length === size - 1 && body.peers.every((peer) => peer.breaker === 'closed')
+    },
+    30_000,
+  )
+}
+
+function killOrphanMember(etcdDataDir: string): void {
+  let pid: number
+  try {
+    pid = Number(readFileSync(join(etcdDataDir, 'fluxmq-etcd.pid'), 'utf8').trim())
+  } catch {
+    return
+  }
+  try {
+    process.kill(pid, 'SIGKILL')
+  } catch {
+    // Already gone: the broker stopped it.
+  }
+}
