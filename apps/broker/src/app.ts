@@ -13,6 +13,7 @@ import { formatAddress, type Address } from './config/units.js'
 import { tlsAddress } from './config/validate.js'
 import { registerClusterMetrics } from './http/cluster-metrics.js'
 import { createMetrics } from './http/metrics.js'
+import { createQueues } from './queues/queues.js'
 import { closeHttp, createHttpServer, listenHttp } from './http/server.js'
 import type { Readiness } from './http/server.js'
 import { ReadinessTracker } from './readiness.js'
@@ -121,7 +122,9 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
   const tlsFiles = loadTlsFiles(config)
 
   const storage = createStorage(config.storage, logger.child({ component: 'storage' }))
-  const readiness = new ReadinessTracker(() => (storage instanceof SqliteStorage ? storage.failure : undefined))
+  const queues = createQueues(config, systemClock, logger)
+  // A failed queue commit makes the node as unfit to serve as a failed session commit.
+  const readiness = new ReadinessTracker(() => (storage instanceof SqliteStorage ? storage.failure : undefined) ?? queues.failure)
   if (config.cluster.enabled) readiness.expectCluster()
   const clusterNode = config.cluster.enabled ? await startClusterNode(config, nodeId, storage, logger) : undefined
   const broker = new Broker({
@@ -143,11 +146,19 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
     sysIntervalMs: SYS_INTERVAL_MS,
     // The same value the MQTT adapter advertises: the core keeps that many released QoS 2 ids per session.
     receiveMaximum: config.broker.receive_maximum,
+    queues: queues.port,
   })
   // The core opens storage in start() and closes it in stop(); in a cluster it claims its stored
-  // sessions first, then the node becomes visible to its peers.
+  // sessions first, then the node becomes visible to its peers. The queue engine opens after the
+  // session store, so a broken storage.dir is reported as the store's failure.
   try {
     await broker.start()
+    try {
+      queues.open()
+    } catch (error) {
+      await broker.stop()
+      throw error
+    }
     readiness.storageOpened()
     if (clusterNode !== undefined) {
       // A memory store starts empty: it takes the cluster's retained messages before any client is
@@ -162,7 +173,13 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
   }
   const startedAt = systemClock.now()
   // unref: the tick alone must never keep a stopping process alive.
-  const ticker = setInterval(() => broker.tick(systemClock.now()), TICK_MS)
+  const ticker = setInterval(() => {
+    const now = systemClock.now()
+    broker.tick(now)
+    // Visibility timeouts, nack backoff and retention are as precise as this tick. A stopped
+    // engine (failed commit) stays stopped: /ready reports it.
+    if (queues.failure === undefined) queues.engine.tick(now)
+  }, TICK_MS)
   ticker.unref()
 
   const mqtt = new MqttServer({
@@ -196,6 +213,8 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
     // After the broker: its last releases and route removals reach etcd before the lease goes.
     await clusterNode?.leave()
     clearInterval(ticker)
+    // After the core: closing its links detached their queue consumers.
+    queues.close()
     if (http !== undefined) await closeHttp(http)
     logger.info({}, 'stopped')
   }
@@ -230,7 +249,7 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
       logger.info({ listener: 'amqp' }, 'AMQP 1.0 is not available in this build yet; server.amqp.addr is not bound')
     }
     if (httpAddress !== null) {
-      const admin = createAdminApi(broker, {
+      const admin = createAdminApi(broker, queues.engine, {
         nodeId,
         clusterName: config.cluster.name,
         version: VERSION,
@@ -239,7 +258,7 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
         listeners: () => showAddresses(addresses),
         ...(clusterNode === undefined ? {} : { cluster: () => clusterNode.report() }),
       })
-      const metrics = createMetrics(() => broker.stats, { node: nodeId, version: VERSION }, () => ({ ...mqtt.stats, bufferedBytes: mqtt.bufferedBytes }))
+      const metrics = createMetrics(() => broker.stats, { node: nodeId, version: VERSION }, () => ({ ...mqtt.stats, bufferedBytes: mqtt.bufferedBytes }), () => queues.engine.list())
       if (clusterNode !== undefined) registerClusterMetrics(metrics, clusterNode)
       http = createHttpServer({
         token: config.server.http.token,

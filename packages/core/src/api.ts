@@ -3,6 +3,7 @@ import type { Cluster } from './cluster.js'
 import type { Clock, Logger } from './ports.js'
 import type { QoS } from './message.js'
 import type { Storage } from './storage.js'
+import type { QueuePort } from './queue-port.js'
 import type { ClientIdentity } from './auth.js'
 import type { Delivery, Message } from './message.js'
 import type { ReasonCode } from './reason-code.js'
@@ -247,4 +248,10 @@ export interface BrokerOptions {
    * PUBCOMP is recognised for every message the client can have had outstanding.
    */
   readonly receiveMaximum?: number
+  /**
+   * The durable queues (SPEC §4), a route target beside subscriptions: `$queue/…` publishes and
+   * captured topics are appended through it, `$queue/<name>` subscriptions consume from it. Without
+   * it `$queue/…` topics are ordinary topics.
+   */
+  readonly queues?: QueuePort
 }

@@ -17,6 +17,7 @@ import { checkOptions, receiveMaximum } from './options.js'
 import { LocalCluster } from './local-cluster.js'
 import type { Message, QoS } from './message.js'
 import type { Clock, Logger } from './ports.js'
+import { QueueBindings, isQueueFilter, isQueueTopic } from './queue-bindings.js'
 import { QueuedForms } from './queued-form.js'
 import { ReasonCode } from './reason-code.js'
 import { RetainedMessages } from './retained-messages.js'
@@ -74,6 +75,8 @@ export class Broker implements BrokerCore, ClusterInbound {
   private readonly router: Router
   private readonly timers = new TimerQueue()
   private readonly retained: RetainedMessages
+  /** Durable queues as a route target; undefined when the composition root gave no QueuePort. */
+  private readonly queues: QueueBindings | undefined
   /** Serializes connects per client id: ownership claims may interleave across awaits. */
   private readonly claims = new Map<string, Promise<unknown>>()
   /** Which granted subscriptions were new, for Retain Handling 1 in deliverRetained. */
@@ -113,6 +116,7 @@ export class Broker implements BrokerCore, ClusterInbound {
       overflowing: undefined,
       halted: false,
     }
+    this.queues = options.queues === undefined ? undefined : new QueueBindings(options.queues, this.stats, this.logger, receiveMaximum(options))
     this.retained = new RetainedMessages(this.storage, this.timers, this.stats, options.maxRetainedMessages)
     this.registry = new SessionRegistry({
       options,
@@ -234,7 +238,12 @@ export class Broker implements BrokerCore, ClusterInbound {
   }
 
   activate(session: SessionHandle): void {
-    this.registry.live(session)?.activate()
+    const s = this.registry.live(session)
+    if (s === undefined) return
+    s.activate()
+    if (this.queues === undefined) return
+    // A resumed session's queue subscriptions consume again, where their groups are.
+    for (const sub of s.subscriptions.values()) if (isQueueFilter(sub.options.filter)) this.queues.resume(s, sub.options)
   }
 
   disconnect(session: SessionHandle, options: DisconnectOptions): void {
@@ -243,13 +252,19 @@ export class Broker implements BrokerCore, ClusterInbound {
   }
 
   publish(from: SessionHandle | null, message: Message): PublishResult {
+    let s: Session | null = null
     if (from !== null) {
-      const s = this.registry.live(from)
-      if (s === undefined) return STALE
+      s = this.registry.live(from) ?? null
+      if (s === null) return STALE
       if (validateTopicName(message.topic) !== undefined) return result(ReasonCode.TopicNameInvalid)
       if (!this.mayPublish(s.identity, message.topic)) return result(ReasonCode.NotAuthorized)
     } else {
       if (validateTopicName(message.topic) !== undefined) return result(ReasonCode.TopicNameInvalid)
+    }
+    // `$queue/…` is the queues' own namespace: appended or settled there, never routed to subscriptions.
+    if (this.queues !== undefined && isQueueTopic(message.topic)) {
+      if (this.state === 'stopped') return result(ReasonCode.ServerShuttingDown)
+      return this.queues.publish(s, message)
     }
     return this.accept(message, true, true)
   }
@@ -272,21 +287,28 @@ export class Broker implements BrokerCore, ClusterInbound {
     ctx.backpressure = undefined
     this.remote = undefined
     let reason: ReasonCode
+    let refused: ReasonCode | undefined
     if (message.retain) {
       const r = this.retained.apply(message, persist)
       if (r.wrote) this.ctx.wrote = true
-      reason = r.refused ?? this.forwardAndRoute(message, forward)
+      refused = r.refused
+      reason = refused ?? this.forwardAndRoute(message, forward)
     } else {
       reason = this.forwardAndRoute(message, forward)
     }
+    // A publish from this node that a queue captures is appended with the same durability as a
+    // `$queue/` publish; one from another node was captured there.
+    const captured = forward && refused === undefined ? this.queues?.capture(message) : undefined
+    if (captured !== undefined && reason === ReasonCode.NoMatchingSubscribers) reason = ReasonCode.Success
     const wrote = ctx.wrote
     const backpressure = ctx.backpressure
     const remote = this.remote
     ctx.wrote = outer || wrote
     ctx.backpressure = outerBackpressure ?? backpressure
     this.remote = outerRemote
-    if (remote === undefined && backpressure === undefined) return wrote ? { reason, durable: this.storage.sync() } : result(reason)
-    const durable = remote === undefined ? (wrote ? this.storage.sync() : undefined) : wrote ? bothResolved(this.storage.sync(), remote) : remote
+    if (remote === undefined && backpressure === undefined && captured === undefined) return wrote ? { reason, durable: this.storage.sync() } : result(reason)
+    let durable = remote === undefined ? (wrote ? this.storage.sync() : undefined) : wrote ? bothResolved(this.storage.sync(), remote) : remote
+    if (captured !== undefined) durable = durable === undefined ? captured : bothResolved(durable, captured)
     return { reason, durable, backpressure }
   }
 
@@ -418,6 +440,13 @@ export class Broker implements BrokerCore, ClusterInbound {
     // [MQTT-3.8.3-4] It is a Protocol Error to set No Local on a Shared Subscription.
     if (req.noLocal && isSharedFilter(req.filter)) return ReasonCode.ProtocolError
     if (!this.authorizer.canSubscribe(s.identity, req.filter)) return ReasonCode.NotAuthorized
+    if (this.queues !== undefined && isQueueFilter(req.filter)) {
+      const code = this.queues.subscribe(s, req)
+      // Kept with the session like any subscription (stored, in the admin views): a resumed
+      // session consumes again without subscribing again (activate). `$queue/…` is never routed.
+      if (code < 0x80) this.registry.subscribe(s, code === req.qos ? req : { ...req, qos: code as QoS })
+      return code
+    }
     const existing = s.subscriptions.get(req.filter)
     const max = this.options.maxSubscriptionsPerClient
     if (existing === undefined && max > 0 && s.subscriptions.size >= max) return ReasonCode.QuotaExceeded
@@ -438,6 +467,11 @@ export class Broker implements BrokerCore, ClusterInbound {
       const code = res.codes[i]
       const req = requests[i] as SubscriptionOptions
       if (code === undefined || code >= 0x80) continue
+      // A queue consumer starts getting deliveries once its SUBACK is out; a queue has no retained messages.
+      if (this.queues !== undefined && isQueueFilter(req.filter)) {
+        this.queues.start(s, req.filter)
+        continue
+      }
       // [MQTT-3.3.1-11] Retain Handling 2: no retained messages on subscribe.
       if (req.retainHandling === 2) continue
       // [MQTT-3.3.1-10] Retain Handling 1: only when the subscription did not exist; [MQTT-3.3.1-9] 0: always.
@@ -461,9 +495,12 @@ export class Broker implements BrokerCore, ClusterInbound {
 
   unsubscribe(session: SessionHandle, filters: readonly string[]): ReasonCode[] {
     const s = this.registry.live(session)
-    return filters.map((filter) =>
-      s !== undefined && this.registry.unsubscribe(s, filter) ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted,
-    )
+    const unsubscribed = (s: Session, filter: string): boolean => {
+      if (this.queues === undefined || !isQueueFilter(filter)) return this.registry.unsubscribe(s, filter)
+      const consumed = this.queues.unsubscribe(s, filter)
+      return this.registry.unsubscribe(s, filter) || consumed
+    }
+    return filters.map((filter) => (s !== undefined && unsubscribed(s, filter) ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted))
   }
 
   tick(now: number): void {

@@ -12,6 +12,10 @@ export const BrokerErrorCode = {
   InvalidOption: 'FLUXMQ_ERR_INVALID_OPTION',
   /** A claim, transferred state or surrender request carries an ownership epoch older than the one this node holds. */
   StaleEpoch: 'FLUXMQ_ERR_STALE_EPOCH',
+  /** A queue subscription the core refuses: `ack-mode` not auto|manual, a routing-key filter other than `#`. */
+  QueueSubscription: 'FLUXMQ_ERR_QUEUE_SUBSCRIPTION',
+  /** A `$ack`/`$nack`/`$reject` publish without `message-id`, or naming a message of another queue. */
+  QueueSettlement: 'FLUXMQ_ERR_QUEUE_SETTLEMENT',
 } as const
 export type BrokerErrorCode = (typeof BrokerErrorCode)[keyof typeof BrokerErrorCode]
 

@@ -22,6 +22,17 @@ export class Outgoing implements Delivery {
     readonly subscriptionIds: readonly number[] | undefined,
   ) {}
 
+  /**
+   * Whether the message is kept durable elsewhere (a queue's log): such a delivery is never
+   * written to Storage with the session, since its owner delivers it again after a restart.
+   */
+  get external(): boolean {
+    return false
+  }
+
+  /** The client acknowledged it (PUBACK). */
+  acknowledged(): void {}
+
   static fromRecord(record: InflightRecord): Outgoing {
     const out = new Outgoing(record.message, record.qos, record.retain, record.subscriptionIds)
     out.packetId = record.packetId

@@ -39,6 +39,18 @@ export interface SessionContext {
   halted: boolean
 }
 
+/**
+ * Deliveries fed to a session from outside its own queue (the queue consumers of its connection,
+ * see queue-bindings.ts): they wait with their feeder, not in the session, and go out when the
+ * window and the link have room.
+ */
+export interface SessionFeed {
+  /** The session has room again (after its own queue): send what waits while `roomFor` allows. */
+  drain(): void
+  /** The connection is gone. */
+  detach(): void
+}
+
 /** What became of one message offered to one session. */
 export const Offer = {
   Sent: 0,
@@ -126,6 +138,8 @@ export class Session {
   private congestion: Congestion | undefined
   expiryTimer: Timer | undefined
   willTimer: Timer | undefined
+  /** Queue consumers of the current connection; undefined without any. */
+  feed: SessionFeed | undefined
   /** Routing scratch, valid for the router epoch in `mark` (see Router.match). */
   mark = 0
   matchQos: QoS = 0
@@ -234,7 +248,7 @@ export class Session {
     if (this.stored) return
     this.stored = true
     for (const sub of this.subscriptions.values()) storage.putSubscription(this.clientId, sub.options)
-    for (const out of this.inflight.values()) storage.putInflight(this.clientId, out.toRecord())
+    for (const out of this.inflight.values()) if (!out.external) storage.putInflight(this.clientId, out.toRecord())
     for (const id of this.incomingQos2) storage.putIncomingQos2(this.clientId, id)
     for (const id of this.releasedQos2) {
       storage.putIncomingQos2(this.clientId, id)
@@ -255,6 +269,7 @@ export class Session {
     this.active = false
     this.link = undefined
     this.handle = undefined
+    this.detachFeed()
     this.dropHeld('disconnected')
     if (this.stored && this.pending !== undefined) {
       // The mirror is the head of the stored queue; free the memory, activate() reads it back.
@@ -264,6 +279,12 @@ export class Session {
     }
     // Offline now: the overflow policy applies, the publishers waiting on this queue go on.
     this.relieve(true)
+  }
+
+  private detachFeed(): void {
+    const feed = this.feed
+    this.feed = undefined
+    feed?.detach()
   }
 
   /** Drops every QoS 0 delivery waiting for credit. */
@@ -441,7 +462,7 @@ export class Session {
   private track(out: Outgoing): void {
     this.window().set(out.packetId, out)
     this.ctx.stats.inflightCurrent++
-    if (this.stored) {
+    if (this.stored && !out.external) {
       this.ctx.storage.putInflight(this.clientId, out.toRecord())
       this.ctx.wrote = true
     }
@@ -489,6 +510,7 @@ export class Session {
     const out = this.inflight.get(packetId)
     if (out === undefined || out.qos !== 1) return false
     this.complete(out)
+    out.acknowledged()
     this.pump()
     return true
   }
@@ -520,7 +542,7 @@ export class Session {
   private complete(out: Outgoing): void {
     this.inflightById?.delete(out.packetId)
     this.ctx.stats.inflightCurrent--
-    if (this.stored) this.ctx.storage.deleteInflight(this.clientId, out.packetId)
+    if (this.stored && !out.external) this.ctx.storage.deleteInflight(this.clientId, out.packetId)
   }
 
   /** Resends what has waited `interval` ms for an acknowledgement (MQTT 3.1.1 sessions only). */
@@ -575,6 +597,21 @@ export class Session {
       if (!this.expired(out)) this.transmit(out)
     }
     this.relieve(false)
+    this.feed?.drain()
+  }
+
+  /**
+   * Whether a delivery fed from outside (SessionFeed) can go out now: the link has credit and,
+   * for QoS 1/2, the window has room once the session's own queue is empty (it goes first).
+   */
+  roomFor(qos: QoS): boolean {
+    if (!this.active || !(this.link as ClientLink).hasCredit()) return false
+    return qos === 0 || (!this.taking && this.queued === 0 && this.inflight.size < this.receiveMaximum)
+  }
+
+  /** Sends a delivery fed from outside after `roomFor` allowed it. False when the link refused it (too large). */
+  sendFed(out: Outgoing): boolean {
+    return this.transmit(out)
   }
 
   /** [MQTT-3.3.2-5] Expired while queued: deleted, never sent. */
@@ -683,6 +720,7 @@ export class Session {
     this.handle = undefined
     this.expiryTimer?.cancel()
     this.willTimer?.cancel()
+    this.detachFeed()
     this.ctx.stats.inflightCurrent -= this.inflight.size
     this.ctx.stats.offlineQueuedCurrent -= this.queued
     if (this.pending !== undefined) for (const out of this.pending) this.ctx.stats.queuedBytes -= footprint(out)

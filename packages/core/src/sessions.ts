@@ -300,7 +300,7 @@ export class SessionRegistry {
     }
     const session = s.record()
     const subscriptions = [...s.subscriptions.values()].map((sub) => sub.options)
-    const inflight = [...s.inflight.values()].map((out) => out.toRecord())
+    const inflight = [...s.inflight.values()].filter((out) => !out.external).map((out) => out.toRecord())
     const incomingQos2 = [...s.incomingQos2]
     const releasedQos2 = [...s.releasedQos2]
     const memory = s.queuedInMemory()

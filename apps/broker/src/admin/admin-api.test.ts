@@ -15,7 +15,20 @@ const infos: SessionInfo[] = ['a', 'b', 'c'].map((clientId) => ({
   willPending: false,
 }))
 const source = { sessions: () => infos, session: (id: string) => infos.find((info) => info.clientId === id) }
-const api = createAdminApi(source, { nodeId: 'n1', clusterName: 'fluxmq', version: '1.2.3', startedAt: 0, now: () => 61_000, listeners: () => ({ 'mqtt-tcp': '127.0.0.1:1883' }) })
+const queue = {
+  name: 'orders',
+  type: 'classic' as const,
+  declared: true,
+  depth: 3,
+  bytes: 30,
+  firstOffset: 0,
+  nextOffset: 3,
+  pending: 1,
+  groups: [{ name: 'billing', committedOffset: 1, nextOffset: 2, pending: 1, backlog: 1, consumers: [{ id: 'c1/$queue/orders', credit: 9, unsettled: 1 }] }],
+  counters: { appended: 3, deliveries: 2, redeliveries: 0, acks: 1, nacks: 0, timeouts: 0, deadLettered: 0, expired: 0, truncated: 0 },
+}
+const queues = { list: () => [queue], stats: (name: string) => (name === 'orders' ? queue : undefined) }
+const api = createAdminApi(source, queues, { nodeId: 'n1', clusterName: 'fluxmq', version: '1.2.3', startedAt: 0, now: () => 61_000, listeners: () => ({ 'mqtt-tcp': '127.0.0.1:1883' }) })
 
 describe('admin API', () => {
   it('pages sessions with limit and offset', () => {
@@ -40,6 +53,12 @@ describe('admin API', () => {
   it('describes this node as the whole (single-node) cluster', () => {
     expect(api.nodes()).toEqual([{ id: 'n1', self: true, status: 'up', version: '1.2.3', startedAt: '1970-01-01T00:00:00.000Z', uptimeSeconds: 61, listeners: { 'mqtt-tcp': '127.0.0.1:1883' } }])
     expect(api.cluster()).toEqual({ name: 'fluxmq', enabled: false, leader: 'n1', nodes: ['n1'] })
+  })
+
+  it('lists queues with depth, groups, consumers and pending; one queue in full', () => {
+    expect(api.queues()).toEqual([{ name: 'orders', type: 'classic', declared: true, depth: 3, bytes: 30, pending: 1, groups: 1, consumers: 1 }])
+    expect(api.queue('orders')).toMatchObject({ name: 'orders', consumers: 1, groups: [{ name: 'billing', pending: 1, consumers: [{ id: 'c1/$queue/orders' }] }], counters: { acks: 1 } })
+    expect(api.queue('none')).toBeUndefined()
   })
 
   it('answers one session with its subscriptions, undefined for unknown ids', () => {

@@ -1,4 +1,5 @@
 import type { SessionInfo, SubscriptionOptions } from '@fluxmq/core'
+import type { QueueStats } from '@fluxmq/queue'
 import { BadAdminQuery } from '../http/server.js'
 import type { AdminApi } from '../http/server.js'
 
@@ -9,6 +10,12 @@ const MAX_LIMIT = 10_000
 export interface SessionSource {
   sessions(): readonly SessionInfo[]
   session(clientId: string): SessionInfo | undefined
+}
+
+/** Where queue snapshots come from: the queue engine. */
+export interface QueueSource {
+  list(): readonly QueueStats[]
+  stats(name: string): QueueStats | undefined
 }
 
 export interface NodeFacts {
@@ -71,8 +78,22 @@ function subscriptionView(sub: SubscriptionOptions) {
   }
 }
 
-/** The admin API of a single node: itself as the whole cluster, its sessions, no queues yet. */
-export function createAdminApi(source: SessionSource, node: NodeFacts): AdminApi {
+/** One line per queue: depth, groups, consumers and pending counts. */
+function queueSummary(q: QueueStats) {
+  return {
+    name: q.name,
+    type: q.type,
+    declared: q.declared,
+    depth: q.depth,
+    bytes: q.bytes,
+    pending: q.pending,
+    groups: q.groups.length,
+    consumers: q.groups.reduce((n, g) => n + g.consumers.length, 0),
+  }
+}
+
+/** The admin API of a single node: itself as the whole cluster, its sessions, its queues. */
+export function createAdminApi(source: SessionSource, queues: QueueSource, node: NodeFacts): AdminApi {
   const self = () => ({
     id: node.nodeId,
     self: true,
@@ -96,8 +117,10 @@ export function createAdminApi(source: SessionSource, node: NodeFacts): AdminApi
       return info === undefined ? undefined : { ...sessionSummary(info), subscriptions: info.subscriptions.map(subscriptionView) }
     },
     subscriptions: (query) => page(source.sessions().flatMap((info) => info.subscriptions.map((sub) => ({ clientId: info.clientId, ...subscriptionView(sub) }))), query),
-    // Durable queues arrive with their own issue; until then there are none to list.
-    queues: () => [],
-    queue: () => undefined,
+    queues: () => queues.list().map(queueSummary),
+    queue: (name) => {
+      const q = queues.stats(name)
+      return q === undefined ? undefined : { ...queueSummary(q), firstOffset: q.firstOffset, nextOffset: q.nextOffset, groups: q.groups, counters: q.counters }
+    },
   }
 }

@@ -51,6 +51,23 @@ function pageLine(answer: Json, noun: string): string {
   return `${counted}, showing ${items.length === 0 ? 'none' : `${offset + 1}-${offset + items.length}`} (--offset, --limit)\n`
 }
 
+/** `ctl queue NAME`: the queue's figures, then one row per group with its consumers. */
+function queue(q: Json): string {
+  const counters = (q['counters'] ?? {}) as Json
+  const head = [
+    `queue ${text(q['name'])} (${text(q['type'])}${q['declared'] === true ? ', configured' : ''})`,
+    `depth ${text(q['depth'])}, ${text(q['bytes'])} bytes, offsets ${text(q['firstOffset'])}..${text(q['nextOffset'])}, pending ${text(q['pending'])}`,
+    Object.entries(counters).map(([name, value]) => `${name} ${text(value)}`).join(', '),
+  ].join('\n')
+  const groups = (Array.isArray(q['groups']) ? q['groups'] : []) as Json[]
+  if (groups.length === 0) return `${head}\nno groups\n`
+  const rows = groups.map((g) => {
+    const consumers = (Array.isArray(g['consumers']) ? g['consumers'] : []) as Json[]
+    return [text(g['name']), text(g['committedOffset']), text(g['pending']), text(g['backlog']), consumers.map((c) => `${text(c['id'])} (credit ${text(c['credit'])}, unsettled ${text(c['unsettled'])})`).join(', ') || '-']
+  })
+  return `${head}\n${table(['GROUP', 'COMMITTED', 'PENDING', 'BACKLOG', 'CONSUMERS'], rows)}`
+}
+
 function subscriptionRow(sub: Json, clientId?: string): string[] {
   const options = [
     sub['noLocal'] === true ? 'no-local' : '',
@@ -129,9 +146,12 @@ export function formatAnswer(query: CtlQuery, body: unknown): string {
     case 'queues': {
       const queues = body as Json[]
       if (queues.length === 0) return 'no queues\n'
-      return table(['QUEUE', 'DETAILS'], queues.map((queue) => [text(queue['name']), JSON.stringify(queue)]))
+      return table(
+        ['QUEUE', 'TYPE', 'DEPTH', 'PENDING', 'GROUPS', 'CONSUMERS'],
+        queues.map((q) => [text(q['name']), text(q['type']), text(q['depth']), text(q['pending']), text(q['groups']), text(q['consumers'])]),
+      )
     }
     case 'queue':
-      return `${JSON.stringify(body, null, 2)}\n`
+      return queue(answer)
   }
 }

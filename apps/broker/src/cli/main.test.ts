@@ -44,7 +44,7 @@ describe('main', () => {
 
   it('check-config reports conflicts and unsupported features with exit 2', async () => {
     expect((await runCli(['check-config', '--set', 'auth.allow_anonymous=false'])).err).toMatch(/^fluxmq: auth\.password_file: /)
-    expect((await runCli(['check-config', '--set', 'queues=[{name: q}]'])).code).toBe(ExitCode.Usage)
+    expect((await runCli(['check-config', '--set', 'cluster.enabled=true', '--set', 'cluster.node_id=n1', '--set', 'cluster.raft.enabled=true'])).code).toBe(ExitCode.Usage)
   })
 
   it('usage errors exit 2 and point at --help', async () => {

@@ -64,9 +64,7 @@ describe('checkSupported', () => {
     expect(error.message).toBe('cluster.raft.enabled: Raft replication is not available in this build yet')
   })
 
-  it('stops on configured queues', () => {
-    const error = failure(['queues=[{name: q}]'], checkSupported)
-    expect(error.code).toBe(ConfigErrorCode.Unsupported)
-    expect(error.key).toBe('queues')
+  it('accepts configured queues (durable queues are in this build)', () => {
+    expect(() => checkSupported(loadConfig({ sets: ['queues=[{name: q}]'] }).config)).not.toThrow()
   })
 })

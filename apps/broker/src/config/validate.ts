@@ -79,7 +79,4 @@ export function checkSupported(config: FluxConfig): void {
   if (config.cluster.raft.enabled) {
     throw new ConfigError(ConfigErrorCode.Unsupported, 'cluster.raft.enabled', 'cluster.raft.enabled: Raft replication is not available in this build yet', true)
   }
-  if (config.queues.length > 0) {
-    throw new ConfigError(ConfigErrorCode.Unsupported, 'queues', 'queues: durable queues are not available in this build yet', config.queues.length)
-  }
 }

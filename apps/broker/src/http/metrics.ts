@@ -1,6 +1,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 import type { BrokerStats, DropReason } from '@fluxmq/core'
 import type { MqttServerStats } from '@fluxmq/mqtt'
+import type { QueueCounters, QueueStats } from '@fluxmq/queue'
 
 type Counted = { readonly [K in keyof BrokerStats as BrokerStats[K] extends number ? K : never]: number }
 
@@ -36,10 +37,60 @@ export interface FrontStats extends MqttServerStats {
   readonly bufferedBytes: number
 }
 
+/** Per-queue gauges (label `queue`), read from the engine's stats at scrape time. */
+const QUEUE_GAUGES: ReadonlyArray<[name: string, help: string, value: (q: QueueStats) => number]> = [
+  ['fluxmq_queue_depth', 'Messages in the queue\'s log (committed, not truncated)', (q) => q.depth],
+  ['fluxmq_queue_pending', 'Messages delivered and not settled, all groups of the queue', (q) => q.pending],
+  ['fluxmq_queue_consumers', 'Consumers attached to the queue, all groups', (q) => q.groups.reduce((n, g) => n + g.consumers.length, 0)],
+]
+
+/** Per-queue counters since the engine opened; `fluxmq_queue_<name>_total`. */
+const QUEUE_COUNTERS: ReadonlyArray<[name: string, help: string, counter: keyof QueueCounters]> = [
+  ['fluxmq_queue_appended_total', 'Messages appended to the queue', 'appended'],
+  ['fluxmq_queue_deliveries_total', 'Deliveries to consumers, redeliveries included', 'deliveries'],
+  ['fluxmq_queue_acks_total', 'Deliveries settled accepted', 'acks'],
+  ['fluxmq_queue_nacks_total', 'Deliveries settled modified or released (nack)', 'nacks'],
+  ['fluxmq_queue_dlq_moves_total', 'Messages moved to the dead-letter queue (rejected or max_deliveries)', 'deadLettered'],
+  ['fluxmq_queue_timeouts_total', 'Deliveries that reached the visibility timeout unsettled', 'timeouts'],
+]
+
+function queueMetrics(registry: Registry, queues: () => readonly QueueStats[]): void {
+  for (const [name, help, value] of QUEUE_GAUGES) {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['queue'],
+      registers: [registry],
+      collect() {
+        this.reset()
+        for (const q of queues()) this.set({ queue: q.name }, value(q))
+      },
+    })
+  }
+  for (const [name, help, counter] of QUEUE_COUNTERS) {
+    // The engine's counters only grow while it is open; reported per queue as deltas.
+    const reported = new Map<string, number>()
+    new Counter({
+      name,
+      help,
+      labelNames: ['queue'],
+      registers: [registry],
+      collect() {
+        for (const q of queues()) {
+          const value = q.counters[counter]
+          this.inc({ queue: q.name }, Math.max(0, value - (reported.get(q.name) ?? 0)))
+          reported.set(q.name, value)
+        }
+      },
+    })
+  }
+}
+
 export function createMetrics(
   stats: () => BrokerStats,
   labels: { readonly node: string; readonly version: string },
   front?: () => FrontStats,
+  queues?: () => readonly QueueStats[],
 ): Registry {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
@@ -89,6 +140,7 @@ export function createMetrics(
     let pauses = 0
     new Counter({ name: 'fluxmq_memory_pauses_total', help: 'Times a publisher stopped being read because the process was above limits.max_buffered_bytes', registers: [registry], collect() { const v = front().memoryPauses; this.inc(v - pauses); pauses = v } })
   }
+  if (queues !== undefined) queueMetrics(registry, queues)
   new Gauge({ name: 'fluxmq_build_info', help: 'Always 1; labels name the node and version', labelNames: ['node', 'version'], registers: [registry] }).set(labels, 1)
   return registry
 }
