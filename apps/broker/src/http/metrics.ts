@@ -104,19 +104,7 @@ export function createMetrics(
       },
     })
   }
-  for (const [name, help, stat] of COUNTERS) {
-    let reported = 0
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        const value = stats()[stat]
-        if (value > reported) this.inc(value - reported)
-        reported = value
-      },
-    })
-  }
+  for (const [name, help, stat] of COUNTERS) followingCounter(registry, name, help, () => stats()[stat])
   const droppedReported = Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>
   new Counter({
     name: 'fluxmq_messages_dropped_total',
@@ -135,12 +123,25 @@ export function createMetrics(
   })
   if (front !== undefined) {
     new Gauge({ name: 'fluxmq_buffered_bytes', help: 'Bytes limits.max_buffered_bytes counts: queued deliveries and bytes the sockets have not accepted', registers: [registry], collect() { this.set(front().bufferedBytes) } })
-    let stalls = 0
-    new Counter({ name: 'fluxmq_write_stall_disconnects_total', help: 'Clients disconnected because their socket accepted no byte for limits.write_stall_timeout', registers: [registry], collect() { const v = front().writeStallDisconnects; this.inc(v - stalls); stalls = v } })
-    let pauses = 0
-    new Counter({ name: 'fluxmq_memory_pauses_total', help: 'Times a publisher stopped being read because the process was above limits.max_buffered_bytes', registers: [registry], collect() { const v = front().memoryPauses; this.inc(v - pauses); pauses = v } })
+    followingCounter(registry, 'fluxmq_write_stall_disconnects_total', 'Clients disconnected because their socket accepted no byte for limits.write_stall_timeout', () => front().writeStallDisconnects)
+    followingCounter(registry, 'fluxmq_memory_pauses_total', 'Times a publisher stopped being read because the process was above limits.max_buffered_bytes', () => front().memoryPauses)
   }
   if (queues !== undefined) queueMetrics(registry, queues)
   new Gauge({ name: 'fluxmq_build_info', help: 'Always 1; labels name the node and version', labelNames: ['node', 'version'], registers: [registry] }).set(labels, 1)
   return registry
+}
+
+/** A counter that follows a monotonic counter of the broker by adding the delta since the last scrape. */
+function followingCounter(registry: Registry, name: string, help: string, read: () => number): void {
+  let reported = 0
+  new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      const value = read()
+      if (value > reported) this.inc(value - reported)
+      reported = value
+    },
+  })
 }
