@@ -1,27 +1,10 @@
 import type { Delivery, Message } from '@fluxmq/core'
 import { ReasonCode } from '@fluxmq/core'
 import { describe, expect, it } from 'vitest'
-import type { LinkTarget } from './link.js'
 import { MqttLink } from './link.js'
-import { testScope } from './test-support/harness.js'
+import { recordingTarget as target, testScope } from './test-support/harness.js'
 import { OutboundTopicAliases } from './topic-alias.js'
 
-/** A connection stand-in that records what the link sends. */
-const target = (over: Partial<LinkTarget> = {}): LinkTarget & { sent: Buffer[] } => {
-  const sent: Buffer[] = []
-  return {
-    v5: true,
-    open: true,
-    outboundAliases: new OutboundTopicAliases(0),
-    clientMaximumPacketSize: 268_435_460,
-    hasCredit: () => true,
-    now: () => 0,
-    send: (packet) => sent.push(packet),
-    closeByServer: () => {},
-    sent,
-    ...over,
-  }
-}
 
 const message: Message = { topic: 'fan/out', payload: Buffer.alloc(100, 1), qos: 1, retain: false, properties: {}, publishedAt: 0 }
 const delivery = (over: Partial<Delivery> = {}): Delivery => ({ message, qos: 0, retain: false, packetId: 0, dup: false, ...over })

@@ -4,8 +4,7 @@ import { encodePublish } from '@fluxmq/mqtt-codec'
 import type * as Codec from '@fluxmq/mqtt-codec'
 import { describe, expect, it, vi } from 'vitest'
 import { MqttLink } from './link.js'
-import type { LinkTarget } from './link.js'
-import { OutboundTopicAliases } from './topic-alias.js'
+import { recordingTarget } from './test-support/harness.js'
 import { WireForms, publishPacketFor } from './wire-forms.js'
 
 /** Every PUBLISH the adapter encodes, counted: the codec itself, wrapped. */
@@ -127,22 +126,8 @@ describe('WireForms', () => {
   })
 
   it('a mixed 3.1.1 / 5.0 fan-out encodes once per distinct form, whatever order the subscribers come in', () => {
-    const target = (v5: boolean): LinkTarget & { sent: Buffer[] } => {
-      const sent: Buffer[] = []
-      return {
-        v5,
-        open: true,
-        outboundAliases: new OutboundTopicAliases(0),
-        clientMaximumPacketSize: 268_435_460,
-        hasCredit: () => true,
-        now: () => 0,
-        send: (packet) => sent.push(packet),
-        closeByServer: () => {},
-        sent,
-      }
-    }
     // 40 subscribers alternating 3.1.1 and 5.0, granted QoS 0 and 1 in turn, some with Retain As Published.
-    const subscribers = Array.from({ length: 40 }, (_, i) => ({ target: target(i % 2 === 0), qos: ((i >> 1) % 2) as 0 | 1, retain: i % 5 === 0 }))
+    const subscribers = Array.from({ length: 40 }, (_, i) => ({ target: recordingTarget({ v5: i % 2 === 0 }), qos: ((i >> 1) % 2) as 0 | 1, retain: i % 5 === 0 }))
     const msg = message({ qos: 1, retain: true })
     keepWireCache(msg, new OtherProtocolForms())
     encodes.count = 0

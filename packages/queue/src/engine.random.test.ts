@@ -1,18 +1,7 @@
+import { seededRandom } from '@fluxmq/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Outcome, QueueDelivery } from './delivery.js'
 import { Harness, message } from './test-support/harness.js'
-
-/** mulberry32: a small seeded PRNG, so a failing run replays from its seed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const GROUPS = ['g1', 'g2']
 const VISIBILITY = 1500
@@ -30,7 +19,7 @@ describe('QueueEngine: randomized', () => {
     // Odd seeds feed consumers from the log only, even ones from memory too.
     const recentBytesPerQueue = seed % 2 === 1 ? 0 : 2048
     it(`keeps credit, single ownership and exactly-one settlement per group (seed ${seed}, recent ${recentBytesPerQueue} bytes)`, () => {
-      const rand = random(seed)
+      const rand = seededRandom(seed)
       const pick = <T>(items: readonly T[]): T => items[Math.floor(rand() * items.length)] as T
       h = new Harness({ queues: [{ name: 'q', maxDeliveries: 3, visibilityTimeoutMs: VISIBILITY }], nackBackoff: { initialMs: 100, maxMs: 400 }, recentBytesPerQueue })
       let appended = 0

@@ -8,7 +8,9 @@ import mqtt from 'mqtt'
 import type { IClientOptions, MqttClient } from 'mqtt'
 import { parser as mqttPacketParser } from 'mqtt-packet'
 import { afterEach } from 'vitest'
+import type { LinkTarget } from '../link.js'
 import { MqttServer } from '../server.js'
+import { OutboundTopicAliases } from '../topic-alias.js'
 import type { MqttServerOptions } from '../options.js'
 
 export interface LogLine {
@@ -288,4 +290,21 @@ export function testScope(): TestScope {
   const scope = new TestScope()
   afterEach(() => scope.close())
   return scope
+}
+
+/** A connection stand-in that records what an MqttLink sends (a v5 client with room, unless overridden). */
+export function recordingTarget(over: Partial<LinkTarget> = {}): LinkTarget & { sent: Buffer[] } {
+  const sent: Buffer[] = []
+  return {
+    v5: true,
+    open: true,
+    outboundAliases: new OutboundTopicAliases(0),
+    clientMaximumPacketSize: 268_435_460,
+    hasCredit: () => true,
+    now: () => 0,
+    send: (packet) => sent.push(packet),
+    closeByServer: () => {},
+    sent,
+    ...over,
+  }
 }
