@@ -81,8 +81,6 @@ function refusal(err: unknown): Refusal | undefined {
 class QueueConsumer {
   /** Deliveries the engine handed over that the session has no room for yet (at most the credit). */
   waiting: Fifo<QueueOutgoing> | undefined
-  /** Manual mode: deliveries sent and not yet settled by `$ack`/`$nack`/`$reject` (each holds a credit). */
-  unsettled = 0
   attached = true
 
   constructor(
@@ -186,13 +184,11 @@ export class QueueBindings {
     }
   }
 
-  /** SUBSCRIBE to `$queue/<name>[/#]` or `$dlq/<name>`: attaches a consumer; the SUBACK code. */
+  /** SUBSCRIBE to `$queue/<name>[/<filter>]` or `$dlq/<name>`: attaches a consumer; the SUBACK code. */
   subscribe(s: Session, req: SubscriptionOptions): ReasonCode {
     const { queue, rest } = consumerTarget(req.filter)
     const props = req.userProperties
     const ackMode = property(props, Property.AckMode) ?? 'auto'
-    // The engine delivers every message of the queue to a group; routing-key filters are not there yet.
-    if (rest !== undefined && rest !== '#') return this.refusedSubscription(s, req.filter, `routing-key filter ${rest} is not supported: subscribe to $queue/${queue}`)
     if (ackMode !== 'auto' && ackMode !== 'manual') return this.refusedSubscription(s, req.filter, `ack-mode ${ackMode} is neither auto nor manual`)
     const group = property(props, Property.ConsumerGroup) ?? DEFAULT_GROUP
     const cursor = property(props, Property.Cursor)
@@ -205,7 +201,16 @@ export class QueueBindings {
     }
     const id = `${s.clientId}/${req.filter}`
     try {
-      this.port.attach({ consumerId: id, queue, group, ...(cursor === undefined ? {} : { cursor }) })
+      // Manual mode: the credit is the window of messages not yet settled by `$ack`/`$nack`/`$reject`,
+      // given back to whichever consumer held one however it ends (even a visibility timeout).
+      this.port.attach({
+        consumerId: id,
+        queue,
+        group,
+        ...(cursor === undefined ? {} : { cursor }),
+        ...(rest === undefined ? {} : { filter: rest }),
+        ...(ackMode === 'manual' ? { window: true } : {}),
+      })
     } catch (err) {
       return subackReason(this.refused(err, s, req.filter, 'queue subscription refused'))
     }
@@ -251,7 +256,6 @@ export class QueueBindings {
   send(out: QueueOutgoing): void {
     const consumer = out.consumer
     const sent = consumer.session.sendFed(out)
-    if (sent && consumer.manual) consumer.unsettled++
     if (sent && out.qos > 0) return
     // Settled at once (and, in the engine's own delivery callback, after it returns): a delivery
     // larger than the client's Maximum Packet Size can never reach it and is dead-lettered; an
@@ -259,7 +263,8 @@ export class QueueBindings {
     if (!sent || !consumer.manual) {
       queueMicrotask(() => {
         this.settle(consumer, out.delivery, sent ? 'accepted' : 'rejected')
-        this.grant(consumer, 1)
+        // A manual consumer's window gets the credit back with the settlement.
+        if (!consumer.manual) this.grant(consumer, 1)
       })
     }
   }
@@ -316,17 +321,6 @@ export class QueueBindings {
       durable = this.port.settleMessage(messageId, group, outcome, property(props, Property.Reason))
     } catch (err) {
       return { reason: pubackReason(this.refused(err, s, message.topic, 'queue settlement refused')) }
-    }
-    // The settling connection's consumer of that queue and group gets its credit back.
-    const feed = s?.feed instanceof SessionConsumers ? s.feed : undefined
-    if (feed !== undefined) {
-      for (const consumer of feed.byFilter.values()) {
-        if (consumer.manual && consumer.queue === queue && consumer.group === group && consumer.unsettled > 0) {
-          consumer.unsettled--
-          this.grant(consumer, 1)
-          break
-        }
-      }
     }
     return { reason: ReasonCode.Success, durable }
   }

@@ -25,6 +25,14 @@ export interface QueueAttach {
   readonly group?: string
   /** Stream queues only: `first`, `last`, `<offset>`, `timestamp=<ms>`. */
   readonly cursor?: string
+  /** A topic filter on the routing key (`$queue/<name>/<filter>`); none or `#`: every message. */
+  readonly filter?: string
+  /**
+   * Credit is a window of unsettled deliveries: each delivery's credit comes back by itself once
+   * the consumer no longer holds it (settled by anyone, timed out). Without it, only grant() gives
+   * credit back.
+   */
+  readonly window?: boolean
 }
 
 /**

@@ -7,7 +7,17 @@ import { type QueueDeclaration, type QueueDefinition, defineQueue } from './defi
 import { type Outcome, type QueueDelivery, deadLetterMessage, deliveredMessage } from './delivery.js'
 import { QueueError, QueueErrorCode } from './errors.js'
 import { Consumer, ConsumerGroup, type PendingEntry } from './group.js'
-import { checkGroupName, checkQueueName, deadLetterQueueOf, formatMessageId, isDeadLetterQueue, parseMessageId, queueOfTopic } from './names.js'
+import {
+  checkQueueName,
+  deadLetterQueueOf,
+  filterOfGroupId,
+  formatMessageId,
+  groupIdOf,
+  isDeadLetterQueue,
+  parseMessageId,
+  queueOfTopic,
+  routingKeyMatches,
+} from './names.js'
 import { QueueState } from './queue-state.js'
 import { type SyncMode, openQueueDatabase } from './sqlite/database.js'
 import { type LogEntry, QueueStore, messageSize } from './sqlite/queue-store.js'
@@ -42,11 +52,25 @@ export interface AttachOptions {
   readonly group?: string
   /** Stream queues only: `first`, `last`, `<offset>` or `timestamp=<ms>` (SPEC §4). */
   readonly cursor?: string
+  /**
+   * A topic filter on the routing key (`$queue/<name>/<filter>`, SPEC §4): the consumer joins the
+   * group `<group>@<filter>`, which gets the messages whose key matches and skips the others.
+   * None, or `#`, takes every message.
+   */
+  readonly filter?: string
+  /**
+   * Credit as a window of unsettled deliveries (MQTT manual ack): a delivery's credit comes back
+   * to this consumer once it stops holding it, however that happens (settled by anyone, visibility
+   * timeout, retention). Without it credit is spent per delivery and only grant() gives it back
+   * (AMQP link credit, MQTT auto ack where the PUBACK is the grant).
+   */
+  readonly window?: boolean
 }
 
 export interface SettleMessageOptions {
   /** `<queue>:<offset>`, as the delivery's `message-id` property carried it. */
   readonly messageId: string
+  /** The group id, as the delivery's `group-id` property carried it (`<group>@<filter>` for a filtering group). */
   readonly group: string
   readonly outcome: Outcome
   readonly reason?: string
@@ -193,8 +217,7 @@ export class QueueEngine {
     if (this.consumers.has(options.consumerId)) {
       throw new QueueError(QueueErrorCode.ConsumerExists, `consumer ${options.consumerId} is already attached`)
     }
-    const groupName = options.group ?? DEFAULT_GROUP
-    checkGroupName(groupName)
+    const groupName = groupIdOf(options.group ?? DEFAULT_GROUP, options.filter)
     const cursor = options.cursor === undefined ? undefined : parseCursor(options.cursor)
     // Checked before the queue is created on first use, so that a refused attach leaves nothing behind.
     const type = this.queues.get(options.queue)?.definition.type ?? this.defaults.type
@@ -213,7 +236,7 @@ export class QueueEngine {
       this.batch.stage(() => this.store.clearGroupEntries(queueId, groupName))
     }
     this.touch(queue, group)
-    const consumer = new Consumer(options.consumerId, queue.name, group)
+    const consumer = new Consumer(options.consumerId, queue.name, group, options.window === true)
     group.members.push(consumer)
     this.consumers.set(consumer.id, consumer)
     this.logger?.debug({ consumerId: consumer.id, queue: queue.name, group: groupName }, 'queue consumer attached')
@@ -246,7 +269,7 @@ export class QueueEngine {
   settleMessage(options: SettleMessageOptions): void {
     this.checkOpen()
     const { queue: name, offset } = parseMessageId(options.messageId)
-    checkGroupName(options.group)
+    filterOfGroupId(options.group)
     const queue = this.queues.get(name)
     const group = queue?.groups.get(options.group)
     const entry = group?.pending.get(offset)
@@ -288,7 +311,7 @@ export class QueueEngine {
         const expired = [...group.pending.values()].filter((entry) => entry.deadline <= now)
         for (const entry of expired) {
           group.pending.delete(entry.offset)
-          entry.consumer?.deliveries.delete(entry.deliveryId)
+          this.unhold(entry)
           queue.counters.timeouts += 1
           this.failed(queue, group, entry.offset, entry.deliveryCount, now, undefined)
         }
@@ -455,11 +478,15 @@ export class QueueEngine {
       }
       group.advanceTo(queue.firstOffset)
       if (group.nextOffset >= queue.visibleNext) break
-      const entries = this.readLog(queue, group.nextOffset, Math.min(credit, READ_BATCH))
+      // A filtering group may skip most of what it reads: it reads whole batches.
+      const entries = this.readLog(queue, group.nextOffset, group.filter === undefined ? Math.min(credit, READ_BATCH) : READ_BATCH)
       for (const entry of entries) {
         if (group.credit === 0 && !group.isSettled(entry.offset)) break
         group.advanceTo(entry.offset + 1)
-        if (!group.isSettled(entry.offset)) this.offer(queue, group, entry, group.deliveriesBefore(entry.offset) + 1, now)
+        if (group.isSettled(entry.offset)) continue
+        // Not for this group: settled for it, as if acknowledged, so the floor and truncation move on.
+        if (group.filter !== undefined && !routingKeyMatches(group.filter, entry.message.topic)) this.markSettled(queue, group, entry.offset)
+        else this.offer(queue, group, entry, group.deliveriesBefore(entry.offset) + 1, now)
       }
       // Offsets truncated under the reader leave nothing to read before visibleNext.
       if (entries.length === 0) group.advanceTo(queue.visibleNext)
@@ -519,7 +546,7 @@ export class QueueEngine {
 
   private settleEntry(queue: QueueState, group: ConsumerGroup, entry: PendingEntry, outcome: Outcome, reason?: string): void {
     group.pending.delete(entry.offset)
-    entry.consumer?.deliveries.delete(entry.deliveryId)
+    this.unhold(entry)
     const now = this.clock.now()
     switch (outcome) {
       case 'accepted':
@@ -610,7 +637,16 @@ export class QueueEngine {
 
   /** Pending entries a group dropped (retention, cursor): their consumers no longer hold them. */
   private forget(entries: readonly PendingEntry[]): void {
-    for (const entry of entries) entry.consumer?.deliveries.delete(entry.deliveryId)
+    for (const entry of entries) this.unhold(entry)
+  }
+
+  /** The entry's consumer no longer holds it; a window consumer gets its credit back (the caller pumps). */
+  private unhold(entry: PendingEntry): void {
+    const consumer = entry.consumer
+    if (consumer === undefined) return
+    consumer.deliveries.delete(entry.deliveryId)
+    entry.consumer = undefined
+    if (consumer.window) consumer.credit += 1
   }
 
   /** Makes sure the next commit writes the group's floor and delivered-to mark. */

@@ -10,6 +10,8 @@ export const QueueErrorCode = {
   InvalidGroup: 'FLUXMQ_ERR_QUEUE_INVALID_GROUP',
   /** A queue definition (config or first use) with a value the engine cannot work with. */
   InvalidDefinition: 'FLUXMQ_ERR_QUEUE_INVALID_DEFINITION',
+  /** A consumer's routing-key filter (`$queue/<name>/<filter>`) that is not a valid topic filter. */
+  InvalidFilter: 'FLUXMQ_ERR_QUEUE_INVALID_FILTER',
   /** A message id that is not `<queue>:<offset>`. */
   InvalidMessageId: 'FLUXMQ_ERR_QUEUE_INVALID_MESSAGE_ID',
   /** A well-formed message id that names no message pending in any group of that queue. */
@@ -40,6 +42,7 @@ const REASONS: Record<QueueErrorCode, ReasonCode> = {
   [QueueErrorCode.ReservedTopic]: ReasonCode.TopicNameInvalid,
   [QueueErrorCode.InvalidGroup]: ReasonCode.ImplementationSpecificError,
   [QueueErrorCode.InvalidDefinition]: ReasonCode.ImplementationSpecificError,
+  [QueueErrorCode.InvalidFilter]: ReasonCode.TopicFilterInvalid,
   [QueueErrorCode.InvalidMessageId]: ReasonCode.PayloadFormatInvalid,
   [QueueErrorCode.UnknownMessage]: ReasonCode.PacketIdentifierNotFound,
   [QueueErrorCode.WrongGroup]: ReasonCode.NotAuthorized,

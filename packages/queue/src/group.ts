@@ -1,3 +1,4 @@
+import { filterOfGroupId } from './names.js'
 import type { StoredGroup } from './sqlite/queue-store.js'
 
 /** A delivered, unsettled message of one group: one row of its pending-entry list. */
@@ -31,6 +32,8 @@ export class Consumer {
     readonly id: string,
     readonly queue: string,
     readonly group: ConsumerGroup,
+    /** Credit comes back by itself when a delivery stops being held (see AttachOptions.window). */
+    readonly window: boolean,
   ) {}
 
   /** The next 32-bit delivery id not held by an unsettled delivery. */
@@ -64,12 +67,16 @@ export class ConsumerGroup {
   private nextMemberIndex = 0
   /** Its floor or delivered-to mark changed since the last commit. */
   dirty = true
+  /** The routing-key filter its id carries; undefined: it takes every message. */
+  readonly filter: string | undefined
 
   constructor(
+    /** The group id: its name, with `@<filter>` when it filters (names.ts groupIdOf). */
     readonly name: string,
     start: number,
     stored?: StoredGroup,
   ) {
+    this.filter = filterOfGroupId(name)
     this.floor = stored?.floor ?? start
     // After a restart every unsettled offset from the floor on is delivered again.
     this.nextOffset = this.floor

@@ -1,3 +1,4 @@
+import { topicMatches, validateTopicFilter } from '@fluxmq/topic'
 import type { Outcome } from './delivery.js'
 import { QueueError, QueueErrorCode } from './errors.js'
 
@@ -28,6 +29,52 @@ export function checkGroupName(group: string): void {
   if (!validName(group)) {
     throw new QueueError(QueueErrorCode.InvalidGroup, `invalid consumer group ${JSON.stringify(group)}: use 1-${MAX_NAME_LENGTH} letters, digits, ".", "_" or "-"`)
   }
+}
+
+/** Separates a group's name from its routing-key filter in a group id; names never contain it. */
+const FILTER_SEPARATOR = '@'
+
+/**
+ * The id of a consumer group as the engine keeps it and deliveries carry it (`group-id`): the name
+ * alone for a group that takes every message (no filter, or `#`), else `<name>@<filter>`. Members
+ * that share a name but not a filter are thus separate groups with their own progress, each
+ * message of the queue going once to each of them, and a message id is settled in the group that
+ * received it. Throws InvalidGroup or InvalidFilter.
+ */
+export function groupIdOf(name: string, filter: string | undefined): string {
+  checkGroupName(name)
+  if (filter === undefined || filter === '#') return name
+  const error = validateTopicFilter(filter)
+  // Routing keys never start with "$" (queueOfTopic refuses them), and `$share/` means nothing here.
+  if (error !== undefined || filter.startsWith('$')) {
+    const why = error === undefined ? 'routing keys never start with "$"' : `${error.message} [${error.rule}]`
+    throw new QueueError(QueueErrorCode.InvalidFilter, `invalid routing-key filter ${JSON.stringify(filter)}: ${why}`)
+  }
+  return name + FILTER_SEPARATOR + filter
+}
+
+/** The routing-key filter of a group id (undefined: every message); throws InvalidGroup or InvalidFilter. */
+export function filterOfGroupId(id: string): string | undefined {
+  const at = id.indexOf(FILTER_SEPARATOR)
+  if (at === -1) {
+    checkGroupName(id)
+    return undefined
+  }
+  const filter = id.slice(at + 1)
+  // `name@#` is not an id: that group is `name`.
+  if (groupIdOf(id.slice(0, at), filter) !== id) throw new QueueError(QueueErrorCode.InvalidGroup, `invalid consumer group id ${JSON.stringify(id)}`)
+  return filter
+}
+
+/**
+ * Whether a group filtering on `filter` takes a message published to `topic`: the routing key is
+ * what follows `$queue/<name>/` (a publish to `$queue/<name>` has none and matches no filter), and
+ * for a publish a queue captured, its whole topic.
+ */
+export function routingKeyMatches(filter: string, topic: string): boolean {
+  if (!topic.startsWith(QUEUE_TOPIC_PREFIX)) return topicMatches(filter, topic)
+  const slash = topic.indexOf('/', QUEUE_TOPIC_PREFIX.length)
+  return slash !== -1 && topicMatches(filter, topic.slice(slash + 1))
 }
 
 export function deadLetterQueueOf(queue: string): string {
