@@ -9,6 +9,7 @@ import { FLUXMQ_BIN, Scene } from './support/fluxmq.js'
 // Issue 11, the MQTT surface of durable queues (SPEC §4), against the real process with mqtt.js.
 const QUEUES = [
   '{name: vt, visibility_timeout: 2s}',
+  '{name: window, visibility_timeout: 2s}',
   '{name: dl, max_deliveries: 2}',
   '{name: events, type: stream}',
   '{name: captured, topics: ["sensors/+/temp"]}',
@@ -137,6 +138,47 @@ describe('durable queues over MQTT', () => {
     const [m] = await b.inbox.waitForCount(1, 15_000)
     expect(m!.payload.toString()).toBe('held')
     expect(prop(m!, 'delivery-count')).toBe('2')
+  })
+
+  it('manual mode: a message never acked goes to another member after visibility_timeout, and its first holder gets its window back', async () => {
+    // Receive Maximum 1: each consumer's window is one unsettled message.
+    const windowOfOne = async (clientId: string) => {
+      const opened = await scene.client(fluxmq.mqttUrl, { clientId, protocolVersion: 5, properties: { receiveMaximum: 1 } })
+      await opened.client.subscribeAsync('$queue/window', { qos: 1, properties: { userProperties: { 'ack-mode': 'manual', 'consumer-group': 'window' } } })
+      return opened
+    }
+    const a = await windowOfOne('window-a')
+    const b = await windowOfOne('window-b')
+    const acks: Promise<unknown>[] = []
+    b.client.on('message', (_topic, _payload, packet) => {
+      const userProperties = { 'message-id': String(packet.properties?.userProperties?.['message-id']), 'group-id': 'window' }
+      acks.push(b.client.publishAsync('$queue/window/$ack', '', { qos: 1, properties: { userProperties } }))
+    })
+    await publisher.client.publishAsync('$queue/window', 'never-acked', { qos: 1 })
+    expect(texts(await a.inbox.waitForCount(1))).toEqual(['never-acked'])
+    // a keeps it unacked (its PUBACK only confirms receipt); the timeout hands it to b.
+    const [again] = await b.inbox.waitForCount(1, 15_000)
+    expect([again!.payload.toString(), prop(again!, 'delivery-count')]).toEqual(['never-acked', '2'])
+    await publishAll(publisher.client, '$queue/window', numbered('after-timeout', 6))
+    // Without its credit back a would get none of them: b would take all six, one at a time.
+    const [, next] = await a.inbox.waitForCount(2, 15_000)
+    expect(next!.payload.toString()).toMatch(/^after-timeout-/)
+    // a holds that one unacked (its window is full); b gets the five others, after the redelivery.
+    await b.inbox.waitForCount(6, 15_000)
+    await Promise.all(acks)
+  })
+
+  it('routing-key filters: each consumer gets the messages whose key matches; the group-id names group and filter', async () => {
+    const eu = await consumer('route-eu', '$queue/routed/eu/+', { 'consumer-group': 'r', 'ack-mode': 'manual' })
+    const paid = await consumer('route-paid', '$queue/routed/+/paid', { 'consumer-group': 'r' })
+    const all = await consumer('route-all', '$queue/routed/#', { 'consumer-group': 'r' })
+    for (const key of ['eu/new', 'us/paid', 'eu/paid', 'us/new']) await publisher.client.publishAsync(`$queue/routed/${key}`, key, { qos: 1 })
+    expect(texts(await eu.inbox.waitForCount(2))).toEqual(['eu/new', 'eu/paid'])
+    expect(texts(await paid.inbox.waitForCount(2))).toEqual(['us/paid', 'eu/paid'])
+    expect(texts(await all.inbox.waitForCount(4))).toEqual(['eu/new', 'us/paid', 'eu/paid', 'us/new'])
+    const [first] = eu.inbox.messages
+    expect(prop(first!, 'group-id')).toBe('r@eu/+')
+    expect(await outcome(settle(eu.client, 'routed', 'ack', first!))).toBe('ok')
   })
 
   it('a persistent session resumed without subscribing again consumes its queue again, from where its group was', async () => {
