@@ -21,13 +21,16 @@ const CONSUMERS = 4
 const WINDOW = 64
 const PAYLOAD = 64
 
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '8' }, pinned: { type: 'boolean', default: false } } })
+const { values } = parseArgs({
+  options: { duration: { type: 'string', default: '8' }, pinned: { type: 'boolean', default: false }, profile: { type: 'string' } },
+})
 const duration = Number(values.duration)
 if (!(duration > 0)) throw new Error('--duration must be a positive number of seconds')
 
 // The generator runs pinned like run.mjs's: this script starts itself again under taskset.
 if (!values.pinned && cpus.loadgen !== null) {
-  const argv = pinned(cpus.loadgen, [process.execPath, fileURLToPath(import.meta.url), '--pinned', '--duration', String(duration)])
+  const profile = values.profile === undefined ? [] : ['--profile', values.profile]
+  const argv = pinned(cpus.loadgen, [process.execPath, fileURLToPath(import.meta.url), '--pinned', '--duration', String(duration), ...profile])
   process.exit(spawnSync(argv[0], argv.slice(1), { stdio: 'inherit' }).status ?? 1)
 }
 
@@ -70,7 +73,7 @@ async function publishFor(clients, topicOf, deadline) {
   return acked
 }
 
-async function queueScenario(port) {
+async function queueScenario(port, measure) {
   const latencies = []
   let settled = 0
   const consumers = await Promise.all(Array.from({ length: CONSUMERS }, (_, i) => connect(port, { clientId: `q-consumer-${i}` })))
@@ -84,14 +87,16 @@ async function queueScenario(port) {
   }
   const publishers = await Promise.all(Array.from({ length: PUBLISHERS }, (_, i) => connect(port, { clientId: `q-publisher-${i}` })))
   const start = performance.now()
+  const cpu = measure()
   const appended = await publishFor(publishers, () => '$queue/bench', start + duration * 1000)
   const seconds = (performance.now() - start) / 1000
   const settledInTime = settled
+  const busy = cpu(seconds)
   await Promise.all([...consumers, ...publishers].map((client) => client.endAsync()))
-  return { appendedPerSec: appended / seconds, deliveredAckedPerSec: settledInTime / seconds, p99Ms: p99(latencies) }
+  return { appendedPerSec: appended / seconds, deliveredAckedPerSec: settledInTime / seconds, p99Ms: p99(latencies), ...busy }
 }
 
-async function persistentScenario(port) {
+async function persistentScenario(port, measure) {
   const latencies = []
   const subscribers = await Promise.all(
     Array.from({ length: PUBLISHERS }, (_, i) => connect(port, { clientId: `ps-sub-${i}`, clean: false, properties: { sessionExpiryInterval: 3600 } })),
@@ -106,18 +111,31 @@ async function persistentScenario(port) {
   }
   const publishers = await Promise.all(Array.from({ length: PUBLISHERS }, (_, i) => connect(port, { clientId: `ps-publisher-${i}` })))
   const start = performance.now()
+  const cpu = measure()
   const acked = await publishFor(publishers, (i) => `bench/ps/${i}`, start + duration * 1000)
   const seconds = (performance.now() - start) / 1000
   const deliveredInTime = delivered
+  const busy = cpu(seconds)
   await Promise.all([...subscribers, ...publishers].map((client) => client.endAsync()))
-  return { appendedPerSec: acked / seconds, deliveredAckedPerSec: deliveredInTime / seconds, p99Ms: p99(latencies) }
+  return { appendedPerSec: acked / seconds, deliveredAckedPerSec: deliveredInTime / seconds, p99Ms: p99(latencies), ...busy }
 }
 
+/** `--profile DIR`: each broker writes DIR/<scenario>.cpuprofile (node --cpu-prof), for bench/profile-top.mjs. */
 async function onFreshBroker(run) {
   const workDir = mkdtempSync(join(tmpdir(), 'fluxmq-queue-bench-'))
-  const broker = await launch('fluxmq', { root, workDir, storage: 'sqlite' })
+  const profile = values.profile === undefined ? {} : { profileDir: values.profile, profileName: run.name }
+  const broker = await launch('fluxmq', { root, workDir, storage: 'sqlite', ...profile })
   try {
-    return await run(broker.nodes[0].port)
+    // CPU of the broker and of this generator over the measured interval, in % of one core: which side was the limit.
+    const measure = () => {
+      const generator = process.cpuUsage()
+      const brokerSeconds = broker.cpuSeconds()
+      return (seconds) => {
+        const { user, system } = process.cpuUsage(generator)
+        return { brokerCpu: (100 * (broker.cpuSeconds() - brokerSeconds)) / seconds, generatorCpu: (100 * (user + system)) / 1e6 / seconds }
+      }
+    }
+    return await run(broker.nodes[0].port, measure)
   } finally {
     const failed = await broker.stop()
     rmSync(workDir, { recursive: true, force: true })
@@ -128,10 +146,11 @@ async function onFreshBroker(run) {
 const persistent = await onFreshBroker(persistentScenario)
 await sleep(500)
 const queue = await onFreshBroker(queueScenario)
-const row = (name, r) => `| ${name} | ${Math.round(r.appendedPerSec)} | ${Math.round(r.deliveredAckedPerSec)} | ${r.p99Ms.toFixed(1)} |`
+const row = (name, r) =>
+  `| ${name} | ${Math.round(r.appendedPerSec)} | ${Math.round(r.deliveredAckedPerSec)} | ${r.p99Ms.toFixed(1)} | ${Math.round(r.brokerCpu)} % | ${Math.round(r.generatorCpu)} % |`
 console.log(`SQLite, ${duration} s each, ${PUBLISHERS} publishers × ${WINDOW} in flight, ${PAYLOAD} B payloads, mqtt.js generator\n`)
-console.log('| path | PUBACKed/s | delivered (+acked) /s | p99 end-to-end ms |')
-console.log('|---|---|---|---|')
+console.log('| path | PUBACKed/s | delivered (+acked) /s | p99 end-to-end ms | broker CPU | generator CPU |')
+console.log('|---|---|---|---|---|---|')
 console.log(row('persistent sessions QoS 1, 10 → 10', persistent))
 console.log(row(`queue, 10 → 1 group of ${CONSUMERS} (manual $ack)`, queue))
 const ratio = queue.deliveredAckedPerSec / persistent.deliveredAckedPerSec

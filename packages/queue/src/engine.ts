@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3'
 import type { Clock, Logger, Message } from '@fluxmq/core'
+import { GroupCommit, type Schedule, type StagedOp } from '@fluxmq/storage/internal'
 import { TopicCapture } from './capture.js'
-import { CommitBatch, type Schedule, type StagedWrite } from './commit-batch.js'
 import { type Cursor, parseCursor } from './cursor.js'
 import { type QueueDeclaration, type QueueDefinition, defineQueue } from './definition.js'
 import { type Outcome, type QueueDelivery, deadLetterMessage, deliveredMessage } from './delivery.js'
@@ -101,7 +101,7 @@ export class QueueEngine {
   private readonly queues = new Map<string, QueueState>()
   private readonly consumers = new Map<string, Consumer>()
   private readonly capture = new TopicCapture()
-  private readonly batch: CommitBatch
+  private readonly batch: GroupCommit
   private readonly defaults: Omit<QueueDefinition, 'name'>
   private readonly backoff: { readonly initialMs: number; readonly maxMs: number }
   private readonly clock: Clock
@@ -129,15 +129,17 @@ export class QueueEngine {
     this.recentBytes = options.recentBytesPerQueue ?? DEFAULT_RECENT_BYTES
     const { name: _name, ...defaults } = defineQueue({ name: 'defaults', ...options.defaults })
     this.defaults = defaults
-    const commit = db.transaction((writes: readonly StagedWrite[]) => {
+    const commit = db.transaction((writes: readonly StagedOp[]) => {
       for (const write of writes) write()
       this.saveDirtyGroups()
     })
-    this.batch = new CommitBatch(commit, options.schedule ?? ((flush) => void setImmediate(flush)), (cause) => {
-      const failure = new QueueError(QueueErrorCode.Commit, `queue commit failed, the engine stops: ${cause instanceof Error ? cause.message : String(cause)}`, { cause })
-      this.logger?.error({ err: failure }, 'queue commit failed')
-      return failure
-    })
+    // The session store's group commit: one transaction per event-loop turn; appends are revealed after it.
+    this.batch = new GroupCommit(
+      commit,
+      (cause) => new QueueError(QueueErrorCode.Commit, `queue commit failed, the engine stops: ${cause instanceof Error ? cause.message : String(cause)}`, { cause }),
+      (failure) => this.logger?.error({ err: failure }, 'queue commit failed'),
+      options.schedule,
+    )
   }
 
   /** Opens `<dir>/queues.db`, loads queues and groups (not messages), declares the configured queues. */
@@ -197,14 +199,14 @@ export class QueueEngine {
     const names = direct === undefined ? this.capture.match(topic) : [direct]
     if (names.length === 0) return { appended: [], durable: RESOLVED }
     const appended = names.map((queue) => ({ queue, offset: this.appendTo(this.queueFor(queue), message) }))
-    return { appended, durable: this.batch.durable() }
+    return { appended, durable: this.batch.sync() }
   }
 
   /** Appends to `queue` (created on first use); `durable` resolves once it is committed. */
   append(queue: string, message: Message): { offset: number; durable: Promise<void> } {
     this.checkOpen()
     const offset = this.appendTo(this.queueFor(queue), message)
-    return { offset, durable: this.batch.durable() }
+    return { offset, durable: this.batch.sync() }
   }
 
   /**
@@ -332,7 +334,7 @@ export class QueueEngine {
 
   /** Resolves once everything staged so far is committed (acks included). */
   durable(): Promise<void> {
-    return this.batch.durable()
+    return this.batch.sync()
   }
 
   /** Commits what is staged now instead of at the end of the turn. */

@@ -1,11 +1,11 @@
 import { describe, expect, it, vi } from 'vitest'
-import { GroupCommit, type StagedOp } from './group-commit.js'
+import { GroupCommit, type Schedule, type StagedOp } from './group-commit.js'
 
 function turn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve))
 }
 
-function recorder(fail: (batch: number) => boolean = () => false) {
+function recorder(fail: (batch: number) => boolean = () => false, schedule?: Schedule) {
   const batches: string[][] = []
   const applied: string[] = []
   const onFailure = vi.fn()
@@ -18,6 +18,7 @@ function recorder(fail: (batch: number) => boolean = () => false) {
     },
     (cause) => new Error(`wrapped: ${(cause as Error).message}`),
     onFailure,
+    schedule,
   )
   const op = (name: string): StagedOp => () => {
     applied.push(name)
@@ -102,5 +103,41 @@ describe('GroupCommit', () => {
     await turn()
     expect(onFailure).toHaveBeenCalledWith(commits.failure)
     expect(commits.failure?.message).toBe('wrapped: disk full')
+  })
+
+  it('runs after-commit callbacks in staging order once the commit resolved, and never after a failed one', async () => {
+    const { commits, applied, op } = recorder((batch) => batch === 1)
+    commits.stage(op('a'), () => applied.push('after a'))
+    commits.stage(op('b'), () => applied.push('after b'))
+    const synced = commits.sync().then(() => applied.push('synced'))
+    commits.flush()
+    expect(applied).toEqual(['a', 'b', 'after a', 'after b'])
+    await synced
+    commits.stage(op('lost'), () => applied.push('after lost'))
+    await expect(commits.sync()).rejects.toThrow('wrapped: disk full')
+    expect(applied).toEqual(['a', 'b', 'after a', 'after b', 'synced'])
+  })
+
+  it('lets an error thrown by an after-commit callback through the scheduled commit instead of swallowing it', () => {
+    const scheduled: (() => void)[] = []
+    const { commits, op } = recorder(undefined, (flush) => scheduled.push(flush))
+    commits.stage(op('a'), () => {
+      throw new Error('caller bug')
+    })
+    expect(() => scheduled[0]?.()).toThrow('caller bug')
+    expect(commits.failure).toBeUndefined()
+  })
+
+  it('commits when the given schedule says, once per batch (tests drive it by hand)', () => {
+    const scheduled: (() => void)[] = []
+    const { commits, batches, op } = recorder(undefined, (flush) => scheduled.push(flush))
+    commits.stage(op('a'))
+    commits.stage(op('b'))
+    expect(scheduled).toHaveLength(1)
+    scheduled[0]?.()
+    commits.stage(op('c'))
+    expect(scheduled).toHaveLength(2)
+    scheduled[1]?.()
+    expect(batches).toEqual([['a', 'b'], ['c']])
   })
 })

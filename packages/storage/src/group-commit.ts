@@ -1,6 +1,11 @@
 /** One staged write; runs inside the batch's transaction. */
 export type StagedOp = () => void
 
+/** Runs `flush` once the current event-loop turn is done: setImmediate, unless a test drives it. */
+export type Schedule = (flush: () => void) => void
+
+const END_OF_TURN: Schedule = (flush) => void setImmediate(flush)
+
 export interface GroupCommitStats {
   /** Transactions committed. */
   readonly commits: number
@@ -19,7 +24,10 @@ const RESOLVED: Promise<void> = Promise.resolve()
 /**
  * Group commit: writes are staged synchronously, in order, and the first one of an event-loop
  * turn schedules (setImmediate) a single transaction that applies all of them. Every sync() of
- * one batch shares one promise, settled when that batch's transaction commits or fails.
+ * one batch shares one promise, settled when that batch's transaction commits or fails. A write
+ * may come with an after-commit callback (the queue engine reveals appended messages to
+ * consumers only once they are on disk); callbacks run in staging order once the promise is
+ * resolved, and what one throws is a bug of the caller: it is not swallowed.
  *
  * A failed commit is terminal: its operations are lost, so applying later ones could build a
  * state the broker never had. Every pending and future sync() rejects with the failure, later
@@ -27,8 +35,9 @@ const RESOLVED: Promise<void> = Promise.resolve()
  */
 export class GroupCommit {
   private staged: StagedOp[] = []
+  private committed: (() => void)[] = []
   private waiters: Waiters | undefined
-  private scheduled: NodeJS.Immediate | undefined
+  private scheduled = false
   private failed: Error | undefined
   private commits = 0
   private operations = 0
@@ -39,6 +48,7 @@ export class GroupCommit {
     /** Wraps whatever the commit threw into the error that sync() callers receive. */
     private readonly toFailure: (cause: unknown) => Error,
     private readonly onFailure: (failure: Error) => void,
+    private readonly schedule: Schedule = END_OF_TURN,
   ) {}
 
   get failure(): Error | undefined {
@@ -49,10 +59,15 @@ export class GroupCommit {
     return { commits: this.commits, operations: this.operations }
   }
 
-  stage(op: StagedOp): void {
+  /** Stages `op` for this turn's commit; `onCommitted` runs after that commit succeeded. */
+  stage(op: StagedOp, onCommitted?: () => void): void {
     if (this.failed !== undefined) return
     this.staged.push(op)
-    this.scheduled ??= setImmediate(this.flushScheduled)
+    if (onCommitted !== undefined) this.committed.push(onCommitted)
+    if (!this.scheduled) {
+      this.scheduled = true
+      this.schedule(this.flushScheduled)
+    }
   }
 
   /** Whether `op` is the latest op staged and not yet committed: a caller may then add to what it writes. */
@@ -68,17 +83,18 @@ export class GroupCommit {
     return this.waiters.promise
   }
 
-  /** Commits everything staged now, synchronously (reads that must see staged writes, close). */
+  /**
+   * Commits everything staged now, synchronously (reads that must see staged writes, close). The
+   * turn's scheduled commit still runs and commits what was staged after this call, if anything.
+   */
   flush(): void {
     if (this.failed !== undefined) throw this.failed
-    if (this.scheduled !== undefined) {
-      clearImmediate(this.scheduled)
-      this.scheduled = undefined
-    }
     if (this.staged.length === 0) return
     const ops = this.staged
+    const committed = this.committed
     const waiters = this.waiters
     this.staged = []
+    this.committed = []
     this.waiters = undefined
     try {
       this.commit(ops)
@@ -92,14 +108,17 @@ export class GroupCommit {
     this.commits += 1
     this.operations += ops.length
     waiters?.resolve()
+    for (const callback of committed) callback()
   }
 
   private readonly flushScheduled = (): void => {
-    this.scheduled = undefined
+    this.scheduled = false
     try {
       this.flush()
-    } catch {
-      // Already delivered: the batch's sync() promises rejected and onFailure reported it.
+    } catch (error) {
+      // A failed commit is delivered already (sync() rejected, onFailure reported it); anything
+      // else was thrown by an after-commit callback and must not vanish here.
+      if (error !== this.failed) throw error
     }
   }
 }

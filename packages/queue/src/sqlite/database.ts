@@ -1,17 +1,17 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
+import { LOCK_TIMEOUT_MS, MESSAGE_FIELD_COLUMNS, type SyncMode, applyPragmas } from '@fluxmq/storage/internal'
 import Database from 'better-sqlite3'
 import { QueueError, QueueErrorCode } from '../errors.js'
+
+export type { SyncMode }
 
 /** The queue engine's own file beside the session store's `fluxmq.db` (see README, "Decisions"). */
 export const QUEUE_DATABASE_FILE = 'queues.db'
 
-export type SyncMode = 'normal' | 'full'
-
 /** PRAGMA application_id of a FluxMQ queue database: "FLXQ" in ASCII. */
 const APPLICATION_ID = 0x464c5851
 const SCHEMA_VERSION = 1
-const LOCK_TIMEOUT_MS = 1000
 
 /*
  * One log for all queues, keyed by (queue_id, offset): a queue's messages are one contiguous
@@ -35,19 +35,8 @@ CREATE TABLE queues (
 CREATE TABLE messages (
   queue_id         INTEGER NOT NULL,
   offset           INTEGER NOT NULL,
-  published_at     INTEGER NOT NULL,
   size             INTEGER NOT NULL,
-  topic            TEXT    NOT NULL,
-  payload          BLOB    NOT NULL,
-  qos              INTEGER NOT NULL,
-  retain           INTEGER NOT NULL,
-  expires_at       INTEGER,
-  publisher_id     TEXT,
-  payload_format   INTEGER,
-  content_type     TEXT,
-  response_topic   TEXT,
-  correlation_data BLOB,
-  user_properties  TEXT
+  ${MESSAGE_FIELD_COLUMNS}
 );
 CREATE UNIQUE INDEX messages_offset ON messages (queue_id, offset);
 CREATE INDEX messages_time ON messages (queue_id, published_at);
@@ -70,7 +59,7 @@ CREATE TABLE group_entries (
 ) WITHOUT ROWID;
 `
 
-/** Opens (creating) `<dir>/queues.db` with the pragmas of the session store, and its schema. */
+/** Opens (creating) `<dir>/queues.db` with the pragmas of the session store (one function), and its schema. */
 export function openQueueDatabase(dir: string, sync: SyncMode): { db: Database.Database; path: string } {
   const path = join(dir, QUEUE_DATABASE_FILE)
   let db: Database.Database
@@ -81,14 +70,7 @@ export function openQueueDatabase(dir: string, sync: SyncMode): { db: Database.D
     throw openError(path, cause)
   }
   try {
-    // Same reasoning as @fluxmq/storage: an exclusive lock makes a second broker on the same
-    // directory fail at start-up; WAL + NORMAL survives a process crash, FULL also power loss.
-    db.pragma('locking_mode = EXCLUSIVE')
-    db.pragma('journal_mode = WAL')
-    db.pragma(`synchronous = ${sync === 'full' ? 'FULL' : 'NORMAL'}`)
-    db.pragma('wal_autocheckpoint = 8192')
-    db.pragma('journal_size_limit = 67108864')
-    db.pragma('temp_store = MEMORY')
+    applyPragmas(db, sync)
     migrate(db, path)
     return { db, path }
   } catch (cause) {

@@ -1,5 +1,6 @@
+import type { Message } from '@fluxmq/core'
+import { MESSAGE_FIELDS_SELECTED, MESSAGE_FIELD_NAMES, type MessageFieldsRow, decodeMessageRow, messageValues } from '@fluxmq/storage/internal'
 import type Database from 'better-sqlite3'
-import type { Message, MessageProperties, QoS, UserProperty } from '@fluxmq/core'
 import type { QueueDefinition } from '../definition.js'
 
 /** One message of a queue's log. */
@@ -29,24 +30,12 @@ export interface StoredGroup {
   readonly deliveries: ReadonlyMap<number, number>
 }
 
-interface MessageRow {
-  offset: number
-  published_at: number
-  topic: string
-  payload: Buffer
-  qos: number
-  retain: number
-  expires_at: number | null
-  publisher_id: string | null
-  payload_format: number | null
-  content_type: string | null
-  response_topic: string | null
-  correlation_data: Buffer | null
-  user_properties: string | null
+interface MessageRow extends MessageFieldsRow {
+  readonly offset: number
 }
 
-const MESSAGE_COLUMNS =
-  'offset, published_at, topic, payload, qos, retain, expires_at, publisher_id, payload_format, content_type, response_topic, correlation_data, user_properties'
+/** Messages are stored and read back as the session store does (@fluxmq/storage/internal). */
+const SELECT_MESSAGES = `SELECT m.offset AS offset, ${MESSAGE_FIELDS_SELECTED} FROM messages m`
 
 /** What counts against max_bytes: the payload and the topic. */
 export function messageSize(message: Message): number {
@@ -73,10 +62,10 @@ export class QueueStore {
 
   constructor(private readonly db: Database.Database) {
     this.insertMessageStatement = db.prepare(
-      `INSERT INTO messages (queue_id, size, ${MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO messages (queue_id, offset, size, ${MESSAGE_FIELD_NAMES}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     )
-    this.readFromStatement = db.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE queue_id = ? AND offset >= ? AND offset < ? ORDER BY offset LIMIT ?`)
-    this.readAtStatement = db.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE queue_id = ? AND offset = ?`)
+    this.readFromStatement = db.prepare(`${SELECT_MESSAGES} WHERE m.queue_id = ? AND m.offset >= ? AND m.offset < ? ORDER BY m.offset LIMIT ?`)
+    this.readAtStatement = db.prepare(`${SELECT_MESSAGES} WHERE m.queue_id = ? AND m.offset = ?`)
     this.firstAtOrAfterStatement = db.prepare('SELECT offset FROM messages WHERE queue_id = ? AND published_at >= ? ORDER BY published_at, offset LIMIT 1').pluck()
     this.rangeSizeStatement = db.prepare('SELECT count(*) AS count, coalesce(sum(size), 0) AS bytes FROM messages WHERE queue_id = ? AND offset < ?')
     this.sizesFromStatement = db.prepare('SELECT offset, size FROM messages WHERE queue_id = ? AND offset >= ? ORDER BY offset')
@@ -142,24 +131,7 @@ export class QueueStore {
   }
 
   insertMessage(queueId: number, offset: number, message: Message): void {
-    const p = message.properties
-    this.insertMessageStatement.run(
-      queueId,
-      messageSize(message),
-      offset,
-      message.publishedAt,
-      message.topic,
-      message.payload,
-      message.qos,
-      message.retain ? 1 : 0,
-      message.expiresAt ?? null,
-      message.publisherId ?? null,
-      p.payloadFormatIndicator === undefined ? null : p.payloadFormatIndicator ? 1 : 0,
-      p.contentType ?? null,
-      p.responseTopic ?? null,
-      p.correlationData ?? null,
-      p.userProperties === undefined ? null : JSON.stringify(p.userProperties),
-    )
+    this.insertMessageStatement.run(queueId, offset, messageSize(message), ...messageValues(message))
   }
 
   /** Up to `limit` messages with offsets in [from, to), in offset order. */
@@ -214,21 +186,5 @@ export class QueueStore {
 }
 
 function toEntry(row: MessageRow): LogEntry {
-  const properties: MessageProperties = {}
-  if (row.payload_format !== null) properties.payloadFormatIndicator = row.payload_format === 1
-  if (row.content_type !== null) properties.contentType = row.content_type
-  if (row.response_topic !== null) properties.responseTopic = row.response_topic
-  if (row.correlation_data !== null) properties.correlationData = row.correlation_data
-  if (row.user_properties !== null) properties.userProperties = JSON.parse(row.user_properties) as UserProperty[]
-  const message: { -readonly [K in keyof Message]: Message[K] } = {
-    topic: row.topic,
-    payload: row.payload,
-    qos: row.qos as QoS,
-    retain: row.retain === 1,
-    properties,
-    publishedAt: row.published_at,
-  }
-  if (row.expires_at !== null) message.expiresAt = row.expires_at
-  if (row.publisher_id !== null) message.publisherId = row.publisher_id
-  return { offset: row.offset, message }
+  return { offset: row.offset, message: decodeMessageRow(row) }
 }

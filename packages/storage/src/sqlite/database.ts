@@ -8,8 +8,30 @@ export const DATABASE_FILE = 'fluxmq.db'
 
 export type SyncMode = 'normal' | 'full'
 
-/** How long open() waits for a previous owner of the file (a broker still shutting down). */
-const LOCK_TIMEOUT_MS = 1000
+/** How long opening waits for a previous owner of the file (a broker still shutting down). */
+export const LOCK_TIMEOUT_MS = 1000
+
+/**
+ * The pragmas of every FluxMQ database file (the session store's and the queue engine's), right
+ * after it is opened and before its schema is read.
+ */
+export function applyPragmas(db: Database.Database, sync: SyncMode): void {
+  // Exclusive before WAL: the lock is held for the life of the process, so a second broker on
+  // the same directory fails at start-up instead of interleaving writes, and WAL runs without
+  // the shared-memory index.
+  db.pragma('locking_mode = EXCLUSIVE')
+  db.pragma('journal_mode = WAL')
+  // WAL + NORMAL: a commit is in the OS once it returns (survives a process crash); FULL also
+  // fsyncs the WAL at every commit (survives power loss).
+  db.pragma(`synchronous = ${sync === 'full' ? 'FULL' : 'NORMAL'}`)
+  // Checkpoints fsync; with the default of 1000 pages a commit that appends to many offline
+  // sessions (one dirty page each) checkpoints every time. 8192 pages (32 MiB) of WAL also
+  // bounds what a restart after a crash has to read back.
+  db.pragma('wal_autocheckpoint = 8192')
+  db.pragma('journal_size_limit = 67108864')
+  db.pragma('cache_size = -65536')
+  db.pragma('temp_store = MEMORY')
+}
 
 /**
  * Opens `<dir>/fluxmq.db` (creating the directory and the file), applies the pragmas and
@@ -30,21 +52,7 @@ export function openDatabase(dir: string, sync: SyncMode): { db: Database.Databa
     throw new StorageError(StorageErrorCode.Open, path, `cannot open database: ${describeCause(cause)}`, { cause })
   }
   try {
-    // Exclusive before WAL: the lock is held for the life of the process, so a second broker on
-    // the same directory fails at start-up instead of interleaving writes, and WAL runs without
-    // the shared-memory index.
-    db.pragma('locking_mode = EXCLUSIVE')
-    db.pragma('journal_mode = WAL')
-    // WAL + NORMAL: a commit is in the OS once it returns (survives a process crash); FULL also
-    // fsyncs the WAL at every commit (survives power loss).
-    db.pragma(`synchronous = ${sync === 'full' ? 'FULL' : 'NORMAL'}`)
-    // Checkpoints fsync; with the default of 1000 pages a commit that appends to many offline
-    // sessions (one dirty page each) checkpoints every time. 8192 pages (32 MiB) of WAL also
-    // bounds what a restart after a crash has to read back.
-    db.pragma('wal_autocheckpoint = 8192')
-    db.pragma('journal_size_limit = 67108864')
-    db.pragma('cache_size = -65536')
-    db.pragma('temp_store = MEMORY')
+    applyPragmas(db, sync)
     migrate(db, path)
     return { db, path }
   } catch (cause) {

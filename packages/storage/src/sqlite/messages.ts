@@ -1,24 +1,86 @@
 import type { Message, MessageProperties, QoS, UserProperty } from '@fluxmq/core'
 import type Database from 'better-sqlite3'
 
-/** The message columns every query that returns messages selects (table alias `m`). */
-export const MESSAGE_COLUMNS = `m.id AS m_id, m.topic AS m_topic, m.payload AS m_payload, m.qos AS m_qos,
+/**
+ * The columns of one stored Message, in messageValues order: the session store's `messages` table
+ * (schema v1 is made of them: never edit, migrate) and the queue engine's log.
+ */
+export const MESSAGE_FIELD_COLUMNS = `topic            TEXT    NOT NULL,
+  payload          BLOB    NOT NULL,
+  qos              INTEGER NOT NULL,
+  retain           INTEGER NOT NULL,
+  published_at     INTEGER NOT NULL,
+  expires_at       INTEGER,
+  publisher_id     TEXT,
+  payload_format   INTEGER,
+  content_type     TEXT,
+  response_topic   TEXT,
+  correlation_data BLOB,
+  user_properties  TEXT`
+
+/** Their names, for an INSERT that binds messageValues. */
+export const MESSAGE_FIELD_NAMES =
+  'topic, payload, qos, retain, published_at, expires_at, publisher_id, payload_format, content_type, response_topic, correlation_data, user_properties'
+
+/** Selects them as decodeMessageRow reads them (table alias `m`). */
+export const MESSAGE_FIELDS_SELECTED = `m.topic AS m_topic, m.payload AS m_payload, m.qos AS m_qos,
   m.retain AS m_retain, m.published_at AS m_published_at, m.expires_at AS m_expires_at,
   m.publisher_id AS m_publisher_id, m.payload_format AS m_payload_format, m.content_type AS m_content_type,
   m.response_topic AS m_response_topic, m.correlation_data AS m_correlation_data,
   m.user_properties AS m_user_properties`
 
+/** The message columns every query that returns messages selects (table alias `m`). */
+export const MESSAGE_COLUMNS = `m.id AS m_id, ${MESSAGE_FIELDS_SELECTED}`
+
 function insertSql(refs: 0 | 1): string {
-  return `INSERT INTO messages (id, refs, topic, payload, qos, retain, published_at, expires_at, publisher_id,
-    payload_format, content_type, response_topic, correlation_data, user_properties)
-    VALUES (?, ${refs}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+  return `INSERT INTO messages (id, refs, ${MESSAGE_FIELD_NAMES}) VALUES (?, ${refs}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+}
+
+/** A message's values for MESSAGE_FIELD_NAMES, in that order. */
+export function messageValues(message: Message): unknown[] {
+  const p = message.properties
+  return [
+    message.topic,
+    message.payload,
+    message.qos,
+    message.retain ? 1 : 0,
+    message.publishedAt,
+    message.expiresAt ?? null,
+    message.publisherId ?? null,
+    p.payloadFormatIndicator === undefined ? null : p.payloadFormatIndicator ? 1 : 0,
+    p.contentType ?? null,
+    p.responseTopic ?? null,
+    p.correlationData ?? null,
+    p.userProperties === undefined ? null : JSON.stringify(p.userProperties),
+  ]
+}
+
+/** The Message a row selected with MESSAGE_FIELDS_SELECTED holds. */
+export function decodeMessageRow(row: MessageFieldsRow): Message {
+  const properties: MessageProperties = {}
+  if (row.m_payload_format !== null) properties.payloadFormatIndicator = row.m_payload_format === 1
+  if (row.m_content_type !== null) properties.contentType = row.m_content_type
+  if (row.m_response_topic !== null) properties.responseTopic = row.m_response_topic
+  if (row.m_correlation_data !== null) properties.correlationData = row.m_correlation_data
+  if (row.m_user_properties !== null) {
+    properties.userProperties = JSON.parse(row.m_user_properties) as readonly UserProperty[]
+  }
+  return {
+    topic: row.m_topic,
+    payload: row.m_payload,
+    qos: row.m_qos as QoS,
+    retain: row.m_retain === 1,
+    properties,
+    publishedAt: row.m_published_at,
+    ...(row.m_expires_at === null ? {} : { expiresAt: row.m_expires_at }),
+    ...(row.m_publisher_id === null ? {} : { publisherId: row.m_publisher_id }),
+  }
 }
 
 /** Deletes unreferenced rows; the partial index messages_garbage makes it touch only those. */
 export const GARBAGE_SWEEP_SQL = 'DELETE FROM messages WHERE refs = 0'
 
-export interface MessageRow {
-  readonly m_id: number
+export interface MessageFieldsRow {
   readonly m_topic: string
   readonly m_payload: Buffer
   readonly m_qos: number
@@ -31,6 +93,10 @@ export interface MessageRow {
   readonly m_response_topic: string | null
   readonly m_correlation_data: Buffer | null
   readonly m_user_properties: string | null
+}
+
+export interface MessageRow extends MessageFieldsRow {
+  readonly m_id: number
 }
 
 /**
@@ -97,22 +163,7 @@ export class MessageStore {
 
   private write(message: Message, insert: Database.Statement): number {
     const id = this.nextId++
-    const p = message.properties
-    insert.run(
-      id,
-      message.topic,
-      message.payload,
-      message.qos,
-      message.retain ? 1 : 0,
-      message.publishedAt,
-      message.expiresAt ?? null,
-      message.publisherId ?? null,
-      p.payloadFormatIndicator === undefined ? null : p.payloadFormatIndicator ? 1 : 0,
-      p.contentType ?? null,
-      p.responseTopic ?? null,
-      p.correlationData ?? null,
-      p.userProperties === undefined ? null : JSON.stringify(p.userProperties),
-    )
+    insert.run(id, ...messageValues(message))
     this.lastMessage = message
     this.lastId = id
     return id
@@ -125,24 +176,7 @@ export class MessageStore {
 
   /** Decodes a row and remembers it, so writing the same object back reuses the row. */
   fromRow(row: MessageRow): Message {
-    const properties: MessageProperties = {}
-    if (row.m_payload_format !== null) properties.payloadFormatIndicator = row.m_payload_format === 1
-    if (row.m_content_type !== null) properties.contentType = row.m_content_type
-    if (row.m_response_topic !== null) properties.responseTopic = row.m_response_topic
-    if (row.m_correlation_data !== null) properties.correlationData = row.m_correlation_data
-    if (row.m_user_properties !== null) {
-      properties.userProperties = JSON.parse(row.m_user_properties) as readonly UserProperty[]
-    }
-    const message: Message = {
-      topic: row.m_topic,
-      payload: row.m_payload,
-      qos: row.m_qos as QoS,
-      retain: row.m_retain === 1,
-      properties,
-      publishedAt: row.m_published_at,
-      ...(row.m_expires_at === null ? {} : { expiresAt: row.m_expires_at }),
-      ...(row.m_publisher_id === null ? {} : { publisherId: row.m_publisher_id }),
-    }
+    const message = decodeMessageRow(row)
     this.ids.set(message, row.m_id)
     return message
   }

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3'
 import { StorageError, StorageErrorCode } from '../errors.js'
+import { MESSAGE_FIELD_COLUMNS } from './messages.js'
 
 /** PRAGMA application_id of every FluxMQ database: "FLUX" in ASCII. */
 export const APPLICATION_ID = 0x464c5558
@@ -23,18 +24,7 @@ const V1 = `
 CREATE TABLE messages (
   id               INTEGER PRIMARY KEY,
   refs             INTEGER NOT NULL,
-  topic            TEXT    NOT NULL,
-  payload          BLOB    NOT NULL,
-  qos              INTEGER NOT NULL,
-  retain           INTEGER NOT NULL,
-  published_at     INTEGER NOT NULL,
-  expires_at       INTEGER,
-  publisher_id     TEXT,
-  payload_format   INTEGER,
-  content_type     TEXT,
-  response_topic   TEXT,
-  correlation_data BLOB,
-  user_properties  TEXT
+  ${MESSAGE_FIELD_COLUMNS}
 );
 CREATE INDEX messages_garbage ON messages (id) WHERE refs = 0;
 
