@@ -25,12 +25,16 @@ export interface QueueAttach {
   readonly group?: string
   /** Stream queues only: `first`, `last`, `<offset>`, `timestamp=<ms>`. */
   readonly cursor?: string
-  /** A topic filter on the routing key (`$queue/<name>/<filter>`); none or `#`: every message. */
+  /**
+   * A topic filter on the routing key (`$queue/<name>/<filter>`, SPEC §4): the group gets the
+   * messages whose key matches and skips the others. None, or `#`, takes every message.
+   */
   readonly filter?: string
   /**
-   * Credit is a window of unsettled deliveries: each delivery's credit comes back by itself once
-   * the consumer no longer holds it (settled by anyone, timed out). Without it, only grant() gives
-   * credit back.
+   * Credit as a window of unsettled deliveries (MQTT manual ack): a delivery's credit comes back to
+   * this consumer once it no longer holds it, however that happens (settled by anyone, visibility
+   * timeout, retention). Without it credit is spent per delivery and only grant() gives it back
+   * (AMQP link credit; MQTT auto ack, where the PUBACK is the grant).
    */
   readonly window?: boolean
 }

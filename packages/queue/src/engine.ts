@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3'
-import type { Clock, Logger, Message } from '@fluxmq/core'
+import type { Clock, Logger, Message, QueueAttach } from '@fluxmq/core'
 import { GroupCommit, type Schedule, type StagedOp } from '@fluxmq/storage/internal'
 import { TopicCapture } from './capture.js'
 import { type Cursor, parseCursor } from './cursor.js'
@@ -45,27 +45,12 @@ export interface QueueEngineOptions {
   readonly recentBytesPerQueue?: number
 }
 
-export interface AttachOptions {
-  /** Unique among attached consumers (an adapter might use `<client id>/<queue>`). */
-  readonly consumerId: string
-  readonly queue: string
-  readonly group?: string
-  /** Stream queues only: `first`, `last`, `<offset>` or `timestamp=<ms>` (SPEC §4). */
-  readonly cursor?: string
-  /**
-   * A topic filter on the routing key (`$queue/<name>/<filter>`, SPEC §4): the consumer joins the
-   * group `<group>@<filter>`, which gets the messages whose key matches and skips the others.
-   * None, or `#`, takes every message.
-   */
-  readonly filter?: string
-  /**
-   * Credit as a window of unsettled deliveries (MQTT manual ack): a delivery's credit comes back
-   * to this consumer once it stops holding it, however that happens (settled by anyone, visibility
-   * timeout, retention). Without it credit is spent per delivery and only grant() gives it back
-   * (AMQP link credit, MQTT auto ack where the PUBACK is the grant).
-   */
-  readonly window?: boolean
-}
+/**
+ * The core's QueueAttach: consumer id, queue, group, stream cursor, routing-key `filter` (the
+ * consumer joins the group `<group>@<filter>`, see names.ts groupIdOf) and `window` (credit comes
+ * back by itself once a delivery is no longer held; without it only grant() gives it back).
+ */
+export type AttachOptions = QueueAttach
 
 export interface SettleMessageOptions {
   /** `<queue>:<offset>`, as the delivery's `message-id` property carried it. */

@@ -16,14 +16,19 @@ function messageIds(consumerId: string): string[] {
   return h.takeDeliveries(consumerId).map((delivery) => delivery.messageId)
 }
 
+/** Window consumers a and b; a has credit 1 and holds q:0, which it will never settle. */
+function aHoldsOneNeverSettled(): void {
+  h = new Harness({ queues: [{ name: 'q', visibilityTimeoutMs: TIMEOUT }] })
+  h.engine.attach({ consumerId: 'a', queue: 'q', window: true })
+  h.engine.attach({ consumerId: 'b', queue: 'q', window: true })
+  h.engine.grant('a', 1)
+  h.fill('q', 1)
+  expect(messageIds('a')).toEqual(['q:0'])
+}
+
 describe('QueueEngine: credit as a window of unsettled deliveries (manual ack)', () => {
   it('a never-settled message that the visibility timeout redelivers elsewhere gives its credit back to the consumer that held it', () => {
-    h = new Harness({ queues: [{ name: 'q', visibilityTimeoutMs: TIMEOUT }] })
-    h.engine.attach({ consumerId: 'a', queue: 'q', window: true })
-    h.engine.attach({ consumerId: 'b', queue: 'q', window: true })
-    h.engine.grant('a', 1)
-    h.fill('q', 1)
-    expect(messageIds('a')).toEqual(['q:0'])
+    aHoldsOneNeverSettled()
     h.engine.grant('b', 1)
     expect(window()).toEqual({ a: [0, 1], b: [1, 0] })
     // a never settles q:0: the timeout hands it to b (next in the round-robin), and a has its credit again.
@@ -36,12 +41,7 @@ describe('QueueEngine: credit as a window of unsettled deliveries (manual ack)',
   })
 
   it('a late settlement of a message redelivered elsewhere frees the holder’s credit, once', () => {
-    h = new Harness({ queues: [{ name: 'q', visibilityTimeoutMs: TIMEOUT }] })
-    h.engine.attach({ consumerId: 'a', queue: 'q', window: true })
-    h.engine.attach({ consumerId: 'b', queue: 'q', window: true })
-    h.engine.grant('a', 1)
-    h.fill('q', 1)
-    expect(messageIds('a')).toEqual(['q:0'])
+    aHoldsOneNeverSettled()
     h.engine.grant('b', 2)
     h.now += TIMEOUT
     h.engine.tick()

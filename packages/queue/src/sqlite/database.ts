@@ -1,7 +1,5 @@
-import { mkdirSync } from 'node:fs'
-import { join } from 'node:path'
-import { LOCK_TIMEOUT_MS, MESSAGE_FIELD_COLUMNS, type SyncMode, applyPragmas } from '@fluxmq/storage/internal'
-import Database from 'better-sqlite3'
+import { MESSAGE_FIELD_COLUMNS, StorageError, type SyncMode, openSqlite } from '@fluxmq/storage/internal'
+import type Database from 'better-sqlite3'
 import { QueueError, QueueErrorCode } from '../errors.js'
 
 export type { SyncMode }
@@ -59,23 +57,17 @@ CREATE TABLE group_entries (
 ) WITHOUT ROWID;
 `
 
-/** Opens (creating) `<dir>/queues.db` with the pragmas of the session store (one function), and its schema. */
+/**
+ * Opens (creating) `<dir>/queues.db` as the session store opens its file (one function: same
+ * pragmas, same lock), with the queue schema. Every failure is an Open QueueError.
+ */
 export function openQueueDatabase(dir: string, sync: SyncMode): { db: Database.Database; path: string } {
-  const path = join(dir, QUEUE_DATABASE_FILE)
-  let db: Database.Database
   try {
-    mkdirSync(dir, { recursive: true })
-    db = new Database(path, { timeout: LOCK_TIMEOUT_MS })
+    return openSqlite(dir, QUEUE_DATABASE_FILE, sync, migrate)
   } catch (cause) {
-    throw openError(path, cause)
-  }
-  try {
-    applyPragmas(db, sync)
-    migrate(db, path)
-    return { db, path }
-  } catch (cause) {
-    db.close()
-    throw cause instanceof QueueError ? cause : openError(path, cause)
+    // A foreign file or another schema version, as migrate() said it.
+    if (cause instanceof StorageError && cause.cause instanceof QueueError) throw cause.cause
+    throw new QueueError(QueueErrorCode.Open, `cannot open queue database: ${cause instanceof Error ? cause.message : String(cause)}`, { cause })
   }
 }
 
@@ -96,9 +88,4 @@ function migrate(db: Database.Database, path: string): void {
   if (version !== SCHEMA_VERSION) {
     throw new QueueError(QueueErrorCode.Open, `${path} has queue schema version ${version}, this build knows ${SCHEMA_VERSION}`)
   }
-}
-
-function openError(path: string, cause: unknown): QueueError {
-  const reason = cause instanceof Error ? cause.message : String(cause)
-  return new QueueError(QueueErrorCode.Open, `cannot open queue database ${path}: ${reason}`, { cause })
 }

@@ -9,13 +9,13 @@ export const DATABASE_FILE = 'fluxmq.db'
 export type SyncMode = 'normal' | 'full'
 
 /** How long opening waits for a previous owner of the file (a broker still shutting down). */
-export const LOCK_TIMEOUT_MS = 1000
+const LOCK_TIMEOUT_MS = 1000
 
 /**
  * The pragmas of every FluxMQ database file (the session store's and the queue engine's), right
  * after it is opened and before its schema is read.
  */
-export function applyPragmas(db: Database.Database, sync: SyncMode): void {
+function applyPragmas(db: Database.Database, sync: SyncMode): void {
   // Exclusive before WAL: the lock is held for the life of the process, so a second broker on
   // the same directory fails at start-up instead of interleaving writes, and WAL runs without
   // the shared-memory index.
@@ -39,7 +39,21 @@ export function applyPragmas(db: Database.Database, sync: SyncMode): void {
  * SQLite cannot read is never replaced by an empty database.
  */
 export function openDatabase(dir: string, sync: SyncMode): { db: Database.Database; path: string } {
-  const path = join(dir, DATABASE_FILE)
+  return openSqlite(dir, DATABASE_FILE, sync, migrate)
+}
+
+/**
+ * Opens `<dir>/<file>` as openDatabase does, with `schema` bringing its schema up to date (the
+ * queue engine's file has its own). What `schema` throws comes back as the `cause` of the
+ * StorageError.
+ */
+export function openSqlite(
+  dir: string,
+  file: string,
+  sync: SyncMode,
+  schema: (db: Database.Database, path: string) => void,
+): { db: Database.Database; path: string } {
+  const path = join(dir, file)
   try {
     mkdirSync(dir, { recursive: true })
   } catch (cause) {
@@ -53,7 +67,7 @@ export function openDatabase(dir: string, sync: SyncMode): { db: Database.Databa
   }
   try {
     applyPragmas(db, sync)
-    migrate(db, path)
+    schema(db, path)
     return { db, path }
   } catch (cause) {
     db.close()
