@@ -144,8 +144,8 @@ describe('node death and etcd member death (3 nodes)', () => {
     p1.client.end(true)
     p2.client.end(true)
 
-    // p2 reconnects as soon as it is served again; the node gone is seen as dead by the others.
-    const p2Back = await reconnectUntilServed(scene, survivor.mqttUrl, persistent('p2', 'will/p2', 8), LEASE_TTL_MS * 4)
+    // p2 reconnects (without a will now) as soon as it is served again; the node gone is seen as dead by the others.
+    const p2Back = await reconnectUntilServed(scene, survivor.mqttUrl, { protocolVersion: 5, clientId: 'p2', clean: false, properties: { sessionExpiryInterval: 300 } }, LEASE_TTL_MS * 4)
     const reServedMs = performance.now() - killedAt
     expect(p2Back.connack.sessionPresent).toBe(true)
     await eventually('the dead node reported dead', async () => {
