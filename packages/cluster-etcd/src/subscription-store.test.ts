@@ -50,4 +50,19 @@ describe('SubscriptionStore', () => {
     await n2.store.remove('c1', second.epoch)
     expect(await n2.store.load('c1')).toBeUndefined()
   })
+
+  it('lets the leader sweep an expired session nobody claimed, fenced by its term and by the revision it read', async () => {
+    const n1 = await startNode('n1')
+    const { namespace } = etcd.connect('subs')
+    const claim = await n1.ownership.claim('c2')
+    await n1.store.save('c2', claim.epoch, saved)
+    const term = { key: 'leader', createRevision: (await namespace.put('leader').value('n2').exec()).header.revision }
+    const read = (await n1.store.all()).get('c2')?.modRevision as string
+
+    expect(await n1.store.sweep('c2', read, term)).toBe(false) // n1 still owns it
+    await n1.lease.stop()
+    expect(await n1.store.sweep('c2', read, { ...term, createRevision: '1' })).toBe(false) // not the leader's term
+    expect(await n1.store.sweep('c2', read, term)).toBe(true)
+    expect(await n1.store.load('c2')).toBeUndefined()
+  })
 })
