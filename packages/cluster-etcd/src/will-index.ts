@@ -1,5 +1,5 @@
 import type { Logger, WillRecord } from '@fluxmq/core'
-import type { Namespace } from 'etcd3'
+import type { ComparatorBuilder, Namespace } from 'etcd3'
 import { ClusterError, ClusterErrorCode, describeCause } from './errors.js'
 import { WILLS, parseLeafKey, sessionKey, willKey } from './keyspace.js'
 import { type StoredMessage, decodeMessageRecord, encodeMessageRecord } from './message-record.js'
@@ -54,10 +54,20 @@ export class WillIndex {
     this.log = options.logger.child({ nodeId: options.nodeId })
   }
 
-  async put(clientId: string, will: WillRecord, epoch: number): Promise<void> {
+  /**
+   * Writes the will; with `fence` (SessionOwnership.fenced) only while this node still owns the
+   * session, so a node that lost it cannot replace its successor's will. False when fenced off.
+   */
+  async put(clientId: string, will: WillRecord, epoch: number, fence?: ComparatorBuilder): Promise<boolean> {
     const extra = { delayInterval: will.delayInterval, node: this.options.nodeId, epoch }
     const value = encodeMessageRecord(will.message, this.inlineLimit, this.options.nodeId, extra)
-    await this.call(clientId, 'write', () => this.etcd.put(willKey(clientId)).value(value).exec())
+    const put = this.etcd.put(willKey(clientId)).value(value)
+    if (fence === undefined) {
+      await this.call(clientId, 'write', () => put.exec())
+      return true
+    }
+    const txn = await this.call(clientId, 'write', () => fence.then(put).commit())
+    return txn.succeeded
   }
 
   async get(clientId: string): Promise<StoredWill | undefined> {

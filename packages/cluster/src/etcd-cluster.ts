@@ -102,7 +102,8 @@ export class EtcdCluster implements Cluster {
    * wills): give the broker this one, so its sessions survive this node's death.
    */
   mirrorSessions(storage: Storage): Storage {
-    this.mirror = new SessionMirror(storage, this.options.subscriptions, this.options.wills, this.log)
+    const { subscriptions, wills, ownership, nodeId } = this.options
+    this.mirror = new SessionMirror(storage, { nodeId, subscriptions, wills, ownership, logger: this.log })
     return this.mirror
   }
 

@@ -21,12 +21,23 @@ const will: WillRecord = {
   delayInterval: 30,
 }
 
-async function startNode(nodeId: string): Promise<{ ownership: SessionOwnership; store: SubscriptionStore; wills: WillIndex }> {
+interface Node {
+  readonly nodeId: string
+  readonly ownership: SessionOwnership
+  readonly store: SubscriptionStore
+  readonly wills: WillIndex
+}
+
+function mirrorOf(inner: MemoryStorage, n: Node): SessionMirror {
+  return new SessionMirror(inner, { nodeId: n.nodeId, subscriptions: n.store, wills: n.wills, ownership: n.ownership, logger: silent })
+}
+
+async function startNode(nodeId: string): Promise<Node> {
   const { namespace } = etcd.connect('mirror')
   const lease = cleanup.add(new NodeLease(namespace, { nodeId, ttlSeconds: 5, logger: silent }), (l) => l.stop())
   await lease.start()
   const ownership = new SessionOwnership(namespace, lease, { nodeId, logger: silent })
-  return { ownership, store: new SubscriptionStore(namespace, ownership, nodeId), wills: new WillIndex(namespace, { nodeId, logger: silent, thresholdBytes: 1024 }) }
+  return { nodeId, ownership, store: new SubscriptionStore(namespace, ownership, nodeId), wills: new WillIndex(namespace, { nodeId, logger: silent, thresholdBytes: 1024 }) }
 }
 
 describe('SessionMirror (real etcd)', () => {
@@ -34,7 +45,7 @@ describe('SessionMirror (real etcd)', () => {
     const n1 = await startNode('n1')
     const n2 = await startNode('n2')
     const inner = new MemoryStorage()
-    const mirror = new SessionMirror(inner, n1.store, n1.wills, silent)
+    const mirror = mirrorOf(inner, n1)
     await mirror.open()
     const { epoch } = await n1.ownership.claim('c1')
 
@@ -69,5 +80,22 @@ describe('SessionMirror (real etcd)', () => {
     mirror.deleteSession('c2')
     await until('c2 gone from etcd', async () => (await n2.wills.get('c2')) === undefined && (await n2.store.load('c2')) === undefined)
     await mirror.close()
+  })
+
+  it('does not load a stored will again that the cluster handled while this node was down', async () => {
+    const n3 = await startNode('n3')
+    const inner = new MemoryStorage()
+    await inner.open()
+    const kept = await n3.ownership.claim('kept')
+    const fired = await n3.ownership.claim('fired')
+    for (const [clientId, epoch] of [['kept', kept.epoch], ['fired', fired.epoch]] as const) {
+      inner.putSession({ clientId, protocol: 'mqtt5', expiryInterval: 60, will, epoch })
+      await n3.wills.put(clientId, will, epoch)
+    }
+    // The leader published the will of 'fired' (taking it out of etcd) while n3 was down.
+    expect(await n3.wills.delete('fired', fired.epoch)).toBe(true)
+    const { sessions } = await mirrorOf(inner, n3).open()
+    const wills = Object.fromEntries(sessions.map((s) => [s.session.clientId, s.session.will !== undefined]))
+    expect(wills).toEqual({ kept: true, fired: false })
   })
 })

@@ -9,7 +9,16 @@ import type {
   SubscriptionOptions,
   WillRecord,
 } from '@fluxmq/core'
-import { ClusterError, ClusterErrorCode, type SubscriptionStore, type WillIndex } from '@fluxmq/cluster-etcd'
+import { ClusterError, ClusterErrorCode, type SessionOwnership, type SubscriptionStore, type WillIndex } from '@fluxmq/cluster-etcd'
+
+export interface SessionMirrorOptions {
+  readonly nodeId: string
+  readonly subscriptions: SubscriptionStore
+  readonly wills: WillIndex
+  /** Fences the will writes: only the session's owner at its epoch writes its will. */
+  readonly ownership: SessionOwnership
+  readonly logger: Logger
+}
 
 /** A failed etcd write is tried again after this long (the session's latest state, not a replay). */
 const RETRY_MS = 1_000
@@ -50,12 +59,22 @@ export class SessionMirror implements Storage {
   private readonly retryTimers = new Set<NodeJS.Timeout>()
   private closed = false
 
+  private readonly subscriptions: SubscriptionStore
+  private readonly wills: WillIndex
+  private readonly ownership: SessionOwnership
+  private readonly nodeId: string
+  private readonly logger: Logger
+
   constructor(
     private readonly inner: Storage,
-    private readonly subscriptions: SubscriptionStore,
-    private readonly wills: WillIndex,
-    private readonly logger: Logger,
-  ) {}
+    options: SessionMirrorOptions,
+  ) {
+    this.subscriptions = options.subscriptions
+    this.wills = options.wills
+    this.ownership = options.ownership
+    this.nodeId = options.nodeId
+    this.logger = options.logger
+  }
 
   /** Forgets a session that is no longer served here (surrendered, ownership lost): nothing is written for it. */
   forget(clientId: string): void {
@@ -70,8 +89,26 @@ export class SessionMirror implements Storage {
     while ((this.dirty.size > 0 || this.busy.size > 0) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
   }
 
+  /**
+   * Opens the local store. A pending will it kept that is no longer in etcd as this node wrote it
+   * was published by the leader (or dropped when its client came back elsewhere) while this node
+   * was down: it is removed from what the core loads, so no will goes out twice cluster-wide.
+   */
   async open(): Promise<StoredState> {
-    const state = await this.inner.open()
+    const opened = await this.inner.open()
+    const sessions = await Promise.all(
+      opened.sessions.map(async (stored) => {
+        const { will, epoch, clientId } = stored.session
+        if (will === undefined) return stored
+        const inEtcd = await this.wills.get(clientId)
+        if (inEtcd !== undefined && inEtcd.node === this.nodeId && inEtcd.epoch === (epoch ?? 0)) return stored
+        const record: SessionRecord = { ...stored.session, will: undefined }
+        this.inner.putSession(record)
+        this.logger.info({ clientId, epoch }, 'stored will already handled by the cluster, not published again')
+        return { ...stored, session: record }
+      }),
+    )
+    const state = { ...opened, sessions }
     // What was stored was mirrored before the restart; the core rewrites a session under its new epoch.
     for (const stored of state.sessions) {
       const mirrored = fromRecord(stored.session, new Map(stored.subscriptions.map((s) => [s.filter, s])))
@@ -212,8 +249,13 @@ export class SessionMirror implements Storage {
     if (moved || last.will !== session.will) {
       const will = session.will
       // [MQTT-3.1.2-8] Due after its delay or when the session ends, whichever is first.
-      if (will !== undefined) await this.wills.put(clientId, { message: will.message, delayInterval: Math.min(will.delayInterval, session.expiryInterval) }, session.epoch)
-      else if (last?.will !== undefined) await this.wills.delete(clientId, last.epoch)
+      if (will !== undefined) {
+        const fence = this.ownership.fenced(clientId, session.epoch)
+        if (!(await this.wills.put(clientId, { message: will.message, delayInterval: Math.min(will.delayInterval, session.expiryInterval) }, session.epoch, fence))) {
+          this.forget(clientId)
+          return
+        }
+      } else if (last?.will !== undefined) await this.wills.delete(clientId, last.epoch)
     }
     this.written.set(clientId, { epoch: session.epoch, saved, will: session.will })
   }
