@@ -132,7 +132,8 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
     version: VERSION,
     clock: systemClock,
     logger,
-    storage,
+    // Clustered: persistent sessions are mirrored into etcd, so they outlive this node.
+    storage: clusterNode === undefined ? storage : clusterNode.cluster.mirrorSessions(storage),
     ...(clusterNode === undefined ? {} : { cluster: clusterNode.cluster }),
     ...(authorizer === undefined ? {} : { authorizer }),
     maxQos,
@@ -165,7 +166,7 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
       // served. A SQLite store kept its own across the restart (and its sessions, which loading
       // would queue them for again).
       await clusterNode.join({ loadRetained: config.storage.type === 'memory' })
-      readiness.joinedCluster()
+      readiness.joinedCluster(() => clusterNode.health())
     }
   } catch (error) {
     await clusterNode?.leave()

@@ -44,4 +44,15 @@ describe('ReadinessTracker', () => {
     tracker.shuttingDown()
     expect(tracker.report().checks.cluster).toEqual({ ok: false, reason: 'shutting down' })
   })
+
+  it('in a cluster, is not ready while the node reports it cannot take sessions (no etcd quorum)', () => {
+    const tracker = new ReadinessTracker()
+    tracker.storageOpened()
+    tracker.expectCluster()
+    let unhealthy: string | undefined = 'etcd has no quorum'
+    tracker.joinedCluster(() => unhealthy)
+    expect(tracker.report()).toEqual({ ready: false, checks: { storage: { ok: true }, cluster: { ok: false, reason: 'etcd has no quorum' } } })
+    unhealthy = undefined
+    expect(tracker.report().ready).toBe(true)
+  })
 })

@@ -11,6 +11,8 @@ export class ReadinessTracker {
   private storageOpen = false
   /** undefined: not clustered; false until the node joined its cluster. */
   private clusterJoined: boolean | undefined
+  /** Once joined: why the node cannot take new sessions now (no etcd quorum, lease lost), if so. */
+  private clusterHealth: () => string | undefined = () => undefined
   private stopping = false
 
   constructor(
@@ -30,8 +32,9 @@ export class ReadinessTracker {
     this.clusterJoined = false
   }
 
-  joinedCluster(): void {
+  joinedCluster(health: () => string | undefined = () => undefined): void {
     this.clusterJoined = true
+    this.clusterHealth = health
   }
 
   storageOpened(): void {
@@ -54,7 +57,11 @@ export class ReadinessTracker {
     else checks.storage = failure === undefined ? { ok: true } : { ok: false, reason: failure.message }
     if (this.clusterJoined !== undefined) {
       if (this.stopping) checks.cluster = { ok: false, reason: 'shutting down' }
-      else checks.cluster = this.clusterJoined ? { ok: true } : { ok: false, reason: 'not registered in the cluster yet' }
+      else if (!this.clusterJoined) checks.cluster = { ok: false, reason: 'not registered in the cluster yet' }
+      else {
+        const unhealthy = this.clusterHealth()
+        checks.cluster = unhealthy === undefined ? { ok: true } : { ok: false, reason: unhealthy }
+      }
     }
     return { ready: Object.values(checks).every((check) => check.ok), checks }
   }

@@ -40,4 +40,25 @@ describe('WillIndex', () => {
     expect(await n2.get('c-inline')).toBeUndefined()
     expect((await n1.get('c-other'))?.node).toBe('n2')
   })
+
+  it('lets one leader term take an orphaned will, once, and only while nobody claimed the session', async () => {
+    const { namespace } = etcd.connect('wills-take')
+    const wills = new WillIndex(namespace, { nodeId: 'n1', logger: new RecordingLogger(), thresholdBytes: THRESHOLD })
+    const term = { key: 'leader', createRevision: (await namespace.put('leader').value('n2').exec()).header.revision }
+    await wills.put('c1', { message: message('will/c1', 3), delayInterval: 1 }, 5)
+    await wills.put('c2', { message: message('will/c2', 3), delayInterval: 1 }, 6)
+    const entries = await wills.entries()
+    const c1 = entries.get('c1')?.modRevision as string
+    const c2 = entries.get('c2')?.modRevision as string
+
+    expect(await wills.take('c1', c1, '0', { ...term, createRevision: '1' })).toBe(false) // a stale term
+    expect(await wills.take('c1', c1, '0', term)).toBe(true)
+    expect(await wills.take('c1', c1, '0', term)).toBe(false) // taken already: never twice
+    expect(await wills.get('c1')).toBeUndefined()
+
+    // The client of c2 came back (its session key exists now): the take the leader prepared fails.
+    await namespace.put('sessions/c2').value(JSON.stringify({ node: 'n3', epoch: 9 })).exec()
+    expect(await wills.take('c2', c2, '0', term)).toBe(false)
+    expect((await wills.get('c2'))?.node).toBe('n1')
+  })
 })

@@ -1,7 +1,7 @@
 import type { Logger, WillRecord } from '@fluxmq/core'
-import type { Namespace } from 'etcd3'
+import type { ComparatorBuilder, Namespace } from 'etcd3'
 import { ClusterError, ClusterErrorCode, describeCause } from './errors.js'
-import { WILLS, parseLeafKey, willKey } from './keyspace.js'
+import { WILLS, parseLeafKey, sessionKey, willKey } from './keyspace.js'
 import { type StoredMessage, decodeMessageRecord, encodeMessageRecord } from './message-record.js'
 
 /** Wills stay inline up to this size whatever the retained threshold (SPEC §6). */
@@ -24,6 +24,17 @@ export interface StoredWill {
   readonly epoch: number
 }
 
+/** A stored will with the revision it was read at (for the leader's fenced take). */
+export interface StoredWillEntry extends StoredWill {
+  readonly modRevision: string
+}
+
+/** The leader's seat a leader-only write is fenced by: the `leader` key and the revision that created it. */
+export interface LeaderTerm {
+  readonly key: string
+  readonly createRevision: string
+}
+
 /**
  * Pending wills, `wills/<client>`, written by the session's owner while the client is connected.
  * Not leased: when a node dies, the leader finds its clients' wills with willsOf(node) and
@@ -43,10 +54,20 @@ export class WillIndex {
     this.log = options.logger.child({ nodeId: options.nodeId })
   }
 
-  async put(clientId: string, will: WillRecord, epoch: number): Promise<void> {
+  /**
+   * Writes the will; with `fence` (SessionOwnership.fenced) only while this node still owns the
+   * session, so a node that lost it cannot replace its successor's will. False when fenced off.
+   */
+  async put(clientId: string, will: WillRecord, epoch: number, fence?: ComparatorBuilder): Promise<boolean> {
     const extra = { delayInterval: will.delayInterval, node: this.options.nodeId, epoch }
     const value = encodeMessageRecord(will.message, this.inlineLimit, this.options.nodeId, extra)
-    await this.call(clientId, 'write', () => this.etcd.put(willKey(clientId)).value(value).exec())
+    const put = this.etcd.put(willKey(clientId)).value(value)
+    if (fence === undefined) {
+      await this.call(clientId, 'write', () => put.exec())
+      return true
+    }
+    const txn = await this.call(clientId, 'write', () => fence.then(put).commit())
+    return txn.succeeded
   }
 
   async get(clientId: string): Promise<StoredWill | undefined> {
@@ -82,6 +103,43 @@ export class WillIndex {
       }
     }
     return wills
+  }
+
+  /** Every stored will with its revision (the leader looks for those of nodes that are gone). */
+  async entries(): Promise<Map<string, StoredWillEntry>> {
+    const all = await this.call('all', 'scan', () => this.etcd.getAll().prefix(WILLS).exec())
+    const wills = new Map<string, StoredWillEntry>()
+    for (const kv of all.kvs) {
+      const key = kv.key.toString()
+      const clientId = parseLeafKey(WILLS, key)
+      if (clientId === undefined) continue
+      try {
+        wills.set(clientId, { ...parseWill(kv.value, key), modRevision: kv.mod_revision })
+      } catch (error) {
+        this.log.warn({ key, err: describeCause(error) }, 'ignoring a will record of an unknown shape')
+      }
+    }
+    return wills
+  }
+
+  /**
+   * Takes an orphaned will for publishing: deletes it only if it is unchanged since `modRevision`,
+   * the session key is as the caller saw it (`sessionModRevision`, '0' when absent: no client came
+   * back meanwhile) and `term` still holds the leader's seat. True means the caller, and nobody
+   * else ever, publishes it.
+   */
+  async take(clientId: string, modRevision: string, sessionModRevision: string, term: LeaderTerm): Promise<boolean> {
+    const key = willKey(clientId)
+    const session = sessionKey(clientId)
+    const txn = await this.call(clientId, 'take', () =>
+      this.etcd
+        .if(key, 'Mod', '==', modRevision)
+        .and(session, 'Mod', '==', sessionModRevision)
+        .and(term.key, 'Create', '==', term.createRevision)
+        .then(this.etcd.delete().key(key))
+        .commit(),
+    )
+    return txn.succeeded
   }
 
   private async call<T>(subject: string, what: string, run: () => Promise<T>): Promise<T> {

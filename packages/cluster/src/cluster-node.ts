@@ -1,17 +1,22 @@
 import type { Logger } from '@fluxmq/core'
 import {
   EtcdMember,
+  LeaderElection,
   NodeLease,
   NodeRegistry,
   RetainedIndex,
   RouteTable,
   SessionOwnership,
+  SubscriptionStore,
+  WillIndex,
   connectEtcd,
   type EtcdConnection,
 } from '@fluxmq/cluster-etcd'
 import { PeerSet, TransportServer, type InboundHandlers, type PeerState, type TlsFiles } from '@fluxmq/cluster-transport'
 import { ClusterNodeError, ClusterNodeErrorCode } from './errors.js'
 import { EtcdCluster } from './etcd-cluster.js'
+import { LeaderTasks } from './leader-tasks.js'
+import { QuorumGuard } from './quorum-guard.js'
 import { RetainedSync } from './retained-sync.js'
 
 export interface EmbeddedEtcdOptions {
@@ -57,6 +62,12 @@ export interface ClusterReport {
   readonly transportAddr: string
   readonly members: readonly string[]
   readonly peers: readonly PeerState[]
+  /** The leader this node sees; null while the seat is vacant. */
+  readonly leader: string | null
+  /** Nodes that were members while this node watched and whose registration vanished (lease expired or left). */
+  readonly dead: readonly { readonly nodeId: string; readonly since: number }[]
+  /** Why this node cannot serve new sessions now (no etcd quorum, lease lost); undefined when it can. */
+  readonly unhealthy: string | undefined
 }
 
 /**
@@ -70,6 +81,13 @@ export class ClusterNode {
   readonly cluster: EtcdCluster
   private registeredAt: number | undefined
   private readonly stopMembershipWatch: (() => void)[] = []
+  private readonly ownership: SessionOwnership
+  private readonly quorum: QuorumGuard
+  private readonly election: LeaderElection
+  private readonly leaderTasks: LeaderTasks
+  /** Node id → when its registration vanished, while it stays away. */
+  private readonly departed = new Map<string, number>()
+  private electing = false
 
   private constructor(
     private readonly options: ClusterNodeOptions,
@@ -83,16 +101,35 @@ export class ClusterNode {
     private readonly peers: PeerSet,
     readonly transportAddr: string,
   ) {
+    const { nodeId, logger } = options
+    this.ownership = new SessionOwnership(etcd.namespace, lease, { nodeId, logger })
+    const subscriptions = new SubscriptionStore(etcd.namespace, this.ownership, nodeId)
+    const wills = new WillIndex(etcd.namespace, { nodeId, logger, thresholdBytes: options.etcd.retainedThresholdBytes })
+    this.quorum = new QuorumGuard(etcd.namespace, { nodeId, logger, intervalMs: Math.min(2_000, Math.max(500, options.etcd.leaseTtlMs / 5)) })
+    this.election = new LeaderElection(etcd.namespace, lease, { nodeId, logger })
     this.cluster = new EtcdCluster({
       nodeId: options.nodeId,
       lease,
-      ownership: new SessionOwnership(etcd.namespace, lease, { nodeId: options.nodeId, logger: options.logger }),
+      ownership: this.ownership,
       routes,
       peers,
       members: () => registry.members.keys(),
       sync: options.sync,
       retained: new RetainedSync(retained, { nodeId: options.nodeId, thresholdBytes: options.etcd.retainedThresholdBytes, peers, logger: options.logger }),
+      subscriptions,
+      wills,
+      quorum: this.quorum,
       logger: options.logger,
+    })
+    this.leaderTasks = new LeaderTasks({
+      nodeId,
+      election: this.election,
+      wills,
+      subscriptions,
+      ownership: this.ownership,
+      isMember: (node) => registry.members.has(node),
+      publish: (message) => this.cluster.publishOrphanWill(message),
+      logger,
     })
   }
 
@@ -169,9 +206,24 @@ export class ClusterNode {
     const follow = (): void => {
       this.peers.update([...this.registry.members.values()].map((info) => ({ nodeId: info.nodeId, address: info.transportAddr })))
     }
-    this.stopMembershipWatch.push(this.registry.onJoined(follow), this.registry.onLeft(follow))
+    this.stopMembershipWatch.push(
+      this.registry.onJoined((info) => {
+        this.departed.delete(info.nodeId)
+        follow()
+      }),
+      this.registry.onLeft((nodeId) => {
+        this.departed.set(nodeId, Date.now())
+        follow()
+        this.leaderTasks.nodeLeft(nodeId)
+      }),
+    )
     await this.registry.start()
     follow()
+    this.quorum.start()
+    // After the membership is known: the leader tells dead nodes from live ones by it.
+    this.leaderTasks.start()
+    this.electing = true
+    await this.election.start()
     if (options.loadRetained) {
       const loaded = await this.cluster.loadRetained()
       this.options.logger.info({ nodeId: this.options.nodeId, retained: loaded }, 'retained messages loaded from the cluster')
@@ -191,7 +243,17 @@ export class ClusterNode {
       transportAddr: this.transportAddr,
       members: [...this.registry.members.keys()],
       peers: this.peers.states,
+      leader: this.election.leader ?? null,
+      dead: [...this.departed].map(([nodeId, since]) => ({ nodeId, since })),
+      unhealthy: this.health(),
     }
+  }
+
+  /** Why this node cannot take new sessions now; undefined when it can (what /ready reports). */
+  health(): string | undefined {
+    if (this.lease.id === undefined) return 'node lease lost (etcd unreachable or without quorum)'
+    if (!this.quorum.quorate) return 'etcd has no quorum'
+    return undefined
   }
 
   /**
@@ -201,7 +263,11 @@ export class ClusterNode {
   async leave(): Promise<void> {
     for (const stop of this.stopMembershipWatch.splice(0)) stop()
     this.cluster.detach()
+    this.quorum.stop()
+    this.leaderTasks.stop()
     const steps: [string, () => Promise<void> | void][] = [
+      // Resigned first, so another node leads at once instead of one TTL later.
+      ['leader election', () => (this.electing ? this.election.stop() : undefined)],
       ['registry', () => (this.registered ? this.registry.stop() : undefined)],
       ['peers', () => this.peers.close()],
       ['transport server', () => this.server.close()],

@@ -6,6 +6,8 @@ export const ClusterNodeErrorCode = {
   NotReady: 'FLUXMQ_ERR_CLUSTER_NOT_READY',
   /** A route names a node this node has no transport peer for (not registered, or left). */
   NoPeer: 'FLUXMQ_ERR_CLUSTER_NO_PEER',
+  /** etcd cannot confirm a read with a quorum: no session can be claimed or fenced now. */
+  NoQuorum: 'FLUXMQ_ERR_CLUSTER_NO_QUORUM',
 } as const
 export type ClusterNodeErrorCode = (typeof ClusterNodeErrorCode)[keyof typeof ClusterNodeErrorCode]
 

@@ -1,10 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Cluster, ClusterInbound, Logger, Message, SessionClaim, StoredClaim } from '@fluxmq/core'
-import type { NodeLease, RouteTable, SessionOwnership } from '@fluxmq/cluster-etcd'
+import type { Cluster, ClusterInbound, Logger, Message, SessionClaim, Storage, StoredClaim } from '@fluxmq/core'
+import type { NodeLease, RouteTable, SessionOwnership, SubscriptionStore, WillIndex } from '@fluxmq/cluster-etcd'
 import type { InboundHandlers, Peer, PeerSet, SurrenderedSession } from '@fluxmq/cluster-transport'
 import { ClusterNodeError, ClusterNodeErrorCode } from './errors.js'
+import { orphanSession } from './orphan-session.js'
+import type { QuorumGuard } from './quorum-guard.js'
 import { RemoteRoutes } from './remote-routes.js'
 import type { RetainedSync } from './retained-sync.js'
+import { SessionMirror } from './session-mirror.js'
 import { SharedPlacement } from './shared-placement.js'
 
 export interface EtcdClusterOptions {
@@ -23,6 +26,11 @@ export interface EtcdClusterOptions {
   readonly sync: () => Promise<void>
   /** The cluster's retained messages in etcd: written on every retained publish of this node. */
   readonly retained: RetainedSync
+  /** Persistent sessions' subscriptions and wills in etcd, for a node that resumes them after this one died. */
+  readonly subscriptions: SubscriptionStore
+  readonly wills: WillIndex
+  /** Whether etcd has quorum: without it no new session is claimed. */
+  readonly quorum: QuorumGuard
   readonly logger: Logger
 }
 
@@ -52,6 +60,7 @@ export class EtcdCluster implements Cluster {
   private readonly takeoverListeners = new Set<(tookMs: number) => void>()
   /** Client id → the node still holding its state after a takeover that failed. */
   private readonly unfinished = new Map<string, string>()
+  private mirror: SessionMirror | undefined
 
   constructor(private readonly options: EtcdClusterOptions) {
     this.nodeId = options.nodeId
@@ -88,6 +97,26 @@ export class EtcdCluster implements Cluster {
     for (const stop of this.unsubscribe.splice(0)) stop()
   }
 
+  /**
+   * The broker's storage with its persistent sessions mirrored into etcd (subscriptions, pending
+   * wills): give the broker this one, so its sessions survive this node's death.
+   */
+  mirrorSessions(storage: Storage): Storage {
+    const { subscriptions, wills, ownership, nodeId } = this.options
+    this.mirror = new SessionMirror(storage, { nodeId, subscriptions, wills, ownership, logger: this.log })
+    return this.mirror
+  }
+
+  /**
+   * Publishes a will of a dead node's client (the leader's task): to the other nodes and to the
+   * local subscriptions, as a publish of this node.
+   */
+  publishOrphanWill(message: Message): void {
+    const inbound = this.requireInbound()
+    this.forward(message)?.catch((err: unknown) => this.log.error({ err, topic: message.topic }, 'will of a dead node not accepted by another node'))
+    inbound.deliverLocal(message)
+  }
+
   async claimStored(sessions: readonly StoredClaim[]): Promise<ReadonlyMap<string, number>> {
     const owned = new Map<string, number>()
     for (let i = 0; i < sessions.length; i += CLAIM_CONCURRENCY) {
@@ -109,17 +138,19 @@ export class EtcdCluster implements Cluster {
 
   async acquireSession(clientId: string): Promise<SessionClaim> {
     const started = performance.now()
+    // Refused at once, not after a call deadline: the CONNECT gets Server unavailable.
+    if (!this.options.quorum.quorate) throw new ClusterNodeError(ClusterNodeErrorCode.NoQuorum, `etcd has no quorum, session ${clientId} not claimed`)
     const { epoch, previousNode } = await this.options.ownership.claim(clientId)
     this.owned.set(clientId, epoch)
     // A takeover that failed left the claim here and the state there: this claim asks again.
     const from = previousNode !== undefined && previousNode !== this.nodeId ? previousNode : this.unfinished.get(clientId)
-    if (from === undefined) return { epoch }
+    // No key before this claim: no live owner, so a state saved in etcd is all that is left of it.
+    if (from === undefined) return previousNode === undefined ? this.resumeOrphan(clientId, epoch, undefined) : { epoch }
     const peer = await this.peerOf(from)
     if (peer === undefined) {
-      // Its session key outlived its registration: a node leaving (its broker already stopped).
+      // Its session key outlived its registration: a node leaving (its broker already stopped) or dead.
       this.unfinished.delete(clientId)
-      this.log.warn({ clientId, epoch, previousNode: from }, 'previous owner is not a member, session taken over without its state')
-      return { epoch }
+      return this.resumeOrphan(clientId, epoch, from)
     }
     let surrendered: SurrenderedSession | undefined
     try {
@@ -137,6 +168,20 @@ export class EtcdCluster implements Cluster {
     this.log.info({ clientId, epoch, previousNode: from, tookMs, state: surrendered !== undefined }, 'session taken over')
     for (const listener of this.takeoverListeners) listener(tookMs)
     return surrendered === undefined ? { epoch } : { epoch, transferred: surrendered.transferred }
+  }
+
+  /**
+   * A claim with no live previous owner: the session of a node that died (or of this node before
+   * it lost its lease) resumes with the subscriptions saved in etcd; a new client id has none.
+   */
+  private async resumeOrphan(clientId: string, epoch: number, previousNode: string | undefined): Promise<SessionClaim> {
+    const transferred = await orphanSession(this.options.subscriptions, clientId, epoch)
+    if (transferred === undefined) {
+      if (previousNode !== undefined) this.log.warn({ clientId, epoch, previousNode }, 'previous owner is not a member and saved nothing, session starts empty')
+      return { epoch }
+    }
+    this.log.info({ clientId, epoch, previousNode, savedEpoch: transferred.session.epoch, subscriptions: transferred.subscriptions.length }, 'session resumed from etcd')
+    return { epoch, transferred }
   }
 
   /**
@@ -231,6 +276,7 @@ export class EtcdCluster implements Cluster {
     const held = this.owned.get(clientId)
     const transferred = await inbound.surrenderSession(clientId, epoch)
     if (held !== undefined && this.owned.get(clientId) === held) this.owned.delete(clientId)
+    this.mirror?.forget(clientId)
     this.log.info({ clientId, epoch, requesterNode, state: transferred !== undefined }, 'session surrendered')
     if (transferred === undefined) return undefined
     return { transferred, epoch: transferred.session.epoch ?? held ?? 0 }
@@ -239,6 +285,7 @@ export class EtcdCluster implements Cluster {
   private leaseLost(err: Error): void {
     const ids = [...this.owned.keys()]
     this.owned.clear()
+    for (const id of ids) this.mirror?.forget(id)
     this.log.warn({ err, sessions: ids.length }, 'node lease lost; owned sessions are no longer served here')
     if (ids.length > 0) this.inbound?.ownershipLost(ids)
   }

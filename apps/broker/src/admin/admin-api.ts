@@ -26,8 +26,13 @@ export interface NodeFacts {
   /** Listener name → bound "host:port". */
   readonly listeners: () => Readonly<Record<string, string>>
   readonly now: () => number
-  /** In a cluster: the registered members and the transport peers as this node sees them. */
-  readonly cluster?: () => { readonly members: readonly string[]; readonly peers: readonly object[] }
+  /** In a cluster: the registered members, the leader, the nodes gone dead and the transport peers as this node sees them. */
+  readonly cluster?: () => {
+    readonly members: readonly string[]
+    readonly peers: readonly object[]
+    readonly leader: string | null
+    readonly dead: readonly { readonly nodeId: string; readonly since: number }[]
+  }
 }
 
 function iso(ms: number | undefined): string | null {
@@ -106,9 +111,8 @@ export function createAdminApi(source: SessionSource, queues: QueueSource, node:
   return {
     cluster: () => {
       if (node.cluster === undefined) return { name: node.clusterName, enabled: false, leader: node.nodeId, nodes: [node.nodeId] }
-      const { members, peers } = node.cluster()
-      // Leader election is not composed yet (issue 10): no leader to name.
-      return { name: node.clusterName, enabled: true, leader: null, nodes: members, peers }
+      const { members, peers, leader, dead } = node.cluster()
+      return { name: node.clusterName, enabled: true, leader, nodes: members, dead: dead.map((d) => ({ node: d.nodeId, state: 'dead', since: iso(d.since) })), peers }
     },
     nodes: () => [self()],
     sessions: (query) => page(source.sessions().map(sessionSummary), query),

@@ -19,4 +19,12 @@ describe('ctl cluster', () => {
         'n2    127.0.0.1:7949  closed   0        40         3        0         1\n',
     )
   })
+
+  it('names the leader and the nodes seen dead', () => {
+    const out = formatAnswer(
+      { what: 'cluster' },
+      { name: 'fluxmq', enabled: true, leader: 'n2', nodes: ['n2'], dead: [{ node: 'n1', state: 'dead', since: '2026-01-01T00:00:00.000Z' }], peers: [] },
+    )
+    expect(out).toBe('cluster fluxmq: clustering on, leader n2, nodes n2, dead n1 since 2026-01-01T00:00:00.000Z\n')
+  })
 })

@@ -118,7 +118,8 @@ export function formatAnswer(query: CtlQuery, body: unknown): string {
     case 'status':
       return status(answer)
     case 'cluster': {
-      const head = `cluster ${text(answer['name'])}: clustering ${answer['enabled'] === true ? 'on' : 'off'}, leader ${text(answer['leader'])}, nodes ${((answer['nodes'] ?? []) as unknown[]).map(text).join(', ')}\n`
+      const dead = ((answer['dead'] ?? []) as Json[]).map((d) => `, dead ${text(d['node'])} since ${text(d['since'])}`).join('')
+      const head = `cluster ${text(answer['name'])}: clustering ${answer['enabled'] === true ? 'on' : 'off'}, leader ${text(answer['leader'])}, nodes ${((answer['nodes'] ?? []) as unknown[]).map(text).join(', ')}${dead}\n`
       const peers = (answer['peers'] ?? []) as Json[]
       if (peers.length === 0) return head
       return `${head}\n${table(

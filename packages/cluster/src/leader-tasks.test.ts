@@ -1,0 +1,96 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Message } from '@fluxmq/core'
+import { LeaderElection, NodeLease, SessionOwnership, SubscriptionStore, WillIndex } from '@fluxmq/cluster-etcd'
+import { Cleanup } from '@fluxmq/testing'
+import { LeaderTasks } from './leader-tasks.js'
+import { silent, startEtcd, until, type TestEtcd } from './test-support/etcd.js'
+
+const cleanup = new Cleanup()
+let etcd: TestEtcd
+beforeAll(async () => {
+  etcd = await startEtcd(cleanup)
+}, 60_000)
+afterAll(() => cleanup.run(), 30_000)
+
+interface Node {
+  readonly lease: NodeLease
+  readonly ownership: SessionOwnership
+  readonly store: SubscriptionStore
+  readonly wills: WillIndex
+}
+
+async function node(nodeId: string): Promise<Node> {
+  const { namespace } = etcd.connect('leader-tasks')
+  const lease = new NodeLease(namespace, { nodeId, ttlSeconds: 5, logger: silent })
+  cleanup.defer(() => lease.stop())
+  await lease.start()
+  const ownership = new SessionOwnership(namespace, lease, { nodeId, logger: silent })
+  return { lease, ownership, store: new SubscriptionStore(namespace, ownership, nodeId), wills: new WillIndex(namespace, { nodeId, logger: silent, thresholdBytes: 1024 }) }
+}
+
+/** A candidate running the leader tasks, recording what it publishes. */
+async function candidate(nodeId: string, members: Set<string>, published: { node: string; message: Message }[]): Promise<{ election: LeaderElection; tasks: LeaderTasks }> {
+  const n = await node(nodeId)
+  const election = new LeaderElection(etcd.connect('leader-tasks').namespace, n.lease, { nodeId, logger: silent })
+  const tasks = new LeaderTasks({
+    nodeId,
+    election,
+    wills: n.wills,
+    subscriptions: n.store,
+    ownership: n.ownership,
+    isMember: (id) => members.has(id),
+    publish: (message) => published.push({ node: nodeId, message }),
+    logger: silent,
+  })
+  tasks.start()
+  cleanup.defer(() => tasks.stop())
+  await election.start()
+  cleanup.defer(() => election.stop())
+  return { election, tasks }
+}
+
+function will(topic: string): Message {
+  return { topic, payload: Buffer.from(topic), qos: 1, retain: false, properties: {}, publishedAt: Date.now() - 1_000, expiresAt: Date.now() + 9_000 }
+}
+
+describe('LeaderTasks (real etcd)', () => {
+  it('publishes a dead node’s wills once, after their delay, unless the client came back; a new leader takes over; expired sessions are swept', async () => {
+    const members = new Set(['l1', 'l2'])
+    const published: { node: string; message: Message }[] = []
+    // The node that dies: a will due at once, one due in 1 s whose client comes back, one due in 1.5 s,
+    // and a saved session that expires 1 s after the death.
+    const dead = await node('d')
+    const gone = await dead.ownership.claim('gone')
+    await dead.store.save('gone', gone.epoch, { protocol: 'mqtt5', expiryInterval: 1, subscriptions: [] })
+    await dead.wills.put('now', { message: will('will/now'), delayInterval: 0 }, 3)
+    await dead.wills.put('back', { message: will('will/back'), delayInterval: 1 }, 4)
+    await dead.wills.put('late', { message: will('will/late'), delayInterval: 1.5 }, 5)
+    await dead.lease.stop()
+
+    const first = await candidate('l1', members, published)
+    const second = await candidate('l2', members, published)
+    const leader = first.election.isLeader ? first : second
+    const follower = leader === first ? second : first
+    expect(follower.election.isLeader).toBe(false)
+    await until('the will due at once', () => published.some((p) => p.message.topic === 'will/now'))
+
+    // The client of 'back' connects again (on l2) before its delay elapsed.
+    const l2 = await node('l2')
+    await l2.ownership.claim('back')
+
+    // The leader resigns: the other one is elected, scans, and finishes what is left.
+    await leader.election.stop()
+    await until('a new leader', () => follower.election.isLeader)
+    await until('the late will', () => published.some((p) => p.message.topic === 'will/late'), 5_000)
+    await until('the expired session swept', async () => (await l2.store.load('gone')) === undefined, 5_000)
+    await sleep(1_500)
+
+    expect(published.map((p) => p.message.topic).sort()).toEqual(['will/late', 'will/now'])
+    const now = published.find((p) => p.message.topic === 'will/now')?.message
+    // Published as by its client, its expiry counted from publication.
+    expect(now).toMatchObject({ publisherId: 'now', payload: Buffer.from('will/now') })
+    expect((now?.expiresAt ?? 0) - (now?.publishedAt ?? 0)).toBe(10_000)
+    expect(await l2.wills.get('back')).toBeUndefined()
+  })
+})

@@ -1,0 +1,33 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Cleanup } from '@fluxmq/testing'
+import { QuorumGuard } from './quorum-guard.js'
+import { silent, startEtcd, until, type TestEtcd } from './test-support/etcd.js'
+
+const cleanup = new Cleanup()
+let etcd: TestEtcd
+beforeAll(async () => {
+  etcd = await startEtcd(cleanup)
+}, 60_000)
+afterAll(() => cleanup.run(), 30_000)
+
+describe('QuorumGuard (real etcd)', () => {
+  it('reports no quorum while the member does not answer, and quorum again once it does', async () => {
+    const guard = new QuorumGuard(etcd.connect('quorum').namespace, { nodeId: 'n1', intervalMs: 300, logger: silent })
+    guard.start()
+    cleanup.defer(() => guard.stop())
+    expect(guard.quorate).toBe(true)
+    const pid = etcd.member.pid as number
+    // A frozen member stands for one that lost its peers: it answers nothing.
+    process.kill(pid, 'SIGSTOP')
+    cleanup.defer(() => {
+      try {
+        process.kill(pid, 'SIGCONT')
+      } catch {
+        // Already stopped by its cleanup.
+      }
+    })
+    await until('no quorum', () => !guard.quorate, 5_000)
+    process.kill(pid, 'SIGCONT')
+    await until('quorum again', () => guard.quorate, 10_000)
+  })
+})

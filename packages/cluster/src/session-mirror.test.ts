@@ -1,0 +1,101 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { MemoryStorage, type SubscriptionOptions, type WillRecord } from '@fluxmq/core'
+import { NodeLease, SessionOwnership, SubscriptionStore, WillIndex } from '@fluxmq/cluster-etcd'
+import { Cleanup } from '@fluxmq/testing'
+import { SessionMirror } from './session-mirror.js'
+import { silent, startEtcd, until, type TestEtcd } from './test-support/etcd.js'
+
+const cleanup = new Cleanup()
+let etcd: TestEtcd
+beforeAll(async () => {
+  etcd = await startEtcd(cleanup)
+}, 60_000)
+afterAll(() => cleanup.run(), 30_000)
+
+function sub(filter: string): SubscriptionOptions {
+  return { filter, qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }
+}
+
+const will: WillRecord = {
+  message: { topic: 'will/c1', payload: Buffer.from('gone'), qos: 1, retain: false, properties: {}, publishedAt: Date.now() },
+  delayInterval: 30,
+}
+
+interface Node {
+  readonly nodeId: string
+  readonly ownership: SessionOwnership
+  readonly store: SubscriptionStore
+  readonly wills: WillIndex
+}
+
+function mirrorOf(inner: MemoryStorage, n: Node): SessionMirror {
+  return new SessionMirror(inner, { nodeId: n.nodeId, subscriptions: n.store, wills: n.wills, ownership: n.ownership, logger: silent })
+}
+
+async function startNode(nodeId: string): Promise<Node> {
+  const { namespace } = etcd.connect('mirror')
+  const lease = cleanup.add(new NodeLease(namespace, { nodeId, ttlSeconds: 5, logger: silent }), (l) => l.stop())
+  await lease.start()
+  const ownership = new SessionOwnership(namespace, lease, { nodeId, logger: silent })
+  return { nodeId, ownership, store: new SubscriptionStore(namespace, ownership, nodeId), wills: new WillIndex(namespace, { nodeId, logger: silent, thresholdBytes: 1024 }) }
+}
+
+describe('SessionMirror (real etcd)', () => {
+  it('mirrors a persistent session’s subscriptions and will into etcd, and stops when another node owns it', async () => {
+    const n1 = await startNode('n1')
+    const n2 = await startNode('n2')
+    const inner = new MemoryStorage()
+    const mirror = mirrorOf(inner, n1)
+    await mirror.open()
+    const { epoch } = await n1.ownership.claim('c1')
+
+    mirror.putSession({ clientId: 'c1', protocol: 'mqtt5', expiryInterval: 10, will, epoch })
+    mirror.putSubscription('c1', sub('a/+'))
+    mirror.putSubscription('c1', sub('b/#'))
+    await until('both subscriptions in etcd', async () => (await n2.store.load('c1'))?.subscriptions.length === 2)
+    expect(await n2.store.load('c1')).toMatchObject({ node: 'n1', epoch, protocol: 'mqtt5', expiryInterval: 10 })
+    // Due after its delay or when the session ends: the shorter of the two.
+    await until('the will in etcd', async () => (await n2.wills.get('c1')) !== undefined)
+    expect(await n2.wills.get('c1')).toMatchObject({ node: 'n1', epoch, delayInterval: 10 })
+
+    mirror.deleteSubscription('c1', 'a/+')
+    mirror.putSession({ clientId: 'c1', protocol: 'mqtt5', expiryInterval: 10, epoch })
+    await until('one subscription and no will left', async () => (await n2.store.load('c1'))?.subscriptions.length === 1 && (await n2.wills.get('c1')) === undefined)
+
+    // The local store got every write too (it is what the node restarts from).
+    const reopened = await inner.open()
+    expect(reopened.sessions.map((s) => s.subscriptions.map((o) => o.filter))).toEqual([['b/#']])
+
+    // n2 takes the session: n1's later writes are fenced off and never overwrite n2's.
+    await n2.ownership.claim('c1')
+    mirror.putSubscription('c1', sub('late/#'))
+    await mirror.settled(5_000)
+    expect((await n2.store.load('c1'))?.subscriptions.map((s) => s.filter)).toEqual(['b/#'])
+
+    // A session that ends here leaves nothing behind in etcd.
+    const c2 = await n1.ownership.claim('c2')
+    mirror.putSession({ clientId: 'c2', protocol: 'mqtt3', expiryInterval: 60, will, epoch: c2.epoch })
+    mirror.putSubscription('c2', sub('x'))
+    await until('c2 in etcd', async () => (await n2.wills.get('c2')) !== undefined && (await n2.store.load('c2')) !== undefined)
+    mirror.deleteSession('c2')
+    await until('c2 gone from etcd', async () => (await n2.wills.get('c2')) === undefined && (await n2.store.load('c2')) === undefined)
+    await mirror.close()
+  })
+
+  it('does not load a stored will again that the cluster handled while this node was down', async () => {
+    const n3 = await startNode('n3')
+    const inner = new MemoryStorage()
+    await inner.open()
+    const kept = await n3.ownership.claim('kept')
+    const fired = await n3.ownership.claim('fired')
+    for (const [clientId, epoch] of [['kept', kept.epoch], ['fired', fired.epoch]] as const) {
+      inner.putSession({ clientId, protocol: 'mqtt5', expiryInterval: 60, will, epoch })
+      await n3.wills.put(clientId, will, epoch)
+    }
+    // The leader published the will of 'fired' (taking it out of etcd) while n3 was down.
+    expect(await n3.wills.delete('fired', fired.epoch)).toBe(true)
+    const { sessions } = await mirrorOf(inner, n3).open()
+    const wills = Object.fromEntries(sessions.map((s) => [s.session.clientId, s.session.will !== undefined]))
+    expect(wills).toEqual({ kept: true, fired: false })
+  })
+})

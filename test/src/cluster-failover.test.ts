@@ -1,0 +1,252 @@
+import { readdirSync, readFileSync } from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { afterAll, describe, expect, it } from 'vitest'
+import type { IClientOptions } from 'mqtt'
+import { closeClient, openClient, type OpenedClient } from '@fluxmq/testing'
+import { eventually, startCluster, type ClusterNodeProcess } from './support/cluster.js'
+import { Scene } from './support/fluxmq.js'
+
+// Failures of real processes: each scenario runs a 3-node cluster (each node with its embedded
+// etcd member, lease TTL 5 s) and kills or freezes processes with signals. Killing a broker with
+// SIGKILL stands for its machine dying, so its etcd member is SIGKILLed with it. A frozen member
+// (SIGSTOP) stands for a member that is gone until it is brought back (SIGCONT); a killed one
+// would be restarted by its broker's supervisor at once.
+const LEASE_TTL_MS = 5_000
+
+interface ClusterView {
+  readonly leader: string | null
+  readonly nodes: readonly string[]
+  readonly dead: readonly { readonly node: string; readonly state: string }[]
+}
+
+async function view(node: ClusterNodeProcess): Promise<ClusterView> {
+  const response = await fetch(`${node.httpUrl}/api/v1/cluster`, { signal: AbortSignal.timeout(2_000) })
+  return (await response.json()) as ClusterView
+}
+
+async function readyStatus(node: ClusterNodeProcess): Promise<number> {
+  return (await fetch(`${node.httpUrl}/ready`, { signal: AbortSignal.timeout(2_000) })).status
+}
+
+/** The pid of a node's etcd member, found by the client URL it listens on. */
+function memberPid(node: ClusterNodeProcess): number {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    let cmdline: string
+    try {
+      cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8')
+    } catch {
+      continue
+    }
+    if (cmdline.includes(`--listen-client-urls=http://${node.etcdClientAddr}`)) return Number(entry)
+  }
+  throw new Error(`no etcd member listening on ${node.etcdClientAddr}`)
+}
+
+/** The machine dies: the broker and its etcd member, both SIGKILLed. */
+function killNode(node: ClusterNodeProcess): void {
+  const member = memberPid(node)
+  node.process.signal('SIGKILL')
+  process.kill(member, 'SIGKILL')
+}
+
+/** Keys under a prefix, read from a live member over etcd's JSON gateway. */
+async function etcdKeys(member: ClusterNodeProcess, prefix: string): Promise<string[]> {
+  const key = Buffer.from(prefix)
+  const end = Buffer.from(prefix)
+  end[end.length - 1] = (end[end.length - 1] as number) + 1
+  const response = await fetch(`http://${member.etcdClientAddr}/v3/kv/range`, {
+    method: 'POST',
+    body: JSON.stringify({ key: key.toString('base64'), range_end: end.toString('base64'), keys_only: true }),
+    signal: AbortSignal.timeout(2_000),
+  })
+  const body = (await response.json()) as { kvs?: { key: string }[] }
+  return (body.kvs ?? []).map((kv) => Buffer.from(kv.key, 'base64').toString('utf8'))
+}
+
+/** How many times any of `nodes` logged `msg` for `clientId`. */
+function logged(nodes: readonly ClusterNodeProcess[], msg: string, clientId: string): number {
+  return nodes.reduce((sum, n) => sum + n.process.lines.filter((line) => line.msg === msg && line['clientId'] === clientId).length, 0)
+}
+
+function persistent(clientId: string, willTopic: string, willDelay: number, expiry = 300): IClientOptions {
+  return {
+    protocolVersion: 5,
+    clientId,
+    clean: false,
+    properties: { sessionExpiryInterval: expiry },
+    will: { topic: willTopic, payload: Buffer.from(`${clientId} is gone`), qos: 1, retain: false, properties: { willDelayInterval: willDelay } },
+  }
+}
+
+/** CONNECTs to `url` until one is accepted (the previous owner's lease must expire first); resolves with it. */
+async function reconnectUntilServed(scene: Scene, url: string, options: IClientOptions, timeoutMs: number): Promise<OpenedClient> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      return await scene.client(url, options)
+    } catch (error) {
+      if (Date.now() > deadline) throw error
+      await sleep(200)
+    }
+  }
+}
+
+function other(nodes: readonly ClusterNodeProcess[], ...not: ClusterNodeProcess[]): ClusterNodeProcess[] {
+  return nodes.filter((n) => !not.includes(n))
+}
+
+async function leaderOf(nodes: readonly ClusterNodeProcess[]): Promise<ClusterNodeProcess> {
+  let leader: string | null = null
+  await eventually('a leader', async () => (leader = (await view(nodes[0] as ClusterNodeProcess)).leader) !== null, 15_000)
+  const found = nodes.find((n) => n.nodeId === leader)
+  if (found === undefined) throw new Error(`leader ${String(leader)} is not one of the nodes`)
+  return found
+}
+
+describe('node death and etcd member death (3 nodes)', () => {
+  const scene = new Scene()
+  afterAll(() => scene.cleanup.run(), 60_000)
+
+  it('keeps working when one etcd member is killed, then a dead node’s clients resume elsewhere with their subscriptions and wills fire once', async () => {
+    const nodes = await startCluster(scene, 3)
+    const leader = await leaderOf(nodes)
+    const [victim, survivor] = other(nodes, leader) as [ClusterNodeProcess, ClusterNodeProcess]
+
+    // One etcd member killed (its broker restarts it): the other nodes serve on, and it comes back.
+    process.kill(memberPid(victim), 'SIGKILL')
+    const sub = await scene.client(leader.mqttUrl, { protocolVersion: 5, clientId: 'm-sub' })
+    await sub.client.subscribeAsync('m/#', { qos: 1 })
+    const pub = await scene.client(survivor.mqttUrl, { protocolVersion: 5, clientId: 'm-pub' })
+    await eventually('a publish across the two healthy nodes', async () => {
+      await pub.client.publishAsync('m/x', 'during', { qos: 1 })
+      return sub.inbox.messages.length > 0
+    }, 10_000)
+    await eventually(`${victim.nodeId} ready again with a restarted member`, async () => (await readyStatus(victim)) === 200, 30_000)
+    await closeClient(sub.client)
+    await closeClient(pub.client)
+
+    // Persistent clients on the node that will die: p1's will is due 1 s after the death,
+    // p2 comes back within its 8 s delay (no will), both resume on `survivor`.
+    const p1 = await scene.client(victim.mqttUrl, persistent('p1', 'will/p1', 1))
+    await p1.client.subscribeAsync('data/p1/#', { qos: 1 })
+    const p2 = await scene.client(victim.mqttUrl, persistent('p2', 'will/p2', 8))
+    const watcher = await scene.client(leader.mqttUrl, { protocolVersion: 5, clientId: 'w' })
+    await watcher.client.subscribeAsync('will/#', { qos: 1 })
+    // The mirrored subscription and will reached etcd.
+    await eventually('p1 saved in etcd', async () => (await etcdKeys(leader, '/fluxmq/fluxmq/subs/')).includes('/fluxmq/fluxmq/subs/p1'), 5_000)
+    await eventually('p1’s will in etcd', async () => (await etcdKeys(leader, '/fluxmq/fluxmq/wills/')).includes('/fluxmq/fluxmq/wills/p1'), 5_000)
+    expect((await etcdKeys(leader, '/fluxmq/fluxmq/routes/')).some((key) => key.endsWith(`/${victim.nodeId}`))).toBe(true)
+
+    const killedAt = performance.now()
+    killNode(victim)
+    // mqtt.js must not reconnect by itself to the dead node.
+    p1.client.end(true)
+    p2.client.end(true)
+
+    // p2 reconnects (without a will now) as soon as it is served again; the node gone is seen as dead by the others.
+    const p2Back = await reconnectUntilServed(scene, survivor.mqttUrl, { protocolVersion: 5, clientId: 'p2', clean: false, properties: { sessionExpiryInterval: 300 } }, LEASE_TTL_MS * 4)
+    const reServedMs = performance.now() - killedAt
+    expect(p2Back.connack.sessionPresent).toBe(true)
+    await eventually('the dead node reported dead', async () => {
+      const seen = await view(survivor)
+      return !seen.nodes.includes(victim.nodeId) && seen.dead.some((d) => d.node === victim.nodeId && d.state === 'dead')
+    }, LEASE_TTL_MS * 2)
+    // Its routes went with its lease.
+    expect((await etcdKeys(leader, '/fluxmq/fluxmq/routes/')).filter((key) => key.endsWith(`/${victim.nodeId}`))).toEqual([])
+
+    await eventually('p1’s will', () => watcher.inbox.messages.some((m) => m.topic === 'will/p1'), LEASE_TTL_MS * 3)
+    const willMs = performance.now() - killedAt
+
+    // p1 comes back after its will went out: its session resumes with its subscription from etcd.
+    const p1Back = await reconnectUntilServed(scene, survivor.mqttUrl, persistent('p1', 'will/p1', 1), 10_000)
+    expect(p1Back.connack.sessionPresent).toBe(true)
+    const feeder = await scene.client(leader.mqttUrl, { protocolVersion: 5, clientId: 'feeder' })
+    await eventually('a publish to p1’s restored subscription', async () => {
+      await feeder.client.publishAsync('data/p1/a', 'after death', { qos: 1 })
+      return p1Back.inbox.messages.some((m) => m.topic === 'data/p1/a')
+    }, 10_000)
+
+    // Past p2's will delay as counted from the death: p2 came back first, so no will; p1's once.
+    await sleep(Math.max(0, 8_000 + LEASE_TTL_MS + 2_000 - (performance.now() - killedAt)))
+    expect(watcher.inbox.messages.filter((m) => m.topic === 'will/p1')).toHaveLength(1)
+    expect(watcher.inbox.messages.filter((m) => m.topic === 'will/p2')).toHaveLength(0)
+    const alive = [leader, survivor]
+    expect(logged(alive, 'will of a dead node published', 'p1')).toBe(1)
+    expect(logged(alive, 'will of a dead node dropped, its client came back', 'p2')).toBe(1)
+    // The two others kept serving: a fresh client on each, without any operator action.
+    for (const n of alive) expect((await readyStatus(n))).toBe(200)
+    console.log(`node death: clients re-served after ${Math.round(reServedMs)} ms, will delivered after ${Math.round(willMs)} ms (lease TTL ${LEASE_TTL_MS} ms, will delay 1 s)`)
+    for (const c of [p1Back, p2Back, feeder, watcher]) await closeClient(c.client)
+  }, 150_000)
+})
+
+describe('leader death, then etcd quorum loss (3 nodes)', () => {
+  const scene = new Scene()
+  afterAll(() => scene.cleanup.run(), 60_000)
+
+  it('a new leader publishes the dead leader’s wills once and sweeps its expired sessions; without quorum nodes refuse new sessions and recover by themselves', async () => {
+    const nodes = await startCluster(scene, 3)
+    const leader = await leaderOf(nodes)
+    const [a, b] = other(nodes, leader) as [ClusterNodeProcess, ClusterNodeProcess]
+    const q1 = await scene.client(leader.mqttUrl, persistent('q1', 'will/q1', 1))
+    const q2 = await scene.client(leader.mqttUrl, { protocolVersion: 5, clientId: 'q2', clean: false, properties: { sessionExpiryInterval: 2 } })
+    await q2.client.subscribeAsync('q2/#', { qos: 1 })
+    const watcher = await scene.client(a.mqttUrl, { protocolVersion: 5, clientId: 'lw' })
+    await watcher.client.subscribeAsync('will/#', { qos: 1 })
+    await eventually('q1 and q2 saved in etcd', async () => (await etcdKeys(a, '/fluxmq/fluxmq/subs/')).length === 2, 5_000)
+    await eventually('q1’s will in etcd', async () => (await etcdKeys(a, '/fluxmq/fluxmq/wills/')).length === 1, 5_000)
+
+    const killedAt = performance.now()
+    killNode(leader)
+    q1.client.end(true)
+    q2.client.end(true)
+    let newLeader: string | null = null
+    await eventually('a new leader', async () => {
+      newLeader = (await view(a)).leader
+      return newLeader !== null && newLeader !== leader.nodeId
+    }, LEASE_TTL_MS * 3)
+    const electedMs = performance.now() - killedAt
+    expect(electedMs).toBeLessThan(LEASE_TTL_MS * 2 + 2_000)
+    expect([a.nodeId, b.nodeId]).toContain(newLeader)
+    await eventually('q1’s will', () => watcher.inbox.messages.some((m) => m.topic === 'will/q1'), LEASE_TTL_MS * 3)
+    const willMs = performance.now() - killedAt
+    // q2 expired 2 s after the death without coming back: the new leader deleted what it saved.
+    await eventually('q2 swept', async () => !(await etcdKeys(a, '/fluxmq/fluxmq/subs/')).includes('/fluxmq/fluxmq/subs/q2'), LEASE_TTL_MS * 3)
+    await sleep(2_000)
+    expect(watcher.inbox.messages.filter((m) => m.topic === 'will/q1')).toHaveLength(1)
+    expect(logged([a, b], 'will of a dead node published', 'q1')).toBe(1)
+    expect(logged([a, b], 'session of a dead node expired, its subscriptions deleted', 'q2')).toBe(1)
+    console.log(`leader death: new leader after ${Math.round(electedMs)} ms, its will delivered after ${Math.round(willMs)} ms`)
+    await closeClient(watcher.client)
+
+    // Two of three members are gone now (the dead leader's and b's, frozen): no quorum.
+    const held = await scene.client(a.mqttUrl, persistent('held', 'will/held', 0))
+    const heldClosed = new Promise<number>((resolve) => held.client.once('close', () => resolve(performance.now())))
+    const frozen = memberPid(b)
+    process.kill(frozen, 'SIGSTOP')
+    scene.cleanup.defer(() => {
+      try {
+        process.kill(frozen, 'SIGCONT')
+      } catch {
+        // Already gone.
+      }
+    })
+    const frozenAt = performance.now()
+    await eventually(`${a.nodeId} not ready without quorum`, async () => (await readyStatus(a)) === 503, LEASE_TTL_MS * 2)
+    // New sessions are refused cleanly: 0x88 Server unavailable (v5), return code 3 (3.1.1).
+    await expect(openClient(a.mqttUrl, { protocolVersion: 5, clientId: 'late5' })).rejects.toMatchObject({ code: 0x88 })
+    await expect(openClient(a.mqttUrl, { protocolVersion: 4, clientId: 'late4' })).rejects.toMatchObject({ code: 3 })
+    // The session it holds is served until its lease would have expired, then dropped.
+    expect(held.client.connected).toBe(true)
+    const closedAt = await heldClosed
+    expect(closedAt - frozenAt).toBeLessThan(LEASE_TTL_MS + 5_000)
+
+    // Quorum comes back: both nodes recover by themselves and take sessions again.
+    process.kill(frozen, 'SIGCONT')
+    for (const n of [a, b]) await eventually(`${n.nodeId} ready again`, async () => (await readyStatus(n)) === 200, LEASE_TTL_MS * 4)
+    const again = await reconnectUntilServed(scene, a.mqttUrl, persistent('held', 'will/held', 0), 15_000)
+    expect(again.connack.reasonCode).toBe(0)
+    await closeClient(again.client)
+  }, 170_000)
+})
