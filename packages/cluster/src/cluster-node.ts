@@ -12,6 +12,7 @@ import {
 import { PeerSet, TransportServer, type InboundHandlers, type PeerState, type TlsFiles } from '@fluxmq/cluster-transport'
 import { ClusterNodeError, ClusterNodeErrorCode } from './errors.js'
 import { EtcdCluster } from './etcd-cluster.js'
+import { GracefulLeave } from './graceful-leave.js'
 import { RetainedSync } from './retained-sync.js'
 
 export interface EmbeddedEtcdOptions {
@@ -56,6 +57,10 @@ export interface ClusterReport {
   readonly registered: boolean
   readonly transportAddr: string
   readonly members: readonly string[]
+  /** Members that began a graceful leave (this one included). */
+  readonly leaving: readonly string[]
+  /** False while this node cannot prove its lease alive (etcd unreachable or partitioned away): it owns nothing then. */
+  readonly leaseHeld: boolean
   readonly peers: readonly PeerState[]
 }
 
@@ -190,8 +195,40 @@ export class ClusterNode {
       registered: this.registered,
       transportAddr: this.transportAddr,
       members: [...this.registry.members.keys()],
+      leaving: [...this.registry.members.values()].filter((info) => info.leaving === true).map((info) => info.nodeId),
+      leaseHeld: this.lease.id !== undefined,
       peers: this.peers.states,
     }
+  }
+
+  /**
+   * The client listeners as bound (a configured port 0 becomes the real one), written to this
+   * node's record: a leaving node names them to the clients it sends away.
+   */
+  async advertiseClients(clientAddrs: Readonly<Record<string, string>>): Promise<void> {
+    await this.registry.update({ clientAddrs })
+  }
+
+  /**
+   * Begins a graceful leave: marks this node `leaving` in its record (peers stop naming it; `ctl
+   * cluster` shows it) and returns the drain to run while its clients move. The node stays a member,
+   * answering takeovers, until `leave()`. A mark that cannot be written is logged: the drain works
+   * without it.
+   */
+  async beginLeave(): Promise<GracefulLeave> {
+    if (this.registered) {
+      try {
+        await this.registry.update({ leaving: true })
+      } catch (err) {
+        this.options.logger.warn({ err, nodeId: this.options.nodeId }, 'could not mark this node leaving')
+      }
+    }
+    return new GracefulLeave({
+      nodeId: this.options.nodeId,
+      members: () => this.registry.members,
+      owned: () => this.cluster.ownedSessions,
+      logger: this.options.logger,
+    })
   }
 
   /**

@@ -78,6 +78,11 @@ export class EtcdCluster implements Cluster {
     }
   }
 
+  /** How many sessions this node owns (a leaving node waits for them to move). */
+  get ownedSessions(): number {
+    return this.owned.size
+  }
+
   attach(inbound: ClusterInbound): void {
     this.inbound = inbound
   }

@@ -27,7 +27,7 @@ export interface NodeFacts {
   readonly listeners: () => Readonly<Record<string, string>>
   readonly now: () => number
   /** In a cluster: the registered members and the transport peers as this node sees them. */
-  readonly cluster?: () => { readonly members: readonly string[]; readonly peers: readonly object[] }
+  readonly cluster?: () => { readonly members: readonly string[]; readonly leaving: readonly string[]; readonly leaseHeld: boolean; readonly peers: readonly object[] }
 }
 
 function iso(ms: number | undefined): string | null {
@@ -106,9 +106,9 @@ export function createAdminApi(source: SessionSource, queues: QueueSource, node:
   return {
     cluster: () => {
       if (node.cluster === undefined) return { name: node.clusterName, enabled: false, leader: node.nodeId, nodes: [node.nodeId] }
-      const { members, peers } = node.cluster()
+      const { members, leaving, leaseHeld, peers } = node.cluster()
       // Leader election is not composed yet (issue 10): no leader to name.
-      return { name: node.clusterName, enabled: true, leader: null, nodes: members, peers }
+      return { name: node.clusterName, enabled: true, leader: null, nodes: members, leaving, leaseHeld, peers }
     },
     nodes: () => [self()],
     sessions: (query) => page(source.sessions().map(sessionSummary), query),

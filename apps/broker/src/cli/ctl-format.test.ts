@@ -19,4 +19,12 @@ describe('ctl cluster', () => {
         'n2    127.0.0.1:7949  closed   0        40         3        0         1\n',
     )
   })
+
+  it('marks a leaving node, and says so when the answering node is cut off from etcd', () => {
+    const out = formatAnswer({ what: 'cluster' }, { name: 'fluxmq', enabled: true, leader: null, nodes: ['n1', 'n2', 'n3'], leaving: ['n2'], leaseHeld: false, peers: [] })
+    expect(out).toBe(
+      'cluster fluxmq: clustering on, leader -, nodes n1, n2 (leaving), n3\n' +
+        'this node holds no lease (etcd unreachable: partitioned or no quorum): it serves no session until it has one again\n',
+    )
+  })
 })
