@@ -103,6 +103,21 @@ function showAddress(address: AddressInfo): string {
   return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`
 }
 
+/**
+ * The bound MQTT listeners as other nodes' clients should dial them: a listener on every interface
+ * is reached at the host peers reach this node's transport at.
+ */
+function clientAddresses(addresses: Partial<Record<ListenerName, AddressInfo>>, transportAddr: string): Record<string, string> {
+  const reachable = (address: AddressInfo): string => {
+    if (address.address !== '0.0.0.0' && address.address !== '::') return showAddress(address)
+    return `${transportAddr.slice(0, transportAddr.lastIndexOf(':'))}:${address.port}`
+  }
+  const named: Record<string, string> = {}
+  if (addresses['mqtt-tcp'] !== undefined) named.mqtt = reachable(addresses['mqtt-tcp'])
+  if (addresses['mqtt-websocket'] !== undefined) named.ws = reachable(addresses['mqtt-websocket'])
+  return named
+}
+
 function showAddresses(addresses: Partial<Record<ListenerName, AddressInfo>>): Record<string, string> {
   return Object.fromEntries(Object.entries(addresses).map(([name, address]) => [name, showAddress(address)]))
 }
@@ -209,7 +224,14 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
     stopping = true
     readiness.shuttingDown()
     logger.info({}, 'shutting down')
-    await mqtt.close()
+    if (clusterNode === undefined) await mqtt.close()
+    else {
+      // A graceful leave: clients are sent to the other nodes, and the node keeps answering their
+      // takeovers (its sessions move with their state) for half the shutdown budget at most.
+      const leaving = await clusterNode.beginLeave()
+      await mqtt.close(() => leaving.serverReference())
+      await leaving.drained(config.server.shutdown_timeout / 2)
+    }
     await broker.stop()
     // After the broker: its last releases and route removals reach etcd before the lease goes.
     await clusterNode?.leave()
@@ -273,6 +295,14 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
   } catch (error) {
     await close()
     throw error
+  }
+  // The configured ports may be 0: the node's record carries the bound ones, which a leaving node
+  // names to the clients it sends away. Not written (etcd unreachable): the record keeps the
+  // configured ones, and the next re-registration does not fix that, so it is worth a warning.
+  if (clusterNode !== undefined) {
+    await clusterNode.advertiseClients(clientAddresses(addresses, clusterNode.transportAddr)).catch((err: unknown) => {
+      logger.warn({ err, nodeId }, 'bound client addresses not written to the node record')
+    })
   }
   const storagePath = config.storage.type === 'sqlite' ? resolve(config.storage.dir, DATABASE_FILE) : undefined
   // The line an operator reads first: where the data lives and where clients connect. The message

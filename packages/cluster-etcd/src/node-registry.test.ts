@@ -68,6 +68,19 @@ describe('NodeRegistry', () => {
   })
 })
 
+describe('NodeRegistry.update', () => {
+  it('shows the bound client addresses and the leaving mark to the others, and keeps them on a new lease', async () => {
+    const [n1, n2] = (await Promise.all(['n1', 'n2'].map((id, i) => startNode('reg-c', id, etcd.endpoints[i] as string)))) as [TestNode, TestNode]
+    await until(() => n1.registry.members.size === 2, 'two members')
+    await n2.registry.update({ clientAddrs: { mqtt: '127.0.0.1:41883' } })
+    await until(() => n1.registry.members.get('n2')?.clientAddrs['mqtt'] === '127.0.0.1:41883', 'the bound address on n1')
+    expect(n1.registry.members.get('n2')?.leaving).toBeUndefined()
+    await n2.registry.update({ leaving: true })
+    await until(() => n1.registry.members.get('n2')?.leaving === true, 'n2 leaving on n1')
+    expect(n1.registry.members.get('n2')).toEqual({ ...info('n2'), clientAddrs: { mqtt: '127.0.0.1:41883' }, leaving: true })
+  })
+})
+
 describe('WatchedPrefix', () => {
   it('resumes a broken watch from its last revision, without a resync', async () => {
     const m2 = etcd.members[1] as EtcdMember

@@ -14,6 +14,8 @@ export interface NodeInfo {
   /** Client listeners by name (`mqtt`, `mqtts`, `ws`, `amqp`), for redirects and `ctl cluster`. */
   readonly clientAddrs: Readonly<Record<string, string>>
   readonly version: string
+  /** Set once the node began a graceful leave: it serves only the takeovers of its sessions. */
+  readonly leaving?: true
 }
 
 /**
@@ -33,7 +35,7 @@ export class NodeRegistry {
   constructor(
     private readonly etcd: Namespace,
     private readonly lease: NodeLease,
-    private readonly self: NodeInfo,
+    private self: NodeInfo,
     logger: Logger,
   ) {
     this.log = logger.child({ nodeId: self.nodeId })
@@ -60,6 +62,15 @@ export class NodeRegistry {
       this.register(leaseId).catch((error: unknown) => this.log.error({ err: describeCause(error) }, 'node registration on the new lease failed'))
     })
     await this.watch.start()
+  }
+
+  /**
+   * Writes this node's record again with `changes` (client addresses bound after start, the
+   * leaving mark); every later re-registration carries them too.
+   */
+  async update(changes: Partial<Pick<NodeInfo, 'clientAddrs' | 'leaving'>>): Promise<void> {
+    this.self = { ...this.self, ...changes }
+    await this.register(this.lease.requireId())
   }
 
   /** Deletes this node's registration (a clean leave) and stops watching. */
@@ -109,7 +120,8 @@ function parseNodeInfo(nodeId: string, value: Buffer): NodeInfo | undefined {
     const record = JSON.parse(value.toString('utf8')) as Partial<NodeInfo>
     if (record.nodeId !== nodeId || typeof record.transportAddr !== 'string' || typeof record.version !== 'string') return undefined
     if (typeof record.clientAddrs !== 'object' || record.clientAddrs === null) return undefined
-    return { nodeId, transportAddr: record.transportAddr, clientAddrs: record.clientAddrs, version: record.version }
+    const info = { nodeId, transportAddr: record.transportAddr, clientAddrs: record.clientAddrs, version: record.version }
+    return record.leaving === true ? { ...info, leaving: true } : info
   } catch {
     return undefined
   }

@@ -17,6 +17,7 @@ import { ClusterNodeError, ClusterNodeErrorCode } from './errors.js'
 import { EtcdCluster } from './etcd-cluster.js'
 import { LeaderTasks } from './leader-tasks.js'
 import { QuorumGuard } from './quorum-guard.js'
+import { GracefulLeave } from './graceful-leave.js'
 import { RetainedSync } from './retained-sync.js'
 
 export interface EmbeddedEtcdOptions {
@@ -61,6 +62,10 @@ export interface ClusterReport {
   readonly registered: boolean
   readonly transportAddr: string
   readonly members: readonly string[]
+  /** Members that began a graceful leave (this one included). */
+  readonly leaving: readonly string[]
+  /** False while this node cannot prove its lease alive (etcd unreachable or partitioned away): it owns nothing then. */
+  readonly leaseHeld: boolean
   readonly peers: readonly PeerState[]
   /** The leader this node sees; null while the seat is vacant. */
   readonly leader: string | null
@@ -242,6 +247,8 @@ export class ClusterNode {
       registered: this.registered,
       transportAddr: this.transportAddr,
       members: [...this.registry.members.keys()],
+      leaving: [...this.registry.members.values()].filter((info) => info.leaving === true).map((info) => info.nodeId),
+      leaseHeld: this.lease.id !== undefined,
       peers: this.peers.states,
       leader: this.election.leader ?? null,
       dead: [...this.departed].map(([nodeId, since]) => ({ nodeId, since })),
@@ -254,6 +261,36 @@ export class ClusterNode {
     if (this.lease.id === undefined) return 'node lease lost (etcd unreachable or without quorum)'
     if (!this.quorum.quorate) return 'etcd has no quorum'
     return undefined
+  }
+
+  /**
+   * The client listeners as bound (a configured port 0 becomes the real one), written to this
+   * node's record: a leaving node names them to the clients it sends away.
+   */
+  async advertiseClients(clientAddrs: Readonly<Record<string, string>>): Promise<void> {
+    await this.registry.update({ clientAddrs })
+  }
+
+  /**
+   * Begins a graceful leave: marks this node `leaving` in its record (peers stop naming it; `ctl
+   * cluster` shows it) and returns the drain to run while its clients move. The node stays a member,
+   * answering takeovers, until `leave()`. A mark that cannot be written is logged: the drain works
+   * without it.
+   */
+  async beginLeave(): Promise<GracefulLeave> {
+    if (this.registered) {
+      try {
+        await this.registry.update({ leaving: true })
+      } catch (err) {
+        this.options.logger.warn({ err, nodeId: this.options.nodeId }, 'could not mark this node leaving')
+      }
+    }
+    return new GracefulLeave({
+      nodeId: this.options.nodeId,
+      members: () => this.registry.members,
+      owned: () => this.cluster.ownedSessions,
+      logger: this.options.logger,
+    })
   }
 
   /**

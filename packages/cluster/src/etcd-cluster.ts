@@ -58,6 +58,8 @@ export class EtcdCluster implements Cluster {
   private readonly log: Logger
   private readonly unsubscribe: (() => void)[] = []
   private readonly takeoverListeners = new Set<(tookMs: number) => void>()
+  /** Node → QoS 0 messages dropped since its peer went over its memory bound. */
+  private readonly shed = new Map<string, number>()
   /** Client id → the node still holding its state after a takeover that failed. */
   private readonly unfinished = new Map<string, string>()
   private mirror: SessionMirror | undefined
@@ -85,6 +87,11 @@ export class EtcdCluster implements Cluster {
       // Wills are not indexed yet: only retained payloads are held here.
       fetchPayload: (request) => (request.kind === 'retained' ? this.options.retained.fetch(request.key) : undefined),
     }
+  }
+
+  /** How many sessions this node owns (a leaving node waits for them to move). */
+  get ownedSessions(): number {
+    return this.owned.size
   }
 
   attach(inbound: ClusterInbound): void {
@@ -261,8 +268,28 @@ export class EtcdCluster implements Cluster {
     const peer = this.options.peers.get(node)
     if (peer === undefined) return Promise.reject(new ClusterNodeError(ClusterNodeErrorCode.NoPeer, `no transport peer for node ${node}`))
     const accepted = peer.forward(message)
-    // Beyond the peer's memory bound the message waits here until half of it is free again.
-    return accepted === false ? peer.ready().then(() => this.sendTo(node, message)) : accepted
+    if (accepted !== false) return accepted
+    // [MQTT-4.3.1] QoS 0 is at most once and nobody waits for it: held here, every publish to a
+    // stuck node would add to memory. Beyond the peer's bound it is dropped.
+    if (message.qos === 0) {
+      this.shedQos0(node, peer)
+      return Promise.resolve()
+    }
+    // QoS 1/2 waits here until half of the bound is free again: its publisher waits for the
+    // PUBACK, so what waits is bounded by the publishers' windows.
+    return peer.ready().then(() => this.sendTo(node, message))
+  }
+
+  /** Counts a QoS 0 message dropped for a peer over its memory bound; logs when that starts and ends. */
+  private shedQos0(node: string, peer: Peer): void {
+    const dropped = this.shed.get(node)
+    this.shed.set(node, (dropped ?? 0) + 1)
+    if (dropped !== undefined) return
+    this.log.warn({ peer: node }, 'peer over its memory bound: QoS 0 publishes to it are dropped until it catches up')
+    void peer.ready().then(() => {
+      this.log.info({ peer: node, dropped: this.shed.get(node) }, 'peer under its memory bound again')
+      this.shed.delete(node)
+    })
   }
 
   private otherMembers(): Set<string> {

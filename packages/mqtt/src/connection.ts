@@ -287,17 +287,23 @@ export class Connection implements LinkTarget, WriterOwner {
    * Closes from our side. After CONNACK an MQTT 5 client gets DISCONNECT with the reason code
    * (and reason string), never before it [MQTT-3.14.0-1]: then it gets a refusing CONNACK; 3.1.1 is just closed.
    */
-  terminate(reason: ReasonCode, reasonString?: string): void {
+  terminate(reason: ReasonCode, reasonString?: string, serverReference?: string): void {
     if (!this.open) return
     if (!this.connackSent && this.state === 'authenticating') {
       this.sendRefusal(reason, reasonString)
       return
     }
     let last: Buffer | undefined
-    if (this.v5 && this.connackSent) {
-      last = this.encodeForClient({ cmd: 'disconnect', reasonCode: reason, ...(reasonString === undefined ? {} : { properties: { reasonString } }) })
+    if (this.canBeRedirected) {
+      const properties = { ...(reasonString === undefined ? {} : { reasonString }), ...(serverReference === undefined ? {} : { serverReference }) }
+      last = this.encodeForClient({ cmd: 'disconnect', reasonCode: reason, ...(Object.keys(properties).length === 0 ? {} : { properties }) })
     }
     this.end(last)
+  }
+
+  /** Whether a DISCONNECT from the server reaches this client (MQTT 5, after CONNACK), and with it a Server Reference. */
+  get canBeRedirected(): boolean {
+    return this.open && this.v5 && this.connackSent
   }
 
   /** A DISCONNECT from the client: no answer [MQTT-3.14.4-1], just close. */

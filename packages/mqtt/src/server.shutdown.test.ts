@@ -56,6 +56,37 @@ describe('MqttServer.close()', () => {
     expect(stored).toEqual([['delayed', 'will/delayed']])
   })
 
+  it('[MQTT-5 4.11] tells MQTT 5 clients to use another server with the references it is given in turn, and only closes 3.1.1 ones', async () => {
+    const t = await scope.start()
+    const clients = await Promise.all(['a', 'b', 'c'].map((id) => scope.client({ protocolVersion: 5, clientId: id })))
+    const old = await scope.client({ protocolVersion: 4, clientId: 'old' })
+    const told: { reasonCode: number | undefined; serverReference: string | undefined }[] = []
+    for (const c of clients) {
+      c.on('packetreceive', (packet: Packet) => {
+        if (packet.cmd === 'disconnect') told.push({ reasonCode: packet.reasonCode, serverReference: packet.properties?.serverReference })
+      })
+    }
+    const oldLog = wireLog(old)
+    const references = ['127.0.0.1:1884', '127.0.0.1:1885']
+    let asked = 0
+    await t.server.close(() => references[asked++ % references.length])
+    await oldLog.closed
+    // One reference per v5 client: the 3.1.1 client is not asked (it cannot be told).
+    expect(asked).toBe(3)
+    expect(told.map((d) => d.reasonCode)).toEqual([ReasonCode.UseAnotherServer, ReasonCode.UseAnotherServer, ReasonCode.UseAnotherServer])
+    expect(told.map((d) => d.serverReference).sort()).toEqual(['127.0.0.1:1884', '127.0.0.1:1884', '127.0.0.1:1885'])
+    expect(oldLog.seen).toEqual([])
+  })
+
+  it('sends 0x8B Server shutting down when there is no other server to name', async () => {
+    const t = await scope.start()
+    const c = await scope.client({ protocolVersion: 5, clientId: 'alone' })
+    const log = wireLog(c)
+    await t.server.close(() => undefined)
+    await log.closed
+    expect(log.seen).toEqual([`disconnect ${ReasonCode.ServerShuttingDown}`])
+  })
+
   it('refuses a CONNECT that arrives after the shutdown began with ServerShuttingDown', async () => {
     const t = await scope.start()
     const raw = await scope.rawSocket(t.port, 5)

@@ -113,20 +113,26 @@ export class MqttServer implements ConnectionHost, StreamAcceptor {
    * (BrokerCore.beginShutdown): the wills that closing the connections makes due are published
    * while every subscriber is still connected. Then every client gets DISCONNECT 0x8B (MQTT 5)
    * behind what was queued for it, those wills included, and the promise resolves once every
-   * socket is closed.
+   * socket is closed. A clustered node that leaves passes `moveTo`: an MQTT 5 client it names an
+   * address for gets DISCONNECT 0x9C Use another server with that Server Reference instead.
    */
-  close(): Promise<void> {
-    return (this.closed ??= this.shutDown())
+  close(moveTo?: () => string | undefined): Promise<void> {
+    return (this.closed ??= this.shutDown(moveTo))
   }
 
-  private async shutDown(): Promise<void> {
+  private async shutDown(moveTo: (() => string | undefined) | undefined): Promise<void> {
     const listeners = this.listeners.splice(0).map((listener) => listener.close())
     // Each connection's writer sends what is queued before its DISCONNECT, so the will deliveries
     // of the first phase reach their subscribers before any of them is told to go.
     this.options.broker.beginShutdown()
     if (this.connections.size > 0) {
       const allClosed = new Promise<void>((resolve) => (this.allClosed = resolve))
-      for (const connection of this.connections) connection.terminate(ReasonCode.ServerShuttingDown, 'server shutting down')
+      for (const connection of this.connections) {
+        // Asked only for the clients that can be told (v5 after CONNACK): the addresses go round.
+        const serverReference = moveTo !== undefined && connection.canBeRedirected ? moveTo() : undefined
+        if (serverReference === undefined) connection.terminate(ReasonCode.ServerShuttingDown, 'server shutting down')
+        else connection.terminate(ReasonCode.UseAnotherServer, 'server shutting down', serverReference)
+      }
       await allClosed
     }
     await Promise.all(listeners)

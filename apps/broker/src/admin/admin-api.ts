@@ -26,12 +26,14 @@ export interface NodeFacts {
   /** Listener name → bound "host:port". */
   readonly listeners: () => Readonly<Record<string, string>>
   readonly now: () => number
-  /** In a cluster: the registered members, the leader, the nodes gone dead and the transport peers as this node sees them. */
+  /** In a cluster: the registered members, the leader, the nodes gone dead, the leaving ones, whether this node holds its lease, and the transport peers as this node sees them. */
   readonly cluster?: () => {
     readonly members: readonly string[]
     readonly peers: readonly object[]
     readonly leader: string | null
     readonly dead: readonly { readonly nodeId: string; readonly since: number }[]
+    readonly leaving: readonly string[]
+    readonly leaseHeld: boolean
   }
 }
 
@@ -111,8 +113,17 @@ export function createAdminApi(source: SessionSource, queues: QueueSource, node:
   return {
     cluster: () => {
       if (node.cluster === undefined) return { name: node.clusterName, enabled: false, leader: node.nodeId, nodes: [node.nodeId] }
-      const { members, peers, leader, dead } = node.cluster()
-      return { name: node.clusterName, enabled: true, leader, nodes: members, dead: dead.map((d) => ({ node: d.nodeId, state: 'dead', since: iso(d.since) })), peers }
+      const { members, peers, leader, dead, leaving, leaseHeld } = node.cluster()
+      return {
+        name: node.clusterName,
+        enabled: true,
+        leader,
+        nodes: members,
+        dead: dead.map((d) => ({ node: d.nodeId, state: 'dead', since: iso(d.since) })),
+        leaving,
+        leaseHeld,
+        peers,
+      }
     },
     nodes: () => [self()],
     sessions: (query) => page(source.sessions().map(sessionSummary), query),

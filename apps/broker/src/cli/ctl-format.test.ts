@@ -27,4 +27,12 @@ describe('ctl cluster', () => {
     )
     expect(out).toBe('cluster fluxmq: clustering on, leader n2, nodes n2, dead n1 since 2026-01-01T00:00:00.000Z\n')
   })
+
+  it('marks a leaving node, and says so when the answering node is cut off from etcd', () => {
+    const out = formatAnswer({ what: 'cluster' }, { name: 'fluxmq', enabled: true, leader: null, nodes: ['n1', 'n2', 'n3'], leaving: ['n2'], leaseHeld: false, peers: [] })
+    expect(out).toBe(
+      'cluster fluxmq: clustering on, leader -, nodes n1, n2 (leaving), n3\n' +
+        'this node holds no lease (etcd unreachable: partitioned or no quorum): it serves no session until it has one again\n',
+    )
+  })
 })

@@ -118,8 +118,12 @@ export function formatAnswer(query: CtlQuery, body: unknown): string {
     case 'status':
       return status(answer)
     case 'cluster': {
+      const leaving = new Set(((answer['leaving'] ?? []) as unknown[]).map(text))
+      const nodes = ((answer['nodes'] ?? []) as unknown[]).map((n) => (leaving.has(text(n)) ? `${text(n)} (leaving)` : text(n)))
       const dead = ((answer['dead'] ?? []) as Json[]).map((d) => `, dead ${text(d['node'])} since ${text(d['since'])}`).join('')
-      const head = `cluster ${text(answer['name'])}: clustering ${answer['enabled'] === true ? 'on' : 'off'}, leader ${text(answer['leader'])}, nodes ${((answer['nodes'] ?? []) as unknown[]).map(text).join(', ')}${dead}\n`
+      let head = `cluster ${text(answer['name'])}: clustering ${answer['enabled'] === true ? 'on' : 'off'}, leader ${text(answer['leader'])}, nodes ${nodes.join(', ')}${dead}\n`
+      // The node answering is cut off from etcd: what it shows of the others is its last view.
+      if (answer['leaseHeld'] === false) head += 'this node holds no lease (etcd unreachable: partitioned or no quorum): it serves no session until it has one again\n'
       const peers = (answer['peers'] ?? []) as Json[]
       if (peers.length === 0) return head
       return `${head}\n${table(
