@@ -55,6 +55,17 @@ describe('PeerForwarder', () => {
     expect(handlers.batches.flatMap((b) => b.messages)).toStrictEqual([full, bare])
   })
 
+  it('carries the routing of a relayed or multi-node publish beside the message, and none for a plain one', async () => {
+    const handlers = recordingHandlers()
+    const { port } = await startServer(cleanup, { nodeId: 'b', handlers })
+    const peer = connectPeer(cleanup, port)
+    await Promise.all([peer.forward(message('r/plain')), peer.forward(message('r/relayed'), { otherNodes: ['c', 'd'], relayFor: 'mover' })])
+    expect(handlers.batches).toHaveLength(1)
+    expect(handlers.batches[0]?.routing).toStrictEqual([undefined, { otherNodes: ['c', 'd'], relayFor: 'mover' }])
+    await peer.forward(message('r/alone'))
+    expect(handlers.batches[1]?.routing).toBeUndefined()
+  })
+
   it('closes a batch after maxBatchDelayMs, gathering messages forwarded in separate turns', async () => {
     const handlers = recordingHandlers()
     const { port } = await startServer(cleanup, { nodeId: 'b', handlers })

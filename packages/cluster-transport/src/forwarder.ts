@@ -19,6 +19,7 @@ import {
   type ForwardService,
 } from './gen/fluxmq/cluster/v1/forward_pb.js'
 import type { Message as WireMessage } from './gen/fluxmq/cluster/v1/message_pb.js'
+import type { ForwardRouting } from './handlers.js'
 import { callError } from './remote-error.js'
 
 export interface ForwardLimits {
@@ -163,7 +164,7 @@ export class PeerForwarder {
    * opened before the batch could be sent; `inDoubt` is false) or Closed. Returns false when the
    * memory bound is reached: nothing was queued; `ready()` tells when to try again.
    */
-  forward(message: Message): Promise<void> | false {
+  forward(message: Message, routing?: ForwardRouting): Promise<void> | false {
     const peer = this.options.peerNode
     if (this.closed) return failed(new TransportError(TransportErrorCode.Closed, `forwarder to ${peer} is closed`, { peer }))
     if (this.options.breaker.state === 'open') {
@@ -184,7 +185,7 @@ export class PeerForwarder {
       this.open = batch
       this.scheduleFlush(batch)
     }
-    batch.messages.push(toWireMessage(message))
+    batch.messages.push(toWireMessage(message, routing))
     batch.bytes += size
     this.pendingMessages += 1
     this.pendingBytes += size
