@@ -1,10 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Cluster, ClusterInbound, Logger, Message, SessionClaim, StoredClaim } from '@fluxmq/core'
 import type { NodeLease, RouteTable, SessionOwnership } from '@fluxmq/cluster-etcd'
-import type { InboundHandlers, Peer, PeerSet, SurrenderedSession } from '@fluxmq/cluster-transport'
+import type { ForwardRouting, InboundBatch, InboundHandlers, Peer, PeerSet, SurrenderedSession } from '@fluxmq/cluster-transport'
 import { ClusterNodeError, ClusterNodeErrorCode } from './errors.js'
 import { RemoteRoutes } from './remote-routes.js'
 import type { RetainedSync } from './retained-sync.js'
+import { SessionMoves } from './session-moves.js'
 import { SharedPlacement } from './shared-placement.js'
 
 export interface EtcdClusterOptions {
@@ -45,6 +46,7 @@ export class EtcdCluster implements Cluster {
   private inbound: ClusterInbound | undefined
   private readonly remote: RemoteRoutes
   private readonly shared: SharedPlacement
+  private readonly moves: SessionMoves
   /** Client id → epoch of every session this node owns. */
   private readonly owned = new Map<string, number>()
   private readonly log: Logger
@@ -66,12 +68,15 @@ export class EtcdCluster implements Cluster {
       }),
     )
     this.unsubscribe.push(options.lease.onLost((err) => this.leaseLost(err)))
+    this.moves = new SessionMoves({
+      nodeId: options.nodeId,
+      routes: options.routes,
+      send: (node, message, routing) => this.sendTo(node, message, routing),
+      removeRoute: (filter) => this.removeRouteNow(filter),
+      logger: this.log,
+    })
     this.handlers = {
-      publishBatch: (batch) => {
-        const inbound = this.requireInbound()
-        for (const message of batch.messages) inbound.deliverLocal(message)
-        return this.options.sync()
-      },
+      publishBatch: (batch) => this.receive(batch),
       takeOver: (request) => this.surrender(request.clientId, request.epoch, request.requesterNode),
       // Wills are not indexed yet: only retained payloads are held here.
       fetchPayload: (request) => (request.kind === 'retained' ? this.options.retained.fetch(request.key) : undefined),
@@ -85,6 +90,7 @@ export class EtcdCluster implements Cluster {
   /** Stops following routes and the lease; the etcd keys go with the lease. */
   detach(): void {
     this.inbound = undefined
+    this.moves.close()
     for (const stop of this.unsubscribe.splice(0)) stop()
   }
 
@@ -113,18 +119,24 @@ export class EtcdCluster implements Cluster {
     this.owned.set(clientId, epoch)
     // A takeover that failed left the claim here and the state there: this claim asks again.
     const from = previousNode !== undefined && previousNode !== this.nodeId ? previousNode : this.unfinished.get(clientId)
-    if (from === undefined) return { epoch }
+    if (from === undefined) {
+      this.moves.claimedHere(clientId)
+      return { epoch }
+    }
     const peer = await this.peerOf(from)
     if (peer === undefined) {
       // Its session key outlived its registration: a node leaving (its broker already stopped).
       this.unfinished.delete(clientId)
+      this.moves.claimedHere(clientId)
       this.log.warn({ clientId, epoch, previousNode: from }, 'previous owner is not a member, session taken over without its state')
       return { epoch }
     }
+    const window = this.moves.beginAcquire(clientId, from)
     let surrendered: SurrenderedSession | undefined
     try {
       surrendered = await peer.takeOver({ clientId, epoch })
     } catch (err) {
+      window.abandon()
       // The claim stays in etcd (it fences the old owner); the next CONNECT of this client here
       // asks the old owner again under a newer epoch.
       this.unfinished.set(clientId, from)
@@ -136,7 +148,14 @@ export class EtcdCluster implements Cluster {
     const tookMs = Math.round((performance.now() - started) * 1000) / 1000
     this.log.info({ clientId, epoch, previousNode: from, tookMs, state: surrendered !== undefined }, 'session taken over')
     for (const listener of this.takeoverListeners) listener(tookMs)
-    return surrendered === undefined ? { epoch } : { epoch, transferred: surrendered.transferred }
+    if (surrendered === undefined) {
+      window.abandon()
+      return { epoch }
+    }
+    // The core attaches the state in this call's continuation and takes the held publishes then;
+    // a claim it refuses (stale, shutting down) lets them go after this turn.
+    setImmediate(window.abandon)
+    return { epoch, transferred: surrendered.transferred, held: window.held }
   }
 
   /**
@@ -176,6 +195,11 @@ export class EtcdCluster implements Cluster {
   }
 
   removeRoute(filter: string): void {
+    // During a surrender the removal waits: a moved session's route stays until its new owner's shows.
+    if (!this.moves.removeRoute(filter)) this.removeRouteNow(filter)
+  }
+
+  private removeRouteNow(filter: string): void {
     this.options.routes.remove(filter).catch((err: unknown) => this.log.warn({ err, filter }, 'route removal not yet in etcd'))
   }
 
@@ -188,14 +212,20 @@ export class EtcdCluster implements Cluster {
     if (message.retain) {
       // Accepted once every node has it and etcd keeps it for the nodes that join later.
       const accepted = [this.options.retained.record(message)]
-      for (const node of this.otherMembers()) accepted.push(this.sendTo(node, message))
+      const others = this.otherMembers()
+      for (const node of others) accepted.push(this.sendTo(node, message, undefined))
+      const relayed = this.moves.active ? this.moves.routed(message, [this.nodeId, ...others]) : undefined
+      if (relayed !== undefined) accepted.push(relayed)
       return Promise.all(accepted).then(() => undefined)
     }
     const targets = this.remote.nodesFor(message.topic)
-    if (targets === undefined) return undefined
-    if (targets.size === 1) for (const node of targets) return this.sendTo(node, message)
-    const accepted: Promise<void>[] = []
-    for (const node of targets) accepted.push(this.sendTo(node, message))
+    const relayed = this.moves.active ? this.moves.routed(message, targets === undefined ? [this.nodeId] : [this.nodeId, ...targets]) : undefined
+    if (targets === undefined) return relayed
+    if (targets.size === 1 && relayed === undefined) for (const node of targets) return this.sendTo(node, message, undefined)
+    const accepted: Promise<void>[] = relayed === undefined ? [] : [relayed]
+    // Each node learns which others route the publish too: one holding a moved session relays
+    // only what the session's new owner does not get by itself.
+    for (const node of targets) accepted.push(this.sendTo(node, message, targets.size === 1 ? undefined : { otherNodes: [...targets].filter((n) => n !== node) }))
     return Promise.all(accepted).then(() => undefined)
   }
 
@@ -212,12 +242,39 @@ export class EtcdCluster implements Cluster {
     return this.shared.serves(filter, message)
   }
 
-  private sendTo(node: string, message: Message): Promise<void> {
+  private sendTo(node: string, message: Message, routing: ForwardRouting | undefined): Promise<void> {
+    if (this.moves.holding(node)) {
+      // This node is acquiring a session from that one: sent, in order, once the state is here.
+      return new Promise((resolve, reject) => this.moves.hold(node, () => this.sendTo(node, message, routing).then(resolve, reject)))
+    }
     const peer = this.options.peers.get(node)
     if (peer === undefined) return Promise.reject(new ClusterNodeError(ClusterNodeErrorCode.NoPeer, `no transport peer for node ${node}`))
-    const accepted = peer.forward(message)
+    const accepted = peer.forward(message, routing)
     // Beyond the peer's memory bound the message waits here until half of it is free again.
-    return accepted === false ? peer.ready().then(() => this.sendTo(node, message)) : accepted
+    return accepted === false ? peer.ready().then(() => this.sendTo(node, message, routing)) : accepted
+  }
+
+  /** A batch forwarded here: routed locally (relays to their one session), then made durable. */
+  private receive(batch: InboundBatch): Promise<void> {
+    const inbound = this.requireInbound()
+    const moves = this.moves
+    let waits: Promise<void>[] | undefined
+    for (let i = 0; i < batch.messages.length; i++) {
+      const message = batch.messages[i] as Message
+      const routing = batch.routing?.[i]
+      if (routing?.relayFor !== undefined) {
+        const nodes = [batch.from, this.nodeId, ...(routing.otherNodes ?? [])]
+        const relayed = moves.relayedHere(routing.relayFor, message, nodes, (clientId, m) => inbound.deliverTo(clientId, m))
+        if (relayed !== undefined) (waits ??= []).push(relayed)
+        continue
+      }
+      inbound.deliverLocal(message)
+      if (!moves.active) continue
+      const relayed = moves.routed(message, [batch.from, this.nodeId, ...(routing?.otherNodes ?? [])])
+      if (relayed !== undefined) (waits ??= []).push(relayed)
+    }
+    const synced = this.options.sync()
+    return waits === undefined ? synced : Promise.all([synced, ...waits]).then(() => undefined)
   }
 
   private otherMembers(): Set<string> {
@@ -229,7 +286,7 @@ export class EtcdCluster implements Cluster {
   private async surrender(clientId: string, epoch: number, requesterNode: string): Promise<SurrenderedSession | undefined> {
     const inbound = this.requireInbound()
     const held = this.owned.get(clientId)
-    const transferred = await inbound.surrenderSession(clientId, epoch)
+    const transferred = await this.moves.surrender(clientId, requesterNode, epoch, () => inbound.surrenderSession(clientId, epoch))
     if (held !== undefined && this.owned.get(clientId) === held) this.owned.delete(clientId)
     this.log.info({ clientId, epoch, requesterNode, state: transferred !== undefined }, 'session surrendered')
     if (transferred === undefined) return undefined
