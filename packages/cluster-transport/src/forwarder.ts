@@ -196,6 +196,22 @@ export class PeerForwarder {
     return batch.promise
   }
 
+  /**
+   * Resolves once every message forwarded so far was accepted or refused by the peer (or the
+   * forwarder closed): a batch is acknowledged only after those before it, so the last one tells.
+   */
+  drained(): Promise<void> {
+    if (this.open !== undefined) {
+      this.seal()
+      this.pump()
+    }
+    const last = this.queue[this.queue.length - 1] ?? this.unacked[this.unacked.length - 1]
+    return last === undefined ? Promise.resolve() : last.promise.then(
+      () => undefined,
+      () => undefined,
+    )
+  }
+
   /** Resolves when `forward` is worth calling again: pending below half of both bounds, the breaker opened, or the forwarder closed. */
   ready(): Promise<void> {
     if (this.closed || this.options.breaker.state === 'open' || this.belowLowWater()) return Promise.resolve()

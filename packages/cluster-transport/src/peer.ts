@@ -94,6 +94,11 @@ export class Peer {
     return this.forwarder.forward(message, routing)
   }
 
+  /** Resolves once everything forwarded so far was accepted or refused by the peer (see PeerForwarder.drained). */
+  drained(): Promise<void> {
+    return this.forwarder.drained()
+  }
+
   /** Resolves when `forward` accepts messages again. */
   ready(): Promise<void> {
     return this.forwarder.ready()

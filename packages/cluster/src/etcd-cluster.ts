@@ -134,6 +134,9 @@ export class EtcdCluster implements Cluster {
     const window = this.moves.beginAcquire(clientId, from)
     let surrendered: SurrenderedSession | undefined
     try {
+      // What this node sent the old owner before holding its sends reaches it before the takeover
+      // request: routed there before the surrender, so it is in the state and not held here too.
+      await peer.drained()
       surrendered = await peer.takeOver({ clientId, epoch })
     } catch (err) {
       window.abandon()

@@ -58,7 +58,9 @@ interface Hold {
  *   surrender is in the transferred state.
  * - **B, the new owner,** holds every publish it routes from its claim until the transferred state
  *   is attached (`SessionClaim.held`): the core offers them to the session alone once it is there.
- *   Its own publishes to A wait meanwhile, so A routes them after the surrender and leaves them to B.
+ *   Its own publishes to A wait meanwhile, so A routes them after the surrender and leaves them to B;
+ *   those sent before wait for A's acknowledgement before B asks for the state, so A routed them
+ *   before the surrender.
  *
  * The forwarded message names the nodes that route it (`other_nodes`), which is how A knows
  * whether B has it. Not covered: a publish that reaches both A (before the surrender) and B (while
