@@ -19,8 +19,6 @@ function node(i: number): ClusterNodeProcess {
   return nodes[i] as ClusterNodeProcess
 }
 
-const DEBUG_ACK = new Map<string, number>()
-const DEBUG_MOVES: [number, number, number][] = []
 function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number
 }
@@ -49,7 +47,6 @@ class Streamer {
       const payload = `${this.name}-${qos}-${seq}`
       await this.client.publishAsync(`mv/q${qos}`, payload, { qos })
       this.acked.set(payload, qos)
-      DEBUG_ACK.set(payload, performance.now())
     }
   }
 
@@ -97,7 +94,7 @@ describe('session moves between the nodes of a 3-node cluster while publishers s
       const started = performance.now()
       const moved = await scene.client(node(k % 3).mqttUrl, options)
       takeoverMs.push(performance.now() - started)
-      DEBUG_MOVES.push([k, started, performance.now()])
+
       expect(moved.connack.sessionPresent).toBe(true)
       incarnations.push(moved)
     }
@@ -121,8 +118,6 @@ describe('session moves between the nodes of a 3-node cluster while publishers s
         `max ${(sorted[sorted.length - 1] as number).toFixed(1)} ms; ${acked.size} acknowledged publishes, ${missing.length} missing, ` +
         `${qos2Twice.length} QoS 2 twice, ${qos1Again} QoS 1 again (allowed)`,
     )
-    const { writeFileSync } = await import('node:fs')
-    writeFileSync('/tmp/move-debug.json', JSON.stringify({ missing: missing.map((p) => [p, DEBUG_ACK.get(p)]), moves: DEBUG_MOVES, logs: nodes.map((n) => n.process.log.lines.filter((l) => l.level >= 40 || JSON.stringify(l).includes('mv-sub'))) }, null, 1))
     expect(streamers.flatMap((s) => s.refusals)).toEqual([])
     expect(missing).toEqual([])
     expect(qos2Twice).toEqual([])
