@@ -4,7 +4,7 @@ import { create, type MessageInitShape } from '@bufbuild/protobuf'
 import { Code, ConnectError, type ServiceImpl } from '@connectrpc/connect'
 import type { Logger } from '@fluxmq/core'
 import { Channel } from './channel.js'
-import { fromWireMessage } from './convert.js'
+import { fromWireMessage, fromWireRouting } from './convert.js'
 import { DedupTable, type BatchOutcome } from './dedup-window.js'
 import { describeCause, fluxmqCode, TransportErrorCode } from './errors.js'
 import {
@@ -60,9 +60,10 @@ export function forwardReceiver(options: ForwardReceiverOptions): ServiceImpl<ty
       } catch (error) {
         return Promise.resolve({ code: TransportErrorCode.Protocol, message: describeCause(error) })
       }
+      const routed = batch.messages.some((m) => m.otherNodes.length > 0 || m.relayFor !== '')
       let result
       try {
-        result = handlers.publishBatch({ from: sender, messages })
+        result = handlers.publishBatch(routed ? { from: sender, messages, routing: batch.messages.map(fromWireRouting) } : { from: sender, messages })
       } catch (error) {
         result = Promise.reject(error)
       }

@@ -55,6 +55,39 @@ describe('PeerForwarder', () => {
     expect(handlers.batches.flatMap((b) => b.messages)).toStrictEqual([full, bare])
   })
 
+  it('carries the routing of a relayed or multi-node publish beside the message, and none for a plain one', async () => {
+    const handlers = recordingHandlers()
+    const { port } = await startServer(cleanup, { nodeId: 'b', handlers })
+    const peer = connectPeer(cleanup, port)
+    await Promise.all([peer.forward(message('r/plain')), peer.forward(message('r/relayed'), { otherNodes: ['c', 'd'], relayFor: 'mover' })])
+    expect(handlers.batches).toHaveLength(1)
+    expect(handlers.batches[0]?.routing).toStrictEqual([undefined, { otherNodes: ['c', 'd'], relayFor: 'mover' }])
+    await peer.forward(message('r/alone'))
+    expect(handlers.batches[1]?.routing).toBeUndefined()
+  })
+
+  it('drained() resolves once every message forwarded before it was applied by the receiver', async () => {
+    const held = gate()
+    const applied: string[] = []
+    const handlers = recordingHandlers({
+      publishBatch: async (batch) => {
+        await held.promise
+        applied.push(...batch.messages.map((m) => m.topic))
+      },
+    })
+    const { port } = await startServer(cleanup, { nodeId: 'b', handlers })
+    const peer = connectPeer(cleanup, port, { maxBatchMessages: 2 })
+    for (let i = 0; i < 5; i++) void peer.forward(message(`d/${i}`))
+    let drained = false
+    const done = peer.drained().then(() => (drained = true))
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(drained).toBe(false)
+    held.open()
+    await done
+    expect(applied).toEqual(['d/0', 'd/1', 'd/2', 'd/3', 'd/4'])
+    await expect(peer.drained()).resolves.toBeUndefined()
+  })
+
   it('closes a batch after maxBatchDelayMs, gathering messages forwarded in separate turns', async () => {
     const handlers = recordingHandlers()
     const { port } = await startServer(cleanup, { nodeId: 'b', handlers })

@@ -19,6 +19,7 @@ import {
   type ForwardService,
 } from './gen/fluxmq/cluster/v1/forward_pb.js'
 import type { Message as WireMessage } from './gen/fluxmq/cluster/v1/message_pb.js'
+import type { ForwardRouting } from './handlers.js'
 import { callError } from './remote-error.js'
 
 export interface ForwardLimits {
@@ -163,7 +164,7 @@ export class PeerForwarder {
    * opened before the batch could be sent; `inDoubt` is false) or Closed. Returns false when the
    * memory bound is reached: nothing was queued; `ready()` tells when to try again.
    */
-  forward(message: Message): Promise<void> | false {
+  forward(message: Message, routing?: ForwardRouting): Promise<void> | false {
     const peer = this.options.peerNode
     if (this.closed) return failed(new TransportError(TransportErrorCode.Closed, `forwarder to ${peer} is closed`, { peer }))
     if (this.options.breaker.state === 'open') {
@@ -184,7 +185,7 @@ export class PeerForwarder {
       this.open = batch
       this.scheduleFlush(batch)
     }
-    batch.messages.push(toWireMessage(message))
+    batch.messages.push(toWireMessage(message, routing))
     batch.bytes += size
     this.pendingMessages += 1
     this.pendingBytes += size
@@ -193,6 +194,22 @@ export class PeerForwarder {
       this.pump()
     }
     return batch.promise
+  }
+
+  /**
+   * Resolves once every message forwarded so far was accepted or refused by the peer (or the
+   * forwarder closed): a batch is acknowledged only after those before it, so the last one tells.
+   */
+  drained(): Promise<void> {
+    if (this.open !== undefined) {
+      this.seal()
+      this.pump()
+    }
+    const last = this.queue[this.queue.length - 1] ?? this.unacked[this.unacked.length - 1]
+    return last === undefined ? Promise.resolve() : last.promise.then(
+      () => undefined,
+      () => undefined,
+    )
   }
 
   /** Resolves when `forward` is worth calling again: pending below half of both bounds, the breaker opened, or the forwarder closed. */

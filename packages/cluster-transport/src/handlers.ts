@@ -1,11 +1,21 @@
 import type { Message, TransferredSession } from '@fluxmq/core'
 
+/** How a forwarded publish travels besides its content (`other_nodes`, `relay_for` in message.proto). */
+export interface ForwardRouting {
+  /** Nodes besides sender and receiver that route this publish themselves. */
+  readonly otherNodes?: readonly string[]
+  /** The sender surrendered this client's session to the receiver and relays a publish for it: deliver to that session only. */
+  readonly relayFor?: string
+}
+
 /** Publishes another node forwarded here, one batch of the sender's stream. */
 export interface InboundBatch {
   /** The sender's node id. */
   readonly from: string
   /** In the sender's order; match them against local subscriptions only, never forward them again. */
   readonly messages: readonly Message[]
+  /** Index-aligned with `messages`; absent when no message of the batch carries any. */
+  readonly routing?: readonly (ForwardRouting | undefined)[]
 }
 
 export interface TakeoverRequest {

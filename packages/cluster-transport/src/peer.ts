@@ -9,7 +9,7 @@ import { PeerForwarder, type ForwarderStats, type ForwardLimits } from './forwar
 import { ForwardService } from './gen/fluxmq/cluster/v1/forward_pb.js'
 import { PayloadKind as WirePayloadKind, PayloadService, type PayloadHeader } from './gen/fluxmq/cluster/v1/payload_pb.js'
 import { SessionService, type SessionState } from './gen/fluxmq/cluster/v1/session_pb.js'
-import type { PayloadRequest, SurrenderedSession } from './handlers.js'
+import type { ForwardRouting, PayloadRequest, SurrenderedSession } from './handlers.js'
 import { callError, isUnavailable } from './remote-error.js'
 import { silentLogger } from './silent-logger.js'
 import { readTls, type TlsFiles } from './tls.js'
@@ -90,8 +90,13 @@ export class Peer {
   }
 
   /** See PeerForwarder.forward: the acceptance promise, or false under backpressure. */
-  forward(message: Message): Promise<void> | false {
-    return this.forwarder.forward(message)
+  forward(message: Message, routing?: ForwardRouting): Promise<void> | false {
+    return this.forwarder.forward(message, routing)
+  }
+
+  /** Resolves once everything forwarded so far was accepted or refused by the peer (see PeerForwarder.drained). */
+  drained(): Promise<void> {
+    return this.forwarder.drained()
   }
 
   /** Resolves when `forward` accepts messages again. */

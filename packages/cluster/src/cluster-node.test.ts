@@ -31,6 +31,10 @@ class RecordingInbound implements ClusterInbound {
     this.delivered.push(message)
   }
 
+  deliverTo(_clientId: string, _message: Message): boolean {
+    return false
+  }
+
   surrenderSession(clientId: string, epoch: number): Promise<TransferredSession | undefined> {
     this.surrendered.push({ clientId, epoch })
     const failure = this.failNext

@@ -1,13 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Cluster, ClusterInbound, Logger, Message, SessionClaim, Storage, StoredClaim } from '@fluxmq/core'
 import type { NodeLease, RouteTable, SessionOwnership, SubscriptionStore, WillIndex } from '@fluxmq/cluster-etcd'
-import type { InboundHandlers, Peer, PeerSet, SurrenderedSession } from '@fluxmq/cluster-transport'
+import type { ForwardRouting, InboundBatch, InboundHandlers, Peer, PeerSet, SurrenderedSession } from '@fluxmq/cluster-transport'
 import { ClusterNodeError, ClusterNodeErrorCode } from './errors.js'
 import { orphanSession } from './orphan-session.js'
 import type { QuorumGuard } from './quorum-guard.js'
 import { RemoteRoutes } from './remote-routes.js'
 import type { RetainedSync } from './retained-sync.js'
 import { SessionMirror } from './session-mirror.js'
+import { SessionMoves } from './session-moves.js'
 import { SharedPlacement } from './shared-placement.js'
 
 export interface EtcdClusterOptions {
@@ -53,6 +54,7 @@ export class EtcdCluster implements Cluster {
   private inbound: ClusterInbound | undefined
   private readonly remote: RemoteRoutes
   private readonly shared: SharedPlacement
+  private readonly moves: SessionMoves
   /** Client id → epoch of every session this node owns. */
   private readonly owned = new Map<string, number>()
   private readonly log: Logger
@@ -77,12 +79,15 @@ export class EtcdCluster implements Cluster {
       }),
     )
     this.unsubscribe.push(options.lease.onLost((err) => this.leaseLost(err)))
+    this.moves = new SessionMoves({
+      nodeId: options.nodeId,
+      routes: options.routes,
+      send: (node, message, routing) => this.sendTo(node, message, routing),
+      removeRoute: (filter) => this.removeRouteNow(filter),
+      logger: this.log,
+    })
     this.handlers = {
-      publishBatch: (batch) => {
-        const inbound = this.requireInbound()
-        for (const message of batch.messages) inbound.deliverLocal(message)
-        return this.options.sync()
-      },
+      publishBatch: (batch) => this.receive(batch),
       takeOver: (request) => this.surrender(request.clientId, request.epoch, request.requesterNode),
       // Wills are not indexed yet: only retained payloads are held here.
       fetchPayload: (request) => (request.kind === 'retained' ? this.options.retained.fetch(request.key) : undefined),
@@ -101,6 +106,7 @@ export class EtcdCluster implements Cluster {
   /** Stops following routes and the lease; the etcd keys go with the lease. */
   detach(): void {
     this.inbound = undefined
+    this.moves.close()
     for (const stop of this.unsubscribe.splice(0)) stop()
   }
 
@@ -148,21 +154,33 @@ export class EtcdCluster implements Cluster {
     // Refused at once, not after a call deadline: the CONNECT gets Server unavailable.
     if (!this.options.quorum.quorate) throw new ClusterNodeError(ClusterNodeErrorCode.NoQuorum, `etcd has no quorum, session ${clientId} not claimed`)
     const { epoch, previousNode } = await this.options.ownership.claim(clientId)
+    const claimed = performance.now()
     this.owned.set(clientId, epoch)
     // A takeover that failed left the claim here and the state there: this claim asks again.
     const from = previousNode !== undefined && previousNode !== this.nodeId ? previousNode : this.unfinished.get(clientId)
-    // No key before this claim: no live owner, so a state saved in etcd is all that is left of it.
-    if (from === undefined) return previousNode === undefined ? this.resumeOrphan(clientId, epoch, undefined) : { epoch }
+    if (from === undefined) {
+      this.moves.claimedHere(clientId)
+      // No key before this claim: no live owner, so a state saved in etcd is all that is left of it.
+      return previousNode === undefined ? this.resumeOrphan(clientId, epoch, undefined) : { epoch }
+    }
     const peer = await this.peerOf(from)
     if (peer === undefined) {
       // Its session key outlived its registration: a node leaving (its broker already stopped) or dead.
       this.unfinished.delete(clientId)
+      this.moves.claimedHere(clientId)
       return this.resumeOrphan(clientId, epoch, from)
     }
+    const window = this.moves.beginAcquire(clientId, from)
     let surrendered: SurrenderedSession | undefined
+    let drained = claimed
     try {
+      // What this node sent the old owner before holding its sends reaches it before the takeover
+      // request: routed there before the surrender, so it is in the state and not held here too.
+      await peer.drained()
+      drained = performance.now()
       surrendered = await peer.takeOver({ clientId, epoch })
     } catch (err) {
+      window.abandon()
       // The claim stays in etcd (it fences the old owner); the next CONNECT of this client here
       // asks the old owner again under a newer epoch.
       this.unfinished.set(clientId, from)
@@ -171,10 +189,21 @@ export class EtcdCluster implements Cluster {
       throw err
     }
     this.unfinished.delete(clientId)
-    const tookMs = Math.round((performance.now() - started) * 1000) / 1000
-    this.log.info({ clientId, epoch, previousNode: from, tookMs, state: surrendered !== undefined }, 'session taken over')
+    const ms = (from: number, to: number): number => Math.round((to - from) * 1000) / 1000
+    const now = performance.now()
+    const tookMs = ms(started, now)
+    // Where the time went: the etcd claim, the sends to the old owner drained, the state fetched.
+    const split = { claimMs: ms(started, claimed), drainMs: ms(claimed, drained), stateMs: ms(drained, now) }
+    this.log.info({ clientId, epoch, previousNode: from, tookMs, ...split, state: surrendered !== undefined }, 'session taken over')
     for (const listener of this.takeoverListeners) listener(tookMs)
-    return surrendered === undefined ? { epoch } : { epoch, transferred: surrendered.transferred }
+    if (surrendered === undefined) {
+      window.abandon()
+      return { epoch }
+    }
+    // The core attaches the state in this call's continuation and takes the held publishes then;
+    // a claim it refuses (stale, shutting down) lets them go after this turn.
+    setImmediate(window.abandon)
+    return { epoch, transferred: surrendered.transferred, held: window.held }
   }
 
   /**
@@ -228,6 +257,11 @@ export class EtcdCluster implements Cluster {
   }
 
   removeRoute(filter: string): void {
+    // During a surrender the removal waits: a moved session's route stays until its new owner's shows.
+    if (!this.moves.removeRoute(filter)) this.removeRouteNow(filter)
+  }
+
+  private removeRouteNow(filter: string): void {
     this.options.routes.remove(filter).catch((err: unknown) => this.log.warn({ err, filter }, 'route removal not yet in etcd'))
   }
 
@@ -240,14 +274,20 @@ export class EtcdCluster implements Cluster {
     if (message.retain) {
       // Accepted once every node has it and etcd keeps it for the nodes that join later.
       const accepted = [this.options.retained.record(message)]
-      for (const node of this.otherMembers()) accepted.push(this.sendTo(node, message))
+      const others = this.otherMembers()
+      for (const node of others) accepted.push(this.sendTo(node, message, undefined))
+      const relayed = this.moves.active ? this.moves.routed(message, [this.nodeId, ...others]) : undefined
+      if (relayed !== undefined) accepted.push(relayed)
       return Promise.all(accepted).then(() => undefined)
     }
     const targets = this.remote.nodesFor(message.topic)
-    if (targets === undefined) return undefined
-    if (targets.size === 1) for (const node of targets) return this.sendTo(node, message)
-    const accepted: Promise<void>[] = []
-    for (const node of targets) accepted.push(this.sendTo(node, message))
+    const relayed = this.moves.active ? this.moves.routed(message, targets === undefined ? [this.nodeId] : [this.nodeId, ...targets]) : undefined
+    if (targets === undefined) return relayed
+    if (targets.size === 1 && relayed === undefined) for (const node of targets) return this.sendTo(node, message, undefined)
+    const accepted: Promise<void>[] = relayed === undefined ? [] : [relayed]
+    // Each node learns which others route the publish too: one holding a moved session relays
+    // only what the session's new owner does not get by itself.
+    for (const node of targets) accepted.push(this.sendTo(node, message, targets.size === 1 ? undefined : { otherNodes: [...targets].filter((n) => n !== node) }))
     return Promise.all(accepted).then(() => undefined)
   }
 
@@ -264,10 +304,14 @@ export class EtcdCluster implements Cluster {
     return this.shared.serves(filter, message)
   }
 
-  private sendTo(node: string, message: Message): Promise<void> {
+  private sendTo(node: string, message: Message, routing: ForwardRouting | undefined): Promise<void> {
+    if (this.moves.holding(node)) {
+      // This node is acquiring a session from that one: sent, in order, once the state is here.
+      return new Promise((resolve, reject) => this.moves.hold(node, () => this.sendTo(node, message, routing).then(resolve, reject)))
+    }
     const peer = this.options.peers.get(node)
     if (peer === undefined) return Promise.reject(new ClusterNodeError(ClusterNodeErrorCode.NoPeer, `no transport peer for node ${node}`))
-    const accepted = peer.forward(message)
+    const accepted = peer.forward(message, routing)
     if (accepted !== false) return accepted
     // [MQTT-4.3.1] QoS 0 is at most once and nobody waits for it: held here, every publish to a
     // stuck node would add to memory. Beyond the peer's bound it is dropped.
@@ -277,7 +321,7 @@ export class EtcdCluster implements Cluster {
     }
     // QoS 1/2 waits here until half of the bound is free again: its publisher waits for the
     // PUBACK, so what waits is bounded by the publishers' windows.
-    return peer.ready().then(() => this.sendTo(node, message))
+    return peer.ready().then(() => this.sendTo(node, message, routing))
   }
 
   /** Counts a QoS 0 message dropped for a peer over its memory bound; logs when that starts and ends. */
@@ -292,6 +336,29 @@ export class EtcdCluster implements Cluster {
     })
   }
 
+  /** A batch forwarded here: routed locally (relays to their one session), then made durable. */
+  private receive(batch: InboundBatch): Promise<void> {
+    const inbound = this.requireInbound()
+    const moves = this.moves
+    let waits: Promise<void>[] | undefined
+    for (let i = 0; i < batch.messages.length; i++) {
+      const message = batch.messages[i] as Message
+      const routing = batch.routing?.[i]
+      if (routing?.relayFor !== undefined) {
+        const nodes = [batch.from, this.nodeId, ...(routing.otherNodes ?? [])]
+        const relayed = moves.relayedHere(routing.relayFor, message, nodes, (clientId, m) => inbound.deliverTo(clientId, m))
+        if (relayed !== undefined) (waits ??= []).push(relayed)
+        continue
+      }
+      inbound.deliverLocal(message)
+      if (!moves.active) continue
+      const relayed = moves.routed(message, [batch.from, this.nodeId, ...(routing?.otherNodes ?? [])])
+      if (relayed !== undefined) (waits ??= []).push(relayed)
+    }
+    const synced = this.options.sync()
+    return waits === undefined ? synced : Promise.all([synced, ...waits]).then(() => undefined)
+  }
+
   private otherMembers(): Set<string> {
     const nodes = new Set(this.options.members())
     nodes.delete(this.nodeId)
@@ -301,7 +368,7 @@ export class EtcdCluster implements Cluster {
   private async surrender(clientId: string, epoch: number, requesterNode: string): Promise<SurrenderedSession | undefined> {
     const inbound = this.requireInbound()
     const held = this.owned.get(clientId)
-    const transferred = await inbound.surrenderSession(clientId, epoch)
+    const transferred = await this.moves.surrender(clientId, requesterNode, epoch, () => inbound.surrenderSession(clientId, epoch))
     if (held !== undefined && this.owned.get(clientId) === held) this.owned.delete(clientId)
     this.mirror?.forget(clientId)
     this.log.info({ clientId, epoch, requesterNode, state: transferred !== undefined }, 'session surrendered')

@@ -71,6 +71,41 @@ describe('Broker and the Cluster seam', () => {
     expect(stored?.subscriptions.map((s) => s.filter)).toEqual(['inbox/+'])
   })
 
+  it('offers what was held during a transfer, then relays, to the moved session alone, after its offline queue', async () => {
+    const cluster = new RecordingCluster()
+    const w = await createWorld({}, { cluster })
+    const other = await connect(w, 'other')
+    other.subscribe('inbox/#', 1)
+    cluster.transfer = {
+      session: { clientId: 'c', protocol: 'mqtt5', expiryInterval: 600, disconnectedAt: w.clock.t },
+      subscriptions: [
+        { filter: 'inbox/+', qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0, subscriptionId: 3 },
+        { filter: 'inbox/#', qos: 2, noLocal: false, retainAsPublished: false, retainHandling: 0, subscriptionId: 4 },
+        { filter: 'own/#', qos: 1, noLocal: true, retainAsPublished: false, retainHandling: 0 },
+      ],
+      inflight: [],
+      incomingQos2: [],
+      offline: [message(w.clock, 'inbox/c', 'queued', 1)],
+    }
+    cluster.held = [message(w.clock, 'inbox/c', 'held', 2), message(w.clock, 'elsewhere', 'unmatched', 1), { ...message(w.clock, 'own/x', 'own', 1), publisherId: 'c' }]
+    const c = await connect(w, 'c', { cleanStart: false, expiry: 600 })
+    // Behind the adopted queue in Storage: read back asynchronously.
+    await new Promise((resolve) => setImmediate(resolve))
+    // Overlapping subscriptions merged as routing merges them [MQTT-3.3.4-2] [MQTT-3.3.4-3]; No Local kept.
+    const first = c.link.take()
+    expect(first.map((r) => [r.payload, r.qos, r.subscriptionIds])).toEqual([
+      ['queued', 1, [3, 4]],
+      ['held', 2, [3, 4]],
+    ])
+    for (const r of first) c.ack(r)
+    expect(cluster.inbound?.deliverTo('c', message(w.clock, 'inbox/d', 'relayed', 1))).toBe(true)
+    expect(cluster.inbound?.deliverTo('gone', message(w.clock, 'inbox/d', 'nobody', 1))).toBe(false)
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(c.link.take().map((r) => r.payload)).toEqual(['relayed'])
+    // The other local subscriber had its copies through ordinary routing, not through these.
+    expect(other.link.take()).toEqual([])
+  })
+
   it('surrenders a session: 0x8E to the client, everything handed over, nothing left here', async () => {
     const cluster = new RecordingCluster()
     const w = await createWorld({}, { cluster })

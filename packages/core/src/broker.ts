@@ -229,6 +229,9 @@ export class Broker implements BrokerCore, ClusterInbound {
     if (this.state !== 'running') return { ok: false, reason: ReasonCode.ServerShuttingDown }
     try {
       const { handle, sessionPresent, expiry } = this.registry.attach(request, link, identity, claim)
+      // After the transferred state (its offline queue first), before anything routed from now on.
+      const held = claim.held?.()
+      if (held !== undefined) for (const message of held) this.deliverTo(id, message)
       return { ok: true, session: handle, sessionPresent, sessionExpiryInterval: expiry }
     } catch (err) {
       if (!(err instanceof BrokerError) || err.code !== BrokerErrorCode.StaleEpoch) throw err
@@ -551,6 +554,22 @@ export class Broker implements BrokerCore, ClusterInbound {
   deliverLocal(message: Message): void {
     if (!this.serving) return
     this.accept(message, false, true)
+  }
+
+  /** ClusterInbound: a publish relayed for one client's session, offered to it alone. */
+  deliverTo(clientId: string, message: Message): boolean {
+    const s = this.registry.get(clientId)
+    if (!this.serving || s === undefined) return false
+    if (!this.router.matchOne(message.topic, message.publisherId, s)) return true
+    // Offered outside accept(): the fan-out flags of the publish being accepted, if any, are kept.
+    const ctx = this.ctx
+    const { wrote, backpressure } = ctx
+    const qos = (message.qos < s.matchQos ? message.qos : s.matchQos) as QoS
+    s.offer(message, qos, s.matchRetain && message.retain, s.matchIds)
+    ctx.wrote = wrote || ctx.wrote
+    ctx.backpressure = backpressure
+    ctx.overflowing = undefined
+    return true
   }
 
   /** ClusterInbound: another node takes this client over under `epoch`; hand over everything and forget it here. */

@@ -27,6 +27,12 @@ export interface SessionClaim {
    * id. A claim older than the session's epoch here is refused (`FLUXMQ_ERR_STALE_EPOCH`).
    */
   readonly epoch: number
+  /**
+   * Publishes that reached this node for the client while its state was in transit from another
+   * node, in arrival order. The core calls it once, right after attaching the claimed session (which
+   * ends the holding), and offers each to that session alone, through its subscriptions.
+   */
+  readonly held?: () => readonly Message[]
 }
 
 /** A stored session offered to the cluster at start-up, with the epoch its record was written under. */
@@ -39,6 +45,12 @@ export interface StoredClaim {
 export interface ClusterInbound {
   /** A publish routed here by another node: match against local subscriptions only, never forward again. */
   deliverLocal(message: Message): void
+  /**
+   * A publish another node relays for one client whose session it surrendered to this node:
+   * offered to that session alone, through its subscriptions, never forwarded again. False when no
+   * session of that client is here.
+   */
+  deliverTo(clientId: string, message: Message): boolean
   /**
    * Another node takes this client over under `epoch`: disconnect it here (0x8E) and hand over its
    * state. Rejects with `FLUXMQ_ERR_STALE_EPOCH` when `epoch` is not newer than the session's here.

@@ -43,6 +43,39 @@ class SharedGroup {
 type Route = Subscription | SharedGroup
 
 /**
+ * Folds one matching subscription into its session's scratch fields for routing pass `epoch`;
+ * true when it is the session's first match in the pass.
+ */
+function merge(route: Subscription, publisherId: string | undefined, epoch: number): boolean {
+  const s = route.session
+  // [MQTT-3.8.3-3] No Local: never send a message back to the connection that published it.
+  if (route.options.noLocal && publisherId === s.clientId) return false
+  if (s.mark !== epoch) {
+    s.mark = epoch
+    s.matchQos = route.options.qos
+    s.matchRetain = route.options.retainAsPublished
+    s.matchIds = route.ids
+    s.matchIdsOwned = false
+    return true
+  }
+  // [MQTT-3.3.4-2] Overlapping subscriptions: one delivery with the highest granted QoS.
+  if (route.options.qos > s.matchQos) s.matchQos = route.options.qos as QoS
+  s.matchRetain ||= route.options.retainAsPublished
+  // [MQTT-3.3.4-3] … carrying the Subscription Identifiers of all of them.
+  if (route.ids !== undefined) {
+    if (s.matchIds === undefined) s.matchIds = route.ids
+    else {
+      if (!s.matchIdsOwned) {
+        s.matchIds = s.matchIds.slice()
+        s.matchIdsOwned = true
+      }
+      ;(s.matchIds as number[]).push(...route.ids)
+    }
+  }
+  return false
+}
+
+/**
  * Topics whose matching routes are remembered. Publishers tend to repeat their topics, so most
  * publishes skip the trie walk (a split and one Map lookup per level); past this many distinct
  * topics the cache starts over, which bounds its memory.
@@ -130,33 +163,27 @@ export class Router {
         if (member !== undefined) shared.push(member)
         continue
       }
-      const s = route.session
-      // [MQTT-3.8.3-3] No Local: never send a message back to the connection that published it.
-      if (route.options.noLocal && publisherId === s.clientId) continue
-      if (s.mark !== epoch) {
-        s.mark = epoch
-        s.matchQos = route.options.qos
-        s.matchRetain = route.options.retainAsPublished
-        s.matchIds = route.ids
-        s.matchIdsOwned = false
-        direct.push(s)
-        continue
-      }
-      // [MQTT-3.3.4-2] Overlapping subscriptions: one delivery with the highest granted QoS.
-      if (route.options.qos > s.matchQos) s.matchQos = route.options.qos as QoS
-      s.matchRetain ||= route.options.retainAsPublished
-      // [MQTT-3.3.4-3] … carrying the Subscription Identifiers of all of them.
-      if (route.ids !== undefined) {
-        if (s.matchIds === undefined) s.matchIds = route.ids
-        else {
-          if (!s.matchIdsOwned) {
-            s.matchIds = s.matchIds.slice()
-            s.matchIdsOwned = true
-          }
-          ;(s.matchIds as number[]).push(...route.ids)
-        }
-      }
+      if (merge(route, publisherId, epoch)) direct.push(route.session)
     }
+  }
+
+  /**
+   * Whether `session` has an ordinary subscription matching `topic`; when it does, its scratch
+   * fields hold the merged match as after `match`. Shared groups are left out: their member is
+   * picked per message on the node that serves the group. For a publish handed to one session
+   * alone (a relay for a session that moved here).
+   */
+  matchOne(topic: string, publisherId: string | undefined, session: Session): boolean {
+    const hits = this.routesFor(topic)
+    const epoch = ++this.epoch
+    let matched = false
+    for (let i = 0; i < hits.length; i++) {
+      const route = hits[i] as Route
+      if (route instanceof SharedGroup || route.session !== session) continue
+      merge(route, publisherId, epoch)
+      matched ||= session.mark === epoch
+    }
+    return matched
   }
 
   /** The routes whose filters match `topic`, each once per matching filter. */

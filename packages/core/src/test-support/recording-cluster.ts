@@ -10,6 +10,8 @@ export class RecordingCluster implements Cluster {
   /** Next claims hand over this state (as if the session came from another node). */
   transfer: TransferredSession | undefined
   fail = false
+  /** What the next claim held for its client while the transfer was in flight (SessionClaim.held). */
+  held: Message[] | undefined
   /** The epoch of the next claim. */
   epoch = 1
   /** Stored sessions that another node owns: claimStored leaves them out. */
@@ -30,8 +32,10 @@ export class RecordingCluster implements Cluster {
     this.calls.push(`acquire ${clientId}`)
     if (this.fail) throw new Error('etcd unavailable')
     const transferred = this.transfer
+    const held = this.held
     this.transfer = undefined
-    return { epoch: this.epoch, transferred }
+    this.held = undefined
+    return held === undefined ? { epoch: this.epoch, transferred } : { epoch: this.epoch, transferred, held: () => held }
   }
 
   releaseSession(clientId: string): void {

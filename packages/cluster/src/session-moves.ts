@@ -1,0 +1,322 @@
+import { TopicTrie, type Logger, type Message, type SubscriptionOptions } from '@fluxmq/core'
+import type { RouteTable } from '@fluxmq/cluster-etcd'
+import type { ForwardRouting } from '@fluxmq/cluster-transport'
+import { isSharedFilter } from '@fluxmq/topic'
+
+/** How long the old owner relays what arrives for a session it surrendered. */
+const RELAY_MS = 10_000
+/** How long the old owner keeps a moved session's route when the new owner's never shows up (e.g. a Clean Start). */
+const ROUTE_HANDOVER_MS = 5_000
+/** Publishes a new owner holds for one session while its state is in transit; beyond, the oldest go (logged). */
+const MAX_HELD = 65_536
+
+export interface SessionMovesOptions {
+  readonly nodeId: string
+  readonly routes: RouteTable
+  /** Sends a publish to one node (through its peer, with backpressure) and resolves once it accepted it. */
+  readonly send: (node: string, message: Message, routing: ForwardRouting) => Promise<void>
+  /** Removes this node's route for a filter in etcd (RouteTable.remove, logged on failure). */
+  readonly removeRoute: (filter: string) => void
+  readonly logger: Logger
+}
+
+/** A session this node surrendered: what arrives here for it afterwards goes on to its new owner. */
+interface Relay {
+  readonly clientId: string
+  readonly to: string
+  readonly epoch: number
+  readonly filters: readonly string[]
+  readonly timer: NodeJS.Timeout
+}
+
+/** A publish this node routed, with every node that routes it too (this one included). */
+interface Seen {
+  readonly message: Message
+  readonly nodes: readonly string[]
+}
+
+/** Publishes recorded while a session's state is in transit, on either side of the move. */
+interface Window {
+  readonly seen: Seen[]
+  dropped: number
+}
+
+/** Sends to one node held back while this node acquires a session from it. */
+interface Hold {
+  windows: number
+  readonly queued: (() => void)[]
+}
+
+/**
+ * Nothing acknowledged is lost while a session moves from node A to node B (SPEC §6):
+ *
+ * - **A, the old owner,** keeps its routes for the session's filters until B's route for each is
+ *   in the route table (so every publishing node always has A or B for them: etcd's watch orders
+ *   B's put before A's delete everywhere), and relays to B, for that client alone, every publish it
+ *   routes after the surrender that matches the session's subscriptions and that B does not route
+ *   itself (B is not among the nodes the publishing node sent it to). What A routed before the
+ *   surrender is in the transferred state.
+ * - **B, the new owner,** holds every publish it routes from its claim until the transferred state
+ *   is attached (`SessionClaim.held`): the core offers them to the session alone once it is there.
+ *   Its own publishes to A wait meanwhile, so A routes them after the surrender and leaves them to B;
+ *   those sent before wait for A's acknowledgement before B asks for the state, so A routed them
+ *   before the surrender.
+ *
+ * The forwarded message names the nodes that route it (`other_nodes`), which is how A knows
+ * whether B has it. Not covered: a publish that reaches both A (before the surrender) and B (while
+ * B holds), which happens only when B routed the session's topic already (another subscriber on
+ * B, or B's route from an earlier stint not yet gone): the session gets it twice. Shared
+ * subscriptions are not relayed (their member is picked per message by the serving node).
+ */
+export class SessionMoves {
+  private readonly relays = new Map<string, Relay>()
+  private readonly relayTrie = new TopicTrie<Relay>()
+  private readonly scratch: Relay[] = []
+  /** Client id → what this node routed since it claimed the session from another node. */
+  private readonly acquiring = new Map<string, Window>()
+  /** Surrenders whose stored queue is still being read: what this node routes meanwhile is replayed to the relay. */
+  private readonly surrendering = new Set<Window>()
+  /** Node → sends waiting for this node's acquisitions from it. */
+  private readonly holds = new Map<string, Hold>()
+  /** Route removals the core asked for during the synchronous part of a surrender. */
+  private capturing: string[] | undefined
+  /** Filter → new owners whose route for it this node waits for before removing its own. */
+  private readonly handovers = new Map<string, { readonly node: string; readonly done: () => void }[]>()
+  private readonly log: Logger
+
+  constructor(private readonly options: SessionMovesOptions) {
+    this.log = options.logger
+    options.routes.onChange((change) => {
+      if (change.type !== 'added') return
+      const waiting = this.handovers.get(change.filter)
+      if (waiting === undefined) return
+      for (const w of waiting.filter((w) => w.node === change.nodeId)) w.done()
+    })
+  }
+
+  /** Whether a publish routed here must be looked at (a cheap test for the hot path). */
+  get active(): boolean {
+    return this.relays.size > 0 || this.acquiring.size > 0 || this.surrendering.size > 0
+  }
+
+  /** Whether sends to `node` wait (this node is acquiring a session from it). */
+  holding(node: string): boolean {
+    return this.holds.has(node)
+  }
+
+  /** Queues a send to a held node; it runs, in order, when the hold ends. */
+  hold(node: string, send: () => void): void {
+    this.holds.get(node)?.queued.push(send)
+  }
+
+  /**
+   * A publish this node routed (its own, or one forwarded here), with every node that routes it
+   * (this one included). Returns the acceptance of what it was relayed to, if anything.
+   */
+  routed(message: Message, nodes: readonly string[]): Promise<void> | undefined {
+    const seen: Seen = { message, nodes }
+    for (const window of this.acquiring.values()) this.record(window, seen)
+    let waits: Promise<void>[] | undefined
+    for (const window of this.surrendering) {
+      window.seen.push(seen)
+      ;(waits ??= []).push((window as SurrenderWindow).replayed)
+    }
+    const relayed = this.relay(seen, undefined)
+    if (relayed !== undefined) (waits ??= []).push(relayed)
+    return waits === undefined ? undefined : Promise.all(waits).then(() => undefined)
+  }
+
+  /**
+   * A publish another node relayed for `clientId`, with the nodes that route it. Held while the
+   * session is still being acquired here; else offered to it (`deliver`); else, when the session
+   * moved on from here too, relayed further; else dropped (logged): the session is gone.
+   */
+  relayedHere(clientId: string, message: Message, nodes: readonly string[], deliver: (clientId: string, message: Message) => boolean): Promise<void> | undefined {
+    const window = this.acquiring.get(clientId)
+    if (window !== undefined) this.record(window, { message, nodes })
+    else if (!deliver(clientId, message)) {
+      const relay = this.relays.get(clientId)
+      if (relay !== undefined && !nodes.includes(relay.to)) return this.send(relay, { message, nodes })
+      this.log.debug({ clientId, topic: message.topic }, 'relayed publish for a session that is not here')
+    }
+    return undefined
+  }
+
+  /**
+   * This node claimed `clientId` and asks `from` for its state: from now on what it routes is
+   * held for the session, and its own sends to `from` wait. Returns what ends it: `held` hands the
+   * messages over (the core calls it once the state is attached), `abandon` drops them.
+   */
+  beginAcquire(clientId: string, from: string): { readonly held: () => readonly Message[]; readonly abandon: () => void } {
+    this.dropRelay(clientId)
+    const window: Window = { seen: [], dropped: 0 }
+    this.acquiring.set(clientId, window)
+    const hold = this.holds.get(from)
+    if (hold === undefined) this.holds.set(from, { windows: 1, queued: [] })
+    else hold.windows += 1
+    let ended = false
+    const end = (): void => {
+      if (ended) return
+      ended = true
+      if (this.acquiring.get(clientId) === window) this.acquiring.delete(clientId)
+      this.release(from)
+      if (window.dropped > 0) this.log.warn({ clientId, dropped: window.dropped, kept: MAX_HELD }, 'more publishes arrived during a session move than are held; the oldest were dropped')
+    }
+    return {
+      held: () => {
+        end()
+        return window.seen.map((s) => s.message)
+      },
+      abandon: end,
+    }
+  }
+
+  /** A local claim of a session that another node may relay for: it is here now, nothing to relay. */
+  claimedHere(clientId: string): void {
+    this.dropRelay(clientId)
+  }
+
+  /**
+   * Surrenders a session: `surrender` runs the core's surrender, whose synchronous part takes the
+   * session out of the router (its route removals are captured here); what this node routes from
+   * then on is kept and, once the state is known, relayed to `to` for the session's filters.
+   */
+  async surrender<T extends { readonly subscriptions: readonly SubscriptionOptions[] }>(
+    clientId: string,
+    to: string,
+    epoch: number,
+    surrender: () => Promise<T | undefined>,
+  ): Promise<T | undefined> {
+    const removals: string[] = []
+    let pending: Promise<T | undefined>
+    this.capturing = removals
+    try {
+      pending = surrender()
+    } finally {
+      this.capturing = undefined
+    }
+    let replayed!: () => void
+    const window: SurrenderWindow = { seen: [], dropped: 0, replayed: new Promise<void>((resolve) => (replayed = resolve)) }
+    this.surrendering.add(window)
+    let transferred: T | undefined
+    try {
+      transferred = await pending
+    } finally {
+      this.surrendering.delete(window)
+      const filters = transferred === undefined ? [] : transferred.subscriptions.map((s) => s.filter).filter((f) => !isSharedFilter(f))
+      for (const filter of removals) {
+        if (filters.includes(filter)) this.handOver(filter, to)
+        else this.options.removeRoute(filter)
+      }
+      if (transferred === undefined) replayed()
+      else {
+        const relay = this.addRelay(clientId, to, epoch, filters)
+        const sends = window.seen.flatMap((seen) => this.relay(seen, relay) ?? [])
+        void Promise.allSettled(sends).then(() => replayed())
+      }
+    }
+    return transferred
+  }
+
+  /** A route removal the core asks for; during a surrender it waits for the surrender's outcome. */
+  removeRoute(filter: string): boolean {
+    if (this.capturing === undefined) return false
+    this.capturing.push(filter)
+    return true
+  }
+
+  close(): void {
+    for (const relay of this.relays.values()) clearTimeout(relay.timer)
+    this.relays.clear()
+    for (const waiting of this.handovers.values()) for (const w of waiting) w.done()
+  }
+
+  private record(window: Window, seen: Seen): void {
+    if (window.seen.length >= MAX_HELD) {
+      window.seen.shift()
+      window.dropped += 1
+    }
+    window.seen.push(seen)
+  }
+
+  /** Relays a routed publish to every moved session it matches whose new owner does not route it. */
+  private relay(seen: Seen, only: Relay | undefined): Promise<void> | undefined {
+    if (this.relays.size === 0) return undefined
+    const matched = this.relayTrie.match(seen.message.topic, this.scratch)
+    let sends: Promise<void>[] | undefined
+    const done = new Set<Relay>()
+    for (const relay of matched) {
+      if (done.has(relay) || (only !== undefined && relay !== only) || seen.nodes.includes(relay.to)) continue
+      done.add(relay)
+      ;(sends ??= []).push(this.send(relay, seen))
+    }
+    matched.length = 0
+    return sends === undefined ? undefined : Promise.all(sends).then(() => undefined)
+  }
+
+  private send(relay: Relay, seen: Seen): Promise<void> {
+    const otherNodes = seen.nodes.filter((n) => n !== this.options.nodeId)
+    const accepted = this.options.send(relay.to, seen.message, otherNodes.length === 0 ? { relayFor: relay.clientId } : { relayFor: relay.clientId, otherNodes })
+    return accepted.catch((err: unknown) => {
+      this.log.warn({ err, clientId: relay.clientId, node: relay.to, epoch: relay.epoch }, 'publish for a moved session not relayed to its new owner')
+      throw err
+    })
+  }
+
+  private addRelay(clientId: string, to: string, epoch: number, filters: readonly string[]): Relay {
+    this.dropRelay(clientId)
+    const timer = setTimeout(() => this.dropRelay(clientId), RELAY_MS)
+    timer.unref()
+    const relay: Relay = { clientId, to, epoch, filters, timer }
+    this.relays.set(clientId, relay)
+    for (const filter of filters) this.relayTrie.add(filter, relay)
+    return relay
+  }
+
+  private dropRelay(clientId: string): void {
+    const relay = this.relays.get(clientId)
+    if (relay === undefined) return
+    clearTimeout(relay.timer)
+    this.relays.delete(clientId)
+    for (const filter of relay.filters) this.relayTrie.delete(filter, relay)
+  }
+
+  /** Removes this node's route for `filter` once `node`'s is in the table (or after ROUTE_HANDOVER_MS). */
+  private handOver(filter: string, node: string): void {
+    if (this.options.routes.nodesFor(filter).has(node)) {
+      this.options.removeRoute(filter)
+      return
+    }
+    const waiting = this.handovers.get(filter) ?? []
+    this.handovers.set(filter, waiting)
+    let timer: NodeJS.Timeout | undefined = undefined
+    const entry = {
+      node,
+      done: (): void => {
+        clearTimeout(timer)
+        const at = waiting.indexOf(entry)
+        if (at < 0) return
+        waiting.splice(at, 1)
+        if (waiting.length === 0 && this.handovers.get(filter) === waiting) this.handovers.delete(filter)
+        this.options.removeRoute(filter)
+      },
+    }
+    waiting.push(entry)
+    timer = setTimeout(entry.done, ROUTE_HANDOVER_MS)
+    timer.unref()
+  }
+
+  private release(node: string): void {
+    const hold = this.holds.get(node)
+    if (hold === undefined) return
+    hold.windows -= 1
+    if (hold.windows > 0) return
+    this.holds.delete(node)
+    for (const send of hold.queued) send()
+  }
+}
+
+interface SurrenderWindow extends Window {
+  /** Resolves once what was recorded in it was relayed (or found nothing to relay to). */
+  readonly replayed: Promise<void>
+}
