@@ -98,12 +98,15 @@ export function toCoreMessage(msg: AmqpMessage, topic: string, qos: QoS, publish
   }
 }
 
-/** Correlation data goes out as a string when it is UTF-8 text (what AMQP clients mostly send), else as binary. */
-function correlationId(data: Buffer): string | Buffer {
+/**
+ * Correlation data goes out as a string when it is UTF-8 text (what AMQP clients mostly send), else
+ * as binary (explicitly typed: rhea would encode a bare Buffer id as a uuid).
+ */
+function correlationId(data: Buffer): unknown {
   try {
     return utf8.decode(data)
   } catch {
-    return data
+    return rhea.types.wrap_binary(data)
   }
 }
 
