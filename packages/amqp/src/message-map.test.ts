@@ -7,7 +7,7 @@ import { MESSAGE_ID_PROPERTY, SUBJECT_PROPERTY, toAmqpMessage, toCoreMessage } f
 const NOW = 1_700_000_000_000
 
 /** The message as it crosses the wire: encoded and decoded by rhea. */
-const wire = (message: object) => rhea.message.decode(rhea.message.encode(message)) as AmqpMessage
+const wire = (message: object) => rhea.message.decode(rhea.message.encode(message)) as unknown as AmqpMessage
 
 const delivery = (message: Message): Delivery => ({ message, qos: 1, retain: false, packetId: 1, dup: false })
 

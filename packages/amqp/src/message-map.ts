@@ -118,7 +118,7 @@ export function toAmqpMessage(delivery: Delivery, now: number): AmqpMessage {
   if (delivery.qos > 0) out.durable = true
   if (props.contentType !== undefined) out.content_type = props.contentType
   if (props.responseTopic !== undefined) out.reply_to = props.responseTopic
-  if (props.correlationData !== undefined) out.correlation_id = correlationId(props.correlationData)
+  if (props.correlationData !== undefined) out.correlation_id = correlationId(props.correlationData) as string
   if (message.expiresAt !== undefined) {
     out.ttl = Math.max(1, message.expiresAt - now)
     out.absolute_expiry_time = new Date(message.expiresAt)
