@@ -1,6 +1,6 @@
 import rhea from 'rhea'
 import { beforeEach, describe, expect, it } from 'vitest'
-import { Inbox, detached, openReceiver, openSender, sendAndSettle, testScope } from './test-support/harness.js'
+import { Inbox, openReceiver, openSender, sendAndSettle, testScope } from './test-support/harness.js'
 
 const s = testScope()
 beforeEach(async () => {
@@ -45,6 +45,5 @@ describe('AMQP senders and receivers on one core', () => {
     const sender = await openSender(c, { target: { address: 'still/ok' } })
     sender.send({ body: 'x' })
     await inbox.until(1)
-    void detached
   })
 })

@@ -55,6 +55,7 @@ export class FrameScanner {
  */
 export class GuardedSocket extends EventEmitter {
   private violated = false
+  private corked = false
 
   constructor(
     readonly socket: Socket,
@@ -92,9 +93,21 @@ export class GuardedSocket extends EventEmitter {
     return this.socket.remotePort
   }
 
+  /** rhea writes every frame on its own: corked until the end of the tick, they leave in one writev. */
   write(data: Buffer): boolean {
-    if (this.socket.destroyed || this.socket.writableEnded) return false
-    return this.socket.write(data)
+    const socket = this.socket
+    if (socket.destroyed || socket.writableEnded) return false
+    if (!this.corked) {
+      this.corked = true
+      socket.cork()
+      process.nextTick(this.uncork)
+    }
+    return socket.write(data)
+  }
+
+  private readonly uncork = (): void => {
+    this.corked = false
+    this.socket.uncork()
   }
 
   end(): void {

@@ -98,12 +98,15 @@ export function toCoreMessage(msg: AmqpMessage, topic: string, qos: QoS, publish
   }
 }
 
-/** Correlation data goes out as a string when it is UTF-8 text (what AMQP clients mostly send), else as binary. */
-function correlationId(data: Buffer): string | Buffer {
+/**
+ * Correlation data goes out as a string when it is UTF-8 text (what AMQP clients mostly send), else
+ * as binary (explicitly typed: rhea would encode a bare Buffer id as a uuid).
+ */
+function correlationId(data: Buffer): unknown {
   try {
     return utf8.decode(data)
   } catch {
-    return data
+    return rhea.types.wrap_binary(data)
   }
 }
 
@@ -115,7 +118,7 @@ export function toAmqpMessage(delivery: Delivery, now: number): AmqpMessage {
   if (delivery.qos > 0) out.durable = true
   if (props.contentType !== undefined) out.content_type = props.contentType
   if (props.responseTopic !== undefined) out.reply_to = props.responseTopic
-  if (props.correlationData !== undefined) out.correlation_id = correlationId(props.correlationData)
+  if (props.correlationData !== undefined) out.correlation_id = correlationId(props.correlationData) as string
   if (message.expiresAt !== undefined) {
     out.ttl = Math.max(1, message.expiresAt - now)
     out.absolute_expiry_time = new Date(message.expiresAt)

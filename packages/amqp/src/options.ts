@@ -30,6 +30,11 @@ export interface AmqpServerOptions {
   readonly maxWriteBuffer: number
   /** limits.max_buffered_bytes: above it (queued deliveries + write buffers) no sender gets credit back; 0 = unbounded. */
   readonly maxBufferedBytes: number
+  /**
+   * What limits.max_buffered_bytes counts for the whole process (other fronts' write buffers
+   * included). Default: the core's queued deliveries plus this server's write buffers.
+   */
+  readonly bufferedBytes?: () => number
 }
 
 export interface ListenOptions {
@@ -49,14 +54,16 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 60_000
 export const DEFAULT_CREDIT_WINDOW = 256
 
 /** Options with every default applied, as connections read them. */
-export interface ResolvedOptions extends Required<Omit<AmqpServerOptions, 'authenticator'>> {
+export interface ResolvedOptions extends Required<Omit<AmqpServerOptions, 'authenticator' | 'bufferedBytes'>> {
   readonly authenticator: Authenticator | undefined
+  readonly bufferedBytes: (() => number) | undefined
 }
 
 export function resolveOptions(options: AmqpServerOptions): ResolvedOptions {
   return {
     ...options,
     authenticator: options.authenticator,
+    bufferedBytes: options.bufferedBytes,
     maxFrameSize: options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
     idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
     creditWindow: options.creditWindow ?? DEFAULT_CREDIT_WINDOW,

@@ -160,7 +160,7 @@ export class AmqpServer implements ConnectionHost {
   }
 
   private get bufferedBytes(): number {
-    return this.options.broker.stats.queuedBytes + this.writeBufferedBytes
+    return this.options.bufferedBytes?.() ?? this.options.broker.stats.queuedBytes + this.writeBufferedBytes
   }
 
   /** Senders get credit again once the process is down to three quarters of the bound. */
