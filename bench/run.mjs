@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// pnpm bench: FluxMQ, Mosquitto and Aedes on the same load in the same run, next to the sink
-// ceiling; markdown table to stdout, everything measured to bench/results/<date>.json.
+// pnpm bench: FluxMQ, Mosquitto and Aedes on the same MQTT load in the same run, FluxMQ and RabbitMQ
+// on the same AMQP load, next to the sink ceiling; markdown tables to stdout, everything measured to
+// bench/results/<date>.json.
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus as cpuList, loadavg, release, tmpdir, totalmem } from 'node:os'
@@ -11,6 +12,7 @@ import { BROKERS, LABELS, unavailable } from './lib/brokers.mjs'
 import { formatTopFrames, topFrames } from './lib/cpuprofile.mjs'
 import { buildLoadgen } from './lib/loadgen.mjs'
 import { measureOnce } from './lib/measure.mjs'
+import { ensureRabbitmq, rabbitmqVersion } from './lib/rabbitmq.mjs'
 import { cpus } from './lib/process.mjs'
 import { median, notes, table, targets } from './lib/report.mjs'
 import { SCENARIOS, SIZES, resolve } from './lib/scenarios.mjs'
@@ -78,6 +80,7 @@ function machine() {
     node: process.version,
     mosquitto: /mosquitto version (\S+)/.exec(mosquitto.stdout ?? '')?.[1] ?? 'not installed',
     aedes: existsSync(aedesPackage) ? JSON.parse(readFileSync(aedesPackage, 'utf8')).version : 'not installed',
+    rabbitmq: rabbitmqVersion() ?? 'not installed',
     pinning: cpus.broker === null ? 'none (one CPU)' : `broker on CPU ${cpus.broker}, generator on CPU ${cpus.loadgen}`,
   }
 }
@@ -102,6 +105,8 @@ async function main() {
   const opts = options()
   // Mosquitto (and the clients the tests use) come from Debian; installed only when missing.
   spawnSync('bash', [join(root, 'scripts/ensure-system-deps.sh')], { stdio: 'inherit' })
+  // RabbitMQ only for the AMQP scenarios: a bench-only dependency, so not in ensure-system-deps.sh.
+  if (opts.brokers.includes('rabbitmq') && opts.only.some((id) => SCENARIOS.find((s) => s.id === id).protocol === 'amqp')) ensureRabbitmq()
   const binary = buildLoadgen(benchDir)
   const stamp = timestamp()
   const resultsDir = join(benchDir, 'results')
@@ -125,8 +130,8 @@ async function main() {
       SCENARIOS.find((s) => s.id === id),
       opts.size,
     )
-    const row = { id, title: scenario.title, kind: scenario.kind, storage: scenario.storage, brokers: scenario.brokers, load: scenario.load, results: {}, samples: {} }
-    const scenarioTargets = targetsToRun.filter((target) => target === 'sink' || !scenario.brokers || scenario.brokers.includes(target))
+    const row = { id, title: scenario.title, kind: scenario.kind, protocol: scenario.protocol, storage: scenario.storage, brokers: scenario.brokers, load: scenario.load, results: {}, samples: {} }
+    const scenarioTargets = targetsToRun.filter((target) => target === 'sink' || scenario.brokers.includes(target))
     for (const target of scenarioTargets) row.samples[target] = []
     // Repetitions go round the targets, so background load drifting over the run hits each alike.
     for (let rep = 0; rep < opts.size.repetitions; rep += 1) {
@@ -162,7 +167,7 @@ async function main() {
   const warnings = notes(rows)
   const header =
     `FluxMQ benchmark ${stamp}${opts.quick ? ' (quick)' : ''}: ${info.cpu}, ${info.cores} cores, ${info.memoryGiB} GiB, Linux ${info.kernel}, ` +
-    `${info.pinning}, Node ${info.node}, Mosquitto ${info.mosquitto}, Aedes ${info.aedes}, ` +
+    `${info.pinning}, Node ${info.node}, Mosquitto ${info.mosquitto}, Aedes ${info.aedes}, RabbitMQ ${info.rabbitmq}, ` +
     `load average ${info.loadAverage.before.toFixed(1)} → ${info.loadAverage.after.toFixed(1)}` +
     (opts.nodeFlags.length > 0 ? `, FluxMQ under node ${opts.nodeFlags.join(' ')}` : '')
   const sections = [header, markdown, `Targets:\n${verdicts.map(({ name, verdict }) => `- ${verdict}  ${name}`).join('\n')}`]

@@ -5,9 +5,10 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { cpuSeconds, cpus, freePort, peakRssKiB, rssKiB, startChild, waitForPort } from './process.mjs'
+import { RABBITMQ_SERVER, beamPid, rabbitmqNode } from './rabbitmq.mjs'
 
-export const BROKERS = ['fluxmq', 'mosquitto', 'aedes']
-export const LABELS = { fluxmq: 'FluxMQ', mosquitto: 'Mosquitto', aedes: 'Aedes', sink: 'sink' }
+export const BROKERS = ['fluxmq', 'mosquitto', 'aedes', 'rabbitmq']
+export const LABELS = { fluxmq: 'FluxMQ', mosquitto: 'Mosquitto', aedes: 'Aedes', rabbitmq: 'RabbitMQ', sink: 'sink' }
 
 /** The end of a node's log, for a failure note (the work directory is removed after the run). */
 function tail(logFile) {
@@ -15,11 +16,15 @@ function tail(logFile) {
 }
 
 /**
- * Starts one process per node with `argvFor(port, index, dataDir)`, waits until every node
- * listens. Every start gets empty data directories, removed when it stops: a repetition must not
- * resume the sessions and database of the one before (a persistent run leaves both behind).
+ * Starts one process per node with `argvFor(port, index, dataDir)` (an argv, or { argv, env }),
+ * waits until every node listens. Every start gets empty data directories, removed when it stops:
+ * a repetition must not resume the sessions and database of the one before (a persistent run
+ * leaves both behind). `ready(node, child, index)`, when given, runs once a node listens on `port`: it may
+ * wait for more ports, add fields to the node and replace its pid with the process that is the
+ * broker (whose CPU time and RSS are measured) when `child` is a wrapper. `startMs` bounds the
+ * wait for `port` (20 s unless given).
  */
-async function deploy(name, nodes, workDir, argvFor, env) {
+async function deploy(name, nodes, workDir, argvFor, { env, ready, startMs } = {}) {
   const started = []
   const dataDirs = []
   const removeData = () => dataDirs.splice(0).forEach((dir) => rmSync(dir, { recursive: true, force: true }))
@@ -29,9 +34,13 @@ async function deploy(name, nodes, workDir, argvFor, env) {
       const logFile = join(workDir, `${name}-${index}.log`)
       const dataDir = mkdtempSync(join(workDir, `${name}-data-${index}-`))
       dataDirs.push(dataDir)
-      const child = startChild(argvFor(port, index, dataDir), { cpu: cpus.broker, logFile, env })
-      started.push({ port, pid: child.pid, child, logFile })
-      await waitForPort(port, child)
+      const command = argvFor(port, index, dataDir)
+      const { argv, env: nodeEnv } = Array.isArray(command) ? { argv: command, env: {} } : command
+      const child = startChild(argv, { cpu: cpus.broker, logFile, env: { ...env, ...nodeEnv } })
+      const node = { port, pid: child.pid, child, logFile }
+      started.push(node)
+      await waitForPort(port, child, startMs)
+      if (ready) await ready(node, child, index)
     }
   } catch (error) {
     await Promise.all(started.map((node) => node.child.stop()))
@@ -40,7 +49,7 @@ async function deploy(name, nodes, workDir, argvFor, env) {
     throw new Error(`${LABELS[name]} did not start: ${error.message}: ${logs}`, { cause: error })
   }
   return {
-    nodes: started.map(({ port, pid }) => ({ port, pid })),
+    nodes: started.map(({ child: _child, logFile: _logFile, ...node }) => node),
     rssKiB: (index = 0) => rssKiB(started[index].pid),
     /** The largest peak RSS of any node since it started, in KiB. */
     peakRssKiB: () => Math.max(...started.map((node) => peakRssKiB(node.pid))),
@@ -59,29 +68,36 @@ async function deploy(name, nodes, workDir, argvFor, env) {
 
 /**
  * FluxMQ with every listener but MQTT TCP off; with `metrics`, its HTTP listener too, whose port
- * each node of the deployment then carries as `httpPort` (for /metrics). `nodeFlags` go to node
- * before the script (--fluxmq-node-flags). `defaults`: the shipped session queue bound.
+ * each node of the deployment then carries as `httpPort` (for /metrics); with `amqp`, its AMQP
+ * listener too (`amqpPort`). `nodeFlags` go to node before the script (--fluxmq-node-flags).
+ * `defaults`: the shipped session queue bound.
  */
-async function fluxmq({ root, workDir, storage, profileDir, profileName, nodes = 1, metrics = false, nodeFlags = [], defaults = false }) {
+async function fluxmq({ root, workDir, storage, profileDir, profileName, nodes = 1, metrics = false, amqp = false, nodeFlags = [], defaults = false }) {
   if (nodes !== 1) throw new Error('multi-node FluxMQ needs the cluster launcher (clustering comes in its own issue)')
   const bin = join(root, 'apps/broker/dist/bin.js')
   const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${profileName}.cpuprofile`] : []
   const node = ['node', ...nodeFlags, ...profile]
   const httpPorts = metrics ? await Promise.all(Array.from({ length: nodes }, () => freePort())) : []
+  const amqpPorts = amqp ? await Promise.all(Array.from({ length: nodes }, () => freePort())) : []
+  const ready = async (node, child, index) => {
+    if (!amqp) return
+    node.amqpPort = amqpPorts[index]
+    await waitForPort(node.amqpPort, child)
+  }
   const deployment = await deploy('fluxmq', nodes, workDir, (port, index, dataDir) => {
     return [
       ...node,
       bin,
       ...['--set', `server.mqtt.tcp.addr=127.0.0.1:${port}`],
       ...['--set', `server.http.addr=${metrics ? `127.0.0.1:${httpPorts[index]}` : ''}`],
-      ...['--set', 'server.mqtt.websocket.addr=', '--set', 'server.amqp.addr='],
+      ...['--set', 'server.mqtt.websocket.addr=', '--set', `server.amqp.addr=${amqp ? `127.0.0.1:${amqpPorts[index]}` : ''}`],
       ...['--set', 'log.level=warn', '--set', 'server.shutdown_timeout=5s'],
       // The closed-loop bench measures throughput, not the offline-queue cap: no message may be
       // dropped for room. A flood (`defaults`) runs with the shipped bound, as users do.
       ...(defaults ? [] : ['--set', 'session.max_offline_messages=100000000']),
       ...['--set', `storage.type=${storage}`, '--set', `storage.dir=${dataDir}`],
     ]
-  })
+  }, { ready })
   httpPorts.forEach((httpPort, index) => (deployment.nodes[index].httpPort = httpPort))
   return deployment
 }
@@ -112,17 +128,70 @@ function aedes({ root, workDir }) {
   return deploy('aedes', 1, workDir, (port) => ['node', join(root, 'bench/brokers/aedes.mjs'), String(port)])
 }
 
-function sink({ root, workDir }) {
-  return deploy('sink', 1, workDir, (port) => [join(root, 'bench/.build/sink'), String(port)])
+/**
+ * RabbitMQ with AMQP (1.0 through its plugin on 3.x) on `amqpPort` and MQTT on `port`, beside its
+ * own epmd. The node's pid is the Erlang VM's, not the wrapper script's.
+ */
+async function rabbitmq({ workDir }) {
+  const [amqpPort, distPort, epmdPort] = await Promise.all([freePort(), freePort(), freePort()])
+  // epmd first, as our child: the VM finds it on ERL_EPMD_PORT and starts no daemon of its own.
+  const epmd = startChild(['epmd', '-port', String(epmdPort)], { cpu: cpus.broker, logFile: join(workDir, `epmd-${epmdPort}.log`) })
+  try {
+    await waitForPort(epmdPort, epmd)
+    // Booting the VM and its plugins takes about 12 s on an idle core.
+    const deployment = await deploy('rabbitmq', 1, workDir, (port, _index, dataDir) => rabbitmqNode({ dataDir, amqpPort, mqttPort: port, distPort, epmdPort }), {
+      startMs: 120_000,
+      ready: async (node, child) => {
+        node.amqpPort = amqpPort
+        await waitForPort(amqpPort, child, 60_000)
+        node.pid = beamPid(child.pid) ?? child.pid
+      },
+    })
+    const vm = deployment.nodes[0].pid
+    const stop = deployment.stop
+    deployment.stop = async () => {
+      const crashes = await stop()
+      // The script stops the VM on SIGTERM; if the script itself had to be killed, the VM is ours to end.
+      if (alive(vm)) process.kill(vm, 'SIGKILL')
+      await epmd.stop()
+      return crashes
+    }
+    return deployment
+  } catch (error) {
+    await epmd.stop()
+    throw error
+  }
 }
 
-const launchers = { fluxmq, mosquitto, aedes, sink }
+function alive(pid) {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** The ceiling of the AMQP scenarios: a rhea peer that accepts and discards (brokers/amqp-sink.mjs). */
+async function amqpSink({ root, workDir }) {
+  const deployment = await deploy('sink', 1, workDir, (port) => ['node', join(root, 'bench/brokers/amqp-sink.mjs'), String(port)])
+  deployment.nodes[0].amqpPort = deployment.nodes[0].port
+  return deployment
+}
+
+function sink(options) {
+  if (options.amqp) return amqpSink(options)
+  return deploy('sink', 1, options.workDir, (port) => [join(options.root, 'bench/.build/sink'), String(port)])
+}
+
+const launchers = { fluxmq, mosquitto, aedes, rabbitmq, sink }
 
 /** Why `name` cannot run here, or null when it can. */
 export function unavailable(name, root) {
   if (name === 'fluxmq' && !existsSync(join(root, 'apps/broker/dist/bin.js'))) return 'apps/broker/dist/bin.js is not built'
   if (name === 'mosquitto' && !existsSync('/usr/sbin/mosquitto')) return '/usr/sbin/mosquitto is not installed'
   if (name === 'aedes' && !existsSync(join(root, 'bench/node_modules/aedes'))) return 'aedes is not installed (pnpm install)'
+  if (name === 'rabbitmq' && !existsSync(RABBITMQ_SERVER)) return `${RABBITMQ_SERVER} is not installed`
   return null
 }
 

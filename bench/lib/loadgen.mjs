@@ -50,7 +50,8 @@ function runFlags(load, ports, id) {
   return load.persistent ? [...argv, '--persistent'] : argv
 }
 
-function collect(child, what) {
+/** Resolves to the last stdout line of `child` as JSON when it exits 0; rejects with its output otherwise. */
+export function collect(child, what) {
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (chunk) => (stdout += chunk))

@@ -1,6 +1,7 @@
 // One repetition of one scenario on one target: start it fresh, load it, stop it, and turn the
 // generator's report into a sample { value, lost, failed, notes, raw }.
 import { setTimeout as sleep } from 'node:timers/promises'
+import { runAmqpLoad } from './amqp.mjs'
 import { launch } from './brokers.mjs'
 import { holdIdle, runLoad } from './loadgen.mjs'
 import { scrapeDropped } from './metrics.mjs'
@@ -48,12 +49,21 @@ function slowEpisodes(raw) {
   return `${raw.slow_episodes_total} stall(s) with deliveries ≥ 5 ms: ${shown.join('; ')}${more}`
 }
 
-async function runScenario({ target, scenario, binary, deployment, id, sinkDuration }) {
+/** The generator's report for one run: the C generator for MQTT, the rhea one for AMQP. */
+function generate({ root, target, scenario, binary, deployment, id, load }) {
+  if (scenario.protocol === 'amqp') {
+    const node = deployment.nodes[scenario.pubNode]
+    return runAmqpLoad(root, target, load, { amqp: node.amqpPort, mqtt: deployment.nodes[scenario.subNode].port }, id)
+  }
   const ports = { pub: deployment.nodes[scenario.pubNode].port, sub: deployment.nodes[scenario.subNode].port }
+  return runLoad(binary, load, ports, id)
+}
+
+async function runScenario({ root, target, scenario, binary, deployment, id, sinkDuration }) {
   const load = target === 'sink' ? publishingSide(scenario.load, sinkDuration) : scenario.load
   const cpuBefore = deployment.cpuSeconds()
   const startedAt = performance.now()
-  const sample = sampleFromRun(target, scenario, await runLoad(binary, load, ports, id))
+  const sample = sampleFromRun(target, scenario, await generate({ root, target, scenario, binary, deployment, id, load }))
   // A broker that died during the run has no /proc entry left: its crash is noted on stop.
   if (!deployment.running()) return sample
   const cpu = deployment.cpuSeconds() - cpuBefore
@@ -100,6 +110,7 @@ export async function measureOnce({ target, scenario, root, workDir, binary, id,
       storage: scenario.storage,
       nodes: scenario.nodes,
       metrics: scenario.kind === 'flood',
+      amqp: scenario.protocol === 'amqp',
       // Floods measure overload as users meet it: the product's own queue bound and memory limits.
       defaults: scenario.kind === 'flood',
       profileDir,
@@ -111,7 +122,7 @@ export async function measureOnce({ target, scenario, root, workDir, binary, id,
   }
   let sample
   try {
-    const context = { target, scenario, binary, deployment, id, settleMs, sinkDuration }
+    const context = { root, target, scenario, binary, deployment, id, settleMs, sinkDuration }
     sample = scenario.kind === 'idle' ? await idleScenario(context) : await runScenario(context)
   } catch (error) {
     sample = { value: null, lost: 0, failed: true, notes: [error.message], raw: null }

@@ -6,7 +6,9 @@
 //   latency     end-to-end p50/p99/p999 at a fixed rate
 //   idle        broker RSS per idle connection
 // `pubNode` / `subNode` pick the deployment node each side connects to (0 on one node); a
-// cluster scenario is a copy with `nodes: 2, subNode: 1`.
+// cluster scenario is a copy with `nodes: 2, subNode: 1`. `protocol: 'amqp'` scenarios (issue 12)
+// run the rhea generator (amqp/generator.mjs) against FluxMQ and RabbitMQ; the others, MQTT, the C
+// generator against FluxMQ, Mosquitto and Aedes.
 
 const PAYLOAD = 64
 // Subscribers subscribe, go offline, and come back after publishing to drain what was queued.
@@ -27,6 +29,12 @@ const PERSISTENT_LOAD = {
 // Open loop: no end-to-end window (e2eWindow 0), publishers write as fast as their sockets accept
 // until the measured window ends or each has sent `count` messages, whichever comes first.
 const FLOOD_FAN_IN = { pubs: 50, subs: 1, pubTopic: 'bench/flood/{i}', subFilter: 'bench/flood/+', count: 1_000_000 }
+
+const MQTT_BROKERS = ['fluxmq', 'mosquitto', 'aedes']
+const AMQP_BROKERS = ['fluxmq', 'rabbitmq']
+// Ten senders, each to its own topic with its own receiver; unsettled (at-least-once), at most 100
+// messages in transit per sender, as the MQTT throughput scenarios.
+const AMQP_PAIRS = { pubs: 10, subs: 10, qos: 1, e2eWindow: 100 }
 
 export const SCENARIOS = [
   {
@@ -98,6 +106,32 @@ export const SCENARIOS = [
     load: PERSISTENT_LOAD,
   },
   {
+    id: 'amqp-to-amqp',
+    title: 'AMQP → AMQP, 10 pairs, unsettled',
+    kind: 'throughput',
+    protocol: 'amqp',
+    brokers: AMQP_BROKERS,
+    load: { ...AMQP_PAIRS, topic: 'bench/amqp/{i}', receiver: 'amqp' },
+    quick: true,
+  },
+  {
+    id: 'amqp-to-mqtt',
+    title: 'AMQP → MQTT QoS 1, 10 pairs, unsettled',
+    kind: 'throughput',
+    protocol: 'amqp',
+    brokers: AMQP_BROKERS,
+    load: { ...AMQP_PAIRS, topic: 'bench/amqp-mqtt/{i}', receiver: 'mqtt' },
+  },
+  {
+    id: 'amqp-latency',
+    title: 'AMQP → AMQP latency at 1,000 msg/s, 1 → 1, unsettled',
+    kind: 'latency',
+    protocol: 'amqp',
+    brokers: AMQP_BROKERS,
+    // 1,000/s: RabbitMQ's AMQP 1.0 plugin carries under 10k/s here, so 5,000/s would measure its queueing.
+    load: { pubs: 1, subs: 1, qos: 1, topic: 'bench/amqp-lat/{i}', receiver: 'amqp', rate: 1000, e2eWindow: 100 },
+  },
+  {
     id: 'idle',
     title: 'idle connections',
     kind: 'idle',
@@ -117,7 +151,8 @@ export const SIZES = {
 
 /** The scenario at a run size: the load the generator gets. */
 export function resolve(scenario, size) {
-  const base = { pubNode: 0, subNode: 0, nodes: 1, storage: 'memory', ...scenario }
+  const base = { pubNode: 0, subNode: 0, nodes: 1, storage: 'memory', protocol: 'mqtt', ...scenario }
+  base.brokers ??= base.protocol === 'amqp' ? AMQP_BROKERS : MQTT_BROKERS
   if (base.kind === 'idle') {
     const conns = Math.min(base.conns, size.idleConns)
     return { ...base, conns, title: `${base.title}, ${conns.toLocaleString('en-US')}` }

@@ -5,12 +5,13 @@ import type { Server } from 'node:http'
 import { Broker, MemoryStorage } from '@fluxmq/core'
 import type { Clock, Logger, QoS, Storage } from '@fluxmq/core'
 import type { ClusterNode } from '@fluxmq/cluster'
+import { AmqpServer } from '@fluxmq/amqp'
 import { MqttServer } from '@fluxmq/mqtt'
 import { DATABASE_FILE, SqliteStorage } from '@fluxmq/storage'
 import { createAdminApi } from './admin/admin-api.js'
 import type { FluxConfig } from './config/schema.js'
 import { formatAddress, type Address } from './config/units.js'
-import { tlsAddress } from './config/validate.js'
+import { amqpTlsAddress, tlsAddress } from './config/validate.js'
 import { registerClusterMetrics } from './http/cluster-metrics.js'
 import { createMetrics } from './http/metrics.js'
 import { createQueues } from './queues/queues.js'
@@ -20,7 +21,7 @@ import { ReadinessTracker } from './readiness.js'
 import { loadAuth, loadTlsFiles, reloadAuth } from './referenced-files.js'
 import { VERSION } from './version.js'
 
-export type ListenerName = 'mqtt-tcp' | 'mqtt-tls' | 'mqtt-websocket' | 'http'
+export type ListenerName = 'mqtt-tcp' | 'mqtt-tls' | 'mqtt-websocket' | 'amqp' | 'amqps' | 'http'
 
 export interface RunningBroker {
   readonly nodeId: string
@@ -216,6 +217,23 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
     publishRate: config.limits.publish_rate,
   })
 
+  // limits.max_buffered_bytes is the whole process's: both fronts' socket buffers and the core's queues.
+  const bufferedBytes = (): number => mqtt.bufferedBytes + amqp.writeBufferedBytes
+  const amqp = new AmqpServer({
+    broker,
+    logger: logger.child({ protocol: 'amqp' }),
+    clock: systemClock,
+    containerId: nodeId,
+    ...(authenticator === undefined ? {} : { authenticator }),
+    allowAnonymous: config.auth.allow_anonymous,
+    maxMessageSize: config.broker.max_packet_size,
+    connectTimeoutMs: config.limits.connect_timeout,
+    window: config.broker.receive_maximum,
+    maxWriteBuffer: config.limits.max_write_buffer,
+    maxBufferedBytes: config.limits.max_buffered_bytes,
+    bufferedBytes: () => bufferedBytes(),
+  })
+
   const addresses: Partial<Record<ListenerName, AddressInfo>> = {}
   let http: Server | undefined
   let stopping = false
@@ -232,6 +250,7 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
       await mqtt.close(() => leaving.serverReference())
       await leaving.drained(config.server.shutdown_timeout / 2)
     }
+    await amqp.close()
     await broker.stop()
     // After the broker: its last releases and route removals reach etcd before the lease goes.
     await clusterNode?.leave()
@@ -261,6 +280,10 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
     if (tcp.addr !== null) readiness.expect('mqtt-tcp')
     if (tls !== null) readiness.expect('mqtt-tls')
     if (websocket.addr !== null) readiness.expect('mqtt-websocket')
+    const amqpAddress = config.server.amqp.addr
+    const amqpsAddress = amqpTlsAddress(config)
+    if (amqpAddress !== null) readiness.expect('amqp')
+    if (amqpsAddress !== null) readiness.expect('amqps')
     if (httpAddress !== null) readiness.expect('http')
 
     if (tcp.addr !== null) bound('mqtt-tcp', await mqtt.listenTcp(listenOn(tcp.addr, tcp.max_connections)))
@@ -268,8 +291,9 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
       bound('mqtt-tls', await mqtt.listenTls({ ...listenOn(tls), ...tlsFiles, clientAuth: config.server.mqtt.tls.client_auth }))
     }
     if (websocket.addr !== null) bound('mqtt-websocket', await mqtt.listenWebSocket({ ...listenOn(websocket.addr), path: websocket.path }))
-    if (config.server.amqp.addr !== null) {
-      logger.info({ listener: 'amqp' }, 'AMQP 1.0 is not available in this build yet; server.amqp.addr is not bound')
+    if (amqpAddress !== null) bound('amqp', await amqp.listenTcp({ host: amqpAddress.host, port: amqpAddress.port }))
+    if (amqpsAddress !== null && tlsFiles !== undefined) {
+      bound('amqps', await amqp.listenTls({ host: amqpsAddress.host, port: amqpsAddress.port, ...tlsFiles, clientAuth: config.server.mqtt.tls.client_auth }))
     }
     if (httpAddress !== null) {
       const admin = createAdminApi(broker, queues.engine, {
@@ -279,9 +303,16 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
         startedAt,
         now: systemClock.now,
         listeners: () => showAddresses(addresses),
+        amqp: () => amqp.connectionList(),
         ...(clusterNode === undefined ? {} : { cluster: () => clusterNode.report() }),
       })
-      const metrics = createMetrics(() => broker.stats, { node: nodeId, version: VERSION }, () => ({ ...mqtt.stats, bufferedBytes: mqtt.bufferedBytes }), () => queues.engine.list())
+      const metrics = createMetrics(
+        () => broker.stats,
+        { node: nodeId, version: VERSION },
+        () => ({ ...mqtt.stats, memoryPauses: mqtt.stats.memoryPauses + amqp.stats.memoryPauses, bufferedBytes: bufferedBytes() }),
+        () => queues.engine.list(),
+        () => amqp.stats,
+      )
       if (clusterNode !== undefined) registerClusterMetrics(metrics, clusterNode)
       http = createHttpServer({
         token: config.server.http.token,

@@ -1,3 +1,4 @@
+import type { AmqpConnectionInfo } from '@fluxmq/amqp'
 import type { SessionInfo, SubscriptionOptions } from '@fluxmq/core'
 import type { QueueStats } from '@fluxmq/queue'
 import { BadAdminQuery } from '../http/server.js'
@@ -35,6 +36,8 @@ export interface NodeFacts {
     readonly leaving: readonly string[]
     readonly leaseHeld: boolean
   }
+  /** The AMQP connections open now and their links; none when the AMQP front is not composed. */
+  readonly amqp?: () => readonly AmqpConnectionInfo[]
 }
 
 function iso(ms: number | undefined): string | null {
@@ -133,6 +136,7 @@ export function createAdminApi(source: SessionSource, queues: QueueSource, node:
     },
     subscriptions: (query) => page(source.sessions().flatMap((info) => info.subscriptions.map((sub) => ({ clientId: info.clientId, ...subscriptionView(sub) }))), query),
     queues: () => queues.list().map(queueSummary),
+    amqp: () => (node.amqp?.() ?? []).map((c) => ({ container: c.container, remoteAddress: c.remoteAddress ?? null, username: c.username ?? null, links: c.links })),
     queue: (name) => {
       const q = queues.stats(name)
       return q === undefined ? undefined : { ...queueSummary(q), firstOffset: q.firstOffset, nextOffset: q.nextOffset, groups: q.groups, counters: q.counters }

@@ -28,7 +28,7 @@ export interface CtlCommand {
 }
 
 export type CtlQuery =
-  | { readonly what: 'status' | 'cluster' | 'nodes' | 'queues' }
+  | { readonly what: 'status' | 'cluster' | 'nodes' | 'queues' | 'amqp' }
   | { readonly what: 'sessions' | 'subscriptions'; readonly limit?: number; readonly offset?: number }
   | { readonly what: 'session' | 'queue'; readonly id: string }
 
@@ -108,16 +108,16 @@ function port(text: string): number {
   return Number(text)
 }
 
-const CTL_PLAIN = new Set(['status', 'cluster', 'nodes', 'queues'])
+const CTL_PLAIN = new Set(['status', 'cluster', 'nodes', 'queues', 'amqp'])
 
 function ctlQuery(words: readonly string[], values: { readonly limit?: string; readonly offset?: string }): CtlQuery {
   const [what, id, extra] = words
-  if (what === undefined) throw new UsageError('ctl needs a command: status, sessions, session, subscriptions, nodes, cluster, queues or queue')
+  if (what === undefined) throw new UsageError('ctl needs a command: status, sessions, session, subscriptions, nodes, cluster, queues, queue or amqp')
   const paged = what === 'sessions' || what === 'subscriptions'
   if (!paged && (values.limit !== undefined || values.offset !== undefined)) throw new UsageError(`--limit and --offset belong to "ctl sessions" and "ctl subscriptions"`)
   if (CTL_PLAIN.has(what) || paged) {
     if (id !== undefined) throw new UsageError(`ctl ${what} takes no argument, got "${id}"`)
-    if (!paged) return { what: what as 'status' | 'cluster' | 'nodes' | 'queues' }
+    if (!paged) return { what: what as 'status' | 'cluster' | 'nodes' | 'queues' | 'amqp' }
     return {
       what,
       ...(values.limit === undefined ? {} : { limit: count('--limit', values.limit, 1) }),

@@ -111,6 +111,19 @@ function session(answer: Json): string {
   return `${out}\n\n${table(['FILTER', 'QOS', 'OPTIONS'], subs.map((sub) => subscriptionRow(sub)))}`
 }
 
+/** One row per AMQP link (a connection without links gets a row of its own). */
+function amqpConnections(connections: Json[]): string {
+  if (connections.length === 0) return 'no AMQP connections\n'
+  const rows: string[][] = []
+  for (const c of connections) {
+    const links = (c['links'] ?? []) as Json[]
+    const head = [text(c['container']), text(c['remoteAddress']), text(c['username'])]
+    if (links.length === 0) rows.push([...head, '-', '-', '-'])
+    for (const l of links) rows.push([...head, text(l['name']), l['direction'] === 'in' ? 'in (sends)' : 'out (receives)', text(l['address'])])
+  }
+  return table(['CONTAINER', 'REMOTE', 'USERNAME', 'LINK', 'DIRECTION', 'ADDRESS'], rows)
+}
+
 /** The text ctl prints for one answer of the admin API. */
 export function formatAnswer(query: CtlQuery, body: unknown): string {
   const answer = (body ?? {}) as Json
@@ -158,5 +171,7 @@ export function formatAnswer(query: CtlQuery, body: unknown): string {
     }
     case 'queue':
       return queue(answer)
+    case 'amqp':
+      return amqpConnections(body as Json[])
   }
 }

@@ -46,6 +46,7 @@ export const USAGE = `Usage:
       sessions [--limit N] [--offset N]   session CLIENT_ID
       subscriptions [--limit N] [--offset N]
       nodes | cluster | queues | queue NAME
+      amqp                     AMQP connections and their links
     The URL and token default to server.http.addr and server.http.token of the
     configuration (--config, environment, --set), e.g. http://127.0.0.1:8081.
   fluxmq --help | --version

@@ -34,7 +34,7 @@ describe('defaults', () => {
           tls: { addr: null, cert_file: '', key_file: '', ca_file: '', client_auth: 'none' },
           websocket: { addr: { host: '', port: 8083 }, path: '/mqtt' },
         },
-        amqp: { addr: { host: '', port: 5672 } },
+        amqp: { addr: { host: '', port: 5672 }, tls_addr: null },
         http: { addr: { host: '', port: 8081 }, token: '' },
         shutdown_timeout: 30_000,
       },

@@ -53,6 +53,8 @@ export const configSchema = {
     },
     amqp: {
       addr: address(':5672', 'disabled'),
+      // Empty: AMQPS is on (":5671") only when server.mqtt.tls.cert_file and key_file are set.
+      tls_addr: address('', 'disabled, or ":5671" when server.mqtt.tls.cert_file and key_file are set'),
     },
     http: {
       addr: address(':8081', 'disabled'),

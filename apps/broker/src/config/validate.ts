@@ -21,6 +21,7 @@ export function validateConfig(config: FluxConfig): void {
     if (tls.addr !== null) throw conflict('server.mqtt.tls.addr', 'a TLS listener needs server.mqtt.tls.cert_file and key_file')
     if (tls.ca_file !== '') throw conflict('server.mqtt.tls.ca_file', 'set without server.mqtt.tls.cert_file and key_file')
     if (tls.client_auth !== 'none') throw conflict('server.mqtt.tls.client_auth', 'set without server.mqtt.tls.cert_file and key_file')
+    if (config.server.amqp.tls_addr !== null) throw conflict('server.amqp.tls_addr', 'AMQPS needs server.mqtt.tls.cert_file and key_file')
   }
   // Verifying a required client certificate needs the CA that signed it.
   if (tls.client_auth === 'require' && tls.ca_file === '') throw conflict('server.mqtt.tls.ca_file', 'client_auth "require" needs a ca_file to verify client certificates')
@@ -40,11 +41,19 @@ export function tlsAddress(config: FluxConfig): Address | null {
   return tls.addr ?? { host: '', port: 8883 }
 }
 
+/** AMQPS uses the MQTT TLS certificate: on (default ":5671") only when that is set. */
+export function amqpTlsAddress(config: FluxConfig): Address | null {
+  if (config.server.mqtt.tls.cert_file === '') return null
+  return config.server.amqp.tls_addr ?? { host: '', port: 5671 }
+}
+
 function checkPortClashes(config: FluxConfig): void {
   const listeners: Array<[string, Address | null]> = [
     ['server.mqtt.tcp.addr', config.server.mqtt.tcp.addr],
     ['server.mqtt.tls.addr', tlsAddress(config)],
     ['server.mqtt.websocket.addr', config.server.mqtt.websocket.addr],
+    ['server.amqp.addr', config.server.amqp.addr],
+    ['server.amqp.tls_addr', amqpTlsAddress(config)],
     ['server.http.addr', config.server.http.addr],
   ]
   const seen = new Map<number, [string, Address]>()

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 import type { BrokerStats, DropReason } from '@fluxmq/core'
+import type { AmqpServerStats } from '@fluxmq/amqp'
 import type { MqttServerStats } from '@fluxmq/mqtt'
 import type { QueueCounters, QueueStats } from '@fluxmq/queue'
 
@@ -91,6 +92,7 @@ export function createMetrics(
   labels: { readonly node: string; readonly version: string },
   front?: () => FrontStats,
   queues?: () => readonly QueueStats[],
+  amqp?: () => AmqpServerStats,
 ): Registry {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
@@ -127,8 +129,26 @@ export function createMetrics(
     followingCounter(registry, 'fluxmq_memory_pauses_total', 'Times a publisher stopped being read because the process was above limits.max_buffered_bytes', () => front().memoryPauses)
   }
   if (queues !== undefined) queueMetrics(registry, queues)
+  if (amqp !== undefined) amqpMetrics(registry, amqp)
   new Gauge({ name: 'fluxmq_build_info', help: 'Always 1; labels name the node and version', labelNames: ['node', 'version'], registers: [registry] }).set(labels, 1)
   return registry
+}
+
+/** The AMQP front: connections and links open now (links by direction: `in` the peer sends, `out` it receives). */
+function amqpMetrics(registry: Registry, amqp: () => AmqpServerStats): void {
+  new Gauge({ name: 'fluxmq_amqp_connections', help: 'AMQP 1.0 connections open now', registers: [registry], collect() { this.set(amqp().connections) } })
+  new Gauge({
+    name: 'fluxmq_amqp_links',
+    help: 'AMQP 1.0 links attached now, by direction: in (the peer sends: publishes) or out (the peer receives: subscriptions and queue consumers)',
+    labelNames: ['direction'],
+    registers: [registry],
+    collect() {
+      const stats = amqp()
+      this.set({ direction: 'in' }, stats.linksIn)
+      this.set({ direction: 'out' }, stats.linksOut)
+    },
+  })
+  followingCounter(registry, 'fluxmq_amqp_connections_total', 'AMQP 1.0 connections accepted since start', () => amqp().connectionsTotal)
 }
 
 /** A counter that follows a monotonic counter of the broker by adding the delta since the last scrape. */

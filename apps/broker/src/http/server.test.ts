@@ -36,6 +36,7 @@ const admin: AdminApi = {
   subscriptions: () => [],
   queues: () => [],
   queue: () => undefined,
+  amqp: () => [{ container: 'app', links: [] }],
 }
 
 let server: Server | undefined

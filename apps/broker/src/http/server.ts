@@ -29,6 +29,8 @@ export interface AdminApi {
   subscriptions(query: URLSearchParams): AdminAnswer
   queues(): AdminAnswer
   queue(name: string): AdminAnswer | undefined
+  /** AMQP connections and their links. */
+  amqp(): AdminAnswer
 }
 
 export interface HttpOptions {
@@ -132,6 +134,8 @@ function lookup(admin: AdminApi, collection: string, id: string | undefined, que
       return id === undefined ? admin.subscriptions(query) : undefined
     case 'queues':
       return id === undefined ? admin.queues() : admin.queue(id)
+    case 'amqp':
+      return id === undefined ? admin.amqp() : undefined
     default:
       return undefined
   }

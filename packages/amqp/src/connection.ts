@@ -1,0 +1,270 @@
+import type { Socket } from 'node:net'
+import type { Connection as RheaConnection, Container, EventContext, Receiver, Sender } from 'rhea'
+import type { BrokerCore, Logger } from '@fluxmq/core'
+import { isAddressError, sourceAddress, targetAddress } from './address.js'
+import { Condition } from './conditions.js'
+import type { AmqpError } from './conditions.js'
+import type { Outcome } from './core-link.js'
+import { AmqpErrorCode } from './errors.js'
+import { FrameScanner, GuardedSocket } from './frame-guard.js'
+import { IncomingLink } from './incoming-link.js'
+import type { AmqpLink, LinkHost, MemoryWaiter } from './link-host.js'
+import { OutgoingLink } from './outgoing-link.js'
+import { saslMechanisms } from './sasl.js'
+import type { ResolvedOptions } from './options.js'
+
+/** What a connection needs from the server that owns it. */
+export interface ConnectionHost {
+  readonly options: ResolvedOptions
+  readonly container: Container
+  overMemory(waiter: MemoryWaiter): boolean
+  linkOpened(link: AmqpLink): void
+  linkClosed(link: AmqpLink): void
+  connectionClosed(connection: AmqpConnection): void
+}
+
+/** How long a closing socket may take to flush its CLOSE before it is destroyed. */
+const LINGER_MS = 1000
+
+/** rhea internals this adapter relies on, absent from its typings. */
+interface RheaConnectionInternals {
+  accept(socket: unknown): void
+  _process(): void
+}
+
+/** [AMQP 3.4] The outcome a disposition's state names, as the core's settlement vocabulary. */
+function outcomeOf(event: string, context: EventContext): Outcome {
+  if (event === 'rejected') return 'rejected'
+  if (event === 'released') return 'released'
+  if (event === 'modified') {
+    const state = context.delivery?.remote_state as { delivery_failed?: boolean } | undefined
+    // modified(delivery-failed) counts as a failed delivery (nack); without it, as released.
+    return state?.delivery_failed === true ? 'modified' : 'released'
+  }
+  return 'accepted'
+}
+
+function linkProperties(properties: unknown): readonly (readonly [string, string])[] {
+  if (typeof properties !== 'object' || properties === null) return []
+  return Object.entries(properties as Record<string, unknown>).map(([name, value]) => [name, String(value)] as const)
+}
+
+/**
+ * One AMQP connection: SASL (against the Authenticator), OPEN, its sessions and links. Each link
+ * has its own session in the core; the connection owns the socket, so it answers for the write
+ * buffer (credit) and for framing and protocol errors, which close it with an AMQP condition.
+ * Nothing it does reaches another connection.
+ */
+export class AmqpConnection implements LinkHost {
+  containerId = ''
+  username: string | undefined
+  log: Logger
+  private readonly rhea: RheaConnection
+  private readonly links = new Map<unknown, IncomingLink | OutgoingLink>()
+  private connectTimer: NodeJS.Timeout | undefined
+  private closing = false
+  private closed = false
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly host: ConnectionHost,
+  ) {
+    const options = host.options
+    this.log = options.logger.child({ remote: this.remoteAddress })
+    // A container per connection (sharing the server's through its prototype) gives SASL a
+    // closure over this connection: the login sets its user name.
+    const container = Object.create(host.container) as Container & { sasl_server_mechanisms: unknown }
+    container.sasl_server_mechanisms = saslMechanisms(this, options)
+    this.rhea = container.create_connection({
+      id: `amqp-${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`,
+      container_id: options.containerId,
+      max_frame_size: options.maxFrameSize,
+      idle_time_out: options.idleTimeoutMs,
+      // Credit and settlement are the broker's: rhea neither grants credit nor accepts on its own.
+      credit_window: 0,
+      autoaccept: false,
+      autosettle: true,
+      treat_modified_as_released: false,
+      reconnect: false,
+    } as never)
+    this.listen()
+    const guarded = new GuardedSocket(socket, new FrameScanner(options.maxFrameSize), (problem) => this.failed(Condition.FramingError, problem, AmqpErrorCode.Framing))
+    ;(this.rhea as unknown as RheaConnectionInternals).accept(guarded)
+    socket.on('drain', () => this.drained())
+    socket.on('close', () => this.socketClosed())
+    if (options.connectTimeoutMs > 0) {
+      this.connectTimer = setTimeout(() => {
+        this.log.info({ timeoutMs: options.connectTimeoutMs }, 'no AMQP OPEN before the connect timeout, closing')
+        socket.destroy()
+      }, options.connectTimeoutMs)
+    }
+  }
+
+  get broker(): BrokerCore {
+    return this.host.options.broker
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.socket.remoteAddress
+  }
+
+  get maxMessageSize(): number {
+    return this.host.options.maxMessageSize
+  }
+
+  get window(): number {
+    return this.host.options.window
+  }
+
+  get creditWindow(): number {
+    return this.host.options.creditWindow
+  }
+
+  get bufferedBytes(): number {
+    return this.socket.writableLength
+  }
+
+  /** The links, for the admin view. */
+  get allLinks(): Iterable<AmqpLink> {
+    return this.links.values()
+  }
+
+  now(): number {
+    return this.host.options.clock.now()
+  }
+
+  writable(): boolean {
+    return this.socket.writableLength < this.host.options.maxWriteBuffer
+  }
+
+  overMemory(waiter: MemoryWaiter): boolean {
+    return this.host.overMemory(waiter)
+  }
+
+  linkClosed(link: AmqpLink): void {
+    for (const [key, value] of this.links) {
+      if (value === link) {
+        this.links.delete(key)
+        this.host.linkClosed(link)
+        return
+      }
+    }
+  }
+
+  /** The server closes this connection (shutdown): CLOSE with amqp:connection:forced. */
+  terminate(description: string): void {
+    this.close({ condition: Condition.ConnectionForced, description })
+  }
+
+  private listen(): void {
+    const c = this.rhea
+    c.on('connection_open', () => {
+      clearTimeout(this.connectTimer)
+      this.containerId = String(c.container_id ?? '')
+      this.log = this.log.child({ container: this.containerId })
+      this.log.debug({ username: this.username }, 'AMQP connection open')
+    })
+    c.on('receiver_open', (context: EventContext) => this.peerSenderAttached(context.receiver as Receiver))
+    c.on('sender_open', (context: EventContext) => this.peerReceiverAttached(context.sender as Sender))
+    c.on('message', (context: EventContext) => {
+      const link = this.links.get(context.receiver)
+      if (link instanceof IncomingLink && context.message !== undefined && context.delivery !== undefined) link.onMessage(context.message, context.delivery)
+    })
+    for (const event of ['accepted', 'released', 'rejected', 'modified', 'settled']) {
+      c.on(event, (context: EventContext) => {
+        const link = this.links.get(context.sender)
+        if (link instanceof OutgoingLink && context.delivery !== undefined) link.onOutcome(context.delivery, outcomeOf(event, context))
+      })
+    }
+    c.on('sendable', (context: EventContext) => (this.links.get(context.sender) as OutgoingLink | undefined)?.creditMayBeBack())
+    c.on('sender_draining', (context: EventContext) => (this.links.get(context.sender) as OutgoingLink | undefined)?.drain())
+    const linkGone = (context: EventContext): void => this.links.get(context.receiver ?? context.sender)?.ended()
+    c.on('receiver_close', linkGone)
+    c.on('sender_close', linkGone)
+    const sessionGone = (context: EventContext): void => {
+      for (const [key, link] of [...this.links]) if ((key as Sender | Receiver).session === context.session) link.ended()
+    }
+    c.on('session_close', sessionGone)
+    c.on('connection_close', () => this.endLinks())
+    c.on('disconnected', () => this.endLinks())
+    c.on('protocol_error', (err: Error) => this.failed(Condition.FramingError, err.message, AmqpErrorCode.Framing))
+    // rhea throws plain errors for undecodable or out-of-sequence input; they end this connection only.
+    c.on('error', (err: Error) => this.failed(Condition.DecodeError, err.message, AmqpErrorCode.Protocol))
+  }
+
+  private peerSenderAttached(receiver: Receiver): void {
+    const raw = receiver.target?.address as unknown
+    let target
+    if (raw === undefined || raw === null || raw === '') target = undefined
+    else {
+      target = targetAddress(String(raw))
+      if (isAddressError(target)) return this.refuseAttach(receiver, target)
+    }
+    receiver.set_target((target === undefined ? {} : { address: target.name }) as never)
+    receiver.set_source(receiver.source ?? {})
+    ;(receiver as unknown as { local: { attach: { max_message_size: number } } }).local.attach.max_message_size = this.maxMessageSize
+    const link = new IncomingLink(this, receiver, target)
+    this.links.set(receiver, link)
+    this.host.linkOpened(link)
+    void link.open()
+  }
+
+  private peerReceiverAttached(sender: Sender): void {
+    const raw = sender.source?.address as unknown
+    const source = typeof raw === 'string' && raw !== '' ? sourceAddress(raw) : { condition: Condition.InvalidField, description: 'a receiver needs a source address' }
+    if (isAddressError(source)) return this.refuseAttach(sender, source)
+    sender.set_source({ address: source.name })
+    sender.set_target(sender.target ?? {})
+    const local = (sender as unknown as { local: { attach: { snd_settle_mode: number } } }).local.attach
+    // We send as the receiver asked: pre-settled, unsettled or mixed.
+    local.snd_settle_mode = sender.snd_settle_mode ?? 2
+    const link = new OutgoingLink(this, sender, source, linkProperties(sender.properties))
+    this.links.set(sender, link)
+    this.host.linkOpened(link)
+    void link.open()
+  }
+
+  /** [AMQP 2.6.3] A refused attach: our ATTACH without source or target, then DETACH with the error. */
+  private refuseAttach(link: Sender | Receiver, error: AmqpError): void {
+    this.log.warn({ link: link.name, condition: error.condition, code: AmqpErrorCode.Address }, `AMQP link refused: ${error.description}`)
+    link.close(error)
+  }
+
+  private drained(): void {
+    for (const link of this.links.values()) if (link instanceof OutgoingLink) link.creditMayBeBack()
+  }
+
+  /** A framing or protocol error: CLOSE with the condition (when OPEN was exchanged), then the socket goes. */
+  private failed(condition: Condition, description: string, code: AmqpErrorCode): void {
+    if (this.closed) return
+    this.log.warn({ code, condition }, `AMQP connection failed: ${description}`)
+    this.close({ condition, description })
+  }
+
+  private close(error: AmqpError): void {
+    if (this.closing) return
+    this.closing = true
+    this.endLinks()
+    if (this.rhea.is_remote_open()) {
+      this.rhea.close(error)
+      // Written now: rhea ends the socket right after a read error, before its next tick.
+      ;(this.rhea as unknown as RheaConnectionInternals)._process()
+      this.socket.end()
+      setTimeout(() => this.socket.destroy(), LINGER_MS).unref()
+    } else {
+      this.socket.destroy()
+    }
+  }
+
+  private endLinks(): void {
+    for (const link of [...this.links.values()]) link.ended()
+  }
+
+  private socketClosed(): void {
+    if (this.closed) return
+    this.closed = true
+    clearTimeout(this.connectTimer)
+    this.endLinks()
+    this.host.connectionClosed(this)
+  }
+}

@@ -1,0 +1,74 @@
+import type { EventContext, Sender } from 'rhea'
+import { beforeEach, describe, expect, it } from 'vitest'
+import { Inbox, detached, openReceiver, openSender, sendAndSettle, testScope } from './test-support/harness.js'
+
+const s = testScope()
+beforeEach(async () => {
+  await s.start()
+})
+
+/** Sends `total` unsettled messages as fast as credit allows; resolves with the accepted count once all are settled. */
+function stream(sender: Sender, total: number): Promise<number> {
+  let sent = 0
+  let accepted = 0
+  let settled = 0
+  return new Promise((resolve) => {
+    const pump = (): void => {
+      while (sent < total && sender.sendable()) sender.send({ body: `m${sent++}` })
+    }
+    sender.on('sendable', pump)
+    sender.on('accepted', () => accepted++)
+    sender.on('settled', (_context: EventContext) => {
+      if (++settled === total) resolve(accepted)
+    })
+    pump()
+  })
+}
+
+describe('credit both ways', () => {
+  it('a 100k unsettled stream completes: credit comes back as the broker absorbs it', async () => {
+    const c = await s.client()
+    const receiver = await openReceiver(c, { source: { address: 'stream/t' }, credit_window: 500 })
+    const inbox = new Inbox(receiver)
+    const sender = await openSender(c, { target: { address: 'stream/t' } })
+    const total = 100_000
+    expect(await stream(sender, total)).toBe(total)
+    const all = await inbox.until(total)
+    expect(all).toHaveLength(total)
+    expect(all[total - 1]?.body).toBeDefined()
+  }, 120_000)
+
+  it('pre-settled transfers are at most once: QoS 0, delivered pre-settled', async () => {
+    const c = await s.client()
+    const receiver = await openReceiver(c, { source: { address: 'presettled/t' }, credit_window: 10, snd_settle_mode: 1 })
+    const settledOnArrival: boolean[] = []
+    receiver.on('message', (context: EventContext) => settledOnArrival.push(context.delivery?.remote_settled === true))
+    const inbox = new Inbox(receiver)
+    const sender = await openSender(c, { target: { address: 'presettled/t' }, snd_settle_mode: 1 })
+    sender.send({ body: 'fire and forget' })
+    await inbox.until(1)
+    expect(settledOnArrival).toEqual([true])
+  })
+
+  it('a link of the same name from the same container takes the session over: the first gets amqp:link:stolen', async () => {
+    const first = await s.client({ container_id: 'app' })
+    const old = await openReceiver(first, { name: 'orders', source: { address: 'steal/t' } })
+    const stolen = detached(old)
+    const second = await s.client({ container_id: 'app' })
+    await openReceiver(second, { name: 'orders', source: { address: 'steal/t' } })
+    expect(await stolen).toMatchObject({ condition: 'amqp:link:stolen' })
+  })
+
+  it('the peer detaching a receiver ends its subscription', async () => {
+    const c = await s.client()
+    const receiver = await openReceiver(c, { source: { address: 'gone/t' } })
+    const sender = await openSender(c, { target: { address: 'gone/t' } })
+    expect(s.t.broker.stats.subscriptionsCurrent).toBe(1)
+    const closed = new Promise((resolve) => receiver.once('receiver_close', resolve))
+    receiver.close()
+    await closed
+    await sendAndSettle(sender, { body: 'x' })
+    expect(s.t.broker.stats.subscriptionsCurrent).toBe(0)
+    expect(s.t.server.stats).toMatchObject({ connections: 1, linksIn: 1, linksOut: 0 })
+  })
+})

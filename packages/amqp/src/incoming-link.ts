@@ -1,0 +1,194 @@
+import type { Delivery as AmqpDelivery, Message as AmqpMessage, Receiver } from 'rhea'
+import type { Delivery } from '@fluxmq/core'
+import { isAddressError, targetAddress } from './address.js'
+import type { Address } from './address.js'
+import { Condition } from './conditions.js'
+import type { AmqpError } from './conditions.js'
+import { CoreSession } from './core-link.js'
+import type { LinkEnd, PublishOutcome } from './core-link.js'
+import { AmqpErrorCode } from './errors.js'
+import type { AmqpLink, LinkHost, MemoryWaiter } from './link-host.js'
+import { toCoreMessage } from './message-map.js'
+
+const PAUSED_FOR_BACKPRESSURE = 1
+const PAUSED_FOR_MEMORY = 2
+
+/**
+ * A peer's sender: its transfers are publishes to the target address (or, on an anonymous link,
+ * to each message's `to`). Pre-settled transfers are QoS 0; unsettled ones QoS 1, accepted once
+ * the core routed them and their `durable` promise resolved, rejected with the condition when the
+ * broker refused them. The peer has `creditWindow` credit; each transfer's credit comes back once
+ * the broker absorbed it, and not while the broker asks publishers to wait (a full subscriber
+ * queue, limits.max_buffered_bytes): then the peer simply runs out of credit.
+ */
+export class IncomingLink implements AmqpLink, LinkEnd, MemoryWaiter {
+  readonly direction = 'in'
+  private session: CoreSession | undefined
+  /** Credit the peer holds: what we granted and it has not used. */
+  private credit = 0
+  /** Credit earned back while paused, granted when the pause ends. */
+  private owed = 0
+  private pausedFor = 0
+  private congestions = 0
+  private closed = false
+
+  constructor(
+    private readonly host: LinkHost,
+    private readonly receiver: Receiver,
+    /** Undefined for an anonymous link: every message names its topic in `to`. */
+    private readonly target: Address | undefined,
+  ) {}
+
+  get name(): string {
+    return this.receiver.name
+  }
+
+  get address(): string {
+    return this.target?.name ?? ''
+  }
+
+  get clientId(): string {
+    return this.session?.clientId ?? ''
+  }
+
+  /** Claims the core session, then gives the peer its credit. */
+  async open(): Promise<void> {
+    const host = this.host
+    const session = await CoreSession.open(
+      host.broker,
+      { clientId: `${host.containerId}/${this.name}`, username: host.username, remoteAddress: host.remoteAddress, window: host.window },
+      this,
+    )
+    if (!(session instanceof CoreSession)) {
+      this.detach(session)
+      return
+    }
+    if (this.closed) {
+      session.close()
+      return
+    }
+    this.session = session
+    this.grant(host.creditWindow)
+    host.log.debug({ clientId: session.clientId, address: this.address }, 'AMQP sender attached')
+  }
+
+  onMessage(message: AmqpMessage, delivery: AmqpDelivery): void {
+    const session = this.session
+    if (session === undefined || this.closed) return
+    // [AMQP 2.6.7] A sender may not send beyond its link credit.
+    if (this.credit === 0) {
+      this.host.log.warn({ clientId: session.clientId, code: AmqpErrorCode.Protocol }, 'transfer without link credit')
+      this.detach({ condition: Condition.TransferLimitExceeded, description: 'transfer without link credit' })
+      return
+    }
+    this.credit--
+    const settled = delivery.remote_settled
+    const topic = this.topicOf(message)
+    if (isAddressError(topic)) {
+      this.refuse(delivery, settled, topic)
+      return
+    }
+    const now = this.host.now()
+    const result = session.publish(toCoreMessage(message, topic.name, settled ? 0 : 1, session.clientId, now))
+    this.absorbed(delivery, settled, result)
+  }
+
+  private topicOf(message: AmqpMessage): Address | AmqpError {
+    if (this.target !== undefined) return this.target
+    const to = message.to as unknown
+    if (typeof to !== 'string') return { condition: Condition.InvalidField, description: 'a message on an anonymous link needs a to address' }
+    return targetAddress(to)
+  }
+
+  private absorbed(delivery: AmqpDelivery, settled: boolean, result: PublishOutcome): void {
+    if (result.refused !== undefined) {
+      this.refuse(delivery, settled, result.refused)
+      return
+    }
+    if (result.backpressure !== undefined) {
+      this.congestions++
+      this.pausedFor |= PAUSED_FOR_BACKPRESSURE
+      void result.backpressure.then(() => {
+        if (--this.congestions === 0) this.unpause(PAUSED_FOR_BACKPRESSURE)
+      })
+    }
+    if ((this.pausedFor & PAUSED_FOR_MEMORY) === 0 && this.host.overMemory(this)) this.pausedFor |= PAUSED_FOR_MEMORY
+    const durable = result.durable
+    if (durable === undefined) {
+      if (!settled) delivery.accept()
+      this.replenish()
+      return
+    }
+    durable.then(
+      () => {
+        if (!settled && !this.closed) delivery.accept()
+        this.replenish()
+      },
+      (err: unknown) => {
+        this.host.log.error({ err, clientId: this.clientId }, 'message not stored')
+        if (!settled && !this.closed) delivery.reject({ condition: Condition.InternalError, description: 'the message could not be stored' })
+        this.replenish()
+      },
+    )
+  }
+
+  private refuse(delivery: AmqpDelivery, settled: boolean, error: AmqpError): void {
+    this.host.log.warn({ clientId: this.clientId, condition: error.condition }, `message refused: ${error.description}`)
+    if (!settled) delivery.reject(error)
+    // A denied address stays denied: the link goes, as a denied attach would.
+    if (error.condition === Condition.UnauthorizedAccess && this.target !== undefined) {
+      this.detach(error)
+      return
+    }
+    this.replenish()
+  }
+
+  private replenish(): void {
+    if (this.closed) return
+    if (this.pausedFor !== 0) this.owed++
+    else this.grant(1)
+  }
+
+  private grant(credit: number): void {
+    this.credit += credit
+    this.receiver.add_credit(credit)
+  }
+
+  private unpause(reason: number): void {
+    this.pausedFor &= ~reason
+    if (this.pausedFor !== 0 || this.owed === 0 || this.closed) return
+    const owed = this.owed
+    this.owed = 0
+    this.grant(owed)
+  }
+
+  memoryAvailable(): void {
+    this.unpause(PAUSED_FOR_MEMORY)
+  }
+
+  // LinkEnd: the core never delivers to a sender's session (it subscribes to nothing).
+  hasCredit(): boolean {
+    return true
+  }
+
+  deliver(_delivery: Delivery): boolean {
+    return true
+  }
+
+  closeByCore(error: AmqpError): void {
+    this.detach(error)
+  }
+
+  detach(error: AmqpError): void {
+    if (this.closed) return
+    this.receiver.close(error)
+    this.ended()
+  }
+
+  ended(): void {
+    if (this.closed) return
+    this.closed = true
+    this.session?.close()
+    this.host.linkClosed(this)
+  }
+}

@@ -1,0 +1,5 @@
+export { AmqpServer } from './server.js'
+export type { AmqpServerStats, AmqpConnectionInfo, AmqpLinkInfo } from './server.js'
+export type { AmqpServerOptions, ListenOptions, TlsListenOptions } from './options.js'
+export { AmqpErrorCode, AmqpListenError } from './errors.js'
+export { Condition, type AmqpError } from './conditions.js'

@@ -1,0 +1,40 @@
+import type { BrokerCore, Logger } from '@fluxmq/core'
+import type { AmqpError } from './conditions.js'
+
+/** What a link needs from the AMQP connection it belongs to. */
+export interface LinkHost {
+  readonly broker: BrokerCore
+  readonly log: Logger
+  readonly containerId: string
+  readonly username: string | undefined
+  readonly remoteAddress: string | undefined
+  readonly maxMessageSize: number
+  readonly window: number
+  readonly creditWindow: number
+  now(): number
+  /** Room below limits.max_write_buffer in the connection's socket. */
+  writable(): boolean
+  /**
+   * After a publish: whether the process is above limits.max_buffered_bytes. When it is, the
+   * server keeps the link and calls its `memoryAvailable` once it drained.
+   */
+  overMemory(link: MemoryWaiter): boolean
+  linkClosed(link: AmqpLink): void
+}
+
+export interface MemoryWaiter {
+  memoryAvailable(): void
+}
+
+/** Either direction of link, as the connection, the server's counts and the admin view see it. */
+export interface AmqpLink {
+  readonly direction: 'in' | 'out'
+  readonly name: string
+  readonly address: string
+  /** The core session's client id (`<container-id>/<link-name>`); empty until attached. */
+  readonly clientId: string
+  /** The peer detached it, or its session or connection ended: the core session ends. */
+  ended(): void
+  /** We detach it with `error`. */
+  detach(error: AmqpError): void
+}

@@ -1,0 +1,173 @@
+import rhea from 'rhea'
+import type { Delivery as AmqpDelivery, Sender } from 'rhea'
+import type { Delivery, Message } from '@fluxmq/core'
+import type { Address } from './address.js'
+import type { AmqpError } from './conditions.js'
+import { CoreSession } from './core-link.js'
+import type { LinkEnd, Outcome } from './core-link.js'
+import type { AmqpLink, LinkHost } from './link-host.js'
+import { toAmqpMessage } from './message-map.js'
+
+/** [AMQP 2.7.3] snd-settle-mode: the peer receiver asked for every transfer pre-settled. */
+const SND_SETTLED = 1
+
+/** rhea internals the credit accounting reads, absent from its typings. */
+interface SenderInternals {
+  readonly credit: number
+  readonly session: { readonly outgoing: { readonly next_pending_delivery: number; available(): number } }
+}
+
+/** An unsettled transfer: what settling it needs once the peer's disposition arrives. */
+interface Unsettled {
+  readonly message: Message
+  readonly packetId: number
+}
+
+/**
+ * A peer's receiver: a subscription (topic filter) or a queue consumer in the core, in a session
+ * of its own. The core delivers while `hasCredit()` (link credit not yet used, room in rhea's
+ * session window and in the socket's write buffer); dispositions settle the core's deliveries.
+ */
+export class OutgoingLink implements AmqpLink, LinkEnd {
+  readonly direction = 'out'
+  private session: CoreSession | undefined
+  private readonly unsettled = new Map<number, Unsettled>()
+  /** Ids of transfers handed to rhea that it has not written yet: they use credit rhea has not counted. */
+  private readonly queued: number[] = []
+  private queuedHead = 0
+  /** hasCredit() answered false: the core waits for creditAvailable. */
+  private starved = false
+  private closed = false
+
+  constructor(
+    private readonly host: LinkHost,
+    private readonly sender: Sender,
+    private readonly source: Address,
+    /** Link properties of the attach (consumer-group, cursor for queues). */
+    private readonly properties: readonly (readonly [string, string])[],
+  ) {}
+
+  get name(): string {
+    return this.sender.name
+  }
+
+  get address(): string {
+    return this.source.name
+  }
+
+  get clientId(): string {
+    return this.session?.clientId ?? ''
+  }
+
+  private get presettled(): boolean {
+    return this.sender.snd_settle_mode === SND_SETTLED
+  }
+
+  /** Claims the core session and subscribes; a refusal detaches the link with its condition. */
+  async open(): Promise<void> {
+    const host = this.host
+    const session = await CoreSession.open(
+      host.broker,
+      { clientId: `${host.containerId}/${this.name}`, username: host.username, remoteAddress: host.remoteAddress, window: host.window },
+      this,
+    )
+    if (!(session instanceof CoreSession)) {
+      this.detach(session)
+      return
+    }
+    if (this.closed) {
+      session.close()
+      return
+    }
+    this.session = session
+    const refused = session.subscribe(this.source, this.presettled, this.properties)
+    if (refused !== undefined) {
+      host.log.warn({ clientId: session.clientId, address: this.address, condition: refused.condition }, `AMQP receiver refused: ${refused.description}`)
+      this.detach(refused)
+      return
+    }
+    host.log.debug({ clientId: session.clientId, address: this.address }, 'AMQP receiver attached')
+  }
+
+  hasCredit(): boolean {
+    if (this.closed) return true
+    const sender = this.sender as unknown as SenderInternals
+    // rhea counts credit when it writes a transfer (next tick); until then ours are still queued.
+    const written = sender.session.outgoing.next_pending_delivery
+    while (this.queuedHead < this.queued.length && (this.queued[this.queuedHead] as number) < written) this.queuedHead++
+    if (this.queuedHead === this.queued.length) {
+      this.queued.length = 0
+      this.queuedHead = 0
+    }
+    const waiting = this.queued.length - this.queuedHead
+    const room = sender.credit > waiting && sender.session.outgoing.available() > 0 && this.host.writable()
+    if (!room) this.starved = true
+    return room
+  }
+
+  deliver(delivery: Delivery): boolean {
+    if (this.closed) return true
+    const now = this.host.now()
+    const encoded = rhea.message.encode(toAmqpMessage(delivery, now))
+    const limit = this.sender.max_message_size
+    // [AMQP 2.7.3] max-message-size of the receiving peer: a larger message cannot be sent to it.
+    if (typeof limit === 'number' && limit > 0 && encoded.length > limit) return false
+    const transfer = this.sender.send(encoded, undefined, 0)
+    this.queued.push(transfer.id)
+    if (delivery.qos === 0 && !this.presettled && this.sender.snd_settle_mode !== 0) {
+      // Mixed mode: an at-most-once delivery goes pre-settled.
+      ;(transfer as { settled: boolean }).settled = true
+    } else if (!this.presettled && delivery.qos > 0) {
+      this.unsettled.set(transfer.id, { message: delivery.message, packetId: delivery.packetId })
+    }
+    return true
+  }
+
+  /** The peer's disposition (or its settlement without an outcome: accepted by default). */
+  onOutcome(transfer: AmqpDelivery, outcome: Outcome): void {
+    const entry = this.unsettled.get(transfer.id)
+    if (!transfer.settled) transfer.update(true)
+    if (entry === undefined) return
+    this.unsettled.delete(transfer.id)
+    const session = this.session
+    if (session === undefined) return
+    const settlement = session.settle(entry.message, entry.packetId, outcome, this.host.now())
+    if (settlement?.refused !== undefined) {
+      this.host.log.warn({ clientId: session.clientId, condition: settlement.refused.condition }, `queue settlement refused: ${settlement.refused.description}`)
+    }
+    settlement?.durable?.catch((err: unknown) => this.host.log.error({ err, clientId: session.clientId }, 'queue settlement not stored'))
+    this.creditMayBeBack()
+  }
+
+  /** Credit, room in the session window or in the socket may be back: the core sends what waits. */
+  creditMayBeBack(): void {
+    if (!this.starved || this.closed || this.session === undefined) return
+    this.starved = false
+    this.session.creditAvailable()
+  }
+
+  /** [AMQP 2.6.7] The peer asked to use up its credit: what waits goes out, then the rest of the credit is spent. */
+  drain(): void {
+    this.starved = true
+    this.creditMayBeBack()
+    this.sender.set_drained(true)
+  }
+
+  closeByCore(error: AmqpError): void {
+    this.detach(error)
+  }
+
+  detach(error: AmqpError): void {
+    if (this.closed) return
+    this.sender.close(error)
+    this.ended()
+  }
+
+  ended(): void {
+    if (this.closed) return
+    this.closed = true
+    this.unsettled.clear()
+    this.session?.close()
+    this.host.linkClosed(this)
+  }
+}
