@@ -58,30 +58,39 @@ async function deploy(name, nodes, workDir, argvFor, env) {
 }
 
 /**
- * FluxMQ with every listener but MQTT TCP off; with `metrics`, its HTTP listener too, whose port
- * each node of the deployment then carries as `httpPort` (for /metrics). `nodeFlags` go to node
- * before the script (--fluxmq-node-flags). `defaults`: the shipped session queue bound.
+ * The arguments of one FluxMQ node after `node` and its flags: every listener but MQTT TCP off
+ * (HTTP on `httpPort` when given), storage in `dataDir`. `defaults`: the shipped session queue
+ * bound. `settings`: more `key=value` configuration, each passed as `--set`.
  */
-async function fluxmq({ root, workDir, storage, profileDir, profileName, nodes = 1, metrics = false, nodeFlags = [], defaults = false }) {
+export function fluxmqArgs({ root, port, httpPort, dataDir, storage, defaults = false, settings = [] }) {
+  return [
+    join(root, 'apps/broker/dist/bin.js'),
+    ...['--set', `server.mqtt.tcp.addr=127.0.0.1:${port}`],
+    ...['--set', `server.http.addr=${httpPort === undefined ? '' : `127.0.0.1:${httpPort}`}`],
+    ...['--set', 'server.mqtt.websocket.addr=', '--set', 'server.amqp.addr='],
+    ...['--set', 'log.level=warn', '--set', 'server.shutdown_timeout=5s'],
+    // The closed-loop bench measures throughput, not the offline-queue cap: no message may be
+    // dropped for room. A flood (`defaults`) runs with the shipped bound, as users do.
+    ...(defaults ? [] : ['--set', 'session.max_offline_messages=100000000']),
+    ...['--set', `storage.type=${storage}`, '--set', `storage.dir=${dataDir}`],
+    ...settings.flatMap((setting) => ['--set', setting]),
+  ]
+}
+
+/**
+ * FluxMQ (fluxmqArgs); with `metrics`, its HTTP listener too, whose port each node of the
+ * deployment then carries as `httpPort` (for /metrics). `nodeFlags` go to node before the script
+ * (--fluxmq-node-flags).
+ */
+async function fluxmq({ root, workDir, storage, profileDir, profileName, nodes = 1, metrics = false, nodeFlags = [], defaults = false, settings = [] }) {
   if (nodes !== 1) throw new Error('multi-node FluxMQ needs the cluster launcher (clustering comes in its own issue)')
-  const bin = join(root, 'apps/broker/dist/bin.js')
   const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${profileName}.cpuprofile`] : []
   const node = ['node', ...nodeFlags, ...profile]
   const httpPorts = metrics ? await Promise.all(Array.from({ length: nodes }, () => freePort())) : []
-  const deployment = await deploy('fluxmq', nodes, workDir, (port, index, dataDir) => {
-    return [
-      ...node,
-      bin,
-      ...['--set', `server.mqtt.tcp.addr=127.0.0.1:${port}`],
-      ...['--set', `server.http.addr=${metrics ? `127.0.0.1:${httpPorts[index]}` : ''}`],
-      ...['--set', 'server.mqtt.websocket.addr=', '--set', 'server.amqp.addr='],
-      ...['--set', 'log.level=warn', '--set', 'server.shutdown_timeout=5s'],
-      // The closed-loop bench measures throughput, not the offline-queue cap: no message may be
-      // dropped for room. A flood (`defaults`) runs with the shipped bound, as users do.
-      ...(defaults ? [] : ['--set', 'session.max_offline_messages=100000000']),
-      ...['--set', `storage.type=${storage}`, '--set', `storage.dir=${dataDir}`],
-    ]
-  })
+  const deployment = await deploy('fluxmq', nodes, workDir, (port, index, dataDir) => [
+    ...node,
+    ...fluxmqArgs({ root, port, httpPort: httpPorts[index], dataDir, storage, defaults, settings }),
+  ])
   httpPorts.forEach((httpPort, index) => (deployment.nodes[index].httpPort = httpPort))
   return deployment
 }
