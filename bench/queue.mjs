@@ -1,36 +1,49 @@
 #!/usr/bin/env node
-// node bench/queue.mjs [--duration S] (after pnpm build): issue 11's queue scenario on SQLite —
-// 10 publishers at QoS 1 into one queue, one group of 4 consumers in manual ack mode — beside the
-// persistent-session QoS 1 path (10 publishers → 10 persistent subscribers) in the same run, on
-// the same broker build. Both sides are driven by mqtt.js from this one process, pinned to the
-// generator CPU (the broker to the other): the figures are comparable with each other, not with
-// the C load generator's table of run.mjs.
+// node bench/queue.mjs [--duration S] [--repetitions N] [--json FILE] (after pnpm build): issue
+// 11's queue scenario on SQLite — 10 publishers at QoS 1 into one queue, one group of 4
+// consumers in manual ack mode — beside the persistent-session QoS 1 path (10 publishers → 10
+// persistent subscribers) in the same run, on the same broker build, then a SIGKILL of the
+// broker in the middle of the queue scenario after which no PUBACKed message may be missing.
+// Both sides are driven by mqtt.js from this one process, pinned to the generator CPU (the
+// broker to the other): the figures are comparable with each other, not with the C load
+// generator's table of run.mjs. `pnpm bench` runs it and adds its table to its own.
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import mqtt from 'mqtt'
-import { launch } from './lib/brokers.mjs'
-import { cpus, pinned } from './lib/process.mjs'
+import { fluxmqArgs, launch } from './lib/brokers.mjs'
+import { cpus, freePort, pinned, startChild, waitForPort } from './lib/process.mjs'
 
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..')
 const PUBLISHERS = 10
 const CONSUMERS = 4
 const WINDOW = 64
 const PAYLOAD = 64
+const GROUP = 'bench'
+/** The queue scenario's target (issue 11): delivered+acked/s at least this share of the persistent path's delivered/s. */
+export const TARGET_RATIO = 0.5
 
 const { values } = parseArgs({
-  options: { duration: { type: 'string', default: '8' }, pinned: { type: 'boolean', default: false }, profile: { type: 'string' } },
+  options: {
+    duration: { type: 'string', default: '8' },
+    repetitions: { type: 'string', default: '3' },
+    json: { type: 'string' },
+    pinned: { type: 'boolean', default: false },
+    profile: { type: 'string' },
+    set: { type: 'string', multiple: true, default: [] },
+  },
 })
 const duration = Number(values.duration)
-if (!(duration > 0)) throw new Error('--duration must be a positive number of seconds')
+const repetitions = Number(values.repetitions)
+if (!(duration > 0) || !(repetitions >= 1)) throw new Error('--duration and --repetitions must be positive numbers')
 
 // The generator runs pinned like run.mjs's: this script starts itself again under taskset.
 if (!values.pinned && cpus.loadgen !== null) {
-  const profile = values.profile === undefined ? [] : ['--profile', values.profile]
-  const argv = pinned(cpus.loadgen, [process.execPath, fileURLToPath(import.meta.url), '--pinned', '--duration', String(duration), ...profile])
+  const passed = process.argv.slice(2)
+  const argv = pinned(cpus.loadgen, [process.execPath, fileURLToPath(import.meta.url), '--pinned', ...passed])
   process.exit(spawnSync(argv[0], argv.slice(1), { stdio: 'inherit' }).status ?? 1)
 }
 
@@ -53,47 +66,61 @@ function stamped() {
   return payload
 }
 
-/** Each publisher keeps WINDOW QoS 1 publishes in flight on its topic until the deadline; resolves with the PUBACK count. */
-async function publishFor(clients, topicOf, deadline) {
-  let acked = 0
+/**
+ * Each publisher keeps WINDOW QoS 1 publishes in flight on its topic until `done()`; `payloadOf`
+ * makes each payload, `onAcked` hears each PUBACK. A publish the broker never acknowledged (it
+ * was killed) counts as not sent.
+ */
+async function publishUntil(clients, topicOf, done, payloadOf = stamped, onAcked = () => undefined) {
   await Promise.all(
     clients.map(async (client, i) => {
       const inflight = new Set()
-      while (performance.now() < deadline) {
-        const p = client.publishAsync(topicOf(i), stamped(), { qos: 1 }).then(() => {
-          acked++
-          inflight.delete(p)
-        })
+      while (!done() && client.connected) {
+        const payload = payloadOf(i)
+        const p = client
+          .publishAsync(topicOf(i), payload, { qos: 1 })
+          .then(() => onAcked(payload), () => undefined)
+          .finally(() => inflight.delete(p))
         inflight.add(p)
         if (inflight.size >= WINDOW) await Promise.race(inflight)
       }
       await Promise.all(inflight)
     }),
   )
-  return acked
+}
+
+/** Manual-ack consumers of the bench group: `onMessage(payload)` per delivery, then an `$ack`. */
+async function queueConsumers(port, onMessage) {
+  const consumers = await Promise.all(Array.from({ length: CONSUMERS }, (_, i) => connect(port, { clientId: `q-consumer-${i}` })))
+  for (const consumer of consumers) {
+    consumer.on('error', () => undefined)
+    consumer.on('message', (_topic, payload, packet) => {
+      onMessage(payload)
+      const userProperties = { 'message-id': packet.properties.userProperties['message-id'], 'group-id': GROUP }
+      consumer.publishAsync('$queue/bench/$ack', '', { qos: 1, properties: { userProperties } }).catch(() => undefined)
+    })
+    await consumer.subscribeAsync('$queue/bench', { qos: 1, properties: { userProperties: { 'consumer-group': GROUP, 'ack-mode': 'manual' } } })
+  }
+  return consumers
 }
 
 async function queueScenario(port, measure) {
   const latencies = []
   let settled = 0
-  const consumers = await Promise.all(Array.from({ length: CONSUMERS }, (_, i) => connect(port, { clientId: `q-consumer-${i}` })))
-  for (const consumer of consumers) {
-    consumer.on('message', (_topic, payload, packet) => {
-      latencies.push(performance.now() - payload.readDoubleLE(0))
-      const userProperties = { 'message-id': packet.properties.userProperties['message-id'], 'group-id': 'bench' }
-      consumer.publishAsync('$queue/bench/$ack', '', { qos: 1, properties: { userProperties } }).then(() => settled++)
-    })
-    await consumer.subscribeAsync('$queue/bench', { qos: 1, properties: { userProperties: { 'consumer-group': 'bench', 'ack-mode': 'manual' } } })
-  }
+  const consumers = await queueConsumers(port, (payload) => {
+    latencies.push(performance.now() - payload.readDoubleLE(0))
+    settled++
+  })
   const publishers = await Promise.all(Array.from({ length: PUBLISHERS }, (_, i) => connect(port, { clientId: `q-publisher-${i}` })))
+  let appended = 0
   const start = performance.now()
   const cpu = measure()
-  const appended = await publishFor(publishers, () => '$queue/bench', start + duration * 1000)
+  await publishUntil(publishers, () => '$queue/bench', () => performance.now() >= start + duration * 1000, stamped, () => appended++)
   const seconds = (performance.now() - start) / 1000
   const settledInTime = settled
   const busy = cpu(seconds)
   await Promise.all([...consumers, ...publishers].map((client) => client.endAsync()))
-  return { appendedPerSec: appended / seconds, deliveredAckedPerSec: settledInTime / seconds, p99Ms: p99(latencies), ...busy }
+  return { appendedPerSec: appended / seconds, deliveredPerSec: settledInTime / seconds, p99Ms: p99(latencies), ...busy }
 }
 
 async function persistentScenario(port, measure) {
@@ -110,21 +137,22 @@ async function persistentScenario(port, measure) {
     await subscriber.subscribeAsync(`bench/ps/${i}`, { qos: 1 })
   }
   const publishers = await Promise.all(Array.from({ length: PUBLISHERS }, (_, i) => connect(port, { clientId: `ps-publisher-${i}` })))
+  let acked = 0
   const start = performance.now()
   const cpu = measure()
-  const acked = await publishFor(publishers, (i) => `bench/ps/${i}`, start + duration * 1000)
+  await publishUntil(publishers, (i) => `bench/ps/${i}`, () => performance.now() >= start + duration * 1000, stamped, () => acked++)
   const seconds = (performance.now() - start) / 1000
   const deliveredInTime = delivered
   const busy = cpu(seconds)
   await Promise.all([...subscribers, ...publishers].map((client) => client.endAsync()))
-  return { appendedPerSec: acked / seconds, deliveredAckedPerSec: deliveredInTime / seconds, p99Ms: p99(latencies), ...busy }
+  return { appendedPerSec: acked / seconds, deliveredPerSec: deliveredInTime / seconds, p99Ms: p99(latencies), ...busy }
 }
 
-/** `--profile DIR`: each broker writes DIR/<scenario>.cpuprofile (node --cpu-prof), for bench/profile-top.mjs. */
-async function onFreshBroker(run) {
+/** `--profile DIR`: each broker writes DIR/<scenario>-<repetition>.cpuprofile (node --cpu-prof), for bench/profile-top.mjs. */
+async function onFreshBroker(run, repetition) {
   const workDir = mkdtempSync(join(tmpdir(), 'fluxmq-queue-bench-'))
-  const profile = values.profile === undefined ? {} : { profileDir: values.profile, profileName: run.name }
-  const broker = await launch('fluxmq', { root, workDir, storage: 'sqlite', ...profile })
+  const profile = values.profile === undefined ? {} : { profileDir: values.profile, profileName: `${run.name}-${repetition}` }
+  const broker = await launch('fluxmq', { root, workDir, storage: 'sqlite', settings: values.set, ...profile })
   try {
     // CPU of the broker and of this generator over the measured interval, in % of one core: which side was the limit.
     const measure = () => {
@@ -132,7 +160,8 @@ async function onFreshBroker(run) {
       const brokerSeconds = broker.cpuSeconds()
       return (seconds) => {
         const { user, system } = process.cpuUsage(generator)
-        return { brokerCpu: (100 * (broker.cpuSeconds() - brokerSeconds)) / seconds, generatorCpu: (100 * (user + system)) / 1e6 / seconds }
+        const brokerCpuSeconds = broker.cpuSeconds() - brokerSeconds
+        return { brokerCpu: (100 * brokerCpuSeconds) / seconds, generatorCpu: (100 * (user + system)) / 1e6 / seconds, brokerCpuSeconds }
       }
     }
     return await run(broker.nodes[0].port, measure)
@@ -143,15 +172,103 @@ async function onFreshBroker(run) {
   }
 }
 
-const persistent = await onFreshBroker(persistentScenario)
-await sleep(500)
-const queue = await onFreshBroker(queueScenario)
+/**
+ * The queue scenario's load for a few seconds, the broker SIGKILLed in the middle of it and
+ * started again on the same files: every message PUBACKed before the kill must reach the group
+ * (before or after). Payloads carry a unique id instead of a timestamp.
+ */
+async function crashCheck() {
+  const workDir = mkdtempSync(join(tmpdir(), 'fluxmq-queue-crash-'))
+  const port = await freePort()
+  const argv = ['node', ...fluxmqArgs({ root, port, dataDir: join(workDir, 'data'), storage: 'sqlite', settings: values.set })]
+  const start = () => startChild(argv, { cpu: cpus.broker, logFile: join(workDir, `broker-${Date.now()}.log`) })
+  const received = new Set()
+  const acked = new Set()
+  let broker = start()
+  try {
+    await waitForPort(port, broker)
+    const consumers = await queueConsumers(port, (payload) => received.add(payload.toString()))
+    const publishers = await Promise.all(Array.from({ length: PUBLISHERS }, (_, i) => connect(port, { clientId: `crash-publisher-${i}` })))
+    for (const publisher of publishers) publisher.on('error', () => undefined)
+    const counters = new Array(PUBLISHERS).fill(0)
+    let killed = false
+    const publishing = publishUntil(
+      publishers,
+      () => '$queue/bench',
+      () => killed,
+      (i) => Buffer.from(`p${i}-${counters[i]++}`),
+      (payload) => acked.add(payload.toString()),
+    )
+    await sleep(Math.min(2000, (duration * 1000) / 2))
+    const pubackedBeforeKill = acked.size
+    process.kill(broker.pid, 'SIGKILL')
+    killed = true
+    await broker.exited
+    // Forced: mqtt.js keeps unacknowledged publishes for a reconnect; ending fails them instead.
+    await Promise.all([...consumers, ...publishers].map((client) => client.endAsync(true)))
+    await publishing
+    broker = start()
+    await waitForPort(port, broker)
+    const deliveredBeforeRestart = received.size
+    const again = await queueConsumers(port, (payload) => received.add(payload.toString()))
+    const deadline = Date.now() + 60_000
+    const missing = () => [...acked].filter((id) => !received.has(id))
+    while (missing().length > 0 && Date.now() < deadline) await sleep(100)
+    await Promise.all(again.map((client) => client.endAsync()))
+    return { pubacked: acked.size, pubackedBeforeKill, deliveredBeforeRestart, deliveredAfterRestart: received.size - deliveredBeforeRestart, lost: missing().length }
+  } finally {
+    await broker.stop()
+    rmSync(workDir, { recursive: true, force: true })
+  }
+}
+
+/** The repetition with the median value of `key`. */
+function medianBy(samples, key) {
+  const sorted = [...samples].sort((a, b) => a[key] - b[key])
+  return sorted[Math.floor((sorted.length - 1) / 2)]
+}
+
+const persistentRuns = []
+const queueRuns = []
+// Repetitions alternate the two paths, so background load drifting over the run hits both alike.
+for (let rep = 0; rep < repetitions; rep++) {
+  persistentRuns.push(await onFreshBroker(persistentScenario, rep))
+  await sleep(300)
+  queueRuns.push(await onFreshBroker(queueScenario, rep))
+  await sleep(300)
+}
+const persistent = medianBy(persistentRuns, 'deliveredPerSec')
+const queue = medianBy(queueRuns, 'deliveredPerSec')
+const crash = await crashCheck()
+const ratio = queue.deliveredPerSec / persistent.deliveredPerSec
+// Messages per second of broker CPU: what the load on a shared machine changes least.
+const perCpu = (runs) => runs.reduce((sum, r) => sum + r.deliveredPerSec * duration, 0) / runs.reduce((sum, r) => sum + r.brokerCpuSeconds, 0)
+const cpuRatio = perCpu(queueRuns) / perCpu(persistentRuns)
+const result = {
+  duration,
+  repetitions,
+  persistent,
+  queue,
+  samples: { persistent: persistentRuns, queue: queueRuns },
+  ratio,
+  cpuRatio,
+  crash,
+  pass: ratio >= TARGET_RATIO && crash.lost === 0,
+}
+
 const row = (name, r) =>
-  `| ${name} | ${Math.round(r.appendedPerSec)} | ${Math.round(r.deliveredAckedPerSec)} | ${r.p99Ms.toFixed(1)} | ${Math.round(r.brokerCpu)} % | ${Math.round(r.generatorCpu)} % |`
-console.log(`SQLite, ${duration} s each, ${PUBLISHERS} publishers × ${WINDOW} in flight, ${PAYLOAD} B payloads, mqtt.js generator\n`)
+  `| ${name} | ${Math.round(r.appendedPerSec)} | ${Math.round(r.deliveredPerSec)} | ${r.p99Ms.toFixed(1)} | ${Math.round(r.brokerCpu)} % | ${Math.round(r.generatorCpu)} % |`
+console.log(`Queue scenario: SQLite, ${duration} s × ${repetitions} each (median), ${PUBLISHERS} publishers × ${WINDOW} in flight, ${PAYLOAD} B payloads, mqtt.js generator\n`)
 console.log('| path | PUBACKed/s | delivered (+acked) /s | p99 end-to-end ms | broker CPU | generator CPU |')
 console.log('|---|---|---|---|---|---|')
-console.log(row('persistent sessions QoS 1, 10 → 10', persistent))
-console.log(row(`queue, 10 → 1 group of ${CONSUMERS} (manual $ack)`, queue))
-const ratio = queue.deliveredAckedPerSec / persistent.deliveredAckedPerSec
-console.log(`\nqueue / persistent (delivered): ${ratio.toFixed(2)}x — target ≥ 0.5x: ${ratio >= 0.5 ? 'PASS' : 'FAIL'}`)
+console.log(row(`persistent sessions QoS 1, ${PUBLISHERS} → ${PUBLISHERS}`, persistent))
+console.log(row(`queue, ${PUBLISHERS} → 1 group of ${CONSUMERS} (manual $ack)`, queue))
+console.log(
+  `\nqueue / persistent (delivered): ${ratio.toFixed(2)}x — target ≥ ${TARGET_RATIO}x: ${ratio >= TARGET_RATIO ? 'PASS' : 'FAIL'}` +
+    ` (per broker CPU-second, all repetitions: ${cpuRatio.toFixed(2)}x)`,
+)
+console.log(
+  `SIGKILL mid-stream: ${crash.pubackedBeforeKill} PUBACKed before the kill (${crash.pubacked} in all), ${crash.deliveredAfterRestart} delivered after the restart, ` +
+    `${crash.lost} PUBACKed missing — ${crash.lost === 0 ? 'PASS' : 'FAIL'}`,
+)
+if (values.json !== undefined) writeFileSync(values.json, JSON.stringify(result, null, 2) + '\n')

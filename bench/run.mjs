@@ -20,9 +20,12 @@ import { SCENARIOS, SIZES, resolve } from './lib/scenarios.mjs'
 const benchDir = fileURLToPath(new URL('.', import.meta.url))
 const root = join(benchDir, '..')
 
+/** Issue 11's queue scenario: FluxMQ alone (queue path beside its persistent-session path), from queue.mjs. */
+const QUEUE = 'queue'
+
 const HELP = `pnpm bench [options]
-  --quick               about one minute: ${SCENARIOS.filter((s) => s.quick).map((s) => s.id).join(', ')}; 1 repetition
-  --only a,b            scenarios: ${SCENARIOS.map((s) => s.id).join(', ')}
+  --quick               about one minute: ${SCENARIOS.filter((s) => s.quick).map((s) => s.id).join(', ')}, ${QUEUE}; 1 repetition
+  --only a,b            scenarios: ${SCENARIOS.map((s) => s.id).join(', ')}, ${QUEUE} (queue.mjs, FluxMQ only)
   --brokers a,b         targets: ${BROKERS.join(', ')} (default: all); the sink always runs unless --no-sink
   --no-sink             skip the ceiling runs
   --repetitions N       repetitions per scenario and broker (default 3, --quick 1); the median is reported
@@ -62,7 +65,7 @@ function options() {
   if (values.duration) size.duration = Number(values.duration)
   if (!(size.repetitions >= 1) || !(size.duration > 0)) throw new Error('--repetitions and --duration must be positive numbers')
   const ids = SCENARIOS.map((s) => s.id)
-  const only = values.only ? list(values.only, ids, 'scenario') : ids.filter((id) => !values.quick || SCENARIOS.find((s) => s.id === id).quick)
+  const only = values.only ? list(values.only, [...ids, QUEUE], 'scenario') : [...ids.filter((id) => !values.quick || SCENARIOS.find((s) => s.id === id).quick), QUEUE]
   const brokers = values.profile ? ['fluxmq'] : values.brokers ? list(values.brokers, BROKERS, 'broker') : BROKERS
   const sink = !values['no-sink'] && !values.profile
   const nodeFlags = values['fluxmq-node-flags'].split(/\s+/).filter(Boolean)
@@ -101,6 +104,22 @@ function timestamp() {
   return new Date().toISOString().slice(0, 16).replace(':', '-') + 'Z'
 }
 
+/** Runs queue.mjs at the run's size: its table as printed, and its measurements (undefined if it failed). */
+function runQueueScenario(size) {
+  const dir = mkdtempSync(join(tmpdir(), 'fluxmq-bench-queue-'))
+  const json = join(dir, 'queue.json')
+  try {
+    console.error(`queue scenario (${size.repetitions} × 2 × ${size.duration} s, then a SIGKILL check)`)
+    const args = [join(benchDir, 'queue.mjs'), '--duration', String(size.duration), '--repetitions', String(size.repetitions), '--json', json]
+    const run = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+    const text = run.stdout.trim()
+    if (run.status !== 0 || !existsSync(json)) return { text: `${text}\nqueue scenario failed (exit ${run.status})`, result: undefined }
+    return { text, result: JSON.parse(readFileSync(json, 'utf8')) }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
 async function main() {
   const opts = options()
   // Mosquitto (and the clients the tests use) come from Debian; installed only when missing.
@@ -125,7 +144,7 @@ async function main() {
   const rows = []
   const started = Date.now()
   const loadBefore = loadavg()[0]
-  for (const id of opts.only) {
+  for (const id of opts.only.filter((id) => id !== QUEUE)) {
     const scenario = resolve(
       SCENARIOS.find((s) => s.id === id),
       opts.size,
@@ -159,6 +178,7 @@ async function main() {
     rows.push(row)
   }
   rmSync(workDir, { recursive: true, force: true })
+  const queue = opts.only.includes(QUEUE) && opts.brokers.includes('fluxmq') && !skipped.fluxmq && !opts.profiling ? runQueueScenario(opts.size) : undefined
 
   // Other work on the machine takes CPU from the broker: the load average says how much there was.
   const info = { ...machine(), loadAverage: { before: loadBefore, after: loadavg()[0] } }
@@ -170,7 +190,16 @@ async function main() {
     `${info.pinning}, Node ${info.node}, Mosquitto ${info.mosquitto}, Aedes ${info.aedes}, RabbitMQ ${info.rabbitmq}, ` +
     `load average ${info.loadAverage.before.toFixed(1)} → ${info.loadAverage.after.toFixed(1)}` +
     (opts.nodeFlags.length > 0 ? `, FluxMQ under node ${opts.nodeFlags.join(' ')}` : '')
-  const sections = [header, markdown, `Targets:\n${verdicts.map(({ name, verdict }) => `- ${verdict}  ${name}`).join('\n')}`]
+  if (queue !== undefined) {
+    verdicts.push({
+      name: `queue ≥ 0.5× persistent QoS 1 (delivered+acked/s, same run): ${queue.result?.ratio.toFixed(2) ?? '—'}×; nothing PUBACKed lost across a SIGKILL: ${queue.result?.crash.lost ?? '—'} lost`,
+      verdict: queue.result === undefined ? 'FAIL' : queue.result.pass ? 'PASS' : 'FAIL',
+    })
+  }
+  const sections = [header]
+  if (rows.length > 0) sections.push(markdown)
+  if (queue !== undefined) sections.push(queue.text)
+  sections.push(`Targets:\n${verdicts.map(({ name, verdict }) => `- ${verdict}  ${name}`).join('\n')}`)
   if (warnings.length > 0) sections.push(`Notes:\n${warnings.join('\n')}`)
   for (const [name, reason] of Object.entries(skipped)) sections.push(`${LABELS[name]} not run: ${reason}`)
   console.log(`\n${sections.join('\n\n')}`)
@@ -185,7 +214,7 @@ async function main() {
       console.log(`\nTop frames by self time, ${join(profileDir, name)}:\n${formatTopFrames(frames)}`)
     }
   }
-  const report = { date: new Date().toISOString(), machine: info, options: opts, skipped, table: markdown, targets: verdicts, notes: warnings, rows, profiles }
+  const report = { date: new Date().toISOString(), machine: info, options: opts, skipped, table: markdown, targets: verdicts, notes: warnings, rows, queue: queue?.result, profiles }
   writeFileSync(file, JSON.stringify(report, null, 2) + '\n')
   console.log(`\nResults: ${file} (${((Date.now() - started) / 1000).toFixed(0)} s)`)
 }

@@ -67,14 +67,32 @@ async function deploy(name, nodes, workDir, argvFor, { env, ready, startMs } = {
 }
 
 /**
- * FluxMQ with every listener but MQTT TCP off; with `metrics`, its HTTP listener too, whose port
- * each node of the deployment then carries as `httpPort` (for /metrics); with `amqp`, its AMQP
- * listener too (`amqpPort`). `nodeFlags` go to node before the script (--fluxmq-node-flags).
- * `defaults`: the shipped session queue bound.
+ * The arguments of one FluxMQ node after `node` and its flags: every listener but MQTT TCP off
+ * (HTTP on `httpPort`, AMQP on `amqpPort` when given), storage in `dataDir`. `defaults`: the
+ * shipped session queue bound. `settings`: more `key=value` configuration, each passed as `--set`.
  */
-async function fluxmq({ root, workDir, storage, profileDir, profileName, nodes = 1, metrics = false, amqp = false, nodeFlags = [], defaults = false }) {
+export function fluxmqArgs({ root, port, httpPort, amqpPort, dataDir, storage, defaults = false, settings = [] }) {
+  return [
+    join(root, 'apps/broker/dist/bin.js'),
+    ...['--set', `server.mqtt.tcp.addr=127.0.0.1:${port}`],
+    ...['--set', `server.http.addr=${httpPort === undefined ? '' : `127.0.0.1:${httpPort}`}`],
+    ...['--set', 'server.mqtt.websocket.addr=', '--set', `server.amqp.addr=${amqpPort === undefined ? '' : `127.0.0.1:${amqpPort}`}`],
+    ...['--set', 'log.level=warn', '--set', 'server.shutdown_timeout=5s'],
+    // The closed-loop bench measures throughput, not the offline-queue cap: no message may be
+    // dropped for room. A flood (`defaults`) runs with the shipped bound, as users do.
+    ...(defaults ? [] : ['--set', 'session.max_offline_messages=100000000']),
+    ...['--set', `storage.type=${storage}`, '--set', `storage.dir=${dataDir}`],
+    ...settings.flatMap((setting) => ['--set', setting]),
+  ]
+}
+
+/**
+ * FluxMQ (fluxmqArgs); with `metrics`, its HTTP listener too, whose port each node of the
+ * deployment then carries as `httpPort` (for /metrics); with `amqp`, its AMQP listener too
+ * (`amqpPort`). `nodeFlags` go to node before the script (--fluxmq-node-flags).
+ */
+async function fluxmq({ root, workDir, storage, profileDir, profileName, nodes = 1, metrics = false, amqp = false, nodeFlags = [], defaults = false, settings = [] }) {
   if (nodes !== 1) throw new Error('multi-node FluxMQ needs the cluster launcher (clustering comes in its own issue)')
-  const bin = join(root, 'apps/broker/dist/bin.js')
   const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${profileName}.cpuprofile`] : []
   const node = ['node', ...nodeFlags, ...profile]
   const httpPorts = metrics ? await Promise.all(Array.from({ length: nodes }, () => freePort())) : []
@@ -84,20 +102,16 @@ async function fluxmq({ root, workDir, storage, profileDir, profileName, nodes =
     node.amqpPort = amqpPorts[index]
     await waitForPort(node.amqpPort, child)
   }
-  const deployment = await deploy('fluxmq', nodes, workDir, (port, index, dataDir) => {
-    return [
+  const deployment = await deploy(
+    'fluxmq',
+    nodes,
+    workDir,
+    (port, index, dataDir) => [
       ...node,
-      bin,
-      ...['--set', `server.mqtt.tcp.addr=127.0.0.1:${port}`],
-      ...['--set', `server.http.addr=${metrics ? `127.0.0.1:${httpPorts[index]}` : ''}`],
-      ...['--set', 'server.mqtt.websocket.addr=', '--set', `server.amqp.addr=${amqp ? `127.0.0.1:${amqpPorts[index]}` : ''}`],
-      ...['--set', 'log.level=warn', '--set', 'server.shutdown_timeout=5s'],
-      // The closed-loop bench measures throughput, not the offline-queue cap: no message may be
-      // dropped for room. A flood (`defaults`) runs with the shipped bound, as users do.
-      ...(defaults ? [] : ['--set', 'session.max_offline_messages=100000000']),
-      ...['--set', `storage.type=${storage}`, '--set', `storage.dir=${dataDir}`],
-    ]
-  }, { ready })
+      ...fluxmqArgs({ root, port, httpPort: httpPorts[index], amqpPort: amqpPorts[index], dataDir, storage, defaults, settings }),
+    ],
+    { ready },
+  )
   httpPorts.forEach((httpPort, index) => (deployment.nodes[index].httpPort = httpPort))
   return deployment
 }

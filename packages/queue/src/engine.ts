@@ -584,10 +584,7 @@ export class QueueEngine {
   }
 
   private markSettled(queue: QueueState, group: ConsumerGroup, offset: number): void {
-    if (!group.settle(offset)) {
-      const queueId = queue.id
-      this.batch.stage(() => this.store.saveEntry(queueId, group.name, offset, true, 0))
-    }
+    group.settle(offset)
     this.touch(queue, group)
   }
 
@@ -644,10 +641,11 @@ export class QueueEngine {
     this.batch.stage(() => undefined)
   }
 
-  /** Runs last in every commit. */
+  /** Runs last in every commit: each changed group's floor and marks, and what it settled above its floor. */
   private saveDirtyGroups(): void {
     for (const [group, queue] of this.dirtyGroups) {
       this.store.saveGroup(queue.id, group.name, group.floor, group.deliveredTo)
+      for (const offset of group.takeUnsaved()) this.store.saveEntry(queue.id, group.name, offset, true, 0)
       group.dirty = false
     }
     this.dirtyGroups.clear()

@@ -56,6 +56,8 @@ export class ConsumerGroup {
   nextOffset: number
   /** Settled offsets at or above the floor (acks out of order). */
   private readonly settledAbove = new Set<number>()
+  /** Offsets settled above the floor since the last commit: saved by it unless the floor passed them first. */
+  private unsaved: number[] = []
   /** From the last run: offsets below it were delivered at least once before the restart. */
   private deliveredBeforeRestart: number
   /** From the last run: counted deliveries of offsets delivered more than once. */
@@ -95,16 +97,26 @@ export class ConsumerGroup {
     return offset < this.floor || this.settledAbove.has(offset)
   }
 
-  /** Marks `offset` settled; returns whether the floor moved (else the offset must be saved on its own). */
-  settle(offset: number): boolean {
+  /** Marks `offset` settled; the group is then dirty (its floor moved, or the offset waits to be saved). */
+  settle(offset: number): void {
+    this.dirty = true
     if (offset !== this.floor) {
       this.settledAbove.add(offset)
-      return false
+      this.unsaved.push(offset)
+      return
     }
     this.floor += 1
     while (this.settledAbove.delete(this.floor)) this.floor += 1
-    this.dirty = true
-    return true
+  }
+
+  /**
+   * The offsets settled above the floor since the last call that are still above it, for the
+   * commit to save: acks out of order that the floor overtook within one turn never reach the disk.
+   */
+  takeUnsaved(): number[] {
+    const unsaved = this.unsaved.filter((offset) => this.settledAbove.has(offset))
+    this.unsaved = []
+    return unsaved
   }
 
   /** Counted deliveries of `offset` before its first delivery in this run (0 for a new message). */
