@@ -234,6 +234,7 @@ describe('leader death, then etcd quorum loss (3 nodes)', () => {
     })
     const frozenAt = performance.now()
     await eventually(`${a.nodeId} not ready without quorum`, async () => (await readyStatus(a)) === 503, LEASE_TTL_MS * 2)
+    const notReadyMs = performance.now() - frozenAt
     // New sessions are refused cleanly: 0x88 Server unavailable (v5), return code 3 (3.1.1).
     await expect(openClient(a.mqttUrl, { protocolVersion: 5, clientId: 'late5' })).rejects.toMatchObject({ code: 0x88 })
     await expect(openClient(a.mqttUrl, { protocolVersion: 4, clientId: 'late4' })).rejects.toMatchObject({ code: 3 })
@@ -244,9 +245,14 @@ describe('leader death, then etcd quorum loss (3 nodes)', () => {
 
     // Quorum comes back: both nodes recover by themselves and take sessions again.
     process.kill(frozen, 'SIGCONT')
+    const thawedAt = performance.now()
     for (const n of [a, b]) await eventually(`${n.nodeId} ready again`, async () => (await readyStatus(n)) === 200, LEASE_TTL_MS * 4)
     const again = await reconnectUntilServed(scene, a.mqttUrl, persistent('held', 'will/held', 0), 15_000)
     expect(again.connack.reasonCode).toBe(0)
+    console.log(
+      `quorum loss: not ready after ${Math.round(notReadyMs)} ms, held session dropped after ${Math.round(closedAt - frozenAt)} ms; ` +
+        `quorum back: sessions taken again after ${Math.round(performance.now() - thawedAt)} ms`,
+    )
     await closeClient(again.client)
   }, 170_000)
 })
