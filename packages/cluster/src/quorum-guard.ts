@@ -19,6 +19,7 @@ export interface QuorumGuardOptions {
  */
 export class QuorumGuard {
   private ok = true
+  private failures = 0
   private timer: NodeJS.Timeout | undefined
   private probing = false
   private readonly log: Logger
@@ -30,7 +31,7 @@ export class QuorumGuard {
     this.log = options.logger.child({ component: 'quorum-guard', nodeId: options.nodeId })
   }
 
-  /** False since a probe failed, until one succeeds again. */
+  /** False since two probes in a row failed, until one succeeds again. */
   get quorate(): boolean {
     return this.ok
   }
@@ -57,9 +58,14 @@ export class QuorumGuard {
       ])
       if (!this.ok) this.log.info({}, 'etcd quorum is back, accepting new sessions')
       this.ok = true
+      this.failures = 0
     } catch (err) {
-      if (this.ok) this.log.error({ err }, 'etcd has no quorum or does not answer, refusing new sessions')
-      this.ok = false
+      // Two in a row: one slow answer on a loaded machine is not a lost quorum.
+      this.failures += 1
+      if (this.ok && this.failures >= 2) {
+        this.log.error({ err }, 'etcd has no quorum or does not answer, refusing new sessions')
+        this.ok = false
+      }
     } finally {
       clearTimeout(timeout)
       this.probing = false

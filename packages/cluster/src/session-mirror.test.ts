@@ -82,6 +82,22 @@ describe('SessionMirror (real etcd)', () => {
     await mirror.close()
   })
 
+  it('deletes what a dead node saved when the resumed session ends in the same turn (Clean Start)', async () => {
+    const dead = await startNode('dead')
+    const n4 = await startNode('n4')
+    const old = await dead.ownership.claim('c5')
+    await dead.store.save('c5', old.epoch, { protocol: 'mqtt5', expiryInterval: 60, subscriptions: [sub('old/#')] })
+    const mirror = mirrorOf(new MemoryStorage(), n4)
+    await mirror.open()
+    const { epoch } = await n4.ownership.claim('c5')
+    // The core adopts the saved state and ends it at once; the new session has no expiry.
+    mirror.putSession({ clientId: 'c5', protocol: 'mqtt5', expiryInterval: 60, epoch })
+    mirror.putSubscription('c5', sub('old/#'))
+    mirror.deleteSession('c5')
+    await until('the saved session gone', async () => (await n4.store.load('c5')) === undefined)
+    await mirror.close()
+  })
+
   it('does not load a stored will again that the cluster handled while this node was down', async () => {
     const n3 = await startNode('n3')
     const inner = new MemoryStorage()

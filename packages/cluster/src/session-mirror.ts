@@ -53,6 +53,11 @@ interface Written {
 export class SessionMirror implements Storage {
   private readonly sessions = new Map<string, Mirrored>()
   private readonly written = new Map<string, Written>()
+  /**
+   * Epochs of sessions that ended before anything of theirs was written here (a dead node's
+   * session resumed and ended by a Clean Start in one turn): what that node saved is deleted under it.
+   */
+  private readonly ended = new Map<string, number>()
   private readonly dirty = new Set<string>()
   private readonly busy = new Set<string>()
   private flushTimer: NodeJS.Immediate | undefined
@@ -80,6 +85,7 @@ export class SessionMirror implements Storage {
   forget(clientId: string): void {
     this.sessions.delete(clientId)
     this.written.delete(clientId)
+    this.ended.delete(clientId)
     this.dirty.delete(clientId)
   }
 
@@ -138,7 +144,11 @@ export class SessionMirror implements Storage {
 
   deleteSession(clientId: string): void {
     this.inner.deleteSession(clientId)
-    if (this.sessions.delete(clientId)) this.changed(clientId)
+    const session = this.sessions.get(clientId)
+    if (session === undefined) return
+    this.sessions.delete(clientId)
+    this.ended.set(clientId, session.epoch)
+    this.changed(clientId)
   }
 
   putSubscription(clientId: string, sub: SubscriptionOptions): void {
@@ -228,10 +238,13 @@ export class SessionMirror implements Storage {
   private async write(clientId: string): Promise<void> {
     const session = this.sessions.get(clientId)
     const last = this.written.get(clientId)
+    const endedAt = this.ended.get(clientId)
+    this.ended.delete(clientId)
     if (session === undefined) {
-      if (last === undefined) return
-      await fencedOff(this.subscriptions.remove(clientId, last.epoch))
-      if (last.will !== undefined) await this.wills.delete(clientId, last.epoch)
+      const epoch = last?.epoch ?? endedAt
+      if (epoch === undefined) return
+      await fencedOff(this.subscriptions.remove(clientId, epoch))
+      if (last?.will !== undefined) await this.wills.delete(clientId, last.epoch)
       this.written.delete(clientId)
       return
     }
