@@ -328,8 +328,8 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
     throw error
   }
   // The configured ports may be 0: the node's record carries the bound ones, which a leaving node
-  // names to the clients it sends away. Not written (etcd unreachable): the record keeps the
-  // configured ones, and the next re-registration does not fix that, so it is worth a warning.
+  // names to the clients it sends away. Not written now (etcd unreachable): the record carries
+  // them from the next registration on a new lease.
   if (clusterNode !== undefined) {
     await clusterNode.advertiseClients(clientAddresses(addresses, clusterNode.transportAddr)).catch((err: unknown) => {
       logger.warn({ err, nodeId }, 'bound client addresses not written to the node record')

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from '@fluxmq/core'
 import {
   EtcdMember,
@@ -74,6 +75,9 @@ export interface ClusterReport {
   /** Why this node cannot serve new sessions now (no etcd quorum, lease lost); undefined when it can. */
   readonly unhealthy: string | undefined
 }
+
+/** How long a graceful leave waits for its `leaving` mark to be written. */
+const LEAVING_MARK_TIMEOUT_MS = 1_000
 
 /**
  * One node's membership in the cluster: the embedded etcd member (or a client of an external
@@ -274,16 +278,23 @@ export class ClusterNode {
   /**
    * Begins a graceful leave: marks this node `leaving` in its record (peers stop naming it; `ctl
    * cluster` shows it) and returns the drain to run while its clients move. The node stays a member,
-   * answering takeovers, until `leave()`. A mark that cannot be written is logged: the drain works
-   * without it.
+   * answering takeovers, until `leave()`. A mark that cannot be written within a second (etcd
+   * unreachable: the shutdown must not hang on it) is logged: the drain works without it.
    */
   async beginLeave(): Promise<GracefulLeave> {
     if (this.registered) {
-      try {
-        await this.registry.update({ leaving: true })
-      } catch (err) {
-        this.options.logger.warn({ err, nodeId: this.options.nodeId }, 'could not mark this node leaving')
-      }
+      const marked = this.registry.update({ leaving: true }).then(
+        () => 'written' as const,
+        (err: unknown) => {
+          this.options.logger.warn({ err, nodeId: this.options.nodeId }, 'could not mark this node leaving')
+          return 'failed' as const
+        },
+      )
+      const timer = new AbortController()
+      const late = sleep(LEAVING_MARK_TIMEOUT_MS, 'late' as const, { signal: timer.signal }).catch(() => 'late' as const)
+      const outcome = await Promise.race([marked, late])
+      timer.abort()
+      if (outcome === 'late') this.options.logger.warn({ nodeId: this.options.nodeId }, 'leaving mark not written in time; leaving without it')
     }
     return new GracefulLeave({
       nodeId: this.options.nodeId,

@@ -127,7 +127,7 @@ async function untilJoined(node: StartedFluxmq & { readonly nodeId: string }, si
   )
 }
 
-function killOrphanMember(etcdDataDir: string): void {
+export function killOrphanMember(etcdDataDir: string): void {
   let pid: number
   try {
     pid = Number(readFileSync(join(etcdDataDir, 'fluxmq-etcd.pid'), 'utf8').trim())
