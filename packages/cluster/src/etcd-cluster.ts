@@ -52,6 +52,11 @@ export class EtcdCluster implements Cluster {
   private readonly log: Logger
   private readonly unsubscribe: (() => void)[] = []
   private readonly takeoverListeners = new Set<(tookMs: number) => void>()
+  /**
+   * Client id → settles once this node's claim of it is attached here (or failed). A newer claim's
+   * surrender request waits for it, so the state this node is still fetching goes on to the newer owner.
+   */
+  private readonly attaching = new Map<string, Promise<void>>()
   /** Client id → the node still holding its state after a takeover that failed. */
   private readonly unfinished = new Map<string, string>()
 
@@ -114,6 +119,26 @@ export class EtcdCluster implements Cluster {
   }
 
   async acquireSession(clientId: string): Promise<SessionClaim> {
+    let attached!: () => void
+    const attaching = new Promise<void>((resolve) => (attached = resolve))
+    this.attaching.set(clientId, attaching)
+    const done = (): void => {
+      if (this.attaching.get(clientId) === attaching) this.attaching.delete(clientId)
+      attached()
+    }
+    let claim: SessionClaim
+    try {
+      claim = await this.claimAndTakeOver(clientId)
+    } catch (err) {
+      done()
+      throw err
+    }
+    // The core attaches the session in this call's continuation: by the next turn it is there.
+    setImmediate(done)
+    return claim
+  }
+
+  private async claimAndTakeOver(clientId: string): Promise<SessionClaim> {
     const started = performance.now()
     const { epoch, previousNode } = await this.options.ownership.claim(clientId)
     const claimed = performance.now()
@@ -295,6 +320,13 @@ export class EtcdCluster implements Cluster {
 
   private async surrender(clientId: string, epoch: number, requesterNode: string): Promise<SurrenderedSession | undefined> {
     const inbound = this.requireInbound()
+    const attaching = this.attaching.get(clientId)
+    if (attaching !== undefined) {
+      // Fenced by the newer epoch: this node's own takeover of the client finishes first and what
+      // it brings is surrendered with the rest, instead of two nodes each serving a copy.
+      this.log.info({ clientId, epoch, requesterNode }, 'surrender waits for the takeover under way here')
+      await attaching
+    }
     const held = this.owned.get(clientId)
     const transferred = await this.moves.surrender(clientId, requesterNode, epoch, () => inbound.surrenderSession(clientId, epoch))
     if (held !== undefined && this.owned.get(clientId) === held) this.owned.delete(clientId)
