@@ -63,8 +63,8 @@ export class EtcdCluster implements Cluster {
   constructor(private readonly options: EtcdClusterOptions) {
     this.nodeId = options.nodeId
     this.log = options.logger.child({ component: 'cluster', nodeId: options.nodeId })
-    this.remote = new RemoteRoutes(options.nodeId)
     this.shared = new SharedPlacement(options.nodeId, options.routes)
+    this.remote = new RemoteRoutes(options.nodeId, this.shared)
     for (const [filter, nodes] of options.routes.filters) for (const nodeId of nodes) this.remote.apply({ type: 'added', filter, nodeId })
     this.unsubscribe.push(
       options.routes.onChange((change) => {
@@ -253,7 +253,7 @@ export class EtcdCluster implements Cluster {
       if (relayed !== undefined) accepted.push(relayed)
       return Promise.all(accepted).then(() => undefined)
     }
-    const targets = this.remote.nodesFor(message.topic)
+    const targets = this.remote.nodesFor(message.topic, message)
     const relayed = this.moves.active ? this.moves.routed(message, targets === undefined ? [this.nodeId] : [this.nodeId, ...targets]) : undefined
     if (targets === undefined) return relayed
     if (targets.size === 1 && relayed === undefined) for (const node of targets) return this.sendTo(node, message, undefined)
