@@ -19,7 +19,7 @@ function tail(logFile) {
  * listens. Every start gets empty data directories, removed when it stops: a repetition must not
  * resume the sessions and database of the one before (a persistent run leaves both behind).
  */
-async function deploy(name, nodes, workDir, argvFor, env) {
+async function deploy(name, nodes, workDir, argvFor, env, { together = false, ready } = {}) {
   const started = []
   const dataDirs = []
   const removeData = () => dataDirs.splice(0).forEach((dir) => rmSync(dir, { recursive: true, force: true }))
@@ -29,10 +29,13 @@ async function deploy(name, nodes, workDir, argvFor, env) {
       const logFile = join(workDir, `${name}-${index}.log`)
       const dataDir = mkdtempSync(join(workDir, `${name}-data-${index}-`))
       dataDirs.push(dataDir)
-      const child = startChild(argvFor(port, index, dataDir), { cpu: cpus.broker, logFile, env })
+      const child = startChild(await argvFor(port, index, dataDir), { cpu: cpus.broker, logFile, env })
       started.push({ port, pid: child.pid, child, logFile })
-      await waitForPort(port, child)
+      // Cluster members start together: none listens before a quorum of its etcd cluster is up.
+      if (!together) await waitForPort(port, child)
     }
+    if (together) await Promise.all(started.map((node) => waitForPort(node.port, node.child, 90_000)))
+    if (ready !== undefined) await ready()
   } catch (error) {
     await Promise.all(started.map((node) => node.child.stop()))
     removeData()
@@ -48,11 +51,16 @@ async function deploy(name, nodes, workDir, argvFor, env) {
     running: () => started.every((node) => node.child.running),
     /** Resolves to the nodes whose process did not exit cleanly (code 0 or our SIGTERM), with their last log lines. */
     async stop() {
-      const results = await Promise.all(started.map((node) => node.child.stop()))
+      // Cluster members leave one by one, so the others keep their etcd quorum; the last one has
+      // none left to revoke its lease with, and its forced exit after the shutdown timeout is
+      // not a crash.
+      const results = []
+      if (together) for (const node of started) results.push(await node.child.stop())
+      else results.push(...(await Promise.all(started.map((node) => node.child.stop()))))
       removeData()
       return results
         .map((result, index) => ({ ...result, node: index, logTail: tail(started[index].logFile) }))
-        .filter(({ code, signal }) => !(code === 0 || signal === 'SIGTERM'))
+        .filter(({ code, signal, node }) => !(code === 0 || signal === 'SIGTERM' || (together && node === started.length - 1 && code === 1)))
     },
   }
 }
@@ -63,27 +71,69 @@ async function deploy(name, nodes, workDir, argvFor, env) {
  * before the script (--fluxmq-node-flags). `defaults`: the shipped session queue bound.
  */
 async function fluxmq({ root, workDir, storage, profileDir, profileName, nodes = 1, metrics = false, nodeFlags = [], defaults = false }) {
-  if (nodes !== 1) throw new Error('multi-node FluxMQ needs the cluster launcher (clustering comes in its own issue)')
   const bin = join(root, 'apps/broker/dist/bin.js')
-  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${profileName}.cpuprofile`] : []
-  const node = ['node', ...nodeFlags, ...profile]
-  const httpPorts = metrics ? await Promise.all(Array.from({ length: nodes }, () => freePort())) : []
+  const profile = (index) =>
+    profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${profileName}${nodes > 1 ? `-n${index + 1}` : ''}.cpuprofile`] : []
+  const cluster = nodes > 1
+  // A cluster's nodes answer /api/v1/cluster: the run starts once every node sees every other.
+  const httpPorts = metrics || cluster ? await Promise.all(Array.from({ length: nodes }, () => freePort())) : []
+  const clusterArgs = cluster ? await clusterKeys(nodes) : () => []
+  const ready = cluster ? () => clusterReady(httpPorts, nodes) : undefined
   const deployment = await deploy('fluxmq', nodes, workDir, (port, index, dataDir) => {
     return [
-      ...node,
+      'node',
+      ...nodeFlags,
+      ...profile(index),
       bin,
       ...['--set', `server.mqtt.tcp.addr=127.0.0.1:${port}`],
-      ...['--set', `server.http.addr=${metrics ? `127.0.0.1:${httpPorts[index]}` : ''}`],
+      ...['--set', `server.http.addr=${httpPorts.length > 0 ? `127.0.0.1:${httpPorts[index]}` : ''}`],
       ...['--set', 'server.mqtt.websocket.addr=', '--set', 'server.amqp.addr='],
       ...['--set', 'log.level=warn', '--set', 'server.shutdown_timeout=5s'],
       // The closed-loop bench measures throughput, not the offline-queue cap: no message may be
       // dropped for room. A flood (`defaults`) runs with the shipped bound, as users do.
       ...(defaults ? [] : ['--set', 'session.max_offline_messages=100000000']),
       ...['--set', `storage.type=${storage}`, '--set', `storage.dir=${dataDir}`],
+      ...clusterArgs(index, dataDir),
     ]
-  })
+  }, undefined, { together: cluster, ready })
   httpPorts.forEach((httpPort, index) => (deployment.nodes[index].httpPort = httpPort))
   return deployment
+}
+
+/**
+ * The cluster keys of SPEC §2 for node `index` of `nodes` on loopback: an embedded etcd member
+ * each (one etcd cluster of `nodes` members), a transport port each.
+ */
+async function clusterKeys(nodes) {
+  const ports = await Promise.all(Array.from({ length: nodes * 3 }, () => freePort()))
+  const initial = Array.from({ length: nodes }, (_, i) => `n${i + 1}=http://127.0.0.1:${ports[nodes + i]}`).join(',')
+  return (index, dataDir) =>
+    [
+      'cluster.enabled=true',
+      `cluster.node_id=n${index + 1}`,
+      `cluster.etcd.data_dir=${join(dataDir, 'etcd')}`,
+      `cluster.etcd.client_addr=127.0.0.1:${ports[index]}`,
+      `cluster.etcd.peer_addr=127.0.0.1:${ports[nodes + index]}`,
+      `cluster.etcd.initial_cluster=${initial}`,
+      `cluster.transport.addr=127.0.0.1:${ports[2 * nodes + index]}`,
+    ].flatMap((kv) => ['--set', kv])
+}
+
+/** Resolves once every node's /api/v1/cluster lists every node and a closed breaker to each other one. */
+async function clusterReady(httpPorts, nodes) {
+  const deadline = Date.now() + 90_000
+  for (;;) {
+    const views = await Promise.all(
+      httpPorts.map((port) =>
+        fetch(`http://127.0.0.1:${port}/api/v1/cluster`, { signal: AbortSignal.timeout(2_000) })
+          .then((response) => response.json())
+          .catch(() => undefined),
+      ),
+    )
+    if (views.every((v) => v?.nodes?.length === nodes && v.peers?.length === nodes - 1 && v.peers.every((p) => p.breaker === 'closed'))) return
+    if (Date.now() > deadline) throw new Error(`the ${nodes} nodes did not see each other within 90 s`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
 }
 
 function mosquitto({ workDir, storage }) {
