@@ -22,9 +22,10 @@ function tail(logFile) {
  * leaves both behind). `ready(node, child, index)`, when given, runs once a node listens on `port`: it may
  * wait for more ports, add fields to the node and replace its pid with the process that is the
  * broker (whose CPU time and RSS are measured) when `child` is a wrapper. `startMs` bounds the
- * wait for `port` (20 s unless given).
+ * wait for `port` (20 s unless given). `together`: every node is started before any is waited for
+ * (cluster members: none listens before its etcd cluster has a quorum); `allReady()` then runs once.
  */
-async function deploy(name, nodes, workDir, argvFor, { env, ready, startMs } = {}) {
+async function deploy(name, nodes, workDir, argvFor, { env, ready, startMs, together = false, allReady } = {}) {
   const started = []
   const dataDirs = []
   const removeData = () => dataDirs.splice(0).forEach((dir) => rmSync(dir, { recursive: true, force: true }))
@@ -34,14 +35,21 @@ async function deploy(name, nodes, workDir, argvFor, { env, ready, startMs } = {
       const logFile = join(workDir, `${name}-${index}.log`)
       const dataDir = mkdtempSync(join(workDir, `${name}-data-${index}-`))
       dataDirs.push(dataDir)
-      const command = argvFor(port, index, dataDir)
+      const command = await argvFor(port, index, dataDir)
       const { argv, env: nodeEnv } = Array.isArray(command) ? { argv: command, env: {} } : command
       const child = startChild(argv, { cpu: cpus.broker, logFile, env: { ...env, ...nodeEnv } })
       const node = { port, pid: child.pid, child, logFile }
       started.push(node)
+      // Cluster members start together: none listens before a quorum of its etcd cluster is up.
+      if (together) continue
       await waitForPort(port, child, startMs)
       if (ready) await ready(node, child, index)
     }
+    if (together) {
+      await Promise.all(started.map((node) => waitForPort(node.port, node.child, 90_000)))
+      if (ready) await Promise.all(started.map((node, index) => ready(node, node.child, index)))
+    }
+    if (allReady !== undefined) await allReady()
   } catch (error) {
     await Promise.all(started.map((node) => node.child.stop()))
     removeData()
@@ -57,11 +65,16 @@ async function deploy(name, nodes, workDir, argvFor, { env, ready, startMs } = {
     running: () => started.every((node) => node.child.running),
     /** Resolves to the nodes whose process did not exit cleanly (code 0 or our SIGTERM), with their last log lines. */
     async stop() {
-      const results = await Promise.all(started.map((node) => node.child.stop()))
+      // Cluster members leave one by one, so the others keep their etcd quorum; the last one has
+      // none left to revoke its lease with, and its forced exit after the shutdown timeout is
+      // not a crash.
+      const results = []
+      if (together) for (const node of started) results.push(await node.child.stop())
+      else results.push(...(await Promise.all(started.map((node) => node.child.stop()))))
       removeData()
       return results
         .map((result, index) => ({ ...result, node: index, logTail: tail(started[index].logFile) }))
-        .filter(({ code, signal }) => !(code === 0 || signal === 'SIGTERM'))
+        .filter(({ code, signal, node }) => !(code === 0 || signal === 'SIGTERM' || (together && node === started.length - 1 && code === 1)))
     },
   }
 }
@@ -89,14 +102,17 @@ export function fluxmqArgs({ root, port, httpPort, amqpPort, dataDir, storage, d
 /**
  * FluxMQ (fluxmqArgs); with `metrics`, its HTTP listener too, whose port each node of the
  * deployment then carries as `httpPort` (for /metrics); with `amqp`, its AMQP listener too
- * (`amqpPort`). `nodeFlags` go to node before the script (--fluxmq-node-flags).
+ * (`amqpPort`); with `nodes` > 1, a cluster on loopback (an embedded etcd member each).
+ * `nodeFlags` go to node before the script (--fluxmq-node-flags).
  */
 async function fluxmq({ root, workDir, storage, profileDir, profileName, nodes = 1, metrics = false, amqp = false, nodeFlags = [], defaults = false, settings = [] }) {
-  if (nodes !== 1) throw new Error('multi-node FluxMQ needs the cluster launcher (clustering comes in its own issue)')
-  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${profileName}.cpuprofile`] : []
-  const node = ['node', ...nodeFlags, ...profile]
-  const httpPorts = metrics ? await Promise.all(Array.from({ length: nodes }, () => freePort())) : []
+  const profile = (index) =>
+    profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${profileName}${nodes > 1 ? `-n${index + 1}` : ''}.cpuprofile`] : []
+  const cluster = nodes > 1
+  // A cluster's nodes answer /api/v1/cluster: the run starts once every node sees every other.
+  const httpPorts = metrics || cluster ? await Promise.all(Array.from({ length: nodes }, () => freePort())) : []
   const amqpPorts = amqp ? await Promise.all(Array.from({ length: nodes }, () => freePort())) : []
+  const clusterArgs = cluster ? await clusterKeys(nodes) : () => []
   const ready = async (node, child, index) => {
     if (!amqp) return
     node.amqpPort = amqpPorts[index]
@@ -107,13 +123,52 @@ async function fluxmq({ root, workDir, storage, profileDir, profileName, nodes =
     nodes,
     workDir,
     (port, index, dataDir) => [
-      ...node,
+      'node',
+      ...nodeFlags,
+      ...profile(index),
       ...fluxmqArgs({ root, port, httpPort: httpPorts[index], amqpPort: amqpPorts[index], dataDir, storage, defaults, settings }),
+      ...clusterArgs(index, dataDir),
     ],
-    { ready },
+    { ready, together: cluster, allReady: cluster ? () => clusterReady(httpPorts, nodes) : undefined },
   )
   httpPorts.forEach((httpPort, index) => (deployment.nodes[index].httpPort = httpPort))
   return deployment
+}
+
+/**
+ * The cluster keys of SPEC §2 for node `index` of `nodes` on loopback: an embedded etcd member
+ * each (one etcd cluster of `nodes` members), a transport port each.
+ */
+async function clusterKeys(nodes) {
+  const ports = await Promise.all(Array.from({ length: nodes * 3 }, () => freePort()))
+  const initial = Array.from({ length: nodes }, (_, i) => `n${i + 1}=http://127.0.0.1:${ports[nodes + i]}`).join(',')
+  return (index, dataDir) =>
+    [
+      'cluster.enabled=true',
+      `cluster.node_id=n${index + 1}`,
+      `cluster.etcd.data_dir=${join(dataDir, 'etcd')}`,
+      `cluster.etcd.client_addr=127.0.0.1:${ports[index]}`,
+      `cluster.etcd.peer_addr=127.0.0.1:${ports[nodes + index]}`,
+      `cluster.etcd.initial_cluster=${initial}`,
+      `cluster.transport.addr=127.0.0.1:${ports[2 * nodes + index]}`,
+    ].flatMap((kv) => ['--set', kv])
+}
+
+/** Resolves once every node's /api/v1/cluster lists every node and a closed breaker to each other one. */
+async function clusterReady(httpPorts, nodes) {
+  const deadline = Date.now() + 90_000
+  for (;;) {
+    const views = await Promise.all(
+      httpPorts.map((port) =>
+        fetch(`http://127.0.0.1:${port}/api/v1/cluster`, { signal: AbortSignal.timeout(2_000) })
+          .then((response) => response.json())
+          .catch(() => undefined),
+      ),
+    )
+    if (views.every((v) => v?.nodes?.length === nodes && v.peers?.length === nodes - 1 && v.peers.every((p) => p.breaker === 'closed'))) return
+    if (Date.now() > deadline) throw new Error(`the ${nodes} nodes did not see each other within 90 s`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
 }
 
 function mosquitto({ workDir, storage }) {

@@ -89,6 +89,29 @@ export const SCENARIOS = [
     load: { pubs: 1, subs: 1, pubTopic: 'bench/lat', subFilter: 'bench/lat', qos: 1, rate: 5000, window: 64 },
     quick: true,
   },
+  // Issue 9: 3 nodes on this host (each with its embedded etcd member), publishers on node 1,
+  // subscribers on node 2: every message crosses one hop. FluxMQ only; compare with the
+  // single-node rows of the same run (fan-in-qos1, latency-qos1).
+  {
+    id: 'cluster-fan-in-qos1',
+    title: 'cluster, 3 nodes: fan-in QoS 1, 50 on node 1 → 1 wildcard on node 2',
+    kind: 'throughput',
+    nodes: 3,
+    pubNode: 0,
+    subNode: 1,
+    brokers: ['fluxmq'],
+    load: { pubs: 50, subs: 1, pubTopic: 'bench/in/{i}', subFilter: 'bench/in/+', qos: 1, window: 64, e2eWindow: 100 },
+  },
+  {
+    id: 'cluster-latency-qos1',
+    title: 'cluster, 3 nodes: latency QoS 1 at 5,000 msg/s, node 1 → node 2',
+    kind: 'latency',
+    nodes: 3,
+    pubNode: 0,
+    subNode: 1,
+    brokers: ['fluxmq'],
+    load: { pubs: 1, subs: 1, pubTopic: 'bench/lat', subFilter: 'bench/lat', qos: 1, rate: 5000, window: 64 },
+  },
   {
     id: 'persistent-qos1-sqlite',
     title: 'persistent sessions QoS 1, 10 → 10 offline, SQLite',

@@ -31,7 +31,6 @@ import {
   type Subscription as WireSubscription,
 } from './gen/fluxmq/cluster/v1/session_pb.js'
 import { TransportError, TransportErrorCode } from './errors.js'
-import type { ForwardRouting } from './handlers.js'
 
 function invalid(what: string): TransportError {
   return new TransportError(TransportErrorCode.Protocol, `invalid ${what}`)
@@ -88,9 +87,7 @@ function fromWireProperties(w: WireMessageProperties | undefined): MessageProper
   return p
 }
 
-const NO_NODES: string[] = []
-
-export function toWireMessage(m: Message, routing?: ForwardRouting): WireMessage {
+export function toWireMessage(m: Message): WireMessage {
   return {
     $typeName: 'fluxmq.cluster.v1.Message',
     topic: m.topic,
@@ -101,18 +98,7 @@ export function toWireMessage(m: Message, routing?: ForwardRouting): WireMessage
     expiresAt: BigInt(m.expiresAt ?? 0),
     publishedAt: BigInt(m.publishedAt),
     publisherId: m.publisherId ?? '',
-    otherNodes: routing?.otherNodes === undefined ? NO_NODES : [...routing.otherNodes],
-    relayFor: routing?.relayFor ?? '',
   }
-}
-
-/** The routing a forwarded wire message carries; undefined for a plain publish. */
-export function fromWireRouting(w: WireMessage): ForwardRouting | undefined {
-  if (w.otherNodes.length === 0 && w.relayFor === '') return undefined
-  const routing: { -readonly [K in keyof ForwardRouting]: ForwardRouting[K] } = {}
-  if (w.otherNodes.length > 0) routing.otherNodes = w.otherNodes
-  if (w.relayFor !== '') routing.relayFor = w.relayFor
-  return routing
 }
 
 export function fromWireMessage(w: WireMessage): Message {

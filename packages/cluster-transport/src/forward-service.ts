@@ -4,7 +4,7 @@ import { create, type MessageInitShape } from '@bufbuild/protobuf'
 import { Code, ConnectError, type ServiceImpl } from '@connectrpc/connect'
 import type { Logger } from '@fluxmq/core'
 import { Channel } from './channel.js'
-import { fromWireMessage, fromWireRouting } from './convert.js'
+import { fromWireMessage } from './convert.js'
 import { DedupTable, type BatchOutcome } from './dedup-window.js'
 import { describeCause, fluxmqCode, TransportErrorCode } from './errors.js'
 import {
@@ -16,7 +16,8 @@ import {
   type ForwardResponseSchema,
   type ForwardService,
 } from './gen/fluxmq/cluster/v1/forward_pb.js'
-import type { InboundHandlers } from './handlers.js'
+import type { InboundBatch, InboundHandlers } from './handlers.js'
+import { unpackMessages } from './packed.js'
 
 export interface ForwardReceiverOptions {
   readonly nodeId: string
@@ -29,6 +30,15 @@ export interface ForwardReceiverOptions {
 
 function protocolError(message: string): ConnectError {
   return new ConnectError(message, Code.FailedPrecondition, { 'fluxmq-error-code': TransportErrorCode.Protocol })
+}
+
+/** A batch as the handler gets it, from the packed encoding or from protobuf messages. */
+function decodeBatch(from: string, batch: ForwardBatch): InboundBatch {
+  if (batch.packed.length > 0) {
+    const { messages, routing } = unpackMessages(batch.packed)
+    return routing === undefined ? { from, messages } : { from, messages, routing }
+  }
+  return { from, messages: batch.messages.map(fromWireMessage) }
 }
 
 export function forwardReceiver(options: ForwardReceiverOptions): ServiceImpl<typeof ForwardService> {
@@ -54,16 +64,15 @@ export function forwardReceiver(options: ForwardReceiverOptions): ServiceImpl<ty
     let unacked = 0
 
     const apply = (batch: ForwardBatch, sequence: number): Promise<BatchOutcome> => {
-      let messages
+      let inbound: InboundBatch
       try {
-        messages = batch.messages.map(fromWireMessage)
+        inbound = decodeBatch(sender, batch)
       } catch (error) {
         return Promise.resolve({ code: TransportErrorCode.Protocol, message: describeCause(error) })
       }
-      const routed = batch.messages.some((m) => m.otherNodes.length > 0 || m.relayFor !== '')
       let result
       try {
-        result = handlers.publishBatch(routed ? { from: sender, messages, routing: batch.messages.map(fromWireRouting) } : { from: sender, messages })
+        result = handlers.publishBatch(inbound)
       } catch (error) {
         result = Promise.reject(error)
       }

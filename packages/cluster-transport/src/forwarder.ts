@@ -7,7 +7,6 @@ import type { Client } from '@connectrpc/connect'
 import type { Logger, Message } from '@fluxmq/core'
 import { Channel } from './channel.js'
 import type { CircuitBreaker } from './circuit-breaker.js'
-import { toWireMessage } from './convert.js'
 import { TransportError, TransportErrorCode } from './errors.js'
 import {
   ForwardBatchSchema,
@@ -18,8 +17,8 @@ import {
   type ForwardResponse,
   type ForwardService,
 } from './gen/fluxmq/cluster/v1/forward_pb.js'
-import type { Message as WireMessage } from './gen/fluxmq/cluster/v1/message_pb.js'
 import type { ForwardRouting } from './handlers.js'
+import { packMessages } from './packed.js'
 import { callError } from './remote-error.js'
 
 export interface ForwardLimits {
@@ -67,7 +66,11 @@ export interface ForwarderStats {
 
 interface Batch {
   sequence: bigint
-  readonly messages: WireMessage[]
+  readonly messages: Message[]
+  /** Index-aligned with messages; undefined until one of them has routing. */
+  routing: (ForwardRouting | undefined)[] | undefined
+  /** The batch in the packed encoding, made when it is first sent and kept for resends. */
+  packed: Buffer | undefined
   bytes: number
   /** Sent at least once: if it is not acknowledged, the peer may have applied it. */
   sent: boolean
@@ -107,7 +110,7 @@ function newBatch(): Batch {
   })
   // Callers may ignore the promise (QoS 0): its rejection must not become an unhandled one.
   promise.catch(() => undefined)
-  return { sequence: 0n, messages: [], bytes: 0, sent: false, due: false, promise, resolve, reject }
+  return { sequence: 0n, messages: [], routing: undefined, packed: undefined, bytes: 0, sent: false, due: false, promise, resolve, reject }
 }
 
 export class PeerForwarder {
@@ -185,7 +188,9 @@ export class PeerForwarder {
       this.open = batch
       this.scheduleFlush(batch)
     }
-    batch.messages.push(toWireMessage(message, routing))
+    if (routing !== undefined) (batch.routing ??= new Array<ForwardRouting | undefined>(batch.messages.length).fill(undefined)).push(routing)
+    else batch.routing?.push(undefined)
+    batch.messages.push(message)
     batch.bytes += size
     this.pendingMessages += 1
     this.pendingBytes += size
@@ -289,9 +294,10 @@ export class PeerForwarder {
       batch.sent = true
       this.unacked.push(batch)
       this.credit -= 1
+      batch.packed ??= packMessages(batch.messages, batch.routing)
       stream.requests.push(
         create(ForwardRequestSchema, {
-          kind: { case: 'batch', value: create(ForwardBatchSchema, { sequence: batch.sequence, messages: batch.messages }) },
+          kind: { case: 'batch', value: create(ForwardBatchSchema, { sequence: batch.sequence, packed: batch.packed }) },
         }),
       )
     }

@@ -1,6 +1,6 @@
 import type { Message, TransferredSession } from '@fluxmq/core'
 
-/** How a forwarded publish travels besides its content (`other_nodes`, `relay_for` in message.proto). */
+/** How a forwarded publish travels besides its content (in the packed encoding of a batch, packed.ts). */
 export interface ForwardRouting {
   /** Nodes besides sender and receiver that route this publish themselves. */
   readonly otherNodes?: readonly string[]

@@ -69,7 +69,7 @@ export function takeoverService(options: TakeoverServiceOptions): ServiceImpl<ty
     if (surrendered === undefined) throw new ConnectError(`no session of ${request.clientId} here`, Code.NotFound)
     yield { kind: { case: 'state', value: toWireSessionState(surrendered.transferred, surrendered.epoch) } }
     for (const chunk of chunks(surrendered.transferred.offline, chunkBytes)) {
-      yield { kind: { case: 'offline', value: { messages: chunk.map((m) => toWireMessage(m)) } } }
+      yield { kind: { case: 'offline', value: { messages: chunk.map(toWireMessage) } } }
     }
   }
 

@@ -62,6 +62,11 @@ export class EtcdCluster implements Cluster {
   private readonly takeoverListeners = new Set<(tookMs: number) => void>()
   /** Node → QoS 0 messages dropped since its peer went over its memory bound. */
   private readonly shed = new Map<string, number>()
+  /**
+   * Client id → settles once this node's claim of it is attached here (or failed). A newer claim's
+   * surrender request waits for it, so the state this node is still fetching goes on to the newer owner.
+   */
+  private readonly attaching = new Map<string, Promise<void>>()
   /** Client id → the node still holding its state after a takeover that failed. */
   private readonly unfinished = new Map<string, string>()
   private mirror: SessionMirror | undefined
@@ -69,8 +74,8 @@ export class EtcdCluster implements Cluster {
   constructor(private readonly options: EtcdClusterOptions) {
     this.nodeId = options.nodeId
     this.log = options.logger.child({ component: 'cluster', nodeId: options.nodeId })
-    this.remote = new RemoteRoutes(options.nodeId)
     this.shared = new SharedPlacement(options.nodeId, options.routes)
+    this.remote = new RemoteRoutes(options.nodeId, this.shared)
     for (const [filter, nodes] of options.routes.filters) for (const nodeId of nodes) this.remote.apply({ type: 'added', filter, nodeId })
     this.unsubscribe.push(
       options.routes.onChange((change) => {
@@ -150,6 +155,26 @@ export class EtcdCluster implements Cluster {
   }
 
   async acquireSession(clientId: string): Promise<SessionClaim> {
+    let attached!: () => void
+    const attaching = new Promise<void>((resolve) => (attached = resolve))
+    this.attaching.set(clientId, attaching)
+    const done = (): void => {
+      if (this.attaching.get(clientId) === attaching) this.attaching.delete(clientId)
+      attached()
+    }
+    let claim: SessionClaim
+    try {
+      claim = await this.claimAndTakeOver(clientId)
+    } catch (err) {
+      done()
+      throw err
+    }
+    // The core attaches the session in this call's continuation: by the next turn it is there.
+    setImmediate(done)
+    return claim
+  }
+
+  private async claimAndTakeOver(clientId: string): Promise<SessionClaim> {
     const started = performance.now()
     // Refused at once, not after a call deadline: the CONNECT gets Server unavailable.
     if (!this.options.quorum.quorate) throw new ClusterNodeError(ClusterNodeErrorCode.NoQuorum, `etcd has no quorum, session ${clientId} not claimed`)
@@ -280,7 +305,7 @@ export class EtcdCluster implements Cluster {
       if (relayed !== undefined) accepted.push(relayed)
       return Promise.all(accepted).then(() => undefined)
     }
-    const targets = this.remote.nodesFor(message.topic)
+    const targets = this.remote.nodesFor(message.topic, message)
     const relayed = this.moves.active ? this.moves.routed(message, targets === undefined ? [this.nodeId] : [this.nodeId, ...targets]) : undefined
     if (targets === undefined) return relayed
     if (targets.size === 1 && relayed === undefined) for (const node of targets) return this.sendTo(node, message, undefined)
@@ -367,6 +392,13 @@ export class EtcdCluster implements Cluster {
 
   private async surrender(clientId: string, epoch: number, requesterNode: string): Promise<SurrenderedSession | undefined> {
     const inbound = this.requireInbound()
+    const attaching = this.attaching.get(clientId)
+    if (attaching !== undefined) {
+      // Fenced by the newer epoch: this node's own takeover of the client finishes first and what
+      // it brings is surrendered with the rest, instead of two nodes each serving a copy.
+      this.log.info({ clientId, epoch, requesterNode }, 'surrender waits for the takeover under way here')
+      await attaching
+    }
     const held = this.owned.get(clientId)
     const transferred = await this.moves.surrender(clientId, requesterNode, epoch, () => inbound.surrenderSession(clientId, epoch))
     if (held !== undefined && this.owned.get(clientId) === held) this.owned.delete(clientId)

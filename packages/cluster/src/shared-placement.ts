@@ -1,6 +1,7 @@
 import type { Message } from '@fluxmq/core'
 import type { RouteTable } from '@fluxmq/cluster-etcd'
 import { isDollarTopic } from '@fluxmq/topic'
+import type { SharedTarget } from './remote-routes.js'
 
 /**
  * Which node serves a shared subscription (`$share/<group>/<filter>`) for one message, when its
@@ -12,7 +13,7 @@ import { isDollarTopic } from '@fluxmq/topic'
  * While a route change is still on its way to some nodes, their views differ and a message can
  * reach the group twice or not at all; the route table converges within its watch latency.
  */
-export class SharedPlacement {
+export class SharedPlacement implements SharedTarget {
   /** Filter → its nodes sorted by id; dropped when a route of the filter changes. */
   private readonly sorted = new Map<string, readonly string[]>()
 
@@ -22,12 +23,20 @@ export class SharedPlacement {
   ) {}
 
   serves(filter: string, message: Message): boolean {
-    // $SYS is per node: each node's own members get its own $SYS messages.
-    if (isDollarTopic(message.topic)) return true
+    const node = this.nodeFor(filter, message)
+    return node === undefined || node === this.localNode
+  }
+
+  /**
+   * The node that serves `filter` for `message`; undefined when each node serves its own members:
+   * `$` topics ($SYS is per node), or no route of the group is visible here yet (nobody else
+   * knows the group either).
+   */
+  nodeFor(filter: string, message: Message): string | undefined {
+    if (isDollarTopic(message.topic)) return undefined
     const nodes = this.nodesOf(filter)
-    // Not even this node's route is visible yet: nobody else knows the group, so serve it here.
-    if (nodes.length === 0) return true
-    return nodes[placementHash(message) % nodes.length] === this.localNode
+    if (nodes.length === 0) return undefined
+    return nodes[placementHash(message) % nodes.length]
   }
 
   changed(filter: string): void {

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fluxmq/cluster/v1/forward.proto.
  */
 export const file_fluxmq_cluster_v1_forward: GenFile = /*@__PURE__*/
-  fileDesc("Ch9mbHV4bXEvY2x1c3Rlci92MS9mb3J3YXJkLnByb3RvEhFmbHV4bXEuY2x1c3Rlci52MSJ6Cg5Gb3J3YXJkUmVxdWVzdBIuCgRvcGVuGAEgASgLMh4uZmx1eG1xLmNsdXN0ZXIudjEuRm9yd2FyZE9wZW5IABIwCgViYXRjaBgCIAEoCzIfLmZsdXhtcS5jbHVzdGVyLnYxLkZvcndhcmRCYXRjaEgAQgYKBGtpbmQiSAoLRm9yd2FyZE9wZW4SEwoLc2VuZGVyX25vZGUYASABKAkSFQoNcmVjZWl2ZXJfbm9kZRgCIAEoCRINCgVlcG9jaBgDIAEoBCJOCgxGb3J3YXJkQmF0Y2gSEAoIc2VxdWVuY2UYASABKAQSLAoIbWVzc2FnZXMYAiADKAsyGi5mbHV4bXEuY2x1c3Rlci52MS5NZXNzYWdlInsKD0ZvcndhcmRSZXNwb25zZRIyCgZvcGVuZWQYASABKAsyIC5mbHV4bXEuY2x1c3Rlci52MS5Gb3J3YXJkT3BlbmVkSAASLAoDYWNrGAIgASgLMh0uZmx1eG1xLmNsdXN0ZXIudjEuRm9yd2FyZEFja0gAQgYKBGtpbmQiHwoNRm9yd2FyZE9wZW5lZBIOCgZjcmVkaXQYASABKA0iZgoKRm9yd2FyZEFjaxIQCghzZXF1ZW5jZRgBIAEoBBIOCgZjcmVkaXQYAiABKA0SNgoJcmVqZWN0aW9uGAMgASgLMiMuZmx1eG1xLmNsdXN0ZXIudjEuRm9yd2FyZFJlamVjdGlvbiIxChBGb3J3YXJkUmVqZWN0aW9uEgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCTJmCg5Gb3J3YXJkU2VydmljZRJUCgdGb3J3YXJkEiEuZmx1eG1xLmNsdXN0ZXIudjEuRm9yd2FyZFJlcXVlc3QaIi5mbHV4bXEuY2x1c3Rlci52MS5Gb3J3YXJkUmVzcG9uc2UoATABYgZwcm90bzM", [file_fluxmq_cluster_v1_message]);
+  fileDesc("Ch9mbHV4bXEvY2x1c3Rlci92MS9mb3J3YXJkLnByb3RvEhFmbHV4bXEuY2x1c3Rlci52MSJ6Cg5Gb3J3YXJkUmVxdWVzdBIuCgRvcGVuGAEgASgLMh4uZmx1eG1xLmNsdXN0ZXIudjEuRm9yd2FyZE9wZW5IABIwCgViYXRjaBgCIAEoCzIfLmZsdXhtcS5jbHVzdGVyLnYxLkZvcndhcmRCYXRjaEgAQgYKBGtpbmQiSAoLRm9yd2FyZE9wZW4SEwoLc2VuZGVyX25vZGUYASABKAkSFQoNcmVjZWl2ZXJfbm9kZRgCIAEoCRINCgVlcG9jaBgDIAEoBCJeCgxGb3J3YXJkQmF0Y2gSEAoIc2VxdWVuY2UYASABKAQSLAoIbWVzc2FnZXMYAiADKAsyGi5mbHV4bXEuY2x1c3Rlci52MS5NZXNzYWdlEg4KBnBhY2tlZBgDIAEoDCJ7Cg9Gb3J3YXJkUmVzcG9uc2USMgoGb3BlbmVkGAEgASgLMiAuZmx1eG1xLmNsdXN0ZXIudjEuRm9yd2FyZE9wZW5lZEgAEiwKA2FjaxgCIAEoCzIdLmZsdXhtcS5jbHVzdGVyLnYxLkZvcndhcmRBY2tIAEIGCgRraW5kIh8KDUZvcndhcmRPcGVuZWQSDgoGY3JlZGl0GAEgASgNImYKCkZvcndhcmRBY2sSEAoIc2VxdWVuY2UYASABKAQSDgoGY3JlZGl0GAIgASgNEjYKCXJlamVjdGlvbhgDIAEoCzIjLmZsdXhtcS5jbHVzdGVyLnYxLkZvcndhcmRSZWplY3Rpb24iMQoQRm9yd2FyZFJlamVjdGlvbhIMCgRjb2RlGAEgASgJEg8KB21lc3NhZ2UYAiABKAkyZgoORm9yd2FyZFNlcnZpY2USVAoHRm9yd2FyZBIhLmZsdXhtcS5jbHVzdGVyLnYxLkZvcndhcmRSZXF1ZXN0GiIuZmx1eG1xLmNsdXN0ZXIudjEuRm9yd2FyZFJlc3BvbnNlKAEwAWIGcHJvdG8z", [file_fluxmq_cluster_v1_message]);
 
 /**
  * @generated from message fluxmq.cluster.v1.ForwardRequest
@@ -90,9 +90,22 @@ export type ForwardBatch = Message<"fluxmq.cluster.v1.ForwardBatch"> & {
   sequence: bigint;
 
   /**
+   * The batch as protobuf messages (what a sender without `packed` sends).
+   *
    * @generated from field: repeated fluxmq.cluster.v1.Message messages = 2;
    */
   messages: Message$1[];
+
+  /**
+   * The batch in FluxMQ's compact encoding instead of `messages`: the fields of Message one record
+   * after another, each with its forwarding routing (the other nodes that route the publish
+   * themselves; the client a relayed publish is for), as packages/cluster-transport/src/packed.ts
+   * lays them out. One pass to write and read, no per-message protobuf objects. A receiver
+   * accepts either form; a batch in `messages` carries no routing.
+   *
+   * @generated from field: bytes packed = 3;
+   */
+  packed: Uint8Array;
 };
 
 /**

@@ -10,7 +10,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file fluxmq/cluster/v1/message.proto.
  */
 export const file_fluxmq_cluster_v1_message: GenFile = /*@__PURE__*/
-  fileDesc("Ch9mbHV4bXEvY2x1c3Rlci92MS9tZXNzYWdlLnByb3RvEhFmbHV4bXEuY2x1c3Rlci52MSIrCgxVc2VyUHJvcGVydHkSDAoEbmFtZRgBIAEoCRINCgV2YWx1ZRgCIAEoCSKhAgoRTWVzc2FnZVByb3BlcnRpZXMSJQoYcGF5bG9hZF9mb3JtYXRfaW5kaWNhdG9yGAEgASgISACIAQESGQoMY29udGVudF90eXBlGAIgASgJSAGIAQESGwoOcmVzcG9uc2VfdG9waWMYAyABKAlIAogBARIdChBjb3JyZWxhdGlvbl9kYXRhGAQgASgMSAOIAQESOAoPdXNlcl9wcm9wZXJ0aWVzGAUgAygLMh8uZmx1eG1xLmNsdXN0ZXIudjEuVXNlclByb3BlcnR5QhsKGV9wYXlsb2FkX2Zvcm1hdF9pbmRpY2F0b3JCDwoNX2NvbnRlbnRfdHlwZUIRCg9fcmVzcG9uc2VfdG9waWNCEwoRX2NvcnJlbGF0aW9uX2RhdGEi6AEKB01lc3NhZ2USDQoFdG9waWMYASABKAkSDwoHcGF5bG9hZBgCIAEoDBILCgNxb3MYAyABKA0SDgoGcmV0YWluGAQgASgIEjgKCnByb3BlcnRpZXMYBSABKAsyJC5mbHV4bXEuY2x1c3Rlci52MS5NZXNzYWdlUHJvcGVydGllcxISCgpleHBpcmVzX2F0GAYgASgDEhQKDHB1Ymxpc2hlZF9hdBgHIAEoAxIUCgxwdWJsaXNoZXJfaWQYCCABKAkSEwoLb3RoZXJfbm9kZXMYCSADKAkSEQoJcmVsYXlfZm9yGAogASgJYgZwcm90bzM");
+  fileDesc("Ch9mbHV4bXEvY2x1c3Rlci92MS9tZXNzYWdlLnByb3RvEhFmbHV4bXEuY2x1c3Rlci52MSIrCgxVc2VyUHJvcGVydHkSDAoEbmFtZRgBIAEoCRINCgV2YWx1ZRgCIAEoCSKhAgoRTWVzc2FnZVByb3BlcnRpZXMSJQoYcGF5bG9hZF9mb3JtYXRfaW5kaWNhdG9yGAEgASgISACIAQESGQoMY29udGVudF90eXBlGAIgASgJSAGIAQESGwoOcmVzcG9uc2VfdG9waWMYAyABKAlIAogBARIdChBjb3JyZWxhdGlvbl9kYXRhGAQgASgMSAOIAQESOAoPdXNlcl9wcm9wZXJ0aWVzGAUgAygLMh8uZmx1eG1xLmNsdXN0ZXIudjEuVXNlclByb3BlcnR5QhsKGV9wYXlsb2FkX2Zvcm1hdF9pbmRpY2F0b3JCDwoNX2NvbnRlbnRfdHlwZUIRCg9fcmVzcG9uc2VfdG9waWNCEwoRX2NvcnJlbGF0aW9uX2RhdGEiwAEKB01lc3NhZ2USDQoFdG9waWMYASABKAkSDwoHcGF5bG9hZBgCIAEoDBILCgNxb3MYAyABKA0SDgoGcmV0YWluGAQgASgIEjgKCnByb3BlcnRpZXMYBSABKAsyJC5mbHV4bXEuY2x1c3Rlci52MS5NZXNzYWdlUHJvcGVydGllcxISCgpleHBpcmVzX2F0GAYgASgDEhQKDHB1Ymxpc2hlZF9hdBgHIAEoAxIUCgxwdWJsaXNoZXJfaWQYCCABKAliBnByb3RvMw");
 
 /**
  * The protocol-neutral message of @fluxmq/core (packages/core/src/message.ts) on the wire
@@ -123,23 +123,6 @@ export type Message = Message$1<"fluxmq.cluster.v1.Message"> & {
    * @generated from field: string publisher_id = 8;
    */
   publisherId: string;
-
-  /**
-   * Forwarding only. The nodes besides sender and receiver that route this publish themselves
-   * (the publishing node sent it to them too, or, on a relay, they had it before): a node that
-   * relays what arrives for a session that moved away skips the new owner when it is among them.
-   *
-   * @generated from field: repeated string other_nodes = 9;
-   */
-  otherNodes: string[];
-
-  /**
-   * Forwarding only. Set when the sender surrendered this client's session to the receiver and
-   * relays a publish that arrived for it afterwards: deliver it to that client's session only.
-   *
-   * @generated from field: string relay_for = 10;
-   */
-  relayFor: string;
 };
 
 /**

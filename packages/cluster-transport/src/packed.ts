@@ -1,0 +1,265 @@
+// The compact encoding of a forwarded batch (`ForwardBatch.packed`): the core's messages, with
+// their forwarding routing, written straight into one buffer per batch and read back straight
+// into core messages. Encoding each message as a protobuf `Message` through protobuf-es costs a
+// reflective walk and a handful of objects per message on both sides, which bounded the forward
+// path; this is one pass over plain fields, and payloads are read back as views of the frame.
+//
+// Per message:
+//   flags     u8: bits 0-1 QoS, 2 retain, 3 expires_at, 4 publisher_id, 5 properties,
+//                 6 other_nodes, 7 relay_for
+//   topic     string
+//   payload   bytes
+//   published f64 (ms since the epoch; exact for every integer below 2^53)
+//   [expires  f64] [publisher string] [properties] [other_nodes: varint count, strings] [relay_for string]
+// properties: u8 flags (bit 0 payload_format_indicator present, 1 its value, 2 content_type,
+//   3 response_topic, 4 correlation_data, 5 user properties), then the present fields in that
+//   order; user properties as a varint count of (name, value) strings.
+// string / bytes: varint length, then the UTF-8 or raw bytes.
+import type { Message, MessageProperties, QoS, UserProperty } from '@fluxmq/core'
+import { TransportError, TransportErrorCode } from './errors.js'
+import type { ForwardRouting } from './handlers.js'
+
+const RETAIN = 0x04
+const EXPIRES = 0x08
+const PUBLISHER = 0x10
+const PROPERTIES = 0x20
+const OTHER_NODES = 0x40
+const RELAY_FOR = 0x80
+
+const PFI = 0x01
+const PFI_SET = 0x02
+const CONTENT_TYPE = 0x04
+const RESPONSE_TOPIC = 0x08
+const CORRELATION = 0x10
+const USER_PROPERTIES = 0x20
+
+function hasProperties(p: MessageProperties): boolean {
+  return p.payloadFormatIndicator !== undefined || p.contentType !== undefined || p.responseTopic !== undefined || p.correlationData !== undefined || p.userProperties !== undefined
+}
+
+function varintSize(n: number): number {
+  let size = 1
+  while (n >= 0x80) {
+    n = Math.floor(n / 0x80)
+    size += 1
+  }
+  return size
+}
+
+function stringSize(s: string): number {
+  const bytes = Buffer.byteLength(s, 'utf8')
+  return varintSize(bytes) + bytes
+}
+
+function propertiesSize(p: MessageProperties): number {
+  let size = 1
+  if (p.contentType !== undefined) size += stringSize(p.contentType)
+  if (p.responseTopic !== undefined) size += stringSize(p.responseTopic)
+  if (p.correlationData !== undefined) size += varintSize(p.correlationData.length) + p.correlationData.length
+  if (p.userProperties !== undefined) {
+    size += varintSize(p.userProperties.length)
+    for (const [name, value] of p.userProperties) size += stringSize(name) + stringSize(value)
+  }
+  return size
+}
+
+function messageSize(m: Message, routing: ForwardRouting | undefined): number {
+  let size = 1 + stringSize(m.topic) + varintSize(m.payload.length) + m.payload.length + 8
+  if (m.expiresAt !== undefined) size += 8
+  if (m.publisherId !== undefined) size += stringSize(m.publisherId)
+  if (hasProperties(m.properties)) size += propertiesSize(m.properties)
+  if (routing?.otherNodes !== undefined) {
+    size += varintSize(routing.otherNodes.length)
+    for (const node of routing.otherNodes) size += stringSize(node)
+  }
+  if (routing?.relayFor !== undefined) size += stringSize(routing.relayFor)
+  return size
+}
+
+class Writer {
+  offset = 0
+  constructor(readonly buf: Buffer) {}
+
+  varint(n: number): void {
+    while (n >= 0x80) {
+      this.buf[this.offset++] = (n % 0x80) | 0x80
+      n = Math.floor(n / 0x80)
+    }
+    this.buf[this.offset++] = n
+  }
+
+  string(s: string): void {
+    const bytes = Buffer.byteLength(s, 'utf8')
+    this.varint(bytes)
+    this.offset += this.buf.write(s, this.offset, bytes, 'utf8')
+  }
+
+  bytes(b: Uint8Array): void {
+    this.varint(b.length)
+    this.buf.set(b, this.offset)
+    this.offset += b.length
+  }
+
+  f64(n: number): void {
+    this.buf.writeDoubleLE(n, this.offset)
+    this.offset += 8
+  }
+}
+
+/** Encodes messages (and their routing, index-aligned, entries optional) into one buffer. */
+export function packMessages(messages: readonly Message[], routing: readonly (ForwardRouting | undefined)[] | undefined): Buffer {
+  let size = 0
+  for (let i = 0; i < messages.length; i++) size += messageSize(messages[i] as Message, routing?.[i])
+  const w = new Writer(Buffer.allocUnsafe(size))
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i] as Message
+    const r = routing?.[i]
+    const props = hasProperties(m.properties)
+    let flags = m.qos
+    if (m.retain) flags |= RETAIN
+    if (m.expiresAt !== undefined) flags |= EXPIRES
+    if (m.publisherId !== undefined) flags |= PUBLISHER
+    if (props) flags |= PROPERTIES
+    if (r?.otherNodes !== undefined) flags |= OTHER_NODES
+    if (r?.relayFor !== undefined) flags |= RELAY_FOR
+    w.buf[w.offset++] = flags
+    w.string(m.topic)
+    w.bytes(m.payload)
+    w.f64(m.publishedAt)
+    if (m.expiresAt !== undefined) w.f64(m.expiresAt)
+    if (m.publisherId !== undefined) w.string(m.publisherId)
+    if (props) writeProperties(w, m.properties)
+    if (r?.otherNodes !== undefined) {
+      w.varint(r.otherNodes.length)
+      for (const node of r.otherNodes) w.string(node)
+    }
+    if (r?.relayFor !== undefined) w.string(r.relayFor)
+  }
+  return w.buf
+}
+
+function writeProperties(w: Writer, p: MessageProperties): void {
+  let flags = 0
+  if (p.payloadFormatIndicator !== undefined) flags |= p.payloadFormatIndicator ? PFI | PFI_SET : PFI
+  if (p.contentType !== undefined) flags |= CONTENT_TYPE
+  if (p.responseTopic !== undefined) flags |= RESPONSE_TOPIC
+  if (p.correlationData !== undefined) flags |= CORRELATION
+  if (p.userProperties !== undefined) flags |= USER_PROPERTIES
+  w.buf[w.offset++] = flags
+  if (p.contentType !== undefined) w.string(p.contentType)
+  if (p.responseTopic !== undefined) w.string(p.responseTopic)
+  if (p.correlationData !== undefined) w.bytes(p.correlationData)
+  if (p.userProperties !== undefined) {
+    w.varint(p.userProperties.length)
+    for (const [name, value] of p.userProperties) {
+      w.string(name)
+      w.string(value)
+    }
+  }
+}
+
+function truncated(): TransportError {
+  return new TransportError(TransportErrorCode.Protocol, 'invalid packed batch: truncated')
+}
+
+class Reader {
+  offset = 0
+  constructor(readonly buf: Buffer) {}
+
+  u8(): number {
+    if (this.offset >= this.buf.length) throw truncated()
+    return this.buf[this.offset++] as number
+  }
+
+  varint(): number {
+    let n = 0
+    let scale = 1
+    for (let i = 0; i < 8; i++) {
+      const byte = this.u8()
+      n += (byte & 0x7f) * scale
+      if (byte < 0x80) return n
+      scale *= 0x80
+    }
+    throw new TransportError(TransportErrorCode.Protocol, 'invalid packed batch: varint too long')
+  }
+
+  /** A view of the next `length` bytes (of the received frame, not a copy). */
+  slice(length: number): Buffer {
+    const end = this.offset + length
+    if (end > this.buf.length) throw truncated()
+    const view = this.buf.subarray(this.offset, end)
+    this.offset = end
+    return view
+  }
+
+  string(): string {
+    const length = this.varint()
+    const end = this.offset + length
+    if (end > this.buf.length) throw truncated()
+    const s = this.buf.toString('utf8', this.offset, end)
+    this.offset = end
+    return s
+  }
+
+  f64(): number {
+    if (this.offset + 8 > this.buf.length) throw truncated()
+    const n = this.buf.readDoubleLE(this.offset)
+    this.offset += 8
+    return n
+  }
+}
+
+/** Decodes a packed batch; throws a Protocol TransportError on anything malformed. */
+export function unpackMessages(bytes: Uint8Array): { messages: Message[]; routing: (ForwardRouting | undefined)[] | undefined } {
+  const r = new Reader(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))
+  const messages: Message[] = []
+  let routing: (ForwardRouting | undefined)[] | undefined
+  while (r.offset < r.buf.length) {
+    const flags = r.u8()
+    const qos = flags & 0x03
+    if (qos === 3) throw new TransportError(TransportErrorCode.Protocol, 'invalid packed batch: QoS 3')
+    const topic = r.string()
+    const payload = r.slice(r.varint())
+    const message: { -readonly [K in keyof Message]: Message[K] } = {
+      topic,
+      payload,
+      qos: qos as QoS,
+      retain: (flags & RETAIN) !== 0,
+      properties: {},
+      publishedAt: r.f64(),
+    }
+    if ((flags & EXPIRES) !== 0) message.expiresAt = r.f64()
+    if ((flags & PUBLISHER) !== 0) message.publisherId = r.string()
+    if ((flags & PROPERTIES) !== 0) message.properties = readProperties(r)
+    let route: { -readonly [K in keyof ForwardRouting]: ForwardRouting[K] } | undefined
+    if ((flags & OTHER_NODES) !== 0) {
+      const count = r.varint()
+      const nodes: string[] = []
+      for (let i = 0; i < count; i++) nodes.push(r.string())
+      route = { otherNodes: nodes }
+    }
+    if ((flags & RELAY_FOR) !== 0) (route ??= {}).relayFor = r.string()
+    if (route !== undefined) {
+      routing ??= new Array<ForwardRouting | undefined>(messages.length).fill(undefined)
+      routing.push(route)
+    } else routing?.push(undefined)
+    messages.push(message)
+  }
+  return { messages, routing }
+}
+
+function readProperties(r: Reader): MessageProperties {
+  const flags = r.u8()
+  const p: { -readonly [K in keyof MessageProperties]: MessageProperties[K] } = {}
+  if ((flags & PFI) !== 0) p.payloadFormatIndicator = (flags & PFI_SET) !== 0
+  if ((flags & CONTENT_TYPE) !== 0) p.contentType = r.string()
+  if ((flags & RESPONSE_TOPIC) !== 0) p.responseTopic = r.string()
+  if ((flags & CORRELATION) !== 0) p.correlationData = r.slice(r.varint())
+  if ((flags & USER_PROPERTIES) !== 0) {
+    const count = r.varint()
+    const users: UserProperty[] = []
+    for (let i = 0; i < count; i++) users.push([r.string(), r.string()] as const)
+    p.userProperties = users
+  }
+  return p
+}
