@@ -26,6 +26,23 @@ export interface ConnectionHost {
 /** How long a closing socket may take to flush its CLOSE before it is destroyed. */
 const LINGER_MS = 1000
 
+/** rhea's endpoint state of a link, absent from its typings. */
+interface LinkState {
+  local_open: boolean
+  open_requests: number
+}
+
+/**
+ * rhea answers a peer's ATTACH on its next tick; ours waits until the broker has decided (the
+ * core session claimed, the subscription authorized), so a refused link is never seen attached
+ * with credit. The link's `open()` sends it later; `close(error)` after `open()` refuses it.
+ */
+function holdAttach(link: Sender | Receiver): void {
+  const state = (link as unknown as { state: LinkState }).state
+  state.local_open = false
+  state.open_requests--
+}
+
 /** rhea internals this adapter relies on, absent from its typings. */
 interface RheaConnectionInternals {
   accept(socket: unknown): void
@@ -203,6 +220,7 @@ export class AmqpConnection implements LinkHost {
     receiver.set_target((target === undefined ? {} : { address: target.name }) as never)
     receiver.set_source(receiver.source ?? {})
     ;(receiver as unknown as { local: { attach: { max_message_size: number } } }).local.attach.max_message_size = this.maxMessageSize
+    holdAttach(receiver)
     const link = new IncomingLink(this, receiver, target)
     this.links.set(receiver, link)
     this.host.linkOpened(link)
@@ -218,6 +236,7 @@ export class AmqpConnection implements LinkHost {
     const local = (sender as unknown as { local: { attach: { snd_settle_mode: number } } }).local.attach
     // We send as the receiver asked: pre-settled, unsettled or mixed.
     local.snd_settle_mode = sender.snd_settle_mode ?? 2
+    holdAttach(sender)
     const link = new OutgoingLink(this, sender, source, linkProperties(sender.properties))
     this.links.set(sender, link)
     this.host.linkOpened(link)

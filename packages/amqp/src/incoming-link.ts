@@ -68,6 +68,8 @@ export class IncomingLink implements AmqpLink, LinkEnd, MemoryWaiter {
       return
     }
     this.session = session
+    this.receiver.open()
+    // Written after our ATTACH, in the same pass.
     this.grant(host.creditWindow)
     host.log.debug({ clientId: session.clientId, address: this.address }, 'AMQP sender attached')
   }
@@ -181,6 +183,8 @@ export class IncomingLink implements AmqpLink, LinkEnd, MemoryWaiter {
 
   detach(error: AmqpError): void {
     if (this.closed) return
+    // A link whose ATTACH is still held is refused: ATTACH, then DETACH with the error.
+    this.receiver.open()
     this.receiver.close(error)
     this.ended()
   }

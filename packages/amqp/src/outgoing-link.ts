@@ -36,7 +36,9 @@ export class OutgoingLink implements AmqpLink, LinkEnd {
   private readonly queued: number[] = []
   private queuedHead = 0
   /** hasCredit() answered false: the core waits for creditAvailable. */
-  private starved = false
+  private starved = true
+  /** Our ATTACH is written: rhea writes transfers before attaches in one pass, so none may go before. */
+  private attached = false
   private closed = false
 
   constructor(
@@ -86,11 +88,18 @@ export class OutgoingLink implements AmqpLink, LinkEnd {
       this.detach(refused)
       return
     }
+    this.sender.open()
+    // rhea writes the ATTACH on its next tick; deliveries (retained, queued) start after it.
+    process.nextTick(() => {
+      this.attached = true
+      this.creditMayBeBack()
+    })
     host.log.debug({ clientId: session.clientId, address: this.address }, 'AMQP receiver attached')
   }
 
   hasCredit(): boolean {
     if (this.closed) return true
+    if (!this.attached) return false
     const sender = this.sender as unknown as SenderInternals
     // rhea counts credit when it writes a transfer (next tick); until then ours are still queued.
     const written = sender.session.outgoing.next_pending_delivery
@@ -159,6 +168,8 @@ export class OutgoingLink implements AmqpLink, LinkEnd {
 
   detach(error: AmqpError): void {
     if (this.closed) return
+    // A link whose ATTACH is still held is refused: ATTACH, then DETACH with the error.
+    this.sender.open()
     this.sender.close(error)
     this.ended()
   }
