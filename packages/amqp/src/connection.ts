@@ -78,6 +78,7 @@ export class AmqpConnection implements LinkHost {
   log: Logger
   private readonly rhea: RheaConnection
   private readonly links = new Map<unknown, IncomingLink | OutgoingLink>()
+  private readonly oversized = new Set<IncomingLink>()
   private connectTimer: NodeJS.Timeout | undefined
   private closing = false
   private closed = false
@@ -105,7 +106,12 @@ export class AmqpConnection implements LinkHost {
       reconnect: false,
     } as never)
     this.listen()
-    const guarded = new GuardedSocket(socket, new FrameScanner(options.maxFrameSize), (problem) => this.failed(Condition.FramingError, problem, AmqpErrorCode.Framing))
+    const guarded = new GuardedSocket(
+      socket,
+      new FrameScanner(options.maxFrameSize),
+      (problem) => this.failed(Condition.FramingError, problem, AmqpErrorCode.Framing),
+      () => this.checkMessageSizes(),
+    )
     ;(this.rhea as unknown as RheaConnectionInternals).accept(guarded)
     socket.on('drain', () => this.drained())
     socket.on('close', () => this.socketClosed())
@@ -247,6 +253,17 @@ export class AmqpConnection implements LinkHost {
   private refuseAttach(link: Sender | Receiver, error: AmqpError): void {
     this.log.warn({ link: link.name, condition: error.condition, code: AmqpErrorCode.Address }, `AMQP link refused: ${error.description}`)
     link.close(error)
+  }
+
+  /** rhea assembles a multi-frame message without a bound: an incoming link answers for its own. */
+  private checkMessageSizes(): void {
+    for (const link of this.links.values()) if (link instanceof IncomingLink) link.checkMessageSize()
+    for (const link of this.oversized) if (!link.discardOversized()) this.oversized.delete(link)
+  }
+
+  /** A link detached for an oversized message whose remaining frames are still arriving. */
+  oversizedMessage(link: IncomingLink): void {
+    this.oversized.add(link)
   }
 
   private drained(): void {
