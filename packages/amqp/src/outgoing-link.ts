@@ -1,4 +1,3 @@
-import rhea from 'rhea'
 import type { Delivery as AmqpDelivery, Sender } from 'rhea'
 import type { Delivery, Message } from '@fluxmq/core'
 import type { Address } from './address.js'
@@ -6,7 +5,7 @@ import type { AmqpError } from './conditions.js'
 import { CoreSession } from './core-link.js'
 import type { LinkEnd, Outcome } from './core-link.js'
 import type { AmqpLink, LinkHost } from './link-host.js'
-import { toAmqpMessage } from './message-map.js'
+import { encodedMessage } from './wire-forms.js'
 
 /** [AMQP 2.7.3] snd-settle-mode: the peer receiver asked for every transfer pre-settled. */
 const SND_SETTLED = 1
@@ -117,7 +116,7 @@ export class OutgoingLink implements AmqpLink, LinkEnd {
   deliver(delivery: Delivery): boolean {
     if (this.closed) return true
     const now = this.host.now()
-    const encoded = rhea.message.encode(toAmqpMessage(delivery, now))
+    const encoded = encodedMessage(delivery, now)
     const limit = this.sender.max_message_size
     // [AMQP 2.7.3] max-message-size of the receiving peer: a larger message cannot be sent to it.
     if (typeof limit === 'number' && limit > 0 && encoded.length > limit) return false
