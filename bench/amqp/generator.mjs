@@ -11,6 +11,7 @@ import { performance } from 'node:perf_hooks'
 import { clearInterval, setInterval } from 'node:timers'
 import mqtt from 'mqtt'
 import rhea from 'rhea'
+import { corkWrites } from './cork.mjs'
 
 const load = JSON.parse(process.argv[2] ?? '{}')
 const HEADER = 16
@@ -157,6 +158,7 @@ function pump(sender) {
 function connectAmqp(port, id) {
   const container = rhea.create_container({ id })
   const connection = container.connect({ host, port, username: 'anonymous', reconnect: false, tcp_no_delay: true, max_frame_size: 65536 })
+  corkWrites(connection.socket)
   connection.on('error', (context) => note(`${id}: ${context.connection.error?.description ?? 'connection error'}`))
   connection.on('protocol_error', (context) => note(`${id}: protocol error ${context.error}`))
   return { container, connection }

@@ -26,6 +26,23 @@ export interface ConnectionHost {
 /** How long a closing socket may take to flush its CLOSE before it is destroyed. */
 const LINGER_MS = 1000
 
+/** rhea's endpoint state of a link, absent from its typings. */
+interface LinkState {
+  local_open: boolean
+  open_requests: number
+}
+
+/**
+ * rhea answers a peer's ATTACH on its next tick; ours waits until the broker has decided (the
+ * core session claimed, the subscription authorized), so a refused link is never seen attached
+ * with credit. The link's `open()` sends it later; `close(error)` after `open()` refuses it.
+ */
+function holdAttach(link: Sender | Receiver): void {
+  const state = (link as unknown as { state: LinkState }).state
+  state.local_open = false
+  state.open_requests--
+}
+
 /** rhea internals this adapter relies on, absent from its typings. */
 interface RheaConnectionInternals {
   accept(socket: unknown): void
@@ -61,6 +78,7 @@ export class AmqpConnection implements LinkHost {
   log: Logger
   private readonly rhea: RheaConnection
   private readonly links = new Map<unknown, IncomingLink | OutgoingLink>()
+  private readonly oversized = new Set<IncomingLink>()
   private connectTimer: NodeJS.Timeout | undefined
   private closing = false
   private closed = false
@@ -88,7 +106,12 @@ export class AmqpConnection implements LinkHost {
       reconnect: false,
     } as never)
     this.listen()
-    const guarded = new GuardedSocket(socket, new FrameScanner(options.maxFrameSize), (problem) => this.failed(Condition.FramingError, problem, AmqpErrorCode.Framing))
+    const guarded = new GuardedSocket(
+      socket,
+      new FrameScanner(options.maxFrameSize),
+      (problem) => this.failed(Condition.FramingError, problem, AmqpErrorCode.Framing),
+      () => this.checkMessageSizes(),
+    )
     ;(this.rhea as unknown as RheaConnectionInternals).accept(guarded)
     socket.on('drain', () => this.drained())
     socket.on('close', () => this.socketClosed())
@@ -203,6 +226,7 @@ export class AmqpConnection implements LinkHost {
     receiver.set_target((target === undefined ? {} : { address: target.name }) as never)
     receiver.set_source(receiver.source ?? {})
     ;(receiver as unknown as { local: { attach: { max_message_size: number } } }).local.attach.max_message_size = this.maxMessageSize
+    holdAttach(receiver)
     const link = new IncomingLink(this, receiver, target)
     this.links.set(receiver, link)
     this.host.linkOpened(link)
@@ -218,6 +242,7 @@ export class AmqpConnection implements LinkHost {
     const local = (sender as unknown as { local: { attach: { snd_settle_mode: number } } }).local.attach
     // We send as the receiver asked: pre-settled, unsettled or mixed.
     local.snd_settle_mode = sender.snd_settle_mode ?? 2
+    holdAttach(sender)
     const link = new OutgoingLink(this, sender, source, linkProperties(sender.properties))
     this.links.set(sender, link)
     this.host.linkOpened(link)
@@ -228,6 +253,17 @@ export class AmqpConnection implements LinkHost {
   private refuseAttach(link: Sender | Receiver, error: AmqpError): void {
     this.log.warn({ link: link.name, condition: error.condition, code: AmqpErrorCode.Address }, `AMQP link refused: ${error.description}`)
     link.close(error)
+  }
+
+  /** rhea assembles a multi-frame message without a bound: an incoming link answers for its own. */
+  private checkMessageSizes(): void {
+    for (const link of this.links.values()) if (link instanceof IncomingLink) link.checkMessageSize()
+    for (const link of this.oversized) if (!link.discardOversized()) this.oversized.delete(link)
+  }
+
+  /** A link detached for an oversized message whose remaining frames are still arriving. */
+  oversizedMessage(link: IncomingLink): void {
+    this.oversized.add(link)
   }
 
   private drained(): void {

@@ -1,5 +1,6 @@
 import { connect } from 'node:net'
 import type { Socket } from 'node:net'
+import rhea from 'rhea'
 import type { Connection, EventContext } from 'rhea'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Inbox, openReceiver, openSender, sendAndSettle, testScope } from './test-support/harness.js'
@@ -82,6 +83,20 @@ describe('bad input closes one connection with a condition, never the broker', (
     const received = await raw(s.t.port, Buffer.concat([HEADER, OPEN_RAW]))
     expect(Date.now() - started).toBeGreaterThanOrEqual(350)
     expect(received.includes(Buffer.from('amqp:resource-limit-exceeded'))).toBe(true)
+  })
+
+  it('a message above max-message-size detaches its link with amqp:link:message-size-exceeded; the connection goes on', async () => {
+    await s.start({ maxFrameSize: 4096, maxMessageSize: 10_000 })
+    const c = await s.client()
+    const big = await openSender(c, { target: { address: 'big/t' } })
+    const closed = new Promise((resolve) => big.once('sender_close', () => resolve(big.error)))
+    big.send({ body: rhea.message.data_section(Buffer.alloc(50_000, 1)) })
+    expect(await closed).toMatchObject({ condition: 'amqp:link:message-size-exceeded' })
+    const receiver = await openReceiver(c, { source: { address: 'small/t' }, credit_window: 10 })
+    const inbox = new Inbox(receiver)
+    const small = await openSender(c, { target: { address: 'small/t' } })
+    expect((await sendAndSettle(small, { body: rhea.message.data_section(Buffer.alloc(9_000, 2)) })).outcome).toBe('accepted')
+    await inbox.until(1)
   })
 
   it('a socket that never opens is closed after the connect timeout', async () => {

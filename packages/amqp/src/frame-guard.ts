@@ -61,6 +61,8 @@ export class GuardedSocket extends EventEmitter {
     readonly socket: Socket,
     private readonly scanner: FrameScanner,
     private readonly onViolation: (description: string) => void,
+    /** After rhea has read a chunk: what it buffered may be checked. */
+    private readonly afterData: () => void,
   ) {
     super()
     socket.on('data', (chunk: Buffer) => {
@@ -68,6 +70,7 @@ export class GuardedSocket extends EventEmitter {
       const problem = this.scanner.scan(chunk)
       if (problem === undefined) {
         this.emit('data', chunk)
+        this.afterData()
         return
       }
       this.violated = true

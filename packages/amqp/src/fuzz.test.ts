@@ -193,14 +193,22 @@ function fuzzConnection(port: number, bytes: Buffer, random: () => number, endFr
       clearTimeout(hang)
       resolve()
     })
-    socket.on('connect', () => {
-      let offset = 0
-      while (offset < bytes.length && !socket.destroyed) {
-        const size = 1 + Math.floor(random() * 48)
-        socket.write(bytes.subarray(offset, offset + size))
-        offset += size
+    // Sometimes a slow peer: chunks a few milliseconds apart reach the server as separate reads,
+    // so frames arrive in pieces (decisions made up front keep the input replayable from the seed).
+    const chunks: Buffer[] = []
+    for (let offset = 0; offset < bytes.length; ) {
+      const size = 1 + Math.floor(random() * 48)
+      chunks.push(bytes.subarray(offset, offset + size))
+      offset += size
+    }
+    const pauseMs = random() < 0.2 ? 1 + Math.floor(random() * 4) : 0
+    socket.on('connect', async () => {
+      for (const chunk of chunks) {
+        if (socket.destroyed) break
+        socket.write(chunk)
+        if (pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs))
       }
-      if (endFromClient) socket.end()
+      if (endFromClient && !socket.destroyed) socket.end()
       // The server must end every connection: by a protocol error, the connect or idle time-out, or our half-close.
       hang = setTimeout(() => {
         socket.destroy()
@@ -279,6 +287,36 @@ describe('fuzz', () => {
       for (const off of listeners) off()
     }
   }
+
+  // Found by this fuzz (a seed whose input ended inside a frame, written in small chunks): rhea
+  // clears its idle timer on every read and re-arms it only after a read that completed a frame,
+  // so a peer that stops in the middle of a frame it announced was never closed.
+  it('a peer that opens, then stops in the middle of a frame, is closed by the idle time-out', async () => {
+    const hello = Buffer.concat(handshake(() => 0.9, -1))
+    const partial = [Buffer.from([0, 0, 0, 64, 2, 0, 0, 0]), Buffer.from([0x00, 0x53])]
+    const closed = new Promise<number>((resolve, reject) => {
+      const socket = netConnect({ host: '127.0.0.1', port: t.port })
+      const started = Date.now()
+      const hang = setTimeout(() => {
+        socket.destroy()
+        reject(new Error(`not closed within ${HANG_MS + 2 * IDLE_TIMEOUT_MS} ms`))
+      }, HANG_MS + 2 * IDLE_TIMEOUT_MS)
+      socket.on('error', () => {})
+      socket.on('data', () => {})
+      socket.on('close', () => {
+        clearTimeout(hang)
+        resolve(Date.now() - started)
+      })
+      socket.on('connect', async () => {
+        // Separate reads on the server: the frame header, then a part of its body.
+        for (const chunk of [hello, ...partial]) {
+          socket.write(chunk)
+          await new Promise((resolve) => setTimeout(resolve, 50))
+        }
+      })
+    })
+    expect(await closed).toBeGreaterThanOrEqual(2 * IDLE_TIMEOUT_MS - 500)
+  }, 30_000)
 
   it(
     `random and mutated frames for ${SECONDS}s over real TCP: no crash, no unhandled rejection, no hang, bounded heap, a good rhea client keeps working`,

@@ -10,6 +10,11 @@ import { AmqpErrorCode } from './errors.js'
 import type { AmqpLink, LinkHost, MemoryWaiter } from './link-host.js'
 import { toCoreMessage } from './message-map.js'
 
+/** rhea's delivery being assembled from several transfer frames, absent from its typings. */
+interface ReceiverInternals {
+  readonly _incomplete?: { frames: Buffer[] }
+}
+
 const PAUSED_FOR_BACKPRESSURE = 1
 const PAUSED_FOR_MEMORY = 2
 
@@ -68,6 +73,8 @@ export class IncomingLink implements AmqpLink, LinkEnd, MemoryWaiter {
       return
     }
     this.session = session
+    this.receiver.open()
+    // Written after our ATTACH, in the same pass.
     this.grant(host.creditWindow)
     host.log.debug({ clientId: session.clientId, address: this.address }, 'AMQP sender attached')
   }
@@ -83,6 +90,12 @@ export class IncomingLink implements AmqpLink, LinkEnd, MemoryWaiter {
     }
     this.credit--
     const settled = delivery.remote_settled
+    const body = message.body as { content?: unknown } | undefined
+    const size = Buffer.isBuffer(body?.content) ? body.content.length : 0
+    if (size > this.host.maxMessageSize) {
+      this.tooLarge(size)
+      return
+    }
     const topic = this.topicOf(message)
     if (isAddressError(topic)) {
       this.refuse(delivery, settled, topic)
@@ -91,6 +104,35 @@ export class IncomingLink implements AmqpLink, LinkEnd, MemoryWaiter {
     const now = this.host.now()
     const result = session.publish(toCoreMessage(message, topic.name, settled ? 0 : 1, session.clientId, now))
     this.absorbed(delivery, settled, result)
+  }
+
+  /**
+   * [AMQP 2.7.3] A message above the max-message-size we advertised detaches the link with
+   * amqp:link:message-size-exceeded once its frames add up to more, before it is all buffered.
+   */
+  checkMessageSize(): void {
+    const incomplete = (this.receiver as unknown as ReceiverInternals)._incomplete
+    if (incomplete === undefined || this.closed) return
+    let size = 0
+    for (const frame of incomplete.frames) size += frame.length
+    if (size <= this.host.maxMessageSize) return
+    this.tooLarge(size)
+    incomplete.frames.length = 0
+    this.host.oversizedMessage(this)
+  }
+
+  /** Drops what arrived of the oversized message since; false once it is complete (nothing left to drop). */
+  discardOversized(): boolean {
+    const incomplete = (this.receiver as unknown as ReceiverInternals)._incomplete
+    if (incomplete === undefined) return false
+    incomplete.frames.length = 0
+    return true
+  }
+
+  private tooLarge(size: number): void {
+    const description = `message of ${size} bytes or more is above the max-message-size ${this.host.maxMessageSize}`
+    this.host.log.warn({ clientId: this.clientId, condition: Condition.MessageSizeExceeded }, description)
+    this.detach({ condition: Condition.MessageSizeExceeded, description })
   }
 
   private topicOf(message: AmqpMessage): Address | AmqpError {
@@ -181,6 +223,8 @@ export class IncomingLink implements AmqpLink, LinkEnd, MemoryWaiter {
 
   detach(error: AmqpError): void {
     if (this.closed) return
+    // A link whose ATTACH is still held is refused: ATTACH, then DETACH with the error.
+    this.receiver.open()
     this.receiver.close(error)
     this.ended()
   }

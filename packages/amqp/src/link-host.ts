@@ -20,6 +20,8 @@ export interface LinkHost {
    */
   overMemory(link: MemoryWaiter): boolean
   linkClosed(link: AmqpLink): void
+  /** The link was detached for an oversized message: the rest of its frames are discarded as they come. */
+  oversizedMessage(link: MemoryWaiter & { discardOversized(): boolean }): void
 }
 
 export interface MemoryWaiter {

@@ -104,3 +104,20 @@ describe('core -> AMQP', () => {
     expect(wire(toAmqpMessage(delivery(binary), NOW)).correlation_id).toEqual(Buffer.from([0xff, 0xfe]))
   })
 })
+
+describe('encoded forms', () => {
+  it('one encoding per QoS is shared by every delivery of a message; an expiring message is encoded per delivery', async () => {
+    const { encodedMessage } = await import('./wire-forms.js')
+    const message: Message = { topic: 't', payload: Buffer.from('x'), qos: 1, retain: false, properties: {}, publishedAt: NOW }
+    const a = encodedMessage(delivery(message), NOW)
+    expect(encodedMessage(delivery(message), NOW + 5)).toBe(a)
+    const qos0 = encodedMessage({ ...delivery(message), qos: 0 }, NOW)
+    expect(qos0).not.toBe(a)
+    expect((rhea.message.decode(a) as unknown as AmqpMessage).durable).toBe(true)
+    const expiring = { ...message, expiresAt: NOW + 1000 }
+    const first = encodedMessage(delivery(expiring), NOW)
+    const later = encodedMessage(delivery(expiring), NOW + 400)
+    expect((rhea.message.decode(first) as unknown as AmqpMessage).ttl).toBe(1000)
+    expect((rhea.message.decode(later) as unknown as AmqpMessage).ttl).toBe(600)
+  })
+})

@@ -1,4 +1,3 @@
-import rhea from 'rhea'
 import type { Delivery as AmqpDelivery, Sender } from 'rhea'
 import type { Delivery, Message } from '@fluxmq/core'
 import type { Address } from './address.js'
@@ -6,7 +5,7 @@ import type { AmqpError } from './conditions.js'
 import { CoreSession } from './core-link.js'
 import type { LinkEnd, Outcome } from './core-link.js'
 import type { AmqpLink, LinkHost } from './link-host.js'
-import { toAmqpMessage } from './message-map.js'
+import { encodedMessage } from './wire-forms.js'
 
 /** [AMQP 2.7.3] snd-settle-mode: the peer receiver asked for every transfer pre-settled. */
 const SND_SETTLED = 1
@@ -36,7 +35,9 @@ export class OutgoingLink implements AmqpLink, LinkEnd {
   private readonly queued: number[] = []
   private queuedHead = 0
   /** hasCredit() answered false: the core waits for creditAvailable. */
-  private starved = false
+  private starved = true
+  /** Our ATTACH is written: rhea writes transfers before attaches in one pass, so none may go before. */
+  private attached = false
   private closed = false
 
   constructor(
@@ -86,11 +87,18 @@ export class OutgoingLink implements AmqpLink, LinkEnd {
       this.detach(refused)
       return
     }
+    this.sender.open()
+    // rhea writes the ATTACH on its next tick; deliveries (retained, queued) start after it.
+    process.nextTick(() => {
+      this.attached = true
+      this.creditMayBeBack()
+    })
     host.log.debug({ clientId: session.clientId, address: this.address }, 'AMQP receiver attached')
   }
 
   hasCredit(): boolean {
     if (this.closed) return true
+    if (!this.attached) return false
     const sender = this.sender as unknown as SenderInternals
     // rhea counts credit when it writes a transfer (next tick); until then ours are still queued.
     const written = sender.session.outgoing.next_pending_delivery
@@ -108,7 +116,7 @@ export class OutgoingLink implements AmqpLink, LinkEnd {
   deliver(delivery: Delivery): boolean {
     if (this.closed) return true
     const now = this.host.now()
-    const encoded = rhea.message.encode(toAmqpMessage(delivery, now))
+    const encoded = encodedMessage(delivery, now)
     const limit = this.sender.max_message_size
     // [AMQP 2.7.3] max-message-size of the receiving peer: a larger message cannot be sent to it.
     if (typeof limit === 'number' && limit > 0 && encoded.length > limit) return false
@@ -159,6 +167,8 @@ export class OutgoingLink implements AmqpLink, LinkEnd {
 
   detach(error: AmqpError): void {
     if (this.closed) return
+    // A link whose ATTACH is still held is refused: ATTACH, then DETACH with the error.
+    this.sender.open()
     this.sender.close(error)
     this.ended()
   }

@@ -53,8 +53,8 @@ export const configSchema = {
     },
     amqp: {
       addr: address(':5672', 'disabled'),
-      // Empty: AMQPS is on (":5671") only when server.mqtt.tls.cert_file and key_file are set.
-      tls_addr: address('', 'disabled, or ":5671" when server.mqtt.tls.cert_file and key_file are set'),
+      // AMQPS with the certificate of server.mqtt.tls; off unless an address is given (e.g. ":5671").
+      tls_addr: address('', 'disabled'),
     },
     http: {
       addr: address(':8081', 'disabled'),

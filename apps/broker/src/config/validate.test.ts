@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { ConfigError, ConfigErrorCode } from './errors.js'
 import { loadConfig } from './load.js'
-import { checkSupported, tlsAddress, validateConfig } from './validate.js'
+import { amqpTlsAddress, checkSupported, tlsAddress, validateConfig } from './validate.js'
 
 function failure(sets: string[], check = validateConfig): ConfigError {
   const { config } = loadConfig({ sets })
@@ -25,12 +25,14 @@ describe('validateConfig', () => {
     [['server.mqtt.tls.cert_file=c.pem'], 'server.mqtt.tls.key_file'],
     [['server.mqtt.tls.key_file=k.pem'], 'server.mqtt.tls.cert_file'],
     [['server.mqtt.tls.addr=:8883'], 'server.mqtt.tls.addr'],
+    [['server.amqp.tls_addr=:5671'], 'server.amqp.tls_addr'],
     [['server.mqtt.tls.ca_file=ca.pem'], 'server.mqtt.tls.ca_file'],
     [['server.mqtt.tls.client_auth=request'], 'server.mqtt.tls.client_auth'],
     [['server.mqtt.tls.cert_file=c', 'server.mqtt.tls.key_file=k', 'server.mqtt.tls.client_auth=require'], 'server.mqtt.tls.ca_file'],
     [['auth.allow_anonymous=false'], 'auth.password_file'],
     [['server.http.addr=:1883'], 'server.http.addr'],
     [['server.mqtt.websocket.addr=127.0.0.1:1883'], 'server.mqtt.websocket.addr'],
+    [['server.amqp.addr=:1883'], 'server.amqp.addr'],
     [['server.mqtt.tls.cert_file=c', 'server.mqtt.tls.key_file=k', 'server.http.addr=:8883'], 'server.http.addr'],
     [['cluster.enabled=true'], 'cluster.node_id'],
     [['cluster.enabled=true', 'cluster.node_id=n1', 'cluster.etcd.client_addr='], 'cluster.etcd.client_addr'],
@@ -53,6 +55,14 @@ describe('tlsAddress', () => {
     expect(tlsAddress(loadConfig().config)).toBeNull()
     expect(tlsAddress(loadConfig({ sets: ['server.mqtt.tls.cert_file=c', 'server.mqtt.tls.key_file=k'] }).config)).toEqual({ host: '', port: 8883 })
     expect(tlsAddress(loadConfig({ sets: ['server.mqtt.tls.cert_file=c', 'server.mqtt.tls.key_file=k', 'server.mqtt.tls.addr=127.0.0.1:0'] }).config)).toEqual({ host: '127.0.0.1', port: 0 })
+  })
+})
+
+describe('amqpTlsAddress', () => {
+  it('is off unless an address is given, even with the MQTT TLS certificate', () => {
+    const certs = ['server.mqtt.tls.cert_file=c', 'server.mqtt.tls.key_file=k']
+    expect(amqpTlsAddress(loadConfig({ sets: certs }).config)).toBeNull()
+    expect(amqpTlsAddress(loadConfig({ sets: [...certs, 'server.amqp.tls_addr=:5671'] }).config)).toEqual({ host: '', port: 5671 })
   })
 })
 

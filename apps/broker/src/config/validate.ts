@@ -41,10 +41,12 @@ export function tlsAddress(config: FluxConfig): Address | null {
   return tls.addr ?? { host: '', port: 8883 }
 }
 
-/** AMQPS uses the MQTT TLS certificate: on (default ":5671") only when that is set. */
+/**
+ * AMQPS uses the MQTT TLS certificate and is on only at an address given for it: turning on MQTT
+ * TLS must not open a second TLS port nobody asked for. Without the certificate it is refused.
+ */
 export function amqpTlsAddress(config: FluxConfig): Address | null {
-  if (config.server.mqtt.tls.cert_file === '') return null
-  return config.server.amqp.tls_addr ?? { host: '', port: 5671 }
+  return config.server.mqtt.tls.cert_file === '' ? null : config.server.amqp.tls_addr
 }
 
 function checkPortClashes(config: FluxConfig): void {

@@ -123,7 +123,7 @@ export function testScope(over: Partial<AmqpServerOptions> = {}, brokerOver: Par
 
 export function openConnection(options: Partial<ConnectionOptions> & { port: number }): Promise<Connection> {
   const container = rhea.create_container()
-  const c = container.connect({ host: '127.0.0.1', reconnect: false, tcp_no_delay: true, ...options } as ConnectionOptions)
+  const c = container.connect({ host: '127.0.0.1', reconnect: false, tcp_no_delay: true, ...options } as unknown as ConnectionOptions)
   return new Promise((resolve, reject) => {
     c.once('connection_open', () => resolve(c))
     c.once('connection_error', (context: EventContext) => reject(context.error ?? context.connection.error ?? new Error('connection error')))

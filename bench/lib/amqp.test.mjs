@@ -1,0 +1,55 @@
+// The AMQP generator's accounting, through a broker that loses and duplicates on purpose, and the
+// addresses each broker is given.
+import { fileURLToPath } from 'node:url'
+import { afterEach, describe, expect, it } from 'vitest'
+import { amqpAddress, runAmqpLoad } from './amqp.mjs'
+import { startFaultyAmqpBroker } from './test-support/faulty-amqp-broker.mjs'
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+// A bounded count per sender: every message is relayed well within the drain bound on a loaded machine.
+const PAIRS = { pubs: 3, subs: 3, qos: 1, e2eWindow: 50, count: 2000, topic: 'bench/amqp/{i}', receiver: 'amqp', payload: 64, warmup: 0.2, duration: 1, drain: 10, quiet: 2 }
+
+const cleanups = []
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()()
+})
+
+async function faulty(options) {
+  const broker = await startFaultyAmqpBroker(options)
+  cleanups.push(() => broker.close())
+  return broker
+}
+
+describe('AMQP generator', () => {
+  it('counts nothing lost, duplicated or reordered through a broker that forwards everything, and measures latency', async () => {
+    const broker = await faulty()
+    const result = await runAmqpLoad(root, 'fluxmq', PAIRS, { amqp: broker.port, mqtt: 0 }, 'clean')
+    expect(result.sent).toBeGreaterThan(0)
+    expect(result.accepted).toBe(result.sent)
+    expect(result.received_total).toBe(result.sent)
+    expect({ lost: result.lost, duplicates: result.duplicates, out_of_order: result.out_of_order, drain_end: result.drain_end }).toEqual({
+      lost: 0,
+      duplicates: 0,
+      out_of_order: 0,
+      drain_end: 'complete',
+    })
+    expect(result.latency_us.count).toBeGreaterThan(0)
+    expect(result.ack_rtt_us.count).toBeGreaterThan(0)
+  })
+
+  it('counts exactly the accepted messages a broker dropped, and the ones it sent twice', async () => {
+    const broker = await faulty({ drop: (n) => n % 97 === 5, duplicate: (n) => n % 89 === 3 })
+    const result = await runAmqpLoad(root, 'fluxmq', PAIRS, { amqp: broker.port, mqtt: 0 }, 'faulty')
+    expect(broker.stats.dropped).toBeGreaterThan(0)
+    expect(result.accepted).toBe(broker.stats.published)
+    expect(result.lost).toBe(broker.stats.dropped)
+    expect(result.duplicates).toBe(broker.stats.duplicated)
+  })
+})
+
+describe('amqpAddress', () => {
+  it('is the MQTT topic on FluxMQ and a routing key on amq.topic on RabbitMQ', () => {
+    expect(amqpAddress('fluxmq', 'bench/amqp/3')).toBe('bench/amqp/3')
+    expect(amqpAddress('rabbitmq', 'bench/amqp/3')).toBe('/topic/bench.amqp.3')
+  })
+})
