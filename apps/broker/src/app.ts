@@ -64,6 +64,7 @@ async function startClusterNode(config: FluxConfig, nodeId: string, storage: Sto
   const clientAddrs: Record<string, string> = {}
   if (config.server.mqtt.tcp.addr !== null) clientAddrs.mqtt = formatAddress(config.server.mqtt.tcp.addr)
   if (config.server.mqtt.websocket.addr !== null) clientAddrs.ws = formatAddress(config.server.mqtt.websocket.addr)
+  if (config.server.amqp.addr !== null) clientAddrs.amqp = formatAddress(config.server.amqp.addr)
   const listen = transport.addr as Address
   return ClusterNode.start({
     nodeId,
