@@ -215,6 +215,7 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
     connectTimeoutMs: config.limits.connect_timeout,
     window: config.broker.receive_maximum,
     maxWriteBuffer: config.limits.max_write_buffer,
+    writeStallTimeoutMs: config.limits.write_stall_timeout,
     maxBufferedBytes: config.limits.max_buffered_bytes,
     bufferedBytes: () => bufferedBytes(),
   })
@@ -287,7 +288,11 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
       const metrics = createMetrics(
         () => broker.stats,
         { node: nodeId, version: VERSION },
-        () => ({ ...mqtt.stats, memoryPauses: mqtt.stats.memoryPauses + amqp.stats.memoryPauses, bufferedBytes: bufferedBytes() }),
+        () => ({
+          writeStallDisconnects: mqtt.stats.writeStallDisconnects + amqp.stats.writeStallDisconnects,
+          memoryPauses: mqtt.stats.memoryPauses + amqp.stats.memoryPauses,
+          bufferedBytes: bufferedBytes(),
+        }),
         () => queues.engine.list(),
         () => amqp.stats,
       )
