@@ -16,6 +16,6 @@ export {
 export { RouteTable, type RouteChange, type RouteTableOptions } from './route-table.js'
 export { LeaderElection, type LeaderElectionOptions } from './leader-election.js'
 export { RetainedIndex, type RetainedChange, type RetainedIndexOptions } from './retained-index.js'
-export { WillIndex, WILL_INLINE_LIMIT, type StoredWill, type StoredWillEntry, type LeaderTerm, type WillIndexOptions } from './will-index.js'
+export { WillIndex, WILL_INLINE_LIMIT, type StoredWill, type StoredWillEntry, type LeaderTerm, type WillIndexOptions, type WillWriteOptions } from './will-index.js'
 export type { MessageHeader, StoredMessage } from './message-record.js'
 export { SubscriptionStore, type SavedSession, type SavedSessionEntry } from './subscription-store.js'

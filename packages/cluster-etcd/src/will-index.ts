@@ -22,6 +22,15 @@ export interface StoredWill {
   readonly node: string
   /** The session epoch of the owner that wrote it. */
   readonly epoch: number
+  /** When the client's connection closed (ms since the epoch), if it had when the will was written: its delay runs from then. */
+  readonly disconnectedAt?: number
+}
+
+/** How a will is written: fenced by its owner's epoch, and with the time its connection closed. */
+export interface WillWriteOptions {
+  /** SessionOwnership.fenced(client, epoch): only the session's owner writes its will. */
+  readonly fence?: ComparatorBuilder
+  readonly disconnectedAt?: number
 }
 
 /** A stored will with the revision it was read at (for the leader's fenced take). */
@@ -58,8 +67,9 @@ export class WillIndex {
    * Writes the will; with `fence` (SessionOwnership.fenced) only while this node still owns the
    * session, so a node that lost it cannot replace its successor's will. False when fenced off.
    */
-  async put(clientId: string, will: WillRecord, epoch: number, fence?: ComparatorBuilder): Promise<boolean> {
-    const extra = { delayInterval: will.delayInterval, node: this.options.nodeId, epoch }
+  async put(clientId: string, will: WillRecord, epoch: number, options: WillWriteOptions = {}): Promise<boolean> {
+    const { fence, disconnectedAt } = options
+    const extra = { delayInterval: will.delayInterval, node: this.options.nodeId, epoch, ...(disconnectedAt === undefined ? {} : { disconnectedAt }) }
     const value = encodeMessageRecord(will.message, this.inlineLimit, this.options.nodeId, extra)
     const put = this.etcd.put(willKey(clientId)).value(value)
     if (fence === undefined) {
@@ -153,9 +163,9 @@ export class WillIndex {
 
 function parseWill(value: Buffer, key: string): StoredWill {
   const { stored, extra } = decodeMessageRecord(value, key)
-  const { delayInterval, node, epoch } = extra
+  const { delayInterval, node, epoch, disconnectedAt } = extra
   if (typeof delayInterval !== 'number' || typeof node !== 'string' || typeof epoch !== 'number') {
     throw new ClusterError(ClusterErrorCode.BadRecord, `${key} lacks delay, node or epoch`)
   }
-  return { stored, delayInterval, node, epoch }
+  return { stored, delayInterval, node, epoch, ...(typeof disconnectedAt === 'number' ? { disconnectedAt } : {}) }
 }

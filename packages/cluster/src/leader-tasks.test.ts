@@ -50,8 +50,10 @@ async function candidate(nodeId: string, members: Set<string>, published: { node
   return { election, tasks }
 }
 
+/** A will with a Message Expiry Interval of 10 s, accepted a second ago. */
 function will(topic: string): Message {
-  return { topic, payload: Buffer.from(topic), qos: 1, retain: false, properties: {}, publishedAt: Date.now() - 1_000, expiresAt: Date.now() + 9_000 }
+  const at = Date.now()
+  return { topic, payload: Buffer.from(topic), qos: 1, retain: false, properties: {}, publishedAt: at - 1_000, expiresAt: at + 9_000 }
 }
 
 describe('LeaderTasks (real etcd)', () => {
@@ -66,6 +68,8 @@ describe('LeaderTasks (real etcd)', () => {
     await dead.wills.put('now', { message: will('will/now'), delayInterval: 0 }, 3)
     await dead.wills.put('back', { message: will('will/back'), delayInterval: 1 }, 4)
     await dead.wills.put('late', { message: will('will/late'), delayInterval: 1.5 }, 5)
+    // Its client disconnected a minute before the node died: its 30 s delay is over already.
+    await dead.wills.put('overdue', { message: will('will/overdue'), delayInterval: 30 }, 6, { disconnectedAt: Date.now() - 60_000 })
     await dead.lease.stop()
 
     const first = await candidate('l1', members, published)
@@ -73,7 +77,7 @@ describe('LeaderTasks (real etcd)', () => {
     const leader = first.election.isLeader ? first : second
     const follower = leader === first ? second : first
     expect(follower.election.isLeader).toBe(false)
-    await until('the will due at once', () => published.some((p) => p.message.topic === 'will/now'))
+    await until('the wills due at once', () => published.some((p) => p.message.topic === 'will/now') && published.some((p) => p.message.topic === 'will/overdue'))
 
     // The client of 'back' connects again (on l2) before its delay elapsed.
     const l2 = await node('l2')
@@ -86,7 +90,7 @@ describe('LeaderTasks (real etcd)', () => {
     await until('the expired session swept', async () => (await l2.store.load('gone')) === undefined, 5_000)
     await sleep(1_500)
 
-    expect(published.map((p) => p.message.topic).sort()).toEqual(['will/late', 'will/now'])
+    expect(published.map((p) => p.message.topic).sort()).toEqual(['will/late', 'will/now', 'will/overdue'])
     const now = published.find((p) => p.message.topic === 'will/now')?.message
     // Published as by its client, its expiry counted from publication.
     expect(now).toMatchObject({ publisherId: 'now', payload: Buffer.from('will/now') })

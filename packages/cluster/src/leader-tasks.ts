@@ -88,7 +88,9 @@ export class LeaderTasks {
     if (!this.options.election.isLeader) return
     for (const [clientId, will] of pendingWills) {
       if (isMember(will.node)) continue
-      this.schedule(`will:${clientId}`, will.delayInterval * 1000, () => this.willDue(clientId, will, will.modRevision))
+      // A client disconnected before its node died: its delay runs from then, else from the death as seen here.
+      const delayMs = will.delayInterval * 1000 - (will.disconnectedAt === undefined ? 0 : Date.now() - will.disconnectedAt)
+      this.schedule(`will:${clientId}`, Math.max(0, delayMs), () => this.willDue(clientId, will, will.modRevision))
     }
     for (const [clientId, entry] of saved) {
       if (isMember(entry.node)) continue

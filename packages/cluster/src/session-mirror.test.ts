@@ -57,6 +57,10 @@ describe('SessionMirror (real etcd)', () => {
     // Due after its delay or when the session ends: the shorter of the two.
     await until('the will in etcd', async () => (await n2.wills.get('c1')) !== undefined)
     expect(await n2.wills.get('c1')).toMatchObject({ node: 'n1', epoch, delayInterval: 10 })
+    expect((await n2.wills.get('c1'))?.disconnectedAt).toBeUndefined()
+    // The connection closes with the will pending: the time goes to etcd with it.
+    mirror.putSession({ clientId: 'c1', protocol: 'mqtt5', expiryInterval: 10, will, epoch, disconnectedAt: 1_000 })
+    await until('the will’s disconnection time in etcd', async () => (await n2.wills.get('c1'))?.disconnectedAt === 1_000)
 
     mirror.deleteSubscription('c1', 'a/+')
     mirror.putSession({ clientId: 'c1', protocol: 'mqtt5', expiryInterval: 10, epoch })

@@ -25,6 +25,7 @@ const RETRY_MS = 1_000
 
 interface Mirrored {
   readonly epoch: number
+  readonly disconnectedAt: number | undefined
   readonly protocol: SessionProtocol
   readonly expiryInterval: number
   readonly will: WillRecord | undefined
@@ -36,6 +37,7 @@ interface Written {
   readonly epoch: number
   readonly saved: string
   readonly will: WillRecord | undefined
+  readonly disconnectedAt: number | undefined
 }
 
 /**
@@ -119,7 +121,7 @@ export class SessionMirror implements Storage {
     for (const stored of state.sessions) {
       const mirrored = fromRecord(stored.session, new Map(stored.subscriptions.map((s) => [s.filter, s])))
       this.sessions.set(stored.session.clientId, mirrored)
-      this.written.set(stored.session.clientId, { epoch: mirrored.epoch, saved: savedJson(mirrored), will: mirrored.will })
+      this.written.set(stored.session.clientId, { epoch: mirrored.epoch, saved: savedJson(mirrored), will: mirrored.will, disconnectedAt: mirrored.disconnectedAt })
     }
     return state
   }
@@ -259,23 +261,26 @@ export class SessionMirror implements Storage {
         return
       }
     }
-    if (moved || last.will !== session.will) {
+    // Written again when its connection closed: the leader counts a dead node's will delay from then.
+    if (moved || last.will !== session.will || (session.will !== undefined && last.disconnectedAt !== session.disconnectedAt)) {
       const will = session.will
       // [MQTT-3.1.2-8] Due after its delay or when the session ends, whichever is first.
       if (will !== undefined) {
         const fence = this.ownership.fenced(clientId, session.epoch)
-        if (!(await this.wills.put(clientId, { message: will.message, delayInterval: Math.min(will.delayInterval, session.expiryInterval) }, session.epoch, fence))) {
+        const delayInterval = Math.min(will.delayInterval, session.expiryInterval)
+        const options = session.disconnectedAt === undefined ? { fence } : { fence, disconnectedAt: session.disconnectedAt }
+        if (!(await this.wills.put(clientId, { message: will.message, delayInterval }, session.epoch, options))) {
           this.forget(clientId)
           return
         }
       } else if (last?.will !== undefined) await this.wills.delete(clientId, last.epoch)
     }
-    this.written.set(clientId, { epoch: session.epoch, saved, will: session.will })
+    this.written.set(clientId, { epoch: session.epoch, saved, will: session.will, disconnectedAt: session.disconnectedAt })
   }
 }
 
 function fromRecord(record: SessionRecord, subscriptions: Map<string, SubscriptionOptions>): Mirrored {
-  return { epoch: record.epoch ?? 0, protocol: record.protocol, expiryInterval: record.expiryInterval, will: record.will, subscriptions }
+  return { epoch: record.epoch ?? 0, disconnectedAt: record.disconnectedAt, protocol: record.protocol, expiryInterval: record.expiryInterval, will: record.will, subscriptions }
 }
 
 function savedJson(session: Mirrored): string {
