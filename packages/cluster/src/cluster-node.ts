@@ -94,8 +94,10 @@ export class ClusterNode {
   private readonly quorum: QuorumGuard
   private readonly election: LeaderElection
   private readonly leaderTasks: LeaderTasks
-  /** Node id → when its registration vanished, while it stays away. */
+  /** Node id → when its registration vanished without a graceful leave, while it stays away. */
   private readonly departed = new Map<string, number>()
+  /** Members whose record says they are leaving: their registration vanishing is a leave, not a death. */
+  private readonly leavingNodes = new Set<string>()
   private electing = false
 
   private constructor(
@@ -218,10 +220,12 @@ export class ClusterNode {
     this.stopMembershipWatch.push(
       this.registry.onJoined((info) => {
         this.departed.delete(info.nodeId)
+        if (info.leaving === true) this.leavingNodes.add(info.nodeId)
+        else this.leavingNodes.delete(info.nodeId)
         follow()
       }),
       this.registry.onLeft((nodeId) => {
-        this.departed.set(nodeId, Date.now())
+        if (!this.leavingNodes.delete(nodeId)) this.departed.set(nodeId, Date.now())
         follow()
         this.leaderTasks.nodeLeft(nodeId)
       }),
