@@ -340,3 +340,18 @@ describe('AMQP authentication, ACL and AMQPS', () => {
     expect(body((await inbox.waitForCount(1))[0]!.message)).toBe('over tls')
   })
 })
+
+describe('AMQP and shutdown', () => {
+  const scene = new Scene()
+  afterAll(() => scene.cleanup.run())
+
+  it('SIGTERM closes AMQP connections with amqp:connection:forced and exits 0', async () => {
+    const fluxmq = await scene.broker(setArgs({ 'server.amqp.addr': '127.0.0.1:0' }))
+    const c = await amqpConnect(scene, fluxmq.process.port('amqp') as number)
+    await openReceiver(c, { source: { address: 'bye/#' } })
+    const closed = new Promise((resolve) => c.once('connection_error', (context: EventContext) => resolve((context.connection.error as { condition?: string } | undefined)?.condition)))
+    const exited = fluxmq.process.stop('SIGTERM')
+    expect(await withTimeout(closed, 10_000, 'CLOSE from the broker')).toBe('amqp:connection:forced')
+    expect(await exited).toBe(0)
+  })
+})

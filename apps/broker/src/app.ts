@@ -64,6 +64,7 @@ async function startClusterNode(config: FluxConfig, nodeId: string, storage: Sto
   const clientAddrs: Record<string, string> = {}
   if (config.server.mqtt.tcp.addr !== null) clientAddrs.mqtt = formatAddress(config.server.mqtt.tcp.addr)
   if (config.server.mqtt.websocket.addr !== null) clientAddrs.ws = formatAddress(config.server.mqtt.websocket.addr)
+  if (config.server.amqp.addr !== null) clientAddrs.amqp = formatAddress(config.server.amqp.addr)
   const listen = transport.addr as Address
   return ClusterNode.start({
     nodeId,
@@ -214,6 +215,7 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
     connectTimeoutMs: config.limits.connect_timeout,
     window: config.broker.receive_maximum,
     maxWriteBuffer: config.limits.max_write_buffer,
+    writeStallTimeoutMs: config.limits.write_stall_timeout,
     maxBufferedBytes: config.limits.max_buffered_bytes,
     bufferedBytes: () => bufferedBytes(),
   })
@@ -286,7 +288,11 @@ export async function startBroker(config: FluxConfig, logger: Logger): Promise<R
       const metrics = createMetrics(
         () => broker.stats,
         { node: nodeId, version: VERSION },
-        () => ({ ...mqtt.stats, memoryPauses: mqtt.stats.memoryPauses + amqp.stats.memoryPauses, bufferedBytes: bufferedBytes() }),
+        () => ({
+          writeStallDisconnects: mqtt.stats.writeStallDisconnects + amqp.stats.writeStallDisconnects,
+          memoryPauses: mqtt.stats.memoryPauses + amqp.stats.memoryPauses,
+          bufferedBytes: bufferedBytes(),
+        }),
         () => queues.engine.list(),
         () => amqp.stats,
       )

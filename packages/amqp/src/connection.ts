@@ -81,6 +81,9 @@ export class AmqpConnection implements LinkHost {
   private readonly oversized = new Set<IncomingLink>()
   private connectTimer: NodeJS.Timeout | undefined
   private closing = false
+  /** Write-stall watch: bytes the socket had written at the last sweep, and when that last moved. */
+  private progressBytes = 0
+  private progressAt = Date.now()
   private closed = false
 
   constructor(
@@ -174,6 +177,24 @@ export class AmqpConnection implements LinkHost {
     }
   }
 
+  /**
+   * Whether the socket has accepted no byte for `stallMs` while holding unsent ones; then it is
+   * destroyed (a CLOSE could not get through either).
+   */
+  stalled(now: number, stallMs: number): boolean {
+    const socket = this.socket
+    if (socket.writableLength === 0 || socket.bytesWritten !== this.progressBytes) {
+      this.progressBytes = socket.bytesWritten
+      this.progressAt = now
+      return false
+    }
+    const stalledMs = now - this.progressAt
+    if (stalledMs < stallMs) return false
+    this.log.warn({ buffered: socket.writableLength, stalledMs }, 'AMQP peer accepts no bytes, disconnecting')
+    socket.destroy()
+    return true
+  }
+
   /** The server closes this connection (shutdown): CLOSE with amqp:connection:forced. */
   terminate(description: string): void {
     this.close({ condition: Condition.ConnectionForced, description })
@@ -201,7 +222,7 @@ export class AmqpConnection implements LinkHost {
     }
     c.on('sendable', (context: EventContext) => (this.links.get(context.sender) as OutgoingLink | undefined)?.creditMayBeBack())
     c.on('sender_draining', (context: EventContext) => (this.links.get(context.sender) as OutgoingLink | undefined)?.drain())
-    const linkGone = (context: EventContext): void => this.links.get(context.receiver ?? context.sender)?.ended()
+    const linkGone = (context: EventContext): void => this.links.get(context.receiver ?? context.sender)?.peerDetached()
     c.on('receiver_close', linkGone)
     c.on('sender_close', linkGone)
     const sessionGone = (context: EventContext): void => {

@@ -66,6 +66,45 @@ describe('credit both ways', () => {
     expect(accepted).toBe(total)
   }, 60_000)
 
+  it('a receiver whose socket accepts no bytes for limits.write_stall_timeout is disconnected; others go on', async () => {
+    await s.t.close()
+    await s.start({ writeStallTimeoutMs: 300, maxWriteBuffer: 64 * 1024 })
+    const stuck = await s.client()
+    await openReceiver(stuck, { source: { address: 'stall/t' }, credit_window: 100_000, snd_settle_mode: 1 })
+    // The client stops reading: the broker's writes fill the kernel buffers, then its own.
+    ;(stuck as unknown as { socket: { pause(): void } }).socket.pause()
+    const c = await s.client()
+    const sender = await openSender(c, { target: { address: 'stall/t' }, snd_settle_mode: 1 })
+    const chunk = rhea.message.data_section(Buffer.alloc(4096, 7))
+    const deadline = Date.now() + 20_000
+    while (s.t.server.stats.writeStallDisconnects === 0 && Date.now() < deadline) {
+      for (let i = 0; i < 200 && sender.sendable(); i++) sender.send({ body: chunk })
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    expect(s.t.server.stats.writeStallDisconnects).toBe(1)
+    expect(s.t.logger.lines.some((l) => l.msg === 'AMQP peer accepts no bytes, disconnecting')).toBe(true)
+    const receiver = await openReceiver(c, { source: { address: 'after/t' }, credit_window: 10 })
+    const inbox = new Inbox(receiver)
+    const other = await openSender(c, { target: { address: 'after/t' } })
+    expect((await sendAndSettle(other, { body: 'still served' })).outcome).toBe('accepted')
+    await inbox.until(1)
+  }, 60_000)
+
+  it('a pre-settled stream longer than the session window of rhea keeps flowing', async () => {
+    const c = await s.client()
+    const receiver = await openReceiver(c, { source: { address: 'presettled/many' }, credit_window: 500, snd_settle_mode: 1 })
+    const inbox = new Inbox(receiver)
+    const sender = await openSender(c, { target: { address: 'presettled/many' }, snd_settle_mode: 1 })
+    const total = 5000
+    let sent = 0
+    const pump = (): void => {
+      while (sent < total && sender.sendable()) sender.send({ body: `p${sent++}` })
+    }
+    sender.on('sendable', pump)
+    pump()
+    expect(await inbox.until(total)).toHaveLength(total)
+  }, 60_000)
+
   it('pre-settled transfers are at most once: QoS 0, delivered pre-settled', async () => {
     const c = await s.client()
     const receiver = await openReceiver(c, { source: { address: 'presettled/t' }, credit_window: 10, snd_settle_mode: 1 })

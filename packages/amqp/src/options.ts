@@ -28,6 +28,8 @@ export interface AmqpServerOptions {
   readonly creditWindow?: number
   /** limits.max_write_buffer: beyond it a connection's links have no credit until its socket drains. */
   readonly maxWriteBuffer: number
+  /** limits.write_stall_timeout: a connection whose socket accepts no byte for this long is closed; 0 = never. Default 30 s. */
+  readonly writeStallTimeoutMs?: number
   /** limits.max_buffered_bytes: above it (queued deliveries + write buffers) no sender gets credit back; 0 = unbounded. */
   readonly maxBufferedBytes: number
   /**
@@ -52,6 +54,7 @@ export interface TlsListenOptions extends ListenOptions {
 export const DEFAULT_MAX_FRAME_SIZE = 65_536
 export const DEFAULT_IDLE_TIMEOUT_MS = 60_000
 export const DEFAULT_CREDIT_WINDOW = 256
+export const DEFAULT_WRITE_STALL_TIMEOUT_MS = 30_000
 
 /** Options with every default applied, as connections read them. */
 export interface ResolvedOptions extends Required<Omit<AmqpServerOptions, 'authenticator' | 'bufferedBytes'>> {
@@ -67,5 +70,6 @@ export function resolveOptions(options: AmqpServerOptions): ResolvedOptions {
     maxFrameSize: options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
     idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
     creditWindow: options.creditWindow ?? DEFAULT_CREDIT_WINDOW,
+    writeStallTimeoutMs: options.writeStallTimeoutMs ?? DEFAULT_WRITE_STALL_TIMEOUT_MS,
   }
 }

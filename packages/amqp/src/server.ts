@@ -39,6 +39,8 @@ export interface AmqpServerStats {
   readonly connectionsTotal: number
   /** Times a sender's credit was held back because the process was above limits.max_buffered_bytes. */
   readonly memoryPauses: number
+  /** Connections closed because their socket accepted no byte for limits.write_stall_timeout. */
+  readonly writeStallDisconnects: number
 }
 
 /** The AMQP 1.0 front of a broker (rhea in server mode): listeners and the connections they accept. */
@@ -49,10 +51,12 @@ export class AmqpServer implements ConnectionHost {
   private readonly servers: Server[] = []
   private readonly waitingForMemory = new Set<MemoryWaiter>()
   private memoryTimer: NodeJS.Timeout | undefined
+  private stallTimer: NodeJS.Timeout | undefined
   private linksIn = 0
   private linksOut = 0
   private connectionsTotal = 0
   private memoryPauses = 0
+  private writeStallDisconnects = 0
   private closed: Promise<void> | undefined
   private allClosed: (() => void) | undefined
 
@@ -70,6 +74,7 @@ export class AmqpServer implements ConnectionHost {
       linksOut: this.linksOut,
       connectionsTotal: this.connectionsTotal,
       memoryPauses: this.memoryPauses,
+      writeStallDisconnects: this.writeStallDisconnects,
     }
   }
 
@@ -129,6 +134,14 @@ export class AmqpServer implements ConnectionHost {
     socket.setNoDelay(true)
     this.connectionsTotal++
     this.connections.add(new AmqpConnection(socket, this))
+    const stallMs = this.options.writeStallTimeoutMs
+    if (stallMs > 0) this.stallTimer ??= setInterval(this.sweepStalls, Math.max(10, Math.min(1000, stallMs / 4))).unref()
+  }
+
+  /** One pass of the write-stall watch over the open connections. */
+  private readonly sweepStalls = (): void => {
+    const now = Date.now()
+    for (const connection of this.connections) if (connection.stalled(now, this.options.writeStallTimeoutMs)) this.writeStallDisconnects++
   }
 
   linkOpened(link: AmqpLink): void {
@@ -144,7 +157,10 @@ export class AmqpServer implements ConnectionHost {
 
   connectionClosed(connection: AmqpConnection): void {
     this.connections.delete(connection)
-    if (this.connections.size === 0) this.allClosed?.()
+    if (this.connections.size > 0) return
+    clearInterval(this.stallTimer)
+    this.stallTimer = undefined
+    this.allClosed?.()
   }
 
   overMemory(waiter: MemoryWaiter): boolean {
