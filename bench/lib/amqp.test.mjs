@@ -7,7 +7,9 @@ import { startFaultyAmqpBroker } from './test-support/faulty-amqp-broker.mjs'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 // A bounded count per sender: every message is relayed well within the drain bound on a loaded machine.
-const PAIRS = { pubs: 3, subs: 3, qos: 1, e2eWindow: 50, count: 2000, topic: 'bench/amqp/{i}', receiver: 'amqp', payload: 64, warmup: 0.2, duration: 1, drain: 10, quiet: 2 }
+const PAIRS = { pubs: 3, subs: 3, qos: 1, e2eWindow: 50, count: 1000, topic: 'bench/amqp/{i}', receiver: 'amqp', payload: 64, warmup: 0.1, duration: 0.5, drain: 10, quiet: 2 }
+// A generator process per test: its start-up, the run and the drain, on a machine other work may load.
+const RUN_MS = 30_000
 
 const cleanups = []
 afterEach(async () => {
@@ -35,7 +37,7 @@ describe('AMQP generator', () => {
     })
     expect(result.latency_us.count).toBeGreaterThan(0)
     expect(result.ack_rtt_us.count).toBeGreaterThan(0)
-  })
+  }, RUN_MS)
 
   it('counts exactly the accepted messages a broker dropped, and the ones it sent twice', async () => {
     const broker = await faulty({ drop: (n) => n % 97 === 5, duplicate: (n) => n % 89 === 3 })
@@ -44,7 +46,7 @@ describe('AMQP generator', () => {
     expect(result.accepted).toBe(broker.stats.published)
     expect(result.lost).toBe(broker.stats.dropped)
     expect(result.duplicates).toBe(broker.stats.duplicated)
-  })
+  }, RUN_MS)
 })
 
 describe('amqpAddress', () => {

@@ -83,7 +83,7 @@ export class AmqpConnection implements LinkHost {
   private closing = false
   /** Write-stall watch: bytes the socket had written at the last sweep, and when that last moved. */
   private progressBytes = 0
-  private progressAt = 0
+  private progressAt = Date.now()
   private closed = false
 
   constructor(
@@ -222,12 +222,7 @@ export class AmqpConnection implements LinkHost {
     }
     c.on('sendable', (context: EventContext) => (this.links.get(context.sender) as OutgoingLink | undefined)?.creditMayBeBack())
     c.on('sender_draining', (context: EventContext) => (this.links.get(context.sender) as OutgoingLink | undefined)?.drain())
-    const linkGone = (context: EventContext): void => {
-      const endpoint = (context.receiver ?? context.sender) as Sender | Receiver
-      // A peer may detach before we answered its ATTACH: ours goes out now, and rhea's DETACH after it.
-      endpoint.open()
-      this.links.get(endpoint)?.ended()
-    }
+    const linkGone = (context: EventContext): void => this.links.get(context.receiver ?? context.sender)?.peerDetached()
     c.on('receiver_close', linkGone)
     c.on('sender_close', linkGone)
     const sessionGone = (context: EventContext): void => {

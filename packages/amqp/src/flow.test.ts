@@ -90,6 +90,21 @@ describe('credit both ways', () => {
     await inbox.until(1)
   }, 60_000)
 
+  it('a pre-settled stream longer than the session window of rhea keeps flowing', async () => {
+    const c = await s.client()
+    const receiver = await openReceiver(c, { source: { address: 'presettled/many' }, credit_window: 500, snd_settle_mode: 1 })
+    const inbox = new Inbox(receiver)
+    const sender = await openSender(c, { target: { address: 'presettled/many' }, snd_settle_mode: 1 })
+    const total = 5000
+    let sent = 0
+    const pump = (): void => {
+      while (sent < total && sender.sendable()) sender.send({ body: `p${sent++}` })
+    }
+    sender.on('sendable', pump)
+    pump()
+    expect(await inbox.until(total)).toHaveLength(total)
+  }, 60_000)
+
   it('pre-settled transfers are at most once: QoS 0, delivered pre-settled', async () => {
     const c = await s.client()
     const receiver = await openReceiver(c, { source: { address: 'presettled/t' }, credit_window: 10, snd_settle_mode: 1 })

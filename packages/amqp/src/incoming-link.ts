@@ -36,6 +36,8 @@ export class IncomingLink implements AmqpLink, LinkEnd, MemoryWaiter {
   private pausedFor = 0
   private congestions = 0
   private closed = false
+  /** Our ATTACH went out (it waits for the broker's decision). */
+  private answered = false
 
   constructor(
     private readonly host: LinkHost,
@@ -73,7 +75,7 @@ export class IncomingLink implements AmqpLink, LinkEnd, MemoryWaiter {
       return
     }
     this.session = session
-    this.receiver.open()
+    this.answer()
     // Written after our ATTACH, in the same pass.
     this.grant(host.creditWindow)
     host.log.debug({ clientId: session.clientId, address: this.address }, 'AMQP sender attached')
@@ -90,6 +92,9 @@ export class IncomingLink implements AmqpLink, LinkEnd, MemoryWaiter {
     }
     this.credit--
     const settled = delivery.remote_settled
+    // rhea keeps a delivery in the session's window until it is settled here too; a pre-settled
+    // one needs no disposition, only that (or the window closes after rhea's 2048 deliveries).
+    if (settled) delivery.update(true)
     const body = message.body as { content?: unknown } | undefined
     const size = Buffer.isBuffer(body?.content) ? body.content.length : 0
     if (size > this.host.maxMessageSize) {
@@ -224,9 +229,21 @@ export class IncomingLink implements AmqpLink, LinkEnd, MemoryWaiter {
   detach(error: AmqpError): void {
     if (this.closed) return
     // A link whose ATTACH is still held is refused: ATTACH, then DETACH with the error.
-    this.receiver.open()
+    this.answer()
     this.receiver.close(error)
     this.ended()
+  }
+
+  peerDetached(): void {
+    if (!this.closed) this.answer()
+    this.ended()
+  }
+
+  /** Sends our ATTACH, once. */
+  private answer(): void {
+    if (this.answered) return
+    this.answered = true
+    this.receiver.open()
   }
 
   ended(): void {

@@ -37,6 +37,8 @@ export interface AmqpLink {
   readonly clientId: string
   /** The peer detached it, or its session or connection ended: the core session ends. */
   ended(): void
+  /** The peer detached it: ended, and a held ATTACH goes out first so that rhea's DETACH answers in order. */
+  peerDetached(): void
   /** We detach it with `error`. */
   detach(error: AmqpError): void
 }

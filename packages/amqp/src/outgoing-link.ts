@@ -39,6 +39,8 @@ export class OutgoingLink implements AmqpLink, LinkEnd {
   /** Our ATTACH is written: rhea writes transfers before attaches in one pass, so none may go before. */
   private attached = false
   private closed = false
+  /** Our ATTACH went out (it waits for the broker's decision). */
+  private answered = false
 
   constructor(
     private readonly host: LinkHost,
@@ -87,7 +89,7 @@ export class OutgoingLink implements AmqpLink, LinkEnd {
       this.detach(refused)
       return
     }
-    this.sender.open()
+    this.answer()
     // rhea writes the ATTACH on its next tick; deliveries (retained, queued) start after it.
     process.nextTick(() => {
       this.attached = true
@@ -168,9 +170,21 @@ export class OutgoingLink implements AmqpLink, LinkEnd {
   detach(error: AmqpError): void {
     if (this.closed) return
     // A link whose ATTACH is still held is refused: ATTACH, then DETACH with the error.
-    this.sender.open()
+    this.answer()
     this.sender.close(error)
     this.ended()
+  }
+
+  peerDetached(): void {
+    if (!this.closed) this.answer()
+    this.ended()
+  }
+
+  /** Sends our ATTACH, once. */
+  private answer(): void {
+    if (this.answered) return
+    this.answered = true
+    this.sender.open()
   }
 
   ended(): void {
