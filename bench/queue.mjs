@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// node bench/queue.mjs [--duration S] [--repetitions N] [--json FILE] (after pnpm build): issue
+// node bench/queue.mjs [--duration S] [--repetitions N] [--json FILE] [--root DIR] (after pnpm build): issue
 // 11's queue scenario on SQLite — 10 publishers at QoS 1 into one queue, one group of 4
 // consumers in manual ack mode — beside the persistent-session QoS 1 path (10 publishers → 10
 // persistent subscribers) in the same run, on the same broker build, then a SIGKILL of the
@@ -17,7 +17,6 @@ import mqtt from 'mqtt'
 import { fluxmqArgs, launch } from './lib/brokers.mjs'
 import { cpus, freePort, pinned, startChild, waitForPort } from './lib/process.mjs'
 
-const root = join(fileURLToPath(new URL('.', import.meta.url)), '..')
 const PUBLISHERS = 10
 const CONSUMERS = 4
 const WINDOW = 64
@@ -34,8 +33,11 @@ const { values } = parseArgs({
     pinned: { type: 'boolean', default: false },
     profile: { type: 'string' },
     set: { type: 'string', multiple: true, default: [] },
+    root: { type: 'string' },
   },
 })
+// `--root DIR`: the FluxMQ build to run, another checkout's for an A/B of two commits.
+const root = values.root ?? join(fileURLToPath(new URL('.', import.meta.url)), '..')
 const duration = Number(values.duration)
 const repetitions = Number(values.repetitions)
 if (!(duration > 0) || !(repetitions >= 1)) throw new Error('--duration and --repetitions must be positive numbers')
@@ -209,13 +211,17 @@ async function crashCheck() {
     await publishing
     broker = start()
     await waitForPort(port, broker)
-    const deliveredBeforeRestart = received.size
-    const again = await queueConsumers(port, (payload) => received.add(payload.toString()))
+    let deliveredAfterRestart = 0
+    const again = await queueConsumers(port, (payload) => {
+      deliveredAfterRestart++
+      received.add(payload.toString())
+    })
     const deadline = Date.now() + 60_000
     const missing = () => [...acked].filter((id) => !received.has(id))
     while (missing().length > 0 && Date.now() < deadline) await sleep(100)
     await Promise.all(again.map((client) => client.endAsync()))
-    return { pubacked: acked.size, pubackedBeforeKill, deliveredBeforeRestart, deliveredAfterRestart: received.size - deliveredBeforeRestart, lost: missing().length }
+    // What was delivered and not yet acked by its commit comes again: deliveries after the restart.
+    return { pubacked: acked.size, pubackedBeforeKill, deliveredAfterRestart, lost: missing().length }
   } finally {
     await broker.stop()
     rmSync(workDir, { recursive: true, force: true })

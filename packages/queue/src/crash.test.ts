@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { runUntilKilled } from '@fluxmq/testing'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { QueueDelivery } from './delivery.js'
 import { QueueEngine } from './engine.js'
@@ -20,7 +20,7 @@ describe('QueueEngine: crash safety', () => {
       if (!existsSync(fileURLToPath(new URL('../dist/index.js', import.meta.url)))) {
         throw new Error('the crash test runs the built package: run `pnpm build` first')
       }
-      const { appended, acked } = await runUntilKilled([dir, sync], 300)
+      const { appended, acked } = await appendUntilKilled([dir, sync], 300)
       const deliveries: QueueDelivery[] = []
       const engine = QueueEngine.open({ dir, sync, clock: { now: () => Date.now() }, deliver: (delivery) => deliveries.push(delivery), schedule: () => undefined })
       try {
@@ -51,28 +51,14 @@ describe('QueueEngine: crash safety', () => {
 })
 
 /** Runs the writer until `after` appends are durable, SIGKILLs it, returns what it reported. */
-function runUntilKilled(args: string[], after: number): Promise<{ appended: number; acked: Set<number> }> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [child, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let appended = -1
-    const acked = new Set<number>()
-    let buffered = ''
-    let stderr = ''
-    proc.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-    proc.stdout.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString()
-      const lines = buffered.split('\n')
-      buffered = lines.pop() ?? ''
-      for (const line of lines) {
-        const [kind, value] = line.split(' ')
-        if (kind === 'A') appended = Number(value)
-        else if (kind === 'K') acked.add(Number(value))
-      }
-      if (appended >= after) proc.kill('SIGKILL')
-    })
-    proc.on('exit', (code, signal) => {
-      if (signal === 'SIGKILL') resolve({ appended, acked })
-      else reject(new Error(`crash writer exited early (code ${code}): ${stderr}`))
-    })
+async function appendUntilKilled(args: string[], after: number): Promise<{ appended: number; acked: Set<number> }> {
+  let appended = -1
+  const acked = new Set<number>()
+  await runUntilKilled(child, args, (line) => {
+    const [kind, value] = line.split(' ')
+    if (kind === 'A') appended = Number(value)
+    else if (kind === 'K') acked.add(Number(value))
+    return appended >= after
   })
+  return { appended, acked }
 }

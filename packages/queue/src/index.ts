@@ -11,6 +11,7 @@ export {
   DLQ_PREFIX,
   checkQueueName,
   checkGroupName,
+  groupIdOf,
   deadLetterQueueOf,
   queueOfTopic,
   settlementOfTopic,

@@ -16,6 +16,8 @@ export class RecentMessages {
   add(offset: number, message: Message): void {
     this.messages.set(offset, message)
     this.bytes += messageSize(message)
+    // Checked first: an iterator per append costs more than the append while the queue keeps up.
+    if (this.bytes <= this.maxBytes) return
     for (const [oldest, evicted] of this.messages) {
       if (this.bytes <= this.maxBytes) break
       this.messages.delete(oldest)

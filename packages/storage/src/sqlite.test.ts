@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Logger, Message } from '@fluxmq/core'
+import { runUntilKilled } from '@fluxmq/testing'
 import Database from 'better-sqlite3'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { storageConformanceSuite } from './conformance.js'
@@ -747,7 +747,7 @@ describe('SqliteStorage: crash', () => {
       if (!existsSync(fileURLToPath(new URL('../dist/index.js', import.meta.url)))) {
         throw new Error('the crash test runs the built package: run `pnpm build` first')
       }
-      const acknowledged = await runUntilKilled(child, [dir, sync], 150)
+      const acknowledged = await acknowledgeUntilKilled(child, [dir, sync], 150)
       const storage = store({ sync })
       const state = await storage.open()
       const offline = state.sessions.find((s) => s.session.clientId === 'offline')
@@ -761,25 +761,10 @@ describe('SqliteStorage: crash', () => {
 })
 
 /** Runs the child until it has acknowledged `after` messages, SIGKILLs it, returns the last acknowledged number. */
-function runUntilKilled(script: string, args: string[], after: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let last = -1
-    let buffered = ''
-    let stderr = ''
-    proc.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-    proc.stdout.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString()
-      const lines = buffered.split('\n')
-      buffered = lines.pop() ?? ''
-      for (const line of lines) last = Number(line)
-      if (last >= after) proc.kill('SIGKILL')
-    })
-    proc.on('exit', (code, signal) => {
-      if (signal === 'SIGKILL') resolve(last)
-      else reject(new Error(`crash writer exited early (code ${code}): ${stderr}`))
-    })
-  })
+async function acknowledgeUntilKilled(script: string, args: string[], after: number): Promise<number> {
+  let last = -1
+  await runUntilKilled(script, args, (line) => (last = Number(line)) >= after)
+  return last
 }
 
 function openDatabaseAfterClose(at: string): { db: Database.Database } {
