@@ -72,6 +72,23 @@ describe('SessionMoves', () => {
     expect(sent).toHaveLength(1)
   })
 
+  it('on the old owner: relays what it routed while the surrender was still reading the stored queue', async () => {
+    const { moves, sent } = nodeA()
+    let read!: (state: { subscriptions: SubscriptionOptions[] }) => void
+    const surrendered = moves.surrender('c', 'b', 7, () => new Promise<{ subscriptions: SubscriptionOptions[] }>((resolve) => (read = resolve)))
+    // The session is out of the router already; these arrive before its state is known.
+    const accepted = moves.routed(message('x/during'), ['d', 'a'])
+    moves.routed(message('x/known-to-b'), ['d', 'a', 'b'])
+    let settled = false
+    void accepted?.then(() => (settled = true))
+    expect(sent).toEqual([])
+    read({ subscriptions: [subscription('x/#')] })
+    await surrendered
+    await accepted
+    expect(settled).toBe(true)
+    expect(sent).toEqual([{ node: 'b', topic: 'x/during', routing: { relayFor: 'c', otherNodes: ['d'] } }])
+  })
+
   it('on the new owner: holds what it routes and its sends to the old owner until the state is attached', () => {
     const { moves } = nodeA()
     const order: string[] = []
