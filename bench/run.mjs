@@ -150,7 +150,8 @@ async function main() {
       opts.size,
     )
     const row = { id, title: scenario.title, kind: scenario.kind, protocol: scenario.protocol, storage: scenario.storage, brokers: scenario.brokers, load: scenario.load, results: {}, samples: {} }
-    const scenarioTargets = targetsToRun.filter((target) => target === 'sink' || scenario.brokers.includes(target))
+    // The sink has no sessions to take over.
+    const scenarioTargets = targetsToRun.filter((target) => (target === 'sink' ? scenario.kind !== 'takeover' : !scenario.brokers || scenario.brokers.includes(target)))
     for (const target of scenarioTargets) row.samples[target] = []
     // Repetitions go round the targets, so background load drifting over the run hits each alike.
     for (let rep = 0; rep < opts.size.repetitions; rep += 1) {

@@ -5,6 +5,7 @@ import { runAmqpLoad } from './amqp.mjs'
 import { launch } from './brokers.mjs'
 import { holdIdle, runLoad } from './loadgen.mjs'
 import { scrapeDropped } from './metrics.mjs'
+import { measureTakeover } from './takeover.mjs'
 
 /**
  * The sink discards: only the publishing side runs against it (subscribers would wait forever),
@@ -97,6 +98,13 @@ async function idleScenario({ scenario, binary, deployment, id, settleMs }) {
   return { value, lost: 0, failed: ready.failed > 0 || done.dropped > 0, notes, raw }
 }
 
+/** One session moved between the publishing and the subscribing node: p99 CONNECT → CONNACK in µs. */
+async function takeoverScenario({ scenario, deployment, id }) {
+  const ports = [deployment.nodes[scenario.pubNode].port, deployment.nodes[scenario.subNode].port]
+  const raw = await measureTakeover(ports, scenario.moves, `bench-${id}`)
+  return { value: raw.takeover_us.p99, lost: 0, failed: false, notes: [], raw }
+}
+
 /**
  * Measures `scenario` once on `target`. Never throws for a broker's failure: a broker that does
  * not start, crashes or stalls the generator yields a failed sample with the reason in notes.
@@ -123,7 +131,7 @@ export async function measureOnce({ target, scenario, root, workDir, binary, id,
   let sample
   try {
     const context = { root, target, scenario, binary, deployment, id, settleMs, sinkDuration }
-    sample = scenario.kind === 'idle' ? await idleScenario(context) : await runScenario(context)
+    sample = scenario.kind === 'idle' ? await idleScenario(context) : scenario.kind === 'takeover' ? await takeoverScenario(context) : await runScenario(context)
   } catch (error) {
     sample = { value: null, lost: 0, failed: true, notes: [error.message], raw: null }
   }

@@ -29,7 +29,7 @@ function worst(samples, field) {
 /** 300 MB, the flood's RSS bound (issue 8), in the KiB that /proc reports. */
 const FLOOD_RSS_KIB = 300e6 / 1024
 
-const LOWER_IS_BETTER = new Set(['latency', 'idle'])
+const LOWER_IS_BETTER = new Set(['latency', 'idle', 'takeover'])
 
 function rate(value) {
   if (value >= 1e6) return `${(value / 1e6).toFixed(2)}M/s`
@@ -52,6 +52,9 @@ function formatValue(kind, result) {
   if (kind === 'latency' && result.raw?.latency_us) {
     const l = result.raw.latency_us
     text = `p50 ${l.p50} / p99 ${l.p99} / p999 ${l.p999} µs`
+  } else if (kind === 'takeover' && result.raw?.takeover_us) {
+    const t = result.raw.takeover_us
+    text = `p50 ${(t.p50 / 1000).toFixed(1)} / p99 ${(t.p99 / 1000).toFixed(1)} / max ${(t.max / 1000).toFixed(1)} ms over ${result.raw.moves} moves`
   } else if (kind === 'idle') {
     text = `${result.value.toFixed(2)} KiB/conn`
   } else if (kind === 'flood') {
@@ -209,6 +212,7 @@ export function targets(rows) {
       check(`${row.title}: FluxMQ p99 ≤ 2× Mosquitto's in every repetition`, pairedWithin(row, 2))
     }
     if (row.kind === 'idle') check(`${row.title}: FluxMQ ≤ 6 KiB per connection`, flux ? flux.value <= 6 && !flux.failed : null)
+    if (row.kind === 'takeover') check(`${row.title}: FluxMQ p99 < 100 ms`, flux ? flux.value < 100_000 && !flux.failed : null)
   }
   const ratio = sqliteMemoryRatio(rows)
   if (rows.some((row) => row.id === 'persistent-qos1-sqlite')) check('persistent QoS 1: FluxMQ SQLite ≥ 50% of memory', ratio === null ? null : ratio >= 0.5)

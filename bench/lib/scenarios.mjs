@@ -5,6 +5,7 @@
 //   persistent  PUBACKed publishes per second to offline persistent sessions, then a full drain
 //   latency     end-to-end p50/p99/p999 at a fixed rate
 //   idle        broker RSS per idle connection
+//   takeover    CONNECT → CONNACK of a session moving between two nodes of a cluster (p99)
 // `pubNode` / `subNode` pick the deployment node each side connects to (0 on one node); a
 // cluster scenario is a copy with `nodes: 2, subNode: 1`. `protocol: 'amqp'` scenarios (issue 12)
 // run the rhea generator (amqp/generator.mjs) against FluxMQ and RabbitMQ; the others, MQTT, the C
@@ -111,6 +112,16 @@ export const SCENARIOS = [
     subNode: 1,
     brokers: ['fluxmq'],
     load: { pubs: 1, subs: 1, pubTopic: 'bench/lat', subFilter: 'bench/lat', qos: 1, rate: 5000, window: 64 },
+  },
+  {
+    id: 'cluster-takeover',
+    title: 'cluster, 3 nodes: session takeover, one persistent MQTT 5 session moved 30 times between node 1 and node 2',
+    kind: 'takeover',
+    nodes: 3,
+    pubNode: 0,
+    subNode: 1,
+    moves: 30,
+    brokers: ['fluxmq'],
   },
   {
     id: 'persistent-qos1-sqlite',

@@ -5,19 +5,8 @@ import { eventually, startCluster, type ClusterNodeProcess } from './support/clu
 import { Scene } from './support/fluxmq.js'
 
 // Three real fluxmq processes, each with its embedded etcd member; sessions move between them
-// while publishers keep streaming to them.
-const scene = new Scene()
-let nodes: ClusterNodeProcess[] = []
-
-beforeAll(async () => {
-  nodes = await startCluster(scene, 3)
-}, 120_000)
-
-afterAll(() => scene.cleanup.run(), 60_000)
-
-function node(i: number): ClusterNodeProcess {
-  return nodes[i] as ClusterNodeProcess
-}
+// while publishers keep streaming to them. With memory storage a surrender hands the queue over
+// at once; with SQLite it reads the stored queue first, while publishes keep arriving.
 
 function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number
@@ -56,7 +45,20 @@ class Streamer {
   }
 }
 
-describe('session moves between the nodes of a 3-node cluster while publishers stream to it', () => {
+describe.each(['memory', 'sqlite'])('session moves between the nodes of a 3-node cluster (%s storage) while publishers stream to it', (storage) => {
+  const scene = new Scene()
+  let nodes: ClusterNodeProcess[] = []
+
+  beforeAll(async () => {
+    nodes = await startCluster(scene, 3, ['--set', `storage.type=${storage}`])
+  }, 120_000)
+
+  afterAll(() => scene.cleanup.run(), 60_000)
+
+  function node(i: number): ClusterNodeProcess {
+    return nodes[i] as ClusterNodeProcess
+  }
+
   it('loses no acknowledged QoS 1 or QoS 2 publish, delivers no QoS 2 publish twice, and takes over quickly', async () => {
     // One incoming store across the client's connections, as one real client keeps: a QoS 2
     // delivery whose PUBREL comes on the next connection is released there, not lost.
@@ -114,7 +116,7 @@ describe('session moves between the nodes of a 3-node cluster while publishers s
     const qos1Again = [...counts].filter(([p, n]) => n > 1 && acked.get(p) === 1).length
     const sorted = [...takeoverMs].sort((a, b) => a - b)
     console.log(
-      `${moves} moves over 3 nodes: takeover CONNECT → CONNACK p50 ${percentile(sorted, 50).toFixed(1)} ms, p99 ${percentile(sorted, 99).toFixed(1)} ms, ` +
+      `${storage}: ${moves} moves over 3 nodes: takeover CONNECT → CONNACK p50 ${percentile(sorted, 50).toFixed(1)} ms, p99 ${percentile(sorted, 99).toFixed(1)} ms, ` +
         `max ${(sorted[sorted.length - 1] as number).toFixed(1)} ms; ${acked.size} acknowledged publishes, ${missing.length} missing, ` +
         `${qos2Twice.length} QoS 2 twice, ${qos1Again} QoS 1 again (allowed)`,
     )

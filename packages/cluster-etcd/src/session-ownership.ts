@@ -58,8 +58,8 @@ export class SessionOwnership {
     this.maxAttempts = options.maxAttempts ?? 8
   }
 
-  async read(clientId: string): Promise<ObservedOwnership> {
-    const res = await this.call(clientId, 'read', () => this.etcd.get(sessionKey(clientId)).exec())
+  async read(clientId: string, local = false): Promise<ObservedOwnership> {
+    const res = await this.call(clientId, 'read', () => this.etcd.get(sessionKey(clientId)).serializable(local).exec())
     return { owner: parseOwner(clientId, res.kvs[0]), revision: res.header.revision }
   }
 
@@ -83,7 +83,12 @@ export class SessionOwnership {
 
   /** Reads and claims until this node wins; rejects with ClaimConflict after `maxAttempts` lost races. */
   async claim(clientId: string): Promise<SessionClaimResult> {
-    let observed = await this.read(clientId)
+    // A member-local read (no raft round) is enough when it finds the key: the transaction
+    // compares the key's mod revision, so a stale read only loses the race and reads again, and
+    // every earlier epoch is at most that mod revision. A key it finds absent is read again
+    // linearizably: one created and deleted since could have carried a higher epoch.
+    let observed = await this.read(clientId, true)
+    if (observed.owner === undefined) observed = await this.read(clientId)
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
       const result = await this.tryClaim(clientId, observed)
       if (result.won) return result.claim

@@ -39,6 +39,9 @@ export interface EtcdClusterOptions {
 const PEER_WAIT_MS = 2_000
 const PEER_POLL_MS = 25
 
+/** How long a takeover waits for the old owner to acknowledge what this node forwarded to it before. */
+const DRAIN_WAIT_MS = 2_000
+
 /** How many stored sessions are claimed at once at start-up (each is a read and a transaction). */
 const CLAIM_CONCURRENCY = 64
 
@@ -201,7 +204,8 @@ export class EtcdCluster implements Cluster {
     try {
       // What this node sent the old owner before holding its sends reaches it before the takeover
       // request: routed there before the surrender, so it is in the state and not held here too.
-      await peer.drained()
+      const settled = await Promise.race([peer.drained().then(() => true), sleep(DRAIN_WAIT_MS).then(() => false)])
+      if (!settled) this.log.warn({ clientId, epoch, previousNode: from, waitedMs: DRAIN_WAIT_MS }, 'old owner did not acknowledge earlier forwards; taking over without waiting for them')
       drained = performance.now()
       surrendered = await peer.takeOver({ clientId, epoch })
     } catch (err) {

@@ -12,7 +12,8 @@ const MAX_HELD = 65_536
 
 export interface SessionMovesOptions {
   readonly nodeId: string
-  readonly routes: RouteTable
+  /** The route table: which nodes hold a route for a filter, and its changes. */
+  readonly routes: Pick<RouteTable, 'nodesFor' | 'onChange'>
   /** Sends a publish to one node (through its peer, with backpressure) and resolves once it accepted it. */
   readonly send: (node: string, message: Message, routing: ForwardRouting) => Promise<void>
   /** Removes this node's route for a filter in etcd (RouteTable.remove, logged on failure). */

@@ -1,0 +1,122 @@
+import { describe, expect, it } from 'vitest'
+import type { Logger, Message, SubscriptionOptions } from '@fluxmq/core'
+import type { RouteChange } from '@fluxmq/cluster-etcd'
+import type { ForwardRouting } from '@fluxmq/cluster-transport'
+import { SessionMoves } from './session-moves.js'
+
+const silent: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined, child: () => silent }
+
+function message(topic: string): Message {
+  return { topic, payload: Buffer.from(topic), qos: 1, retain: false, properties: {}, publishedAt: 1 }
+}
+
+function subscription(filter: string): SubscriptionOptions {
+  return { filter, qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }
+}
+
+/** Node `a`'s side of moves, with the route table as the watch would feed it and every send recorded. */
+function nodeA() {
+  const view = new Map<string, Set<string>>()
+  const listeners = new Set<(change: RouteChange) => void>()
+  const sent: { node: string; topic: string; routing: ForwardRouting }[] = []
+  const removed: string[] = []
+  const moves = new SessionMoves({
+    nodeId: 'a',
+    routes: {
+      nodesFor: (filter) => view.get(filter) ?? new Set(),
+      onChange: (listener) => {
+        listeners.add(listener)
+        return () => listeners.delete(listener)
+      },
+    },
+    send: (node, m, routing) => {
+      sent.push({ node, topic: m.topic, routing })
+      return Promise.resolve()
+    },
+    removeRoute: (filter) => removed.push(filter),
+    logger: silent,
+  })
+  const routeAdded = (filter: string, nodeId: string): void => {
+    const nodes = view.get(filter) ?? new Set()
+    nodes.add(nodeId)
+    view.set(filter, nodes)
+    for (const listener of listeners) listener({ type: 'added', filter, nodeId })
+  }
+  return { moves, sent, removed, routeAdded }
+}
+
+describe('SessionMoves', () => {
+  it('on the old owner: keeps a moved filter routed until the new owner has it, relays what the new owner does not get itself', async () => {
+    const { moves, sent, removed, routeAdded } = nodeA()
+    // The core's surrender removes the session's routes in its synchronous part.
+    await moves.surrender('c', 'b', 7, () => {
+      for (const filter of ['x/#', '$share/g/y', 'other']) if (!moves.removeRoute(filter)) removed.push(`now ${filter}`)
+      return Promise.resolve({ subscriptions: [subscription('x/#'), subscription('$share/g/y')] })
+    })
+    // Not the session's ordinary filter: removed at once; its shared one is not relayed, removed too.
+    expect(removed).toEqual(['$share/g/y', 'other'])
+    expect(moves.removeRoute('later')).toBe(false)
+
+    moves.routed(message('x/1'), ['a', 'd'])
+    moves.routed(message('x/2'), ['d', 'a', 'b'])
+    moves.routed(message('y'), ['a'])
+    expect(sent).toEqual([{ node: 'b', topic: 'x/1', routing: { relayFor: 'c', otherNodes: ['d'] } }])
+
+    routeAdded('x/#', 'd')
+    expect(removed).toEqual(['$share/g/y', 'other'])
+    routeAdded('x/#', 'b')
+    expect(removed).toEqual(['$share/g/y', 'other', 'x/#'])
+    // The session came back here: nothing more is relayed for it.
+    moves.claimedHere('c')
+    moves.routed(message('x/3'), ['a'])
+    expect(sent).toHaveLength(1)
+  })
+
+  it('on the old owner: relays what it routed while the surrender was still reading the stored queue', async () => {
+    const { moves, sent } = nodeA()
+    let read!: (state: { subscriptions: SubscriptionOptions[] }) => void
+    const surrendered = moves.surrender('c', 'b', 7, () => new Promise<{ subscriptions: SubscriptionOptions[] }>((resolve) => (read = resolve)))
+    // The session is out of the router already; these arrive before its state is known.
+    const accepted = moves.routed(message('x/during'), ['d', 'a'])
+    moves.routed(message('x/known-to-b'), ['d', 'a', 'b'])
+    let settled = false
+    void accepted?.then(() => (settled = true))
+    expect(sent).toEqual([])
+    read({ subscriptions: [subscription('x/#')] })
+    await surrendered
+    await accepted
+    expect(settled).toBe(true)
+    expect(sent).toEqual([{ node: 'b', topic: 'x/during', routing: { relayFor: 'c', otherNodes: ['d'] } }])
+  })
+
+  it('on the new owner: holds what it routes and its sends to the old owner until the state is attached', () => {
+    const { moves } = nodeA()
+    const order: string[] = []
+    const window = moves.beginAcquire('c', 'b')
+    expect(moves.holding('b')).toBe(true)
+    expect(moves.holding('d')).toBe(false)
+    moves.hold('b', () => order.push('first'))
+    moves.hold('b', () => order.push('second'))
+    moves.routed(message('t/1'), ['a'])
+    const delivered: string[] = []
+    expect(moves.relayedHere('c', message('t/relayed'), ['b', 'a'], () => true)).toBeUndefined()
+    expect(order).toEqual([])
+    expect(window.held().map((m) => m.topic)).toEqual(['t/1', 't/relayed'])
+    expect(order).toEqual(['first', 'second'])
+    expect(moves.holding('b')).toBe(false)
+    // Attached now: a relay goes to the session; routing records nothing any more.
+    moves.relayedHere('c', message('t/after'), ['b', 'a'], (clientId, m) => delivered.push(`${clientId} ${m.topic}`) > 0)
+    expect(delivered).toEqual(['c t/after'])
+    expect(moves.active).toBe(false)
+  })
+
+  it('passes a relay on when the session moved on from here too, unless its new owner routes the publish itself', async () => {
+    const { moves, sent } = nodeA()
+    await moves.surrender('c', 'e', 9, () => Promise.resolve({ subscriptions: [subscription('z')] }))
+    const gone = (): boolean => false
+    moves.relayedHere('c', message('z'), ['b', 'a'], gone)
+    moves.relayedHere('c', message('z'), ['b', 'a', 'e'], gone)
+    moves.relayedHere('nobody', message('z'), ['b', 'a'], gone)
+    expect(sent).toEqual([{ node: 'e', topic: 'z', routing: { relayFor: 'c', otherNodes: ['b'] } }])
+  })
+})
