@@ -82,11 +82,11 @@ export class IncomingLink implements AmqpLink, LinkEnd, MemoryWaiter {
   }
 
   onMessage(message: AmqpMessage, delivery: AmqpDelivery): void {
+    if (this.closed) return
     const session = this.session
-    if (session === undefined || this.closed) return
-    // [AMQP 2.6.7] A sender may not send beyond its link credit.
-    if (this.credit === 0) {
-      this.host.log.warn({ clientId: session.clientId, code: AmqpErrorCode.Protocol }, 'transfer without link credit')
+    // [AMQP 2.6.7] A sender may not send beyond its link credit (none at all before we attached).
+    if (this.credit === 0 || session === undefined) {
+      this.host.log.warn({ clientId: this.clientId, code: AmqpErrorCode.Protocol }, 'transfer without link credit')
       this.detach({ condition: Condition.TransferLimitExceeded, description: 'transfer without link credit' })
       return
     }
