@@ -43,6 +43,48 @@ function holdAttach(link: Sender | Receiver): void {
   state.open_requests--
 }
 
+/** The parts of a rhea session that `keyLinksByRole` replaces, absent from its typings. */
+interface SessionInternals {
+  links: Record<string, Sender | Receiver>
+  remote: { handles: Record<number, unknown> }
+  local: { handles: Record<number, unknown> }
+  create_sender(name: string): Sender
+  create_receiver(name: string): Receiver
+  on_attach(frame: { performative: { name: string; role: boolean; handle: number } }): void
+  remove_link(link: Sender | Receiver): void
+}
+
+const linkKey = (name: string, weSend: boolean): string => `${weSend ? 'out' : 'in'}:${name}`
+
+/**
+ * [AMQP 2.6.1] A link name is unique per direction, so a peer may attach a sender and a receiver
+ * of the same name (qpid-proton's BlockingConnection names both after the address); rhea keys a
+ * session's links by name alone and would take the second ATTACH for a repeated one. This
+ * session keys them by name and direction.
+ */
+function keyLinksByRole(session: SessionInternals): void {
+  session.on_attach = function (frame) {
+    const { name, role, handle } = frame.performative
+    // role true: the peer is the receiver, we send.
+    const key = linkKey(name, role)
+    let link = this.links[key]
+    if (link === undefined) {
+      link = role ? this.create_sender(name) : this.create_receiver(name)
+      delete this.links[name]
+      this.links[key] = link
+    }
+    this.remote.handles[handle] = link
+    ;(link as unknown as { on_attach(f: unknown): void }).on_attach(frame)
+    ;(link as unknown as { remote: { attach: unknown } }).remote.attach = frame.performative
+  }
+  session.remove_link = function (link) {
+    const handles = link as unknown as { remote: { handle: number }; local: { handle: number } }
+    delete this.remote.handles[handles.remote.handle]
+    delete this.local.handles[handles.local.handle]
+    delete this.links[linkKey(link.name, link.is_sender())]
+  }
+}
+
 /** rhea internals this adapter relies on, absent from its typings. */
 interface RheaConnectionInternals {
   accept(socket: unknown): void
@@ -202,6 +244,7 @@ export class AmqpConnection implements LinkHost {
 
   private listen(): void {
     const c = this.rhea
+    c.on('session_open', (context: EventContext) => keyLinksByRole(context.session as unknown as SessionInternals))
     c.on('connection_open', () => {
       clearTimeout(this.connectTimer)
       this.containerId = String(c.container_id ?? '')

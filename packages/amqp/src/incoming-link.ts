@@ -63,7 +63,7 @@ export class IncomingLink implements AmqpLink, LinkEnd, MemoryWaiter {
     const host = this.host
     const session = await CoreSession.open(
       host.broker,
-      { clientId: `${host.containerId}/${this.name}`, username: host.username, remoteAddress: host.remoteAddress, window: host.window },
+      { clientId: `${host.containerId}/in/${this.name}`, username: host.username, remoteAddress: host.remoteAddress, window: host.window },
       this,
     )
     if (!(session instanceof CoreSession)) {

@@ -33,7 +33,7 @@ export interface AmqpLink {
   readonly direction: 'in' | 'out'
   readonly name: string
   readonly address: string
-  /** The core session's client id (`<container-id>/<link-name>`); empty until attached. */
+  /** The core session's client id (`<container-id>/<in|out>/<link-name>`); empty until attached. */
   readonly clientId: string
   /** The peer detached it, or its session or connection ended: the core session ends. */
   ended(): void

@@ -15,7 +15,7 @@ const MEMORY_CHECK_MS = 20
 
 /** One AMQP link as the admin API lists it. */
 export interface AmqpLinkInfo {
-  /** The core session's client id: `<container-id>/<link-name>`. */
+  /** The core session's client id: `<container-id>/<in|out>/<link-name>` (`in`: the peer sends). */
   readonly clientId: string
   readonly container: string
   readonly name: string
