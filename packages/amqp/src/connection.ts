@@ -8,7 +8,7 @@ import type { Outcome } from './core-link.js'
 import { AmqpErrorCode } from './errors.js'
 import { FrameScanner, GuardedSocket } from './frame-guard.js'
 import { IncomingLink } from './incoming-link.js'
-import type { AmqpLink, LinkHost, MemoryWaiter } from './link-host.js'
+import type { AmqpLink, LinkHost, MemoryWaiter, OversizedMessage } from './link-host.js'
 import { OutgoingLink } from './outgoing-link.js'
 import { saslMechanisms } from './sasl.js'
 import type { ResolvedOptions } from './options.js'
@@ -120,7 +120,7 @@ export class AmqpConnection implements LinkHost {
   log: Logger
   private readonly rhea: RheaConnection
   private readonly links = new Map<unknown, IncomingLink | OutgoingLink>()
-  private readonly oversized = new Set<IncomingLink>()
+  private readonly oversized = new Set<OversizedMessage>()
   private connectTimer: NodeJS.Timeout | undefined
   private closing = false
   /** Write-stall watch: bytes the socket had written at the last sweep, and when that last moved. */
@@ -326,7 +326,7 @@ export class AmqpConnection implements LinkHost {
   }
 
   /** A link detached for an oversized message whose remaining frames are still arriving. */
-  oversizedMessage(link: IncomingLink): void {
+  oversizedMessage(link: OversizedMessage): void {
     this.oversized.add(link)
   }
 

@@ -7,7 +7,7 @@ import type { AmqpError } from './conditions.js'
 import { CoreSession } from './core-link.js'
 import type { LinkEnd, PublishOutcome } from './core-link.js'
 import { AmqpErrorCode } from './errors.js'
-import type { AmqpLink, LinkHost, MemoryWaiter } from './link-host.js'
+import type { AmqpLink, LinkHost, MemoryWaiter, OversizedMessage } from './link-host.js'
 import { toCoreMessage } from './message-map.js'
 
 /** rhea's delivery being assembled from several transfer frames, absent from its typings. */
@@ -26,7 +26,7 @@ const PAUSED_FOR_MEMORY = 2
  * the broker absorbed it, and not while the broker asks publishers to wait (a full subscriber
  * queue, limits.max_buffered_bytes): then the peer simply runs out of credit.
  */
-export class IncomingLink implements AmqpLink, LinkEnd, MemoryWaiter {
+export class IncomingLink implements AmqpLink, LinkEnd, MemoryWaiter, OversizedMessage {
   readonly direction = 'in'
   private session: CoreSession | undefined
   /** Credit the peer holds: what we granted and it has not used. */

@@ -152,7 +152,8 @@ export class AmqpServer implements ConnectionHost {
   linkClosed(link: AmqpLink): void {
     if (link.direction === 'in') this.linksIn--
     else this.linksOut--
-    if (link.direction === 'in') this.waitingForMemory.delete(link as unknown as MemoryWaiter)
+    // Only incoming links wait for memory; deleting what is not there is a no-op.
+    this.waitingForMemory.delete(link as AmqpLink & MemoryWaiter)
   }
 
   connectionClosed(connection: AmqpConnection): void {
