@@ -249,7 +249,7 @@ export class AmqpConnection implements LinkHost {
       clearTimeout(this.connectTimer)
       this.containerId = String(c.container_id ?? '')
       this.log = this.log.child({ container: this.containerId })
-      this.log.debug({ username: this.username }, 'AMQP connection open')
+      this.log.info({ username: this.username }, 'AMQP connection open')
     })
     c.on('receiver_open', (context: EventContext) => this.peerSenderAttached(context.receiver as Receiver))
     c.on('sender_open', (context: EventContext) => this.peerReceiverAttached(context.sender as Sender))
@@ -365,6 +365,8 @@ export class AmqpConnection implements LinkHost {
     this.closed = true
     clearTimeout(this.connectTimer)
     this.endLinks()
+    // Only connections that got as far as OPEN were announced.
+    if (this.containerId !== '') this.log.info({}, 'AMQP connection closed')
     this.host.connectionClosed(this)
   }
 }
