@@ -1,4 +1,4 @@
-import { ReasonCode, type SubscriptionOptions } from '@fluxmq/core'
+import { Refusal, type SubscriptionOptions } from '@fluxmq/core'
 import type { Namespace } from 'etcd3'
 import { ClusterError, ClusterErrorCode, describeCause } from './errors.js'
 import { subsKey } from './keyspace.js'
@@ -54,7 +54,7 @@ export class SubscriptionStore {
       throw new ClusterError(ClusterErrorCode.EtcdUnavailable, `subscriptions ${what} for ${clientId} failed: ${describeCause(error)}`, { cause: error })
     }
     if (!res.succeeded) {
-      throw new ClusterError(ClusterErrorCode.Fenced, `subscriptions ${what} for ${clientId} refused: not the owner at epoch ${epoch}`, { reason: ReasonCode.SessionTakenOver })
+      throw new ClusterError(ClusterErrorCode.Fenced, `subscriptions ${what} for ${clientId} refused: not the owner at epoch ${epoch}`, { reason: Refusal.SessionTakenOver })
     }
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ReasonCode } from './reason-code.js'
+import { Refusal } from './refusal.js'
 import { connect, createWorld, message } from './test-support/harness.js'
 
 const persistent = { cleanStart: false, expiry: 3600 }
@@ -13,7 +13,7 @@ describe('Broker offline queue and resend', () => {
     const pub = await connect(w, 'p')
     expect(pub.publish('t', 'q0', 0).durable).toBeUndefined()
     const r = pub.publish('t', 'q1', 1)
-    expect(r.reason).toBe(ReasonCode.Success)
+    expect(r.reason).toBe('accepted')
     expect(r.durable).toBeInstanceOf(Promise)
     await r.durable
     pub.publish('t', 'q2', 2)
@@ -53,7 +53,7 @@ describe('Broker offline queue and resend', () => {
     c.subscribe('t', 1)
     c.disconnect()
     const pub = await connect(w, 'p')
-    for (let i = 0; i < 5; i++) expect(pub.publish('t', `m${i}`, 1).reason).toBe(ReasonCode.Success)
+    for (let i = 0; i < 5; i++) expect(pub.publish('t', `m${i}`, 1).reason).toBe('accepted')
     expect(w.broker.stats.messagesDropped).toBe(2)
     const back = await connect(w, 'c', persistent)
     await Promise.resolve()
@@ -66,12 +66,12 @@ describe('Broker offline queue and resend', () => {
     c.subscribe('t', 1)
     c.disconnect()
     const pub = await connect(w, 'p')
-    expect(pub.publish('t', 'm0', 1).reason).toBe(ReasonCode.Success)
-    expect(pub.publish('t', 'm1', 1).reason).toBe(ReasonCode.Success)
-    expect(pub.publish('t', 'm2', 1).reason).toBe(ReasonCode.QuotaExceeded)
+    expect(pub.publish('t', 'm0', 1).reason).toBe('accepted')
+    expect(pub.publish('t', 'm1', 1).reason).toBe('accepted')
+    expect(pub.publish('t', 'm2', 1).reason).toBe(Refusal.QuotaExceeded)
     const other = await connect(w, 'o')
     other.subscribe('t', 1)
-    expect(pub.publish('t', 'm3', 1).reason).toBe(ReasonCode.Success)
+    expect(pub.publish('t', 'm3', 1).reason).toBe('accepted')
     expect(w.broker.stats.messagesDropped).toBe(2)
     const back = await connect(w, 'c', persistent)
     await Promise.resolve()
@@ -269,7 +269,7 @@ describe('Broker offline queue and resend', () => {
       return deliver(d)
     }
     const pub = await connect(w, 'p')
-    expect(pub.publish('t', 'x', 0).reason).toBe(ReasonCode.Success)
+    expect(pub.publish('t', 'x', 0).reason).toBe('accepted')
     expect(b.link.take().map((r) => r.payload)).toEqual(['x'])
     expect(watcher.link.take().map((r) => r.payload)).toEqual(['bye'])
   })

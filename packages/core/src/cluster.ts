@@ -40,7 +40,7 @@ export interface ClusterInbound {
   /** A publish routed here by another node: match against local subscriptions only, never forward again. */
   deliverLocal(message: Message): void
   /**
-   * Another node takes this client over under `epoch`: disconnect it here (0x8E) and hand over its
+   * Another node takes this client over under `epoch`: disconnect it here (session_taken_over) and hand over its
    * state. Rejects with `FLUXMQ_ERR_STALE_EPOCH` when `epoch` is not newer than the session's here.
    */
   surrenderSession(clientId: string, epoch: number): Promise<TransferredSession | undefined>

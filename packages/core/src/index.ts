@@ -1,6 +1,6 @@
 export type { QoS, UserProperty, MessageProperties, Message, Delivery } from './message.js'
 export { wireCache, keepWireCache, type WireCache } from './wire-cache.js'
-export { ReasonCode } from './reason-code.js'
+export { Refusal, isRefusal, type PublishStatus } from './refusal.js'
 export type { Clock, Logger } from './ports.js'
 export type {
   SubscriptionOptions,

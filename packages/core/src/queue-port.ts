@@ -32,7 +32,7 @@ export interface QueueAttach {
  * composition root fills it with the queue engine; the core knows no SQLite and no queue log.
  *
  * A call that refuses its input (bad queue or group name, bad cursor, unknown message id, engine
- * stopped) throws an error with a stable `code` and the `reason` (a ReasonCode) the client gets;
+ * stopped) throws an error with a stable `code` and the `reason` (a Refusal) the client gets;
  * the core logs it once with the client id and answers that reason.
  */
 export interface QueuePort {

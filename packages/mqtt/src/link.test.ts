@@ -1,5 +1,5 @@
-import type { Delivery, Message } from '@fluxmq/core'
-import { ReasonCode } from '@fluxmq/core'
+import { Refusal, type Delivery, type Message } from '@fluxmq/core'
+import { ReasonCode } from '@fluxmq/mqtt-codec'
 import { describe, expect, it } from 'vitest'
 import { MqttLink } from './link.js'
 import { recordingTarget as target, testScope } from './test-support/harness.js'
@@ -48,7 +48,7 @@ describe('MqttLink', () => {
     const link = new MqttLink(t)
     link.release(42)
     expect(t.sent[0]).toEqual(Buffer.from([0x62, 0x02, 0x00, 42]))
-    link.close(ReasonCode.SessionTakenOver, 'taken over')
+    link.close(Refusal.SessionTakenOver, 'taken over')
     expect(closes).toEqual([[ReasonCode.SessionTakenOver, 'taken over']])
   })
 })

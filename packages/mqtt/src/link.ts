@@ -1,5 +1,7 @@
-import type { ClientLink, Delivery, ReasonCode } from '@fluxmq/core'
+import type { ClientLink, Delivery, Refusal } from '@fluxmq/core'
+import type { ReasonCode } from '@fluxmq/mqtt-codec'
 import { AckType, encodeAck } from './acks.js'
+import { reasonOf } from './reason-codes.js'
 import type { OutboundTopicAliases } from './topic-alias.js'
 import { publishPacketFor } from './wire-forms.js'
 
@@ -46,7 +48,7 @@ export class MqttLink implements ClientLink {
     if (this.target.open) this.target.send(encodeAck(AckType.Pubrel, packetId, 0, this.target.v5))
   }
 
-  close(reason: ReasonCode, reasonString?: string): void {
-    this.target.closeByServer(reason, reasonString)
+  close(reason: Refusal, reasonString?: string): void {
+    this.target.closeByServer(reasonOf(reason), reasonString)
   }
 }

@@ -4,7 +4,7 @@ import type { Cluster } from '../cluster.js'
 import { MemoryStorage } from '../memory-storage.js'
 import type { Delivery, Message, MessageProperties, QoS } from '../message.js'
 import type { Clock, Logger } from '../ports.js'
-import type { ReasonCode } from '../reason-code.js'
+import type { Refusal } from '../refusal.js'
 import type { BrokerOptions } from '../api.js'
 import type { SessionProtocol, StoredState, SubscriptionOptions, WillRecord } from '../storage.js'
 
@@ -40,7 +40,7 @@ export interface Received {
 export class RecordingLink implements ClientLink {
   readonly received: Received[] = []
   readonly releases: number[] = []
-  closed: ReasonCode | undefined
+  closed: Refusal | undefined
   /** Deliveries with a larger payload are refused, as for a client's Maximum Packet Size. */
   maxPayload = Infinity
   onClose: (() => void) | undefined
@@ -71,7 +71,7 @@ export class RecordingLink implements ClientLink {
     this.releases.push(packetId)
   }
 
-  close(reason: ReasonCode): void {
+  close(reason: Refusal): void {
     this.closed = reason
     this.onClose?.()
   }
