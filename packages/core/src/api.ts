@@ -7,6 +7,7 @@ import type { QueuePort } from './queue-port.js'
 import type { ClientIdentity } from './auth.js'
 import type { Delivery, Message } from './message.js'
 import type { PublishStatus, Refusal } from './refusal.js'
+import type { Outcome } from './settlement.js'
 import type { SessionProtocol, SubscriptionOptions, WillRecord } from './storage.js'
 
 /**
@@ -24,13 +25,12 @@ export interface ClientLink {
    */
   hasCredit(): boolean
   /**
-   * Sends one delivery. Returns false when the adapter cannot send it to this client at all
-   * (larger than the client's Maximum Packet Size): the core then treats it as delivered and
-   * keeps no inflight state for it [MQTT-3.1.2-25].
+   * Sends one delivery: the message, or (`delivery.received`, a resend of a two-phase delivery
+   * the target already received) only its second phase, MQTT's PUBREL. Returns false when the
+   * adapter cannot send it to this client at all (larger than the client's Maximum Packet Size):
+   * the core then treats it as delivered and keeps no unsettled state for it [MQTT-3.1.2-25].
    */
   deliver(delivery: Delivery): boolean
-  /** Re-sends PUBREL for an outgoing QoS 2 message in the 'release' state (session resumed). */
-  release(packetId: number): void
   /** The core ends this connection (session taken over, admin kick, shutdown); the adapter tells the client why in its protocol. */
   close(reason: Refusal, reasonString?: string): void
 }
@@ -158,8 +158,8 @@ export interface BrokerCore {
   /** Authenticated CONNECT: claims the session (taking over a live one: the old link is closed with `session_taken_over`). */
   connect(request: ConnectRequest, link: ClientLink): Promise<ConnectResult>
   /**
-   * Called by the adapter right after CONNACK is written: resends inflight (DUP) and PUBREL,
-   * then drains the offline queue within the client's Receive Maximum.
+   * Called by the adapter right after CONNACK is written: resends the unsettled deliveries (DUP,
+   * or their second phase), then drains the offline queue within the client's Receive Maximum.
    */
   activate(session: SessionHandle): void
   /** The connection is gone (DISCONNECT, socket closed, protocol error, keepalive). */
@@ -181,12 +181,20 @@ export interface BrokerCore {
   /** The session's link has credit again after `ClientLink.hasCredit()` answered false: queued deliveries go out. */
   creditAvailable(session: SessionHandle): void
 
-  /** PUBACK for an outgoing QoS 1 delivery. False when the id was not inflight. */
-  puback(session: SessionHandle, packetId: number): boolean
-  /** PUBREC for an outgoing QoS 2 delivery: moves it to 'release'; the adapter sends PUBREL. False when unknown. */
-  pubrec(session: SessionHandle, packetId: number): boolean
-  /** PUBCOMP: the outgoing QoS 2 delivery is complete. False when unknown. */
-  pubcomp(session: SessionHandle, packetId: number): boolean
+  /**
+   * First phase of a two-phase settlement (QoS 2 deliveries): the target has the delivery and
+   * settles it later (MQTT PUBREC, after which the adapter sends PUBREL; AMQP disposition state
+   * received). `deliveryId` is the delivery id or its short id. False when no unsettled QoS 2
+   * delivery has that id.
+   */
+  received(session: SessionHandle, deliveryId: number): boolean
+  /**
+   * Settles an unsettled delivery (MQTT PUBACK, or PUBCOMP after `received`; an AMQP
+   * disposition): it leaves the window and the next waiting delivery may go. A QoS 2 delivery is
+   * `accepted` only once received. What each outcome means for a topic delivery and for a queue
+   * delivery: settlement.ts. `deliveryId` is the delivery id or its short id. False when unknown.
+   */
+  settle(session: SessionHandle, deliveryId: number, outcome: Outcome): boolean
 
   subscribe(session: SessionHandle, requests: readonly SubscriptionOptions[]): SubscribeResult
   /** After SUBACK is written: sends retained messages per each granted subscription's Retain Handling. */

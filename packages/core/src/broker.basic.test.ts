@@ -18,13 +18,13 @@ describe('Broker: connect, subscribe, publish', () => {
       ['two', 2],
     ])
     const [, one, two] = got
-    expect(one?.packetId).toBeGreaterThan(0)
-    expect(two?.packetId).not.toBe(one?.packetId)
+    expect(one?.deliveryId).toBeGreaterThan(0)
+    expect(two?.deliveryId).not.toBe(one?.deliveryId)
     expect(w.broker.stats.inflightCurrent).toBe(2)
-    expect(w.broker.puback(sub.handle, one?.packetId ?? 0)).toBe(true)
-    expect(w.broker.pubcomp(sub.handle, two?.packetId ?? 0)).toBe(false)
-    expect(w.broker.pubrec(sub.handle, two?.packetId ?? 0)).toBe(true)
-    expect(w.broker.pubcomp(sub.handle, two?.packetId ?? 0)).toBe(true)
+    expect(w.broker.settle(sub.handle, one?.deliveryId ?? 0, 'accepted')).toBe(true)
+    expect(w.broker.settle(sub.handle, two?.deliveryId ?? 0, 'accepted')).toBe(false)
+    expect(w.broker.received(sub.handle, two?.deliveryId ?? 0)).toBe(true)
+    expect(w.broker.settle(sub.handle, two?.deliveryId ?? 0, 'accepted')).toBe(true)
     expect(w.broker.stats.inflightCurrent).toBe(0)
   })
 

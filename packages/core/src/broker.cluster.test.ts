@@ -56,15 +56,15 @@ describe('Broker and the Cluster seam', () => {
     cluster.transfer = {
       session: { clientId: 'c', protocol: 'mqtt5', expiryInterval: 600, disconnectedAt: w.clock.t },
       subscriptions: [{ filter: 'inbox/+', qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }],
-      inflight: [{ packetId: 17, message: message(w.clock, 'inbox/c', 'inflight', 1), qos: 1, retain: false, state: 'publish' }],
+      inflight: [{ deliveryId: 0x20011, message: message(w.clock, 'inbox/c', 'inflight', 1), qos: 1, retain: false, state: 'delivered' }],
       incomingQos2: [5],
       offline: [m],
     }
     const c = await connect(w, 'c', { cleanStart: false, expiry: 600 })
     expect(c.sessionPresent).toBe(true)
-    expect(c.link.take().map((r) => [r.payload, r.packetId, r.dup])).toEqual([
-      ['inflight', 17, true],
-      ['queued', 1, false],
+    expect(c.link.take().map((r) => [r.payload, r.deliveryId, r.dup])).toEqual([
+      ['inflight', 0x20011, true],
+      ['queued', 0x20012, false],
     ])
     expect(w.broker.releaseQos2(c.handle, 5)).toBe(true)
     const stored = (await w.storage.open()).sessions.find((s) => s.session.clientId === 'c')

@@ -69,32 +69,34 @@ describe('Broker delivery', () => {
     let got = sub.link.take()
     expect(got.map((r) => r.payload)).toEqual(['m0', 'm1', 'q0'])
     expect(w.broker.stats.offlineQueuedCurrent).toBe(3)
-    w.broker.puback(sub.handle, got[0]?.packetId ?? 0)
+    w.broker.settle(sub.handle, got[0]?.deliveryId ?? 0, 'accepted')
     got = sub.link.take()
     expect(got.map((r) => r.payload)).toEqual(['m2'])
-    w.broker.puback(sub.handle, got[0]?.packetId ?? 0)
+    w.broker.settle(sub.handle, got[0]?.deliveryId ?? 0, 'accepted')
     expect(sub.link.take().map((r) => r.payload)).toEqual(['m3'])
-    w.broker.puback(sub.handle, 2)
+    // Settled by its short id, as the MQTT adapter does with the packet identifier.
+    w.broker.settle(sub.handle, 2, 'accepted')
     expect(sub.link.take().map((r) => r.payload)).toEqual(['m4'])
     expect(w.broker.stats.offlineQueuedCurrent).toBe(0)
   })
 
-  it('[MQTT-2.2.1-3] packet ids are never reused while inflight and wrap after 65535', async () => {
+  it('[MQTT-2.2.1-3] short delivery ids (the MQTT packet ids) are never reused while unsettled, never 0, and wrap', async () => {
     const w = await createWorld()
     const sub = await connect(w, 'sub', { receiveMaximum: 65535 })
     sub.subscribe('t', 1)
     const pub = await connect(w, 'pub')
     pub.publish('t', 'held', 1)
-    const held = sub.link.take()[0]?.packetId
-    expect(held).toBe(1)
+    const held = sub.link.take()[0]?.deliveryId ?? 0
+    expect(held).toBe(0x10001)
     const seen = new Set<number>()
     const bad: number[] = []
     for (let i = 0; i < 70_000; i++) {
       pub.publish('t', 'x', 1)
       for (const r of sub.link.take()) {
-        if (r.packetId === held || r.packetId < 1 || r.packetId > 65535) bad.push(r.packetId)
-        seen.add(r.packetId)
-        w.broker.puback(sub.handle, r.packetId)
+        const short = r.deliveryId & 0xffff
+        if (short === (held & 0xffff) || short === 0 || r.deliveryId > 0xffffffff) bad.push(r.deliveryId)
+        seen.add(short)
+        w.broker.settle(sub.handle, r.deliveryId, 'accepted')
       }
     }
     expect(bad).toEqual([])
@@ -232,12 +234,29 @@ describe('Broker delivery', () => {
     pub.publish('t', 'q1', 1)
     pub.publish('t', 'q2', 2)
     const [q1, q2] = sub.link.take()
-    expect(w.broker.pubrec(sub.handle, q1?.packetId ?? 0)).toBe(false)
-    expect(w.broker.puback(sub.handle, q2?.packetId ?? 0)).toBe(false)
-    expect(w.broker.puback(sub.handle, 999)).toBe(false)
-    expect(w.broker.pubrec(sub.handle, q2?.packetId ?? 0)).toBe(true)
+    expect(w.broker.received(sub.handle, q1?.deliveryId ?? 0)).toBe(false)
+    expect(w.broker.settle(sub.handle, q2?.deliveryId ?? 0, 'accepted')).toBe(false)
+    expect(w.broker.settle(sub.handle, 999, 'accepted')).toBe(false)
+    expect(w.broker.received(sub.handle, q2?.deliveryId ?? 0)).toBe(true)
     // A repeated PUBREC is answered again (the adapter resends PUBREL).
-    expect(w.broker.pubrec(sub.handle, q2?.packetId ?? 0)).toBe(true)
+    expect(w.broker.received(sub.handle, q2?.deliveryId ?? 0)).toBe(true)
+  })
+
+  it('a two-phase delivery refused before its receipt is settled rejected; a stale full id settles nothing', async () => {
+    const w = await createWorld()
+    const sub = await connect(w, 'sub')
+    sub.subscribe('t', 2)
+    const pub = await connect(w, 'pub')
+    pub.publish('t', 'refused', 2)
+    const [refused] = sub.link.take()
+    expect(w.broker.settle(sub.handle, refused?.deliveryId ?? 0, 'rejected')).toBe(true)
+    expect(w.broker.stats.inflightCurrent).toBe(0)
+    pub.publish('t', 'next', 1)
+    const [next] = sub.link.take()
+    const id = next?.deliveryId ?? 0
+    // Another delivery id with the same short id names a different (settled) delivery.
+    expect(w.broker.settle(sub.handle, id + 0x10000, 'accepted')).toBe(false)
+    expect(w.broker.settle(sub.handle, id, 'accepted')).toBe(true)
   })
 
   it('counts messages and bytes in stats', async () => {

@@ -14,8 +14,8 @@ class Subscriber {
   readonly acked = new Set<string>()
   /** QoS 2 payloads → how many times they were accepted with PUBREC (must be once). */
   readonly exactlyOnce = new Map<string, number>()
-  /** packetId → what is owed: PUBACK, PUBREC or PUBCOMP, and for which payload. */
-  readonly owed = new Map<number, { stage: 'puback' | 'pubrec' | 'pubcomp'; payload: string }>()
+  /** deliveryId → what is owed: settlement (QoS 1), receipt (QoS 2, PUBREC) or final settlement (PUBCOMP), and for which payload. */
+  readonly owed = new Map<number, { stage: 'settle' | 'receive' | 'complete'; payload: string }>()
 
   constructor(
     readonly id: string,
@@ -27,8 +27,8 @@ class Subscriber {
     const c = this.client
     if (c === undefined) return 0
     const got = c.link.take()
-    for (const r of got) this.owed.set(r.packetId, { stage: r.qos === 1 ? 'puback' : 'pubrec', payload: r.payload })
-    for (const id of c.link.releases.splice(0)) this.owed.set(id, { stage: 'pubcomp', payload: '' })
+    for (const r of got) this.owed.set(r.deliveryId, { stage: r.qos === 1 ? 'settle' : 'receive', payload: r.payload })
+    for (const id of c.link.secondPhase.splice(0)) this.owed.set(id, { stage: 'complete', payload: '' })
     // [MQTT-3.3.4-9] Never more unacknowledged (PUBACK/PUBCOMP outstanding) than Receive Maximum.
     expect(this.owed.size).toBeLessThanOrEqual(this.receiveMaximum)
     return got.length
@@ -40,15 +40,15 @@ class Subscriber {
     for (const [id, { stage, payload }] of [...this.owed]) {
       if (!all && random() < 0.5) continue
       this.owed.delete(id)
-      if (stage === 'puback') {
-        expect(world.broker.puback(c.handle, id)).toBe(true)
+      if (stage === 'settle') {
+        expect(world.broker.settle(c.handle, id, 'accepted')).toBe(true)
         this.acked.add(payload)
-      } else if (stage === 'pubrec') {
-        expect(world.broker.pubrec(c.handle, id)).toBe(true)
+      } else if (stage === 'receive') {
+        expect(world.broker.received(c.handle, id)).toBe(true)
         this.acked.add(payload)
         this.exactlyOnce.set(payload, (this.exactlyOnce.get(payload) ?? 0) + 1)
-        this.owed.set(id, { stage: 'pubcomp', payload })
-      } else expect(world.broker.pubcomp(c.handle, id)).toBe(true)
+        this.owed.set(id, { stage: 'complete', payload })
+      } else expect(world.broker.settle(c.handle, id, 'accepted')).toBe(true)
     }
   }
 }

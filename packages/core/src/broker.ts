@@ -22,6 +22,7 @@ import { QueuedForms } from './queued-form.js'
 import { isRefusal, Refusal, type PublishStatus } from './refusal.js'
 import { RetainedMessages } from './retained-messages.js'
 import { Router } from './router.js'
+import type { Outcome } from './settlement.js'
 import { Offer, type Session, type SessionContext } from './session.js'
 import { sessionInfo, type SessionInfo } from './session-info.js'
 import { SessionRegistry } from './sessions.js'
@@ -403,16 +404,12 @@ export class Broker implements BrokerCore, ClusterInbound {
     this.registry.live(session)?.pump()
   }
 
-  puback(session: SessionHandle, packetId: number): boolean {
-    return this.registry.live(session)?.puback(packetId) ?? false
+  received(session: SessionHandle, deliveryId: number): boolean {
+    return this.registry.live(session)?.received(deliveryId) ?? false
   }
 
-  pubrec(session: SessionHandle, packetId: number): boolean {
-    return this.registry.live(session)?.pubrec(packetId) ?? false
-  }
-
-  pubcomp(session: SessionHandle, packetId: number): boolean {
-    return this.registry.live(session)?.pubcomp(packetId) ?? false
+  settle(session: SessionHandle, deliveryId: number, outcome: Outcome): boolean {
+    return this.registry.live(session)?.settle(deliveryId, outcome) ?? false
   }
 
   subscribe(session: SessionHandle, requests: readonly SubscriptionOptions[]): SubscribeResult {

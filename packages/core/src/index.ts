@@ -27,6 +27,7 @@ export type {
   BrokerCore,
   BrokerOptions,
 } from './api.js'
+export type { Outcome } from './settlement.js'
 export type { QueuePort, QueuePortDelivery, QueueAttach, QueueOutcome } from './queue-port.js'
 export { Broker } from './broker.js'
 export type { SessionInfo } from './session-info.js'

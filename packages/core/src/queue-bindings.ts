@@ -93,8 +93,8 @@ class QueueOutgoing extends Outgoing {
     return true
   }
 
-  override acknowledged(): void {
-    this.consumer.bindings.acknowledged(this)
+  override settled(outcome: QueueOutcome): void {
+    this.consumer.bindings.settled(this, outcome)
   }
 }
 
@@ -247,12 +247,15 @@ export class QueueBindings {
     }
   }
 
-  /** PUBACK of a queue delivery: auto mode settles it accepted; manual mode only frees the window. */
-  acknowledged(out: QueueOutgoing): void {
+  /**
+   * The target settled a queue delivery: auto mode settles it in the queue with that outcome;
+   * manual mode only frees the window (`$ack`/`$nack`/`$reject` settle it in the queue).
+   */
+  settled(out: QueueOutgoing, outcome: QueueOutcome): void {
     const consumer = out.consumer
     if (consumer.manual) return
     // Also after the consumer left: a stored session resends its window on reconnect.
-    this.settle(consumer, out.delivery, 'accepted')
+    this.settle(consumer, out.delivery, outcome)
     this.grant(consumer, 1)
   }
 

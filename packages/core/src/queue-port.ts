@@ -1,10 +1,12 @@
 import type { Message } from './message.js'
 
+import type { Outcome } from './settlement.js'
+
 /**
  * How a consumer settles a queue delivery, in AMQP's vocabulary (SPEC §4, §5): `accepted` = ack,
  * `released` = back at once and not counted, `modified` = nack, `rejected` = to the dead-letter queue.
  */
-export type QueueOutcome = 'accepted' | 'released' | 'modified' | 'rejected'
+export type QueueOutcome = Outcome
 
 /** One queue message handed to one consumer, under the credit the core granted it. */
 export interface QueuePortDelivery {

@@ -51,7 +51,7 @@ describe('Session memory', () => {
     // [MQTT-4.3.3-10] Its own ids only: 7 is new for this client, 8 was never released by it.
     expect(w.broker.receiveQos2(idle.handle, 7, message(w.clock, 'x', 'q2', 2)).duplicate).toBe(false)
     expect(w.broker.releaseQos2(idle.handle, 8)).toBe(false)
-    expect(w.broker.puback(idle.handle, 1)).toBe(false)
+    expect(w.broker.settle(idle.handle, 1, 'accepted')).toBe(false)
   })
 
   it('a session that unsubscribed from its last filter subscribes and receives again', async () => {

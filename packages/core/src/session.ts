@@ -1,11 +1,13 @@
 import { topicMatches } from '@fluxmq/topic'
 import type { ClientLink, SessionHandle } from './api.js'
 import type { ClientIdentity } from './auth.js'
+import { namesDelivery, nextDeliveryId, shortId } from './delivery-ids.js'
 import { Fifo } from './fifo.js'
 import type { Message, QoS } from './message.js'
 import { Outgoing } from './outgoing.js'
 import type { Logger } from './ports.js'
 import type { QueuedForms } from './queued-form.js'
+import type { Outcome } from './settlement.js'
 import type { Stats } from './stats.js'
 import type { InflightRecord, SessionProtocol, SessionRecord, Storage, WillRecord } from './storage.js'
 import type { Subscription } from './subscription.js'
@@ -64,7 +66,8 @@ export const Offer = {
 } as const
 export type Offer = (typeof Offer)[keyof typeof Offer]
 
-const MAX_PACKET_ID = 0xffff
+/** The most deliveries a session can have unsettled: one per short delivery id. */
+const MAX_WINDOW = 0xffff
 
 /**
  * Heap a queued delivery holds besides its payload and topic: its Outgoing, its queue slot and,
@@ -94,8 +97,8 @@ const NO_INFLIGHT: ReadonlyMap<number, Outgoing> = new Map()
 const NO_IDS: ReadonlySet<number> = new Set()
 
 /**
- * Per-session state and the outbound half of the protocol: packet ids, the inflight window,
- * the pending queue, acknowledgements and resends. The pending queue is the session's offline
+ * Per-session state and the outbound half of delivery: delivery ids, the unsettled window, the
+ * pending queue, settlement and resends. The pending queue is the session's offline
  * queue in Storage (for a stored session): `queue` mirrors its head in memory while the client is
  * connected, `storedTail` counts what sits in Storage only. A session is `stored` from the first
  * connection that asked for a non-zero expiry until it ends; a session with expiry 0 never touches
@@ -120,9 +123,9 @@ export class Session {
   ended = false
   /** The cluster ownership epoch this node serves the session under (SessionClaim.epoch). */
   epoch = 0
-  receiveMaximum = MAX_PACKET_ID
+  receiveMaximum = MAX_WINDOW
   private subscriptionsByFilter: Map<string, Subscription> | undefined
-  /** In send order (see pubrec): the retry scan stops at the first entry not yet due. */
+  /** Unsettled deliveries by short id, in send order (see received): the retry scan stops at the first entry not yet due. */
   private inflightById: Map<number, Outgoing> | undefined
   private incomingIds: Set<number> | undefined
   private releasedIds: Set<number> | undefined
@@ -148,7 +151,7 @@ export class Session {
   matchIdsOwned = false
 
   private taking = false
-  private nextPacketId = 1
+  private lastDeliveryId = 0
 
   constructor(
     readonly clientId: string,
@@ -169,7 +172,7 @@ export class Session {
     return this.subscriptionsByFilter ?? NO_SUBSCRIPTIONS
   }
 
-  /** Unacknowledged outgoing QoS 1/2 deliveries by packet id. */
+  /** Unsettled outgoing QoS 1/2 deliveries by short delivery id. */
   get inflight(): ReadonlyMap<number, Outgoing> {
     return this.inflightById ?? NO_INFLIGHT
   }
@@ -212,7 +215,10 @@ export class Session {
 
   /** State handed over by another node or read from Storage; the window's entries count as inflight. */
   restore(inflight: readonly InflightRecord[], incomingQos2: readonly number[], releasedQos2: readonly number[]): void {
-    for (const r of inflight) this.window().set(r.packetId, Outgoing.fromRecord(r))
+    for (const r of inflight) {
+      this.window().set(shortId(r.deliveryId), Outgoing.fromRecord(r))
+      this.lastDeliveryId = r.deliveryId
+    }
     this.ctx.stats.inflightCurrent += inflight.length
     for (const id of incomingQos2) (this.incomingIds ??= new Set()).add(id)
     for (const id of releasedQos2) (this.releasedIds ??= new Set()).add(id)
@@ -444,7 +450,7 @@ export class Session {
   /** Sends now; for QoS 1/2 also records it inflight. False when the link refused it. */
   private transmit(out: Outgoing): boolean {
     const link = this.link as ClientLink
-    if (out.qos > 0) out.packetId = this.allocatePacketId()
+    if (out.qos > 0) out.deliveryId = this.allocateDeliveryId()
     // [MQTT-3.1.2-25] A message larger than the client's Maximum Packet Size is discarded for it.
     if (!link.deliver(out)) {
       this.ctx.stats.drop('too_large')
@@ -460,7 +466,7 @@ export class Session {
   }
 
   private track(out: Outgoing): void {
-    this.window().set(out.packetId, out)
+    this.window().set(shortId(out.deliveryId), out)
     this.ctx.stats.inflightCurrent++
     if (this.stored && !out.external) {
       this.ctx.storage.putInflight(this.clientId, out.toRecord())
@@ -468,20 +474,18 @@ export class Session {
     }
   }
 
-  /** [MQTT-2.2.1-3] A Packet Identifier still in use by an unacknowledged PUBLISH MUST NOT be reused. */
-  private allocatePacketId(): number {
-    for (let i = 0; i < MAX_PACKET_ID; i++) {
-      const id = this.nextPacketId
-      this.nextPacketId = id === MAX_PACKET_ID ? 1 : id + 1
-      if (!this.inflight.has(id)) return id
-    }
-    // Unreachable while inflight.size <= Receive Maximum <= 65535 and one slot is free.
-    throw new RangeError(`no free packet identifier for ${this.clientId}`)
+  /**
+   * [MQTT-2.2.1-3] A short id still used by an unsettled delivery is not given out again (MQTT
+   * sends it as the Packet Identifier). One is free while the window is below 65535.
+   */
+  private allocateDeliveryId(): number {
+    this.lastDeliveryId = nextDeliveryId(this.lastDeliveryId, this.inflight)
+    return this.lastDeliveryId
   }
 
   /**
-   * After CONNACK: [MQTT-4.4.0-1] resend every unacknowledged PUBLISH (DUP=1) and PUBREL with
-   * their original packet ids, then fill the window from the queue.
+   * After CONNACK: [MQTT-4.4.0-1] resend every unsettled delivery with its delivery id (DUP=1),
+   * or its second phase when it was received, then fill the window from the queue.
    */
   activate(): void {
     this.active = true
@@ -489,8 +493,8 @@ export class Session {
     const now = this.ctx.now()
     for (const out of this.inflight.values()) {
       out.sentAt = now
-      if (out.state === 'release') {
-        link.release(out.packetId)
+      if (out.received) {
+        link.deliver(out)
         continue
       }
       // [MQTT-3.3.1-1] DUP=1 only on a re-delivery; an entry taken while away was never sent.
@@ -505,44 +509,48 @@ export class Session {
     this.pump()
   }
 
-  /** [MQTT-4.3.2] PUBACK completes a QoS 1 delivery. */
-  puback(packetId: number): boolean {
-    const out = this.inflight.get(packetId)
-    if (out === undefined || out.qos !== 1) return false
-    this.complete(out)
-    out.acknowledged()
-    this.pump()
-    return true
+  /** The unsettled delivery `id` names (its delivery id, or its short id). */
+  private unsettled(id: number): Outgoing | undefined {
+    const out = this.inflightById?.get(shortId(id))
+    return out !== undefined && namesDelivery(id, out.deliveryId) ? out : undefined
   }
 
-  /** [MQTT-4.3.3] PUBREC: the PUBLISH is done, PUBREL follows; a repeated PUBREC is answered again. */
-  pubrec(packetId: number): boolean {
-    const out = this.inflight.get(packetId)
+  /**
+   * First phase of a two-phase settlement (QoS 2; MQTT PUBREC [MQTT-4.3.3]): the target has the
+   * delivery and settles it later. Repeated, it is true again (the adapter answers it again).
+   */
+  received(id: number): boolean {
+    const out = this.unsettled(id)
     if (out === undefined || out.qos !== 2) return false
-    if (out.state === 'release') return true
-    out.state = 'release'
+    if (out.received) return true
+    out.received = true
     out.sentAt = this.ctx.now()
     // Keep the map in send order so the retry scan stops at the first entry not yet due.
     const window = this.window()
-    window.delete(packetId)
-    window.set(packetId, out)
+    const short = shortId(out.deliveryId)
+    window.delete(short)
+    window.set(short, out)
     if (this.stored) this.ctx.storage.putInflight(this.clientId, out.toRecord())
     return true
   }
 
-  /** [MQTT-4.3.3] PUBCOMP completes a QoS 2 delivery. */
-  pubcomp(packetId: number): boolean {
-    const out = this.inflight.get(packetId)
-    if (out === undefined || out.state !== 'release') return false
+  /**
+   * Settles a delivery with `outcome`: it leaves the window. A two-phase delivery is `accepted`
+   * only once received (MQTT PUBCOMP); before that only a refusal settles it (a PUBREC >= 0x80).
+   */
+  settle(id: number, outcome: Outcome): boolean {
+    const out = this.unsettled(id)
+    if (out === undefined || (outcome === 'accepted' && out.qos === 2 && !out.received)) return false
     this.complete(out)
+    out.settled(outcome)
     this.pump()
     return true
   }
 
   private complete(out: Outgoing): void {
-    this.inflightById?.delete(out.packetId)
+    this.inflightById?.delete(shortId(out.deliveryId))
     this.ctx.stats.inflightCurrent--
-    if (this.stored && !out.external) this.ctx.storage.deleteInflight(this.clientId, out.packetId)
+    if (this.stored && !out.external) this.ctx.storage.deleteInflight(this.clientId, out.deliveryId)
   }
 
   /** Resends what has waited `interval` ms for an acknowledgement (MQTT 3.1.1 sessions only). */
@@ -555,13 +563,11 @@ export class Session {
     for (const out of window.values()) {
       if (budget-- === 0 || now - out.sentAt < interval) return
       out.sentAt = now
-      window.delete(out.packetId)
-      window.set(out.packetId, out)
-      if (out.state === 'release') link.release(out.packetId)
-      else {
-        out.dup = true
-        link.deliver(out)
-      }
+      const short = shortId(out.deliveryId)
+      window.delete(short)
+      window.set(short, out)
+      out.dup = true
+      link.deliver(out)
     }
   }
 
@@ -664,7 +670,7 @@ export class Session {
       const out = this.rematch(message)
       if (out === undefined) continue
       // Inflight (and so in Storage) in the same turn that removed it from the offline queue.
-      out.packetId = this.allocatePacketId()
+      out.deliveryId = this.allocateDeliveryId()
       if (this.active) {
         if (!(this.link as ClientLink).deliver(out)) {
           this.ctx.stats.drop('too_large')

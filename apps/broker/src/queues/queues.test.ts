@@ -21,7 +21,6 @@ class Link implements ClientLink {
     this.received.push({ ...d })
     return true
   }
-  release(): void {}
   close(): void {}
 }
 
@@ -93,11 +92,22 @@ describe('queues wired into the core', () => {
     consume(session)
     await publish(10)
     expect(link.received.map((d) => d.message.payload.toString())).toEqual(['0', '1', '2'])
-    expect(broker.puback(session, link.received[0]!.packetId)).toBe(true)
+    expect(broker.settle(session, link.received[0]!.deliveryId, 'accepted')).toBe(true)
     expect(link.received).toHaveLength(4)
     await turn()
     expect(queues.engine.stats('jobs')?.counters.acks).toBe(1)
     expect(queues.engine.stats('jobs')?.pending).toBe(3)
+  })
+
+  it('auto mode: the outcome a delivery is settled with reaches the queue (rejected: dead-lettered)', async () => {
+    await start()
+    const { session, link } = await connect('c4', 2)
+    consume(session)
+    await publish(2)
+    expect(broker.settle(session, link.received[0]!.deliveryId, 'rejected')).toBe(true)
+    expect(broker.settle(session, link.received[1]!.deliveryId, 'accepted')).toBe(true)
+    await turn()
+    expect(queues.engine.stats('jobs')?.counters).toMatchObject({ acks: 1, deadLettered: 1 })
   })
 
   it('manual mode: a PUBACK only confirms receipt; the $ack settles and gives the credit back', async () => {
@@ -106,7 +116,7 @@ describe('queues wired into the core', () => {
     consume(session, [['ack-mode', 'manual'], ['consumer-group', 'm']])
     await publish(4)
     expect(link.received).toHaveLength(2)
-    for (const d of link.received) broker.puback(session, d.packetId)
+    for (const d of link.received) broker.settle(session, d.deliveryId, 'accepted')
     expect(link.received).toHaveLength(2)
     const first = link.received[0]!
     expect(prop(first, 'group-id')).toBe('m')
@@ -133,8 +143,8 @@ describe('queues wired into the core', () => {
     broker.publish(null, { topic: 'plain/a', payload: Buffer.from('p1'), qos: 1, retain: false, properties: {}, publishedAt: Date.now() })
     await publish(2)
     expect(link.received.map((d) => d.message.payload.toString())).toEqual(['p0', 'p1'])
-    broker.puback(session, link.received[0]!.packetId)
-    broker.puback(session, link.received[1]!.packetId)
+    broker.settle(session, link.received[0]!.deliveryId, 'accepted')
+    broker.settle(session, link.received[1]!.deliveryId, 'accepted')
     expect(link.received.map((d) => d.message.payload.toString())).toEqual(['p0', 'p1', '0', '1'])
   })
 
