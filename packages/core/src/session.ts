@@ -1,8 +1,9 @@
 import { topicMatches } from '@fluxmq/topic'
 import type { ClientLink, SessionHandle } from './api.js'
 import type { ClientIdentity } from './auth.js'
-import { namesDelivery, nextDeliveryId, shortId } from './delivery-ids.js'
+import { DeliveryWindow } from './delivery-window.js'
 import { Fifo } from './fifo.js'
+import { IncomingQos2 } from './incoming-qos2.js'
 import type { Message, QoS } from './message.js'
 import { Outgoing } from './outgoing.js'
 import type { Logger } from './ports.js'
@@ -94,11 +95,14 @@ interface Congestion {
  */
 const NO_SUBSCRIPTIONS: ReadonlyMap<string, Subscription> = new Map()
 const NO_INFLIGHT: ReadonlyMap<number, Outgoing> = new Map()
-const NO_IDS: ReadonlySet<number> = new Set()
+const NO_INCOMING = new IncomingQos2()
 
 /**
- * Per-session state and the outbound half of delivery: delivery ids, the unsettled window, the
- * pending queue, settlement and resends. The pending queue is the session's offline
+ * One session: who it is and its lifecycle fields, its subscriptions, and the outbound half of
+ * delivery, which it drives through its jobs: the unsettled window and its delivery ids
+ * (delivery-window.ts), the incoming QoS 2 ids (incoming-qos2.ts), the QoS 0 deliveries held for
+ * credit, and the pending queue, with settlement, resends and backpressure on publishers. The
+ * pending queue is the session's offline
  * queue in Storage (for a stored session): `queue` mirrors its head in memory while the client is
  * connected, `storedTail` counts what sits in Storage only. A session is `stored` from the first
  * connection that asked for a non-zero expiry until it ends; a session with expiry 0 never touches
@@ -125,10 +129,9 @@ export class Session {
   epoch = 0
   receiveMaximum = MAX_WINDOW
   private subscriptionsByFilter: Map<string, Subscription> | undefined
-  /** Unsettled deliveries by short id, in send order (see received): the retry scan stops at the first entry not yet due. */
-  private inflightById: Map<number, Outgoing> | undefined
-  private incomingIds: Set<number> | undefined
-  private releasedIds: Set<number> | undefined
+  /** Unsettled QoS 1/2 deliveries; created with the first one. */
+  private unsettled: DeliveryWindow | undefined
+  private incoming: IncomingQos2 | undefined
   /** The pending queue in memory: all of it, or the head of the stored queue (`storedTail` is the rest). */
   private pending: Fifo<Outgoing> | undefined
   storedTail = 0
@@ -151,7 +154,6 @@ export class Session {
   matchIdsOwned = false
 
   private taking = false
-  private lastDeliveryId = 0
 
   constructor(
     readonly clientId: string,
@@ -174,17 +176,17 @@ export class Session {
 
   /** Unsettled outgoing QoS 1/2 deliveries by short delivery id. */
   get inflight(): ReadonlyMap<number, Outgoing> {
-    return this.inflightById ?? NO_INFLIGHT
+    return this.unsettled?.entries ?? NO_INFLIGHT
   }
 
   /** Incoming QoS 2 ids awaiting PUBREL. */
   get incomingQos2(): ReadonlySet<number> {
-    return this.incomingIds ?? NO_IDS
+    return (this.incoming ?? NO_INCOMING).received
   }
 
   /** Incoming QoS 2 ids whose PUBREL was answered, oldest first (see releaseIncoming). */
   get releasedQos2(): ReadonlySet<number> {
-    return this.releasedIds ?? NO_IDS
+    return (this.incoming ?? NO_INCOMING).released
   }
 
   /** QoS 1/2 queue length, memory mirror and storage-only tail together. */
@@ -215,13 +217,12 @@ export class Session {
 
   /** State handed over by another node or read from Storage; the window's entries count as inflight. */
   restore(inflight: readonly InflightRecord[], incomingQos2: readonly number[], releasedQos2: readonly number[]): void {
-    for (const r of inflight) {
-      this.window().set(shortId(r.deliveryId), Outgoing.fromRecord(r))
-      this.lastDeliveryId = r.deliveryId
-    }
+    for (const r of inflight) this.window().restore(Outgoing.fromRecord(r))
     this.ctx.stats.inflightCurrent += inflight.length
-    for (const id of incomingQos2) (this.incomingIds ??= new Set()).add(id)
-    for (const id of releasedQos2) (this.releasedIds ??= new Set()).add(id)
+    if (incomingQos2.length === 0 && releasedQos2.length === 0) return
+    const incoming = (this.incoming ??= new IncomingQos2())
+    for (const id of releasedQos2) incoming.restoreReleased(id)
+    for (const id of incomingQos2) incoming.receive(id)
   }
 
   /** The in-memory part of the pending queue in its stored form (cluster handover). */
@@ -231,8 +232,8 @@ export class Session {
     return out
   }
 
-  private window(): Map<number, Outgoing> {
-    return (this.inflightById ??= new Map())
+  private window(): DeliveryWindow {
+    return (this.unsettled ??= new DeliveryWindow())
   }
 
   record(): SessionRecord {
@@ -305,9 +306,8 @@ export class Session {
 
   /** [MQTT-4.3.3-10] An incoming QoS 2 PUBLISH was accepted: its id is taken until PUBREL. */
   receiveIncoming(packetId: number): void {
-    ;(this.incomingIds ??= new Set()).add(packetId)
     // A released id used again: the client had the PUBCOMP, the id carries a new message.
-    this.releasedIds?.delete(packetId)
+    ;(this.incoming ??= new IncomingQos2()).receive(packetId)
     if (this.stored) this.ctx.storage.putIncomingQos2(this.clientId, packetId)
   }
 
@@ -319,15 +319,12 @@ export class Session {
    * failed publish). False when the id was never received (or released too long ago).
    */
   releaseIncoming(packetId: number): boolean {
-    if (this.incomingIds?.delete(packetId) !== true) return this.releasedQos2.has(packetId)
-    const storage = this.ctx.storage
-    const released = (this.releasedIds ??= new Set())
-    released.add(packetId)
-    if (this.stored) storage.releaseIncomingQos2(this.clientId, packetId)
-    if (released.size > this.ctx.releasedQos2Kept) {
-      const oldest = released.values().next().value as number
-      released.delete(oldest)
-      if (this.stored) storage.deleteIncomingQos2(this.clientId, oldest)
+    const forgotten = this.incoming === undefined ? false : this.incoming.release(packetId, this.ctx.releasedQos2Kept)
+    if (forgotten === false) return this.releasedQos2.has(packetId)
+    if (this.stored) {
+      const storage = this.ctx.storage
+      storage.releaseIncomingQos2(this.clientId, packetId)
+      if (forgotten !== undefined) storage.deleteIncomingQos2(this.clientId, forgotten)
     }
     return true
   }
@@ -450,7 +447,7 @@ export class Session {
   /** Sends now; for QoS 1/2 also records it inflight. False when the link refused it. */
   private transmit(out: Outgoing): boolean {
     const link = this.link as ClientLink
-    if (out.qos > 0) out.deliveryId = this.allocateDeliveryId()
+    if (out.qos > 0) this.window().assignId(out)
     // [MQTT-3.1.2-25] A message larger than the client's Maximum Packet Size is discarded for it.
     if (!link.deliver(out)) {
       this.ctx.stats.drop('too_large')
@@ -466,21 +463,12 @@ export class Session {
   }
 
   private track(out: Outgoing): void {
-    this.window().set(shortId(out.deliveryId), out)
+    this.window().add(out)
     this.ctx.stats.inflightCurrent++
     if (this.stored && !out.external) {
       this.ctx.storage.putInflight(this.clientId, out.toRecord())
       this.ctx.wrote = true
     }
-  }
-
-  /**
-   * [MQTT-2.2.1-3] A short id still used by an unsettled delivery is not given out again (MQTT
-   * sends it as the Packet Identifier). One is free while the window is below 65535.
-   */
-  private allocateDeliveryId(): number {
-    this.lastDeliveryId = nextDeliveryId(this.lastDeliveryId, this.inflight)
-    return this.lastDeliveryId
   }
 
   /**
@@ -509,27 +497,17 @@ export class Session {
     this.pump()
   }
 
-  /** The unsettled delivery `id` names (its delivery id, or its short id). */
-  private unsettled(id: number): Outgoing | undefined {
-    const out = this.inflightById?.get(shortId(id))
-    return out !== undefined && namesDelivery(id, out.deliveryId) ? out : undefined
-  }
-
   /**
    * First phase of a two-phase settlement (QoS 2; MQTT PUBREC [MQTT-4.3.3]): the target has the
    * delivery and settles it later. Repeated, it is true again (the adapter answers it again).
    */
   received(id: number): boolean {
-    const out = this.unsettled(id)
+    const out = this.unsettled?.find(id)
     if (out === undefined || out.qos !== 2) return false
     if (out.received) return true
     out.received = true
     out.sentAt = this.ctx.now()
-    // Keep the map in send order so the retry scan stops at the first entry not yet due.
-    const window = this.window()
-    const short = shortId(out.deliveryId)
-    window.delete(short)
-    window.set(short, out)
+    this.window().touch(out)
     if (this.stored) this.ctx.storage.putInflight(this.clientId, out.toRecord())
     return true
   }
@@ -539,7 +517,7 @@ export class Session {
    * only once received (MQTT PUBCOMP); before that only a refusal settles it (a PUBREC >= 0x80).
    */
   settle(id: number, outcome: Outcome): boolean {
-    const out = this.unsettled(id)
+    const out = this.unsettled?.find(id)
     if (out === undefined || (outcome === 'accepted' && out.qos === 2 && !out.received)) return false
     this.complete(out)
     out.settled(outcome)
@@ -548,7 +526,7 @@ export class Session {
   }
 
   private complete(out: Outgoing): void {
-    this.inflightById?.delete(shortId(out.deliveryId))
+    this.unsettled?.remove(out)
     this.ctx.stats.inflightCurrent--
     if (this.stored && !out.external) this.ctx.storage.deleteInflight(this.clientId, out.deliveryId)
   }
@@ -557,15 +535,13 @@ export class Session {
   retry(now: number, interval: number): void {
     const link = this.link
     if (!this.active || link === undefined) return
-    const window = this.inflightById
+    const window = this.unsettled
     if (window === undefined) return
     let budget = window.size
-    for (const out of window.values()) {
+    for (const out of window.entries.values()) {
       if (budget-- === 0 || now - out.sentAt < interval) return
       out.sentAt = now
-      const short = shortId(out.deliveryId)
-      window.delete(short)
-      window.set(short, out)
+      window.touch(out)
       out.dup = true
       link.deliver(out)
     }
@@ -670,7 +646,7 @@ export class Session {
       const out = this.rematch(message)
       if (out === undefined) continue
       // Inflight (and so in Storage) in the same turn that removed it from the offline queue.
-      out.deliveryId = this.allocateDeliveryId()
+      this.window().assignId(out)
       if (this.active) {
         if (!(this.link as ClientLink).deliver(out)) {
           this.ctx.stats.drop('too_large')
