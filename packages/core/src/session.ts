@@ -2,12 +2,12 @@ import { topicMatches } from '@fluxmq/topic'
 import type { ClientLink, SessionHandle } from './api.js'
 import type { ClientIdentity } from './auth.js'
 import { DeliveryWindow } from './delivery-window.js'
-import { Fifo } from './fifo.js'
 import { IncomingQos2 } from './incoming-qos2.js'
 import type { Message, QoS } from './message.js'
 import { Outgoing } from './outgoing.js'
 import type { Logger } from './ports.js'
 import type { QueuedForms } from './queued-form.js'
+import { SessionQueue } from './session-queue.js'
 import type { Outcome } from './settlement.js'
 import type { Stats } from './stats.js'
 import type { InflightRecord, SessionProtocol, SessionRecord, Storage, WillRecord } from './storage.js'
@@ -70,18 +70,6 @@ export type Offer = (typeof Offer)[keyof typeof Offer]
 /** The most deliveries a session can have unsettled: one per short delivery id. */
 const MAX_WINDOW = 0xffff
 
-/**
- * Heap a queued delivery holds besides its payload and topic: its Outgoing, its queue slot and,
- * in a fan-in where each message has one subscriber, its Message (measured with
- * bench/session-memory.mjs-style heap snapshots: ~190 bytes).
- */
-const QUEUED_OVERHEAD = 192
-
-/** What a queued delivery counts against limits.max_buffered_bytes: an estimate of the memory it holds. */
-function footprint(out: Outgoing): number {
-  return out.message.payload.length + out.message.topic.length + QUEUED_OVERHEAD
-}
-
 /** Publishers slowed by a full queue of this session, released together once it has drained. */
 interface Congestion {
   readonly drained: Promise<void>
@@ -100,16 +88,16 @@ const NO_INCOMING = new IncomingQos2()
 /**
  * One session: who it is and its lifecycle fields, its subscriptions, and the outbound half of
  * delivery, which it drives through its jobs: the unsettled window and its delivery ids
- * (delivery-window.ts), the incoming QoS 2 ids (incoming-qos2.ts), the QoS 0 deliveries held for
- * credit, and the pending queue, with settlement, resends and backpressure on publishers. The
- * pending queue is the session's offline
- * queue in Storage (for a stored session): `queue` mirrors its head in memory while the client is
- * connected, `storedTail` counts what sits in Storage only. A session is `stored` from the first
+ * (delivery-window.ts), the incoming QoS 2 ids (incoming-qos2.ts), and what waits for room or
+ * credit (session-queue.ts); with settlement, resends, reads of the stored queue and backpressure
+ * on publishers. The QoS 1/2 queue is the session's offline queue in Storage (for a stored
+ * session): its in-memory part mirrors the head while the client is connected, `storedTail`
+ * counts what sits in Storage only. A session is `stored` from the first
  * connection that asked for a non-zero expiry until it ends; a session with expiry 0 never touches
  * Storage because it cannot outlive its connection, let alone a restart.
  *
- * The collections are created on first write and read through getters that return the shared
- * empty ones until then, so an idle connection costs no Map, Set or queue (see README, "Memory
+ * The collections (and the job objects above) are created on first write and read through
+ * getters that return shared empty ones until then, so an idle connection costs no Map, Set or queue (see README, "Memory
  * per connection"); reads never allocate.
  */
 export class Session {
@@ -132,15 +120,8 @@ export class Session {
   /** Unsettled QoS 1/2 deliveries; created with the first one. */
   private unsettled: DeliveryWindow | undefined
   private incoming: IncomingQos2 | undefined
-  /** The pending queue in memory: all of it, or the head of the stored queue (`storedTail` is the rest). */
-  private pending: Fifo<Outgoing> | undefined
-  storedTail = 0
-  /**
-   * QoS 0 deliveries waiting for the link's credit: memory only, never stored, dropped when the
-   * client goes away. A queue of its own because MQTT orders messages per topic and QoS only
-   * [MQTT-4.6.0-6]: QoS 0 need not wait behind QoS 1/2 held by the Receive Maximum window.
-   */
-  private held: Fifo<Outgoing> | undefined
+  /** What waits for window room or credit; created with the first delivery that waits. */
+  private waiting: SessionQueue | undefined
   private congestion: Congestion | undefined
   expiryTimer: Timer | undefined
   willTimer: Timer | undefined
@@ -191,12 +172,12 @@ export class Session {
 
   /** QoS 1/2 queue length, memory mirror and storage-only tail together. */
   get queued(): number {
-    return (this.pending?.length ?? 0) + this.storedTail
+    return this.waiting?.queued ?? 0
   }
 
   /** QoS 0 deliveries waiting for credit. */
   get heldQos0(): number {
-    return this.held?.length ?? 0
+    return this.waiting?.heldQos0 ?? 0
   }
 
   /** Adds or replaces the subscription to `sub.options.filter`. */
@@ -228,8 +209,17 @@ export class Session {
   /** The in-memory part of the pending queue in its stored form (cluster handover). */
   queuedInMemory(): Message[] {
     const out: Message[] = []
-    if (this.pending !== undefined) for (const o of this.pending) out.push(this.queuedForm(o))
+    if (this.waiting !== undefined) for (const o of this.waiting.inMemory()) out.push(this.queuedForm(o))
     return out
+  }
+
+  /** A stored session loaded at start-up: `count` deliveries wait in its offline queue in Storage. */
+  restoreStoredQueue(count: number): void {
+    if (count > 0) this.queue().storedTail = count
+  }
+
+  private queue(): SessionQueue {
+    return (this.waiting ??= new SessionQueue(this.ctx.stats))
   }
 
   private window(): DeliveryWindow {
@@ -261,8 +251,8 @@ export class Session {
       storage.putIncomingQos2(this.clientId, id)
       storage.releaseIncomingQos2(this.clientId, id)
     }
-    if (this.pending !== undefined) {
-      for (const out of this.pending) storage.appendOffline(this.clientId, this.queuedForm(out))
+    if (this.waiting !== undefined) {
+      for (const out of this.waiting.inMemory()) storage.appendOffline(this.clientId, this.queuedForm(out))
     }
   }
 
@@ -278,12 +268,8 @@ export class Session {
     this.handle = undefined
     this.detachFeed()
     this.dropHeld('disconnected')
-    if (this.stored && this.pending !== undefined) {
-      // The mirror is the head of the stored queue; free the memory, activate() reads it back.
-      this.storedTail += this.pending.length
-      for (const out of this.pending) this.ctx.stats.queuedBytes -= footprint(out)
-      this.pending = undefined
-    }
+    // The mirror is the head of the stored queue; free the memory, activate() reads it back.
+    if (this.stored) this.waiting?.spill()
     // Offline now: the overflow policy applies, the publishers waiting on this queue go on.
     this.relieve(true)
   }
@@ -296,12 +282,8 @@ export class Session {
 
   /** Drops every QoS 0 delivery waiting for credit. */
   private dropHeld(reason: 'disconnected'): void {
-    const held = this.held
-    if (held === undefined) return
-    const stats = this.ctx.stats
-    stats.drop(reason, held.length)
-    for (const out of held) stats.queuedBytes -= footprint(out)
-    this.held = undefined
+    const dropped = this.waiting?.dropHeld() ?? 0
+    if (dropped > 0) this.ctx.stats.drop(reason, dropped)
   }
 
   /** [MQTT-4.3.3-10] An incoming QoS 2 PUBLISH was accepted: its id is taken until PUBREL. */
@@ -342,7 +324,7 @@ export class Session {
       // QoS 0 is neither windowed nor queued for a client that is away.
       if (!this.active) return Offer.Skipped
       const out = new Outgoing(message, 0, retain, ids)
-      if (this.held === undefined && (this.link as ClientLink).hasCredit()) return this.transmit(out) ? Offer.Sent : Offer.Skipped
+      if (this.heldQos0 === 0 && (this.link as ClientLink).hasCredit()) return this.transmit(out) ? Offer.Sent : Offer.Skipped
       return this.hold(out)
     }
     const out = new Outgoing(message, qos, retain, ids)
@@ -368,8 +350,7 @@ export class Session {
       this.ctx.overflowing = this.congested()
       return Offer.Overflowed
     }
-    ;(this.held ??= new Fifo()).push(out)
-    this.ctx.stats.queuedBytes += footprint(out)
+    this.queue().hold(out)
     return Offer.Queued
   }
 
@@ -378,9 +359,7 @@ export class Session {
     if (this.full) {
       if (this.heldQos0 > 0) {
         // QoS 0 gives way to QoS 1/2.
-        const dropped = this.held!.shift()!
-        stats.queuedBytes -= footprint(dropped)
-        if (this.held!.length === 0) this.held = undefined
+        this.queue().shiftHeld()
         stats.drop('queue_full')
       } else if (this.handle !== undefined) {
         // Connected: nothing is dropped; the publishers feeding this queue are slowed down
@@ -397,25 +376,16 @@ export class Session {
       storage.appendOffline(this.clientId, this.queuedForm(out))
       this.ctx.wrote = true
     }
-    if (!this.stored || (this.active && this.storedTail === 0)) this.pushPending(out)
-    else this.storedTail++
+    const queue = this.queue()
+    if (!this.stored || (this.active && queue.storedTail === 0)) queue.push(out)
+    else queue.storedTail++
     stats.offlineQueuedCurrent++
     return Offer.Queued
   }
 
-  private pushPending(out: Outgoing): void {
-    ;(this.pending ??= new Fifo()).push(out)
-    this.ctx.stats.queuedBytes += footprint(out)
-  }
-
-  private shiftPending(): Outgoing | undefined {
-    const out = this.pending?.shift()
-    if (out !== undefined) this.ctx.stats.queuedBytes -= footprint(out)
-    return out
-  }
-
   private dropOldest(): void {
-    if (this.shiftPending() === undefined) this.storedTail--
+    const queue = this.queue()
+    if (queue.shift() === undefined) queue.storedTail--
     if (this.stored) this.ctx.storage.dropOldestOffline(this.clientId, 1)
     this.ctx.stats.offlineQueuedCurrent--
   }
@@ -556,7 +526,7 @@ export class Session {
     const link = this.link
     while (this.active && (link as ClientLink).hasCredit()) {
       if (!this.taking && this.inflight.size < this.receiveMaximum) {
-        const out = this.shiftPending()
+        const out = this.waiting?.shift()
         if (out !== undefined) {
           // The mirror entry leaves the stored queue and enters inflight in the same turn: one transaction.
           if (this.stored) this.ctx.storage.dropOldestOffline(this.clientId, 1)
@@ -565,17 +535,15 @@ export class Session {
           this.transmit(out)
           continue
         }
-        if (this.storedTail > 0) {
+        if ((this.waiting?.storedTail ?? 0) > 0) {
           // An empty window is filled at once (the first deliveries after CONNACK); one still
           // holding deliveries can wait for the rest of this task's PUBACKs (scheduleTake).
           if (this.inflight.size === 0) this.take()
           else this.scheduleTake()
         }
       }
-      const out = this.held?.shift()
+      const out = this.waiting?.shiftHeld()
       if (out === undefined) break
-      this.ctx.stats.queuedBytes -= footprint(out)
-      if (this.held!.length === 0) this.held = undefined
       if (!this.expired(out)) this.transmit(out)
     }
     this.relieve(false)
@@ -620,8 +588,9 @@ export class Session {
 
   /** Reads the next part of the stored queue; the window room it fills is reserved meanwhile. */
   private take(): void {
-    const n = Math.min(this.storedTail, this.receiveMaximum - this.inflight.size)
-    this.storedTail -= n
+    const queue = this.queue()
+    const n = Math.min(queue.storedTail, this.receiveMaximum - this.inflight.size)
+    queue.storedTail -= n
     this.ctx.stats.offlineQueuedCurrent -= n
     this.taking = true
     this.ctx.storage
@@ -688,7 +657,7 @@ export class Session {
     for (const message of messages) {
       const out = this.rematch(message)
       if (out === undefined || out.qos === 0) continue
-      this.pushPending(out)
+      this.queue().push(out)
       this.ctx.stats.offlineQueuedCurrent++
       if (this.stored) this.ctx.storage.appendOffline(this.clientId, message)
     }
@@ -705,8 +674,7 @@ export class Session {
     this.detachFeed()
     this.ctx.stats.inflightCurrent -= this.inflight.size
     this.ctx.stats.offlineQueuedCurrent -= this.queued
-    if (this.pending !== undefined) for (const out of this.pending) this.ctx.stats.queuedBytes -= footprint(out)
-    this.pending = undefined
+    this.waiting?.clear()
     this.dropHeld('disconnected')
     this.relieve(true)
   }

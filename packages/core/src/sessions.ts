@@ -62,7 +62,7 @@ export class SessionRegistry {
     const s = this.restore(stored.session, stored.subscriptions, stored.inflight, stored.incomingQos2, stored.releasedQos2)
     s.epoch = epoch
     s.stored = true
-    s.storedTail = stored.offlineCount
+    s.restoreStoredQueue(stored.offlineCount)
     this.d.stats.offlineQueuedCurrent += stored.offlineCount
     // No disconnectedAt: the broker went down while the client was connected; it is gone now.
     // Sessions that were already disconnected are rescheduled without rewriting their record.
