@@ -83,6 +83,7 @@ interface Congestion {
  */
 const NO_SUBSCRIPTIONS: ReadonlyMap<string, Subscription> = new Map()
 const NO_INFLIGHT: ReadonlyMap<number, Outgoing> = new Map()
+/** Read through its getters only, never written. */
 const NO_INCOMING = new IncomingQos2()
 
 /**
@@ -97,8 +98,8 @@ const NO_INCOMING = new IncomingQos2()
  * Storage because it cannot outlive its connection, let alone a restart.
  *
  * The collections (and the job objects above) are created on first write and read through
- * getters that return shared empty ones until then, so an idle connection costs no Map, Set or queue (see README, "Memory
- * per connection"); reads never allocate.
+ * getters that return shared empty ones until then, so an idle connection costs no Map, Set or
+ * queue (see README, "Memory per connection"); reads never allocate.
  */
 export class Session {
   identity: ClientIdentity
