@@ -1,4 +1,4 @@
-import { ReasonCode } from '@fluxmq/core'
+import { Refusal } from '@fluxmq/core'
 
 /** Stable codes of the metadata plane; a code is never reused for another meaning. */
 export const ClusterErrorCode = {
@@ -23,16 +23,16 @@ export type ClusterErrorCode = (typeof ClusterErrorCode)[keyof typeof ClusterErr
 export class ClusterError extends Error {
   override readonly name = 'ClusterError'
   /** What a protocol adapter answers when this error ends an operation. */
-  readonly reason: ReasonCode
+  readonly reason: Refusal
 
   constructor(
     readonly code: ClusterErrorCode,
     message: string,
-    options: { readonly cause?: unknown; readonly reason?: ReasonCode } = {},
+    options: { readonly cause?: unknown; readonly reason?: Refusal } = {},
   ) {
     super(`${code}: ${message}`, options.cause === undefined ? undefined : { cause: options.cause })
     // Without etcd the node cannot prove what it owns: the honest answer to a client is "unavailable".
-    this.reason = options.reason ?? ReasonCode.ServerUnavailable
+    this.reason = options.reason ?? Refusal.ServerUnavailable
   }
 }
 

@@ -56,7 +56,7 @@ describe('SessionOwnership', () => {
     const second = await node(1).claim('c3')
     expect(second).toMatchObject({ previousNode: 'n1' })
     expect(await node(0).isOwner('c3', first.epoch)).toBe(false)
-    await expect(node(0).assertOwner('c3', first.epoch)).rejects.toMatchObject({ code: ClusterErrorCode.Fenced, reason: 0x8e })
+    await expect(node(0).assertOwner('c3', first.epoch)).rejects.toMatchObject({ code: ClusterErrorCode.Fenced, reason: 'session_taken_over' })
     const guarded = await node(0).fenced('c3', first.epoch).then(etcd.connect('own').namespace.put('subs/c3').value('stale')).commit()
     expect(guarded.succeeded).toBe(false)
     expect(await node(0).release('c3', first.epoch)).toBe(false)

@@ -1,4 +1,4 @@
-import { type Logger, ReasonCode } from '@fluxmq/core'
+import { type Logger, Refusal } from '@fluxmq/core'
 import type { ComparatorBuilder, IKeyValue, Namespace } from 'etcd3'
 import { ClusterError, ClusterErrorCode, describeCause } from './errors.js'
 import { sessionKey } from './keyspace.js'
@@ -114,7 +114,7 @@ export class SessionOwnership {
   async assertOwner(clientId: string, epoch: number): Promise<void> {
     if (!(await this.isOwner(clientId, epoch))) {
       throw new ClusterError(ClusterErrorCode.Fenced, `node ${this.options.nodeId} no longer owns session ${clientId} at epoch ${epoch}`, {
-        reason: ReasonCode.SessionTakenOver,
+        reason: Refusal.SessionTakenOver,
       })
     }
   }

@@ -1,4 +1,4 @@
-import { ReasonCode, type SessionProtocol, type SubscriptionOptions } from '@fluxmq/core'
+import { Refusal, type SessionProtocol, type SubscriptionOptions } from '@fluxmq/core'
 import type { Namespace } from 'etcd3'
 import { ClusterError, ClusterErrorCode, describeCause } from './errors.js'
 import { SUBS, parseLeafKey, sessionKey, subsKey } from './keyspace.js'
@@ -98,7 +98,7 @@ export class SubscriptionStore {
   private async fencedWrite(clientId: string, epoch: number, what: string, commit: () => Promise<{ succeeded: boolean }>): Promise<void> {
     const res = await this.call(`subscriptions ${what} for ${clientId} failed`, commit)
     if (!res.succeeded) {
-      throw new ClusterError(ClusterErrorCode.Fenced, `subscriptions ${what} for ${clientId} refused: not the owner at epoch ${epoch}`, { reason: ReasonCode.SessionTakenOver })
+      throw new ClusterError(ClusterErrorCode.Fenced, `subscriptions ${what} for ${clientId} refused: not the owner at epoch ${epoch}`, { reason: Refusal.SessionTakenOver })
     }
   }
 }

@@ -9,7 +9,7 @@ import { message } from './test-support/nodes.js'
 const session = {
   session: { clientId: 'c', protocol: 'mqtt3' as const, expiryInterval: 0xffffffff },
   subscriptions: [],
-  inflight: [{ packetId: 1, message: message('t'), qos: 1 as const, retain: false, state: 'publish' as const }],
+  inflight: [{ deliveryId: 0x10001, message: message('t'), qos: 1 as const, retain: false, state: 'delivered' as const }],
   incomingQos2: [],
   releasedQos2: [],
   offline: [],

@@ -186,14 +186,17 @@ function fromWireSubscription(w: WireSubscription): SubscriptionOptions {
   return sub
 }
 
+// The wire's `packet_id` (uint32) carries the core's delivery id, and PUBLISH / RELEASE its states
+// 'delivered' / 'received': the same values under their earlier names, so nodes of both versions
+// understand each other.
 function toWireInflight(r: InflightRecord): WireInflight {
   return create(InflightSchema, {
-    packetId: r.packetId,
+    packetId: r.deliveryId,
     message: toWireMessage(r.message),
     qos: r.qos,
     retain: r.retain,
     subscriptionIds: r.subscriptionIds === undefined ? [] : [...r.subscriptionIds],
-    state: r.state === 'publish' ? InflightState.PUBLISH : InflightState.RELEASE,
+    state: r.state === 'delivered' ? InflightState.PUBLISH : InflightState.RELEASE,
   })
 }
 
@@ -202,11 +205,11 @@ function fromWireInflight(w: WireInflight): InflightRecord {
   const qos = qosOf(w.qos, 'inflight')
   if (qos === 0) throw invalid(`inflight ${w.packetId} at QoS 0`)
   let state: InflightRecord['state']
-  if (w.state === InflightState.PUBLISH) state = 'publish'
-  else if (w.state === InflightState.RELEASE) state = 'release'
+  if (w.state === InflightState.PUBLISH) state = 'delivered'
+  else if (w.state === InflightState.RELEASE) state = 'received'
   else throw invalid(`inflight state ${w.state}`)
   const record: { -readonly [K in keyof InflightRecord]: InflightRecord[K] } = {
-    packetId: w.packetId,
+    deliveryId: w.packetId,
     message: fromWireMessage(w.message),
     qos,
     retain: w.retain,

@@ -25,8 +25,8 @@ function fullSession(offlineCount: number): TransferredSession {
       { filter: '$share/g/jobs/+', qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 2, userProperties: [['consumer-group', 'g']] },
     ],
     inflight: [
-      { packetId: 11, message: message('cmd/dev-1/a', 'one', { qos: 1 }), qos: 1, retain: false, state: 'publish', subscriptionIds: [7] },
-      { packetId: 12, message: message('cmd/dev-1/b', 'two', { qos: 2 }), qos: 2, retain: true, state: 'release' },
+      { deliveryId: 0x1000b, message: message('cmd/dev-1/a', 'one', { qos: 1 }), qos: 1, retain: false, state: 'delivered', subscriptionIds: [7] },
+      { deliveryId: 0x1000c, message: message('cmd/dev-1/b', 'two', { qos: 2 }), qos: 2, retain: true, state: 'received' },
     ],
     incomingQos2: [3, 4],
     releasedQos2: [5],

@@ -1,4 +1,4 @@
-import { ReasonCode } from '@fluxmq/core'
+import { Refusal } from '@fluxmq/core'
 
 /** Stable codes of the composed cluster; a code is never reused for another meaning. */
 export const ClusterNodeErrorCode = {
@@ -14,7 +14,7 @@ export type ClusterNodeErrorCode = (typeof ClusterNodeErrorCode)[keyof typeof Cl
 /** A typed error of the composed cluster: `code` for programs, `reason` for a protocol adapter. */
 export class ClusterNodeError extends Error {
   override readonly name = 'ClusterNodeError'
-  readonly reason: ReasonCode = ReasonCode.ServerUnavailable
+  readonly reason: Refusal = Refusal.ServerUnavailable
 
   constructor(
     readonly code: ClusterNodeErrorCode,

@@ -22,10 +22,9 @@ function client(broker, id, counter) {
     hasCredit: () => true,
     deliver(d) {
       counter.n++
-      if (d.qos === 1) queueAck(() => broker.puback(handle, d.packetId))
+      if (d.qos === 1) queueAck(() => broker.settle(handle, d.deliveryId, 'accepted'))
       return true
     },
-    release() {},
     close() {},
   }
   return broker

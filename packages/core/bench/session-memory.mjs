@@ -13,7 +13,7 @@ const byConstructor = process.argv.includes('--by-constructor')
 
 const logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => logger }
 const clock = { now: () => Date.now() }
-const link = { deliver: () => true, release() {}, close() {} }
+const link = { hasCredit: () => true, deliver: () => true, close() {} }
 
 const broker = new Broker({
   nodeId: 'bench', version: 'bench', clock, logger, storage: new MemoryStorage(),

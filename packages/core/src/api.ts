@@ -6,7 +6,8 @@ import type { Storage } from './storage.js'
 import type { QueuePort } from './queue-port.js'
 import type { ClientIdentity } from './auth.js'
 import type { Delivery, Message } from './message.js'
-import type { ReasonCode } from './reason-code.js'
+import type { PublishStatus, Refusal } from './refusal.js'
+import type { Outcome } from './settlement.js'
 import type { SessionProtocol, SubscriptionOptions, WillRecord } from './storage.js'
 
 /**
@@ -24,15 +25,14 @@ export interface ClientLink {
    */
   hasCredit(): boolean
   /**
-   * Sends one delivery. Returns false when the adapter cannot send it to this client at all
-   * (larger than the client's Maximum Packet Size): the core then treats it as delivered and
-   * keeps no inflight state for it [MQTT-3.1.2-25].
+   * Sends one delivery: the message, or (`delivery.received`, a resend of a two-phase delivery
+   * the target already received) only its second phase, MQTT's PUBREL. Returns false when the
+   * adapter cannot send it to this client at all (larger than the client's Maximum Packet Size):
+   * the core then treats it as delivered and keeps no unsettled state for it [MQTT-3.1.2-25].
    */
   deliver(delivery: Delivery): boolean
-  /** Re-sends PUBREL for an outgoing QoS 2 message in the 'release' state (session resumed). */
-  release(packetId: number): void
-  /** The core ends this connection (session taken over: 0x8E, admin kick, shutdown, session expired). */
-  close(reason: ReasonCode, reasonString?: string): void
+  /** The core ends this connection (session taken over, admin kick, shutdown); the adapter tells the client why in its protocol. */
+  close(reason: Refusal, reasonString?: string): void
 }
 
 export interface ConnectRequest extends ClientIdentity {
@@ -58,7 +58,7 @@ export type ConnectResult =
       /** The expiry actually applied (after max_expiry); MQTT 5 CONNACK reports it when it differs. */
       readonly sessionExpiryInterval: number
     }
-  | { readonly ok: false; readonly reason: ReasonCode; readonly reasonString?: string }
+  | { readonly ok: false; readonly reason: Refusal; readonly reasonString?: string }
 
 /**
  * A connection's handle on its session. It goes stale when the session is taken over: calls
@@ -71,13 +71,13 @@ export interface SessionHandle {
 }
 
 export interface SubscribeResult {
-  /** One per request, in order: granted QoS (0, 1, 2) or a failure reason code (>= 0x80). */
-  readonly codes: readonly ReasonCode[]
+  /** One per request, in order: the granted QoS (0, 1, 2), or why the subscription was refused. */
+  readonly codes: readonly (QoS | Refusal)[]
 }
 
 export interface PublishResult {
-  /** Success, NoMatchingSubscribers (0x10), NotAuthorized, QuotaExceeded, TopicNameInvalid, … */
-  readonly reason: ReasonCode
+  /** `accepted`, `no_subscribers`, or a refusal (not_authorized, quota_exceeded, topic_invalid, …). */
+  readonly reason: PublishStatus
   /**
    * Present when the message was written to storage (offline sessions, retained, queues): the
    * PUBACK/PUBREC must wait until it resolves. Absent when nothing durable was written.
@@ -143,7 +143,7 @@ export interface BrokerCore {
   start(): Promise<void>
   /**
    * First phase of a graceful shutdown (idempotent): new connections are refused with
-   * ServerShuttingDown, and the wills that closing every connection makes due (no Will Delay, or a
+   * `server_shutting_down`, and the wills that closing every connection makes due (no Will Delay, or a
    * session that ends with its connection) are published now, while their subscribers are still
    * connected. Adapters call it before they close their connections; open connections are served
    * until they close.
@@ -151,15 +151,15 @@ export interface BrokerCore {
   beginShutdown(): void
   /**
    * Stops: begins the shutdown if that was not done, closes the connected links with
-   * ServerShuttingDown (their delayed wills stay pending in Storage), flushes storage.
+   * `server_shutting_down` (their delayed wills stay pending in Storage), flushes storage.
    */
   stop(): Promise<void>
 
-  /** Authenticated CONNECT: claims the session (taking over a live one: 0x8E to the old link). */
+  /** Authenticated CONNECT: claims the session (taking over a live one: the old link is closed with `session_taken_over`). */
   connect(request: ConnectRequest, link: ClientLink): Promise<ConnectResult>
   /**
-   * Called by the adapter right after CONNACK is written: resends inflight (DUP) and PUBREL,
-   * then drains the offline queue within the client's Receive Maximum.
+   * Called by the adapter right after CONNACK is written: resends the unsettled deliveries (DUP,
+   * or their second phase), then drains the offline queue within the client's Receive Maximum.
    */
   activate(session: SessionHandle): void
   /** The connection is gone (DISCONNECT, socket closed, protocol error, keepalive). */
@@ -181,18 +181,26 @@ export interface BrokerCore {
   /** The session's link has credit again after `ClientLink.hasCredit()` answered false: queued deliveries go out. */
   creditAvailable(session: SessionHandle): void
 
-  /** PUBACK for an outgoing QoS 1 delivery. False when the id was not inflight. */
-  puback(session: SessionHandle, packetId: number): boolean
-  /** PUBREC for an outgoing QoS 2 delivery: moves it to 'release'; the adapter sends PUBREL. False when unknown. */
-  pubrec(session: SessionHandle, packetId: number): boolean
-  /** PUBCOMP: the outgoing QoS 2 delivery is complete. False when unknown. */
-  pubcomp(session: SessionHandle, packetId: number): boolean
+  /**
+   * First phase of a two-phase settlement (QoS 2 deliveries): the target has the delivery and
+   * settles it later (MQTT PUBREC, after which the adapter sends PUBREL; AMQP disposition state
+   * received). `deliveryId` is the delivery id or its short id. False when no unsettled QoS 2
+   * delivery has that id.
+   */
+  received(session: SessionHandle, deliveryId: number): boolean
+  /**
+   * Settles an unsettled delivery (MQTT PUBACK, or PUBCOMP after `received`; an AMQP
+   * disposition): it leaves the window and the next waiting delivery may go. A QoS 2 delivery is
+   * `accepted` only once received. What each outcome means for a topic delivery and for a queue
+   * delivery: settlement.ts. `deliveryId` is the delivery id or its short id. False when unknown.
+   */
+  settle(session: SessionHandle, deliveryId: number, outcome: Outcome): boolean
 
   subscribe(session: SessionHandle, requests: readonly SubscriptionOptions[]): SubscribeResult
   /** After SUBACK is written: sends retained messages per each granted subscription's Retain Handling. */
   deliverRetained(session: SessionHandle, requests: readonly SubscriptionOptions[], result: SubscribeResult): void
-  /** One code per filter: Success or NoSubscriptionExisted. */
-  unsubscribe(session: SessionHandle, filters: readonly string[]): ReasonCode[]
+  /** One per filter: whether the session had that subscription (it has not any more). */
+  unsubscribe(session: SessionHandle, filters: readonly string[]): boolean[]
 
   /** Timers: will delay, session expiry, message expiry, retry_interval resends, $SYS every 10 s. */
   tick(now: number): void

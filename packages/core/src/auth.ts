@@ -1,4 +1,4 @@
-import type { ReasonCode } from './reason-code.js'
+import type { Refusal } from './refusal.js'
 import type { SessionProtocol } from './storage.js'
 
 /** Who is on the other end of a connection, as far as authorization is concerned. */
@@ -21,7 +21,7 @@ export interface AuthRequest extends ClientIdentity {
 export type AuthResult =
   | { readonly outcome: 'success'; readonly username?: string; readonly data?: Buffer }
   | { readonly outcome: 'continue'; readonly data: Buffer }
-  | { readonly outcome: 'failure'; readonly reason: ReasonCode; readonly reasonString?: string }
+  | { readonly outcome: 'failure'; readonly reason: Refusal; readonly reasonString?: string }
 
 /** Pluggable authentication (password file, enhanced auth, SASL). */
 export interface Authenticator {

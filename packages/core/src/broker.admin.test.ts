@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ReasonCode } from './reason-code.js'
+import { Refusal } from './refusal.js'
 import { connect, createWorld, message } from './test-support/harness.js'
 
 describe('Broker admin views', () => {
@@ -24,10 +24,10 @@ describe('Broker admin views', () => {
     watch.subscribe('wills/#', 0)
     const c = await connect(w, 'c', { cleanStart: false, expiry: 60, will: { message: message(w.clock, 'wills/c', 'x', 0), delayInterval: 0 } })
     expect(w.broker.kick('c')).toBe(true)
-    expect(c.link.closed).toBe(ReasonCode.AdministrativeAction)
+    expect(c.link.closed).toBe(Refusal.AdministrativeAction)
     expect(watch.link.take()).toHaveLength(1)
     expect(w.broker.session('c')?.connected).toBe(false)
     expect(w.broker.kick('c')).toBe(false)
-    expect(c.publish('t', 'stale').reason).toBe(ReasonCode.SessionTakenOver)
+    expect(c.publish('t', 'stale').reason).toBe(Refusal.SessionTakenOver)
   })
 })

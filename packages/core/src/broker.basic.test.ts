@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest'
-import { ReasonCode } from './reason-code.js'
 import { connect, createWorld } from './test-support/harness.js'
 
 describe('Broker: connect, subscribe, publish', () => {
@@ -9,9 +8,9 @@ describe('Broker: connect, subscribe, publish', () => {
     const pub = await connect(w, 'pub')
     expect(sub.subscribe('a/+', 2).codes).toEqual([2])
 
-    expect(pub.publish('a/b', 'zero', 0).reason).toBe(ReasonCode.Success)
-    expect(pub.publish('a/b', 'one', 1).reason).toBe(ReasonCode.Success)
-    expect(pub.publish('a/b', 'two', 2).reason).toBe(ReasonCode.Success)
+    expect(pub.publish('a/b', 'zero', 0).reason).toBe('accepted')
+    expect(pub.publish('a/b', 'one', 1).reason).toBe('accepted')
+    expect(pub.publish('a/b', 'two', 2).reason).toBe('accepted')
     const got = sub.link.take()
     expect(got.map((r) => [r.payload, r.qos])).toEqual([
       ['zero', 0],
@@ -19,20 +18,20 @@ describe('Broker: connect, subscribe, publish', () => {
       ['two', 2],
     ])
     const [, one, two] = got
-    expect(one?.packetId).toBeGreaterThan(0)
-    expect(two?.packetId).not.toBe(one?.packetId)
+    expect(one?.deliveryId).toBeGreaterThan(0)
+    expect(two?.deliveryId).not.toBe(one?.deliveryId)
     expect(w.broker.stats.inflightCurrent).toBe(2)
-    expect(w.broker.puback(sub.handle, one?.packetId ?? 0)).toBe(true)
-    expect(w.broker.pubcomp(sub.handle, two?.packetId ?? 0)).toBe(false)
-    expect(w.broker.pubrec(sub.handle, two?.packetId ?? 0)).toBe(true)
-    expect(w.broker.pubcomp(sub.handle, two?.packetId ?? 0)).toBe(true)
+    expect(w.broker.settle(sub.handle, one?.deliveryId ?? 0, 'accepted')).toBe(true)
+    expect(w.broker.settle(sub.handle, two?.deliveryId ?? 0, 'accepted')).toBe(false)
+    expect(w.broker.received(sub.handle, two?.deliveryId ?? 0)).toBe(true)
+    expect(w.broker.settle(sub.handle, two?.deliveryId ?? 0, 'accepted')).toBe(true)
     expect(w.broker.stats.inflightCurrent).toBe(0)
   })
 
-  it('answers NoMatchingSubscribers (0x10) when nobody matched', async () => {
+  it('answers no_subscribers when nobody matched', async () => {
     const w = await createWorld()
     const pub = await connect(w, 'pub')
-    expect(pub.publish('nobody/here', 'x', 1).reason).toBe(ReasonCode.NoMatchingSubscribers)
+    expect(pub.publish('nobody/here', 'x', 1).reason).toBe('no_subscribers')
   })
 
   it('runs a thousand clients through connect, subscribe and a fan-out without sockets or sleeps', async () => {
@@ -44,7 +43,7 @@ describe('Broker: connect, subscribe, publish', () => {
       clients.push(c)
     }
     const pub = await connect(w, 'pub')
-    expect(pub.publish('room/3/msg', 'hi', 1).reason).toBe(ReasonCode.Success)
+    expect(pub.publish('room/3/msg', 'hi', 1).reason).toBe('accepted')
     const receivers = clients.filter((c) => c.link.take().length === 1)
     expect(receivers.map((c) => c.id)).toEqual(clients.filter((_, i) => i % 10 === 3).map((c) => c.id))
     expect(w.broker.stats).toMatchObject({ connectionsCurrent: 1001, subscriptionsCurrent: 1000, inflightCurrent: 100 })

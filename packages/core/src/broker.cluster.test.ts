@@ -1,18 +1,18 @@
 import { describe, expect, it } from 'vitest'
 import { BrokerError, BrokerErrorCode } from './errors.js'
 import { MemoryStorage } from './memory-storage.js'
-import { ReasonCode } from './reason-code.js'
+import { Refusal } from './refusal.js'
 import { connect, createWorld, message } from './test-support/harness.js'
 import { RecordingCluster } from './test-support/recording-cluster.js'
 
 describe('Broker and the Cluster seam', () => {
-  it('acquires ownership before attaching and reports ServerUnavailable when it cannot', async () => {
+  it('acquires ownership before attaching and reports server_unavailable when it cannot', async () => {
     const cluster = new RecordingCluster()
     const w = await createWorld({}, { cluster })
     await connect(w, 'c')
     expect(cluster.calls).toEqual(['claim stored ', 'acquire c'])
     cluster.fail = true
-    await expect(connect(w, 'd')).rejects.toThrow(/connect d failed: 136/)
+    await expect(connect(w, 'd')).rejects.toThrow(/connect d failed: server_unavailable/)
   })
 
   it('adds a route when the local count of a filter goes 0→1 and removes it at 1→0', async () => {
@@ -56,15 +56,15 @@ describe('Broker and the Cluster seam', () => {
     cluster.transfer = {
       session: { clientId: 'c', protocol: 'mqtt5', expiryInterval: 600, disconnectedAt: w.clock.t },
       subscriptions: [{ filter: 'inbox/+', qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }],
-      inflight: [{ packetId: 17, message: message(w.clock, 'inbox/c', 'inflight', 1), qos: 1, retain: false, state: 'publish' }],
+      inflight: [{ deliveryId: 0x20011, message: message(w.clock, 'inbox/c', 'inflight', 1), qos: 1, retain: false, state: 'delivered' }],
       incomingQos2: [5],
       offline: [m],
     }
     const c = await connect(w, 'c', { cleanStart: false, expiry: 600 })
     expect(c.sessionPresent).toBe(true)
-    expect(c.link.take().map((r) => [r.payload, r.packetId, r.dup])).toEqual([
-      ['inflight', 17, true],
-      ['queued', 1, false],
+    expect(c.link.take().map((r) => [r.payload, r.deliveryId, r.dup])).toEqual([
+      ['inflight', 0x20011, true],
+      ['queued', 0x20012, false],
     ])
     expect(w.broker.releaseQos2(c.handle, 5)).toBe(true)
     const stored = (await w.storage.open()).sessions.find((s) => s.session.clientId === 'c')
@@ -106,7 +106,7 @@ describe('Broker and the Cluster seam', () => {
     expect(other.link.take()).toEqual([])
   })
 
-  it('surrenders a session: 0x8E to the client, everything handed over, nothing left here', async () => {
+  it('surrenders a session: session_taken_over to the client, everything handed over, nothing left here', async () => {
     const cluster = new RecordingCluster()
     const w = await createWorld({}, { cluster })
     const c = await connect(w, 'c', { cleanStart: false, expiry: 600, receiveMaximum: 1 })
@@ -115,7 +115,7 @@ describe('Broker and the Cluster seam', () => {
     pub.publish('t', 'inflight', 2)
     pub.publish('t', 'pending', 2)
     const t = await cluster.inbound?.surrenderSession('c', 2)
-    expect(c.link.closed).toBe(ReasonCode.SessionTakenOver)
+    expect(c.link.closed).toBe(Refusal.SessionTakenOver)
     expect(t?.session.clientId).toBe('c')
     expect(t?.subscriptions.map((s) => s.filter)).toEqual(['t'])
     expect(t?.inflight.map((r) => r.message.payload.toString())).toEqual(['inflight'])
@@ -152,10 +152,10 @@ describe('forward answers with the remote acceptance', () => {
     const cluster = new RecordingCluster()
     const w = await createWorld({}, { cluster })
     const pub = await connect(w, 'p')
-    expect(pub.publish('t', 'nowhere', 1).reason).toBe(ReasonCode.NoMatchingSubscribers)
+    expect(pub.publish('t', 'nowhere', 1).reason).toBe('no_subscribers')
     cluster.acceptance = () => Promise.resolve()
-    expect(pub.publish('t', 'elsewhere', 1).reason).toBe(ReasonCode.Success)
-    expect(pub.publish('t', 'elsewhere', 0).reason).toBe(ReasonCode.Success)
+    expect(pub.publish('t', 'elsewhere', 1).reason).toBe('accepted')
+    expect(pub.publish('t', 'elsewhere', 0).reason).toBe('accepted')
   })
 
   it('a QoS 1 publish is durable only once the nodes it was forwarded to accepted it', async () => {
@@ -250,19 +250,19 @@ describe('fencing by ownership epoch', () => {
     await expect(cluster.inbound?.surrenderSession('c', 4)).rejects.toBeInstanceOf(BrokerError)
     expect(c.link.closed).toBeUndefined()
     const t = await cluster.inbound?.surrenderSession('c', 6)
-    expect(c.link.closed).toBe(ReasonCode.SessionTakenOver)
+    expect(c.link.closed).toBe(Refusal.SessionTakenOver)
     expect(t?.session.epoch).toBe(5)
   })
 
-  it('a claim older than the epoch held here is refused (ServerUnavailable) and the session stays', async () => {
+  it('a claim older than the epoch held here is refused (server_unavailable) and the session stays', async () => {
     const cluster = new RecordingCluster()
     cluster.epoch = 5
     const w = await createWorld({}, { cluster })
     const c = await connect(w, 'c', { cleanStart: false, expiry: 600 })
     cluster.epoch = 4
-    await expect(connect(w, 'c', { cleanStart: false, expiry: 600 })).rejects.toThrow(/connect c failed: 136/)
+    await expect(connect(w, 'c', { cleanStart: false, expiry: 600 })).rejects.toThrow(/connect c failed: server_unavailable/)
     expect(c.link.closed).toBeUndefined()
-    expect(c.publish('t', 'still here').reason).not.toBe(ReasonCode.SessionTakenOver)
+    expect(c.publish('t', 'still here').reason).not.toBe(Refusal.SessionTakenOver)
   })
 
   it('transferred state not older than the claim is refused', async () => {
@@ -276,13 +276,13 @@ describe('fencing by ownership epoch', () => {
       incomingQos2: [],
       offline: [],
     }
-    await expect(connect(w, 'c', { cleanStart: false, expiry: 600 })).rejects.toThrow(/connect c failed: 136/)
+    await expect(connect(w, 'c', { cleanStart: false, expiry: 600 })).rejects.toThrow(/connect c failed: server_unavailable/)
     expect(w.broker.session('c')).toBeUndefined()
   })
 })
 
 describe('ownershipLost', () => {
-  it('stops serving the sessions at once: 0x8E, no delivery, no will, no release, stored state kept', async () => {
+  it('stops serving the sessions at once: session_taken_over, no delivery, no will, no release, stored state kept', async () => {
     const cluster = new RecordingCluster()
     const w = await createWorld({}, { cluster })
     const watch = await connect(w, 'watch')
@@ -291,10 +291,10 @@ describe('ownershipLost', () => {
     c.subscribe('t', 1)
     const pub = await connect(w, 'p')
     cluster.inbound?.ownershipLost(['c', 'unknown'])
-    expect(c.link.closed).toBe(ReasonCode.SessionTakenOver)
+    expect(c.link.closed).toBe(Refusal.SessionTakenOver)
     pub.publish('t', 'after', 1)
     expect(c.link.received).toEqual([])
-    expect(c.publish('t', 'stale').reason).toBe(ReasonCode.SessionTakenOver)
+    expect(c.publish('t', 'stale').reason).toBe(Refusal.SessionTakenOver)
     w.clock.t += 3_600_000
     w.broker.tick(w.clock.t)
     expect(watch.link.received).toEqual([])

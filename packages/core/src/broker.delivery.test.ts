@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { Authorizer } from './auth.js'
-import { ReasonCode } from './reason-code.js'
+import { Refusal } from './refusal.js'
 import { connect, createWorld, message } from './test-support/harness.js'
 
 describe('Broker delivery', () => {
@@ -69,32 +69,34 @@ describe('Broker delivery', () => {
     let got = sub.link.take()
     expect(got.map((r) => r.payload)).toEqual(['m0', 'm1', 'q0'])
     expect(w.broker.stats.offlineQueuedCurrent).toBe(3)
-    w.broker.puback(sub.handle, got[0]?.packetId ?? 0)
+    w.broker.settle(sub.handle, got[0]?.deliveryId ?? 0, 'accepted')
     got = sub.link.take()
     expect(got.map((r) => r.payload)).toEqual(['m2'])
-    w.broker.puback(sub.handle, got[0]?.packetId ?? 0)
+    w.broker.settle(sub.handle, got[0]?.deliveryId ?? 0, 'accepted')
     expect(sub.link.take().map((r) => r.payload)).toEqual(['m3'])
-    w.broker.puback(sub.handle, 2)
+    // Settled by its short id, as the MQTT adapter does with the packet identifier.
+    w.broker.settle(sub.handle, 2, 'accepted')
     expect(sub.link.take().map((r) => r.payload)).toEqual(['m4'])
     expect(w.broker.stats.offlineQueuedCurrent).toBe(0)
   })
 
-  it('[MQTT-2.2.1-3] packet ids are never reused while inflight and wrap after 65535', async () => {
+  it('[MQTT-2.2.1-3] short delivery ids (the MQTT packet ids) are never reused while unsettled, never 0, and wrap', async () => {
     const w = await createWorld()
     const sub = await connect(w, 'sub', { receiveMaximum: 65535 })
     sub.subscribe('t', 1)
     const pub = await connect(w, 'pub')
     pub.publish('t', 'held', 1)
-    const held = sub.link.take()[0]?.packetId
-    expect(held).toBe(1)
+    const held = sub.link.take()[0]?.deliveryId ?? 0
+    expect(held).toBe(0x10001)
     const seen = new Set<number>()
     const bad: number[] = []
     for (let i = 0; i < 70_000; i++) {
       pub.publish('t', 'x', 1)
       for (const r of sub.link.take()) {
-        if (r.packetId === held || r.packetId < 1 || r.packetId > 65535) bad.push(r.packetId)
-        seen.add(r.packetId)
-        w.broker.puback(sub.handle, r.packetId)
+        const short = r.deliveryId & 0xffff
+        if (short === (held & 0xffff) || short === 0 || r.deliveryId > 0xffffffff) bad.push(r.deliveryId)
+        seen.add(short)
+        w.broker.settle(sub.handle, r.deliveryId, 'accepted')
       }
     }
     expect(bad).toEqual([])
@@ -117,11 +119,11 @@ describe('Broker delivery', () => {
   it('[MQTT-3.3.2-2] publishes to invalid topic names are refused', async () => {
     const w = await createWorld()
     const pub = await connect(w, 'pub')
-    expect(pub.publish('a/+', 'x').reason).toBe(ReasonCode.TopicNameInvalid)
-    expect(w.broker.publish(null, message(w.clock, '', 'x')).reason).toBe(ReasonCode.TopicNameInvalid)
+    expect(pub.publish('a/+', 'x').reason).toBe(Refusal.TopicInvalid)
+    expect(w.broker.publish(null, message(w.clock, '', 'x')).reason).toBe(Refusal.TopicInvalid)
   })
 
-  it('the Authorizer decides publishes (NotAuthorized) and subscriptions (0x87 in SUBACK); $SYS is read-only', async () => {
+  it('the Authorizer decides publishes and subscriptions (not_authorized); $SYS is read-only', async () => {
     const authorizer: Authorizer = {
       canPublish: (c, t) => c.username === 'admin' || !t.startsWith('secret'),
       canSubscribe: (c, f) => c.username === 'admin' || !f.startsWith('secret'),
@@ -129,13 +131,13 @@ describe('Broker delivery', () => {
     const w = await createWorld({ authorizer })
     const user = await connect(w, 'u', { username: 'user' })
     const admin = await connect(w, 'a', { username: 'admin' })
-    expect(user.subscribe('secret/#', 1).codes).toEqual([ReasonCode.NotAuthorized])
+    expect(user.subscribe('secret/#', 1).codes).toEqual([Refusal.NotAuthorized])
     expect(admin.subscribe('secret/#', 1).codes).toEqual([1])
-    expect(user.publish('secret/x', 'x', 1).reason).toBe(ReasonCode.NotAuthorized)
+    expect(user.publish('secret/x', 'x', 1).reason).toBe(Refusal.NotAuthorized)
     expect(admin.link.received).toEqual([])
-    expect(admin.publish('secret/x', 'x', 1).reason).toBe(ReasonCode.Success)
+    expect(admin.publish('secret/x', 'x', 1).reason).toBe('accepted')
     expect(admin.link.take().map((r) => r.payload)).toEqual(['x'])
-    expect(admin.publish('$SYS/broker/version', 'fake').reason).toBe(ReasonCode.NotAuthorized)
+    expect(admin.publish('$SYS/broker/version', 'fake').reason).toBe(Refusal.NotAuthorized)
   })
 
   it('refuses filters that are invalid, No Local on shared [MQTT-3.8.3-4], and beyond the per-client quota', async () => {
@@ -144,23 +146,23 @@ describe('Broker delivery', () => {
     const req = (filter: string, noLocal = false) => ({ filter, qos: 1 as const, noLocal, retainAsPublished: false, retainHandling: 0 as const })
     const res = w.broker.subscribe(c.handle, [req('a/#/b'), req('$share/g/t', true), req('a'), req('b'), req('a'), req('c')])
     expect(res.codes).toEqual([
-      ReasonCode.TopicFilterInvalid,
-      ReasonCode.ProtocolError,
+      Refusal.TopicInvalid,
+      Refusal.ProtocolViolation,
       1,
       1,
       1,
-      ReasonCode.QuotaExceeded,
+      Refusal.QuotaExceeded,
     ])
     expect(w.broker.stats.subscriptionsCurrent).toBe(2)
   })
 
-  it('unsubscribe answers Success or NoSubscriptionExisted and stops deliveries', async () => {
+  it('unsubscribe tells which filters were subscribed and stops deliveries', async () => {
     const w = await createWorld()
     const c = await connect(w, 'c')
     c.subscribe('a', 1)
-    expect(w.broker.unsubscribe(c.handle, ['a', 'b'])).toEqual([ReasonCode.Success, ReasonCode.NoSubscriptionExisted])
+    expect(w.broker.unsubscribe(c.handle, ['a', 'b'])).toEqual([true, false])
     const pub = await connect(w, 'p')
-    expect(pub.publish('a', 'x', 1).reason).toBe(ReasonCode.NoMatchingSubscribers)
+    expect(pub.publish('a', 'x', 1).reason).toBe('no_subscribers')
     expect(w.broker.stats.subscriptionsCurrent).toBe(0)
   })
 
@@ -170,8 +172,8 @@ describe('Broker delivery', () => {
     sub.subscribe('t', 2)
     const pub = await connect(w, 'pub')
     const m = message(w.clock, 't', 'once', 2, { publisherId: 'pub' })
-    expect(w.broker.receiveQos2(pub.handle, 7, m)).toMatchObject({ reason: ReasonCode.Success, duplicate: false })
-    expect(w.broker.receiveQos2(pub.handle, 7, m)).toMatchObject({ reason: ReasonCode.Success, duplicate: true })
+    expect(w.broker.receiveQos2(pub.handle, 7, m)).toMatchObject({ reason: 'accepted', duplicate: false })
+    expect(w.broker.receiveQos2(pub.handle, 7, m)).toMatchObject({ reason: 'accepted', duplicate: true })
     expect(sub.link.take()).toHaveLength(1)
     expect(w.broker.releaseQos2(pub.handle, 7)).toBe(true)
     expect(w.broker.receiveQos2(pub.handle, 7, m).duplicate).toBe(false)
@@ -220,7 +222,7 @@ describe('Broker delivery', () => {
     const w = await createWorld({ authorizer: { canPublish: () => false, canSubscribe: () => true } })
     const pub = await connect(w, 'pub')
     const m = message(w.clock, 't', 'x', 2)
-    expect(w.broker.receiveQos2(pub.handle, 1, m)).toMatchObject({ reason: ReasonCode.NotAuthorized, duplicate: false })
+    expect(w.broker.receiveQos2(pub.handle, 1, m)).toMatchObject({ reason: Refusal.NotAuthorized, duplicate: false })
     expect(w.broker.releaseQos2(pub.handle, 1)).toBe(false)
   })
 
@@ -232,12 +234,29 @@ describe('Broker delivery', () => {
     pub.publish('t', 'q1', 1)
     pub.publish('t', 'q2', 2)
     const [q1, q2] = sub.link.take()
-    expect(w.broker.pubrec(sub.handle, q1?.packetId ?? 0)).toBe(false)
-    expect(w.broker.puback(sub.handle, q2?.packetId ?? 0)).toBe(false)
-    expect(w.broker.puback(sub.handle, 999)).toBe(false)
-    expect(w.broker.pubrec(sub.handle, q2?.packetId ?? 0)).toBe(true)
+    expect(w.broker.received(sub.handle, q1?.deliveryId ?? 0)).toBe(false)
+    expect(w.broker.settle(sub.handle, q2?.deliveryId ?? 0, 'accepted')).toBe(false)
+    expect(w.broker.settle(sub.handle, 999, 'accepted')).toBe(false)
+    expect(w.broker.received(sub.handle, q2?.deliveryId ?? 0)).toBe(true)
     // A repeated PUBREC is answered again (the adapter resends PUBREL).
-    expect(w.broker.pubrec(sub.handle, q2?.packetId ?? 0)).toBe(true)
+    expect(w.broker.received(sub.handle, q2?.deliveryId ?? 0)).toBe(true)
+  })
+
+  it('a two-phase delivery refused before its receipt is settled rejected; a stale full id settles nothing', async () => {
+    const w = await createWorld()
+    const sub = await connect(w, 'sub')
+    sub.subscribe('t', 2)
+    const pub = await connect(w, 'pub')
+    pub.publish('t', 'refused', 2)
+    const [refused] = sub.link.take()
+    expect(w.broker.settle(sub.handle, refused?.deliveryId ?? 0, 'rejected')).toBe(true)
+    expect(w.broker.stats.inflightCurrent).toBe(0)
+    pub.publish('t', 'next', 1)
+    const [next] = sub.link.take()
+    const id = next?.deliveryId ?? 0
+    // Another delivery id with the same short id names a different (settled) delivery.
+    expect(w.broker.settle(sub.handle, id + 0x10000, 'accepted')).toBe(false)
+    expect(w.broker.settle(sub.handle, id, 'accepted')).toBe(true)
   })
 
   it('counts messages and bytes in stats', async () => {

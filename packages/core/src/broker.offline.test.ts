@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ReasonCode } from './reason-code.js'
+import { Refusal } from './refusal.js'
 import { connect, createWorld, message } from './test-support/harness.js'
 
 const persistent = { cleanStart: false, expiry: 3600 }
@@ -13,7 +13,7 @@ describe('Broker offline queue and resend', () => {
     const pub = await connect(w, 'p')
     expect(pub.publish('t', 'q0', 0).durable).toBeUndefined()
     const r = pub.publish('t', 'q1', 1)
-    expect(r.reason).toBe(ReasonCode.Success)
+    expect(r.reason).toBe('accepted')
     expect(r.durable).toBeInstanceOf(Promise)
     await r.durable
     pub.publish('t', 'q2', 2)
@@ -42,7 +42,7 @@ describe('Broker offline queue and resend', () => {
       const got = back.link.take()
       expect(got.length).toBeLessThanOrEqual(3)
       payloads.push(...got.map((r) => r.payload))
-      for (const r of got) w.broker.puback(back.handle, r.packetId)
+      for (const r of got) w.broker.settle(back.handle, r.deliveryId, 'accepted')
     }
     expect(payloads).toEqual(['m0', 'm1', 'm2', 'm3', 'm4', 'm5', 'm6'])
   })
@@ -53,7 +53,7 @@ describe('Broker offline queue and resend', () => {
     c.subscribe('t', 1)
     c.disconnect()
     const pub = await connect(w, 'p')
-    for (let i = 0; i < 5; i++) expect(pub.publish('t', `m${i}`, 1).reason).toBe(ReasonCode.Success)
+    for (let i = 0; i < 5; i++) expect(pub.publish('t', `m${i}`, 1).reason).toBe('accepted')
     expect(w.broker.stats.messagesDropped).toBe(2)
     const back = await connect(w, 'c', persistent)
     await Promise.resolve()
@@ -66,12 +66,12 @@ describe('Broker offline queue and resend', () => {
     c.subscribe('t', 1)
     c.disconnect()
     const pub = await connect(w, 'p')
-    expect(pub.publish('t', 'm0', 1).reason).toBe(ReasonCode.Success)
-    expect(pub.publish('t', 'm1', 1).reason).toBe(ReasonCode.Success)
-    expect(pub.publish('t', 'm2', 1).reason).toBe(ReasonCode.QuotaExceeded)
+    expect(pub.publish('t', 'm0', 1).reason).toBe('accepted')
+    expect(pub.publish('t', 'm1', 1).reason).toBe('accepted')
+    expect(pub.publish('t', 'm2', 1).reason).toBe(Refusal.QuotaExceeded)
     const other = await connect(w, 'o')
     other.subscribe('t', 1)
-    expect(pub.publish('t', 'm3', 1).reason).toBe(ReasonCode.Success)
+    expect(pub.publish('t', 'm3', 1).reason).toBe('accepted')
     expect(w.broker.stats.messagesDropped).toBe(2)
     const back = await connect(w, 'c', persistent)
     await Promise.resolve()
@@ -94,7 +94,7 @@ describe('Broker offline queue and resend', () => {
     for (let i = 0; i < 5; i++) {
       const [r] = c.link.take()
       got.push(r?.payload ?? '')
-      w.broker.puback(c.handle, r?.packetId ?? 0)
+      w.broker.settle(c.handle, r?.deliveryId ?? 0, 'accepted')
       await Promise.resolve()
       // Released once the queue is down to half its bound (1 of 2).
       if (i === 1) expect(released).toBe(false)
@@ -121,11 +121,11 @@ describe('Broker offline queue and resend', () => {
     expect(got[0]?.message.expiresAt).toBe(w.clock.t + 55_000)
     pub.publish('t', 'pending', 1, { expiresAt: w.clock.t + 1000 })
     w.clock.t += 2000
-    w.broker.puback(back.handle, got[0]?.packetId ?? 0)
+    w.broker.settle(back.handle, got[0]?.deliveryId ?? 0, 'accepted')
     await Promise.resolve()
     got = back.link.take()
     expect(got.map((r) => r.payload)).toEqual(['forever'])
-    w.broker.puback(back.handle, got[0]?.packetId ?? 0)
+    w.broker.settle(back.handle, got[0]?.deliveryId ?? 0, 'accepted')
     await Promise.resolve()
     expect(back.link.take()).toEqual([])
   })
@@ -139,15 +139,15 @@ describe('Broker offline queue and resend', () => {
     pub.publish('t', 'q2-rec', 2)
     pub.publish('t', 'q2', 2)
     const first = c.link.take()
-    w.broker.pubrec(c.handle, first[1]?.packetId ?? 0)
+    w.broker.received(c.handle, first[1]?.deliveryId ?? 0)
     c.disconnect(true)
     const back = await connect(w, 'c', persistent)
-    expect(back.link.take().map((r) => [r.payload, r.packetId, r.dup])).toEqual([
-      ['q1', first[0]?.packetId, true],
-      ['q2', first[2]?.packetId, true],
+    expect(back.link.take().map((r) => [r.payload, r.deliveryId, r.dup])).toEqual([
+      ['q1', first[0]?.deliveryId, true],
+      ['q2', first[2]?.deliveryId, true],
     ])
-    expect(back.link.releases).toEqual([first[1]?.packetId])
-    expect(w.broker.pubcomp(back.handle, first[1]?.packetId ?? 0)).toBe(true)
+    expect(back.link.secondPhase).toEqual([first[1]?.deliveryId])
+    expect(w.broker.settle(back.handle, first[1]?.deliveryId ?? 0, 'accepted')).toBe(true)
   })
 
   it('retries unacknowledged deliveries after retry_interval for MQTT 3.1.1 only [MQTT-4.4.0-1]', async () => {
@@ -162,19 +162,19 @@ describe('Broker offline queue and resend', () => {
     const sent = v3.link.take()
     v5.link.take()
     w.clock.t += 1
-    w.broker.pubrec(v3.handle, sent[1]?.packetId ?? 0)
+    w.broker.received(v3.handle, sent[1]?.deliveryId ?? 0)
     w.clock.t += 998
     w.broker.tick(w.clock.t)
     expect(v3.link.received).toEqual([])
     w.clock.t += 1
     w.broker.tick(w.clock.t)
     expect(v3.link.take().map((r) => [r.payload, r.dup])).toEqual([['a', true]])
-    expect(v3.link.releases).toEqual([])
+    expect(v3.link.secondPhase).toEqual([])
     w.clock.t += 1
     w.broker.tick(w.clock.t)
-    expect(v3.link.releases).toEqual([sent[1]?.packetId])
+    expect(v3.link.secondPhase).toEqual([sent[1]?.deliveryId])
     expect(v5.link.received).toEqual([])
-    expect(v5.link.releases).toEqual([])
+    expect(v5.link.secondPhase).toEqual([])
   })
 
   it('survives a restart: session, subscriptions, inflight, incoming QoS 2 ids, offline queue', async () => {
@@ -194,7 +194,7 @@ describe('Broker offline queue and resend', () => {
     const back = await connect(w2, 'c', persistent)
     expect(back.sessionPresent).toBe(true)
     await Promise.resolve()
-    expect(back.link.take().map((r) => [r.payload, r.dup, r.packetId === inflight?.packetId, r.subscriptionIds])).toEqual([
+    expect(back.link.take().map((r) => [r.payload, r.dup, r.deliveryId === inflight?.deliveryId, r.subscriptionIds])).toEqual([
       ['inflight', true, true, [9]],
       ['queued', false, false, [9]],
     ])
@@ -269,7 +269,7 @@ describe('Broker offline queue and resend', () => {
       return deliver(d)
     }
     const pub = await connect(w, 'p')
-    expect(pub.publish('t', 'x', 0).reason).toBe(ReasonCode.Success)
+    expect(pub.publish('t', 'x', 0).reason).toBe('accepted')
     expect(b.link.take().map((r) => r.payload)).toEqual(['x'])
     expect(watcher.link.take().map((r) => r.payload)).toEqual(['bye'])
   })

@@ -1,7 +1,6 @@
 import { setImmediate as flush } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
 import type { QoS } from './message.js'
-import { ReasonCode } from './reason-code.js'
 import { connect, createWorld, rng, type TestClient, type World } from './test-support/harness.js'
 
 const TOPICS = ['t/0', 't/1', 't/2', 't/3']
@@ -15,8 +14,8 @@ class Subscriber {
   readonly acked = new Set<string>()
   /** QoS 2 payloads → how many times they were accepted with PUBREC (must be once). */
   readonly exactlyOnce = new Map<string, number>()
-  /** packetId → what is owed: PUBACK, PUBREC or PUBCOMP, and for which payload. */
-  readonly owed = new Map<number, { stage: 'puback' | 'pubrec' | 'pubcomp'; payload: string }>()
+  /** deliveryId → what is owed: settlement (QoS 1), receipt (QoS 2, PUBREC) or final settlement (PUBCOMP), and for which payload. */
+  readonly owed = new Map<number, { stage: 'settle' | 'receive' | 'complete'; payload: string }>()
 
   constructor(
     readonly id: string,
@@ -28,8 +27,8 @@ class Subscriber {
     const c = this.client
     if (c === undefined) return 0
     const got = c.link.take()
-    for (const r of got) this.owed.set(r.packetId, { stage: r.qos === 1 ? 'puback' : 'pubrec', payload: r.payload })
-    for (const id of c.link.releases.splice(0)) this.owed.set(id, { stage: 'pubcomp', payload: '' })
+    for (const r of got) this.owed.set(r.deliveryId, { stage: r.qos === 1 ? 'settle' : 'receive', payload: r.payload })
+    for (const id of c.link.secondPhase.splice(0)) this.owed.set(id, { stage: 'complete', payload: '' })
     // [MQTT-3.3.4-9] Never more unacknowledged (PUBACK/PUBCOMP outstanding) than Receive Maximum.
     expect(this.owed.size).toBeLessThanOrEqual(this.receiveMaximum)
     return got.length
@@ -41,15 +40,15 @@ class Subscriber {
     for (const [id, { stage, payload }] of [...this.owed]) {
       if (!all && random() < 0.5) continue
       this.owed.delete(id)
-      if (stage === 'puback') {
-        expect(world.broker.puback(c.handle, id)).toBe(true)
+      if (stage === 'settle') {
+        expect(world.broker.settle(c.handle, id, 'accepted')).toBe(true)
         this.acked.add(payload)
-      } else if (stage === 'pubrec') {
-        expect(world.broker.pubrec(c.handle, id)).toBe(true)
+      } else if (stage === 'receive') {
+        expect(world.broker.received(c.handle, id)).toBe(true)
         this.acked.add(payload)
         this.exactlyOnce.set(payload, (this.exactlyOnce.get(payload) ?? 0) + 1)
-        this.owed.set(id, { stage: 'pubcomp', payload })
-      } else expect(world.broker.pubcomp(c.handle, id)).toBe(true)
+        this.owed.set(id, { stage: 'complete', payload })
+      } else expect(world.broker.settle(c.handle, id, 'accepted')).toBe(true)
     }
   }
 }
@@ -83,7 +82,7 @@ async function run(seed: number): Promise<void> {
       const payload = `m${n++}`
       const r = publisher.publish(topic, payload, (1 + Math.floor(random() * 2)) as QoS)
       await r.durable
-      if (r.reason === ReasonCode.Success) expected.set(payload, subs.filter((x) => x.topics.includes(topic)).map((x) => x.id))
+      if (r.reason === 'accepted') expected.set(payload, subs.filter((x) => x.topics.includes(topic)).map((x) => x.id))
     } else if (roll < 0.65) {
       s.absorb()
       s.ack(world, random, false)

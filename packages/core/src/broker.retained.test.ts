@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ReasonCode } from './reason-code.js'
+import { Refusal } from './refusal.js'
 import type { Message } from './message.js'
 import type { SessionProtocol } from './storage.js'
 import { connect, CopyingStorage, createWorld } from './test-support/harness.js'
@@ -59,9 +59,9 @@ describe('Broker retained messages', () => {
     const pub = await connect(w, 'p')
     const sub = await connect(w, 's')
     sub.subscribe('#', 0)
-    expect(pub.publish('a', '1', 0, { retain: true }).reason).toBe(ReasonCode.Success)
-    expect(pub.publish('b', '1', 0, { retain: true }).reason).toBe(ReasonCode.QuotaExceeded)
-    expect(pub.publish('a', '2', 0, { retain: true }).reason).toBe(ReasonCode.Success)
+    expect(pub.publish('a', '1', 0, { retain: true }).reason).toBe('accepted')
+    expect(pub.publish('b', '1', 0, { retain: true }).reason).toBe(Refusal.QuotaExceeded)
+    expect(pub.publish('a', '2', 0, { retain: true }).reason).toBe('accepted')
     expect(sub.link.take().map((r) => [r.topic, r.payload])).toEqual([
       ['a', '1'],
       ['a', '2'],
@@ -99,8 +99,8 @@ describe('Broker retained messages', () => {
     w.broker.tick(w.clock.t)
     expect(w.broker.stats.retainedCurrent).toBe(0)
     const pub = await connect(w, 'p')
-    expect(pub.publish('r/a', 'kept', 1, { retain: true }).reason).toBe(ReasonCode.NoMatchingSubscribers)
-    expect(pub.publish('r/b', 'over the limit', 1, { retain: true }).reason).toBe(ReasonCode.QuotaExceeded)
+    expect(pub.publish('r/a', 'kept', 1, { retain: true }).reason).toBe('no_subscribers')
+    expect(pub.publish('r/b', 'over the limit', 1, { retain: true }).reason).toBe(Refusal.QuotaExceeded)
     w.clock.t += 1000
     w.broker.tick(w.clock.t)
     expect(w.broker.stats.retainedCurrent).toBe(1)

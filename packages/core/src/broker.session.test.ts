@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { Broker } from './broker.js'
 import { BrokerError } from './errors.js'
 import { MemoryStorage } from './memory-storage.js'
-import { ReasonCode } from './reason-code.js'
+import { Refusal } from './refusal.js'
 import { FakeClock, RecordingLink, connect, createWorld, defaults, silentLogger } from './test-support/harness.js'
 
 describe('Broker sessions', () => {
@@ -32,23 +32,23 @@ describe('Broker sessions', () => {
     expect(fresh.link.received).toEqual([])
     expect(w.broker.stats.offlineQueuedCurrent).toBe(0)
     expect(w.broker.stats.subscriptionsCurrent).toBe(0)
-    expect(pub.publish('t', 'x', 1).reason).toBe(ReasonCode.NoMatchingSubscribers)
+    expect(pub.publish('t', 'x', 1).reason).toBe('no_subscribers')
   })
 
-  it('[MQTT-3.1.4-3] takeover closes the old connection with 0x8E and its handle goes stale', async () => {
+  it('[MQTT-3.1.4-3] takeover closes the old connection (session_taken_over) and its handle goes stale', async () => {
     const w = await createWorld()
     const old = await connect(w, 'c', { cleanStart: false, expiry: 60 })
     old.subscribe('t', 1)
     // The adapter reacts to close() by reporting the disconnect at once; it must not touch the new session.
     old.link.onClose = () => old.disconnect(true)
     const next = await connect(w, 'c', { cleanStart: false, expiry: 60 })
-    expect(old.link.closed).toBe(ReasonCode.SessionTakenOver)
+    expect(old.link.closed).toBe(Refusal.SessionTakenOver)
     expect(next.sessionPresent).toBe(true)
-    expect(old.publish('t', 'late', 1).reason).toBe(ReasonCode.SessionTakenOver)
+    expect(old.publish('t', 'late', 1).reason).toBe(Refusal.SessionTakenOver)
     expect(w.broker.subscribe(old.handle, [{ filter: 'z', qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0 }]).codes).toEqual([
-      ReasonCode.UnspecifiedError,
+      Refusal.Unspecified,
     ])
-    expect(w.broker.unsubscribe(old.handle, ['t'])).toEqual([ReasonCode.NoSubscriptionExisted])
+    expect(w.broker.unsubscribe(old.handle, ['t'])).toEqual([false])
     old.disconnect()
     const pub = await connect(w, 'p')
     pub.publish('t', 'to-new', 1)
@@ -64,7 +64,7 @@ describe('Broker sessions', () => {
     const req = { clientId: 'c', protocol: 'mqtt5' as const, cleanStart: true, sessionExpiryInterval: 0, receiveMaximum: 10 }
     const [ra, rb] = await Promise.all([w.broker.connect(req, a), w.broker.connect(req, b)])
     expect(ra.ok && rb.ok).toBe(true)
-    expect(a.closed).toBe(ReasonCode.SessionTakenOver)
+    expect(a.closed).toBe(Refusal.SessionTakenOver)
     expect(b.closed).toBeUndefined()
     expect(w.broker.stats.sessionsCurrent).toBe(1)
     expect(w.broker.stats.connectionsCurrent).toBe(1)
@@ -163,12 +163,12 @@ describe('Broker sessions', () => {
     const w = await createWorld()
     const c = await connect(w, 'c', { cleanStart: false, expiry: 60 })
     await w.broker.stop()
-    expect(c.link.closed).toBe(ReasonCode.ServerShuttingDown)
+    expect(c.link.closed).toBe(Refusal.ServerShuttingDown)
     const res = await w.broker.connect(
       { clientId: 'd', protocol: 'mqtt5', cleanStart: true, sessionExpiryInterval: 0, receiveMaximum: 10 },
       new RecordingLink(),
     )
-    expect(res).toEqual({ ok: false, reason: ReasonCode.ServerShuttingDown })
+    expect(res).toEqual({ ok: false, reason: Refusal.ServerShuttingDown })
   })
 
   it('[MQTT-3.1.4-3] taking over a connection whose session had expiry 0 starts a new session', async () => {
@@ -176,7 +176,7 @@ describe('Broker sessions', () => {
     const old = await connect(w, 'c', { cleanStart: true, expiry: 0 })
     old.subscribe('t', 1)
     const next = await connect(w, 'c', { cleanStart: false, expiry: 60 })
-    expect(old.link.closed).toBe(ReasonCode.SessionTakenOver)
+    expect(old.link.closed).toBe(Refusal.SessionTakenOver)
     expect(next.sessionPresent).toBe(false)
     expect(w.broker.stats.subscriptionsCurrent).toBe(0)
   })
@@ -190,7 +190,7 @@ describe('Broker sessions', () => {
     w.clock.t += 10_000
     expect(() => w.broker.tick(w.clock.t)).not.toThrow()
     expect(w.broker.publish(null, { topic: 't', payload: Buffer.from('x'), qos: 1, retain: false, properties: {}, publishedAt: w.clock.t }).reason).toBe(
-      ReasonCode.ServerShuttingDown,
+      Refusal.ServerShuttingDown,
     )
     expect(w.broker.stats.sessionsCurrent).toBe(1)
   })

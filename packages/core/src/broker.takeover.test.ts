@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ReasonCode } from './reason-code.js'
+import { Refusal } from './refusal.js'
 import type { WillRecord } from './storage.js'
 import { connect, createWorld, FakeClock, message, type TestClient, type World } from './test-support/harness.js'
 import { TwinClusters } from './test-support/twin-cluster.js'
@@ -49,7 +49,7 @@ describe('a will fires exactly once on every takeover path', () => {
       const watch = await watcher(w, 'watch')
       const first = await connect(w, 'c', { will: will(w, delay), cleanStart: false, expiry })
       const second = await connect(w, 'c', { cleanStart, expiry: 600 })
-      expect(first.link.closed).toBe(ReasonCode.SessionTakenOver)
+      expect(first.link.closed).toBe(Refusal.SessionTakenOver)
       w.clock.t += 3_600_000
       w.broker.tick(w.clock.t)
       second.disconnect(false)
@@ -62,7 +62,7 @@ describe('a will fires exactly once on every takeover path', () => {
       const { a, b, watchers } = await twoNodes()
       const first = await connect(a, 'c', { will: will(a, delay), cleanStart: false, expiry })
       const second = await connect(b, 'c', { cleanStart, expiry: 600 })
-      expect(first.link.closed).toBe(ReasonCode.SessionTakenOver)
+      expect(first.link.closed).toBe(Refusal.SessionTakenOver)
       expect(a.broker.session('c')).toBeUndefined()
       tickBoth(a, b, 3_600_000)
       second.disconnect(false)
@@ -85,7 +85,7 @@ describe('a will fires exactly once on every takeover path', () => {
     pub.publish('t', 'on b', 1)
     expect(onB.link.received.map((r) => r.payload)).toEqual(['on b'])
     const back = await connect(a, 'c', { cleanStart: false, expiry: 600 })
-    expect(onB.link.closed).toBe(ReasonCode.SessionTakenOver)
+    expect(onB.link.closed).toBe(Refusal.SessionTakenOver)
     pub.publish('t', 'on a again', 1)
     // 'on b' was never acknowledged: it moved back as inflight and is resent first [MQTT-4.4.0-1].
     expect(back.link.take().map((r) => [r.payload, r.dup])).toEqual([

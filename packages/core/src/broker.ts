@@ -19,9 +19,10 @@ import type { Message, QoS } from './message.js'
 import type { Clock, Logger } from './ports.js'
 import { QueueBindings, isQueueFilter, isQueueTopic } from './queue-bindings.js'
 import { QueuedForms } from './queued-form.js'
-import { ReasonCode } from './reason-code.js'
+import { isRefusal, Refusal, type PublishStatus } from './refusal.js'
 import { RetainedMessages } from './retained-messages.js'
 import { Router } from './router.js'
+import type { Outcome } from './settlement.js'
 import { Offer, type Session, type SessionContext } from './session.js'
 import { sessionInfo, type SessionInfo } from './session-info.js'
 import { SessionRegistry } from './sessions.js'
@@ -36,9 +37,9 @@ import { willMessage } from './will.js'
 
 const allowAll: Authorizer = { canPublish: () => true, canSubscribe: () => true }
 
-const results = new Map<ReasonCode, PublishResult>()
+const results = new Map<PublishStatus, PublishResult>()
 /** Shared frozen results: the publish hot path allocates none unless Storage was written. */
-function result(reason: ReasonCode): PublishResult {
+function result(reason: PublishStatus): PublishResult {
   let r = results.get(reason)
   if (r === undefined) {
     r = Object.freeze({ reason })
@@ -52,7 +53,7 @@ function bothResolved(a: Promise<void>, b: Promise<void>): Promise<void> {
 }
 
 /** What a call through a stale handle gets: the session belongs to a newer connection. */
-const STALE = result(ReasonCode.SessionTakenOver)
+const STALE = result(Refusal.SessionTakenOver)
 
 /**
  * The protocol-neutral broker: an I/O-free state machine. Events come in through the BrokerCore
@@ -175,7 +176,7 @@ export class Broker implements BrokerCore, ClusterInbound {
     if (this.state !== 'draining') return
     this.state = 'stopping'
     // Wills that the closing makes due went out in beginShutdown; delayed ones stay pending (stored).
-    for (const s of [...this.registry.connected]) this.registry.close(s, ReasonCode.ServerShuttingDown)
+    for (const s of [...this.registry.connected]) this.registry.close(s, Refusal.ServerShuttingDown)
     this.state = 'stopped'
     this.ctx.halted = true
     await this.storage.sync()
@@ -207,7 +208,7 @@ export class Broker implements BrokerCore, ClusterInbound {
     if (this.state === 'new' || this.state === 'starting') {
       throw new BrokerError(BrokerErrorCode.NotStarted, 'connect() before start() resolved')
     }
-    if (this.state !== 'running') return { ok: false, reason: ReasonCode.ServerShuttingDown }
+    if (this.state !== 'running') return { ok: false, reason: Refusal.ServerShuttingDown }
     const id = request.clientId
     const identity: ClientIdentity = {
       clientId: id,
@@ -217,16 +218,16 @@ export class Broker implements BrokerCore, ClusterInbound {
     }
     // The will is authorized once, at CONNECT, as the client's own publish.
     if (request.will !== undefined && !this.mayPublish(identity, request.will.message.topic)) {
-      return { ok: false, reason: ReasonCode.NotAuthorized }
+      return { ok: false, reason: Refusal.NotAuthorized }
     }
     let claim
     try {
       claim = await this.cluster.acquireSession(id)
     } catch (err) {
       this.logger.warn({ err, clientId: id }, 'session ownership could not be acquired')
-      return { ok: false, reason: ReasonCode.ServerUnavailable }
+      return { ok: false, reason: Refusal.ServerUnavailable }
     }
-    if (this.state !== 'running') return { ok: false, reason: ReasonCode.ServerShuttingDown }
+    if (this.state !== 'running') return { ok: false, reason: Refusal.ServerShuttingDown }
     try {
       const { handle, sessionPresent, expiry } = this.registry.attach(request, link, identity, claim)
       // After the transferred state (its offline queue first), before anything routed from now on.
@@ -236,7 +237,7 @@ export class Broker implements BrokerCore, ClusterInbound {
     } catch (err) {
       if (!(err instanceof BrokerError) || err.code !== BrokerErrorCode.StaleEpoch) throw err
       this.logger.warn({ err, clientId: id, epoch: claim.epoch }, 'stale session claim refused')
-      return { ok: false, reason: ReasonCode.ServerUnavailable }
+      return { ok: false, reason: Refusal.ServerUnavailable }
     }
   }
 
@@ -259,14 +260,14 @@ export class Broker implements BrokerCore, ClusterInbound {
     if (from !== null) {
       s = this.registry.live(from) ?? null
       if (s === null) return STALE
-      if (validateTopicName(message.topic) !== undefined) return result(ReasonCode.TopicNameInvalid)
-      if (!this.mayPublish(s.identity, message.topic)) return result(ReasonCode.NotAuthorized)
+      if (validateTopicName(message.topic) !== undefined) return result(Refusal.TopicInvalid)
+      if (!this.mayPublish(s.identity, message.topic)) return result(Refusal.NotAuthorized)
     } else {
-      if (validateTopicName(message.topic) !== undefined) return result(ReasonCode.TopicNameInvalid)
+      if (validateTopicName(message.topic) !== undefined) return result(Refusal.TopicInvalid)
     }
     // `$queue/…` is the queues' own namespace: appended or settled there, never routed to subscriptions.
     if (this.queues !== undefined && isQueueTopic(message.topic)) {
-      if (this.state === 'stopped') return result(ReasonCode.ServerShuttingDown)
+      if (this.state === 'stopped') return result(Refusal.ServerShuttingDown)
       return this.queues.publish(s, message)
     }
     return this.accept(message, true, true)
@@ -279,7 +280,7 @@ export class Broker implements BrokerCore, ClusterInbound {
   }
 
   private accept(message: Message, forward: boolean, persist: boolean): PublishResult {
-    if (this.state === 'stopped') return result(ReasonCode.ServerShuttingDown)
+    if (this.state === 'stopped') return result(Refusal.ServerShuttingDown)
     this.stats.messagesReceived++
     // A will published from inside another publish's fan-out must not clear that publish's flags.
     const ctx = this.ctx
@@ -289,8 +290,8 @@ export class Broker implements BrokerCore, ClusterInbound {
     ctx.wrote = false
     ctx.backpressure = undefined
     this.remote = undefined
-    let reason: ReasonCode
-    let refused: ReasonCode | undefined
+    let reason: PublishStatus
+    let refused: Refusal | undefined
     if (message.retain) {
       const r = this.retained.apply(message, persist)
       if (r.wrote) this.ctx.wrote = true
@@ -302,7 +303,7 @@ export class Broker implements BrokerCore, ClusterInbound {
     // A publish from this node that a queue captures is appended with the same durability as a
     // `$queue/` publish; one from another node was captured there.
     const captured = forward && refused === undefined ? this.queues?.capture(message) : undefined
-    if (captured !== undefined && reason === ReasonCode.NoMatchingSubscribers) reason = ReasonCode.Success
+    if (captured !== undefined && reason === 'no_subscribers') reason = 'accepted'
     const wrote = ctx.wrote
     const backpressure = ctx.backpressure
     const remote = this.remote
@@ -319,7 +320,7 @@ export class Broker implements BrokerCore, ClusterInbound {
    * A QoS 1/2 publish is acknowledged once the nodes it was forwarded to accepted it (`durable`
    * awaits `remote`); QoS 0 promises nothing, so nobody waits and a refusal is only logged.
    */
-  private forwardAndRoute(message: Message, forward: boolean): ReasonCode {
+  private forwardAndRoute(message: Message, forward: boolean): PublishStatus {
     let sent = false
     if (forward) {
       const accepted = this.cluster.forward(message)
@@ -330,15 +331,15 @@ export class Broker implements BrokerCore, ClusterInbound {
       }
     }
     const reason = this.route(message)
-    // [MQTT-5 3.4.2.1] 0x10 only when the server knows nobody matched: a node it went to may have.
-    return sent && reason === ReasonCode.NoMatchingSubscribers ? ReasonCode.Success : reason
+    // [MQTT-5 3.4.2.1] `no_subscribers` (0x10) only when the server knows nobody matched: a node it went to may have.
+    return sent && reason === 'no_subscribers' ? 'accepted' : reason
   }
 
-  /** Delivers to every matching local session once; returns the publish's reason code. */
-  private route(message: Message): ReasonCode {
+  /** Delivers to every matching local session once; returns what became of the publish. */
+  private route(message: Message): PublishStatus {
     if (this.routing) {
       this.deferred.push(message)
-      return ReasonCode.Success
+      return 'accepted'
     }
     this.routing = true
     try {
@@ -350,13 +351,13 @@ export class Broker implements BrokerCore, ClusterInbound {
     }
   }
 
-  private routeOnce(message: Message): ReasonCode {
+  private routeOnce(message: Message): PublishStatus {
     const router = this.router
     router.match(message.topic, message.publisherId, message)
     const direct = router.direct
     const shared = router.shared
     const matched = direct.length + shared.length
-    if (matched === 0) return ReasonCode.NoMatchingSubscribers
+    if (matched === 0) return 'no_subscribers'
     let rejected = 0
     let overflowed = 0
     for (let i = 0; i < direct.length; i++) {
@@ -381,17 +382,17 @@ export class Broker implements BrokerCore, ClusterInbound {
     // network and CPU. A publisher that still reaches someone is not slowed for a slow subscriber.
     if (overflowed === matched) this.ctx.backpressure ??= this.ctx.overflowing
     this.ctx.overflowing = undefined
-    return rejected === matched ? ReasonCode.QuotaExceeded : ReasonCode.Success
+    return rejected === matched ? Refusal.QuotaExceeded : 'accepted'
   }
 
   receiveQos2(from: SessionHandle, packetId: number, message: Message): PublishResult & { readonly duplicate: boolean } {
     const s = this.registry.live(from)
     if (s === undefined) return { reason: STALE.reason, duplicate: false }
     // [MQTT-4.3.3-10] Until PUBREL, a PUBLISH with the same packet id is acknowledged, never routed again.
-    if (s.incomingQos2.has(packetId)) return { reason: ReasonCode.Success, duplicate: true }
+    if (s.incomingQos2.has(packetId)) return { reason: 'accepted', duplicate: true }
     const r = this.publish(from, message)
     // A failed PUBREC ends the exchange: the id is not remembered.
-    if (r.reason >= 0x80) return { reason: r.reason, duplicate: false }
+    if (isRefusal(r.reason)) return { reason: r.reason, duplicate: false }
     s.receiveIncoming(packetId)
     const sync = s.stored ? this.storage.sync() : undefined
     const durable = sync === undefined ? r.durable : r.durable === undefined ? sync : bothResolved(r.durable, sync)
@@ -406,25 +407,21 @@ export class Broker implements BrokerCore, ClusterInbound {
     this.registry.live(session)?.pump()
   }
 
-  puback(session: SessionHandle, packetId: number): boolean {
-    return this.registry.live(session)?.puback(packetId) ?? false
+  received(session: SessionHandle, deliveryId: number): boolean {
+    return this.registry.live(session)?.received(deliveryId) ?? false
   }
 
-  pubrec(session: SessionHandle, packetId: number): boolean {
-    return this.registry.live(session)?.pubrec(packetId) ?? false
-  }
-
-  pubcomp(session: SessionHandle, packetId: number): boolean {
-    return this.registry.live(session)?.pubcomp(packetId) ?? false
+  settle(session: SessionHandle, deliveryId: number, outcome: Outcome): boolean {
+    return this.registry.live(session)?.settle(deliveryId, outcome) ?? false
   }
 
   subscribe(session: SessionHandle, requests: readonly SubscriptionOptions[]): SubscribeResult {
     const s = this.registry.live(session)
-    const codes: ReasonCode[] = []
+    const codes: (QoS | Refusal)[] = []
     const fresh: boolean[] = []
     for (const req of requests) {
       if (s === undefined) {
-        codes.push(ReasonCode.UnspecifiedError)
+        codes.push(Refusal.Unspecified)
         fresh.push(false)
         continue
       }
@@ -438,21 +435,21 @@ export class Broker implements BrokerCore, ClusterInbound {
     return res
   }
 
-  private subscribeOne(s: Session, req: SubscriptionOptions): ReasonCode {
-    if (validateTopicFilter(req.filter) !== undefined) return ReasonCode.TopicFilterInvalid
+  private subscribeOne(s: Session, req: SubscriptionOptions): QoS | Refusal {
+    if (validateTopicFilter(req.filter) !== undefined) return Refusal.TopicInvalid
     // [MQTT-3.8.3-4] It is a Protocol Error to set No Local on a Shared Subscription.
-    if (req.noLocal && isSharedFilter(req.filter)) return ReasonCode.ProtocolError
-    if (!this.authorizer.canSubscribe(s.identity, req.filter)) return ReasonCode.NotAuthorized
+    if (req.noLocal && isSharedFilter(req.filter)) return Refusal.ProtocolViolation
+    if (!this.authorizer.canSubscribe(s.identity, req.filter)) return Refusal.NotAuthorized
     if (this.queues !== undefined && isQueueFilter(req.filter)) {
       const code = this.queues.subscribe(s, req)
       // Kept with the session like any subscription (stored, in the admin views): a resumed
       // session consumes again without subscribing again (activate). `$queue/…` is never routed.
-      if (code < 0x80) this.registry.subscribe(s, code === req.qos ? req : { ...req, qos: code as QoS })
+      if (typeof code === 'number') this.registry.subscribe(s, code === req.qos ? req : { ...req, qos: code })
       return code
     }
     const existing = s.subscriptions.get(req.filter)
     const max = this.options.maxSubscriptionsPerClient
-    if (existing === undefined && max > 0 && s.subscriptions.size >= max) return ReasonCode.QuotaExceeded
+    if (existing === undefined && max > 0 && s.subscriptions.size >= max) return Refusal.QuotaExceeded
     // The granted QoS may be lower than requested (MQTT 5 §3.9.3): capped at broker.max_qos.
     const qos = Math.min(req.qos, this.options.maxQos) as QoS
     const options = qos === req.qos ? req : { ...req, qos }
@@ -469,7 +466,7 @@ export class Broker implements BrokerCore, ClusterInbound {
     for (let i = 0; i < requests.length; i++) {
       const code = res.codes[i]
       const req = requests[i] as SubscriptionOptions
-      if (code === undefined || code >= 0x80) continue
+      if (typeof code !== 'number') continue
       // A queue consumer starts getting deliveries once its SUBACK is out; a queue has no retained messages.
       if (this.queues !== undefined && isQueueFilter(req.filter)) {
         this.queues.start(s, req.filter)
@@ -496,14 +493,14 @@ export class Broker implements BrokerCore, ClusterInbound {
     }
   }
 
-  unsubscribe(session: SessionHandle, filters: readonly string[]): ReasonCode[] {
+  unsubscribe(session: SessionHandle, filters: readonly string[]): boolean[] {
     const s = this.registry.live(session)
     const unsubscribed = (s: Session, filter: string): boolean => {
       if (this.queues === undefined || !isQueueFilter(filter)) return this.registry.unsubscribe(s, filter)
       const consumed = this.queues.unsubscribe(s, filter)
       return this.registry.unsubscribe(s, filter) || consumed
     }
-    return filters.map((filter) => (s !== undefined && unsubscribed(s, filter) ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted))
+    return filters.map((filter) => s !== undefined && unsubscribed(s, filter))
   }
 
   tick(now: number): void {
@@ -530,10 +527,10 @@ export class Broker implements BrokerCore, ClusterInbound {
 
   /**
    * Closes a client's connection from the server side (admin kick): the link gets `reason`
-   * (AdministrativeAction by default) and the session continues as after a lost connection, will
+   * (`administrative_action` by default) and the session continues as after a lost connection, will
    * included. False when the client is not connected here.
    */
-  kick(clientId: string, reason: ReasonCode = ReasonCode.AdministrativeAction): boolean {
+  kick(clientId: string, reason: Refusal = Refusal.AdministrativeAction): boolean {
     const s = this.registry.get(clientId)
     if (s === undefined || s.handle === undefined) return false
     this.registry.close(s, reason)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { WillRecord } from './storage.js'
-import { ReasonCode } from './reason-code.js'
+import { Refusal } from './refusal.js'
 import { connect, createWorld, message, RecordingLink, type World } from './test-support/harness.js'
 
 function will(w: World, delayInterval = 0, extra: Parameters<typeof message>[4] = {}): WillRecord {
@@ -122,7 +122,7 @@ describe('Broker wills', () => {
 
   it('a will to a topic the client may not publish to refuses the CONNECT', async () => {
     const w = await createWorld({ authorizer: { canPublish: () => false, canSubscribe: () => true } })
-    await expect(connect(w, 'c', { will: will(w) })).rejects.toThrow(/connect c failed: 135/)
+    await expect(connect(w, 'c', { will: will(w) })).rejects.toThrow(/connect c failed: not_authorized/)
   })
 
   describe('shutdown', () => {
@@ -145,7 +145,7 @@ describe('Broker wills', () => {
       const w = await createWorld()
       const { watch, seenWhenClosed } = await shutdownScene(w)
       await w.broker.stop()
-      expect(watch.link.closed).toBe(ReasonCode.ServerShuttingDown)
+      expect(watch.link.closed).toBe(Refusal.ServerShuttingDown)
       expect(seenWhenClosed).toEqual([['nodelay gone', 'ending gone']])
     })
 
@@ -181,7 +181,7 @@ describe('Broker wills', () => {
         { clientId: 'late', protocol: 'mqtt5', cleanStart: true, sessionExpiryInterval: 0, receiveMaximum: 10 },
         new RecordingLink(),
       )
-      expect(refused).toEqual({ ok: false, reason: ReasonCode.ServerShuttingDown })
+      expect(refused).toEqual({ ok: false, reason: Refusal.ServerShuttingDown })
       expect(w.broker.session('nodelay')?.connected).toBe(true)
       await w.broker.stop()
       expect(watch.link.received).toEqual([])

@@ -52,7 +52,7 @@ export interface ClusterInbound {
    */
   deliverTo(clientId: string, message: Message): boolean
   /**
-   * Another node takes this client over under `epoch`: disconnect it here (0x8E) and hand over its
+   * Another node takes this client over under `epoch`: disconnect it here (session_taken_over) and hand over its
    * state. Rejects with `FLUXMQ_ERR_STALE_EPOCH` when `epoch` is not newer than the session's here.
    */
   surrenderSession(clientId: string, epoch: number): Promise<TransferredSession | undefined>

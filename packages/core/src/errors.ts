@@ -1,4 +1,4 @@
-import { ReasonCode } from './reason-code.js'
+import { Refusal } from './refusal.js'
 
 /** Stable error codes of the core; a code is never reused for a different meaning. */
 export const BrokerErrorCode = {
@@ -19,14 +19,14 @@ export const BrokerErrorCode = {
 } as const
 export type BrokerErrorCode = (typeof BrokerErrorCode)[keyof typeof BrokerErrorCode]
 
-/** A typed core error: `code` is stable for programs, `reason` is what a protocol adapter reports. */
+/** A typed core error: `code` is stable for programs, `reason` is the refusal a protocol adapter reports. */
 export class BrokerError extends Error {
   override readonly name = 'BrokerError'
 
   constructor(
     readonly code: BrokerErrorCode,
     message: string,
-    readonly reason: ReasonCode = ReasonCode.ImplementationSpecificError,
+    readonly reason: Refusal = Refusal.Refused,
   ) {
     super(`${code}: ${message}`)
   }

@@ -1,6 +1,6 @@
 export type { QoS, UserProperty, MessageProperties, Message, Delivery } from './message.js'
 export { wireCache, keepWireCache, type WireCache } from './wire-cache.js'
-export { ReasonCode } from './reason-code.js'
+export { Refusal, isRefusal, type PublishStatus } from './refusal.js'
 export type { Clock, Logger } from './ports.js'
 export type {
   SubscriptionOptions,
@@ -27,6 +27,7 @@ export type {
   BrokerCore,
   BrokerOptions,
 } from './api.js'
+export type { Outcome } from './settlement.js'
 export type { QueuePort, QueuePortDelivery, QueueAttach, QueueOutcome } from './queue-port.js'
 export { Broker } from './broker.js'
 export type { SessionInfo } from './session-info.js'

@@ -78,12 +78,12 @@ export class MemoryStorage implements Storage {
   }
 
   putInflight(clientId: string, record: InflightRecord): void {
-    this.entry(clientId).inflight.set(record.packetId, record)
+    this.entry(clientId).inflight.set(record.deliveryId, record)
   }
 
-  deleteInflight(clientId: string, packetId: number): void {
+  deleteInflight(clientId: string, deliveryId: number): void {
     this.check()
-    this.clients.get(clientId)?.inflight.delete(packetId)
+    this.clients.get(clientId)?.inflight.delete(deliveryId)
   }
 
   putIncomingQos2(clientId: string, packetId: number): void {

@@ -46,9 +46,18 @@ export interface Delivery {
   readonly qos: QoS
   /** RETAIN flag as delivered: true for retained-on-subscribe, else message.retain only with Retain As Published. */
   readonly retain: boolean
-  /** Packet identifier the core assigned (QoS 1/2), 0 for QoS 0. */
-  readonly packetId: number
+  /**
+   * The id the target settles it by (QoS 1/2), 0 for QoS 0: 32-bit, with a short id (low 16 bits)
+   * that is never 0 and unique among the session's unsettled deliveries (delivery-ids.ts).
+   */
+  readonly deliveryId: number
+  /** Sent before and not settled: this is a resend (after a reconnect, or the retry interval). */
   readonly dup: boolean
+  /**
+   * The target confirmed receipt (first phase of a two-phase settlement) and the delivery waits
+   * for its final settlement: a resend of it resends that phase (MQTT PUBREL), not the message.
+   */
+  readonly received: boolean
   /** Subscription identifiers of every matching subscription of this session (MQTT 5 §3.3.4). */
   readonly subscriptionIds?: readonly number[]
 }

@@ -1,18 +1,19 @@
 import type { Delivery, Message, QoS } from './message.js'
+import type { Outcome } from './settlement.js'
 import type { InflightRecord } from './storage.js'
 
 /**
  * One message on its way to one session: the Delivery handed to the ClientLink and, for QoS 1/2,
- * the inflight entry until acknowledged. One object per receiving session and message; the core
- * updates `dup`/`packetId` in place when it resends, so a link must not keep it after deliver().
+ * the unsettled entry until settled. One object per receiving session and message; the core
+ * updates `dup`/`received` in place when it resends, so a link must not keep it after deliver().
  */
 export class Outgoing implements Delivery {
-  packetId = 0
+  deliveryId = 0
   dup = false
-  state: 'publish' | 'release' = 'publish'
-  /** When the PUBLISH (or PUBREL) last went out; drives the retry interval. */
+  received = false
+  /** When the delivery (or its second phase) last went out; drives the retry interval. */
   sentAt = 0
-  /** False for an inflight entry taken from the offline queue while the client was away. */
+  /** False for an unsettled entry taken from the offline queue while the client was away. */
   sent = false
 
   constructor(
@@ -30,25 +31,25 @@ export class Outgoing implements Delivery {
     return false
   }
 
-  /** The client acknowledged it (PUBACK). */
-  acknowledged(): void {}
+  /** The target settled it; a topic delivery is simply done (see settlement.ts). */
+  settled(_outcome: Outcome): void {}
 
   static fromRecord(record: InflightRecord): Outgoing {
     const out = new Outgoing(record.message, record.qos, record.retain, record.subscriptionIds)
-    out.packetId = record.packetId
-    out.state = record.state
+    out.deliveryId = record.deliveryId
+    out.received = record.state === 'received'
     out.sent = true
     return out
   }
 
   toRecord(): InflightRecord {
     return {
-      packetId: this.packetId,
+      deliveryId: this.deliveryId,
       message: this.message,
       qos: this.qos as 1 | 2,
       retain: this.retain,
       subscriptionIds: this.subscriptionIds,
-      state: this.state,
+      state: this.received ? 'received' : 'delivered',
     }
   }
 }

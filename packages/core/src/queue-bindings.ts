@@ -5,7 +5,7 @@ import type { Message, QoS } from './message.js'
 import { Outgoing } from './outgoing.js'
 import type { Logger } from './ports.js'
 import type { QueueOutcome, QueuePort, QueuePortDelivery } from './queue-port.js'
-import { ReasonCode } from './reason-code.js'
+import { Refusal } from './refusal.js'
 import type { Session, SessionFeed } from './session.js'
 import type { Stats } from './stats.js'
 import type { SubscriptionOptions } from './storage.js'
@@ -47,34 +47,17 @@ function property(props: readonly (readonly [string, string])[] | undefined, nam
   return props?.find(([key]) => key === name)?.[1]
 }
 
-/**
- * The reason codes an acknowledgement may carry (MQTT 5 §3.4.2.1 PUBACK, §3.9.3 SUBACK); clients
- * refuse others as malformed. A queue refusal outside them is answered with the nearest one.
- */
-const PUBACK_REASONS: ReadonlySet<number> = new Set([0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99])
-const SUBACK_REASONS: ReadonlySet<number> = new Set([0x80, 0x83, 0x87, 0x8f, 0x91, 0x97, 0x9e, 0xa1, 0xa2])
-
-function pubackReason(reason: ReasonCode): ReasonCode {
-  // An unknown or already settled message id (0x92 in the engine's vocabulary).
-  return PUBACK_REASONS.has(reason) ? reason : ReasonCode.ImplementationSpecificError
-}
-
-function subackReason(reason: ReasonCode): ReasonCode {
-  if (SUBACK_REASONS.has(reason)) return reason
-  return reason === ReasonCode.TopicNameInvalid ? ReasonCode.TopicFilterInvalid : ReasonCode.UnspecifiedError
-}
-
-/** A refusal thrown by the QueuePort: stable code, the reason code the client gets. */
-interface Refusal {
+/** A refusal thrown by the QueuePort: stable code, the refusal the client gets. */
+interface PortRefusal {
   readonly code: string
-  readonly reason: ReasonCode
+  readonly reason: Refusal
   readonly message: string
 }
 
-function refusal(err: unknown): Refusal | undefined {
+function portRefusal(err: unknown): PortRefusal | undefined {
   if (typeof err !== 'object' || err === null) return undefined
   const { code, reason } = err as { code?: unknown; reason?: unknown }
-  return typeof code === 'string' && typeof reason === 'number' ? (err as Refusal) : undefined
+  return typeof code === 'string' && typeof reason === 'string' ? (err as PortRefusal) : undefined
 }
 
 /** One queue consumer: a subscription of one connection to `$queue/<name>` in one group. */
@@ -108,8 +91,8 @@ class QueueOutgoing extends Outgoing {
     return true
   }
 
-  override acknowledged(): void {
-    this.consumer.bindings.acknowledged(this)
+  override settled(outcome: QueueOutcome): void {
+    this.consumer.bindings.settled(this, outcome)
   }
 }
 
@@ -167,9 +150,9 @@ export class QueueBindings {
     const outcome = SETTLEMENTS[rest]
     if (outcome !== undefined && message.topic.split('/').length === 3) return this.settlement(s, message, outcome)
     try {
-      return { reason: ReasonCode.Success, durable: this.port.publish(message) }
+      return { reason: 'accepted', durable: this.port.publish(message) }
     } catch (err) {
-      return { reason: pubackReason(this.refused(err, s, message.topic, 'queue publish refused')) }
+      return { reason: this.refused(err, s, message.topic, 'queue publish refused') }
     }
   }
 
@@ -184,8 +167,8 @@ export class QueueBindings {
     }
   }
 
-  /** SUBSCRIBE to `$queue/<name>[/<filter>]` or `$dlq/<name>`: attaches a consumer; the SUBACK code. */
-  subscribe(s: Session, req: SubscriptionOptions): ReasonCode {
+  /** SUBSCRIBE to `$queue/<name>[/<filter>]` or `$dlq/<name>`: attaches a consumer; the granted QoS or the refusal. */
+  subscribe(s: Session, req: SubscriptionOptions): QoS | Refusal {
     const { queue, rest } = consumerTarget(req.filter)
     const props = req.userProperties
     const ackMode = property(props, Property.AckMode) ?? 'auto'
@@ -212,7 +195,7 @@ export class QueueBindings {
         ...(ackMode === 'manual' ? { window: true } : {}),
       })
     } catch (err) {
-      return subackReason(this.refused(err, s, req.filter, 'queue subscription refused'))
+      return this.refused(err, s, req.filter, 'queue subscription refused')
     }
     // QoS 1 is enough for at-least-once; QoS 0 consumers get at-most-once (settled when sent).
     const qos = (req.qos > 1 ? 1 : req.qos) as QoS
@@ -239,7 +222,7 @@ export class QueueBindings {
     if (s.feed instanceof SessionConsumers && s.feed.byFilter.has(options.filter)) return
     const userProperties = options.userProperties?.filter(([name]) => name !== Property.Cursor)
     const code = this.subscribe(s, { ...options, ...(userProperties === undefined ? {} : { userProperties }) })
-    if (code < 0x80) this.start(s, options.filter)
+    if (typeof code === 'number') this.start(s, options.filter)
   }
 
   /** UNSUBSCRIBE of a queue filter; false when the session has no such consumer. */
@@ -269,12 +252,15 @@ export class QueueBindings {
     }
   }
 
-  /** PUBACK of a queue delivery: auto mode settles it accepted; manual mode only frees the window. */
-  acknowledged(out: QueueOutgoing): void {
+  /**
+   * The target settled a queue delivery: auto mode settles it in the queue with that outcome;
+   * manual mode only frees the window (`$ack`/`$nack`/`$reject` settle it in the queue).
+   */
+  settled(out: QueueOutgoing, outcome: QueueOutcome): void {
     const consumer = out.consumer
     if (consumer.manual) return
     // Also after the consumer left: a stored session resends its window on reconnect.
-    this.settle(consumer, out.delivery, 'accepted')
+    this.settle(consumer, out.delivery, outcome)
     this.grant(consumer, 1)
   }
 
@@ -314,15 +300,15 @@ export class QueueBindings {
         { clientId: s?.clientId, code: BrokerErrorCode.QueueSettlement, topic: message.topic, messageId },
         messageId === undefined ? 'queue settlement without message-id' : 'queue settlement names a message of another queue',
       )
-      return { reason: ReasonCode.PayloadFormatInvalid }
+      return { reason: Refusal.PayloadInvalid }
     }
     let durable: Promise<void>
     try {
       durable = this.port.settleMessage(messageId, group, outcome, property(props, Property.Reason))
     } catch (err) {
-      return { reason: pubackReason(this.refused(err, s, message.topic, 'queue settlement refused')) }
+      return { reason: this.refused(err, s, message.topic, 'queue settlement refused') }
     }
-    return { reason: ReasonCode.Success, durable }
+    return { reason: 'accepted', durable }
   }
 
   private feedOf(s: Session): SessionConsumers {
@@ -350,7 +336,7 @@ export class QueueBindings {
         : this.port.settleMessage(delivery.messageId, delivery.group, outcome)
     } catch (err) {
       // Typically the visibility timeout took it back first: it was delivered again elsewhere.
-      const r = refusal(err)
+      const r = portRefusal(err)
       if (r === undefined) throw err
       this.logger.debug({ clientId: consumer.session.clientId, code: r.code, messageId: delivery.messageId, outcome }, 'queue delivery no longer held')
       return
@@ -359,22 +345,22 @@ export class QueueBindings {
   }
 
   private commitFailed(err: unknown, consumer: QueueConsumer): void {
-    const r = refusal(err)
-    if (r !== undefined && r.reason !== ReasonCode.ServerUnavailable) {
+    const r = portRefusal(err)
+    if (r !== undefined && r.reason !== Refusal.ServerUnavailable) {
       this.logger.debug({ clientId: consumer.session.clientId, code: r.code }, 'queue delivery no longer held')
       return
     }
     this.logger.error({ err, clientId: consumer.session.clientId, queue: consumer.queue }, 'queue settlement not stored')
   }
 
-  private refusedSubscription(s: Session, filter: string, message: string): ReasonCode {
+  private refusedSubscription(s: Session, filter: string, message: string): Refusal {
     this.logger.warn({ clientId: s.clientId, code: BrokerErrorCode.QueueSubscription, filter }, `queue subscription refused: ${message}`)
-    return ReasonCode.ImplementationSpecificError
+    return Refusal.Refused
   }
 
   /** Logs a refusal once, with the client id; the reason the client gets. Anything else is a bug and is thrown. */
-  private refused(err: unknown, s: Session | null, topic: string, what: string): ReasonCode {
-    const r = refusal(err)
+  private refused(err: unknown, s: Session | null, topic: string, what: string): Refusal {
+    const r = portRefusal(err)
     if (r === undefined) throw err
     this.logger.warn({ clientId: s?.clientId, code: r.code, topic, err: r.message }, what)
     return r.reason

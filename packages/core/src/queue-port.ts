@@ -1,10 +1,12 @@
 import type { Message } from './message.js'
 
+import type { Outcome } from './settlement.js'
+
 /**
  * How a consumer settles a queue delivery, in AMQP's vocabulary (SPEC §4, §5): `accepted` = ack,
  * `released` = back at once and not counted, `modified` = nack, `rejected` = to the dead-letter queue.
  */
-export type QueueOutcome = 'accepted' | 'released' | 'modified' | 'rejected'
+export type QueueOutcome = Outcome
 
 /** One queue message handed to one consumer, under the credit the core granted it. */
 export interface QueuePortDelivery {
@@ -44,7 +46,7 @@ export interface QueueAttach {
  * composition root fills it with the queue engine; the core knows no SQLite and no queue log.
  *
  * A call that refuses its input (bad queue or group name, bad cursor, unknown message id, engine
- * stopped) throws an error with a stable `code` and the `reason` (a ReasonCode) the client gets;
+ * stopped) throws an error with a stable `code` and the `reason` (a Refusal) the client gets;
  * the core logs it once with the client id and answers that reason.
  */
 export interface QueuePort {

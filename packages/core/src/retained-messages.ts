@@ -1,5 +1,5 @@
 import type { Message } from './message.js'
-import { ReasonCode } from './reason-code.js'
+import { Refusal } from './refusal.js'
 import { RetainedStore } from './retained.js'
 import type { Stats } from './stats.js'
 import type { Storage } from './storage.js'
@@ -41,7 +41,7 @@ export class RetainedMessages {
    * Storage got a write. `persist` is false for `$SYS`, which is regenerated after a restart
    * rather than written every interval, and neither counted nor limited.
    */
-  apply(message: Message, persist: boolean): { refused?: ReasonCode; wrote: boolean } {
+  apply(message: Message, persist: boolean): { refused?: Refusal; wrote: boolean } {
     const topic = message.topic
     if (message.payload.length === 0) {
       // [MQTT-3.3.1-6] A zero-byte retained message removes the retained message of its topic …
@@ -91,4 +91,4 @@ export class RetainedMessages {
 
 const NOTHING = Object.freeze({ wrote: false })
 const WROTE = Object.freeze({ wrote: true })
-const REFUSED = Object.freeze({ refused: ReasonCode.QuotaExceeded, wrote: false })
+const REFUSED = Object.freeze({ refused: Refusal.QuotaExceeded, wrote: false })

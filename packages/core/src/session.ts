@@ -1,11 +1,14 @@
 import { topicMatches } from '@fluxmq/topic'
 import type { ClientLink, SessionHandle } from './api.js'
 import type { ClientIdentity } from './auth.js'
-import { Fifo } from './fifo.js'
+import { DeliveryWindow } from './delivery-window.js'
+import { IncomingQos2 } from './incoming-qos2.js'
 import type { Message, QoS } from './message.js'
 import { Outgoing } from './outgoing.js'
 import type { Logger } from './ports.js'
 import type { QueuedForms } from './queued-form.js'
+import { SessionQueue } from './session-queue.js'
+import type { Outcome } from './settlement.js'
 import type { Stats } from './stats.js'
 import type { InflightRecord, SessionProtocol, SessionRecord, Storage, WillRecord } from './storage.js'
 import type { Subscription } from './subscription.js'
@@ -64,19 +67,8 @@ export const Offer = {
 } as const
 export type Offer = (typeof Offer)[keyof typeof Offer]
 
-const MAX_PACKET_ID = 0xffff
-
-/**
- * Heap a queued delivery holds besides its payload and topic: its Outgoing, its queue slot and,
- * in a fan-in where each message has one subscriber, its Message (measured with
- * bench/session-memory.mjs-style heap snapshots: ~190 bytes).
- */
-const QUEUED_OVERHEAD = 192
-
-/** What a queued delivery counts against limits.max_buffered_bytes: an estimate of the memory it holds. */
-function footprint(out: Outgoing): number {
-  return out.message.payload.length + out.message.topic.length + QUEUED_OVERHEAD
-}
+/** The most deliveries a session can have unsettled: one per short delivery id. */
+const MAX_WINDOW = 0xffff
 
 /** Publishers slowed by a full queue of this session, released together once it has drained. */
 interface Congestion {
@@ -91,19 +83,23 @@ interface Congestion {
  */
 const NO_SUBSCRIPTIONS: ReadonlyMap<string, Subscription> = new Map()
 const NO_INFLIGHT: ReadonlyMap<number, Outgoing> = new Map()
-const NO_IDS: ReadonlySet<number> = new Set()
+/** Read through its getters only, never written. */
+const NO_INCOMING = new IncomingQos2()
 
 /**
- * Per-session state and the outbound half of the protocol: packet ids, the inflight window,
- * the pending queue, acknowledgements and resends. The pending queue is the session's offline
- * queue in Storage (for a stored session): `queue` mirrors its head in memory while the client is
- * connected, `storedTail` counts what sits in Storage only. A session is `stored` from the first
+ * One session: who it is and its lifecycle fields, its subscriptions, and the outbound half of
+ * delivery, which it drives through its jobs: the unsettled window and its delivery ids
+ * (delivery-window.ts), the incoming QoS 2 ids (incoming-qos2.ts), and what waits for room or
+ * credit (session-queue.ts); with settlement, resends, reads of the stored queue and backpressure
+ * on publishers. The QoS 1/2 queue is the session's offline queue in Storage (for a stored
+ * session): its in-memory part mirrors the head while the client is connected, `storedTail`
+ * counts what sits in Storage only. A session is `stored` from the first
  * connection that asked for a non-zero expiry until it ends; a session with expiry 0 never touches
  * Storage because it cannot outlive its connection, let alone a restart.
  *
- * The collections are created on first write and read through getters that return the shared
- * empty ones until then, so an idle connection costs no Map, Set or queue (see README, "Memory
- * per connection"); reads never allocate.
+ * The collections (and the job objects above) are created on first write and read through
+ * getters that return shared empty ones until then, so an idle connection costs no Map, Set or
+ * queue (see README, "Memory per connection"); reads never allocate.
  */
 export class Session {
   identity: ClientIdentity
@@ -120,21 +116,13 @@ export class Session {
   ended = false
   /** The cluster ownership epoch this node serves the session under (SessionClaim.epoch). */
   epoch = 0
-  receiveMaximum = MAX_PACKET_ID
+  receiveMaximum = MAX_WINDOW
   private subscriptionsByFilter: Map<string, Subscription> | undefined
-  /** In send order (see pubrec): the retry scan stops at the first entry not yet due. */
-  private inflightById: Map<number, Outgoing> | undefined
-  private incomingIds: Set<number> | undefined
-  private releasedIds: Set<number> | undefined
-  /** The pending queue in memory: all of it, or the head of the stored queue (`storedTail` is the rest). */
-  private pending: Fifo<Outgoing> | undefined
-  storedTail = 0
-  /**
-   * QoS 0 deliveries waiting for the link's credit: memory only, never stored, dropped when the
-   * client goes away. A queue of its own because MQTT orders messages per topic and QoS only
-   * [MQTT-4.6.0-6]: QoS 0 need not wait behind QoS 1/2 held by the Receive Maximum window.
-   */
-  private held: Fifo<Outgoing> | undefined
+  /** Unsettled QoS 1/2 deliveries; created with the first one. */
+  private unsettled: DeliveryWindow | undefined
+  private incoming: IncomingQos2 | undefined
+  /** What waits for window room or credit; created with the first delivery that waits. */
+  private waiting: SessionQueue | undefined
   private congestion: Congestion | undefined
   expiryTimer: Timer | undefined
   willTimer: Timer | undefined
@@ -148,7 +136,6 @@ export class Session {
   matchIdsOwned = false
 
   private taking = false
-  private nextPacketId = 1
 
   constructor(
     readonly clientId: string,
@@ -169,29 +156,29 @@ export class Session {
     return this.subscriptionsByFilter ?? NO_SUBSCRIPTIONS
   }
 
-  /** Unacknowledged outgoing QoS 1/2 deliveries by packet id. */
+  /** Unsettled outgoing QoS 1/2 deliveries by short delivery id. */
   get inflight(): ReadonlyMap<number, Outgoing> {
-    return this.inflightById ?? NO_INFLIGHT
+    return this.unsettled?.entries ?? NO_INFLIGHT
   }
 
   /** Incoming QoS 2 ids awaiting PUBREL. */
   get incomingQos2(): ReadonlySet<number> {
-    return this.incomingIds ?? NO_IDS
+    return (this.incoming ?? NO_INCOMING).received
   }
 
   /** Incoming QoS 2 ids whose PUBREL was answered, oldest first (see releaseIncoming). */
   get releasedQos2(): ReadonlySet<number> {
-    return this.releasedIds ?? NO_IDS
+    return (this.incoming ?? NO_INCOMING).released
   }
 
   /** QoS 1/2 queue length, memory mirror and storage-only tail together. */
   get queued(): number {
-    return (this.pending?.length ?? 0) + this.storedTail
+    return this.waiting?.queued ?? 0
   }
 
   /** QoS 0 deliveries waiting for credit. */
   get heldQos0(): number {
-    return this.held?.length ?? 0
+    return this.waiting?.heldQos0 ?? 0
   }
 
   /** Adds or replaces the subscription to `sub.options.filter`. */
@@ -212,21 +199,32 @@ export class Session {
 
   /** State handed over by another node or read from Storage; the window's entries count as inflight. */
   restore(inflight: readonly InflightRecord[], incomingQos2: readonly number[], releasedQos2: readonly number[]): void {
-    for (const r of inflight) this.window().set(r.packetId, Outgoing.fromRecord(r))
+    for (const r of inflight) this.window().restore(Outgoing.fromRecord(r))
     this.ctx.stats.inflightCurrent += inflight.length
-    for (const id of incomingQos2) (this.incomingIds ??= new Set()).add(id)
-    for (const id of releasedQos2) (this.releasedIds ??= new Set()).add(id)
+    if (incomingQos2.length === 0 && releasedQos2.length === 0) return
+    const incoming = (this.incoming ??= new IncomingQos2())
+    for (const id of releasedQos2) incoming.restoreReleased(id)
+    for (const id of incomingQos2) incoming.receive(id)
   }
 
   /** The in-memory part of the pending queue in its stored form (cluster handover). */
   queuedInMemory(): Message[] {
     const out: Message[] = []
-    if (this.pending !== undefined) for (const o of this.pending) out.push(this.queuedForm(o))
+    if (this.waiting !== undefined) for (const o of this.waiting.inMemory()) out.push(this.queuedForm(o))
     return out
   }
 
-  private window(): Map<number, Outgoing> {
-    return (this.inflightById ??= new Map())
+  /** A stored session loaded at start-up: `count` deliveries wait in its offline queue in Storage. */
+  restoreStoredQueue(count: number): void {
+    if (count > 0) this.queue().storedTail = count
+  }
+
+  private queue(): SessionQueue {
+    return (this.waiting ??= new SessionQueue(this.ctx.stats))
+  }
+
+  private window(): DeliveryWindow {
+    return (this.unsettled ??= new DeliveryWindow())
   }
 
   record(): SessionRecord {
@@ -254,8 +252,8 @@ export class Session {
       storage.putIncomingQos2(this.clientId, id)
       storage.releaseIncomingQos2(this.clientId, id)
     }
-    if (this.pending !== undefined) {
-      for (const out of this.pending) storage.appendOffline(this.clientId, this.queuedForm(out))
+    if (this.waiting !== undefined) {
+      for (const out of this.waiting.inMemory()) storage.appendOffline(this.clientId, this.queuedForm(out))
     }
   }
 
@@ -271,12 +269,8 @@ export class Session {
     this.handle = undefined
     this.detachFeed()
     this.dropHeld('disconnected')
-    if (this.stored && this.pending !== undefined) {
-      // The mirror is the head of the stored queue; free the memory, activate() reads it back.
-      this.storedTail += this.pending.length
-      for (const out of this.pending) this.ctx.stats.queuedBytes -= footprint(out)
-      this.pending = undefined
-    }
+    // The mirror is the head of the stored queue; free the memory, activate() reads it back.
+    if (this.stored) this.waiting?.spill()
     // Offline now: the overflow policy applies, the publishers waiting on this queue go on.
     this.relieve(true)
   }
@@ -289,19 +283,14 @@ export class Session {
 
   /** Drops every QoS 0 delivery waiting for credit. */
   private dropHeld(reason: 'disconnected'): void {
-    const held = this.held
-    if (held === undefined) return
-    const stats = this.ctx.stats
-    stats.drop(reason, held.length)
-    for (const out of held) stats.queuedBytes -= footprint(out)
-    this.held = undefined
+    const dropped = this.waiting?.dropHeld() ?? 0
+    if (dropped > 0) this.ctx.stats.drop(reason, dropped)
   }
 
   /** [MQTT-4.3.3-10] An incoming QoS 2 PUBLISH was accepted: its id is taken until PUBREL. */
   receiveIncoming(packetId: number): void {
-    ;(this.incomingIds ??= new Set()).add(packetId)
     // A released id used again: the client had the PUBCOMP, the id carries a new message.
-    this.releasedIds?.delete(packetId)
+    ;(this.incoming ??= new IncomingQos2()).receive(packetId)
     if (this.stored) this.ctx.storage.putIncomingQos2(this.clientId, packetId)
   }
 
@@ -313,15 +302,12 @@ export class Session {
    * failed publish). False when the id was never received (or released too long ago).
    */
   releaseIncoming(packetId: number): boolean {
-    if (this.incomingIds?.delete(packetId) !== true) return this.releasedQos2.has(packetId)
-    const storage = this.ctx.storage
-    const released = (this.releasedIds ??= new Set())
-    released.add(packetId)
-    if (this.stored) storage.releaseIncomingQos2(this.clientId, packetId)
-    if (released.size > this.ctx.releasedQos2Kept) {
-      const oldest = released.values().next().value as number
-      released.delete(oldest)
-      if (this.stored) storage.deleteIncomingQos2(this.clientId, oldest)
+    const forgotten = this.incoming === undefined ? false : this.incoming.release(packetId, this.ctx.releasedQos2Kept)
+    if (forgotten === false) return this.releasedQos2.has(packetId)
+    if (this.stored) {
+      const storage = this.ctx.storage
+      storage.releaseIncomingQos2(this.clientId, packetId)
+      if (forgotten !== undefined) storage.deleteIncomingQos2(this.clientId, forgotten)
     }
     return true
   }
@@ -339,7 +325,7 @@ export class Session {
       // QoS 0 is neither windowed nor queued for a client that is away.
       if (!this.active) return Offer.Skipped
       const out = new Outgoing(message, 0, retain, ids)
-      if (this.held === undefined && (this.link as ClientLink).hasCredit()) return this.transmit(out) ? Offer.Sent : Offer.Skipped
+      if (this.heldQos0 === 0 && (this.link as ClientLink).hasCredit()) return this.transmit(out) ? Offer.Sent : Offer.Skipped
       return this.hold(out)
     }
     const out = new Outgoing(message, qos, retain, ids)
@@ -365,8 +351,7 @@ export class Session {
       this.ctx.overflowing = this.congested()
       return Offer.Overflowed
     }
-    ;(this.held ??= new Fifo()).push(out)
-    this.ctx.stats.queuedBytes += footprint(out)
+    this.queue().hold(out)
     return Offer.Queued
   }
 
@@ -375,9 +360,7 @@ export class Session {
     if (this.full) {
       if (this.heldQos0 > 0) {
         // QoS 0 gives way to QoS 1/2.
-        const dropped = this.held!.shift()!
-        stats.queuedBytes -= footprint(dropped)
-        if (this.held!.length === 0) this.held = undefined
+        this.queue().shiftHeld()
         stats.drop('queue_full')
       } else if (this.handle !== undefined) {
         // Connected: nothing is dropped; the publishers feeding this queue are slowed down
@@ -394,25 +377,16 @@ export class Session {
       storage.appendOffline(this.clientId, this.queuedForm(out))
       this.ctx.wrote = true
     }
-    if (!this.stored || (this.active && this.storedTail === 0)) this.pushPending(out)
-    else this.storedTail++
+    const queue = this.queue()
+    if (!this.stored || (this.active && queue.storedTail === 0)) queue.push(out)
+    else queue.storedTail++
     stats.offlineQueuedCurrent++
     return Offer.Queued
   }
 
-  private pushPending(out: Outgoing): void {
-    ;(this.pending ??= new Fifo()).push(out)
-    this.ctx.stats.queuedBytes += footprint(out)
-  }
-
-  private shiftPending(): Outgoing | undefined {
-    const out = this.pending?.shift()
-    if (out !== undefined) this.ctx.stats.queuedBytes -= footprint(out)
-    return out
-  }
-
   private dropOldest(): void {
-    if (this.shiftPending() === undefined) this.storedTail--
+    const queue = this.queue()
+    if (queue.shift() === undefined) queue.storedTail--
     if (this.stored) this.ctx.storage.dropOldestOffline(this.clientId, 1)
     this.ctx.stats.offlineQueuedCurrent--
   }
@@ -444,7 +418,7 @@ export class Session {
   /** Sends now; for QoS 1/2 also records it inflight. False when the link refused it. */
   private transmit(out: Outgoing): boolean {
     const link = this.link as ClientLink
-    if (out.qos > 0) out.packetId = this.allocatePacketId()
+    if (out.qos > 0) this.window().assignId(out)
     // [MQTT-3.1.2-25] A message larger than the client's Maximum Packet Size is discarded for it.
     if (!link.deliver(out)) {
       this.ctx.stats.drop('too_large')
@@ -460,7 +434,7 @@ export class Session {
   }
 
   private track(out: Outgoing): void {
-    this.window().set(out.packetId, out)
+    this.window().add(out)
     this.ctx.stats.inflightCurrent++
     if (this.stored && !out.external) {
       this.ctx.storage.putInflight(this.clientId, out.toRecord())
@@ -468,20 +442,9 @@ export class Session {
     }
   }
 
-  /** [MQTT-2.2.1-3] A Packet Identifier still in use by an unacknowledged PUBLISH MUST NOT be reused. */
-  private allocatePacketId(): number {
-    for (let i = 0; i < MAX_PACKET_ID; i++) {
-      const id = this.nextPacketId
-      this.nextPacketId = id === MAX_PACKET_ID ? 1 : id + 1
-      if (!this.inflight.has(id)) return id
-    }
-    // Unreachable while inflight.size <= Receive Maximum <= 65535 and one slot is free.
-    throw new RangeError(`no free packet identifier for ${this.clientId}`)
-  }
-
   /**
-   * After CONNACK: [MQTT-4.4.0-1] resend every unacknowledged PUBLISH (DUP=1) and PUBREL with
-   * their original packet ids, then fill the window from the queue.
+   * After CONNACK: [MQTT-4.4.0-1] resend every unsettled delivery with its delivery id (DUP=1),
+   * or its second phase when it was received, then fill the window from the queue.
    */
   activate(): void {
     this.active = true
@@ -489,8 +452,8 @@ export class Session {
     const now = this.ctx.now()
     for (const out of this.inflight.values()) {
       out.sentAt = now
-      if (out.state === 'release') {
-        link.release(out.packetId)
+      if (out.received) {
+        link.deliver(out)
         continue
       }
       // [MQTT-3.3.1-1] DUP=1 only on a re-delivery; an entry taken while away was never sent.
@@ -505,63 +468,53 @@ export class Session {
     this.pump()
   }
 
-  /** [MQTT-4.3.2] PUBACK completes a QoS 1 delivery. */
-  puback(packetId: number): boolean {
-    const out = this.inflight.get(packetId)
-    if (out === undefined || out.qos !== 1) return false
-    this.complete(out)
-    out.acknowledged()
-    this.pump()
-    return true
-  }
-
-  /** [MQTT-4.3.3] PUBREC: the PUBLISH is done, PUBREL follows; a repeated PUBREC is answered again. */
-  pubrec(packetId: number): boolean {
-    const out = this.inflight.get(packetId)
+  /**
+   * First phase of a two-phase settlement (QoS 2; MQTT PUBREC [MQTT-4.3.3]): the target has the
+   * delivery and settles it later. Repeated, it is true again (the adapter answers it again).
+   */
+  received(id: number): boolean {
+    const out = this.unsettled?.find(id)
     if (out === undefined || out.qos !== 2) return false
-    if (out.state === 'release') return true
-    out.state = 'release'
+    if (out.received) return true
+    out.received = true
     out.sentAt = this.ctx.now()
-    // Keep the map in send order so the retry scan stops at the first entry not yet due.
-    const window = this.window()
-    window.delete(packetId)
-    window.set(packetId, out)
+    this.window().touch(out)
     if (this.stored) this.ctx.storage.putInflight(this.clientId, out.toRecord())
     return true
   }
 
-  /** [MQTT-4.3.3] PUBCOMP completes a QoS 2 delivery. */
-  pubcomp(packetId: number): boolean {
-    const out = this.inflight.get(packetId)
-    if (out === undefined || out.state !== 'release') return false
+  /**
+   * Settles a delivery with `outcome`: it leaves the window. A two-phase delivery is `accepted`
+   * only once received (MQTT PUBCOMP); before that only a refusal settles it (a PUBREC >= 0x80).
+   */
+  settle(id: number, outcome: Outcome): boolean {
+    const out = this.unsettled?.find(id)
+    if (out === undefined || (outcome === 'accepted' && out.qos === 2 && !out.received)) return false
     this.complete(out)
+    out.settled(outcome)
     this.pump()
     return true
   }
 
   private complete(out: Outgoing): void {
-    this.inflightById?.delete(out.packetId)
+    this.unsettled?.remove(out)
     this.ctx.stats.inflightCurrent--
-    if (this.stored && !out.external) this.ctx.storage.deleteInflight(this.clientId, out.packetId)
+    if (this.stored && !out.external) this.ctx.storage.deleteInflight(this.clientId, out.deliveryId)
   }
 
   /** Resends what has waited `interval` ms for an acknowledgement (MQTT 3.1.1 sessions only). */
   retry(now: number, interval: number): void {
     const link = this.link
     if (!this.active || link === undefined) return
-    const window = this.inflightById
+    const window = this.unsettled
     if (window === undefined) return
     let budget = window.size
-    for (const out of window.values()) {
+    for (const out of window.entries.values()) {
       if (budget-- === 0 || now - out.sentAt < interval) return
       out.sentAt = now
-      window.delete(out.packetId)
-      window.set(out.packetId, out)
-      if (out.state === 'release') link.release(out.packetId)
-      else {
-        out.dup = true
-        link.deliver(out)
-      }
+      window.touch(out)
+      out.dup = true
+      link.deliver(out)
     }
   }
 
@@ -574,7 +527,7 @@ export class Session {
     const link = this.link
     while (this.active && (link as ClientLink).hasCredit()) {
       if (!this.taking && this.inflight.size < this.receiveMaximum) {
-        const out = this.shiftPending()
+        const out = this.waiting?.shift()
         if (out !== undefined) {
           // The mirror entry leaves the stored queue and enters inflight in the same turn: one transaction.
           if (this.stored) this.ctx.storage.dropOldestOffline(this.clientId, 1)
@@ -583,17 +536,15 @@ export class Session {
           this.transmit(out)
           continue
         }
-        if (this.storedTail > 0) {
+        if ((this.waiting?.storedTail ?? 0) > 0) {
           // An empty window is filled at once (the first deliveries after CONNACK); one still
           // holding deliveries can wait for the rest of this task's PUBACKs (scheduleTake).
           if (this.inflight.size === 0) this.take()
           else this.scheduleTake()
         }
       }
-      const out = this.held?.shift()
+      const out = this.waiting?.shiftHeld()
       if (out === undefined) break
-      this.ctx.stats.queuedBytes -= footprint(out)
-      if (this.held!.length === 0) this.held = undefined
       if (!this.expired(out)) this.transmit(out)
     }
     this.relieve(false)
@@ -638,8 +589,9 @@ export class Session {
 
   /** Reads the next part of the stored queue; the window room it fills is reserved meanwhile. */
   private take(): void {
-    const n = Math.min(this.storedTail, this.receiveMaximum - this.inflight.size)
-    this.storedTail -= n
+    const queue = this.queue()
+    const n = Math.min(queue.storedTail, this.receiveMaximum - this.inflight.size)
+    queue.storedTail -= n
     this.ctx.stats.offlineQueuedCurrent -= n
     this.taking = true
     this.ctx.storage
@@ -664,7 +616,7 @@ export class Session {
       const out = this.rematch(message)
       if (out === undefined) continue
       // Inflight (and so in Storage) in the same turn that removed it from the offline queue.
-      out.packetId = this.allocatePacketId()
+      this.window().assignId(out)
       if (this.active) {
         if (!(this.link as ClientLink).deliver(out)) {
           this.ctx.stats.drop('too_large')
@@ -706,7 +658,7 @@ export class Session {
     for (const message of messages) {
       const out = this.rematch(message)
       if (out === undefined || out.qos === 0) continue
-      this.pushPending(out)
+      this.queue().push(out)
       this.ctx.stats.offlineQueuedCurrent++
       if (this.stored) this.ctx.storage.appendOffline(this.clientId, message)
     }
@@ -723,8 +675,7 @@ export class Session {
     this.detachFeed()
     this.ctx.stats.inflightCurrent -= this.inflight.size
     this.ctx.stats.offlineQueuedCurrent -= this.queued
-    if (this.pending !== undefined) for (const out of this.pending) this.ctx.stats.queuedBytes -= footprint(out)
-    this.pending = undefined
+    this.waiting?.clear()
     this.dropHeld('disconnected')
     this.relieve(true)
   }

@@ -4,7 +4,7 @@ import type { Cluster, SessionClaim, TransferredSession } from './cluster.js'
 import { BrokerError, BrokerErrorCode } from './errors.js'
 import { capExpiry, effectiveExpiry, NEVER_EXPIRES } from './options.js'
 import type { Clock, Logger } from './ports.js'
-import { ReasonCode } from './reason-code.js'
+import { Refusal } from './refusal.js'
 import type { Router } from './router.js'
 import { Session, type SessionContext } from './session.js'
 import type { Stats } from './stats.js'
@@ -62,7 +62,7 @@ export class SessionRegistry {
     const s = this.restore(stored.session, stored.subscriptions, stored.inflight, stored.incomingQos2, stored.releasedQos2)
     s.epoch = epoch
     s.stored = true
-    s.storedTail = stored.offlineCount
+    s.restoreStoredQueue(stored.offlineCount)
     this.d.stats.offlineQueuedCurrent += stored.offlineCount
     // No disconnectedAt: the broker went down while the client was connected; it is gone now.
     // Sessions that were already disconnected are rescheduled without rewriting their record.
@@ -140,12 +140,12 @@ export class SessionRegistry {
     return { handle, sessionPresent, expiry }
   }
 
-  /** [MQTT-3.1.4-3] The session is connected elsewhere on this node: that connection is closed with 0x8E. */
+  /** [MQTT-3.1.4-3] The session is connected elsewhere on this node: that connection is closed (`session_taken_over`). */
   private takeOver(s: Session, cleanStart: boolean, now: number): void {
     const old = s.link as ClientLink
     // Stale first: the adapter may call disconnect() from inside close().
     this.unlink(s)
-    old.close(ReasonCode.SessionTakenOver)
+    old.close(Refusal.SessionTakenOver)
     const will = s.will
     s.will = undefined
     // [MQTT-3.1.2-8] Its connection closed: its will goes out now if it has no delay or the session ends;
@@ -182,7 +182,7 @@ export class SessionRegistry {
   }
 
   /** The server closes a live connection (shutdown, admin kick): as a connection loss, will included. */
-  close(s: Session, reason: ReasonCode): void {
+  close(s: Session, reason: Refusal): void {
     const link = s.link as ClientLink
     this.unlink(s)
     link.close(reason)
@@ -291,7 +291,7 @@ export class SessionRegistry {
       const now = this.d.clock.now()
       const link = s.link as ClientLink
       this.unlink(s)
-      link.close(ReasonCode.SessionTakenOver)
+      link.close(Refusal.SessionTakenOver)
       s.disconnectedAt = now
       const will = s.will
       s.will = undefined
@@ -327,7 +327,7 @@ export class SessionRegistry {
     if (s.handle !== undefined) {
       const link = s.link as ClientLink
       this.unlink(s)
-      link.close(ReasonCode.SessionTakenOver)
+      link.close(Refusal.SessionTakenOver)
     }
     s.stored = false
     this.end(s, false, false)

@@ -38,15 +38,19 @@ export interface SessionRecord {
   readonly epoch?: number
 }
 
-/** An outgoing QoS 1/2 message the client has not finished acknowledging. */
+/** An outgoing QoS 1/2 delivery the target has not settled. */
 export interface InflightRecord {
-  readonly packetId: number
+  /** Its delivery id: a resend carries it again, and with it the same short id (MQTT packet id). */
+  readonly deliveryId: number
   readonly message: Message
   readonly qos: 1 | 2
   readonly retain: boolean
   readonly subscriptionIds?: readonly number[]
-  /** 'publish': PUBLISH sent, waiting for PUBACK/PUBREC; 'release': PUBREL sent, waiting for PUBCOMP. */
-  readonly state: 'publish' | 'release'
+  /**
+   * 'delivered': sent, waiting for the target's outcome (or, QoS 2, its receipt); 'received': the
+   * target confirmed receipt (MQTT PUBREC), waiting for the final settlement (PUBCOMP).
+   */
+  readonly state: 'delivered' | 'received'
 }
 
 /** Everything a broker loads when it starts. Offline queues are NOT loaded: only their length. */
@@ -88,7 +92,7 @@ export interface Storage {
   deleteSubscription(clientId: string, filter: string): void
 
   putInflight(clientId: string, record: InflightRecord): void
-  deleteInflight(clientId: string, packetId: number): void
+  deleteInflight(clientId: string, deliveryId: number): void
 
   /** Records a received incoming QoS 2 packet id; one that was released becomes received again. */
   putIncomingQos2(clientId: string, packetId: number): void

@@ -52,7 +52,7 @@ describe('WriteAheadStorage', () => {
     const inner = new SlowCommits()
     const storage = new WriteAheadStorage(inner)
     await storage.open()
-    storage.putInflight('a', { packetId: 1, qos: 1, retain: false, state: 'publish', message: { topic: 't', payload: Buffer.from('x'), qos: 1, retain: false, properties: {}, publishedAt: 0 } })
+    storage.putInflight('a', { deliveryId: 0x10001, qos: 1, retain: false, state: 'delivered', message: { topic: 't', payload: Buffer.from('x'), qos: 1, retain: false, properties: {}, publishedAt: 0 } })
     storage.putSubscription('b', { filter: 't', qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 })
     const first = storage.barrier('a')!
     storage.deleteInflight('a', 1)

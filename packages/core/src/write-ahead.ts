@@ -89,9 +89,9 @@ export class WriteAheadStorage implements Storage {
     this.inner.putInflight(clientId, record)
   }
 
-  deleteInflight(clientId: string, packetId: number): void {
+  deleteInflight(clientId: string, deliveryId: number): void {
     this.staged.add(clientId)
-    this.inner.deleteInflight(clientId, packetId)
+    this.inner.deleteInflight(clientId, deliveryId)
   }
 
   putIncomingQos2(clientId: string, packetId: number): void {

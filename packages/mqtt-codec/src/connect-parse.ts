@@ -1,5 +1,5 @@
 import type { IConnectPacket } from 'mqtt-packet'
-import { ReasonCode } from '@fluxmq/core'
+import { ReasonCode } from './reason-code.js'
 import { validateTopicName } from '@fluxmq/topic'
 import { CodecError, CodecErrorCode, malformed, topicGrammarError } from './errors.js'
 import { parseWithMqttPacket } from './delegate.js'

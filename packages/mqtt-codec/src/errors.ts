@@ -1,5 +1,5 @@
 import type { TopicError } from '@fluxmq/topic'
-import { ReasonCode } from '@fluxmq/core'
+import { ReasonCode } from './reason-code.js'
 import type { ProtocolVersion } from './protocol.js'
 
 /**

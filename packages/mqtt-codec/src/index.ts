@@ -22,6 +22,7 @@ export type {
   IAuthPacket,
 } from 'mqtt-packet'
 export type { ProtocolVersion } from './protocol.js'
+export { ReasonCode } from './reason-code.js'
 export { CodecError, CodecErrorCode, type CodecErrorDetails } from './errors.js'
 export { MqttParser, type ParserOptions } from './parser.js'
 export { encode } from './encode.js'

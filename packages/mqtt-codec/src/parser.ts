@@ -1,5 +1,5 @@
 import type { Packet } from 'mqtt-packet'
-import { ReasonCode } from '@fluxmq/core'
+import { ReasonCode } from './reason-code.js'
 import { emptyAuth, parseAck, parsePingreq } from './ack-parse.js'
 import { parseConnect } from './connect-parse.js'
 import { parseWithMqttPacket } from './delegate.js'

@@ -28,8 +28,8 @@ async function run(qos, v5, encodeEach) {
     }
     const mqttLink = new MqttLink(target)
     const link = encodeEach
-      ? { hasCredit: () => true, deliver: (d) => { const m = d.message; target.send(encodePublish({ topic: m.topic, payload: m.payload, qos: d.qos, retain: d.retain, dup: d.dup, ...(d.qos > 0 ? { packetId: d.packetId } : {}) }, v5 ? 5 : 4)); if (d.qos > 0) acks.push(d.packetId); return true }, release() {}, close() {} }
-      : { hasCredit: () => true, deliver: (d) => { const ok = mqttLink.deliver(d); if (d.qos > 0) acks.push(d.packetId); return ok }, release() {}, close() {} }
+      ? { hasCredit: () => true, deliver: (d) => { const m = d.message; target.send(encodePublish({ topic: m.topic, payload: m.payload, qos: d.qos, retain: d.retain, dup: d.dup, ...(d.qos > 0 ? { packetId: d.deliveryId & 0xffff } : {}) }, v5 ? 5 : 4)); if (d.qos > 0) acks.push(d.deliveryId); return true }, close() {} }
+      : { hasCredit: () => true, deliver: (d) => { const ok = mqttLink.deliver(d); if (d.qos > 0) acks.push(d.deliveryId); return ok }, close() {} }
     const result = await broker.connect({ clientId: `s${i}`, protocol: v5 ? 'mqtt5' : 'mqtt3', cleanStart: true, sessionExpiryInterval: 0, receiveMaximum: 65535 }, link)
     broker.activate(result.session)
     broker.subscribe(result.session, [{ filter: 'bench/+', qos, noLocal: false, retainAsPublished: false, retainHandling: 0 }])
@@ -39,7 +39,7 @@ async function run(qos, v5, encodeEach) {
   const started = process.hrtime.bigint()
   for (let p = 0; p < PUBLISHES; p++) {
     broker.publish(null, { topic: 'bench/t', payload, qos, retain: false, properties: {}, publishedAt: Date.now() })
-    if (qos > 0) for (const s of sessions) { for (const id of s.acks) broker.puback(s.session, id); s.acks.length = 0 }
+    if (qos > 0) for (const s of sessions) { for (const id of s.acks) broker.settle(s.session, id, 'accepted'); s.acks.length = 0 }
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9
   await broker.stop()

@@ -1,6 +1,6 @@
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
-import { ReasonCode } from '@fluxmq/core'
+import { ReasonCode } from '@fluxmq/mqtt-codec'
 import { describe, expect, it } from 'vitest'
 import { RawClient, nextMessage, testScope, until } from './test-support/harness.js'
 

@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream'
-import { ReasonCode } from '@fluxmq/core'
+import { ReasonCode } from '@fluxmq/mqtt-codec'
 import type { BrokerCore, Logger, SessionHandle } from '@fluxmq/core'
 import { CodecError, MqttParser, encode } from '@fluxmq/mqtt-codec'
 import type { Packet, ProtocolVersion } from '@fluxmq/mqtt-codec'

@@ -1,4 +1,4 @@
-import { ReasonCode } from '@fluxmq/core'
+import { ReasonCode } from '@fluxmq/mqtt-codec'
 
 /**
  * Stable error codes of the MQTT adapter (the codec's framing errors are FLUXMQ_ERR_MQTT_* of

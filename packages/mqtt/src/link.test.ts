@@ -1,5 +1,5 @@
-import type { Delivery, Message } from '@fluxmq/core'
-import { ReasonCode } from '@fluxmq/core'
+import { Refusal, type Delivery, type Message } from '@fluxmq/core'
+import { ReasonCode } from '@fluxmq/mqtt-codec'
 import { describe, expect, it } from 'vitest'
 import { MqttLink } from './link.js'
 import { recordingTarget as target, testScope } from './test-support/harness.js'
@@ -7,7 +7,7 @@ import { OutboundTopicAliases } from './topic-alias.js'
 
 
 const message: Message = { topic: 'fan/out', payload: Buffer.alloc(100, 1), qos: 1, retain: false, properties: {}, publishedAt: 0 }
-const delivery = (over: Partial<Delivery> = {}): Delivery => ({ message, qos: 0, retain: false, packetId: 0, dup: false, ...over })
+const delivery = (over: Partial<Delivery> = {}): Delivery => ({ message, qos: 0, retain: false, deliveryId: 0, dup: false, received: false, ...over })
 
 describe('MqttLink', () => {
   it('encodes once per distinct form: QoS 0 subscribers share the same bytes', () => {
@@ -18,11 +18,11 @@ describe('MqttLink', () => {
     expect(a.sent[0]).toBe(b.sent[0])
   })
 
-  it('QoS 1 subscribers get copies stamped with their own packet id and DUP flag', () => {
+  it('QoS 1 subscribers get copies stamped with their own packet id (the short delivery id) and DUP flag', () => {
     const a = target()
     const b = target()
-    new MqttLink(a).deliver(delivery({ qos: 1, packetId: 7 }))
-    new MqttLink(b).deliver(delivery({ qos: 1, packetId: 8, dup: true }))
+    new MqttLink(a).deliver(delivery({ qos: 1, deliveryId: 0x10007 }))
+    new MqttLink(b).deliver(delivery({ qos: 1, deliveryId: 0x50008, dup: true }))
     expect(a.sent[0]!.readUInt16BE(2 + 2 + 'fan/out'.length)).toBe(7)
     expect(b.sent[0]!.readUInt16BE(2 + 2 + 'fan/out'.length)).toBe(8)
     expect(b.sent[0]![0]! & 0x08).toBe(0x08)
@@ -38,17 +38,17 @@ describe('MqttLink', () => {
 
   it('deliveries to a closing connection stay with the core (true, nothing sent)', () => {
     const closing = target({ open: false })
-    expect(new MqttLink(closing).deliver(delivery({ qos: 1, packetId: 3 }))).toBe(true)
+    expect(new MqttLink(closing).deliver(delivery({ qos: 1, deliveryId: 0x10003 }))).toBe(true)
     expect(closing.sent).toEqual([])
   })
 
-  it('release sends PUBREL; close reaches the connection', () => {
+  it('a received QoS 2 delivery is resent as PUBREL; close reaches the connection', () => {
     const closes: unknown[] = []
     const t = target({ closeByServer: (reason, text) => closes.push([reason, text]) })
     const link = new MqttLink(t)
-    link.release(42)
+    expect(link.deliver(delivery({ qos: 2, deliveryId: 0x2002a, received: true }))).toBe(true)
     expect(t.sent[0]).toEqual(Buffer.from([0x62, 0x02, 0x00, 42]))
-    link.close(ReasonCode.SessionTakenOver, 'taken over')
+    link.close(Refusal.SessionTakenOver, 'taken over')
     expect(closes).toEqual([[ReasonCode.SessionTakenOver, 'taken over']])
   })
 })

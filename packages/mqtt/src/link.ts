@@ -1,5 +1,7 @@
-import type { ClientLink, Delivery, ReasonCode } from '@fluxmq/core'
+import type { ClientLink, Delivery, Refusal } from '@fluxmq/core'
+import type { ReasonCode } from '@fluxmq/mqtt-codec'
 import { AckType, encodeAck } from './acks.js'
+import { reasonOf } from './reason-codes.js'
 import type { OutboundTopicAliases } from './topic-alias.js'
 import { publishPacketFor } from './wire-forms.js'
 
@@ -28,10 +30,19 @@ export class MqttLink implements ClientLink {
   deliver(delivery: Delivery): boolean {
     const target = this.target
     if (!target.open) return true
+    // The packet identifier is the delivery's short id: unique among the session's unsettled
+    // deliveries, never 0, and the same on every resend, across reconnects, restarts and nodes
+    // [MQTT-2.2.1-3] [MQTT-4.4.0-1].
+    const packetId = delivery.deliveryId & 0xffff
+    // [MQTT-4.3.3] A QoS 2 delivery the client already acknowledged with PUBREC is resent as PUBREL.
+    if (delivery.received) {
+      target.send(encodeAck(AckType.Pubrel, packetId, 0, target.v5))
+      return true
+    }
     const message = delivery.message
     const v5 = target.v5
     const alias = v5 ? target.outboundAliases.choose(message.topic) : 0
-    const packet = publishPacketFor(message, v5, delivery.qos, delivery.retain, alias, delivery.subscriptionIds, target, delivery.packetId, delivery.dup)
+    const packet = publishPacketFor(message, v5, delivery.qos, delivery.retain, alias, delivery.subscriptionIds, target, packetId, delivery.dup)
     // [MQTT-3.1.2-25] Never send a packet larger than the client's Maximum Packet Size: the
     // message is dropped for this client as if delivered.
     if (packet.length > target.clientMaximumPacketSize) {
@@ -42,11 +53,7 @@ export class MqttLink implements ClientLink {
     return true
   }
 
-  release(packetId: number): void {
-    if (this.target.open) this.target.send(encodeAck(AckType.Pubrel, packetId, 0, this.target.v5))
-  }
-
-  close(reason: ReasonCode, reasonString?: string): void {
-    this.target.closeByServer(reason, reasonString)
+  close(reason: Refusal, reasonString?: string): void {
+    this.target.closeByServer(reasonOf(reason), reasonString)
   }
 }

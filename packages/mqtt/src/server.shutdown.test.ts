@@ -1,4 +1,5 @@
-import { MemoryStorage, ReasonCode } from '@fluxmq/core'
+import { MemoryStorage } from '@fluxmq/core'
+import { ReasonCode } from '@fluxmq/mqtt-codec'
 import type { MqttClient } from 'mqtt'
 import type { Packet } from 'mqtt-packet'
 import { describe, expect, it } from 'vitest'

@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
-import { ReasonCode } from '@fluxmq/core'
+import { ReasonCode } from '@fluxmq/mqtt-codec'
 import { Connection } from './connection.js'
 import type { ConnectionHost } from './connection.js'
 import type { Listener, StreamAcceptor } from './listeners/listener.js'

@@ -1,4 +1,4 @@
-import { ReasonCode } from '@fluxmq/core'
+import { ReasonCode } from '@fluxmq/mqtt-codec'
 import { describe, expect, it } from 'vitest'
 import { MqttProtocolError } from './errors.js'
 import { InboundTopicAliases, OutboundTopicAliases } from './topic-alias.js'

@@ -1,4 +1,4 @@
-import { ReasonCode } from '@fluxmq/core'
+import { ReasonCode } from '@fluxmq/mqtt-codec'
 import { MqttErrorCode, MqttProtocolError } from './errors.js'
 
 /**

@@ -131,18 +131,18 @@ describe('WireForms', () => {
     const msg = message({ qos: 1, retain: true })
     keepWireCache(msg, new OtherProtocolForms())
     encodes.count = 0
-    let packetId = 0
+    let deliveryId = 0x10000
     for (const s of subscribers) {
-      const delivery: Delivery = { message: msg, qos: s.qos, retain: s.retain, packetId: s.qos === 0 ? 0 : ++packetId, dup: false }
+      const delivery: Delivery = { message: msg, qos: s.qos, retain: s.retain, deliveryId: s.qos === 0 ? 0 : ++deliveryId, dup: false, received: false }
       expect(new MqttLink(s.target).deliver(delivery)).toBe(true)
     }
     const forms = new Set(subscribers.map((s) => `${s.target.v5}|${s.qos}|${s.retain}`))
     expect(forms.size).toBe(8)
     expect(encodes.count).toBe(forms.size)
     // Every subscriber got its own protocol's bytes, with its own packet id.
-    packetId = 0
+    deliveryId = 0x10000
     for (const s of subscribers) {
-      const id = s.qos === 0 ? 0 : ++packetId
+      const id = s.qos === 0 ? 0 : ++deliveryId & 0xffff
       expect(s.target.sent).toEqual([
         encodePublish({ topic: 'a/b', payload: msg.payload, qos: s.qos, retain: s.retain, dup: false, packetId: s.qos === 0 ? undefined : id, properties: s.target.v5 ? { contentType: 'text/plain', userProperties: { k: 'v' } } : undefined }, s.target.v5 ? 5 : 4),
       ])

@@ -1,4 +1,4 @@
-import { ReasonCode } from '@fluxmq/core'
+import { Refusal } from '@fluxmq/core'
 
 /** Stable codes of the queue engine; a code is never reused for another meaning. */
 export const QueueErrorCode = {
@@ -37,29 +37,29 @@ export const QueueErrorCode = {
 } as const
 export type QueueErrorCode = (typeof QueueErrorCode)[keyof typeof QueueErrorCode]
 
-const REASONS: Record<QueueErrorCode, ReasonCode> = {
-  [QueueErrorCode.InvalidName]: ReasonCode.TopicNameInvalid,
-  [QueueErrorCode.ReservedTopic]: ReasonCode.TopicNameInvalid,
-  [QueueErrorCode.InvalidGroup]: ReasonCode.ImplementationSpecificError,
-  [QueueErrorCode.InvalidDefinition]: ReasonCode.ImplementationSpecificError,
-  [QueueErrorCode.InvalidFilter]: ReasonCode.TopicFilterInvalid,
-  [QueueErrorCode.InvalidMessageId]: ReasonCode.PayloadFormatInvalid,
-  [QueueErrorCode.UnknownMessage]: ReasonCode.PacketIdentifierNotFound,
-  [QueueErrorCode.WrongGroup]: ReasonCode.NotAuthorized,
-  [QueueErrorCode.BadCursor]: ReasonCode.ImplementationSpecificError,
-  [QueueErrorCode.ConsumerExists]: ReasonCode.ImplementationSpecificError,
-  [QueueErrorCode.UnknownConsumer]: ReasonCode.ImplementationSpecificError,
-  [QueueErrorCode.UnknownDelivery]: ReasonCode.PacketIdentifierNotFound,
-  [QueueErrorCode.InvalidCredit]: ReasonCode.ImplementationSpecificError,
-  [QueueErrorCode.Open]: ReasonCode.ServerUnavailable,
-  [QueueErrorCode.Commit]: ReasonCode.ServerUnavailable,
-  [QueueErrorCode.Closed]: ReasonCode.ServerUnavailable,
+const REASONS: Record<QueueErrorCode, Refusal> = {
+  [QueueErrorCode.InvalidName]: Refusal.TopicInvalid,
+  [QueueErrorCode.ReservedTopic]: Refusal.TopicInvalid,
+  [QueueErrorCode.InvalidGroup]: Refusal.Refused,
+  [QueueErrorCode.InvalidDefinition]: Refusal.Refused,
+  [QueueErrorCode.InvalidFilter]: Refusal.TopicInvalid,
+  [QueueErrorCode.InvalidMessageId]: Refusal.PayloadInvalid,
+  [QueueErrorCode.UnknownMessage]: Refusal.NotFound,
+  [QueueErrorCode.WrongGroup]: Refusal.NotAuthorized,
+  [QueueErrorCode.BadCursor]: Refusal.Refused,
+  [QueueErrorCode.ConsumerExists]: Refusal.Refused,
+  [QueueErrorCode.UnknownConsumer]: Refusal.Refused,
+  [QueueErrorCode.UnknownDelivery]: Refusal.NotFound,
+  [QueueErrorCode.InvalidCredit]: Refusal.Refused,
+  [QueueErrorCode.Open]: Refusal.ServerUnavailable,
+  [QueueErrorCode.Commit]: Refusal.ServerUnavailable,
+  [QueueErrorCode.Closed]: Refusal.ServerUnavailable,
 }
 
 /** A typed queue error: `code` is stable for programs, `reason` is what a protocol adapter answers with. */
 export class QueueError extends Error {
   override readonly name = 'QueueError'
-  readonly reason: ReasonCode
+  readonly reason: Refusal
 
   constructor(
     readonly code: QueueErrorCode,

@@ -290,14 +290,14 @@ export function storageConformanceSuite(name: string, make: () => Promise<Confor
         await storage.open()
         storage.putSession(session('c1'))
         const record: InflightRecord = {
-          packetId: 65535,
+          deliveryId: 0xffffffff,
           message: fullMessage(),
           qos: 2,
           retain: true,
           subscriptionIds: [3, 1, 2],
-          state: 'publish',
+          state: 'delivered',
         }
-        const bare: InflightRecord = { packetId: 1, message: message(), qos: 1, retain: false, state: 'publish' }
+        const bare: InflightRecord = { deliveryId: 0x10001, message: message(), qos: 1, retain: false, state: 'delivered' }
         storage.putInflight('c1', record)
         storage.putInflight('c1', bare)
         const stored = await sessionAfterRestart('c1')
@@ -305,39 +305,39 @@ export function storageConformanceSuite(name: string, make: () => Promise<Confor
         expect(stored?.inflight[1] !== undefined && !('subscriptionIds' in stored.inflight[1])).toBe(true)
       })
 
-      it('putInflight of a packet id in use replaces the record (PUBREC: publish → release)', async () => {
+      it('putInflight of a delivery id in use replaces the record (received: delivered → received)', async () => {
         await storage.open()
         storage.putSession(session('c1'))
-        const sent: InflightRecord = { packetId: 5, message: message(), qos: 2, retain: false, state: 'publish' }
+        const sent: InflightRecord = { deliveryId: 0x10005, message: message(), qos: 2, retain: false, state: 'delivered' }
         storage.putInflight('c1', sent)
-        storage.putInflight('c1', { ...sent, state: 'release' })
-        expect((await sessionAfterRestart('c1'))?.inflight).toEqual([{ ...sent, state: 'release' }])
+        storage.putInflight('c1', { ...sent, state: 'received' })
+        expect((await sessionAfterRestart('c1'))?.inflight).toEqual([{ ...sent, state: 'received' }])
       })
 
       it('inflight records load in the order first sent, a replaced one keeps its place [MQTT-4.6.0-1]', async () => {
         await storage.open()
         storage.putSession(session('c1'))
-        const ids = [300, 2, 65535, 1, 40]
+        const ids = [0x1012c, 0x10002, 0xffffffff, 0x10001, 0x20028]
         const records = ids.map(
-          (packetId): InflightRecord => ({ packetId, message: message(), qos: 2, retain: false, state: 'publish' }),
+          (deliveryId): InflightRecord => ({ deliveryId, message: message(), qos: 2, retain: false, state: 'delivered' }),
         )
         for (const record of records) storage.putInflight('c1', record)
         const second = records[1]
         if (second === undefined) throw new Error('unreachable')
-        storage.putInflight('c1', { ...second, state: 'release' })
+        storage.putInflight('c1', { ...second, state: 'received' })
         const loaded = (await sessionAfterRestart('c1'))?.inflight
-        expect(loaded?.map((r) => r.packetId)).toEqual(ids)
-        expect(loaded?.[1]?.state).toBe('release')
+        expect(loaded?.map((r) => r.deliveryId)).toEqual(ids)
+        expect(loaded?.[1]?.state).toBe('received')
       })
 
-      it('deleteInflight removes that packet id only; an unknown id is a no-op', async () => {
+      it('deleteInflight removes that delivery id only; an unknown id is a no-op', async () => {
         await storage.open()
         storage.putSession(session('c1'))
-        storage.putInflight('c1', { packetId: 1, message: message(), qos: 1, retain: false, state: 'publish' })
-        storage.putInflight('c1', { packetId: 2, message: message(), qos: 1, retain: false, state: 'publish' })
-        storage.deleteInflight('c1', 1)
+        storage.putInflight('c1', { deliveryId: 0x10001, message: message(), qos: 1, retain: false, state: 'delivered' })
+        storage.putInflight('c1', { deliveryId: 0x20001, message: message(), qos: 1, retain: false, state: 'delivered' })
+        storage.deleteInflight('c1', 0x10001)
         storage.deleteInflight('c1', 999)
-        expect((await sessionAfterRestart('c1'))?.inflight.map((r) => r.packetId)).toEqual([2])
+        expect((await sessionAfterRestart('c1'))?.inflight.map((r) => r.deliveryId)).toEqual([0x20001])
       })
     })
 
@@ -480,8 +480,8 @@ export function storageConformanceSuite(name: string, make: () => Promise<Confor
         const bare = message({ topic: 'm/bare', payload: Buffer.alloc(0) })
         storage.putSession({ ...session('c1'), will: { message: full, delayInterval: 1 } })
         storage.putSession({ ...session('c2'), will: { message: bare, delayInterval: 1 } })
-        storage.putInflight('c1', { packetId: 1, message: full, qos: 2, retain: false, state: 'publish' })
-        storage.putInflight('c2', { packetId: 1, message: bare, qos: 1, retain: false, state: 'publish' })
+        storage.putInflight('c1', { deliveryId: 0x10001, message: full, qos: 2, retain: false, state: 'delivered' })
+        storage.putInflight('c2', { deliveryId: 0x10001, message: bare, qos: 1, retain: false, state: 'delivered' })
         storage.appendOffline('c1', full)
         storage.appendOffline('c1', bare)
         storage.putRetained(full)
@@ -522,7 +522,7 @@ export function storageConformanceSuite(name: string, make: () => Promise<Confor
         storage.putSession({ ...session('c1'), will: { message: shared, delayInterval: 0 } })
         storage.putSession(session('c2'))
         storage.putRetained(shared)
-        storage.putInflight('c1', { packetId: 1, message: shared, qos: 1, retain: true, state: 'publish' })
+        storage.putInflight('c1', { deliveryId: 0x10001, message: shared, qos: 1, retain: true, state: 'delivered' })
         storage.appendOffline('c1', shared)
         storage.appendOffline('c2', shared)
         await storage.sync()
@@ -610,7 +610,7 @@ function subscription(filter: string, overrides: Partial<SubscriptionOptions> = 
 function fillSession(storage: Storage, clientId: string): void {
   storage.putSubscription(clientId, subscription('a/+'))
   storage.putSubscription(clientId, subscription('b/#', { qos: 2 }))
-  storage.putInflight(clientId, { packetId: 1, message: message(), qos: 1, retain: false, state: 'publish' })
+  storage.putInflight(clientId, { deliveryId: 0x10001, message: message(), qos: 1, retain: false, state: 'delivered' })
   storage.putIncomingQos2(clientId, 7)
   storage.putIncomingQos2(clientId, 8)
   storage.releaseIncomingQos2(clientId, 8)
@@ -730,18 +730,18 @@ async function randomOperation(random: () => number, storage: Storage, model: Re
     storage.deleteSubscription(clientId, filter)
     live.subscriptions.delete(filter)
   } else if (roll < 0.37) {
-    const packetId = 1 + Math.floor(random() * 6)
-    const existing = live.inflight.get(packetId)
+    const deliveryId = 0x10001 + Math.floor(random() * 6)
+    const existing = live.inflight.get(deliveryId)
     const record: InflightRecord =
       existing !== undefined && random() < 0.5
-        ? { ...existing, state: 'release' }
-        : { packetId, message: someMessage(), qos: pick([1, 2] as const), retain: random() < 0.5, state: 'publish' }
+        ? { ...existing, state: 'received' }
+        : { deliveryId, message: someMessage(), qos: pick([1, 2] as const), retain: random() < 0.5, state: 'delivered' }
     storage.putInflight(clientId, record)
-    live.inflight.set(packetId, record)
+    live.inflight.set(deliveryId, record)
   } else if (roll < 0.45) {
-    const packetId = 1 + Math.floor(random() * 6)
-    storage.deleteInflight(clientId, packetId)
-    live.inflight.delete(packetId)
+    const deliveryId = 0x10001 + Math.floor(random() * 6)
+    storage.deleteInflight(clientId, deliveryId)
+    live.inflight.delete(deliveryId)
   } else if (roll < 0.5) {
     const packetId = 1 + Math.floor(random() * 4)
     const op = random()

@@ -1,4 +1,4 @@
-import { ReasonCode } from '@fluxmq/core'
+import { Refusal } from '@fluxmq/core'
 
 /** Stable codes; never reused for another meaning. */
 export const StorageErrorCode = {
@@ -23,8 +23,8 @@ export type StorageErrorCode = (typeof StorageErrorCode)[keyof typeof StorageErr
 
 export interface StorageErrorOptions {
   readonly cause?: unknown
-  /** Defaults to ServerUnavailable (0x88): the broker cannot promise persistence right now. */
-  readonly reason?: ReasonCode
+  /** Defaults to server_unavailable: the broker cannot promise persistence right now. */
+  readonly reason?: Refusal
 }
 
 export class StorageError extends Error {
@@ -33,13 +33,13 @@ export class StorageError extends Error {
   /** The database file (or directory) the error is about. */
   readonly path: string
   /** What a protocol adapter answers when this error ends an operation. */
-  readonly reason: ReasonCode
+  readonly reason: Refusal
 
   constructor(code: StorageErrorCode, path: string, message: string, options: StorageErrorOptions = {}) {
     super(`${message} (${path})`, options.cause === undefined ? undefined : { cause: options.cause })
     this.code = code
     this.path = path
-    this.reason = options.reason ?? ReasonCode.ServerUnavailable
+    this.reason = options.reason ?? Refusal.ServerUnavailable
   }
 }
 

@@ -206,7 +206,7 @@ describe('SqliteStorage: group commit', () => {
 })
 
 describe('SqliteStorage: inflight writes joined', () => {
-  const publish = (packetId: number, m: Message = message()) => ({ packetId, message: m, qos: 1 as const, retain: false, state: 'publish' as const })
+  const publish = (deliveryId: number, m: Message = message()) => ({ deliveryId, message: m, qos: 1 as const, retain: false, state: 'delivered' as const })
 
   it('[MQTT-4.6.0-1] consecutive puts of any clients are one operation, rows kept in call order, a repeated key updated', async () => {
     const storage = store()
@@ -219,21 +219,21 @@ describe('SqliteStorage: inflight writes joined', () => {
       storage.putInflight('a', publish(i, i === 70 ? message({ payload: large() }) : undefined))
       storage.putInflight('b', publish(i))
     }
-    storage.putInflight('a', { ...publish(3), state: 'release' })
+    storage.putInflight('a', { ...publish(3), state: 'received' })
     await storage.sync()
     expect(storage.stats.operations - before).toBe(1)
     await storage.close()
-    const rows = inspect<{ client_id: string; packet_id: number; state: string; message_id: number }>(
-      'SELECT client_id, packet_id, state, message_id FROM inflight ORDER BY rowid',
+    const rows = inspect<{ client_id: string; delivery_id: number; state: string; message_id: number }>(
+      'SELECT client_id, delivery_id, state, message_id FROM inflight ORDER BY rowid',
     )
     expect(rows).toHaveLength(150)
-    expect(rows.slice(0, 6).map((r) => `${r.client_id}${r.packet_id}${r.state}`)).toEqual([
-      'a1publish', 'b1publish', 'a2publish', 'b2publish', 'a3release', 'b3publish',
+    expect(rows.slice(0, 6).map((r) => `${r.client_id}${r.delivery_id} ${r.state}`)).toEqual([
+      'a1 delivered', 'b1 delivered', 'a2 delivered', 'b2 delivered', 'a3 received', 'b3 delivered',
     ])
-    expect(rows.filter((r) => r.message_id !== 0)).toEqual([{ client_id: 'a', packet_id: 70, state: 'publish', message_id: expect.any(Number) }])
+    expect(rows.filter((r) => r.message_id !== 0)).toEqual([{ client_id: 'a', delivery_id: 70, state: 'delivered', message_id: expect.any(Number) }])
     const state = await store().open()
     const a = state.sessions.find((s) => s.session.clientId === 'a')
-    expect(a?.inflight.map((r) => r.packetId)).toEqual(Array.from({ length: 75 }, (_, i) => i + 1))
+    expect(a?.inflight.map((r) => r.deliveryId)).toEqual(Array.from({ length: 75 }, (_, i) => i + 1))
     expect(a?.inflight[69]?.message.payload).toEqual(large())
   })
 
@@ -257,8 +257,8 @@ describe('SqliteStorage: inflight writes joined', () => {
     await storage.sync()
     expect(storage.stats.operations - before).toBe(6)
     await storage.close()
-    expect(inspect('SELECT client_id, packet_id FROM inflight ORDER BY rowid')).toEqual(
-      Array.from({ length: 7 }, (_, i) => ({ client_id: 'a', packet_id: 134 + i })),
+    expect(inspect('SELECT client_id, delivery_id FROM inflight ORDER BY rowid')).toEqual(
+      Array.from({ length: 7 }, (_, i) => ({ client_id: 'a', delivery_id: 134 + i })),
     )
   })
 
@@ -271,7 +271,7 @@ describe('SqliteStorage: inflight writes joined', () => {
     storage.deleteInflight('a', 2)
     storage.putInflight('a', publish(2))
     await storage.close()
-    expect(inspect('SELECT packet_id FROM inflight')).toEqual([{ packet_id: 2 }])
+    expect(inspect('SELECT delivery_id FROM inflight')).toEqual([{ delivery_id: 2 }])
   })
 })
 
@@ -359,7 +359,7 @@ describe('SqliteStorage: message rows', () => {
     await storage.sync()
     const [taken] = await storage.takeOffline('c', 1)
     if (taken === undefined) throw new Error('nothing taken')
-    storage.putInflight('c', { packetId: 1, message: taken, qos: 1, retain: false, state: 'publish' })
+    storage.putInflight('c', { deliveryId: 1, message: taken, qos: 1, retain: false, state: 'delivered' })
     await storage.close()
     expect(inspect('SELECT id, refs FROM messages')).toEqual([{ id: 1, refs: 1 }])
     expect(inspect('SELECT client_id FROM offline')).toEqual([])
@@ -375,13 +375,13 @@ describe('SqliteStorage: message rows', () => {
     await storage.sync()
     const [taken] = await storage.takeOffline('c', 1)
     if (taken === undefined) throw new Error('nothing taken')
-    storage.putInflight('c', { packetId: 1, message: taken, qos: 1, retain: false, state: 'publish' })
-    storage.putInflight('c', { packetId: 2, message: message(), qos: 1, retain: false, state: 'publish' })
+    storage.putInflight('c', { deliveryId: 1, message: taken, qos: 1, retain: false, state: 'delivered' })
+    storage.putInflight('c', { deliveryId: 2, message: message(), qos: 1, retain: false, state: 'delivered' })
     await storage.close()
     expect(inspect('SELECT id FROM messages')).toEqual([])
-    expect(inspect('SELECT packet_id, message_id FROM inflight ORDER BY rowid')).toEqual([
-      { packet_id: 1, message_id: 0 },
-      { packet_id: 2, message_id: 0 },
+    expect(inspect('SELECT delivery_id, message_id FROM inflight ORDER BY rowid')).toEqual([
+      { delivery_id: 1, message_id: 0 },
+      { delivery_id: 2, message_id: 0 },
     ])
     const reopened = store()
     const state = await reopened.open()
@@ -389,7 +389,7 @@ describe('SqliteStorage: message rows', () => {
     reopened.deleteInflight('c', 1)
     reopened.deleteInflight('c', 2)
     await reopened.close()
-    expect(inspect('SELECT packet_id FROM inflight')).toEqual([])
+    expect(inspect('SELECT delivery_id FROM inflight')).toEqual([])
   })
 
   it('loads a large message held in several places as one shared object', async () => {
@@ -399,7 +399,7 @@ describe('SqliteStorage: message rows', () => {
     const shared = message({ topic: 'shared', retain: true, payload: large() })
     for (const clientId of ['a', 'b']) {
       storage.putSession({ clientId, protocol: 'mqtt5', expiryInterval: 60 })
-      storage.putInflight(clientId, { packetId: 1, message: shared, qos: 1, retain: false, state: 'publish' })
+      storage.putInflight(clientId, { deliveryId: 1, message: shared, qos: 1, retain: false, state: 'delivered' })
     }
     storage.putRetained(shared)
     await storage.close()

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { ReasonCode } from '@fluxmq/core'
+import { Refusal } from '@fluxmq/core'
 import type { AuthRequest, AuthResult, Authenticator } from '@fluxmq/core'
 import { hashPassword, parseHash, verifyPassword } from './password-hash.js'
 import type { ScryptHash } from './password-hash.js'
@@ -26,18 +26,18 @@ export class PasswordAuthenticator implements Authenticator {
 
   async authenticate(request: AuthRequest): Promise<AuthResult> {
     if (request.method !== undefined) {
-      return { outcome: 'failure', reason: ReasonCode.BadAuthenticationMethod, reasonString: 'no enhanced authentication methods are configured' }
+      return { outcome: 'failure', reason: Refusal.BadAuthenticationMethod, reasonString: 'no enhanced authentication methods are configured' }
     }
     if (request.username === undefined) {
       return this.allowAnonymous
         ? { outcome: 'success' }
-        : { outcome: 'failure', reason: ReasonCode.NotAuthorized, reasonString: 'anonymous clients are not allowed' }
+        : { outcome: 'failure', reason: Refusal.NotAuthorized, reasonString: 'anonymous clients are not allowed' }
     }
     const hash = this.users.get(request.username)
     const password = request.password ?? Buffer.alloc(0)
     const matches = await verifyPassword(password, hash ?? (await this.decoy))
     if (hash === undefined || request.password === undefined || !matches) {
-      return { outcome: 'failure', reason: ReasonCode.BadUserNameOrPassword, reasonString: 'bad username or password' }
+      return { outcome: 'failure', reason: Refusal.BadCredentials, reasonString: 'bad username or password' }
     }
     return { outcome: 'success', username: request.username }
   }

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ReasonCode } from '@fluxmq/core'
+import { Refusal } from '@fluxmq/core'
 import type { AuthRequest } from '@fluxmq/core'
 import { afterAll, describe, expect, it } from 'vitest'
 import { PasswordAuthenticator } from './password-authenticator.js'
@@ -101,18 +101,18 @@ describe('PasswordAuthenticator', () => {
       { username: 'alice' },
     ]) {
       const result = await auth.authenticate(request(fields))
-      expect(result.outcome === 'failure' && result.reason).toBe(ReasonCode.BadUserNameOrPassword)
+      expect(result.outcome === 'failure' && result.reason).toBe(Refusal.BadCredentials)
     }
   })
 
   it('lets anonymous clients in only when allowed', async () => {
     expect((await new PasswordAuthenticator(await users, true).authenticate(request({}))).outcome).toBe('success')
     const refused = await new PasswordAuthenticator(await users, false).authenticate(request({}))
-    expect(refused.outcome === 'failure' && refused.reason).toBe(ReasonCode.NotAuthorized)
+    expect(refused.outcome === 'failure' && refused.reason).toBe(Refusal.NotAuthorized)
   })
 
   it('refuses enhanced authentication methods with 0x8C', async () => {
     const result = await new PasswordAuthenticator(await users, true).authenticate(request({ username: 'alice', method: 'SCRAM-SHA-256' }))
-    expect(result.outcome === 'failure' && result.reason).toBe(ReasonCode.BadAuthenticationMethod)
+    expect(result.outcome === 'failure' && result.reason).toBe(Refusal.BadAuthenticationMethod)
   })
 })

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { Broker, MemoryStorage, ReasonCode } from '@fluxmq/core'
+import { Broker, MemoryStorage } from '@fluxmq/core'
 import type { ClientLink, Delivery, Logger, SessionHandle } from '@fluxmq/core'
 import { loadConfig } from '../config/load.js'
 import { createQueues } from './queues.js'
@@ -21,7 +21,6 @@ class Link implements ClientLink {
     this.received.push({ ...d })
     return true
   }
-  release(): void {}
   close(): void {}
 }
 
@@ -79,7 +78,7 @@ async function publish(n: number): Promise<void> {
   const durable: Promise<void>[] = []
   for (let i = 0; i < n; i++) {
     const r = broker.publish(null, { topic: '$queue/jobs', payload: Buffer.from(String(i)), qos: 1, retain: false, properties: {}, publishedAt: Date.now() })
-    expect(r.reason).toBe(ReasonCode.Success)
+    expect(r.reason).toBe('accepted')
     durable.push(r.durable as Promise<void>)
   }
   await Promise.all(durable)
@@ -93,11 +92,22 @@ describe('queues wired into the core', () => {
     consume(session)
     await publish(10)
     expect(link.received.map((d) => d.message.payload.toString())).toEqual(['0', '1', '2'])
-    expect(broker.puback(session, link.received[0]!.packetId)).toBe(true)
+    expect(broker.settle(session, link.received[0]!.deliveryId, 'accepted')).toBe(true)
     expect(link.received).toHaveLength(4)
     await turn()
     expect(queues.engine.stats('jobs')?.counters.acks).toBe(1)
     expect(queues.engine.stats('jobs')?.pending).toBe(3)
+  })
+
+  it('auto mode: the outcome a delivery is settled with reaches the queue (rejected: dead-lettered)', async () => {
+    await start()
+    const { session, link } = await connect('c4', 2)
+    consume(session)
+    await publish(2)
+    expect(broker.settle(session, link.received[0]!.deliveryId, 'rejected')).toBe(true)
+    expect(broker.settle(session, link.received[1]!.deliveryId, 'accepted')).toBe(true)
+    await turn()
+    expect(queues.engine.stats('jobs')?.counters).toMatchObject({ acks: 1, deadLettered: 1 })
   })
 
   it('manual mode: a PUBACK only confirms receipt; the $ack settles and gives the credit back', async () => {
@@ -106,7 +116,7 @@ describe('queues wired into the core', () => {
     consume(session, [['ack-mode', 'manual'], ['consumer-group', 'm']])
     await publish(4)
     expect(link.received).toHaveLength(2)
-    for (const d of link.received) broker.puback(session, d.packetId)
+    for (const d of link.received) broker.settle(session, d.deliveryId, 'accepted')
     expect(link.received).toHaveLength(2)
     const first = link.received[0]!
     expect(prop(first, 'group-id')).toBe('m')
@@ -118,7 +128,7 @@ describe('queues wired into the core', () => {
       properties: { userProperties: [['message-id', prop(first, 'message-id')!], ['group-id', 'm']] },
       publishedAt: Date.now(),
     })
-    expect(ack.reason).toBe(ReasonCode.Success)
+    expect(ack.reason).toBe('accepted')
     await ack.durable
     expect(link.received).toHaveLength(3)
     expect(queues.engine.stats('jobs')?.counters.acks).toBe(1)
@@ -133,8 +143,8 @@ describe('queues wired into the core', () => {
     broker.publish(null, { topic: 'plain/a', payload: Buffer.from('p1'), qos: 1, retain: false, properties: {}, publishedAt: Date.now() })
     await publish(2)
     expect(link.received.map((d) => d.message.payload.toString())).toEqual(['p0', 'p1'])
-    broker.puback(session, link.received[0]!.packetId)
-    broker.puback(session, link.received[1]!.packetId)
+    broker.settle(session, link.received[0]!.deliveryId, 'accepted')
+    broker.settle(session, link.received[1]!.deliveryId, 'accepted')
     expect(link.received.map((d) => d.message.payload.toString())).toEqual(['p0', 'p1', '0', '1'])
   })
 

@@ -4,7 +4,7 @@ import type { Cluster } from '../cluster.js'
 import { MemoryStorage } from '../memory-storage.js'
 import type { Delivery, Message, MessageProperties, QoS } from '../message.js'
 import type { Clock, Logger } from '../ports.js'
-import type { ReasonCode } from '../reason-code.js'
+import type { Refusal } from '../refusal.js'
 import type { BrokerOptions } from '../api.js'
 import type { SessionProtocol, StoredState, SubscriptionOptions, WillRecord } from '../storage.js'
 
@@ -30,7 +30,7 @@ export interface Received {
   readonly payload: string
   readonly qos: QoS
   readonly retain: boolean
-  readonly packetId: number
+  readonly deliveryId: number
   readonly dup: boolean
   readonly subscriptionIds?: readonly number[]
   readonly message: Message
@@ -39,8 +39,9 @@ export interface Received {
 /** A ClientLink that records what the core sent. */
 export class RecordingLink implements ClientLink {
   readonly received: Received[] = []
-  readonly releases: number[] = []
-  closed: ReasonCode | undefined
+  /** Ids of received two-phase deliveries resent at their second phase (MQTT PUBREL). */
+  readonly secondPhase: number[] = []
+  closed: Refusal | undefined
   /** Deliveries with a larger payload are refused, as for a client's Maximum Packet Size. */
   maxPayload = Infinity
   onClose: (() => void) | undefined
@@ -52,6 +53,10 @@ export class RecordingLink implements ClientLink {
   }
 
   deliver(d: Delivery): boolean {
+    if (d.received) {
+      this.secondPhase.push(d.deliveryId)
+      return true
+    }
     this.credit--
     if (d.message.payload.length > this.maxPayload) return false
     this.received.push({
@@ -59,7 +64,7 @@ export class RecordingLink implements ClientLink {
       payload: d.message.payload.toString(),
       qos: d.qos,
       retain: d.retain,
-      packetId: d.packetId,
+      deliveryId: d.deliveryId,
       dup: d.dup,
       subscriptionIds: d.subscriptionIds === undefined ? undefined : [...d.subscriptionIds],
       message: d.message,
@@ -67,11 +72,7 @@ export class RecordingLink implements ClientLink {
     return true
   }
 
-  release(packetId: number): void {
-    this.releases.push(packetId)
-  }
-
-  close(reason: ReasonCode): void {
+  close(reason: Refusal): void {
     this.closed = reason
     this.onClose?.()
   }
@@ -181,18 +182,15 @@ export class TestClient {
     return res
   }
 
-  /** Acknowledges every QoS 1/2 delivery received so far (PUBACK, or PUBREC then PUBCOMP). */
+  /** Settles every QoS 1/2 delivery received so far as accepted (QoS 2: received first). */
   ackAll(): void {
     for (const r of this.link.take()) this.ack(r)
   }
 
   ack(r: Received): void {
     const b = this.world.broker
-    if (r.qos === 1) b.puback(this.handle, r.packetId)
-    if (r.qos === 2) {
-      b.pubrec(this.handle, r.packetId)
-      b.pubcomp(this.handle, r.packetId)
-    }
+    if (r.qos === 2) b.received(this.handle, r.deliveryId)
+    if (r.qos > 0) b.settle(this.handle, r.deliveryId, 'accepted')
   }
 
   disconnect(publishWill = false, sessionExpiryInterval?: number): void {

@@ -1,8 +1,9 @@
-import { ReasonCode } from '@fluxmq/core'
-import type { AuthRequest, AuthResult } from '@fluxmq/core'
+import { ReasonCode } from '@fluxmq/mqtt-codec'
+import { Refusal, type AuthRequest, type AuthResult } from '@fluxmq/core'
 import type { IAuthPacket } from '@fluxmq/mqtt-codec'
 import type { Connection } from '../connection.js'
 import { protocolError } from '../errors.js'
+import { reasonOf } from '../reason-codes.js'
 import { completeConnect } from './connect.js'
 import type { PendingConnect } from './connect.js'
 
@@ -82,7 +83,7 @@ function runStep(connection: Connection, exchange: AuthExchange, data: Buffer | 
     (result) => finish(connection, exchange, result),
     (err: unknown) => {
       connection.log.error({ err }, 'authenticator failed')
-      return finish(connection, exchange, { outcome: 'failure', reason: ReasonCode.UnspecifiedError, reasonString: 'authentication failed' })
+      return finish(connection, exchange, { outcome: 'failure', reason: Refusal.Unspecified, reasonString: 'authentication failed' })
     },
   ).catch((err: unknown) => {
     connection.log.error({ err }, 'connect failed')
@@ -106,7 +107,7 @@ async function finish(connection: Connection, exchange: AuthExchange, result: Au
       connection.awaitClientAuth()
       return
     case 'failure':
-      return failed(connection, pending, result.reason, result.reasonString)
+      return failed(connection, pending, reasonOf(result.reason), result.reasonString)
     case 'success':
       connection.auth = undefined
       if (pending !== undefined) return completeConnect(connection, pending, result.username ?? pending.packet.username, result.data)

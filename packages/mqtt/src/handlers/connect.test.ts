@@ -1,5 +1,5 @@
-import { ReasonCode } from '@fluxmq/core'
-import type { Authenticator } from '@fluxmq/core'
+import { ReasonCode } from '@fluxmq/mqtt-codec'
+import { Refusal, type Authenticator } from '@fluxmq/core'
 import { describe, expect, it } from 'vitest'
 import { testScope } from '../test-support/harness.js'
 
@@ -143,7 +143,7 @@ describe('CONNECT', () => {
     const authenticator: Authenticator = {
       authenticate: async (req) => {
         seen.push({ clientId: req.clientId, username: req.username, password: req.password?.toString(), step: req.step, protocol: req.protocol })
-        return req.password?.toString() === 'right' ? { outcome: 'success' } : { outcome: 'failure', reason: ReasonCode.BadUserNameOrPassword, reasonString: 'nope' }
+        return req.password?.toString() === 'right' ? { outcome: 'success' } : { outcome: 'failure', reason: Refusal.BadCredentials, reasonString: 'nope' }
       },
     }
     const { port } = await s.start({ authenticator, allowAnonymous: false })
@@ -170,9 +170,9 @@ describe('CONNECT', () => {
   /** A challenge/response method: the server asks for "ping", the client must answer "pong". */
   const challenge: Authenticator = {
     authenticate: async (req) => {
-      if (req.method !== 'challenge') return { outcome: 'failure', reason: ReasonCode.BadAuthenticationMethod }
+      if (req.method !== 'challenge') return { outcome: 'failure', reason: Refusal.BadAuthenticationMethod }
       if (req.step === 0) return { outcome: 'continue', data: Buffer.from('ping') }
-      return req.data?.toString() === 'pong' ? { outcome: 'success', data: Buffer.from('welcome') } : { outcome: 'failure', reason: ReasonCode.NotAuthorized }
+      return req.data?.toString() === 'pong' ? { outcome: 'success', data: Buffer.from('welcome') } : { outcome: 'failure', reason: Refusal.NotAuthorized }
     },
   }
 
@@ -271,7 +271,7 @@ describe('CONNECT', () => {
     const authenticator: Authenticator = {
       authenticate: (req) =>
         new Promise((resolve) => {
-          release = (ok) => resolve(ok ? { outcome: 'success' } : { outcome: 'failure', reason: ReasonCode.NotAuthorized })
+          release = (ok) => resolve(ok ? { outcome: 'success' } : { outcome: 'failure', reason: Refusal.NotAuthorized })
           void req
         }),
     }

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto'
-import { ReasonCode } from '@fluxmq/core'
+import { ReasonCode } from '@fluxmq/mqtt-codec'
 import type { ConnectRequest, Message, QoS, WillRecord } from '@fluxmq/core'
 import { isValidUtf8MqttString } from '@fluxmq/mqtt-codec'
 import type { IConnackPacket, IConnectPacket, ProtocolVersion } from '@fluxmq/mqtt-codec'
 import { validateTopicName } from '@fluxmq/topic'
 import type { Connection } from '../connection.js'
 import { expiresAtFrom, messagePropertiesFromWire } from '../properties.js'
+import { reasonOf } from '../reason-codes.js'
 import { OutboundTopicAliases } from '../topic-alias.js'
 import { startAuthentication } from './auth.js'
 
@@ -166,7 +167,7 @@ export async function completeConnect(connection: Connection, pending: PendingCo
     if (result.ok) connection.broker.disconnect(result.session, { publishWill: true })
     return
   }
-  if (!result.ok) return connection.refuse(result.reason, result.reasonString)
+  if (!result.ok) return connection.refuse(reasonOf(result.reason), result.reasonString)
 
   const options = connection.options
   const connack: IConnackPacket = { cmd: 'connack', sessionPresent: result.sessionPresent }

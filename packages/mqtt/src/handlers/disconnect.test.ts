@@ -1,4 +1,4 @@
-import { ReasonCode } from '@fluxmq/core'
+import { ReasonCode } from '@fluxmq/mqtt-codec'
 import type { MqttClient } from 'mqtt'
 import { describe, expect, it } from 'vitest'
 import { nextMessage, testScope } from '../test-support/harness.js'

@@ -1,4 +1,4 @@
-import { ReasonCode } from '@fluxmq/core'
+import { ReasonCode } from '@fluxmq/mqtt-codec'
 import type { IDisconnectPacket } from '@fluxmq/mqtt-codec'
 import type { Connection } from '../connection.js'
 import { protocolError } from '../errors.js'

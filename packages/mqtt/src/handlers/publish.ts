@@ -1,4 +1,4 @@
-import { ReasonCode } from '@fluxmq/core'
+import { ReasonCode } from '@fluxmq/mqtt-codec'
 import type { Message, PublishResult } from '@fluxmq/core'
 import { isValidUtf8MqttString } from '@fluxmq/mqtt-codec'
 import type { IPublishPacket } from '@fluxmq/mqtt-codec'
@@ -6,6 +6,7 @@ import { AckType, encodeAck } from '../acks.js'
 import type { Connection } from '../connection.js'
 import { MqttErrorCode, MqttProtocolError } from '../errors.js'
 import { expiresAtFrom, messagePropertiesFromWire } from '../properties.js'
+import { pubackReason } from '../reason-codes.js'
 
 export function handlePublish(connection: Connection, packet: IPublishPacket): void {
   const options = connection.options
@@ -79,12 +80,12 @@ function receiveMaximumCheck(connection: Connection): void {
 function afterDurable(connection: Connection, result: PublishResult, qos: 0 | 1 | 2, packetId: number): void {
   const durable = result.durable
   if (durable === undefined) {
-    if (qos !== 0) acknowledge(connection, qos, packetId, result.reason)
+    if (qos !== 0) acknowledge(connection, qos, packetId, pubackReason(result.reason))
     return
   }
   durable.then(
     () => {
-      if (qos !== 0) acknowledge(connection, qos, packetId, result.reason)
+      if (qos !== 0) acknowledge(connection, qos, packetId, pubackReason(result.reason))
     },
     (err: unknown) => {
       connection.log.error({ err }, 'storage failed to persist a publish')

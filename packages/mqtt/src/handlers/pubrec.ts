@@ -1,4 +1,4 @@
-import { ReasonCode } from '@fluxmq/core'
+import { ReasonCode } from '@fluxmq/mqtt-codec'
 import type { IPubrecPacket } from '@fluxmq/mqtt-codec'
 import { AckType, encodeAck } from '../acks.js'
 import type { Connection } from '../connection.js'
@@ -7,12 +7,13 @@ import type { Connection } from '../connection.js'
 export function handlePubrec(connection: Connection, packet: IPubrecPacket): void {
   const packetId = packet.messageId ?? 0
   const session = connection.session!
-  const known = connection.broker.pubrec(session, packetId)
   // [MQTT-4.3.3-4] (5.0) a PUBREC >= 0x80 ends the exchange: no PUBREL, the packet id is free again.
   if (connection.v5 && (packet.reasonCode ?? 0) >= 0x80) {
-    if (known) connection.broker.pubcomp(session, packetId)
+    connection.broker.settle(session, packetId, 'rejected')
     return
   }
+  // The first phase of the two-phase settlement: the client has the message.
+  const known = connection.broker.received(session, packetId)
   // Unknown id: PUBREL 0x92 (MQTT 5 §3.6.2.1) so the client can clear its own state.
   connection.send(encodeAck(AckType.Pubrel, packetId, known ? ReasonCode.Success : ReasonCode.PacketIdentifierNotFound, connection.v5))
 }

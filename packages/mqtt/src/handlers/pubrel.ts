@@ -1,4 +1,4 @@
-import { ReasonCode } from '@fluxmq/core'
+import { ReasonCode } from '@fluxmq/mqtt-codec'
 import type { IPubrelPacket } from '@fluxmq/mqtt-codec'
 import { AckType, encodeAck } from '../acks.js'
 import type { Connection } from '../connection.js'

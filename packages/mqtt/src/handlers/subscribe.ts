@@ -1,10 +1,11 @@
-import { ReasonCode } from '@fluxmq/core'
-import type { QoS, SubscriptionOptions } from '@fluxmq/core'
+import { ReasonCode } from '@fluxmq/mqtt-codec'
+import { Refusal, type QoS, type SubscriptionOptions } from '@fluxmq/core'
 import type { ISubscribePacket } from '@fluxmq/mqtt-codec'
 import { hasWildcard, parseSharedFilter, validateTopicFilter } from '@fluxmq/topic'
 import type { Connection } from '../connection.js'
 import { MqttErrorCode, MqttProtocolError, protocolError } from '../errors.js'
 import { userPropertiesFromWire } from '../properties.js'
+import { subackReason } from '../reason-codes.js'
 
 export function handleSubscribe(connection: Connection, packet: ISubscribePacket): void {
   const options = connection.options
@@ -17,7 +18,7 @@ export function handleSubscribe(connection: Connection, packet: ISubscribePacket
   const userProperties = userPropertiesFromWire(packet.properties?.userProperties)
   const subscriptions = packet.subscriptions
   // [MQTT-3.9.3-1] one SUBACK code per filter, in order.
-  const codes: ReasonCode[] = new Array<ReasonCode>(subscriptions.length)
+  const codes: number[] = new Array<number>(subscriptions.length)
   const accepted: SubscriptionOptions[] = []
   const acceptedAt: number[] = []
   for (let i = 0; i < subscriptions.length; i++) {
@@ -47,7 +48,7 @@ export function handleSubscribe(connection: Connection, packet: ISubscribePacket
   }
   const session = connection.session!
   const result = connection.broker.subscribe(session, accepted)
-  for (let j = 0; j < acceptedAt.length; j++) codes[acceptedAt[j]!] = result.codes[j] ?? ReasonCode.UnspecifiedError
+  for (let j = 0; j < acceptedAt.length; j++) codes[acceptedAt[j]!] = subackReason(result.codes[j] ?? Refusal.Unspecified)
   // 3.1.1 knows one failure code, 0x80 [MQTT-3.9.3-2].
   const granted = connection.v5 ? codes : codes.map((code) => (code >= 0x80 ? 0x80 : code))
   // [MQTT-3.8.4-1] SUBACK with the same packet id, before any retained message it triggers.

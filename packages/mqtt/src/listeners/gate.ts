@@ -1,5 +1,6 @@
-import type { Clock, Logger, ReasonCode } from '@fluxmq/core'
-import { ReasonCode as Reason } from '@fluxmq/core'
+import type { Clock, Logger } from '@fluxmq/core'
+import type { ReasonCode } from '@fluxmq/mqtt-codec'
+import { ReasonCode as Reason } from '@fluxmq/mqtt-codec'
 import { RateLimiter } from '../rate-limiter.js'
 
 /**

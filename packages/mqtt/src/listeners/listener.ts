@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
-import type { ReasonCode } from '@fluxmq/core'
+import type { } from '@fluxmq/core'
+import type { ReasonCode } from '@fluxmq/mqtt-codec'
 
 /** What a listener hands each accepted byte stream to (the MqttServer). */
 export interface StreamAcceptor {

@@ -8,8 +8,8 @@ import { ByteWriter, encodeStandalone } from './stored-message.js'
 /** Rows one statement writes or deletes, at most (8 parameters a row stay far below SQLite's 32766). */
 export const ROWS_PER_STATEMENT = 64
 
-const UPSERT_HEAD = `INSERT INTO inflight (client_id, packet_id, message_id, message, qos, retain, state, subscription_ids) VALUES `
-const UPSERT_TAIL = ` ON CONFLICT (client_id, packet_id) DO UPDATE SET message_id = excluded.message_id, message = excluded.message,
+const UPSERT_HEAD = `INSERT INTO inflight (client_id, delivery_id, message_id, message, qos, retain, state, subscription_ids) VALUES `
+const UPSERT_TAIL = ` ON CONFLICT (client_id, delivery_id) DO UPDATE SET message_id = excluded.message_id, message = excluded.message,
   qos = excluded.qos, retain = excluded.retain, state = excluded.state, subscription_ids = excluded.subscription_ids`
 
 /** `INSERT ... VALUES` of `rows` rows; within one statement a later row with the same key updates an earlier one. */
@@ -17,8 +17,8 @@ export function upsertInflightSql(rows: number): string {
   return UPSERT_HEAD + Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ') + UPSERT_TAIL
 }
 
-export function deleteInflightSql(packetIds: number): string {
-  return `DELETE FROM inflight WHERE client_id = ? AND packet_id IN (${Array.from({ length: packetIds }, () => '?').join(', ')})`
+export function deleteInflightSql(deliveryIds: number): string {
+  return `DELETE FROM inflight WHERE client_id = ? AND delivery_id IN (${Array.from({ length: deliveryIds }, () => '?').join(', ')})`
 }
 
 interface PutRun {
@@ -31,7 +31,7 @@ interface PutRun {
 interface DeleteRun {
   readonly op: StagedOp
   readonly clientId: string
-  readonly packetIds: number[]
+  readonly deliveryIds: number[]
 }
 
 /**
@@ -72,15 +72,15 @@ export class InflightWrites {
     this.commits.stage(op)
   }
 
-  delete(clientId: string, packetId: number): void {
+  delete(clientId: string, deliveryId: number): void {
     const run = this.deleteRun
     if (run !== undefined && run.clientId === clientId && this.commits.isLast(run.op)) {
-      run.packetIds.push(packetId)
+      run.deliveryIds.push(deliveryId)
       return
     }
-    const packetIds = [packetId]
-    const op = (): void => this.writeDeletes(clientId, packetIds)
-    this.deleteRun = { op, clientId, packetIds }
+    const deliveryIds = [deliveryId]
+    const op = (): void => this.writeDeletes(clientId, deliveryIds)
+    this.deleteRun = { op, clientId, deliveryIds }
     this.commits.stage(op)
   }
 
@@ -99,7 +99,7 @@ export class InflightWrites {
         const id = messages.existingId(message) ?? (message.payload.length > INLINE_PAYLOAD_LIMIT ? messages.idFor(message) : 0)
         params.push(
           clientIds[i],
-          record.packetId,
+          record.deliveryId,
           id,
           id === 0 ? encodeStandalone(inline, message) : null,
           record.qos,
@@ -113,13 +113,13 @@ export class InflightWrites {
     params.length = 0
   }
 
-  private writeDeletes(clientId: string, packetIds: readonly number[]): void {
+  private writeDeletes(clientId: string, deliveryIds: readonly number[]): void {
     const { params } = this
-    for (let start = 0; start < packetIds.length; start += ROWS_PER_STATEMENT) {
-      const end = Math.min(packetIds.length, start + ROWS_PER_STATEMENT)
+    for (let start = 0; start < deliveryIds.length; start += ROWS_PER_STATEMENT) {
+      const end = Math.min(deliveryIds.length, start + ROWS_PER_STATEMENT)
       params.length = 0
       params.push(clientId)
-      for (let i = start; i < end; i++) params.push(packetIds[i])
+      for (let i = start; i < end; i++) params.push(deliveryIds[i])
       statement(this.deletes, this.db, end - start, deleteInflightSql).run(params)
     }
     params.length = 0

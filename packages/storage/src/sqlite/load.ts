@@ -44,7 +44,7 @@ interface SubscriptionRow {
 interface InflightRow extends MessageRow {
   readonly inline_message: Buffer | null
   readonly client_id: string
-  readonly packet_id: number
+  readonly delivery_id: number
   readonly delivery_qos: number
   readonly delivery_retain: number
   readonly state: string
@@ -97,7 +97,7 @@ export function loadState(
     const loading = sessions.get(row.client_id)
     if (loading === undefined) continue
     loading.inflight.push({
-      packetId: row.packet_id,
+      deliveryId: row.delivery_id,
       message: row.inline_message === null ? messageOf(row) : decodeStandalone(row.inline_message),
       qos: row.delivery_qos as 1 | 2,
       retain: row.delivery_retain === 1,

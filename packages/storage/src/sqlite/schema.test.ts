@@ -63,7 +63,7 @@ describe('schema migrations', () => {
     migrate(db, 'mem', MIGRATIONS.slice(0, 4))
     db.prepare(`INSERT INTO messages (id, refs, topic, payload, qos, retain, published_at) VALUES (1, 0, 't', x'', 1, 0, 0)`).run()
     db.prepare(`INSERT INTO inflight (client_id, packet_id, message_id, qos, retain, state) VALUES ('c', 1, 1, 1, 0, 'publish')`).run()
-    migrate(db, 'mem')
+    migrate(db, 'mem', MIGRATIONS.slice(0, 5))
     const refs = () => db.prepare('SELECT refs FROM messages WHERE id = 1').pluck().get()
     expect(refs()).toBe(1)
     expect(db.prepare('SELECT message FROM inflight').pluck().get()).toBeNull()
@@ -71,6 +71,21 @@ describe('schema migrations', () => {
     expect(refs()).toBe(2)
     db.prepare(`DELETE FROM inflight`).run()
     expect(refs()).toBe(0)
+  })
+
+  it('v7: inflight packet ids of a version 6 database become delivery ids with the same low 16 bits [MQTT-4.4.0-1]', () => {
+    migrate(db, 'mem', MIGRATIONS.slice(0, 6))
+    db.prepare(`INSERT INTO messages (id, refs, topic, payload, qos, retain, published_at) VALUES (1, 0, 't', x'', 1, 0, 0)`).run()
+    db.prepare(`INSERT INTO inflight (client_id, packet_id, message_id, qos, retain, state) VALUES ('c', 1, 1, 1, 0, 'publish')`).run()
+    db.prepare(`INSERT INTO inflight (client_id, packet_id, message_id, qos, retain, state) VALUES ('c', 65535, 1, 2, 0, 'release')`).run()
+    migrate(db, 'mem')
+    const rows = db.prepare('SELECT delivery_id, state FROM inflight ORDER BY rowid').all() as { delivery_id: number; state: string }[]
+    expect(rows).toEqual([
+      { delivery_id: 0x10001, state: 'delivered' },
+      { delivery_id: 0x1ffff, state: 'received' },
+    ])
+    expect(rows.map((r) => r.delivery_id & 0xffff)).toEqual([1, 65535])
+    expect(db.prepare('SELECT refs FROM messages WHERE id = 1').pluck().get()).toBe(2)
   })
 
   it('runs only the steps a database has not seen, in order, and is a no-op when current', () => {

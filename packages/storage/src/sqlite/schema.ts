@@ -183,6 +183,16 @@ END;
 // written before epochs existed, which read back without one (epoch 0).
 const V6 = `ALTER TABLE sessions ADD COLUMN epoch INTEGER;`
 
+// v7: inflight rows hold the core's 32-bit delivery id instead of an MQTT packet id, and a
+// protocol-neutral state. Every delivery id is at least 0x10000 and its low 16 bits are the packet
+// id MQTT sends (core delivery-ids.ts): a stored packet id p becomes 0x10000 + p, so a delivery
+// resent after the upgrade carries the packet id it was first sent with [MQTT-4.4.0-1].
+const V7 = `
+ALTER TABLE inflight RENAME COLUMN packet_id TO delivery_id;
+UPDATE inflight SET delivery_id = delivery_id + 65536;
+UPDATE inflight SET state = CASE state WHEN 'release' THEN 'received' ELSE 'delivered' END;
+`
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, up: (db) => db.exec(V1) },
   { version: 2, up: (db) => db.exec(V2) },
@@ -190,6 +200,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 4, up: (db) => db.exec(V4) },
   { version: 5, up: (db) => db.exec(V5) },
   { version: 6, up: (db) => db.exec(V6) },
+  { version: 7, up: (db) => db.exec(V7) },
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0

@@ -165,8 +165,8 @@ export class SqliteStorage implements Storage {
     this.use('putInflight').inflight.put(clientId, record)
   }
 
-  deleteInflight(clientId: string, packetId: number): void {
-    this.use('deleteInflight').inflight.delete(clientId, packetId)
+  deleteInflight(clientId: string, deliveryId: number): void {
+    this.use('deleteInflight').inflight.delete(clientId, deliveryId)
   }
 
   putIncomingQos2(clientId: string, packetId: number): void {

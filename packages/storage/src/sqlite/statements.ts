@@ -69,7 +69,7 @@ export const LOAD_SQL = {
     FROM sessions s LEFT JOIN messages m ON m.id = s.will_message_id`,
   subscriptions: `SELECT client_id, filter, qos, no_local, retain_as_published, retain_handling, subscription_id,
     user_properties FROM subscriptions ORDER BY rowid`,
-  inflight: `SELECT i.client_id, i.packet_id, i.qos AS delivery_qos, i.retain AS delivery_retain, i.state,
+  inflight: `SELECT i.client_id, i.delivery_id, i.qos AS delivery_qos, i.retain AS delivery_retain, i.state,
     i.subscription_ids, i.message AS inline_message, ${MESSAGE_COLUMNS}
     FROM inflight i LEFT JOIN messages m ON m.id = i.message_id ORDER BY i.rowid`,
   incomingQos2: 'SELECT client_id, packet_id, released FROM incoming_qos2',

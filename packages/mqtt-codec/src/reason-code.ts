@@ -1,6 +1,6 @@
 /**
- * The broker's result vocabulary. MQTT 5 reason codes are the richest set any of our protocols
- * has, so the core speaks them; the MQTT 3.1.1 and AMQP adapters map them to their own.
+ * MQTT 5 reason codes (§2.4). The core speaks its own neutral vocabulary; the MQTT adapter maps it
+ * to these, and to the MQTT 3.1.1 return codes where 3.1.1 has one.
  */
 export const ReasonCode = {
   Success: 0x00,
