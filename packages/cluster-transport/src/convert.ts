@@ -187,8 +187,9 @@ function fromWireSubscription(w: WireSubscription): SubscriptionOptions {
 }
 
 // The wire's `packet_id` (uint32) carries the core's delivery id, and PUBLISH / RELEASE its states
-// 'delivered' / 'received': the same values under their earlier names, so nodes of both versions
-// understand each other.
+// 'delivered' / 'received' (the fields keep their earlier names). A node of the version before reads
+// a packet id there, which this one takes as a delivery id with that id as its low 16 bits; the
+// other way round (new to old) an unsettled delivery's id does not fit a packet id.
 function toWireInflight(r: InflightRecord): WireInflight {
   return create(InflightSchema, {
     packetId: r.deliveryId,
