@@ -1,4 +1,4 @@
-import { ReasonCode } from '@fluxmq/core'
+import { Refusal } from '@fluxmq/core'
 import type { AuthRequest, AuthResult, Authenticator, Authorizer, ClientIdentity } from '@fluxmq/core'
 import { describe, expect, it } from 'vitest'
 import { Inbox, openReceiver, openSender, sendAndSettle, testScope } from './test-support/harness.js'
@@ -9,7 +9,7 @@ class OneUser implements Authenticator {
   async authenticate(request: AuthRequest): Promise<AuthResult> {
     this.requests.push(request)
     if (request.username === 'alice' && request.password?.toString() === 'secret') return { outcome: 'success', username: 'alice' }
-    return { outcome: 'failure', reason: ReasonCode.BadUserNameOrPassword, reasonString: 'bad username or password' }
+    return { outcome: 'failure', reason: Refusal.BadCredentials, reasonString: 'bad username or password' }
   }
 }
 

@@ -1,16 +1,16 @@
 /**
- * Every call from the AMQP adapter into BrokerCore, and every use of the core's ReasonCode, lives
- * in this module: the rest of the package speaks AMQP (conditions, outcomes) and `CoreSession`.
- * When the core's API changes (neutral settlement, neutral refusals), this file is what follows.
+ * Every call from the AMQP adapter into BrokerCore, and every mapping of the core's refusals onto
+ * AMQP conditions, lives in this module: the rest of the package speaks AMQP (conditions,
+ * outcomes) and `CoreSession`.
  */
-import { ReasonCode } from '@fluxmq/core'
-import type { BrokerCore, ClientLink, Delivery, Message, SessionHandle, SubscriptionOptions } from '@fluxmq/core'
+import { Refusal, isRefusal } from '@fluxmq/core'
+import type { BrokerCore, ClientLink, Delivery, Message, Outcome, SessionHandle, SubscriptionOptions } from '@fluxmq/core'
 import { Condition } from './conditions.js'
 import type { AmqpError } from './conditions.js'
 import type { Address } from './address.js'
 
-/** AMQP 1.0 terminal delivery states (§3.4) as a receiver settles a delivery. */
-export type Outcome = 'accepted' | 'released' | 'modified' | 'rejected'
+/** AMQP 1.0 terminal delivery states (§3.4) are the core's settlement outcomes. */
+export type { Outcome }
 
 /** What the adapter's link offers the core: the AMQP side of a ClientLink. */
 export interface LinkEnd {
@@ -39,55 +39,26 @@ export interface OpenRequest {
   readonly window: number
 }
 
-/** Queue deliveries carry these user properties (SPEC §4); settlement names the message by them. */
-const QUEUE_PROPERTY = 'queue'
-const MESSAGE_ID_PROPERTY = 'message-id'
-const GROUP_ID_PROPERTY = 'group-id'
-/** Every AMQP queue consumer settles explicitly, by disposition. */
-const ACK_MODE: readonly [string, string] = ['ack-mode', 'manual']
-
-/**
- * Disposition outcomes on queue deliveries as the core's settlement topics express them today
- * (SPEC §5: accepted = ack, modified(delivery-failed) = nack, rejected = reject). `released` =
- * "nack without counting" has no settlement topic yet: it goes as a nack until the core offers
- * settlement by outcome.
- */
-const EMPTY = Buffer.alloc(0)
-const SETTLEMENT_TOPIC: Readonly<Record<Outcome, string>> = { accepted: '$ack', released: '$nack', modified: '$nack', rejected: '$reject' }
-
-/** The AMQP condition for a refusal the core answered with a reason code. */
-export function conditionFor(reason: ReasonCode, description: string): AmqpError {
+/** The AMQP condition for a refusal of the core. */
+export function conditionFor(reason: Refusal, description: string): AmqpError {
   switch (reason) {
-    case ReasonCode.NotAuthorized:
-    case ReasonCode.BadUserNameOrPassword:
-    case ReasonCode.Banned:
+    case Refusal.NotAuthorized:
+    case Refusal.BadCredentials:
+    case Refusal.BadAuthenticationMethod:
       return { condition: Condition.UnauthorizedAccess, description }
-    case ReasonCode.QuotaExceeded:
-    case ReasonCode.ServerBusy:
-    case ReasonCode.MessageRateTooHigh:
+    case Refusal.QuotaExceeded:
       return { condition: Condition.ResourceLimitExceeded, description }
-    case ReasonCode.TopicNameInvalid:
-    case ReasonCode.TopicFilterInvalid:
-    case ReasonCode.PayloadFormatInvalid:
+    case Refusal.TopicInvalid:
+    case Refusal.PayloadInvalid:
       return { condition: Condition.InvalidField, description }
-    case ReasonCode.PacketTooLarge:
-      return { condition: Condition.MessageSizeExceeded, description }
-    case ReasonCode.SessionTakenOver:
+    case Refusal.SessionTakenOver:
       return { condition: Condition.LinkStolen, description }
-    case ReasonCode.ServerShuttingDown:
-    case ReasonCode.AdministrativeAction:
+    case Refusal.ServerShuttingDown:
+    case Refusal.AdministrativeAction:
       return { condition: Condition.ConnectionForced, description }
     default:
       return { condition: Condition.InternalError, description }
   }
-}
-
-function failed(reason: ReasonCode): boolean {
-  return reason >= 0x80
-}
-
-function userProperty(message: Message, name: string): string | undefined {
-  return message.properties.userProperties?.find(([key]) => key === name)?.[1]
 }
 
 /** The core's side of a ClientLink, answering for an AMQP link. */
@@ -102,11 +73,7 @@ class LinkAdapter implements ClientLink {
     return this.end.deliver(delivery)
   }
 
-  release(): void {
-    // AMQP links subscribe at QoS 0 or 1 (see CoreSession.subscribe): the core has no QoS 2 delivery to release.
-  }
-
-  close(reason: ReasonCode, reasonString?: string): void {
+  close(reason: Refusal, reasonString?: string): void {
     this.end.closeByCore(conditionFor(reason, reasonString ?? 'closed by the broker'))
   }
 }
@@ -117,9 +84,6 @@ class LinkAdapter implements ClientLink {
  * stale handle).
  */
 export class CoreSession {
-  /** Set by `subscribe` for a queue consumer: its deliveries settle by message id. */
-  private queueConsumer = false
-
   private constructor(
     private readonly broker: BrokerCore,
     readonly handle: SessionHandle,
@@ -149,7 +113,7 @@ export class CoreSession {
 
   publish(message: Message): PublishOutcome {
     const r = this.broker.publish(this.handle, message)
-    if (failed(r.reason)) return { refused: conditionFor(r.reason, `message to ${message.topic} refused`) }
+    if (isRefusal(r.reason)) return { refused: conditionFor(r.reason, `message to ${message.topic} refused`) }
     return r
   }
 
@@ -159,47 +123,30 @@ export class CoreSession {
    */
   subscribe(address: Address, settled: boolean, properties: readonly (readonly [string, string])[]): AmqpError | undefined {
     const qos = settled ? 0 : 1
-    // Explicit settlement needs a settlement topic, which a dead-letter queue has not: there a disposition is an ack.
-    const manual = address.kind === 'queue' && !settled && !address.deadLetter
-    const userProperties = manual ? [...properties.filter(([name]) => name !== ACK_MODE[0]), ACK_MODE] : properties
+    // A queue consumer settles by disposition, whose outcome the core hands to the queue (auto
+    // mode: the delivery's own settlement is the queue settlement).
     const request: SubscriptionOptions = {
       filter: address.name,
       qos,
       noLocal: false,
       retainAsPublished: false,
       retainHandling: 0,
-      ...(userProperties.length === 0 ? {} : { userProperties }),
+      ...(properties.length === 0 ? {} : { userProperties: properties }),
     }
     const result = this.broker.subscribe(this.handle, [request])
-    const code = result.codes[0] ?? ReasonCode.UnspecifiedError
-    if (failed(code)) return conditionFor(code, `subscription to ${address.name} refused`)
-    this.queueConsumer = manual
+    const code = result.codes[0] ?? Refusal.Unspecified
+    if (typeof code === 'string') return conditionFor(code, `subscription to ${address.name} refused`)
     this.broker.deliverRetained(this.handle, [request], result)
     return undefined
   }
 
   /**
-   * The peer settled the unsettled delivery of `message` the core sent with `packetId`. For a queue delivery the
-   * result of the settlement (refused, or when it is stored); undefined for a topic delivery,
-   * which is done once acknowledged whatever the outcome.
+   * The peer settled the unsettled delivery the core sent with `deliveryId`: a topic delivery is
+   * done whatever the outcome; a queue delivery is settled in its queue with that outcome
+   * (accepted = ack, released = back without counting, modified = nack, rejected = dead-letter).
    */
-  settle(message: Message, packetId: number, outcome: Outcome, now: number): PublishOutcome | undefined {
-    this.broker.puback(this.handle, packetId)
-    if (!this.queueConsumer) return undefined
-    const queue = userProperty(message, QUEUE_PROPERTY)
-    const messageId = userProperty(message, MESSAGE_ID_PROPERTY)
-    if (queue === undefined || messageId === undefined) return undefined
-    const userProperties: [string, string][] = [[MESSAGE_ID_PROPERTY, messageId]]
-    const group = userProperty(message, GROUP_ID_PROPERTY)
-    if (group !== undefined) userProperties.push([GROUP_ID_PROPERTY, group])
-    return this.publish({
-      topic: `$queue/${queue}/${SETTLEMENT_TOPIC[outcome]}`,
-      payload: EMPTY,
-      qos: 1,
-      retain: false,
-      properties: { userProperties },
-      publishedAt: now,
-    })
+  settle(deliveryId: number, outcome: Outcome): void {
+    this.broker.settle(this.handle, deliveryId, outcome)
   }
 
   /** The link has credit again: queued deliveries go out. */

@@ -9,7 +9,7 @@ const NOW = 1_700_000_000_000
 /** The message as it crosses the wire: encoded and decoded by rhea. */
 const wire = (message: object) => rhea.message.decode(rhea.message.encode(message)) as unknown as AmqpMessage
 
-const delivery = (message: Message): Delivery => ({ message, qos: 1, retain: false, packetId: 1, dup: false })
+const delivery = (message: Message): Delivery => ({ message, qos: 1, retain: false, deliveryId: 0x10001, dup: false, received: false })
 
 describe('AMQP -> core', () => {
   it('maps application-properties, content-type, correlation-id, reply-to, subject, message-id and a data body', () => {

@@ -1,5 +1,5 @@
 import type { Delivery as AmqpDelivery, Sender } from 'rhea'
-import type { Delivery, Message } from '@fluxmq/core'
+import type { Delivery } from '@fluxmq/core'
 import type { Address } from './address.js'
 import type { AmqpError } from './conditions.js'
 import { CoreSession } from './core-link.js'
@@ -16,12 +16,6 @@ interface SenderInternals {
   readonly session: { readonly outgoing: { readonly next_pending_delivery: number; available(): number } }
 }
 
-/** An unsettled transfer: what settling it needs once the peer's disposition arrives. */
-interface Unsettled {
-  readonly message: Message
-  readonly packetId: number
-}
-
 /**
  * A peer's receiver: a subscription (topic filter) or a queue consumer in the core, in a session
  * of its own. The core delivers while `hasCredit()` (link credit not yet used, room in rhea's
@@ -30,7 +24,8 @@ interface Unsettled {
 export class OutgoingLink implements AmqpLink, LinkEnd {
   readonly direction = 'out'
   private session: CoreSession | undefined
-  private readonly unsettled = new Map<number, Unsettled>()
+  /** Transfer id → the core's delivery id, for the unsettled transfers. */
+  private readonly unsettled = new Map<number, number>()
   /** Ids of transfers handed to rhea that it has not written yet: they use credit rhea has not counted. */
   private readonly queued: number[] = []
   private queuedHead = 0
@@ -128,24 +123,18 @@ export class OutgoingLink implements AmqpLink, LinkEnd {
       // Mixed mode: an at-most-once delivery goes pre-settled.
       ;(transfer as { settled: boolean }).settled = true
     } else if (!this.presettled && delivery.qos > 0) {
-      this.unsettled.set(transfer.id, { message: delivery.message, packetId: delivery.packetId })
+      this.unsettled.set(transfer.id, delivery.deliveryId)
     }
     return true
   }
 
   /** The peer's disposition (or its settlement without an outcome: accepted by default). */
   onOutcome(transfer: AmqpDelivery, outcome: Outcome): void {
-    const entry = this.unsettled.get(transfer.id)
+    const deliveryId = this.unsettled.get(transfer.id)
     if (!transfer.settled) transfer.update(true)
-    if (entry === undefined) return
+    if (deliveryId === undefined) return
     this.unsettled.delete(transfer.id)
-    const session = this.session
-    if (session === undefined) return
-    const settlement = session.settle(entry.message, entry.packetId, outcome, this.host.now())
-    if (settlement?.refused !== undefined) {
-      this.host.log.warn({ clientId: session.clientId, condition: settlement.refused.condition }, `queue settlement refused: ${settlement.refused.description}`)
-    }
-    settlement?.durable?.catch((err: unknown) => this.host.log.error({ err, clientId: session.clientId }, 'queue settlement not stored'))
+    this.session?.settle(deliveryId, outcome)
     this.creditMayBeBack()
   }
 

@@ -2,7 +2,7 @@ import { createServer, connect as tcpConnect, type Server, type Socket } from 'n
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Broker, MemoryStorage, ReasonCode, type ClientLink, type ConnectRequest, type ConnectResult, type Delivery, type Logger } from '@fluxmq/core'
+import { Broker, MemoryStorage, Refusal, type ClientLink, type ConnectRequest, type ConnectResult, type Delivery, type Logger } from '@fluxmq/core'
 import { Cleanup } from '@fluxmq/testing'
 import { ClusterNode } from './cluster-node.js'
 
@@ -27,7 +27,7 @@ class RecordingLogger implements Logger {
 /** A client connection as the core sees it: records deliveries and how it was closed. */
 class Link implements ClientLink {
   readonly topics: string[] = []
-  closed: ReasonCode | undefined
+  closed: Refusal | undefined
   hasCredit(): boolean {
     return true
   }
@@ -35,8 +35,7 @@ class Link implements ClientLink {
     this.topics.push(d.message.topic)
     return true
   }
-  release(): void {}
-  close(reason: ReasonCode): void {
+  close(reason: Refusal): void {
     this.closed = reason
   }
 }
@@ -209,7 +208,7 @@ describe('fenced session takeover (real etcd, real transport, real brokers)', ()
     const [resultB, resultC] = await Promise.all([onB, onC])
     // Node b's claim completed and was then taken over by the newer one: its client got 0x8E.
     expect(resultB.ok).toBe(true)
-    expect(linkB.closed).toBe(ReasonCode.SessionTakenOver)
+    expect(linkB.closed).toBe(Refusal.SessionTakenOver)
     const winner = connected(resultC)
     expect(winner.sessionPresent).toBe(true)
     c.broker.activate(winner.session)
