@@ -90,6 +90,21 @@ describe('credit both ways', () => {
     await inbox.until(1)
   }, 60_000)
 
+  it('a sender that sends beyond its link credit is detached with amqp:link:transfer-limit-exceeded', async () => {
+    await s.t.close()
+    // Credit is withheld from the first message on (above max_buffered_bytes): 3 is all the sender has.
+    await s.start({ creditWindow: 3, maxBufferedBytes: 1 })
+    const c = await s.client()
+    await openReceiver(c, { source: { address: 'over/t' }, credit_window: 0 })
+    const sender = await openSender(c, { target: { address: 'over/t' } })
+    const closed = detached(sender)
+    // A misbehaving peer: credit it was never given.
+    ;(sender as unknown as { credit: number }).credit = 100
+    for (let i = 0; i < 10; i++) sender.send({ body: `x${i}` })
+    expect(await closed).toMatchObject({ condition: 'amqp:link:transfer-limit-exceeded' })
+    expect(s.t.logger.lines.some((l) => l.obj.code === 'FLUXMQ_ERR_AMQP_PROTOCOL')).toBe(true)
+  })
+
   it('a pre-settled stream longer than the session window of rhea keeps flowing', async () => {
     const c = await s.client()
     const receiver = await openReceiver(c, { source: { address: 'presettled/many' }, credit_window: 500, snd_settle_mode: 1 })
