@@ -262,11 +262,11 @@ describe('AMQP 1.0 and MQTT on one broker', () => {
     const mine = api.find((conn) => conn.container === 'ctl-app')
     expect(mine?.links).toEqual(
       expect.arrayContaining([
-        { clientId: 'ctl-app/watch', container: 'ctl-app', name: 'watch', direction: 'out', address: 'ctl/#' },
-        { clientId: 'ctl-app/feed', container: 'ctl-app', name: 'feed', direction: 'in', address: 'ctl/t' },
+        { clientId: 'ctl-app/out/watch', container: 'ctl-app', name: 'watch', direction: 'out', address: 'ctl/#' },
+        { clientId: 'ctl-app/in/feed', container: 'ctl-app', name: 'feed', direction: 'in', address: 'ctl/t' },
       ]),
     )
-    const session = (await (await fetch(`${fluxmq.httpUrl}/api/v1/sessions/${encodeURIComponent('ctl-app/watch')}`)).json()) as { protocol: string }
+    const session = (await (await fetch(`${fluxmq.httpUrl}/api/v1/sessions/${encodeURIComponent('ctl-app/out/watch')}`)).json()) as { protocol: string }
     expect(session.protocol).toBe('amqp')
     const { stdout } = await run(process.execPath, [FLUXMQ_BIN, 'ctl', '--url', fluxmq.httpUrl, 'amqp'])
     expect(stdout).toMatch(/ctl-app .* watch +out \(receives\) +ctl\/#/)

@@ -19,6 +19,16 @@ describe('AMQP senders and receivers on one core', () => {
     expect(Buffer.from(m?.body.content as Buffer).toString()).toBe('hello')
   })
 
+  it('a sender and a receiver of the same name are two links (a link name is unique per direction only)', async () => {
+    const c = await s.client({ container_id: 'twins' })
+    const receiver = await openReceiver(c, { name: 'same', source: { address: 'twin/t' }, credit_window: 10 })
+    const inbox = new Inbox(receiver)
+    const sender = await openSender(c, { name: 'same', target: { address: 'twin/t' } })
+    expect((await sendAndSettle(sender, { body: 'x' })).outcome).toBe('accepted')
+    await inbox.until(1)
+    expect(s.t.server.connectionList()[0]?.links.map((l) => l.clientId).sort()).toEqual(['twins/in/same', 'twins/out/same'])
+  })
+
   it('a receiver without credit gets nothing and loses nothing: everything arrives once it grants credit', async () => {
     const c = await s.client()
     const receiver = await openReceiver(c, { source: { address: 'credit/t' }, credit_window: 0, autoaccept: true })

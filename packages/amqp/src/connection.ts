@@ -8,7 +8,7 @@ import type { Outcome } from './core-link.js'
 import { AmqpErrorCode } from './errors.js'
 import { FrameScanner, GuardedSocket } from './frame-guard.js'
 import { IncomingLink } from './incoming-link.js'
-import type { AmqpLink, LinkHost, MemoryWaiter } from './link-host.js'
+import type { AmqpLink, LinkHost, MemoryWaiter, OversizedMessage } from './link-host.js'
 import { OutgoingLink } from './outgoing-link.js'
 import { saslMechanisms } from './sasl.js'
 import type { ResolvedOptions } from './options.js'
@@ -41,6 +41,48 @@ function holdAttach(link: Sender | Receiver): void {
   const state = (link as unknown as { state: LinkState }).state
   state.local_open = false
   state.open_requests--
+}
+
+/** The parts of a rhea session that `keyLinksByRole` replaces, absent from its typings. */
+interface SessionInternals {
+  links: Record<string, Sender | Receiver>
+  remote: { handles: Record<number, unknown> }
+  local: { handles: Record<number, unknown> }
+  create_sender(name: string): Sender
+  create_receiver(name: string): Receiver
+  on_attach(frame: { performative: { name: string; role: boolean; handle: number } }): void
+  remove_link(link: Sender | Receiver): void
+}
+
+const linkKey = (name: string, weSend: boolean): string => `${weSend ? 'out' : 'in'}:${name}`
+
+/**
+ * [AMQP 2.6.1] A link name is unique per direction, so a peer may attach a sender and a receiver
+ * of the same name (qpid-proton's BlockingConnection names both after the address); rhea keys a
+ * session's links by name alone and would take the second ATTACH for a repeated one. This
+ * session keys them by name and direction.
+ */
+function keyLinksByRole(session: SessionInternals): void {
+  session.on_attach = function (frame) {
+    const { name, role, handle } = frame.performative
+    // role true: the peer is the receiver, we send.
+    const key = linkKey(name, role)
+    let link = this.links[key]
+    if (link === undefined) {
+      link = role ? this.create_sender(name) : this.create_receiver(name)
+      delete this.links[name]
+      this.links[key] = link
+    }
+    this.remote.handles[handle] = link
+    ;(link as unknown as { on_attach(f: unknown): void }).on_attach(frame)
+    ;(link as unknown as { remote: { attach: unknown } }).remote.attach = frame.performative
+  }
+  session.remove_link = function (link) {
+    const handles = link as unknown as { remote: { handle: number }; local: { handle: number } }
+    delete this.remote.handles[handles.remote.handle]
+    delete this.local.handles[handles.local.handle]
+    delete this.links[linkKey(link.name, link.is_sender())]
+  }
 }
 
 /** rhea internals this adapter relies on, absent from its typings. */
@@ -79,7 +121,7 @@ export class AmqpConnection implements LinkHost {
   log: Logger
   private readonly rhea: RheaConnection
   private readonly links = new Map<unknown, IncomingLink | OutgoingLink>()
-  private readonly oversized = new Set<IncomingLink>()
+  private readonly oversized = new Set<OversizedMessage>()
   private connectTimer: NodeJS.Timeout | undefined
   /** Idle watch: when the peer last sent a byte, and the timer that looks at it. */
   private inputAt = performance.now()
@@ -234,11 +276,12 @@ export class AmqpConnection implements LinkHost {
 
   private listen(): void {
     const c = this.rhea
+    c.on('session_open', (context: EventContext) => keyLinksByRole(context.session as unknown as SessionInternals))
     c.on('connection_open', () => {
       clearTimeout(this.connectTimer)
       this.containerId = String(c.container_id ?? '')
       this.log = this.log.child({ container: this.containerId })
-      this.log.debug({ username: this.username }, 'AMQP connection open')
+      this.log.info({ username: this.username }, 'AMQP connection open')
     })
     c.on('receiver_open', (context: EventContext) => this.peerSenderAttached(context.receiver as Receiver))
     c.on('sender_open', (context: EventContext) => this.peerReceiverAttached(context.sender as Sender))
@@ -315,7 +358,7 @@ export class AmqpConnection implements LinkHost {
   }
 
   /** A link detached for an oversized message whose remaining frames are still arriving. */
-  oversizedMessage(link: IncomingLink): void {
+  oversizedMessage(link: OversizedMessage): void {
     this.oversized.add(link)
   }
 
@@ -355,6 +398,8 @@ export class AmqpConnection implements LinkHost {
     clearTimeout(this.connectTimer)
     clearTimeout(this.idleTimer)
     this.endLinks()
+    // Only connections that got as far as OPEN were announced.
+    if (this.containerId !== '') this.log.info({}, 'AMQP connection closed')
     this.host.connectionClosed(this)
   }
 }

@@ -7,7 +7,7 @@ import type { AmqpError } from './conditions.js'
 import { CoreSession } from './core-link.js'
 import type { LinkEnd, PublishOutcome } from './core-link.js'
 import { AmqpErrorCode } from './errors.js'
-import type { AmqpLink, LinkHost, MemoryWaiter } from './link-host.js'
+import type { AmqpLink, LinkHost, MemoryWaiter, OversizedMessage } from './link-host.js'
 import { toCoreMessage } from './message-map.js'
 
 /** rhea's delivery being assembled from several transfer frames, absent from its typings. */
@@ -26,7 +26,7 @@ const PAUSED_FOR_MEMORY = 2
  * the broker absorbed it, and not while the broker asks publishers to wait (a full subscriber
  * queue, limits.max_buffered_bytes): then the peer simply runs out of credit.
  */
-export class IncomingLink implements AmqpLink, LinkEnd, MemoryWaiter {
+export class IncomingLink implements AmqpLink, LinkEnd, MemoryWaiter, OversizedMessage {
   readonly direction = 'in'
   private session: CoreSession | undefined
   /** Credit the peer holds: what we granted and it has not used. */
@@ -63,7 +63,7 @@ export class IncomingLink implements AmqpLink, LinkEnd, MemoryWaiter {
     const host = this.host
     const session = await CoreSession.open(
       host.broker,
-      { clientId: `${host.containerId}/${this.name}`, username: host.username, remoteAddress: host.remoteAddress, window: host.window },
+      { clientId: `${host.containerId}/in/${this.name}`, username: host.username, remoteAddress: host.remoteAddress, window: host.window },
       this,
     )
     if (!(session instanceof CoreSession)) {
@@ -82,11 +82,11 @@ export class IncomingLink implements AmqpLink, LinkEnd, MemoryWaiter {
   }
 
   onMessage(message: AmqpMessage, delivery: AmqpDelivery): void {
+    if (this.closed) return
     const session = this.session
-    if (session === undefined || this.closed) return
-    // [AMQP 2.6.7] A sender may not send beyond its link credit.
-    if (this.credit === 0) {
-      this.host.log.warn({ clientId: session.clientId, code: AmqpErrorCode.Protocol }, 'transfer without link credit')
+    // [AMQP 2.6.7] A sender may not send beyond its link credit (none at all before we attached).
+    if (this.credit === 0 || session === undefined) {
+      this.host.log.warn({ clientId: this.clientId, code: AmqpErrorCode.Protocol }, 'transfer without link credit')
       this.detach({ condition: Condition.TransferLimitExceeded, description: 'transfer without link credit' })
       return
     }

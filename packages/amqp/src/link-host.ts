@@ -21,7 +21,13 @@ export interface LinkHost {
   overMemory(link: MemoryWaiter): boolean
   linkClosed(link: AmqpLink): void
   /** The link was detached for an oversized message: the rest of its frames are discarded as they come. */
-  oversizedMessage(link: MemoryWaiter & { discardOversized(): boolean }): void
+  oversizedMessage(link: OversizedMessage): void
+}
+
+/** A link detached for an oversized message, whose remaining frames are still arriving. */
+export interface OversizedMessage {
+  /** Drops what arrived since; false once the message is complete (nothing left to drop). */
+  discardOversized(): boolean
 }
 
 export interface MemoryWaiter {
@@ -33,7 +39,7 @@ export interface AmqpLink {
   readonly direction: 'in' | 'out'
   readonly name: string
   readonly address: string
-  /** The core session's client id (`<container-id>/<link-name>`); empty until attached. */
+  /** The core session's client id (`<container-id>/<in|out>/<link-name>`); empty until attached. */
   readonly clientId: string
   /** The peer detached it, or its session or connection ended: the core session ends. */
   ended(): void

@@ -71,7 +71,7 @@ export class OutgoingLink implements AmqpLink, LinkEnd {
     const host = this.host
     const session = await CoreSession.open(
       host.broker,
-      { clientId: `${host.containerId}/${this.name}`, username: host.username, remoteAddress: host.remoteAddress, window: host.window },
+      { clientId: `${host.containerId}/out/${this.name}`, username: host.username, remoteAddress: host.remoteAddress, window: host.window },
       this,
     )
     if (!(session instanceof CoreSession)) {

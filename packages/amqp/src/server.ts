@@ -15,7 +15,7 @@ const MEMORY_CHECK_MS = 20
 
 /** One AMQP link as the admin API lists it. */
 export interface AmqpLinkInfo {
-  /** The core session's client id: `<container-id>/<link-name>`. */
+  /** The core session's client id: `<container-id>/<in|out>/<link-name>` (`in`: the peer sends). */
   readonly clientId: string
   readonly container: string
   readonly name: string
@@ -152,7 +152,8 @@ export class AmqpServer implements ConnectionHost {
   linkClosed(link: AmqpLink): void {
     if (link.direction === 'in') this.linksIn--
     else this.linksOut--
-    if (link.direction === 'in') this.waitingForMemory.delete(link as unknown as MemoryWaiter)
+    // Only incoming links wait for memory; deleting what is not there is a no-op.
+    this.waitingForMemory.delete(link as AmqpLink & MemoryWaiter)
   }
 
   connectionClosed(connection: AmqpConnection): void {
