@@ -89,6 +89,7 @@ function keyLinksByRole(session: SessionInternals): void {
 interface RheaConnectionInternals {
   accept(socket: unknown): void
   _process(): void
+  idle(): void
 }
 
 /** [AMQP 3.4] The outcome a disposition's state names, as the core's settlement vocabulary. */
@@ -122,6 +123,9 @@ export class AmqpConnection implements LinkHost {
   private readonly links = new Map<unknown, IncomingLink | OutgoingLink>()
   private readonly oversized = new Set<OversizedMessage>()
   private connectTimer: NodeJS.Timeout | undefined
+  /** Idle watch: when the peer last sent a byte, and the timer that looks at it. */
+  private inputAt = performance.now()
+  private idleTimer: NodeJS.Timeout | undefined
   private closing = false
   /** Write-stall watch: bytes the socket had written at the last sweep, and when that last moved. */
   private progressBytes = 0
@@ -155,9 +159,17 @@ export class AmqpConnection implements LinkHost {
       socket,
       new FrameScanner(options.maxFrameSize),
       (problem) => this.failed(Condition.FramingError, problem, AmqpErrorCode.Framing),
-      () => this.checkMessageSizes(),
+      () => {
+        this.inputAt = performance.now()
+        this.checkMessageSizes()
+      },
     )
-    ;(this.rhea as unknown as RheaConnectionInternals).accept(guarded)
+    const internals = this.rhea as unknown as RheaConnectionInternals
+    // rhea re-arms its idle timer only after a read that completes a frame, so a peer that stops
+    // inside a frame was never closed: our own watch, where every byte counts, replaces it.
+    internals.idle = () => {}
+    internals.accept(guarded)
+    this.watchIdle(2 * options.idleTimeoutMs)
     socket.on('drain', () => this.drained())
     socket.on('close', () => this.socketClosed())
     if (options.connectTimeoutMs > 0) {
@@ -240,6 +252,26 @@ export class AmqpConnection implements LinkHost {
   /** The server closes this connection (shutdown): CLOSE with amqp:connection:forced. */
   terminate(description: string): void {
     this.close({ condition: Condition.ConnectionForced, description })
+  }
+
+  /**
+   * [AMQP 2.4.5] A peer that sends nothing for twice our advertised idle-time-out is closed with
+   * amqp:resource-limit-exceeded. Armed from accept, so it also bounds a peer that stops inside the
+   * protocol header, SASL or OPEN (where the connect timeout is off or longer).
+   */
+  private watchIdle(limitMs: number): void {
+    if (limitMs <= 0) return
+    // One timer per period, not per read: it looks at when the last byte came when it fires.
+    const check = (): void => {
+      const quietMs = performance.now() - this.inputAt
+      if (quietMs < limitMs) {
+        this.idleTimer = setTimeout(check, limitMs - quietMs)
+        return
+      }
+      this.log.info({ quietMs: Math.round(quietMs), limitMs }, 'AMQP peer idle beyond twice the idle time-out, closing')
+      this.close({ condition: Condition.ResourceLimitExceeded, description: 'max idle time exceeded' })
+    }
+    this.idleTimer = setTimeout(check, limitMs)
   }
 
   private listen(): void {
@@ -364,6 +396,7 @@ export class AmqpConnection implements LinkHost {
     if (this.closed) return
     this.closed = true
     clearTimeout(this.connectTimer)
+    clearTimeout(this.idleTimer)
     this.endLinks()
     // Only connections that got as far as OPEN were announced.
     if (this.containerId !== '') this.log.info({}, 'AMQP connection closed')

@@ -99,6 +99,13 @@ describe('bad input closes one connection with a condition, never the broker', (
     await inbox.until(1)
   })
 
+  it('without a connect timeout, a peer that stops inside the protocol header is closed by the idle watch', async () => {
+    await s.start({ connectTimeoutMs: 0, idleTimeoutMs: 200 })
+    const started = Date.now()
+    await raw(s.t.port, HEADER.subarray(0, 4))
+    expect(Date.now() - started).toBeGreaterThanOrEqual(350)
+  })
+
   it('a socket that never opens is closed after the connect timeout', async () => {
     await s.start({ connectTimeoutMs: 200 })
     await raw(s.t.port, HEADER.subarray(0, 4))
