@@ -238,7 +238,9 @@ export class EtcdCluster implements Cluster {
           drained = performance.now()
           return peer.takeOver({ clientId, epoch })
         },
-        (late) => this.log.error({ clientId, epoch, previousNode: from, state: late !== undefined }, 'previous owner surrendered after the takeover gave up on it; its state is dropped'),
+        (late) => {
+          if (late !== undefined) this.log.error({ clientId, epoch, previousNode: from }, 'previous owner surrendered after the takeover gave up on it; its state is dropped')
+        },
       )
       if (asked === UNREACHABLE) {
         window.abandon()
