@@ -19,7 +19,8 @@ async function routeVisible(subscriber: OpenedClient, publisher: MqttClient, top
     `a probe on ${topic}`,
     async () => {
       if (subscriber.inbox.messages.some((m) => m.topic === topic)) return true
-      await publisher.publishAsync(topic, 'probe', { qos: 0 })
+      // Bounded: a publisher whose connection was closed would never settle.
+      await withTimeout(publisher.publishAsync(topic, 'probe', { qos: 0 }), 2_000, `a probe on ${topic} written`)
       return false
     },
     10_000,
@@ -38,6 +39,23 @@ async function timedPublishes(publisher: MqttClient, prefix: string, count: numb
   const started = performance.now()
   for (let i = 0; i < count; i++) await publisher.publishAsync(`${prefix}/${i}`, `m-${i}`, { qos: 1 })
   return performance.now() - started
+}
+
+/** A publisher on `node`, connecting again while the node refuses new sessions (its lease being renewed). */
+async function publisherOn(scene: Scene, node: { readonly nodeId: string; readonly mqttUrl: string }, clientId: string): Promise<OpenedClient> {
+  let opened: OpenedClient | undefined
+  await eventually(
+    `a publisher served by ${node.nodeId}`,
+    async () => {
+      opened = await openClient(node.mqttUrl, { protocolVersion: 5, clientId, connectTimeout: 3_000 })
+      return true
+    },
+    15_000,
+  )
+  if (opened === undefined) throw new Error(`no publisher on ${node.nodeId}`)
+  const client = opened.client
+  scene.cleanup.defer(() => client.endAsync(true))
+  return opened
 }
 
 describe('a stuck peer (SIGSTOP of one broker process)', () => {
@@ -151,17 +169,7 @@ describe('a partition (network namespaces: one node cut off from the other nodes
     // A publisher connected before the cut may have been dropped by n2 meanwhile: when n1's etcd
     // member was raft leader, n2's keepalives go unanswered until the others elect one, and a
     // node that cannot prove its lease stops serving (0x8E). Clients reconnect, as this one does.
-    let majorityPub: OpenedClient | undefined
-    await eventually(
-      'a publisher served by n2',
-      async () => {
-        majorityPub = await openClient(n2.mqttUrl, { protocolVersion: 5, clientId: 'part-pub-2', connectTimeout: 3_000 })
-        return true
-      },
-      10_000,
-    )
-    if (majorityPub === undefined) throw new Error('no publisher on n2')
-    scene.cleanup.defer(() => majorityPub?.client.endAsync(true))
+    const majorityPub = await publisherOn(scene, n2, 'part-pub-2')
     await withTimeout(majorityPub.client.publishAsync('part/majority', 'majority', { qos: 1 }), 10_000, 'PUBACK from n2')
     await eventually('a publish on the majority side', () => onN2?.inbox.messages.some((m) => m.topic === 'part/majority') === true, 10_000)
     // n1 serves no new session while it is cut off.
@@ -182,7 +190,10 @@ describe('a partition (network namespaces: one node cut off from the other nodes
     // A normal member again: the client moves back to n1 with its session.
     const back = await scene.client(n1.mqttUrl, persistent)
     expect(back.connack.sessionPresent).toBe(true)
-    await routeVisible(back, majorityPub.client, 'part/back')
-    for (const c of [majorityPub, back]) await closeClient(c.client)
+    // Healing disturbs etcd again (n1's member rejoins the raft group): n2 may have dropped its
+    // clients once more, so the check publishes from a fresh connection.
+    const healedPub = await publisherOn(scene, n2, 'part-pub-3')
+    await routeVisible(back, healedPub.client, 'part/back')
+    for (const c of [healedPub, back]) await closeClient(c.client)
   }, 240_000)
 })
