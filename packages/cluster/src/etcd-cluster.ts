@@ -1,15 +1,17 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Cluster, ClusterInbound, Logger, Message, SessionClaim, Storage, StoredClaim } from '@fluxmq/core'
-import type { NodeLease, RouteTable, SessionOwnership, SubscriptionStore, WillIndex } from '@fluxmq/cluster-etcd'
+import type { NodeLease, RouteTable, SessionOwner, SessionOwnership, SubscriptionStore, WillIndex } from '@fluxmq/cluster-etcd'
 import type { ForwardRouting, InboundBatch, InboundHandlers, Peer, PeerSet, SurrenderedSession } from '@fluxmq/cluster-transport'
 import { ClusterNodeError, ClusterNodeErrorCode } from './errors.js'
 import { orphanSession } from './orphan-session.js'
 import type { QuorumGuard } from './quorum-guard.js'
 import { RemoteRoutes } from './remote-routes.js'
 import type { RetainedSync } from './retained-sync.js'
+import { ReturningSessions } from './returning-sessions.js'
 import { SessionMirror } from './session-mirror.js'
 import { SessionMoves } from './session-moves.js'
 import { SharedPlacement } from './shared-placement.js'
+import { UNREACHABLE, unlessUnreachable } from './unreachable-owner.js'
 
 export interface EtcdClusterOptions {
   readonly nodeId: string
@@ -73,6 +75,8 @@ export class EtcdCluster implements Cluster {
   /** Client id → the node still holding its state after a takeover that failed. */
   private readonly unfinished = new Map<string, string>()
   private mirror: SessionMirror | undefined
+  /** Hands on what this node had queued for stored sessions that other nodes own now (set at claimStored). */
+  private returning: ReturningSessions | undefined
 
   constructor(private readonly options: EtcdClusterOptions) {
     this.nodeId = options.nodeId
@@ -115,6 +119,7 @@ export class EtcdCluster implements Cluster {
   detach(): void {
     this.inbound = undefined
     this.moves.close()
+    this.returning?.close()
     for (const stop of this.unsubscribe.splice(0)) stop()
   }
 
@@ -140,12 +145,16 @@ export class EtcdCluster implements Cluster {
 
   async claimStored(sessions: readonly StoredClaim[]): Promise<ReadonlyMap<string, number>> {
     const owned = new Map<string, number>()
+    const others = new Map<string, SessionOwner>()
     for (let i = 0; i < sessions.length; i += CLAIM_CONCURRENCY) {
       await Promise.all(
         sessions.slice(i, i + CLAIM_CONCURRENCY).map(async ({ clientId }) => {
           const observed = await this.options.ownership.read(clientId)
           // A live key of another node: that node serves the session now (its lease is alive).
-          if (observed.owner !== undefined && observed.owner.node !== this.nodeId) return
+          if (observed.owner !== undefined && observed.owner.node !== this.nodeId) {
+            others.set(clientId, observed.owner)
+            return
+          }
           const attempt = await this.options.ownership.tryClaim(clientId, observed)
           if (!attempt.won) return
           owned.set(clientId, attempt.claim.epoch)
@@ -153,8 +162,28 @@ export class EtcdCluster implements Cluster {
         }),
       )
     }
-    this.log.info({ stored: sessions.length, owned: owned.size }, 'stored sessions claimed')
+    this.log.info({ stored: sessions.length, owned: owned.size, ownedElsewhere: others.size }, 'stored sessions claimed')
+    this.handOnStored(others)
     return owned
+  }
+
+  /**
+   * A node that returns with its data: what it had queued for the sessions other nodes own now
+   * goes to them, in the background (the peers are known only after join), and is then deleted here.
+   */
+  private handOnStored(others: ReadonlyMap<string, SessionOwner>): void {
+    const mirror = this.mirror
+    if (mirror === undefined) return
+    const disowned = mirror.disown(others.keys())
+    if (disowned.length === 0) return
+    this.returning ??= new ReturningSessions({
+      nodeId: this.nodeId,
+      ownership: this.options.ownership,
+      storage: mirror,
+      send: (node, message, routing) => this.sendTo(node, message, routing),
+      logger: this.log,
+    })
+    for (const stored of disowned) this.returning.handOn(stored, others.get(stored.session.clientId) as SessionOwner)
   }
 
   async acquireSession(clientId: string): Promise<SessionClaim> {
@@ -202,12 +231,29 @@ export class EtcdCluster implements Cluster {
     let surrendered: SurrenderedSession | undefined
     let drained = claimed
     try {
-      // What this node sent the old owner before holding its sends reaches it before the takeover
-      // request: routed there before the surrender, so it is in the state and not held here too.
-      const settled = await Promise.race([peer.drained().then(() => true), sleep(DRAIN_WAIT_MS).then(() => false)])
-      if (!settled) this.log.warn({ clientId, epoch, previousNode: from, waitedMs: DRAIN_WAIT_MS }, 'old owner did not acknowledge earlier forwards; taking over without waiting for them')
-      drained = performance.now()
-      surrendered = await peer.takeOver({ clientId, epoch })
+      const asked = await unlessUnreachable(
+        peer,
+        () => new Set(this.options.members()).has(from),
+        async () => {
+          // What this node sent the old owner before holding its sends reaches it before the takeover
+          // request: routed there before the surrender, so it is in the state and not held here too.
+          const settled = await Promise.race([peer.drained().then(() => true), sleep(DRAIN_WAIT_MS).then(() => false)])
+          if (!settled) this.log.warn({ clientId, epoch, previousNode: from, waitedMs: DRAIN_WAIT_MS }, 'old owner did not acknowledge earlier forwards; taking over without waiting for them')
+          drained = performance.now()
+          return peer.takeOver({ clientId, epoch })
+        },
+        (late) => {
+          if (late !== undefined) this.log.error({ clientId, epoch, previousNode: from }, 'previous owner surrendered after the takeover gave up on it; its state is dropped')
+        },
+      )
+      if (asked === UNREACHABLE) {
+        window.abandon()
+        this.unfinished.delete(clientId)
+        this.moves.claimedHere(clientId)
+        this.log.warn({ clientId, epoch, previousNode: from, waitedMs: Math.round(performance.now() - claimed) }, 'previous owner unreachable, session resumes from etcd')
+        return this.resumeOrphan(clientId, epoch, from)
+      }
+      surrendered = asked
     } catch (err) {
       window.abandon()
       // The claim stays in etcd (it fences the old owner); the next CONNECT of this client here

@@ -5,6 +5,7 @@ import type {
   SessionProtocol,
   SessionRecord,
   Storage,
+  StoredSession,
   StoredState,
   SubscriptionOptions,
   WillRecord,
@@ -65,6 +66,8 @@ export class SessionMirror implements Storage {
   private flushTimer: NodeJS.Immediate | undefined
   private readonly retryTimers = new Set<NodeJS.Timeout>()
   private closed = false
+  /** What open() loaded, until `disown` picks the sessions another node owns. */
+  private readonly loaded = new Map<string, StoredSession>()
 
   private readonly subscriptions: SubscriptionStore
   private readonly wills: WillIndex
@@ -89,6 +92,22 @@ export class SessionMirror implements Storage {
     this.written.delete(clientId)
     this.ended.delete(clientId)
     this.dirty.delete(clientId)
+  }
+
+  /**
+   * The sessions open() loaded that another node owns now: no longer mirrored from here (their
+   * owner writes etcd), returned as loaded. Called once, after the start-up claim.
+   */
+  disown(clientIds: Iterable<string>): StoredSession[] {
+    const disowned: StoredSession[] = []
+    for (const clientId of clientIds) {
+      const stored = this.loaded.get(clientId)
+      if (stored === undefined) continue
+      this.forget(clientId)
+      disowned.push(stored)
+    }
+    this.loaded.clear()
+    return disowned
   }
 
   /** Resolves once every change made so far reached etcd (or was fenced off); for tests and shutdown. */
@@ -117,6 +136,7 @@ export class SessionMirror implements Storage {
       }),
     )
     const state = { ...opened, sessions }
+    for (const stored of sessions) this.loaded.set(stored.session.clientId, stored)
     // What was stored was mirrored before the restart; the core rewrites a session under its new epoch.
     for (const stored of state.sessions) {
       const mirrored = fromRecord(stored.session, new Map(stored.subscriptions.map((s) => [s.filter, s])))

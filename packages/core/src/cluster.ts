@@ -74,7 +74,8 @@ export interface Cluster {
   /**
    * At start-up, before any stored session gets routes or fires a will: which of them this node
    * owns, with the epoch of that ownership. Sessions absent from the answer belong to another node
-   * and are not loaded here.
+   * and are not loaded here; the cluster may hand what they had queued to their owner and then
+   * delete them from the storage.
    */
   claimStored(sessions: readonly StoredClaim[]): Promise<ReadonlyMap<string, number>>
   /** Claims ownership of a session before it is attached here; may take a network round trip. */

@@ -27,6 +27,10 @@ export interface ClusterNodeProcess extends StartedFluxmq {
   readonly nodeId: string
   /** host:port of its embedded etcd member's client listener. */
   readonly etcdClientAddr: string
+  /** Its embedded etcd member's data dir (the member's pid file is there). */
+  readonly etcdDataDir: string
+  /** Its command line, to start it again on the same data (`restartNode`). */
+  readonly args: readonly string[]
 }
 
 /** What `/api/v1/cluster` answers on a clustered node. */
@@ -87,11 +91,23 @@ export async function startCluster(scene: Scene, size: number, extraArgs: readon
       ]
       const started = await scene.broker(args, { startTimeoutMs: 60_000 })
       scene.cleanup.defer(() => started.process.stop('SIGTERM', 10_000))
-      return { ...started, nodeId, etcdClientAddr: `127.0.0.1:${ports[i] as number}` }
+      return { ...started, nodeId, etcdClientAddr: `127.0.0.1:${ports[i] as number}`, etcdDataDir: join(dataDir, 'etcd'), args }
     }),
   )
   for (const node of nodes) await untilJoined(node, size)
   return nodes
+}
+
+/**
+ * Starts a node of `startCluster` again on its data dirs (broker storage and etcd member) after it
+ * died; resolves once it is ready and sees `size` nodes.
+ */
+export async function restartNode(scene: Scene, node: ClusterNodeProcess, size: number): Promise<ClusterNodeProcess> {
+  const started = await scene.broker(node.args, { startTimeoutMs: 60_000 })
+  scene.cleanup.defer(() => started.process.stop('SIGTERM', 10_000))
+  const restarted = { ...node, ...started }
+  await untilJoined(restarted, size)
+  return restarted
 }
 
 /**
@@ -125,6 +141,12 @@ async function untilJoined(node: StartedFluxmq & { readonly nodeId: string }, si
     },
     30_000,
   )
+}
+
+/** The machine dies: the broker and its etcd member, both SIGKILLed. */
+export function killNode(node: ClusterNodeProcess): void {
+  node.process.signal('SIGKILL')
+  killOrphanMember(node.etcdDataDir)
 }
 
 export function killOrphanMember(etcdDataDir: string): void {

@@ -1,0 +1,124 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { MemoryStorage, type Message, type StoredSession } from '@fluxmq/core'
+import { NodeLease, SessionOwnership } from '@fluxmq/cluster-etcd'
+import type { ForwardRouting } from '@fluxmq/cluster-transport'
+import { Cleanup } from '@fluxmq/testing'
+import { ReturningSessions } from './returning-sessions.js'
+import { silent, startEtcd, until, type TestEtcd } from './test-support/etcd.js'
+
+const cleanup = new Cleanup()
+let etcd: TestEtcd
+let n1: SessionOwnership
+let n2: SessionOwnership
+let n3: SessionOwnership
+
+async function ownershipOf(nodeId: string): Promise<SessionOwnership> {
+  const { namespace } = etcd.connect('returning')
+  const lease = cleanup.add(new NodeLease(namespace, { nodeId, ttlSeconds: 5, logger: silent }), (l) => l.stop())
+  await lease.start()
+  return new SessionOwnership(namespace, lease, { nodeId, logger: silent })
+}
+
+beforeAll(async () => {
+  etcd = await startEtcd(cleanup)
+  ;[n1, n2, n3] = await Promise.all(['n1', 'n2', 'n3'].map(ownershipOf)) as [SessionOwnership, SessionOwnership, SessionOwnership]
+}, 60_000)
+afterAll(() => cleanup.run(), 30_000)
+
+function message(topic: string): Message {
+  return { topic, payload: Buffer.from(topic), qos: 1, retain: false, properties: {}, publishedAt: Date.now() }
+}
+
+/** A stored session as node n1 finds it when it starts again: two inflight records (one already PUBREC'd) and two queued. */
+async function storedOn(storage: MemoryStorage, clientId: string): Promise<StoredSession> {
+  await storage.open()
+  storage.putSession({ clientId, protocol: 'mqtt5', expiryInterval: 600, epoch: 1 })
+  storage.putInflight(clientId, { packetId: 1, message: message(`${clientId}/inflight`), qos: 1, retain: false, state: 'publish' })
+  storage.putInflight(clientId, { packetId: 2, message: message(`${clientId}/released`), qos: 2, retain: false, state: 'release' })
+  storage.appendOffline(clientId, message(`${clientId}/offline-1`))
+  storage.appendOffline(clientId, message(`${clientId}/offline-2`))
+  const stored = (await storage.open()).sessions.find((s) => s.session.clientId === clientId)
+  if (stored === undefined) throw new Error(`${clientId} not stored`)
+  return stored
+}
+
+interface Sent {
+  readonly node: string
+  readonly topic: string
+  readonly routing: ForwardRouting
+}
+
+async function offlineCount(storage: MemoryStorage, clientId: string): Promise<number | undefined> {
+  return (await storage.open()).sessions.find((s) => s.session.clientId === clientId)?.offlineCount
+}
+
+describe('ReturningSessions (real etcd)', () => {
+  it('hands unacknowledged inflight then queued messages to the owner, for that client, and deletes them only once accepted', async () => {
+    const storage = new MemoryStorage()
+    const stored = await storedOn(storage, 'c1')
+    const owner = await n2.claim('c1')
+    const sent: Sent[] = []
+    let accept!: () => void
+    const accepted = new Promise<void>((resolve) => (accept = resolve))
+    const returning = new ReturningSessions({
+      nodeId: 'n1',
+      ownership: n1,
+      storage,
+      send: (node, m, routing) => {
+        sent.push({ node, topic: m.topic, routing })
+        return accepted
+      },
+      logger: silent,
+    })
+    returning.handOn(stored, { node: 'n2', epoch: owner.epoch })
+    await until('three messages sent', () => sent.length === 3)
+    // The PUBREC'd QoS 2 message reached the client already: not sent again.
+    expect(sent).toEqual(['c1/inflight', 'c1/offline-1', 'c1/offline-2'].map((topic) => ({ node: 'n2', topic, routing: { relayFor: 'c1' } })))
+    // Not accepted yet: the queue is still whole here.
+    expect(await offlineCount(storage, 'c1')).toBe(2)
+    expect(returning.handing).toBe(1)
+    accept()
+    await returning.settled()
+    expect(await offlineCount(storage, 'c1')).toBeUndefined()
+  })
+
+  it('sends everything again to a newer owner, retries a refused send, and keeps the copy while no node owns the session', async () => {
+    const storage = new MemoryStorage()
+    const moving = await storedOn(storage, 'c2')
+    const first = await n2.claim('c2')
+    const sent: Sent[] = []
+    let refusals = 1
+    const returning = new ReturningSessions({
+      nodeId: 'n1',
+      ownership: n1,
+      storage,
+      send: async (node, m, routing) => {
+        sent.push({ node, topic: m.topic, routing })
+        if (m.topic.startsWith('c2') && node === 'n2' && m.topic.endsWith('offline-2')) {
+          // The session moves on to n3 while n2 takes what n1 sends: n2 may have dropped it.
+          await n3.claim('c2')
+        }
+        if (node === 'n3' && refusals > 0) {
+          refusals -= 1
+          throw new Error('refused')
+        }
+      },
+      logger: silent,
+    })
+    returning.handOn(moving, { node: 'n2', epoch: first.epoch })
+    await returning.settled()
+    const to = (node: string) => sent.filter((s) => s.node === node).map((s) => s.topic)
+    expect(to('n2')).toEqual(['c2/inflight', 'c2/offline-1', 'c2/offline-2'])
+    // Once refused (all three sent in parallel, one refusal fails the round), then accepted.
+    expect(to('n3')).toEqual(['c2/inflight', 'c2/offline-1', 'c2/offline-2', 'c2/inflight', 'c2/offline-1', 'c2/offline-2'])
+    expect(await offlineCount(storage, 'c2')).toBeUndefined()
+
+    // The owner ended the session before the hand-on was confirmed: nobody to give it to, kept here.
+    const orphan = await storedOn(storage, 'c3')
+    const gone = await n2.claim('c3')
+    expect(await n2.release('c3', gone.epoch)).toBe(true)
+    returning.handOn(orphan, { node: 'n2', epoch: gone.epoch })
+    await returning.settled()
+    expect(await offlineCount(storage, 'c3')).toBe(2)
+  })
+})

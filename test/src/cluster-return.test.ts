@@ -1,0 +1,140 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { afterAll, describe, expect, it } from 'vitest'
+import type { IClientOptions } from 'mqtt'
+import { closeClient, setArgs, type OpenedClient } from '@fluxmq/testing'
+import { eventually, killNode, restartNode, startCluster, type ClusterNodeProcess } from './support/cluster.js'
+import { Scene } from './support/fluxmq.js'
+
+// A dead node returns with its data (issue 10, item 2): 3 real fluxmq processes on SQLite, each
+// with its embedded etcd member (lease TTL 5 s). A SIGKILL of a broker stands for its machine
+// dying, so its etcd member is SIGKILLed with it; the node then starts again on both data dirs.
+const SIZE = 3
+// Publishes started at once in the crash scenario: many more than get acknowledged before the kill.
+const TOTAL = 5_000
+
+function persistent(clientId: string): IClientOptions {
+  return { protocolVersion: 5, clientId, clean: false, properties: { sessionExpiryInterval: 600 } }
+}
+
+/** CONNECTs until one is accepted (refused while etcd elects a leader after a member died). */
+async function connectUntilServed(scene: Scene, url: string, options: IClientOptions, timeoutMs: number): Promise<OpenedClient> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      return await scene.client(url, options)
+    } catch (error) {
+      if (Date.now() > deadline) throw error
+      await sleep(200)
+    }
+  }
+}
+
+/** Publishes QoS 0 probes to `topic` until `subscriber` got one: its node's route reached the publisher's node. */
+async function routeVisible(subscriber: OpenedClient, publisher: OpenedClient, topic: string): Promise<void> {
+  await eventually(
+    `a probe on ${topic}`,
+    async () => {
+      if (subscriber.inbox.messages.some((m) => m.topic === topic)) return true
+      await publisher.client.publishAsync(topic, 'probe', { qos: 0 })
+      return false
+    },
+    10_000,
+  )
+}
+
+function payloads(client: OpenedClient, prefix: string): Set<string> {
+  return new Set(client.inbox.messages.filter((m) => m.topic.startsWith(prefix)).map((m) => m.payload.toString()))
+}
+
+function logLines(node: ClusterNodeProcess, msg: string): Record<string, unknown>[] {
+  return node.process.lines.filter((line) => line.msg === msg)
+}
+
+describe('a dead node returns with its data (3 nodes, SQLite)', () => {
+  const scene = new Scene()
+  afterAll(() => scene.cleanup.run(), 60_000)
+  let nodes: ClusterNodeProcess[]
+
+  it('hands what it had queued for a session now owned elsewhere to that owner, then drops its copy', async () => {
+    // Queues long enough for every publish of the crash scenario: none is dropped by the overflow policy.
+    nodes = await startCluster(scene, SIZE, setArgs({ 'storage.type': 'sqlite', 'session.max_offline_messages': 2 * TOTAL }))
+    const [n1, n2] = nodes as [ClusterNodeProcess, ClusterNodeProcess]
+    const sub = await scene.client(n1.mqttUrl, persistent('ret-sub'))
+    await sub.client.subscribeAsync('ret/#', { qos: 1 })
+    const publisher = await scene.client(n2.mqttUrl, { protocolVersion: 5, clientId: 'ret-pub' })
+    await routeVisible(sub, publisher, 'ret/probe')
+    await closeClient(sub.client)
+
+    // Queued on n1 for its offline session: each PUBACK means n1 stored it (n2 waits for its sync).
+    const sent = Array.from({ length: 40 }, (_, i) => `queued-${i}`)
+    for (const [i, payload] of sent.entries()) await publisher.client.publishAsync(`ret/q/${i % 4}`, payload, { qos: 1 })
+
+    const killedAt = Date.now()
+    killNode(n1)
+    // n1 is still registered (its lease lives 5 s) but refuses connections: the takeover gives up
+    // on it at once and the session resumes on n2 from etcd, without what n1 queued.
+    const moved = await connectUntilServed(scene, n2.mqttUrl, persistent('ret-sub'), 30_000)
+    const servedMs = Date.now() - killedAt
+    expect(moved.connack.sessionPresent).toBe(true)
+    expect(payloads(moved, 'ret/q/').size).toBe(0)
+    console.log(`return: the client was served by n2 ${servedMs} ms after n1 died`)
+
+    const returnedAt = Date.now()
+    const back = await restartNode(scene, n1, SIZE)
+    nodes[0] = back
+    await eventually('every message PUBACKed while n1 held the session, at the client on n2', () => payloads(moved, 'ret/q/').size === sent.length, 30_000)
+    console.log(`return: n1's queued messages reached the client ${Date.now() - returnedAt} ms after n1 was started again`)
+    expect([...payloads(moved, 'ret/q/')].sort()).toEqual([...sent].sort())
+    // Logged once the owner's epoch was read again and the local copy deleted, after the delivery.
+    const handedOn = 'queued messages of a returning session handed on to its owner'
+    await eventually('n1 to log the hand-on', () => logLines(back, handedOn).length > 0, 10_000)
+    expect(logLines(back, handedOn)).toEqual([expect.objectContaining({ clientId: 'ret-sub', owner: 'n2', messages: sent.length })])
+
+    // n1's storage no longer holds them: started once more, it finds no stored session.
+    killNode(back)
+    const again = await restartNode(scene, back, SIZE)
+    nodes[0] = again
+    expect(logLines(again, 'stored sessions claimed')).toEqual([expect.objectContaining({ stored: 0 })])
+    // And nothing is delivered twice to the client meanwhile.
+    expect(moved.inbox.messages.filter((m) => m.topic.startsWith('ret/q/'))).toHaveLength(sent.length)
+    for (const c of [moved, publisher]) await closeClient(c.client)
+  }, 240_000)
+
+  it('loses no message PUBACKed to a publisher when a node crashes and restarts', async () => {
+    const [n1, , n3] = nodes as [ClusterNodeProcess, ClusterNodeProcess, ClusterNodeProcess]
+    // One persistent subscriber on the node that crashes (offline there), one online elsewhere.
+    const local = await connectUntilServed(scene, n1.mqttUrl, persistent('crash-local'), 30_000)
+    await local.client.subscribeAsync('crash/#', { qos: 1 })
+    await closeClient(local.client)
+    const remote = await scene.client(n3.mqttUrl, persistent('crash-remote'))
+    await remote.client.subscribeAsync('crash/#', { qos: 1 })
+    const publisher = await scene.client(n1.mqttUrl, { protocolVersion: 5, clientId: 'crash-pub', reconnectPeriod: 0 })
+    await routeVisible(remote, publisher, 'crash/probe')
+
+    // A window of QoS 1 publishes in flight when n1 dies: whatever got its PUBACK must survive.
+    const acked = new Set<string>()
+    const closed = new Promise<void>((resolve) => publisher.client.once('close', () => resolve()))
+    for (let i = 0; i < TOTAL; i++) {
+      // The ones in flight when n1 dies never settle (no reconnect): only the acknowledged count.
+      publisher.client.publishAsync(`crash/m/${i % 8}`, `m-${i}`, { qos: 1 }).then(
+        () => acked.add(`m-${i}`),
+        () => undefined,
+      )
+    }
+    await eventually('some publishes acknowledged', () => acked.size >= 100, 20_000)
+    killNode(n1)
+    await closed
+    const ackedAtCrash = new Set(acked)
+    console.log(`crash: ${ackedAtCrash.size} of ${TOTAL} QoS 1 publishes were PUBACKed before n1 died`)
+    expect(ackedAtCrash.size).toBeGreaterThanOrEqual(100)
+    expect(ackedAtCrash.size).toBeLessThan(TOTAL)
+
+    const back = await restartNode(scene, n1, SIZE)
+    nodes[0] = back
+    const resumed = await connectUntilServed(scene, back.mqttUrl, persistent('crash-local'), 30_000)
+    expect(resumed.connack.sessionPresent).toBe(true)
+    await eventually('every PUBACKed message at the subscriber of the restarted node', () => [...ackedAtCrash].every((p) => payloads(resumed, 'crash/m/').has(p)), 30_000)
+    await eventually('every PUBACKed message at the subscriber on n3', () => [...ackedAtCrash].every((p) => payloads(remote, 'crash/m/').has(p)), 30_000)
+    for (const c of [resumed, remote]) await closeClient(c.client)
+  }, 240_000)
+})
