@@ -33,8 +33,8 @@ function message(topic: string): Message {
 async function storedOn(storage: MemoryStorage, clientId: string): Promise<StoredSession> {
   await storage.open()
   storage.putSession({ clientId, protocol: 'mqtt5', expiryInterval: 600, epoch: 1 })
-  storage.putInflight(clientId, { packetId: 1, message: message(`${clientId}/inflight`), qos: 1, retain: false, state: 'publish' })
-  storage.putInflight(clientId, { packetId: 2, message: message(`${clientId}/released`), qos: 2, retain: false, state: 'release' })
+  storage.putInflight(clientId, { deliveryId: 0x10001, message: message(`${clientId}/inflight`), qos: 1, retain: false, state: 'delivered' })
+  storage.putInflight(clientId, { deliveryId: 0x10002, message: message(`${clientId}/released`), qos: 2, retain: false, state: 'received' })
   storage.appendOffline(clientId, message(`${clientId}/offline-1`))
   storage.appendOffline(clientId, message(`${clientId}/offline-2`))
   const stored = (await storage.open()).sessions.find((s) => s.session.clientId === clientId)

@@ -107,7 +107,7 @@ export class ReturningSessions {
    */
   private async queued(stored: StoredSession): Promise<Message[]> {
     const { clientId } = stored.session
-    const inflight = stored.inflight.filter((record) => record.state === 'publish').map((record) => record.message)
+    const inflight = stored.inflight.filter((record) => record.state === 'delivered').map((record) => record.message)
     if (stored.offlineCount === 0) return inflight
     const offline = await this.options.storage.takeOffline(clientId, stored.offlineCount)
     for (const message of offline) this.options.storage.appendOffline(clientId, message)
