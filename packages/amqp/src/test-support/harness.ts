@@ -1,42 +1,14 @@
 import { Broker, MemoryStorage } from '@fluxmq/core'
-import type { BrokerOptions, Logger } from '@fluxmq/core'
+import type { BrokerOptions } from '@fluxmq/core'
 import rhea from 'rhea'
 import type { Connection, ConnectionOptions, EventContext, Message, Receiver, ReceiverOptions, Sender, SenderOptions } from 'rhea'
+import { RecordingLogger } from '@fluxmq/testing'
 import { afterEach } from 'vitest'
 import { AmqpServer } from '../server.js'
 import type { AmqpServerOptions } from '../options.js'
 
-export interface LogLine {
-  readonly level: 'debug' | 'info' | 'warn' | 'error'
-  readonly obj: Record<string, unknown>
-  readonly msg: string | undefined
-}
-
-/** A Logger that keeps every line (bindings merged) so tests can assert on what was logged. */
-export class RecordingLogger implements Logger {
-  constructor(
-    readonly lines: LogLine[] = [],
-    private readonly bindings: Record<string, unknown> = {},
-  ) {}
-  debug(obj: object, msg?: string): void {
-    this.push('debug', obj, msg)
-  }
-  info(obj: object, msg?: string): void {
-    this.push('info', obj, msg)
-  }
-  warn(obj: object, msg?: string): void {
-    this.push('warn', obj, msg)
-  }
-  error(obj: object, msg?: string): void {
-    this.push('error', obj, msg)
-  }
-  child(bindings: Record<string, unknown>): Logger {
-    return new RecordingLogger(this.lines, { ...this.bindings, ...bindings })
-  }
-  private push(level: LogLine['level'], obj: object, msg: string | undefined): void {
-    this.lines.push({ level, obj: { ...this.bindings, ...obj }, msg })
-  }
-}
+export { RecordingLogger } from '@fluxmq/testing'
+export type { RecordedLine as LogLine } from '@fluxmq/testing'
 
 export interface TestBroker {
   readonly broker: Broker
