@@ -254,7 +254,8 @@ export class ClusterNode {
       nodeId: this.options.nodeId,
       registered: this.registered,
       transportAddr: this.transportAddr,
-      members: [...this.registry.members.keys()],
+      // In node-id order: the registry's order follows when records were (re)written.
+      members: [...this.registry.members.keys()].sort(),
       leaving: [...this.registry.members.values()].filter((info) => info.leaving === true).map((info) => info.nodeId),
       leaseHeld: this.lease.id !== undefined,
       peers: this.peers.states,
