@@ -8,7 +8,7 @@ import { startFaultyBroker } from './test-support/faulty-broker.mjs'
 
 const benchDir = fileURLToPath(new URL('..', import.meta.url))
 const root = fileURLToPath(new URL('../..', import.meta.url))
-const FAN_IN = { pubs: 4, subs: 1, pubTopic: 'bench/in/{i}', subFilter: 'bench/in/+', qos: 0, payload: 64, warmup: 0.2, duration: 0.5, drain: 3, quiet: 0.5 }
+const FAN_IN = { pubs: 4, subs: 1, pubTopic: 'bench/in/{i}', subFilter: 'bench/in/+', qos: 0, payload: 64, warmup: 0.2, duration: 1.5, drain: 3, quiet: 0.5 }
 // At most 5,000 messages per publisher: the faulty broker relays them all within the drain bound
 // even on a loaded machine, so the exact accounting never meets "undelivered at the bound".
 const BOUNDED = { ...FAN_IN, count: 5000 }
