@@ -61,16 +61,17 @@ describe('NodeLease on a 3-member etcd', () => {
     const cluster = await startEtcdCluster(three, 3)
     const { namespace } = cluster.connect('lease-c')
     const logger = new RecordingLogger()
-    const lease = three.add(new NodeLease(namespace, { nodeId: 'n3', ttlSeconds: 5, logger }), (l) => l.stop())
+    const lease = three.add(new NodeLease(namespace, { nodeId: 'n3', ttlSeconds: 3, logger }), (l) => l.stop())
     await lease.start()
     const first = lease.requireId()
     let lost = false
     lease.onLost(() => (lost = true))
-    // Whichever member the keepalive stream used, one of the three dies for longer than two TTLs.
-    // 5 s, not less: when the dead member led the raft, the election and the etcd client's
-    // reconnection to another member took 2–3 s on a loaded machine (shorter TTLs failed in CI).
+    // The keepalive stream opens at the first tick; then one member dies for longer than three TTLs.
+    // When it was the stream's member, the pool may pick it again on reopening (it picks at random):
+    // before reopening promptly, two such picks spent the whole TTL and the lease was lost.
+    await new Promise((resolve) => setTimeout(resolve, 1_500))
     await (cluster.members[0] as EtcdMember).stop()
-    await new Promise((resolve) => setTimeout(resolve, 11_000))
+    await new Promise((resolve) => setTimeout(resolve, 10_000))
     expect(lost).toBe(false)
     expect(lease.id).toBe(first)
     await namespace.put('nodes/n3').value('still').lease(first)

@@ -21,6 +21,11 @@ type State = 'idle' | 'alive' | 'lost' | 'stopped'
  * `sent + TTL` of the last answered keepalive: "lost" fires at that instant when no later keepalive
  * was answered (etcd unreachable or without quorum), never later. From then on a new lease is
  * requested with backoff; "granted" fires with its id, and owners write their keys again on it.
+ *
+ * Within the TTL the keepalive stream moves between members promptly: a stream that breaks, or
+ * whose keepalive goes unanswered for half an interval, is reopened at once and then with short
+ * backoff (the pool picks a member at random and may pick the dead one again), not at the next
+ * tick: waiting a tick per unlucky pick spent a whole 5 s TTL on a dead member of three.
  */
 export class NodeLease {
   private state: State = 'idle'
@@ -29,8 +34,13 @@ export class NodeLease {
   private stream: IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse> | undefined
   /** Send times of keepalives not answered yet, oldest first (answers come back in order). */
   private sentTimes: number[] = []
-  private opening = false
+  /** Start of the pending stream open, 0 when none; a newer attempt supersedes one that hangs. */
+  private openingSince = 0
+  private openAttempt = 0
+  private reopenBackoff = 0
   private keepaliveTimer: NodeJS.Timeout | undefined
+  private answerTimer: NodeJS.Timeout | undefined
+  private reopenTimer: NodeJS.Timeout | undefined
   private watchdog: NodeJS.Timeout | undefined
   private regrantTimer: NodeJS.Timeout | undefined
   private readonly granted = new Listeners<[leaseId: string]>()
@@ -81,6 +91,7 @@ export class NodeLease {
     clearInterval(this.keepaliveTimer)
     clearTimeout(this.watchdog)
     clearTimeout(this.regrantTimer)
+    clearTimeout(this.reopenTimer)
     this.closeStream()
     if (wasAlive && id !== undefined) await this.revoke(id)
   }
@@ -109,17 +120,10 @@ export class NodeLease {
 
   private sendKeepalive(): void {
     if (this.state !== 'alive' || this.leaseId === undefined) return
-    const oldest = this.sentTimes[0]
-    if (this.stream !== undefined && oldest !== undefined && Date.now() - oldest > this.intervalMs()) {
-      // A member that stopped answering without closing the stream (hung, partitioned): try another.
-      this.log.warn({ unansweredMs: Date.now() - oldest }, 'node lease keepalive unanswered, reopening the stream')
-      this.closeStream()
-    }
-    if (this.stream === undefined) this.openStream()
-    else {
-      this.sentTimes.push(Date.now())
-      this.stream.write({ ID: this.leaseId })
-    }
+    if (this.stream === undefined) return this.openStream()
+    this.sentTimes.push(Date.now())
+    this.stream.write({ ID: this.leaseId })
+    if (this.answerTimer === undefined) this.armAnswerTimer()
   }
 
   /** Keepalive period: a third of the TTL, as etcd's own Go client does. */
@@ -127,14 +131,21 @@ export class NodeLease {
     return (this.options.ttlSeconds * 1000) / 3
   }
 
+  /** How long an answer may take before the member is presumed hung or partitioned. */
+  private patienceMs(): number {
+    return this.intervalMs() / 2
+  }
+
   private openStream(): void {
-    // One attempt at a time: ticks that find it still pending just wait for it.
-    if (this.opening) return
-    this.opening = true
+    // One attempt at a time, unless the pending one hangs (a member that accepts and never answers).
+    if (this.openingSince !== 0 && Date.now() - this.openingSince < this.patienceMs()) return
+    this.openingSince = Date.now()
+    const attempt = ++this.openAttempt
     const id = this.leaseId
     this.etcd.leaseClient.leaseKeepAlive().then(
       (stream) => {
-        this.opening = false
+        if (attempt !== this.openAttempt) return stream.cancel()
+        this.openingSince = 0
         if (this.state !== 'alive' || this.leaseId !== id) return stream.cancel()
         this.stream = stream
         this.sentTimes = []
@@ -144,8 +155,10 @@ export class NodeLease {
         this.sendKeepalive()
       },
       (error: unknown) => {
-        this.opening = false
+        if (attempt !== this.openAttempt) return
+        this.openingSince = 0
         this.log.warn({ err: describeCause(error) }, 'node lease keepalive stream could not be opened')
+        this.scheduleReopen()
       },
     )
   }
@@ -153,22 +166,53 @@ export class NodeLease {
   private onKeepaliveAnswer(stream: unknown, res: ILeaseKeepAliveResponse): void {
     const sent = this.sentTimes.shift()
     if (stream !== this.stream || sent === undefined || this.state !== 'alive') return
+    this.reopenBackoff = 0
+    clearTimeout(this.answerTimer)
+    this.answerTimer = undefined
+    if (this.sentTimes.length > 0) this.armAnswerTimer()
     const ttl = Number(res.TTL)
     // TTL 0: etcd no longer knows the lease (it expired while we could not reach etcd).
     if (ttl <= 0) this.declareLost('etcd reports the lease expired')
     else this.extend(sent, ttl)
   }
 
+  private armAnswerTimer(): void {
+    const oldest = this.sentTimes[0]
+    if (oldest === undefined) return
+    this.answerTimer = setTimeout(() => {
+      this.answerTimer = undefined
+      if (this.stream === undefined || this.sentTimes[0] !== oldest) return
+      this.log.warn({ unansweredMs: Date.now() - oldest }, 'node lease keepalive unanswered, reopening the stream')
+      this.closeStream()
+      this.scheduleReopen()
+    }, Math.max(0, oldest + this.patienceMs() - Date.now()))
+  }
+
   private onStreamBroken(stream: unknown, error: unknown): void {
     if (stream !== this.stream) return
     this.closeStream()
-    if (this.state === 'alive') this.log.warn({ err: describeCause(error) }, 'node lease keepalive stream broke, reopening')
+    if (this.state !== 'alive') return
+    this.log.warn({ err: describeCause(error) }, 'node lease keepalive stream broke, reopening')
+    this.scheduleReopen()
+  }
+
+  /** At once the first time, then 100 ms doubling up to one interval, until an answer arrives. */
+  private scheduleReopen(): void {
+    if (this.reopenTimer !== undefined || this.state !== 'alive') return
+    const delayMs = this.reopenBackoff === 0 ? 0 : Math.min(this.intervalMs(), this.reopenBackoff)
+    this.reopenBackoff = Math.max(100, this.reopenBackoff * 2)
+    this.reopenTimer = setTimeout(() => {
+      this.reopenTimer = undefined
+      if (this.state === 'alive' && this.stream === undefined) this.openStream()
+    }, delayMs)
   }
 
   private closeStream(): void {
     this.stream?.cancel()
     this.stream = undefined
     this.sentTimes = []
+    clearTimeout(this.answerTimer)
+    this.answerTimer = undefined
   }
 
   private extend(sent: number, ttlSeconds: number): void {
