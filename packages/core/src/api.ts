@@ -165,18 +165,20 @@ export interface BrokerCore {
   /** The connection is gone (DISCONNECT, socket closed, protocol error, keepalive). */
   disconnect(session: SessionHandle, options: DisconnectOptions): void
 
-  /** Routes a publish. `from` is null for broker-made messages. QoS 2 uses receiveQos2 instead. */
+  /** Routes a publish. `from` is null for broker-made messages. Exactly-once (MQTT QoS 2) uses publishExactlyOnce instead. */
   publish(from: SessionHandle | null, message: Message): PublishResult
   /**
-   * Incoming QoS 2 PUBLISH [MQTT-4.3.3]: routed on first receipt, its packet id remembered until
-   * PUBREL; a duplicate with a remembered id is not routed again ('duplicate').
+   * An exactly-once incoming transfer (MQTT QoS 2 PUBLISH [MQTT-4.3.3]): routed on first receipt,
+   * its transfer id (the MQTT packet id) remembered until released; a duplicate with a remembered
+   * id is not routed again ('duplicate').
    */
-  receiveQos2(from: SessionHandle, packetId: number, message: Message): PublishResult & { readonly duplicate: boolean }
+  publishExactlyOnce(from: SessionHandle, transferId: number, message: Message): PublishResult & { readonly duplicate: boolean }
   /**
-   * PUBREL: the incoming packet id is free for a new message; it stays known as released, so a
-   * PUBREL repeated after a reconnect is true again. False when it was unknown (PacketIdentifierNotFound).
+   * The sender released the transfer id (MQTT PUBREL): it is free for a new message and stays known
+   * as released, so a release repeated after a reconnect is true again. False when it was unknown
+   * (MQTT answers PacketIdentifierNotFound).
    */
-  releaseQos2(from: SessionHandle, packetId: number): boolean
+  releaseExactlyOnce(from: SessionHandle, transferId: number): boolean
 
   /** The session's link has credit again after `ClientLink.hasCredit()` answered false: queued deliveries go out. */
   creditAvailable(session: SessionHandle): void

@@ -66,7 +66,7 @@ describe('Broker and the Cluster seam', () => {
       ['inflight', 0x20011, true],
       ['queued', 0x20012, false],
     ])
-    expect(w.broker.releaseQos2(c.handle, 5)).toBe(true)
+    expect(w.broker.releaseExactlyOnce(c.handle, 5)).toBe(true)
     const stored = (await w.storage.open()).sessions.find((s) => s.session.clientId === 'c')
     expect(stored?.subscriptions.map((s) => s.filter)).toEqual(['inbox/+'])
   })

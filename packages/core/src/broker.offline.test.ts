@@ -186,7 +186,7 @@ describe('Broker offline queue and resend', () => {
     const inflight = c.link.take()[0]
     c.disconnect()
     pub.publish('t', 'queued', 2)
-    w.broker.receiveQos2(pub.handle, 42, message(w.clock, 'x', 'q', 2))
+    w.broker.publishExactlyOnce(pub.handle, 42, message(w.clock, 'x', 'q', 2))
     // A crash: the old broker is dropped without stop(); a new one opens the same storage.
     await w.storage.close()
     const w2 = await createWorld({}, { clock: w.clock, storage: w.storage })
@@ -199,7 +199,7 @@ describe('Broker offline queue and resend', () => {
       ['queued', false, false, [9]],
     ])
     const pub2 = await connect(w2, 'p', persistent)
-    expect(w2.broker.releaseQos2(pub2.handle, 42)).toBe(true)
+    expect(w2.broker.releaseExactlyOnce(pub2.handle, 42)).toBe(true)
   })
 
   it('[MQTT-4.3.3-11] after a crash, a PUBREL repeated for an id whose release was stored is answered with success; [MQTT-4.3.3-12] the id then carries a new message', async () => {
@@ -207,16 +207,16 @@ describe('Broker offline queue and resend', () => {
     const sub = await connect(w, 's', persistent)
     sub.subscribe('t', 2)
     const pub = await connect(w, 'p', persistent)
-    w.broker.receiveQos2(pub.handle, 42, message(w.clock, 't', 'first', 2))
-    expect(w.broker.releaseQos2(pub.handle, 42)).toBe(true)
+    w.broker.publishExactlyOnce(pub.handle, 42, message(w.clock, 't', 'first', 2))
+    expect(w.broker.releaseExactlyOnce(pub.handle, 42)).toBe(true)
     // The PUBCOMP never left: the broker dies, the client sends its PUBREL again after the restart.
     await w.storage.close()
     const w2 = await createWorld({}, { clock: w.clock, storage: w.storage })
     const pub2 = await connect(w2, 'p', persistent)
     const sub2 = await connect(w2, 's', persistent)
     sub2.link.take()
-    expect(w2.broker.releaseQos2(pub2.handle, 42)).toBe(true)
-    expect(w2.broker.receiveQos2(pub2.handle, 42, message(w.clock, 't', 'second', 2)).duplicate).toBe(false)
+    expect(w2.broker.releaseExactlyOnce(pub2.handle, 42)).toBe(true)
+    expect(w2.broker.publishExactlyOnce(pub2.handle, 42, message(w.clock, 't', 'second', 2)).duplicate).toBe(false)
     expect(sub2.link.take().map((r) => r.payload)).toEqual(['second'])
   })
 

@@ -385,22 +385,22 @@ export class Broker implements BrokerCore, ClusterInbound {
     return rejected === matched ? Refusal.QuotaExceeded : 'accepted'
   }
 
-  receiveQos2(from: SessionHandle, packetId: number, message: Message): PublishResult & { readonly duplicate: boolean } {
+  publishExactlyOnce(from: SessionHandle, transferId: number, message: Message): PublishResult & { readonly duplicate: boolean } {
     const s = this.registry.live(from)
     if (s === undefined) return { reason: STALE.reason, duplicate: false }
     // [MQTT-4.3.3-10] Until PUBREL, a PUBLISH with the same packet id is acknowledged, never routed again.
-    if (s.incomingQos2.has(packetId)) return { reason: 'accepted', duplicate: true }
+    if (s.incomingQos2.has(transferId)) return { reason: 'accepted', duplicate: true }
     const r = this.publish(from, message)
     // A failed PUBREC ends the exchange: the id is not remembered.
     if (isRefusal(r.reason)) return { reason: r.reason, duplicate: false }
-    s.receiveIncoming(packetId)
+    s.receiveIncoming(transferId)
     const sync = s.stored ? this.storage.sync() : undefined
     const durable = sync === undefined ? r.durable : r.durable === undefined ? sync : bothResolved(r.durable, sync)
     return { reason: r.reason, durable, backpressure: r.backpressure, duplicate: false }
   }
 
-  releaseQos2(from: SessionHandle, packetId: number): boolean {
-    return this.registry.live(from)?.releaseIncoming(packetId) ?? false
+  releaseExactlyOnce(from: SessionHandle, transferId: number): boolean {
+    return this.registry.live(from)?.releaseIncoming(transferId) ?? false
   }
 
   creditAvailable(session: SessionHandle): void {

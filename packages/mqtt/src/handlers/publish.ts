@@ -60,7 +60,7 @@ export function handlePublish(connection: Connection, packet: IPublishPacket): v
   }
   const session = connection.session!
   // [MQTT-4.3.3-10] the core routes the first receipt only; a resend with a remembered id is only acknowledged.
-  const result = qos === 2 ? connection.broker.receiveQos2(session, packetId, message) : connection.broker.publish(session, message)
+  const result = qos === 2 ? connection.broker.publishExactlyOnce(session, packetId, message) : connection.broker.publish(session, message)
   afterDurable(connection, result, qos, packetId)
   connection.afterPublish(result.backpressure)
 }

@@ -10,7 +10,7 @@ import type { Connection } from '../connection.js'
  */
 export function handlePubrel(connection: Connection, packet: IPubrelPacket): void {
   const packetId = packet.messageId ?? 0
-  const known = connection.broker.releaseQos2(connection.session!, packetId)
+  const known = connection.broker.releaseExactlyOnce(connection.session!, packetId)
   connection.inboundQos2.delete(packetId)
   // [MQTT-4.3.3-11] the receiver answers PUBREL with PUBCOMP; unknown id: 0x92 (§3.7.2.1).
   connection.send(encodeAck(AckType.Pubcomp, packetId, known ? ReasonCode.Success : ReasonCode.PacketIdentifierNotFound, connection.v5))
