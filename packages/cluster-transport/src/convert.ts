@@ -192,25 +192,25 @@ function fromWireSubscription(w: WireSubscription): SubscriptionOptions {
 // other way round (new to old) an unsettled delivery's id does not fit a packet id.
 function toWireInflight(r: InflightRecord): WireInflight {
   return create(InflightSchema, {
-    packetId: r.deliveryId,
+    deliveryId: r.deliveryId,
     message: toWireMessage(r.message),
     qos: r.qos,
     retain: r.retain,
     subscriptionIds: r.subscriptionIds === undefined ? [] : [...r.subscriptionIds],
-    state: r.state === 'delivered' ? InflightState.PUBLISH : InflightState.RELEASE,
+    state: r.state === 'delivered' ? InflightState.DELIVERED : InflightState.RECEIVED,
   })
 }
 
 function fromWireInflight(w: WireInflight): InflightRecord {
-  if (w.message === undefined) throw invalid(`inflight ${w.packetId} without a message`)
+  if (w.message === undefined) throw invalid(`inflight ${w.deliveryId} without a message`)
   const qos = qosOf(w.qos, 'inflight')
-  if (qos === 0) throw invalid(`inflight ${w.packetId} at QoS 0`)
+  if (qos === 0) throw invalid(`inflight ${w.deliveryId} at QoS 0`)
   let state: InflightRecord['state']
-  if (w.state === InflightState.PUBLISH) state = 'delivered'
-  else if (w.state === InflightState.RELEASE) state = 'received'
+  if (w.state === InflightState.DELIVERED) state = 'delivered'
+  else if (w.state === InflightState.RECEIVED) state = 'received'
   else throw invalid(`inflight state ${w.state}`)
   const record: { -readonly [K in keyof InflightRecord]: InflightRecord[K] } = {
-    deliveryId: w.packetId,
+    deliveryId: w.deliveryId,
     message: fromWireMessage(w.message),
     qos,
     retain: w.retain,
