@@ -22,7 +22,7 @@ async function faulty(options) {
   return broker
 }
 
-describe('AMQP generator', () => {
+describe('AMQP generator', { timeout: 30_000 }, () => {
   it('counts nothing lost, duplicated or reordered through a broker that forwards everything, and measures latency', async () => {
     const broker = await faulty()
     const result = await runAmqpLoad(root, 'fluxmq', PAIRS, { amqp: broker.port, mqtt: 0 }, 'clean')

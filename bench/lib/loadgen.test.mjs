@@ -28,7 +28,8 @@ async function faulty(options) {
   return broker
 }
 
-describe('loadgen run', () => {
+// Each test runs the real generator for 1–2 s against a real socket; a loaded machine stretches that.
+describe('loadgen run', { timeout: 30_000 }, () => {
   it('counts nothing lost, duplicated or reordered through a broker that forwards everything', async () => {
     const broker = await faulty()
     const result = await runLoad(binary, FAN_IN, { pub: broker.port, sub: broker.port }, 'clean')
@@ -76,7 +77,7 @@ describe('loadgen run', () => {
   })
 })
 
-describe('loadgen run, open loop (no end-to-end window)', () => {
+describe('loadgen run, open loop (no end-to-end window)', { timeout: 30_000 }, () => {
   // 500 messages per publisher fit in the loopback socket buffers: sending them all never depends
   // on how fast the faulty broker reads.
   const FLOOD = { ...FAN_IN, count: 500, warmup: 0.1 }
@@ -127,7 +128,7 @@ describe('loadgen run, open loop (no end-to-end window)', () => {
   })
 })
 
-describe('loadgen idle', () => {
+describe('loadgen idle', { timeout: 30_000 }, () => {
   it('holds the connections open until told to close them', async () => {
     const sink = await launch('sink', { root, workDir: benchDir + '.build' })
     cleanups.push(() => sink.stop())

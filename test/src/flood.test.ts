@@ -93,7 +93,8 @@ describe('floods of publishers that never wait', () => {
     await until(() => sub.lines() === before + 1, 5000, 'the last message')
     expect(fluxmq.process.lines.some((l) => l.msg === 'client accepts no bytes, disconnecting')).toBe(false)
     console.log(`mosquitto_pub -l flood: ${sub.lines() - 1} of ${total} delivered, ${dropped} dropped (queue_full), counted in /metrics`)
-  }, 120_000)
+    // About 35 s on a quiet 2-core machine; a machine shared with other work (load 15–20) took over 120 s.
+  }, 300_000)
 
   it('QoS 1 publishers that never wait into one slow subscriber: nothing PUBACKed is dropped, nobody is disconnected (backpressure)', async () => {
     const fluxmq = await scene.broker(setArgs({ 'session.max_offline_messages': 100 }))
