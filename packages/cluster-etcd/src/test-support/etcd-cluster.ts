@@ -1,9 +1,8 @@
 import { createServer } from 'node:net'
 import { join } from 'node:path'
-import type { Cleanup } from '@fluxmq/testing'
+import { type Cleanup, RecordingLogger } from '@fluxmq/testing'
 import { type EtcdConnection, connectEtcd } from '../client.js'
 import { EtcdMember, type EtcdMemberTls } from '../etcd-member.js'
-import { RecordingLogger } from './recording-logger.js'
 
 /** Ports the OS just handed out (held together, so no two are equal, then released for etcd). */
 export async function freePorts(count: number): Promise<number[]> {
