@@ -1,22 +1,13 @@
-import { createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { ClusterInbound, Logger, Message, TransferredSession } from '@fluxmq/core'
+import type { ClusterInbound, Message, TransferredSession } from '@fluxmq/core'
 import { Cleanup } from '@fluxmq/testing'
 import { connectEtcd, keyspace } from '@fluxmq/cluster-etcd'
 import { ClusterNode, type ClusterNodeOptions } from './cluster-node.js'
-
-const silent: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined, child: () => silent }
-
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: count }, () => new Promise<Server>((resolve) => { const s = createServer(); s.listen(0, '127.0.0.1', () => resolve(s)) })),
-  )
-  const ports = servers.map((server) => (server.address() as { port: number }).port)
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))))
-  return ports
-}
+import { sharedMemberEtcd, until } from './test-support/etcd.js'
+import { silent } from './test-support/silent.js'
+import { freePorts } from './test-support/ports.js'
 
 /** The local broker's side as the cluster sees it: records what peers hand it. */
 class RecordingInbound implements ClusterInbound {
@@ -51,13 +42,6 @@ function message(topic: string, retain = false): Message {
   return { topic, payload: Buffer.from(`to ${topic}`), qos: 1, retain, properties: {}, publishedAt: Date.now() }
 }
 
-async function until(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(20)
-  }
-}
 
 // Two nodes on one real etcd member (node a embeds it, node b is its client) and real transport servers.
 const cleanup = new Cleanup()
@@ -70,8 +54,8 @@ let etcdClientPort = 0
 let options: (nodeId: 'a' | 'b' | 'c', embedded: boolean) => ClusterNodeOptions
 
 beforeAll(async () => {
-  const [client, peer] = await freePorts(2)
-  etcdClientPort = client as number
+  const [client, peer] = (await freePorts(2)) as [number, number]
+  etcdClientPort = client
   const base = cleanup.tempDir('fluxmq-cluster-')
   options = (nodeId: 'a' | 'b' | 'c', embedded: boolean): ClusterNodeOptions => ({
     nodeId,
@@ -79,14 +63,7 @@ beforeAll(async () => {
     version: '0.0.0',
     clientAddrs: {},
     logger: silent,
-    etcd: {
-      embedded: embedded
-        ? { binary: process.env.FLUXMQ_TEST_ETCD ?? 'etcd', dataDir: join(base, 'etcd'), clientAddr: `127.0.0.1:${client}`, peerAddr: `127.0.0.1:${peer}`, initialCluster: '' }
-        : undefined,
-      endpoints: [`127.0.0.1:${client}`],
-      leaseTtlMs: 5_000,
-      retainedThresholdBytes: 16,
-    },
+    etcd: sharedMemberEtcd({ client, peer }, join(base, 'etcd'), embedded, 16),
     transport: { host: '127.0.0.1', port: 0, advertiseAddr: '', tls: undefined },
     sync: () => {
       syncs[nodeId] += 1

@@ -1,33 +1,16 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { Message } from '@fluxmq/core'
-import { LeaderElection, NodeLease, SessionOwnership, SubscriptionStore, WillIndex } from '@fluxmq/cluster-etcd'
+import { LeaderElection } from '@fluxmq/cluster-etcd'
 import { Cleanup } from '@fluxmq/testing'
 import { LeaderTasks } from './leader-tasks.js'
-import { silent, startEtcd, until, type TestEtcd } from './test-support/etcd.js'
+import { etcdForFile, until, type TestNode } from './test-support/etcd.js'
+import { silent } from './test-support/silent.js'
 
 const cleanup = new Cleanup()
-let etcd: TestEtcd
-beforeAll(async () => {
-  etcd = await startEtcd(cleanup)
-}, 60_000)
-afterAll(() => cleanup.run(), 30_000)
+const etcd = etcdForFile(cleanup)
 
-interface Node {
-  readonly lease: NodeLease
-  readonly ownership: SessionOwnership
-  readonly store: SubscriptionStore
-  readonly wills: WillIndex
-}
-
-async function node(nodeId: string): Promise<Node> {
-  const { namespace } = etcd.connect('leader-tasks')
-  const lease = new NodeLease(namespace, { nodeId, ttlSeconds: 5, logger: silent })
-  cleanup.defer(() => lease.stop())
-  await lease.start()
-  const ownership = new SessionOwnership(namespace, lease, { nodeId, logger: silent })
-  return { lease, ownership, store: new SubscriptionStore(namespace, ownership, nodeId), wills: new WillIndex(namespace, { nodeId, logger: silent, thresholdBytes: 1024 }) }
-}
+const node = (nodeId: string): Promise<TestNode> => etcd.node('leader-tasks', nodeId)
 
 /** A candidate running the leader tasks, recording what it publishes. */
 async function candidate(nodeId: string, members: Set<string>, published: { node: string; message: Message }[]): Promise<{ election: LeaderElection; tasks: LeaderTasks }> {

@@ -1,14 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { Cleanup } from '@fluxmq/testing'
 import { QuorumGuard } from './quorum-guard.js'
-import { silent, startEtcd, until, type TestEtcd } from './test-support/etcd.js'
+import { etcdForFile, until } from './test-support/etcd.js'
+import { silent } from './test-support/silent.js'
 
 const cleanup = new Cleanup()
-let etcd: TestEtcd
-beforeAll(async () => {
-  etcd = await startEtcd(cleanup)
-}, 60_000)
-afterAll(() => cleanup.run(), 30_000)
+const etcd = etcdForFile(cleanup)
 
 describe('QuorumGuard (real etcd)', () => {
   it('reports no quorum while the member does not answer, and quorum again once it does', async () => {

@@ -1,16 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { MemoryStorage, type SubscriptionOptions, type WillRecord } from '@fluxmq/core'
-import { NodeLease, SessionOwnership, SubscriptionStore, WillIndex } from '@fluxmq/cluster-etcd'
 import { Cleanup } from '@fluxmq/testing'
 import { SessionMirror } from './session-mirror.js'
-import { silent, startEtcd, until, type TestEtcd } from './test-support/etcd.js'
+import { etcdForFile, until, type TestNode } from './test-support/etcd.js'
+import { silent } from './test-support/silent.js'
 
 const cleanup = new Cleanup()
-let etcd: TestEtcd
-beforeAll(async () => {
-  etcd = await startEtcd(cleanup)
-}, 60_000)
-afterAll(() => cleanup.run(), 30_000)
+const etcd = etcdForFile(cleanup)
 
 function sub(filter: string): SubscriptionOptions {
   return { filter, qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }
@@ -21,23 +17,12 @@ const will: WillRecord = {
   delayInterval: 30,
 }
 
-interface Node {
-  readonly nodeId: string
-  readonly ownership: SessionOwnership
-  readonly store: SubscriptionStore
-  readonly wills: WillIndex
-}
-
-function mirrorOf(inner: MemoryStorage, n: Node): SessionMirror {
+function mirrorOf(inner: MemoryStorage, n: TestNode): SessionMirror {
   return new SessionMirror(inner, { nodeId: n.nodeId, subscriptions: n.store, wills: n.wills, ownership: n.ownership, logger: silent })
 }
 
-async function startNode(nodeId: string): Promise<Node> {
-  const { namespace } = etcd.connect('mirror')
-  const lease = cleanup.add(new NodeLease(namespace, { nodeId, ttlSeconds: 5, logger: silent }), (l) => l.stop())
-  await lease.start()
-  const ownership = new SessionOwnership(namespace, lease, { nodeId, logger: silent })
-  return { nodeId, ownership, store: new SubscriptionStore(namespace, ownership, nodeId), wills: new WillIndex(namespace, { nodeId, logger: silent, thresholdBytes: 1024 }) }
+function startNode(nodeId: string): Promise<TestNode> {
+  return etcd.node('mirror', nodeId)
 }
 
 describe('SessionMirror (real etcd)', () => {
