@@ -2,7 +2,7 @@ import { Cleanup } from '@fluxmq/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { TransportError, TransportErrorCode } from './errors.js'
 import type { InboundBatch } from './handlers.js'
-import { connectPeer, eventually, message, recordingHandlers, recordingLogger, startServer, type LoggedLine } from './test-support/nodes.js'
+import { connectPeer, eventually, fullMessage, message, recordingHandlers, recordingLogger, startServer, type LoggedLine } from './test-support/nodes.js'
 import { TcpProxy } from './test-support/tcp-proxy.js'
 
 const cleanup = new Cleanup()
@@ -35,24 +35,9 @@ describe('PeerForwarder', () => {
     const handlers = recordingHandlers()
     const { port } = await startServer(cleanup, { nodeId: 'b', handlers })
     const peer = connectPeer(cleanup, port)
-    const full = message('a/b', Buffer.from([0, 1, 2, 255]), {
-      qos: 2,
-      retain: true,
-      expiresAt: 1_800_000_000_123,
-      properties: {
-        payloadFormatIndicator: true,
-        contentType: 'text/plain',
-        responseTopic: 'r/1',
-        correlationData: Buffer.from('corr'),
-        userProperties: [
-          ['k', 'v1'],
-          ['k', 'v2'],
-        ],
-      },
-    })
     const { publisherId: _, ...bare } = message('$SYS/x', '', { qos: 0 })
-    await Promise.all([peer.forward(full), peer.forward(bare)])
-    expect(handlers.batches.flatMap((b) => b.messages)).toStrictEqual([full, bare])
+    await Promise.all([peer.forward(fullMessage), peer.forward(bare)])
+    expect(handlers.batches.flatMap((b) => b.messages)).toStrictEqual([fullMessage, bare])
   })
 
   it('carries the routing of a relayed or multi-node publish beside the message, and none for a plain one', async () => {

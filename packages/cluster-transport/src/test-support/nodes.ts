@@ -18,6 +18,27 @@ export function message(topic: string, payload: string | Buffer = 'x', over: Par
   }
 }
 
+/** A message with every field and property set (non-ASCII text, a repeated user property key): what the wire must carry intact. */
+export const fullMessage: Message = {
+  topic: 'a/ü/b',
+  payload: Buffer.from([0, 1, 2, 255]),
+  qos: 2,
+  retain: true,
+  properties: {
+    payloadFormatIndicator: false,
+    contentType: 'text/plain',
+    responseTopic: 'r/1',
+    correlationData: Buffer.from('corr'),
+    userProperties: [
+      ['k', 'v1'],
+      ['k', 'v2'],
+    ],
+  },
+  expiresAt: 1_800_000_000_123,
+  publishedAt: 1_800_000_000_000,
+  publisherId: 'pub-é',
+}
+
 /** Handlers that keep every forwarded batch and refuse the rest; tests override what they use. */
 export function recordingHandlers(over: Partial<InboundHandlers> = {}): InboundHandlers & { readonly batches: InboundBatch[] } {
   const batches: InboundBatch[] = []
