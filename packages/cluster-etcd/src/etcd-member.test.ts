@@ -2,13 +2,13 @@ import { spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { Cleanup, makeSelfSignedCertificate, RecordingLogger, withTimeout } from '@fluxmq/testing'
+import { Cleanup, freePorts, makeSelfSignedCertificate, RecordingLogger, withTimeout } from '@fluxmq/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { connectEtcd } from './client.js'
 import { ClusterErrorCode } from './errors.js'
 import { EtcdMember, type EtcdMemberOptions } from './etcd-member.js'
 import { isRunning, pidFilePath, writePidFile } from './pid-file.js'
-import { freePorts, startEtcdCluster } from './test-support/etcd-cluster.js'
+import { startEtcdCluster } from './test-support/etcd-cluster.js'
 
 const cleanup = new Cleanup()
 afterEach(() => cleanup.run())

@@ -2,12 +2,11 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ClusterInbound, Message, TransferredSession } from '@fluxmq/core'
-import { Cleanup } from '@fluxmq/testing'
+import { Cleanup, freePorts } from '@fluxmq/testing'
 import { connectEtcd, keyspace } from '@fluxmq/cluster-etcd'
 import { ClusterNode, type ClusterNodeOptions } from './cluster-node.js'
 import { sharedMemberEtcd, until } from './test-support/etcd.js'
 import { silent } from './test-support/silent.js'
-import { freePorts } from './test-support/ports.js'
 
 /** The local broker's side as the cluster sees it: records what peers hand it. */
 class RecordingInbound implements ClusterInbound {

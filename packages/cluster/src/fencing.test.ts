@@ -2,10 +2,9 @@ import { createServer, connect as tcpConnect, type Server, type Socket } from 'n
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Broker, MemoryStorage, Refusal, type ClientLink, type ConnectRequest, type ConnectResult, type Delivery } from '@fluxmq/core'
-import { Cleanup, RecordingLogger } from '@fluxmq/testing'
+import { Cleanup, freePorts, RecordingLogger } from '@fluxmq/testing'
 import { ClusterNode } from './cluster-node.js'
 import { sharedMemberEtcd, until } from './test-support/etcd.js'
-import { freePorts } from './test-support/ports.js'
 
 /** A client connection as the core sees it: records deliveries and how it was closed. */
 class Link implements ClientLink {

@@ -1,29 +1,10 @@
 import { readFileSync } from 'node:fs'
-import { createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { beforeAll } from 'vitest'
 import type { IClientOptions, MqttClient } from 'mqtt'
-import { setArgs, withTimeout, type OpenedClient, type StartedFluxmq } from '@fluxmq/testing'
+import { freePorts, setArgs, withTimeout, type OpenedClient, type StartedFluxmq } from '@fluxmq/testing'
 import { type Scene, sceneForTests } from './fluxmq.js'
-
-/** Ports the OS just handed out, held together so no two are equal, then released for the nodes. */
-export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<Server>((resolve, reject) => {
-          const server = createServer()
-          server.once('error', reject)
-          server.listen(0, '127.0.0.1', () => resolve(server))
-        }),
-    ),
-  )
-  const ports = servers.map((server) => (server.address() as { port: number }).port)
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))))
-  return ports
-}
 
 export interface ClusterNodeProcess extends StartedFluxmq {
   readonly nodeId: string

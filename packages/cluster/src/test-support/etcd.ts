@@ -2,9 +2,8 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll } from 'vitest'
 import { EtcdMember, NodeLease, SessionOwnership, SubscriptionStore, WillIndex, connectEtcd, type EtcdConnection } from '@fluxmq/cluster-etcd'
-import type { Cleanup } from '@fluxmq/testing'
+import { type Cleanup, freePorts } from '@fluxmq/testing'
 import type { ClusterNodeOptions } from '../cluster-node.js'
-import { freePorts } from './ports.js'
 import { silent } from './silent.js'
 
 /** One node's metadata in etcd, as a ClusterNode builds it, without the rest of the node. */
