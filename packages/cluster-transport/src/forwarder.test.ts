@@ -1,8 +1,8 @@
-import { Cleanup } from '@fluxmq/testing'
+import { Cleanup, RecordingLogger } from '@fluxmq/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { TransportError, TransportErrorCode } from './errors.js'
 import type { InboundBatch } from './handlers.js'
-import { connectPeer, eventually, fullMessage, message, recordingHandlers, recordingLogger, startServer, type LoggedLine } from './test-support/nodes.js'
+import { connectPeer, eventually, fullMessage, message, recordingHandlers, startServer } from './test-support/nodes.js'
 import { TcpProxy } from './test-support/tcp-proxy.js'
 
 const cleanup = new Cleanup()
@@ -183,8 +183,8 @@ describe('PeerForwarder', () => {
   it('opens the circuit breaker after consecutive failures, fails fast, and closes it when a probe succeeds', async () => {
     const handlers = recordingHandlers()
     const first = await startServer(cleanup, { nodeId: 'b', handlers })
-    const lines: LoggedLine[] = []
-    const peer = connectPeer(cleanup, first.port, { failureThreshold: 3, openMs: 200, retryMinMs: 5, logger: recordingLogger(lines) })
+    const logger = new RecordingLogger()
+    const peer = connectPeer(cleanup, first.port, { failureThreshold: 3, openMs: 200, retryMinMs: 5, logger })
     await peer.forward(message('before'))
 
     await first.server.close()
@@ -204,8 +204,8 @@ describe('PeerForwarder', () => {
     await peer.forward(message('after'))
     expect(topics(handlers.batches)).toEqual(['before', 'after'])
     // The outage is one warning and one recovery line, whatever the number of failed probes.
-    const breakerLines = lines.filter((l) => l.level !== 'debug' && l.msg?.startsWith('circuit breaker'))
-    expect(breakerLines.map((l) => [l.level, l.msg, l.fields.node, l.fields.peer])).toEqual([
+    const breakerLines = logger.lines.filter((l) => l.level !== 'debug' && l.msg?.startsWith('circuit breaker'))
+    expect(breakerLines.map((l) => [l.level, l.msg, l.obj.node, l.obj.peer])).toEqual([
       ['warn', 'circuit breaker open', 'a', 'b'],
       ['info', 'circuit breaker closed', 'a', 'b'],
     ])

@@ -1,5 +1,5 @@
 import type { Cleanup } from '@fluxmq/testing'
-import type { Logger, Message } from '@fluxmq/core'
+import type { Message } from '@fluxmq/core'
 import type { InboundBatch, InboundHandlers } from '../handlers.js'
 import { Peer, type PeerOptions } from '../peer.js'
 import { TransportServer, type TransportServerOptions } from '../server.js'
@@ -77,28 +77,5 @@ export async function eventually(condition: () => boolean, what: string, timeout
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
     await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
-
-export interface LoggedLine {
-  readonly level: 'debug' | 'info' | 'warn' | 'error'
-  readonly msg: string | undefined
-  /** The line's fields with every binding of its logger's ancestry merged in. */
-  readonly fields: Record<string, unknown>
-}
-
-/** A Logger that appends every line to `lines`, so a test can assert what was logged and with which ids. */
-export function recordingLogger(lines: LoggedLine[], bindings: Record<string, unknown> = {}): Logger {
-  const at =
-    (level: LoggedLine['level']) =>
-    (obj: object, msg?: string): void => {
-      lines.push({ level, msg, fields: { ...bindings, ...obj } })
-    }
-  return {
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    child: (more) => recordingLogger(lines, { ...bindings, ...more }),
   }
 }
