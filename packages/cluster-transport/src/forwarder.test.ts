@@ -1,8 +1,8 @@
-import { Cleanup, RecordingLogger } from '@fluxmq/testing'
+import { Cleanup, RecordingLogger, until } from '@fluxmq/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { TransportError, TransportErrorCode } from './errors.js'
 import type { InboundBatch } from './handlers.js'
-import { connectPeer, eventually, fullMessage, message, recordingHandlers, startServer } from './test-support/nodes.js'
+import { connectPeer, fullMessage, message, recordingHandlers, startServer } from './test-support/nodes.js'
 import { TcpProxy } from './test-support/tcp-proxy.js'
 
 const cleanup = new Cleanup()
@@ -133,7 +133,7 @@ describe('PeerForwarder', () => {
   it('refuses a stream meant for another node', async () => {
     const { port } = await startServer(cleanup, { nodeId: 'c', handlers: recordingHandlers() })
     const peer = connectPeer(cleanup, port, { failureThreshold: 1, openMs: 60_000 })
-    await eventually(() => peer.state.breaker === 'open', 'the breaker to open')
+    await until(() => peer.state.breaker === 'open', 'the breaker to open')
     const forwarded = peer.forward(message('t'))
     expect(forwarded).toBeInstanceOf(Promise)
     await expect(forwarded).rejects.toMatchObject({ code: TransportErrorCode.PeerUnavailable })
@@ -188,7 +188,7 @@ describe('PeerForwarder', () => {
     await peer.forward(message('before'))
 
     await first.server.close()
-    await eventually(() => peer.state.breaker === 'open', 'the breaker to open')
+    await until(() => peer.state.breaker === 'open', 'the breaker to open')
     expect(peer.state.consecutiveFailures).toBe(3)
     const failFast = peer.forward(message('while-open'))
     expect(failFast).toBeInstanceOf(Promise)
@@ -197,10 +197,10 @@ describe('PeerForwarder', () => {
     await expect(peer.takeOver({ clientId: 'c', epoch: 1 })).rejects.toMatchObject({ code: TransportErrorCode.PeerUnavailable })
 
     // A failed probe opens it again; a successful one closes it.
-    await eventually(() => peer.state.consecutiveFailures >= 4, 'a failed probe')
+    await until(() => peer.state.consecutiveFailures >= 4, 'a failed probe')
     expect(peer.state.breaker).not.toBe('closed')
     await startServer(cleanup, { nodeId: 'b', handlers, port: first.port })
-    await eventually(() => peer.state.breaker === 'closed', 'the breaker to close', 10_000)
+    await until(() => peer.state.breaker === 'closed', 'the breaker to close', 10_000)
     await peer.forward(message('after'))
     expect(topics(handlers.batches)).toEqual(['before', 'after'])
     // The outage is one warning and one recovery line, whatever the number of failed probes.
@@ -226,16 +226,16 @@ describe('PeerForwarder', () => {
     const inDoubt = peer.forward(message('d/1'))
     let settled = false
     void (inDoubt as Promise<void>).then(() => (settled = true), () => (settled = true))
-    await eventually(() => applied.length === 1, 'the batch to reach the handler')
+    await until(() => applied.length === 1, 'the batch to reach the handler')
 
     proxy.refuse(true)
     proxy.cutAll()
-    await eventually(() => peer.state.breaker === 'open', 'the breaker to open')
+    await until(() => peer.state.breaker === 'open', 'the breaker to open')
     await expect(peer.forward(message('d/2'))).rejects.toMatchObject({ code: TransportErrorCode.PeerUnavailable, inDoubt: false })
     expect(settled).toBe(false)
 
     proxy.refuse(false)
-    await eventually(() => peer.state.breaker === 'closed', 'the breaker to close')
+    await until(() => peer.state.breaker === 'closed', 'the breaker to close')
     held.open()
     await inDoubt
     expect(applied).toEqual(['d/1'])
@@ -248,7 +248,7 @@ describe('PeerForwarder', () => {
     const { port } = await startServer(cleanup, { nodeId: 'b', handlers })
     const peer = connectPeer(cleanup, port)
     const sent = peer.forward(message('t/1'))
-    await eventually(() => peer.state.unackedBatches === 1, 'the batch to be sent')
+    await until(() => peer.state.unackedBatches === 1, 'the batch to be sent')
     const unsent = peer.forward(message('t/2'))
     peer.close()
     held.open()

@@ -2,10 +2,10 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ClusterInbound, Message, TransferredSession } from '@fluxmq/core'
-import { Cleanup, freePorts } from '@fluxmq/testing'
+import { Cleanup, freePorts, until } from '@fluxmq/testing'
 import { connectEtcd, keyspace } from '@fluxmq/cluster-etcd'
 import { ClusterNode, type ClusterNodeOptions } from './cluster-node.js'
-import { sharedMemberEtcd, until } from './test-support/etcd.js'
+import { sharedMemberEtcd } from './test-support/etcd.js'
 import { silent } from './test-support/silent.js'
 
 /** The local broker's side as the cluster sees it: records what peers hand it. */
@@ -76,7 +76,7 @@ beforeAll(async () => {
   a.cluster.attach(inboundA)
   b.cluster.attach(inboundB)
   await Promise.all([a.join({ loadRetained: false }), b.join({ loadRetained: false })])
-  await until('both nodes to see each other', () => a.report().peers.length === 1 && b.report().peers.length === 1)
+  await until(() => a.report().peers.length === 1 && b.report().peers.length === 1, 'both nodes to see each other')
 }, 60_000)
 
 afterAll(() => cleanup.run(), 60_000)
@@ -86,7 +86,7 @@ describe('ClusterNode (real etcd, real transport)', () => {
     expect(a.cluster.forward(message('f/1'))).toBeUndefined()
     b.cluster.addRoute('f/+')
     b.cluster.addRoute('$share/g/f/#')
-    await until('the route on node a', () => a.cluster.forward(message('f/probe')) !== undefined)
+    await until(() => a.cluster.forward(message('f/probe')) !== undefined, 'the route on node a')
     const syncsBefore = syncs.b
     await a.cluster.forward(message('f/1'))
     expect(inboundB.delivered.filter((m) => m.topic === 'f/1')).toHaveLength(1)
@@ -99,7 +99,7 @@ describe('ClusterNode (real etcd, real transport)', () => {
     expect(inboundA.delivered).toHaveLength(0)
     b.cluster.removeRoute('f/+')
     b.cluster.removeRoute('$share/g/f/#')
-    await until('the route gone from node a', () => a.cluster.forward(message('f/probe')) === undefined)
+    await until(() => a.cluster.forward(message('f/probe')) === undefined, 'the route gone from node a')
   })
 
   it('sends a retained message to every other node, with or without a route, and gives them all to a node that joins later', async () => {
@@ -177,7 +177,7 @@ describe('ClusterNode (real etcd, real transport)', () => {
     const filter = '$share/g/s/+'
     a.cluster.addRoute(filter)
     b.cluster.addRoute(filter)
-    await until('both views to hold both routes', () => a.cluster.forward(message('s/probe')) !== undefined && b.cluster.forward(message('s/probe')) !== undefined)
+    await until(() => a.cluster.forward(message('s/probe')) !== undefined && b.cluster.forward(message('s/probe')) !== undefined, 'both views to hold both routes')
     const served = { a: 0, b: 0 }
     for (let i = 0; i < 64; i++) {
       const m = { ...message(`s/${i}`), publisherId: 'p', publishedAt: 1_000 + i }
@@ -200,7 +200,7 @@ describe('ClusterNode (real etcd, real transport)', () => {
     const leaseId = owner.kvs[0]?.lease
     expect(leaseId).toBeDefined()
     await etcd.client.leaseClient.leaseRevoke({ ID: leaseId as string })
-    await until('ownershipLost on node b', () => inboundB.lost.includes('lost-1'), 15_000)
+    await until(() => inboundB.lost.includes('lost-1'), 'ownershipLost on node b', 15_000)
     expect(inboundA.lost).toEqual([])
     // The node goes on: once the lease is granted again, a claim works on it.
     const deadline = Date.now() + 15_000

@@ -2,9 +2,9 @@ import { createServer, connect as tcpConnect, type Server, type Socket } from 'n
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Broker, MemoryStorage, Refusal, type ClientLink, type ConnectRequest, type ConnectResult, type Delivery } from '@fluxmq/core'
-import { Cleanup, freePorts, RecordingLogger } from '@fluxmq/testing'
+import { Cleanup, freePorts, RecordingLogger, until } from '@fluxmq/testing'
 import { ClusterNode } from './cluster-node.js'
-import { sharedMemberEtcd, until } from './test-support/etcd.js'
+import { sharedMemberEtcd } from './test-support/etcd.js'
 
 /** A client connection as the core sees it: records deliveries and how it was closed. */
 class Link implements ClientLink {
@@ -130,7 +130,7 @@ beforeAll(async () => {
   b = await start('b')
   c = await start('c')
   await Promise.all([a, b, c].map((m) => m.node.join({ loadRetained: false })))
-  await until('every node to see the others', () => [a, b, c].every((m) => m.node.report().peers.length === 2), WAIT_MS)
+  await until(() => [a, b, c].every((m) => m.node.report().peers.length === 2), 'every node to see the others', WAIT_MS)
 }, 60_000)
 
 afterAll(() => cleanup.run(), 60_000)
@@ -158,12 +158,12 @@ describe('fenced session takeover (real etcd, real transport, real brokers)', ()
     relay.hold()
     const linkB = new Link()
     const onB = b.broker.connect(request('twice'), linkB)
-    await until('node b to claim', () => b.log.lines.some((l) => l.msg === 'session claimed'), WAIT_MS)
+    await until(() => b.log.lines.some((l) => l.msg === 'session claimed'), 'node b to claim', WAIT_MS)
     const linkC = new Link()
     const onC = c.broker.connect(request('twice'), linkC)
-    await until('node c to claim', () => c.log.lines.some((l) => l.msg === 'session claimed'), WAIT_MS)
+    await until(() => c.log.lines.some((l) => l.msg === 'session claimed'), 'node c to claim', WAIT_MS)
     // Node c asked node b, the owner etcd named; node b is still fetching the state from node a.
-    await until('node b to hold the surrender', () => b.log.lines.some((l) => l.msg === 'surrender waits for the takeover under way here'), WAIT_MS)
+    await until(() => b.log.lines.some((l) => l.msg === 'surrender waits for the takeover under way here'), 'node b to hold the surrender', WAIT_MS)
     relay.release()
 
     const [resultB, resultC] = await Promise.all([onB, onC])
@@ -173,7 +173,7 @@ describe('fenced session takeover (real etcd, real transport, real brokers)', ()
     const winner = connected(resultC)
     expect(winner.sessionPresent).toBe(true)
     c.broker.activate(winner.session)
-    await until('the queued messages on node c', () => linkC.topics.length >= 3, WAIT_MS)
+    await until(() => linkC.topics.length >= 3, 'the queued messages on node c', WAIT_MS)
     expect(linkC.topics).toEqual(['q/1', 'q/2', 'q/3'])
     expect(linkC.closed).toBeUndefined()
     // Exactly one session, on the node etcd names.

@@ -2,9 +2,9 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
 import type { Message } from '@fluxmq/core'
 import { LeaderElection } from '@fluxmq/cluster-etcd'
-import { Cleanup } from '@fluxmq/testing'
+import { Cleanup, until } from '@fluxmq/testing'
 import { LeaderTasks } from './leader-tasks.js'
-import { etcdForFile, until, type TestNode } from './test-support/etcd.js'
+import { etcdForFile, type TestNode } from './test-support/etcd.js'
 import { silent } from './test-support/silent.js'
 
 const cleanup = new Cleanup()
@@ -60,7 +60,7 @@ describe('LeaderTasks (real etcd)', () => {
     const leader = first.election.isLeader ? first : second
     const follower = leader === first ? second : first
     expect(follower.election.isLeader).toBe(false)
-    await until('the wills due at once', () => published.some((p) => p.message.topic === 'will/now') && published.some((p) => p.message.topic === 'will/overdue'))
+    await until(() => published.some((p) => p.message.topic === 'will/now') && published.some((p) => p.message.topic === 'will/overdue'), 'the wills due at once')
 
     // The client of 'back' connects again (on l2) before its delay elapsed.
     const l2 = await node('l2')
@@ -68,9 +68,9 @@ describe('LeaderTasks (real etcd)', () => {
 
     // The leader resigns: the other one is elected, scans, and finishes what is left.
     await leader.election.stop()
-    await until('a new leader', () => follower.election.isLeader)
-    await until('the late will', () => published.some((p) => p.message.topic === 'will/late'), 5_000)
-    await until('the expired session swept', async () => (await l2.store.load('gone')) === undefined, 5_000)
+    await until(() => follower.election.isLeader, 'a new leader')
+    await until(() => published.some((p) => p.message.topic === 'will/late'), 'the late will', 5_000)
+    await until(async () => (await l2.store.load('gone')) === undefined, 'the expired session swept', 5_000)
     await sleep(1_500)
 
     expect(published.map((p) => p.message.topic).sort()).toEqual(['will/late', 'will/now', 'will/overdue'])

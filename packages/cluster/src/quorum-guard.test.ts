@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { Cleanup } from '@fluxmq/testing'
+import { Cleanup, until } from '@fluxmq/testing'
 import { QuorumGuard } from './quorum-guard.js'
-import { etcdForFile, until } from './test-support/etcd.js'
+import { etcdForFile } from './test-support/etcd.js'
 import { silent } from './test-support/silent.js'
 
 const cleanup = new Cleanup()
@@ -23,8 +23,8 @@ describe('QuorumGuard (real etcd)', () => {
         // Already stopped by its cleanup.
       }
     })
-    await until('no quorum', () => !guard.quorate, 5_000)
+    await until(() => !guard.quorate, 'no quorum', 5_000)
     process.kill(pid, 'SIGCONT')
-    await until('quorum again', () => guard.quorate, 10_000)
+    await until(() => guard.quorate, 'quorum again', 10_000)
   })
 })

@@ -2,9 +2,9 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { MemoryStorage, type Message, type StoredSession } from '@fluxmq/core'
 import type { SessionOwnership } from '@fluxmq/cluster-etcd'
 import type { ForwardRouting } from '@fluxmq/cluster-transport'
-import { Cleanup } from '@fluxmq/testing'
+import { Cleanup, until } from '@fluxmq/testing'
 import { ReturningSessions } from './returning-sessions.js'
-import { etcdForFile, until } from './test-support/etcd.js'
+import { etcdForFile } from './test-support/etcd.js'
 import { silent } from './test-support/silent.js'
 
 const cleanup = new Cleanup()
@@ -63,7 +63,7 @@ describe('ReturningSessions (real etcd)', () => {
       logger: silent,
     })
     returning.handOn(stored, { node: 'n2', epoch: owner.epoch })
-    await until('three messages sent', () => sent.length === 3)
+    await until(() => sent.length === 3, 'three messages sent')
     // The PUBREC'd QoS 2 message reached the client already: not sent again.
     expect(sent).toEqual(['c1/inflight', 'c1/offline-1', 'c1/offline-2'].map((topic) => ({ node: 'n2', topic, routing: { relayFor: 'c1' } })))
     // Not accepted yet: the queue is still whole here.

@@ -70,12 +70,3 @@ export function connectPeer(cleanup: Cleanup, port: number, options: Partial<Pee
   cleanup.defer(() => peer.close())
   return peer
 }
-
-/** Polls `condition` every 5 ms until it holds; fails after `timeoutMs`, naming `what`. */
-export async function eventually(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}

@@ -1,5 +1,4 @@
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll } from 'vitest'
 import { EtcdMember, NodeLease, SessionOwnership, SubscriptionStore, WillIndex, connectEtcd, type EtcdConnection } from '@fluxmq/cluster-etcd'
 import { type Cleanup, freePorts } from '@fluxmq/testing'
@@ -93,14 +92,5 @@ export function sharedMemberEtcd(
     endpoints: [clientAddr],
     leaseTtlMs: 5_000,
     retainedThresholdBytes,
-  }
-}
-
-/** Polls `check` every 20 ms; throws naming `what` after `timeoutMs`. */
-export async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(20)
   }
 }
