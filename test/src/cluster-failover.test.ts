@@ -1,10 +1,10 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { afterAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { IClientOptions } from 'mqtt'
-import { closeClient, openClient, type OpenedClient } from '@fluxmq/testing'
-import { eventually, startCluster, type ClusterNodeProcess } from './support/cluster.js'
-import { Scene } from './support/fluxmq.js'
+import { closeClient, openClient } from '@fluxmq/testing'
+import { connectUntilServed, eventually, startCluster, type ClusterNodeProcess } from './support/cluster.js'
+import { type Scene, sceneForTests } from './support/fluxmq.js'
 
 // Failures of real processes: each scenario runs a 3-node cluster (each node with its embedded
 // etcd member, lease TTL 5 s) and kills or freezes processes with signals. Killing a broker with
@@ -79,19 +79,6 @@ function persistent(clientId: string, willTopic: string, willDelay: number, expi
   }
 }
 
-/** CONNECTs to `url` until one is accepted (refused while a dead previous owner's lease lives, or while etcd elects a leader). */
-async function connectUntilServed(scene: Scene, url: string, options: IClientOptions, timeoutMs: number): Promise<OpenedClient> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    try {
-      return await scene.client(url, options)
-    } catch (error) {
-      if (Date.now() > deadline) throw error
-      await sleep(200)
-    }
-  }
-}
-
 function other(nodes: readonly ClusterNodeProcess[], ...not: ClusterNodeProcess[]): ClusterNodeProcess[] {
   return nodes.filter((n) => !not.includes(n))
 }
@@ -104,14 +91,18 @@ async function leaderOf(nodes: readonly ClusterNodeProcess[]): Promise<ClusterNo
   return found
 }
 
+/** A 3-node cluster once it elected its leader: the leader and the two others. */
+async function startLedCluster(scene: Scene): Promise<{ leader: ClusterNodeProcess; others: [ClusterNodeProcess, ClusterNodeProcess] }> {
+  const nodes = await startCluster(scene, 3)
+  const leader = await leaderOf(nodes)
+  return { leader, others: other(nodes, leader) as [ClusterNodeProcess, ClusterNodeProcess] }
+}
+
 describe('node death and etcd member death (3 nodes)', () => {
-  const scene = new Scene()
-  afterAll(() => scene.cleanup.run(), 60_000)
+  const scene = sceneForTests()
 
   it('keeps working when one etcd member is killed, then a dead node’s clients resume elsewhere with their subscriptions and wills fire once', async () => {
-    const nodes = await startCluster(scene, 3)
-    const leader = await leaderOf(nodes)
-    const [victim, survivor] = other(nodes, leader) as [ClusterNodeProcess, ClusterNodeProcess]
+    const { leader, others: [victim, survivor] } = await startLedCluster(scene)
 
     // One etcd member killed (its broker restarts it): the other nodes serve on, and it comes back.
     // If it was etcd's raft leader, claims fail for the second the others take to elect one: a
@@ -183,13 +174,10 @@ describe('node death and etcd member death (3 nodes)', () => {
 })
 
 describe('leader death, then etcd quorum loss (3 nodes)', () => {
-  const scene = new Scene()
-  afterAll(() => scene.cleanup.run(), 60_000)
+  const scene = sceneForTests()
 
   it('a new leader publishes the dead leader’s wills once and sweeps its expired sessions; without quorum nodes refuse new sessions and recover by themselves', async () => {
-    const nodes = await startCluster(scene, 3)
-    const leader = await leaderOf(nodes)
-    const [a, b] = other(nodes, leader) as [ClusterNodeProcess, ClusterNodeProcess]
+    const { leader, others: [a, b] } = await startLedCluster(scene)
     const q1 = await scene.client(leader.mqttUrl, persistent('q1', 'will/q1', 1))
     const q2 = await scene.client(leader.mqttUrl, { protocolVersion: 5, clientId: 'q2', clean: false, properties: { sessionExpiryInterval: 2 } })
     await q2.client.subscribeAsync('q2/#', { qos: 1 })

@@ -1,30 +1,19 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { IDisconnectPacket, MqttClient } from 'mqtt'
-import { closeClient, setArgs, type OpenedClient } from '@fluxmq/testing'
-import { eventually, startCluster, type ClusterNodeProcess } from './support/cluster.js'
-import { FLUXMQ_BIN, Scene } from './support/fluxmq.js'
+import { describe, expect, it } from 'vitest'
+import type { IDisconnectPacket } from 'mqtt'
+import { closeClient, setArgs } from '@fluxmq/testing'
+import { clusterForTests, eventually, routeVisible, type ClusterNodeProcess } from './support/cluster.js'
+import { FLUXMQ_BIN } from './support/fluxmq.js'
 
 const run = promisify(execFile)
 
 // Graceful leave (SIGTERM) of one of three real fluxmq processes, each with its embedded etcd
 // member, on SQLite. No fault injection: the node is told to stop and must hand everything over.
-const scene = new Scene()
-let nodes: ClusterNodeProcess[] = []
-
 /** The drain gets half of it: 20 s, far more than the test needs to move every session. */
 const SHUTDOWN_TIMEOUT = '40s'
 
-beforeAll(async () => {
-  nodes = await startCluster(scene, 3, setArgs({ 'storage.type': 'sqlite', 'server.shutdown_timeout': SHUTDOWN_TIMEOUT }))
-}, 120_000)
-
-afterAll(() => scene.cleanup.run(), 60_000)
-
-function node(i: number): ClusterNodeProcess {
-  return nodes[i] as ClusterNodeProcess
-}
+const { scene, node } = clusterForTests(3, setArgs({ 'storage.type': 'sqlite', 'server.shutdown_timeout': SHUTDOWN_TIMEOUT }))
 
 interface ClusterView {
   readonly nodes: readonly string[]
@@ -33,19 +22,6 @@ interface ClusterView {
 
 async function clusterView(of: ClusterNodeProcess): Promise<ClusterView> {
   return (await (await fetch(`${of.httpUrl}/api/v1/cluster`, { signal: AbortSignal.timeout(2_000) })).json()) as ClusterView
-}
-
-/** Publishes QoS 0 probes to `topic` every 50 ms until `subscriber` got one: its node's route reached the publisher's node. */
-async function routeVisible(subscriber: OpenedClient, publisher: MqttClient, topic: string): Promise<void> {
-  await eventually(
-    `a probe on ${topic}`,
-    async () => {
-      if (subscriber.inbox.messages.some((m) => m.topic === topic)) return true
-      await publisher.publishAsync(topic, 'probe', { qos: 0 })
-      return false
-    },
-    10_000,
-  )
 }
 
 const persistent = { clean: false, properties: { sessionExpiryInterval: 300 } } as const

@@ -1,8 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { Store, type IClientOptions, type MqttClient } from 'mqtt'
 import { closeClient, type OpenedClient, type ReceivedMessage } from '@fluxmq/testing'
-import { eventually, startCluster, type ClusterNodeProcess } from './support/cluster.js'
-import { Scene } from './support/fluxmq.js'
+import { clusterForTests, eventually, routeVisible } from './support/cluster.js'
 
 // Three real fluxmq processes, each with its embedded etcd member; sessions move between them
 // while publishers keep streaming to them. With memory storage a surrender hands the queue over
@@ -46,18 +45,7 @@ class Streamer {
 }
 
 describe.each(['memory', 'sqlite'])('session moves between the nodes of a 3-node cluster (%s storage) while publishers stream to it', (storage) => {
-  const scene = new Scene()
-  let nodes: ClusterNodeProcess[] = []
-
-  beforeAll(async () => {
-    nodes = await startCluster(scene, 3, ['--set', `storage.type=${storage}`])
-  }, 120_000)
-
-  afterAll(() => scene.cleanup.run(), 60_000)
-
-  function node(i: number): ClusterNodeProcess {
-    return nodes[i] as ClusterNodeProcess
-  }
+  const { scene, node } = clusterForTests(3, ['--set', `storage.type=${storage}`])
 
   it('loses no acknowledged QoS 1 or QoS 2 publish, delivers no QoS 2 publish twice, and takes over quickly', async () => {
     // One incoming store across the client's connections, as one real client keeps: a QoS 2
@@ -72,17 +60,7 @@ describe.each(['memory', 'sqlite'])('session moves between the nodes of a 3-node
       scene.client(node(0).mqttUrl, { protocolVersion: 5, clientId: 'mv-pub-1' }),
     ])
     // Streaming starts once the subscription's route reached both publishing nodes.
-    for (const [i, pub] of publishers.entries()) {
-      await eventually(
-        `the route on the node of publisher ${i}`,
-        async () => {
-          if (incarnations[0]!.inbox.messages.some((m) => m.topic === `mv/probe${i}`)) return true
-          await pub.client.publishAsync(`mv/probe${i}`, 'probe', { qos: 0 })
-          return false
-        },
-        10_000,
-      )
-    }
+    for (const [i, pub] of publishers.entries()) await routeVisible(incarnations[0]!, pub.client, `mv/probe${i}`)
     const streamers = [new Streamer('p3', publishers[0]!.client), new Streamer('p1', publishers[1]!.client)]
 
     const all = (): ReceivedMessage[] => incarnations.flatMap((c) => c.inbox.messages).filter((m) => !m.topic.startsWith('mv/probe'))

@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { afterAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { IDisconnectPacket, MqttClient } from 'mqtt'
 import { closeClient, metricValue, openClient, setArgs, withTimeout, type OpenedClient } from '@fluxmq/testing'
-import { eventually, startCluster, type ClusterNodeProcess } from './support/cluster.js'
-import { FLUXMQ_BIN, Scene } from './support/fluxmq.js'
+import { eventually, routeVisible, startCluster, type ClusterNodeProcess } from './support/cluster.js'
+import { FLUXMQ_BIN, type Scene, sceneForTests } from './support/fluxmq.js'
 import { startNetnsCluster } from './support/netns.js'
 
 const run = promisify(execFile)
@@ -12,20 +12,6 @@ const run = promisify(execFile)
 // Faults between real fluxmq processes, each with its embedded etcd member. The stuck peer is a
 // real SIGSTOP of one broker process on loopback (its etcd member keeps running); the partition
 // cuts one node's link in network namespaces (support/netns.ts). No fault-injecting transport.
-
-/** Publishes QoS 0 probes to `topic` every 50 ms until `subscriber` got one: its node's route reached the publisher's node. */
-async function routeVisible(subscriber: OpenedClient, publisher: MqttClient, topic: string): Promise<void> {
-  await eventually(
-    `a probe on ${topic}`,
-    async () => {
-      if (subscriber.inbox.messages.some((m) => m.topic === topic)) return true
-      // Bounded: a publisher whose connection was closed would never settle.
-      await withTimeout(publisher.publishAsync(topic, 'probe', { qos: 0 }), 2_000, `a probe on ${topic} written`)
-      return false
-    },
-    10_000,
-  )
-}
 
 async function residentBytes(node: ClusterNodeProcess): Promise<number> {
   const text = await (await fetch(`${node.httpUrl}/metrics`, { signal: AbortSignal.timeout(5_000) })).text()
@@ -59,8 +45,7 @@ async function publisherOn(scene: Scene, node: { readonly nodeId: string; readon
 }
 
 describe('a stuck peer (SIGSTOP of one broker process)', () => {
-  const scene = new Scene()
-  afterAll(() => scene.cleanup.run(), 60_000)
+  const scene = sceneForTests()
 
   it('leaves the other nodes serving their own clients at full speed with bounded memory; forwarding resumes after SIGCONT', async () => {
     // A lease that outlives the stop: this is a stuck process, not a dead node.
@@ -124,8 +109,7 @@ describe('a stuck peer (SIGSTOP of one broker process)', () => {
 })
 
 describe('a partition (network namespaces: one node cut off from the other nodes and from etcd)', () => {
-  const scene = new Scene()
-  afterAll(() => scene.cleanup.run(), 60_000)
+  const scene = sceneForTests()
 
   it('the cut-off node stops serving before the majority takes its client over, and rejoins by itself after healing', async () => {
     const [n1, n2] = await startNetnsCluster(scene, 3)

@@ -1,9 +1,8 @@
-import { setTimeout as sleep } from 'node:timers/promises'
-import { afterAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { IClientOptions } from 'mqtt'
 import { closeClient, setArgs, type OpenedClient } from '@fluxmq/testing'
-import { eventually, killNode, restartNode, startCluster, type ClusterNodeProcess } from './support/cluster.js'
-import { Scene } from './support/fluxmq.js'
+import { connectUntilServed, eventually, killNode, restartNode, routeVisible, startCluster, type ClusterNodeProcess } from './support/cluster.js'
+import { sceneForTests } from './support/fluxmq.js'
 
 // A dead node returns with its data (issue 10, item 2): 3 real fluxmq processes on SQLite, each
 // with its embedded etcd member (lease TTL 5 s). A SIGKILL of a broker stands for its machine
@@ -16,32 +15,6 @@ function persistent(clientId: string): IClientOptions {
   return { protocolVersion: 5, clientId, clean: false, properties: { sessionExpiryInterval: 600 } }
 }
 
-/** CONNECTs until one is accepted (refused while etcd elects a leader after a member died). */
-async function connectUntilServed(scene: Scene, url: string, options: IClientOptions, timeoutMs: number): Promise<OpenedClient> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    try {
-      return await scene.client(url, options)
-    } catch (error) {
-      if (Date.now() > deadline) throw error
-      await sleep(200)
-    }
-  }
-}
-
-/** Publishes QoS 0 probes to `topic` until `subscriber` got one: its node's route reached the publisher's node. */
-async function routeVisible(subscriber: OpenedClient, publisher: OpenedClient, topic: string): Promise<void> {
-  await eventually(
-    `a probe on ${topic}`,
-    async () => {
-      if (subscriber.inbox.messages.some((m) => m.topic === topic)) return true
-      await publisher.client.publishAsync(topic, 'probe', { qos: 0 })
-      return false
-    },
-    10_000,
-  )
-}
-
 function payloads(client: OpenedClient, prefix: string): Set<string> {
   return new Set(client.inbox.messages.filter((m) => m.topic.startsWith(prefix)).map((m) => m.payload.toString()))
 }
@@ -51,8 +24,7 @@ function logLines(node: ClusterNodeProcess, msg: string): Record<string, unknown
 }
 
 describe('a dead node returns with its data (3 nodes, SQLite)', () => {
-  const scene = new Scene()
-  afterAll(() => scene.cleanup.run(), 60_000)
+  const scene = sceneForTests()
   let nodes: ClusterNodeProcess[]
 
   it('hands what it had queued for a session now owned elsewhere to that owner, then drops its copy', async () => {
@@ -62,7 +34,7 @@ describe('a dead node returns with its data (3 nodes, SQLite)', () => {
     const sub = await scene.client(n1.mqttUrl, persistent('ret-sub'))
     await sub.client.subscribeAsync('ret/#', { qos: 1 })
     const publisher = await scene.client(n2.mqttUrl, { protocolVersion: 5, clientId: 'ret-pub' })
-    await routeVisible(sub, publisher, 'ret/probe')
+    await routeVisible(sub, publisher.client, 'ret/probe')
     await closeClient(sub.client)
 
     // Queued on n1 for its offline session: each PUBACK means n1 stored it (n2 waits for its sync).
@@ -109,7 +81,7 @@ describe('a dead node returns with its data (3 nodes, SQLite)', () => {
     const remote = await scene.client(n3.mqttUrl, persistent('crash-remote'))
     await remote.client.subscribeAsync('crash/#', { qos: 1 })
     const publisher = await scene.client(n1.mqttUrl, { protocolVersion: 5, clientId: 'crash-pub', reconnectPeriod: 0 })
-    await routeVisible(remote, publisher, 'crash/probe')
+    await routeVisible(remote, publisher.client, 'crash/probe')
 
     // A window of QoS 1 publishes in flight when n1 dies: whatever got its PUBACK must survive.
     const acked = new Set<string>()

@@ -1,22 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { MqttClient } from 'mqtt'
-import { closeClient, dropConnection, metricValue, type OpenedClient } from '@fluxmq/testing'
-import { eventually, joinNode, startCluster, type ClusterNodeProcess } from './support/cluster.js'
-import { Scene } from './support/fluxmq.js'
+import { closeClient, dropConnection, metricValue, type OpenedClient, type ReceivedMessage } from '@fluxmq/testing'
+import { clusterForTests, eventually, joinNode, routeVisible, type ClusterNodeProcess } from './support/cluster.js'
 
 // Three real fluxmq processes, each supervising its own etcd member of one 3-member etcd cluster.
-const scene = new Scene()
-let nodes: ClusterNodeProcess[] = []
-
-beforeAll(async () => {
-  nodes = await startCluster(scene, 3)
-}, 120_000)
-
-afterAll(() => scene.cleanup.run(), 60_000)
-
-function node(i: number): ClusterNodeProcess {
-  return nodes[i] as ClusterNodeProcess
-}
+const cluster = clusterForTests(3)
+const { scene, node } = cluster
 
 /** How many messages `from` forwarded to `peer` and had accepted (from `/api/v1/cluster`). */
 async function acceptedBy(from: ClusterNodeProcess, peer: string): Promise<number> {
@@ -26,21 +15,20 @@ async function acceptedBy(from: ClusterNodeProcess, peer: string): Promise<numbe
 }
 
 /**
- * Publishes QoS 0 probes to `topic` from `publisher` every 50 ms until `subscriber` got one: the
- * route of the subscriber's node reached the publisher's node. Resolves with the milliseconds it took.
+ * Retains `<prefix>/small` (inline in etcd) and `<prefix>/big` (`bigSize` bytes, above the 1 KiB
+ * inline threshold: the publisher's node holds its payload); resolves with the big payload.
  */
-async function routeVisible(subscriber: OpenedClient, publisher: MqttClient, topic: string, timeoutMs = 5_000): Promise<number> {
-  const started = performance.now()
-  await eventually(
-    `a probe on ${topic}`,
-    async () => {
-      if (subscriber.inbox.messages.some((m) => m.topic === topic)) return true
-      await publisher.publishAsync(topic, 'probe', { qos: 0 })
-      return false
-    },
-    timeoutMs,
-  )
-  return performance.now() - started
+async function retainSmallAndBig(publisher: MqttClient, prefix: string, small: string, bigSize: number): Promise<Buffer> {
+  const big = Buffer.alloc(bigSize, 7)
+  await publisher.publishAsync(`${prefix}/small`, small, { qos: 1, retain: true })
+  await publisher.publishAsync(`${prefix}/big`, big, { qos: 1, retain: true })
+  return big
+}
+
+/** Subscribes to `<prefix>/+` and waits for the first two messages there (the retained ones): by topic. */
+async function twoRetained(subscriber: OpenedClient, prefix: string): Promise<Map<string, ReceivedMessage>> {
+  await subscriber.client.subscribeAsync(`${prefix}/+`, { qos: 1 })
+  return new Map((await subscriber.inbox.waitForCount(2, 5_000)).map((m) => [m.topic, m]))
 }
 
 describe('a 3-node cluster on loopback (embedded etcd members)', () => {
@@ -143,17 +131,13 @@ describe('a 3-node cluster on loopback (embedded etcd members)', () => {
 
   it('gives a retained message set on node 1 to a new subscriber on node 3, and an empty payload clears it everywhere', async () => {
     const pub = await scene.client(node(0).mqttUrl, { protocolVersion: 5, clientId: 'ret-pub' })
-    const big = Buffer.alloc(4096, 7)
-    await pub.client.publishAsync('ret/small', 'kept', { qos: 1, retain: true })
-    await pub.client.publishAsync('ret/big', big, { qos: 1, retain: true })
+    const big = await retainSmallAndBig(pub.client, 'ret', 'kept', 4096)
     // PUBACK waited for every node to accept the retained publish: no polling needed.
     const sub = await scene.client(node(2).mqttUrl, { protocolVersion: 5, clientId: 'ret-sub' })
-    await sub.client.subscribeAsync('ret/+', { qos: 1 })
-    const got = await sub.inbox.waitForCount(2, 5_000)
-    const byTopic = new Map(got.map((m) => [m.topic, m]))
-    expect(byTopic.get('ret/small')?.payload.toString()).toBe('kept')
-    expect(byTopic.get('ret/big')?.payload.equals(big)).toBe(true)
-    expect(got.every((m) => m.packet.retain)).toBe(true)
+    const got = await twoRetained(sub, 'ret')
+    expect(got.get('ret/small')?.payload.toString()).toBe('kept')
+    expect(got.get('ret/big')?.payload.equals(big)).toBe(true)
+    expect([...got.values()].every((m) => m.packet.retain)).toBe(true)
     await closeClient(sub.client)
 
     await pub.client.publishAsync('ret/small', '', { qos: 1, retain: true })
@@ -242,16 +226,13 @@ describe('a 3-node cluster on loopback (embedded etcd members)', () => {
   // Last: it adds a fourth node to the cluster the other tests use.
   it('gives a node that joins later (external etcd mode, memory storage) the retained messages set before', async () => {
     const pub = await scene.client(node(0).mqttUrl, { protocolVersion: 5, clientId: 'late-pub' })
-    const big = Buffer.alloc(8192, 3)
-    await pub.client.publishAsync('late/small', 'before-join', { qos: 1, retain: true })
-    await pub.client.publishAsync('late/big', big, { qos: 1, retain: true })
-    const late = await joinNode(scene, 'n4', nodes.map((n) => n.etcdClientAddr), 4)
+    const big = await retainSmallAndBig(pub.client, 'late', 'before-join', 8192)
+    const late = await joinNode(scene, 'n4', cluster.nodes.map((n) => n.etcdClientAddr), 4)
     const sub = await scene.client(late.mqttUrl, { protocolVersion: 5, clientId: 'late-sub' })
-    await sub.client.subscribeAsync('late/+', { qos: 1 })
-    const got = new Map((await sub.inbox.waitForCount(2, 5_000)).map((m) => [m.topic, m.payload]))
-    expect(got.get('late/small')?.toString()).toBe('before-join')
+    const got = await twoRetained(sub, 'late')
+    expect(got.get('late/small')?.payload.toString()).toBe('before-join')
     // Above the 1 KiB threshold: fetched from node 1, which holds the payload.
-    expect(got.get('late/big')?.equals(big)).toBe(true)
+    expect(got.get('late/big')?.payload.equals(big)).toBe(true)
     // And it takes part in routing like the others: a publish on it reaches node 2.
     const far = await scene.client(node(1).mqttUrl, { protocolVersion: 5, clientId: 'late-far' })
     await far.client.subscribeAsync('late/live', { qos: 1 })

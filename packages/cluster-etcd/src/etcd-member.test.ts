@@ -2,14 +2,13 @@ import { spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { Cleanup, makeSelfSignedCertificate, withTimeout } from '@fluxmq/testing'
+import { Cleanup, freePorts, makeSelfSignedCertificate, RecordingLogger, withTimeout } from '@fluxmq/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { connectEtcd } from './client.js'
 import { ClusterErrorCode } from './errors.js'
 import { EtcdMember, type EtcdMemberOptions } from './etcd-member.js'
 import { isRunning, pidFilePath, writePidFile } from './pid-file.js'
-import { freePorts, startEtcdCluster } from './test-support/etcd-cluster.js'
-import { RecordingLogger } from './test-support/recording-logger.js'
+import { startEtcdCluster } from './test-support/etcd-cluster.js'
 
 const cleanup = new Cleanup()
 afterEach(() => cleanup.run())
@@ -39,9 +38,9 @@ describe('EtcdMember', () => {
     expect(pid).toBeTypeOf('number')
     expect(readFileSync(pidFilePath(options.dataDir), 'utf8').trim()).toBe(String(pid))
     expect(await putAndGet(member.clientUrl, 'k', 'v')).toBe('v')
-    expect(logger.has('etcd member healthy')).toBe(true)
+    expect(logger.lines.some((line) => line.msg === 'etcd member healthy')).toBe(true)
     // etcd's own JSON lines arrive one structured record each, tagged with the member name.
-    expect(logger.records.some((r) => r.fields.etcdMember === 'm1' && r.fields.caller !== undefined)).toBe(true)
+    expect(logger.lines.some((line) => line.obj.etcdMember === 'm1' && line.obj.caller !== undefined)).toBe(true)
 
     await member.stop()
     expect(isRunning(pid as number)).toBe(false)
@@ -59,7 +58,7 @@ describe('EtcdMember', () => {
     const second = await withTimeout(restarted, 30_000, 'the supervisor to restart etcd')
     expect(second).not.toBe(first)
     expect(await putAndGet(member.clientUrl, 'before')).toBe('kept')
-    expect(logger.records.find((r) => r.msg === 'etcd member died, restarting')?.fields).toMatchObject({ signal: 'SIGKILL', attempt: 1 })
+    expect(logger.lines.find((line) => line.msg === 'etcd member died, restarting')?.obj).toMatchObject({ signal: 'SIGKILL', attempt: 1 })
   })
 
   it('replaces the orphan member a SIGKILLed broker left on its data dir', async () => {
@@ -82,7 +81,7 @@ describe('EtcdMember', () => {
     await member.start()
     expect(isRunning(orphan)).toBe(false)
     expect(member.pid).not.toBe(orphan)
-    expect(logger.records.find((r) => r.msg.startsWith('orphan etcd member'))?.fields.pid).toBe(orphan)
+    expect(logger.lines.find((line) => line.msg?.startsWith('orphan etcd member'))?.obj.pid).toBe(orphan)
     expect(await putAndGet(member.clientUrl, 'before')).toBe('kept')
   })
 
@@ -94,7 +93,7 @@ describe('EtcdMember', () => {
     mkdirSync(options.dataDir, { recursive: true })
     writePidFile(options.dataDir, process.pid)
     await member.start()
-    expect(logger.records.find((r) => r.msg.startsWith('stale etcd pid file'))?.fields.pid).toBe(process.pid)
+    expect(logger.lines.find((line) => line.msg?.startsWith('stale etcd pid file'))?.obj.pid).toBe(process.pid)
     expect(member.pid).not.toBe(process.pid)
   })
 

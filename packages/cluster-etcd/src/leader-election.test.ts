@@ -1,11 +1,9 @@
-import { Cleanup } from '@fluxmq/testing'
+import { Cleanup, RecordingLogger, until } from '@fluxmq/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { EtcdConnection } from './client.js'
 import { LeaderElection } from './leader-election.js'
 import { NodeLease } from './node-lease.js'
 import { type TestEtcdCluster, startEtcdCluster } from './test-support/etcd-cluster.js'
-import { RecordingLogger } from './test-support/recording-logger.js'
-import { until } from './test-support/until.js'
 
 const cleanup = new Cleanup()
 let etcd: TestEtcdCluster

@@ -1,10 +1,9 @@
-import { Cleanup, withTimeout } from '@fluxmq/testing'
+import { Cleanup, RecordingLogger, withTimeout } from '@fluxmq/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ClusterErrorCode, type ClusterError } from './errors.js'
 import { EtcdMember } from './etcd-member.js'
 import { NodeLease } from './node-lease.js'
 import { type TestEtcdCluster, startEtcdCluster } from './test-support/etcd-cluster.js'
-import { RecordingLogger } from './test-support/recording-logger.js'
 
 const cleanup = new Cleanup()
 let etcd: TestEtcdCluster

@@ -1,12 +1,10 @@
-import { Cleanup, withTimeout } from '@fluxmq/testing'
+import { Cleanup, RecordingLogger, until, withTimeout } from '@fluxmq/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { EtcdConnection } from './client.js'
 import { EtcdMember } from './etcd-member.js'
 import { NodeLease } from './node-lease.js'
 import { type NodeInfo, NodeRegistry } from './node-registry.js'
 import { type TestEtcdCluster, startEtcdCluster } from './test-support/etcd-cluster.js'
-import { RecordingLogger } from './test-support/recording-logger.js'
-import { until } from './test-support/until.js'
 import { WatchedPrefix } from './watched-prefix.js'
 
 const cleanup = new Cleanup()

@@ -1,10 +1,8 @@
 import type { Message } from '@fluxmq/core'
-import { Cleanup } from '@fluxmq/testing'
+import { Cleanup, RecordingLogger, until } from '@fluxmq/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type RetainedChange, RetainedIndex } from './retained-index.js'
 import { type TestEtcdCluster, startEtcdCluster } from './test-support/etcd-cluster.js'
-import { RecordingLogger } from './test-support/recording-logger.js'
-import { until } from './test-support/until.js'
 
 const cleanup = new Cleanup()
 let etcd: TestEtcdCluster

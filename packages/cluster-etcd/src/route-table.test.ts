@@ -1,4 +1,4 @@
-import { Cleanup, withTimeout } from '@fluxmq/testing'
+import { Cleanup, RecordingLogger, until, withTimeout } from '@fluxmq/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ClusterErrorCode } from './errors.js'
 import { EtcdMember } from './etcd-member.js'
@@ -6,8 +6,6 @@ import { parseRouteKey, routeKey } from './keyspace.js'
 import { NodeLease } from './node-lease.js'
 import { type RouteChange, RouteTable } from './route-table.js'
 import { type TestEtcdCluster, startEtcdCluster } from './test-support/etcd-cluster.js'
-import { RecordingLogger } from './test-support/recording-logger.js'
-import { until } from './test-support/until.js'
 
 const cleanup = new Cleanup()
 let etcd: TestEtcdCluster

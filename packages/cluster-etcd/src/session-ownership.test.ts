@@ -1,10 +1,9 @@
-import { Cleanup } from '@fluxmq/testing'
+import { Cleanup, RecordingLogger } from '@fluxmq/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ClusterErrorCode } from './errors.js'
 import { NodeLease } from './node-lease.js'
 import { SessionOwnership } from './session-ownership.js'
 import { type TestEtcdCluster, startEtcdCluster } from './test-support/etcd-cluster.js'
-import { RecordingLogger } from './test-support/recording-logger.js'
 
 const cleanup = new Cleanup()
 let etcd: TestEtcdCluster

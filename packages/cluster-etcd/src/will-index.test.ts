@@ -1,8 +1,7 @@
 import type { Message } from '@fluxmq/core'
-import { Cleanup } from '@fluxmq/testing'
+import { Cleanup, RecordingLogger } from '@fluxmq/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type TestEtcdCluster, startEtcdCluster } from './test-support/etcd-cluster.js'
-import { RecordingLogger } from './test-support/recording-logger.js'
 import { WILL_INLINE_LIMIT, WillIndex } from './will-index.js'
 
 const cleanup = new Cleanup()

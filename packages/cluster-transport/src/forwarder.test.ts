@@ -1,8 +1,8 @@
-import { Cleanup } from '@fluxmq/testing'
+import { Cleanup, RecordingLogger, until } from '@fluxmq/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { TransportError, TransportErrorCode } from './errors.js'
 import type { InboundBatch } from './handlers.js'
-import { connectPeer, eventually, message, recordingHandlers, recordingLogger, startServer, type LoggedLine } from './test-support/nodes.js'
+import { connectPeer, fullMessage, message, recordingHandlers, startServer } from './test-support/nodes.js'
 import { TcpProxy } from './test-support/tcp-proxy.js'
 
 const cleanup = new Cleanup()
@@ -35,24 +35,9 @@ describe('PeerForwarder', () => {
     const handlers = recordingHandlers()
     const { port } = await startServer(cleanup, { nodeId: 'b', handlers })
     const peer = connectPeer(cleanup, port)
-    const full = message('a/b', Buffer.from([0, 1, 2, 255]), {
-      qos: 2,
-      retain: true,
-      expiresAt: 1_800_000_000_123,
-      properties: {
-        payloadFormatIndicator: true,
-        contentType: 'text/plain',
-        responseTopic: 'r/1',
-        correlationData: Buffer.from('corr'),
-        userProperties: [
-          ['k', 'v1'],
-          ['k', 'v2'],
-        ],
-      },
-    })
     const { publisherId: _, ...bare } = message('$SYS/x', '', { qos: 0 })
-    await Promise.all([peer.forward(full), peer.forward(bare)])
-    expect(handlers.batches.flatMap((b) => b.messages)).toStrictEqual([full, bare])
+    await Promise.all([peer.forward(fullMessage), peer.forward(bare)])
+    expect(handlers.batches.flatMap((b) => b.messages)).toStrictEqual([fullMessage, bare])
   })
 
   it('carries the routing of a relayed or multi-node publish beside the message, and none for a plain one', async () => {
@@ -148,7 +133,7 @@ describe('PeerForwarder', () => {
   it('refuses a stream meant for another node', async () => {
     const { port } = await startServer(cleanup, { nodeId: 'c', handlers: recordingHandlers() })
     const peer = connectPeer(cleanup, port, { failureThreshold: 1, openMs: 60_000 })
-    await eventually(() => peer.state.breaker === 'open', 'the breaker to open')
+    await until(() => peer.state.breaker === 'open', 'the breaker to open')
     const forwarded = peer.forward(message('t'))
     expect(forwarded).toBeInstanceOf(Promise)
     await expect(forwarded).rejects.toMatchObject({ code: TransportErrorCode.PeerUnavailable })
@@ -198,12 +183,12 @@ describe('PeerForwarder', () => {
   it('opens the circuit breaker after consecutive failures, fails fast, and closes it when a probe succeeds', async () => {
     const handlers = recordingHandlers()
     const first = await startServer(cleanup, { nodeId: 'b', handlers })
-    const lines: LoggedLine[] = []
-    const peer = connectPeer(cleanup, first.port, { failureThreshold: 3, openMs: 200, retryMinMs: 5, logger: recordingLogger(lines) })
+    const logger = new RecordingLogger()
+    const peer = connectPeer(cleanup, first.port, { failureThreshold: 3, openMs: 200, retryMinMs: 5, logger })
     await peer.forward(message('before'))
 
     await first.server.close()
-    await eventually(() => peer.state.breaker === 'open', 'the breaker to open')
+    await until(() => peer.state.breaker === 'open', 'the breaker to open')
     expect(peer.state.consecutiveFailures).toBe(3)
     const failFast = peer.forward(message('while-open'))
     expect(failFast).toBeInstanceOf(Promise)
@@ -212,15 +197,15 @@ describe('PeerForwarder', () => {
     await expect(peer.takeOver({ clientId: 'c', epoch: 1 })).rejects.toMatchObject({ code: TransportErrorCode.PeerUnavailable })
 
     // A failed probe opens it again; a successful one closes it.
-    await eventually(() => peer.state.consecutiveFailures >= 4, 'a failed probe')
+    await until(() => peer.state.consecutiveFailures >= 4, 'a failed probe')
     expect(peer.state.breaker).not.toBe('closed')
     await startServer(cleanup, { nodeId: 'b', handlers, port: first.port })
-    await eventually(() => peer.state.breaker === 'closed', 'the breaker to close', 10_000)
+    await until(() => peer.state.breaker === 'closed', 'the breaker to close', 10_000)
     await peer.forward(message('after'))
     expect(topics(handlers.batches)).toEqual(['before', 'after'])
     // The outage is one warning and one recovery line, whatever the number of failed probes.
-    const breakerLines = lines.filter((l) => l.level !== 'debug' && l.msg?.startsWith('circuit breaker'))
-    expect(breakerLines.map((l) => [l.level, l.msg, l.fields.node, l.fields.peer])).toEqual([
+    const breakerLines = logger.lines.filter((l) => l.level !== 'debug' && l.msg?.startsWith('circuit breaker'))
+    expect(breakerLines.map((l) => [l.level, l.msg, l.obj.node, l.obj.peer])).toEqual([
       ['warn', 'circuit breaker open', 'a', 'b'],
       ['info', 'circuit breaker closed', 'a', 'b'],
     ])
@@ -241,16 +226,16 @@ describe('PeerForwarder', () => {
     const inDoubt = peer.forward(message('d/1'))
     let settled = false
     void (inDoubt as Promise<void>).then(() => (settled = true), () => (settled = true))
-    await eventually(() => applied.length === 1, 'the batch to reach the handler')
+    await until(() => applied.length === 1, 'the batch to reach the handler')
 
     proxy.refuse(true)
     proxy.cutAll()
-    await eventually(() => peer.state.breaker === 'open', 'the breaker to open')
+    await until(() => peer.state.breaker === 'open', 'the breaker to open')
     await expect(peer.forward(message('d/2'))).rejects.toMatchObject({ code: TransportErrorCode.PeerUnavailable, inDoubt: false })
     expect(settled).toBe(false)
 
     proxy.refuse(false)
-    await eventually(() => peer.state.breaker === 'closed', 'the breaker to close')
+    await until(() => peer.state.breaker === 'closed', 'the breaker to close')
     held.open()
     await inDoubt
     expect(applied).toEqual(['d/1'])
@@ -263,7 +248,7 @@ describe('PeerForwarder', () => {
     const { port } = await startServer(cleanup, { nodeId: 'b', handlers })
     const peer = connectPeer(cleanup, port)
     const sent = peer.forward(message('t/1'))
-    await eventually(() => peer.state.unackedBatches === 1, 'the batch to be sent')
+    await until(() => peer.state.unackedBatches === 1, 'the batch to be sent')
     const unsent = peer.forward(message('t/2'))
     peer.close()
     held.open()

@@ -1,10 +1,10 @@
 import type { TransferredSession } from '@fluxmq/core'
-import { Cleanup } from '@fluxmq/testing'
+import { Cleanup, RecordingLogger } from '@fluxmq/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { TransportErrorCode } from './errors.js'
 import type { TakeoverRequest } from './handlers.js'
 import { chunks } from './session-service.js'
-import { connectPeer, message, recordingHandlers, recordingLogger, startServer, type LoggedLine } from './test-support/nodes.js'
+import { connectPeer, message, recordingHandlers, startServer } from './test-support/nodes.js'
 import { TcpProxy } from './test-support/tcp-proxy.js'
 
 const cleanup = new Cleanup()
@@ -89,15 +89,15 @@ describe('SessionService.TakeOver', () => {
         return Promise.resolve({ transferred: big, epoch: 9 })
       },
     })
-    const lines: LoggedLine[] = []
-    const { port } = await startServer(cleanup, { nodeId: 'b', handlers, chunkBytes: 64 * 1024, logger: recordingLogger(lines) })
+    const logger = new RecordingLogger()
+    const { port } = await startServer(cleanup, { nodeId: 'b', handlers, chunkBytes: 64 * 1024, logger })
     const proxy = cleanup.add(await TcpProxy.start(port), (p) => p.close())
     network.proxy = proxy
     const peer = connectPeer(cleanup, proxy.port)
     const result = await peer.takeOver({ clientId: 'dev-1', epoch: 10 })
     expect(calls).toBe(1)
-    const repeated = lines.filter((l) => l.msg === 'takeover repeated, answered from memory')
-    expect(repeated.map((l) => [l.fields.clientId, l.fields.peer, l.fields.epoch])).toEqual([['dev-1', 'a', 10]])
+    const repeated = logger.lines.filter((l) => l.msg === 'takeover repeated, answered from memory')
+    expect(repeated.map((l) => [l.obj.clientId, l.obj.peer, l.obj.epoch])).toEqual([['dev-1', 'a', 10]])
     expect(result?.transferred.offline.map((m) => m.topic)).toEqual(big.offline.map((m) => m.topic))
     expect(result?.transferred.offline.every((m, i) => m.payload.equals(big.offline[i]?.payload ?? Buffer.alloc(0)))).toBe(true)
   }, 20_000)

@@ -1,22 +1,12 @@
-import { createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { ClusterInbound, Logger, Message, TransferredSession } from '@fluxmq/core'
-import { Cleanup } from '@fluxmq/testing'
+import type { ClusterInbound, Message, TransferredSession } from '@fluxmq/core'
+import { Cleanup, freePorts, until } from '@fluxmq/testing'
 import { connectEtcd, keyspace } from '@fluxmq/cluster-etcd'
 import { ClusterNode, type ClusterNodeOptions } from './cluster-node.js'
-
-const silent: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined, child: () => silent }
-
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: count }, () => new Promise<Server>((resolve) => { const s = createServer(); s.listen(0, '127.0.0.1', () => resolve(s)) })),
-  )
-  const ports = servers.map((server) => (server.address() as { port: number }).port)
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))))
-  return ports
-}
+import { sharedMemberEtcd } from './test-support/etcd.js'
+import { silent } from './test-support/silent.js'
 
 /** The local broker's side as the cluster sees it: records what peers hand it. */
 class RecordingInbound implements ClusterInbound {
@@ -51,13 +41,6 @@ function message(topic: string, retain = false): Message {
   return { topic, payload: Buffer.from(`to ${topic}`), qos: 1, retain, properties: {}, publishedAt: Date.now() }
 }
 
-async function until(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(20)
-  }
-}
 
 // Two nodes on one real etcd member (node a embeds it, node b is its client) and real transport servers.
 const cleanup = new Cleanup()
@@ -70,8 +53,8 @@ let etcdClientPort = 0
 let options: (nodeId: 'a' | 'b' | 'c', embedded: boolean) => ClusterNodeOptions
 
 beforeAll(async () => {
-  const [client, peer] = await freePorts(2)
-  etcdClientPort = client as number
+  const [client, peer] = (await freePorts(2)) as [number, number]
+  etcdClientPort = client
   const base = cleanup.tempDir('fluxmq-cluster-')
   options = (nodeId: 'a' | 'b' | 'c', embedded: boolean): ClusterNodeOptions => ({
     nodeId,
@@ -79,14 +62,7 @@ beforeAll(async () => {
     version: '0.0.0',
     clientAddrs: {},
     logger: silent,
-    etcd: {
-      embedded: embedded
-        ? { binary: process.env.FLUXMQ_TEST_ETCD ?? 'etcd', dataDir: join(base, 'etcd'), clientAddr: `127.0.0.1:${client}`, peerAddr: `127.0.0.1:${peer}`, initialCluster: '' }
-        : undefined,
-      endpoints: [`127.0.0.1:${client}`],
-      leaseTtlMs: 5_000,
-      retainedThresholdBytes: 16,
-    },
+    etcd: sharedMemberEtcd({ client, peer }, join(base, 'etcd'), embedded, 16),
     transport: { host: '127.0.0.1', port: 0, advertiseAddr: '', tls: undefined },
     sync: () => {
       syncs[nodeId] += 1
@@ -100,7 +76,7 @@ beforeAll(async () => {
   a.cluster.attach(inboundA)
   b.cluster.attach(inboundB)
   await Promise.all([a.join({ loadRetained: false }), b.join({ loadRetained: false })])
-  await until('both nodes to see each other', () => a.report().peers.length === 1 && b.report().peers.length === 1)
+  await until(() => a.report().peers.length === 1 && b.report().peers.length === 1, 'both nodes to see each other')
 }, 60_000)
 
 afterAll(() => cleanup.run(), 60_000)
@@ -110,7 +86,7 @@ describe('ClusterNode (real etcd, real transport)', () => {
     expect(a.cluster.forward(message('f/1'))).toBeUndefined()
     b.cluster.addRoute('f/+')
     b.cluster.addRoute('$share/g/f/#')
-    await until('the route on node a', () => a.cluster.forward(message('f/probe')) !== undefined)
+    await until(() => a.cluster.forward(message('f/probe')) !== undefined, 'the route on node a')
     const syncsBefore = syncs.b
     await a.cluster.forward(message('f/1'))
     expect(inboundB.delivered.filter((m) => m.topic === 'f/1')).toHaveLength(1)
@@ -123,7 +99,7 @@ describe('ClusterNode (real etcd, real transport)', () => {
     expect(inboundA.delivered).toHaveLength(0)
     b.cluster.removeRoute('f/+')
     b.cluster.removeRoute('$share/g/f/#')
-    await until('the route gone from node a', () => a.cluster.forward(message('f/probe')) === undefined)
+    await until(() => a.cluster.forward(message('f/probe')) === undefined, 'the route gone from node a')
   })
 
   it('sends a retained message to every other node, with or without a route, and gives them all to a node that joins later', async () => {
@@ -201,7 +177,7 @@ describe('ClusterNode (real etcd, real transport)', () => {
     const filter = '$share/g/s/+'
     a.cluster.addRoute(filter)
     b.cluster.addRoute(filter)
-    await until('both views to hold both routes', () => a.cluster.forward(message('s/probe')) !== undefined && b.cluster.forward(message('s/probe')) !== undefined)
+    await until(() => a.cluster.forward(message('s/probe')) !== undefined && b.cluster.forward(message('s/probe')) !== undefined, 'both views to hold both routes')
     const served = { a: 0, b: 0 }
     for (let i = 0; i < 64; i++) {
       const m = { ...message(`s/${i}`), publisherId: 'p', publishedAt: 1_000 + i }
@@ -224,7 +200,7 @@ describe('ClusterNode (real etcd, real transport)', () => {
     const leaseId = owner.kvs[0]?.lease
     expect(leaseId).toBeDefined()
     await etcd.client.leaseClient.leaseRevoke({ ID: leaseId as string })
-    await until('ownershipLost on node b', () => inboundB.lost.includes('lost-1'), 15_000)
+    await until(() => inboundB.lost.includes('lost-1'), 'ownershipLost on node b', 15_000)
     expect(inboundA.lost).toEqual([])
     // The node goes on: once the lease is granted again, a claim works on it.
     const deadline = Date.now() + 15_000

@@ -1,28 +1,10 @@
 import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Broker, MemoryStorage, Refusal, type ClientLink, type ConnectRequest, type ConnectResult, type Delivery, type Logger } from '@fluxmq/core'
-import { Cleanup } from '@fluxmq/testing'
+import { Broker, MemoryStorage, Refusal, type ClientLink, type ConnectRequest, type ConnectResult, type Delivery } from '@fluxmq/core'
+import { Cleanup, freePorts, RecordingLogger, until } from '@fluxmq/testing'
 import { ClusterNode } from './cluster-node.js'
-
-/** Log lines by message, so a test can wait for an event on one node. */
-class RecordingLogger implements Logger {
-  constructor(readonly lines: { msg: string; obj: object }[] = []) {}
-  debug(): void {}
-  info(obj: object, msg = ''): void {
-    this.lines.push({ msg, obj })
-  }
-  warn(obj: object, msg = ''): void {
-    this.lines.push({ msg, obj })
-  }
-  error(obj: object, msg = ''): void {
-    this.lines.push({ msg, obj })
-  }
-  child(): Logger {
-    return this
-  }
-}
+import { sharedMemberEtcd } from './test-support/etcd.js'
 
 /** A client connection as the core sees it: records deliveries and how it was closed. */
 class Link implements ClientLink {
@@ -85,22 +67,8 @@ class HoldingRelay {
   }
 }
 
-async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(20)
-  }
-}
-
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: count }, () => new Promise<Server>((resolve) => { const s = createServer(); s.listen(0, '127.0.0.1', () => resolve(s)) })),
-  )
-  const ports = servers.map((server) => (server.address() as { port: number }).port)
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))))
-  return ports
-}
+/** How long a node may take to see another's claim, surrender or forward on a loaded machine. */
+const WAIT_MS = 10_000
 
 interface Member {
   readonly node: ClusterNode
@@ -132,14 +100,7 @@ beforeAll(async () => {
       version: '0.0.0',
       clientAddrs: {},
       logger: log,
-      etcd: {
-        embedded: embedded
-          ? { binary: process.env.FLUXMQ_TEST_ETCD ?? 'etcd', dataDir: join(base, 'etcd'), clientAddr: `127.0.0.1:${client}`, peerAddr: `127.0.0.1:${peer}`, initialCluster: '' }
-          : undefined,
-        endpoints: [`127.0.0.1:${client}`],
-        leaseTtlMs: 5_000,
-        retainedThresholdBytes: 1024,
-      },
+      etcd: sharedMemberEtcd({ client, peer }, join(base, 'etcd'), embedded, 1024),
       transport: { host: '127.0.0.1', port: embedded ? transportA : 0, advertiseAddr: embedded ? `127.0.0.1:${relayPort}` : '', tls: undefined },
       sync: () => storage.sync(),
     })
@@ -169,7 +130,7 @@ beforeAll(async () => {
   b = await start('b')
   c = await start('c')
   await Promise.all([a, b, c].map((m) => m.node.join({ loadRetained: false })))
-  await until('every node to see the others', () => [a, b, c].every((m) => m.node.report().peers.length === 2))
+  await until(() => [a, b, c].every((m) => m.node.report().peers.length === 2), 'every node to see the others', WAIT_MS)
 }, 60_000)
 
 afterAll(() => cleanup.run(), 60_000)
@@ -197,12 +158,12 @@ describe('fenced session takeover (real etcd, real transport, real brokers)', ()
     relay.hold()
     const linkB = new Link()
     const onB = b.broker.connect(request('twice'), linkB)
-    await until('node b to claim', () => b.log.lines.some((l) => l.msg === 'session claimed'))
+    await until(() => b.log.lines.some((l) => l.msg === 'session claimed'), 'node b to claim', WAIT_MS)
     const linkC = new Link()
     const onC = c.broker.connect(request('twice'), linkC)
-    await until('node c to claim', () => c.log.lines.some((l) => l.msg === 'session claimed'))
+    await until(() => c.log.lines.some((l) => l.msg === 'session claimed'), 'node c to claim', WAIT_MS)
     // Node c asked node b, the owner etcd named; node b is still fetching the state from node a.
-    await until('node b to hold the surrender', () => b.log.lines.some((l) => l.msg === 'surrender waits for the takeover under way here'))
+    await until(() => b.log.lines.some((l) => l.msg === 'surrender waits for the takeover under way here'), 'node b to hold the surrender', WAIT_MS)
     relay.release()
 
     const [resultB, resultC] = await Promise.all([onB, onC])
@@ -212,7 +173,7 @@ describe('fenced session takeover (real etcd, real transport, real brokers)', ()
     const winner = connected(resultC)
     expect(winner.sessionPresent).toBe(true)
     c.broker.activate(winner.session)
-    await until('the queued messages on node c', () => linkC.topics.length >= 3)
+    await until(() => linkC.topics.length >= 3, 'the queued messages on node c', WAIT_MS)
     expect(linkC.topics).toEqual(['q/1', 'q/2', 'q/3'])
     expect(linkC.closed).toBeUndefined()
     // Exactly one session, on the node etcd names.

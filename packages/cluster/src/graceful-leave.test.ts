@@ -1,9 +1,7 @@
 import type { NodeInfo } from '@fluxmq/cluster-etcd'
-import type { Logger } from '@fluxmq/core'
 import { describe, expect, it } from 'vitest'
 import { GracefulLeave } from './graceful-leave.js'
-
-const silent: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined, child: () => silent }
+import { silent } from './test-support/silent.js'
 
 function member(nodeId: string, mqtt: string | undefined, leaving = false): NodeInfo {
   return { nodeId, transportAddr: `${nodeId}:7948`, clientAddrs: mqtt === undefined ? {} : { mqtt }, version: '0', ...(leaving ? { leaving: true as const } : {}) }

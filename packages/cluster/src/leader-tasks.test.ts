@@ -1,33 +1,16 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { Message } from '@fluxmq/core'
-import { LeaderElection, NodeLease, SessionOwnership, SubscriptionStore, WillIndex } from '@fluxmq/cluster-etcd'
-import { Cleanup } from '@fluxmq/testing'
+import { LeaderElection } from '@fluxmq/cluster-etcd'
+import { Cleanup, until } from '@fluxmq/testing'
 import { LeaderTasks } from './leader-tasks.js'
-import { silent, startEtcd, until, type TestEtcd } from './test-support/etcd.js'
+import { etcdForFile, type TestNode } from './test-support/etcd.js'
+import { silent } from './test-support/silent.js'
 
 const cleanup = new Cleanup()
-let etcd: TestEtcd
-beforeAll(async () => {
-  etcd = await startEtcd(cleanup)
-}, 60_000)
-afterAll(() => cleanup.run(), 30_000)
+const etcd = etcdForFile(cleanup)
 
-interface Node {
-  readonly lease: NodeLease
-  readonly ownership: SessionOwnership
-  readonly store: SubscriptionStore
-  readonly wills: WillIndex
-}
-
-async function node(nodeId: string): Promise<Node> {
-  const { namespace } = etcd.connect('leader-tasks')
-  const lease = new NodeLease(namespace, { nodeId, ttlSeconds: 5, logger: silent })
-  cleanup.defer(() => lease.stop())
-  await lease.start()
-  const ownership = new SessionOwnership(namespace, lease, { nodeId, logger: silent })
-  return { lease, ownership, store: new SubscriptionStore(namespace, ownership, nodeId), wills: new WillIndex(namespace, { nodeId, logger: silent, thresholdBytes: 1024 }) }
-}
+const node = (nodeId: string): Promise<TestNode> => etcd.node('leader-tasks', nodeId)
 
 /** A candidate running the leader tasks, recording what it publishes. */
 async function candidate(nodeId: string, members: Set<string>, published: { node: string; message: Message }[]): Promise<{ election: LeaderElection; tasks: LeaderTasks }> {
@@ -77,7 +60,7 @@ describe('LeaderTasks (real etcd)', () => {
     const leader = first.election.isLeader ? first : second
     const follower = leader === first ? second : first
     expect(follower.election.isLeader).toBe(false)
-    await until('the wills due at once', () => published.some((p) => p.message.topic === 'will/now') && published.some((p) => p.message.topic === 'will/overdue'))
+    await until(() => published.some((p) => p.message.topic === 'will/now') && published.some((p) => p.message.topic === 'will/overdue'), 'the wills due at once')
 
     // The client of 'back' connects again (on l2) before its delay elapsed.
     const l2 = await node('l2')
@@ -85,9 +68,9 @@ describe('LeaderTasks (real etcd)', () => {
 
     // The leader resigns: the other one is elected, scans, and finishes what is left.
     await leader.election.stop()
-    await until('a new leader', () => follower.election.isLeader)
-    await until('the late will', () => published.some((p) => p.message.topic === 'will/late'), 5_000)
-    await until('the expired session swept', async () => (await l2.store.load('gone')) === undefined, 5_000)
+    await until(() => follower.election.isLeader, 'a new leader')
+    await until(() => published.some((p) => p.message.topic === 'will/late'), 'the late will', 5_000)
+    await until(async () => (await l2.store.load('gone')) === undefined, 'the expired session swept', 5_000)
     await sleep(1_500)
 
     expect(published.map((p) => p.message.topic).sort()).toEqual(['will/late', 'will/now', 'will/overdue'])

@@ -1,4 +1,4 @@
-import type { Logger, Message } from '@fluxmq/core'
+import { type Logger, type Message, willMessage } from '@fluxmq/core'
 import { keyspace, type LeaderElection, type LeaderTerm, type SessionOwnership, type StoredWill, type SubscriptionStore, type WillIndex } from '@fluxmq/cluster-etcd'
 
 export interface LeaderTasksOptions {
@@ -130,20 +130,10 @@ export class LeaderTasks {
       this.log.error({ clientId, deadNode: will.node, size: will.stored.size }, 'will of a dead node not published: its payload was held by that node')
       return
     }
-    const m = will.stored.message
-    const now = Date.now()
-    this.options.publish({
-      topic: m.topic,
-      payload: m.payload,
-      qos: m.qos,
-      retain: m.retain,
-      properties: m.properties,
-      // Its Message Expiry Interval counts from publication, as for a local will.
-      expiresAt: m.expiresAt === undefined ? undefined : now + (m.expiresAt - m.publishedAt),
-      publishedAt: now,
-      publisherId: m.publisherId ?? clientId,
-    })
-    this.log.info({ clientId, deadNode: will.node, topic: m.topic, delaySeconds: will.delayInterval }, 'will of a dead node published')
+    const { message } = will.stored
+    // Its Message Expiry Interval counts from publication, as for a local will.
+    this.options.publish(willMessage(message, clientId, Date.now()))
+    this.log.info({ clientId, deadNode: will.node, topic: message.topic, delaySeconds: will.delayInterval }, 'will of a dead node published')
   }
 
   private async sessionExpired(clientId: string, node: string, modRevision: string): Promise<void> {

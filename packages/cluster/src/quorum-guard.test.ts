@@ -1,14 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Cleanup } from '@fluxmq/testing'
+import { describe, expect, it } from 'vitest'
+import { Cleanup, until } from '@fluxmq/testing'
 import { QuorumGuard } from './quorum-guard.js'
-import { silent, startEtcd, until, type TestEtcd } from './test-support/etcd.js'
+import { etcdForFile } from './test-support/etcd.js'
+import { silent } from './test-support/silent.js'
 
 const cleanup = new Cleanup()
-let etcd: TestEtcd
-beforeAll(async () => {
-  etcd = await startEtcd(cleanup)
-}, 60_000)
-afterAll(() => cleanup.run(), 30_000)
+const etcd = etcdForFile(cleanup)
 
 describe('QuorumGuard (real etcd)', () => {
   it('reports no quorum while the member does not answer, and quorum again once it does', async () => {
@@ -26,8 +23,8 @@ describe('QuorumGuard (real etcd)', () => {
         // Already stopped by its cleanup.
       }
     })
-    await until('no quorum', () => !guard.quorate, 5_000)
+    await until(() => !guard.quorate, 'no quorum', 5_000)
     process.kill(pid, 'SIGCONT')
-    await until('quorum again', () => guard.quorate, 10_000)
+    await until(() => guard.quorate, 'quorum again', 10_000)
   })
 })

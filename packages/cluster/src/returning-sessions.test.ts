@@ -1,29 +1,21 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { MemoryStorage, type Message, type StoredSession } from '@fluxmq/core'
-import { NodeLease, SessionOwnership } from '@fluxmq/cluster-etcd'
+import type { SessionOwnership } from '@fluxmq/cluster-etcd'
 import type { ForwardRouting } from '@fluxmq/cluster-transport'
-import { Cleanup } from '@fluxmq/testing'
+import { Cleanup, until } from '@fluxmq/testing'
 import { ReturningSessions } from './returning-sessions.js'
-import { silent, startEtcd, until, type TestEtcd } from './test-support/etcd.js'
+import { etcdForFile } from './test-support/etcd.js'
+import { silent } from './test-support/silent.js'
 
 const cleanup = new Cleanup()
-let etcd: TestEtcd
+const etcd = etcdForFile(cleanup)
 let n1: SessionOwnership
 let n2: SessionOwnership
 let n3: SessionOwnership
 
-async function ownershipOf(nodeId: string): Promise<SessionOwnership> {
-  const { namespace } = etcd.connect('returning')
-  const lease = cleanup.add(new NodeLease(namespace, { nodeId, ttlSeconds: 5, logger: silent }), (l) => l.stop())
-  await lease.start()
-  return new SessionOwnership(namespace, lease, { nodeId, logger: silent })
-}
-
 beforeAll(async () => {
-  etcd = await startEtcd(cleanup)
-  ;[n1, n2, n3] = await Promise.all(['n1', 'n2', 'n3'].map(ownershipOf)) as [SessionOwnership, SessionOwnership, SessionOwnership]
+  ;[n1, n2, n3] = (await Promise.all(['n1', 'n2', 'n3'].map(async (nodeId) => (await etcd.node('returning', nodeId)).ownership))) as [SessionOwnership, SessionOwnership, SessionOwnership]
 }, 60_000)
-afterAll(() => cleanup.run(), 30_000)
 
 function message(topic: string): Message {
   return { topic, payload: Buffer.from(topic), qos: 1, retain: false, properties: {}, publishedAt: Date.now() }
@@ -71,7 +63,7 @@ describe('ReturningSessions (real etcd)', () => {
       logger: silent,
     })
     returning.handOn(stored, { node: 'n2', epoch: owner.epoch })
-    await until('three messages sent', () => sent.length === 3)
+    await until(() => sent.length === 3, 'three messages sent')
     // The PUBREC'd QoS 2 message reached the client already: not sent again.
     expect(sent).toEqual(['c1/inflight', 'c1/offline-1', 'c1/offline-2'].map((topic) => ({ node: 'n2', topic, routing: { relayFor: 'c1' } })))
     // Not accepted yet: the queue is still whole here.

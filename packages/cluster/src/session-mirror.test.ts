@@ -1,16 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { MemoryStorage, type SubscriptionOptions, type WillRecord } from '@fluxmq/core'
-import { NodeLease, SessionOwnership, SubscriptionStore, WillIndex } from '@fluxmq/cluster-etcd'
-import { Cleanup } from '@fluxmq/testing'
+import { Cleanup, until } from '@fluxmq/testing'
 import { SessionMirror } from './session-mirror.js'
-import { silent, startEtcd, until, type TestEtcd } from './test-support/etcd.js'
+import { etcdForFile, type TestNode } from './test-support/etcd.js'
+import { silent } from './test-support/silent.js'
 
 const cleanup = new Cleanup()
-let etcd: TestEtcd
-beforeAll(async () => {
-  etcd = await startEtcd(cleanup)
-}, 60_000)
-afterAll(() => cleanup.run(), 30_000)
+const etcd = etcdForFile(cleanup)
 
 function sub(filter: string): SubscriptionOptions {
   return { filter, qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }
@@ -21,23 +17,12 @@ const will: WillRecord = {
   delayInterval: 30,
 }
 
-interface Node {
-  readonly nodeId: string
-  readonly ownership: SessionOwnership
-  readonly store: SubscriptionStore
-  readonly wills: WillIndex
-}
-
-function mirrorOf(inner: MemoryStorage, n: Node): SessionMirror {
+function mirrorOf(inner: MemoryStorage, n: TestNode): SessionMirror {
   return new SessionMirror(inner, { nodeId: n.nodeId, subscriptions: n.store, wills: n.wills, ownership: n.ownership, logger: silent })
 }
 
-async function startNode(nodeId: string): Promise<Node> {
-  const { namespace } = etcd.connect('mirror')
-  const lease = cleanup.add(new NodeLease(namespace, { nodeId, ttlSeconds: 5, logger: silent }), (l) => l.stop())
-  await lease.start()
-  const ownership = new SessionOwnership(namespace, lease, { nodeId, logger: silent })
-  return { nodeId, ownership, store: new SubscriptionStore(namespace, ownership, nodeId), wills: new WillIndex(namespace, { nodeId, logger: silent, thresholdBytes: 1024 }) }
+function startNode(nodeId: string): Promise<TestNode> {
+  return etcd.node('mirror', nodeId)
 }
 
 describe('SessionMirror (real etcd)', () => {
@@ -52,19 +37,19 @@ describe('SessionMirror (real etcd)', () => {
     mirror.putSession({ clientId: 'c1', protocol: 'mqtt5', expiryInterval: 10, will, epoch })
     mirror.putSubscription('c1', sub('a/+'))
     mirror.putSubscription('c1', sub('b/#'))
-    await until('both subscriptions in etcd', async () => (await n2.store.load('c1'))?.subscriptions.length === 2)
+    await until(async () => (await n2.store.load('c1'))?.subscriptions.length === 2, 'both subscriptions in etcd')
     expect(await n2.store.load('c1')).toMatchObject({ node: 'n1', epoch, protocol: 'mqtt5', expiryInterval: 10 })
     // Due after its delay or when the session ends: the shorter of the two.
-    await until('the will in etcd', async () => (await n2.wills.get('c1')) !== undefined)
+    await until(async () => (await n2.wills.get('c1')) !== undefined, 'the will in etcd')
     expect(await n2.wills.get('c1')).toMatchObject({ node: 'n1', epoch, delayInterval: 10 })
     expect((await n2.wills.get('c1'))?.disconnectedAt).toBeUndefined()
     // The connection closes with the will pending: the time goes to etcd with it.
     mirror.putSession({ clientId: 'c1', protocol: 'mqtt5', expiryInterval: 10, will, epoch, disconnectedAt: 1_000 })
-    await until('the will’s disconnection time in etcd', async () => (await n2.wills.get('c1'))?.disconnectedAt === 1_000)
+    await until(async () => (await n2.wills.get('c1'))?.disconnectedAt === 1_000, 'the will’s disconnection time in etcd')
 
     mirror.deleteSubscription('c1', 'a/+')
     mirror.putSession({ clientId: 'c1', protocol: 'mqtt5', expiryInterval: 10, epoch })
-    await until('one subscription and no will left', async () => (await n2.store.load('c1'))?.subscriptions.length === 1 && (await n2.wills.get('c1')) === undefined)
+    await until(async () => (await n2.store.load('c1'))?.subscriptions.length === 1 && (await n2.wills.get('c1')) === undefined, 'one subscription and no will left')
 
     // The local store got every write too (it is what the node restarts from).
     const reopened = await inner.open()
@@ -80,9 +65,9 @@ describe('SessionMirror (real etcd)', () => {
     const c2 = await n1.ownership.claim('c2')
     mirror.putSession({ clientId: 'c2', protocol: 'mqtt3', expiryInterval: 60, will, epoch: c2.epoch })
     mirror.putSubscription('c2', sub('x'))
-    await until('c2 in etcd', async () => (await n2.wills.get('c2')) !== undefined && (await n2.store.load('c2')) !== undefined)
+    await until(async () => (await n2.wills.get('c2')) !== undefined && (await n2.store.load('c2')) !== undefined, 'c2 in etcd')
     mirror.deleteSession('c2')
-    await until('c2 gone from etcd', async () => (await n2.wills.get('c2')) === undefined && (await n2.store.load('c2')) === undefined)
+    await until(async () => (await n2.wills.get('c2')) === undefined && (await n2.store.load('c2')) === undefined, 'c2 gone from etcd')
     await mirror.close()
   })
 
@@ -98,7 +83,7 @@ describe('SessionMirror (real etcd)', () => {
     mirror.putSession({ clientId: 'c5', protocol: 'mqtt5', expiryInterval: 60, epoch })
     mirror.putSubscription('c5', sub('old/#'))
     mirror.deleteSession('c5')
-    await until('the saved session gone', async () => (await n4.store.load('c5')) === undefined)
+    await until(async () => (await n4.store.load('c5')) === undefined, 'the saved session gone')
     await mirror.close()
   })
 

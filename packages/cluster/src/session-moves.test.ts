@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest'
-import type { Logger, Message, SubscriptionOptions } from '@fluxmq/core'
+import type { Message, SubscriptionOptions } from '@fluxmq/core'
 import type { RouteChange } from '@fluxmq/cluster-etcd'
 import type { ForwardRouting } from '@fluxmq/cluster-transport'
 import { SessionMoves } from './session-moves.js'
-
-const silent: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined, child: () => silent }
+import { silent } from './test-support/silent.js'
 
 function message(topic: string): Message {
   return { topic, payload: Buffer.from(topic), qos: 1, retain: false, properties: {}, publishedAt: 1 }

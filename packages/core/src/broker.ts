@@ -131,7 +131,7 @@ export class Broker implements BrokerCore, ClusterInbound {
       logger: this.logger,
       publishWill: (clientId, will, now) => {
         // Nobody acknowledges a will: a failure to make it durable or to forward it is logged here.
-        this.accept(willMessage(will, clientId, now), true, true).durable?.catch((err: unknown) => {
+        this.accept(willMessage(will.message, clientId, now), true, true).durable?.catch((err: unknown) => {
           this.logger.error({ err, clientId }, 'will not stored or not accepted by another node')
         })
       },

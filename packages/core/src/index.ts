@@ -30,6 +30,7 @@ export type {
 export type { Outcome } from './settlement.js'
 export type { QueuePort, QueuePortDelivery, QueueAttach, QueueOutcome } from './queue-port.js'
 export { Broker } from './broker.js'
+export { willMessage } from './will.js'
 export type { SessionInfo } from './session-info.js'
 export { LocalCluster } from './local-cluster.js'
 export { MemoryStorage } from './memory-storage.js'

@@ -10,13 +10,12 @@ export function willDelay(will: WillRecord, sessionExpiryInterval: number): numb
 }
 
 /**
- * The message a will becomes when published at `now`. Its Message Expiry Interval counts from
- * publication, not from the CONNECT that carried it: the adapter built `expiresAt` as
- * publishedAt + interval, so the interval is their difference. The adapter's `wire` cache is
- * dropped with the old object.
+ * The message a will's message becomes when published at `now`, by this node or, for a dead
+ * node's will, by the cluster leader. Its Message Expiry Interval counts from publication, not
+ * from the CONNECT that carried it: the adapter built `expiresAt` as publishedAt + interval, so
+ * the interval is their difference. The adapter's `wire` cache is dropped with the old object.
  */
-export function willMessage(will: WillRecord, clientId: string, now: number): Message {
-  const m = will.message
+export function willMessage(m: Message, clientId: string, now: number): Message {
   return {
     topic: m.topic,
     payload: m.payload,

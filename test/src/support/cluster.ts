@@ -1,27 +1,10 @@
 import { readFileSync } from 'node:fs'
-import { createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { setArgs, type StartedFluxmq } from '@fluxmq/testing'
-import type { Scene } from './fluxmq.js'
-
-/** Ports the OS just handed out, held together so no two are equal, then released for the nodes. */
-export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<Server>((resolve, reject) => {
-          const server = createServer()
-          server.once('error', reject)
-          server.listen(0, '127.0.0.1', () => resolve(server))
-        }),
-    ),
-  )
-  const ports = servers.map((server) => (server.address() as { port: number }).port)
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))))
-  return ports
-}
+import { beforeAll } from 'vitest'
+import type { IClientOptions, MqttClient } from 'mqtt'
+import { freePorts, setArgs, withTimeout, type OpenedClient, type StartedFluxmq } from '@fluxmq/testing'
+import { type Scene, sceneForTests } from './fluxmq.js'
 
 export interface ClusterNodeProcess extends StartedFluxmq {
   readonly nodeId: string
@@ -96,6 +79,70 @@ export async function startCluster(scene: Scene, size: number, extraArgs: readon
   )
   for (const node of nodes) await untilJoined(node, size)
   return nodes
+}
+
+/** A cluster the tests of the enclosing describe block (or file) share. */
+export interface SharedCluster {
+  readonly scene: Scene
+  /** Its nodes, once the first test runs. */
+  readonly nodes: readonly ClusterNodeProcess[]
+  /** Node `i` (n`i+1`). */
+  node(i: number): ClusterNodeProcess
+}
+
+/** `startCluster` before the first test of the enclosing describe block (or file); its scene is cleaned up after the last. */
+export function clusterForTests(size: number, extraArgs: readonly string[] = []): SharedCluster {
+  const scene = sceneForTests()
+  let nodes: ClusterNodeProcess[] = []
+  beforeAll(async () => {
+    nodes = await startCluster(scene, size, extraArgs)
+  }, 120_000)
+  return {
+    scene,
+    get nodes() {
+      return nodes
+    },
+    node: (i) => {
+      const node = nodes[i]
+      if (node === undefined) throw new Error(`no node ${i} in a cluster of ${nodes.length}`)
+      return node
+    },
+  }
+}
+
+/**
+ * CONNECTs to `url` until one is accepted: a node refuses new sessions while a dead previous
+ * owner's lease lives, and while etcd elects a leader after a member died.
+ */
+export async function connectUntilServed(scene: Scene, url: string, options: IClientOptions, timeoutMs: number): Promise<OpenedClient> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      return await scene.client(url, options)
+    } catch (error) {
+      if (Date.now() > deadline) throw error
+      await sleep(200)
+    }
+  }
+}
+
+/**
+ * Publishes QoS 0 probes to `topic` from `publisher` until `subscriber` got one: the route of the
+ * subscriber's node reached the publisher's node. Resolves with the milliseconds it took.
+ */
+export async function routeVisible(subscriber: OpenedClient, publisher: MqttClient, topic: string, timeoutMs = 10_000): Promise<number> {
+  const started = performance.now()
+  await eventually(
+    `a probe on ${topic}`,
+    async () => {
+      if (subscriber.inbox.messages.some((m) => m.topic === topic)) return true
+      // Bounded: a publisher whose connection was closed would never settle.
+      await withTimeout(publisher.publishAsync(topic, 'probe', { qos: 0 }), 2_000, `a probe on ${topic} written`)
+      return false
+    },
+    timeoutMs,
+  )
+  return performance.now() - started
 }
 
 /**

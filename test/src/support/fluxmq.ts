@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
+import { afterAll } from 'vitest'
 import { Cleanup, openClient, startFluxmq } from '@fluxmq/testing'
 import type { OpenedClient, StartOptions, StartedFluxmq } from '@fluxmq/testing'
 import type { IClientOptions } from 'mqtt'
@@ -47,4 +48,14 @@ export class Scene {
   tempDir(): string {
     return this.cleanup.tempDir('fluxmq-e2e-')
   }
+}
+
+/**
+ * A Scene the tests of the enclosing describe block (or file) share, cleaned up after the last
+ * of them; the time allowed covers stopping cluster nodes one after the other.
+ */
+export function sceneForTests(): Scene {
+  const scene = new Scene()
+  afterAll(() => scene.cleanup.run(), 60_000)
+  return scene
 }

@@ -1,29 +1,7 @@
-import { createServer } from 'node:net'
 import { join } from 'node:path'
-import type { Cleanup } from '@fluxmq/testing'
+import { type Cleanup, freePorts, RecordingLogger } from '@fluxmq/testing'
 import { type EtcdConnection, connectEtcd } from '../client.js'
 import { EtcdMember, type EtcdMemberTls } from '../etcd-member.js'
-import { RecordingLogger } from './recording-logger.js'
-
-/** Ports the OS just handed out (held together, so no two are equal, then released for etcd). */
-export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: count }, () => {
-      const server = createServer()
-      return new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-        server.once('error', reject)
-        server.listen(0, '127.0.0.1', () => resolve(server))
-      })
-    }),
-  )
-  const ports = servers.map((server) => {
-    const address = server.address()
-    if (address === null || typeof address === 'string') throw new Error('no port')
-    return address.port
-  })
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))))
-  return ports
-}
 
 export interface TestEtcdCluster {
   readonly members: EtcdMember[]

@@ -1,5 +1,5 @@
 import type { Cleanup } from '@fluxmq/testing'
-import type { Logger, Message } from '@fluxmq/core'
+import type { Message } from '@fluxmq/core'
 import type { InboundBatch, InboundHandlers } from '../handlers.js'
 import { Peer, type PeerOptions } from '../peer.js'
 import { TransportServer, type TransportServerOptions } from '../server.js'
@@ -16,6 +16,27 @@ export function message(topic: string, payload: string | Buffer = 'x', over: Par
     publisherId: 'pub',
     ...over,
   }
+}
+
+/** A message with every field and property set (non-ASCII text, a repeated user property key): what the wire must carry intact. */
+export const fullMessage: Message = {
+  topic: 'a/ü/b',
+  payload: Buffer.from([0, 1, 2, 255]),
+  qos: 2,
+  retain: true,
+  properties: {
+    payloadFormatIndicator: false,
+    contentType: 'text/plain',
+    responseTopic: 'r/1',
+    correlationData: Buffer.from('corr'),
+    userProperties: [
+      ['k', 'v1'],
+      ['k', 'v2'],
+    ],
+  },
+  expiresAt: 1_800_000_000_123,
+  publishedAt: 1_800_000_000_000,
+  publisherId: 'pub-é',
 }
 
 /** Handlers that keep every forwarded batch and refuse the rest; tests override what they use. */
@@ -48,36 +69,4 @@ export function connectPeer(cleanup: Cleanup, port: number, options: Partial<Pee
   const peer = new Peer({ localNode: 'a', peerNode: 'b', address: `127.0.0.1:${port}`, ...options })
   cleanup.defer(() => peer.close())
   return peer
-}
-
-/** Polls `condition` every 5 ms until it holds; fails after `timeoutMs`, naming `what`. */
-export async function eventually(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
-
-export interface LoggedLine {
-  readonly level: 'debug' | 'info' | 'warn' | 'error'
-  readonly msg: string | undefined
-  /** The line's fields with every binding of its logger's ancestry merged in. */
-  readonly fields: Record<string, unknown>
-}
-
-/** A Logger that appends every line to `lines`, so a test can assert what was logged and with which ids. */
-export function recordingLogger(lines: LoggedLine[], bindings: Record<string, unknown> = {}): Logger {
-  const at =
-    (level: LoggedLine['level']) =>
-    (obj: object, msg?: string): void => {
-      lines.push({ level, msg, fields: { ...bindings, ...obj } })
-    }
-  return {
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    child: (more) => recordingLogger(lines, { ...bindings, ...more }),
-  }
 }
