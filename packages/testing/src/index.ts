@@ -1,4 +1,6 @@
 export { LOOPBACK_ARGS, setArgs, startFluxmq } from './broker.js'
+export { IN_PROCESS_BROKER_OPTIONS, serveOnLoopback } from './in-process-broker.js'
+export type { ServedBroker } from './in-process-broker.js'
 export type { StartOptions, StartedFluxmq } from './broker.js'
 export { Cleanup } from './cleanup.js'
 export { withTimeout } from './deadline.js'
