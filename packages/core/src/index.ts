@@ -37,3 +37,4 @@ export { TopicTrie } from './topic-trie.js'
 // Topic grammar lives in @fluxmq/topic; re-exported so callers of the core's earlier API keep working.
 export { validateTopicName, validateTopicFilter, parseSharedFilter, topicMatches, type SharedFilter, type TopicError } from '@fluxmq/topic'
 export { BrokerError, BrokerErrorCode, FluxError } from './errors.js'
+export { MemoryGate, type MemoryWaiter } from './memory-gate.js'
