@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module'
 import { connect as netConnect } from 'node:net'
-import { runFuzz } from '@fluxmq/testing'
+import { randomBytes, runFuzz } from '@fluxmq/testing'
 import type { FuzzInput } from '@fluxmq/testing'
 import rhea from 'rhea'
 import type { Connection, EventContext, Receiver, Sender } from 'rhea'
@@ -144,9 +144,7 @@ function fuzzInput(random: () => number, valid: readonly Buffer[], id: number): 
   for (let i = 0; i < count; i++) {
     const kind = random()
     if (kind < 0.12) {
-      const junk = Buffer.alloc(1 + int(64))
-      for (let j = 0; j < junk.length; j++) junk[j] = int(256)
-      parts.push(junk)
+      parts.push(randomBytes(random, 1 + int(64)))
       continue
     }
     const base = Buffer.from(valid[int(valid.length)]!)

@@ -15,6 +15,16 @@ function gate(maxBytes: number): { gate: MemoryGate<Waiter>; logger: RecordingLo
   return { gate: new MemoryGate<Waiter>(maxBytes, () => buffered.bytes, logger, 'publishers paused'), logger, buffered }
 }
 
+/** A gate bounded at 1000 bytes holding two publishers, with the process at 2000. */
+function twoHeld(): ReturnType<typeof gate> & { a: Waiter; b: Waiter } {
+  const held = gate(1000)
+  const [a, b] = [new Waiter(), new Waiter()]
+  held.buffered.bytes = 2000
+  held.gate.hold(a)
+  held.gate.hold(b)
+  return { ...held, a, b }
+}
+
 describe('MemoryGate', () => {
   it('holds a publisher only above the bound, and warns once for the first one held', () => {
     const { gate: g, logger, buffered } = gate(1000)
@@ -30,11 +40,7 @@ describe('MemoryGate', () => {
   })
 
   it('lets every held publisher go together once down to three quarters of the bound, not before', () => {
-    const { gate: g, buffered } = gate(1000)
-    const [a, b] = [new Waiter(), new Waiter()]
-    buffered.bytes = 2000
-    g.hold(a)
-    g.hold(b)
+    const { gate: g, buffered, a, b } = twoHeld()
     buffered.bytes = 751
     expect(g.release(false)).toBe(false)
     expect([a.released, b.released]).toEqual([0, 0])
@@ -45,11 +51,7 @@ describe('MemoryGate', () => {
   })
 
   it('lets them go at once when the front shuts down, and never releases a forgotten one', () => {
-    const { gate: g, buffered } = gate(1000)
-    const [a, b] = [new Waiter(), new Waiter()]
-    buffered.bytes = 5000
-    g.hold(a)
-    g.hold(b)
+    const { gate: g, a, b } = twoHeld()
     g.forget(b)
     expect(g.release(true)).toBe(true)
     expect([a.released, b.released]).toEqual([1, 0])

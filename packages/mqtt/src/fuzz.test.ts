@@ -1,6 +1,6 @@
 import { encode } from '@fluxmq/mqtt-codec'
 import type { Packet } from '@fluxmq/mqtt-codec'
-import { runFuzz } from '@fluxmq/testing'
+import { randomBytes, runFuzz } from '@fluxmq/testing'
 import type { FuzzInput } from '@fluxmq/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { MqttClient } from 'mqtt'
@@ -65,9 +65,7 @@ function fuzzInput(random: () => number, id: number): FuzzInput {
   for (let i = 0; i < count; i++) {
     const kind = random()
     if (kind < 0.15) {
-      const junk = Buffer.alloc(1 + int(64))
-      for (let j = 0; j < junk.length; j++) junk[j] = int(256)
-      parts.push(junk)
+      parts.push(randomBytes(random, 1 + int(64)))
     } else {
       const base = Buffer.from(valid[int(valid.length)]!)
       if (kind < 0.5) {
