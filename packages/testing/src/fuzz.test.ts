@@ -5,9 +5,13 @@ import { runFuzz } from './fuzz.js'
 import type { FuzzOptions } from './fuzz.js'
 import { RecordingLogger } from './recording-logger.js'
 
+/** The well-behaved client's first byte (fuzz inputs here start below it): it is never idle-closed. */
+const GOOD = 0xff
+
 /**
  * A stand-in protocol on a real loopback listener: echoes what it reads, closes a connection the
- * client half-closed, and (when `idleMs` is set) one that sent nothing for that long.
+ * client half-closed, and (when `idleMs` is set) one that sent nothing for that long, but for the
+ * well-behaved client's (a loaded machine may stall its pings).
  */
 async function echoServer(idleMs: number | undefined): Promise<{ server: Server; port: number; sockets: Set<Socket> }> {
   const sockets = new Set<Socket>()
@@ -15,6 +19,9 @@ async function echoServer(idleMs: number | undefined): Promise<{ server: Server;
     sockets.add(socket)
     socket.on('close', () => sockets.delete(socket))
     socket.on('error', () => {})
+    socket.once('data', (chunk: Buffer) => {
+      if (chunk[0] === GOOD) socket.setTimeout(0)
+    })
     socket.on('data', (chunk) => socket.write(chunk))
     socket.on('end', () => socket.end())
     if (idleMs !== undefined) socket.setTimeout(idleMs, () => socket.destroy())
@@ -38,6 +45,7 @@ async function options(port: number, over: Partial<FuzzOptions> = {}): Promise<F
   const good = connect(port, '127.0.0.1')
   clients.push(good)
   await new Promise((resolve) => good.once('connect', resolve))
+  good.write(Buffer.from([GOOD]))
   const logger = new RecordingLogger()
   return {
     port,
