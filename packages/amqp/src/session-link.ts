@@ -32,7 +32,6 @@ export abstract class SessionLink implements AmqpLink, LinkEnd {
     return this.session?.clientId ?? ''
   }
 
-  abstract open(): Promise<void>
   abstract hasCredit(): boolean
   abstract deliver(delivery: Delivery): boolean
 
