@@ -1,3 +1,5 @@
+import { FluxError } from '@fluxmq/core'
+
 /**
  * Stable error codes of the AMQP adapter, in its log lines and thrown errors. Never reused: a code
  * that goes away stays reserved.
@@ -16,10 +18,8 @@ export const AmqpErrorCode = {
 } as const
 export type AmqpErrorCode = (typeof AmqpErrorCode)[keyof typeof AmqpErrorCode]
 
-export class AmqpListenError extends Error {
-  override readonly name = 'AmqpListenError'
-  readonly code = AmqpErrorCode.ListenerFailed
+export class AmqpListenError extends FluxError<typeof AmqpErrorCode.ListenerFailed> {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options)
+    super(AmqpErrorCode.ListenerFailed, message, options)
   }
 }

@@ -1,14 +1,14 @@
 import type { Delivery as AmqpDelivery, Message as AmqpMessage, Receiver } from 'rhea'
-import type { Delivery } from '@fluxmq/core'
+import type { Delivery, MemoryWaiter } from '@fluxmq/core'
 import { isAddressError, targetAddress } from './address.js'
 import type { Address } from './address.js'
 import { Condition } from './conditions.js'
 import type { AmqpError } from './conditions.js'
-import { CoreSession } from './core-link.js'
-import type { LinkEnd, PublishOutcome } from './core-link.js'
+import type { PublishOutcome } from './core-link.js'
 import { AmqpErrorCode } from './errors.js'
-import type { AmqpLink, LinkHost, MemoryWaiter, OversizedMessage } from './link-host.js'
+import type { LinkHost, OversizedMessage } from './link-host.js'
 import { toCoreMessage } from './message-map.js'
+import { SessionLink } from './session-link.js'
 
 /** rhea's delivery being assembled from several transfer frames, absent from its typings. */
 interface ReceiverInternals {
@@ -26,59 +26,36 @@ const PAUSED_FOR_MEMORY = 2
  * the broker absorbed it, and not while the broker asks publishers to wait (a full subscriber
  * queue, limits.max_buffered_bytes): then the peer simply runs out of credit.
  */
-export class IncomingLink implements AmqpLink, LinkEnd, MemoryWaiter, OversizedMessage {
+export class IncomingLink extends SessionLink implements MemoryWaiter, OversizedMessage {
   readonly direction = 'in'
-  private session: CoreSession | undefined
   /** Credit the peer holds: what we granted and it has not used. */
   private credit = 0
   /** Credit earned back while paused, granted when the pause ends. */
   private owed = 0
   private pausedFor = 0
   private congestions = 0
-  private closed = false
-  /** Our ATTACH went out (it waits for the broker's decision). */
-  private answered = false
 
   constructor(
-    private readonly host: LinkHost,
+    host: LinkHost,
     private readonly receiver: Receiver,
     /** Undefined for an anonymous link: every message names its topic in `to`. */
     private readonly target: Address | undefined,
-  ) {}
-
-  get name(): string {
-    return this.receiver.name
+  ) {
+    super(host, receiver)
   }
 
   get address(): string {
     return this.target?.name ?? ''
   }
 
-  get clientId(): string {
-    return this.session?.clientId ?? ''
-  }
-
   /** Claims the core session, then gives the peer its credit. */
   async open(): Promise<void> {
-    const host = this.host
-    const session = await CoreSession.open(
-      host.broker,
-      { clientId: `${host.containerId}/in/${this.name}`, username: host.username, remoteAddress: host.remoteAddress, window: host.window },
-      this,
-    )
-    if (!(session instanceof CoreSession)) {
-      this.detach(session)
-      return
-    }
-    if (this.closed) {
-      session.close()
-      return
-    }
-    this.session = session
+    const session = await this.claimSession()
+    if (session === undefined) return
     this.answer()
     // Written after our ATTACH, in the same pass.
-    this.grant(host.creditWindow)
-    host.log.debug({ clientId: session.clientId, address: this.address }, 'AMQP sender attached')
+    this.grant(this.host.creditWindow)
+    this.host.log.debug({ clientId: session.clientId, address: this.address }, 'AMQP sender attached')
   }
 
   onMessage(message: AmqpMessage, delivery: AmqpDelivery): void {
@@ -220,36 +197,5 @@ export class IncomingLink implements AmqpLink, LinkEnd, MemoryWaiter, OversizedM
 
   deliver(_delivery: Delivery): boolean {
     return true
-  }
-
-  closeByCore(error: AmqpError): void {
-    this.detach(error)
-  }
-
-  detach(error: AmqpError): void {
-    if (this.closed) return
-    // A link whose ATTACH is still held is refused: ATTACH, then DETACH with the error.
-    this.answer()
-    this.receiver.close(error)
-    this.ended()
-  }
-
-  peerDetached(): void {
-    if (!this.closed) this.answer()
-    this.ended()
-  }
-
-  /** Sends our ATTACH, once. */
-  private answer(): void {
-    if (this.answered) return
-    this.answered = true
-    this.receiver.open()
-  }
-
-  ended(): void {
-    if (this.closed) return
-    this.closed = true
-    this.session?.close()
-    this.host.linkClosed(this)
   }
 }

@@ -1,4 +1,4 @@
-import type { BrokerCore, Logger } from '@fluxmq/core'
+import type { BrokerCore, Logger, MemoryWaiter } from '@fluxmq/core'
 import type { AmqpError } from './conditions.js'
 
 /** What a link needs from the AMQP connection it belongs to. */
@@ -28,10 +28,6 @@ export interface LinkHost {
 export interface OversizedMessage {
   /** Drops what arrived since; false once the message is complete (nothing left to drop). */
   discardOversized(): boolean
-}
-
-export interface MemoryWaiter {
-  memoryAvailable(): void
 }
 
 /** Either direction of link, as the connection, the server's counts and the admin view see it. */

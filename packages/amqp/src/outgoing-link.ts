@@ -1,10 +1,9 @@
 import type { Delivery as AmqpDelivery, Sender } from 'rhea'
 import type { Delivery } from '@fluxmq/core'
 import type { Address } from './address.js'
-import type { AmqpError } from './conditions.js'
-import { CoreSession } from './core-link.js'
-import type { LinkEnd, Outcome } from './core-link.js'
-import type { AmqpLink, LinkHost } from './link-host.js'
+import type { Outcome } from './core-link.js'
+import type { LinkHost } from './link-host.js'
+import { SessionLink } from './session-link.js'
 import { encodedMessage } from './wire-forms.js'
 
 /** [AMQP 2.7.3] snd-settle-mode: the peer receiver asked for every transfer pre-settled. */
@@ -21,9 +20,8 @@ interface SenderInternals {
  * of its own. The core delivers while `hasCredit()` (link credit not yet used, room in rhea's
  * session window and in the socket's write buffer); dispositions settle the core's deliveries.
  */
-export class OutgoingLink implements AmqpLink, LinkEnd {
+export class OutgoingLink extends SessionLink {
   readonly direction = 'out'
-  private session: CoreSession | undefined
   /** Transfer id → the core's delivery id, for the unsettled transfers. */
   private readonly unsettled = new Map<number, number>()
   /** Ids of transfers handed to rhea that it has not written yet: they use credit rhea has not counted. */
@@ -33,28 +31,19 @@ export class OutgoingLink implements AmqpLink, LinkEnd {
   private starved = true
   /** Our ATTACH is written: rhea writes transfers before attaches in one pass, so none may go before. */
   private attached = false
-  private closed = false
-  /** Our ATTACH went out (it waits for the broker's decision). */
-  private answered = false
 
   constructor(
-    private readonly host: LinkHost,
+    host: LinkHost,
     private readonly sender: Sender,
     private readonly source: Address,
     /** Link properties of the attach (consumer-group, cursor for queues). */
     private readonly properties: readonly (readonly [string, string])[],
-  ) {}
-
-  get name(): string {
-    return this.sender.name
+  ) {
+    super(host, sender)
   }
 
   get address(): string {
     return this.source.name
-  }
-
-  get clientId(): string {
-    return this.session?.clientId ?? ''
   }
 
   private get presettled(): boolean {
@@ -63,24 +52,11 @@ export class OutgoingLink implements AmqpLink, LinkEnd {
 
   /** Claims the core session and subscribes; a refusal detaches the link with its condition. */
   async open(): Promise<void> {
-    const host = this.host
-    const session = await CoreSession.open(
-      host.broker,
-      { clientId: `${host.containerId}/out/${this.name}`, username: host.username, remoteAddress: host.remoteAddress, window: host.window },
-      this,
-    )
-    if (!(session instanceof CoreSession)) {
-      this.detach(session)
-      return
-    }
-    if (this.closed) {
-      session.close()
-      return
-    }
-    this.session = session
+    const session = await this.claimSession()
+    if (session === undefined) return
     const refused = session.subscribe(this.source, this.presettled, this.properties)
     if (refused !== undefined) {
-      host.log.warn({ clientId: session.clientId, address: this.address, condition: refused.condition }, `AMQP receiver refused: ${refused.description}`)
+      this.host.log.warn({ clientId: session.clientId, address: this.address, condition: refused.condition }, `AMQP receiver refused: ${refused.description}`)
       this.detach(refused)
       return
     }
@@ -90,7 +66,7 @@ export class OutgoingLink implements AmqpLink, LinkEnd {
       this.attached = true
       this.creditMayBeBack()
     })
-    host.log.debug({ clientId: session.clientId, address: this.address }, 'AMQP receiver attached')
+    this.host.log.debug({ clientId: session.clientId, address: this.address }, 'AMQP receiver attached')
   }
 
   hasCredit(): boolean {
@@ -152,35 +128,9 @@ export class OutgoingLink implements AmqpLink, LinkEnd {
     this.sender.set_drained(true)
   }
 
-  closeByCore(error: AmqpError): void {
-    this.detach(error)
-  }
-
-  detach(error: AmqpError): void {
-    if (this.closed) return
-    // A link whose ATTACH is still held is refused: ATTACH, then DETACH with the error.
-    this.answer()
-    this.sender.close(error)
-    this.ended()
-  }
-
-  peerDetached(): void {
-    if (!this.closed) this.answer()
-    this.ended()
-  }
-
-  /** Sends our ATTACH, once. */
-  private answer(): void {
-    if (this.answered) return
-    this.answered = true
-    this.sender.open()
-  }
-
-  ended(): void {
-    if (this.closed) return
-    this.closed = true
+  /** The link's unsettled deliveries go with it (its session is clean). */
+  override ended(): void {
     this.unsettled.clear()
-    this.session?.close()
-    this.host.linkClosed(this)
+    super.ended()
   }
 }

@@ -1,12 +1,14 @@
 import { createServer } from 'node:net'
 import type { AddressInfo, Server, Socket } from 'node:net'
 import { createServer as createTlsServer } from 'node:tls'
+import { MemoryGate } from '@fluxmq/core'
+import type { MemoryWaiter } from '@fluxmq/core'
 import rhea from 'rhea'
 import type { Container } from 'rhea'
 import { AmqpConnection } from './connection.js'
 import type { ConnectionHost } from './connection.js'
 import { AmqpListenError } from './errors.js'
-import type { AmqpLink, MemoryWaiter } from './link-host.js'
+import type { AmqpLink } from './link-host.js'
 import { resolveOptions } from './options.js'
 import type { AmqpServerOptions, ListenOptions, ResolvedOptions, TlsListenOptions } from './options.js'
 
@@ -49,13 +51,13 @@ export class AmqpServer implements ConnectionHost {
   readonly container: Container
   private readonly connections = new Set<AmqpConnection>()
   private readonly servers: Server[] = []
-  private readonly waitingForMemory = new Set<MemoryWaiter>()
+  /** Senders whose credit is held back until the process is below limits.max_buffered_bytes. */
+  private readonly memory: MemoryGate<MemoryWaiter>
   private memoryTimer: NodeJS.Timeout | undefined
   private stallTimer: NodeJS.Timeout | undefined
   private linksIn = 0
   private linksOut = 0
   private connectionsTotal = 0
-  private memoryPauses = 0
   private writeStallDisconnects = 0
   private closed: Promise<void> | undefined
   private allClosed: (() => void) | undefined
@@ -65,6 +67,7 @@ export class AmqpServer implements ConnectionHost {
     this.container = rhea.create_container({ id: this.options.containerId })
     // Every event is handled on its connection; one that still reaches the container is logged, never thrown.
     this.container.on('error', (err: Error) => this.options.logger.warn({ err }, 'AMQP error'))
+    this.memory = new MemoryGate(this.options.maxBufferedBytes, () => this.bufferedBytes, this.options.logger, 'above max_buffered_bytes, AMQP senders get no credit')
   }
 
   get stats(): AmqpServerStats {
@@ -73,7 +76,7 @@ export class AmqpServer implements ConnectionHost {
       linksIn: this.linksIn,
       linksOut: this.linksOut,
       connectionsTotal: this.connectionsTotal,
-      memoryPauses: this.memoryPauses,
+      memoryPauses: this.memory.pauses,
       writeStallDisconnects: this.writeStallDisconnects,
     }
   }
@@ -152,8 +155,8 @@ export class AmqpServer implements ConnectionHost {
   linkClosed(link: AmqpLink): void {
     if (link.direction === 'in') this.linksIn--
     else this.linksOut--
-    // Only incoming links wait for memory; deleting what is not there is a no-op.
-    this.waitingForMemory.delete(link as AmqpLink & MemoryWaiter)
+    // Only incoming links wait for memory; forgetting what is not there is a no-op.
+    this.memory.forget(link as AmqpLink & MemoryWaiter)
   }
 
   connectionClosed(connection: AmqpConnection): void {
@@ -165,13 +168,7 @@ export class AmqpServer implements ConnectionHost {
   }
 
   overMemory(waiter: MemoryWaiter): boolean {
-    const max = this.options.maxBufferedBytes
-    if (max <= 0 || this.bufferedBytes <= max) return false
-    if (this.waitingForMemory.size === 0) {
-      this.options.logger.warn({ bufferedBytes: this.bufferedBytes, maxBufferedBytes: max }, 'above max_buffered_bytes, AMQP senders get no credit')
-    }
-    this.waitingForMemory.add(waiter)
-    this.memoryPauses++
+    if (!this.memory.hold(waiter)) return false
     this.memoryTimer ??= setInterval(this.checkMemory, MEMORY_CHECK_MS)
     return true
   }
@@ -180,14 +177,10 @@ export class AmqpServer implements ConnectionHost {
     return this.options.bufferedBytes?.() ?? this.options.broker.stats.queuedBytes + this.writeBufferedBytes
   }
 
-  /** Senders get credit again once the process is down to three quarters of the bound. */
   private readonly checkMemory = (): void => {
-    if (this.bufferedBytes * 4 > this.options.maxBufferedBytes * 3 && this.closed === undefined) return
+    if (!this.memory.release(this.closed !== undefined)) return
     clearInterval(this.memoryTimer)
     this.memoryTimer = undefined
-    const waiting = [...this.waitingForMemory]
-    this.waitingForMemory.clear()
-    for (const waiter of waiting) waiter.memoryAvailable()
   }
 
   /**

@@ -1,4 +1,4 @@
-import { Refusal } from '@fluxmq/core'
+import { FluxError, Refusal } from '@fluxmq/core'
 
 /** Stable codes of the metadata plane; a code is never reused for another meaning. */
 export const ClusterErrorCode = {
@@ -20,17 +20,12 @@ export const ClusterErrorCode = {
 export type ClusterErrorCode = (typeof ClusterErrorCode)[keyof typeof ClusterErrorCode]
 
 /** A typed metadata-plane error: `code` for programs, `reason` for what a protocol adapter answers. */
-export class ClusterError extends Error {
-  override readonly name = 'ClusterError'
+export class ClusterError extends FluxError<ClusterErrorCode> {
   /** What a protocol adapter answers when this error ends an operation. */
   readonly reason: Refusal
 
-  constructor(
-    readonly code: ClusterErrorCode,
-    message: string,
-    options: { readonly cause?: unknown; readonly reason?: Refusal } = {},
-  ) {
-    super(`${code}: ${message}`, options.cause === undefined ? undefined : { cause: options.cause })
+  constructor(code: ClusterErrorCode, message: string, options: { readonly cause?: unknown; readonly reason?: Refusal } = {}) {
+    super(code, `${code}: ${message}`, options)
     // Without etcd the node cannot prove what it owns: the honest answer to a client is "unavailable".
     this.reason = options.reason ?? Refusal.ServerUnavailable
   }

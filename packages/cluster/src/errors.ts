@@ -1,4 +1,4 @@
-import { Refusal } from '@fluxmq/core'
+import { FluxError, Refusal } from '@fluxmq/core'
 
 /** Stable codes of the composed cluster; a code is never reused for another meaning. */
 export const ClusterNodeErrorCode = {
@@ -12,14 +12,10 @@ export const ClusterNodeErrorCode = {
 export type ClusterNodeErrorCode = (typeof ClusterNodeErrorCode)[keyof typeof ClusterNodeErrorCode]
 
 /** A typed error of the composed cluster: `code` for programs, `reason` for a protocol adapter. */
-export class ClusterNodeError extends Error {
-  override readonly name = 'ClusterNodeError'
+export class ClusterNodeError extends FluxError<ClusterNodeErrorCode> {
   readonly reason: Refusal = Refusal.ServerUnavailable
 
-  constructor(
-    readonly code: ClusterNodeErrorCode,
-    message: string,
-  ) {
-    super(`${code}: ${message}`)
+  constructor(code: ClusterNodeErrorCode, message: string) {
+    super(code, `${code}: ${message}`)
   }
 }

@@ -19,15 +19,31 @@ export const BrokerErrorCode = {
 } as const
 export type BrokerErrorCode = (typeof BrokerErrorCode)[keyof typeof BrokerErrorCode]
 
-/** A typed core error: `code` is stable for programs, `reason` is the refusal a protocol adapter reports. */
-export class BrokerError extends Error {
-  override readonly name = 'BrokerError'
+/**
+ * What every FluxMQ error is: a stable `code` (`FLUXMQ_ERR_*`, never reused) for programs, a
+ * message for people, the error it wraps as `cause`, and the class's own name as `name`. Each
+ * package extends it with its own code enum and class, so `instanceof` still tells them apart.
+ */
+export class FluxError<Code extends string = string> extends Error {
+  override readonly name: string
 
   constructor(
-    readonly code: BrokerErrorCode,
+    readonly code: Code,
+    message: string,
+    options: { readonly cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = new.target.name
+  }
+}
+
+/** A typed core error: `code` is stable for programs, `reason` is the refusal a protocol adapter reports. */
+export class BrokerError extends FluxError<BrokerErrorCode> {
+  constructor(
+    code: BrokerErrorCode,
     message: string,
     readonly reason: Refusal = Refusal.Refused,
   ) {
-    super(`${code}: ${message}`)
+    super(code, `${code}: ${message}`)
   }
 }

@@ -37,4 +37,5 @@ export { MemoryStorage } from './memory-storage.js'
 export { TopicTrie } from './topic-trie.js'
 // Topic grammar lives in @fluxmq/topic; re-exported so callers of the core's earlier API keep working.
 export { validateTopicName, validateTopicFilter, parseSharedFilter, topicMatches, type SharedFilter, type TopicError } from '@fluxmq/topic'
-export { BrokerError, BrokerErrorCode } from './errors.js'
+export { BrokerError, BrokerErrorCode, FluxError } from './errors.js'
+export { MemoryGate, type MemoryWaiter } from './memory-gate.js'

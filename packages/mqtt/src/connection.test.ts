@@ -97,6 +97,26 @@ describe('connection lifecycle', () => {
     expect(t.logger.lines.some((l) => l.obj['clientId'] === 'alive' && l.msg === 'client accepts no bytes, disconnecting')).toBe(false)
   }, 30_000)
 
+  it('above limits.max_buffered_bytes a publisher is not read until the broker drains; nothing it sent is lost', async () => {
+    const t = await s.start({ maxBufferedBytes: 20_000 })
+    // A subscriber that never acknowledges, with a window of 1: the rest waits in the core's queue.
+    const slow = await s.raw(t.port, 5, { clientId: 'slow', properties: { receiveMaximum: 1 } })
+    slow.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'mem/t', qos: 1 }] })
+    expect(await slow.next()).toMatchObject({ cmd: 'suback' })
+    const pub = await s.client({ protocolVersion: 5, clientId: 'publisher' })
+    const total = 100
+    let acked = 0
+    for (let i = 0; i < total; i++) pub.publish('mem/t', Buffer.alloc(1000, i), { qos: 1 }, () => acked++)
+    await until(() => t.server.stats.memoryPauses > 0, 5000)
+    expect(t.logger.lines.some((l) => l.level === 'warn' && l.msg === 'above max_buffered_bytes, publishers paused')).toBe(true)
+    // Held: its socket is not read, so the queue stops growing well before all of it is in.
+    expect(t.broker.stats.queuedBytes).toBeLessThan(total * 1000)
+    expect(acked).toBeLessThan(total)
+    // The subscriber goes (clean start, no expiry): its queue is dropped, the publisher is read again.
+    slow.close()
+    await until(() => acked === total, 10_000)
+  }, 30_000)
+
   it('bytes in and out are reported to the broker', async () => {
     const t = await s.start()
     const r = await s.raw(t.port, 5)

@@ -1,3 +1,4 @@
+import { FluxError } from '@fluxmq/core'
 import { ReasonCode } from '@fluxmq/mqtt-codec'
 
 /**
@@ -20,14 +21,13 @@ export type MqttErrorCode = (typeof MqttErrorCode)[keyof typeof MqttErrorCode]
  * A client broke the protocol. Handlers throw it; the connection catches it at the packet
  * boundary and closes with `reasonCode` (MQTT 5 DISCONNECT, or a plain close for 3.1.1).
  */
-export class MqttProtocolError extends Error {
-  override readonly name = 'MqttProtocolError'
+export class MqttProtocolError extends FluxError<MqttErrorCode> {
   constructor(
-    readonly code: MqttErrorCode,
+    code: MqttErrorCode,
     readonly reasonCode: ReasonCode,
     message: string,
   ) {
-    super(message)
+    super(code, message)
   }
 }
 
@@ -35,10 +35,8 @@ export const protocolError = (message: string): MqttProtocolError =>
   new MqttProtocolError(MqttErrorCode.ProtocolError, ReasonCode.ProtocolError, message)
 
 /** A listener could not be started (address in use, bad certificate, …). */
-export class MqttListenError extends Error {
-  override readonly name = 'MqttListenError'
-  readonly code = MqttErrorCode.ListenerFailed
+export class MqttListenError extends FluxError<typeof MqttErrorCode.ListenerFailed> {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options)
+    super(MqttErrorCode.ListenerFailed, message, options)
   }
 }

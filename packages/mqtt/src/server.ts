@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
+import { MemoryGate } from '@fluxmq/core'
 import { ReasonCode } from '@fluxmq/mqtt-codec'
 import { Connection } from './connection.js'
 import type { ConnectionHost } from './connection.js'
@@ -27,10 +28,10 @@ export class MqttServer implements ConnectionHost, StreamAcceptor {
   readonly options: ResolvedOptions
   readonly scheduler: FlushScheduler
   readonly stalls: StallWatch
-  readonly stats: MqttServerStats = { writeStallDisconnects: 0, memoryPauses: 0 }
+  private writeStallDisconnects = 0
   private readonly connections = new Set<Connection>()
   /** Publishers not read until the process is back below limits.max_buffered_bytes. */
-  private readonly waitingForMemory = new Set<Connection>()
+  private readonly memory: MemoryGate<Connection>
   private memoryTimer: NodeJS.Timeout | undefined
   private readonly listeners: Listener[] = []
   private closed: Promise<void> | undefined
@@ -40,6 +41,11 @@ export class MqttServer implements ConnectionHost, StreamAcceptor {
     this.options = resolveOptions(options)
     this.scheduler = new FlushScheduler(options.broker)
     this.stalls = new StallWatch(this.options.writeStallTimeoutMs)
+    this.memory = new MemoryGate(this.options.maxBufferedBytes, () => this.bufferedBytes, this.options.logger, 'above max_buffered_bytes, publishers paused')
+  }
+
+  get stats(): MqttServerStats {
+    return { writeStallDisconnects: this.writeStallDisconnects, memoryPauses: this.memory.pauses }
   }
 
   /** Queued deliveries in the core and bytes the sockets have not accepted: what limits.max_buffered_bytes bounds. */
@@ -48,29 +54,19 @@ export class MqttServer implements ConnectionHost, StreamAcceptor {
   }
 
   writeStalled(): void {
-    this.stats.writeStallDisconnects++
+    this.writeStallDisconnects++
   }
 
   overMemory(connection: Connection): boolean {
-    const max = this.options.maxBufferedBytes
-    if (max <= 0 || this.bufferedBytes <= max) return false
-    if (this.waitingForMemory.size === 0) {
-      this.options.logger.warn({ bufferedBytes: this.bufferedBytes, maxBufferedBytes: max }, 'above max_buffered_bytes, publishers paused')
-    }
-    this.waitingForMemory.add(connection)
-    this.stats.memoryPauses++
+    if (!this.memory.hold(connection)) return false
     this.memoryTimer ??= setInterval(this.checkMemory, MEMORY_CHECK_MS)
     return true
   }
 
-  /** Publishers are read again once the process is down to three quarters of the bound. */
   private readonly checkMemory = (): void => {
-    if (this.bufferedBytes * 4 > this.options.maxBufferedBytes * 3 && this.closed === undefined) return
+    if (!this.memory.release(this.closed !== undefined)) return
     clearInterval(this.memoryTimer)
     this.memoryTimer = undefined
-    const waiting = [...this.waitingForMemory]
-    this.waitingForMemory.clear()
-    for (const connection of waiting) connection.memoryAvailable()
   }
 
   get connectionCount(): number {
@@ -104,7 +100,7 @@ export class MqttServer implements ConnectionHost, StreamAcceptor {
 
   connectionClosed(connection: Connection): void {
     this.connections.delete(connection)
-    this.waitingForMemory.delete(connection)
+    this.memory.forget(connection)
     if (this.connections.size === 0) this.allClosed?.()
   }
 

@@ -12,3 +12,10 @@ export function seededRandom(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
 }
+
+/** Junk for fuzz inputs: `length` bytes, each drawn from `random`. */
+export function randomBytes(random: () => number, length: number): Buffer {
+  const bytes = Buffer.alloc(length)
+  for (let i = 0; i < length; i++) bytes[i] = Math.floor(random() * 256)
+  return bytes
+}

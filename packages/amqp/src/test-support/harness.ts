@@ -2,7 +2,8 @@ import { Broker, MemoryStorage } from '@fluxmq/core'
 import type { BrokerOptions } from '@fluxmq/core'
 import rhea from 'rhea'
 import type { Connection, ConnectionOptions, EventContext, Message, Receiver, ReceiverOptions, Sender, SenderOptions } from 'rhea'
-import { RecordingLogger } from '@fluxmq/testing'
+import { IN_PROCESS_BROKER_OPTIONS, RecordingLogger, serveOnLoopback } from '@fluxmq/testing'
+import type { ServedBroker } from '@fluxmq/testing'
 import { afterEach } from 'vitest'
 import { AmqpServer } from '../server.js'
 import type { AmqpServerOptions } from '../options.js'
@@ -10,35 +11,13 @@ import type { AmqpServerOptions } from '../options.js'
 export { RecordingLogger } from '@fluxmq/testing'
 export type { RecordedLine as LogLine } from '@fluxmq/testing'
 
-export interface TestBroker {
-  readonly broker: Broker
-  readonly server: AmqpServer
-  readonly logger: RecordingLogger
-  readonly port: number
-  close(): Promise<void>
-}
+export type TestBroker = ServedBroker<Broker, AmqpServer>
 
 /** A Broker on MemoryStorage behind an AmqpServer on 127.0.0.1, port 0. */
 export async function startBroker(over: Partial<AmqpServerOptions> = {}, brokerOver: Partial<BrokerOptions> = {}): Promise<TestBroker> {
   const logger = new RecordingLogger()
   const clock = { now: () => Date.now() }
-  const broker = new Broker({
-    nodeId: 'test',
-    version: '0.0.0-test',
-    clock,
-    logger,
-    storage: new MemoryStorage(),
-    maxQos: 2,
-    retryIntervalMs: 20_000,
-    maxOfflineMessages: 1000,
-    offlineOverflow: 'drop_oldest',
-    defaultExpiry: 7200,
-    maxExpiry: 0,
-    maxRetainedMessages: 0,
-    maxSubscriptionsPerClient: 0,
-    sysIntervalMs: 0,
-    ...brokerOver,
-  })
+  const broker = new Broker({ ...IN_PROCESS_BROKER_OPTIONS, clock, logger, storage: new MemoryStorage(), ...brokerOver })
   await broker.start()
   const server = new AmqpServer({
     broker,
@@ -53,17 +32,7 @@ export async function startBroker(over: Partial<AmqpServerOptions> = {}, brokerO
     maxBufferedBytes: 64 << 20,
     ...over,
   })
-  const address = await server.listenTcp({ host: '127.0.0.1', port: 0 })
-  return {
-    broker,
-    server,
-    logger,
-    port: address.port,
-    close: async () => {
-      await server.close()
-      await broker.stop()
-    },
-  }
+  return serveOnLoopback(broker, server, logger)
 }
 
 /** Starts a broker for each test of the file and closes it, and every client, after it. */

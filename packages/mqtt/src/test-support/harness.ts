@@ -7,7 +7,8 @@ import type { Packet } from '@fluxmq/mqtt-codec'
 import mqtt from 'mqtt'
 import type { IClientOptions, MqttClient } from 'mqtt'
 import { parser as mqttPacketParser } from 'mqtt-packet'
-import { RecordingLogger } from '@fluxmq/testing'
+import { IN_PROCESS_BROKER_OPTIONS, RecordingLogger, serveOnLoopback } from '@fluxmq/testing'
+import type { ServedBroker } from '@fluxmq/testing'
 import { afterEach } from 'vitest'
 import type { LinkTarget } from '../link.js'
 import { MqttServer } from '../server.js'
@@ -17,13 +18,8 @@ import type { MqttServerOptions } from '../options.js'
 export { RecordingLogger } from '@fluxmq/testing'
 export type { RecordedLine as LogLine } from '@fluxmq/testing'
 
-export interface TestBroker {
-  readonly broker: Broker
-  readonly server: MqttServer
-  readonly logger: RecordingLogger
-  readonly port: number
+export interface TestBroker extends ServedBroker<Broker, MqttServer> {
   readonly url: string
-  close(): Promise<void>
 }
 
 export const serverDefaults = (broker: Broker, logger: Logger): MqttServerOptions => ({
@@ -44,23 +40,7 @@ export const serverDefaults = (broker: Broker, logger: Logger): MqttServerOption
 })
 
 export async function newBroker(logger: Logger, over: Partial<BrokerOptions> = {}): Promise<Broker> {
-  const broker = new Broker({
-    nodeId: 'test',
-    version: '0.0.0-test',
-    clock: { now: () => Date.now() },
-    logger,
-    storage: new MemoryStorage(),
-    maxQos: 2,
-    retryIntervalMs: 20_000,
-    maxOfflineMessages: 1000,
-    offlineOverflow: 'drop_oldest',
-    defaultExpiry: 7200,
-    maxExpiry: 0,
-    maxRetainedMessages: 0,
-    maxSubscriptionsPerClient: 0,
-    sysIntervalMs: 0,
-    ...over,
-  })
+  const broker = new Broker({ ...IN_PROCESS_BROKER_OPTIONS, clock: { now: () => Date.now() }, logger, storage: new MemoryStorage(), ...over })
   await broker.start()
   return broker
 }
@@ -70,18 +50,8 @@ export async function startBroker(over: Partial<MqttServerOptions> = {}, brokerO
   const logger = new RecordingLogger()
   const broker = await newBroker(logger, brokerOver)
   const server = new MqttServer({ ...serverDefaults(broker, logger), ...over })
-  const address = await server.listenTcp({ host: '127.0.0.1', port: 0 })
-  return {
-    broker,
-    server,
-    logger,
-    port: address.port,
-    url: `mqtt://127.0.0.1:${address.port}`,
-    close: async () => {
-      await server.close()
-      await broker.stop()
-    },
-  }
+  const served = await serveOnLoopback(broker, server, logger)
+  return { ...served, url: `mqtt://127.0.0.1:${served.port}` }
 }
 
 /** An mqtt.js client, connected; never reconnects by itself. */
