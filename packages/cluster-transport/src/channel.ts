@@ -11,6 +11,14 @@ export class Channel<T> implements AsyncIterable<T> {
   private ended = false
   private failure: { error: unknown } | undefined
 
+  /** `onIdle` runs each time the reader has taken every item and waits for the next one. */
+  constructor(private readonly onIdle?: () => void) {}
+
+  /** The reader has taken every item and waits: what is pushed now is read at once. */
+  get idle(): boolean {
+    return this.wake !== undefined
+  }
+
   push(item: T): void {
     if (this.ended) return
     this.items.push(item)
@@ -37,7 +45,9 @@ export class Channel<T> implements AsyncIterable<T> {
         while (this.items.length > 0) yield this.items.shift() as T
         if (this.failure !== undefined) throw this.failure.error
         if (this.ended) return
-        await new Promise<void>((resolve) => (this.wake = resolve))
+        const pushed = new Promise<void>((resolve) => (this.wake = resolve))
+        this.onIdle?.()
+        await pushed
       }
     } finally {
       // The reader stopped (done, thrown into, or returned): later pushes are dropped.

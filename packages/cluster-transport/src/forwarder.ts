@@ -26,7 +26,10 @@ export interface ForwardLimits {
   readonly maxBatchMessages?: number
   /** Estimated bytes per batch (default 1 MiB); a larger single message travels alone. */
   readonly maxBatchBytes?: number
-  /** How long a batch waits for more messages, in ms; 0 (default) = until the end of the current event-loop turn. */
+  /**
+   * How long a batch waits for more messages, in ms; 0 (default) = until the end of the current
+   * event-loop turn. After it, the batch still takes messages while the stream writes the one before.
+   */
   readonly maxBatchDelayMs?: number
   /** Messages queued or unacknowledged beyond which `forward` reports backpressure (default 8192). */
   readonly maxPendingMessages?: number
@@ -282,12 +285,17 @@ export class PeerForwarder {
     this.queue.push(batch)
   }
 
-  /** Sends queued batches while there is credit; a due open batch is sealed when nothing else waits. */
+  /**
+   * Sends queued batches while there is credit. A due open batch is sealed only when nothing else
+   * waits and the stream has written everything before it (Nagle without the delay): on an idle
+   * stream it goes at once; while a write is in flight it keeps filling, so under load batches
+   * grow instead of queueing one small batch per event-loop turn behind each other.
+   */
   private pump(): void {
     const stream = this.stream
     if (stream === undefined || !stream.opened) return
     while (this.credit > 0) {
-      if (this.queue.length === 0 && this.open?.due === true) this.seal()
+      if (this.queue.length === 0 && this.open?.due === true && stream.requests.idle) this.seal()
       const batch = this.queue.shift()
       if (batch === undefined) return
       if (batch.sent) this.resentBatches += 1
@@ -305,7 +313,11 @@ export class PeerForwarder {
 
   private connect(): void {
     if (this.closed || this.stream !== undefined) return
-    const stream: Stream = { requests: new Channel(), abort: new AbortController(), opened: false }
+    // Connect pulls the next request once the previous one is written: then a due batch may go.
+    const onIdle = (): void => {
+      if (this.stream === stream) this.pump()
+    }
+    const stream: Stream = { requests: new Channel(onIdle), abort: new AbortController(), opened: false }
     this.stream = stream
     stream.requests.push(
       create(ForwardRequestSchema, {
