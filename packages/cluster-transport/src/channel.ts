@@ -11,12 +11,12 @@ export class Channel<T> implements AsyncIterable<T> {
   private ended = false
   private failure: { error: unknown } | undefined
 
-  /** `onIdle` runs each time the reader has taken every item and waits for the next one. */
-  constructor(private readonly onIdle?: () => void) {}
+  /** `onEmpty` runs each time the reader takes the last queued item. */
+  constructor(private readonly onEmpty?: () => void) {}
 
-  /** The reader has taken every item and waits: what is pushed now is read at once. */
-  get idle(): boolean {
-    return this.wake !== undefined
+  /** Items pushed and not yet taken by the reader. */
+  get queued(): number {
+    return this.items.length
   }
 
   push(item: T): void {
@@ -42,12 +42,14 @@ export class Channel<T> implements AsyncIterable<T> {
   async *[Symbol.asyncIterator](): AsyncGenerator<T> {
     try {
       for (;;) {
-        while (this.items.length > 0) yield this.items.shift() as T
+        while (this.items.length > 0) {
+          const item = this.items.shift() as T
+          if (this.items.length === 0) this.onEmpty?.()
+          yield item
+        }
         if (this.failure !== undefined) throw this.failure.error
         if (this.ended) return
-        const pushed = new Promise<void>((resolve) => (this.wake = resolve))
-        this.onIdle?.()
-        await pushed
+        await new Promise<void>((resolve) => (this.wake = resolve))
       }
     } finally {
       // The reader stopped (done, thrown into, or returned): later pushes are dropped.

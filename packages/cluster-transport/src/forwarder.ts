@@ -287,15 +287,15 @@ export class PeerForwarder {
 
   /**
    * Sends queued batches while there is credit. A due open batch is sealed only when nothing else
-   * waits and the stream has written everything before it (Nagle without the delay): on an idle
-   * stream it goes at once; while a write is in flight it keeps filling, so under load batches
-   * grow instead of queueing one small batch per event-loop turn behind each other.
+   * waits, in this queue or in the stream's (Nagle without the delay): while the stream writes it
+   * goes at once, behind what is being written; while a batch still waits to be written it keeps
+   * filling, so a busy process sends fewer, larger batches instead of one per event-loop turn.
    */
   private pump(): void {
     const stream = this.stream
     if (stream === undefined || !stream.opened) return
     while (this.credit > 0) {
-      if (this.queue.length === 0 && this.open?.due === true && stream.requests.idle) this.seal()
+      if (this.queue.length === 0 && this.open?.due === true && stream.requests.queued === 0) this.seal()
       const batch = this.queue.shift()
       if (batch === undefined) return
       if (batch.sent) this.resentBatches += 1
@@ -313,11 +313,11 @@ export class PeerForwarder {
 
   private connect(): void {
     if (this.closed || this.stream !== undefined) return
-    // Connect pulls the next request once the previous one is written: then a due batch may go.
-    const onIdle = (): void => {
+    // Connect took the last waiting request to write it: a due batch may queue behind it.
+    const onEmpty = (): void => {
       if (this.stream === stream) this.pump()
     }
-    const stream: Stream = { requests: new Channel(onIdle), abort: new AbortController(), opened: false }
+    const stream: Stream = { requests: new Channel(onEmpty), abort: new AbortController(), opened: false }
     this.stream = stream
     stream.requests.push(
       create(ForwardRequestSchema, {
