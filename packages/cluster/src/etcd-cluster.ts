@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Cluster, ClusterInbound, Logger, Message, SessionClaim, Storage, StoredClaim } from '@fluxmq/core'
-import type { NodeLease, RouteTable, SessionOwner, SessionOwnership, SubscriptionStore, WillIndex } from '@fluxmq/cluster-etcd'
+import type { NodeLease, RouteTable, SavedSessionEntry, SessionOwner, SessionOwnership, SubscriptionStore, WillIndex } from '@fluxmq/cluster-etcd'
 import type { ForwardRouting, InboundBatch, InboundHandlers, Peer, PeerSet, SurrenderedSession } from '@fluxmq/cluster-transport'
 import { ClusterNodeError, ClusterNodeErrorCode } from './errors.js'
 import { orphanSession } from './orphan-session.js'
@@ -210,7 +210,7 @@ export class EtcdCluster implements Cluster {
     const started = performance.now()
     // Refused at once, not after a call deadline: the CONNECT gets Server unavailable.
     if (!this.options.quorum.quorate) throw new ClusterNodeError(ClusterNodeErrorCode.NoQuorum, `etcd has no quorum, session ${clientId} not claimed`)
-    const { epoch, previousNode } = await this.options.ownership.claim(clientId)
+    const { epoch, previousNode, saved } = await this.options.ownership.claim(clientId)
     const claimed = performance.now()
     this.owned.set(clientId, epoch)
     // A takeover that failed left the claim here and the state there: this claim asks again.
@@ -218,14 +218,14 @@ export class EtcdCluster implements Cluster {
     if (from === undefined) {
       this.moves.claimedHere(clientId)
       // No key before this claim: no live owner, so a state saved in etcd is all that is left of it.
-      return previousNode === undefined ? this.resumeOrphan(clientId, epoch, undefined) : { epoch }
+      return previousNode === undefined ? this.resumeOrphan(clientId, epoch, undefined, saved) : { epoch }
     }
     const peer = await this.peerOf(from)
     if (peer === undefined) {
       // Its session key outlived its registration: a node leaving (its broker already stopped) or dead.
       this.unfinished.delete(clientId)
       this.moves.claimedHere(clientId)
-      return this.resumeOrphan(clientId, epoch, from)
+      return this.resumeOrphan(clientId, epoch, from, saved)
     }
     const window = this.moves.beginAcquire(clientId, from)
     let surrendered: SurrenderedSession | undefined
@@ -251,7 +251,7 @@ export class EtcdCluster implements Cluster {
         this.unfinished.delete(clientId)
         this.moves.claimedHere(clientId)
         this.log.warn({ clientId, epoch, previousNode: from, waitedMs: Math.round(performance.now() - claimed) }, 'previous owner unreachable, session resumes from etcd')
-        return this.resumeOrphan(clientId, epoch, from)
+        return this.resumeOrphan(clientId, epoch, from, saved)
       }
       surrendered = asked
     } catch (err) {
@@ -283,10 +283,11 @@ export class EtcdCluster implements Cluster {
 
   /**
    * A claim with no live previous owner: the session of a node that died (or of this node before
-   * it lost its lease) resumes with the subscriptions saved in etcd; a new client id has none.
+   * it lost its lease) resumes with the subscriptions saved in etcd (read with the claim); a new
+   * client id has none.
    */
-  private async resumeOrphan(clientId: string, epoch: number, previousNode: string | undefined): Promise<SessionClaim> {
-    const transferred = await orphanSession(this.options.subscriptions, clientId, epoch)
+  private resumeOrphan(clientId: string, epoch: number, previousNode: string | undefined, saved: SavedSessionEntry | undefined): SessionClaim {
+    const transferred = orphanSession(saved, clientId, epoch)
     if (transferred === undefined) {
       if (previousNode !== undefined) this.log.warn({ clientId, epoch, previousNode }, 'previous owner is not a member and saved nothing, session starts empty')
       return { epoch }
