@@ -47,6 +47,11 @@ const DRAIN_WAIT_MS = 2_000
 /** How many stored sessions are claimed at once at start-up (each is a read and a transaction). */
 const CLAIM_CONCURRENCY = 64
 
+/** Milliseconds between two `performance.now()` readings, to the microsecond (for the logs). */
+function elapsedMs(from: number, to: number): number {
+  return Math.round((to - from) * 1000) / 1000
+}
+
 /**
  * The core's `Cluster` seam on the metadata plane (etcd: ownership, routes, lease) and the data
  * plane (Connect peers). It holds no state of its own beyond the epochs of the sessions this node
@@ -264,11 +269,10 @@ export class EtcdCluster implements Cluster {
       throw err
     }
     this.unfinished.delete(clientId)
-    const ms = (from: number, to: number): number => Math.round((to - from) * 1000) / 1000
     const now = performance.now()
-    const tookMs = ms(started, now)
+    const tookMs = elapsedMs(started, now)
     // Where the time went: the etcd claim, the sends to the old owner drained, the state fetched.
-    const split = { claimMs: ms(started, claimed), drainMs: ms(claimed, drained), stateMs: ms(drained, now) }
+    const split = { claimMs: elapsedMs(started, claimed), drainMs: elapsedMs(claimed, drained), stateMs: elapsedMs(drained, now) }
     this.log.info({ clientId, epoch, previousNode: from, tookMs, ...split, state: surrendered !== undefined }, 'session taken over')
     for (const listener of this.takeoverListeners) listener(tookMs)
     if (surrendered === undefined) {
@@ -442,6 +446,7 @@ export class EtcdCluster implements Cluster {
   }
 
   private async surrender(clientId: string, epoch: number, requesterNode: string): Promise<SurrenderedSession | undefined> {
+    const started = performance.now()
     const inbound = this.requireInbound()
     const attaching = this.attaching.get(clientId)
     if (attaching !== undefined) {
@@ -454,7 +459,9 @@ export class EtcdCluster implements Cluster {
     const transferred = await this.moves.surrender(clientId, requesterNode, epoch, () => inbound.surrenderSession(clientId, epoch))
     if (held !== undefined && this.owned.get(clientId) === held) this.owned.delete(clientId)
     this.mirror?.forget(clientId)
-    this.log.info({ clientId, epoch, requesterNode, state: transferred !== undefined }, 'session surrendered')
+    // The old owner's share of the new owner's stateMs; the rest is the transport and scheduling.
+    const surrenderMs = elapsedMs(started, performance.now())
+    this.log.info({ clientId, epoch, requesterNode, state: transferred !== undefined, surrenderMs }, 'session surrendered')
     if (transferred === undefined) return undefined
     return { transferred, epoch: transferred.session.epoch ?? held ?? 0 }
   }
