@@ -27,8 +27,8 @@ export interface ForwardLimits {
   /** Estimated bytes per batch (default 1 MiB); a larger single message travels alone. */
   readonly maxBatchBytes?: number
   /**
-   * How long a batch waits for more messages, in ms; 0 (default) = until the end of the current
-   * event-loop turn. After it, the batch still takes messages while the stream writes the one before.
+   * How long a batch waits for more messages, in ms; 0 (default) = until the code that forwarded
+   * returns (a microtask). After it, the batch still takes messages while another waits to be written.
    */
   readonly maxBatchDelayMs?: number
   /** Messages queued or unacknowledged beyond which `forward` reports backpressure (default 8192). */
@@ -138,7 +138,7 @@ export class PeerForwarder {
   private stream: Stream | undefined
   private failuresInARow = 0
   private timer: NodeJS.Timeout | undefined
-  private flushTimer: NodeJS.Timeout | NodeJS.Immediate | undefined
+  private flushTimer: NodeJS.Timeout | undefined
   private readyWaiters: (() => void)[] = []
   private closed = false
 
@@ -261,19 +261,21 @@ export class PeerForwarder {
 
   private scheduleFlush(batch: Batch): void {
     const due = (): void => {
+      if (this.open !== batch) return
       this.flushTimer = undefined
       batch.due = true
       this.pump()
     }
-    this.flushTimer = this.maxBatchDelayMs === 0 ? setImmediate(due) : setTimeout(due, this.maxBatchDelayMs)
+    // 0: due once the code that forwarded returns (a socket read's publishes, one fan-out), not
+    // after the rest of the poll phase and a setImmediate: at a few thousand messages a second
+    // each is its own turn, and the HTTP/2 session then writes it in this turn, not the next.
+    if (this.maxBatchDelayMs === 0) queueMicrotask(due)
+    else this.flushTimer = setTimeout(due, this.maxBatchDelayMs)
   }
 
   private clearFlush(): void {
-    const timer = this.flushTimer
-    if (timer === undefined) return
+    clearTimeout(this.flushTimer)
     this.flushTimer = undefined
-    if (this.maxBatchDelayMs === 0) clearImmediate(timer as NodeJS.Immediate)
-    else clearTimeout(timer as NodeJS.Timeout)
   }
 
   private seal(): void {
