@@ -62,6 +62,19 @@ describe('SessionOwnership', () => {
     expect((await node(2).read('c3')).owner).toMatchObject({ node: 'n2', epoch: second.epoch })
   })
 
+  it('reads the saved session in the claim transaction, as the previous owner left it; one of an unknown shape counts as none', async () => {
+    const ns = etcd.connect('own').namespace
+    const first = await node(0).claim('c5')
+    expect(first.saved).toBeUndefined()
+    const saved = { node: 'n1', epoch: first.epoch, protocol: 'mqtt5', expiryInterval: 60, subscriptions: [{ filter: 'a/#', qos: 1 }] }
+    const written = await node(0).fenced('c5', first.epoch).then(ns.put('subs/c5').value(JSON.stringify(saved))).commit()
+    expect(written.succeeded).toBe(true)
+    const second = await node(1).claim('c5')
+    expect(second).toMatchObject({ previousNode: 'n1', saved: { ...saved, modRevision: expect.any(String) } })
+    await ns.put('subs/c6').value('not json')
+    expect((await node(2).claim('c6')).saved).toBeUndefined()
+  })
+
   it('keeps epochs rising across a release and across the owner lease expiring', async () => {
     const first = await node(0).claim('c4')
     expect(await node(0).release('c4', first.epoch)).toBe(true)

@@ -1,8 +1,9 @@
 import { type Logger, Refusal } from '@fluxmq/core'
 import type { ComparatorBuilder, IKeyValue, Namespace } from 'etcd3'
 import { ClusterError, ClusterErrorCode, describeCause } from './errors.js'
-import { sessionKey } from './keyspace.js'
+import { sessionKey, subsKey } from './keyspace.js'
 import type { NodeLease } from './node-lease.js'
+import { parseSavedSession, type SavedSessionEntry } from './saved-session.js'
 
 /** The value of `sessions/<client>`. */
 export interface SessionOwner {
@@ -22,6 +23,13 @@ export interface SessionClaimResult {
   readonly epoch: number
   /** The node that owned the session just before, when it was another one or this one. */
   readonly previousNode: string | undefined
+  /**
+   * What `subs/<client>` held when the claim committed, read in its transaction: from then on
+   * only this owner's fenced writes change it, so it is what a read after the claim would see,
+   * one etcd round trip earlier (a session resumed from etcd needs it). A record this build did
+   * not write counts as none, as the leader's sweep skips it.
+   */
+  readonly saved: SavedSessionEntry | undefined
 }
 
 export type ClaimAttempt =
@@ -71,14 +79,16 @@ export class SessionOwnership {
     const leaseId = this.lease.requireId()
     const txn =
       observed.owner === undefined ? this.etcd.if(key, 'Create', '==', 0) : this.etcd.if(key, 'Mod', '==', observed.owner.modRevision)
-    const res = await this.call(clientId, 'claim', () => txn.then(this.etcd.put(key).value(value).lease(leaseId)).else(this.etcd.get(key)).commit())
+    const res = await this.call(clientId, 'claim', () =>
+      txn.then(this.etcd.put(key).value(value).lease(leaseId), this.etcd.get(subsKey(clientId))).else(this.etcd.get(key)).commit(),
+    )
     if (!res.succeeded) {
       const current = res.responses[0]?.response_range?.kvs[0]
       return { won: false, current: { owner: parseOwner(clientId, current), revision: res.header.revision } }
     }
     const previousNode = observed.owner?.node
     this.log.info({ clientId, epoch, previousNode }, 'session claimed')
-    return { won: true, claim: { epoch, previousNode } }
+    return { won: true, claim: { epoch, previousNode, saved: this.savedAlong(clientId, res.responses[1]?.response_range?.kvs[0]) } }
   }
 
   /** Reads and claims until this node wins; rejects with ClaimConflict after `maxAttempts` lost races. */
@@ -125,6 +135,16 @@ export class SessionOwnership {
    */
   fenced(clientId: string, epoch: number): ComparatorBuilder {
     return this.etcd.if(sessionKey(clientId), 'Value', '==', ownerValue(this.options.nodeId, epoch))
+  }
+
+  private savedAlong(clientId: string, kv: IKeyValue | undefined): SavedSessionEntry | undefined {
+    if (kv === undefined) return undefined
+    try {
+      return parseSavedSession(clientId, kv.value, kv.mod_revision)
+    } catch (error) {
+      this.log.warn({ clientId, err: describeCause(error) }, 'saved session of an unknown shape ignored')
+      return undefined
+    }
   }
 
   private async call<T>(clientId: string, what: string, run: () => Promise<T>): Promise<T> {

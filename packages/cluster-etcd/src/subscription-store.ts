@@ -1,23 +1,11 @@
-import { Refusal, type SessionProtocol, type SubscriptionOptions } from '@fluxmq/core'
+import { Refusal } from '@fluxmq/core'
 import type { Namespace } from 'etcd3'
 import { ClusterError, ClusterErrorCode, describeCause } from './errors.js'
 import { SUBS, parseLeafKey, sessionKey, subsKey } from './keyspace.js'
+import { parseSavedSession, type SavedSession, type SavedSessionEntry } from './saved-session.js'
 import type { SessionOwnership } from './session-ownership.js'
 
-/** What a persistent session leaves in etcd for whoever resumes it after its node died. */
-export interface SavedSession {
-  readonly protocol: SessionProtocol
-  /** Seconds the session outlives its connection (the leader's expiry sweep counts from the owner's death). */
-  readonly expiryInterval: number
-  readonly subscriptions: readonly SubscriptionOptions[]
-}
-
-/** A saved session as read back: who wrote it, under which epoch, at which revision. */
-export interface SavedSessionEntry extends SavedSession {
-  readonly node: string
-  readonly epoch: number
-  readonly modRevision: string
-}
+export type { SavedSession, SavedSessionEntry } from './saved-session.js'
 
 /**
  * A session's subscriptions in `subs/<client>`, so that a session whose node died can be resumed
@@ -51,7 +39,7 @@ export class SubscriptionStore {
   async load(clientId: string): Promise<SavedSessionEntry | undefined> {
     const res = await this.call(`subscriptions of ${clientId} not read`, () => this.etcd.get(subsKey(clientId)).exec())
     const kv = res.kvs[0]
-    return kv === undefined ? undefined : parseSaved(clientId, kv.value, kv.mod_revision)
+    return kv === undefined ? undefined : parseSavedSession(clientId, kv.value, kv.mod_revision)
   }
 
   /** Every saved session (the leader's sweep); records of an unknown shape are skipped. */
@@ -62,7 +50,7 @@ export class SubscriptionStore {
       const clientId = parseLeafKey(SUBS, kv.key.toString())
       if (clientId === undefined) continue
       try {
-        saved.set(clientId, parseSaved(clientId, kv.value, kv.mod_revision))
+        saved.set(clientId, parseSavedSession(clientId, kv.value, kv.mod_revision))
       } catch {
         // Not written by this build: left alone.
       }
@@ -101,18 +89,4 @@ export class SubscriptionStore {
       throw new ClusterError(ClusterErrorCode.Fenced, `subscriptions ${what} for ${clientId} refused: not the owner at epoch ${epoch}`, { reason: Refusal.SessionTakenOver })
     }
   }
-}
-
-function parseSaved(clientId: string, value: Buffer, modRevision: string): SavedSessionEntry {
-  let record: Partial<SavedSessionEntry>
-  try {
-    record = JSON.parse(value.toString('utf8')) as Partial<SavedSessionEntry>
-  } catch (error) {
-    throw new ClusterError(ClusterErrorCode.BadRecord, `subs/${clientId} is not JSON`, { cause: error })
-  }
-  const { node, epoch, protocol, expiryInterval, subscriptions } = record
-  if (typeof node !== 'string' || typeof epoch !== 'number' || typeof expiryInterval !== 'number' || typeof protocol !== 'string' || !Array.isArray(subscriptions)) {
-    throw new ClusterError(ClusterErrorCode.BadRecord, `subs/${clientId} lacks node, epoch, protocol, expiry or subscriptions`)
-  }
-  return { node, epoch, protocol, expiryInterval, subscriptions, modRevision }
 }

@@ -11,6 +11,14 @@ export class Channel<T> implements AsyncIterable<T> {
   private ended = false
   private failure: { error: unknown } | undefined
 
+  /** `onEmpty` runs each time the reader takes the last queued item. */
+  constructor(private readonly onEmpty?: () => void) {}
+
+  /** Items pushed and not yet taken by the reader. */
+  get queued(): number {
+    return this.items.length
+  }
+
   push(item: T): void {
     if (this.ended) return
     this.items.push(item)
@@ -34,7 +42,11 @@ export class Channel<T> implements AsyncIterable<T> {
   async *[Symbol.asyncIterator](): AsyncGenerator<T> {
     try {
       for (;;) {
-        while (this.items.length > 0) yield this.items.shift() as T
+        while (this.items.length > 0) {
+          const item = this.items.shift() as T
+          if (this.items.length === 0) this.onEmpty?.()
+          yield item
+        }
         if (this.failure !== undefined) throw this.failure.error
         if (this.ended) return
         await new Promise<void>((resolve) => (this.wake = resolve))

@@ -26,7 +26,10 @@ export interface ForwardLimits {
   readonly maxBatchMessages?: number
   /** Estimated bytes per batch (default 1 MiB); a larger single message travels alone. */
   readonly maxBatchBytes?: number
-  /** How long a batch waits for more messages, in ms; 0 (default) = until the end of the current event-loop turn. */
+  /**
+   * How long a batch waits for more messages, in ms; 0 (default) = until the code that forwarded
+   * returns (a microtask). After it, the batch still takes messages while another waits to be written.
+   */
   readonly maxBatchDelayMs?: number
   /** Messages queued or unacknowledged beyond which `forward` reports backpressure (default 8192). */
   readonly maxPendingMessages?: number
@@ -135,7 +138,7 @@ export class PeerForwarder {
   private stream: Stream | undefined
   private failuresInARow = 0
   private timer: NodeJS.Timeout | undefined
-  private flushTimer: NodeJS.Timeout | NodeJS.Immediate | undefined
+  private flushTimer: NodeJS.Timeout | undefined
   private readyWaiters: (() => void)[] = []
   private closed = false
 
@@ -258,19 +261,21 @@ export class PeerForwarder {
 
   private scheduleFlush(batch: Batch): void {
     const due = (): void => {
+      if (this.open !== batch) return
       this.flushTimer = undefined
       batch.due = true
       this.pump()
     }
-    this.flushTimer = this.maxBatchDelayMs === 0 ? setImmediate(due) : setTimeout(due, this.maxBatchDelayMs)
+    // 0: due once the code that forwarded returns (a socket read's publishes, one fan-out), not
+    // after the rest of the poll phase and a setImmediate: at a few thousand messages a second
+    // each is its own turn, and the HTTP/2 session then writes it in this turn, not the next.
+    if (this.maxBatchDelayMs === 0) queueMicrotask(due)
+    else this.flushTimer = setTimeout(due, this.maxBatchDelayMs)
   }
 
   private clearFlush(): void {
-    const timer = this.flushTimer
-    if (timer === undefined) return
+    clearTimeout(this.flushTimer)
     this.flushTimer = undefined
-    if (this.maxBatchDelayMs === 0) clearImmediate(timer as NodeJS.Immediate)
-    else clearTimeout(timer as NodeJS.Timeout)
   }
 
   private seal(): void {
@@ -282,12 +287,17 @@ export class PeerForwarder {
     this.queue.push(batch)
   }
 
-  /** Sends queued batches while there is credit; a due open batch is sealed when nothing else waits. */
+  /**
+   * Sends queued batches while there is credit. A due open batch is sealed only when nothing else
+   * waits, in this queue or in the stream's (Nagle without the delay): while the stream writes it
+   * goes at once, behind what is being written; while a batch still waits to be written it keeps
+   * filling, so a busy process sends fewer, larger batches instead of one per event-loop turn.
+   */
   private pump(): void {
     const stream = this.stream
     if (stream === undefined || !stream.opened) return
     while (this.credit > 0) {
-      if (this.queue.length === 0 && this.open?.due === true) this.seal()
+      if (this.queue.length === 0 && this.open?.due === true && stream.requests.queued === 0) this.seal()
       const batch = this.queue.shift()
       if (batch === undefined) return
       if (batch.sent) this.resentBatches += 1
@@ -305,7 +315,11 @@ export class PeerForwarder {
 
   private connect(): void {
     if (this.closed || this.stream !== undefined) return
-    const stream: Stream = { requests: new Channel(), abort: new AbortController(), opened: false }
+    // Connect took the last waiting request to write it: a due batch may queue behind it.
+    const onEmpty = (): void => {
+      if (this.stream === stream) this.pump()
+    }
+    const stream: Stream = { requests: new Channel(onEmpty), abort: new AbortController(), opened: false }
     this.stream = stream
     stream.requests.push(
       create(ForwardRequestSchema, {

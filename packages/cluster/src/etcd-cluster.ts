@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Cluster, ClusterInbound, Logger, Message, SessionClaim, Storage, StoredClaim } from '@fluxmq/core'
-import type { NodeLease, RouteTable, SessionOwner, SessionOwnership, SubscriptionStore, WillIndex } from '@fluxmq/cluster-etcd'
+import type { NodeLease, RouteTable, SavedSessionEntry, SessionOwner, SessionOwnership, SubscriptionStore, WillIndex } from '@fluxmq/cluster-etcd'
 import type { ForwardRouting, InboundBatch, InboundHandlers, Peer, PeerSet, SurrenderedSession } from '@fluxmq/cluster-transport'
 import { ClusterNodeError, ClusterNodeErrorCode } from './errors.js'
 import { orphanSession } from './orphan-session.js'
@@ -46,6 +46,11 @@ const DRAIN_WAIT_MS = 2_000
 
 /** How many stored sessions are claimed at once at start-up (each is a read and a transaction). */
 const CLAIM_CONCURRENCY = 64
+
+/** Milliseconds between two `performance.now()` readings, to the microsecond (for the logs). */
+function elapsedMs(from: number, to: number): number {
+  return Math.round((to - from) * 1000) / 1000
+}
 
 /**
  * The core's `Cluster` seam on the metadata plane (etcd: ownership, routes, lease) and the data
@@ -210,7 +215,7 @@ export class EtcdCluster implements Cluster {
     const started = performance.now()
     // Refused at once, not after a call deadline: the CONNECT gets Server unavailable.
     if (!this.options.quorum.quorate) throw new ClusterNodeError(ClusterNodeErrorCode.NoQuorum, `etcd has no quorum, session ${clientId} not claimed`)
-    const { epoch, previousNode } = await this.options.ownership.claim(clientId)
+    const { epoch, previousNode, saved } = await this.options.ownership.claim(clientId)
     const claimed = performance.now()
     this.owned.set(clientId, epoch)
     // A takeover that failed left the claim here and the state there: this claim asks again.
@@ -218,14 +223,14 @@ export class EtcdCluster implements Cluster {
     if (from === undefined) {
       this.moves.claimedHere(clientId)
       // No key before this claim: no live owner, so a state saved in etcd is all that is left of it.
-      return previousNode === undefined ? this.resumeOrphan(clientId, epoch, undefined) : { epoch }
+      return previousNode === undefined ? this.resumeOrphan(clientId, epoch, undefined, saved) : { epoch }
     }
     const peer = await this.peerOf(from)
     if (peer === undefined) {
       // Its session key outlived its registration: a node leaving (its broker already stopped) or dead.
       this.unfinished.delete(clientId)
       this.moves.claimedHere(clientId)
-      return this.resumeOrphan(clientId, epoch, from)
+      return this.resumeOrphan(clientId, epoch, from, saved)
     }
     const window = this.moves.beginAcquire(clientId, from)
     let surrendered: SurrenderedSession | undefined
@@ -251,7 +256,7 @@ export class EtcdCluster implements Cluster {
         this.unfinished.delete(clientId)
         this.moves.claimedHere(clientId)
         this.log.warn({ clientId, epoch, previousNode: from, waitedMs: Math.round(performance.now() - claimed) }, 'previous owner unreachable, session resumes from etcd')
-        return this.resumeOrphan(clientId, epoch, from)
+        return this.resumeOrphan(clientId, epoch, from, saved)
       }
       surrendered = asked
     } catch (err) {
@@ -264,11 +269,10 @@ export class EtcdCluster implements Cluster {
       throw err
     }
     this.unfinished.delete(clientId)
-    const ms = (from: number, to: number): number => Math.round((to - from) * 1000) / 1000
     const now = performance.now()
-    const tookMs = ms(started, now)
+    const tookMs = elapsedMs(started, now)
     // Where the time went: the etcd claim, the sends to the old owner drained, the state fetched.
-    const split = { claimMs: ms(started, claimed), drainMs: ms(claimed, drained), stateMs: ms(drained, now) }
+    const split = { claimMs: elapsedMs(started, claimed), drainMs: elapsedMs(claimed, drained), stateMs: elapsedMs(drained, now) }
     this.log.info({ clientId, epoch, previousNode: from, tookMs, ...split, state: surrendered !== undefined }, 'session taken over')
     for (const listener of this.takeoverListeners) listener(tookMs)
     if (surrendered === undefined) {
@@ -283,10 +287,11 @@ export class EtcdCluster implements Cluster {
 
   /**
    * A claim with no live previous owner: the session of a node that died (or of this node before
-   * it lost its lease) resumes with the subscriptions saved in etcd; a new client id has none.
+   * it lost its lease) resumes with the subscriptions saved in etcd (read with the claim); a new
+   * client id has none.
    */
-  private async resumeOrphan(clientId: string, epoch: number, previousNode: string | undefined): Promise<SessionClaim> {
-    const transferred = await orphanSession(this.options.subscriptions, clientId, epoch)
+  private resumeOrphan(clientId: string, epoch: number, previousNode: string | undefined, saved: SavedSessionEntry | undefined): SessionClaim {
+    const transferred = orphanSession(saved, clientId, epoch)
     if (transferred === undefined) {
       if (previousNode !== undefined) this.log.warn({ clientId, epoch, previousNode }, 'previous owner is not a member and saved nothing, session starts empty')
       return { epoch }
@@ -441,6 +446,7 @@ export class EtcdCluster implements Cluster {
   }
 
   private async surrender(clientId: string, epoch: number, requesterNode: string): Promise<SurrenderedSession | undefined> {
+    const started = performance.now()
     const inbound = this.requireInbound()
     const attaching = this.attaching.get(clientId)
     if (attaching !== undefined) {
@@ -453,7 +459,9 @@ export class EtcdCluster implements Cluster {
     const transferred = await this.moves.surrender(clientId, requesterNode, epoch, () => inbound.surrenderSession(clientId, epoch))
     if (held !== undefined && this.owned.get(clientId) === held) this.owned.delete(clientId)
     this.mirror?.forget(clientId)
-    this.log.info({ clientId, epoch, requesterNode, state: transferred !== undefined }, 'session surrendered')
+    // The old owner's share of the new owner's stateMs; the rest is the transport and scheduling.
+    const surrenderMs = elapsedMs(started, performance.now())
+    this.log.info({ clientId, epoch, requesterNode, state: transferred !== undefined, surrenderMs }, 'session surrendered')
     if (transferred === undefined) return undefined
     return { transferred, epoch: transferred.session.epoch ?? held ?? 0 }
   }
