@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import Database from 'better-sqlite3'
 import { afterEach, describe, expect, it } from 'vitest'
 import { QueueEngine } from './engine.js'
 import { QueueErrorCode } from './errors.js'
@@ -84,6 +85,32 @@ describe('QueueEngine: durability and restart', () => {
     } finally {
       rmSync(foreign, { recursive: true, force: true })
     }
+  })
+
+  it('opens a file of schema version 1: its publish-time index is dropped, its messages and groups kept', () => {
+    h = new Harness({ queues: [{ name: 's', type: 'stream' }] })
+    h.engine.attach({ consumerId: 'c', queue: 's', group: 'g', cursor: 'first' })
+    for (let i = 0; i < 4; i++) h.engine.append('s', message('t', `m${i}`, { publishedAt: 1000 + i }))
+    h.commit()
+    h.engine.close()
+    // Version 1 as it was: the same tables with one more index.
+    const v1 = new Database(join(h.dir, QUEUE_DATABASE_FILE))
+    v1.exec('CREATE INDEX messages_time ON messages (queue_id, published_at)')
+    v1.pragma('user_version = 1')
+    v1.close()
+    h.engine = h.open()
+    h.engine.attach({ consumerId: 'r', queue: 's', group: 'replay', cursor: 'timestamp=1002' })
+    h.engine.grant('r', 10)
+    expect(h.takeDeliveries('r').map((delivery) => delivery.message.payload.toString())).toEqual(['m2', 'm3'])
+    h.engine.close()
+    const migrated = new Database(join(h.dir, QUEUE_DATABASE_FILE))
+    try {
+      expect(migrated.pragma('user_version', { simple: true })).toBe(2)
+      expect(migrated.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'messages_time'").pluck().get()).toBe(0)
+    } finally {
+      migrated.close()
+    }
+    h.engine = h.open()
   })
 
   it('throws Closed after close()', () => {

@@ -9,13 +9,16 @@ export const QUEUE_DATABASE_FILE = 'queues.db'
 
 /** PRAGMA application_id of a FluxMQ queue database: "FLXQ" in ASCII. */
 const APPLICATION_ID = 0x464c5851
-const SCHEMA_VERSION = 1
+const SCHEMA_VERSION = 2
 
 /*
  * One log for all queues, keyed by (queue_id, offset): a queue's messages are one contiguous
  * range of the primary key, so reading from an offset and truncating the head are range scans.
  * Payloads are large, so the table keeps its rowid and the key is a separate unique index.
- * `published_at` is indexed for the `timestamp=` cursor and max_age.
+ * `published_at` has no index of its own: publish times grow with offsets (the broker clock), so
+ * the `timestamp=` cursor and max_age search the offsets (queue-store.ts firstPublishedAtOrAfter),
+ * and every append and truncation updates two b-trees instead of three (schema version 2; version
+ * 1 had a `messages_time` index, dropped when such a file is opened).
  *
  * A group's committed state is its floor (every offset below it is settled) and `delivered_to`
  * (every offset below it was delivered at least once); `group_entries` holds what the floor does
@@ -37,7 +40,6 @@ CREATE TABLE messages (
   ${MESSAGE_FIELD_COLUMNS}
 );
 CREATE UNIQUE INDEX messages_offset ON messages (queue_id, offset);
-CREATE INDEX messages_time ON messages (queue_id, published_at);
 
 CREATE TABLE groups (
   queue_id     INTEGER NOT NULL,
@@ -85,6 +87,13 @@ function migrate(db: Database.Database, path: string): void {
     return
   }
   if (applicationId !== APPLICATION_ID) throw new QueueError(QueueErrorCode.Open, `${path} is not a FluxMQ queue database`)
+  if (version === 1) {
+    db.transaction(() => {
+      db.exec('DROP INDEX messages_time')
+      db.pragma(`user_version = ${SCHEMA_VERSION}`)
+    })()
+    return
+  }
   if (version !== SCHEMA_VERSION) {
     throw new QueueError(QueueErrorCode.Open, `${path} has queue schema version ${version}, this build knows ${SCHEMA_VERSION}`)
   }

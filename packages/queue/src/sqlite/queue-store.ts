@@ -50,7 +50,7 @@ export class QueueStore {
   private readonly insertMessageStatement
   private readonly readFromStatement
   private readonly readAtStatement
-  private readonly firstAtOrAfterStatement
+  private readonly publishedAtStatement
   private readonly rangeSizeStatement
   private readonly sizesFromStatement
   private readonly deleteBelowStatement
@@ -66,7 +66,7 @@ export class QueueStore {
     )
     this.readFromStatement = db.prepare(`${SELECT_MESSAGES} WHERE m.queue_id = ? AND m.offset >= ? AND m.offset < ? ORDER BY m.offset LIMIT ?`)
     this.readAtStatement = db.prepare(`${SELECT_MESSAGES} WHERE m.queue_id = ? AND m.offset = ?`)
-    this.firstAtOrAfterStatement = db.prepare('SELECT offset FROM messages WHERE queue_id = ? AND published_at >= ? ORDER BY published_at, offset LIMIT 1').pluck()
+    this.publishedAtStatement = db.prepare('SELECT published_at FROM messages WHERE queue_id = ? AND offset = ?').pluck()
     this.rangeSizeStatement = db.prepare('SELECT count(*) AS count, coalesce(sum(size), 0) AS bytes FROM messages WHERE queue_id = ? AND offset < ?')
     this.sizesFromStatement = db.prepare('SELECT offset, size FROM messages WHERE queue_id = ? AND offset >= ? ORDER BY offset')
     this.deleteBelowStatement = db.prepare('DELETE FROM messages WHERE queue_id = ? AND offset < ?')
@@ -130,8 +130,8 @@ export class QueueStore {
     return row.id
   }
 
-  insertMessage(queueId: number, offset: number, message: Message): void {
-    this.insertMessageStatement.run(queueId, offset, messageSize(message), ...messageValues(message))
+  insertMessages(queueId: number, entries: readonly LogEntry[]): void {
+    for (const { offset, message } of entries) this.insertMessageStatement.run(queueId, offset, messageSize(message), ...messageValues(message))
   }
 
   /** Up to `limit` messages with offsets in [from, to), in offset order. */
@@ -144,9 +144,20 @@ export class QueueStore {
     return row === undefined ? undefined : toEntry(row)
   }
 
-  /** The offset of the first message published at or after `at`, or undefined if none was. */
-  firstPublishedAtOrAfter(queueId: number, at: number): number | undefined {
-    return (this.firstAtOrAfterStatement.get(queueId, at) as number | undefined) ?? undefined
+  /**
+   * The offset of the first message in [from, to) published at or after `at`, or undefined if
+   * none was: a binary search over the offsets (a log has no gaps between its first offset and
+   * its end), as publish times grow with offsets.
+   */
+  firstPublishedAtOrAfter(queueId: number, from: number, to: number, at: number): number | undefined {
+    let low = from
+    let high = to
+    while (low < high) {
+      const middle = Math.floor((low + high) / 2)
+      if ((this.publishedAtStatement.get(queueId, middle) as number) < at) low = middle + 1
+      else high = middle
+    }
+    return low < to ? low : undefined
   }
 
   /** Count and bytes of the messages below `offset`. */
