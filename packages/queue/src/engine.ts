@@ -519,7 +519,7 @@ export class QueueEngine {
       queue.counters.redeliveries += 1
       // Only repeated deliveries are counted on disk; a first one is implied by delivered_to.
       const queueId = queue.id
-      this.batch.stage(() => this.store.saveEntry(queueId, group.name, entry.offset, false, deliveryCount))
+      this.batch.stage(() => this.store.saveDeliveries(queueId, group.name, entry.offset, deliveryCount))
     }
     const messageId = formatMessageId(queue.name, entry.offset)
     const position = { queue: queue.name, group: group.name, offset: entry.offset, deliveryCount }
@@ -642,7 +642,8 @@ export class QueueEngine {
   private saveDirtyGroups(): void {
     for (const [group, queue] of this.dirtyGroups) {
       this.store.saveGroup(queue.id, group.name, group.floor, group.deliveredTo)
-      for (const offset of group.takeUnsaved()) this.store.saveEntry(queue.id, group.name, offset, true, 0)
+      const settled = group.takeUnsaved()
+      if (settled.length > 0) this.store.saveSettled(queue.id, group.name, settled)
       group.dirty = false
     }
     this.dirtyGroups.clear()

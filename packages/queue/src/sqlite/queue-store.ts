@@ -2,6 +2,7 @@ import type { Message } from '@fluxmq/core'
 import { MESSAGE_FIELDS_SELECTED, MESSAGE_FIELD_NAMES, type MessageFieldsRow, decodeMessageRow, messageValues } from '@fluxmq/storage/internal'
 import type Database from 'better-sqlite3'
 import type { QueueDefinition } from '../definition.js'
+import { decodeOffsets, encodeOffsets } from './offsets.js'
 
 /** One message of a queue's log. */
 export interface LogEntry {
@@ -57,8 +58,11 @@ export class QueueStore {
   private readonly setFirstOffsetStatement
   private readonly upsertGroupStatement
   private readonly deleteEntriesBelowStatement
+  private readonly deleteAcksBelowStatement
   private readonly deleteGroupEntriesStatement
+  private readonly deleteGroupAcksStatement
   private readonly upsertEntryStatement
+  private readonly insertAcksStatement
 
   constructor(private readonly db: Database.Database) {
     this.insertMessageStatement = db.prepare(
@@ -75,10 +79,13 @@ export class QueueStore {
       'INSERT INTO groups (queue_id, name, floor, delivered_to) VALUES (?, ?, ?, ?) ON CONFLICT (queue_id, name) DO UPDATE SET floor = excluded.floor, delivered_to = excluded.delivered_to',
     )
     this.deleteEntriesBelowStatement = db.prepare('DELETE FROM group_entries WHERE queue_id = ? AND group_name = ? AND offset < ?')
+    this.deleteAcksBelowStatement = db.prepare('DELETE FROM group_acks WHERE queue_id = ? AND group_name = ? AND last_offset < ?')
     this.deleteGroupEntriesStatement = db.prepare('DELETE FROM group_entries WHERE queue_id = ? AND group_name = ?')
+    this.deleteGroupAcksStatement = db.prepare('DELETE FROM group_acks WHERE queue_id = ? AND group_name = ?')
     this.upsertEntryStatement = db.prepare(
-      'INSERT INTO group_entries (queue_id, group_name, offset, settled, deliveries) VALUES (?, ?, ?, ?, ?) ON CONFLICT (queue_id, group_name, offset) DO UPDATE SET settled = excluded.settled, deliveries = excluded.deliveries',
+      'INSERT INTO group_entries (queue_id, group_name, offset, deliveries) VALUES (?, ?, ?, ?) ON CONFLICT (queue_id, group_name, offset) DO UPDATE SET deliveries = excluded.deliveries',
     )
+    this.insertAcksStatement = db.prepare('INSERT INTO group_acks (queue_id, group_name, last_offset, offsets) VALUES (?, ?, ?, ?)')
   }
 
   loadQueues(): StoredQueue[] {
@@ -108,13 +115,16 @@ export class QueueStore {
       floor: number
       delivered_to: number
     }[]
-    const entries = this.db.prepare('SELECT offset, settled, deliveries FROM group_entries WHERE queue_id = ? AND group_name = ? AND offset >= ? ORDER BY offset')
+    const entries = this.db.prepare('SELECT offset, deliveries FROM group_entries WHERE queue_id = ? AND group_name = ? AND offset >= ? ORDER BY offset')
+    const acks = this.db.prepare('SELECT offsets FROM group_acks WHERE queue_id = ? AND group_name = ? AND last_offset >= ?').pluck()
     return groups.map((group) => {
       const settled: number[] = []
+      for (const blob of acks.iterate(queueId, group.name, group.floor) as IterableIterator<Buffer>) {
+        for (const offset of decodeOffsets(blob)) if (offset >= group.floor) settled.push(offset)
+      }
       const deliveries = new Map<number, number>()
-      for (const entry of entries.iterate(queueId, group.name, group.floor) as IterableIterator<{ offset: number; settled: number; deliveries: number }>) {
-        if (entry.settled === 1) settled.push(entry.offset)
-        else deliveries.set(entry.offset, entry.deliveries)
+      for (const entry of entries.iterate(queueId, group.name, group.floor) as IterableIterator<{ offset: number; deliveries: number }>) {
+        deliveries.set(entry.offset, entry.deliveries)
       }
       return { name: group.name, floor: group.floor, deliveredTo: group.delivered_to, settled, deliveries }
     })
@@ -182,17 +192,29 @@ export class QueueStore {
     this.setFirstOffsetStatement.run(below, queueId)
   }
 
+  /** The group's floor and delivered-to mark; what lies below the floor is forgotten. */
   saveGroup(queueId: number, name: string, floor: number, deliveredTo: number): void {
     this.upsertGroupStatement.run(queueId, name, floor, deliveredTo)
     this.deleteEntriesBelowStatement.run(queueId, name, floor)
+    this.deleteAcksBelowStatement.run(queueId, name, floor)
   }
 
-  saveEntry(queueId: number, group: string, offset: number, settled: boolean, deliveries: number): void {
-    this.upsertEntryStatement.run(queueId, group, offset, settled ? 1 : 0, deliveries)
+  /** Offsets settled above the floor (one commit's), in one row. */
+  saveSettled(queueId: number, group: string, offsets: readonly number[]): void {
+    let last = 0
+    for (const offset of offsets) last = Math.max(last, offset)
+    // Each offset is settled once per group, so a commit's highest one keys no other row.
+    this.insertAcksStatement.run(queueId, group, last, encodeOffsets(offsets))
+  }
+
+  /** The counted deliveries of an offset delivered more than once. */
+  saveDeliveries(queueId: number, group: string, offset: number, deliveries: number): void {
+    this.upsertEntryStatement.run(queueId, group, offset, deliveries)
   }
 
   clearGroupEntries(queueId: number, group: string): void {
     this.deleteGroupEntriesStatement.run(queueId, group)
+    this.deleteGroupAcksStatement.run(queueId, group)
   }
 }
 
