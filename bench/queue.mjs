@@ -22,6 +22,7 @@ const CONSUMERS = 4
 const WINDOW = 64
 const PAYLOAD = 64
 const GROUP = 'bench'
+const EMPTY = Buffer.alloc(0)
 /** The queue scenario's target (issue 11): delivered+acked/s at least this share of the persistent path's delivered/s. */
 export const TARGET_RATIO = 0.5
 
@@ -33,6 +34,7 @@ const { values } = parseArgs({
     pinned: { type: 'boolean', default: false },
     profile: { type: 'string' },
     set: { type: 'string', multiple: true, default: [] },
+    'ack-qos': { type: 'string', default: '1' },
     root: { type: 'string' },
   },
 })
@@ -41,6 +43,10 @@ const root = values.root ?? join(fileURLToPath(new URL('.', import.meta.url)), '
 const duration = Number(values.duration)
 const repetitions = Number(values.repetitions)
 if (!(duration > 0) || !(repetitions >= 1)) throw new Error('--duration and --repetitions must be positive numbers')
+// `--ack-qos 0`: fire-and-forget `$ack`s (AMQP receivers settle so by default), no PUBACK per ack
+// for either side to handle. Not the scenario's definition (QoS 1), a second view of its cost.
+const ackQos = Number(values['ack-qos'])
+if (ackQos !== 0 && ackQos !== 1) throw new Error('--ack-qos must be 0 or 1')
 
 // The generator runs pinned like run.mjs's: this script starts itself again under taskset.
 if (!values.pinned && cpus.loadgen !== null) {
@@ -99,7 +105,8 @@ async function queueConsumers(port, onMessage) {
     consumer.on('message', (_topic, payload, packet) => {
       onMessage(payload)
       const userProperties = { 'message-id': packet.properties.userProperties['message-id'], 'group-id': GROUP }
-      consumer.publishAsync('$queue/bench/$ack', '', { qos: 1, properties: { userProperties } }).catch(() => undefined)
+      // publish, not publishAsync: no promise per $ack in the generator, which shares the box with the broker.
+      consumer.publish('$queue/bench/$ack', EMPTY, { qos: ackQos, properties: { userProperties } })
     })
     await consumer.subscribeAsync('$queue/bench', { qos: 1, properties: { userProperties: { 'consumer-group': GROUP, 'ack-mode': 'manual' } } })
   }
@@ -252,6 +259,7 @@ const perCpu = (runs) => runs.reduce((sum, r) => sum + r.deliveredPerSec * durat
 const cpuRatio = perCpu(queueRuns) / perCpu(persistentRuns)
 const result = {
   duration,
+  ackQos,
   repetitions,
   persistent,
   queue,
@@ -264,7 +272,10 @@ const result = {
 
 const row = (name, r) =>
   `| ${name} | ${Math.round(r.appendedPerSec)} | ${Math.round(r.deliveredPerSec)} | ${r.p99Ms.toFixed(1)} | ${Math.round(r.brokerCpu)} % | ${Math.round(r.generatorCpu)} % |`
-console.log(`Queue scenario: SQLite, ${duration} s × ${repetitions} each (median), ${PUBLISHERS} publishers × ${WINDOW} in flight, ${PAYLOAD} B payloads, mqtt.js generator\n`)
+console.log(
+  `Queue scenario: SQLite, ${duration} s × ${repetitions} each (median), ${PUBLISHERS} publishers × ${WINDOW} in flight, ${PAYLOAD} B payloads, mqtt.js generator` +
+    `${ackQos === 0 ? ', $ack at QoS 0' : ''}\n`,
+)
 console.log('| path | PUBACKed/s | delivered (+acked) /s | p99 end-to-end ms | broker CPU | generator CPU |')
 console.log('|---|---|---|---|---|---|')
 console.log(row(`persistent sessions QoS 1, ${PUBLISHERS} → ${PUBLISHERS}`, persistent))

@@ -125,7 +125,7 @@ async function main() {
   // Mosquitto (and the clients the tests use) come from Debian; installed only when missing.
   spawnSync('bash', [join(root, 'scripts/ensure-system-deps.sh')], { stdio: 'inherit' })
   // RabbitMQ only for the AMQP scenarios: a bench-only dependency, so not in ensure-system-deps.sh.
-  if (opts.brokers.includes('rabbitmq') && opts.only.some((id) => SCENARIOS.find((s) => s.id === id).protocol === 'amqp')) ensureRabbitmq()
+  if (opts.brokers.includes('rabbitmq') && opts.only.some((id) => SCENARIOS.find((s) => s.id === id)?.protocol === 'amqp')) ensureRabbitmq()
   const binary = buildLoadgen(benchDir)
   const stamp = timestamp()
   const resultsDir = join(benchDir, 'results')

@@ -2,7 +2,8 @@
 // `publishers` concurrent publishers append to one queue, each awaiting its own durable promise
 // (the PUBACK), while one group of `consumers` members with a window of `window` settles every
 // delivery by message id in a later turn (manual ack). Reports appended/s, delivered+acked/s and
-// the p99 of append-to-delivery latency.
+// the p99 of append-to-delivery latency, and the CPU time of this process per message (what a
+// shared, loaded machine changes least).
 //   node bench/engine.mjs [messages=50000] [sync=normal]
 // Needs the built package (pnpm build).
 import { Buffer } from 'node:buffer'
@@ -44,6 +45,7 @@ for (let c = 0; c < consumers; c++) {
 }
 const ticker = setInterval(() => engine.tick(), 100)
 const started = performance.now()
+const cpuAtStart = process.cpuUsage()
 let appendedAt = 0
 await Promise.all(
   Array.from({ length: publishers }, async () => {
@@ -57,6 +59,7 @@ await Promise.all(
 appendedAt = performance.now()
 await finished
 const ended = performance.now()
+const cpu = process.cpuUsage(cpuAtStart)
 clearInterval(ticker)
 latencies.sort((a, b) => a - b)
 const p99 = latencies[Math.floor(latencies.length * 0.99)] ?? 0
@@ -67,6 +70,7 @@ console.log(
     appendedPerSecond: Math.round(total / ((appendedAt - started) / 1000)),
     deliveredAndAckedPerSecond: Math.round(total / ((ended - started) / 1000)),
     p99LatencyMs: Number(p99.toFixed(2)),
+    cpuMicrosPerMessage: Number(((cpu.user + cpu.system) / total).toFixed(1)),
   }),
 )
 engine.close()

@@ -56,16 +56,34 @@ export interface DeliveryPosition {
   readonly deliveryCount: number
 }
 
-/** The message as one delivery carries it; the source topic is the topic it was published to. */
-export function deliveredMessage(stored: Message, at: DeliveryPosition): Message {
-  return withUserProperties(stored, [
-    [DeliveryProperty.MessageId, formatMessageId(at.queue, at.offset)],
+/**
+ * The message as one delivery carries it; the source topic is the topic it was published to.
+ * `messageId` is `formatMessageId(queue, offset)`, which the caller has made already. Every
+ * delivery makes one of these, so it is built as one literal of a single shape, `wire` included:
+ * an object rest (`{ wire, ...rest }`) or a property added later gives each delivery's message
+ * a slower shape, and the MQTT adapter adds `wire` to every one it encodes.
+ */
+export function deliveredMessage(stored: Message, at: DeliveryPosition, messageId: string): Message {
+  const own = stored.properties.userProperties
+  const added: UserProperty[] = [
+    [DeliveryProperty.MessageId, messageId],
     [DeliveryProperty.GroupId, at.group],
     [DeliveryProperty.Queue, at.queue],
     [DeliveryProperty.Offset, String(at.offset)],
     [DeliveryProperty.DeliveryCount, String(at.deliveryCount)],
     [DeliveryProperty.SourceTopic, stored.topic],
-  ])
+  ]
+  return {
+    topic: stored.topic,
+    payload: stored.payload,
+    qos: stored.qos,
+    retain: stored.retain,
+    properties: { ...stored.properties, userProperties: own === undefined || own.length === 0 ? added : [...own, ...added] },
+    expiresAt: stored.expiresAt,
+    publishedAt: stored.publishedAt,
+    publisherId: stored.publisherId,
+    wire: undefined,
+  }
 }
 
 export interface DeadLetterHistory extends DeliveryPosition {

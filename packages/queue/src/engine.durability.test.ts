@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import Database from 'better-sqlite3'
 import { afterEach, describe, expect, it } from 'vitest'
 import { QueueEngine } from './engine.js'
 import { QueueErrorCode } from './errors.js'
@@ -84,6 +85,81 @@ describe('QueueEngine: durability and restart', () => {
     } finally {
       rmSync(foreign, { recursive: true, force: true })
     }
+  })
+
+  it('opens a file of schema version 1: publish-time index dropped, acks out of order and delivery counts kept', () => {
+    h = new Harness({ queues: [{ name: 's', type: 'stream' }] })
+    h.engine.attach({ consumerId: 'c', queue: 's', group: 'g', cursor: 'first' })
+    for (let i = 0; i < 4; i++) h.engine.append('s', message('t', `m${i}`, { publishedAt: 1000 + i }))
+    h.commit()
+    h.engine.grant('c', 4)
+    h.commit()
+    h.engine.close()
+    // Version 1 as it was: one more index, and one group_entries row per settled offset.
+    const v1 = new Database(join(h.dir, QUEUE_DATABASE_FILE))
+    v1.exec(`
+      CREATE INDEX messages_time ON messages (queue_id, published_at);
+      DROP TABLE group_acks;
+      DROP TABLE group_entries;
+      CREATE TABLE group_entries (queue_id INTEGER NOT NULL, group_name TEXT NOT NULL, offset INTEGER NOT NULL,
+        settled INTEGER NOT NULL, deliveries INTEGER NOT NULL, PRIMARY KEY (queue_id, group_name, offset)) WITHOUT ROWID;
+      INSERT INTO group_entries SELECT q.id, 'g', 1, 1, 0 FROM queues q WHERE q.name = 's';
+      INSERT INTO group_entries SELECT q.id, 'g', 3, 1, 0 FROM queues q WHERE q.name = 's';
+      INSERT INTO group_entries SELECT q.id, 'g', 0, 0, 2 FROM queues q WHERE q.name = 's';
+    `)
+    v1.pragma('user_version = 1')
+    v1.close()
+    h.deliveries.length = 0
+    h.engine = h.open()
+    h.engine.attach({ consumerId: 'c', queue: 's', group: 'g' })
+    h.engine.grant('c', 10)
+    expect(h.takeDeliveries('c').map((delivery) => [delivery.offset, delivery.deliveryCount])).toEqual([
+      [0, 3],
+      [2, 2],
+    ])
+    h.engine.attach({ consumerId: 'r', queue: 's', group: 'replay', cursor: 'timestamp=1002' })
+    h.engine.grant('r', 10)
+    expect(h.takeDeliveries('r').map((delivery) => delivery.message.payload.toString())).toEqual(['m2', 'm3'])
+    h.engine.close()
+    const migrated = new Database(join(h.dir, QUEUE_DATABASE_FILE))
+    try {
+      expect(migrated.pragma('user_version', { simple: true })).toBe(2)
+      expect(migrated.prepare('SELECT name FROM sqlite_master ORDER BY name').pluck().all()).not.toContain('messages_time')
+      expect(migrated.prepare('SELECT name FROM sqlite_master ORDER BY name').pluck().all()).not.toContain('group_entries_1')
+    } finally {
+      migrated.close()
+    }
+    h.engine = h.open()
+  })
+
+  it('writes the acks out of order of one commit in one row, and forgets rows the floor has passed', () => {
+    h = new Harness()
+    h.fill('q', 6)
+    h.engine.attach({ consumerId: 'c', queue: 'q' })
+    h.engine.grant('c', 6)
+    const delivered = h.takeDeliveries('c')
+    for (const i of [1, 2, 4]) h.engine.settle('c', delivered[i]?.deliveryId as number, 'accepted')
+    h.commit()
+    const rows = (): number => {
+      h.engine.close()
+      const db = new Database(join(h.dir, QUEUE_DATABASE_FILE))
+      try {
+        return db.prepare('SELECT count(*) FROM group_acks').pluck().get() as number
+      } finally {
+        db.close()
+        h.engine = h.open()
+      }
+    }
+    expect(rows()).toBe(1)
+    h.engine.attach({ consumerId: 'c', queue: 'q' })
+    h.engine.grant('c', 6)
+    // 1, 2 and 4 stay settled across the restart.
+    const again = h.takeDeliveries('c')
+    expect(again.map((delivery) => delivery.offset)).toEqual([0, 3, 5])
+    for (const delivery of again) h.engine.settle('c', delivery.deliveryId, 'accepted')
+    h.commit()
+    expect(h.engine.stats('q')?.groups[0]?.committedOffset).toBe(6)
+    expect(rows()).toBe(0)
   })
 
   it('throws Closed after close()', () => {

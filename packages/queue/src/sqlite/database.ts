@@ -1,6 +1,7 @@
 import { MESSAGE_FIELD_COLUMNS, StorageError, type SyncMode, openSqlite } from '@fluxmq/storage/internal'
 import type Database from 'better-sqlite3'
 import { QueueError, QueueErrorCode } from '../errors.js'
+import { encodeOffsets } from './offsets.js'
 
 export type { SyncMode }
 
@@ -9,18 +10,51 @@ export const QUEUE_DATABASE_FILE = 'queues.db'
 
 /** PRAGMA application_id of a FluxMQ queue database: "FLXQ" in ASCII. */
 const APPLICATION_ID = 0x464c5851
-const SCHEMA_VERSION = 1
+const SCHEMA_VERSION = 2
 
 /*
  * One log for all queues, keyed by (queue_id, offset): a queue's messages are one contiguous
  * range of the primary key, so reading from an offset and truncating the head are range scans.
  * Payloads are large, so the table keeps its rowid and the key is a separate unique index.
- * `published_at` is indexed for the `timestamp=` cursor and max_age.
+ * `published_at` has no index of its own: publish times grow with offsets (the broker clock), so
+ * the `timestamp=` cursor and max_age search the offsets (queue-store.ts firstPublishedAtOrAfter),
+ * and every append and truncation updates two b-trees instead of three (schema version 2; version
+ * 1 had a `messages_time` index, dropped when such a file is opened).
  *
  * A group's committed state is its floor (every offset below it is settled) and `delivered_to`
- * (every offset below it was delivered at least once); `group_entries` holds what the floor does
- * not say: offsets above it that are settled, and redelivery counts.
+ * (every offset below it was delivered at least once); what the floor does not say is in
+ * `group_acks`, the offsets above it settled out of order, one row per commit (a blob of
+ * float64s, keyed by its highest offset, so rows the floor has passed go in one range delete),
+ * and `group_entries`, the redelivery counts. Schema version 1 had one `group_entries` row per
+ * settled offset: an insert and a delete per message acknowledged out of order.
  */
+const GROUP_TABLES = `
+CREATE TABLE group_acks (
+  queue_id    INTEGER NOT NULL,
+  group_name  TEXT    NOT NULL,
+  last_offset INTEGER NOT NULL,
+  offsets     BLOB    NOT NULL,
+  PRIMARY KEY (queue_id, group_name, last_offset)
+) WITHOUT ROWID;
+
+CREATE TABLE group_entries (
+  queue_id   INTEGER NOT NULL,
+  group_name TEXT    NOT NULL,
+  offset     INTEGER NOT NULL,
+  deliveries INTEGER NOT NULL,
+  PRIMARY KEY (queue_id, group_name, offset)
+) WITHOUT ROWID;
+`
+
+/** From version 1: the publish-time index goes, settled offsets move to group_acks (a row each). */
+const MIGRATE_FROM_1 = `
+DROP INDEX messages_time;
+ALTER TABLE group_entries RENAME TO group_entries_1;
+${GROUP_TABLES}
+INSERT INTO group_entries (queue_id, group_name, offset, deliveries)
+  SELECT queue_id, group_name, offset, deliveries FROM group_entries_1 WHERE settled = 0;
+`
+
 const SCHEMA = `
 CREATE TABLE queues (
   id           INTEGER PRIMARY KEY,
@@ -37,7 +71,6 @@ CREATE TABLE messages (
   ${MESSAGE_FIELD_COLUMNS}
 );
 CREATE UNIQUE INDEX messages_offset ON messages (queue_id, offset);
-CREATE INDEX messages_time ON messages (queue_id, published_at);
 
 CREATE TABLE groups (
   queue_id     INTEGER NOT NULL,
@@ -47,15 +80,7 @@ CREATE TABLE groups (
   PRIMARY KEY (queue_id, name)
 ) WITHOUT ROWID;
 
-CREATE TABLE group_entries (
-  queue_id   INTEGER NOT NULL,
-  group_name TEXT    NOT NULL,
-  offset     INTEGER NOT NULL,
-  settled    INTEGER NOT NULL,
-  deliveries INTEGER NOT NULL,
-  PRIMARY KEY (queue_id, group_name, offset)
-) WITHOUT ROWID;
-`
+${GROUP_TABLES}`
 
 /**
  * Opens (creating) `<dir>/queues.db` as the session store opens its file (one function: same
@@ -85,6 +110,17 @@ function migrate(db: Database.Database, path: string): void {
     return
   }
   if (applicationId !== APPLICATION_ID) throw new QueueError(QueueErrorCode.Open, `${path} is not a FluxMQ queue database`)
+  if (version === 1) {
+    db.transaction(() => {
+      db.exec(MIGRATE_FROM_1)
+      const insert = db.prepare('INSERT INTO group_acks (queue_id, group_name, last_offset, offsets) VALUES (?, ?, ?, ?)')
+      const settled = db.prepare('SELECT queue_id, group_name, offset FROM group_entries_1 WHERE settled = 1').all() as { queue_id: number; group_name: string; offset: number }[]
+      for (const row of settled) insert.run(row.queue_id, row.group_name, row.offset, encodeOffsets([row.offset]))
+      db.exec('DROP TABLE group_entries_1')
+      db.pragma(`user_version = ${SCHEMA_VERSION}`)
+    })()
+    return
+  }
   if (version !== SCHEMA_VERSION) {
     throw new QueueError(QueueErrorCode.Open, `${path} has queue schema version ${version}, this build knows ${SCHEMA_VERSION}`)
   }

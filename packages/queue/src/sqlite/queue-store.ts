@@ -2,6 +2,7 @@ import type { Message } from '@fluxmq/core'
 import { MESSAGE_FIELDS_SELECTED, MESSAGE_FIELD_NAMES, type MessageFieldsRow, decodeMessageRow, messageValues } from '@fluxmq/storage/internal'
 import type Database from 'better-sqlite3'
 import type { QueueDefinition } from '../definition.js'
+import { decodeOffsets, encodeOffsets } from './offsets.js'
 
 /** One message of a queue's log. */
 export interface LogEntry {
@@ -50,15 +51,18 @@ export class QueueStore {
   private readonly insertMessageStatement
   private readonly readFromStatement
   private readonly readAtStatement
-  private readonly firstAtOrAfterStatement
+  private readonly publishedAtStatement
   private readonly rangeSizeStatement
   private readonly sizesFromStatement
   private readonly deleteBelowStatement
   private readonly setFirstOffsetStatement
   private readonly upsertGroupStatement
   private readonly deleteEntriesBelowStatement
+  private readonly deleteAcksBelowStatement
   private readonly deleteGroupEntriesStatement
+  private readonly deleteGroupAcksStatement
   private readonly upsertEntryStatement
+  private readonly insertAcksStatement
 
   constructor(private readonly db: Database.Database) {
     this.insertMessageStatement = db.prepare(
@@ -66,7 +70,7 @@ export class QueueStore {
     )
     this.readFromStatement = db.prepare(`${SELECT_MESSAGES} WHERE m.queue_id = ? AND m.offset >= ? AND m.offset < ? ORDER BY m.offset LIMIT ?`)
     this.readAtStatement = db.prepare(`${SELECT_MESSAGES} WHERE m.queue_id = ? AND m.offset = ?`)
-    this.firstAtOrAfterStatement = db.prepare('SELECT offset FROM messages WHERE queue_id = ? AND published_at >= ? ORDER BY published_at, offset LIMIT 1').pluck()
+    this.publishedAtStatement = db.prepare('SELECT published_at FROM messages WHERE queue_id = ? AND offset = ?').pluck()
     this.rangeSizeStatement = db.prepare('SELECT count(*) AS count, coalesce(sum(size), 0) AS bytes FROM messages WHERE queue_id = ? AND offset < ?')
     this.sizesFromStatement = db.prepare('SELECT offset, size FROM messages WHERE queue_id = ? AND offset >= ? ORDER BY offset')
     this.deleteBelowStatement = db.prepare('DELETE FROM messages WHERE queue_id = ? AND offset < ?')
@@ -75,10 +79,13 @@ export class QueueStore {
       'INSERT INTO groups (queue_id, name, floor, delivered_to) VALUES (?, ?, ?, ?) ON CONFLICT (queue_id, name) DO UPDATE SET floor = excluded.floor, delivered_to = excluded.delivered_to',
     )
     this.deleteEntriesBelowStatement = db.prepare('DELETE FROM group_entries WHERE queue_id = ? AND group_name = ? AND offset < ?')
+    this.deleteAcksBelowStatement = db.prepare('DELETE FROM group_acks WHERE queue_id = ? AND group_name = ? AND last_offset < ?')
     this.deleteGroupEntriesStatement = db.prepare('DELETE FROM group_entries WHERE queue_id = ? AND group_name = ?')
+    this.deleteGroupAcksStatement = db.prepare('DELETE FROM group_acks WHERE queue_id = ? AND group_name = ?')
     this.upsertEntryStatement = db.prepare(
-      'INSERT INTO group_entries (queue_id, group_name, offset, settled, deliveries) VALUES (?, ?, ?, ?, ?) ON CONFLICT (queue_id, group_name, offset) DO UPDATE SET settled = excluded.settled, deliveries = excluded.deliveries',
+      'INSERT INTO group_entries (queue_id, group_name, offset, deliveries) VALUES (?, ?, ?, ?) ON CONFLICT (queue_id, group_name, offset) DO UPDATE SET deliveries = excluded.deliveries',
     )
+    this.insertAcksStatement = db.prepare('INSERT INTO group_acks (queue_id, group_name, last_offset, offsets) VALUES (?, ?, ?, ?)')
   }
 
   loadQueues(): StoredQueue[] {
@@ -108,13 +115,16 @@ export class QueueStore {
       floor: number
       delivered_to: number
     }[]
-    const entries = this.db.prepare('SELECT offset, settled, deliveries FROM group_entries WHERE queue_id = ? AND group_name = ? AND offset >= ? ORDER BY offset')
+    const entries = this.db.prepare('SELECT offset, deliveries FROM group_entries WHERE queue_id = ? AND group_name = ? AND offset >= ? ORDER BY offset')
+    const acks = this.db.prepare('SELECT offsets FROM group_acks WHERE queue_id = ? AND group_name = ? AND last_offset >= ?').pluck()
     return groups.map((group) => {
       const settled: number[] = []
+      for (const blob of acks.iterate(queueId, group.name, group.floor) as IterableIterator<Buffer>) {
+        for (const offset of decodeOffsets(blob)) if (offset >= group.floor) settled.push(offset)
+      }
       const deliveries = new Map<number, number>()
-      for (const entry of entries.iterate(queueId, group.name, group.floor) as IterableIterator<{ offset: number; settled: number; deliveries: number }>) {
-        if (entry.settled === 1) settled.push(entry.offset)
-        else deliveries.set(entry.offset, entry.deliveries)
+      for (const entry of entries.iterate(queueId, group.name, group.floor) as IterableIterator<{ offset: number; deliveries: number }>) {
+        deliveries.set(entry.offset, entry.deliveries)
       }
       return { name: group.name, floor: group.floor, deliveredTo: group.delivered_to, settled, deliveries }
     })
@@ -130,8 +140,8 @@ export class QueueStore {
     return row.id
   }
 
-  insertMessage(queueId: number, offset: number, message: Message): void {
-    this.insertMessageStatement.run(queueId, offset, messageSize(message), ...messageValues(message))
+  insertMessages(queueId: number, entries: readonly LogEntry[]): void {
+    for (const { offset, message } of entries) this.insertMessageStatement.run(queueId, offset, messageSize(message), ...messageValues(message))
   }
 
   /** Up to `limit` messages with offsets in [from, to), in offset order. */
@@ -144,9 +154,20 @@ export class QueueStore {
     return row === undefined ? undefined : toEntry(row)
   }
 
-  /** The offset of the first message published at or after `at`, or undefined if none was. */
-  firstPublishedAtOrAfter(queueId: number, at: number): number | undefined {
-    return (this.firstAtOrAfterStatement.get(queueId, at) as number | undefined) ?? undefined
+  /**
+   * The offset of the first message in [from, to) published at or after `at`, or undefined if
+   * none was: a binary search over the offsets (a log has no gaps between its first offset and
+   * its end), as publish times grow with offsets.
+   */
+  firstPublishedAtOrAfter(queueId: number, from: number, to: number, at: number): number | undefined {
+    let low = from
+    let high = to
+    while (low < high) {
+      const middle = Math.floor((low + high) / 2)
+      if ((this.publishedAtStatement.get(queueId, middle) as number) < at) low = middle + 1
+      else high = middle
+    }
+    return low < to ? low : undefined
   }
 
   /** Count and bytes of the messages below `offset`. */
@@ -171,17 +192,29 @@ export class QueueStore {
     this.setFirstOffsetStatement.run(below, queueId)
   }
 
+  /** The group's floor and delivered-to mark; what lies below the floor is forgotten. */
   saveGroup(queueId: number, name: string, floor: number, deliveredTo: number): void {
     this.upsertGroupStatement.run(queueId, name, floor, deliveredTo)
     this.deleteEntriesBelowStatement.run(queueId, name, floor)
+    this.deleteAcksBelowStatement.run(queueId, name, floor)
   }
 
-  saveEntry(queueId: number, group: string, offset: number, settled: boolean, deliveries: number): void {
-    this.upsertEntryStatement.run(queueId, group, offset, settled ? 1 : 0, deliveries)
+  /** Offsets settled above the floor (one commit's), in one row. */
+  saveSettled(queueId: number, group: string, offsets: readonly number[]): void {
+    let last = 0
+    for (const offset of offsets) last = Math.max(last, offset)
+    // Each offset is settled once per group, so a commit's highest one keys no other row.
+    this.insertAcksStatement.run(queueId, group, last, encodeOffsets(offsets))
+  }
+
+  /** The counted deliveries of an offset delivered more than once. */
+  saveDeliveries(queueId: number, group: string, offset: number, deliveries: number): void {
+    this.upsertEntryStatement.run(queueId, group, offset, deliveries)
   }
 
   clearGroupEntries(queueId: number, group: string): void {
     this.deleteGroupEntriesStatement.run(queueId, group)
+    this.deleteGroupAcksStatement.run(queueId, group)
   }
 }
 
