@@ -120,6 +120,8 @@ export class AmqpConnection implements LinkHost {
   username: string | undefined
   log: Logger
   private readonly rhea: RheaConnection
+  /** The socket as rhea writes to it (corked per tick). */
+  private readonly wire: GuardedSocket
   private readonly links = new Map<unknown, IncomingLink | OutgoingLink>()
   private readonly oversized = new Set<OversizedMessage>()
   private connectTimer: NodeJS.Timeout | undefined
@@ -155,7 +157,7 @@ export class AmqpConnection implements LinkHost {
       reconnect: false,
     } as never)
     this.listen()
-    const guarded = new GuardedSocket(
+    const guarded = (this.wire = new GuardedSocket(
       socket,
       new FrameScanner(options.maxFrameSize),
       (problem) => this.failed(Condition.FramingError, problem, AmqpErrorCode.Framing),
@@ -163,7 +165,7 @@ export class AmqpConnection implements LinkHost {
         this.inputAt = performance.now()
         this.checkMessageSizes()
       },
-    )
+    ))
     const internals = this.rhea as unknown as RheaConnectionInternals
     // rhea re-arms its idle timer only after a read that completes a frame, so a peer that stops
     // inside a frame was never closed: our own watch, where every byte counts, replaces it.
@@ -211,6 +213,10 @@ export class AmqpConnection implements LinkHost {
 
   now(): number {
     return this.host.options.clock.now()
+  }
+
+  readonly writeFrame = (frame: Buffer): void => {
+    this.wire.write(frame)
   }
 
   writable(): boolean {
