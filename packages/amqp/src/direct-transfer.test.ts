@@ -37,7 +37,7 @@ describe('transfers written below rhea', () => {
     const all = await inbox.until(300)
     expect(await sendAndSettle(sender, { body: 'last' })).toMatchObject({ outcome: 'accepted' })
     expect(accepted).toBe(301)
-    expect(all.map(body)).toEqual(Array.from({ length: 300 }, (_, i) => `m${i}`))
+    expect(all.slice(0, 300).map(body)).toEqual(Array.from({ length: 300 }, (_, i) => `m${i}`))
   })
 
   it('a pre-settled receiver gets more than rhea keeps of a session (2048 deliveries): settled ones are dropped', async () => {
