@@ -1,8 +1,10 @@
 import type { Socket } from 'node:net'
-import type { Connection as RheaConnection, Container, EventContext, Receiver, Sender } from 'rhea'
+import type { Delivery as AmqpDelivery, Message as AmqpMessage, Connection as RheaConnection, Container, EventContext, Receiver, Sender } from 'rhea'
 import type { BrokerCore, Logger } from '@fluxmq/core'
 import { isAddressError, sourceAddress, targetAddress } from './address.js'
 import { Condition } from './conditions.js'
+import { receiveDirectly } from './direct-receive.js'
+import type { SessionWithTransfers } from './direct-receive.js'
 import type { AmqpError } from './conditions.js'
 import type { Outcome } from './core-link.js'
 import { AmqpErrorCode } from './errors.js'
@@ -282,7 +284,10 @@ export class AmqpConnection implements LinkHost {
 
   private listen(): void {
     const c = this.rhea
-    c.on('session_open', (context: EventContext) => keyLinksByRole(context.session as unknown as SessionInternals))
+    c.on('session_open', (context: EventContext) => {
+      keyLinksByRole(context.session as unknown as SessionInternals)
+      receiveDirectly(context.session as unknown as SessionWithTransfers, this.received)
+    })
     c.on('connection_open', () => {
       clearTimeout(this.connectTimer)
       this.containerId = String(c.container_id ?? '')
@@ -292,8 +297,7 @@ export class AmqpConnection implements LinkHost {
     c.on('receiver_open', (context: EventContext) => this.peerSenderAttached(context.receiver as Receiver))
     c.on('sender_open', (context: EventContext) => this.peerReceiverAttached(context.sender as Sender))
     c.on('message', (context: EventContext) => {
-      const link = this.links.get(context.receiver)
-      if (link instanceof IncomingLink && context.message !== undefined && context.delivery !== undefined) link.onMessage(context.message, context.delivery)
+      if (context.receiver !== undefined && context.message !== undefined && context.delivery !== undefined) this.received(context.receiver, context.message, context.delivery)
     })
     for (const event of ['accepted', 'released', 'rejected', 'modified', 'settled']) {
       c.on(event, (context: EventContext) => {
@@ -315,6 +319,12 @@ export class AmqpConnection implements LinkHost {
     c.on('protocol_error', (err: Error) => this.failed(Condition.FramingError, err.message, AmqpErrorCode.Framing))
     // rhea throws plain errors for undecodable or out-of-sequence input; they end this connection only.
     c.on('error', (err: Error) => this.failed(Condition.DecodeError, err.message, AmqpErrorCode.Protocol))
+  }
+
+  /** A message from a peer sender, through rhea's events or `receiveDirectly`. */
+  private readonly received = (receiver: Receiver, message: AmqpMessage, delivery: AmqpDelivery): void => {
+    const link = this.links.get(receiver)
+    if (link instanceof IncomingLink) link.onMessage(message, delivery)
   }
 
   private peerSenderAttached(receiver: Receiver): void {
