@@ -3,8 +3,8 @@ import type { Delivery as AmqpDelivery, Message as AmqpMessage, Connection as Rh
 import type { BrokerCore, Logger } from '@fluxmq/core'
 import { isAddressError, sourceAddress, targetAddress } from './address.js'
 import { Condition } from './conditions.js'
-import { receiveDirectly } from './direct-receive.js'
-import type { SessionWithTransfers } from './direct-receive.js'
+import { readTransfersDirectly, receiveDirectly } from './direct-receive.js'
+import type { SessionWithTransfers, TransportInternals } from './direct-receive.js'
 import type { AmqpError } from './conditions.js'
 import type { Outcome } from './core-link.js'
 import { AmqpErrorCode } from './errors.js'
@@ -89,6 +89,7 @@ function keyLinksByRole(session: SessionInternals): void {
 
 /** rhea internals this adapter relies on, absent from its typings. */
 interface RheaConnectionInternals {
+  readonly amqp_transport: TransportInternals
   accept(socket: unknown): void
   _process(): void
   idle(): void
@@ -173,6 +174,7 @@ export class AmqpConnection implements LinkHost {
     // inside a frame was never closed: our own watch, where every byte counts, replaces it.
     internals.idle = () => {}
     internals.accept(guarded)
+    readTransfersDirectly(internals.amqp_transport)
     this.watchIdle(2 * options.idleTimeoutMs)
     socket.on('drain', () => this.drained())
     socket.on('close', () => this.socketClosed())

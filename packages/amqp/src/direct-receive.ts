@@ -2,6 +2,8 @@ import rhea from 'rhea'
 import type { Delivery as AmqpDelivery, Message as AmqpMessage, Receiver } from 'rhea'
 import type { AmqpError } from './conditions.js'
 import { decodeMessage } from './message-decoder.js'
+import { readTransferFrame } from './transfer-reader.js'
+import type { TransferFrame, TransferPerformative } from './transfer-reader.js'
 
 /** [AMQP 2.7.3] rcv-settle-mode second: we settle only after the peer settled. */
 const RCV_SECOND = 1
@@ -22,20 +24,10 @@ interface ReceiverInternals {
   is_remote_open(): boolean
 }
 
-interface TransferPerformative {
-  readonly handle: number
-  readonly delivery_id?: number
-  readonly delivery_tag?: Buffer
-  readonly message_format?: number
-  readonly settled?: boolean
-  readonly more?: boolean
-  readonly state?: unknown
-}
-
 export interface SessionWithTransfers {
   readonly incoming: IncomingInternals
   readonly remote: { readonly handles: Record<number, unknown> }
-  on_transfer(frame: { performative: TransferPerformative; payload?: Buffer }): void
+  on_transfer(frame: { readonly performative: TransferPerformative; readonly payload?: Buffer | undefined }): void
 }
 
 /** rhea's outcome constructors, absent from its typings. */
@@ -121,5 +113,40 @@ export function receiveDirectly(session: SessionWithTransfers, onMessage: OnMess
     if (receiver.credit > 0) receiver.credit--
     receiver.delivery_count++
     onMessage(receiver, message, delivery as unknown as AmqpDelivery)
+  }
+}
+
+/** rhea's AMQP frame reader of a connection, absent from its typings. */
+export interface TransportInternals {
+  readonly header_received: unknown
+  readonly read_complete: boolean
+  readonly handler: { on_transfer(frame: TransferFrame): void }
+  read(buffer: Buffer): number
+}
+
+/** [AMQP 2.3.1] A frame is at least its 8-byte header. */
+const MIN_FRAME_SIZE = 8
+
+/**
+ * Takes over the connection's frame reading for TRANSFER frames that `readTransferFrame` reads:
+ * they reach the session without rhea's generic decoding of the performative. Every other frame,
+ * and the protocol header, goes to rhea's reader one frame at a time, as it came.
+ */
+export function readTransfersDirectly(transport: TransportInternals): void {
+  const rheaRead = transport.read
+  transport.read = function (buffer) {
+    if (!this.header_received) return rheaRead.call(this, buffer)
+    let offset = 0
+    while (offset + MIN_FRAME_SIZE <= buffer.length && !this.read_complete) {
+      const size = buffer.readUInt32BE(offset)
+      // A size below a header (the frame guard closes such connections first): rhea's to report.
+      if (size < MIN_FRAME_SIZE) return offset + rheaRead.call(this, buffer.subarray(offset))
+      if (offset + size > buffer.length) break
+      const transfer = readTransferFrame(buffer, offset, size)
+      if (transfer === undefined) rheaRead.call(this, buffer.subarray(offset, offset + size))
+      else this.handler.on_transfer(transfer)
+      offset += size
+    }
+    return offset
   }
 }
