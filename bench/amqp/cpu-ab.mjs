@@ -70,7 +70,10 @@ async function run(dist) {
   await done
   const seconds = (performance.now() - started) / 1000
   const usPerMessage = ((cpuMs(child.pid) - cpuBefore) * 1000) / total
-  connection.close()
+  await new Promise((resolve) => {
+    connection.once('connection_close', resolve)
+    connection.close()
+  })
   const exited = new Promise((resolve) => child.once('exit', resolve))
   child.kill('SIGTERM')
   await exited
