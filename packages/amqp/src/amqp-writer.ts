@@ -45,10 +45,6 @@ export class AmqpWriter {
     return out
   }
 
-  copyTo(target: Buffer): void {
-    this.buffer.copy(target, 0, 0, this.pos)
-  }
-
   private ensure(bytes: number): void {
     const need = this.pos + bytes
     if (need <= this.buffer.length) return
@@ -115,11 +111,26 @@ export class AmqpWriter {
   /** A short binary given as Latin-1 text (rhea's delivery tags), without a Buffer of its own. */
   binaryText(value: string): void {
     const length = value.length
-    this.byte(Code.Vbin8)
-    this.byte(length)
-    this.ensure(length)
-    this.buffer.write(value, this.pos, length, 'latin1')
-    this.pos += length
+    this.ensure(2 + length)
+    const b = this.buffer
+    let at = this.pos
+    b[at++] = Code.Vbin8
+    b[at++] = length
+    // Byte by byte: Buffer#write costs more than the few digits of a tag.
+    for (let i = 0; i < length; i++) b[at++] = value.charCodeAt(i)
+    this.pos = at
+  }
+
+  /** Raw bytes. */
+  bytes(source: Buffer): void {
+    this.ensure(source.length)
+    source.copy(this.buffer, this.pos)
+    this.pos += source.length
+  }
+
+  /** What was written, without a copy (for a writer sized exactly, the whole buffer). */
+  written(): Buffer {
+    return this.pos === this.buffer.length ? this.buffer : this.buffer.subarray(0, this.pos)
   }
 
   timestamp(ms: number): void {

@@ -17,7 +17,8 @@ export interface TransferFields {
   readonly settled: boolean
 }
 
-const head = new AmqpWriter(64)
+/** Bytes of an unsigned int in its smallest form (uint0, smalluint, uint). */
+const uintSize = (value: number): number => (value === 0 ? 1 : value <= 255 ? 2 : 5)
 
 /**
  * A single-frame TRANSFER of an encoded message, as rhea writes it for `sender.send` (handle,
@@ -27,9 +28,14 @@ const head = new AmqpWriter(64)
  * undefined when it does not fit in one frame of `maxFrameSize` (rhea then splits it).
  */
 export function transferFrame(fields: TransferFields, message: Buffer, maxFrameSize: number): Buffer | [Buffer, Buffer] | undefined {
-  const w = head
-  w.reset()
-  w.uint32(0) // the frame size, filled in below
+  const tag = String(fields.tag)
+  // frame header 8, descriptor 3, list32 header 9, delivery-tag 2 + digits, format, settled, more
+  const headSize = 8 + 3 + 9 + uintSize(fields.handle) + uintSize(fields.deliveryId) + 2 + tag.length + 3
+  const size = headSize + message.length
+  if (size > maxFrameSize) return undefined
+  const apart = message.length > COPY_LIMIT
+  const w = new AmqpWriter(apart ? headSize : size)
+  w.uint32(size)
   w.byte(DOFF)
   w.byte(TYPE_AMQP)
   w.byte(fields.channel >>> 8)
@@ -38,23 +44,12 @@ export function transferFrame(fields: TransferFields, message: Buffer, maxFrameS
   const at = w.open(Code.List32)
   w.uint(fields.handle)
   w.uint(fields.deliveryId)
-  w.binaryText(String(fields.tag))
+  w.binaryText(tag)
   w.byte(Code.Uint0)
   w.byte(fields.settled ? Code.True : Code.False)
   w.byte(Code.False)
   w.close(at, 6)
-  const headSize = w.pos
-  const size = headSize + message.length
-  if (size > maxFrameSize) return undefined
-  if (message.length > COPY_LIMIT) {
-    const out = w.take()
-    out.writeUInt32BE(size, 0)
-    return [out, message]
-  }
-  const out = Buffer.allocUnsafe(size)
-  w.copyTo(out)
-  out.writeUInt32BE(size, 0)
-  message.copy(out, headSize)
-  return out
+  if (apart) return [w.written(), message]
+  w.bytes(message)
+  return w.written()
 }
-
