@@ -48,9 +48,6 @@ class DirectDelivery {
   }
 }
 
-/** The delivery's id and rhea's record of it. */
-export type DirectSend = DirectDelivery
-
 /**
  * Writes one delivery's TRANSFER straight to the connection's socket, below rhea's session, and
  * does what rhea's `Outgoing.process` would have done for it: delivery id, transfer id, session
@@ -60,7 +57,7 @@ export type DirectSend = DirectDelivery
  * ids must stay in order), the peer's session window is shut, or the message needs several
  * frames. The caller has checked link credit.
  */
-export function sendDirect(sender: Sender, message: Buffer, settled: boolean, write: (frame: Buffer) => void): DirectSend | undefined {
+export function sendDirect(sender: Sender, message: Buffer, settled: boolean, write: (frame: Buffer) => void): DirectDelivery | undefined {
   const link = sender as unknown as SenderInternals
   const session = link.session
   const outgoing = session.outgoing
