@@ -1,8 +1,10 @@
 import type { Socket } from 'node:net'
-import type { Connection as RheaConnection, Container, EventContext, Receiver, Sender } from 'rhea'
+import type { Delivery as AmqpDelivery, Message as AmqpMessage, Connection as RheaConnection, Container, EventContext, Receiver, Sender } from 'rhea'
 import type { BrokerCore, Logger, MemoryWaiter } from '@fluxmq/core'
 import { isAddressError, sourceAddress, targetAddress } from './address.js'
 import { Condition } from './conditions.js'
+import { readTransfersDirectly, receiveDirectly } from './direct-receive.js'
+import type { SessionWithTransfers, TransportInternals } from './direct-receive.js'
 import type { AmqpError } from './conditions.js'
 import type { Outcome } from './core-link.js'
 import { AmqpErrorCode } from './errors.js'
@@ -87,6 +89,7 @@ function keyLinksByRole(session: SessionInternals): void {
 
 /** rhea internals this adapter relies on, absent from its typings. */
 interface RheaConnectionInternals {
+  readonly amqp_transport: TransportInternals
   accept(socket: unknown): void
   _process(): void
   idle(): void
@@ -120,6 +123,8 @@ export class AmqpConnection implements LinkHost {
   username: string | undefined
   log: Logger
   private readonly rhea: RheaConnection
+  /** The socket as rhea writes to it (corked per tick). */
+  private readonly wire: GuardedSocket
   private readonly links = new Map<unknown, IncomingLink | OutgoingLink>()
   private readonly oversized = new Set<OversizedMessage>()
   private connectTimer: NodeJS.Timeout | undefined
@@ -155,7 +160,7 @@ export class AmqpConnection implements LinkHost {
       reconnect: false,
     } as never)
     this.listen()
-    const guarded = new GuardedSocket(
+    const guarded = (this.wire = new GuardedSocket(
       socket,
       new FrameScanner(options.maxFrameSize),
       (problem) => this.failed(Condition.FramingError, problem, AmqpErrorCode.Framing),
@@ -163,12 +168,13 @@ export class AmqpConnection implements LinkHost {
         this.inputAt = performance.now()
         this.checkMessageSizes()
       },
-    )
+    ))
     const internals = this.rhea as unknown as RheaConnectionInternals
     // rhea re-arms its idle timer only after a read that completes a frame, so a peer that stops
     // inside a frame was never closed: our own watch, where every byte counts, replaces it.
     internals.idle = () => {}
     internals.accept(guarded)
+    readTransfersDirectly(internals.amqp_transport)
     this.watchIdle(2 * options.idleTimeoutMs)
     socket.on('drain', () => this.drained())
     socket.on('close', () => this.socketClosed())
@@ -211,6 +217,10 @@ export class AmqpConnection implements LinkHost {
 
   now(): number {
     return this.host.options.clock.now()
+  }
+
+  readonly writeFrame = (frame: Buffer): void => {
+    this.wire.write(frame)
   }
 
   writable(): boolean {
@@ -276,7 +286,10 @@ export class AmqpConnection implements LinkHost {
 
   private listen(): void {
     const c = this.rhea
-    c.on('session_open', (context: EventContext) => keyLinksByRole(context.session as unknown as SessionInternals))
+    c.on('session_open', (context: EventContext) => {
+      keyLinksByRole(context.session as unknown as SessionInternals)
+      receiveDirectly(context.session as unknown as SessionWithTransfers, this.received)
+    })
     c.on('connection_open', () => {
       clearTimeout(this.connectTimer)
       this.containerId = String(c.container_id ?? '')
@@ -286,8 +299,7 @@ export class AmqpConnection implements LinkHost {
     c.on('receiver_open', (context: EventContext) => this.peerSenderAttached(context.receiver as Receiver))
     c.on('sender_open', (context: EventContext) => this.peerReceiverAttached(context.sender as Sender))
     c.on('message', (context: EventContext) => {
-      const link = this.links.get(context.receiver)
-      if (link instanceof IncomingLink && context.message !== undefined && context.delivery !== undefined) link.onMessage(context.message, context.delivery)
+      if (context.receiver !== undefined && context.message !== undefined && context.delivery !== undefined) this.received(context.receiver, context.message, context.delivery)
     })
     for (const event of ['accepted', 'released', 'rejected', 'modified', 'settled']) {
       c.on(event, (context: EventContext) => {
@@ -309,6 +321,12 @@ export class AmqpConnection implements LinkHost {
     c.on('protocol_error', (err: Error) => this.failed(Condition.FramingError, err.message, AmqpErrorCode.Framing))
     // rhea throws plain errors for undecodable or out-of-sequence input; they end this connection only.
     c.on('error', (err: Error) => this.failed(Condition.DecodeError, err.message, AmqpErrorCode.Protocol))
+  }
+
+  /** A message from a peer sender, through rhea's events or `receiveDirectly`. */
+  private readonly received = (receiver: Receiver, message: AmqpMessage, delivery: AmqpDelivery): void => {
+    const link = this.links.get(receiver)
+    if (link instanceof IncomingLink) link.onMessage(message, delivery)
   }
 
   private peerSenderAttached(receiver: Receiver): void {

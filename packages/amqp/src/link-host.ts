@@ -12,6 +12,8 @@ export interface LinkHost {
   readonly window: number
   readonly creditWindow: number
   now(): number
+  /** Writes an encoded frame to the connection's socket, in order with rhea's (a bound function). */
+  readonly writeFrame: (frame: Buffer) => void
   /** Room below limits.max_write_buffer in the connection's socket. */
   writable(): boolean
   /**

@@ -2,6 +2,7 @@ import type { Delivery as AmqpDelivery, Sender } from 'rhea'
 import type { Delivery } from '@fluxmq/core'
 import type { Address } from './address.js'
 import type { Outcome } from './core-link.js'
+import { sendDirect } from './direct-transfer.js'
 import type { LinkHost } from './link-host.js'
 import { SessionLink } from './session-link.js'
 import { encodedMessage } from './wire-forms.js'
@@ -24,7 +25,7 @@ export class OutgoingLink extends SessionLink {
   readonly direction = 'out'
   /** Transfer id → the core's delivery id, for the unsettled transfers. */
   private readonly unsettled = new Map<number, number>()
-  /** Ids of transfers handed to rhea that it has not written yet: they use credit rhea has not counted. */
+  /** Ids of transfers handed to rhea that it has not written yet (see `sendDirect`): they use credit rhea has not counted. */
   private readonly queued: number[] = []
   private queuedHead = 0
   /** hasCredit() answered false: the core waits for creditAvailable. */
@@ -93,15 +94,19 @@ export class OutgoingLink extends SessionLink {
     const limit = this.sender.max_message_size
     // [AMQP 2.7.3] max-message-size of the receiving peer: a larger message cannot be sent to it.
     if (typeof limit === 'number' && limit > 0 && encoded.length > limit) return false
+    // Mixed mode: an at-most-once delivery goes pre-settled.
+    const settled = this.presettled || (delivery.qos === 0 && this.sender.snd_settle_mode !== 0)
+    const transfer = sendDirect(this.sender, encoded, settled, this.host.writeFrame) ?? this.sendThroughRhea(encoded, settled)
+    if (!settled && delivery.qos > 0) this.unsettled.set(transfer.id, delivery.deliveryId)
+    return true
+  }
+
+  /** A delivery rhea writes on its next pass (and splits into frames when it must). */
+  private sendThroughRhea(encoded: Buffer, settled: boolean): AmqpDelivery {
     const transfer = this.sender.send(encoded, undefined, 0)
     this.queued.push(transfer.id)
-    if (delivery.qos === 0 && !this.presettled && this.sender.snd_settle_mode !== 0) {
-      // Mixed mode: an at-most-once delivery goes pre-settled.
-      ;(transfer as { settled: boolean }).settled = true
-    } else if (!this.presettled && delivery.qos > 0) {
-      this.unsettled.set(transfer.id, delivery.deliveryId)
-    }
-    return true
+    if (settled) (transfer as { settled: boolean }).settled = true
+    return transfer
   }
 
   /** The peer's disposition (or its settlement without an outcome: accepted by default). */
