@@ -2,7 +2,7 @@ import { createServer, connect as tcpConnect, type Server, type Socket } from 'n
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Broker, MemoryStorage, Refusal, type ClientLink, type ConnectRequest, type ConnectResult, type Delivery } from '@fluxmq/core'
-import { Cleanup, freePorts, RecordingLogger, until } from '@fluxmq/testing'
+import { Cleanup, freePorts, IN_PROCESS_BROKER_OPTIONS, RecordingLogger, until } from '@fluxmq/testing'
 import { ClusterNode } from './cluster-node.js'
 import { sharedMemberEtcd } from './test-support/etcd.js'
 
@@ -106,21 +106,14 @@ beforeAll(async () => {
     })
     cleanup.defer(() => node.leave())
     const broker = new Broker({
+      ...IN_PROCESS_BROKER_OPTIONS,
       nodeId,
-      version: '0.0.0',
       clock: { now: () => Date.now() },
       logger: log,
       storage,
       cluster: node.cluster,
-      maxQos: 2,
       retryIntervalMs: 0,
-      maxOfflineMessages: 1000,
-      offlineOverflow: 'drop_oldest',
       defaultExpiry: 0,
-      maxExpiry: 0,
-      maxRetainedMessages: 0,
-      maxSubscriptionsPerClient: 0,
-      sysIntervalMs: 0,
     })
     await broker.start()
     cleanup.defer(() => broker.stop())

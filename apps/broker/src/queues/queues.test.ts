@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { Broker, MemoryStorage } from '@fluxmq/core'
+import { IN_PROCESS_BROKER_OPTIONS } from '@fluxmq/testing'
 import type { ClientLink, Delivery, Logger, SessionHandle } from '@fluxmq/core'
 import { loadConfig } from '../config/load.js'
 import { createQueues } from './queues.js'
@@ -38,20 +39,13 @@ async function start(): Promise<void> {
   const clock = { now: () => Date.now() }
   queues = createQueues(config, clock, silent)
   broker = new Broker({
-    nodeId: 'n1',
-    version: 'test',
+    ...IN_PROCESS_BROKER_OPTIONS,
     clock,
     logger: silent,
     storage: new MemoryStorage(),
-    maxQos: 2,
     retryIntervalMs: 0,
     maxOfflineMessages: 100,
-    offlineOverflow: 'drop_oldest',
     defaultExpiry: 0,
-    maxExpiry: 0,
-    maxRetainedMessages: 0,
-    maxSubscriptionsPerClient: 0,
-    sysIntervalMs: 0,
     receiveMaximum: 16,
     queues: queues.port,
   })
