@@ -188,6 +188,23 @@ describe('ClusterNode (real etcd, real transport)', () => {
     expect(inboundA.surrendered[0]!.epoch).toBeLessThan(retried.epoch)
   })
 
+  it('resumes from what etcd saved when the old owner answers the takeover without the session (it stopped serving it on a lease loss etcd never saw)', async () => {
+    const first = await a.cluster.acquireSession('c3')
+    const subscriptions = [{ filter: 'c3/#', qos: 2, noLocal: false, retainAsPublished: false, retainHandling: 0 }]
+    const etcd = connectEtcd('test', { endpoints: [`127.0.0.1:${etcdClientPort}`] })
+    cleanup.defer(() => etcd.close())
+    // What node a's session mirror saved while it served the session.
+    await etcd.namespace
+      .put(keyspace.subsKey('c3'))
+      .value(JSON.stringify({ node: 'a', epoch: first.epoch, protocol: 'mqtt5', expiryInterval: 300, subscriptions }))
+    inboundA.session = undefined
+    inboundA.surrendered.length = 0
+    const second = await b.cluster.acquireSession('c3')
+    expect(inboundA.surrendered).toEqual([{ clientId: 'c3', epoch: second.epoch }])
+    expect(second.transferred?.subscriptions).toEqual(subscriptions)
+    expect(second.transferred?.session).toMatchObject({ clientId: 'c3', expiryInterval: 300, epoch: first.epoch })
+  })
+
   it('claims stored sessions nobody else owns, and leaves those another node owns', async () => {
     await a.cluster.acquireSession('owned-by-a')
     const owned = await b.cluster.claimStored([

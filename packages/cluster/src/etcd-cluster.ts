@@ -273,7 +273,10 @@ export class EtcdCluster implements Cluster {
     for (const listener of this.takeoverListeners) listener(tookMs)
     if (surrendered === undefined) {
       window.abandon()
-      return { epoch }
+      // The old owner no longer holds the session while its key lives on: it stopped serving it
+      // when it could not renew its lease, yet etcd kept the lease (a partition shorter than the
+      // TTL). What etcd saved is what is left of it, as for a dead owner.
+      return this.resumeOrphan(clientId, epoch, from)
     }
     // The core attaches the state in this call's continuation and takes the held publishes then;
     // a claim it refuses (stale, shutting down) lets them go after this turn.
@@ -288,7 +291,7 @@ export class EtcdCluster implements Cluster {
   private async resumeOrphan(clientId: string, epoch: number, previousNode: string | undefined): Promise<SessionClaim> {
     const transferred = await orphanSession(this.options.subscriptions, clientId, epoch)
     if (transferred === undefined) {
-      if (previousNode !== undefined) this.log.warn({ clientId, epoch, previousNode }, 'previous owner is not a member and saved nothing, session starts empty')
+      if (previousNode !== undefined) this.log.warn({ clientId, epoch, previousNode }, 'previous owner holds no state and etcd saved none, session starts empty')
       return { epoch }
     }
     this.log.info({ clientId, epoch, previousNode, savedEpoch: transferred.session.epoch, subscriptions: transferred.subscriptions.length }, 'session resumed from etcd')
