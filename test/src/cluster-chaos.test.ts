@@ -204,6 +204,18 @@ function payloadsOf(roamer: Roamer, prefix: string): { payload: string; qos: num
   return roamer.incarnations.flatMap((c) => c.inbox.messages.filter((m) => m.topic.startsWith(prefix)).map((m) => ({ payload: m.payload.toString(), qos: m.packet.qos })))
 }
 
+/** The warn and error lines of each broker process (pino levels 40 and up), oldest first. */
+function brokerTrouble(processes: readonly { nodeId: string; process: NetnsNode['process'] }[]): string[] {
+  return processes.flatMap(({ nodeId, process }, i) =>
+    process.lines
+      .filter((line) => typeof line.level === 'number' && line.level >= 40)
+      .map((line) => {
+        const rest = Object.fromEntries(Object.entries(line).filter(([key]) => !['level', 'time', 'msg', 'pid', 'hostname'].includes(key)))
+        return `${nodeId}#${i} ${new Date(Number(line.time)).toISOString().slice(11, 23)} ${line.msg} ${JSON.stringify(rest).slice(0, 300)}`
+      }),
+  )
+}
+
 async function ready(node: NetnsNode): Promise<boolean> {
   if ((await fetch(`${node.httpUrl}/ready`, { signal: AbortSignal.timeout(2_000) })).status !== 200) return false
   const view = (await (await fetch(`${node.httpUrl}/api/v1/cluster`, { signal: AbortSignal.timeout(2_000) })).json()) as { nodes: string[]; peers: { breaker: string }[] }
@@ -223,6 +235,8 @@ describe.skipIf(!netnsAvailable())('chaos: random kills, restarts, stops, partit
       3,
       setArgs({ 'storage.type': 'sqlite', 'session.max_offline_messages': 1_000_000, 'server.shutdown_timeout': '10s' }),
     )
+    // Every broker process of the run, to print their warnings and errors when the checks fail.
+    const processes = nodes.map((n) => ({ nodeId: n.nodeId, process: n.process }))
     const persistent = (clientId: string, protocolVersion: 4 | 5): IClientOptions =>
       protocolVersion === 5
         ? { protocolVersion, clientId, clean: false, properties: { sessionExpiryInterval: 3_600 }, incomingStore: new LastingStore() }
@@ -348,6 +362,7 @@ describe.skipIf(!netnsAvailable())('chaos: random kills, restarts, stops, partit
           const status = await withTimeout(victim.process.exited, 30_000, `${victim.nodeId} to exit`)
           log(step, `${victim.nodeId} exited (${status}); starting it again`)
           await victim.restart()
+          processes.push({ nodeId: victim.nodeId, process: victim.process })
           break
         }
         case 'stop':
@@ -417,7 +432,7 @@ describe.skipIf(!netnsAvailable())('chaos: random kills, restarts, stops, partit
         `wills: ${willsFired} of ${wills.size} fired, ${willsTwice.length} more than once`,
         ...recoveries.map((r) => `recovery: ${r}`),
         ...willTimes.map((w) => `will: ${w}`),
-        ...(failures.length > 0 ? ['FAILURES:', ...failures, 'fault log:', ...faultLog] : []),
+        ...(failures.length > 0 ? ['FAILURES:', ...failures, 'fault log:', ...faultLog, 'node warnings and errors:', ...brokerTrouble(processes)] : []),
       ].join('\n'),
     )
     expect(failures).toEqual([])
