@@ -47,7 +47,7 @@ class LastingStore extends Store {
 let startedAt = Date.now()
 const faultLog: string[] = []
 function log(step: number, text: string): void {
-  const line = `[chaos t=${((Date.now() - startedAt) / 1_000).toFixed(1)}s step=${step}] ${text}`
+  const line = `[chaos t=${((Date.now() - startedAt) / 1_000).toFixed(1)}s ${new Date().toISOString().slice(11, 23)} step=${step}] ${text}`
   faultLog.push(line)
   console.log(line)
 }
