@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { ClusterInbound, Logger, Message, TransferredSession } from '@fluxmq/core'
+import { MemoryStorage, type ClusterInbound, type Logger, type Message, type StoredSession, type TransferredSession } from '@fluxmq/core'
 import { Cleanup } from '@fluxmq/testing'
 import { connectEtcd, keyspace } from '@fluxmq/cluster-etcd'
 import { ClusterNode, type ClusterNodeOptions } from './cluster-node.js'
@@ -23,7 +23,11 @@ class RecordingInbound implements ClusterInbound {
   readonly delivered: Message[] = []
   readonly surrendered: { clientId: string; epoch: number }[] = []
   readonly lost: string[] = []
+  /** Relays for one client (`deliverTo`), as client id and topic. */
+  readonly relayed: string[] = []
   session: TransferredSession | undefined
+  /** What the next `ownershipLost` says this node kept in storage. */
+  keptOnLoss: StoredSession[] = []
   /** The next surrender fails with this error (once). */
   failNext: Error | undefined
 
@@ -31,8 +35,9 @@ class RecordingInbound implements ClusterInbound {
     this.delivered.push(message)
   }
 
-  deliverTo(_clientId: string, _message: Message): boolean {
-    return false
+  deliverTo(clientId: string, message: Message): boolean {
+    this.relayed.push(`${clientId} ${message.topic}`)
+    return true
   }
 
   surrenderSession(clientId: string, epoch: number): Promise<TransferredSession | undefined> {
@@ -42,8 +47,9 @@ class RecordingInbound implements ClusterInbound {
     return failure === undefined ? Promise.resolve(this.session) : Promise.reject(failure)
   }
 
-  ownershipLost(clientIds: readonly string[]): void {
+  ownershipLost(clientIds: readonly string[]): StoredSession[] {
     this.lost.push(...clientIds)
+    return this.keptOnLoss.splice(0)
   }
 }
 
@@ -233,8 +239,16 @@ describe('ClusterNode (real etcd, real transport)', () => {
   })
 
   // Last: it takes node b's lease away.
-  it('reports every session owned here as lost when the node lease is lost, and takes a new lease', async () => {
+  it('reports every session owned here as lost when the node lease is lost, takes a new lease, then hands what it kept to the sessions\' new owners', async () => {
     await b.cluster.acquireSession('lost-1')
+    // Node b's storage still holds a message queued for lost-2, which node a claimed meanwhile.
+    const storage = new MemoryStorage()
+    await storage.open()
+    b.cluster.mirrorSessions(storage)
+    storage.putSession({ clientId: 'lost-2', protocol: 'mqtt5', expiryInterval: 600, epoch: 1 })
+    storage.appendOffline('lost-2', message('lost-2/queued'))
+    inboundB.keptOnLoss = [{ session: { clientId: 'lost-2', protocol: 'mqtt5', expiryInterval: 600, epoch: 1 }, subscriptions: [], inflight: [], incomingQos2: [], releasedQos2: [], offlineCount: 1 }]
+    await a.cluster.acquireSession('lost-2')
     const etcd = connectEtcd('test', { endpoints: [`127.0.0.1:${etcdClientPort}`] })
     cleanup.defer(() => etcd.close())
     const owner = await etcd.namespace.get(keyspace.sessionKey('lost-1')).exec()
@@ -253,5 +267,10 @@ describe('ClusterNode (real etcd, real transport)', () => {
       })
     }
     expect(again.transferred).toBeUndefined()
+    // With the lease back, the queued message went to lost-2's owner and left b's storage.
+    await until('the relay on node a', () => inboundA.relayed.includes('lost-2 lost-2/queued'), 15_000)
+    const dropBy = Date.now() + 5_000
+    while ((await storage.open()).sessions.length > 0 && Date.now() < dropBy) await sleep(50)
+    expect((await storage.open()).sessions).toEqual([])
   })
 })

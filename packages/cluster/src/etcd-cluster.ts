@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Cluster, ClusterInbound, Logger, Message, SessionClaim, Storage, StoredClaim } from '@fluxmq/core'
+import type { Cluster, ClusterInbound, Logger, Message, SessionClaim, Storage, StoredClaim, StoredSession } from '@fluxmq/core'
 import type { NodeLease, RouteTable, SessionOwner, SessionOwnership, SubscriptionStore, WillIndex } from '@fluxmq/cluster-etcd'
 import type { ForwardRouting, InboundBatch, InboundHandlers, Peer, PeerSet, SurrenderedSession } from '@fluxmq/cluster-transport'
 import { ClusterNodeError, ClusterNodeErrorCode } from './errors.js'
@@ -75,8 +75,10 @@ export class EtcdCluster implements Cluster {
   /** Client id → the node still holding its state after a takeover that failed. */
   private readonly unfinished = new Map<string, string>()
   private mirror: SessionMirror | undefined
-  /** Hands on what this node had queued for stored sessions that other nodes own now (set at claimStored). */
+  /** Hands on what this node had queued for stored sessions that other nodes own now (made on first use). */
   private returning: ReturningSessions | undefined
+  /** Stored sessions this node stopped serving when it lost its lease, until it holds one again. */
+  private readonly lostWithLease = new Map<string, StoredSession>()
 
   constructor(private readonly options: EtcdClusterOptions) {
     this.nodeId = options.nodeId
@@ -91,6 +93,7 @@ export class EtcdCluster implements Cluster {
       }),
     )
     this.unsubscribe.push(options.lease.onLost((err) => this.leaseLost(err)))
+    this.unsubscribe.push(options.lease.onGranted(() => this.handOnLost()))
     this.moves = new SessionMoves({
       nodeId: options.nodeId,
       routes: options.routes,
@@ -175,15 +178,41 @@ export class EtcdCluster implements Cluster {
     const mirror = this.mirror
     if (mirror === undefined) return
     const disowned = mirror.disown(others.keys())
-    if (disowned.length === 0) return
+    for (const stored of disowned) this.returningSessions(mirror).handOn(stored, others.get(stored.session.clientId) as SessionOwner)
+  }
+
+  private returningSessions(storage: SessionMirror): ReturningSessions {
     this.returning ??= new ReturningSessions({
       nodeId: this.nodeId,
       ownership: this.options.ownership,
-      storage: mirror,
+      storage,
       send: (node, message, routing) => this.sendTo(node, message, routing),
       logger: this.log,
     })
-    for (const stored of disowned) this.returning.handOn(stored, others.get(stored.session.clientId) as SessionOwner)
+    return this.returning
+  }
+
+  /**
+   * A lease again after losing one: what this node still holds in storage for the sessions it
+   * stopped serving then (unacknowledged inflight, the offline queue) goes to the nodes that
+   * claimed them meanwhile, as a returning node's does. Without this it waited for the node's
+   * next start. A session nobody claimed yet keeps its copy here (the next start hands it on).
+   */
+  private handOnLost(): void {
+    const mirror = this.mirror
+    const lost = [...this.lostWithLease.values()]
+    this.lostWithLease.clear()
+    if (mirror === undefined || lost.length === 0) return
+    for (const stored of lost) {
+      const clientId = stored.session.clientId
+      this.options.ownership.read(clientId).then(
+        ({ owner }) => {
+          if (owner !== undefined && owner.node !== this.nodeId) this.returningSessions(mirror).handOn(stored, owner)
+          else this.log.info({ clientId, owner: owner?.node }, 'session lost with the lease has no other owner; its copy stays in storage')
+        },
+        (err: unknown) => this.log.warn({ err, clientId }, 'owner of a session lost with the lease not read; its copy stays in storage'),
+      )
+    }
   }
 
   async acquireSession(clientId: string): Promise<SessionClaim> {
@@ -466,7 +495,8 @@ export class EtcdCluster implements Cluster {
     this.owned.clear()
     for (const id of ids) this.mirror?.forget(id)
     this.log.warn({ err, sessions: ids.length }, 'node lease lost; owned sessions are no longer served here')
-    if (ids.length > 0) this.inbound?.ownershipLost(ids)
+    if (ids.length === 0) return
+    for (const kept of this.inbound?.ownershipLost(ids) ?? []) this.lostWithLease.set(kept.session.clientId, kept)
   }
 
   private requireInbound(): ClusterInbound {

@@ -282,7 +282,7 @@ describe('fencing by ownership epoch', () => {
 })
 
 describe('ownershipLost', () => {
-  it('stops serving the sessions at once: session_taken_over, no delivery, no will, no release, stored state kept', async () => {
+  it('stops serving the sessions at once: session_taken_over, no delivery, no will, no release, stored state kept and returned', async () => {
     const cluster = new RecordingCluster()
     const w = await createWorld({}, { cluster })
     const watch = await connect(w, 'watch')
@@ -290,8 +290,15 @@ describe('ownershipLost', () => {
     const c = await connect(w, 'c', { cleanStart: false, expiry: 600, will: { message: message(w.clock, 'will/c', 'gone', 1), delayInterval: 0 } })
     c.subscribe('t', 1)
     const pub = await connect(w, 'p')
-    cluster.inbound?.ownershipLost(['c', 'unknown'])
+    pub.publish('t', 'unacknowledged', 1)
+    expect(c.link.take().map((r) => r.payload)).toEqual(['unacknowledged'])
+    const kept = cluster.inbound?.ownershipLost(['c', 'unknown', 'p'])
     expect(c.link.closed).toBe(Refusal.SessionTakenOver)
+    // What Storage keeps of the persistent one, for the cluster to hand on to its next owner.
+    expect(kept).toEqual([expect.objectContaining({ session: expect.objectContaining({ clientId: 'c' }), offlineCount: 0 })])
+    expect(kept?.[0]?.subscriptions.map((sub) => sub.filter)).toEqual(['t'])
+    expect(kept?.[0]?.inflight.map((r) => r.message.payload.toString())).toEqual(['unacknowledged'])
+    expect(kept?.[0]?.session.will).toBeUndefined()
     pub.publish('t', 'after', 1)
     expect(c.link.received).toEqual([])
     expect(c.publish('t', 'stale').reason).toBe(Refusal.SessionTakenOver)
