@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, describe, expect, it } from 'vitest'
 import { Store, type IClientOptions } from 'mqtt'
@@ -204,6 +205,31 @@ function payloadsOf(roamer: Roamer, prefix: string): { payload: string; qos: num
   return roamer.incarnations.flatMap((c) => c.inbox.messages.filter((m) => m.topic.startsWith(prefix)).map((m) => ({ payload: m.payload.toString(), qos: m.packet.qos })))
 }
 
+/** What the kernel says of a process: its state and where it waits. */
+function processState(pid: number | undefined): string {
+  if (pid === undefined) return 'no pid'
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return `state ${stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)}, waiting in ${readFileSync(`/proc/${pid}/wchan`, 'utf8') || '-'}`
+  } catch {
+    return 'gone'
+  }
+}
+
+/** Starts the node again; one that logs nothing within the start timeout is logged, killed and started once more. */
+async function restart(step: number, node: NetnsNode): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await node.restart()
+      return
+    } catch (error) {
+      log(step, `${node.nodeId} did not start (attempt ${attempt}, pid ${node.process.pid}: ${processState(node.process.pid)}): ${String(error)}`)
+      if (attempt === 2) throw error
+      node.kill()
+    }
+  }
+}
+
 /** The warn and error lines of each broker process (pino levels 40 and up), oldest first. */
 function brokerTrouble(processes: readonly { nodeId: string; process: NetnsNode['process'] }[]): string[] {
   return processes.flatMap(({ nodeId, process }, i) =>
@@ -260,7 +286,8 @@ describe.skipIf(!netnsAvailable())('chaos: random kills, restarts, stops, partit
       if (fresh) await withTimeout(opened.client.subscribeAsync('will/#', { qos: 2 }), 10_000, 'will-watch SUBACK')
     })
     await Promise.all([...subscribers.map((s) => s.roamer.connecting), watcher.connecting])
-    scene.cleanup.defer(() => Promise.all([...subscribers.map((s) => s.roamer.stop()), watcher.stop()]))
+    // Bounded, so that a client that cannot stop never keeps the brokers and namespaces alive.
+    scene.cleanup.defer(() => withTimeout(Promise.all([...subscribers.map((s) => s.roamer.stop()), watcher.stop()]), 15_000, 'subscribers stopped').catch(() => undefined))
 
     // Every subscription's route reached every node before anything is counted.
     const probes = await Promise.all(nodes.map((n, i) => scene.client(n.mqttUrl, { protocolVersion: 5, clientId: `probe-${i}` })))
@@ -284,12 +311,12 @@ describe.skipIf(!netnsAvailable())('chaos: random kills, restarts, stops, partit
         ['pub-311-q2', 4, 2],
       ] as const
     ).map(([id, version, qos], i) => new Publisher(new Roamer(id, nodes, { protocolVersion: version, clientId: id, clean: true }, i + 1), qos))
-    scene.cleanup.defer(() => Promise.all(publishers.map((p) => p.stop())))
+    scene.cleanup.defer(() => withTimeout(Promise.all(publishers.map((p) => p.stop())), 15_000, 'publishers stopped').catch(() => undefined))
     const chaosFrom = Date.now()
 
     const wills = new Map<string, { diedAt?: number; kind: string }>()
     const willClients: OpenedClient[] = []
-    scene.cleanup.defer(() => Promise.all(willClients.map((c) => c.client.endAsync(true))))
+    scene.cleanup.defer(() => withTimeout(Promise.all(willClients.map((c) => c.client.endAsync(true))), 15_000, 'will clients ended').catch(() => undefined))
     /** A persistent client with a will (no delay, QoS 2) on `node`; no reconnect: once cut off it is gone. */
     async function willClient(id: string, node: NetnsNode, kind: string): Promise<OpenedClient | undefined> {
       try {
@@ -361,7 +388,7 @@ describe.skipIf(!netnsAvailable())('chaos: random kills, restarts, stops, partit
         case 'term': {
           const status = await withTimeout(victim.process.exited, 30_000, `${victim.nodeId} to exit`)
           log(step, `${victim.nodeId} exited (${status}); starting it again`)
-          await victim.restart()
+          await restart(step, victim)
           processes.push({ nodeId: victim.nodeId, process: victim.process })
           break
         }
