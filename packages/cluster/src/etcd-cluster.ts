@@ -46,6 +46,8 @@ const DRAIN_WAIT_MS = 2_000
 
 /** How many stored sessions are claimed at once at start-up (each is a read and a transaction). */
 const CLAIM_CONCURRENCY = 64
+/** How soon a node that got its lease back asks etcd again for the owners of the sessions it lost. */
+const LOST_RETRY_MS = 1_000
 
 /**
  * The core's `Cluster` seam on the metadata plane (etcd: ownership, routes, lease) and the data
@@ -79,6 +81,7 @@ export class EtcdCluster implements Cluster {
   private returning: ReturningSessions | undefined
   /** Stored sessions this node stopped serving when it lost its lease, until it holds one again. */
   private readonly lostWithLease = new Map<string, StoredSession>()
+  private lostRetry: NodeJS.Timeout | undefined
 
   constructor(private readonly options: EtcdClusterOptions) {
     this.nodeId = options.nodeId
@@ -123,6 +126,7 @@ export class EtcdCluster implements Cluster {
     this.inbound = undefined
     this.moves.close()
     this.returning?.close()
+    clearTimeout(this.lostRetry)
     for (const stop of this.unsubscribe.splice(0)) stop()
   }
 
@@ -200,17 +204,27 @@ export class EtcdCluster implements Cluster {
    */
   private handOnLost(): void {
     const mirror = this.mirror
-    const lost = [...this.lostWithLease.values()]
-    this.lostWithLease.clear()
-    if (mirror === undefined || lost.length === 0) return
-    for (const stored of lost) {
+    if (mirror === undefined || this.lostWithLease.size === 0) return
+    for (const stored of this.lostWithLease.values()) {
       const clientId = stored.session.clientId
       this.options.ownership.read(clientId).then(
         ({ owner }) => {
+          // Lost again meanwhile: the next grant asks again.
+          if (this.lostWithLease.get(clientId) !== stored || this.options.lease.id === undefined) return
+          this.lostWithLease.delete(clientId)
           if (owner !== undefined && owner.node !== this.nodeId) this.returningSessions(mirror).handOn(stored, owner)
           else this.log.info({ clientId, owner: owner?.node }, 'session lost with the lease has no other owner; its copy stays in storage')
         },
-        (err: unknown) => this.log.warn({ err, clientId }, 'owner of a session lost with the lease not read; its copy stays in storage'),
+        (err: unknown) => {
+          // etcd still recovering right after the grant (its client's breaker open): asked again
+          // shortly while the lease holds, else at the next grant.
+          this.log.warn({ err, clientId, retryMs: LOST_RETRY_MS }, 'owner of a session lost with the lease not read; retrying')
+          if (this.lostRetry !== undefined || this.options.lease.id === undefined) return
+          this.lostRetry = setTimeout(() => {
+            this.lostRetry = undefined
+            this.handOnLost()
+          }, LOST_RETRY_MS)
+        },
       )
     }
   }
@@ -320,7 +334,7 @@ export class EtcdCluster implements Cluster {
   private async resumeOrphan(clientId: string, epoch: number, previousNode: string | undefined): Promise<SessionClaim> {
     const transferred = await orphanSession(this.options.subscriptions, clientId, epoch)
     if (transferred === undefined) {
-      if (previousNode !== undefined) this.log.warn({ clientId, epoch, previousNode }, 'previous owner holds no state and etcd saved none, session starts empty')
+      if (previousNode !== undefined) this.log.info({ clientId, epoch, previousNode }, 'previous owner holds no state and etcd saved none, session starts empty')
       return { epoch }
     }
     this.log.info({ clientId, epoch, previousNode, savedEpoch: transferred.session.epoch, subscriptions: transferred.subscriptions.length }, 'session resumed from etcd')
