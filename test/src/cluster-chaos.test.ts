@@ -230,11 +230,17 @@ async function restart(step: number, node: NetnsNode): Promise<void> {
   }
 }
 
-/** The warn and error lines of each broker process (pino levels 40 and up), oldest first. */
+/** Lines of the brokers' own logs (not their etcd members') that explain a loss or a duplicate. */
+function telling(line: { level: number; msg: string } & Record<string, unknown>): boolean {
+  if (line['etcdMember'] !== undefined) return false
+  return line.level >= 40 || /will|handed on|surrender|taken over|resum|returning/.test(line.msg)
+}
+
+/** What each broker process logged that explains a failure (see `telling`), oldest first. */
 function brokerTrouble(processes: readonly { nodeId: string; process: NetnsNode['process'] }[]): string[] {
   return processes.flatMap(({ nodeId, process }, i) =>
     process.lines
-      .filter((line) => typeof line.level === 'number' && line.level >= 40)
+      .filter(telling)
       .map((line) => {
         const rest = Object.fromEntries(Object.entries(line).filter(([key]) => !['level', 'time', 'msg', 'pid', 'hostname'].includes(key)))
         return `${nodeId}#${i} ${new Date(Number(line.time)).toISOString().slice(11, 23)} ${line.msg} ${JSON.stringify(rest).slice(0, 300)}`
