@@ -124,6 +124,20 @@ describe('Broker and the Cluster seam', () => {
     expect((await w.storage.open()).sessions).toEqual([])
     expect(await cluster.inbound?.surrenderSession('nobody', 2)).toBeUndefined()
   })
+
+  it('surrenders a stored session with nothing queued: its rows leave Storage too, so a restart does not hand its inflight on again', async () => {
+    const cluster = new RecordingCluster()
+    const w = await createWorld({}, { cluster })
+    const c = await connect(w, 'c', { cleanStart: false, expiry: 600 })
+    c.subscribe('t', 2)
+    const pub = await connect(w, 'p')
+    pub.publish('t', 'inflight', 2)
+    expect(c.link.take().map((r) => r.payload)).toEqual(['inflight'])
+    const t = await cluster.inbound?.surrenderSession('c', 2)
+    expect(t?.inflight.map((r) => r.message.payload.toString())).toEqual(['inflight'])
+    expect(t?.offline).toEqual([])
+    expect((await w.storage.open()).sessions).toEqual([])
+  })
 })
 
 function deferred(): { promise: Promise<void>; resolve: () => void; reject: (err: Error) => void } {

@@ -304,12 +304,15 @@ export class SessionRegistry {
     const incomingQos2 = [...s.incomingQos2]
     const releasedQos2 = [...s.releasedQos2]
     const memory = s.queuedInMemory()
-    const stored = s.stored ? s.queued : 0
+    const wasStored = s.stored
+    const stored = wasStored ? s.queued : 0
     // Out of the router now, so nothing new lands here while the stored queue is read.
     s.stored = false
     this.end(s, false, false)
     const offline = stored > 0 ? await this.d.storage.takeOffline(clientId, stored) : memory
-    if (stored > 0) this.d.storage.deleteSession(clientId)
+    // Its rows go even with nothing queued: left behind, this node's next start would hand its
+    // inflight messages to the new owner once more.
+    if (wasStored) this.d.storage.deleteSession(clientId)
     const transferred: TransferredSession = { session, subscriptions, inflight, incomingQos2, releasedQos2, offline }
     return takeoverWill === undefined ? transferred : { ...transferred, takeoverWill }
   }
