@@ -30,6 +30,8 @@ class RecordingInbound implements ClusterInbound {
   keptOnLoss: StoredSession[] = []
   /** The next surrender fails with this error (once). */
   failNext: Error | undefined
+  /** Surrenders answer once this settles (a slow old owner). */
+  gate: Promise<void> | undefined
 
   deliverLocal(message: Message): void {
     this.delivered.push(message)
@@ -44,7 +46,8 @@ class RecordingInbound implements ClusterInbound {
     this.surrendered.push({ clientId, epoch })
     const failure = this.failNext
     this.failNext = undefined
-    return failure === undefined ? Promise.resolve(this.session) : Promise.reject(failure)
+    const answered = (this.gate ?? Promise.resolve()).then(() => this.session)
+    return failure === undefined ? answered : Promise.reject(failure)
   }
 
   ownershipLost(clientIds: readonly string[]): StoredSession[] {
@@ -205,10 +208,26 @@ describe('ClusterNode (real etcd, real transport)', () => {
       .value(JSON.stringify({ node: 'a', epoch: first.epoch, protocol: 'mqtt5', expiryInterval: 300, subscriptions }))
     inboundA.session = undefined
     inboundA.surrendered.length = 0
-    const second = await b.cluster.acquireSession('c3')
+    // Node b routes c3's topic already (another subscriber there): a publish it routes while it waits for a's answer is held for c3.
+    b.cluster.addRoute('c3/#')
+    await until('node a to see b\'s route', () => a.cluster.forward(message('c3/probe')) !== undefined)
+    let open!: () => void
+    inboundA.gate = new Promise<void>((resolve) => (open = resolve))
+    const claiming = b.cluster.acquireSession('c3')
+    await until('the surrender request on node a', () => inboundA.surrendered.length === 1)
+    // Not awaited: node a, surrendering, accepts it only once the surrender is answered.
+    const during = a.cluster.forward(message('c3/during'))
+    await until('the publish at node b', () => inboundB.delivered.some((m) => m.topic === 'c3/during'))
+    open()
+    await during
+    const second = await claiming
+    inboundA.gate = undefined
+    b.cluster.removeRoute('c3/#')
     expect(inboundA.surrendered).toEqual([{ clientId: 'c3', epoch: second.epoch }])
     expect(second.transferred?.subscriptions).toEqual(subscriptions)
     expect(second.transferred?.session).toMatchObject({ clientId: 'c3', expiryInterval: 300, epoch: first.epoch })
+    // Acknowledged to its publisher and held nowhere else: offered to the resumed session.
+    expect(second.held?.().map((m) => m.topic)).toEqual(['c3/during'])
   })
 
   it('claims stored sessions nobody else owns, and leaves those another node owns', async () => {

@@ -290,11 +290,10 @@ export class EtcdCluster implements Cluster {
         },
       )
       if (asked === UNREACHABLE) {
-        window.abandon()
         this.unfinished.delete(clientId)
         this.moves.claimedHere(clientId)
         this.log.warn({ clientId, epoch, previousNode: from, waitedMs: Math.round(performance.now() - claimed) }, 'previous owner unreachable, session resumes from etcd')
-        return this.resumeOrphan(clientId, epoch, from)
+        return this.resumeHolding(clientId, epoch, from, window)
       }
       surrendered = asked
     } catch (err) {
@@ -315,16 +314,33 @@ export class EtcdCluster implements Cluster {
     this.log.info({ clientId, epoch, previousNode: from, tookMs, ...split, state: surrendered !== undefined }, 'session taken over')
     for (const listener of this.takeoverListeners) listener(tookMs)
     if (surrendered === undefined) {
-      window.abandon()
       // The old owner no longer holds the session while its key lives on: it stopped serving it
       // when it could not renew its lease, yet etcd kept the lease (a partition shorter than the
       // TTL). What etcd saved is what is left of it, as for a dead owner.
-      return this.resumeOrphan(clientId, epoch, from)
+      return this.resumeHolding(clientId, epoch, from, window)
     }
     // The core attaches the state in this call's continuation and takes the held publishes then;
     // a claim it refuses (stale, shutting down) lets them go after this turn.
     setImmediate(window.abandon)
     return { epoch, transferred: surrendered.transferred, held: window.held }
+  }
+
+  /**
+   * A takeover that got no state resumes from etcd, with what this node routed for the client
+   * meanwhile: those publishes were acknowledged to their publishers and reached no other copy of
+   * the session, so dropping them (as before) lost them. Ends the holding like a takeover with state.
+   */
+  private async resumeHolding(clientId: string, epoch: number, from: string, window: { readonly held: () => readonly Message[]; readonly abandon: () => void }): Promise<SessionClaim> {
+    let resumed: SessionClaim
+    try {
+      resumed = await this.resumeOrphan(clientId, epoch, from)
+    } catch (err) {
+      window.abandon()
+      throw err
+    }
+    // The core takes the held publishes in this call's continuation; a claim it refuses lets them go after this turn.
+    setImmediate(window.abandon)
+    return { ...resumed, held: window.held }
   }
 
   /**
