@@ -267,7 +267,6 @@ describe('ClusterNode (real etcd, real transport)', () => {
     storage.putSession({ clientId: 'lost-2', protocol: 'mqtt5', expiryInterval: 600, epoch: 1 })
     storage.appendOffline('lost-2', message('lost-2/queued'))
     inboundB.keptOnLoss = [{ session: { clientId: 'lost-2', protocol: 'mqtt5', expiryInterval: 600, epoch: 1 }, subscriptions: [], inflight: [], incomingQos2: [], releasedQos2: [], offlineCount: 1 }]
-    await a.cluster.acquireSession('lost-2')
     const etcd = connectEtcd('test', { endpoints: [`127.0.0.1:${etcdClientPort}`] })
     cleanup.defer(() => etcd.close())
     const owner = await etcd.namespace.get(keyspace.sessionKey('lost-1')).exec()
@@ -286,7 +285,9 @@ describe('ClusterNode (real etcd, real transport)', () => {
       })
     }
     expect(again.transferred).toBeUndefined()
-    // With the lease back, the queued message went to lost-2's owner and left b's storage.
+    // Its client connects to node a only now, after b got its lease back: b hands on once it sees that claim.
+    await a.cluster.acquireSession('lost-2')
+    // The queued message went to lost-2's owner and left b's storage.
     await until('the relay on node a', () => inboundA.relayed.includes('lost-2 lost-2/queued'), 15_000)
     const dropBy = Date.now() + 5_000
     while ((await storage.open()).sessions.length > 0 && Date.now() < dropBy) await sleep(50)

@@ -48,6 +48,8 @@ const DRAIN_WAIT_MS = 2_000
 const CLAIM_CONCURRENCY = 64
 /** How soon a node that got its lease back asks etcd again for the owners of the sessions it lost. */
 const LOST_RETRY_MS = 1_000
+/** How long a session lost with the lease may stay unclaimed before its copy is left for the next start. */
+const LOST_WAIT_MS = 60_000
 
 /**
  * The core's `Cluster` seam on the metadata plane (etcd: ownership, routes, lease) and the data
@@ -80,7 +82,7 @@ export class EtcdCluster implements Cluster {
   /** Hands on what this node had queued for stored sessions that other nodes own now (made on first use). */
   private returning: ReturningSessions | undefined
   /** Stored sessions this node stopped serving when it lost its lease, until it holds one again. */
-  private readonly lostWithLease = new Map<string, StoredSession>()
+  private readonly lostWithLease = new Map<string, { readonly stored: StoredSession; readonly since: number }>()
   private lostRetry: NodeJS.Timeout | undefined
 
   constructor(private readonly options: EtcdClusterOptions) {
@@ -200,33 +202,45 @@ export class EtcdCluster implements Cluster {
    * A lease again after losing one: what this node still holds in storage for the sessions it
    * stopped serving then (unacknowledged inflight, the offline queue) goes to the nodes that
    * claimed them meanwhile, as a returning node's does. Without this it waited for the node's
-   * next start. A session nobody claimed yet keeps its copy here (the next start hands it on).
+   * next start. A session nobody claimed yet is asked about again every second (its client is
+   * usually reconnecting elsewhere), for up to `LOST_WAIT_MS`; then, or when its client came
+   * back here, its copy stays in storage (the next start hands it on).
    */
   private handOnLost(): void {
     const mirror = this.mirror
     if (mirror === undefined || this.lostWithLease.size === 0) return
-    for (const stored of this.lostWithLease.values()) {
-      const clientId = stored.session.clientId
+    for (const lost of this.lostWithLease.values()) {
+      const clientId = lost.stored.session.clientId
       this.options.ownership.read(clientId).then(
         ({ owner }) => {
           // Lost again meanwhile: the next grant asks again.
-          if (this.lostWithLease.get(clientId) !== stored || this.options.lease.id === undefined) return
-          this.lostWithLease.delete(clientId)
-          if (owner !== undefined && owner.node !== this.nodeId) this.returningSessions(mirror).handOn(stored, owner)
-          else this.log.info({ clientId, owner: owner?.node }, 'session lost with the lease has no other owner; its copy stays in storage')
+          if (this.lostWithLease.get(clientId) !== lost || this.options.lease.id === undefined) return
+          if (owner !== undefined && owner.node !== this.nodeId) {
+            this.lostWithLease.delete(clientId)
+            this.returningSessions(mirror).handOn(lost.stored, owner)
+          } else if (owner === undefined && Date.now() - lost.since < LOST_WAIT_MS) {
+            this.retryLost()
+          } else {
+            this.lostWithLease.delete(clientId)
+            this.log.info({ clientId, owner: owner?.node }, 'session lost with the lease has no other owner; its copy stays in storage')
+          }
         },
         (err: unknown) => {
-          // etcd still recovering right after the grant (its client's breaker open): asked again
-          // shortly while the lease holds, else at the next grant.
+          // etcd still recovering right after the grant (its client's breaker open).
           this.log.warn({ err, clientId, retryMs: LOST_RETRY_MS }, 'owner of a session lost with the lease not read; retrying')
-          if (this.lostRetry !== undefined || this.options.lease.id === undefined) return
-          this.lostRetry = setTimeout(() => {
-            this.lostRetry = undefined
-            this.handOnLost()
-          }, LOST_RETRY_MS)
+          this.retryLost()
         },
       )
     }
+  }
+
+  /** Asks about the sessions lost with the lease again shortly while the lease holds, else at the next grant. */
+  private retryLost(): void {
+    if (this.lostRetry !== undefined || this.options.lease.id === undefined) return
+    this.lostRetry = setTimeout(() => {
+      this.lostRetry = undefined
+      this.handOnLost()
+    }, LOST_RETRY_MS)
   }
 
   async acquireSession(clientId: string): Promise<SessionClaim> {
@@ -526,7 +540,8 @@ export class EtcdCluster implements Cluster {
     for (const id of ids) this.mirror?.forget(id)
     this.log.warn({ err, sessions: ids.length }, 'node lease lost; owned sessions are no longer served here')
     if (ids.length === 0) return
-    for (const kept of this.inbound?.ownershipLost(ids) ?? []) this.lostWithLease.set(kept.session.clientId, kept)
+    const since = Date.now()
+    for (const stored of this.inbound?.ownershipLost(ids) ?? []) this.lostWithLease.set(stored.session.clientId, { stored, since })
   }
 
   private requireInbound(): ClusterInbound {
