@@ -205,6 +205,26 @@ function payloadsOf(roamer: Roamer, prefix: string): { payload: string; qos: num
   return roamer.incarnations.flatMap((c) => c.inbox.messages.filter((m) => m.topic.startsWith(prefix)).map((m) => ({ payload: m.payload.toString(), qos: m.packet.qos })))
 }
 
+/** `p#1 p#2 p#3 q#7` as `p#1-3 q#7`: payloads are `<publisher>#<seq>`, listed in publish order. */
+function ranges(payloads: readonly string[]): string {
+  const out: string[] = []
+  let run: { publisher: string; from: number; to: number } | undefined
+  const flush = (): void => {
+    if (run !== undefined) out.push(run.from === run.to ? `${run.publisher}#${run.from}` : `${run.publisher}#${run.from}-${run.to}`)
+  }
+  for (const payload of payloads) {
+    const [publisher = '', seq = ''] = payload.split('#')
+    const n = Number(seq)
+    if (run !== undefined && run.publisher === publisher && run.to + 1 === n) run.to = n
+    else {
+      flush()
+      run = { publisher, from: n, to: n }
+    }
+  }
+  flush()
+  return out.join(' ')
+}
+
 /** What the kernel says of a process: its state and where it waits. */
 function processState(pid: number | undefined): string {
   if (pid === undefined) return 'no pid'
@@ -438,7 +458,7 @@ describe.skipIf(!netnsAvailable())('chaos: random kills, restarts, stops, partit
       for (const m of payloadsOf(s.roamer, 'chaos/pub-')) if (m.qos === 2) counts.set(m.payload, (counts.get(m.payload) ?? 0) + 1)
       const twice = [...counts].filter(([, n]) => n > 1).map(([p, n]) => `${p}×${n}`)
       report.push(`${s.roamer.id}: ${payloadsOf(s.roamer, 'chaos/pub-').length} deliveries over ${s.roamer.incarnations.length} connections, ${missing.length} missing, ${twice.length} QoS 2 twice`)
-      if (missing.length > 0) failures.push(`${s.roamer.id} misses ${missing.length}: ${missing.slice(0, 50).join(' ')}`)
+      if (missing.length > 0) failures.push(`${s.roamer.id} misses ${missing.length}: ${ranges(missing)}`)
       if (twice.length > 0) failures.push(`${s.roamer.id} got QoS 2 twice: ${twice.slice(0, 50).join(' ')}`)
     }
     const willsTwice: string[] = []
