@@ -9,7 +9,7 @@ import { RemoteRoutes } from './remote-routes.js'
 import type { RetainedSync } from './retained-sync.js'
 import { ReturningSessions } from './returning-sessions.js'
 import { SessionMirror } from './session-mirror.js'
-import { SessionMoves } from './session-moves.js'
+import { SessionMoves, heldNotTransferred } from './session-moves.js'
 import { SharedPlacement } from './shared-placement.js'
 import { UNREACHABLE, unlessUnreachable } from './unreachable-owner.js'
 
@@ -336,7 +336,8 @@ export class EtcdCluster implements Cluster {
     // The core attaches the state in this call's continuation and takes the held publishes then;
     // a claim it refuses (stale, shutting down) lets them go after this turn.
     setImmediate(window.abandon)
-    return { epoch, transferred: surrendered.transferred, held: window.held }
+    const transferred = surrendered.transferred
+    return { epoch, transferred, held: () => heldNotTransferred(window.held(), transferred) }
   }
 
   /**
