@@ -491,6 +491,12 @@ export class EtcdCluster implements Cluster {
   /** A batch forwarded here: routed locally (relays to their one session), then made durable. */
   private receive(batch: InboundBatch): Promise<void> {
     const inbound = this.requireInbound()
+    // Without a lease this node serves no session (all went to ownershipLost): what it accepted
+    // now would reach nobody, yet its sender would acknowledge it to the publisher. Refused, the
+    // publisher is told (PUBACK/PUBREC with an error) instead.
+    if (this.options.lease.id === undefined) {
+      return Promise.reject(new ClusterNodeError(ClusterNodeErrorCode.NotReady, `node ${this.nodeId} holds no lease: forwarded publishes refused`))
+    }
     const moves = this.moves
     let waits: Promise<void>[] | undefined
     for (let i = 0; i < batch.messages.length; i++) {
