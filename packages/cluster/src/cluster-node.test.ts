@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { ClusterInbound, Message, TransferredSession } from '@fluxmq/core'
+import { MemoryStorage, type ClusterInbound, type Message, type StoredSession, type TransferredSession } from '@fluxmq/core'
 import { Cleanup, freePorts, until } from '@fluxmq/testing'
 import { connectEtcd, keyspace } from '@fluxmq/cluster-etcd'
 import { ClusterNode, type ClusterNodeOptions } from './cluster-node.js'
@@ -13,27 +13,36 @@ class RecordingInbound implements ClusterInbound {
   readonly delivered: Message[] = []
   readonly surrendered: { clientId: string; epoch: number }[] = []
   readonly lost: string[] = []
+  /** Relays for one client (`deliverTo`), as client id and topic. */
+  readonly relayed: string[] = []
   session: TransferredSession | undefined
+  /** What the next `ownershipLost` says this node kept in storage. */
+  keptOnLoss: StoredSession[] = []
   /** The next surrender fails with this error (once). */
   failNext: Error | undefined
+  /** Surrenders answer once this settles (a slow old owner). */
+  gate: Promise<void> | undefined
 
   deliverLocal(message: Message): void {
     this.delivered.push(message)
   }
 
-  deliverTo(_clientId: string, _message: Message): boolean {
-    return false
+  deliverTo(clientId: string, message: Message): boolean {
+    this.relayed.push(`${clientId} ${message.topic}`)
+    return true
   }
 
   surrenderSession(clientId: string, epoch: number): Promise<TransferredSession | undefined> {
     this.surrendered.push({ clientId, epoch })
     const failure = this.failNext
     this.failNext = undefined
-    return failure === undefined ? Promise.resolve(this.session) : Promise.reject(failure)
+    const answered = (this.gate ?? Promise.resolve()).then(() => this.session)
+    return failure === undefined ? answered : Promise.reject(failure)
   }
 
-  ownershipLost(clientIds: readonly string[]): void {
+  ownershipLost(clientIds: readonly string[]): StoredSession[] {
     this.lost.push(...clientIds)
+    return this.keptOnLoss.splice(0)
   }
 }
 
@@ -164,6 +173,39 @@ describe('ClusterNode (real etcd, real transport)', () => {
     expect(inboundA.surrendered[0]!.epoch).toBeLessThan(retried.epoch)
   })
 
+  it('resumes from what etcd saved when the old owner answers the takeover without the session (it stopped serving it on a lease loss etcd never saw)', async () => {
+    const first = await a.cluster.acquireSession('c3')
+    const subscriptions = [{ filter: 'c3/#', qos: 2, noLocal: false, retainAsPublished: false, retainHandling: 0 }]
+    const etcd = connectEtcd('test', { endpoints: [`127.0.0.1:${etcdClientPort}`] })
+    cleanup.defer(() => etcd.close())
+    // What node a's session mirror saved while it served the session.
+    await etcd.namespace
+      .put(keyspace.subsKey('c3'))
+      .value(JSON.stringify({ node: 'a', epoch: first.epoch, protocol: 'mqtt5', expiryInterval: 300, subscriptions }))
+    inboundA.session = undefined
+    inboundA.surrendered.length = 0
+    // Node b routes c3's topic already (another subscriber there): a publish it routes while it waits for a's answer is held for c3.
+    b.cluster.addRoute('c3/#')
+    await until(() => a.cluster.forward(message('c3/probe')) !== undefined, 'node a to see b\'s route')
+    let open!: () => void
+    inboundA.gate = new Promise<void>((resolve) => (open = resolve))
+    const claiming = b.cluster.acquireSession('c3')
+    await until(() => inboundA.surrendered.length === 1, 'the surrender request on node a')
+    // Not awaited: node a, surrendering, accepts it only once the surrender is answered.
+    const during = a.cluster.forward(message('c3/during'))
+    await until(() => inboundB.delivered.some((m) => m.topic === 'c3/during'), 'the publish at node b')
+    open()
+    await during
+    const second = await claiming
+    inboundA.gate = undefined
+    b.cluster.removeRoute('c3/#')
+    expect(inboundA.surrendered).toEqual([{ clientId: 'c3', epoch: second.epoch }])
+    expect(second.transferred?.subscriptions).toEqual(subscriptions)
+    expect(second.transferred?.session).toMatchObject({ clientId: 'c3', expiryInterval: 300, epoch: first.epoch })
+    // Acknowledged to its publisher and held nowhere else: offered to the resumed session.
+    expect(second.held?.().map((m) => m.topic)).toEqual(['c3/during'])
+  })
+
   it('claims stored sessions nobody else owns, and leaves those another node owns', async () => {
     await a.cluster.acquireSession('owned-by-a')
     const owned = await b.cluster.claimStored([
@@ -192,8 +234,15 @@ describe('ClusterNode (real etcd, real transport)', () => {
   })
 
   // Last: it takes node b's lease away.
-  it('reports every session owned here as lost when the node lease is lost, and takes a new lease', async () => {
+  it('reports every session owned here as lost when the node lease is lost, takes a new lease, then hands what it kept to the sessions\' new owners', async () => {
     await b.cluster.acquireSession('lost-1')
+    // Node b's storage still holds a message queued for lost-2, which node a claimed meanwhile.
+    const storage = new MemoryStorage()
+    await storage.open()
+    b.cluster.mirrorSessions(storage)
+    storage.putSession({ clientId: 'lost-2', protocol: 'mqtt5', expiryInterval: 600, epoch: 1 })
+    storage.appendOffline('lost-2', message('lost-2/queued'))
+    inboundB.keptOnLoss = [{ session: { clientId: 'lost-2', protocol: 'mqtt5', expiryInterval: 600, epoch: 1 }, subscriptions: [], inflight: [], incomingQos2: [], releasedQos2: [], offlineCount: 1 }]
     const etcd = connectEtcd('test', { endpoints: [`127.0.0.1:${etcdClientPort}`] })
     cleanup.defer(() => etcd.close())
     const owner = await etcd.namespace.get(keyspace.sessionKey('lost-1')).exec()
@@ -212,5 +261,12 @@ describe('ClusterNode (real etcd, real transport)', () => {
       })
     }
     expect(again.transferred).toBeUndefined()
+    // Its client connects to node a only now, after b got its lease back: b hands on once it sees that claim.
+    await a.cluster.acquireSession('lost-2')
+    // The queued message went to lost-2's owner and left b's storage.
+    await until(() => inboundA.relayed.includes('lost-2 lost-2/queued'), 'the relay on node a', 15_000)
+    const dropBy = Date.now() + 5_000
+    while ((await storage.open()).sessions.length > 0 && Date.now() < dropBy) await sleep(50)
+    expect((await storage.open()).sessions).toEqual([])
   })
 })

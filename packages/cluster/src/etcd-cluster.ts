@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Cluster, ClusterInbound, Logger, Message, SessionClaim, Storage, StoredClaim } from '@fluxmq/core'
+import type { Cluster, ClusterInbound, Logger, Message, SessionClaim, Storage, StoredClaim, StoredSession } from '@fluxmq/core'
 import type { NodeLease, RouteTable, SavedSessionEntry, SessionOwner, SessionOwnership, SubscriptionStore, WillIndex } from '@fluxmq/cluster-etcd'
 import type { ForwardRouting, InboundBatch, InboundHandlers, Peer, PeerSet, SurrenderedSession } from '@fluxmq/cluster-transport'
 import { ClusterNodeError, ClusterNodeErrorCode } from './errors.js'
@@ -9,7 +9,7 @@ import { RemoteRoutes } from './remote-routes.js'
 import type { RetainedSync } from './retained-sync.js'
 import { ReturningSessions } from './returning-sessions.js'
 import { SessionMirror } from './session-mirror.js'
-import { SessionMoves } from './session-moves.js'
+import { SessionMoves, heldNotTransferred } from './session-moves.js'
 import { SharedPlacement } from './shared-placement.js'
 import { UNREACHABLE, unlessUnreachable } from './unreachable-owner.js'
 
@@ -46,6 +46,10 @@ const DRAIN_WAIT_MS = 2_000
 
 /** How many stored sessions are claimed at once at start-up (each is a read and a transaction). */
 const CLAIM_CONCURRENCY = 64
+/** How soon a node that got its lease back asks etcd again for the owners of the sessions it lost. */
+const LOST_RETRY_MS = 1_000
+/** How long a session lost with the lease may stay unclaimed before its copy is left for the next start. */
+const LOST_WAIT_MS = 60_000
 
 /** Milliseconds between two `performance.now()` readings, to the microsecond (for the logs). */
 function elapsedMs(from: number, to: number): number {
@@ -80,8 +84,11 @@ export class EtcdCluster implements Cluster {
   /** Client id → the node still holding its state after a takeover that failed. */
   private readonly unfinished = new Map<string, string>()
   private mirror: SessionMirror | undefined
-  /** Hands on what this node had queued for stored sessions that other nodes own now (set at claimStored). */
+  /** Hands on what this node had queued for stored sessions that other nodes own now (made on first use). */
   private returning: ReturningSessions | undefined
+  /** Stored sessions this node stopped serving when it lost its lease, until it holds one again. */
+  private readonly lostWithLease = new Map<string, { readonly stored: StoredSession; readonly since: number }>()
+  private lostRetry: NodeJS.Timeout | undefined
 
   constructor(private readonly options: EtcdClusterOptions) {
     this.nodeId = options.nodeId
@@ -96,6 +103,7 @@ export class EtcdCluster implements Cluster {
       }),
     )
     this.unsubscribe.push(options.lease.onLost((err) => this.leaseLost(err)))
+    this.unsubscribe.push(options.lease.onGranted(() => this.handOnLost()))
     this.moves = new SessionMoves({
       nodeId: options.nodeId,
       routes: options.routes,
@@ -125,6 +133,7 @@ export class EtcdCluster implements Cluster {
     this.inbound = undefined
     this.moves.close()
     this.returning?.close()
+    clearTimeout(this.lostRetry)
     for (const stop of this.unsubscribe.splice(0)) stop()
   }
 
@@ -180,15 +189,63 @@ export class EtcdCluster implements Cluster {
     const mirror = this.mirror
     if (mirror === undefined) return
     const disowned = mirror.disown(others.keys())
-    if (disowned.length === 0) return
+    for (const stored of disowned) this.returningSessions(mirror).handOn(stored, others.get(stored.session.clientId) as SessionOwner)
+  }
+
+  private returningSessions(storage: SessionMirror): ReturningSessions {
     this.returning ??= new ReturningSessions({
       nodeId: this.nodeId,
       ownership: this.options.ownership,
-      storage: mirror,
+      storage,
       send: (node, message, routing) => this.sendTo(node, message, routing),
       logger: this.log,
     })
-    for (const stored of disowned) this.returning.handOn(stored, others.get(stored.session.clientId) as SessionOwner)
+    return this.returning
+  }
+
+  /**
+   * A lease again after losing one: what this node still holds in storage for the sessions it
+   * stopped serving then (unacknowledged inflight, the offline queue) goes to the nodes that
+   * claimed them meanwhile, as a returning node's does. Without this it waited for the node's
+   * next start. A session nobody claimed yet is asked about again every second (its client is
+   * usually reconnecting elsewhere), for up to `LOST_WAIT_MS`; then, or when its client came
+   * back here, its copy stays in storage (the next start hands it on).
+   */
+  private handOnLost(): void {
+    const mirror = this.mirror
+    if (mirror === undefined || this.lostWithLease.size === 0) return
+    for (const lost of this.lostWithLease.values()) {
+      const clientId = lost.stored.session.clientId
+      this.options.ownership.read(clientId).then(
+        ({ owner }) => {
+          // Lost again meanwhile: the next grant asks again.
+          if (this.lostWithLease.get(clientId) !== lost || this.options.lease.id === undefined) return
+          if (owner !== undefined && owner.node !== this.nodeId) {
+            this.lostWithLease.delete(clientId)
+            this.returningSessions(mirror).handOn(lost.stored, owner)
+          } else if (owner === undefined && Date.now() - lost.since < LOST_WAIT_MS) {
+            this.retryLost()
+          } else {
+            this.lostWithLease.delete(clientId)
+            this.log.info({ clientId, owner: owner?.node }, 'session lost with the lease has no other owner; its copy stays in storage')
+          }
+        },
+        (err: unknown) => {
+          // etcd still recovering right after the grant (its client's breaker open).
+          this.log.warn({ err, clientId, retryMs: LOST_RETRY_MS }, 'owner of a session lost with the lease not read; retrying')
+          this.retryLost()
+        },
+      )
+    }
+  }
+
+  /** Asks about the sessions lost with the lease again shortly while the lease holds, else at the next grant. */
+  private retryLost(): void {
+    if (this.lostRetry !== undefined || this.options.lease.id === undefined) return
+    this.lostRetry = setTimeout(() => {
+      this.lostRetry = undefined
+      this.handOnLost()
+    }, LOST_RETRY_MS)
   }
 
   async acquireSession(clientId: string): Promise<SessionClaim> {
@@ -252,11 +309,10 @@ export class EtcdCluster implements Cluster {
         },
       )
       if (asked === UNREACHABLE) {
-        window.abandon()
         this.unfinished.delete(clientId)
         this.moves.claimedHere(clientId)
         this.log.warn({ clientId, epoch, previousNode: from, waitedMs: Math.round(performance.now() - claimed) }, 'previous owner unreachable, session resumes from etcd')
-        return this.resumeOrphan(clientId, epoch, from, saved)
+        return this.resumeHolding(clientId, epoch, from, saved, window)
       }
       surrendered = asked
     } catch (err) {
@@ -276,13 +332,40 @@ export class EtcdCluster implements Cluster {
     this.log.info({ clientId, epoch, previousNode: from, tookMs, ...split, state: surrendered !== undefined }, 'session taken over')
     for (const listener of this.takeoverListeners) listener(tookMs)
     if (surrendered === undefined) {
-      window.abandon()
-      return { epoch }
+      // The old owner no longer holds the session while its key lives on: it stopped serving it
+      // when it could not renew its lease, yet etcd kept the lease (a partition shorter than the
+      // TTL). What etcd saved is what is left of it, as for a dead owner.
+      return this.resumeHolding(clientId, epoch, from, saved, window)
     }
     // The core attaches the state in this call's continuation and takes the held publishes then;
     // a claim it refuses (stale, shutting down) lets them go after this turn.
     setImmediate(window.abandon)
-    return { epoch, transferred: surrendered.transferred, held: window.held }
+    const transferred = surrendered.transferred
+    return { epoch, transferred, held: () => heldNotTransferred(window.held(), transferred) }
+  }
+
+  /**
+   * A takeover that got no state resumes from etcd, with what this node routed for the client
+   * meanwhile: those publishes were acknowledged to their publishers and reached no other copy of
+   * the session, so dropping them (as before) lost them. Ends the holding like a takeover with state.
+   */
+  private resumeHolding(
+    clientId: string,
+    epoch: number,
+    from: string,
+    saved: SavedSessionEntry | undefined,
+    window: { readonly held: () => readonly Message[]; readonly abandon: () => void },
+  ): SessionClaim {
+    let resumed: SessionClaim
+    try {
+      resumed = this.resumeOrphan(clientId, epoch, from, saved)
+    } catch (err) {
+      window.abandon()
+      throw err
+    }
+    // The core takes the held publishes in this call's continuation; a claim it refuses lets them go after this turn.
+    setImmediate(window.abandon)
+    return { ...resumed, held: window.held }
   }
 
   /**
@@ -293,7 +376,7 @@ export class EtcdCluster implements Cluster {
   private resumeOrphan(clientId: string, epoch: number, previousNode: string | undefined, saved: SavedSessionEntry | undefined): SessionClaim {
     const transferred = orphanSession(saved, clientId, epoch)
     if (transferred === undefined) {
-      if (previousNode !== undefined) this.log.warn({ clientId, epoch, previousNode }, 'previous owner is not a member and saved nothing, session starts empty')
+      if (previousNode !== undefined) this.log.info({ clientId, epoch, previousNode }, 'previous owner holds no state and etcd saved none, session starts empty')
       return { epoch }
     }
     this.log.info({ clientId, epoch, previousNode, savedEpoch: transferred.session.epoch, subscriptions: transferred.subscriptions.length }, 'session resumed from etcd')
@@ -419,6 +502,12 @@ export class EtcdCluster implements Cluster {
   /** A batch forwarded here: routed locally (relays to their one session), then made durable. */
   private receive(batch: InboundBatch): Promise<void> {
     const inbound = this.requireInbound()
+    // Without a lease this node serves no session (all went to ownershipLost): what it accepted
+    // now would reach nobody, yet its sender would acknowledge it to the publisher. Refused, the
+    // publisher is told (PUBACK/PUBREC with an error) instead.
+    if (this.options.lease.id === undefined) {
+      return Promise.reject(new ClusterNodeError(ClusterNodeErrorCode.NotReady, `node ${this.nodeId} holds no lease: forwarded publishes refused`))
+    }
     const moves = this.moves
     let waits: Promise<void>[] | undefined
     for (let i = 0; i < batch.messages.length; i++) {
@@ -471,7 +560,9 @@ export class EtcdCluster implements Cluster {
     this.owned.clear()
     for (const id of ids) this.mirror?.forget(id)
     this.log.warn({ err, sessions: ids.length }, 'node lease lost; owned sessions are no longer served here')
-    if (ids.length > 0) this.inbound?.ownershipLost(ids)
+    if (ids.length === 0) return
+    const since = Date.now()
+    for (const stored of this.inbound?.ownershipLost(ids) ?? []) this.lostWithLease.set(stored.session.clientId, { stored, since })
   }
 
   private requireInbound(): ClusterInbound {

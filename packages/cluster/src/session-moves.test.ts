@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import type { Message, SubscriptionOptions } from '@fluxmq/core'
 import type { RouteChange } from '@fluxmq/cluster-etcd'
 import type { ForwardRouting } from '@fluxmq/cluster-transport'
-import { SessionMoves } from './session-moves.js'
+import { SessionMoves, heldNotTransferred } from './session-moves.js'
 import { silent } from './test-support/silent.js'
 
 function message(topic: string): Message {
@@ -117,5 +117,16 @@ describe('SessionMoves', () => {
     moves.relayedHere('c', message('z'), ['b', 'a', 'e'], gone)
     moves.relayedHere('nobody', message('z'), ['b', 'a'], gone)
     expect(sent).toEqual([{ node: 'e', topic: 'z', routing: { relayFor: 'c', otherNodes: ['b'] } }])
+  })
+})
+
+describe('heldNotTransferred', () => {
+  const at = (topic: string, payload: string, publishedAt: number, publisherId = 'p'): Message => ({ topic, payload: Buffer.from(payload), qos: 2, retain: false, properties: {}, publishedAt, publisherId })
+
+  it('drops a held publish the old owner handed over (queued or in flight), once per transferred copy, and keeps the rest in order', () => {
+    const twiceSent = at('t', 'same', 5)
+    const held = [at('t', 'inflight', 1), at('t', 'queued', 2), at('t', 'new', 3), twiceSent, { ...twiceSent }, at('t', 'queued', 2, 'other')]
+    const kept = heldNotTransferred(held, { inflight: [{ message: at('t', 'inflight', 1) }], offline: [at('t', 'queued', 2), at('t', 'same', 5)] })
+    expect(kept.map((m) => `${m.publisherId} ${m.payload.toString()}`)).toEqual(['p new', 'p same', 'other queued'])
   })
 })

@@ -64,10 +64,11 @@ interface Hold {
  *   before the surrender.
  *
  * The forwarded message names the nodes that route it (`other_nodes`), which is how A knows
- * whether B has it. Not covered: a publish that reaches both A (before the surrender) and B (while
- * B holds), which happens only when B routed the session's topic already (another subscriber on
- * B, or B's route from an earlier stint not yet gone): the session gets it twice. Shared
- * subscriptions are not relayed (their member is picked per message by the serving node).
+ * whether B has it. A publish that reaches both A (before the surrender) and B (while B holds),
+ * which happens when B routed the session's topic already (another subscriber on B, or B's route
+ * from an earlier stint not yet gone), is in the transferred state and held: B offers only the
+ * held copies the state does not carry (`heldNotTransferred`). Shared subscriptions are not
+ * relayed (their member is picked per message by the serving node).
  */
 export class SessionMoves {
   private readonly relays = new Map<string, Relay>()
@@ -320,4 +321,24 @@ export class SessionMoves {
 interface SurrenderWindow extends Window {
   /** Resolves once what was recorded in it was relayed (or found nothing to relay to). */
   readonly replayed: Promise<void>
+}
+
+/**
+ * The held publishes less those the transferred state already carries: a publish that reached
+ * the old owner before the surrender (in its queue or in flight) and this node while it held
+ * would otherwise reach the session twice, also at QoS 2. Messages carry no id across nodes; one
+ * is known by its publisher, publish time, topic and payload, and each transferred copy cancels
+ * one held copy, so identical publishes in the same millisecond still arrive as often as sent.
+ */
+export function heldNotTransferred(held: readonly Message[], transferred: { readonly inflight: readonly { readonly message: Message }[]; readonly offline: readonly Message[] }): Message[] {
+  if (held.length === 0) return []
+  const key = (m: Message): string => `${m.publisherId ?? ''}\u0000${m.publishedAt}\u0000${m.topic}\u0000${m.payload.toString('base64')}`
+  const carried = new Map<string, number>()
+  for (const m of [...transferred.inflight.map((r) => r.message), ...transferred.offline]) carried.set(key(m), (carried.get(key(m)) ?? 0) + 1)
+  return held.filter((m) => {
+    const n = carried.get(key(m)) ?? 0
+    if (n === 0) return true
+    carried.set(key(m), n - 1)
+    return false
+  })
 }

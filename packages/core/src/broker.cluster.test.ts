@@ -124,6 +124,20 @@ describe('Broker and the Cluster seam', () => {
     expect((await w.storage.open()).sessions).toEqual([])
     expect(await cluster.inbound?.surrenderSession('nobody', 2)).toBeUndefined()
   })
+
+  it('surrenders a stored session with nothing queued: its rows leave Storage too, so a restart does not hand its inflight on again', async () => {
+    const cluster = new RecordingCluster()
+    const w = await createWorld({}, { cluster })
+    const c = await connect(w, 'c', { cleanStart: false, expiry: 600 })
+    c.subscribe('t', 2)
+    const pub = await connect(w, 'p')
+    pub.publish('t', 'inflight', 2)
+    expect(c.link.take().map((r) => r.payload)).toEqual(['inflight'])
+    const t = await cluster.inbound?.surrenderSession('c', 2)
+    expect(t?.inflight.map((r) => r.message.payload.toString())).toEqual(['inflight'])
+    expect(t?.offline).toEqual([])
+    expect((await w.storage.open()).sessions).toEqual([])
+  })
 })
 
 function deferred(): { promise: Promise<void>; resolve: () => void; reject: (err: Error) => void } {
@@ -282,7 +296,7 @@ describe('fencing by ownership epoch', () => {
 })
 
 describe('ownershipLost', () => {
-  it('stops serving the sessions at once: session_taken_over, no delivery, no will, no release, stored state kept', async () => {
+  it('stops serving the sessions at once: session_taken_over, no delivery, no will, no release, stored state kept and returned', async () => {
     const cluster = new RecordingCluster()
     const w = await createWorld({}, { cluster })
     const watch = await connect(w, 'watch')
@@ -290,8 +304,15 @@ describe('ownershipLost', () => {
     const c = await connect(w, 'c', { cleanStart: false, expiry: 600, will: { message: message(w.clock, 'will/c', 'gone', 1), delayInterval: 0 } })
     c.subscribe('t', 1)
     const pub = await connect(w, 'p')
-    cluster.inbound?.ownershipLost(['c', 'unknown'])
+    pub.publish('t', 'unacknowledged', 1)
+    expect(c.link.take().map((r) => r.payload)).toEqual(['unacknowledged'])
+    const kept = cluster.inbound?.ownershipLost(['c', 'unknown', 'p'])
     expect(c.link.closed).toBe(Refusal.SessionTakenOver)
+    // What Storage keeps of the persistent one, for the cluster to hand on to its next owner.
+    expect(kept).toEqual([expect.objectContaining({ session: expect.objectContaining({ clientId: 'c' }), offlineCount: 0 })])
+    expect(kept?.[0]?.subscriptions.map((sub) => sub.filter)).toEqual(['t'])
+    expect(kept?.[0]?.inflight.map((r) => r.message.payload.toString())).toEqual(['unacknowledged'])
+    expect(kept?.[0]?.session.will).toBeUndefined()
     pub.publish('t', 'after', 1)
     expect(c.link.received).toEqual([])
     expect(c.publish('t', 'stale').reason).toBe(Refusal.SessionTakenOver)

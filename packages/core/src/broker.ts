@@ -27,7 +27,7 @@ import { Offer, type Session, type SessionContext } from './session.js'
 import { sessionInfo, type SessionInfo } from './session-info.js'
 import { SessionRegistry } from './sessions.js'
 import { Stats } from './stats.js'
-import type { SubscriptionOptions } from './storage.js'
+import type { StoredSession, SubscriptionOptions } from './storage.js'
 import { WriteAheadStorage } from './write-ahead.js'
 import type { Subscription } from './subscription.js'
 import { SysLoad } from './sys-load.js'
@@ -575,8 +575,8 @@ export class Broker implements BrokerCore, ClusterInbound {
   }
 
   /** ClusterInbound: these sessions belong to another node now; they are no longer served here. */
-  ownershipLost(clientIds: readonly string[]): void {
-    for (const id of clientIds) this.registry.lose(id)
+  ownershipLost(clientIds: readonly string[]): StoredSession[] {
+    return clientIds.flatMap((id) => this.registry.lose(id) ?? [])
   }
 
   /** Every `sysIntervalMs`: the `$SYS` snapshot, retained (memory only) and routed to its subscribers. */

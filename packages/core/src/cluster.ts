@@ -1,5 +1,5 @@
 import type { Message } from './message.js'
-import type { InflightRecord, SessionRecord, SubscriptionOptions, WillRecord } from './storage.js'
+import type { InflightRecord, SessionRecord, StoredSession, SubscriptionOptions, WillRecord } from './storage.js'
 
 /** A session handed from one owner to the next (takeover across nodes, or a dead node's session restored). */
 export interface TransferredSession {
@@ -59,9 +59,11 @@ export interface ClusterInbound {
   /**
    * This node no longer owns these sessions (its lease expired, another node claimed them): they
    * stop being served here at once. Their stored state is kept, their wills are not published
-   * here, and the cluster is not told back (the new owner holds the ownership).
+   * here, and the cluster is not told back (the new owner holds the ownership). Returns what is
+   * kept in Storage for the persistent ones, as a start would load it, so the cluster can hand
+   * what they held on to their next owner.
    */
-  ownershipLost(clientIds: readonly string[]): void
+  ownershipLost(clientIds: readonly string[]): StoredSession[]
 }
 
 /**

@@ -304,12 +304,15 @@ export class SessionRegistry {
     const incomingQos2 = [...s.incomingQos2]
     const releasedQos2 = [...s.releasedQos2]
     const memory = s.queuedInMemory()
-    const stored = s.stored ? s.queued : 0
+    const wasStored = s.stored
+    const stored = wasStored ? s.queued : 0
     // Out of the router now, so nothing new lands here while the stored queue is read.
     s.stored = false
     this.end(s, false, false)
     const offline = stored > 0 ? await this.d.storage.takeOffline(clientId, stored) : memory
-    if (stored > 0) this.d.storage.deleteSession(clientId)
+    // Its rows go even with nothing queued: left behind, this node's next start would hand its
+    // inflight messages to the new owner once more.
+    if (wasStored) this.d.storage.deleteSession(clientId)
     const transferred: TransferredSession = { session, subscriptions, inflight, incomingQos2, releasedQos2, offline }
     return takeoverWill === undefined ? transferred : { ...transferred, takeoverWill }
   }
@@ -318,20 +321,32 @@ export class SessionRegistry {
    * Another node owns the session now (this node's lease on it expired): stop serving it here at
    * once. Nothing is published, released or deleted: the will and the stored state are the new
    * owner's to decide about; the rows left in Storage are not loaded again while the cluster says
-   * another node owns them (see claimStored).
+   * another node owns them (see claimStored). Returns those rows as a start would load them (the
+   * queue stays in Storage), undefined for a session that is not stored.
    */
-  lose(clientId: string): void {
+  lose(clientId: string): StoredSession | undefined {
     const s = this.byClientId.get(clientId)
-    if (s === undefined) return
+    if (s === undefined) return undefined
     s.will = undefined
     if (s.handle !== undefined) {
       const link = s.link as ClientLink
       this.unlink(s)
       link.close(Refusal.SessionTakenOver)
     }
+    const kept: StoredSession | undefined = s.stored
+      ? {
+          session: s.record(),
+          subscriptions: [...s.subscriptions.values()].map((sub) => sub.options),
+          inflight: [...s.inflight.values()].filter((out) => !out.external).map((out) => out.toRecord()),
+          incomingQos2: [...s.incomingQos2],
+          releasedQos2: [...s.releasedQos2],
+          offlineCount: s.queued,
+        }
+      : undefined
     s.stored = false
     this.end(s, false, false)
     this.d.logger.warn({ clientId, epoch: s.epoch }, 'session ownership lost, no longer served here')
+    return kept
   }
 
   /** A session handed over by another node (cluster takeover or a dead node's session). */

@@ -18,12 +18,17 @@ import { FLUXMQ_BIN, type Scene } from './fluxmq.js'
  */
 export interface NetnsNode {
   readonly nodeId: string
+  /** The current broker process (a new one after `restart`). */
   readonly process: FluxmqProcess
   readonly mqttUrl: string
   readonly httpUrl: string
   /** Cuts the node's cluster link (the node and its etcd member see nobody else). */
   isolate(): void
   heal(): void
+  /** The machine dies: the broker and its embedded etcd member, both SIGKILLed. */
+  kill(): void
+  /** Starts the broker again in its namespace on the same data dirs, once the previous one exited; resolves once it logged its start. */
+  restart(): Promise<void>
 }
 
 const MQTT_PORT = 1883
@@ -118,20 +123,35 @@ export async function startNetnsCluster(scene: Scene, size: number, extraArgs: r
       ...extraArgs,
     ]
     // `ip netns exec` execs the command: the child's pid is the broker's, signals reach it.
-    const child = spawn('ip', ['netns', 'exec', nsName(i), process.execPath, FLUXMQ_BIN, ...args], {
-      env: { PATH: process.env.PATH ?? '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    const fluxmq = new FluxmqProcess(child)
-    scene.cleanup.defer(() => fluxmq.stop('SIGKILL'))
+    const spawnBroker = (): FluxmqProcess => {
+      const child = spawn('ip', ['netns', 'exec', nsName(i), process.execPath, FLUXMQ_BIN, ...args], {
+        env: { PATH: process.env.PATH ?? '' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+      const fluxmq = new FluxmqProcess(child)
+      scene.cleanup.defer(() => fluxmq.stop('SIGKILL'))
+      return fluxmq
+    }
+    let current = spawnBroker()
     const link = `fq${tag}c${i + 1}`
     return {
       nodeId,
-      process: fluxmq,
+      get process() {
+        return current
+      },
       mqttUrl: `mqtt://${clientIp(i)}:${MQTT_PORT}`,
       httpUrl: `http://${clientIp(i)}:${HTTP_PORT}`,
       isolate: () => ip('link', 'set', link, 'down'),
       heal: () => ip('link', 'set', link, 'up'),
+      kill: () => {
+        current.signal('SIGKILL')
+        killOrphanMember(join(dataDir, 'etcd'))
+      },
+      restart: async () => {
+        await current.exited
+        current = spawnBroker()
+        await current.waitForLog('fluxmq started', 60_000)
+      },
     }
   })
   for (const node of nodes) await node.process.waitForLog('fluxmq started', 60_000)
