@@ -67,10 +67,7 @@ export class SessionRegistry {
     // No disconnectedAt: the broker went down while the client was connected; it is gone now.
     // Sessions that were already disconnected are rescheduled without rewriting their record.
     const crashed = stored.session.disconnectedAt === undefined
-    // Wills this makes due go out at the first tick, not inside start(): in a cluster the node
-    // routes to other nodes only once it has joined, after start(), and a will published before
-    // reached no subscriber there (a node restarted within its lease owed it; nobody else did).
-    this.connectionGone(s, s.disconnectedAt ?? now, crashed, true)
+    this.connectionGone(s, s.disconnectedAt ?? now, crashed)
   }
 
   /** Attaches a connection once the cluster granted ownership (`claim`). */
@@ -198,11 +195,8 @@ export class SessionRegistry {
     this.d.stats.connectionsCurrent--
   }
 
-  /**
-   * The connection of `s` closed at `at`: schedules its will and its expiry, or ends it. A will
-   * due now goes out at once, or at the next tick when `willAtTick`.
-   */
-  private connectionGone(s: Session, at: number, write = true, willAtTick = false): void {
+  /** The connection of `s` closed at `at`: schedules its will and its expiry, or ends it. */
+  private connectionGone(s: Session, at: number, write = true): void {
     const now = this.d.clock.now()
     if (s.expiryInterval === 0) {
       // [MQTT-3.1.2-8] … or when the session ends, whichever is first.
@@ -212,7 +206,7 @@ export class SessionRegistry {
     const will = s.will
     if (will !== undefined) {
       const delay = willDelay(will, s.expiryInterval)
-      if (delay === 0 && !willAtTick) {
+      if (delay === 0) {
         s.will = undefined
         this.d.publishWill(s.clientId, will, now)
       } else {
