@@ -79,11 +79,11 @@ describe('a stuck peer (SIGSTOP of one broker process)', () => {
     // Full speed on a shared, loaded box (n1 also parses the flood meanwhile): within a few times
     // the baseline, not waiting for n3.
     expect(stuckMs).toBeLessThan(Math.max(5 * baselineMs, baselineMs + 5_000))
-    // Bounded: what waits for n3 stays within the peer's 16 MiB bound (QoS 0 beyond it is dropped),
-    // and n1 grows by less than the 120 MiB sent for n3 (holding them, it grew by more than that;
-    // the rest of the growth is the parsing garbage of the flood, not yet collected).
+    // Bounded: what waits for n3 stays within the peer's 16 MiB bound (QoS 0 beyond it is dropped).
+    // RSS is the coarse cross-check: the flood's parsing garbage, not yet collected, alone grows n1
+    // by 80 to 130 MiB on a loaded box, and holding the 120 MiB for n3 on top of it would pass 240.
     expect(toStuck?.pendingBytes).toBeLessThanOrEqual(16 * 2 ** 20)
-    expect(rssDuring - rssBefore).toBeLessThan(120 * 2 ** 20)
+    expect(rssDuring - rssBefore).toBeLessThan(200 * 2 ** 20)
 
     n3.process.signal('SIGCONT')
     const settled = await stuck
