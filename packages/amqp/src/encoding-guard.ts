@@ -38,6 +38,8 @@ class Malformed {
   constructor(readonly description: string) {}
 }
 
+const unknown = (code: number): Malformed => new Malformed(`unknown type code 0x${code.toString(16)}`)
+
 class Walk {
   /** Values the bytes may still decode to: one per byte of the whole input. */
   private values: number
@@ -112,7 +114,7 @@ class Walk {
       this.within(array, depth, (count) => this.elements(count, this.constructorCode(depth + 1), depth + 1))
       return
     }
-    throw new Malformed(`unknown type code 0x${code.toString(16)} at ${this.pos - 1}`)
+    throw unknown(code)
   }
 
   /**
@@ -136,10 +138,12 @@ class Walk {
     const fixed = FIXED_WIDTH.get(code)
     if (fixed !== undefined) {
       // No loop: zero-width elements take no byte but count as values, the others take their bytes.
-      this.count(count)
       this.need(count * fixed)
+      this.count(count)
       return
     }
+    // rhea looks the type up before the first element, so a code it does not know fails even with none.
+    if (!SIZE_WIDTH.has(code) && !COMPOUND_WIDTH.has(code) && !ARRAY_WIDTH.has(code)) throw unknown(code)
     // Every other element takes a byte at least: more than there are cannot be.
     if (count > this.end - this.pos) throw new Malformed(`an array of ${count} elements in ${this.end - this.pos} bytes`)
     for (let i = 0; i < count; i++) this.valueOf(code, depth)
