@@ -4,11 +4,13 @@ import type { BrokerCore, Logger, MemoryWaiter } from '@fluxmq/core'
 import { isAddressError, sourceAddress, targetAddress } from './address.js'
 import { Condition } from './conditions.js'
 import { readTransfersDirectly, receiveDirectly } from './direct-receive.js'
-import type { SessionWithTransfers, TransportInternals } from './direct-receive.js'
+import type { AmqpTransportInternals, SessionWithTransfers } from './direct-receive.js'
 import type { AmqpError } from './conditions.js'
 import type { Outcome } from './core-link.js'
 import { AmqpErrorCode } from './errors.js'
 import { FrameScanner, GuardedSocket } from './frame-guard.js'
+import { readFramesChecked } from './frame-reader.js'
+import type { TransportInternals } from './frame-reader.js'
 import { IncomingLink } from './incoming-link.js'
 import type { AmqpLink, LinkHost, OversizedMessage } from './link-host.js'
 import { OutgoingLink } from './outgoing-link.js'
@@ -24,6 +26,9 @@ export interface ConnectionHost {
   linkClosed(link: AmqpLink): void
   connectionClosed(connection: AmqpConnection): void
 }
+
+/** [AMQP 5.3.1] The protocol id of the SASL layer's header. */
+const SASL_PROTOCOL_ID = 3
 
 /** How long a closing socket may take to flush its CLOSE before it is destroyed. */
 const LINGER_MS = 1000
@@ -87,9 +92,16 @@ function keyLinksByRole(session: SessionInternals): void {
   }
 }
 
+/** rhea's SASL layer of a server connection: a SASL server, or one under protocol id 3 of a selective one (SASL optional). */
+interface SaslLayerInternals {
+  readonly transport?: TransportInternals
+  readonly transports?: Readonly<Record<number, SaslLayerInternals>>
+}
+
 /** rhea internals this adapter relies on, absent from its typings. */
 interface RheaConnectionInternals {
-  readonly amqp_transport: TransportInternals
+  readonly amqp_transport: AmqpTransportInternals
+  readonly sasl_transport: SaslLayerInternals | undefined
   accept(socket: unknown): void
   _process(): void
   idle(): void
@@ -175,6 +187,10 @@ export class AmqpConnection implements LinkHost {
     internals.idle = () => {}
     internals.accept(guarded)
     readTransfersDirectly(internals.amqp_transport)
+    // rhea decodes SASL frames with the same generic decoder as AMQP ones.
+    const sasl = internals.sasl_transport
+    const saslFrames = (sasl?.transports?.[SASL_PROTOCOL_ID] ?? sasl)?.transport
+    if (saslFrames !== undefined) readFramesChecked(saslFrames)
     this.watchIdle(2 * options.idleTimeoutMs)
     socket.on('drain', () => this.drained())
     socket.on('close', () => this.socketClosed())

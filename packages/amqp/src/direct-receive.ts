@@ -1,6 +1,9 @@
 import rhea from 'rhea'
 import type { Delivery as AmqpDelivery, Message as AmqpMessage, Receiver } from 'rhea'
 import type { AmqpError } from './conditions.js'
+import { encodingProblem } from './encoding-guard.js'
+import { readFramesChecked, UndecodableFrame } from './frame-reader.js'
+import type { TransportInternals } from './frame-reader.js'
 import { decodeMessage } from './message-decoder.js'
 import { readTransferFrame } from './transfer-reader.js'
 import type { TransferFrame, TransferPerformative } from './transfer-reader.js'
@@ -19,7 +22,7 @@ interface IncomingInternals {
 interface ReceiverInternals {
   credit: number
   delivery_count: number
-  readonly _incomplete?: unknown
+  readonly _incomplete?: { readonly format?: number; readonly frames: readonly (Buffer | undefined)[] }
   readonly local: { readonly attach: { readonly rcv_settle_mode?: number } }
   is_remote_open(): boolean
 }
@@ -103,6 +106,7 @@ export function receiveDirectly(session: SessionWithTransfers, onMessage: OnMess
       receiver.is_remote_open()
     const message = direct ? decodeMessage(payload) : undefined
     if (message === undefined || receiver === undefined || id === undefined) {
+      if (receiver !== undefined) checkRheaDecodes(receiver, p, payload)
       rheaTransfer.call(this, frame)
       return
     }
@@ -116,37 +120,34 @@ export function receiveDirectly(session: SessionWithTransfers, onMessage: OnMess
   }
 }
 
-/** rhea's AMQP frame reader of a connection, absent from its typings. */
-export interface TransportInternals {
-  readonly header_received: unknown
-  readonly read_complete: boolean
-  readonly handler: { on_transfer(frame: TransferFrame): void }
-  read(buffer: Buffer): number
+/**
+ * rhea decodes a message of format 0 once its last frame came (`Incoming.on_transfer`): its bytes
+ * must pass `encodingProblem` first, or `UndecodableFrame` ends the connection.
+ */
+function checkRheaDecodes(receiver: ReceiverInternals, p: TransferPerformative, payload: Buffer | undefined): void {
+  const incomplete = receiver._incomplete
+  if (p.more === true || (incomplete?.format ?? p.message_format) !== 0 || !receiver.is_remote_open()) return
+  const parts = [...(incomplete?.frames ?? []), payload].filter((part): part is Buffer => part !== undefined)
+  const message = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts)
+  const problem = encodingProblem(message, 0, message.length, false)
+  if (problem !== undefined) throw new UndecodableFrame(`undecodable message: ${problem}`)
 }
 
-/** [AMQP 2.3.1] A frame is at least its 8-byte header. */
-const MIN_FRAME_SIZE = 8
+/** rhea's AMQP frame reader of a connection, with the session handler it dispatches to. */
+export interface AmqpTransportInternals extends TransportInternals {
+  readonly handler: { on_transfer(frame: TransferFrame): void }
+}
 
 /**
  * Takes over the connection's frame reading for TRANSFER frames that `readTransferFrame` reads:
- * they reach the session without rhea's generic decoding of the performative. Every other frame,
- * and the protocol header, goes to rhea's reader one frame at a time, as it came.
+ * they reach the session without rhea's generic decoding of the performative. Every other frame
+ * goes to rhea's reader one frame at a time, as it came, once `readFramesChecked` passed it.
  */
-export function readTransfersDirectly(transport: TransportInternals): void {
-  const rheaRead = transport.read
-  transport.read = function (buffer) {
-    if (!this.header_received) return rheaRead.call(this, buffer)
-    let offset = 0
-    while (offset + MIN_FRAME_SIZE <= buffer.length && !this.read_complete) {
-      const size = buffer.readUInt32BE(offset)
-      // A size below a header (the frame guard closes such connections first): rhea's to report.
-      if (size < MIN_FRAME_SIZE) return offset + rheaRead.call(this, buffer.subarray(offset))
-      if (offset + size > buffer.length) break
-      const transfer = readTransferFrame(buffer, offset, size)
-      if (transfer === undefined) rheaRead.call(this, buffer.subarray(offset, offset + size))
-      else this.handler.on_transfer(transfer)
-      offset += size
-    }
-    return offset
-  }
+export function readTransfersDirectly(transport: AmqpTransportInternals): void {
+  readFramesChecked(transport, (buffer, offset, size) => {
+    const transfer = readTransferFrame(buffer, offset, size)
+    if (transfer === undefined) return false
+    transport.handler.on_transfer(transfer)
+    return true
+  })
 }

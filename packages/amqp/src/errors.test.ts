@@ -70,6 +70,51 @@ describe('bad input closes one connection with a condition, never the broker', (
     await stillServes()
   })
 
+  // Issue #12 (fuzz seed 2129037733): rhea decodes an array of a zero-width type element by
+  // element without looking at the bytes left, so these 10 bytes (an array32 of 2^30 empty lists)
+  // held the broker in one synchronous loop until its heap ran out.
+  const BOMB = 'f0 00000005 40000000 45'
+  const frameOf = (type: number, body: string): Buffer => {
+    const bytes = Buffer.from(`00000000 02${type === 0 ? '00' : '01'}0000 ${body}`.replace(/\s/g, ''), 'hex')
+    bytes.writeUInt32BE(bytes.length, 0)
+    return bytes
+  }
+  const heapMiB = (): number => process.memoryUsage().heapUsed / 1048576
+
+  for (const [where, bytes] of [
+    // The seed's frame, reduced: a TRANSFER whose settled field is the array.
+    ['in a performative', frameOf(0, `005314 c01105 43 43 a00100 43 ${BOMB}`)],
+    // A TRANSFER of a message whose amqp-value is the array, on the client's sender (handle 0).
+    ['in a message (rhea decodes what the direct decoder leaves)', frameOf(0, `005314 c00704 43 43 a00100 43 005377 ${BOMB}`)],
+  ] as const) {
+    it(`an array of 2^30 zero-width elements ${where}: CLOSE with amqp:decode-error, no heap growth, others go on`, async () => {
+      await s.start()
+      const bystander = await s.client()
+      const bystanderReceiver = await openReceiver(bystander, { source: { address: 'alive/t' }, credit_window: 10 })
+      const inbox = new Inbox(bystanderReceiver)
+      const c = await s.client()
+      await openSender(c, { target: { address: 'bomb/t' } })
+      const closed = closedWith(c)
+      const heapBefore = heapMiB()
+      ;(c as unknown as { socket: Socket }).socket.write(bytes)
+      expect(await closed).toBe('amqp:decode-error')
+      expect(heapMiB() - heapBefore).toBeLessThan(64)
+      expect(s.t.logger.lines.some((l) => l.obj.code === 'FLUXMQ_ERR_AMQP_PROTOCOL' && /more values than/.test(l.msg ?? ''))).toBe(true)
+      const sender = await openSender(bystander, { target: { address: 'alive/t' } })
+      expect((await sendAndSettle(sender, { body: 'still here' })).outcome).toBe('accepted')
+      await inbox.until(1)
+    })
+  }
+
+  it('the same array in a SASL frame before OPEN: the socket is closed, others go on', async () => {
+    await s.start()
+    const heapBefore = heapMiB()
+    // SASL header, then SASL-INIT (0x41) whose body is the array.
+    await raw(s.t.port, Buffer.concat([Buffer.from('414d515003010000', 'hex'), frameOf(1, `005341 ${BOMB}`)]))
+    expect(heapMiB() - heapBefore).toBeLessThan(64)
+    await stillServes()
+  })
+
   it('a bad protocol header or garbage before OPEN: the socket is closed', async () => {
     await s.start()
     await raw(s.t.port, Buffer.from('GET / HTTP/1.1\r\n\r\n'))
