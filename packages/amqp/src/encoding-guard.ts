@@ -16,7 +16,7 @@
 export const MAX_DEPTH = 100
 
 /** [AMQP 1.6] The fixed widths of the primitive type codes rhea knows (`types.js`). */
-const FIXED_WIDTH = new Map<number, number>([
+export const FIXED_WIDTH = new Map<number, number>([
   [0x40, 0], [0x41, 0], [0x42, 0], [0x43, 0], [0x44, 0], [0x45, 0],
   [0x50, 1], [0x51, 1], [0x52, 1], [0x53, 1], [0x54, 1], [0x55, 1], [0x56, 1],
   [0x60, 2], [0x61, 2],

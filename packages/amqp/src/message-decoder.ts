@@ -1,4 +1,5 @@
 import type { Message as AmqpMessage } from 'rhea'
+import { FIXED_WIDTH } from './encoding-guard.js'
 
 /** [AMQP 3.2] Section descriptors. */
 const DELIVERY_ANNOTATIONS = 0x71
@@ -155,16 +156,6 @@ function compound(c: Cursor, list: boolean): number {
   }
   throw UNSUPPORTED
 }
-
-/** Fixed widths of the primitive type codes (§1.6), the ones rhea knows; variable ones are read by `skip`. */
-const FIXED_WIDTH = new Map<number, number>([
-  [0x40, 0], [0x41, 0], [0x42, 0], [0x43, 0], [0x44, 0], [0x45, 0],
-  [0x50, 1], [0x51, 1], [0x52, 1], [0x53, 1], [0x54, 1], [0x55, 1], [0x56, 1],
-  [0x60, 2], [0x61, 2],
-  [0x70, 4], [0x71, 4], [0x72, 4], [0x73, 4], [0x74, 4],
-  [0x80, 8], [0x81, 8], [0x82, 8], [0x83, 8], [0x84, 8],
-  [0x94, 16], [0x98, 16],
-])
 
 /**
  * Any value, walked to its end without keeping it (annotations and footers), element by element
