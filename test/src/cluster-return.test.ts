@@ -109,4 +109,20 @@ describe('a dead node returns with its data (3 nodes, SQLite)', () => {
     await eventually('every PUBACKed message at the subscriber on n3', () => [...ackedAtCrash].every((p) => payloads(remote, 'crash/m/').has(p)), 30_000)
     for (const c of [resumed, remote]) await closeClient(c.client)
   }, 240_000)
+
+  it('publishes the will of a client connected at the crash once, when the node restarts within its lease', async () => {
+    const [n1, n2] = nodes as [ClusterNodeProcess, ClusterNodeProcess]
+    const watcher = await scene.client(n2.mqttUrl, { protocolVersion: 5, clientId: 'will-watch' })
+    await watcher.client.subscribeAsync('crash-will/#', { qos: 1 })
+    const victim = await connectUntilServed(scene, n1.mqttUrl, { ...persistent('will-victim'), will: { topic: 'crash-will/v', payload: Buffer.from('gone'), qos: 1, retain: false } }, 30_000)
+    await routeVisible(watcher, victim.client, 'crash-will/probe')
+    killNode(n1)
+    // Back within the 5 s lease: nobody declared n1 dead, so its own start owes the will.
+    const back = await restartNode(scene, n1, SIZE)
+    nodes[0] = back
+    await eventually('the victim’s will at the watcher on n2', () => watcher.inbox.messages.some((m) => m.topic === 'crash-will/v'), 30_000)
+    await new Promise((resolve) => setTimeout(resolve, 6_000))
+    expect(watcher.inbox.messages.filter((m) => m.topic === 'crash-will/v')).toHaveLength(1)
+    await closeClient(watcher.client)
+  }, 240_000)
 })

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Cluster, ClusterInbound, Logger, Message, SessionClaim, Storage, StoredClaim, StoredSession } from '@fluxmq/core'
+import type { Cluster, ClusterInbound, Logger, Message, SessionClaim, Storage, StoredClaim, StoredOwnership, StoredSession } from '@fluxmq/core'
 import type { NodeLease, RouteTable, SavedSessionEntry, SessionOwner, SessionOwnership, SubscriptionStore, WillIndex } from '@fluxmq/cluster-etcd'
 import type { ForwardRouting, InboundBatch, InboundHandlers, Peer, PeerSet, SurrenderedSession } from '@fluxmq/cluster-transport'
 import { ClusterNodeError, ClusterNodeErrorCode } from './errors.js'
@@ -157,12 +157,18 @@ export class EtcdCluster implements Cluster {
     inbound.deliverLocal(message)
   }
 
-  async claimStored(sessions: readonly StoredClaim[]): Promise<ReadonlyMap<string, number>> {
-    const owned = new Map<string, number>()
+  /**
+   * The stored sessions no other node serves are claimed here. A pending will stays this node's
+   * only if the claim's transaction still found it in etcd as this node wrote it: until the claim
+   * the leader may have taken it (this node's old lease expired, nobody owned the session), and
+   * from the claim on the leader leaves it to this node (see LeaderTasks).
+   */
+  async claimStored(sessions: readonly StoredClaim[]): Promise<ReadonlyMap<string, StoredOwnership>> {
+    const owned = new Map<string, StoredOwnership>()
     const others = new Map<string, SessionOwner>()
     for (let i = 0; i < sessions.length; i += CLAIM_CONCURRENCY) {
       await Promise.all(
-        sessions.slice(i, i + CLAIM_CONCURRENCY).map(async ({ clientId }) => {
+        sessions.slice(i, i + CLAIM_CONCURRENCY).map(async ({ clientId, epoch, will }) => {
           const observed = await this.options.ownership.read(clientId)
           // A live key of another node: that node serves the session now (its lease is alive).
           if (observed.owner !== undefined && observed.owner.node !== this.nodeId) {
@@ -171,8 +177,10 @@ export class EtcdCluster implements Cluster {
           }
           const attempt = await this.options.ownership.tryClaim(clientId, observed)
           if (!attempt.won) return
-          owned.set(clientId, attempt.claim.epoch)
-          this.owned.set(clientId, attempt.claim.epoch)
+          const { claim } = attempt
+          const willHandled = will && (claim.will?.node !== this.nodeId || claim.will.epoch !== epoch)
+          owned.set(clientId, { epoch: claim.epoch, willHandled })
+          this.owned.set(clientId, claim.epoch)
         }),
       )
     }
