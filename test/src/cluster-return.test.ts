@@ -117,7 +117,7 @@ describe('a dead node returns with its data (3 nodes, SQLite)', () => {
   // whether the node is back before the leader saw it die (it publishes the will once it joined)
   // or after (the leader published it, and the node's claim finds it gone from etcd).
   it('publishes the will of a client connected at the crash once, when the node restarts at once', async () => {
-    const watcher = await crashWithWill('will-victim-1', 'crash-will/1')
+    const watcher = await crashWithWill('will-victim-1', 'crash-will/1', 'connack')
     const back = await restartNode(scene, nodes[0] as ClusterNodeProcess, SIZE)
     nodes[0] = back
     await eventually('the will at the watcher on n2', () => watcher.inbox.messages.some((m) => m.topic === 'crash-will/1'), 30_000).catch(withWillTrail)
@@ -130,7 +130,7 @@ describe('a dead node returns with its data (3 nodes, SQLite)', () => {
   }, 240_000)
 
   it('publishes the will of a client connected at the crash once, when the node restarts after the leader published it', async () => {
-    const watcher = await crashWithWill('will-victim-2', 'crash-will/2')
+    const watcher = await crashWithWill('will-victim-2', 'crash-will/2', 'will in etcd')
     // n1's lease expires, the leader sees it gone and publishes the will.
     await eventually('the will at the watcher on n2', () => watcher.inbox.messages.some((m) => m.topic === 'crash-will/2'), 30_000).catch(withWillTrail)
     const back = await restartNode(scene, nodes[0] as ClusterNodeProcess, SIZE)
@@ -143,17 +143,28 @@ describe('a dead node returns with its data (3 nodes, SQLite)', () => {
   }, 240_000)
 
   /**
-   * A watcher on n2 subscribed to `topic`'s parent, then a persistent v5 client of n1 with a will
-   * (no delay) to `topic`, connected while n1 is SIGKILLed with its etcd member.
+   * A watcher on n2 subscribed to `crash-will/#`, then a persistent v5 client of n1 with a will
+   * (no delay) to `topic`; n1 is SIGKILLed with its etcd member as soon as the client has its
+   * CONNACK, or once n1 mirrored the will into etcd.
    */
-  async function crashWithWill(clientId: string, topic: string): Promise<OpenedClient> {
+  async function crashWithWill(clientId: string, topic: string, killAt: 'connack' | 'will in etcd'): Promise<OpenedClient> {
     const [n1, n2] = nodes as [ClusterNodeProcess, ClusterNodeProcess]
     const watcher = await scene.client(n2.mqttUrl, { protocolVersion: 5, clientId: `${clientId}-watch` })
     await watcher.client.subscribeAsync('crash-will/#', { qos: 1 })
-    const victim = await connectUntilServed(scene, n1.mqttUrl, { ...persistent(clientId), will: { topic, payload: Buffer.from('gone'), qos: 1, retain: false } }, 30_000)
-    await routeVisible(watcher, victim.client, 'crash-will/probe')
+    const prober = await connectUntilServed(scene, n1.mqttUrl, { protocolVersion: 5, clientId: `${clientId}-probe` }, 30_000)
+    await routeVisible(watcher, prober.client, 'crash-will/probe')
+    await connectUntilServed(scene, n1.mqttUrl, { ...persistent(clientId), will: { topic, payload: Buffer.from('gone'), qos: 1, retain: false } }, 30_000)
+    if (killAt === 'will in etcd') await eventually(`the will of ${clientId} in etcd`, async () => (await willInEtcd(n2, clientId)) !== undefined, 10_000)
     killNode(n1)
     return watcher
+  }
+
+  /** The value of `wills/<clientId>`, read through the gRPC gateway of `node`'s etcd member. */
+  async function willInEtcd(node: ClusterNodeProcess, clientId: string): Promise<string | undefined> {
+    const key = Buffer.from(`/fluxmq/fluxmq/wills/${encodeURIComponent(clientId)}`).toString('base64')
+    const response = await fetch(`http://${node.etcdClientAddr}/v3/kv/range`, { method: 'POST', body: JSON.stringify({ key }), signal: AbortSignal.timeout(2_000) })
+    const { kvs } = (await response.json()) as { kvs?: { value: string }[] }
+    return kvs?.[0]?.value
   }
 
   function leaderPublished(clientId: string): boolean {

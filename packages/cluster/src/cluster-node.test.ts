@@ -209,7 +209,9 @@ describe('ClusterNode (real etcd, real transport)', () => {
   it('claims stored sessions nobody else owns, and leaves those another node owns; a stored will stays only if etcd still holds it as written', async () => {
     await a.cluster.acquireSession('owned-by-a')
     // Before it went down node b wrote the wills of two stored sessions under epoch 1; while it
-    // was down the leader took the one of 'fired' (published it).
+    // was down the leader took the one of 'fired' (published it). 'unmirrored' is still owned by
+    // b's lease (b died within it) and its will never reached etcd: nobody can have taken it.
+    const unmirrored = await b.cluster.acquireSession('unmirrored')
     const etcd = connectEtcd('test', { endpoints: [`127.0.0.1:${etcdClientPort}`] })
     cleanup.defer(() => etcd.close())
     const willsOf = (nodeId: string): WillIndex => new WillIndex(etcd.namespace, { nodeId, logger: silent, thresholdBytes: 1024 })
@@ -221,9 +223,10 @@ describe('ClusterNode (real etcd, real transport)', () => {
       { clientId: 'free', epoch: 1, will: false },
       { clientId: 'kept', epoch: 1, will: true },
       { clientId: 'fired', epoch: 1, will: true },
+      { clientId: 'unmirrored', epoch: unmirrored.epoch, will: true },
     ])
     const handled = Object.fromEntries([...owned].map(([clientId, ownership]) => [clientId, ownership.willHandled]))
-    expect(handled).toEqual({ free: false, kept: false, fired: true })
+    expect(handled).toEqual({ free: false, kept: false, fired: true, unmirrored: false })
   })
 
   it('[MQTT-4.8.2] names exactly one node per message for a shared group with members on both nodes', async () => {

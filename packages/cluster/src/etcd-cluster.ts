@@ -158,10 +158,13 @@ export class EtcdCluster implements Cluster {
   }
 
   /**
-   * The stored sessions no other node serves are claimed here. A pending will stays this node's
-   * only if the claim's transaction still found it in etcd as this node wrote it: until the claim
-   * the leader may have taken it (this node's old lease expired, nobody owned the session), and
-   * from the claim on the leader leaves it to this node (see LeaderTasks).
+   * The stored sessions no other node serves are claimed here. Whether a stored pending will is
+   * still this node's: the leader takes a dead node's will only while no node owns the session
+   * (its key expired with the lease), and from this claim on leaves it to this node (LeaderTasks).
+   * So it is this node's when the session key read before the claim was still this node's (the
+   * old lease alive: nobody can have taken it; etcd may even lack it, when the node died between
+   * storing it and mirroring it), or else when the claim's transaction found it in etcd as this
+   * node wrote it. Absent then, the leader took it, or it never reached etcd: it is dropped.
    */
   async claimStored(sessions: readonly StoredClaim[]): Promise<ReadonlyMap<string, StoredOwnership>> {
     const owned = new Map<string, StoredOwnership>()
@@ -178,7 +181,8 @@ export class EtcdCluster implements Cluster {
           const attempt = await this.options.ownership.tryClaim(clientId, observed)
           if (!attempt.won) return
           const { claim } = attempt
-          const willHandled = will && (claim.will?.node !== this.nodeId || claim.will.epoch !== epoch)
+          const stillOurs = observed.owner?.node === this.nodeId || (claim.will?.node === this.nodeId && claim.will.epoch === epoch)
+          const willHandled = will && !stillOurs
           owned.set(clientId, { epoch: claim.epoch, willHandled })
           this.owned.set(clientId, claim.epoch)
         }),
