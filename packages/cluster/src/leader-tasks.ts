@@ -124,8 +124,8 @@ export class LeaderTasks {
       // Its node restarted and claimed the session again (or its client came back to it): the
       // will is that node's, which kept it only if it was here at its claim (claimStored). Should
       // it die again before it registers, no node would leave again: scan until one or the other
-      // (afresh: the node may have rewritten the will under its new claim).
-      if (!this.options.isMember(will.node)) this.schedule(`will:${clientId}`, RESTARTING_RECHECK_MS, async () => this.scan())
+      // (afresh: the node may have rewritten the will under its new claim; one scan for all its wills).
+      if (!this.options.isMember(will.node)) this.schedule(`rescan:${will.node}`, RESTARTING_RECHECK_MS, async () => this.scan())
       return
     }
     // [MQTT-3.1.3-9] The client connected again (on some node) before the delay elapsed: no will.
