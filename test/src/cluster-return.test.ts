@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { beforeAll, describe, expect, it } from 'vitest'
 import type { IClientOptions } from 'mqtt'
 import { closeClient, setArgs, type OpenedClient } from '@fluxmq/testing'
 import { connectUntilServed, eventually, killNode, restartNode, routeVisible, startCluster, type ClusterNodeProcess } from './support/cluster.js'
@@ -109,4 +110,82 @@ describe('a dead node returns with its data (3 nodes, SQLite)', () => {
     await eventually('every PUBACKed message at the subscriber on n3', () => [...ackedAtCrash].every((p) => payloads(remote, 'crash/m/').has(p)), 30_000)
     for (const c of [resumed, remote]) await closeClient(c.client)
   }, 240_000)
+})
+
+// Issue 10: the will of a client connected at the crash goes out exactly once cluster-wide,
+// whether its node is back before the leader saw it die (the node publishes the will once it
+// joined again) or after (the leader published it, and the node's start-up claim finds it gone
+// from etcd). The lease is 15 s here: a node restarting with its etcd member takes 2 to 6 s on a
+// loaded 2-core box, so "back within its lease" holds, and the leader's case waits for its expiry.
+describe('a node restarted after a crash publishes the wills of its clients once (3 nodes, SQLite)', () => {
+  const scene = sceneForTests()
+  let nodes: ClusterNodeProcess[]
+  beforeAll(async () => {
+    nodes = await startCluster(scene, SIZE, setArgs({ 'storage.type': 'sqlite', 'cluster.etcd.lease_ttl': '15s' }))
+  }, 120_000)
+
+  it('publishes the will of a client connected at the crash once, when the node restarts at once', async () => {
+    // Killed at the CONNACK: n1 stored the will but had not mirrored it into etcd yet.
+    const watcher = await crashWithWill('will-victim-1', 'crash-will/1', 'connack')
+    const killedAt = Date.now()
+    const back = await restartNode(scene, nodes[0] as ClusterNodeProcess, SIZE)
+    nodes[0] = back
+    console.log(`return: n1 was back ${Date.now() - killedAt} ms after it was killed`)
+    await eventually('the will at the watcher on n2', () => watcher.inbox.messages.some((m) => m.topic === 'crash-will/1'), 30_000).catch(withWillTrail)
+    expect(leaderPublished('will-victim-1')).toBe(false)
+    // Nothing else publishes it, past the expiry of n1's old lease too (15 s after the kill).
+    await sleep(Math.max(3_000, killedAt + 17_000 - Date.now()))
+    expect(watcher.inbox.messages.filter((m) => m.topic === 'crash-will/1')).toHaveLength(1)
+    await closeClient(watcher.client)
+  }, 240_000)
+
+  it('publishes the will of a client connected at the crash once, when the node restarts after the leader published it', async () => {
+    const watcher = await crashWithWill('will-victim-2', 'crash-will/2', 'will in etcd')
+    // n1's lease expires, the leader sees it gone and publishes the will.
+    await eventually('the will at the watcher on n2', () => watcher.inbox.messages.some((m) => m.topic === 'crash-will/2'), 45_000).catch(withWillTrail)
+    expect(leaderPublished('will-victim-2')).toBe(true)
+    const back = await restartNode(scene, nodes[0] as ClusterNodeProcess, SIZE)
+    nodes[0] = back
+    // The will is still in n1's storage: its start-up claim found it gone from etcd.
+    expect(logLines(back, 'stored will already handled by the cluster, not published again')).toEqual([expect.objectContaining({ clientId: 'will-victim-2' })])
+    await sleep(3_000)
+    expect(watcher.inbox.messages.filter((m) => m.topic === 'crash-will/2')).toHaveLength(1)
+    await closeClient(watcher.client)
+  }, 240_000)
+
+  /**
+   * A watcher on n2 subscribed to `crash-will/#`, then a persistent v5 client of n1 with a will
+   * (no delay) to `topic`; n1 is SIGKILLed with its etcd member as soon as the client has its
+   * CONNACK, or once n1 mirrored the will into etcd.
+   */
+  async function crashWithWill(clientId: string, topic: string, killAt: 'connack' | 'will in etcd'): Promise<OpenedClient> {
+    const [n1, n2] = nodes as [ClusterNodeProcess, ClusterNodeProcess]
+    const watcher = await scene.client(n2.mqttUrl, { protocolVersion: 5, clientId: `${clientId}-watch` })
+    await watcher.client.subscribeAsync('crash-will/#', { qos: 1 })
+    const prober = await connectUntilServed(scene, n1.mqttUrl, { protocolVersion: 5, clientId: `${clientId}-probe` }, 30_000)
+    await routeVisible(watcher, prober.client, 'crash-will/probe')
+    await connectUntilServed(scene, n1.mqttUrl, { ...persistent(clientId), will: { topic, payload: Buffer.from('gone'), qos: 1, retain: false } }, 30_000)
+    if (killAt === 'will in etcd') await eventually(`the will of ${clientId} in etcd`, async () => (await willInEtcd(n2, clientId)) !== undefined, 10_000)
+    killNode(n1)
+    return watcher
+  }
+
+  /** The value of `wills/<clientId>`, read through the gRPC gateway of `node`'s etcd member. */
+  async function willInEtcd(node: ClusterNodeProcess, clientId: string): Promise<string | undefined> {
+    const key = Buffer.from(`/fluxmq/fluxmq/wills/${encodeURIComponent(clientId)}`).toString('base64')
+    const response = await fetch(`http://${node.etcdClientAddr}/v3/kv/range`, { method: 'POST', body: JSON.stringify({ key }), signal: AbortSignal.timeout(2_000) })
+    const { kvs } = (await response.json()) as { kvs?: { value: string }[] }
+    return kvs?.[0]?.value
+  }
+
+  function leaderPublished(clientId: string): boolean {
+    return nodes.some((node) => logLines(node, 'will of a dead node published').some((line) => line.clientId === clientId))
+  }
+
+  /** Rethrows `error` with every node's log lines about wills, leases and membership. */
+  function withWillTrail(error: unknown): never {
+    const telling = /will|lease|ownership|node gone|stored sessions claimed|cluster joined|elected/
+    const trail = nodes.flatMap((node) => node.process.lines.filter((line) => telling.test(String(line.msg))).map((line) => `${node.nodeId} ${JSON.stringify(line)}`))
+    throw new Error(`${String(error)}\n${trail.join('\n')}`)
+  }
 })

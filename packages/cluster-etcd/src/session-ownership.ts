@@ -1,9 +1,10 @@
 import { type Logger, Refusal } from '@fluxmq/core'
 import type { ComparatorBuilder, IKeyValue, Namespace } from 'etcd3'
 import { ClusterError, ClusterErrorCode, describeCause } from './errors.js'
-import { sessionKey, subsKey } from './keyspace.js'
+import { sessionKey, subsKey, willKey } from './keyspace.js'
 import type { NodeLease } from './node-lease.js'
 import { parseSavedSession, type SavedSessionEntry } from './saved-session.js'
+import { parseWill } from './will-index.js'
 
 /** The value of `sessions/<client>`. */
 export interface SessionOwner {
@@ -30,6 +31,13 @@ export interface SessionClaimResult {
    * not write counts as none, as the leader's sweep skips it.
    */
   readonly saved: SavedSessionEntry | undefined
+  /**
+   * Who wrote the pending will `wills/<client>` holds when the claim committed (read in its
+   * transaction, like `saved`), undefined when none. A restarting node keeps the will it stored
+   * only if it is still there as it wrote it: the leader takes a dead node's will only while no
+   * node owns the session, so what the claim saw stays so.
+   */
+  readonly will: SessionOwner | undefined
 }
 
 export type ClaimAttempt =
@@ -80,7 +88,7 @@ export class SessionOwnership {
     const txn =
       observed.owner === undefined ? this.etcd.if(key, 'Create', '==', 0) : this.etcd.if(key, 'Mod', '==', observed.owner.modRevision)
     const res = await this.call(clientId, 'claim', () =>
-      txn.then(this.etcd.put(key).value(value).lease(leaseId), this.etcd.get(subsKey(clientId))).else(this.etcd.get(key)).commit(),
+      txn.then(this.etcd.put(key).value(value).lease(leaseId), this.etcd.get(subsKey(clientId)), this.etcd.get(willKey(clientId))).else(this.etcd.get(key)).commit(),
     )
     if (!res.succeeded) {
       const current = res.responses[0]?.response_range?.kvs[0]
@@ -88,7 +96,8 @@ export class SessionOwnership {
     }
     const previousNode = observed.owner?.node
     this.log.info({ clientId, epoch, previousNode }, 'session claimed')
-    return { won: true, claim: { epoch, previousNode, saved: this.savedAlong(clientId, res.responses[1]?.response_range?.kvs[0]) } }
+    const saved = this.savedAlong(clientId, res.responses[1]?.response_range?.kvs[0])
+    return { won: true, claim: { epoch, previousNode, saved, will: this.willAlong(clientId, res.responses[2]?.response_range?.kvs[0]) } }
   }
 
   /** Reads and claims until this node wins; rejects with ClaimConflict after `maxAttempts` lost races. */
@@ -143,6 +152,17 @@ export class SessionOwnership {
       return parseSavedSession(clientId, kv.value, kv.mod_revision)
     } catch (error) {
       this.log.warn({ clientId, err: describeCause(error) }, 'saved session of an unknown shape ignored')
+      return undefined
+    }
+  }
+
+  private willAlong(clientId: string, kv: IKeyValue | undefined): SessionOwner | undefined {
+    if (kv === undefined) return undefined
+    try {
+      const { node, epoch } = parseWill(kv.value, willKey(clientId))
+      return { node, epoch }
+    } catch (error) {
+      this.log.warn({ clientId, err: describeCause(error) }, 'pending will of an unknown shape ignored')
       return undefined
     }
   }

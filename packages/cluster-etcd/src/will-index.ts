@@ -161,7 +161,8 @@ export class WillIndex {
   }
 }
 
-function parseWill(value: Buffer, key: string): StoredWill {
+/** A `wills/<client>` value as stored (BadRecord when it is not one). */
+export function parseWill(value: Buffer, key: string): StoredWill {
   const { stored, extra } = decodeMessageRecord(value, key)
   const { delayInterval, node, epoch, disconnectedAt } = extra
   if (typeof delayInterval !== 'number' || typeof node !== 'string' || typeof epoch !== 'number') {

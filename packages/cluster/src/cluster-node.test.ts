@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { MemoryStorage, type ClusterInbound, type Message, type StoredSession, type TransferredSession } from '@fluxmq/core'
 import { Cleanup, freePorts, until } from '@fluxmq/testing'
-import { connectEtcd, keyspace } from '@fluxmq/cluster-etcd'
+import { WillIndex, connectEtcd, keyspace } from '@fluxmq/cluster-etcd'
 import { ClusterNode, type ClusterNodeOptions } from './cluster-node.js'
 import { sharedMemberEtcd } from './test-support/etcd.js'
 import { silent } from './test-support/silent.js'
@@ -206,13 +206,27 @@ describe('ClusterNode (real etcd, real transport)', () => {
     expect(second.held?.().map((m) => m.topic)).toEqual(['c3/during'])
   })
 
-  it('claims stored sessions nobody else owns, and leaves those another node owns', async () => {
+  it('claims stored sessions nobody else owns, and leaves those another node owns; a stored will stays only if etcd still holds it as written', async () => {
     await a.cluster.acquireSession('owned-by-a')
+    // Before it went down node b wrote the wills of two stored sessions under epoch 1; while it
+    // was down the leader took the one of 'fired' (published it). 'unmirrored' is still owned by
+    // b's lease (b died within it) and its will never reached etcd: nobody can have taken it.
+    const unmirrored = await b.cluster.acquireSession('unmirrored')
+    const etcd = connectEtcd('test', { endpoints: [`127.0.0.1:${etcdClientPort}`] })
+    cleanup.defer(() => etcd.close())
+    const willsOf = (nodeId: string): WillIndex => new WillIndex(etcd.namespace, { nodeId, logger: silent, thresholdBytes: 1024 })
+    const will = { message: message('will/stored'), delayInterval: 0 }
+    for (const clientId of ['kept', 'fired']) await willsOf('b').put(clientId, will, 1)
+    expect(await willsOf('b').delete('fired', 1)).toBe(true)
     const owned = await b.cluster.claimStored([
-      { clientId: 'owned-by-a', epoch: 1 },
-      { clientId: 'free', epoch: 1 },
+      { clientId: 'owned-by-a', epoch: 1, will: false },
+      { clientId: 'free', epoch: 1, will: false },
+      { clientId: 'kept', epoch: 1, will: true },
+      { clientId: 'fired', epoch: 1, will: true },
+      { clientId: 'unmirrored', epoch: unmirrored.epoch, will: true },
     ])
-    expect([...owned.keys()]).toEqual(['free'])
+    const handled = Object.fromEntries([...owned].map(([clientId, ownership]) => [clientId, ownership.willHandled]))
+    expect(handled).toEqual({ free: false, kept: false, fired: true, unmirrored: false })
   })
 
   it('[MQTT-4.8.2] names exactly one node per message for a shared group with members on both nodes', async () => {

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Cluster, ClusterInbound, Logger, Message, SessionClaim, Storage, StoredClaim, StoredSession } from '@fluxmq/core'
+import type { Cluster, ClusterInbound, Logger, Message, SessionClaim, Storage, StoredClaim, StoredOwnership, StoredSession } from '@fluxmq/core'
 import type { NodeLease, RouteTable, SavedSessionEntry, SessionOwner, SessionOwnership, SubscriptionStore, WillIndex } from '@fluxmq/cluster-etcd'
 import type { ForwardRouting, InboundBatch, InboundHandlers, Peer, PeerSet, SurrenderedSession } from '@fluxmq/cluster-transport'
 import { ClusterNodeError, ClusterNodeErrorCode } from './errors.js'
@@ -157,12 +157,21 @@ export class EtcdCluster implements Cluster {
     inbound.deliverLocal(message)
   }
 
-  async claimStored(sessions: readonly StoredClaim[]): Promise<ReadonlyMap<string, number>> {
-    const owned = new Map<string, number>()
+  /**
+   * The stored sessions no other node serves are claimed here. Whether a stored pending will is
+   * still this node's: the leader takes a dead node's will only while no node owns the session
+   * (its key expired with the lease), and from this claim on leaves it to this node (LeaderTasks).
+   * So it is this node's when the session key read before the claim was still this node's (the
+   * old lease alive: nobody can have taken it; etcd may even lack it, when the node died between
+   * storing it and mirroring it), or else when the claim's transaction found it in etcd as this
+   * node wrote it. Absent then, the leader took it, or it never reached etcd: it is dropped.
+   */
+  async claimStored(sessions: readonly StoredClaim[]): Promise<ReadonlyMap<string, StoredOwnership>> {
+    const owned = new Map<string, StoredOwnership>()
     const others = new Map<string, SessionOwner>()
     for (let i = 0; i < sessions.length; i += CLAIM_CONCURRENCY) {
       await Promise.all(
-        sessions.slice(i, i + CLAIM_CONCURRENCY).map(async ({ clientId }) => {
+        sessions.slice(i, i + CLAIM_CONCURRENCY).map(async ({ clientId, epoch, will }) => {
           const observed = await this.options.ownership.read(clientId)
           // A live key of another node: that node serves the session now (its lease is alive).
           if (observed.owner !== undefined && observed.owner.node !== this.nodeId) {
@@ -171,8 +180,11 @@ export class EtcdCluster implements Cluster {
           }
           const attempt = await this.options.ownership.tryClaim(clientId, observed)
           if (!attempt.won) return
-          owned.set(clientId, attempt.claim.epoch)
-          this.owned.set(clientId, attempt.claim.epoch)
+          const { claim } = attempt
+          const stillOurs = observed.owner?.node === this.nodeId || (claim.will?.node === this.nodeId && claim.will.epoch === epoch)
+          const willHandled = will && !stillOurs
+          owned.set(clientId, { epoch: claim.epoch, willHandled })
+          this.owned.set(clientId, claim.epoch)
         }),
       )
     }

@@ -10,12 +10,17 @@ import { silent } from './test-support/silent.js'
 const cleanup = new Cleanup()
 const etcd = etcdForFile(cleanup)
 
-const node = (nodeId: string): Promise<TestNode> => etcd.node('leader-tasks', nodeId)
+const node = (nodeId: string, clusterName = 'leader-tasks'): Promise<TestNode> => etcd.node(clusterName, nodeId)
 
 /** A candidate running the leader tasks, recording what it publishes. */
-async function candidate(nodeId: string, members: Set<string>, published: { node: string; message: Message }[]): Promise<{ election: LeaderElection; tasks: LeaderTasks }> {
-  const n = await node(nodeId)
-  const election = new LeaderElection(etcd.connect('leader-tasks').namespace, n.lease, { nodeId, logger: silent })
+async function candidate(
+  nodeId: string,
+  members: Set<string>,
+  published: { node: string; message: Message }[],
+  clusterName = 'leader-tasks',
+): Promise<{ election: LeaderElection; tasks: LeaderTasks }> {
+  const n = await node(nodeId, clusterName)
+  const election = new LeaderElection(etcd.connect(clusterName).namespace, n.lease, { nodeId, logger: silent })
   const tasks = new LeaderTasks({
     nodeId,
     election,
@@ -79,5 +84,37 @@ describe('LeaderTasks (real etcd)', () => {
     expect(now).toMatchObject({ publisherId: 'now', payload: Buffer.from('will/now') })
     expect((now?.expiresAt ?? 0) - (now?.publishedAt ?? 0)).toBe(10_000)
     expect(await l2.wills.get('back')).toBeUndefined()
+  })
+
+  it('leaves the will of a node that restarted and claimed its session again to that node, and publishes it once that node dies before it registers', async () => {
+    const cluster = 'leader-tasks-restart'
+    const members = new Set(['l1'])
+    const published: { node: string; message: Message }[] = []
+    // Two nodes die with a client each connected (a will due at once), and start again: each
+    // claims its stored session under a new lease before it registers (claimStored, then join).
+    const claimedAgain: TestNode[] = []
+    for (const nodeId of ['r', 'j']) {
+      const before = await node(nodeId, cluster)
+      const { epoch } = await before.ownership.claim(`${nodeId}-client`)
+      await before.wills.put(`${nodeId}-client`, { message: will(`will/${nodeId}`), delayInterval: 0 }, epoch, { fence: before.ownership.fenced(`${nodeId}-client`, epoch) })
+      await before.lease.stop()
+      const after = await node(nodeId, cluster)
+      const claim = await after.ownership.claim(`${nodeId}-client`)
+      // What claimStored decides by: the will is still there as the node wrote it.
+      expect(claim.will).toEqual({ node: nodeId, epoch })
+      claimedAgain.push(after)
+    }
+    await candidate('l1', members, published, cluster)
+    // Neither node is a member yet, but each owns its session: the leader leaves both wills alone.
+    await sleep(1_500)
+    expect(published).toEqual([])
+    // j registers (its wills are its own); r dies again before it does: its lease expires, nobody owns
+    // its session, and no membership change tells the leader: its rescan finds it.
+    members.add('j')
+    await claimedAgain[0]?.lease.stop()
+    await until(() => published.length > 0, 'the will of the node that died again', 5_000)
+    await sleep(1_500)
+    expect(published.map((p) => p.message.topic)).toEqual(['will/r'])
+    expect(await claimedAgain[1]?.wills.get('j-client')).toMatchObject({ node: 'j' })
   })
 })

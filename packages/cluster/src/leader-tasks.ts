@@ -16,6 +16,8 @@ export interface LeaderTasksOptions {
 
 /** setTimeout's limit; a longer expiry is left for a later leader's scan. */
 const MAX_TIMER_MS = 2 ** 31 - 1
+/** How often a due will is looked at again while its node, restarted, owns its session but has not registered yet. */
+const RESTARTING_RECHECK_MS = 1_000
 
 /**
  * The leader-only tasks of SPEC §6, for sessions whose node is gone (its lease expired):
@@ -118,6 +120,14 @@ export class LeaderTasks {
     if (term === undefined) return
     const { owner } = await this.options.ownership.read(clientId)
     const sessionModRevision = owner?.modRevision ?? '0'
+    if (owner?.node === will.node) {
+      // Its node restarted and claimed the session again (or its client came back to it): the
+      // will is that node's, which kept it only if it was here at its claim (claimStored). Should
+      // it die again before it registers, no node would leave again: scan until one or the other
+      // (afresh: the node may have rewritten the will under its new claim; one scan for all its wills).
+      if (!this.options.isMember(will.node)) this.schedule(`rescan:${will.node}`, RESTARTING_RECHECK_MS, async () => this.scan())
+      return
+    }
     // [MQTT-3.1.3-9] The client connected again (on some node) before the delay elapsed: no will.
     const cameBack = owner !== undefined && owner.epoch > will.epoch
     if (owner !== undefined && !cameBack) return

@@ -86,21 +86,4 @@ describe('SessionMirror (real etcd)', () => {
     await until(async () => (await n4.store.load('c5')) === undefined, 'the saved session gone')
     await mirror.close()
   })
-
-  it('does not load a stored will again that the cluster handled while this node was down', async () => {
-    const n3 = await startNode('n3')
-    const inner = new MemoryStorage()
-    await inner.open()
-    const kept = await n3.ownership.claim('kept')
-    const fired = await n3.ownership.claim('fired')
-    for (const [clientId, epoch] of [['kept', kept.epoch], ['fired', fired.epoch]] as const) {
-      inner.putSession({ clientId, protocol: 'mqtt5', expiryInterval: 60, will, epoch })
-      await n3.wills.put(clientId, will, epoch)
-    }
-    // The leader published the will of 'fired' (taking it out of etcd) while n3 was down.
-    expect(await n3.wills.delete('fired', fired.epoch)).toBe(true)
-    const { sessions } = await mirrorOf(inner, n3).open()
-    const wills = Object.fromEntries(sessions.map((s) => [s.session.clientId, s.session.will !== undefined]))
-    expect(wills).toEqual({ kept: true, fired: false })
-  })
 })

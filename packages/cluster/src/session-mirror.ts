@@ -117,26 +117,13 @@ export class SessionMirror implements Storage {
   }
 
   /**
-   * Opens the local store. A pending will it kept that is no longer in etcd as this node wrote it
-   * was published by the leader (or dropped when its client came back elsewhere) while this node
-   * was down: it is removed from what the core loads, so no will goes out twice cluster-wide.
+   * Opens the local store. Whether a pending will it kept is still this node's to publish is
+   * decided later, by the start-up claim (`EtcdCluster.claimStored`): before it the leader may
+   * still take the will, so a check here left a window for a second publication.
    */
   async open(): Promise<StoredState> {
-    const opened = await this.inner.open()
-    const sessions = await Promise.all(
-      opened.sessions.map(async (stored) => {
-        const { will, epoch, clientId } = stored.session
-        if (will === undefined) return stored
-        const inEtcd = await this.wills.get(clientId)
-        if (inEtcd !== undefined && inEtcd.node === this.nodeId && inEtcd.epoch === (epoch ?? 0)) return stored
-        const record: SessionRecord = { ...stored.session, will: undefined }
-        this.inner.putSession(record)
-        this.logger.info({ clientId, epoch }, 'stored will already handled by the cluster, not published again')
-        return { ...stored, session: record }
-      }),
-    )
-    const state = { ...opened, sessions }
-    for (const stored of sessions) this.loaded.set(stored.session.clientId, stored)
+    const state = await this.inner.open()
+    for (const stored of state.sessions) this.loaded.set(stored.session.clientId, stored)
     // What was stored was mirrored before the restart; the core rewrites a session under its new epoch.
     for (const stored of state.sessions) {
       const mirrored = fromRecord(stored.session, new Map(stored.subscriptions.map((s) => [s.filter, s])))

@@ -212,12 +212,13 @@ describe('forward answers with the remote acceptance', () => {
 })
 
 describe('start-up claims stored sessions through the seam', () => {
-  async function storedSession(): Promise<MemoryStorage> {
+  async function storedSession(disconnectedAt?: number): Promise<MemoryStorage> {
     const storage = new MemoryStorage()
     await storage.open()
     const clock = { now: () => 1_700_000_000_000 }
     // No disconnectedAt: the broker died while the client was connected, so its will is due at start.
-    storage.putSession({ clientId: 'c', protocol: 'mqtt5', expiryInterval: 600, epoch: 4, will: { message: message(clock, 'will/c', 'gone', 1), delayInterval: 0 } })
+    const will = { message: message(clock, 'will/c', 'gone', 1), delayInterval: disconnectedAt === undefined ? 0 : 60 }
+    storage.putSession({ clientId: 'c', protocol: 'mqtt5', expiryInterval: 600, epoch: 4, will, ...(disconnectedAt === undefined ? {} : { disconnectedAt }) })
     storage.putSubscription('c', { filter: 'x/#', qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 })
     await storage.close()
     return storage
@@ -227,10 +228,30 @@ describe('start-up claims stored sessions through the seam', () => {
     const cluster = new RecordingCluster()
     const storage = await storedSession()
     const w = await createWorld({}, { cluster, storage })
-    expect(cluster.calls).toEqual(['claim stored c@4', 'add x/#', 'forward will/c'])
+    expect(cluster.calls).toEqual(['claim stored c@4+will', 'add x/#'])
+    // The will the crash left due goes out at the first tick, once the node could have joined.
+    w.broker.tick(w.clock.t)
+    expect(cluster.calls).toEqual(['claim stored c@4+will', 'add x/#', 'forward will/c'])
     expect(w.broker.session('c')).toBeDefined()
     await w.broker.stop()
     expect((await storage.open()).sessions[0]?.session.epoch).toBe(5)
+  })
+
+  it('a stored will the cluster handled while this node was down is not published, and leaves the stored record', async () => {
+    // Due at start (the crash closed the connection), and due in a minute (closed before the crash).
+    for (const disconnectedAt of [undefined, 1_700_000_000_000]) {
+      const cluster = new RecordingCluster()
+      cluster.willsHandled.add('c')
+      const storage = await storedSession(disconnectedAt)
+      const w = await createWorld({}, { cluster, storage })
+      w.clock.t += 120_000
+      w.broker.tick(w.clock.t)
+      expect(cluster.calls).toEqual(['claim stored c@4+will', 'add x/#'])
+      expect(w.broker.stats.messagesReceived).toBe(0)
+      expect(w.broker.session('c')).toBeDefined()
+      await w.broker.stop()
+      expect((await storage.open()).sessions[0]?.session.will).toBeUndefined()
+    }
   })
 
   it('a stored session another node owns is not loaded: no route, no will, its stored state kept', async () => {
@@ -238,7 +259,7 @@ describe('start-up claims stored sessions through the seam', () => {
     cluster.foreign.add('c')
     const storage = await storedSession()
     const w = await createWorld({}, { cluster, storage })
-    expect(cluster.calls).toEqual(['claim stored c@4'])
+    expect(cluster.calls).toEqual(['claim stored c@4+will'])
     expect(w.broker.session('c')).toBeUndefined()
     expect(w.broker.stats.sessionsCurrent).toBe(0)
     await w.broker.stop()

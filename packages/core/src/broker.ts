@@ -145,13 +145,13 @@ export class Broker implements BrokerCore, ClusterInbound {
     // Claimed before anything of theirs exists here: no route is announced and no will fires for a
     // session that another node owns now. Those stay in Storage, not loaded (SPEC §6: handing
     // their queued messages to the owner is the cluster plane's).
-    const offered = loaded.sessions.map((s) => ({ clientId: s.session.clientId, epoch: s.session.epoch ?? 0 }))
+    const offered = loaded.sessions.map((s) => ({ clientId: s.session.clientId, epoch: s.session.epoch ?? 0, will: s.session.will !== undefined }))
     const owned = await this.cluster.claimStored(offered)
     const now = this.clock.now()
     for (const message of loaded.retained) this.retained.load(message, now)
     for (const stored of loaded.sessions) {
-      const epoch = owned.get(stored.session.clientId)
-      if (epoch !== undefined) this.registry.load(stored, epoch, now)
+      const ownership = owned.get(stored.session.clientId)
+      if (ownership !== undefined) this.registry.load(stored, ownership, now)
       else this.logger.info({ clientId: stored.session.clientId }, 'stored session owned by another node, not loaded')
     }
     this.cluster.attach(this)

@@ -39,6 +39,18 @@ export interface SessionClaim {
 export interface StoredClaim {
   readonly clientId: string
   readonly epoch: number
+  /** Whether its record holds a pending will (written under `epoch`). */
+  readonly will: boolean
+}
+
+/** A stored session this node owns after the start-up claim. */
+export interface StoredOwnership {
+  readonly epoch: number
+  /**
+   * Its pending will is no longer this node's: the cluster published it (or dropped it, its
+   * client having come back elsewhere) while this node was down. The session is loaded without it.
+   */
+  readonly willHandled: boolean
 }
 
 /** What the cluster plane calls back into the local broker. */
@@ -75,11 +87,14 @@ export interface Cluster {
   attach(inbound: ClusterInbound): void
   /**
    * At start-up, before any stored session gets routes or fires a will: which of them this node
-   * owns, with the epoch of that ownership. Sessions absent from the answer belong to another node
-   * and are not loaded here; the cluster may hand what they had queued to their owner and then
-   * delete them from the storage.
+   * owns, with the epoch of that ownership and whether their pending will is still theirs to
+   * publish. Sessions absent from the answer belong to another node and are not loaded here; the
+   * cluster may hand what they had queued to their owner and then delete them from the storage.
+   * A will the answer leaves to this node is published here, at the first `tick` after `start()`
+   * when the crash made it due (once the node has joined the cluster), so the claim must keep
+   * every other node from publishing it too.
    */
-  claimStored(sessions: readonly StoredClaim[]): Promise<ReadonlyMap<string, number>>
+  claimStored(sessions: readonly StoredClaim[]): Promise<ReadonlyMap<string, StoredOwnership>>
   /** Claims ownership of a session before it is attached here; may take a network round trip. */
   acquireSession(clientId: string): Promise<SessionClaim>
   /** The session ended here (expired or clean): ownership is dropped. */

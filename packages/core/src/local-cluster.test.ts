@@ -16,15 +16,17 @@ describe('LocalCluster', () => {
 })
 
 describe('LocalCluster at start-up', () => {
-  it('owns every stored session, with epochs above every stored one, and keeps counting from there', async () => {
+  it('owns every stored session and its will, with epochs above every stored one, and keeps counting from there', async () => {
     const cluster = new LocalCluster('n1')
     const owned = await cluster.claimStored([
-      { clientId: 'a', epoch: 40 },
-      { clientId: 'b', epoch: 7 },
+      { clientId: 'a', epoch: 40, will: true },
+      { clientId: 'b', epoch: 7, will: false },
     ])
     expect([...owned.keys()]).toEqual(['a', 'b'])
-    expect(Math.min(...owned.values())).toBeGreaterThan(40)
-    expect((await cluster.acquireSession('c')).epoch).toBeGreaterThan(Math.max(...owned.values()))
+    const epochs = [...owned.values()].map((o) => o.epoch)
+    expect(Math.min(...epochs)).toBeGreaterThan(40)
+    expect([...owned.values()].some((o) => o.willHandled)).toBe(false)
+    expect((await cluster.acquireSession('c')).epoch).toBeGreaterThan(Math.max(...epochs))
   })
 
   it('forwards nothing, so nothing is awaited', () => {

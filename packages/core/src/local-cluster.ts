@@ -1,4 +1,4 @@
-import type { Cluster, ClusterInbound, SessionClaim, StoredClaim } from './cluster.js'
+import type { Cluster, ClusterInbound, SessionClaim, StoredClaim, StoredOwnership } from './cluster.js'
 import type { Message } from './message.js'
 
 /**
@@ -15,10 +15,10 @@ export class LocalCluster implements Cluster {
 
   attach(_inbound: ClusterInbound): void {}
 
-  async claimStored(sessions: readonly StoredClaim[]): Promise<ReadonlyMap<string, number>> {
+  async claimStored(sessions: readonly StoredClaim[]): Promise<ReadonlyMap<string, StoredOwnership>> {
     for (const s of sessions) if (s.epoch > this.epoch) this.epoch = s.epoch
-    const owned = new Map<string, number>()
-    for (const s of sessions) owned.set(s.clientId, ++this.epoch)
+    const owned = new Map<string, StoredOwnership>()
+    for (const s of sessions) owned.set(s.clientId, { epoch: ++this.epoch, willHandled: false })
     return owned
   }
 

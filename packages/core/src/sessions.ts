@@ -1,6 +1,6 @@
 import type { BrokerOptions, ClientLink, ConnectRequest, SessionHandle } from './api.js'
 import type { ClientIdentity } from './auth.js'
-import type { Cluster, SessionClaim, TransferredSession } from './cluster.js'
+import type { Cluster, SessionClaim, StoredOwnership, TransferredSession } from './cluster.js'
 import { BrokerError, BrokerErrorCode } from './errors.js'
 import { capExpiry, effectiveExpiry, NEVER_EXPIRES } from './options.js'
 import type { Clock, Logger } from './ports.js'
@@ -57,17 +57,26 @@ export class SessionRegistry {
     return s !== undefined && s.handle === handle ? s : undefined
   }
 
-  /** A session found in Storage at start, claimed under `epoch`: rescheduled as disconnected. */
-  load(stored: StoredSession, epoch: number, now: number): void {
+  /** A session found in Storage at start, claimed as `ownership` says: rescheduled as disconnected. */
+  load(stored: StoredSession, ownership: StoredOwnership, now: number): void {
     const s = this.restore(stored.session, stored.subscriptions, stored.inflight, stored.incomingQos2, stored.releasedQos2)
-    s.epoch = epoch
+    s.epoch = ownership.epoch
     s.stored = true
     s.restoreStoredQueue(stored.offlineCount)
     this.d.stats.offlineQueuedCurrent += stored.offlineCount
+    const handled = ownership.willHandled && s.will !== undefined
+    if (handled) {
+      s.will = undefined
+      this.d.logger.info({ clientId: s.clientId, epoch: stored.session.epoch }, 'stored will already handled by the cluster, not published again')
+    }
     // No disconnectedAt: the broker went down while the client was connected; it is gone now.
-    // Sessions that were already disconnected are rescheduled without rewriting their record.
+    // Sessions that were already disconnected are rescheduled without rewriting their record,
+    // unless their will went.
     const crashed = stored.session.disconnectedAt === undefined
-    this.connectionGone(s, s.disconnectedAt ?? now, crashed)
+    // Wills this makes due go out at the first tick, not inside start(): in a cluster the node
+    // routes to other nodes only once it has joined, after start(), and a will published before
+    // reached no subscriber there (a node restarted within its lease owed it; nobody else did).
+    this.connectionGone(s, s.disconnectedAt ?? now, crashed || handled, true)
   }
 
   /** Attaches a connection once the cluster granted ownership (`claim`). */
@@ -195,8 +204,11 @@ export class SessionRegistry {
     this.d.stats.connectionsCurrent--
   }
 
-  /** The connection of `s` closed at `at`: schedules its will and its expiry, or ends it. */
-  private connectionGone(s: Session, at: number, write = true): void {
+  /**
+   * The connection of `s` closed at `at`: schedules its will and its expiry, or ends it. A will
+   * due now goes out at once, or at the next tick when `willAtTick`.
+   */
+  private connectionGone(s: Session, at: number, write = true, willAtTick = false): void {
     const now = this.d.clock.now()
     if (s.expiryInterval === 0) {
       // [MQTT-3.1.2-8] … or when the session ends, whichever is first.
@@ -206,7 +218,7 @@ export class SessionRegistry {
     const will = s.will
     if (will !== undefined) {
       const delay = willDelay(will, s.expiryInterval)
-      if (delay === 0) {
+      if (delay === 0 && !willAtTick) {
         s.will = undefined
         this.d.publishWill(s.clientId, will, now)
       } else {

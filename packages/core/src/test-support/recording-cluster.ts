@@ -1,4 +1,4 @@
-import type { Cluster, ClusterInbound, SessionClaim, StoredClaim, TransferredSession } from '../cluster.js'
+import type { Cluster, ClusterInbound, SessionClaim, StoredClaim, StoredOwnership, TransferredSession } from '../cluster.js'
 import type { Message } from '../message.js'
 
 /** A Cluster that records every call and lets a test script ownership claims. */
@@ -16,6 +16,8 @@ export class RecordingCluster implements Cluster {
   epoch = 1
   /** Stored sessions that another node owns: claimStored leaves them out. */
   readonly foreign = new Set<string>()
+  /** Stored sessions whose will the cluster handled while this node was down (claimStored says so). */
+  readonly willsHandled = new Set<string>()
   /** What forward answers: undefined (sent nowhere) or the remote nodes' acceptance. */
   acceptance: (() => Promise<void>) | undefined
 
@@ -23,9 +25,10 @@ export class RecordingCluster implements Cluster {
     this.inbound = inbound
   }
 
-  async claimStored(sessions: readonly StoredClaim[]): Promise<ReadonlyMap<string, number>> {
-    this.calls.push(`claim stored ${sessions.map((s) => `${s.clientId}@${s.epoch}`).join(' ')}`)
-    return new Map(sessions.filter((s) => !this.foreign.has(s.clientId)).map((s) => [s.clientId, s.epoch + 1]))
+  async claimStored(sessions: readonly StoredClaim[]): Promise<ReadonlyMap<string, StoredOwnership>> {
+    this.calls.push(`claim stored ${sessions.map((s) => `${s.clientId}@${s.epoch}${s.will ? '+will' : ''}`).join(' ')}`)
+    const owned = sessions.filter((s) => !this.foreign.has(s.clientId))
+    return new Map(owned.map((s) => [s.clientId, { epoch: s.epoch + 1, willHandled: this.willsHandled.has(s.clientId) }]))
   }
 
   async acquireSession(clientId: string): Promise<SessionClaim> {

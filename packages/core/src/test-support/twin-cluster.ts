@@ -1,5 +1,5 @@
 import { topicMatches, unshared } from '@fluxmq/topic'
-import type { Cluster, ClusterInbound, SessionClaim, StoredClaim } from '../cluster.js'
+import type { Cluster, ClusterInbound, SessionClaim, StoredClaim, StoredOwnership } from '../cluster.js'
 import type { Message } from '../message.js'
 
 /**
@@ -39,14 +39,14 @@ export class TwinCluster implements Cluster {
     this.inbound = inbound
   }
 
-  async claimStored(sessions: readonly StoredClaim[]): Promise<ReadonlyMap<string, number>> {
-    const owned = new Map<string, number>()
+  async claimStored(sessions: readonly StoredClaim[]): Promise<ReadonlyMap<string, StoredOwnership>> {
+    const owned = new Map<string, StoredOwnership>()
     for (const s of sessions) {
       const owner = this.shared.owners.get(s.clientId)
       if (owner !== undefined && owner.node !== this) continue
       const epoch = this.shared.nextEpoch(s.epoch)
       this.shared.owners.set(s.clientId, { node: this, epoch })
-      owned.set(s.clientId, epoch)
+      owned.set(s.clientId, { epoch, willHandled: false })
     }
     return owned
   }
