@@ -59,18 +59,19 @@ export interface DeliveryPosition {
 /**
  * The message as one delivery carries it; the source topic is the topic it was published to.
  * `messageId` is `formatMessageId(queue, offset)`, which the caller has made already. Every
- * delivery makes one of these, so it is built as one literal of a single shape, `wire` included:
- * an object rest (`{ wire, ...rest }`) or a property added later gives each delivery's message
- * a slower shape, and the MQTT adapter adds `wire` to every one it encodes.
+ * delivery makes one of these, so its arguments are spelled out (no position object) and it is
+ * built as one literal of a single shape, `wire` included: an object rest (`{ wire, ...rest }`)
+ * or a property added later gives each delivery's message a slower shape, and the MQTT adapter
+ * adds `wire` to every one it encodes.
  */
-export function deliveredMessage(stored: Message, at: DeliveryPosition, messageId: string): Message {
+export function deliveredMessage(stored: Message, queue: string, group: string, offset: number, deliveryCount: number, messageId: string): Message {
   const own = stored.properties.userProperties
   const added: UserProperty[] = [
     [DeliveryProperty.MessageId, messageId],
-    [DeliveryProperty.GroupId, at.group],
-    [DeliveryProperty.Queue, at.queue],
-    [DeliveryProperty.Offset, String(at.offset)],
-    [DeliveryProperty.DeliveryCount, String(at.deliveryCount)],
+    [DeliveryProperty.GroupId, group],
+    [DeliveryProperty.Queue, queue],
+    [DeliveryProperty.Offset, String(offset)],
+    [DeliveryProperty.DeliveryCount, String(deliveryCount)],
     [DeliveryProperty.SourceTopic, stored.topic],
   ]
   return {

@@ -419,7 +419,19 @@ export class QueueEngine {
     }
     for (const queue of appended.keys()) {
       for (const group of queue.groups.values()) this.pump(queue, group)
+      this.forgetDelivered(queue)
     }
+  }
+
+  /**
+   * Drops from memory the recent messages every group has been handed once: a redelivery reads
+   * the log. Kept until truncation instead, a busy queue's messages outlived the young
+   * generation and the garbage collector copied and promoted each of them.
+   */
+  private forgetDelivered(queue: QueueState): void {
+    let lowest = queue.visibleNext
+    for (const group of queue.groups.values()) lowest = Math.min(lowest, group.nextOffset)
+    if (queue.groups.size > 0) queue.recent.dropBelow(lowest)
   }
 
   private cursorOffset(queue: QueueState, cursor: Cursor): number {
@@ -459,23 +471,26 @@ export class QueueEngine {
     for (;;) {
       const credit = group.credit
       if (credit === 0) break
-      const due = group.takeDue(now)
+      const due = group.waiting.length === 0 ? undefined : group.takeDue(now)
       if (due !== undefined) {
         const entry = this.readAt(queue, due.offset)
-        if (entry !== undefined) this.offer(queue, group, entry, due.deliveryCount + 1, now)
+        if (entry !== undefined) this.offer(queue, group, entry.offset, entry.message, due.deliveryCount + 1, now)
         continue
       }
       group.advanceTo(queue.firstOffset)
-      if (group.nextOffset >= queue.visibleNext) break
+      const offset = group.nextOffset
+      if (offset >= queue.visibleNext) break
+      // A consumer that keeps up is fed from memory, one message at a time: no entry objects.
+      const recent = queue.recent.get(offset)
+      if (recent !== undefined) {
+        this.consider(queue, group, offset, recent, now)
+        continue
+      }
       // A filtering group may skip most of what it reads: it reads whole batches.
-      const entries = this.readLog(queue, group.nextOffset, group.filter === undefined ? Math.min(credit, READ_BATCH) : READ_BATCH)
+      const entries = this.store.readFrom(queue.id, offset, queue.visibleNext, group.filter === undefined ? Math.min(credit, READ_BATCH) : READ_BATCH)
       for (const entry of entries) {
         if (group.credit === 0 && !group.isSettled(entry.offset)) break
-        group.advanceTo(entry.offset + 1)
-        if (group.isSettled(entry.offset)) continue
-        // Not for this group: settled for it, as if acknowledged, so the floor and truncation move on.
-        if (group.filter !== undefined && !routingKeyMatches(group.filter, entry.message.topic)) this.markSettled(queue, group, entry.offset)
-        else this.offer(queue, group, entry, group.deliveriesBefore(entry.offset) + 1, now)
+        this.consider(queue, group, entry.offset, entry.message, now)
       }
       // Offsets truncated under the reader leave nothing to read before visibleNext.
       if (entries.length === 0) group.advanceTo(queue.visibleNext)
@@ -483,15 +498,13 @@ export class QueueEngine {
     this.touch(queue, group)
   }
 
-  /** Up to `limit` committed messages from `from` on: from memory while it has them, else from the log. */
-  private readLog(queue: QueueState, from: number, limit: number): LogEntry[] {
-    const entries: LogEntry[] = []
-    for (let offset = from; entries.length < limit && offset < queue.visibleNext; offset++) {
-      const message = queue.recent.get(offset)
-      if (message === undefined) break
-      entries.push({ offset, message })
-    }
-    return entries.length > 0 ? entries : this.store.readFrom(queue.id, from, queue.visibleNext, limit)
+  /** The group's next offset, read: skipped if settled or not for its filter, else offered. */
+  private consider(queue: QueueState, group: ConsumerGroup, offset: number, message: Message, now: number): void {
+    group.advanceTo(offset + 1)
+    if (group.isSettled(offset)) return
+    // Not for this group: settled for it, as if acknowledged, so the floor and truncation move on.
+    if (group.filter !== undefined && !routingKeyMatches(group.filter, message.topic)) this.markSettled(queue, group, offset)
+    else this.offer(queue, group, offset, message, group.deliveriesBefore(offset) + 1, now)
   }
 
   private readAt(queue: QueueState, offset: number): LogEntry | undefined {
@@ -499,33 +512,31 @@ export class QueueEngine {
     return message === undefined ? this.store.readAt(queue.id, offset) : { offset, message }
   }
 
-  /** Delivers `entry` to the next member with credit, or settles it if it expired. */
-  private offer(queue: QueueState, group: ConsumerGroup, entry: LogEntry, deliveryCount: number, now: number): void {
-    const { expiresAt } = entry.message
+  /** Delivers the message at `offset` to the next member with credit, or settles it if it expired. */
+  private offer(queue: QueueState, group: ConsumerGroup, offset: number, stored: Message, deliveryCount: number, now: number): void {
+    const { expiresAt } = stored
     if (expiresAt !== undefined && expiresAt <= now) {
       queue.counters.expired += 1
-      this.markSettled(queue, group, entry.offset)
+      this.markSettled(queue, group, offset)
       return
     }
     // deliverAvailable only offers with credit available, so a member exists.
     const member = group.nextMember() as Consumer
     const deliveryId = member.nextDeliveryId()
-    const pending: PendingEntry = { offset: entry.offset, consumer: member, deliveryId, deliveryCount, deadline: now + queue.definition.visibilityTimeoutMs }
+    const pending: PendingEntry = { offset, consumer: member, deliveryId, deliveryCount, deadline: now + queue.definition.visibilityTimeoutMs }
     member.credit -= 1
     member.deliveries.set(deliveryId, pending)
-    group.pending.set(entry.offset, pending)
+    group.pending.set(offset, pending)
     queue.counters.deliveries += 1
     if (deliveryCount > 1) {
       queue.counters.redeliveries += 1
       // Only repeated deliveries are counted on disk; a first one is implied by delivered_to.
       const queueId = queue.id
-      this.batch.stage(() => this.store.saveDeliveries(queueId, group.name, entry.offset, deliveryCount))
+      this.batch.stage(() => this.store.saveDeliveries(queueId, group.name, offset, deliveryCount))
     }
-    const messageId = formatMessageId(queue.name, entry.offset)
-    const position = { queue: queue.name, group: group.name, offset: entry.offset, deliveryCount }
-    // Spelled out, not spread from `position`: a spread made every delivery cost a third more.
-    const message = deliveredMessage(entry.message, position, messageId)
-    this.deliver({ consumerId: member.id, deliveryId, queue: queue.name, group: group.name, offset: entry.offset, messageId, deliveryCount, message })
+    const messageId = formatMessageId(queue.name, offset)
+    const message = deliveredMessage(stored, queue.name, group.name, offset, deliveryCount, messageId)
+    this.deliver({ consumerId: member.id, deliveryId, queue: queue.name, group: group.name, offset, messageId, deliveryCount, message })
   }
 
   private settleEntry(queue: QueueState, group: ConsumerGroup, entry: PendingEntry, outcome: Outcome, reason?: string): void {
