@@ -17,6 +17,7 @@ import {
   parseMessageId,
   queueOfTopic,
   routingKeyMatches,
+  splitMessageId,
 } from './names.js'
 import { QueueState } from './queue-state.js'
 import { type SyncMode, openQueueDatabase } from './sqlite/database.js'
@@ -219,6 +220,7 @@ export class QueueEngine {
       queue.groups.set(groupName, group)
     } else if (cursor !== undefined && group.members.length === 0) {
       this.forget(group.moveTo(this.cursorOffset(queue, cursor), true))
+      group.forgetStoredRows()
       const queueId = queue.id
       this.batch.stage(() => this.store.clearGroupEntries(queueId, groupName))
     }
@@ -255,8 +257,10 @@ export class QueueEngine {
    */
   settleMessage(options: SettleMessageOptions): void {
     this.checkOpen()
-    const { queue: name, offset } = parseMessageId(options.messageId)
+    const { queue: name, offset } = splitMessageId(options.messageId)
     const queue = this.queues.get(name)
+    // A queue that exists has a valid name; an unknown one is checked, for the right error.
+    if (queue === undefined) parseMessageId(options.messageId)
     const group = queue?.groups.get(options.group)
     const entry = group?.pending.get(offset)
     if (queue === undefined || group === undefined || entry === undefined) {
@@ -532,6 +536,7 @@ export class QueueEngine {
       queue.counters.redeliveries += 1
       // Only repeated deliveries are counted on disk; a first one is implied by delivered_to.
       const queueId = queue.id
+      group.noteStoredRow(offset)
       this.batch.stage(() => this.store.saveDeliveries(queueId, group.name, offset, deliveryCount))
     }
     const messageId = formatMessageId(queue.name, offset)
@@ -653,8 +658,9 @@ export class QueueEngine {
   private saveDirtyGroups(): void {
     for (const [group, queue] of this.dirtyGroups) {
       this.store.saveGroup(queue.id, group.name, group.floor, group.deliveredTo)
+      if (group.takeRowsBelowFloor()) this.store.deleteBelowFloor(queue.id, group.name, group.floor)
       const settled = group.takeUnsaved()
-      if (settled.length > 0) this.store.saveSettled(queue.id, group.name, settled)
+      if (settled.length > 0) group.noteStoredRow(this.store.saveSettled(queue.id, group.name, settled))
       group.dirty = false
     }
     this.dirtyGroups.clear()

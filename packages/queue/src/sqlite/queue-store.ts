@@ -29,6 +29,8 @@ export interface StoredGroup {
   readonly settled: readonly number[]
   /** Counted deliveries of unsettled offsets that were delivered more than once. */
   readonly deliveries: ReadonlyMap<number, number>
+  /** The keys of its group_acks and group_entries rows. */
+  readonly rowKeys: readonly number[]
 }
 
 interface MessageRow extends MessageFieldsRow {
@@ -116,17 +118,20 @@ export class QueueStore {
       delivered_to: number
     }[]
     const entries = this.db.prepare('SELECT offset, deliveries FROM group_entries WHERE queue_id = ? AND group_name = ? AND offset >= ? ORDER BY offset')
-    const acks = this.db.prepare('SELECT offsets FROM group_acks WHERE queue_id = ? AND group_name = ? AND last_offset >= ?').pluck()
+    const acks = this.db.prepare('SELECT last_offset, offsets FROM group_acks WHERE queue_id = ? AND group_name = ? AND last_offset >= ?')
     return groups.map((group) => {
       const settled: number[] = []
-      for (const blob of acks.iterate(queueId, group.name, group.floor) as IterableIterator<Buffer>) {
-        for (const offset of decodeOffsets(blob)) if (offset >= group.floor) settled.push(offset)
+      const rowKeys: number[] = []
+      for (const row of acks.iterate(queueId, group.name, group.floor) as IterableIterator<{ last_offset: number; offsets: Buffer }>) {
+        rowKeys.push(row.last_offset)
+        for (const offset of decodeOffsets(row.offsets)) if (offset >= group.floor) settled.push(offset)
       }
       const deliveries = new Map<number, number>()
       for (const entry of entries.iterate(queueId, group.name, group.floor) as IterableIterator<{ offset: number; deliveries: number }>) {
+        rowKeys.push(entry.offset)
         deliveries.set(entry.offset, entry.deliveries)
       }
-      return { name: group.name, floor: group.floor, deliveredTo: group.delivered_to, settled, deliveries }
+      return { name: group.name, floor: group.floor, deliveredTo: group.delivered_to, settled, deliveries, rowKeys }
     })
   }
 
@@ -192,19 +197,24 @@ export class QueueStore {
     this.setFirstOffsetStatement.run(below, queueId)
   }
 
-  /** The group's floor and delivered-to mark; what lies below the floor is forgotten. */
+  /** The group's floor and delivered-to mark. */
   saveGroup(queueId: number, name: string, floor: number, deliveredTo: number): void {
     this.upsertGroupStatement.run(queueId, name, floor, deliveredTo)
+  }
+
+  /** Forgets the group's rows below its floor: the floor says all of it now. */
+  deleteBelowFloor(queueId: number, name: string, floor: number): void {
     this.deleteEntriesBelowStatement.run(queueId, name, floor)
     this.deleteAcksBelowStatement.run(queueId, name, floor)
   }
 
-  /** Offsets settled above the floor (one commit's), in one row. */
-  saveSettled(queueId: number, group: string, offsets: readonly number[]): void {
+  /** Offsets settled above the floor (one commit's), in one row; returns the row's key, the highest. */
+  saveSettled(queueId: number, group: string, offsets: readonly number[]): number {
     let last = 0
     for (const offset of offsets) last = Math.max(last, offset)
     // Each offset is settled once per group, so a commit's highest one keys no other row.
     this.insertAcksStatement.run(queueId, group, last, encodeOffsets(offsets))
+    return last
   }
 
   /** The counted deliveries of an offset delivered more than once. */
