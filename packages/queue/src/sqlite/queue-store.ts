@@ -51,9 +51,15 @@ export function createLogSql(queueId: number): string {
 )`
 }
 
+/** Rows of one multi-row insert at most; a commit's appends go in as few inserts as its count has bits. */
+const MAX_INSERT_ROWS = 64
+/** The bound values of one log row: offset, size and the message fields. */
+const VALUES_PER_ROW = 14
+
 /** The statements on one queue's log, prepared when the queue is first used in this process. */
 class LogStatements {
-  readonly insert: Database.Statement
+  /** Inserts of 1, 2, 4 … MAX_INSERT_ROWS rows, by row count, prepared on first use. */
+  private readonly inserts = new Map<number, Database.Statement>()
   readonly readFrom: Database.Statement
   readonly readAt: Database.Statement
   readonly publishedAt: Database.Statement
@@ -61,17 +67,47 @@ class LogStatements {
   readonly sizesFrom: Database.Statement
   readonly deleteBelow: Database.Statement
 
-  constructor(db: Database.Database, queueId: number) {
-    const log = logTable(queueId)
+  constructor(
+    private readonly db: Database.Database,
+    private readonly log: string,
+  ) {
     // Messages are stored and read back as the session store does (@fluxmq/storage/internal).
     const select = `SELECT m.offset AS offset, ${MESSAGE_FIELDS_SELECTED} FROM ${log} m`
-    this.insert = db.prepare(`INSERT INTO ${log} (offset, size, ${MESSAGE_FIELD_NAMES}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
     this.readFrom = db.prepare(`${select} WHERE m.offset >= ? AND m.offset < ? ORDER BY m.offset LIMIT ?`)
     this.readAt = db.prepare(`${select} WHERE m.offset = ?`)
     this.publishedAt = db.prepare(`SELECT published_at FROM ${log} WHERE offset = ?`).pluck()
     this.rangeSize = db.prepare(`SELECT count(*) AS count, coalesce(sum(size), 0) AS bytes FROM ${log} WHERE offset < ?`)
     this.sizesFrom = db.prepare(`SELECT offset, size FROM ${log} WHERE offset >= ? ORDER BY offset`)
     this.deleteBelow = db.prepare(`DELETE FROM ${log} WHERE offset < ?`)
+  }
+
+  /**
+   * Appends `entries` in multi-row inserts, the largest power of two that fits first: one
+   * statement per commit for most batches instead of one per message.
+   */
+  insert(entries: readonly LogEntry[]): void {
+    let at = 0
+    while (at < entries.length) {
+      let rows = MAX_INSERT_ROWS
+      while (rows > entries.length - at) rows /= 2
+      const values: unknown[] = []
+      for (let i = at; i < at + rows; i++) {
+        const { offset, message } = entries[i] as LogEntry
+        values.push(offset, messageSize(message), ...messageValues(message))
+      }
+      this.insertOf(rows).run(values)
+      at += rows
+    }
+  }
+
+  private insertOf(rows: number): Database.Statement {
+    let insert = this.inserts.get(rows)
+    if (insert === undefined) {
+      const row = `(${new Array<string>(VALUES_PER_ROW).fill('?').join(', ')})`
+      insert = this.db.prepare(`INSERT INTO ${this.log} (offset, size, ${MESSAGE_FIELD_NAMES}) VALUES ${new Array<string>(rows).fill(row).join(', ')}`)
+      this.inserts.set(rows, insert)
+    }
+    return insert
   }
 }
 
@@ -112,7 +148,7 @@ export class QueueStore {
 
   private log(queueId: number): LogStatements {
     let log = this.logs.get(queueId)
-    if (log === undefined) this.logs.set(queueId, (log = new LogStatements(this.db, queueId)))
+    if (log === undefined) this.logs.set(queueId, (log = new LogStatements(this.db, logTable(queueId))))
     return log
   }
 
@@ -176,8 +212,7 @@ export class QueueStore {
   }
 
   insertMessages(queueId: number, entries: readonly LogEntry[]): void {
-    const insert = this.log(queueId).insert
-    for (const { offset, message } of entries) insert.run(offset, messageSize(message), ...messageValues(message))
+    this.log(queueId).insert(entries)
   }
 
   /** Up to `limit` messages with offsets in [from, to), in offset order. */
