@@ -182,7 +182,8 @@ export class QueueEngine {
   publish(topic: string, message: Message): PublishResult {
     this.checkOpen()
     const direct = queueOfTopic(topic)
-    const names = direct === undefined ? this.capture.match(topic) : [direct]
+    if (direct !== undefined) return { appended: [{ queue: direct, offset: this.appendTo(this.queueFor(direct), message) }], durable: this.batch.sync() }
+    const names = this.capture.match(topic)
     if (names.length === 0) return { appended: [], durable: RESOLVED }
     const appended = names.map((queue) => ({ queue, offset: this.appendTo(this.queueFor(queue), message) }))
     return { appended, durable: this.batch.sync() }
@@ -216,7 +217,7 @@ export class QueueEngine {
     let group = queue.groups.get(groupName)
     if (group === undefined) {
       const start = queue.definition.type === 'stream' ? this.cursorOffset(queue, cursor ?? { kind: 'last' }) : queue.firstOffset
-      group = new ConsumerGroup(groupName, start)
+      group = new ConsumerGroup(queue.name, groupName, start)
       queue.groups.set(groupName, group)
     } else if (cursor !== undefined && group.members.length === 0) {
       this.forget(group.moveTo(this.cursorOffset(queue, cursor), true))
@@ -350,7 +351,7 @@ export class QueueEngine {
       this.queues.set(queue.name, queue)
       this.capture.set(queue.name, stored.definition.topics)
       for (const group of this.store.loadGroups(stored.id)) {
-        queue.groups.set(group.name, new ConsumerGroup(group.name, group.floor, group))
+        queue.groups.set(group.name, new ConsumerGroup(queue.name, group.name, group.floor, group))
       }
     }
   }
@@ -471,10 +472,12 @@ export class QueueEngine {
   }
 
   private deliverAvailable(queue: QueueState, group: ConsumerGroup): void {
-    const now = this.clock.now()
+    // Read once there is credit to use: most pumps (a settlement, a grant of none) have none.
+    let now: number | undefined
     for (;;) {
       const credit = group.credit
       if (credit === 0) break
+      now ??= this.clock.now()
       const due = group.waiting.length === 0 ? undefined : group.takeDue(now)
       if (due !== undefined) {
         const entry = this.readAt(queue, due.offset)
@@ -540,14 +543,13 @@ export class QueueEngine {
       this.batch.stage(() => this.store.saveDeliveries(queueId, group.name, offset, deliveryCount))
     }
     const messageId = formatMessageId(queue.name, offset)
-    const message = deliveredMessage(stored, queue.name, group.name, offset, deliveryCount, messageId)
+    const message = deliveredMessage(stored, group.labels, offset, deliveryCount, messageId)
     this.deliver({ consumerId: member.id, deliveryId, queue: queue.name, group: group.name, offset, messageId, deliveryCount, message })
   }
 
   private settleEntry(queue: QueueState, group: ConsumerGroup, entry: PendingEntry, outcome: Outcome, reason?: string): void {
     group.pending.delete(entry.offset)
     this.unhold(entry)
-    const now = this.clock.now()
     switch (outcome) {
       case 'accepted':
         queue.counters.acks += 1
@@ -555,12 +557,12 @@ export class QueueEngine {
         break
       case 'released':
         queue.counters.nacks += 1
-        group.addWaiting({ offset: entry.offset, deliveryCount: entry.deliveryCount - 1, notBefore: now })
+        group.addWaiting({ offset: entry.offset, deliveryCount: entry.deliveryCount - 1, notBefore: this.clock.now() })
         break
       case 'modified': {
         queue.counters.nacks += 1
         const wait = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** (entry.deliveryCount - 1))
-        this.failed(queue, group, entry.offset, entry.deliveryCount, now + wait, reason)
+        this.failed(queue, group, entry.offset, entry.deliveryCount, this.clock.now() + wait, reason)
         break
       }
       case 'rejected':

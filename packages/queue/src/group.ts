@@ -1,3 +1,4 @@
+import { DeliveryLabels } from './delivery.js'
 import { filterOfGroupId } from './names.js'
 import type { StoredGroup } from './sqlite/queue-store.js'
 
@@ -77,14 +78,17 @@ export class ConsumerGroup {
   private readonly storedKeys: number[] = []
   /** The routing-key filter its id carries; undefined: it takes every message. */
   readonly filter: string | undefined
+  readonly labels: DeliveryLabels
 
   constructor(
+    queue: string,
     /** The group id: its name, with `@<filter>` when it filters (names.ts groupIdOf). */
     readonly name: string,
     start: number,
     stored?: StoredGroup,
   ) {
     this.filter = filterOfGroupId(name)
+    this.labels = new DeliveryLabels(queue, name)
     this.floor = stored?.floor ?? start
     // After a restart every unsettled offset from the floor on is delivered again.
     this.nextOffset = this.floor

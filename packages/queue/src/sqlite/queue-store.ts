@@ -90,10 +90,14 @@ class LogStatements {
     while (at < entries.length) {
       let rows = MAX_INSERT_ROWS
       while (rows > entries.length - at) rows /= 2
-      const values: unknown[] = []
+      // Sized up front: pushed, the array reallocated its store about twice per row.
+      const values = new Array<unknown>(rows * VALUES_PER_ROW)
+      let next = 0
       for (let i = at; i < at + rows; i++) {
         const { offset, message } = entries[i] as LogEntry
-        values.push(offset, messageSize(message), ...messageValues(message))
+        values[next++] = offset
+        values[next++] = messageSize(message)
+        for (const value of messageValues(message)) values[next++] = value
       }
       this.insertOf(rows).run(values)
       at += rows
