@@ -57,28 +57,55 @@ export interface DeliveryPosition {
 }
 
 /**
+ * The user properties that every delivery of one group carries alike (`group-id`, `queue`, and
+ * `source-topic` while the topic stays the same), made once and shared: a delivery's properties
+ * are never modified (readonly tuples), and each tuple is two allocations.
+ */
+export class DeliveryLabels {
+  readonly group: UserProperty
+  readonly queue: UserProperty
+  private source: UserProperty = [DeliveryProperty.SourceTopic, '']
+
+  constructor(queue: string, group: string) {
+    this.group = [DeliveryProperty.GroupId, group]
+    this.queue = [DeliveryProperty.Queue, queue]
+  }
+
+  sourceTopic(topic: string): UserProperty {
+    if (this.source[1] !== topic) this.source = [DeliveryProperty.SourceTopic, topic]
+    return this.source
+  }
+}
+
+/** The delivery properties appended to a message's own user properties. */
+const DELIVERY_PROPERTIES = 6
+
+/**
  * The message as one delivery carries it; the source topic is the topic it was published to.
  * `messageId` is `formatMessageId(queue, offset)`, which the caller has made already. Every
- * delivery makes one of these, so it is built as one literal of a single shape, `wire` included:
- * an object rest (`{ wire, ...rest }`) or a property added later gives each delivery's message
- * a slower shape, and the MQTT adapter adds `wire` to every one it encodes.
+ * delivery makes one of these, so its arguments are spelled out (no position object) and it is
+ * built as one literal of a single shape, `wire` included: an object rest (`{ wire, ...rest }`)
+ * or a property added later gives each delivery's message a slower shape, and the MQTT adapter
+ * adds `wire` to every one it encodes.
  */
-export function deliveredMessage(stored: Message, at: DeliveryPosition, messageId: string): Message {
+export function deliveredMessage(stored: Message, labels: DeliveryLabels, offset: number, deliveryCount: number, messageId: string): Message {
   const own = stored.properties.userProperties
-  const added: UserProperty[] = [
-    [DeliveryProperty.MessageId, messageId],
-    [DeliveryProperty.GroupId, at.group],
-    [DeliveryProperty.Queue, at.queue],
-    [DeliveryProperty.Offset, String(at.offset)],
-    [DeliveryProperty.DeliveryCount, String(at.deliveryCount)],
-    [DeliveryProperty.SourceTopic, stored.topic],
-  ]
+  const count = own === undefined ? 0 : own.length
+  // One array of its final length: no intermediate list of the added ones, no spread.
+  const userProperties = new Array<UserProperty>(count + DELIVERY_PROPERTIES)
+  for (let i = 0; i < count; i++) userProperties[i] = (own as readonly UserProperty[])[i] as UserProperty
+  userProperties[count] = [DeliveryProperty.MessageId, messageId]
+  userProperties[count + 1] = labels.group
+  userProperties[count + 2] = labels.queue
+  userProperties[count + 3] = [DeliveryProperty.Offset, String(offset)]
+  userProperties[count + 4] = [DeliveryProperty.DeliveryCount, String(deliveryCount)]
+  userProperties[count + 5] = labels.sourceTopic(stored.topic)
   return {
     topic: stored.topic,
     payload: stored.payload,
     qos: stored.qos,
     retain: stored.retain,
-    properties: { ...stored.properties, userProperties: own === undefined || own.length === 0 ? added : [...own, ...added] },
+    properties: { ...stored.properties, userProperties },
     expiresAt: stored.expiresAt,
     publishedAt: stored.publishedAt,
     publisherId: stored.publisherId,

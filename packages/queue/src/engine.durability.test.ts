@@ -5,7 +5,10 @@ import Database from 'better-sqlite3'
 import { afterEach, describe, expect, it } from 'vitest'
 import { QueueEngine } from './engine.js'
 import { QueueErrorCode } from './errors.js'
+import { MESSAGE_FIELD_COLUMNS, MESSAGE_FIELD_NAMES, messageValues } from '@fluxmq/storage/internal'
+import { defineQueue } from './definition.js'
 import { QUEUE_DATABASE_FILE } from './sqlite/database.js'
+import { encodeOffsets } from './sqlite/offsets.js'
 import { Harness, message } from './test-support/harness.js'
 
 let h: Harness
@@ -87,50 +90,77 @@ describe('QueueEngine: durability and restart', () => {
     }
   })
 
-  it('opens a file of schema version 1: publish-time index dropped, acks out of order and delivery counts kept', () => {
-    h = new Harness({ queues: [{ name: 's', type: 'stream' }] })
-    h.engine.attach({ consumerId: 'c', queue: 's', group: 'g', cursor: 'first' })
-    for (let i = 0; i < 4; i++) h.engine.append('s', message('t', `m${i}`, { publishedAt: 1000 + i }))
-    h.commit()
-    h.engine.grant('c', 4)
-    h.commit()
-    h.engine.close()
-    // Version 1 as it was: one more index, and one group_entries row per settled offset.
-    const v1 = new Database(join(h.dir, QUEUE_DATABASE_FILE))
-    v1.exec(`
-      CREATE INDEX messages_time ON messages (queue_id, published_at);
-      DROP TABLE group_acks;
-      DROP TABLE group_entries;
-      CREATE TABLE group_entries (queue_id INTEGER NOT NULL, group_name TEXT NOT NULL, offset INTEGER NOT NULL,
-        settled INTEGER NOT NULL, deliveries INTEGER NOT NULL, PRIMARY KEY (queue_id, group_name, offset)) WITHOUT ROWID;
-      INSERT INTO group_entries SELECT q.id, 'g', 1, 1, 0 FROM queues q WHERE q.name = 's';
-      INSERT INTO group_entries SELECT q.id, 'g', 3, 1, 0 FROM queues q WHERE q.name = 's';
-      INSERT INTO group_entries SELECT q.id, 'g', 0, 0, 2 FROM queues q WHERE q.name = 's';
+  /**
+   * A file as an older build wrote it, by hand: stream queue `s` with m0..m3 (published at
+   * 1000..1003), group `g` delivered up to 4 with 1 and 3 acknowledged out of order and 0
+   * delivered twice. Version 2 kept every queue's messages in one `messages` table with a unique
+   * index; version 1 also had a publish-time index and a group_entries row per settled offset.
+   */
+  function writeOldFile(dir: string, version: 1 | 2): void {
+    const db = new Database(join(dir, QUEUE_DATABASE_FILE))
+    db.pragma('application_id = 1179408465')
+    db.exec(`
+      CREATE TABLE queues (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, definition TEXT NOT NULL, declared INTEGER NOT NULL, first_offset INTEGER NOT NULL DEFAULT 0);
+      CREATE TABLE messages (queue_id INTEGER NOT NULL, offset INTEGER NOT NULL, size INTEGER NOT NULL, ${MESSAGE_FIELD_COLUMNS});
+      CREATE UNIQUE INDEX messages_offset ON messages (queue_id, offset);
+      CREATE TABLE groups (queue_id INTEGER NOT NULL, name TEXT NOT NULL, floor INTEGER NOT NULL, delivered_to INTEGER NOT NULL, PRIMARY KEY (queue_id, name)) WITHOUT ROWID;
     `)
-    v1.pragma('user_version = 1')
-    v1.close()
-    h.deliveries.length = 0
-    h.engine = h.open()
-    h.engine.attach({ consumerId: 'c', queue: 's', group: 'g' })
-    h.engine.grant('c', 10)
-    expect(h.takeDeliveries('c').map((delivery) => [delivery.offset, delivery.deliveryCount])).toEqual([
-      [0, 3],
-      [2, 2],
-    ])
-    h.engine.attach({ consumerId: 'r', queue: 's', group: 'replay', cursor: 'timestamp=1002' })
-    h.engine.grant('r', 10)
-    expect(h.takeDeliveries('r').map((delivery) => delivery.message.payload.toString())).toEqual(['m2', 'm3'])
-    h.engine.close()
-    const migrated = new Database(join(h.dir, QUEUE_DATABASE_FILE))
-    try {
-      expect(migrated.pragma('user_version', { simple: true })).toBe(2)
-      expect(migrated.prepare('SELECT name FROM sqlite_master ORDER BY name').pluck().all()).not.toContain('messages_time')
-      expect(migrated.prepare('SELECT name FROM sqlite_master ORDER BY name').pluck().all()).not.toContain('group_entries_1')
-    } finally {
-      migrated.close()
+    db.prepare('INSERT INTO queues (id, name, definition, declared) VALUES (1, ?, ?, 1)').run('s', JSON.stringify(defineQueue({ name: 's', type: 'stream' })))
+    const insert = db.prepare(`INSERT INTO messages (queue_id, offset, size, ${MESSAGE_FIELD_NAMES}) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+    for (let i = 0; i < 4; i++) insert.run(i, 3, ...messageValues(message('t', `m${i}`, { publishedAt: 1000 + i })))
+    db.exec(`INSERT INTO groups VALUES (1, 'g', 0, 4)`)
+    if (version === 1) {
+      db.exec(`
+        CREATE INDEX messages_time ON messages (queue_id, published_at);
+        CREATE TABLE group_entries (queue_id INTEGER NOT NULL, group_name TEXT NOT NULL, offset INTEGER NOT NULL,
+          settled INTEGER NOT NULL, deliveries INTEGER NOT NULL, PRIMARY KEY (queue_id, group_name, offset)) WITHOUT ROWID;
+        INSERT INTO group_entries VALUES (1, 'g', 1, 1, 0), (1, 'g', 3, 1, 0), (1, 'g', 0, 0, 2);
+      `)
+    } else {
+      db.exec(`
+        CREATE TABLE group_acks (queue_id INTEGER NOT NULL, group_name TEXT NOT NULL, last_offset INTEGER NOT NULL, offsets BLOB NOT NULL,
+          PRIMARY KEY (queue_id, group_name, last_offset)) WITHOUT ROWID;
+        CREATE TABLE group_entries (queue_id INTEGER NOT NULL, group_name TEXT NOT NULL, offset INTEGER NOT NULL, deliveries INTEGER NOT NULL,
+          PRIMARY KEY (queue_id, group_name, offset)) WITHOUT ROWID;
+        INSERT INTO group_entries VALUES (1, 'g', 0, 2);
+      `)
+      db.prepare(`INSERT INTO group_acks VALUES (1, 'g', 3, ?)`).run(encodeOffsets([1, 3]))
     }
-    h.engine = h.open()
-  })
+    db.pragma(`user_version = ${version}`)
+    db.close()
+  }
+
+  for (const version of [1, 2] as const) {
+    it(`opens a file of schema version ${version}: messages moved to the queue's log table, acks out of order and delivery counts kept`, () => {
+      h = new Harness({ queues: [{ name: 's', type: 'stream' }] })
+      h.engine.close()
+      rmSync(join(h.dir, QUEUE_DATABASE_FILE))
+      writeOldFile(h.dir, version)
+      h.engine = h.open()
+      h.engine.attach({ consumerId: 'c', queue: 's', group: 'g' })
+      h.engine.grant('c', 10)
+      expect(h.takeDeliveries('c').map((delivery) => [delivery.offset, delivery.deliveryCount, delivery.message.payload.toString()])).toEqual([
+        [0, 3, 'm0'],
+        [2, 2, 'm2'],
+      ])
+      h.engine.attach({ consumerId: 'r', queue: 's', group: 'replay', cursor: 'timestamp=1002' })
+      h.engine.grant('r', 10)
+      expect(h.takeDeliveries('r').map((delivery) => delivery.message.payload.toString())).toEqual(['m2', 'm3'])
+      h.engine.append('s', message('t', 'm4'))
+      h.commit()
+      expect(h.engine.stats('s')).toMatchObject({ depth: 5, nextOffset: 5 })
+      h.engine.close()
+      const migrated = new Database(join(h.dir, QUEUE_DATABASE_FILE))
+      try {
+        expect(migrated.pragma('user_version', { simple: true })).toBe(3)
+        expect(migrated.prepare('SELECT name FROM sqlite_master WHERE type = ? ORDER BY name').pluck().all('table')).toEqual(['group_acks', 'group_entries', 'groups', 'log_1', 'queues'])
+        expect(migrated.prepare('SELECT name FROM sqlite_master WHERE type = ?').pluck().all('index')).not.toContain('messages_time')
+      } finally {
+        migrated.close()
+      }
+      h.engine = h.open()
+    })
+  }
 
   it('writes the acks out of order of one commit in one row, and forgets rows the floor has passed', () => {
     h = new Harness()

@@ -34,6 +34,8 @@ describe('QueueEngine: randomized', () => {
       const done = new Map(GROUPS.map((group) => [group, new Set<number>()]))
 
       h.onDeliver = (delivery) => {
+        // Message n is appended at offset n: memory and log must hand out the same message.
+        expect(delivery.message.payload.toString(), `payload at offset ${delivery.offset}`).toBe(String(delivery.offset))
         delivered.set(delivery.consumerId, (delivered.get(delivery.consumerId) ?? 0) + 1)
         expect(delivered.get(delivery.consumerId)).toBeLessThanOrEqual(granted.get(delivery.consumerId) ?? 0)
         const group = outstanding.get(delivery.group) as Set<number>
@@ -118,6 +120,7 @@ describe('QueueEngine: randomized', () => {
       held.clear()
       for (const group of outstanding.values()) group.clear()
       h.onDeliver = (delivery) => {
+        expect(delivery.message.payload.toString(), `payload at offset ${delivery.offset}`).toBe(String(delivery.offset))
         expect(done.get(delivery.group)?.has(delivery.offset)).toBe(false)
         done.get(delivery.group)?.add(delivery.offset)
         h.engine.settle(delivery.consumerId, delivery.deliveryId, 'accepted')

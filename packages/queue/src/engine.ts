@@ -17,6 +17,7 @@ import {
   parseMessageId,
   queueOfTopic,
   routingKeyMatches,
+  splitMessageId,
 } from './names.js'
 import { QueueState } from './queue-state.js'
 import { type SyncMode, openQueueDatabase } from './sqlite/database.js'
@@ -181,7 +182,8 @@ export class QueueEngine {
   publish(topic: string, message: Message): PublishResult {
     this.checkOpen()
     const direct = queueOfTopic(topic)
-    const names = direct === undefined ? this.capture.match(topic) : [direct]
+    if (direct !== undefined) return { appended: [{ queue: direct, offset: this.appendTo(this.queueFor(direct), message) }], durable: this.batch.sync() }
+    const names = this.capture.match(topic)
     if (names.length === 0) return { appended: [], durable: RESOLVED }
     const appended = names.map((queue) => ({ queue, offset: this.appendTo(this.queueFor(queue), message) }))
     return { appended, durable: this.batch.sync() }
@@ -215,10 +217,11 @@ export class QueueEngine {
     let group = queue.groups.get(groupName)
     if (group === undefined) {
       const start = queue.definition.type === 'stream' ? this.cursorOffset(queue, cursor ?? { kind: 'last' }) : queue.firstOffset
-      group = new ConsumerGroup(groupName, start)
+      group = new ConsumerGroup(queue.name, groupName, start)
       queue.groups.set(groupName, group)
     } else if (cursor !== undefined && group.members.length === 0) {
       this.forget(group.moveTo(this.cursorOffset(queue, cursor), true))
+      group.forgetStoredRows()
       const queueId = queue.id
       this.batch.stage(() => this.store.clearGroupEntries(queueId, groupName))
     }
@@ -255,8 +258,10 @@ export class QueueEngine {
    */
   settleMessage(options: SettleMessageOptions): void {
     this.checkOpen()
-    const { queue: name, offset } = parseMessageId(options.messageId)
+    const { queue: name, offset } = splitMessageId(options.messageId)
     const queue = this.queues.get(name)
+    // A queue that exists has a valid name; an unknown one is checked, for the right error.
+    if (queue === undefined) parseMessageId(options.messageId)
     const group = queue?.groups.get(options.group)
     const entry = group?.pending.get(offset)
     if (queue === undefined || group === undefined || entry === undefined) {
@@ -346,7 +351,7 @@ export class QueueEngine {
       this.queues.set(queue.name, queue)
       this.capture.set(queue.name, stored.definition.topics)
       for (const group of this.store.loadGroups(stored.id)) {
-        queue.groups.set(group.name, new ConsumerGroup(group.name, group.floor, group))
+        queue.groups.set(group.name, new ConsumerGroup(queue.name, group.name, group.floor, group))
       }
     }
   }
@@ -419,7 +424,19 @@ export class QueueEngine {
     }
     for (const queue of appended.keys()) {
       for (const group of queue.groups.values()) this.pump(queue, group)
+      this.forgetDelivered(queue)
     }
+  }
+
+  /**
+   * Drops from memory the recent messages every group has been handed once: a redelivery reads
+   * the log. Kept until truncation instead, a busy queue's messages outlived the young
+   * generation and the garbage collector copied and promoted each of them.
+   */
+  private forgetDelivered(queue: QueueState): void {
+    let lowest = queue.visibleNext
+    for (const group of queue.groups.values()) lowest = Math.min(lowest, group.nextOffset)
+    if (queue.groups.size > 0) queue.recent.dropBelow(lowest)
   }
 
   private cursorOffset(queue: QueueState, cursor: Cursor): number {
@@ -455,27 +472,32 @@ export class QueueEngine {
   }
 
   private deliverAvailable(queue: QueueState, group: ConsumerGroup): void {
-    const now = this.clock.now()
+    // Read once there is credit to use: most pumps (a settlement, a grant of none) have none.
+    let now: number | undefined
     for (;;) {
       const credit = group.credit
       if (credit === 0) break
-      const due = group.takeDue(now)
+      now ??= this.clock.now()
+      const due = group.waiting.length === 0 ? undefined : group.takeDue(now)
       if (due !== undefined) {
         const entry = this.readAt(queue, due.offset)
-        if (entry !== undefined) this.offer(queue, group, entry, due.deliveryCount + 1, now)
+        if (entry !== undefined) this.offer(queue, group, entry.offset, entry.message, due.deliveryCount + 1, now)
         continue
       }
       group.advanceTo(queue.firstOffset)
-      if (group.nextOffset >= queue.visibleNext) break
+      const offset = group.nextOffset
+      if (offset >= queue.visibleNext) break
+      // A consumer that keeps up is fed from memory, one message at a time: no entry objects.
+      const recent = queue.recent.get(offset)
+      if (recent !== undefined) {
+        this.consider(queue, group, offset, recent, now)
+        continue
+      }
       // A filtering group may skip most of what it reads: it reads whole batches.
-      const entries = this.readLog(queue, group.nextOffset, group.filter === undefined ? Math.min(credit, READ_BATCH) : READ_BATCH)
+      const entries = this.store.readFrom(queue.id, offset, queue.visibleNext, group.filter === undefined ? Math.min(credit, READ_BATCH) : READ_BATCH)
       for (const entry of entries) {
         if (group.credit === 0 && !group.isSettled(entry.offset)) break
-        group.advanceTo(entry.offset + 1)
-        if (group.isSettled(entry.offset)) continue
-        // Not for this group: settled for it, as if acknowledged, so the floor and truncation move on.
-        if (group.filter !== undefined && !routingKeyMatches(group.filter, entry.message.topic)) this.markSettled(queue, group, entry.offset)
-        else this.offer(queue, group, entry, group.deliveriesBefore(entry.offset) + 1, now)
+        this.consider(queue, group, entry.offset, entry.message, now)
       }
       // Offsets truncated under the reader leave nothing to read before visibleNext.
       if (entries.length === 0) group.advanceTo(queue.visibleNext)
@@ -483,15 +505,13 @@ export class QueueEngine {
     this.touch(queue, group)
   }
 
-  /** Up to `limit` committed messages from `from` on: from memory while it has them, else from the log. */
-  private readLog(queue: QueueState, from: number, limit: number): LogEntry[] {
-    const entries: LogEntry[] = []
-    for (let offset = from; entries.length < limit && offset < queue.visibleNext; offset++) {
-      const message = queue.recent.get(offset)
-      if (message === undefined) break
-      entries.push({ offset, message })
-    }
-    return entries.length > 0 ? entries : this.store.readFrom(queue.id, from, queue.visibleNext, limit)
+  /** The group's next offset, read: skipped if settled or not for its filter, else offered. */
+  private consider(queue: QueueState, group: ConsumerGroup, offset: number, message: Message, now: number): void {
+    group.advanceTo(offset + 1)
+    if (group.isSettled(offset)) return
+    // Not for this group: settled for it, as if acknowledged, so the floor and truncation move on.
+    if (group.filter !== undefined && !routingKeyMatches(group.filter, message.topic)) this.markSettled(queue, group, offset)
+    else this.offer(queue, group, offset, message, group.deliveriesBefore(offset) + 1, now)
   }
 
   private readAt(queue: QueueState, offset: number): LogEntry | undefined {
@@ -499,39 +519,37 @@ export class QueueEngine {
     return message === undefined ? this.store.readAt(queue.id, offset) : { offset, message }
   }
 
-  /** Delivers `entry` to the next member with credit, or settles it if it expired. */
-  private offer(queue: QueueState, group: ConsumerGroup, entry: LogEntry, deliveryCount: number, now: number): void {
-    const { expiresAt } = entry.message
+  /** Delivers the message at `offset` to the next member with credit, or settles it if it expired. */
+  private offer(queue: QueueState, group: ConsumerGroup, offset: number, stored: Message, deliveryCount: number, now: number): void {
+    const { expiresAt } = stored
     if (expiresAt !== undefined && expiresAt <= now) {
       queue.counters.expired += 1
-      this.markSettled(queue, group, entry.offset)
+      this.markSettled(queue, group, offset)
       return
     }
     // deliverAvailable only offers with credit available, so a member exists.
     const member = group.nextMember() as Consumer
     const deliveryId = member.nextDeliveryId()
-    const pending: PendingEntry = { offset: entry.offset, consumer: member, deliveryId, deliveryCount, deadline: now + queue.definition.visibilityTimeoutMs }
+    const pending: PendingEntry = { offset, consumer: member, deliveryId, deliveryCount, deadline: now + queue.definition.visibilityTimeoutMs }
     member.credit -= 1
     member.deliveries.set(deliveryId, pending)
-    group.pending.set(entry.offset, pending)
+    group.pending.set(offset, pending)
     queue.counters.deliveries += 1
     if (deliveryCount > 1) {
       queue.counters.redeliveries += 1
       // Only repeated deliveries are counted on disk; a first one is implied by delivered_to.
       const queueId = queue.id
-      this.batch.stage(() => this.store.saveDeliveries(queueId, group.name, entry.offset, deliveryCount))
+      group.noteStoredRow(offset)
+      this.batch.stage(() => this.store.saveDeliveries(queueId, group.name, offset, deliveryCount))
     }
-    const messageId = formatMessageId(queue.name, entry.offset)
-    const position = { queue: queue.name, group: group.name, offset: entry.offset, deliveryCount }
-    // Spelled out, not spread from `position`: a spread made every delivery cost a third more.
-    const message = deliveredMessage(entry.message, position, messageId)
-    this.deliver({ consumerId: member.id, deliveryId, queue: queue.name, group: group.name, offset: entry.offset, messageId, deliveryCount, message })
+    const messageId = formatMessageId(queue.name, offset)
+    const message = deliveredMessage(stored, group.labels, offset, deliveryCount, messageId)
+    this.deliver({ consumerId: member.id, deliveryId, queue: queue.name, group: group.name, offset, messageId, deliveryCount, message })
   }
 
   private settleEntry(queue: QueueState, group: ConsumerGroup, entry: PendingEntry, outcome: Outcome, reason?: string): void {
     group.pending.delete(entry.offset)
     this.unhold(entry)
-    const now = this.clock.now()
     switch (outcome) {
       case 'accepted':
         queue.counters.acks += 1
@@ -539,12 +557,12 @@ export class QueueEngine {
         break
       case 'released':
         queue.counters.nacks += 1
-        group.addWaiting({ offset: entry.offset, deliveryCount: entry.deliveryCount - 1, notBefore: now })
+        group.addWaiting({ offset: entry.offset, deliveryCount: entry.deliveryCount - 1, notBefore: this.clock.now() })
         break
       case 'modified': {
         queue.counters.nacks += 1
         const wait = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** (entry.deliveryCount - 1))
-        this.failed(queue, group, entry.offset, entry.deliveryCount, now + wait, reason)
+        this.failed(queue, group, entry.offset, entry.deliveryCount, this.clock.now() + wait, reason)
         break
       }
       case 'rejected':
@@ -642,8 +660,9 @@ export class QueueEngine {
   private saveDirtyGroups(): void {
     for (const [group, queue] of this.dirtyGroups) {
       this.store.saveGroup(queue.id, group.name, group.floor, group.deliveredTo)
+      if (group.takeRowsBelowFloor()) this.store.deleteBelowFloor(queue.id, group.name, group.floor)
       const settled = group.takeUnsaved()
-      if (settled.length > 0) this.store.saveSettled(queue.id, group.name, settled)
+      if (settled.length > 0) group.noteStoredRow(this.store.saveSettled(queue.id, group.name, settled))
       group.dirty = false
     }
     this.dirtyGroups.clear()

@@ -1,3 +1,4 @@
+import { DeliveryLabels } from './delivery.js'
 import { filterOfGroupId } from './names.js'
 import type { StoredGroup } from './sqlite/queue-store.js'
 
@@ -69,23 +70,54 @@ export class ConsumerGroup {
   private nextMemberIndex = 0
   /** Its floor or delivered-to mark changed since the last commit. */
   dirty = true
+  /**
+   * Keys of its `group_acks` and `group_entries` rows on disk (or being written), ascending, so
+   * that a commit deletes rows only when the floor has passed one: two statements per commit
+   * otherwise, which nearly always deleted nothing.
+   */
+  private readonly storedKeys: number[] = []
   /** The routing-key filter its id carries; undefined: it takes every message. */
   readonly filter: string | undefined
+  readonly labels: DeliveryLabels
 
   constructor(
+    queue: string,
     /** The group id: its name, with `@<filter>` when it filters (names.ts groupIdOf). */
     readonly name: string,
     start: number,
     stored?: StoredGroup,
   ) {
     this.filter = filterOfGroupId(name)
+    this.labels = new DeliveryLabels(queue, name)
     this.floor = stored?.floor ?? start
     // After a restart every unsettled offset from the floor on is delivered again.
     this.nextOffset = this.floor
     this.deliveredBeforeRestart = stored?.deliveredTo ?? start
     this.restoredCounts = new Map(stored?.deliveries ?? [])
     for (const offset of stored?.settled ?? []) this.settledAbove.add(offset)
+    for (const key of stored?.rowKeys ?? []) this.noteStoredRow(key)
     if (stored !== undefined) this.dirty = false
+  }
+
+  /** A row keyed `key` is written for the group (by the commit running or the next one). */
+  noteStoredRow(key: number): void {
+    let i = this.storedKeys.length
+    while (i > 0 && (this.storedKeys[i - 1] as number) > key) i--
+    this.storedKeys.splice(i, 0, key)
+  }
+
+  /** Whether rows keyed below the floor are on disk; they are forgotten, as the caller deletes them now. */
+  takeRowsBelowFloor(): boolean {
+    let below = 0
+    while (below < this.storedKeys.length && (this.storedKeys[below] as number) < this.floor) below++
+    if (below === 0) return false
+    this.storedKeys.splice(0, below)
+    return true
+  }
+
+  /** Every row of the group is deleted (a cursor repositioned it). */
+  forgetStoredRows(): void {
+    this.storedKeys.length = 0
   }
 
   /** Where the delivered-to mark stands: the higher of this run's position and the last run's. */

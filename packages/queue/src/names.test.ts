@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { parseCursor } from './cursor.js'
 import { QueueErrorCode } from './errors.js'
-import { formatMessageId, parseMessageId, queueOfTopic, settlementOfTopic } from './names.js'
+import { formatMessageId, parseMessageId, queueOfTopic, settlementOfTopic, splitMessageId } from './names.js'
 
 describe('names', () => {
   it('round-trips message ids, dead-letter queues included', () => {
@@ -17,6 +17,14 @@ describe('names', () => {
   it('refuses message ids that are not <queue>:<offset>', () => {
     for (const id of ['', 'orders', ':1', 'orders:', 'orders:-1', 'orders:1e3', 'or ders:1', 'orders:99999999999999999']) {
       expect(() => parseMessageId(id), id).toThrow(expect.objectContaining({ code: QueueErrorCode.InvalidMessageId }))
+    }
+  })
+
+  it('splits a message id checking its offset, not its queue name (the caller looks the queue up)', () => {
+    expect(splitMessageId('or ders:17')).toEqual({ queue: 'or ders', offset: 17 })
+    expect(splitMessageId(formatMessageId('q', Number.MAX_SAFE_INTEGER))).toEqual({ queue: 'q', offset: Number.MAX_SAFE_INTEGER })
+    for (const id of ['', 'orders', ':1', 'orders:', 'orders:-1', 'orders:1e3', 'orders:1 ', 'orders:99999999999999999', 'orders:9007199254740992']) {
+      expect(() => splitMessageId(id), id).toThrow(expect.objectContaining({ code: QueueErrorCode.InvalidMessageId }))
     }
   })
 

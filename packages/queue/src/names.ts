@@ -126,17 +126,34 @@ export function formatMessageId(queue: string, offset: number): string {
 
 /** Parses `<queue>:<offset>`; queue names have no ":", so the last one splits. Throws InvalidMessageId. */
 export function parseMessageId(id: string): { queue: string; offset: number } {
-  const colon = id.lastIndexOf(':')
-  const queue = id.slice(0, colon)
-  const digits = id.slice(colon + 1)
-  const offset = Number(digits)
-  if (colon <= 0 || !/^\d{1,16}$/.test(digits) || !Number.isSafeInteger(offset)) {
-    throw new QueueError(QueueErrorCode.InvalidMessageId, `invalid message id ${JSON.stringify(id)}: expected "<queue>:<offset>"`)
-  }
+  const parts = splitMessageId(id)
   try {
-    checkQueueName(queue)
+    checkQueueName(parts.queue)
   } catch (cause) {
-    throw new QueueError(QueueErrorCode.InvalidMessageId, `invalid message id ${JSON.stringify(id)}: expected "<queue>:<offset>"`, { cause })
+    throw invalidMessageId(id, cause)
   }
-  return { queue, offset }
+  return parts
+}
+
+/**
+ * `<queue>:<offset>` split, the offset checked (1 to 16 digits) but not the queue name: for a
+ * caller that looks the queue up first (every ack does), a name it finds is valid already.
+ * Throws InvalidMessageId.
+ */
+export function splitMessageId(id: string): { queue: string; offset: number } {
+  const colon = id.lastIndexOf(':')
+  const digits = id.length - colon - 1
+  if (colon <= 0 || digits < 1 || digits > 16) throw invalidMessageId(id)
+  let offset = 0
+  for (let i = colon + 1; i < id.length; i++) {
+    const digit = id.charCodeAt(i) - 48
+    if (digit < 0 || digit > 9) throw invalidMessageId(id)
+    offset = offset * 10 + digit
+  }
+  if (!Number.isSafeInteger(offset)) throw invalidMessageId(id)
+  return { queue: id.slice(0, colon), offset }
+}
+
+function invalidMessageId(id: string, cause?: unknown): QueueError {
+  return new QueueError(QueueErrorCode.InvalidMessageId, `invalid message id ${JSON.stringify(id)}: expected "<queue>:<offset>"`, { cause })
 }

@@ -15,6 +15,17 @@ describe('RecentMessages', () => {
     expect([4, 5, 6].map((offset) => recent.get(offset) !== undefined)).toEqual([true, true, true])
   })
 
+  it('keeps offsets across the ring growing and wrapping, and starts over after a gap', () => {
+    const recent = new RecentMessages(1000)
+    for (let offset = 0; offset < 12; offset++) recent.add(offset, message('t', `${offset}`))
+    recent.dropBelow(10)
+    // 10 and 11 sit at the end of the 16 slots; 12..40 wrap around and make it grow twice.
+    for (let offset = 12; offset <= 40; offset++) recent.add(offset, message('t', `${offset}`))
+    expect([9, 10, 25, 40, 41].map((offset) => recent.get(offset)?.payload.toString())).toEqual([undefined, '10', '25', '40', undefined])
+    recent.add(50, message('t', '50'))
+    expect([40, 50].map((offset) => recent.get(offset)?.payload.toString())).toEqual([undefined, '50'])
+  })
+
   it('keeps nothing with a bound of 0', () => {
     const recent = new RecentMessages(0)
     recent.add(0, message('t', 'x'))
