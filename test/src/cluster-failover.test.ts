@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
 import type { IClientOptions } from 'mqtt'
 import { closeClient, openClient } from '@fluxmq/testing'
-import { connectUntilServed, eventually, startCluster, type ClusterNodeProcess } from './support/cluster.js'
+import { connectUntilServed, eventually, startCluster, WILL_TRAIL, withLogTrail, type ClusterNodeProcess } from './support/cluster.js'
 import { type Scene, sceneForTests } from './support/fluxmq.js'
 
 // Failures of real processes: each scenario runs a 3-node cluster (each node with its embedded
@@ -148,7 +148,7 @@ describe('node death and etcd member death (3 nodes)', () => {
     // Its routes went with its lease.
     expect((await etcdKeys(leader, '/fluxmq/fluxmq/routes/')).filter((key) => key.endsWith(`/${victim.nodeId}`))).toEqual([])
 
-    await eventually('p1’s will', () => watcher.inbox.messages.some((m) => m.topic === 'will/p1'), LEASE_TTL_MS * 3)
+    await eventually('p1’s will', () => watcher.inbox.messages.some((m) => m.topic === 'will/p1'), LEASE_TTL_MS * 3).catch(withLogTrail([leader, survivor], WILL_TRAIL))
     const willMs = performance.now() - killedAt
 
     // p1 comes back after its will went out: its session resumes with its subscription from etcd.
@@ -198,7 +198,7 @@ describe('leader death, then etcd quorum loss (3 nodes)', () => {
     const electedMs = performance.now() - killedAt
     expect(electedMs).toBeLessThan(LEASE_TTL_MS * 2 + 2_000)
     expect([a.nodeId, b.nodeId]).toContain(newLeader)
-    await eventually('q1’s will', () => watcher.inbox.messages.some((m) => m.topic === 'will/q1'), LEASE_TTL_MS * 3)
+    await eventually('q1’s will', () => watcher.inbox.messages.some((m) => m.topic === 'will/q1'), LEASE_TTL_MS * 3).catch(withLogTrail([a, b], WILL_TRAIL))
     const willMs = performance.now() - killedAt
     // q2 expired 2 s after the death without coming back: the new leader deleted what it saved.
     await eventually('q2 swept', async () => !(await etcdKeys(a, '/fluxmq/fluxmq/subs/')).includes('/fluxmq/fluxmq/subs/q2'), LEASE_TTL_MS * 3)

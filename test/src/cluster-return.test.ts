@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { IClientOptions } from 'mqtt'
 import { closeClient, setArgs, type OpenedClient } from '@fluxmq/testing'
-import { connectUntilServed, eventually, killNode, restartNode, routeVisible, startCluster, type ClusterNodeProcess } from './support/cluster.js'
+import { connectUntilServed, eventually, killNode, restartNode, routeVisible, startCluster, WILL_TRAIL, withLogTrail, type ClusterNodeProcess } from './support/cluster.js'
 import { sceneForTests } from './support/fluxmq.js'
 
 // A dead node returns with its data (issue 10, item 2): 3 real fluxmq processes on SQLite, each
@@ -131,7 +131,7 @@ describe('a node restarted after a crash publishes the wills of its clients once
     const back = await restartNode(scene, nodes[0] as ClusterNodeProcess, SIZE)
     nodes[0] = back
     console.log(`return: n1 was back ${Date.now() - killedAt} ms after it was killed`)
-    await eventually('the will at the watcher on n2', () => watcher.inbox.messages.some((m) => m.topic === 'crash-will/1'), 30_000).catch(withWillTrail)
+    await eventually('the will at the watcher on n2', () => watcher.inbox.messages.some((m) => m.topic === 'crash-will/1'), 30_000).catch(withLogTrail(nodes, WILL_TRAIL))
     expect(leaderPublished('will-victim-1')).toBe(false)
     // Nothing else publishes it, past the expiry of n1's old lease too (15 s after the kill).
     await sleep(Math.max(3_000, killedAt + 17_000 - Date.now()))
@@ -142,7 +142,7 @@ describe('a node restarted after a crash publishes the wills of its clients once
   it('publishes the will of a client connected at the crash once, when the node restarts after the leader published it', async () => {
     const watcher = await crashWithWill('will-victim-2', 'crash-will/2', 'will in etcd')
     // n1's lease expires, the leader sees it gone and publishes the will.
-    await eventually('the will at the watcher on n2', () => watcher.inbox.messages.some((m) => m.topic === 'crash-will/2'), 45_000).catch(withWillTrail)
+    await eventually('the will at the watcher on n2', () => watcher.inbox.messages.some((m) => m.topic === 'crash-will/2'), 45_000).catch(withLogTrail(nodes, WILL_TRAIL))
     expect(leaderPublished('will-victim-2')).toBe(true)
     const back = await restartNode(scene, nodes[0] as ClusterNodeProcess, SIZE)
     nodes[0] = back
@@ -180,12 +180,5 @@ describe('a node restarted after a crash publishes the wills of its clients once
 
   function leaderPublished(clientId: string): boolean {
     return nodes.some((node) => logLines(node, 'will of a dead node published').some((line) => line.clientId === clientId))
-  }
-
-  /** Rethrows `error` with every node's log lines about wills, leases and membership. */
-  function withWillTrail(error: unknown): never {
-    const telling = /will|lease|ownership|node gone|stored sessions claimed|cluster joined|elected/
-    const trail = nodes.flatMap((node) => node.process.lines.filter((line) => telling.test(String(line.msg))).map((line) => `${node.nodeId} ${JSON.stringify(line)}`))
-    throw new Error(`${String(error)}\n${trail.join('\n')}`)
   }
 })

@@ -42,6 +42,17 @@ export async function eventually(what: string, check: () => Promise<boolean> | b
   }
 }
 
+/** Log lines that explain a will's fate: wills, leases, ownership, membership, elections. */
+export const WILL_TRAIL = /will|lease|ownership|node gone|stored sessions claimed|cluster joined|elected|leader/
+
+/** Rethrows `error` with the log lines of `nodes` whose message matches `telling`, so a failed wait explains itself. */
+export function withLogTrail(nodes: readonly ClusterNodeProcess[], telling: RegExp): (error: unknown) => never {
+  return (error) => {
+    const trail = nodes.flatMap((node) => node.process.lines.filter((line) => telling.test(String(line.msg))).map((line) => `${node.nodeId} ${JSON.stringify(line)}`))
+    throw new Error(`${String(error)}\n${trail.join('\n')}`)
+  }
+}
+
 /**
  * `size` real fluxmq processes on loopback, each with its own embedded etcd member, the members
  * forming one etcd cluster. Resolves once every node answers /ready 200 and sees every other node
