@@ -108,6 +108,7 @@ export class EtcdCluster implements Cluster {
       nodeId: options.nodeId,
       routes: options.routes,
       send: (node, message, routing) => this.sendTo(node, message, routing),
+      addRoute: (filter) => this.addRoute(filter),
       removeRoute: (filter) => this.removeRouteNow(filter),
       logger: this.log,
     })
@@ -289,7 +290,7 @@ export class EtcdCluster implements Cluster {
       this.moves.claimedHere(clientId)
       return this.resumeOrphan(clientId, epoch, from, saved)
     }
-    const window = this.moves.beginAcquire(clientId, from)
+    const window = this.moves.beginAcquire(clientId, from, (saved?.subscriptions ?? []).map((s) => s.filter))
     let surrendered: SurrenderedSession | undefined
     let drained = claimed
     try {

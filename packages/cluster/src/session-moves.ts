@@ -9,6 +9,8 @@ const RELAY_MS = 10_000
 const ROUTE_HANDOVER_MS = 5_000
 /** Publishes a new owner holds for one session while its state is in transit; beyond, the oldest go (logged). */
 const MAX_HELD = 65_536
+/** How long a new owner waits for the old one before it routes the session's filters itself. */
+const OWNER_PATIENCE_MS = 500
 
 export interface SessionMovesOptions {
   readonly nodeId: string
@@ -16,6 +18,8 @@ export interface SessionMovesOptions {
   readonly routes: Pick<RouteTable, 'nodesFor' | 'onChange'>
   /** Sends a publish to one node (through its peer, with backpressure) and resolves once it accepted it. */
   readonly send: (node: string, message: Message, routing: ForwardRouting) => Promise<void>
+  /** Adds one reference to this node's route for a filter in etcd (RouteTable.add, logged on failure). */
+  readonly addRoute: (filter: string) => void
   /** Removes this node's route for a filter in etcd (RouteTable.remove, logged on failure). */
   readonly removeRoute: (filter: string) => void
   readonly logger: Logger
@@ -61,7 +65,12 @@ interface Hold {
  *   is attached (`SessionClaim.held`): the core offers them to the session alone once it is there.
  *   Its own publishes to A wait meanwhile, so A routes them after the surrender and leaves them to B;
  *   those sent before wait for A's acknowledgement before B asks for the state, so A routed them
- *   before the surrender.
+ *   before the surrender. When A has not answered within `OWNER_PATIENCE_MS`, B also routes the
+ *   session's filters as etcd saved them until the session is attached: A may be partitioned or
+ *   dead, and its routes vanish with its lease, maybe before the session is attached here and
+ *   routed by the core; a publish from a third node then reached neither A nor B, and was
+ *   acknowledged to its publisher all the same. Not from the claim on: a publish that reaches
+ *   both while A still delivers to the client's old connection would reach the client twice.
  *
  * The forwarded message names the nodes that route it (`other_nodes`), which is how A knows
  * whether B has it. A publish that reaches both A (before the surrender) and B (while B holds),
@@ -146,11 +155,19 @@ export class SessionMoves {
 
   /**
    * This node claimed `clientId` and asks `from` for its state: from now on what it routes is
-   * held for the session, and its own sends to `from` wait. Returns what ends it: `held` hands the
-   * messages over (the core calls it once the state is attached), `abandon` drops them.
+   * held for the session, its own sends to `from` wait, and, once `from` kept it waiting for
+   * `OWNER_PATIENCE_MS`, it routes the session's `filters` (as etcd saved them). Returns what ends it: `held` hands the messages over (the core calls it
+   * once the state is attached), `abandon` drops them.
    */
-  beginAcquire(clientId: string, from: string): { readonly held: () => readonly Message[]; readonly abandon: () => void } {
+  beginAcquire(clientId: string, from: string, filters: readonly string[]): { readonly held: () => readonly Message[]; readonly abandon: () => void } {
     this.dropRelay(clientId)
+    // Released when the acquisition ends: by then the attached session routes them itself.
+    let routed: readonly string[] = []
+    const patience = setTimeout(() => {
+      routed = filters.filter((f) => !isSharedFilter(f))
+      for (const filter of routed) this.options.addRoute(filter)
+    }, OWNER_PATIENCE_MS)
+    patience.unref()
     const window: Window = { seen: [], dropped: 0 }
     this.acquiring.set(clientId, window)
     const hold = this.holds.get(from)
@@ -162,6 +179,8 @@ export class SessionMoves {
       ended = true
       if (this.acquiring.get(clientId) === window) this.acquiring.delete(clientId)
       this.release(from)
+      clearTimeout(patience)
+      for (const filter of routed) this.options.removeRoute(filter)
       if (window.dropped > 0) this.log.warn({ clientId, dropped: window.dropped, kept: MAX_HELD }, 'more publishes arrived during a session move than are held; the oldest were dropped')
     }
     return {
