@@ -471,7 +471,8 @@ export class EtcdCluster implements Cluster {
   private sendTo(node: string, message: Message, routing: ForwardRouting | undefined): Promise<void> {
     if (this.moves.holding(node)) {
       // This node is acquiring a session from that one: sent, in order, once the state is here.
-      return new Promise((resolve, reject) => this.moves.hold(node, () => this.sendTo(node, message, routing).then(resolve, reject)))
+      const routed = routing?.relayFor === undefined ? message : undefined
+      return new Promise((resolve, reject) => this.moves.hold(node, () => this.sendTo(node, message, routing).then(resolve, reject), routed))
     }
     const peer = this.options.peers.get(node)
     if (peer === undefined) return Promise.reject(new ClusterNodeError(ClusterNodeErrorCode.NoPeer, `no transport peer for node ${node}`))

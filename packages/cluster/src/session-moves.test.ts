@@ -96,8 +96,8 @@ describe('SessionMoves', () => {
     const window = moves.beginAcquire('c', 'b', [])
     expect(moves.holding('b')).toBe(true)
     expect(moves.holding('d')).toBe(false)
-    moves.hold('b', () => order.push('first'))
-    moves.hold('b', () => order.push('second'))
+    moves.hold('b', () => order.push('first'), undefined)
+    moves.hold('b', () => order.push('second'), undefined)
     moves.routed(message('t/1'), ['a'])
     const delivered: string[] = []
     expect(moves.relayedHere('c', message('t/relayed'), ['b', 'a'], () => true)).toBeUndefined()
@@ -109,6 +109,20 @@ describe('SessionMoves', () => {
     moves.relayedHere('c', message('t/after'), ['b', 'a'], (clientId, m) => delivered.push(`${clientId} ${m.topic}`) > 0)
     expect(delivered).toEqual(['c t/after'])
     expect(moves.active).toBe(false)
+  })
+
+  it('on the new owner: holds for a second session claimed from the same node the publishes it routed before and still holds for the first', () => {
+    const { moves } = nodeA()
+    const first = moves.beginAcquire('c', 'b', [])
+    // Routed here while 'c' is acquired: held for it, and its send to b waits. A relay for one client is not this node's publish.
+    moves.routed(message('t/early'), ['a', 'b'])
+    moves.hold('b', () => undefined, message('t/early'))
+    moves.hold('b', () => undefined, undefined)
+    const second = moves.beginAcquire('e', 'b', [])
+    moves.routed(message('t/late'), ['a'])
+    expect(first.held().map((m) => m.topic)).toEqual(['t/early', 't/late'])
+    // b routes t/early after it surrendered 'e' and leaves it to this node, which sent it.
+    expect(second.held().map((m) => m.topic)).toEqual(['t/early', 't/late'])
   })
 
   it('on the new owner: routes the session\'s saved filters (not its shared ones) once the old owner kept it waiting, until the acquisition ends', () => {

@@ -49,7 +49,8 @@ interface Window {
 /** Sends to one node held back while this node acquires a session from it. */
 interface Hold {
   windows: number
-  readonly queued: (() => void)[]
+  /** Each send, with the publish when it is one this node routed (not a relay for one client). */
+  readonly queued: { readonly send: () => void; readonly routed: Message | undefined }[]
 }
 
 /**
@@ -65,12 +66,14 @@ interface Hold {
  *   is attached (`SessionClaim.held`): the core offers them to the session alone once it is there.
  *   Its own publishes to A wait meanwhile, so A routes them after the surrender and leaves them to B;
  *   those sent before wait for A's acknowledgement before B asks for the state, so A routed them
- *   before the surrender. When A has not answered within `OWNER_PATIENCE_MS`, B also routes the
- *   session's filters as etcd saved them until the session is attached: A may be partitioned or
- *   dead, and its routes vanish with its lease, maybe before the session is attached here and
- *   routed by the core; a publish from a third node then reached neither A nor B, and was
- *   acknowledged to its publisher all the same. Not from the claim on: a publish that reaches
- *   both while A still delivers to the client's old connection would reach the client twice.
+ *   before the surrender. Those still waiting for an earlier acquisition from A when B claims the
+ *   session are held for it too: they reach A after its surrender as well. When A has not
+ *   answered within `OWNER_PATIENCE_MS`, B also routes the session's filters as etcd saved them
+ *   until the session is attached: A may be partitioned or dead, and its routes vanish with its
+ *   lease, maybe before the session is attached here and routed by the core; a publish from a
+ *   third node then reached neither A nor B, and was acknowledged to its publisher all the same.
+ *   Not from the claim on: a publish that reaches both while A still delivers to the client's
+ *   old connection would reach the client twice.
  *
  * The forwarded message names the nodes that route it (`other_nodes`), which is how A knows
  * whether B has it. A publish that reaches both A (before the surrender) and B (while B holds),
@@ -115,9 +118,9 @@ export class SessionMoves {
     return this.holds.has(node)
   }
 
-  /** Queues a send to a held node; it runs, in order, when the hold ends. */
-  hold(node: string, send: () => void): void {
-    this.holds.get(node)?.queued.push(send)
+  /** Queues a send to a held node; it runs, in order, when the hold ends. `routed`: the publish, when this node routed it. */
+  hold(node: string, send: () => void, routed: Message | undefined): void {
+    this.holds.get(node)?.queued.push({ send, routed })
   }
 
   /**
@@ -156,8 +159,9 @@ export class SessionMoves {
   /**
    * This node claimed `clientId` and asks `from` for its state: from now on what it routes is
    * held for the session, its own sends to `from` wait, and, once `from` kept it waiting for
-   * `OWNER_PATIENCE_MS`, it routes the session's `filters` (as etcd saved them). Returns what ends it: `held` hands the messages over (the core calls it
-   * once the state is attached), `abandon` drops them.
+   * `OWNER_PATIENCE_MS`, it routes the session's `filters` (as etcd saved them). Returns what ends
+   * it: `held` hands the messages over (the core calls it once the state is attached), `abandon`
+   * drops them.
    */
   beginAcquire(clientId: string, from: string, filters: readonly string[]): { readonly held: () => readonly Message[]; readonly abandon: () => void } {
     this.dropRelay(clientId)
@@ -172,7 +176,12 @@ export class SessionMoves {
     this.acquiring.set(clientId, window)
     const hold = this.holds.get(from)
     if (hold === undefined) this.holds.set(from, { windows: 1, queued: [] })
-    else hold.windows += 1
+    else {
+      hold.windows += 1
+      // Routed here before this claim and held for an earlier one from the same node: `from` gets
+      // them only after this surrender and leaves them to this node, which sent them.
+      for (const { routed: message } of hold.queued) if (message !== undefined) this.record(window, { message, nodes: [] })
+    }
     let ended = false
     const end = (): void => {
       if (ended) return
@@ -333,7 +342,7 @@ export class SessionMoves {
     hold.windows -= 1
     if (hold.windows > 0) return
     this.holds.delete(node)
-    for (const send of hold.queued) send()
+    for (const { send } of hold.queued) send()
   }
 }
 
