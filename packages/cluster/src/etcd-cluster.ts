@@ -190,7 +190,17 @@ export class EtcdCluster implements Cluster {
     const mirror = this.mirror
     if (mirror === undefined) return
     const disowned = mirror.disown(others.keys())
-    for (const stored of disowned) this.returningSessions(mirror).handOn(stored, others.get(stored.session.clientId) as SessionOwner)
+    for (const stored of disowned) this.handOn(mirror, stored, others.get(stored.session.clientId) as SessionOwner)
+  }
+
+  /**
+   * What this node kept of a session `owner` holds now goes there: what it had queued, and what it
+   * still routes for it (a forward sent here before the session moved, sent again once this node
+   * could be reached: without the relay it matched nothing here and was acknowledged all the same).
+   */
+  private handOn(mirror: SessionMirror, stored: StoredSession, owner: SessionOwner): void {
+    this.moves.handedOn(stored.session.clientId, owner.node, owner.epoch, stored.subscriptions.map((s) => s.filter))
+    this.returningSessions(mirror).handOn(stored, owner)
   }
 
   private returningSessions(storage: SessionMirror): ReturningSessions {
@@ -223,7 +233,7 @@ export class EtcdCluster implements Cluster {
           if (this.lostWithLease.get(clientId) !== lost || this.options.lease.id === undefined) return
           if (owner !== undefined && owner.node !== this.nodeId) {
             this.lostWithLease.delete(clientId)
-            this.returningSessions(mirror).handOn(lost.stored, owner)
+            this.handOn(mirror, lost.stored, owner)
           } else if (owner === undefined && Date.now() - lost.since < LOST_WAIT_MS) {
             this.retryLost()
           } else {

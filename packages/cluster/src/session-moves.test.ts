@@ -157,6 +157,16 @@ describe('SessionMoves', () => {
     }
   })
 
+  it('relays what it still routes for a session it lost without a surrender to the node that owns it now', () => {
+    const { moves, sent } = nodeA()
+    moves.handedOn('c', 'b', 4, ['x/#', '$share/g/x/#'])
+    // A forward sent here before the session moved, accepted once this node could be reached again.
+    moves.routed(message('x/late'), ['d', 'a'])
+    moves.routed(message('x/also-at-b'), ['d', 'a', 'b'])
+    moves.routed(message('y'), ['d', 'a'])
+    expect(sent).toEqual([{ node: 'b', topic: 'x/late', routing: { relayFor: 'c', otherNodes: ['d'] } }])
+  })
+
   it('passes a relay on when the session moved on from here too, unless its new owner routes the publish itself', async () => {
     const { moves, sent } = nodeA()
     await moves.surrender('c', 'e', 9, () => Promise.resolve({ subscriptions: [subscription('z')] }))

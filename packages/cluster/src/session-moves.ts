@@ -201,6 +201,17 @@ export class SessionMoves {
     }
   }
 
+  /**
+   * A session this node stopped serving without surrendering it (lost with the lease, or found in
+   * storage at start-up) that `to` owns now under `epoch`: for `RELAY_MS` what this node routes for
+   * it goes on to `to`, as after a surrender. Such a publish was sent here before the session moved
+   * (while this node could not be reached, then sent again): this node acknowledged it to its sender
+   * and no other copy of the session has it.
+   */
+  handedOn(clientId: string, to: string, epoch: number, filters: readonly string[]): void {
+    this.addRelay(clientId, to, epoch, filters.filter((f) => !isSharedFilter(f)))
+  }
+
   /** A local claim of a session that another node may relay for: it is here now, nothing to relay. */
   claimedHere(clientId: string): void {
     this.dropRelay(clientId)
