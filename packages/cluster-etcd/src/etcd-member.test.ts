@@ -47,6 +47,15 @@ describe('EtcdMember', () => {
     expect(existsSync(pidFilePath(options.dataDir))).toBe(false)
   })
 
+  it('runs raft with pre-vote, so a member back from a partition does not depose the leader', async () => {
+    const logger = new RecordingLogger()
+    const member = cleanup.add(new EtcdMember(await memberOptions(logger)), (m) => m.stop())
+    await member.start()
+    // etcd states its raft settings when it starts.
+    expect(logger.lines.find((line) => line.obj.etcdMember === 'm1' && line.obj['pre-vote'] !== undefined)?.obj['pre-vote']).toBe(true)
+    await member.stop()
+  })
+
   it('restarts a member that dies, on the same data', async () => {
     const logger = new RecordingLogger()
     const member = cleanup.add(new EtcdMember({ ...(await memberOptions(logger)), restartBackoffMs: { min: 100, max: 1_000 } }), (m) => m.stop())

@@ -228,6 +228,11 @@ export class EtcdMember {
       `--initial-cluster-token=${o.initialClusterToken ?? 'fluxmq'}`,
       '--logger=zap',
       '--log-outputs=stderr',
+      // A member cut off from the others (its node partitioned) campaigns alone; without pre-vote
+      // each attempt raises its term, and when the link is back that term deposes the leader: the
+      // whole cluster is without quorum for an election, long enough for every node to lose its
+      // lease and stop serving its sessions (etcd 3.4 leaves it off; 3.5+ turns it on).
+      '--pre-vote',
     ]
     if (o.tls !== undefined) {
       const { certFile, keyFile, caFile } = o.tls

@@ -12,15 +12,22 @@ export interface NodeLeaseOptions {
 
 type State = 'idle' | 'alive' | 'lost' | 'stopped'
 
+/** The part of the TTL before etcd's expiry at which the lease is declared lost (see NodeLease). */
+const LOST_MARGIN = 0.2
+
 /**
  * The one lease of this node; every per-node key (registration, sessions, routes) hangs on it, so
  * a dead node's keys vanish by themselves one TTL after its last keepalive.
  *
- * The node must stop acting as an owner no later than etcd may drop its keys. etcd counts the TTL
- * from when it received a keepalive, which is after we sent it, so the lease is trusted only until
- * `sent + TTL` of the last answered keepalive: "lost" fires at that instant when no later keepalive
- * was answered (etcd unreachable or without quorum), never later. From then on a new lease is
- * requested with backoff; "granted" fires with its id, and owners write their keys again on it.
+ * The node must stop acting as an owner before etcd may drop its keys. etcd counts the TTL from
+ * when it received a keepalive, which is after we sent it, so the lease is trusted only until
+ * `sent + TTL` of the last answered keepalive, less a margin of a fifth of the TTL: "lost" fires
+ * then when no later keepalive was answered (etcd unreachable or without quorum). The margin is
+ * for the clients the node drops at that moment: they reconnect to other nodes and are claimed
+ * there while this node's routes still stand, so a publish for their sessions meanwhile fails
+ * at its publisher (sent to this node, which refuses it) instead of being acknowledged to nobody
+ * once the routes vanish with the lease. From then on a new lease is requested with backoff;
+ * "granted" fires with its id, and owners write their keys again on it.
  *
  * Within the TTL the keepalive stream moves between members promptly: a stream that breaks, or
  * whose keepalive goes unanswered for half an interval, is reopened at once and then with short
@@ -216,7 +223,7 @@ export class NodeLease {
   }
 
   private extend(sent: number, ttlSeconds: number): void {
-    this.validUntil = Math.max(this.validUntil, sent + ttlSeconds * 1000)
+    this.validUntil = Math.max(this.validUntil, sent + ttlSeconds * 1000 * (1 - LOST_MARGIN))
     clearTimeout(this.watchdog)
     this.watchdog = setTimeout(() => this.onWatchdog(), this.validUntil - Date.now())
   }
@@ -227,7 +234,7 @@ export class NodeLease {
       this.watchdog = setTimeout(() => this.onWatchdog(), this.validUntil - Date.now())
       return
     }
-    this.declareLost(`no keepalive answered within the ${this.options.ttlSeconds} s TTL`)
+    this.declareLost(`no keepalive answered within ${(this.options.ttlSeconds * (1 - LOST_MARGIN)).toFixed(1)} s of the ${this.options.ttlSeconds} s TTL`)
   }
 
   private declareLost(why: string): void {

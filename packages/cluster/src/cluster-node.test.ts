@@ -248,7 +248,7 @@ describe('ClusterNode (real etcd, real transport)', () => {
   })
 
   // Last: it takes node b's lease away.
-  it('reports every session owned here as lost when the node lease is lost, takes a new lease, then hands what it kept to the sessions\' new owners', async () => {
+  it('reports every session owned here as lost when the node lease is lost, takes a new lease, then hands what it kept, and a late forward for it, to the sessions\' new owners', async () => {
     await b.cluster.acquireSession('lost-1')
     // Node b's storage still holds a message queued for lost-2, which node a claimed meanwhile.
     const storage = new MemoryStorage()
@@ -256,7 +256,7 @@ describe('ClusterNode (real etcd, real transport)', () => {
     b.cluster.mirrorSessions(storage)
     storage.putSession({ clientId: 'lost-2', protocol: 'mqtt5', expiryInterval: 600, epoch: 1 })
     storage.appendOffline('lost-2', message('lost-2/queued'))
-    inboundB.keptOnLoss = [{ session: { clientId: 'lost-2', protocol: 'mqtt5', expiryInterval: 600, epoch: 1 }, subscriptions: [], inflight: [], incomingQos2: [], releasedQos2: [], offlineCount: 1 }]
+    inboundB.keptOnLoss = [{ session: { clientId: 'lost-2', protocol: 'mqtt5', expiryInterval: 600, epoch: 1 }, subscriptions: [{ filter: 'lost-2/#', qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }], inflight: [], incomingQos2: [], releasedQos2: [], offlineCount: 1 }]
     const etcd = connectEtcd('test', { endpoints: [`127.0.0.1:${etcdClientPort}`] })
     cleanup.defer(() => etcd.close())
     const owner = await etcd.namespace.get(keyspace.sessionKey('lost-1')).exec()
@@ -282,5 +282,8 @@ describe('ClusterNode (real etcd, real transport)', () => {
     const dropBy = Date.now() + 5_000
     while ((await storage.open()).sessions.length > 0 && Date.now() < dropBy) await sleep(50)
     expect((await storage.open()).sessions).toEqual([])
+    // A forward a third node sent b for lost-2 while b could not be reached arrives now: b passes it on.
+    await b.cluster.handlers.publishBatch({ from: 'c', messages: [message('lost-2/late')] })
+    expect(inboundA.relayed).toContain('lost-2 lost-2/late')
   })
 })

@@ -108,6 +108,7 @@ export class EtcdCluster implements Cluster {
       nodeId: options.nodeId,
       routes: options.routes,
       send: (node, message, routing) => this.sendTo(node, message, routing),
+      addRoute: (filter) => this.addRoute(filter),
       removeRoute: (filter) => this.removeRouteNow(filter),
       logger: this.log,
     })
@@ -201,7 +202,17 @@ export class EtcdCluster implements Cluster {
     const mirror = this.mirror
     if (mirror === undefined) return
     const disowned = mirror.disown(others.keys())
-    for (const stored of disowned) this.returningSessions(mirror).handOn(stored, others.get(stored.session.clientId) as SessionOwner)
+    for (const stored of disowned) this.handOn(mirror, stored, others.get(stored.session.clientId) as SessionOwner)
+  }
+
+  /**
+   * What this node kept of a session `owner` holds now goes there: what it had queued, and what it
+   * still routes for it (a forward sent here before the session moved, sent again once this node
+   * could be reached: without the relay it matched nothing here and was acknowledged all the same).
+   */
+  private handOn(mirror: SessionMirror, stored: StoredSession, owner: SessionOwner): void {
+    this.moves.handedOn(stored.session.clientId, owner.node, owner.epoch, stored.subscriptions.map((s) => s.filter))
+    this.returningSessions(mirror).handOn(stored, owner)
   }
 
   private returningSessions(storage: SessionMirror): ReturningSessions {
@@ -234,7 +245,7 @@ export class EtcdCluster implements Cluster {
           if (this.lostWithLease.get(clientId) !== lost || this.options.lease.id === undefined) return
           if (owner !== undefined && owner.node !== this.nodeId) {
             this.lostWithLease.delete(clientId)
-            this.returningSessions(mirror).handOn(lost.stored, owner)
+            this.handOn(mirror, lost.stored, owner)
           } else if (owner === undefined && Date.now() - lost.since < LOST_WAIT_MS) {
             this.retryLost()
           } else {
@@ -301,7 +312,7 @@ export class EtcdCluster implements Cluster {
       this.moves.claimedHere(clientId)
       return this.resumeOrphan(clientId, epoch, from, saved)
     }
-    const window = this.moves.beginAcquire(clientId, from)
+    const window = this.moves.beginAcquire(clientId, from, (saved?.subscriptions ?? []).map((s) => s.filter))
     let surrendered: SurrenderedSession | undefined
     let drained = claimed
     try {
@@ -482,7 +493,8 @@ export class EtcdCluster implements Cluster {
   private sendTo(node: string, message: Message, routing: ForwardRouting | undefined): Promise<void> {
     if (this.moves.holding(node)) {
       // This node is acquiring a session from that one: sent, in order, once the state is here.
-      return new Promise((resolve, reject) => this.moves.hold(node, () => this.sendTo(node, message, routing).then(resolve, reject)))
+      const routed = routing?.relayFor === undefined ? message : undefined
+      return new Promise((resolve, reject) => this.moves.hold(node, () => this.sendTo(node, message, routing).then(resolve, reject), routed))
     }
     const peer = this.options.peers.get(node)
     if (peer === undefined) return Promise.reject(new ClusterNodeError(ClusterNodeErrorCode.NoPeer, `no transport peer for node ${node}`))

@@ -14,8 +14,8 @@ export interface QuorumGuardOptions {
  * Whether etcd can answer a linearizable read now (a read the member must confirm with a quorum).
  * Without it no session can be claimed or fenced, so the node refuses new sessions at once, with
  * Server unavailable, instead of letting each CONNECT wait for a call deadline, and /ready says
- * why. The sessions it holds are served on until its lease would have expired (NodeLease decides
- * that, not this probe).
+ * why. The sessions it holds are served on until shortly before its lease could expire (NodeLease
+ * decides that, not this probe).
  */
 export class QuorumGuard {
   private ok = true

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import type { Message, SubscriptionOptions } from '@fluxmq/core'
 import type { RouteChange } from '@fluxmq/cluster-etcd'
 import type { ForwardRouting } from '@fluxmq/cluster-transport'
@@ -18,6 +18,7 @@ function nodeA() {
   const view = new Map<string, Set<string>>()
   const listeners = new Set<(change: RouteChange) => void>()
   const sent: { node: string; topic: string; routing: ForwardRouting }[] = []
+  const added: string[] = []
   const removed: string[] = []
   const moves = new SessionMoves({
     nodeId: 'a',
@@ -32,6 +33,7 @@ function nodeA() {
       sent.push({ node, topic: m.topic, routing })
       return Promise.resolve()
     },
+    addRoute: (filter) => added.push(filter),
     removeRoute: (filter) => removed.push(filter),
     logger: silent,
   })
@@ -41,7 +43,7 @@ function nodeA() {
     view.set(filter, nodes)
     for (const listener of listeners) listener({ type: 'added', filter, nodeId })
   }
-  return { moves, sent, removed, routeAdded }
+  return { moves, sent, added, removed, routeAdded }
 }
 
 describe('SessionMoves', () => {
@@ -91,11 +93,11 @@ describe('SessionMoves', () => {
   it('on the new owner: holds what it routes and its sends to the old owner until the state is attached', () => {
     const { moves } = nodeA()
     const order: string[] = []
-    const window = moves.beginAcquire('c', 'b')
+    const window = moves.beginAcquire('c', 'b', [])
     expect(moves.holding('b')).toBe(true)
     expect(moves.holding('d')).toBe(false)
-    moves.hold('b', () => order.push('first'))
-    moves.hold('b', () => order.push('second'))
+    moves.hold('b', () => order.push('first'), undefined)
+    moves.hold('b', () => order.push('second'), undefined)
     moves.routed(message('t/1'), ['a'])
     const delivered: string[] = []
     expect(moves.relayedHere('c', message('t/relayed'), ['b', 'a'], () => true)).toBeUndefined()
@@ -107,6 +109,62 @@ describe('SessionMoves', () => {
     moves.relayedHere('c', message('t/after'), ['b', 'a'], (clientId, m) => delivered.push(`${clientId} ${m.topic}`) > 0)
     expect(delivered).toEqual(['c t/after'])
     expect(moves.active).toBe(false)
+  })
+
+  it('on the new owner: holds for a second session claimed from the same node the publishes it routed before and still holds for the first', () => {
+    const { moves } = nodeA()
+    const first = moves.beginAcquire('c', 'b', [])
+    // Routed here while 'c' is acquired: held for it, and its send to b waits. A relay for one client is not this node's publish.
+    moves.routed(message('t/early'), ['a', 'b'])
+    moves.hold('b', () => undefined, message('t/early'))
+    moves.hold('b', () => undefined, undefined)
+    const second = moves.beginAcquire('e', 'b', [])
+    moves.routed(message('t/late'), ['a'])
+    expect(first.held().map((m) => m.topic)).toEqual(['t/early', 't/late'])
+    // b routes t/early after it surrendered 'e' and leaves it to this node, which sent it.
+    expect(second.held().map((m) => m.topic)).toEqual(['t/early', 't/late'])
+  })
+
+  it('on the new owner: routes the session\'s saved filters (not its shared ones) once the old owner kept it waiting, until the acquisition ends', () => {
+    vi.useFakeTimers()
+    try {
+      const { moves, added, removed } = nodeA()
+      const quick = moves.beginAcquire('c', 'b', ['x/#'])
+      vi.advanceTimersByTime(499)
+      quick.held()
+      vi.advanceTimersByTime(1_000)
+      // Answered in time: the old owner's routes stay until this node's show (no second path).
+      expect(added).toEqual([])
+      expect(removed).toEqual([])
+
+      const slow = moves.beginAcquire('c', 'b', ['x/#', '$share/g/y', 'z'])
+      vi.advanceTimersByTime(500)
+      expect(added).toEqual(['x/#', 'z'])
+      expect(removed).toEqual([])
+      // The core attached the session (its own routes added) and took the held publishes.
+      slow.held()
+      expect(removed).toEqual(['x/#', 'z'])
+      slow.abandon()
+      expect(removed).toEqual(['x/#', 'z'])
+
+      const refused = moves.beginAcquire('d', 'b', ['w'])
+      vi.advanceTimersByTime(500)
+      refused.abandon()
+      expect(added).toEqual(['x/#', 'z', 'w'])
+      expect(removed).toEqual(['x/#', 'z', 'w'])
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  it('relays what it still routes for a session it lost without a surrender to the node that owns it now', () => {
+    const { moves, sent } = nodeA()
+    moves.handedOn('c', 'b', 4, ['x/#', '$share/g/x/#'])
+    // A forward sent here before the session moved, accepted once this node could be reached again.
+    moves.routed(message('x/late'), ['d', 'a'])
+    moves.routed(message('x/also-at-b'), ['d', 'a', 'b'])
+    moves.routed(message('y'), ['d', 'a'])
+    expect(sent).toEqual([{ node: 'b', topic: 'x/late', routing: { relayFor: 'c', otherNodes: ['d'] } }])
   })
 
   it('passes a relay on when the session moved on from here too, unless its new owner routes the publish itself', async () => {

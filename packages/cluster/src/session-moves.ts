@@ -9,6 +9,8 @@ const RELAY_MS = 10_000
 const ROUTE_HANDOVER_MS = 5_000
 /** Publishes a new owner holds for one session while its state is in transit; beyond, the oldest go (logged). */
 const MAX_HELD = 65_536
+/** How long a new owner waits for the old one before it routes the session's filters itself. */
+const OWNER_PATIENCE_MS = 500
 
 export interface SessionMovesOptions {
   readonly nodeId: string
@@ -16,6 +18,8 @@ export interface SessionMovesOptions {
   readonly routes: Pick<RouteTable, 'nodesFor' | 'onChange'>
   /** Sends a publish to one node (through its peer, with backpressure) and resolves once it accepted it. */
   readonly send: (node: string, message: Message, routing: ForwardRouting) => Promise<void>
+  /** Adds one reference to this node's route for a filter in etcd (RouteTable.add, logged on failure). */
+  readonly addRoute: (filter: string) => void
   /** Removes this node's route for a filter in etcd (RouteTable.remove, logged on failure). */
   readonly removeRoute: (filter: string) => void
   readonly logger: Logger
@@ -45,7 +49,8 @@ interface Window {
 /** Sends to one node held back while this node acquires a session from it. */
 interface Hold {
   windows: number
-  readonly queued: (() => void)[]
+  /** Each send, with the publish when it is one this node routed (not a relay for one client). */
+  readonly queued: { readonly send: () => void; readonly routed: Message | undefined }[]
 }
 
 /**
@@ -61,7 +66,14 @@ interface Hold {
  *   is attached (`SessionClaim.held`): the core offers them to the session alone once it is there.
  *   Its own publishes to A wait meanwhile, so A routes them after the surrender and leaves them to B;
  *   those sent before wait for A's acknowledgement before B asks for the state, so A routed them
- *   before the surrender.
+ *   before the surrender. Those still waiting for an earlier acquisition from A when B claims the
+ *   session are held for it too: they reach A after its surrender as well. When A has not
+ *   answered within `OWNER_PATIENCE_MS`, B also routes the session's filters as etcd saved them
+ *   until the session is attached: A may be partitioned or dead, and its routes vanish with its
+ *   lease, maybe before the session is attached here and routed by the core; a publish from a
+ *   third node then reached neither A nor B, and was acknowledged to its publisher all the same.
+ *   Not from the claim on: a publish that reaches both while A still delivers to the client's
+ *   old connection would reach the client twice.
  *
  * The forwarded message names the nodes that route it (`other_nodes`), which is how A knows
  * whether B has it. A publish that reaches both A (before the surrender) and B (while B holds),
@@ -106,9 +118,9 @@ export class SessionMoves {
     return this.holds.has(node)
   }
 
-  /** Queues a send to a held node; it runs, in order, when the hold ends. */
-  hold(node: string, send: () => void): void {
-    this.holds.get(node)?.queued.push(send)
+  /** Queues a send to a held node; it runs, in order, when the hold ends. `routed`: the publish, when this node routed it. */
+  hold(node: string, send: () => void, routed: Message | undefined): void {
+    this.holds.get(node)?.queued.push({ send, routed })
   }
 
   /**
@@ -146,22 +158,38 @@ export class SessionMoves {
 
   /**
    * This node claimed `clientId` and asks `from` for its state: from now on what it routes is
-   * held for the session, and its own sends to `from` wait. Returns what ends it: `held` hands the
-   * messages over (the core calls it once the state is attached), `abandon` drops them.
+   * held for the session, its own sends to `from` wait, and, once `from` kept it waiting for
+   * `OWNER_PATIENCE_MS`, it routes the session's `filters` (as etcd saved them). Returns what ends
+   * it: `held` hands the messages over (the core calls it once the state is attached), `abandon`
+   * drops them.
    */
-  beginAcquire(clientId: string, from: string): { readonly held: () => readonly Message[]; readonly abandon: () => void } {
+  beginAcquire(clientId: string, from: string, filters: readonly string[]): { readonly held: () => readonly Message[]; readonly abandon: () => void } {
     this.dropRelay(clientId)
+    // Released when the acquisition ends: by then the attached session routes them itself.
+    let routed: readonly string[] = []
+    const patience = setTimeout(() => {
+      routed = filters.filter((f) => !isSharedFilter(f))
+      for (const filter of routed) this.options.addRoute(filter)
+    }, OWNER_PATIENCE_MS)
+    patience.unref()
     const window: Window = { seen: [], dropped: 0 }
     this.acquiring.set(clientId, window)
     const hold = this.holds.get(from)
     if (hold === undefined) this.holds.set(from, { windows: 1, queued: [] })
-    else hold.windows += 1
+    else {
+      hold.windows += 1
+      // Routed here before this claim and held for an earlier one from the same node: `from` gets
+      // them only after this surrender and leaves them to this node, which sent them.
+      for (const { routed: message } of hold.queued) if (message !== undefined) this.record(window, { message, nodes: [] })
+    }
     let ended = false
     const end = (): void => {
       if (ended) return
       ended = true
       if (this.acquiring.get(clientId) === window) this.acquiring.delete(clientId)
       this.release(from)
+      clearTimeout(patience)
+      for (const filter of routed) this.options.removeRoute(filter)
       if (window.dropped > 0) this.log.warn({ clientId, dropped: window.dropped, kept: MAX_HELD }, 'more publishes arrived during a session move than are held; the oldest were dropped')
     }
     return {
@@ -171,6 +199,17 @@ export class SessionMoves {
       },
       abandon: end,
     }
+  }
+
+  /**
+   * A session this node stopped serving without surrendering it (lost with the lease, or found in
+   * storage at start-up) that `to` owns now under `epoch`: for `RELAY_MS` what this node routes for
+   * it goes on to `to`, as after a surrender. Such a publish was sent here before the session moved
+   * (while this node could not be reached, then sent again): this node acknowledged it to its sender
+   * and no other copy of the session has it.
+   */
+  handedOn(clientId: string, to: string, epoch: number, filters: readonly string[]): void {
+    this.addRelay(clientId, to, epoch, filters.filter((f) => !isSharedFilter(f)))
   }
 
   /** A local claim of a session that another node may relay for: it is here now, nothing to relay. */
@@ -314,7 +353,7 @@ export class SessionMoves {
     hold.windows -= 1
     if (hold.windows > 0) return
     this.holds.delete(node)
-    for (const send of hold.queued) send()
+    for (const { send } of hold.queued) send()
   }
 }
 
