@@ -158,6 +158,11 @@ export class EtcdCluster implements Cluster {
     inbound.deliverLocal(message)
   }
 
+  /** In doubt from the lapse of the lease's safe window until the lease is confirmed again or lost. */
+  ownershipInDoubt(): boolean {
+    return this.options.lease.id !== undefined && !this.options.lease.confirmed
+  }
+
   /**
    * The stored sessions no other node serves are claimed here. Whether a stored pending will is
    * still this node's: the leader takes a dead node's will only while no node owns the session

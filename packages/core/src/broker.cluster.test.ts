@@ -316,6 +316,65 @@ describe('fencing by ownership epoch', () => {
   })
 })
 
+describe('wills while the cluster doubts this node’s ownership', () => {
+  async function doubted(will = { delayInterval: 0 }) {
+    const cluster = new RecordingCluster()
+    const w = await createWorld({}, { cluster })
+    const watch = await connect(w, 'watch')
+    watch.subscribe('will/#', 1)
+    const c = await connect(w, 'c', { cleanStart: false, expiry: 600, will: { message: message(w.clock, 'will/c', 'gone', 1), ...will } })
+    // A process woken from a freeze: its client's socket closed before the lease check ran.
+    cluster.inDoubt = true
+    c.disconnect(true)
+    return { cluster, w, watch }
+  }
+
+  it('a stored session’s will waits, tick after tick, and goes out once the lease is confirmed', async () => {
+    const { cluster, w, watch } = await doubted()
+    expect(watch.link.received).toEqual([])
+    w.clock.t += 1_000
+    w.broker.tick(w.clock.t)
+    expect(watch.link.received).toEqual([])
+    cluster.inDoubt = false
+    w.clock.t += 1_000
+    w.broker.tick(w.clock.t)
+    expect(watch.link.take().map((r) => r.payload)).toEqual(['gone'])
+    expect(cluster.calls).toContain('forward will/c')
+  })
+
+  it('a will waiting when the sessions are taken away is never published here (the leader has it)', async () => {
+    const { cluster, w, watch } = await doubted()
+    cluster.inbound?.ownershipLost(['c'])
+    cluster.inDoubt = false
+    w.clock.t += 60_000
+    w.broker.tick(w.clock.t)
+    expect(watch.link.received).toEqual([])
+    expect(cluster.calls).not.toContain('forward will/c')
+  })
+
+  it('a delayed will that comes due in doubt waits too', async () => {
+    const { cluster, w, watch } = await doubted({ delayInterval: 5 })
+    w.clock.t += 5_000
+    w.broker.tick(w.clock.t)
+    expect(watch.link.received).toEqual([])
+    cluster.inDoubt = false
+    w.clock.t += 1_000
+    w.broker.tick(w.clock.t)
+    expect(watch.link.take().map((r) => r.payload)).toEqual(['gone'])
+  })
+
+  it('the will of an unstored session, in no other node’s hands, does not wait', async () => {
+    const cluster = new RecordingCluster()
+    const w = await createWorld({}, { cluster })
+    const watch = await connect(w, 'watch')
+    watch.subscribe('will/#', 1)
+    const c = await connect(w, 'c', { will: { message: message(w.clock, 'will/c', 'gone', 1), delayInterval: 0 } })
+    cluster.inDoubt = true
+    c.disconnect(true)
+    expect(watch.link.take().map((r) => r.payload)).toEqual(['gone'])
+  })
+})
+
 describe('ownershipLost', () => {
   it('stops serving the sessions at once: session_taken_over, no delivery, no will, no release, stored state kept and returned', async () => {
     const cluster = new RecordingCluster()

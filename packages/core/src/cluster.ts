@@ -118,4 +118,12 @@ export interface Cluster {
    * message was forwarded to. Absent: this node always serves its own members (single node).
    */
   servesShared?(filter: string, message: Message): boolean
+  /**
+   * True while this node cannot prove that it still owns the sessions it holds: its lease was not
+   * confirmed within its safe window, as after the process was frozen. The cluster settles the
+   * doubt by itself within one tick, by confirming the lease or by taking the sessions away
+   * (`ownershipLost`). Meanwhile a stored session's will waits for the next tick: the leader may
+   * already have published it for a node it saw dead. Absent: never in doubt (single node).
+   */
+  ownershipInDoubt?(): boolean
 }

@@ -218,7 +218,7 @@ export class SessionRegistry {
     const will = s.will
     if (will !== undefined) {
       const delay = willDelay(will, s.expiryInterval)
-      if (delay === 0 && !willAtTick) {
+      if (delay === 0 && !willAtTick && !this.willWaits(s)) {
         s.will = undefined
         this.d.publishWill(s.clientId, will, now)
       } else {
@@ -235,9 +235,23 @@ export class SessionRegistry {
   private willDue(s: Session, now: number): void {
     const will = s.will
     if (will === undefined || s.ended) return
+    if (this.willWaits(s)) {
+      s.willTimer = this.d.timers.add(now + 1, (t) => this.willDue(s, t))
+      return
+    }
     s.will = undefined
     if (s.stored) this.d.storage.putSession(s.record())
     this.d.publishWill(s.clientId, will, now)
+  }
+
+  /**
+   * A stored session's will waits while the cluster doubts this node's ownership (a process woken
+   * from a freeze handles its clients' closed sockets before its lease check runs): the leader
+   * publishes the wills of a node whose lease lapsed, and the session is taken away here then.
+   * A will of an unstored session is in no other node's hands, so it never waits.
+   */
+  private willWaits(s: Session): boolean {
+    return s.stored && this.d.cluster.ownershipInDoubt?.() === true
   }
 
   private expire(s: Session): void {

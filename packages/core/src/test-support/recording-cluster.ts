@@ -18,11 +18,17 @@ export class RecordingCluster implements Cluster {
   readonly foreign = new Set<string>()
   /** Stored sessions whose will the cluster handled while this node was down (claimStored says so). */
   readonly willsHandled = new Set<string>()
+  /** What ownershipInDoubt answers. */
+  inDoubt = false
   /** What forward answers: undefined (sent nowhere) or the remote nodes' acceptance. */
   acceptance: (() => Promise<void>) | undefined
 
   attach(inbound: ClusterInbound): void {
     this.inbound = inbound
+  }
+
+  ownershipInDoubt(): boolean {
+    return this.inDoubt
   }
 
   async claimStored(sessions: readonly StoredClaim[]): Promise<ReadonlyMap<string, StoredOwnership>> {
