@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { BrokerError, BrokerErrorCode } from './errors.js'
 import { MemoryStorage } from './memory-storage.js'
 import { Refusal } from './refusal.js'
-import { connect, createWorld, message } from './test-support/harness.js'
+import { connect, createWorld, message, type World } from './test-support/harness.js'
 import { RecordingCluster } from './test-support/recording-cluster.js'
 
 describe('Broker and the Cluster seam', () => {
@@ -329,38 +329,38 @@ describe('wills while the cluster doubts this node’s ownership', () => {
     return { cluster, w, watch }
   }
 
-  it('a stored session’s will waits, tick after tick, and goes out once the lease is confirmed', async () => {
-    const { cluster, w, watch } = await doubted()
-    expect(watch.link.received).toEqual([])
-    w.clock.t += 1_000
+  function tickAfter(w: World, ms: number): void {
+    w.clock.t += ms
     w.broker.tick(w.clock.t)
+  }
+
+  /** The doubt lasts one more tick, then the lease is confirmed: the will goes out at the next one. */
+  function confirmedAfterATick({ cluster, w, watch }: Awaited<ReturnType<typeof doubted>>, firstTickMs: number): void {
+    tickAfter(w, firstTickMs)
     expect(watch.link.received).toEqual([])
     cluster.inDoubt = false
-    w.clock.t += 1_000
-    w.broker.tick(w.clock.t)
+    tickAfter(w, 1_000)
     expect(watch.link.take().map((r) => r.payload)).toEqual(['gone'])
-    expect(cluster.calls).toContain('forward will/c')
+  }
+
+  it('a stored session’s will waits, tick after tick, and goes out once the lease is confirmed', async () => {
+    const world = await doubted()
+    expect(world.watch.link.received).toEqual([])
+    confirmedAfterATick(world, 1_000)
+    expect(world.cluster.calls).toContain('forward will/c')
   })
 
   it('a will waiting when the sessions are taken away is never published here (the leader has it)', async () => {
     const { cluster, w, watch } = await doubted()
     cluster.inbound?.ownershipLost(['c'])
     cluster.inDoubt = false
-    w.clock.t += 60_000
-    w.broker.tick(w.clock.t)
+    tickAfter(w, 60_000)
     expect(watch.link.received).toEqual([])
     expect(cluster.calls).not.toContain('forward will/c')
   })
 
   it('a delayed will that comes due in doubt waits too', async () => {
-    const { cluster, w, watch } = await doubted({ delayInterval: 5 })
-    w.clock.t += 5_000
-    w.broker.tick(w.clock.t)
-    expect(watch.link.received).toEqual([])
-    cluster.inDoubt = false
-    w.clock.t += 1_000
-    w.broker.tick(w.clock.t)
-    expect(watch.link.take().map((r) => r.payload)).toEqual(['gone'])
+    confirmedAfterATick(await doubted({ delayInterval: 5 }), 5_000)
   })
 
   it('the will of an unstored session, in no other node’s hands, does not wait', async () => {
