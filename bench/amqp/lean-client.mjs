@@ -8,6 +8,7 @@
 // only within its link credit and the peer's session incoming window; a receiver grants credit
 // again once half of it is used and refreshes its session window with it.
 import { connect } from 'node:net'
+import { clearInterval, setInterval } from 'node:timers'
 import {
   AMQP_HEADER,
   CODE,
