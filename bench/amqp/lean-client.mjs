@@ -229,11 +229,6 @@ class Link {
   }
 
   endOfRead() {}
-
-  /** The broker's ATTACH: a refused link has no terminus on the broker's side (a DETACH follows). */
-  attached(terminus) {
-    if (terminus === null || terminus === undefined) throw new Error(`link ${this.name} refused`)
-  }
 }
 
 class SenderLink extends Link {
@@ -255,7 +250,8 @@ class SenderLink extends Link {
 
   onFrame(code, body) {
     if (code === CODE.attach) {
-      this.attached(body[6])
+      // A refused link gets no credit and a DETACH with the condition, which ends the connection;
+      // its target is not checked, as some peers (rhea's sink) leave it out.
       this.isAttached = true
       return
     }
@@ -327,7 +323,8 @@ class ReceiverLink extends Link {
 
   onFrame(code, body) {
     if (code === CODE.attach) {
-      this.attached(body[5])
+      // A refused link has no source on the broker's side: the DETACH that follows ends it.
+      if (body[5] === null || body[5] === undefined) return
       this.isAttached = true
       this.deliveryCount = body[9] ?? 0
       this.nextIncoming = this.connection.remoteNextOutgoing ?? 0
