@@ -2,15 +2,16 @@
 // Broker CPU time per AMQP message, two builds of @fluxmq/amqp alternating:
 //   node bench/amqp/cpu-ab.mjs <dist A> <dist B> [rounds 3] [messages per pair 10000]
 // Each run starts a fresh broker process (cpu-ab-broker.mjs, pinned to CPU 0) and pushes 10
-// unsettled rhea senders -> 10 rhea receivers (64-byte data sections, at most 100 messages in
-// transit per sender, receivers accepting with a credit window of 500) through it; the figure is
+// unsettled senders -> 10 receivers, each on its own connection, through it (the generator's
+// lean client, lean-client.mjs: 64-byte data sections, at most 100 messages in transit per
+// sender, receivers accepting with a credit window of 500); the figure is
 // the broker's user + system CPU time (/proc/<pid>/stat) over the run divided by the messages. CPU
 // time per message, unlike msg/s, hardly depends on how much CPU a loaded machine hands out.
 // PROFILE_DIR=<dir> runs the brokers under --cpu-prof.
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import rhea from 'rhea'
+import { connectAmqp } from './lean-client.mjs'
 
 const [distA, distB, roundsArg = '3', perArg = '10000'] = process.argv.slice(2)
 if (distA === undefined || distB === undefined) throw new Error('usage: cpu-ab.mjs <dist A> <dist B> [rounds] [messages per pair]')
@@ -34,46 +35,46 @@ async function run(dist) {
     child.stdout.once('data', (line) => resolve(JSON.parse(String(line)).port))
     child.once('exit', (code) => reject(new Error(`broker exited with ${code}`)))
   })
-  const connection = rhea.create_container().connect({ host: '127.0.0.1', port, reconnect: false, tcp_no_delay: true })
-  await new Promise((resolve) => connection.once('connection_open', resolve))
+  const open = (id) => connectAmqp({ host: '127.0.0.1', port, containerId: `cpu-ab-${id}` })
   const total = PAIRS * perPair
   let received = 0
-  const done = new Promise((resolve) => {
-    for (let i = 0; i < PAIRS; i += 1) {
-      const receiver = connection.open_receiver({ source: { address: `cpu-ab/${i}` }, credit_window: 500 })
-      receiver.on('message', () => {
-        received += 1
-        if (received === total) resolve()
-      })
-    }
-  })
-  await new Promise((resolve) => connection.once('receiver_open', resolve))
-  const body = rhea.message.data_section(Buffer.alloc(64, 1))
-  const cpuBefore = cpuMs(child.pid)
-  const started = performance.now()
+  let resolveDone
+  const done = new Promise((resolve) => (resolveDone = resolve))
+  const connections = []
   for (let i = 0; i < PAIRS; i += 1) {
-    const sender = connection.open_sender({ target: { address: `cpu-ab/${i}` } })
-    let sent = 0
-    let accepted = 0
-    const pump = () => {
-      while (sent < perPair && sent - accepted < IN_TRANSIT && sender.sendable()) {
-        sender.send({ body })
-        sent += 1
-      }
-    }
-    sender.on('sendable', pump)
-    sender.on('accepted', () => {
-      accepted += 1
-      pump()
+    const connection = await open(`receiver-${i}`)
+    connections.push(connection)
+    await connection.attachReceiver(`cpu-ab/${i}`, 500, () => {
+      received += 1
+      if (received === total) resolveDone()
     })
   }
+  const body = Buffer.alloc(64, 1)
+  const pump = (pair) => {
+    while (pair.sent < perPair && pair.sent - pair.accepted < IN_TRANSIT && pair.link.sendable()) {
+      pair.link.send(body)
+      pair.sent += 1
+    }
+  }
+  const senders = []
+  for (let i = 0; i < PAIRS; i += 1) {
+    const connection = await open(`sender-${i}`)
+    connections.push(connection)
+    const pair = { sent: 0, accepted: 0, link: null }
+    pair.link = await connection.attachSender(`cpu-ab/${i}`, () => {
+      pair.accepted += 1
+      pump(pair)
+    })
+    pair.link.onSendable = () => pump(pair)
+    senders.push(pair)
+  }
+  const cpuBefore = cpuMs(child.pid)
+  const started = performance.now()
+  senders.forEach(pump)
   await done
   const seconds = (performance.now() - started) / 1000
   const usPerMessage = ((cpuMs(child.pid) - cpuBefore) * 1000) / total
-  await new Promise((resolve) => {
-    connection.once('connection_close', resolve)
-    connection.close()
-  })
+  await Promise.all(connections.map((connection) => connection.close()))
   const exited = new Promise((resolve) => child.once('exit', resolve))
   child.kill('SIGTERM')
   await exited

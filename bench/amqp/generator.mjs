@@ -1,17 +1,17 @@
 #!/usr/bin/env node
 // The AMQP load generator: `node generator.mjs '<load JSON>'`, one JSON report on stdout.
-// rhea senders (unsettled: at-least-once) each to its own address, and one receiver per sender,
-// either an AMQP receiver (rhea, accepting each delivery) or an MQTT subscriber at QoS 1
-// (mqtt.js). Every payload carries the sender's index, its sequence number and the send time on
+// AMQP senders (unsettled: at-least-once) each to its own address, and one receiver per sender,
+// either an AMQP receiver (accepting each delivery) or an MQTT subscriber at QoS 1, all on the
+// lean clients of this directory (lean-client.mjs, lean-mqtt.mjs) so that the generator outruns
+// the brokers; it reports its own CPU share over the measured window. Every payload carries the sender's index, its sequence number and the send time on
 // this process's clock, so the receiving side measures loss, duplicates, order and latency as the
 // C generator does for MQTT (bench/README.md, "The load generator"): a message is owed once the
 // broker accepted it; a sender keeps at most `e2eWindow` messages in transit (sent but not yet
 // received, a gap counting as progress) besides what link credit allows.
 import { performance } from 'node:perf_hooks'
 import { clearInterval, setInterval } from 'node:timers'
-import mqtt from 'mqtt'
-import rhea from 'rhea'
-import { corkWrites } from './cork.mjs'
+import { connectAmqp } from './lean-client.mjs'
+import { subscribeMqtt } from './lean-mqtt.mjs'
 
 const load = JSON.parse(process.argv[2] ?? '{}')
 const HEADER = 16
@@ -97,6 +97,9 @@ const senders = Array.from({ length: load.pubs }, (_, index) => ({
   seen: new Seen(),
   received: 0,
   payload: Buffer.alloc(Math.max(HEADER, load.payload)),
+  // Send times of the messages awaiting their outcome, by sequence number: the window and credit
+  // keep far fewer than this in flight.
+  sentAt: new Float64Array(1 << 16),
 }))
 
 function onPayload(bytes) {
@@ -147,88 +150,80 @@ function pump(sender) {
     sender.payload.writeUInt32LE(seq, 4)
     const now = performance.now()
     sender.payload.writeDoubleLE(now, 8)
-    const delivery = link.send({ body: rhea.message.data_section(Buffer.from(sender.payload)) })
-    delivery.seq = seq
-    delivery.sentAt = now
+    link.send(sender.payload)
+    sender.sentAt[seq % sender.sentAt.length] = now
     sender.sent += 1
     budget -= 1
   }
 }
 
-function connectAmqp(port, id) {
-  const container = rhea.create_container({ id })
-  const connection = container.connect({ host, port, username: 'anonymous', reconnect: false, tcp_no_delay: true, max_frame_size: 65536 })
-  corkWrites(connection.socket)
-  connection.on('error', (context) => note(`${id}: ${context.connection.error?.description ?? 'connection error'}`))
-  connection.on('protocol_error', (context) => note(`${id}: protocol error ${context.error}`))
-  return { container, connection }
+/** `opening` within 20 s, or an error naming `what`. */
+function within(opening, what) {
+  let timer
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not open within 20 s`)), 20_000)
+  })
+  return Promise.race([opening, timeout]).then(
+    (value) => {
+      clearTimeout(timer)
+      return value
+    },
+    (error) => {
+      clearTimeout(timer)
+      throw new Error(`${what}: ${error.message}`)
+    },
+  )
 }
 
-function opened(emitter, event, what) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what}: no ${event} within 20 s`)), 20_000)
-    emitter.once(event, (context) => {
-      clearTimeout(timer)
-      resolve(context)
-    })
-    emitter.once('disconnected', (context) => {
-      clearTimeout(timer)
-      reject(new Error(`${what}: disconnected (${context.error?.message ?? context.connection?.error?.description ?? 'no reason'})`))
-    })
-  })
+function connectBroker(id, onDisconnect) {
+  return connectAmqp({ host, port: load.ports.amqp, containerId: id, onClose: onDisconnect })
+}
+
+function onOutcome(sender, seq, outcome, error) {
+  if (seq >= sender.sent || sender.accepted.has(seq)) return note(`sender ${sender.index}: outcome for delivery ${seq} twice or unsent`)
+  if (outcome !== 'accepted') {
+    sender.refused += 1
+    note(`sender ${sender.index}: ${outcome}${error ? ` (${error})` : ''}`)
+    return
+  }
+  sender.accepted.add(seq)
+  sender.acceptedCount += 1
+  const now = performance.now()
+  if (now >= measureFrom && now < measureTo) acceptedInWindow += 1
+  const sentAt = sender.sentAt[seq % sender.sentAt.length]
+  if (sentAt >= measureFrom && sentAt < measureTo) ackHistogram.add((now - sentAt) * 1000)
+  if (load.subs === 0) pump(sender)
 }
 
 async function openReceiver(sender) {
-  if (load.receiver === 'mqtt') {
-    const client = await mqtt.connectAsync(`mqtt://${host}:${load.ports.mqtt}`, {
-      clientId: `amqp-bench-sub-${sender.index}`,
-      protocolVersion: 4,
-      reconnectPeriod: 0,
-      keepalive: 0,
-    })
-    client.on('message', (_topic, payload) => onPayload(payload))
-    client.on('close', () => {
-      if (phase !== 'closing') subDisconnects += 1
-    })
-    await client.subscribeAsync(load.filter.replace('{i}', String(sender.index)), { qos: 1 })
-    return () => client.endAsync()
-  }
-  const { connection } = connectAmqp(load.ports.amqp, `amqp-bench-receiver-${sender.index}`)
-  connection.on('message', (context) => {
-    const body = context.message.body
-    onPayload(Buffer.isBuffer(body) ? body : body.content)
-  })
-  connection.on('disconnected', () => {
+  const onDisconnect = () => {
     if (phase !== 'closing') subDisconnects += 1
-  })
-  const link = connection.open_receiver({ source: { address: load.source.replace('{i}', String(sender.index)) }, credit_window: load.credit ?? 500 })
-  await opened(link, 'receiver_open', `receiver ${sender.index}`)
+  }
+  if (load.receiver === 'mqtt') {
+    return within(subscribeMqtt({
+      host,
+      port: load.ports.mqtt,
+      clientId: `amqp-bench-sub-${sender.index}`,
+      filter: load.filter.replace('{i}', String(sender.index)),
+      onPayload,
+      onClose: onDisconnect,
+    }), `subscriber ${sender.index}`)
+  }
+  const connection = await within(connectBroker(`amqp-bench-receiver-${sender.index}`, onDisconnect), `receiver ${sender.index}`)
+  await within(connection.attachReceiver(load.source.replace('{i}', String(sender.index)), load.credit ?? 500, onPayload), `receiver ${sender.index}`)
   return () => connection.close()
 }
 
 async function openSender(sender) {
-  const { connection } = connectAmqp(load.ports.amqp, `amqp-bench-sender-${sender.index}`)
-  connection.on('disconnected', () => {
-    if (phase !== 'closing') pubDisconnects += 1
-  })
-  const link = connection.open_sender({ target: { address: sender.address } })
-  link.on('accepted', (context) => {
-    sender.accepted.add(context.delivery.seq)
-    sender.acceptedCount += 1
-    const now = performance.now()
-    if (now >= measureFrom && now < measureTo) acceptedInWindow += 1
-    const sentAt = context.delivery.sentAt
-    if (sentAt >= measureFrom && sentAt < measureTo) ackHistogram.add((now - sentAt) * 1000)
-    if (load.subs === 0) pump(sender)
-  })
-  for (const outcome of ['rejected', 'released', 'modified']) {
-    link.on(outcome, (context) => {
-      sender.refused += 1
-      note(`sender ${sender.index}: ${outcome} (${JSON.stringify(context.delivery.remote_state?.error ?? '')})`)
-    })
-  }
-  link.on('sendable', () => pump(sender))
-  await opened(link, 'sender_open', `sender ${sender.index}`)
+  const connection = await within(
+    connectBroker(`amqp-bench-sender-${sender.index}`, () => {
+      if (phase !== 'closing') pubDisconnects += 1
+    }),
+    `sender ${sender.index}`,
+  )
+  const onLinkOutcome = (seq, outcome, error) => onOutcome(sender, seq, outcome, error)
+  const link = await within(connection.attachSender(sender.address, onLinkOutcome), `sender ${sender.index}`)
+  link.onSendable = () => pump(sender)
   sender.link = link
   return () => connection.close()
 }
@@ -247,7 +242,11 @@ async function main() {
   senders.forEach(pump)
   await sleep(Math.max(0, measureFrom - performance.now()))
   phase = 'measuring'
+  const cpuFrom = process.cpuUsage()
   await sleep(Math.max(0, measureTo - performance.now()))
+  // The generator's own share of its CPU: near 100 % it, not the broker, sets the rate.
+  const cpu = process.cpuUsage(cpuFrom)
+  const generatorCpu = (cpu.user + cpu.system) / 1e6 / load.duration
   phase = 'draining'
   if (pacer) clearInterval(pacer)
   // Drain: until every accepted message arrived, nothing arrived for `quiet` s, or `drain` s passed.
@@ -294,6 +293,7 @@ async function main() {
     drain_end: drainEnd,
     sub_disconnects: subDisconnects,
     pub_disconnects: pubDisconnects,
+    generator_cpu: generatorCpu,
     exhausted: load.count ? senders.filter((s) => s.sent >= load.count).length : 0,
     count: load.count ?? 0,
     slow_episodes_total: 0,

@@ -1,8 +1,12 @@
 // The AMQP generator's accounting, through a broker that loses and duplicates on purpose, and the
 // addresses each broker is given.
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 import { amqpAddress, runAmqpLoad } from './amqp.mjs'
+import { launch } from './brokers.mjs'
 import { startFaultyAmqpBroker } from './test-support/faulty-amqp-broker.mjs'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
@@ -47,6 +51,30 @@ describe('AMQP generator', { timeout: 30_000 }, () => {
     expect(result.lost).toBe(broker.stats.dropped)
     expect(result.duplicates).toBe(broker.stats.duplicated)
   }, RUN_MS)
+})
+
+// The generator's own clients (lean-client.mjs, lean-mqtt.mjs) against the real broker, both receiver kinds.
+describe('AMQP generator through FluxMQ', { timeout: 60_000 }, () => {
+  for (const receiver of ['amqp', 'mqtt']) {
+    it(`relays every accepted message to ${receiver} receivers, once and in order`, async () => {
+      const workDir = mkdtempSync(join(tmpdir(), 'fluxmq-bench-amqp-'))
+      cleanups.push(() => rmSync(workDir, { recursive: true, force: true }))
+      const broker = await launch('fluxmq', { root, workDir, storage: 'memory', amqp: true })
+      cleanups.push(() => broker.stop())
+      const node = broker.nodes[0]
+      const result = await runAmqpLoad(root, 'fluxmq', { ...PAIRS, receiver }, { amqp: node.amqpPort, mqtt: node.port }, `fluxmq-${receiver}`)
+      expect(result.sent).toBeGreaterThan(0)
+      expect(result.accepted).toBe(result.sent)
+      expect(result.received_total).toBe(result.sent)
+      expect({ lost: result.lost, duplicates: result.duplicates, out_of_order: result.out_of_order, errors: result.errors }).toEqual({
+        lost: 0,
+        duplicates: 0,
+        out_of_order: 0,
+        errors: [],
+      })
+      expect(result.generator_cpu).toBeGreaterThan(0)
+    }, 60_000)
+  }
 })
 
 describe('amqpAddress', () => {

@@ -50,7 +50,7 @@ function slowEpisodes(raw) {
   return `${raw.slow_episodes_total} stall(s) with deliveries ≥ 5 ms: ${shown.join('; ')}${more}`
 }
 
-/** The generator's report for one run: the C generator for MQTT, the rhea one for AMQP. */
+/** The generator's report for one run: the C generator for MQTT, amqp/generator.mjs for AMQP. */
 function generate({ root, target, scenario, binary, deployment, id, load }) {
   if (scenario.protocol === 'amqp') {
     const node = deployment.nodes[scenario.pubNode]

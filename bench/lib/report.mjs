@@ -124,10 +124,14 @@ function amqpCeiling(row) {
 }
 
 function amqpValue(kind, result) {
-  const text = formatValue(kind, result)
+  let text = formatValue(kind, result)
   const latency = result?.raw?.latency_us
   // A throughput run's p99 is mostly queueing in the 100-message windows, reported as issue 12 asks.
-  return kind === 'throughput' && latency && latency.p99 !== null ? `${text}, p99 ${(latency.p99 / 1000).toFixed(1)} ms` : text
+  if (kind === 'throughput' && latency && latency.p99 !== null) text += `, p99 ${(latency.p99 / 1000).toFixed(1)} ms`
+  // Near 100 % the generator, not the broker, sets the rate.
+  const generator = result?.raw?.generator_cpu
+  if (kind === 'throughput' && typeof generator === 'number') text += `, generator CPU ${(100 * generator).toFixed(0)}%`
+  return text
 }
 
 /** The AMQP scenarios' table: FluxMQ against RabbitMQ. */

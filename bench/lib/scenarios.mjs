@@ -8,7 +8,7 @@
 //   takeover    CONNECT → CONNACK of a session moving between two nodes of a cluster (p99)
 // `pubNode` / `subNode` pick the deployment node each side connects to (0 on one node); a
 // cluster scenario is a copy with `nodes: 2, subNode: 1`. `protocol: 'amqp'` scenarios (issue 12)
-// run the rhea generator (amqp/generator.mjs) against FluxMQ and RabbitMQ; the others, MQTT, the C
+// run the AMQP generator (amqp/generator.mjs) against FluxMQ and RabbitMQ; the others, MQTT, the C
 // generator against FluxMQ, Mosquitto and Aedes.
 
 const PAYLOAD = 64

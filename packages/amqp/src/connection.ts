@@ -5,6 +5,8 @@ import { isAddressError, sourceAddress, targetAddress } from './address.js'
 import { Condition } from './conditions.js'
 import { readTransfersDirectly, receiveDirectly } from './direct-receive.js'
 import type { AmqpTransportInternals, SessionWithTransfers } from './direct-receive.js'
+import { settleDirectly } from './direct-transfer.js'
+import type { SessionWithDispositions } from './direct-transfer.js'
 import type { AmqpError } from './conditions.js'
 import type { Outcome } from './core-link.js'
 import { AmqpErrorCode } from './errors.js'
@@ -108,11 +110,11 @@ interface RheaConnectionInternals {
 }
 
 /** [AMQP 3.4] The outcome a disposition's state names, as the core's settlement vocabulary. */
-function outcomeOf(event: string, context: EventContext): Outcome {
+function outcomeOf(event: string, remoteState: unknown): Outcome {
   if (event === 'rejected') return 'rejected'
   if (event === 'released') return 'released'
   if (event === 'modified') {
-    const state = context.delivery?.remote_state as { delivery_failed?: boolean } | undefined
+    const state = remoteState as { delivery_failed?: boolean } | undefined
     // modified(delivery-failed) counts as a failed delivery (nack); without it, as released.
     return state?.delivery_failed === true ? 'modified' : 'released'
   }
@@ -305,6 +307,10 @@ export class AmqpConnection implements LinkHost {
     c.on('session_open', (context: EventContext) => {
       keyLinksByRole(context.session as unknown as SessionInternals)
       receiveDirectly(context.session as unknown as SessionWithTransfers, this.received)
+      settleDirectly(context.session as unknown as SessionWithDispositions, (sender, delivery, event) => {
+        const link = this.links.get(sender)
+        if (link instanceof OutgoingLink) link.onOutcome(delivery as unknown as AmqpDelivery, outcomeOf(event, delivery.remote_state))
+      })
     })
     c.on('connection_open', () => {
       clearTimeout(this.connectTimer)
@@ -320,7 +326,7 @@ export class AmqpConnection implements LinkHost {
     for (const event of ['accepted', 'released', 'rejected', 'modified', 'settled']) {
       c.on(event, (context: EventContext) => {
         const link = this.links.get(context.sender)
-        if (link instanceof OutgoingLink && context.delivery !== undefined) link.onOutcome(context.delivery, outcomeOf(event, context))
+        if (link instanceof OutgoingLink && context.delivery !== undefined) link.onOutcome(context.delivery, outcomeOf(event, context.delivery.remote_state))
       })
     }
     c.on('sendable', (context: EventContext) => (this.links.get(context.sender) as OutgoingLink | undefined)?.creditMayBeBack())

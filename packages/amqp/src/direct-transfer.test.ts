@@ -40,6 +40,16 @@ describe('transfers written below rhea', () => {
     expect(all.slice(0, 300).map(body)).toEqual(Array.from({ length: 300 }, (_, i) => `m${i}`))
   })
 
+  it("a receiver in rcv-settle-mode second (its outcome first, settled after ours) settles the core's deliveries through rhea: far more than the window arrive", async () => {
+    const c = await s.client()
+    const receiver = await openReceiver(c, { source: { address: 'second/t' }, credit_window: 10, rcv_settle_mode: 1 })
+    const inbox = new Inbox(receiver)
+    const sender = await openSender(c, { target: { address: 'second/t' } })
+    for (let i = 0; i < 100; i++) sender.send({ body: rhea.message.data_section(Buffer.from(`r${i}`)) })
+    const all = await inbox.until(100)
+    expect(all.map(body)).toEqual(Array.from({ length: 100 }, (_, i) => `r${i}`))
+  })
+
   it('a pre-settled receiver gets more than rhea keeps of a session (2048 deliveries): settled ones are dropped', async () => {
     const c = await s.client()
     const receiver = await openReceiver(c, { source: { address: 'presettled/t' }, credit_window: 500, snd_settle_mode: 1 })

@@ -1,3 +1,4 @@
+import rhea from 'rhea'
 import type { Sender } from 'rhea'
 import { transferFrame } from './transfer-frame.js'
 
@@ -27,7 +28,7 @@ interface SenderInternals {
  * `update` settles it on our side (and queues our DISPOSITION); once settled on both sides the
  * session drops it. A class, where rhea builds an object with a closure per delivery.
  */
-class DirectDelivery {
+export class DirectDelivery {
   readonly format = 0
   readonly sent = true
   state: unknown = undefined
@@ -82,4 +83,70 @@ export function sendDirect(sender: Sender, message: Buffer, settled: boolean, wr
   // rhea's next pass drops the settled records and writes our dispositions.
   if (settled) link.connection._register()
   return delivery
+}
+
+/** rhea's outgoing delivery records of a session, a circular buffer in id order. */
+interface OutgoingDeliveries {
+  get_head(): { readonly id: number } | undefined
+  readonly size: number
+  by_id(id: number): unknown
+}
+
+/** A DISPOSITION as rhea reads it. */
+interface DispositionFrame {
+  readonly performative: { readonly role: boolean; readonly first: number; readonly last?: number; readonly settled?: boolean; readonly state?: unknown }
+}
+
+/** The parts of a rhea session that `settleDirectly` takes over, absent from its typings. */
+export interface SessionWithDispositions {
+  readonly outgoing: { readonly deliveries: OutgoingDeliveries }
+  readonly connection: { _register(): void }
+  on_disposition(frame: DispositionFrame): void
+}
+
+/** rhea's outcome reader, absent from its typings: an outcome object named by its constructor. */
+const unwrapOutcome = (rhea.message as unknown as { unwrap_outcome(state: unknown): { constructor: { composite_type?: string } } }).unwrap_outcome
+
+/**
+ * A peer settled `delivery` with the outcome rhea names `event` (`accepted`, `rejected`,
+ * `released`, `modified`; `settled` without an outcome); `delivery.remote_state` holds it.
+ */
+export type OnSettled = (sender: Sender, delivery: DirectDelivery, event: string) => void
+
+/**
+ * Takes over `session`'s DISPOSITIONs that settle transfers `sendDirect` wrote. rhea marks each
+ * delivery, then on its next pass builds an event context per delivery and dispatches the
+ * outcome and then `settled` up link, session and connection: the largest part of rhea left on
+ * the delivery path (issue 12's profile). Here `onSettled` is called once per delivery, in the
+ * same order. A DISPOSITION that does not settle (a receiver in rcv-settle-mode second states
+ * its outcome first), or that names a transfer rhea wrote itself, goes to rhea's own handler.
+ */
+export function settleDirectly(session: SessionWithDispositions, onSettled: OnSettled): void {
+  const rheaDisposition = session.on_disposition
+  session.on_disposition = function (frame) {
+    const p = frame.performative
+    const deliveries = this.outgoing.deliveries
+    const head = deliveries.get_head()
+    // Only the ids the session still holds: a peer's range can name up to 2^32 of them.
+    const from = head === undefined ? 0 : Math.max(p.first, head.id)
+    const to = head === undefined ? -1 : Math.min(p.last ?? p.first, head.id + deliveries.size - 1)
+    let direct = p.role && p.settled === true
+    for (let id = from; direct && id <= to; id++) direct = deliveries.by_id(id) instanceof DirectDelivery
+    if (!direct) {
+      rheaDisposition.call(this, frame)
+      return
+    }
+    const state = p.state
+    const remoteState = state === undefined ? undefined : unwrapOutcome(state)
+    const event = remoteState?.constructor.composite_type ?? 'settled'
+    for (let id = from; id <= to; id++) {
+      const delivery = deliveries.by_id(id) as DirectDelivery
+      if (delivery.remote_settled) continue
+      delivery.remote_settled = true
+      delivery.remote_state = remoteState
+      onSettled(delivery.link, delivery, event)
+    }
+    // rhea's next pass drops the deliveries settled on both sides.
+    this.connection._register()
+  }
 }
