@@ -6,6 +6,7 @@
 // of every property), more than the broker, so the two rows measured mqtt.js. Both rows use this
 // client. Writes of one event-loop turn leave in one `writev`.
 import { createConnection } from 'node:net'
+import { setImmediate } from 'node:timers'
 
 const CONNECT = 0x10
 const CONNACK = 0x20
