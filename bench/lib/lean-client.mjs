@@ -279,7 +279,7 @@ function findUserProperty(buf, pos, end, name) {
       const nameStart = pos + 2
       const valueAt = nameStart + nameLength
       const valueLength = (buf[valueAt] << 8) | buf[valueAt + 1]
-      if (nameLength === name.length && buf.toString('latin1', nameStart, valueAt) === name) {
+      if (buf.toString('utf8', nameStart, valueAt) === name) {
         return buf.toString('utf8', valueAt + 2, valueAt + 2 + valueLength)
       }
       pos = valueAt + 2 + valueLength
