@@ -63,10 +63,6 @@ function p99(samples) {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]
 }
 
-function connect(port, options) {
-  return LeanClient.connect(port, options)
-}
-
 /** A payload stamped with its send time (this process's clock), so consumers measure end to end. */
 function stamped() {
   const payload = Buffer.alloc(PAYLOAD)
@@ -106,7 +102,7 @@ function publishUntil(clients, topicOf, done, payloadOf = stamped, onAcked = () 
 
 /** Manual-ack consumers of the bench group: `onMessage(payload)` per delivery, then an `$ack` (QoS 1 unless `--ack-qos 0`). */
 async function queueConsumers(port, onMessage) {
-  const consumers = await Promise.all(Array.from({ length: CONSUMERS }, (_, i) => connect(port, { clientId: `q-consumer-${i}` })))
+  const consumers = await Promise.all(Array.from({ length: CONSUMERS }, (_, i) => LeanClient.connect(port, { clientId: `q-consumer-${i}` })))
   const acked = () => undefined
   for (const consumer of consumers) {
     consumer.onMessage = (_topic, payload, userProperty) => {
@@ -133,7 +129,7 @@ async function queueScenario(port, measure) {
     latencies.push(performance.now() - payload.readDoubleLE(0))
     settled++
   })
-  const publishers = await Promise.all(Array.from({ length: PUBLISHERS }, (_, i) => connect(port, { clientId: `q-publisher-${i}` })))
+  const publishers = await Promise.all(Array.from({ length: PUBLISHERS }, (_, i) => LeanClient.connect(port, { clientId: `q-publisher-${i}` })))
   let appended = 0
   const start = performance.now()
   const cpu = measure()
@@ -148,7 +144,7 @@ async function queueScenario(port, measure) {
 async function persistentScenario(port, measure) {
   const latencies = []
   const subscribers = await Promise.all(
-    Array.from({ length: PUBLISHERS }, (_, i) => connect(port, { clientId: `ps-sub-${i}`, sessionExpiry: 3600 })),
+    Array.from({ length: PUBLISHERS }, (_, i) => LeanClient.connect(port, { clientId: `ps-sub-${i}`, sessionExpiry: 3600 })),
   )
   let delivered = 0
   for (const [i, subscriber] of subscribers.entries()) {
@@ -158,7 +154,7 @@ async function persistentScenario(port, measure) {
     }
     await subscriber.subscribe(`bench/ps/${i}`)
   }
-  const publishers = await Promise.all(Array.from({ length: PUBLISHERS }, (_, i) => connect(port, { clientId: `ps-publisher-${i}` })))
+  const publishers = await Promise.all(Array.from({ length: PUBLISHERS }, (_, i) => LeanClient.connect(port, { clientId: `ps-publisher-${i}` })))
   let acked = 0
   const start = performance.now()
   const cpu = measure()
@@ -210,7 +206,7 @@ async function crashCheck() {
   try {
     await waitForPort(port, broker)
     await queueConsumers(port, (payload) => received.add(payload.toString()))
-    const publishers = await Promise.all(Array.from({ length: PUBLISHERS }, (_, i) => connect(port, { clientId: `crash-publisher-${i}` })))
+    const publishers = await Promise.all(Array.from({ length: PUBLISHERS }, (_, i) => LeanClient.connect(port, { clientId: `crash-publisher-${i}` })))
     const counters = new Array(PUBLISHERS).fill(0)
     let killed = false
     const publishing = publishUntil(
