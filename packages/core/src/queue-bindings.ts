@@ -305,6 +305,7 @@ export class QueueBindings {
     const props = message.properties.userProperties
     const messageId = property(props, Property.MessageId)
     const group = property(props, Property.GroupId) ?? DEFAULT_GROUP
+    // `<queue>:` at its start, checked without building that string per settlement.
     if (messageId === undefined || messageId.charCodeAt(queue.length) !== 0x3a || !messageId.startsWith(queue)) {
       this.logger.warn(
         { clientId: s?.clientId, code: BrokerErrorCode.QueueSettlement, topic: message.topic, messageId },
