@@ -4,17 +4,17 @@
 // consumers in manual ack mode — beside the persistent-session QoS 1 path (10 publishers → 10
 // persistent subscribers) in the same run, on the same broker build, then a SIGKILL of the
 // broker in the middle of the queue scenario after which no PUBACKed message may be missing.
-// Both sides are driven by mqtt.js from this one process, pinned to the generator CPU (the
-// broker to the other): the figures are comparable with each other, not with the C load
-// generator's table of run.mjs. `pnpm bench` runs it and adds its table to its own.
+// Both sides are driven from this one process by lib/lean-client.mjs, pinned to the generator
+// CPU (the broker to the other): the figures are comparable with each other, not with the C
+// load generator's table of run.mjs. `pnpm bench` runs it and adds its table to its own.
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import mqtt from 'mqtt'
 import { fluxmqArgs, launch } from './lib/brokers.mjs'
+import { LeanClient, userPropertyBytes } from './lib/lean-client.mjs'
 import { cpus, freePort, pinned, startChild, waitForPort } from './lib/process.mjs'
 
 const PUBLISHERS = 10
@@ -63,10 +63,6 @@ function p99(samples) {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]
 }
 
-function connect(port, options) {
-  return mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { protocolVersion: 5, reconnectPeriod: 0, ...options })
-}
-
 /** A payload stamped with its send time (this process's clock), so consumers measure end to end. */
 function stamped() {
   const payload = Buffer.alloc(PAYLOAD)
@@ -77,38 +73,51 @@ function stamped() {
 /**
  * Each publisher keeps WINDOW QoS 1 publishes in flight on its topic until `done()`; `payloadOf`
  * makes each payload, `onAcked` hears each PUBACK. A publish the broker never acknowledged (it
- * was killed) counts as not sent.
+ * was killed) counts as not sent. Resolves once every publisher has nothing in flight.
  */
-async function publishUntil(clients, topicOf, done, payloadOf = stamped, onAcked = () => undefined) {
-  await Promise.all(
-    clients.map(async (client, i) => {
-      const inflight = new Set()
-      while (!done() && client.connected) {
-        const payload = payloadOf(i)
-        const p = client
-          .publishAsync(topicOf(i), payload, { qos: 1 })
-          .then(() => onAcked(payload), () => undefined)
-          .finally(() => inflight.delete(p))
-        inflight.add(p)
-        if (inflight.size >= WINDOW) await Promise.race(inflight)
-      }
-      await Promise.all(inflight)
-    }),
+function publishUntil(clients, topicOf, done, payloadOf = stamped, onAcked = () => undefined) {
+  return Promise.all(
+    clients.map(
+      (client, i) =>
+        new Promise((resolve) => {
+          const topic = topicOf(i)
+          let inflight = 0
+          const fill = () => {
+            while (inflight < WINDOW && !done() && client.connected) {
+              const payload = payloadOf(i)
+              inflight++
+              client.publish(topic, payload, (ok) => {
+                inflight--
+                if (ok) onAcked(payload)
+                fill()
+              })
+            }
+            if (inflight === 0) resolve()
+          }
+          fill()
+        }),
+    ),
   )
 }
 
-/** Manual-ack consumers of the bench group: `onMessage(payload)` per delivery, then an `$ack`. */
+/** Manual-ack consumers of the bench group: `onMessage(payload)` per delivery, then an `$ack` (QoS 1 unless `--ack-qos 0`). */
 async function queueConsumers(port, onMessage) {
-  const consumers = await Promise.all(Array.from({ length: CONSUMERS }, (_, i) => connect(port, { clientId: `q-consumer-${i}` })))
+  const consumers = await Promise.all(Array.from({ length: CONSUMERS }, (_, i) => LeanClient.connect(port, { clientId: `q-consumer-${i}` })))
+  const acked = () => undefined
   for (const consumer of consumers) {
-    consumer.on('error', () => undefined)
-    consumer.on('message', (_topic, payload, packet) => {
+    consumer.onMessage = (_topic, payload, userProperty) => {
       onMessage(payload)
-      const userProperties = { 'message-id': packet.properties.userProperties['message-id'], 'group-id': GROUP }
-      // publish, not publishAsync: no promise per $ack in the generator, which shares the box with the broker.
-      consumer.publish('$queue/bench/$ack', EMPTY, { qos: ackQos, properties: { userProperties } })
-    })
-    await consumer.subscribeAsync('$queue/bench', { qos: 1, properties: { userProperties: { 'consumer-group': GROUP, 'ack-mode': 'manual' } } })
+      const properties = userPropertyBytes([
+        ['message-id', userProperty('message-id')],
+        ['group-id', GROUP],
+      ])
+      consumer.publish('$queue/bench/$ack', EMPTY, acked, properties, ackQos)
+    }
+    const reason = await consumer.subscribe('$queue/bench', [
+      ['consumer-group', GROUP],
+      ['ack-mode', 'manual'],
+    ])
+    if (reason >= 0x80) throw new Error(`queue subscription refused: 0x${reason.toString(16)}`)
   }
   return consumers
 }
@@ -120,7 +129,7 @@ async function queueScenario(port, measure) {
     latencies.push(performance.now() - payload.readDoubleLE(0))
     settled++
   })
-  const publishers = await Promise.all(Array.from({ length: PUBLISHERS }, (_, i) => connect(port, { clientId: `q-publisher-${i}` })))
+  const publishers = await Promise.all(Array.from({ length: PUBLISHERS }, (_, i) => LeanClient.connect(port, { clientId: `q-publisher-${i}` })))
   let appended = 0
   const start = performance.now()
   const cpu = measure()
@@ -128,24 +137,24 @@ async function queueScenario(port, measure) {
   const seconds = (performance.now() - start) / 1000
   const settledInTime = settled
   const busy = cpu(seconds)
-  await Promise.all([...consumers, ...publishers].map((client) => client.endAsync()))
+  await Promise.all([...consumers, ...publishers].map((client) => client.end()))
   return { appendedPerSec: appended / seconds, deliveredPerSec: settledInTime / seconds, p99Ms: p99(latencies), ...busy }
 }
 
 async function persistentScenario(port, measure) {
   const latencies = []
   const subscribers = await Promise.all(
-    Array.from({ length: PUBLISHERS }, (_, i) => connect(port, { clientId: `ps-sub-${i}`, clean: false, properties: { sessionExpiryInterval: 3600 } })),
+    Array.from({ length: PUBLISHERS }, (_, i) => LeanClient.connect(port, { clientId: `ps-sub-${i}`, sessionExpiry: 3600 })),
   )
   let delivered = 0
   for (const [i, subscriber] of subscribers.entries()) {
-    subscriber.on('message', (_topic, payload) => {
+    subscriber.onMessage = (_topic, payload) => {
       latencies.push(performance.now() - payload.readDoubleLE(0))
       delivered++
-    })
-    await subscriber.subscribeAsync(`bench/ps/${i}`, { qos: 1 })
+    }
+    await subscriber.subscribe(`bench/ps/${i}`)
   }
-  const publishers = await Promise.all(Array.from({ length: PUBLISHERS }, (_, i) => connect(port, { clientId: `ps-publisher-${i}` })))
+  const publishers = await Promise.all(Array.from({ length: PUBLISHERS }, (_, i) => LeanClient.connect(port, { clientId: `ps-publisher-${i}` })))
   let acked = 0
   const start = performance.now()
   const cpu = measure()
@@ -153,7 +162,7 @@ async function persistentScenario(port, measure) {
   const seconds = (performance.now() - start) / 1000
   const deliveredInTime = delivered
   const busy = cpu(seconds)
-  await Promise.all([...subscribers, ...publishers].map((client) => client.endAsync()))
+  await Promise.all([...subscribers, ...publishers].map((client) => client.end()))
   return { appendedPerSec: acked / seconds, deliveredPerSec: deliveredInTime / seconds, p99Ms: p99(latencies), ...busy }
 }
 
@@ -196,9 +205,8 @@ async function crashCheck() {
   let broker = start()
   try {
     await waitForPort(port, broker)
-    const consumers = await queueConsumers(port, (payload) => received.add(payload.toString()))
-    const publishers = await Promise.all(Array.from({ length: PUBLISHERS }, (_, i) => connect(port, { clientId: `crash-publisher-${i}` })))
-    for (const publisher of publishers) publisher.on('error', () => undefined)
+    await queueConsumers(port, (payload) => received.add(payload.toString()))
+    const publishers = await Promise.all(Array.from({ length: PUBLISHERS }, (_, i) => LeanClient.connect(port, { clientId: `crash-publisher-${i}` })))
     const counters = new Array(PUBLISHERS).fill(0)
     let killed = false
     const publishing = publishUntil(
@@ -213,8 +221,7 @@ async function crashCheck() {
     process.kill(broker.pid, 'SIGKILL')
     killed = true
     await broker.exited
-    // Forced: mqtt.js keeps unacknowledged publishes for a reconnect; ending fails them instead.
-    await Promise.all([...consumers, ...publishers].map((client) => client.endAsync(true)))
+    // The connections closed with the broker: publishes without PUBACK failed, `publishing` is over.
     await publishing
     broker = start()
     await waitForPort(port, broker)
@@ -226,7 +233,7 @@ async function crashCheck() {
     const deadline = Date.now() + 60_000
     const missing = () => [...acked].filter((id) => !received.has(id))
     while (missing().length > 0 && Date.now() < deadline) await sleep(100)
-    await Promise.all(again.map((client) => client.endAsync()))
+    await Promise.all(again.map((client) => client.end()))
     // What was delivered and not yet acked by its commit comes again: deliveries after the restart.
     return { pubacked: acked.size, pubackedBeforeKill, deliveredAfterRestart, lost: missing().length }
   } finally {
@@ -273,7 +280,7 @@ const result = {
 const row = (name, r) =>
   `| ${name} | ${Math.round(r.appendedPerSec)} | ${Math.round(r.deliveredPerSec)} | ${r.p99Ms.toFixed(1)} | ${Math.round(r.brokerCpu)} % | ${Math.round(r.generatorCpu)} % |`
 console.log(
-  `Queue scenario: SQLite, ${duration} s × ${repetitions} each (median), ${PUBLISHERS} publishers × ${WINDOW} in flight, ${PAYLOAD} B payloads, mqtt.js generator` +
+  `Queue scenario: SQLite, ${duration} s × ${repetitions} each (median), ${PUBLISHERS} publishers × ${WINDOW} in flight, ${PAYLOAD} B payloads, lib/lean-client.mjs generator` +
     `${ackQos === 0 ? ', $ack at QoS 0' : ''}\n`,
 )
 console.log('| path | PUBACKed/s | delivered (+acked) /s | p99 end-to-end ms | broker CPU | generator CPU |')

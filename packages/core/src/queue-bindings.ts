@@ -43,6 +43,17 @@ function consumerTarget(filter: string): { queue: string; rest: string | undefin
   return { queue: filter.slice(QUEUE_PREFIX.length, slash), rest: filter.slice(slash + 1) }
 }
 
+/**
+ * The outcome a `$queue/<name>/$ack|$nack|$reject` topic stands for, undefined for any other.
+ * Every queue publish and settlement asks, so it allocates nothing for a topic that is not one.
+ */
+function settlementOutcome(topic: string): QueueOutcome | undefined {
+  const last = topic.lastIndexOf('/')
+  // `$` right after the last slash, and that slash the one after the queue name.
+  if (topic.charCodeAt(last + 1) !== 0x24 || topic.indexOf('/', QUEUE_PREFIX.length) !== last) return undefined
+  return SETTLEMENTS[topic.slice(last + 1)]
+}
+
 function property(props: readonly (readonly [string, string])[] | undefined, name: string): string | undefined {
   return props?.find(([key]) => key === name)?.[1]
 }
@@ -146,9 +157,8 @@ export class QueueBindings {
   /** A publish to `$queue/…` from a session (null: broker-made): an append, or a settlement. */
   publish(s: Session | null, message: Message): PublishResult {
     this.stats.messagesReceived++
-    const rest = message.topic.slice(message.topic.lastIndexOf('/') + 1)
-    const outcome = SETTLEMENTS[rest]
-    if (outcome !== undefined && message.topic.split('/').length === 3) return this.settlement(s, message, outcome)
+    const outcome = settlementOutcome(message.topic)
+    if (outcome !== undefined) return this.settlement(s, message, outcome)
     try {
       return { reason: 'accepted', durable: this.port.publish(message) }
     } catch (err) {
@@ -295,7 +305,8 @@ export class QueueBindings {
     const props = message.properties.userProperties
     const messageId = property(props, Property.MessageId)
     const group = property(props, Property.GroupId) ?? DEFAULT_GROUP
-    if (messageId === undefined || !messageId.startsWith(`${queue}:`)) {
+    // `<queue>:` at its start, checked without building that string per settlement.
+    if (messageId === undefined || messageId.charCodeAt(queue.length) !== 0x3a || !messageId.startsWith(queue)) {
       this.logger.warn(
         { clientId: s?.clientId, code: BrokerErrorCode.QueueSettlement, topic: message.topic, messageId },
         messageId === undefined ? 'queue settlement without message-id' : 'queue settlement names a message of another queue',

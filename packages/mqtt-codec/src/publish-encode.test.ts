@@ -25,6 +25,21 @@ describe('encodePublish', () => {
     }
   }, 30_000)
 
+  it('encodes property strings around the hand-copied ASCII length like mqtt-packet', () => {
+    const texts = ['', 'a'.repeat(48), 'a'.repeat(49), `${'a'.repeat(47)}é`, `é${'a'.repeat(47)}`, '😀', 'a€b']
+    for (const text of texts) {
+      const fields: PublishFields = {
+        topic: 't',
+        payload: Buffer.alloc(0),
+        qos: 0,
+        retain: false,
+        dup: false,
+        properties: { contentType: text, userProperties: { [text || 'k']: [text, `${text}x`], other: text } },
+      }
+      expect(encodePublish(fields, 5)).toEqual(reference(fields, 5))
+    }
+  })
+
   it('ignores properties before MQTT 5, as mqtt-packet does', () => {
     const fields: PublishFields = { topic: 'a', payload: Buffer.from('x'), qos: 0, retain: false, dup: false, properties: { topicAlias: 1 } }
     expect(encodePublish(fields, 4)).toEqual(Buffer.from([0x30, 4, 0, 1, 0x61, 0x78]))

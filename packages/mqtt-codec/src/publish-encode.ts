@@ -194,7 +194,13 @@ function writeProperties(buf: Buffer, start: number, properties: PublishProperti
         const pairs = value as Record<string, unknown>
         for (const key of Object.getOwnPropertyNames(pairs)) {
           const entry = pairs[key]
-          for (const item of Array.isArray(entry) ? entry : [entry]) {
+          if (!Array.isArray(entry)) {
+            buf[pos++] = PropertyId.UserProperty
+            pos = writeString(buf, pos, key)
+            pos = writeString(buf, pos, String(entry))
+            continue
+          }
+          for (const item of entry) {
             buf[pos++] = PropertyId.UserProperty
             pos = writeString(buf, pos, key)
             pos = writeString(buf, pos, String(item))
@@ -207,7 +213,25 @@ function writeProperties(buf: Buffer, start: number, properties: PublishProperti
   return pos
 }
 
+/** Below this length an ASCII string is copied by hand: cheaper than a call into the native UTF-8 encoder. */
+const SHORT_STRING = 48
+
 function writeString(buf: Buffer, pos: number, value: string): number {
+  const length = value.length
+  if (length <= SHORT_STRING) {
+    const at = pos + 2
+    let i = 0
+    for (; i < length; i++) {
+      const code = value.charCodeAt(i)
+      if (code >= 0x80) break
+      buf[at + i] = code
+    }
+    if (i === length) {
+      buf[pos] = length >> 8
+      buf[pos + 1] = length & 0xff
+      return at + length
+    }
+  }
   const at = buf.writeUInt16BE(Buffer.byteLength(value), pos)
   return at + buf.write(value, at)
 }

@@ -128,6 +128,32 @@ describe('queues wired into the core', () => {
     expect(queues.engine.stats('jobs')?.counters.acks).toBe(1)
   })
 
+  it('only `$queue/<name>/$ack|$nack|$reject` settles: a deeper topic appends, another `$` key or a foreign id is refused', async () => {
+    await start()
+    const { session, link } = await connect('c7', 4)
+    consume(session, [['ack-mode', 'manual']])
+    await publish(1)
+    const messageId = prop(link.received[0]!, 'message-id')!
+    const settle = (topic: string, id = messageId) =>
+      broker.publish(session, {
+        topic,
+        payload: Buffer.alloc(0),
+        qos: 1,
+        retain: false,
+        properties: { userProperties: [['message-id', id]] },
+        publishedAt: Date.now(),
+      }).reason
+    expect(settle('$queue/jobs/$acknowledge')).toBe('topic_invalid')
+    expect(settle('$queue/$ack')).toBe('topic_invalid')
+    expect(settle('$queue/job/$ack')).toBe('payload_invalid')
+    expect(settle('$queue/jobs/$ack', messageId.replace('jobs:', 'jobsx:'))).toBe('payload_invalid')
+    // The routing key `eu/$ack`: an append like any other.
+    expect(settle('$queue/jobs/eu/$ack')).toBe('accepted')
+    expect(queues.engine.stats('jobs')?.counters).toMatchObject({ appended: 2, acks: 0 })
+    expect(settle('$queue/jobs/$ack')).toBe('accepted')
+    expect(queues.engine.stats('jobs')?.counters.acks).toBe(1)
+  })
+
   it('deliveries wait for the window that ordinary QoS 1 traffic filled, and are never written to the session store', async () => {
     await start()
     const { session, link } = await connect('c3', 2)
