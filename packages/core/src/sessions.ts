@@ -58,7 +58,7 @@ export class SessionRegistry {
   }
 
   /** A session found in Storage at start, claimed as `ownership` says: rescheduled as disconnected. */
-  load(stored: StoredSession, ownership: StoredOwnership, now: number): void {
+  load(stored: StoredSession, ownership: StoredOwnership, now: number): Session {
     const s = this.restore(stored.session, stored.subscriptions, stored.inflight, stored.incomingQos2, stored.releasedQos2)
     s.epoch = ownership.epoch
     s.stored = true
@@ -77,6 +77,7 @@ export class SessionRegistry {
     // routes to other nodes only once it has joined, after start(), and a will published before
     // reached no subscriber there (a node restarted within its lease owed it; nobody else did).
     this.connectionGone(s, s.disconnectedAt ?? now, crashed || handled, true)
+    return s
   }
 
   /** Attaches a connection once the cluster granted ownership (`claim`). */
@@ -383,8 +384,9 @@ export class SessionRegistry {
     const record = 'stored' in state ? state.stored.session : state.transferred.session
     if (this.byClientId.has(record.clientId)) return false
     if ('stored' in state) {
-      // willHandled: whatever will the record still names is not this hold's to publish.
-      this.load(state.stored, { epoch, willHandled: true }, now)
+      // willHandled: whatever will the record still names is not this hold's to publish. Written
+      // again: the record (and etcd, through the mirror) carries the new claim's epoch.
+      this.load(state.stored, { epoch, willHandled: true }, now).persist()
     } else {
       const s = this.adopt(state.transferred, epoch)
       this.connectionGone(s, s.disconnectedAt ?? now)
