@@ -138,6 +138,13 @@ describe('the persistent sessions of a frozen node whose lease lapsed are held u
     const before = holdLines('sessions of dead nodes adopted, held here offline')
     await frozenSubscriber('adopted', 2 * TTL_MS)
     expect(holdLines('sessions of dead nodes adopted, held here offline')).toBeGreaterThan(before)
+    // The gap the adoption leaves: from the leader seeing n3's registration gone (its lease, routes
+    // included, ended with it) to its sessions held, their routes being written.
+    for (const n of nodes) {
+      const gone = n.process.lines.filter((line) => line.msg === 'node gone, looking for its wills and sessions' && line.deadNode === 'n3').at(-1)
+      const adopted = n.process.lines.find((line) => line.msg === 'sessions of dead nodes adopted, held here offline' && Number(line.time) >= Number(gone?.time))
+      if (gone !== undefined && adopted !== undefined) console.log(`adoption on ${n.nodeId}: ${Number(adopted.time) - Number(gone.time)} ms after it saw n3 gone`)
+    }
   }, 240_000)
 
   it('between four fifths of its lease and a keepalive past it: held again by the node itself, or adopted', async () => {
