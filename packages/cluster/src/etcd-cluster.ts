@@ -103,6 +103,8 @@ export class EtcdCluster implements Cluster {
   private removalsOnLoss: Set<string> | undefined
   /** Settles once the sessions lost with the lease are held again or handed on, after a grant. */
   private settlingLost: Promise<void> | undefined
+  /** A grant or retry came while a settling ran: settle again after it. */
+  private settleAgain = false
 
   constructor(private readonly options: EtcdClusterOptions) {
     this.nodeId = options.nodeId
@@ -257,7 +259,11 @@ export class EtcdCluster implements Cluster {
    */
   private handOnLost(): void {
     const mirror = this.mirror
-    if (mirror === undefined || this.lostWithLease.size === 0 || this.settlingLost !== undefined) return
+    if (mirror === undefined || this.lostWithLease.size === 0) return
+    if (this.settlingLost !== undefined) {
+      this.settleAgain = true
+      return
+    }
     const started = performance.now()
     const lost = [...this.lostWithLease.values()]
     const settling = this.inBatches(lost, (stored) => this.settleLost(mirror, stored)).then(() => {
@@ -265,7 +271,11 @@ export class EtcdCluster implements Cluster {
     })
     this.settlingLost = settling
     void settling.finally(() => {
-      if (this.settlingLost === settling) this.settlingLost = undefined
+      if (this.settlingLost !== settling) return
+      this.settlingLost = undefined
+      if (!this.settleAgain) return
+      this.settleAgain = false
+      this.handOnLost()
     })
   }
 
@@ -280,7 +290,8 @@ export class EtcdCluster implements Cluster {
       const stale = owner?.node === this.nodeId && this.owned.get(clientId) !== owner.epoch
       if (owner === undefined || stale) {
         const held = await this.holdClaimed(clientId, observed, false, (epoch) => this.requireInbound().holdSession(epoch, { stored }))
-        if (held.won) {
+        if (held === 'held' || held === 'declined') {
+          // Declined: a session of that client is here already (it came back here).
           this.lostWithLease.delete(clientId)
           this.releaseKept(stored)
           return
@@ -349,7 +360,7 @@ export class EtcdCluster implements Cluster {
         const transferred = orphanSession(saved, clientId, epoch)
         return transferred !== undefined && this.requireInbound().holdSession(epoch, { transferred })
       })
-      if (held.won) adopted++
+      if (held === 'held') adopted++
     })
     if (adopted > 0) this.log.info({ sessions: adopted, tookMs: Math.round(performance.now() - started) }, 'sessions of dead nodes adopted, held here offline')
     return pending
@@ -357,28 +368,30 @@ export class EtcdCluster implements Cluster {
 
   /**
    * One fenced claim of a session connected nowhere, held here by `hold` once won (a surrender
-   * request for it meanwhile waits, as for a claim being attached). A claim `hold` declines (etcd
-   * saved nothing to hold, a session of that client is here already) is released again.
+   * request for it meanwhile waits, as for a claim being attached): 'held', or the owner that won
+   * the race instead. A claim `hold` declines (etcd saved nothing to hold, a session of that
+   * client is here already) is released again: 'declined'.
    */
   private async holdClaimed(
     clientId: string,
     observed: ObservedOwnership,
     adopting: boolean,
     hold: (epoch: number, saved: SavedSessionEntry | undefined) => boolean,
-  ): Promise<{ readonly won: true } | { readonly won: false; readonly owner: SessionOwner | undefined }> {
+  ): Promise<'held' | 'declined' | { readonly owner: SessionOwner | undefined }> {
     let attached!: () => void
     const attaching = new Promise<void>((resolve) => (attached = resolve))
     this.attaching.set(clientId, attaching)
     try {
       const attempt = await this.options.ownership.tryClaim(clientId, observed, adopting)
-      if (!attempt.won) return { won: false, owner: attempt.current.owner }
+      if (!attempt.won) return { owner: attempt.current.owner }
       const { epoch, saved } = attempt.claim
-      this.owned.set(clientId, epoch)
       if (!hold(epoch, saved)) {
-        this.releaseSession(clientId)
-        return { won: false, owner: undefined }
+        // Fenced by this claim's epoch: a session held here under another claim keeps its key.
+        this.options.ownership.release(clientId, epoch).catch((err: unknown) => this.log.warn({ err, clientId, epoch }, 'declined claim not released; the key goes with the node lease'))
+        return 'declined'
       }
-      return { won: true }
+      this.owned.set(clientId, epoch)
+      return 'held'
     } finally {
       if (this.attaching.get(clientId) === attaching) this.attaching.delete(clientId)
       attached()
