@@ -43,6 +43,8 @@ const PEER_POLL_MS = 25
 
 /** How long a takeover waits for the old owner to acknowledge what this node forwarded to it before. */
 const DRAIN_WAIT_MS = 2_000
+/** How long a client's claim here waits for this node's hand-on of its copy to the current owner. */
+const HAND_ON_WAIT_MS = 5_000
 
 /** How many sessions are claimed at once (stored ones at start-up, adopted, held again; each is a read and a transaction). */
 const CLAIM_CONCURRENCY = 64
@@ -427,6 +429,11 @@ export class EtcdCluster implements Cluster {
     const started = performance.now()
     // Refused at once, not after a call deadline: the CONNECT gets Server unavailable.
     if (!this.options.quorum.quorate) throw new ClusterNodeError(ClusterNodeErrorCode.NoQuorum, `etcd has no quorum, session ${clientId} not claimed`)
+    // A client back at a returning node whose copy is being handed on to the session's owner (the
+    // leader that adopted it, say): claimed once the owner has it all, the takeover brings it all
+    // here. Claimed first, the hand-on stopped half-way and left the rest in storage.
+    const handing = this.returning?.handingOn(clientId)
+    if (handing !== undefined) await Promise.race([handing, sleep(HAND_ON_WAIT_MS)])
     const { epoch, previousNode, saved } = await this.options.ownership.claim(clientId)
     const claimed = performance.now()
     this.owned.set(clientId, epoch)
