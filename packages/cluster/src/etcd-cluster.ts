@@ -291,7 +291,7 @@ export class EtcdCluster implements Cluster {
       // This node's own key of the lost ownership, on the previous lease (revoked shortly after the grant).
       const stale = owner?.node === this.nodeId && this.owned.get(clientId) !== owner.epoch
       if (owner === undefined || stale) {
-        const held = await this.holdClaimed(clientId, observed, false, (epoch) => this.requireInbound().holdSession(epoch, { stored }))
+        const held = await this.holdClaimed(clientId, observed, false, (epoch) => this.inbound?.holdSession(epoch, { stored }) === true)
         if (held === 'held' || held === 'declined') {
           // Declined: a session of that client is here already (it came back here).
           this.lostWithLease.delete(clientId)
@@ -360,7 +360,7 @@ export class EtcdCluster implements Cluster {
       }
       const held = await this.holdClaimed(clientId, observed, true, (epoch, saved) => {
         const transferred = orphanSession(saved, clientId, epoch)
-        return transferred !== undefined && this.requireInbound().holdSession(epoch, { transferred })
+        return transferred !== undefined && this.inbound?.holdSession(epoch, { transferred }) === true
       })
       if (held === 'held') adopted++
     })
