@@ -132,10 +132,16 @@ export class SessionOwnership {
     return kv === undefined ? undefined : Number(kv.value.toString('utf8'))
   }
 
-  /** Deletes the ownership if it is still this node's at `epoch`; false when another owner took it. */
-  async release(clientId: string, epoch: number): Promise<boolean> {
-    const key = sessionKey(clientId)
-    const res = await this.call(clientId, 'release', () => this.fenced(clientId, epoch).then(this.etcd.delete().key(key)).commit())
+  /**
+   * Deletes the ownership if it is still this node's at `epoch`; false when another owner took it.
+   * `ended`: the session ended (expired, or ended by its connection): its saved subscriptions go
+   * in the same transaction, while the ownership still fences them. Deleted after the key, a
+   * fenced delete was refused, and the entry outlived the session (one a leader adopts again).
+   */
+  async release(clientId: string, epoch: number, ended = false): Promise<boolean> {
+    const deletes = [this.etcd.delete().key(sessionKey(clientId))]
+    if (ended) deletes.push(this.etcd.delete().key(subsKey(clientId)))
+    const res = await this.call(clientId, 'release', () => this.fenced(clientId, epoch).then(...deletes).commit())
     return res.succeeded
   }
 

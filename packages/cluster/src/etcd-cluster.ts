@@ -568,7 +568,7 @@ export class EtcdCluster implements Cluster {
     const epoch = this.owned.get(clientId)
     if (epoch === undefined) return
     this.owned.delete(clientId)
-    this.options.ownership.release(clientId, epoch).then(
+    this.options.ownership.release(clientId, epoch, true).then(
       (released) => {
         if (!released) this.log.info({ clientId, epoch }, 'session released after another node claimed it')
       },

@@ -1,5 +1,5 @@
 import { type Logger, type Message, willMessage } from '@fluxmq/core'
-import { keyspace, type LeaderElection, type LeaderTerm, type SessionOwnership, type StoredWill, type SubscriptionStore, type WillIndex } from '@fluxmq/cluster-etcd'
+import { keyspace, type LeaderElection, type LeaderTerm, type SavedSessionEntry, type SessionOwnership, type StoredWill, type SubscriptionStore, type WillIndex } from '@fluxmq/cluster-etcd'
 
 export interface LeaderTasksOptions {
   readonly nodeId: string
@@ -98,18 +98,23 @@ export class LeaderTasks {
     const { wills, subscriptions, isMember } = this.options
     const [pendingWills, saved] = await Promise.all([wills.entries(), subscriptions.all()])
     if (!this.options.election.isLeader) return
+    // Adopted first: a will due at once then finds its session's key as the adoption left it.
+    await this.adopt(saved)
     for (const [clientId, will] of pendingWills) {
       if (isMember(will.node)) continue
       // A client disconnected before its node died: its delay runs from then, else from the death as seen here.
       const delayMs = will.delayInterval * 1000 - (will.disconnectedAt === undefined ? 0 : Date.now() - will.disconnectedAt)
       this.schedule(`will:${clientId}`, Math.max(0, delayMs), () => this.willDue(clientId, will, will.modRevision))
     }
-    const orphans: string[] = []
     for (const [clientId, entry] of saved) {
       if (isMember(entry.node)) continue
-      orphans.push(clientId)
       this.schedule(`subs:${clientId}`, entry.expiryInterval * 1000, () => this.sessionExpired(clientId, entry.node, entry.modRevision))
     }
+  }
+
+  /** Holds here the saved sessions of nodes that are not registered (see LeaderTasksOptions.adopt). */
+  private async adopt(saved: ReadonlyMap<string, SavedSessionEntry>): Promise<void> {
+    const orphans = [...saved].filter(([, entry]) => !this.options.isMember(entry.node)).map(([clientId]) => clientId)
     if (orphans.length === 0) return
     const pending = await this.options.adopt(orphans)
     // Their node deregistered before its lease went (a graceful leave): no other event tells.
@@ -150,7 +155,12 @@ export class LeaderTasks {
     const adopted = newer && (await this.options.ownership.adoptedEpoch(clientId)) === owner.epoch
     const cameBack = newer && !adopted
     if (owner !== undefined && !newer) return
-    if (!(await this.options.wills.take(clientId, modRevision, sessionModRevision, term))) return
+    if (!(await this.options.wills.take(clientId, modRevision, sessionModRevision, term))) {
+      // The session key changed between the read and the take (its client came back, an
+      // adoption): looked at again, so the will is published or dropped for what it is now.
+      this.scan()
+      return
+    }
     if (cameBack) {
       this.log.info({ clientId, deadNode: will.node, owner: owner.node }, 'will of a dead node dropped, its client came back')
       return
