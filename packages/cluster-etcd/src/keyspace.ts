@@ -32,6 +32,7 @@ export const LEADER = 'leader'
 export const SUBS = 'subs/'
 export const RETAINED = 'retained/'
 export const WILLS = 'wills/'
+export const ADOPTED = 'adopted/'
 
 export function nodeKey(nodeId: string): string {
   return NODES + segment(nodeId)
@@ -51,6 +52,11 @@ export function retainedKey(topic: string): string {
 
 export function willKey(clientId: string): string {
   return WILLS + segment(clientId)
+}
+
+/** `adopted/<client>`: the epoch of the leader's claim that holds a dead node's session for its absent client. */
+export function adoptedKey(clientId: string): string {
+  return ADOPTED + segment(clientId)
 }
 
 export function routeKey(filter: string, nodeId: string): string {

@@ -129,9 +129,16 @@ export class NodeLease {
     this.state = 'alive'
     this.extend(sent, Number(res.TTL))
     this.log.info({ leaseId: res.ID, ttlSeconds: Number(res.TTL) }, 'node lease granted')
-    // A lease lost only from our side (etcd was slow, not gone) may still hold keys: drop it now.
-    if (previous !== undefined) void this.revoke(previous)
     this.granted.emit(res.ID)
+    // A lease lost only from our side (etcd was slow, not gone) may still hold keys: dropped, but
+    // only once the owners wrote theirs again on the new one. A key written again moves to the new
+    // lease and stays; revoked at once, a route kept across the loss vanished from every other
+    // node's view until its new put, and a publish meanwhile reached nobody.
+    if (previous !== undefined) {
+      setTimeout(() => {
+        if (this.state !== 'stopped') void this.revoke(previous)
+      }, this.patienceMs())
+    }
   }
 
   private sendKeepalive(): void {

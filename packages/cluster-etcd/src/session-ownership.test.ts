@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ClusterErrorCode } from './errors.js'
 import { NodeLease } from './node-lease.js'
 import { SessionOwnership } from './session-ownership.js'
+import { SubscriptionStore } from './subscription-store.js'
 import { type TestEtcdCluster, startEtcdCluster } from './test-support/etcd-cluster.js'
 
 const cleanup = new Cleanup()
@@ -73,6 +74,29 @@ describe('SessionOwnership', () => {
     expect(second).toMatchObject({ previousNode: 'n1', saved: { ...saved, modRevision: expect.any(String) } })
     await ns.put('subs/c6').value('not json')
     expect((await node(2).claim('c6')).saved).toBeUndefined()
+  })
+
+  it('releases an ended session with its saved subscriptions in one fenced transaction; a plain release keeps them; an adoption is marked until the next claim', async () => {
+    const store = new SubscriptionStore(etcd.connect('own', [etcd.endpoints[0] as string]).namespace, node(0), 'n1')
+    const saved = { protocol: 'mqtt5' as const, expiryInterval: 60, subscriptions: [] }
+    const kept = await node(0).claim('c7')
+    await store.save('c7', kept.epoch, saved)
+    expect(await node(0).release('c7', kept.epoch)).toBe(true)
+    expect(await store.load('c7')).toBeDefined()
+    const ended = await node(0).claim('c7')
+    await store.save('c7', ended.epoch, saved)
+    // Not the owner at that epoch: nothing is deleted.
+    expect(await node(0).release('c7', kept.epoch, true)).toBe(false)
+    expect(await store.load('c7')).toBeDefined()
+    expect(await node(0).release('c7', ended.epoch, true)).toBe(true)
+    expect(await store.load('c7')).toBeUndefined()
+
+    const observed = await node(1).read('c8')
+    const adoption = await node(1).tryClaim('c8', observed, true)
+    if (!adoption.won) throw new Error('the adoption lost its claim')
+    expect(await node(2).adoptedEpoch('c8')).toBe(adoption.claim.epoch)
+    await node(2).claim('c8')
+    expect(await node(2).adoptedEpoch('c8')).toBeUndefined()
   })
 
   it('keeps epochs rising across a release and across the owner lease expiring', async () => {

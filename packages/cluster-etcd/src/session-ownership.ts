@@ -1,7 +1,7 @@
 import { type Logger, Refusal } from '@fluxmq/core'
 import type { ComparatorBuilder, IKeyValue, Namespace } from 'etcd3'
 import { ClusterError, ClusterErrorCode, describeCause } from './errors.js'
-import { sessionKey, subsKey, willKey } from './keyspace.js'
+import { adoptedKey, sessionKey, subsKey, willKey } from './keyspace.js'
 import type { NodeLease } from './node-lease.js'
 import { parseSavedSession, type SavedSessionEntry } from './saved-session.js'
 import { parseWill } from './will-index.js'
@@ -79,23 +79,32 @@ export class SessionOwnership {
     return { owner: parseOwner(clientId, res.kvs[0]), revision: res.header.revision }
   }
 
-  /** One claim transaction against what `observed` saw; `won: false` carries what is there now. */
-  async tryClaim(clientId: string, observed: ObservedOwnership): Promise<ClaimAttempt> {
+  /**
+   * One claim transaction against what `observed` saw; `won: false` carries what is there now.
+   * `adopting`: the claim holds a dead node's session for its absent client (the leader's
+   * adoption), and says so in `adopted/<client>` (on this node's lease), so the client's will stays
+   * due: an adoption is not the client coming back. Every other claim deletes that marker.
+   */
+  async tryClaim(clientId: string, observed: ObservedOwnership, adopting = false): Promise<ClaimAttempt> {
     const key = sessionKey(clientId)
     const epoch = Number(observed.revision) + 1
     const value = ownerValue(this.options.nodeId, epoch)
     const leaseId = this.lease.requireId()
     const txn =
       observed.owner === undefined ? this.etcd.if(key, 'Create', '==', 0) : this.etcd.if(key, 'Mod', '==', observed.owner.modRevision)
+    const marker = adopting ? this.etcd.put(adoptedKey(clientId)).value(String(epoch)).lease(leaseId) : this.etcd.delete().key(adoptedKey(clientId))
     const res = await this.call(clientId, 'claim', () =>
-      txn.then(this.etcd.put(key).value(value).lease(leaseId), this.etcd.get(subsKey(clientId)), this.etcd.get(willKey(clientId))).else(this.etcd.get(key)).commit(),
+      txn
+        .then(this.etcd.put(key).value(value).lease(leaseId), this.etcd.get(subsKey(clientId)), this.etcd.get(willKey(clientId)), marker)
+        .else(this.etcd.get(key))
+        .commit(),
     )
     if (!res.succeeded) {
       const current = res.responses[0]?.response_range?.kvs[0]
       return { won: false, current: { owner: parseOwner(clientId, current), revision: res.header.revision } }
     }
     const previousNode = observed.owner?.node
-    this.log.info({ clientId, epoch, previousNode }, 'session claimed')
+    this.log.info({ clientId, epoch, previousNode, adopting }, 'session claimed')
     const saved = this.savedAlong(clientId, res.responses[1]?.response_range?.kvs[0])
     return { won: true, claim: { epoch, previousNode, saved, will: this.willAlong(clientId, res.responses[2]?.response_range?.kvs[0]) } }
   }
@@ -116,10 +125,23 @@ export class SessionOwnership {
     throw new ClusterError(ClusterErrorCode.ClaimConflict, `claim of session ${clientId} lost ${this.maxAttempts} races in a row`)
   }
 
-  /** Deletes the ownership if it is still this node's at `epoch`; false when another owner took it. */
-  async release(clientId: string, epoch: number): Promise<boolean> {
-    const key = sessionKey(clientId)
-    const res = await this.call(clientId, 'release', () => this.fenced(clientId, epoch).then(this.etcd.delete().key(key)).commit())
+  /** The epoch of the adoption that holds `clientId` (see tryClaim), undefined when none marks it. */
+  async adoptedEpoch(clientId: string): Promise<number | undefined> {
+    const res = await this.call(clientId, 'adoption read', () => this.etcd.get(adoptedKey(clientId)).exec())
+    const kv = res.kvs[0]
+    return kv === undefined ? undefined : Number(kv.value.toString('utf8'))
+  }
+
+  /**
+   * Deletes the ownership if it is still this node's at `epoch`; false when another owner took it.
+   * `ended`: the session ended (expired, or ended by its connection): its saved subscriptions go
+   * in the same transaction, while the ownership still fences them. Deleted after the key, a
+   * fenced delete was refused, and the entry outlived the session (one a leader adopts again).
+   */
+  async release(clientId: string, epoch: number, ended = false): Promise<boolean> {
+    const deletes = [this.etcd.delete().key(sessionKey(clientId))]
+    if (ended) deletes.push(this.etcd.delete().key(subsKey(clientId)))
+    const res = await this.call(clientId, 'release', () => this.fenced(clientId, epoch).then(...deletes).commit())
     return res.succeeded
   }
 

@@ -1,10 +1,11 @@
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { MemoryStorage, type ClusterInbound, type Message, type StoredSession, type TransferredSession } from '@fluxmq/core'
+import { MemoryStorage, type ClusterInbound, type HeldState, type Message, type StoredSession, type TransferredSession } from '@fluxmq/core'
 import { Cleanup, freePorts, until } from '@fluxmq/testing'
-import { WillIndex, connectEtcd, keyspace } from '@fluxmq/cluster-etcd'
+import { NodeLease, SessionOwnership, SubscriptionStore, WillIndex, connectEtcd, keyspace } from '@fluxmq/cluster-etcd'
 import { ClusterNode, type ClusterNodeOptions } from './cluster-node.js'
+import type { EtcdCluster } from './etcd-cluster.js'
 import { sharedMemberEtcd } from './test-support/etcd.js'
 import { silent } from './test-support/silent.js'
 
@@ -22,6 +23,10 @@ class RecordingInbound implements ClusterInbound {
   failNext: Error | undefined
   /** Surrenders answer once this settles (a slow old owner). */
   gate: Promise<void> | undefined
+  /** Sessions held here offline (`holdSession`): client id, epoch, where the state came from, its filters. */
+  readonly held: { clientId: string; epoch: number; from: 'storage' | 'etcd'; filters: string[] }[] = []
+  /** The node's cluster: the routes of sessions dropped and held follow them, as the core's do. */
+  cluster: EtcdCluster | undefined
 
   deliverLocal(message: Message): void {
     this.delivered.push(message)
@@ -42,7 +47,18 @@ class RecordingInbound implements ClusterInbound {
 
   ownershipLost(clientIds: readonly string[]): StoredSession[] {
     this.lost.push(...clientIds)
-    return this.keptOnLoss.splice(0)
+    const kept = this.keptOnLoss.splice(0)
+    for (const stored of kept) for (const { filter } of stored.subscriptions) this.cluster?.removeRoute(filter)
+    return kept
+  }
+
+  holdSession(epoch: number, state: HeldState): boolean {
+    const from = 'stored' in state ? 'storage' : 'etcd'
+    const { session, subscriptions } = 'stored' in state ? state.stored : state.transferred
+    const filters = subscriptions.map((s) => s.filter)
+    this.held.push({ clientId: session.clientId, epoch, from, filters })
+    for (const filter of filters) this.cluster?.addRoute(filter)
+    return true
   }
 }
 
@@ -84,6 +100,8 @@ beforeAll(async () => {
   cleanup.defer(() => b.leave())
   a.cluster.attach(inboundA)
   b.cluster.attach(inboundB)
+  inboundA.cluster = a.cluster
+  inboundB.cluster = b.cluster
   await Promise.all([a.join({ loadRetained: false }), b.join({ loadRetained: false })])
   await until(() => a.report().peers.length === 1 && b.report().peers.length === 1, 'both nodes to see each other')
 }, 60_000)
@@ -247,8 +265,56 @@ describe('ClusterNode (real etcd, real transport)', () => {
     expect(a.cluster.servesShared(filter, message('$SYS/x')) && b.cluster.servesShared(filter, message('$SYS/x'))).toBe(true)
   })
 
+  it('adopts the persistent sessions of a dead node once: claimed as adoptions (the will stays due) and held offline with what etcd saved; a session a client claimed is left to it', async () => {
+    const etcd = connectEtcd('test', { endpoints: [`127.0.0.1:${etcdClientPort}`] })
+    cleanup.defer(() => etcd.close())
+    // The node that dies, with three saved sessions: one whose client comes back on node b first.
+    const lease = new NodeLease(etcd.namespace, { nodeId: 'dead', ttlSeconds: 5, logger: silent })
+    await lease.start()
+    const ownership = new SessionOwnership(etcd.namespace, lease, { nodeId: 'dead', logger: silent })
+    const store = new SubscriptionStore(etcd.namespace, ownership, 'dead')
+    for (const clientId of ['orphan-1', 'orphan-2', 'orphan-back']) {
+      const { epoch } = await ownership.claim(clientId)
+      await store.save(clientId, epoch, { protocol: 'mqtt5', expiryInterval: 600, subscriptions: [{ filter: `${clientId}/#`, qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }] })
+    }
+    await lease.stop()
+    const back = await b.cluster.acquireSession('orphan-back')
+    const isMember = (node: string): boolean => node === 'a' || node === 'b'
+    // A client of orphan-2 connects to node b while node a adopts: the fenced claim picks one owner.
+    const [pending, racing] = await Promise.all([
+      a.cluster.adoptOrphans(['orphan-1', 'orphan-2', 'orphan-back'], isMember),
+      b.cluster.acquireSession('orphan-2').then(
+        (claim) => claim,
+        (err: unknown) => err,
+      ),
+    ])
+    expect(pending).toEqual([])
+    const heldOnA = inboundA.held.filter((h) => h.clientId.startsWith('orphan-'))
+    expect(heldOnA.map((h) => h.clientId)).toContain('orphan-1')
+    expect(heldOnA.every((h) => h.from === 'etcd' && h.filters[0] === `${h.clientId}/#`)).toBe(true)
+    const owners = await Promise.all(['orphan-1', 'orphan-2', 'orphan-back'].map(async (id) => (await etcd.namespace.get(keyspace.sessionKey(id)).json()) as { node: string; epoch: number }))
+    const [one, two, returned] = owners
+    expect(one?.node).toBe('a')
+    expect(returned).toEqual({ node: 'b', epoch: back.epoch })
+    expect(inboundA.held.some((h) => h.clientId === 'orphan-back')).toBe(false)
+    // orphan-2: adopted then taken over by its client on b (which asked a), or claimed by b first and left alone.
+    expect(two?.node).toBe('b')
+    expect(racing).toMatchObject({ epoch: two?.epoch })
+    // The adoption is marked with its epoch (the leader keeps the will due); a client's claim clears the mark.
+    expect(await ownership.adoptedEpoch('orphan-1')).toBe(one?.epoch)
+    expect(await ownership.adoptedEpoch('orphan-2')).toBeUndefined()
+    // Adopting again (a second scan, another leader) changes nothing: the session has an owner.
+    expect(await b.cluster.adoptOrphans(['orphan-1'], isMember)).toEqual([])
+    expect(inboundB.held.some((h) => h.clientId === 'orphan-1')).toBe(false)
+    expect(await etcd.namespace.get(keyspace.sessionKey('orphan-1')).json()).toEqual(one)
+    // Its route is back, under node a's lease: a publish of node b for it reaches node a.
+    await until(() => b.cluster.forward(message('orphan-1/x')) !== undefined, 'the adopted session\'s route on node b')
+    await b.cluster.forward(message('orphan-1/y'))
+    expect(inboundA.delivered.some((m) => m.topic === 'orphan-1/y')).toBe(true)
+  })
+
   // Last: it takes node b's lease away.
-  it('reports every session owned here as lost when the node lease is lost, takes a new lease, then hands what it kept, and a late forward for it, to the sessions\' new owners', async () => {
+  it('reports every session owned here as lost when the node lease is lost, takes a new lease, holds again what nobody claimed (its route kept), and hands what it kept, and a late forward for it, to the sessions\' new owners', async () => {
     await b.cluster.acquireSession('lost-1')
     // Node b's storage still holds a message queued for lost-2, which node a claimed meanwhile.
     const storage = new MemoryStorage()
@@ -256,7 +322,19 @@ describe('ClusterNode (real etcd, real transport)', () => {
     b.cluster.mirrorSessions(storage)
     storage.putSession({ clientId: 'lost-2', protocol: 'mqtt5', expiryInterval: 600, epoch: 1 })
     storage.appendOffline('lost-2', message('lost-2/queued'))
-    inboundB.keptOnLoss = [{ session: { clientId: 'lost-2', protocol: 'mqtt5', expiryInterval: 600, epoch: 1 }, subscriptions: [{ filter: 'lost-2/#', qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }], inflight: [], incomingQos2: [], releasedQos2: [], offlineCount: 1 }]
+    const kept = (clientId: string, offlineCount: number): StoredSession => ({
+      session: { clientId, protocol: 'mqtt5', expiryInterval: 600, epoch: 1 },
+      subscriptions: [{ filter: `${clientId}/#`, qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }],
+      inflight: [],
+      incomingQos2: [],
+      releasedQos2: [],
+      offlineCount,
+    })
+    // lost-3's client is still away when b gets a lease again (its route is b's, as the core added it).
+    b.cluster.addRoute('lost-3/#')
+    inboundB.keptOnLoss = [kept('lost-2', 1), kept('lost-3', 0)]
+    // lost-2's client connected to node a meanwhile.
+    await a.cluster.acquireSession('lost-2')
     const etcd = connectEtcd('test', { endpoints: [`127.0.0.1:${etcdClientPort}`] })
     cleanup.defer(() => etcd.close())
     const owner = await etcd.namespace.get(keyspace.sessionKey('lost-1')).exec()
@@ -275,8 +353,12 @@ describe('ClusterNode (real etcd, real transport)', () => {
       })
     }
     expect(again.transferred).toBeUndefined()
-    // Its client connects to node a only now, after b got its lease back: b hands on once it sees that claim.
-    await a.cluster.acquireSession('lost-2')
+    // Nobody claimed lost-3: b holds it again from its storage, and its route is still b's.
+    await until(() => inboundB.held.some((h) => h.clientId === 'lost-3'), 'lost-3 held again on node b', 15_000)
+    expect(inboundB.held.find((h) => h.clientId === 'lost-3')).toMatchObject({ from: 'storage', filters: ['lost-3/#'] })
+    expect(inboundB.held.some((h) => h.clientId === 'lost-2')).toBe(false)
+    await a.cluster.forward(message('lost-3/after'))
+    expect(inboundB.delivered.some((m) => m.topic === 'lost-3/after')).toBe(true)
     // The queued message went to lost-2's owner and left b's storage.
     await until(() => inboundA.relayed.includes('lost-2 lost-2/queued'), 'the relay on node a', 15_000)
     const dropBy = Date.now() + 5_000

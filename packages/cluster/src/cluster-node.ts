@@ -140,6 +140,7 @@ export class ClusterNode {
       ownership: this.ownership,
       isMember: (node) => registry.members.has(node),
       publish: (message) => this.cluster.publishOrphanWill(message),
+      adopt: (clientIds) => this.cluster.adoptOrphans(clientIds, (node) => registry.members.has(node)),
       logger,
     })
   }

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Cluster, ClusterInbound, Logger, Message, SessionClaim, Storage, StoredClaim, StoredOwnership, StoredSession } from '@fluxmq/core'
-import type { NodeLease, RouteTable, SavedSessionEntry, SessionOwner, SessionOwnership, SubscriptionStore, WillIndex } from '@fluxmq/cluster-etcd'
+import type { NodeLease, ObservedOwnership, RouteTable, SavedSessionEntry, SessionOwner, SessionOwnership, SubscriptionStore, WillIndex } from '@fluxmq/cluster-etcd'
 import type { ForwardRouting, InboundBatch, InboundHandlers, Peer, PeerSet, SurrenderedSession } from '@fluxmq/cluster-transport'
 import { ClusterNodeError, ClusterNodeErrorCode } from './errors.js'
 import { orphanSession } from './orphan-session.js'
@@ -43,13 +43,18 @@ const PEER_POLL_MS = 25
 
 /** How long a takeover waits for the old owner to acknowledge what this node forwarded to it before. */
 const DRAIN_WAIT_MS = 2_000
+/** How long a client's claim here waits for this node's hand-on of its copy to the current owner. */
+const HAND_ON_WAIT_MS = 5_000
 
-/** How many stored sessions are claimed at once at start-up (each is a read and a transaction). */
+/** How many sessions are claimed at once (stored ones at start-up, adopted, held again; each is a read and a transaction). */
 const CLAIM_CONCURRENCY = 64
 /** How soon a node that got its lease back asks etcd again for the owners of the sessions it lost. */
 const LOST_RETRY_MS = 1_000
-/** How long a session lost with the lease may stay unclaimed before its copy is left for the next start. */
-const LOST_WAIT_MS = 60_000
+/**
+ * How long a forwarded batch waits for the sessions lost with the lease to be settled after the
+ * grant (held here again or handed on), so that it finds them; then it is routed as it is.
+ */
+const SETTLE_WAIT_MS = 2_000
 
 /** Milliseconds between two `performance.now()` readings, to the microsecond (for the logs). */
 function elapsedMs(from: number, to: number): number {
@@ -87,8 +92,21 @@ export class EtcdCluster implements Cluster {
   /** Hands on what this node had queued for stored sessions that other nodes own now (made on first use). */
   private returning: ReturningSessions | undefined
   /** Stored sessions this node stopped serving when it lost its lease, until it holds one again. */
-  private readonly lostWithLease = new Map<string, { readonly stored: StoredSession; readonly since: number }>()
+  private readonly lostWithLease = new Map<string, StoredSession>()
   private lostRetry: NodeJS.Timeout | undefined
+  /**
+   * Filter → how many sessions lost with the lease still keep its route here: their routes stay
+   * (re-written on the next lease) until each session is held here again or handed on, so a
+   * publish for them keeps coming here meanwhile (refused while the lease is lost, then routed
+   * to the session held again) instead of reaching nobody.
+   */
+  private readonly keptRoutes = new Map<string, number>()
+  /** Route removals the core asks for while it drops the sessions lost with the lease (decided after). */
+  private removalsOnLoss: Set<string> | undefined
+  /** Settles once the sessions lost with the lease are held again or handed on, after a grant. */
+  private settlingLost: Promise<void> | undefined
+  /** A grant or retry came while a settling ran: settle again after it. */
+  private settleAgain = false
 
   constructor(private readonly options: EtcdClusterOptions) {
     this.nodeId = options.nodeId
@@ -232,48 +250,159 @@ export class EtcdCluster implements Cluster {
   }
 
   /**
-   * A lease again after losing one: what this node still holds in storage for the sessions it
-   * stopped serving then (unacknowledged inflight, the offline queue) goes to the nodes that
-   * claimed them meanwhile, as a returning node's does. Without this it waited for the node's
-   * next start. A session nobody claimed yet is asked about again every second (its client is
-   * usually reconnecting elsewhere), for up to `LOST_WAIT_MS`; then, or when its client came
-   * back here, its copy stays in storage (the next start hands it on).
+   * A lease again after losing one: each session this node stopped serving then is held here
+   * again, offline, from what its storage kept (queue included), when no node claimed it
+   * meanwhile (its client is still reconnecting, or still connected to this frozen node's socket
+   * and about to time out); it goes on to its next owner by the ordinary takeover. One another
+   * node claimed gets what this node kept handed on (as a returning node's does). Until then
+   * forwarded publishes wait (`receive`), and the routes of those sessions stayed, so a publish
+   * for them reaches them. Without this they reached nobody from the lease's expiry until the
+   * client was claimed elsewhere.
    */
   private handOnLost(): void {
     const mirror = this.mirror
     if (mirror === undefined || this.lostWithLease.size === 0) return
-    for (const lost of this.lostWithLease.values()) {
-      const clientId = lost.stored.session.clientId
-      this.options.ownership.read(clientId).then(
-        ({ owner }) => {
-          // Lost again meanwhile: the next grant asks again.
-          if (this.lostWithLease.get(clientId) !== lost || this.options.lease.id === undefined) return
-          if (owner !== undefined && owner.node !== this.nodeId) {
-            this.lostWithLease.delete(clientId)
-            this.handOn(mirror, lost.stored, owner)
-          } else if (owner === undefined && Date.now() - lost.since < LOST_WAIT_MS) {
-            this.retryLost()
-          } else {
-            this.lostWithLease.delete(clientId)
-            this.log.info({ clientId, owner: owner?.node }, 'session lost with the lease has no other owner; its copy stays in storage')
-          }
-        },
-        (err: unknown) => {
-          // etcd still recovering right after the grant (its client's breaker open).
-          this.log.warn({ err, clientId, retryMs: LOST_RETRY_MS }, 'owner of a session lost with the lease not read; retrying')
-          this.retryLost()
-        },
-      )
+    if (this.settlingLost !== undefined) {
+      this.settleAgain = true
+      return
+    }
+    const started = performance.now()
+    const lost = [...this.lostWithLease.values()]
+    const settling = this.inBatches(lost, (stored) => this.settleLost(mirror, stored)).then(() => {
+      this.log.info({ sessions: lost.length, tookMs: Math.round(performance.now() - started) }, 'sessions lost with the lease settled')
+    })
+    this.settlingLost = settling
+    void settling.finally(() => {
+      if (this.settlingLost !== settling) return
+      this.settlingLost = undefined
+      if (!this.settleAgain) return
+      this.settleAgain = false
+      this.handOnLost()
+    })
+  }
+
+  private async settleLost(mirror: SessionMirror, stored: StoredSession): Promise<void> {
+    const clientId = stored.session.clientId
+    try {
+      const observed = await this.options.ownership.read(clientId)
+      // Lost again meanwhile: the next grant settles it.
+      if (this.lostWithLease.get(clientId) !== stored || this.options.lease.id === undefined) return
+      let owner: SessionOwner | undefined = observed.owner
+      // This node's own key of the lost ownership, on the previous lease (revoked shortly after the grant).
+      const stale = owner?.node === this.nodeId && this.owned.get(clientId) !== owner.epoch
+      if (owner === undefined || stale) {
+        const held = await this.holdClaimed(clientId, observed, false, (epoch) => this.inbound?.holdSession(epoch, { stored }) === true)
+        if (held === 'held' || held === 'declined') {
+          // Declined: a session of that client is here already (it came back here).
+          this.lostWithLease.delete(clientId)
+          this.releaseKept(stored)
+          return
+        }
+        owner = held.owner
+      }
+      if (this.lostWithLease.get(clientId) !== stored) return
+      if (owner === undefined) {
+        this.retryLost()
+        return
+      }
+      this.lostWithLease.delete(clientId)
+      this.releaseKept(stored)
+      if (owner.node !== this.nodeId) this.handOn(mirror, stored, owner)
+      else this.log.info({ clientId }, 'session lost with the lease came back here; its copy stays in storage')
+    } catch (err) {
+      // etcd still recovering right after the grant (its client's breaker open).
+      this.log.warn({ err, clientId, retryMs: LOST_RETRY_MS }, 'session lost with the lease not settled; retrying')
+      this.retryLost()
     }
   }
 
-  /** Asks about the sessions lost with the lease again shortly while the lease holds, else at the next grant. */
+  /** Settles the sessions lost with the lease again shortly while the lease holds, else at the next grant. */
   private retryLost(): void {
     if (this.lostRetry !== undefined || this.options.lease.id === undefined) return
     this.lostRetry = setTimeout(() => {
       this.lostRetry = undefined
       this.handOnLost()
     }, LOST_RETRY_MS)
+  }
+
+  /** The routes a session lost with the lease kept here go, once it is held again or handed on. */
+  private releaseKept(stored: StoredSession): void {
+    for (const { filter } of stored.subscriptions) {
+      const left = (this.keptRoutes.get(filter) ?? 0) - 1
+      if (left > 0) {
+        this.keptRoutes.set(filter, left)
+        continue
+      }
+      if (!this.keptRoutes.delete(filter)) continue
+      this.removeRouteNow(filter)
+    }
+  }
+
+  /**
+   * The leader's adoption (SPEC §6, LeaderTasks): the persistent sessions a dead node owned,
+   * found in `subs/`, are claimed here (the fenced claim a connecting client makes, marked as an
+   * adoption so their wills stay due) and held offline with the subscriptions etcd saved, until
+   * their clients come back anywhere and take them over. Their routes come back under this
+   * node's lease, so publishes for them are queued here instead of reaching nobody. A session
+   * some node owns already (its client came back, another leader adopted it) is left alone.
+   * Resolves with the sessions still owned by a node that is not registered (its lease about to
+   * expire, as after a graceful leave): to be looked at again.
+   */
+  async adoptOrphans(clientIds: readonly string[], isMember: (nodeId: string) => boolean): Promise<string[]> {
+    const started = performance.now()
+    let adopted = 0
+    const pending: string[] = []
+    await this.inBatches(clientIds, async (clientId) => {
+      const observed = await this.options.ownership.read(clientId)
+      if (observed.owner !== undefined) {
+        if (!isMember(observed.owner.node)) pending.push(clientId)
+        return
+      }
+      const held = await this.holdClaimed(clientId, observed, true, (epoch, saved) => {
+        const transferred = orphanSession(saved, clientId, epoch)
+        return transferred !== undefined && this.inbound?.holdSession(epoch, { transferred }) === true
+      })
+      if (held === 'held') adopted++
+    })
+    if (adopted > 0) this.log.info({ sessions: adopted, tookMs: Math.round(performance.now() - started) }, 'sessions of dead nodes adopted, held here offline')
+    return pending
+  }
+
+  /**
+   * One fenced claim of a session connected nowhere, held here by `hold` once won (a surrender
+   * request for it meanwhile waits, as for a claim being attached): 'held', or the owner that won
+   * the race instead. A claim `hold` declines (etcd saved nothing to hold, a session of that
+   * client is here already) is released again: 'declined'.
+   */
+  private async holdClaimed(
+    clientId: string,
+    observed: ObservedOwnership,
+    adopting: boolean,
+    hold: (epoch: number, saved: SavedSessionEntry | undefined) => boolean,
+  ): Promise<'held' | 'declined' | { readonly owner: SessionOwner | undefined }> {
+    let attached!: () => void
+    const attaching = new Promise<void>((resolve) => (attached = resolve))
+    this.attaching.set(clientId, attaching)
+    try {
+      const attempt = await this.options.ownership.tryClaim(clientId, observed, adopting)
+      if (!attempt.won) return { owner: attempt.current.owner }
+      const { epoch, saved } = attempt.claim
+      if (!hold(epoch, saved)) {
+        // Fenced by this claim's epoch: a session held here under another claim keeps its key.
+        this.options.ownership.release(clientId, epoch).catch((err: unknown) => this.log.warn({ err, clientId, epoch }, 'declined claim not released; the key goes with the node lease'))
+        return 'declined'
+      }
+      this.owned.set(clientId, epoch)
+      return 'held'
+    } finally {
+      if (this.attaching.get(clientId) === attaching) this.attaching.delete(clientId)
+      attached()
+    }
+  }
+
+  /** Runs `task` over `items`, `CLAIM_CONCURRENCY` at a time. */
+  private async inBatches<T>(items: readonly T[], task: (item: T) => Promise<void>): Promise<void> {
+    for (let i = 0; i < items.length; i += CLAIM_CONCURRENCY) await Promise.all(items.slice(i, i + CLAIM_CONCURRENCY).map(task))
   }
 
   async acquireSession(clientId: string): Promise<SessionClaim> {
@@ -300,6 +429,11 @@ export class EtcdCluster implements Cluster {
     const started = performance.now()
     // Refused at once, not after a call deadline: the CONNECT gets Server unavailable.
     if (!this.options.quorum.quorate) throw new ClusterNodeError(ClusterNodeErrorCode.NoQuorum, `etcd has no quorum, session ${clientId} not claimed`)
+    // A client back at a returning node whose copy is being handed on to the session's owner (the
+    // leader that adopted it, say): claimed once the owner has it all, the takeover brings it all
+    // here. Claimed first, the hand-on stopped half-way and left the rest in storage.
+    const handing = this.returning?.handingOn(clientId)
+    if (handing !== undefined) await Promise.race([handing, sleep(HAND_ON_WAIT_MS)])
     const { epoch, previousNode, saved } = await this.options.ownership.claim(clientId)
     const claimed = performance.now()
     this.owned.set(clientId, epoch)
@@ -434,7 +568,7 @@ export class EtcdCluster implements Cluster {
     const epoch = this.owned.get(clientId)
     if (epoch === undefined) return
     this.owned.delete(clientId)
-    this.options.ownership.release(clientId, epoch).then(
+    this.options.ownership.release(clientId, epoch, true).then(
       (released) => {
         if (!released) this.log.info({ clientId, epoch }, 'session released after another node claimed it')
       },
@@ -448,6 +582,10 @@ export class EtcdCluster implements Cluster {
   }
 
   removeRoute(filter: string): void {
+    if (this.removalsOnLoss !== undefined) {
+      this.removalsOnLoss.add(filter)
+      return
+    }
     // During a surrender the removal waits: a moved session's route stays until its new owner's shows.
     if (!this.moves.removeRoute(filter)) this.removeRouteNow(filter)
   }
@@ -537,6 +675,9 @@ export class EtcdCluster implements Cluster {
     if (this.options.lease.id === undefined) {
       return Promise.reject(new ClusterNodeError(ClusterNodeErrorCode.NotReady, `node ${this.nodeId} holds no lease: forwarded publishes refused`))
     }
+    // Routed once the sessions lost with the lease are back (or handed on): they are what it is for.
+    const settling = this.settlingLost
+    if (settling !== undefined) return Promise.race([settling, sleep(SETTLE_WAIT_MS)]).then(() => this.receive(batch))
     const moves = this.moves
     let waits: Promise<void>[] | undefined
     for (let i = 0; i < batch.messages.length; i++) {
@@ -590,8 +731,25 @@ export class EtcdCluster implements Cluster {
     for (const id of ids) this.mirror?.forget(id)
     this.log.warn({ err, sessions: ids.length }, 'node lease lost; owned sessions are no longer served here')
     if (ids.length === 0) return
-    const since = Date.now()
-    for (const stored of this.inbound?.ownershipLost(ids) ?? []) this.lostWithLease.set(stored.session.clientId, { stored, since })
+    // The stored sessions' routes stay until they are held again or handed on (see handOnLost);
+    // the others' go as the core drops them.
+    const removals = new Set<string>()
+    this.removalsOnLoss = removals
+    let kept: StoredSession[]
+    try {
+      kept = this.inbound?.ownershipLost(ids) ?? []
+    } finally {
+      this.removalsOnLoss = undefined
+    }
+    for (const stored of kept) {
+      this.lostWithLease.set(stored.session.clientId, stored)
+      // One route reference per kept filter, however many sessions keep it: the core's, not removed.
+      for (const { filter } of stored.subscriptions) {
+        const keeping = this.keptRoutes.get(filter) ?? 0
+        if (keeping > 0 || removals.delete(filter)) this.keptRoutes.set(filter, keeping + 1)
+      }
+    }
+    for (const filter of removals) this.removeRouteNow(filter)
   }
 
   private requireInbound(): ClusterInbound {

@@ -12,12 +12,29 @@ const etcd = etcdForFile(cleanup)
 
 const node = (nodeId: string, clusterName = 'leader-tasks'): Promise<TestNode> => etcd.node(clusterName, nodeId)
 
+type Adopter = (n: TestNode) => (clientIds: readonly string[]) => Promise<readonly string[]>
+
+/** A leader whose node holds no sessions: it adopts none (as before adoption existed). */
+const adoptsNone: Adopter = () => () => Promise.resolve([])
+
+/** The claims of EtcdCluster.adoptOrphans, without a broker to hold the sessions: each won one is recorded. */
+function adoptsInto(adopted: string[]): Adopter {
+  return (n) => async (clientIds) => {
+    for (const clientId of clientIds) {
+      const observed = await n.ownership.read(clientId)
+      if (observed.owner === undefined && (await n.ownership.tryClaim(clientId, observed, true)).won) adopted.push(clientId)
+    }
+    return []
+  }
+}
+
 /** A candidate running the leader tasks, recording what it publishes. */
 async function candidate(
   nodeId: string,
   members: Set<string>,
   published: { node: string; message: Message }[],
   clusterName = 'leader-tasks',
+  adopter = adoptsNone,
 ): Promise<{ election: LeaderElection; tasks: LeaderTasks }> {
   const n = await node(nodeId, clusterName)
   const election = new LeaderElection(etcd.connect(clusterName).namespace, n.lease, { nodeId, logger: silent })
@@ -29,6 +46,7 @@ async function candidate(
     ownership: n.ownership,
     isMember: (id) => members.has(id),
     publish: (message) => published.push({ node: nodeId, message }),
+    adopt: adopter(n),
     logger: silent,
   })
   tasks.start()
@@ -116,5 +134,32 @@ describe('LeaderTasks (real etcd)', () => {
     await sleep(1_500)
     expect(published.map((p) => p.message.topic)).toEqual(['will/r'])
     expect(await claimedAgain[1]?.wills.get('j-client')).toMatchObject({ node: 'j' })
+  })
+
+  it('adopts a dead node\'s saved sessions once and keeps their wills due: published after the delay, dropped when the client comes back after the adoption', async () => {
+    const cluster = 'leader-tasks-adopt'
+    const members = new Set(['l1', 'l2'])
+    const published: { node: string; message: Message }[] = []
+    const adopted: string[] = []
+    const dead = await node('d', cluster)
+    for (const [clientId, delayInterval] of [['stays', 1], ['returns', 1.5]] as const) {
+      const { epoch } = await dead.ownership.claim(clientId)
+      await dead.store.save(clientId, epoch, { protocol: 'mqtt5', expiryInterval: 60, subscriptions: [] })
+      await dead.wills.put(clientId, { message: will(`will/${clientId}`), delayInterval }, epoch, { fence: dead.ownership.fenced(clientId, epoch) })
+    }
+    await dead.lease.stop()
+    const first = await candidate('l1', members, published, cluster, adoptsInto(adopted))
+    await until(() => adopted.length === 2, 'both sessions adopted')
+    // The client of 'returns' connects again (on l2) after the adoption, before its will's delay.
+    const l2 = await node('l2', cluster)
+    await l2.ownership.claim('returns')
+    await until(() => published.length > 0, 'the will of the adopted session', 5_000)
+    // A second leader scans again: the sessions have owners, nothing is adopted or published twice.
+    await first.election.stop()
+    await candidate('l2', members, published, cluster, adoptsInto(adopted))
+    await sleep(2_000)
+    expect(published.map((p) => p.message.topic)).toEqual(['will/stays'])
+    expect(adopted.sort()).toEqual(['returns', 'stays'])
+    expect(await l2.wills.get('returns')).toBeUndefined()
   })
 })

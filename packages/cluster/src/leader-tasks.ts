@@ -1,5 +1,5 @@
 import { type Logger, type Message, willMessage } from '@fluxmq/core'
-import { keyspace, type LeaderElection, type LeaderTerm, type SessionOwnership, type StoredWill, type SubscriptionStore, type WillIndex } from '@fluxmq/cluster-etcd'
+import { keyspace, type LeaderElection, type LeaderTerm, type SavedSessionEntry, type SessionOwnership, type StoredWill, type SubscriptionStore, type WillIndex } from '@fluxmq/cluster-etcd'
 
 export interface LeaderTasksOptions {
   readonly nodeId: string
@@ -11,6 +11,11 @@ export interface LeaderTasksOptions {
   readonly isMember: (nodeId: string) => boolean
   /** Publishes a will into the cluster, as the dead node would have. */
   readonly publish: (message: Message) => void
+  /**
+   * Claims and holds here the sessions of dead nodes that no node owns (EtcdCluster.adoptOrphans);
+   * resolves with those still owned by a node that is not registered, to be looked at again.
+   */
+  readonly adopt: (clientIds: readonly string[]) => Promise<readonly string[]>
   readonly logger: Logger
 }
 
@@ -18,12 +23,17 @@ export interface LeaderTasksOptions {
 const MAX_TIMER_MS = 2 ** 31 - 1
 /** How often a due will is looked at again while its node, restarted, owns its session but has not registered yet. */
 const RESTARTING_RECHECK_MS = 1_000
+/** How soon sessions still owned by a node that is not registered are looked at again (its lease expires within one TTL). */
+const ADOPT_RECHECK_MS = 1_000
 
 /**
- * The leader-only tasks of SPEC §6, for sessions whose node is gone (its lease expired):
- * publish their wills after their delay unless the client came back first, and delete their saved
- * subscriptions once the session expired unclaimed. The leader scans when it is elected and
- * whenever a node leaves; delays count from that moment (the time of death as this leader saw it).
+ * The leader-only tasks of SPEC §6, for sessions whose node is gone (its lease expired): hold
+ * them here (adoption: claimed and served offline until their clients come back anywhere, so
+ * publishes for them are queued instead of reaching nobody), publish their wills after their
+ * delay unless the client came back first (an adoption is not the client coming back), and delete
+ * their saved subscriptions once the session expired unclaimed. The leader scans when it is
+ * elected and whenever a node leaves; delays count from that moment (the time of death as this
+ * leader saw it).
  *
  * Each task commits in one etcd transaction fenced by the leader's term and by the revisions it
  * read, so a deposed leader's timer, a second scan or a client claiming the session meanwhile
@@ -88,6 +98,8 @@ export class LeaderTasks {
     const { wills, subscriptions, isMember } = this.options
     const [pendingWills, saved] = await Promise.all([wills.entries(), subscriptions.all()])
     if (!this.options.election.isLeader) return
+    // Adopted first: a will due at once then finds its session's key as the adoption left it.
+    await this.adopt(saved)
     for (const [clientId, will] of pendingWills) {
       if (isMember(will.node)) continue
       // A client disconnected before its node died: its delay runs from then, else from the death as seen here.
@@ -98,6 +110,15 @@ export class LeaderTasks {
       if (isMember(entry.node)) continue
       this.schedule(`subs:${clientId}`, entry.expiryInterval * 1000, () => this.sessionExpired(clientId, entry.node, entry.modRevision))
     }
+  }
+
+  /** Holds here the saved sessions of nodes that are not registered (see LeaderTasksOptions.adopt). */
+  private async adopt(saved: ReadonlyMap<string, SavedSessionEntry>): Promise<void> {
+    const orphans = [...saved].filter(([, entry]) => !this.options.isMember(entry.node)).map(([clientId]) => clientId)
+    if (orphans.length === 0) return
+    const pending = await this.options.adopt(orphans)
+    // Their node deregistered before its lease went (a graceful leave): no other event tells.
+    if (pending.length > 0) this.schedule('rescan:adopt', ADOPT_RECHECK_MS, async () => this.scan())
   }
 
   private schedule(key: string, delayMs: number, task: () => Promise<void>): void {
@@ -129,9 +150,17 @@ export class LeaderTasks {
       return
     }
     // [MQTT-3.1.3-9] The client connected again (on some node) before the delay elapsed: no will.
-    const cameBack = owner !== undefined && owner.epoch > will.epoch
-    if (owner !== undefined && !cameBack) return
-    if (!(await this.options.wills.take(clientId, modRevision, sessionModRevision, term))) return
+    // A leader's adoption claims the session without the client: the will stays due.
+    const newer = owner !== undefined && owner.epoch > will.epoch
+    const adopted = newer && (await this.options.ownership.adoptedEpoch(clientId)) === owner.epoch
+    const cameBack = newer && !adopted
+    if (owner !== undefined && !newer) return
+    if (!(await this.options.wills.take(clientId, modRevision, sessionModRevision, term))) {
+      // The session key changed between the read and the take (its client came back, an
+      // adoption): looked at again, so the will is published or dropped for what it is now.
+      this.scan()
+      return
+    }
     if (cameBack) {
       this.log.info({ clientId, deadNode: will.node, owner: owner.node }, 'will of a dead node dropped, its client came back')
       return
@@ -143,7 +172,7 @@ export class LeaderTasks {
     const { message } = will.stored
     // Its Message Expiry Interval counts from publication, as for a local will.
     this.options.publish(willMessage(message, clientId, Date.now()))
-    this.log.info({ clientId, deadNode: will.node, topic: message.topic, delaySeconds: will.delayInterval }, 'will of a dead node published')
+    this.log.info({ clientId, deadNode: will.node, topic: message.topic, delaySeconds: will.delayInterval, adopted }, 'will of a dead node published')
   }
 
   private async sessionExpired(clientId: string, node: string, modRevision: string): Promise<void> {

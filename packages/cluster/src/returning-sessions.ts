@@ -50,6 +50,11 @@ export class ReturningSessions {
     this.pending.set(clientId, run)
   }
 
+  /** The hand-on of one client's copy while it runs (settles when done or given up), else undefined. */
+  handingOn(clientId: string): Promise<void> | undefined {
+    return this.pending.get(clientId)
+  }
+
   /** Resolves once every session handed on so far is done (or given up); for tests and shutdown. */
   async settled(): Promise<void> {
     while (this.pending.size > 0) await Promise.allSettled([...this.pending.values()])

@@ -405,3 +405,57 @@ describe('ownershipLost', () => {
     expect((await w.storage.open()).sessions.map((s) => s.session.clientId)).toEqual(['c'])
   })
 })
+
+describe('holdSession', () => {
+  it('holds what was kept when the lease was lost as an offline session again: its queue, its routes, new publishes queued, no will; handed over by a surrender', async () => {
+    const cluster = new RecordingCluster()
+    const w = await createWorld({}, { cluster })
+    const watch = await connect(w, 'watch')
+    watch.subscribe('will/#', 1)
+    const c = await connect(w, 'c', { cleanStart: false, expiry: 600, will: { message: message(w.clock, 'will/c', 'gone', 1), delayInterval: 5 } })
+    c.subscribe('t', 2)
+    c.disconnect(true)
+    const pub = await connect(w, 'p')
+    pub.publish('t', 'before', 1)
+    const [kept] = cluster.inbound?.ownershipLost(['c']) ?? []
+    expect(kept?.offlineCount).toBe(1)
+    expect(cluster.inbound?.holdSession(9, { stored: kept as NonNullable<typeof kept> })).toBe(true)
+    // Held already: a second hold is refused.
+    expect(cluster.inbound?.holdSession(10, { stored: kept as NonNullable<typeof kept> })).toBe(false)
+    expect(cluster.calls.filter((call) => call === 'add t')).toHaveLength(2)
+    pub.publish('t', 'after', 2)
+    expect(w.broker.session('c')).toMatchObject({ connected: false, queued: 2, willPending: false })
+    expect((await w.storage.open()).sessions.find((s) => s.session.clientId === 'c')?.session.epoch).toBe(9)
+    const t = await cluster.inbound?.surrenderSession('c', 11)
+    expect(t?.offline.map((m) => m.payload.toString())).toEqual(['before', 'after'])
+    expect(t?.takeoverWill).toBeUndefined()
+    // No will of its own: not even when its delay passes.
+    w.clock.t += 10_000
+    w.broker.tick(w.clock.t)
+    expect(watch.link.received).toEqual([])
+  })
+
+  it('holds a dead node\'s session from what etcd saved (adoption): routed, queued, expired after its interval and released', async () => {
+    const cluster = new RecordingCluster()
+    const w = await createWorld({}, { cluster })
+    const transferred = {
+      session: { clientId: 'orphan', protocol: 'mqtt5' as const, expiryInterval: 60, disconnectedAt: w.clock.t, epoch: 3 },
+      subscriptions: [{ filter: 'o/#', qos: 1 as const, noLocal: false, retainAsPublished: false, retainHandling: 0 as const }],
+      inflight: [],
+      incomingQos2: [],
+      offline: [],
+    }
+    expect(cluster.inbound?.holdSession(7, { transferred })).toBe(true)
+    expect(cluster.calls).toContain('add o/#')
+    const pub = await connect(w, 'p')
+    pub.publish('o/1', 'queued', 1)
+    const stored = (await w.storage.open()).sessions.find((s) => s.session.clientId === 'orphan')
+    expect(stored?.session.epoch).toBe(7)
+    expect(stored?.offlineCount).toBe(1)
+    w.clock.t += 61_000
+    w.broker.tick(w.clock.t)
+    expect(w.broker.session('orphan')).toBeUndefined()
+    expect(cluster.calls).toContain('release orphan')
+    expect(cluster.calls).toContain('remove o/#')
+  })
+})

@@ -11,7 +11,7 @@ import type {
 } from './api.js'
 import { isSharedFilter, validateTopicFilter, validateTopicName } from '@fluxmq/topic'
 import type { Authorizer, ClientIdentity } from './auth.js'
-import type { Cluster, ClusterInbound, TransferredSession } from './cluster.js'
+import type { Cluster, ClusterInbound, HeldState, TransferredSession } from './cluster.js'
 import { BrokerError, BrokerErrorCode } from './errors.js'
 import { checkOptions, receiveMaximum } from './options.js'
 import { LocalCluster } from './local-cluster.js'
@@ -577,6 +577,12 @@ export class Broker implements BrokerCore, ClusterInbound {
   /** ClusterInbound: these sessions belong to another node now; they are no longer served here. */
   ownershipLost(clientIds: readonly string[]): StoredSession[] {
     return clientIds.flatMap((id) => this.registry.lose(id) ?? [])
+  }
+
+  /** ClusterInbound: a persistent session claimed here for a client connected nowhere, held offline. */
+  holdSession(epoch: number, state: HeldState): boolean {
+    if (!this.serving) return false
+    return this.registry.hold(epoch, state, this.clock.now())
   }
 
   /** Every `sysIntervalMs`: the `$SYS` snapshot, retained (memory only) and routed to its subscribers. */

@@ -1,6 +1,6 @@
 import type { BrokerOptions, ClientLink, ConnectRequest, SessionHandle } from './api.js'
 import type { ClientIdentity } from './auth.js'
-import type { Cluster, SessionClaim, StoredOwnership, TransferredSession } from './cluster.js'
+import type { Cluster, HeldState, SessionClaim, StoredOwnership, TransferredSession } from './cluster.js'
 import { BrokerError, BrokerErrorCode } from './errors.js'
 import { capExpiry, effectiveExpiry, NEVER_EXPIRES } from './options.js'
 import type { Clock, Logger } from './ports.js'
@@ -58,7 +58,7 @@ export class SessionRegistry {
   }
 
   /** A session found in Storage at start, claimed as `ownership` says: rescheduled as disconnected. */
-  load(stored: StoredSession, ownership: StoredOwnership, now: number): void {
+  load(stored: StoredSession, ownership: StoredOwnership, now: number): Session {
     const s = this.restore(stored.session, stored.subscriptions, stored.inflight, stored.incomingQos2, stored.releasedQos2)
     s.epoch = ownership.epoch
     s.stored = true
@@ -77,6 +77,7 @@ export class SessionRegistry {
     // routes to other nodes only once it has joined, after start(), and a will published before
     // reached no subscriber there (a node restarted within its lease owed it; nobody else did).
     this.connectionGone(s, s.disconnectedAt ?? now, crashed || handled, true)
+    return s
   }
 
   /** Attaches a connection once the cluster granted ownership (`claim`). */
@@ -373,6 +374,25 @@ export class SessionRegistry {
     this.end(s, false, false)
     this.d.logger.warn({ clientId, epoch: s.epoch }, 'session ownership lost, no longer served here')
     return kept
+  }
+
+  /**
+   * A session the cluster claimed here for a client connected nowhere (see ClusterInbound.holdSession):
+   * scheduled as disconnected, without a will. False when a session of that client is here already.
+   */
+  hold(epoch: number, state: HeldState, now: number): boolean {
+    const record = 'stored' in state ? state.stored.session : state.transferred.session
+    if (this.byClientId.has(record.clientId)) return false
+    if ('stored' in state) {
+      // willHandled: whatever will the record still names is not this hold's to publish. Written
+      // again: the record (and etcd, through the mirror) carries the new claim's epoch.
+      this.load(state.stored, { epoch, willHandled: true }, now).persist()
+    } else {
+      const s = this.adopt(state.transferred, epoch)
+      this.connectionGone(s, s.disconnectedAt ?? now)
+    }
+    this.d.logger.info({ clientId: record.clientId, epoch, from: 'stored' in state ? 'storage' : 'etcd' }, 'session held offline for an absent client')
+    return true
   }
 
   /** A session handed over by another node (cluster takeover or a dead node's session). */
