@@ -68,6 +68,7 @@ class ForwardStream {
   private readonly acks: PendingAck[] = []
   private requestsEnded = false
   private ended = false
+  private flushScheduled = false
 
   constructor(
     private readonly options: ForwardReceiverOptions,
@@ -89,7 +90,7 @@ class ForwardStream {
     req.on('end', () => {
       if (this.reader.partial) this.finish(protocolError('the forward stream ended inside a message'))
       this.requestsEnded = true
-      this.flushAcks()
+      this.scheduleFlush()
     })
     // The sender went away (reset, connection lost): outcomes still land in the dedup window for its resend.
     res.on('close', () => (this.ended = true))
@@ -132,7 +133,7 @@ class ForwardStream {
     void outcome.then((rejection) => {
       ack.rejection = rejection
       ack.settled = true
-      this.flushAcks()
+      this.scheduleFlush()
     })
   }
 
@@ -158,8 +159,22 @@ class ForwardStream {
     )
   }
 
+  /**
+   * Acknowledgements leave in the event loop's check phase, not the moment their batch settles:
+   * the fronts' writers flush what a batch delivered in a setImmediate queued while it was
+   * delivered, so the subscriber's packets are written before the acknowledgement (on a shared
+   * core the acknowledgement wakes the sender, which could otherwise run before this process
+   * writes the delivery), and every batch settled in one turn is acknowledged in one write.
+   */
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.ended) return
+    this.flushScheduled = true
+    setImmediate(this.flushAcks)
+  }
+
   /** Writes the acknowledgements whose outcomes settled, oldest first, in one write; ends the call once the sender ended and all are out. */
-  private flushAcks(): void {
+  private readonly flushAcks = (): void => {
+    this.flushScheduled = false
     if (this.ended) return
     let frames: Buffer[] | undefined
     while (this.acks[0]?.settled === true) {
