@@ -161,7 +161,7 @@ class ForwardStream {
 
   /**
    * Acknowledgements leave in the event loop's check phase, not the moment their batch settles:
-   * the fronts' writers flush what a batch delivered in a setImmediate queued while it was
+   * the MQTT writer flushes what a batch delivered in a setImmediate queued while it was
    * delivered, so the subscriber's packets are written before the acknowledgement (on a shared
    * core the acknowledgement wakes the sender, which could otherwise run before this process
    * writes the delivery), and every batch settled in one turn is acknowledged in one write.
