@@ -2,21 +2,12 @@
 // the receiver, a memory bound that turns into backpressure, resends under the same idempotency
 // keys after a broken stream, and the circuit breaker that makes a dead peer fail fast.
 import { randomBytes } from 'node:crypto'
-import { create } from '@bufbuild/protobuf'
-import type { Client } from '@connectrpc/connect'
+import type { Http2SessionManager } from '@connectrpc/connect-node'
 import type { Logger, Message } from '@fluxmq/core'
-import { Channel } from './channel.js'
 import type { CircuitBreaker } from './circuit-breaker.js'
 import { TransportError, TransportErrorCode } from './errors.js'
-import {
-  ForwardBatchSchema,
-  ForwardOpenSchema,
-  ForwardRequestSchema,
-  type ForwardAck,
-  type ForwardRequest,
-  type ForwardResponse,
-  type ForwardService,
-} from './gen/fluxmq/cluster/v1/forward_pb.js'
+import { ForwardCall } from './forward-call.js'
+import { batchFrame, readResponse, requestFrame, type AckFields } from './forward-wire.js'
 import type { ForwardRouting } from './handlers.js'
 import { packMessages } from './packed.js'
 import { callError } from './remote-error.js'
@@ -43,7 +34,10 @@ export interface ForwardLimits {
 export interface PeerForwarderOptions extends ForwardLimits {
   readonly localNode: string
   readonly peerNode: string
-  readonly client: Client<typeof ForwardService>
+  /** The peer's HTTP/2 connection, shared with the other calls. */
+  readonly sessions: Http2SessionManager
+  /** Largest response message read. */
+  readonly maxMessageBytes: number
   readonly breaker: CircuitBreaker
   readonly logger: Logger
   /** The sender epoch of the idempotency keys (default: random). A new forwarder must use a new one. */
@@ -85,8 +79,7 @@ interface Batch {
 }
 
 interface Stream {
-  readonly requests: Channel<ForwardRequest>
-  readonly abort: AbortController
+  readonly call: ForwardCall
   opened: boolean
 }
 
@@ -247,8 +240,7 @@ export class PeerForwarder {
     this.clearFlush()
     const stream = this.stream
     this.stream = undefined
-    stream?.requests.end()
-    stream?.abort.abort()
+    stream?.call.cancel()
     const all = [...this.unacked, ...this.queue, ...(this.open === undefined ? [] : [this.open])]
     this.unacked = []
     this.queue = []
@@ -288,16 +280,15 @@ export class PeerForwarder {
   }
 
   /**
-   * Sends queued batches while there is credit. A due open batch is sealed only when nothing else
-   * waits, in this queue or in the stream's (Nagle without the delay): while the stream writes it
-   * goes at once, behind what is being written; while a batch still waits to be written it keeps
-   * filling, so a busy process sends fewer, larger batches instead of one per event-loop turn.
+   * Sends queued batches while there is credit. A due open batch is sealed when nothing else
+   * waits in this queue; without credit it keeps filling, so a receiver that lags gets fewer,
+   * larger batches instead of one per event-loop turn.
    */
   private pump(): void {
     const stream = this.stream
     if (stream === undefined || !stream.opened) return
     while (this.credit > 0) {
-      if (this.queue.length === 0 && this.open?.due === true && stream.requests.queued === 0) this.seal()
+      if (this.queue.length === 0 && this.open?.due === true) this.seal()
       const batch = this.queue.shift()
       if (batch === undefined) return
       if (batch.sent) this.resentBatches += 1
@@ -305,50 +296,26 @@ export class PeerForwarder {
       this.unacked.push(batch)
       this.credit -= 1
       batch.packed ??= packMessages(batch.messages, batch.routing)
-      stream.requests.push(
-        create(ForwardRequestSchema, {
-          kind: { case: 'batch', value: create(ForwardBatchSchema, { sequence: batch.sequence, packed: batch.packed }) },
-        }),
-      )
+      stream.call.write(batchFrame(batch.sequence, batch.packed))
     }
   }
 
   private connect(): void {
     if (this.closed || this.stream !== undefined) return
-    // Connect took the last waiting request to write it: a due batch may queue behind it.
-    const onEmpty = (): void => {
-      if (this.stream === stream) this.pump()
-    }
-    const stream: Stream = { requests: new Channel(onEmpty), abort: new AbortController(), opened: false }
+    const call = new ForwardCall(this.options.sessions, this.options.maxMessageBytes, {
+      onMessage: (message) => {
+        if (this.stream === stream) this.onResponse(stream, message)
+      },
+      onEnd: (failure) =>
+        this.onStreamEnd(stream, failure ?? new TransportError(TransportErrorCode.PeerUnavailable, `${this.options.peerNode} ended the forward stream`)),
+    })
+    const stream: Stream = { call, opened: false }
     this.stream = stream
-    stream.requests.push(
-      create(ForwardRequestSchema, {
-        kind: {
-          case: 'open',
-          value: create(ForwardOpenSchema, { senderNode: this.options.localNode, receiverNode: this.options.peerNode, epoch: this.epoch }),
-        },
-      }),
-    )
-    void this.consume(stream)
+    call.write(requestFrame({ kind: { case: 'open', value: { senderNode: this.options.localNode, receiverNode: this.options.peerNode, epoch: this.epoch } } }))
   }
 
-  private async consume(stream: Stream): Promise<void> {
-    let failure: unknown
-    try {
-      const responses = this.options.client.forward(stream.requests, { signal: stream.abort.signal })
-      for await (const response of responses) {
-        if (this.stream !== stream) return
-        this.onResponse(stream, response)
-      }
-      failure = new TransportError(TransportErrorCode.PeerUnavailable, `${this.options.peerNode} ended the forward stream`)
-    } catch (error) {
-      failure = error
-    }
-    this.onStreamEnd(stream, failure)
-  }
-
-  private onResponse(stream: Stream, response: ForwardResponse): void {
-    const { kind } = response
+  private onResponse(stream: Stream, message: Buffer): void {
+    const kind = readResponse(message)
     if (kind.case === 'opened' && !stream.opened) {
       stream.opened = true
       this.credit = kind.value.credit
@@ -366,7 +333,7 @@ export class PeerForwarder {
     }
   }
 
-  private onAck(ack: ForwardAck): void {
+  private onAck(ack: AckFields): void {
     const batch = this.unacked[0]
     if (batch === undefined || batch.sequence !== ack.sequence) {
       throw new TransportError(TransportErrorCode.Protocol, `acknowledgement for sequence ${ack.sequence}, expected ${batch?.sequence ?? 'none'}`)
@@ -387,8 +354,7 @@ export class PeerForwarder {
   private onStreamEnd(stream: Stream, failure: unknown): void {
     if (this.stream !== stream) return
     this.stream = undefined
-    stream.requests.end()
-    stream.abort.abort()
+    stream.call.cancel()
     if (this.closed) return
     this.streamFailures += 1
     // Unacknowledged batches go back to the front, in order, to be resent with the same keys.

@@ -6,7 +6,6 @@ import { CircuitBreaker, type BreakerState, type CircuitBreakerOptions } from '.
 import { fromWireMessage, fromWireSessionState } from './convert.js'
 import { TransportError, TransportErrorCode } from './errors.js'
 import { PeerForwarder, type ForwarderStats, type ForwardLimits } from './forwarder.js'
-import { ForwardService } from './gen/fluxmq/cluster/v1/forward_pb.js'
 import { PayloadKind as WirePayloadKind, PayloadService, type PayloadHeader } from './gen/fluxmq/cluster/v1/payload_pb.js'
 import { SessionService, type SessionState } from './gen/fluxmq/cluster/v1/session_pb.js'
 import type { ForwardRouting, PayloadRequest, SurrenderedSession } from './handlers.js'
@@ -86,7 +85,7 @@ export class Peer {
     this.callAttempts = options.callAttempts ?? 3
     this.sessions = createClient(SessionService, transport)
     this.payloads = createClient(PayloadService, transport)
-    this.forwarder = new PeerForwarder({ ...options, client: createClient(ForwardService, transport), breaker: this.breaker, logger })
+    this.forwarder = new PeerForwarder({ ...options, sessions: this.sessionManager, maxMessageBytes, breaker: this.breaker, logger })
   }
 
   /** See PeerForwarder.forward: the acceptance promise, or false under backpressure. */

@@ -4,7 +4,7 @@ import { connectNodeAdapter } from '@connectrpc/connect-node'
 import type { Logger } from '@fluxmq/core'
 import { describeCause, TransportError, TransportErrorCode } from './errors.js'
 import { forwardReceiver } from './forward-service.js'
-import { ForwardService } from './gen/fluxmq/cluster/v1/forward_pb.js'
+import { FORWARD_PATH } from './forward-wire.js'
 import { PayloadService } from './gen/fluxmq/cluster/v1/payload_pb.js'
 import { SessionService } from './gen/fluxmq/cluster/v1/session_pb.js'
 import type { InboundHandlers } from './handlers.js'
@@ -43,18 +43,20 @@ export class TransportServer {
     this.logger = (options.logger ?? silentLogger).child({ component: 'cluster-transport', node: options.nodeId })
     const chunkBytes = options.chunkBytes ?? 1024 * 1024
     const maxMessageBytes = options.maxMessageBytes ?? 64 * 1024 * 1024
-    const handler = connectNodeAdapter({
+    const forward = forwardReceiver({ nodeId: options.nodeId, handlers: options.handlers, logger: this.logger, credit: options.credit ?? 32, maxMessageBytes })
+    const connect = connectNodeAdapter({
       readMaxBytes: maxMessageBytes,
       writeMaxBytes: maxMessageBytes,
       routes: (router) => {
-        router.service(
-          ForwardService,
-          forwardReceiver({ nodeId: options.nodeId, handlers: options.handlers, logger: this.logger, credit: options.credit ?? 32 }),
-        )
         router.service(SessionService, takeoverService({ handlers: options.handlers, chunkBytes, memoryMs: options.takeoverMemoryMs ?? 30_000, logger: this.logger }))
         router.service(PayloadService, payloadService({ handlers: options.handlers, chunkBytes }))
       },
     })
+    // The forward stream is served as plain gRPC frames (forward-service.ts); every other call goes through Connect.
+    const handler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): void => {
+      if (req.url === FORWARD_PATH) forward(req, res)
+      else connect(req, res)
+    }
     if (options.tls === undefined) {
       this.server = http2.createServer(handler)
     } else {
