@@ -15,6 +15,7 @@ import {
   type ForwardOpened,
 } from './gen/fluxmq/cluster/v1/forward_pb.js'
 import { allocFrame, frame, FRAME_HEADER_BYTES } from './grpc-frame.js'
+import { varintSize } from './packed.js'
 import type { Rejection } from './dedup-window.js'
 
 /** The HTTP/2 path of ForwardService.Forward, as gRPC names it. */
@@ -42,16 +43,6 @@ const TAG_1_VARINT = 0x08
 const TAG_2_VARINT = 0x10
 const TAG_2_BYTES = 0x12
 const TAG_3_BYTES = 0x1a
-
-/** Bytes of `n` (a non-negative safe integer) as a varint. */
-function varintSize(n: number): number {
-  let size = 1
-  while (n >= 0x80) {
-    n = Math.floor(n / 0x80)
-    size += 1
-  }
-  return size
-}
 
 function writeVarint(buffer: Buffer, offset: number, n: number): number {
   while (n >= 0x80) {

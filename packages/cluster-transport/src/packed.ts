@@ -37,7 +37,8 @@ function hasProperties(p: MessageProperties): boolean {
   return p.payloadFormatIndicator !== undefined || p.contentType !== undefined || p.responseTopic !== undefined || p.correlationData !== undefined || p.userProperties !== undefined
 }
 
-function varintSize(n: number): number {
+/** Bytes of `n` (a non-negative safe integer) as a protobuf varint. */
+export function varintSize(n: number): number {
   let size = 1
   while (n >= 0x80) {
     n = Math.floor(n / 0x80)
