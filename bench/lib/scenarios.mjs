@@ -114,6 +114,16 @@ export const SCENARIOS = [
     load: { pubs: 1, subs: 1, pubTopic: 'bench/lat', subFilter: 'bench/lat', qos: 1, rate: 5000, window: 64 },
   },
   {
+    id: 'cluster-flood-fan-in-qos1',
+    title: 'cluster, 3 nodes: open-loop flood, fan-in QoS 1, 50 on node 1 → 1 wildcard on node 2, 64 unacknowledged per publisher',
+    kind: 'flood',
+    nodes: 3,
+    pubNode: 0,
+    subNode: 1,
+    brokers: ['fluxmq'],
+    load: { ...FLOOD_FAN_IN, qos: 1, window: 64 },
+  },
+  {
     id: 'cluster-takeover',
     title: 'cluster, 3 nodes: session takeover, one persistent MQTT 5 session moved 30 times between node 1 and node 2',
     kind: 'takeover',
