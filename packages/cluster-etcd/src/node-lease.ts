@@ -66,15 +66,6 @@ export class NodeLease {
     return this.state === 'alive' ? this.leaseId : undefined
   }
 
-  /**
-   * Whether the lease is alive and a keepalive answer confirmed it within its safe window (four
-   * fifths of the TTL since the request was sent). False in between a lapse and the watchdog that
-   * declares it lost: a process woken from a freeze handles its sockets before its timers.
-   */
-  get confirmed(): boolean {
-    return this.state === 'alive' && Date.now() < this.validUntil
-  }
-
   /** The current lease id, or a LeaseLost error for writes that must hang on a live lease. */
   requireId(): string {
     const id = this.id

@@ -60,4 +60,33 @@ describe('WillIndex', () => {
     expect(await wills.take('c2', c2, '0', term)).toBe(false)
     expect((await wills.get('c2'))?.node).toBe('n1')
   })
+
+  it('lets the owner give its will up under its ownership, and then no leader take it; once the leader adopted the session, the owner cannot', async () => {
+    const { namespace } = etcd.connect('wills-give-up')
+    const wills = new WillIndex(namespace, { nodeId: 'n1', logger: new RecordingLogger(), thresholdBytes: THRESHOLD })
+    const term = { key: 'leader', createRevision: (await namespace.put('leader').value('n2').exec()).header.revision }
+    // The owner's fence, as SessionOwnership.fenced builds it.
+    const ownedBy = (node: string, epoch: number) => namespace.if('sessions/c', 'Value', '==', JSON.stringify({ node, epoch }))
+    const owner = (node: string, epoch: number) => namespace.put('sessions/c').value(JSON.stringify({ node, epoch })).exec()
+
+    await owner('n1', 5)
+    await wills.put('c', { message: message('will/c', 3), delayInterval: 0 }, 5)
+    const before = (await wills.entries()).get('c')?.modRevision as string
+    const sessionBefore = (await namespace.get('sessions/c').exec()).kvs[0]?.mod_revision as string
+    expect(await wills.giveUp('c', ownedBy('n1', 4))).toBe(false) // an older ownership of n1
+    expect(await wills.giveUp('c', ownedBy('n1', 5))).toBe(true)
+    expect(await wills.get('c')).toBeUndefined()
+    // A leader that read the will before (it saw n1 die) finds it gone: published once, by n1.
+    expect(await wills.take('c', before, sessionBefore, term)).toBe(false)
+    // Given up before the mirror wrote it: still true while owned, so the owner publishes it.
+    expect(await wills.giveUp('c', ownedBy('n1', 5))).toBe(true)
+
+    // The leader adopted the session of n1 (lease lapsed) and publishes the will itself.
+    await wills.put('c', { message: message('will/c', 3), delayInterval: 0 }, 5)
+    await owner('n2', 6)
+    expect(await wills.giveUp('c', ownedBy('n1', 5))).toBe(false)
+    expect(await wills.get('c')).toBeDefined()
+    await namespace.delete().key('sessions/c').exec()
+    expect(await wills.giveUp('c', ownedBy('n1', 5))).toBe(false) // no key at all: not owned either
+  })
 })

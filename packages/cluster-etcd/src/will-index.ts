@@ -98,6 +98,18 @@ export class WillIndex {
     return txn.succeeded
   }
 
+  /**
+   * The owner gives its client's will up before it publishes it: `wills/<client>` is deleted (if
+   * the mirror wrote it at all) in one transaction fenced by the session's ownership (`fence`,
+   * SessionOwnership.fenced). True: this node still owned the session, and no leader can find the
+   * will any more. False: another node owns the session now (a leader that saw this node die
+   * adopted it and publishes the will itself).
+   */
+  async giveUp(clientId: string, fence: ComparatorBuilder): Promise<boolean> {
+    const txn = await this.call(clientId, 'give-up', () => fence.then(this.etcd.delete().key(willKey(clientId))).commit())
+    return txn.succeeded
+  }
+
   /** Every will written by `nodeId` (the wills of a dead node, for the leader to publish). */
   async willsOf(nodeId: string): Promise<Map<string, StoredWill>> {
     const all = await this.call(nodeId, 'scan', () => this.etcd.getAll().prefix(WILLS).exec())

@@ -55,6 +55,9 @@ const LOST_RETRY_MS = 1_000
  * grant (held here again or handed on), so that it finds them; then it is routed as it is.
  */
 const SETTLE_WAIT_MS = 2_000
+/** Bounds of the backoff between tries to give a will up while etcd does not answer. */
+const WILL_RETRY_MIN_MS = 100
+const WILL_RETRY_MAX_MS = 1_000
 
 /** Milliseconds between two `performance.now()` readings, to the microsecond (for the logs). */
 function elapsedMs(from: number, to: number): number {
@@ -86,6 +89,8 @@ export class EtcdCluster implements Cluster {
    * surrender request waits for it, so the state this node is still fetching goes on to the newer owner.
    */
   private readonly attaching = new Map<string, Promise<void>>()
+  /** Client id → the answer of a will being given up in etcd (takeWill), until it came. */
+  private readonly willsGivingUp = new Map<string, Promise<boolean>>()
   /** Client id → the node still holding its state after a takeover that failed. */
   private readonly unfinished = new Map<string, string>()
   private mirror: SessionMirror | undefined
@@ -176,9 +181,34 @@ export class EtcdCluster implements Cluster {
     inbound.deliverLocal(message)
   }
 
-  /** In doubt from the lapse of the lease's safe window until the lease is confirmed again or lost. */
-  ownershipInDoubt(): boolean {
-    return this.options.lease.id !== undefined && !this.options.lease.confirmed
+  /**
+   * Gives the will of a session this node owns at `epoch` up in etcd before the broker publishes
+   * it (WillIndex.giveUp): from then on no leader publishes it for a death of this node it saw.
+   * While etcd does not answer (this node cut off, etcd without quorum) it tries again, since the
+   * answer decides: once this node's lease lapsed and the leader adopted the session, the will is
+   * the leader's. A session released meanwhile waits for the answer (`releaseSession`).
+   */
+  takeWill(clientId: string, epoch: number): Promise<boolean> {
+    const taking = this.giveUpWill(clientId, epoch)
+    this.willsGivingUp.set(clientId, taking)
+    const settled = (): void => {
+      if (this.willsGivingUp.get(clientId) === taking) this.willsGivingUp.delete(clientId)
+    }
+    taking.then(settled, settled)
+    return taking
+  }
+
+  private async giveUpWill(clientId: string, epoch: number): Promise<boolean> {
+    for (let attempt = 0; ; attempt++) {
+      // Detached: the node stopped; the will stays in etcd, where the leader finds it.
+      if (this.inbound === undefined) return false
+      try {
+        return await this.options.wills.giveUp(clientId, this.options.ownership.fenced(clientId, epoch))
+      } catch (err) {
+        if (attempt === 0) this.log.warn({ err, clientId, epoch }, 'will not given up in etcd yet; retrying until etcd answers')
+        await sleep(Math.min(WILL_RETRY_MAX_MS, WILL_RETRY_MIN_MS * 2 ** attempt))
+      }
+    }
   }
 
   /**
@@ -568,12 +598,18 @@ export class EtcdCluster implements Cluster {
     const epoch = this.owned.get(clientId)
     if (epoch === undefined) return
     this.owned.delete(clientId)
-    this.options.ownership.release(clientId, epoch, true).then(
-      (released) => {
-        if (!released) this.log.info({ clientId, epoch }, 'session released after another node claimed it')
-      },
-      (err: unknown) => this.log.warn({ err, clientId, epoch }, 'session release failed; the key goes with the node lease'),
-    )
+    const release = (): void => {
+      this.options.ownership.release(clientId, epoch, true).then(
+        (released) => {
+          if (!released) this.log.info({ clientId, epoch }, 'session released after another node claimed it')
+        },
+        (err: unknown) => this.log.warn({ err, clientId, epoch }, 'session release failed; the key goes with the node lease'),
+      )
+    }
+    // Its will is given up first: released before, the ownership no longer fences that.
+    const givingUp = this.willsGivingUp.get(clientId)
+    if (givingUp === undefined) release()
+    else givingUp.then(release, release)
   }
 
   addRoute(filter: string): void {

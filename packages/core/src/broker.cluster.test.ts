@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { BrokerError, BrokerErrorCode } from './errors.js'
 import { MemoryStorage } from './memory-storage.js'
 import { Refusal } from './refusal.js'
-import { connect, createWorld, message, type World } from './test-support/harness.js'
+import { connect, createWorld, message } from './test-support/harness.js'
 import { RecordingCluster } from './test-support/recording-cluster.js'
 
 describe('Broker and the Cluster seam', () => {
@@ -231,7 +231,9 @@ describe('start-up claims stored sessions through the seam', () => {
     expect(cluster.calls).toEqual(['claim stored c@4+will', 'add x/#'])
     // The will the crash left due goes out at the first tick, once the node could have joined.
     w.broker.tick(w.clock.t)
-    expect(cluster.calls).toEqual(['claim stored c@4+will', 'add x/#', 'forward will/c'])
+    await new Promise((resolve) => setImmediate(resolve))
+    // Given up in the cluster under the claim's epoch first, so no leader publishes it too.
+    expect(cluster.calls).toEqual(['claim stored c@4+will', 'add x/#', 'take will c@5', 'forward will/c'])
     expect(w.broker.session('c')).toBeDefined()
     await w.broker.stop()
     expect((await storage.open()).sessions[0]?.session.epoch).toBe(5)
@@ -316,62 +318,63 @@ describe('fencing by ownership epoch', () => {
   })
 })
 
-describe('wills while the cluster doubts this node’s ownership', () => {
-  async function doubted(will = { delayInterval: 0 }) {
-    const cluster = new RecordingCluster()
+describe('wills of stored sessions are given up by the cluster first (takeWill)', () => {
+  async function withWill(cluster: RecordingCluster, will = { delayInterval: 0 }, expiry = 600) {
     const w = await createWorld({}, { cluster })
     const watch = await connect(w, 'watch')
     watch.subscribe('will/#', 1)
-    const c = await connect(w, 'c', { cleanStart: false, expiry: 600, will: { message: message(w.clock, 'will/c', 'gone', 1), ...will } })
-    // A process woken from a freeze: its client's socket closed before the lease check ran.
-    cluster.inDoubt = true
+    const c = await connect(w, 'c', { cleanStart: false, expiry, will: { message: message(w.clock, 'will/c', 'gone', 1), ...will } })
+    return { w, watch, c }
+  }
+
+  it('is published once the cluster answers that the will is this node’s, not before', async () => {
+    const cluster = new RecordingCluster()
+    let answer!: (mine: boolean) => void
+    cluster.willTaken = new Promise((resolve) => (answer = resolve))
+    const { watch, c } = await withWill(cluster)
     c.disconnect(true)
-    return { cluster, w, watch }
-  }
-
-  function tickAfter(w: World, ms: number): void {
-    w.clock.t += ms
-    w.broker.tick(w.clock.t)
-  }
-
-  /** The doubt lasts one more tick, then the lease is confirmed: the will goes out at the next one. */
-  function confirmedAfterATick({ cluster, w, watch }: Awaited<ReturnType<typeof doubted>>, firstTickMs: number): void {
-    tickAfter(w, firstTickMs)
+    expect(cluster.calls).toContain('take will c@1')
+    await Promise.resolve()
     expect(watch.link.received).toEqual([])
-    cluster.inDoubt = false
-    tickAfter(w, 1_000)
+    answer(true)
+    await new Promise((resolve) => setImmediate(resolve))
     expect(watch.link.take().map((r) => r.payload)).toEqual(['gone'])
-  }
-
-  it('a stored session’s will waits, tick after tick, and goes out once the lease is confirmed', async () => {
-    const world = await doubted()
-    expect(world.watch.link.received).toEqual([])
-    confirmedAfterATick(world, 1_000)
-    expect(world.cluster.calls).toContain('forward will/c')
   })
 
-  it('a will waiting when the sessions are taken away is never published here (the leader has it)', async () => {
-    const { cluster, w, watch } = await doubted()
-    cluster.inbound?.ownershipLost(['c'])
-    cluster.inDoubt = false
-    tickAfter(w, 60_000)
+  it('is never published here when the cluster answers that another node owns the session (the leader has it)', async () => {
+    const cluster = new RecordingCluster()
+    cluster.willTaken = false
+    const { w, watch, c } = await withWill(cluster, { delayInterval: 5 })
+    c.disconnect(true)
+    w.clock.t += 5_000
+    w.broker.tick(w.clock.t)
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(cluster.calls).toContain('take will c@1')
     expect(watch.link.received).toEqual([])
     expect(cluster.calls).not.toContain('forward will/c')
   })
 
-  it('a delayed will that comes due in doubt waits too', async () => {
-    confirmedAfterATick(await doubted({ delayInterval: 5 }), 5_000)
+  it('of a session that ends is given up before the session is released', async () => {
+    const cluster = new RecordingCluster()
+    const { w, watch, c } = await withWill(cluster, { delayInterval: 60 }, 2)
+    c.disconnect(true)
+    w.clock.t += 2_000
+    w.broker.tick(w.clock.t)
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(cluster.calls.filter((call) => /^(take will|release) c/.test(call))).toEqual(['take will c@1', 'release c'])
+    expect(watch.link.take().map((r) => r.payload)).toEqual(['gone'])
   })
 
-  it('the will of an unstored session, in no other node’s hands, does not wait', async () => {
+  it('the will of an unstored session, in no other node’s hands, is published at once without asking', async () => {
     const cluster = new RecordingCluster()
+    cluster.willTaken = false
     const w = await createWorld({}, { cluster })
     const watch = await connect(w, 'watch')
     watch.subscribe('will/#', 1)
     const c = await connect(w, 'c', { will: { message: message(w.clock, 'will/c', 'gone', 1), delayInterval: 0 } })
-    cluster.inDoubt = true
     c.disconnect(true)
     expect(watch.link.take().map((r) => r.payload)).toEqual(['gone'])
+    expect(cluster.calls.some((call) => call.startsWith('take will'))).toBe(false)
   })
 })
 

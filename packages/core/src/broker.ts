@@ -27,7 +27,7 @@ import { Offer, type Session, type SessionContext } from './session.js'
 import { sessionInfo, type SessionInfo } from './session-info.js'
 import { SessionRegistry } from './sessions.js'
 import { Stats } from './stats.js'
-import type { StoredSession, SubscriptionOptions } from './storage.js'
+import type { StoredSession, SubscriptionOptions, WillRecord } from './storage.js'
 import { WriteAheadStorage } from './write-ahead.js'
 import type { Subscription } from './subscription.js'
 import { SysLoad } from './sys-load.js'
@@ -129,12 +129,26 @@ export class Broker implements BrokerCore, ClusterInbound {
       stats: this.stats,
       clock,
       logger: this.logger,
-      publishWill: (clientId, will, now) => {
-        // Nobody acknowledges a will: a failure to make it durable or to forward it is logged here.
-        this.accept(willMessage(will.message, clientId, now), true, true).durable?.catch((err: unknown) => {
-          this.logger.error({ err, clientId }, 'will not stored or not accepted by another node')
-        })
+      publishWill: (clientId, will, now, epoch) => {
+        const taken = epoch === undefined ? undefined : this.cluster.takeWill?.(clientId, epoch)
+        if (taken === undefined) this.publishWill(clientId, will, now)
+        else
+          taken.then(
+            (mine) => {
+              if (!mine) this.logger.info({ clientId, epoch }, 'will left to the node that owns the session now')
+              else if (this.state === 'stopped') this.logger.warn({ clientId }, 'will not published: the broker stopped while the cluster gave it up')
+              else this.publishWill(clientId, will, now)
+            },
+            (err: unknown) => this.logger.error({ err, clientId, epoch }, 'will not published: the cluster could not give it up'),
+          )
       },
+    })
+  }
+
+  private publishWill(clientId: string, will: WillRecord, now: number): void {
+    // Nobody acknowledges a will: a failure to make it durable or to forward it is logged here.
+    this.accept(willMessage(will.message, clientId, now), true, true).durable?.catch((err: unknown) => {
+      this.logger.error({ err, clientId }, 'will not stored or not accepted by another node')
     })
   }
 

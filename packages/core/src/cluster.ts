@@ -132,11 +132,12 @@ export interface Cluster {
    */
   servesShared?(filter: string, message: Message): boolean
   /**
-   * True while this node cannot prove that it still owns the sessions it holds: its lease was not
-   * confirmed within its safe window, as after the process was frozen. The cluster settles the
-   * doubt by itself within one tick, by confirming the lease or by taking the sessions away
-   * (`ownershipLost`). Meanwhile a stored session's will waits for the next tick: the leader may
-   * already have published it for a node it saw dead. Absent: never in doubt (single node).
+   * Asked before a stored session's will is published here: takes the will out of the cluster's
+   * metadata while this node still owns the session at `epoch`, so that no other node publishes
+   * it too (the leader publishes the wills of a node it saw die, and a node cannot see from inside
+   * that its lease already lapsed: it was frozen, or cut off from etcd). True: this node, and no
+   * other, publishes it. False: another node owns the session now, or the cluster stopped before
+   * it could tell. Absent: a will is always this node's to publish (single node).
    */
-  ownershipInDoubt?(): boolean
+  takeWill?(clientId: string, epoch: number): Promise<boolean>
 }

@@ -23,8 +23,16 @@ export interface SessionRegistryDeps {
   readonly stats: Stats
   readonly clock: Clock
   readonly logger: Logger
-  /** Publishes a will (the broker routes it like a client publish). */
-  readonly publishWill: (clientId: string, will: WillRecord, now: number) => void
+  /**
+   * Publishes a will (the broker routes it like a client publish). `epoch`: the session is stored,
+   * so the cluster has the will too and must give it up first (`Cluster.takeWill`).
+   */
+  readonly publishWill: (clientId: string, will: WillRecord, now: number, epoch: number | undefined) => void
+}
+
+/** The epoch that fences a session's will in the cluster; undefined when the session is not stored (nor mirrored). */
+function storedEpoch(s: Session): number | undefined {
+  return s.stored ? s.epoch : undefined
 }
 
 function staleEpoch(clientId: string, detail: string): BrokerError {
@@ -99,17 +107,17 @@ export class SessionRegistry {
     if (transferred !== undefined) {
       // The previous owner was another node: its state wins over any stale local copy.
       if (s !== undefined) {
-        if (s.handle !== undefined) this.takeOver(s, true, now)
+        if (s.handle !== undefined) this.takeOver(s, true, now, claim.epoch)
         this.end(s, false, false)
       }
       s = this.adopt(transferred, claim.epoch)
       // The other half of a takeover across nodes (see surrender): the closed connection's delayed
       // will goes out when this connection ends the session, as takeOver() does on one node.
       const will = transferred.takeoverWill
-      if (will !== undefined && request.cleanStart) this.d.publishWill(id, will, now)
+      if (will !== undefined && request.cleanStart) this.d.publishWill(id, will, now, claim.epoch)
     }
     if (s !== undefined) {
-      if (s.handle !== undefined) this.takeOver(s, request.cleanStart, now)
+      if (s.handle !== undefined) this.takeOver(s, request.cleanStart, now, claim.epoch)
       else if (s.will !== undefined) {
         // [MQTT-3.1.3-9] A new connection before the Will Delay Interval elapsed: the will is not sent.
         s.willTimer?.cancel()
@@ -151,7 +159,7 @@ export class SessionRegistry {
   }
 
   /** [MQTT-3.1.4-3] The session is connected elsewhere on this node: that connection is closed (`session_taken_over`). */
-  private takeOver(s: Session, cleanStart: boolean, now: number): void {
+  private takeOver(s: Session, cleanStart: boolean, now: number, epoch: number): void {
     const old = s.link as ClientLink
     // Stale first: the adapter may call disconnect() from inside close().
     this.unlink(s)
@@ -161,7 +169,8 @@ export class SessionRegistry {
     // [MQTT-3.1.2-8] Its connection closed: its will goes out now if it has no delay or the session ends;
     // otherwise the new connection came before the delay elapsed [MQTT-3.1.3-9].
     const ends = cleanStart || s.expiryInterval === 0
-    if (will !== undefined && (will.delayInterval === 0 || ends)) this.d.publishWill(s.clientId, will, now)
+    // The new connection's claim (`epoch`) is what fences the will now.
+    if (will !== undefined && (will.delayInterval === 0 || ends)) this.d.publishWill(s.clientId, will, now, s.stored ? epoch : undefined)
     this.d.logger.info({ clientId: s.clientId }, 'session taken over')
   }
 
@@ -187,7 +196,7 @@ export class SessionRegistry {
       s.will = undefined
       // Written before it is published: a crash now must not publish it a second time after the restart.
       if (s.stored) this.d.storage.putSession(s.record())
-      this.d.publishWill(s.clientId, will, now)
+      this.d.publishWill(s.clientId, will, now, storedEpoch(s))
     }
   }
 
@@ -219,9 +228,9 @@ export class SessionRegistry {
     const will = s.will
     if (will !== undefined) {
       const delay = willDelay(will, s.expiryInterval)
-      if (delay === 0 && !willAtTick && !this.willWaits(s)) {
+      if (delay === 0 && !willAtTick) {
         s.will = undefined
-        this.d.publishWill(s.clientId, will, now)
+        this.d.publishWill(s.clientId, will, now, storedEpoch(s))
       } else {
         s.willTimer = this.d.timers.add(at + delay * 1000, (t) => this.willDue(s, t))
       }
@@ -236,23 +245,9 @@ export class SessionRegistry {
   private willDue(s: Session, now: number): void {
     const will = s.will
     if (will === undefined || s.ended) return
-    if (this.willWaits(s)) {
-      s.willTimer = this.d.timers.add(now + 1, (t) => this.willDue(s, t))
-      return
-    }
     s.will = undefined
     if (s.stored) this.d.storage.putSession(s.record())
-    this.d.publishWill(s.clientId, will, now)
-  }
-
-  /**
-   * A stored session's will waits while the cluster doubts this node's ownership (a process woken
-   * from a freeze handles its clients' closed sockets before its lease check runs): the leader
-   * publishes the wills of a node whose lease lapsed, and the session is taken away here then.
-   * A will of an unstored session is in no other node's hands, so it never waits.
-   */
-  private willWaits(s: Session): boolean {
-    return s.stored && this.d.cluster.ownershipInDoubt?.() === true
+    this.d.publishWill(s.clientId, will, now, storedEpoch(s))
   }
 
   private expire(s: Session): void {
@@ -266,13 +261,15 @@ export class SessionRegistry {
   private end(s: Session, publishWill: boolean, release: boolean): void {
     if (s.ended) return
     const will = publishWill ? s.will : undefined
+    const epoch = storedEpoch(s)
     s.end()
     for (const sub of s.subscriptions.values()) this.unroute(sub)
     if (s.stored) this.d.storage.deleteSession(s.clientId)
     this.byClientId.delete(s.clientId)
     this.d.stats.sessionsCurrent--
+    // The will first: the cluster takes it out of etcd while the ownership still fences it.
+    if (will !== undefined) this.d.publishWill(s.clientId, will, this.d.clock.now(), epoch)
     if (release) this.d.cluster.releaseSession(s.clientId)
-    if (will !== undefined) this.d.publishWill(s.clientId, will, this.d.clock.now())
   }
 
   /** Adds or replaces [MQTT-3.8.4-3] a granted subscription of `s`. */
@@ -322,7 +319,8 @@ export class SessionRegistry {
       s.disconnectedAt = now
       const will = s.will
       s.will = undefined
-      if (will !== undefined && willDelay(will, s.expiryInterval) === 0) this.d.publishWill(clientId, will, now)
+      // Not taken from the cluster: the new owner's claim already fences this node's copy there.
+      if (will !== undefined && willDelay(will, s.expiryInterval) === 0) this.d.publishWill(clientId, will, now, undefined)
       else takeoverWill = will
     }
     const session = s.record()

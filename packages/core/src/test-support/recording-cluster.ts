@@ -18,8 +18,8 @@ export class RecordingCluster implements Cluster {
   readonly foreign = new Set<string>()
   /** Stored sessions whose will the cluster handled while this node was down (claimStored says so). */
   readonly willsHandled = new Set<string>()
-  /** What ownershipInDoubt answers. */
-  inDoubt = false
+  /** What takeWill answers: true (the will is this node's), false (another node's) or a pending answer. */
+  willTaken: boolean | Promise<boolean> = true
   /** What forward answers: undefined (sent nowhere) or the remote nodes' acceptance. */
   acceptance: (() => Promise<void>) | undefined
 
@@ -27,8 +27,9 @@ export class RecordingCluster implements Cluster {
     this.inbound = inbound
   }
 
-  ownershipInDoubt(): boolean {
-    return this.inDoubt
+  takeWill(clientId: string, epoch: number): Promise<boolean> {
+    this.calls.push(`take will ${clientId}@${epoch}`)
+    return Promise.resolve(this.willTaken)
   }
 
   async claimStored(sessions: readonly StoredClaim[]): Promise<ReadonlyMap<string, StoredOwnership>> {
