@@ -56,35 +56,36 @@ function writeVarint(buffer: Buffer, offset: number, n: number): number {
 /** `ForwardRequest { batch { sequence, packed } }`, framed. */
 export function batchFrame(sequence: bigint, packed: Uint8Array): Buffer {
   const seq = Number(sequence)
-  const inner = 1 + varintSize(seq) + 1 + varintSize(packed.length) + packed.length
-  const out = allocFrame(1 + varintSize(inner) + inner)
-  let offset = FRAME_HEADER_BYTES
-  out[offset++] = TAG_2_BYTES
-  offset = writeVarint(out, offset, inner)
-  out[offset++] = TAG_1_VARINT
-  offset = writeVarint(out, offset, seq)
-  out[offset++] = TAG_3_BYTES
-  offset = writeVarint(out, offset, packed.length)
-  out.set(packed, offset)
+  const { out, offset } = sequencedFrame(seq, 1 + varintSize(packed.length) + packed.length)
+  out[offset] = TAG_3_BYTES
+  out.set(packed, writeVarint(out, offset + 1, packed.length))
   return out
 }
 
 /** `ForwardResponse { ack }`, framed; by hand unless it carries a rejection. */
 export function ackFrame(ack: AckFields): Buffer {
   if (ack.rejection !== undefined) return responseFrame({ kind: { case: 'ack', value: ack } })
-  const seq = Number(ack.sequence)
-  const inner = 1 + varintSize(seq) + (ack.credit === 0 ? 0 : 1 + varintSize(ack.credit))
+  const { out, offset } = sequencedFrame(Number(ack.sequence), ack.credit === 0 ? 0 : 1 + varintSize(ack.credit))
+  if (ack.credit !== 0) {
+    out[offset] = TAG_2_VARINT
+    writeVarint(out, offset + 1, ack.credit)
+  }
+  return out
+}
+
+/**
+ * A frame holding field 2 (the batch of a request, the ack of a response) whose field 1 is
+ * `sequence`, with `rest` bytes left after it for the caller to write from `offset`.
+ */
+function sequencedFrame(sequence: number, rest: number): { out: Buffer; offset: number } {
+  const inner = 1 + varintSize(sequence) + rest
   const out = allocFrame(1 + varintSize(inner) + inner)
   let offset = FRAME_HEADER_BYTES
   out[offset++] = TAG_2_BYTES
   offset = writeVarint(out, offset, inner)
   out[offset++] = TAG_1_VARINT
-  offset = writeVarint(out, offset, seq)
-  if (ack.credit !== 0) {
-    out[offset++] = TAG_2_VARINT
-    writeVarint(out, offset, ack.credit)
-  }
-  return out
+  offset = writeVarint(out, offset, sequence)
+  return { out, offset }
 }
 
 export function requestFrame(request: MessageInitShape<typeof ForwardRequestSchema>): Buffer {

@@ -66,7 +66,8 @@ export class SessionRegistry {
   }
 
   /** A session found in Storage at start, claimed as `ownership` says: rescheduled as disconnected. */
-  load(stored: StoredSession, ownership: StoredOwnership, now: number): Session {
+  /** `rewrite`: the record is written again even when nothing in it changed here (a new epoch). */
+  load(stored: StoredSession, ownership: StoredOwnership, now: number, rewrite = false): Session {
     const s = this.restore(stored.session, stored.subscriptions, stored.inflight, stored.incomingQos2, stored.releasedQos2)
     s.epoch = ownership.epoch
     s.stored = true
@@ -84,7 +85,7 @@ export class SessionRegistry {
     // Wills this makes due go out at the first tick, not inside start(): in a cluster the node
     // routes to other nodes only once it has joined, after start(), and a will published before
     // reached no subscriber there (a node restarted within its lease owed it; nobody else did).
-    this.connectionGone(s, s.disconnectedAt ?? now, crashed || handled, true)
+    this.connectionGone(s, s.disconnectedAt ?? now, rewrite || crashed || handled, true)
     return s
   }
 
@@ -384,7 +385,7 @@ export class SessionRegistry {
     if ('stored' in state) {
       // willHandled: whatever will the record still names is not this hold's to publish. Written
       // again: the record (and etcd, through the mirror) carries the new claim's epoch.
-      this.load(state.stored, { epoch, willHandled: true }, now).persist()
+      this.load(state.stored, { epoch, willHandled: true }, now, true)
     } else {
       const s = this.adopt(state.transferred, epoch)
       this.connectionGone(s, s.disconnectedAt ?? now)
