@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Cluster, ClusterInbound, Logger, Message, SessionClaim, Storage, StoredClaim, StoredOwnership, StoredSession } from '@fluxmq/core'
 import type { NodeLease, ObservedOwnership, RouteTable, SavedSessionEntry, SessionOwner, SessionOwnership, SubscriptionStore, WillIndex } from '@fluxmq/cluster-etcd'
 import type { ForwardRouting, InboundBatch, InboundHandlers, Peer, PeerSet, SurrenderedSession } from '@fluxmq/cluster-transport'
+import { topicMatches, unshared } from '@fluxmq/topic'
 import { ClusterNodeError, ClusterNodeErrorCode } from './errors.js'
 import { orphanSession } from './orphan-session.js'
 import type { QuorumGuard } from './quorum-guard.js'
@@ -108,8 +109,11 @@ export class EtcdCluster implements Cluster {
   private readonly keptRoutes = new Map<string, number>()
   /** Route removals the core asks for while it drops the sessions lost with the lease (decided after). */
   private removalsOnLoss: Set<string> | undefined
-  /** Settles once the sessions lost with the lease are held again or handed on, after a grant. */
-  private settlingLost: Promise<void> | undefined
+  /**
+   * One settling of the sessions lost with the lease, after a grant: `done` once each is held
+   * again or handed on; `handedOn`, the filters of those handed on to another owner.
+   */
+  private settlingLost: { readonly done: Promise<void>; readonly handedOn: string[] } | undefined
   /** A grant or retry came while a settling ran: settle again after it. */
   private settleAgain = false
 
@@ -298,11 +302,13 @@ export class EtcdCluster implements Cluster {
     }
     const started = performance.now()
     const lost = [...this.lostWithLease.values()]
-    const settling = this.inBatches(lost, (stored) => this.settleLost(mirror, stored)).then(() => {
-      this.log.info({ sessions: lost.length, tookMs: Math.round(performance.now() - started) }, 'sessions lost with the lease settled')
+    const handedOn: string[] = []
+    const done = this.inBatches(lost, (stored) => this.settleLost(mirror, stored, handedOn)).then(() => {
+      this.log.info({ sessions: lost.length, handedOn: handedOn.length, tookMs: Math.round(performance.now() - started) }, 'sessions lost with the lease settled')
     })
+    const settling = { done, handedOn }
     this.settlingLost = settling
-    void settling.finally(() => {
+    void done.finally(() => {
       if (this.settlingLost !== settling) return
       this.settlingLost = undefined
       if (!this.settleAgain) return
@@ -311,7 +317,7 @@ export class EtcdCluster implements Cluster {
     })
   }
 
-  private async settleLost(mirror: SessionMirror, stored: StoredSession): Promise<void> {
+  private async settleLost(mirror: SessionMirror, stored: StoredSession, handedOn: string[]): Promise<void> {
     const clientId = stored.session.clientId
     try {
       const observed = await this.options.ownership.read(clientId)
@@ -337,8 +343,10 @@ export class EtcdCluster implements Cluster {
       }
       this.lostWithLease.delete(clientId)
       this.releaseKept(stored)
-      if (owner.node !== this.nodeId) this.handOn(mirror, stored, owner)
-      else this.log.info({ clientId }, 'session lost with the lease came back here; its copy stays in storage')
+      if (owner.node !== this.nodeId) {
+        for (const { filter } of stored.subscriptions) handedOn.push(unshared(filter))
+        this.handOn(mirror, stored, owner)
+      } else this.log.info({ clientId }, 'session lost with the lease came back here; its copy stays in storage')
     } catch (err) {
       // etcd still recovering right after the grant (its client's breaker open).
       this.log.warn({ err, clientId, retryMs: LOST_RETRY_MS }, 'session lost with the lease not settled; retrying')
@@ -702,6 +710,24 @@ export class EtcdCluster implements Cluster {
     })
   }
 
+  /**
+   * A batch that waited for the sessions lost with the lease. One that a session handed on meanwhile
+   * subscribes to is refused: it was sent while that session was here, maybe before its new owner
+   * claimed it (a node cut off since, a resend after the heal), so the new owner may not have it,
+   * and from here it could only be relayed to the new owner when the sender did not route it
+   * itself. Refused, its publisher is told and sends it again.
+   */
+  private receiveSettled(batch: InboundBatch, handedOn: readonly string[]): Promise<void> {
+    for (const message of batch.messages) {
+      if (handedOn.some((filter) => topicMatches(filter, message.topic))) {
+        return Promise.reject(
+          new ClusterNodeError(ClusterNodeErrorCode.NotReady, `node ${this.nodeId} handed a session on while this batch waited (${message.topic}): forwarded publishes refused`),
+        )
+      }
+    }
+    return this.receive(batch)
+  }
+
   /** A batch forwarded here: routed locally (relays to their one session), then made durable. */
   private receive(batch: InboundBatch): Promise<void> {
     const inbound = this.requireInbound()
@@ -713,7 +739,7 @@ export class EtcdCluster implements Cluster {
     }
     // Routed once the sessions lost with the lease are back (or handed on): they are what it is for.
     const settling = this.settlingLost
-    if (settling !== undefined) return Promise.race([settling, sleep(SETTLE_WAIT_MS)]).then(() => this.receive(batch))
+    if (settling !== undefined) return Promise.race([settling.done, sleep(SETTLE_WAIT_MS)]).then(() => this.receiveSettled(batch, settling.handedOn))
     const moves = this.moves
     let waits: Promise<void>[] | undefined
     for (let i = 0; i < batch.messages.length; i++) {
