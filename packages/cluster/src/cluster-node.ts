@@ -226,7 +226,10 @@ export class ClusterNode {
         follow()
       }),
       this.registry.onLeft((nodeId) => {
-        if (!this.leavingNodes.delete(nodeId)) this.departed.set(nodeId, Date.now())
+        if (!this.leavingNodes.delete(nodeId)) {
+          this.departed.set(nodeId, Date.now())
+          this.cluster.nodeDied(nodeId)
+        }
         follow()
         this.leaderTasks.nodeLeft(nodeId)
       }),

@@ -13,6 +13,7 @@ import { SessionMirror } from './session-mirror.js'
 import { SessionMoves, heldNotTransferred } from './session-moves.js'
 import { SharedPlacement } from './shared-placement.js'
 import { UNREACHABLE, unlessUnreachable } from './unreachable-owner.js'
+import { VanishedRoutes } from './vanished-routes.js'
 
 export interface EtcdClusterOptions {
   readonly nodeId: string
@@ -90,6 +91,8 @@ export class EtcdCluster implements Cluster {
    * surrender request waits for it, so the state this node is still fetching goes on to the newer owner.
    */
   private readonly attaching = new Map<string, Promise<void>>()
+  /** A dead node's routes, until they are routed again (adoption): QoS 1/2 publishes matching them wait. */
+  private readonly vanishedRoutes = new VanishedRoutes()
   /** Client id → the answer of a will being given up in etcd (takeWill), until it came. */
   private readonly willsGivingUp = new Map<string, Promise<boolean>>()
   /** Client id → the node still holding its state after a takeover that failed. */
@@ -127,6 +130,8 @@ export class EtcdCluster implements Cluster {
       options.routes.onChange((change) => {
         this.remote.apply(change)
         this.shared.changed(change.filter)
+        if (change.type === 'added') this.vanishedRoutes.routeAdded(change.filter)
+        else if (change.nodeId !== this.nodeId) this.vanishedRoutes.routeRemoved(change.nodeId, change.filter)
       }),
     )
     this.unsubscribe.push(options.lease.onLost((err) => this.leaseLost(err)))
@@ -159,6 +164,7 @@ export class EtcdCluster implements Cluster {
   /** Stops following routes and the lease; the etcd keys go with the lease. */
   detach(): void {
     this.inbound = undefined
+    this.vanishedRoutes.close()
     this.moves.close()
     this.returning?.close()
     clearTimeout(this.lostRetry)
@@ -183,6 +189,19 @@ export class EtcdCluster implements Cluster {
     const inbound = this.requireInbound()
     this.forward(message)?.catch((err: unknown) => this.log.error({ err, topic: message.topic }, 'will of a dead node not accepted by another node'))
     inbound.deliverLocal(message)
+  }
+
+  /**
+   * `node`'s registration vanished without a graceful leave (its lease ended): until the leader
+   * adopted its persistent sessions and their routes are back, QoS 1/2 publishes for them wait
+   * (`routesSettling`) instead of reaching nobody.
+   */
+  nodeDied(node: string): void {
+    this.vanishedRoutes.nodeDied(node)
+  }
+
+  routesSettling(topic: string): Promise<void> | undefined {
+    return this.vanishedRoutes.settling(topic)
   }
 
   /**
@@ -621,6 +640,8 @@ export class EtcdCluster implements Cluster {
   }
 
   addRoute(filter: string): void {
+    // Held here (the leader's adoption of a dead node's session): routed locally from now on.
+    this.vanishedRoutes.routeAdded(filter)
     // The first add rejects when its write failed; RouteTable retries it by itself.
     this.options.routes.add(filter).catch((err: unknown) => this.log.warn({ err, filter }, 'route not yet in etcd'))
   }

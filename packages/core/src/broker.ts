@@ -295,6 +295,11 @@ export class Broker implements BrokerCore, ClusterInbound {
 
   private accept(message: Message, forward: boolean, persist: boolean): PublishResult {
     if (this.state === 'stopped') return result(Refusal.ServerShuttingDown)
+    if (forward && message.qos > 0 && !message.retain) {
+      // A dead node's routes for it vanished a moment ago and are not back yet (Cluster.routesSettling).
+      const settling = this.cluster.routesSettling?.(message.topic)
+      if (settling !== undefined) return { reason: 'accepted', durable: settling.then(() => this.accept(message, forward, persist).durable) }
+    }
     this.stats.messagesReceived++
     // A will published from inside another publish's fan-out must not clear that publish's flags.
     const ctx = this.ctx

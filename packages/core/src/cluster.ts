@@ -132,6 +132,15 @@ export interface Cluster {
    */
   servesShared?(filter: string, message: Message): boolean
   /**
+   * Asked for each QoS 1/2 publish of this node's clients (not retained): resolves once the routes
+   * for `topic` are settled, when another node's routes matching it vanished with its lease a
+   * moment ago and nobody routes them again yet (the leader is adopting that node's persistent
+   * sessions). Routed meanwhile, the publish reached nobody and was acknowledged all the same; the
+   * core routes it once this resolves. Undefined (the hot path): nothing to wait for. Absent:
+   * never (single node).
+   */
+  routesSettling?(topic: string): Promise<void> | undefined
+  /**
    * Asked before a stored session's will is published here: takes the will out of the cluster's
    * metadata while this node still owns the session at `epoch`, so that no other node publishes
    * it too (the leader publishes the wills of a node it saw die, and a node cannot see from inside
