@@ -318,15 +318,16 @@ describe('fencing by ownership epoch', () => {
   })
 })
 
-describe('wills of stored sessions are given up by the cluster first (takeWill)', () => {
-  async function withWill(cluster: RecordingCluster, will = { delayInterval: 0 }, expiry = 600) {
-    const w = await createWorld({}, { cluster })
-    const watch = await connect(w, 'watch')
-    watch.subscribe('will/#', 1)
-    const c = await connect(w, 'c', { cleanStart: false, expiry, will: { message: message(w.clock, 'will/c', 'gone', 1), ...will } })
-    return { w, watch, c }
-  }
+/** A world on `cluster` with a `will/#` watcher and a persistent client `c` with a will on `will/c`. */
+async function withWill(cluster: RecordingCluster, will = { delayInterval: 0 }, expiry = 600) {
+  const w = await createWorld({}, { cluster })
+  const watch = await connect(w, 'watch')
+  watch.subscribe('will/#', 1)
+  const c = await connect(w, 'c', { cleanStart: false, expiry, will: { message: message(w.clock, 'will/c', 'gone', 1), ...will } })
+  return { w, watch, c }
+}
 
+describe('wills of stored sessions are given up by the cluster first (takeWill)', () => {
   it('is published once the cluster answers that the will is this node’s, not before', async () => {
     const cluster = new RecordingCluster()
     let answer!: (mine: boolean) => void
@@ -381,10 +382,7 @@ describe('wills of stored sessions are given up by the cluster first (takeWill)'
 describe('ownershipLost', () => {
   it('stops serving the sessions at once: session_taken_over, no delivery, no will, no release, stored state kept and returned', async () => {
     const cluster = new RecordingCluster()
-    const w = await createWorld({}, { cluster })
-    const watch = await connect(w, 'watch')
-    watch.subscribe('will/#', 1)
-    const c = await connect(w, 'c', { cleanStart: false, expiry: 600, will: { message: message(w.clock, 'will/c', 'gone', 1), delayInterval: 0 } })
+    const { w, watch, c } = await withWill(cluster)
     c.subscribe('t', 1)
     const pub = await connect(w, 'p')
     pub.publish('t', 'unacknowledged', 1)
@@ -412,10 +410,7 @@ describe('ownershipLost', () => {
 describe('holdSession', () => {
   it('holds what was kept when the lease was lost as an offline session again: its queue, its routes, new publishes queued, no will; handed over by a surrender', async () => {
     const cluster = new RecordingCluster()
-    const w = await createWorld({}, { cluster })
-    const watch = await connect(w, 'watch')
-    watch.subscribe('will/#', 1)
-    const c = await connect(w, 'c', { cleanStart: false, expiry: 600, will: { message: message(w.clock, 'will/c', 'gone', 1), delayInterval: 5 } })
+    const { w, watch, c } = await withWill(cluster, { delayInterval: 5 })
     c.subscribe('t', 2)
     c.disconnect(true)
     const pub = await connect(w, 'p')
