@@ -61,8 +61,12 @@ class LastingStore extends Store {
 
 let startedAt = Date.now()
 const faultLog: string[] = []
+/** Wall-clock time of day, as the brokers' logs show it. */
+function clock(): string {
+  return new Date().toISOString().slice(11, 23)
+}
 function log(step: number, text: string): void {
-  const line = `[chaos t=${((Date.now() - startedAt) / 1_000).toFixed(1)}s ${new Date().toISOString().slice(11, 23)} step=${step}] ${text}`
+  const line = `[chaos t=${((Date.now() - startedAt) / 1_000).toFixed(1)}s ${clock()} step=${step}] ${text}`
   faultLog.push(line)
   console.log(line)
 }
@@ -79,6 +83,9 @@ class Roamer {
   readonly served: { at: number; node: number }[] = []
   current: OpenedClient | undefined
   node = -1
+  get nodeId(): string {
+    return this.nodes[this.node]?.nodeId ?? '?'
+  }
   /** First arrival per topic (or the CONNACK time for what came with the CONNACK, before a listener could see it). */
   private readonly firstArrival = new Map<string, number>()
   connecting!: Promise<OpenedClient>
@@ -172,6 +179,8 @@ class Roamer {
 /** Publishes `<id>#<seq>` one at a time, remembering every PUBACK/PUBCOMP; gives up on a node that does not answer. */
 class Publisher {
   readonly acked = new Set<string>()
+  /** Per acknowledged payload: when it was sent and acknowledged, and by which node; printed for the missing ones. */
+  readonly trail = new Map<string, string>()
   readonly qos: 1 | 2
   failed = 0
   private stopped = false
@@ -190,9 +199,12 @@ class Publisher {
       const opened = await this.roamer.connecting.catch(() => undefined)
       if (opened === undefined || this.stopped) return
       const payload = `${this.roamer.id}#${seq}`
+      const node = this.roamer.nodeId
+      const sentAt = clock()
       try {
         await withTimeout(opened.client.publishAsync(`chaos/${this.roamer.id}`, payload, { qos: this.qos }), PUBLISH_TIMEOUT_MS, `ack of ${payload}`)
         this.acked.add(payload)
+        this.trail.set(payload, `sent ${sentAt} acked ${clock()} by ${node}`)
         await sleep(PUBLISH_GAP_MS)
       } catch {
         // Refused (reason code ≥ 0x80), cut off or not answered: not acknowledged, so not owed.
@@ -468,8 +480,11 @@ describe.skipIf(!netnsAvailable() || process.env.TEST_CHAOS !== '1')('chaos: ran
 
     const report: string[] = []
     const failures: string[] = []
+    const trails = new Map(publishers.flatMap((p) => [...p.trail]))
+    const missingEverywhere = new Set<string>()
     for (const s of subscribers) {
       const missing = missingAt(s)
+      for (const payload of missing) missingEverywhere.add(payload)
       const counts = new Map<string, number>()
       for (const m of payloadsOf(s.roamer, 'chaos/pub-')) if (m.qos === 2) counts.set(m.payload, (counts.get(m.payload) ?? 0) + 1)
       const twice = [...counts].filter(([, n]) => n > 1).map(([p, n]) => `${p}×${n}`)
@@ -477,6 +492,7 @@ describe.skipIf(!netnsAvailable() || process.env.TEST_CHAOS !== '1')('chaos: ran
       if (missing.length > 0) failures.push(`${s.roamer.id} misses ${missing.length}: ${ranges(missing)}`)
       if (twice.length > 0) failures.push(`${s.roamer.id} got QoS 2 twice: ${twice.slice(0, 50).join(' ')}`)
     }
+    for (const payload of missingEverywhere) failures.push(`${payload}: ${trails.get(payload) ?? '?'}`)
     const willsTwice: string[] = []
     let willsFired = 0
     const willTimes: string[] = []

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { IClientOptions } from 'mqtt'
-import { closeClient, setArgs, type OpenedClient } from '@fluxmq/testing'
+import { closeClient, setArgs, withTimeout, type OpenedClient } from '@fluxmq/testing'
 import { connectUntilServed, eventually, killNode, restartNode, routeVisible, startCluster, WILL_TRAIL, withLogTrail, type ClusterNodeProcess } from './support/cluster.js'
 import { sceneForTests } from './support/fluxmq.js'
 
@@ -109,6 +109,35 @@ describe('a dead node returns with its data (3 nodes, SQLite)', () => {
     await eventually('every PUBACKed message at the subscriber of the restarted node', () => [...ackedAtCrash].every((p) => payloads(resumed, 'crash/m/').has(p)), 30_000)
     await eventually('every PUBACKed message at the subscriber on n3', () => [...ackedAtCrash].every((p) => payloads(remote, 'crash/m/').has(p)), 30_000)
     for (const c of [resumed, remote]) await closeClient(c.client)
+  }, 240_000)
+
+  it('delivers a publish forwarded to a node as it died to the session that moved to the forwarding node meanwhile', async () => {
+    const [, n2, n3] = nodes as [ClusterNodeProcess, ClusterNodeProcess, ClusterNodeProcess]
+    const sub = await connectUntilServed(scene, n2.mqttUrl, { ...persistent('late-sub'), reconnectPeriod: 0 }, 30_000)
+    await sub.client.subscribeAsync('late/#', { qos: 1 })
+    const publisher = await scene.client(n3.mqttUrl, { protocolVersion: 5, clientId: 'late-pub' })
+    await routeVisible(sub, publisher.client, 'late/probe')
+    // Frozen, n2 reads nothing: n3 writes the batch on its open stream and n2 never applies it.
+    n2.process.signal('SIGSTOP')
+    let acked = false
+    const published = publisher.client.publishAsync('late/m', 'in-flight', { qos: 1 }).then(() => {
+      acked = true
+    })
+    await sleep(500)
+    killNode(n2)
+    // The client moves to n3, which gets no answer from n2: the session resumes there from etcd,
+    // without the publish. n3 keeps the batch, sent and unacknowledged, for n2's return.
+    const moved = await connectUntilServed(scene, n3.mqttUrl, persistent('late-sub'), 30_000)
+    expect(moved.connack.sessionPresent).toBe(true)
+    expect(acked).toBe(false)
+    const back = await restartNode(scene, n2, SIZE)
+    nodes[1] = back
+    // n2, back, gets the batch again, finds the session gone to n3 and relays the publish to it:
+    // n3 forwarded it before the session arrived there, so n3 has not delivered it.
+    await withTimeout(published, 30_000, 'the PUBACK').catch(withLogTrail(nodes, /forward|relay|handed|resum|claimed|breaker/))
+    await eventually('the publish at the client on n3', () => payloads(moved, 'late/').has('in-flight'), 30_000)
+    expect(moved.inbox.messages.filter((m) => m.topic === 'late/m')).toHaveLength(1)
+    for (const c of [moved, publisher]) await closeClient(c.client)
   }, 240_000)
 })
 

@@ -32,10 +32,10 @@ function protocolError(message: string): TransportError {
 /** A batch as the handler gets it, from the packed encoding or from protobuf messages. */
 function decodeBatch(from: string, batch: InboundBatchFields): InboundBatch {
   if (batch.packed.length > 0) {
-    const { messages, routing } = unpackMessages(batch.packed)
-    return routing === undefined ? { from, messages } : { from, messages, routing }
+    const { arrivals, messages, routing } = unpackMessages(batch.packed)
+    return routing === undefined ? { from, arrivals, messages } : { from, arrivals, messages, routing }
   }
-  return { from, messages: batch.messages.map(fromWireMessage) }
+  return { from, arrivals: 0, messages: batch.messages.map(fromWireMessage) }
 }
 
 interface PendingAck {

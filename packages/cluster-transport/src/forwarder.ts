@@ -63,6 +63,8 @@ export interface ForwarderStats {
 
 interface Batch {
   sequence: bigint
+  /** The sender's arrivals when it routed every message of this batch (InboundBatch.arrivals). */
+  readonly arrivals: number
   readonly messages: Message[]
   /** Index-aligned with messages; undefined until one of them has routing. */
   routing: (ForwardRouting | undefined)[] | undefined
@@ -97,7 +99,7 @@ function failed(error: TransportError): Promise<void> {
   return promise
 }
 
-function newBatch(): Batch {
+function newBatch(arrivals: number): Batch {
   let resolve!: () => void
   let reject!: (error: TransportError) => void
   const promise = new Promise<void>((res, rej) => {
@@ -106,7 +108,7 @@ function newBatch(): Batch {
   })
   // Callers may ignore the promise (QoS 0): its rejection must not become an unhandled one.
   promise.catch(() => undefined)
-  return { sequence: 0n, messages: [], routing: undefined, packed: undefined, bytes: 0, sent: false, due: false, promise, resolve, reject }
+  return { sequence: 0n, arrivals, messages: [], routing: undefined, packed: undefined, bytes: 0, sent: false, due: false, promise, resolve, reject }
 }
 
 export class PeerForwarder {
@@ -161,9 +163,11 @@ export class PeerForwarder {
    * batch holding it (every message of a batch shares one promise), or rejects with a
    * TransportError: Rejected (the peer's handler refused), PeerUnavailable (the breaker is open or
    * opened before the batch could be sent; `inDoubt` is false) or Closed. Returns false when the
-   * memory bound is reached: nothing was queued; `ready()` tells when to try again.
+   * memory bound is reached: nothing was queued; `ready()` tells when to try again. `arrivals`:
+   * see InboundBatch.arrivals; a message routed under another count than the open batch's starts
+   * a new batch.
    */
-  forward(message: Message, routing?: ForwardRouting): Promise<void> | false {
+  forward(message: Message, routing?: ForwardRouting, arrivals = 0): Promise<void> | false {
     const peer = this.options.peerNode
     if (this.closed) return failed(new TransportError(TransportErrorCode.Closed, `forwarder to ${peer} is closed`, { peer }))
     if (this.options.breaker.state === 'open') {
@@ -174,13 +178,13 @@ export class PeerForwarder {
       return false
     }
     let batch = this.open
-    if (batch !== undefined && batch.bytes > 0 && batch.bytes + size > this.maxBatchBytes) {
+    if (batch !== undefined && ((batch.bytes > 0 && batch.bytes + size > this.maxBatchBytes) || batch.arrivals !== arrivals)) {
       this.seal()
       this.pump()
       batch = undefined
     }
     if (batch === undefined) {
-      batch = newBatch()
+      batch = newBatch(arrivals)
       this.open = batch
       this.scheduleFlush(batch)
     }
@@ -295,7 +299,7 @@ export class PeerForwarder {
       batch.sent = true
       this.unacked.push(batch)
       this.credit -= 1
-      batch.packed ??= packMessages(batch.messages, batch.routing)
+      batch.packed ??= packMessages(batch.messages, batch.routing, batch.arrivals)
       stream.call.write(batchFrame(batch.sequence, batch.packed))
     }
   }

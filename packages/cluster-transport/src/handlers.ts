@@ -6,6 +6,12 @@ export interface ForwardRouting {
   readonly otherNodes?: readonly string[]
   /** The sender surrendered this client's session to the receiver and relays a publish for it: deliver to that session only. */
   readonly relayFor?: string
+  /**
+   * With `relayFor`, when the receiver forwarded this publish to the sender in the first place:
+   * the receiver's `InboundBatch.arrivals` of that batch, echoed. The receiver routed the publish
+   * to the session itself when the session had arrived there by then.
+   */
+  readonly arrivals?: number
 }
 
 /** Publishes another node forwarded here, one batch of the sender's stream. */
@@ -16,6 +22,12 @@ export interface InboundBatch {
   readonly messages: readonly Message[]
   /** Index-aligned with `messages`; absent when no message of the batch carries any. */
   readonly routing?: readonly (ForwardRouting | undefined)[]
+  /**
+   * How many sessions had begun to be routed at the sender when it routed these messages (a
+   * counter of its own; 0 from a sender that sent protobuf messages). Echoed in a relay back to
+   * the sender, it tells whether the sender routed a publish to a session that moved there.
+   */
+  readonly arrivals: number
 }
 
 export interface TakeoverRequest {

@@ -14,18 +14,21 @@ describe('the packed batch encoding', () => {
     expect(routing).toBeUndefined()
   })
 
-  it('keeps routing aligned with its messages', () => {
-    const packed = packMessages([bare, fullMessage, bare], [undefined, { otherNodes: ['n2', 'n3'], relayFor: 'c' }, { relayFor: 'd' }])
-    expect(unpackMessages(packed).routing).toStrictEqual([undefined, { otherNodes: ['n2', 'n3'], relayFor: 'c' }, { relayFor: 'd' }])
+  it('keeps routing aligned with its messages, and the arrivals of the batch and of each relay', () => {
+    const routing = [undefined, { otherNodes: ['n2', 'n3'], relayFor: 'c', arrivals: 0 }, { relayFor: 'd' }, { relayFor: 'e', arrivals: 300 }]
+    const packed = unpackMessages(packMessages([bare, fullMessage, bare, bare], routing, 70_000))
+    expect(packed.routing).toStrictEqual(routing)
+    expect(packed.arrivals).toBe(70_000)
   })
 
   it('refuses a truncated batch and an impossible QoS as protocol errors', () => {
     const packed = packMessages([fullMessage], undefined)
-    for (const cut of [1, 5, packed.length - 1]) {
+    // Byte 0 is the batch's arrivals: cut after it, the batch holds no message at all.
+    for (const cut of [2, 5, packed.length - 1]) {
       expect(() => unpackMessages(packed.subarray(0, cut))).toThrow(expect.objectContaining({ code: TransportErrorCode.Protocol }))
     }
     const qos3 = Buffer.from(packMessages([bare], undefined))
-    qos3[0] = 0x03
+    qos3[1] = 0x03
     expect(() => unpackMessages(qos3)).toThrow(/QoS 3/)
   })
 })

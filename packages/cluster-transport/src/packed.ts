@@ -4,13 +4,15 @@
 // reflective walk and a handful of objects per message on both sides, which bounded the forward
 // path; this is one pass over plain fields, and payloads are read back as views of the frame.
 //
-// Per message:
+// A batch: the sender's arrivals (varint: how many sessions had begun to be routed at the sender
+// when it routed these messages; see ForwardRouting.arrivals), then its messages. Per message:
 //   flags     u8: bits 0-1 QoS, 2 retain, 3 expires_at, 4 publisher_id, 5 properties,
 //                 6 other_nodes, 7 relay_for
 //   topic     string
 //   payload   bytes
 //   published f64 (ms since the epoch; exact for every integer below 2^53)
-//   [expires  f64] [publisher string] [properties] [other_nodes: varint count, strings] [relay_for string]
+//   [expires  f64] [publisher string] [properties] [other_nodes: varint count, strings]
+//   [relay_for string, then varint arrivals + 1 (0: none)]
 // properties: u8 flags (bit 0 payload_format_indicator present, 1 its value, 2 content_type,
 //   3 response_topic, 4 correlation_data, 5 user properties), then the present fields in that
 //   order; user properties as a varint count of (name, value) strings.
@@ -73,7 +75,7 @@ function messageSize(m: Message, routing: ForwardRouting | undefined): number {
     size += varintSize(routing.otherNodes.length)
     for (const node of routing.otherNodes) size += stringSize(node)
   }
-  if (routing?.relayFor !== undefined) size += stringSize(routing.relayFor)
+  if (routing?.relayFor !== undefined) size += stringSize(routing.relayFor) + varintSize(routing.arrivals === undefined ? 0 : routing.arrivals + 1)
   return size
 }
 
@@ -107,11 +109,12 @@ class Writer {
   }
 }
 
-/** Encodes messages (and their routing, index-aligned, entries optional) into one buffer. */
-export function packMessages(messages: readonly Message[], routing: readonly (ForwardRouting | undefined)[] | undefined): Buffer {
-  let size = 0
+/** Encodes the sender's `arrivals` and messages (with their routing, index-aligned, entries optional) into one buffer. */
+export function packMessages(messages: readonly Message[], routing: readonly (ForwardRouting | undefined)[] | undefined, arrivals = 0): Buffer {
+  let size = varintSize(arrivals)
   for (let i = 0; i < messages.length; i++) size += messageSize(messages[i] as Message, routing?.[i])
   const w = new Writer(Buffer.allocUnsafe(size))
+  w.varint(arrivals)
   for (let i = 0; i < messages.length; i++) {
     const m = messages[i] as Message
     const r = routing?.[i]
@@ -134,7 +137,10 @@ export function packMessages(messages: readonly Message[], routing: readonly (Fo
       w.varint(r.otherNodes.length)
       for (const node of r.otherNodes) w.string(node)
     }
-    if (r?.relayFor !== undefined) w.string(r.relayFor)
+    if (r?.relayFor !== undefined) {
+      w.string(r.relayFor)
+      w.varint(r.arrivals === undefined ? 0 : r.arrivals + 1)
+    }
   }
   return w.buf
 }
@@ -211,8 +217,9 @@ class Reader {
 }
 
 /** Decodes a packed batch; throws a Protocol TransportError on anything malformed. */
-export function unpackMessages(bytes: Uint8Array): { messages: Message[]; routing: (ForwardRouting | undefined)[] | undefined } {
+export function unpackMessages(bytes: Uint8Array): { arrivals: number; messages: Message[]; routing: (ForwardRouting | undefined)[] | undefined } {
   const r = new Reader(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))
+  const arrivals = r.varint()
   const messages: Message[] = []
   let routing: (ForwardRouting | undefined)[] | undefined
   while (r.offset < r.buf.length) {
@@ -239,14 +246,19 @@ export function unpackMessages(bytes: Uint8Array): { messages: Message[]; routin
       for (let i = 0; i < count; i++) nodes.push(r.string())
       route = { otherNodes: nodes }
     }
-    if ((flags & RELAY_FOR) !== 0) (route ??= {}).relayFor = r.string()
+    if ((flags & RELAY_FOR) !== 0) {
+      route ??= {}
+      route.relayFor = r.string()
+      const echoed = r.varint()
+      if (echoed > 0) route.arrivals = echoed - 1
+    }
     if (route !== undefined) {
       routing ??= new Array<ForwardRouting | undefined>(messages.length).fill(undefined)
       routing.push(route)
     } else routing?.push(undefined)
     messages.push(message)
   }
-  return { messages, routing }
+  return { arrivals, messages, routing }
 }
 
 function readProperties(r: Reader): MessageProperties {

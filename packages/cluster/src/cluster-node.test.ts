@@ -365,7 +365,7 @@ describe('ClusterNode (real etcd, real transport)', () => {
     while ((await storage.open()).sessions.length > 0 && Date.now() < dropBy) await sleep(50)
     expect((await storage.open()).sessions).toEqual([])
     // A forward a third node sent b for lost-2 while b could not be reached arrives now: b passes it on.
-    await b.cluster.handlers.publishBatch({ from: 'c', messages: [message('lost-2/late')] })
+    await b.cluster.handlers.publishBatch({ from: 'c', arrivals: 0, messages: [message('lost-2/late')] })
     expect(inboundA.relayed).toContain('lost-2 lost-2/late')
   })
 })

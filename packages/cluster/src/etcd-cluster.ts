@@ -76,6 +76,9 @@ export class EtcdCluster implements Cluster {
   /** Inbound requests of the peers, served by this node's TransportServer. */
   readonly handlers: InboundHandlers
   private inbound: ClusterInbound | undefined
+  private markAttached!: () => void
+  /** Resolves once the core attached (it never detaches before; after, nothing waits for it). */
+  private readonly attached = new Promise<void>((resolve) => (this.markAttached = resolve))
   private readonly remote: RemoteRoutes
   private readonly shared: SharedPlacement
   private readonly moves: SessionMoves
@@ -159,6 +162,7 @@ export class EtcdCluster implements Cluster {
 
   attach(inbound: ClusterInbound): void {
     this.inbound = inbound
+    this.markAttached()
   }
 
   /** Stops following routes and the lease; the etcd keys go with the lease. */
@@ -449,6 +453,7 @@ export class EtcdCluster implements Cluster {
         this.options.ownership.release(clientId, epoch).catch((err: unknown) => this.log.warn({ err, clientId, epoch }, 'declined claim not released; the key goes with the node lease'))
         return 'declined'
       }
+      this.moves.claimedHere(clientId)
       this.owned.set(clientId, epoch)
       return 'held'
     } finally {
@@ -622,6 +627,7 @@ export class EtcdCluster implements Cluster {
   }
 
   releaseSession(clientId: string): void {
+    this.moves.left(clientId)
     const epoch = this.owned.get(clientId)
     if (epoch === undefined) return
     this.owned.delete(clientId)
@@ -698,15 +704,16 @@ export class EtcdCluster implements Cluster {
     return this.shared.serves(filter, message)
   }
 
-  private sendTo(node: string, message: Message, routing: ForwardRouting | undefined): Promise<void> {
+  /** `arrivals`: SessionMoves.arrivals when this node routed the message, kept while the send waits. */
+  private sendTo(node: string, message: Message, routing: ForwardRouting | undefined, arrivals = this.moves.arrivals): Promise<void> {
     if (this.moves.holding(node)) {
       // This node is acquiring a session from that one: sent, in order, once the state is here.
       const routed = routing?.relayFor === undefined ? message : undefined
-      return new Promise((resolve, reject) => this.moves.hold(node, () => this.sendTo(node, message, routing).then(resolve, reject), routed))
+      return new Promise((resolve, reject) => this.moves.hold(node, () => this.sendTo(node, message, routing, arrivals).then(resolve, reject), routed))
     }
     const peer = this.options.peers.get(node)
     if (peer === undefined) return Promise.reject(new ClusterNodeError(ClusterNodeErrorCode.NoPeer, `no transport peer for node ${node}`))
-    const accepted = peer.forward(message, routing)
+    const accepted = peer.forward(message, routing, arrivals)
     if (accepted !== false) return accepted
     // [MQTT-4.3.1] QoS 0 is at most once and nobody waits for it: held here, every publish to a
     // stuck node would add to memory. Beyond the peer's bound it is dropped.
@@ -716,7 +723,7 @@ export class EtcdCluster implements Cluster {
     }
     // QoS 1/2 waits here until half of the bound is free again: its publisher waits for the
     // PUBACK, so what waits is bounded by the publishers' windows.
-    return peer.ready().then(() => this.sendTo(node, message, routing))
+    return peer.ready().then(() => this.sendTo(node, message, routing, arrivals))
   }
 
   /** Counts a QoS 0 message dropped for a peer over its memory bound; logs when that starts and ends. */
@@ -749,8 +756,13 @@ export class EtcdCluster implements Cluster {
     return this.receive(batch)
   }
 
-  /** A batch forwarded here: routed locally (relays to their one session), then made durable. */
-  private receive(batch: InboundBatch): Promise<void> {
+  /**
+   * A batch forwarded here: routed locally (relays to their one session), then made durable. One
+   * that comes while this node starts (its transport listens before the core loaded its sessions)
+   * waits for the core a while: refused, its publisher would be told of a failure it need not see.
+   */
+  private receive(batch: InboundBatch, waited = false): Promise<void> {
+    if (this.inbound === undefined && !waited) return Promise.race([this.attached, sleep(SETTLE_WAIT_MS)]).then(() => this.receive(batch, true))
     const inbound = this.requireInbound()
     // Without a lease this node serves no session (all went to ownershipLost): what it accepted
     // now would reach nobody, yet its sender would acknowledge it to the publisher. Refused, the
@@ -768,13 +780,13 @@ export class EtcdCluster implements Cluster {
       const routing = batch.routing?.[i]
       if (routing?.relayFor !== undefined) {
         const nodes = [batch.from, this.nodeId, ...(routing.otherNodes ?? [])]
-        const relayed = moves.relayedHere(routing.relayFor, message, nodes, (clientId, m) => inbound.deliverTo(clientId, m))
+        const relayed = moves.relayedHere(routing.relayFor, message, nodes, (clientId, m) => inbound.deliverTo(clientId, m), routing.arrivals)
         if (relayed !== undefined) (waits ??= []).push(relayed)
         continue
       }
       inbound.deliverLocal(message)
       if (!moves.active) continue
-      const relayed = moves.routed(message, [batch.from, this.nodeId, ...(routing?.otherNodes ?? [])])
+      const relayed = moves.routed(message, [batch.from, this.nodeId, ...(routing?.otherNodes ?? [])], { node: batch.from, arrivals: batch.arrivals })
       if (relayed !== undefined) (waits ??= []).push(relayed)
     }
     const synced = this.options.sync()
@@ -811,7 +823,10 @@ export class EtcdCluster implements Cluster {
   private leaseLost(err: Error): void {
     const ids = [...this.owned.keys()]
     this.owned.clear()
-    for (const id of ids) this.mirror?.forget(id)
+    for (const id of ids) {
+      this.mirror?.forget(id)
+      this.moves.left(id)
+    }
     this.log.warn({ err, sessions: ids.length }, 'node lease lost; owned sessions are no longer served here')
     if (ids.length === 0) return
     // The stored sessions' routes stay until they are held again or handed on (see handOnLost);

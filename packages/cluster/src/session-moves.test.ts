@@ -167,6 +167,34 @@ describe('SessionMoves', () => {
     expect(sent).toEqual([{ node: 'b', topic: 'x/late', routing: { relayFor: 'c', otherNodes: ['d'] } }])
   })
 
+  it('relays back to the new owner what the new owner forwarded itself, with the count it routed it under', () => {
+    const { moves, sent } = nodeA()
+    moves.handedOn('c', 'b', 4, ['x/#'])
+    // Forwarded by b before the session arrived there, applied here once this node was back.
+    moves.routed(message('x/from-b'), ['b', 'a'], { node: 'b', arrivals: 41 })
+    moves.routed(message('x/via-d'), ['d', 'a', 'b'], { node: 'd', arrivals: 7 })
+    expect(sent).toEqual([{ node: 'b', topic: 'x/from-b', routing: { relayFor: 'c', otherNodes: ['b'], arrivals: 41 } }])
+  })
+
+  it('on the new owner: offers a publish relayed back to it only when it forwarded that publish before the session arrived', () => {
+    const { moves } = nodeA()
+    const before = moves.arrivals
+    moves.claimedHere('c')
+    const offered: string[] = []
+    const deliver = (_clientId: string, m: Message): boolean => offered.push(m.topic) > 0
+    moves.relayedHere('c', message('x/before'), ['d', 'a'], deliver, before)
+    moves.relayedHere('c', message('x/after'), ['d', 'a'], deliver, moves.arrivals)
+    moves.relayedHere('c', message('x/not-ours'), ['d', 'a'], deliver)
+    // A second claim while the session is here keeps its arrival.
+    moves.claimedHere('c')
+    moves.relayedHere('c', message('x/still-after'), ['d', 'a'], deliver, before + 1)
+    // Gone and back: it arrived anew.
+    moves.left('c')
+    moves.claimedHere('c')
+    moves.relayedHere('c', message('x/before-return'), ['d', 'a'], deliver, before + 1)
+    expect(offered).toEqual(['x/before', 'x/not-ours', 'x/before-return'])
+  })
+
   it('passes a relay on when the session moved on from here too, unless its new owner routes the publish itself', async () => {
     const { moves, sent } = nodeA()
     await moves.surrender('c', 'e', 9, () => Promise.resolve({ subscriptions: [subscription('z')] }))

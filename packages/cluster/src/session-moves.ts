@@ -38,6 +38,14 @@ interface Relay {
 interface Seen {
   readonly message: Message
   readonly nodes: readonly string[]
+  /** The node that forwarded it here and its arrivals then (InboundBatch.arrivals), when one did. */
+  readonly origin?: Origin
+}
+
+/** Where a forwarded publish came from: its sender, and the sender's arrivals when it routed it. */
+export interface Origin {
+  readonly node: string
+  readonly arrivals: number
 }
 
 /** Publishes recorded while a session's state is in transit, on either side of the move. */
@@ -76,7 +84,11 @@ interface Hold {
  *   old connection would reach the client twice.
  *
  * The forwarded message names the nodes that route it (`other_nodes`), which is how A knows
- * whether B has it. A publish that reaches both A (before the surrender) and B (while B holds),
+ * whether B has it. Except from B itself: B may have forwarded it to A before the session arrived
+ * at B (sent before its claim, applied by A late: resent after A came back, or delayed while A was
+ * cut off). Each node counts the sessions that arrive at it (`arrivals`), every forwarded batch
+ * carries the sender's count from when it routed it, and A relays what B sent with that count
+ * echoed: B offers it to the session only when the session arrived after B routed it. A publish that reaches both A (before the surrender) and B (while B holds),
  * which happens when B routed the session's topic already (another subscriber on B, or B's route
  * from an earlier stint not yet gone), is in the transferred state and held: B offers only the
  * held copies the state does not carry (`heldNotTransferred`). Shared subscriptions are not
@@ -96,6 +108,14 @@ export class SessionMoves {
   private capturing: string[] | undefined
   /** Filter → new owners whose route for it this node waits for before removing its own. */
   private readonly handovers = new Map<string, { readonly node: string; readonly done: () => void }[]>()
+  /**
+   * Sessions that began to be routed here (claimed or acquired), counted from this start's time in
+   * microseconds: a count a peer echoes from this node's previous life stays below every arrival
+   * of this one (see `arrivals`).
+   */
+  private arrivalCount = Date.now() * 1_000
+  /** Client id → `arrivals` once its session arrived here, while it is here. */
+  private readonly arrivedAt = new Map<string, number>()
   private readonly log: Logger
 
   constructor(private readonly options: SessionMovesOptions) {
@@ -113,6 +133,19 @@ export class SessionMoves {
     return this.relays.size > 0 || this.acquiring.size > 0 || this.surrendering.size > 0
   }
 
+  /**
+   * How many sessions began to be routed here so far: a publish this node routes under this count
+   * reaches every session that arrived at or below it. Forwarded batches carry it.
+   */
+  get arrivals(): number {
+    return this.arrivalCount
+  }
+
+  /** A session is no longer here (ended, surrendered, lost): a relay for it finds no arrival to compare. */
+  left(clientId: string): void {
+    this.arrivedAt.delete(clientId)
+  }
+
   /** Whether sends to `node` wait (this node is acquiring a session from it). */
   holding(node: string): boolean {
     return this.holds.has(node)
@@ -124,11 +157,11 @@ export class SessionMoves {
   }
 
   /**
-   * A publish this node routed (its own, or one forwarded here), with every node that routes it
-   * (this one included). Returns the acceptance of what it was relayed to, if anything.
+   * A publish this node routed (its own, or one forwarded here from `origin`), with every node
+   * that routes it (this one included). Returns the acceptance of what it was relayed to, if anything.
    */
-  routed(message: Message, nodes: readonly string[]): Promise<void> | undefined {
-    const seen: Seen = { message, nodes }
+  routed(message: Message, nodes: readonly string[], origin?: Origin): Promise<void> | undefined {
+    const seen: Seen = origin === undefined ? { message, nodes } : { message, nodes, origin }
     for (const window of this.acquiring.values()) this.record(window, seen)
     let waits: Promise<void>[] | undefined
     for (const window of this.surrendering) {
@@ -144,8 +177,17 @@ export class SessionMoves {
    * A publish another node relayed for `clientId`, with the nodes that route it. Held while the
    * session is still being acquired here; else offered to it (`deliver`); else, when the session
    * moved on from here too, relayed further; else dropped (logged): the session is gone.
+   * `arrivals`: this node's own count when it forwarded the publish to the relaying node (echoed):
+   * when the session had arrived here by then, this node routed it to the session itself.
    */
-  relayedHere(clientId: string, message: Message, nodes: readonly string[], deliver: (clientId: string, message: Message) => boolean): Promise<void> | undefined {
+  relayedHere(
+    clientId: string,
+    message: Message,
+    nodes: readonly string[],
+    deliver: (clientId: string, message: Message) => boolean,
+    arrivals?: number,
+  ): Promise<void> | undefined {
+    if (arrivals !== undefined && arrivals >= (this.arrivedAt.get(clientId) ?? Number.POSITIVE_INFINITY)) return undefined
     const window = this.acquiring.get(clientId)
     if (window !== undefined) this.record(window, { message, nodes })
     else if (!deliver(clientId, message)) {
@@ -165,6 +207,7 @@ export class SessionMoves {
    */
   beginAcquire(clientId: string, from: string, filters: readonly string[]): { readonly held: () => readonly Message[]; readonly abandon: () => void } {
     this.dropRelay(clientId)
+    this.arrive(clientId)
     // Released when the acquisition ends: by then the attached session routes them itself.
     let routed: readonly string[] = []
     const patience = setTimeout(() => {
@@ -209,12 +252,21 @@ export class SessionMoves {
    * and no other copy of the session has it.
    */
   handedOn(clientId: string, to: string, epoch: number, filters: readonly string[]): void {
+    this.left(clientId)
     this.addRelay(clientId, to, epoch, filters.filter((f) => !isSharedFilter(f)))
   }
 
   /** A local claim of a session that another node may relay for: it is here now, nothing to relay. */
   claimedHere(clientId: string): void {
     this.dropRelay(clientId)
+    this.arrive(clientId)
+  }
+
+  /** Counts a session that begins to be routed here; one here already keeps its arrival. */
+  private arrive(clientId: string): void {
+    if (this.arrivedAt.has(clientId)) return
+    this.arrivalCount += 1
+    this.arrivedAt.set(clientId, this.arrivalCount)
   }
 
   /**
@@ -228,6 +280,7 @@ export class SessionMoves {
     epoch: number,
     surrender: () => Promise<T | undefined>,
   ): Promise<T | undefined> {
+    this.left(clientId)
     const removals: string[] = []
     let pending: Promise<T | undefined>
     this.capturing = removals
@@ -280,14 +333,17 @@ export class SessionMoves {
     window.seen.push(seen)
   }
 
-  /** Relays a routed publish to every moved session it matches whose new owner does not route it. */
+  /**
+   * Relays a routed publish to every moved session it matches whose new owner does not route it,
+   * or sent it here (and decides, see `relayedHere`).
+   */
   private relay(seen: Seen, only: Relay | undefined): Promise<void> | undefined {
     if (this.relays.size === 0) return undefined
     const matched = this.relayTrie.match(seen.message.topic, this.scratch)
     let sends: Promise<void>[] | undefined
     const done = new Set<Relay>()
     for (const relay of matched) {
-      if (done.has(relay) || (only !== undefined && relay !== only) || seen.nodes.includes(relay.to)) continue
+      if (done.has(relay) || (only !== undefined && relay !== only) || (seen.nodes.includes(relay.to) && seen.origin?.node !== relay.to)) continue
       done.add(relay)
       ;(sends ??= []).push(this.send(relay, seen))
     }
@@ -297,7 +353,10 @@ export class SessionMoves {
 
   private send(relay: Relay, seen: Seen): Promise<void> {
     const otherNodes = seen.nodes.filter((n) => n !== this.options.nodeId)
-    const accepted = this.options.send(relay.to, seen.message, otherNodes.length === 0 ? { relayFor: relay.clientId } : { relayFor: relay.clientId, otherNodes })
+    const routing: { -readonly [K in keyof ForwardRouting]: ForwardRouting[K] } = { relayFor: relay.clientId }
+    if (otherNodes.length > 0) routing.otherNodes = otherNodes
+    if (seen.origin?.node === relay.to) routing.arrivals = seen.origin.arrivals
+    const accepted = this.options.send(relay.to, seen.message, routing)
     return accepted.catch((err: unknown) => {
       this.log.warn({ err, clientId: relay.clientId, node: relay.to, epoch: relay.epoch }, 'publish for a moved session not relayed to its new owner')
       throw err

@@ -97,10 +97,11 @@ export type ForwardBatch = Message<"fluxmq.cluster.v1.ForwardBatch"> & {
   messages: Message$1[];
 
   /**
-   * The batch in FluxMQ's compact encoding instead of `messages`: the fields of Message one record
-   * after another, each with its forwarding routing (the other nodes that route the publish
-   * themselves; the client a relayed publish is for), as packages/cluster-transport/src/packed.ts
-   * lays them out. One pass to write and read, no per-message protobuf objects. A receiver
+   * The batch in FluxMQ's compact encoding instead of `messages`: the sender's count of sessions
+   * that arrived at it when it routed the batch, then the fields of Message one record after
+   * another, each with its forwarding routing (the other nodes that route the publish themselves;
+   * the client a relayed publish is for, with the count echoed on a relay back to the node that
+   * forwarded it), as packages/cluster-transport/src/packed.ts lays them out. One pass to write and read, no per-message protobuf objects. A receiver
    * accepts either form; a batch in `messages` carries no routing.
    *
    * @generated from field: bytes packed = 3;
