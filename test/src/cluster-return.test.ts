@@ -111,7 +111,7 @@ describe('a dead node returns with its data (3 nodes, SQLite)', () => {
     for (const c of [resumed, remote]) await closeClient(c.client)
   }, 240_000)
 
-  it('delivers a publish forwarded to a node as it died to the session that moved to the forwarding node meanwhile', async () => {
+  it('reports a publish forwarded to a node as it died in doubt, not acknowledged and lost, when the node is back', async () => {
     const [, n2, n3] = nodes as [ClusterNodeProcess, ClusterNodeProcess, ClusterNodeProcess]
     const sub = await connectUntilServed(scene, n2.mqttUrl, { ...persistent('late-sub'), reconnectPeriod: 0 }, 30_000)
     await sub.client.subscribeAsync('late/#', { qos: 1 })
@@ -119,9 +119,9 @@ describe('a dead node returns with its data (3 nodes, SQLite)', () => {
     await routeVisible(sub, publisher.client, 'late/probe')
     // Frozen, n2 reads nothing: n3 writes the batch on its open stream and n2 never applies it.
     n2.process.signal('SIGSTOP')
-    let acked = false
-    const published = publisher.client.publishAsync('late/m', 'in-flight', { qos: 1 }).then(() => {
-      acked = true
+    let settled = false
+    const published = publisher.client.publishAsync('late/m', 'in-flight', { qos: 1 }).finally(() => {
+      settled = true
     })
     await sleep(500)
     killNode(n2)
@@ -129,15 +129,32 @@ describe('a dead node returns with its data (3 nodes, SQLite)', () => {
     // without the publish. n3 keeps the batch, sent and unacknowledged, for n2's return.
     const moved = await connectUntilServed(scene, n3.mqttUrl, persistent('late-sub'), 30_000)
     expect(moved.connack.sessionPresent).toBe(true)
-    expect(acked).toBe(false)
+    expect(settled).toBe(false)
     const back = await restartNode(scene, n2, SIZE)
     nodes[1] = back
-    // n2, back, gets the batch again, finds the session gone to n3 and relays the publish to it:
-    // n3 forwarded it before the session arrived there, so n3 has not delivered it.
-    await withTimeout(published, 30_000, 'the PUBACK').catch(withLogTrail(nodes, /forward|relay|handed|resum|claimed|breaker/))
-    await eventually('the publish at the client on n3', () => payloads(moved, 'late/').has('in-flight'), 30_000)
-    expect(moved.inbox.messages.filter((m) => m.topic === 'late/m')).toHaveLength(1)
-    for (const c of [moved, publisher]) await closeClient(c.client)
+    // Sent again, n2's new life would have accepted it for a session it no longer holds, and the
+    // PUBACK would have promised a publish nobody got: n3 reports it in doubt instead, and the
+    // publisher is told (its connection is closed with 0x80, as for any publish not made durable).
+    const closed = new Promise<string>((resolve) => publisher.client.once('close', () => resolve('connection closed')))
+    const outcome = await withTimeout(
+      Promise.race([
+        published.then(
+          () => 'acknowledged',
+          (error: unknown) => `refused: ${String(error)}`,
+        ),
+        closed,
+      ]),
+      30_000,
+      'the outcome of the publish',
+    ).catch(withLogTrail(nodes, /forward|relay|handed|resum|claimed|breaker|restarted/))
+    expect(outcome).not.toBe('acknowledged')
+    expect(n3.process.lines.some((line) => line.msg === 'peer restarted: batches it did not acknowledge are reported in doubt, not resent')).toBe(true)
+    const next = await scene.client(n3.mqttUrl, { protocolVersion: 5, clientId: 'late-pub' })
+    await next.client.publishAsync('late/m', 'after', { qos: 1 })
+    await eventually('the next publish at the client on n3', () => payloads(moved, 'late/').has('after'), 10_000)
+    // n2 never read the first one: it reached nobody, and nobody acknowledged it.
+    expect(moved.inbox.messages.filter((m) => m.topic === 'late/m').map((m) => m.payload.toString())).toEqual(['after'])
+    for (const c of [moved, publisher, next]) await closeClient(c.client)
   }, 240_000)
 })
 

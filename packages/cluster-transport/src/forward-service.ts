@@ -3,6 +3,7 @@
 // Served as plain gRPC on the HTTP/2 stream (frames read and written here, the other services
 // stay on Connect's router): Connect's handler would carry every batch and acknowledgement
 // through a chain of async iterables, which cost more than the batch at a few thousand a second.
+import { randomBytes } from 'node:crypto'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import { Code } from '@connectrpc/connect'
 import type { Logger } from '@fluxmq/core'
@@ -48,6 +49,8 @@ interface PendingAck {
 export function forwardReceiver(options: ForwardReceiverOptions): (req: Http2ServerRequest, res: Http2ServerResponse) => void {
   // Twice the credit: a resend on a new stream may overlap the tail of the broken one.
   const dedup = new DedupTable(options.credit * 2)
+  // This life of the receiver: a sender that sent batches to an earlier one does not resend them here.
+  const incarnation = BigInt.asUintN(63, randomBytes(8).readBigUInt64BE()) || 1n
   return (req, res) => {
     const contentType = req.headers['content-type'] ?? ''
     if (req.method !== 'POST' || !/^application\/grpc(\+proto)?(;|$)/.test(contentType)) {
@@ -55,7 +58,7 @@ export function forwardReceiver(options: ForwardReceiverOptions): (req: Http2Ser
       res.end()
       return
     }
-    new ForwardStream(options, dedup, req, res)
+    new ForwardStream(options, dedup, incarnation, req, res)
   }
 }
 
@@ -73,6 +76,7 @@ class ForwardStream {
   constructor(
     private readonly options: ForwardReceiverOptions,
     private readonly dedup: DedupTable,
+    private readonly incarnation: bigint,
     req: Http2ServerRequest,
     private readonly res: Http2ServerResponse,
   ) {
@@ -111,7 +115,7 @@ class ForwardStream {
       this.sender = open.senderNode
       this.window = this.dedup.window(open.senderNode, open.epoch)
       this.log = this.options.logger.child({ peer: open.senderNode })
-      this.res.write(responseFrame({ kind: { case: 'opened', value: { credit: this.options.credit } } }))
+      this.res.write(responseFrame({ kind: { case: 'opened', value: { credit: this.options.credit, incarnation: this.incarnation } } }))
       return
     }
     if (request.case !== 'batch') throw protocolError('ForwardOpen sent twice')

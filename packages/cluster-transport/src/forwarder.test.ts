@@ -242,6 +242,24 @@ describe('PeerForwarder', () => {
     expect(peer.state.resentBatches).toBeGreaterThanOrEqual(1)
   })
 
+  it('reports a sent, unacknowledged batch in doubt instead of resending it to a peer that restarted', async () => {
+    const held = gate()
+    const first = await startServer(cleanup, { nodeId: 'b', handlers: recordingHandlers({ publishBatch: () => held.promise }) })
+    const logger = new RecordingLogger()
+    const peer = connectPeer(cleanup, first.port, { retryMinMs: 5, logger })
+    const inDoubt = peer.forward(message('r/1'))
+    await until(() => peer.state.unackedBatches === 1, 'the batch to be sent')
+    // The peer's process ends with the batch applied or not; another one listens in its place.
+    await first.server.close()
+    const handlers = recordingHandlers()
+    await startServer(cleanup, { nodeId: 'b', handlers, port: first.port })
+    await expect(inDoubt).rejects.toMatchObject({ code: TransportErrorCode.PeerUnavailable, inDoubt: true })
+    await peer.forward(message('r/2'))
+    expect(topics(handlers.batches)).toEqual(['r/2'])
+    expect(logger.lines.filter((l) => l.msg?.startsWith('peer restarted')).map((l) => l.obj)).toEqual([expect.objectContaining({ batches: 1, messages: 1 })])
+    held.open()
+  })
+
   it('rejects what it holds when closed, flagging batches that may have arrived', async () => {
     const held = gate()
     const handlers = recordingHandlers({ publishBatch: () => held.promise })

@@ -130,6 +130,8 @@ export class PeerForwarder {
   /** Sent on the current stream, not yet acknowledged, in sequence order. */
   private unacked: Batch[] = []
   private credit = 0
+  /** The peer's life the last stream opened to (ForwardOpened.incarnation); undefined before any. */
+  private peerIncarnation: bigint | undefined
   private stream: Stream | undefined
   private failuresInARow = 0
   private timer: NodeJS.Timeout | undefined
@@ -323,6 +325,7 @@ export class PeerForwarder {
     if (kind.case === 'opened' && !stream.opened) {
       stream.opened = true
       this.credit = kind.value.credit
+      this.metIncarnation(kind.value.incarnation)
       this.failuresInARow = 0
       const breaker = this.options.breaker
       if (breaker.state !== 'closed') this.logger.info({ failures: breaker.consecutiveFailures }, 'circuit breaker closed')
@@ -335,6 +338,25 @@ export class PeerForwarder {
     } else {
       throw new TransportError(TransportErrorCode.Protocol, `unexpected ${kind.case ?? 'empty'} response on the forward stream`)
     }
+  }
+
+  /**
+   * A peer that restarted since this forwarder's last stream to it lost what its previous life
+   * applied and holds no longer what those batches were routed to (its sessions moved on while it
+   * was down): a batch sent to that life and not acknowledged is reported in doubt, not resent.
+   * 0 is a peer that does not say.
+   */
+  private metIncarnation(incarnation: bigint): void {
+    const previous = this.peerIncarnation
+    this.peerIncarnation = incarnation
+    if (previous === undefined || previous === incarnation || previous === 0n || incarnation === 0n) return
+    const sent = this.queue.filter((batch) => batch.sent)
+    if (sent.length === 0) return
+    this.queue = this.queue.filter((batch) => !batch.sent)
+    const peer = this.options.peerNode
+    const restarted = new TransportError(TransportErrorCode.PeerUnavailable, `${peer} restarted: a batch sent to it before is in doubt`, { peer, inDoubt: true })
+    this.logger.warn({ batches: sent.length, messages: sent.reduce((n, b) => n + b.messages.length, 0) }, 'peer restarted: batches it did not acknowledge are reported in doubt, not resent')
+    for (const batch of sent) this.settle(batch, restarted)
   }
 
   private onAck(ack: AckFields): void {

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fluxmq/cluster/v1/forward.proto.
  */
 export const file_fluxmq_cluster_v1_forward: GenFile = /*@__PURE__*/
-  fileDesc("Ch9mbHV4bXEvY2x1c3Rlci92MS9mb3J3YXJkLnByb3RvEhFmbHV4bXEuY2x1c3Rlci52MSJ6Cg5Gb3J3YXJkUmVxdWVzdBIuCgRvcGVuGAEgASgLMh4uZmx1eG1xLmNsdXN0ZXIudjEuRm9yd2FyZE9wZW5IABIwCgViYXRjaBgCIAEoCzIfLmZsdXhtcS5jbHVzdGVyLnYxLkZvcndhcmRCYXRjaEgAQgYKBGtpbmQiSAoLRm9yd2FyZE9wZW4SEwoLc2VuZGVyX25vZGUYASABKAkSFQoNcmVjZWl2ZXJfbm9kZRgCIAEoCRINCgVlcG9jaBgDIAEoBCJeCgxGb3J3YXJkQmF0Y2gSEAoIc2VxdWVuY2UYASABKAQSLAoIbWVzc2FnZXMYAiADKAsyGi5mbHV4bXEuY2x1c3Rlci52MS5NZXNzYWdlEg4KBnBhY2tlZBgDIAEoDCJ7Cg9Gb3J3YXJkUmVzcG9uc2USMgoGb3BlbmVkGAEgASgLMiAuZmx1eG1xLmNsdXN0ZXIudjEuRm9yd2FyZE9wZW5lZEgAEiwKA2FjaxgCIAEoCzIdLmZsdXhtcS5jbHVzdGVyLnYxLkZvcndhcmRBY2tIAEIGCgRraW5kIh8KDUZvcndhcmRPcGVuZWQSDgoGY3JlZGl0GAEgASgNImYKCkZvcndhcmRBY2sSEAoIc2VxdWVuY2UYASABKAQSDgoGY3JlZGl0GAIgASgNEjYKCXJlamVjdGlvbhgDIAEoCzIjLmZsdXhtcS5jbHVzdGVyLnYxLkZvcndhcmRSZWplY3Rpb24iMQoQRm9yd2FyZFJlamVjdGlvbhIMCgRjb2RlGAEgASgJEg8KB21lc3NhZ2UYAiABKAkyZgoORm9yd2FyZFNlcnZpY2USVAoHRm9yd2FyZBIhLmZsdXhtcS5jbHVzdGVyLnYxLkZvcndhcmRSZXF1ZXN0GiIuZmx1eG1xLmNsdXN0ZXIudjEuRm9yd2FyZFJlc3BvbnNlKAEwAWIGcHJvdG8z", [file_fluxmq_cluster_v1_message]);
+  fileDesc("Ch9mbHV4bXEvY2x1c3Rlci92MS9mb3J3YXJkLnByb3RvEhFmbHV4bXEuY2x1c3Rlci52MSJ6Cg5Gb3J3YXJkUmVxdWVzdBIuCgRvcGVuGAEgASgLMh4uZmx1eG1xLmNsdXN0ZXIudjEuRm9yd2FyZE9wZW5IABIwCgViYXRjaBgCIAEoCzIfLmZsdXhtcS5jbHVzdGVyLnYxLkZvcndhcmRCYXRjaEgAQgYKBGtpbmQiSAoLRm9yd2FyZE9wZW4SEwoLc2VuZGVyX25vZGUYASABKAkSFQoNcmVjZWl2ZXJfbm9kZRgCIAEoCRINCgVlcG9jaBgDIAEoBCJeCgxGb3J3YXJkQmF0Y2gSEAoIc2VxdWVuY2UYASABKAQSLAoIbWVzc2FnZXMYAiADKAsyGi5mbHV4bXEuY2x1c3Rlci52MS5NZXNzYWdlEg4KBnBhY2tlZBgDIAEoDCJ7Cg9Gb3J3YXJkUmVzcG9uc2USMgoGb3BlbmVkGAEgASgLMiAuZmx1eG1xLmNsdXN0ZXIudjEuRm9yd2FyZE9wZW5lZEgAEiwKA2FjaxgCIAEoCzIdLmZsdXhtcS5jbHVzdGVyLnYxLkZvcndhcmRBY2tIAEIGCgRraW5kIjQKDUZvcndhcmRPcGVuZWQSDgoGY3JlZGl0GAEgASgNEhMKC2luY2FybmF0aW9uGAIgASgEImYKCkZvcndhcmRBY2sSEAoIc2VxdWVuY2UYASABKAQSDgoGY3JlZGl0GAIgASgNEjYKCXJlamVjdGlvbhgDIAEoCzIjLmZsdXhtcS5jbHVzdGVyLnYxLkZvcndhcmRSZWplY3Rpb24iMQoQRm9yd2FyZFJlamVjdGlvbhIMCgRjb2RlGAEgASgJEg8KB21lc3NhZ2UYAiABKAkyZgoORm9yd2FyZFNlcnZpY2USVAoHRm9yd2FyZBIhLmZsdXhtcS5jbHVzdGVyLnYxLkZvcndhcmRSZXF1ZXN0GiIuZmx1eG1xLmNsdXN0ZXIudjEuRm9yd2FyZFJlc3BvbnNlKAEwAWIGcHJvdG8z", [file_fluxmq_cluster_v1_message]);
 
 /**
  * @generated from message fluxmq.cluster.v1.ForwardRequest
@@ -157,6 +157,16 @@ export type ForwardOpened = Message<"fluxmq.cluster.v1.ForwardOpened"> & {
    * @generated from field: uint32 credit = 1;
    */
   credit: number;
+
+  /**
+   * Chosen once per life of the receiver (0 from a receiver that does not say). A batch sent to
+   * another life of the receiver is not resent to this one: the receiver that got it may have
+   * applied it, and this one no longer holds what the batch was routed to (its sessions moved
+   * while it was down); the sender reports it in doubt instead.
+   *
+   * @generated from field: uint64 incarnation = 2;
+   */
+  incarnation: bigint;
 };
 
 /**
@@ -234,7 +244,8 @@ export const ForwardRejectionSchema: GenMessage<ForwardRejection> = /*@__PURE__*
  * it, and every acknowledgement grants credit again. A sender that lost its stream opens a new one
  * with the same epoch and resends every batch not yet acknowledged, in order; the receiver keeps
  * the outcome of the last `credit` sequences per (sender_node, epoch) and answers a repeated batch
- * with the recorded outcome without applying it again.
+ * with the recorded outcome without applying it again. A receiver that restarted meanwhile (another
+ * `incarnation` in ForwardOpened) gets none of them again: they are in doubt.
  *
  * @generated from service fluxmq.cluster.v1.ForwardService
  */
