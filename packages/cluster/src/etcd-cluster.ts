@@ -704,12 +704,15 @@ export class EtcdCluster implements Cluster {
     return this.shared.serves(filter, message)
   }
 
-  /** `arrivals`: SessionMoves.arrivals when this node routed the message, kept while the send waits. */
+  /**
+   * `arrivals`: SessionMoves.arrivals when this node routed the message, kept while the send waits
+   * for the peer's memory bound; a send held for an acquisition goes with the count at its release.
+   */
   private sendTo(node: string, message: Message, routing: ForwardRouting | undefined, arrivals = this.moves.arrivals): Promise<void> {
     if (this.moves.holding(node)) {
       // This node is acquiring a session from that one: sent, in order, once the state is here.
       const routed = routing?.relayFor === undefined ? message : undefined
-      return new Promise((resolve, reject) => this.moves.hold(node, () => this.sendTo(node, message, routing, arrivals).then(resolve, reject), routed))
+      return new Promise((resolve, reject) => this.moves.hold(node, (released) => this.sendTo(node, message, routing, released).then(resolve, reject), routed))
     }
     const peer = this.options.peers.get(node)
     if (peer === undefined) return Promise.reject(new ClusterNodeError(ClusterNodeErrorCode.NoPeer, `no transport peer for node ${node}`))

@@ -116,13 +116,20 @@ describe('SessionMoves', () => {
     const first = moves.beginAcquire('c', 'b', [])
     // Routed here while 'c' is acquired: held for it, and its send to b waits. A relay for one client is not this node's publish.
     moves.routed(message('t/early'), ['a', 'b'])
-    moves.hold('b', () => undefined, message('t/early'))
+    const released: number[] = []
+    moves.hold('b', (arrivals) => released.push(arrivals), message('t/early'))
     moves.hold('b', () => undefined, undefined)
     const second = moves.beginAcquire('e', 'b', [])
     moves.routed(message('t/late'), ['a'])
     expect(first.held().map((m) => m.topic)).toEqual(['t/early', 't/late'])
     // b routes t/early after it surrendered 'e' and leaves it to this node, which sent it.
     expect(second.held().map((m) => m.topic)).toEqual(['t/early', 't/late'])
+    // Sent once both ended, under a count 'e' arrived at or below: were b to relay it back for 'e'
+    // (its relay skips nothing from this node), this node would not offer it to 'e' twice.
+    expect(released).toEqual([moves.arrivals])
+    const offered: string[] = []
+    moves.relayedHere('e', message('t/early'), ['b', 'a'], (_c, m) => offered.push(m.topic) > 0, released[0])
+    expect(offered).toEqual([])
   })
 
   it('on the new owner: routes the session\'s saved filters (not its shared ones) once the old owner kept it waiting, until the acquisition ends', () => {

@@ -58,7 +58,7 @@ interface Window {
 interface Hold {
   windows: number
   /** Each send, with the publish when it is one this node routed (not a relay for one client). */
-  readonly queued: { readonly send: () => void; readonly routed: Message | undefined }[]
+  readonly queued: { readonly send: (arrivals: number) => void; readonly routed: Message | undefined }[]
 }
 
 /**
@@ -151,8 +151,12 @@ export class SessionMoves {
     return this.holds.has(node)
   }
 
-  /** Queues a send to a held node; it runs, in order, when the hold ends. `routed`: the publish, when this node routed it. */
-  hold(node: string, send: () => void, routed: Message | undefined): void {
+  /**
+   * Queues a send to a held node; it runs, in order, when the hold ends, with `arrivals` then:
+   * every session acquired from that node meanwhile has the publish (`routed`, when this node
+   * routed it) held, so a relay of it back here is not offered to them again.
+   */
+  hold(node: string, send: (arrivals: number) => void, routed: Message | undefined): void {
     this.holds.get(node)?.queued.push({ send, routed })
   }
 
@@ -412,7 +416,7 @@ export class SessionMoves {
     hold.windows -= 1
     if (hold.windows > 0) return
     this.holds.delete(node)
-    for (const { send } of hold.queued) send()
+    for (const { send } of hold.queued) send(this.arrivalCount)
   }
 }
 
