@@ -88,7 +88,7 @@ function afterDurable(connection: Connection, result: PublishResult, qos: 0 | 1 
       if (qos !== 0) acknowledge(connection, qos, packetId, pubackReason(result.reason))
     },
     (err: unknown) => {
-      connection.log.error({ err }, 'storage failed to persist a publish')
+      connection.log.error({ err }, 'publish not made durable (storage, or a node it was forwarded to); closing the connection')
       connection.terminate(ReasonCode.UnspecifiedError, 'storage failure')
     },
   )
