@@ -85,14 +85,17 @@ interface Hold {
  *
  * The forwarded message names the nodes that route it (`other_nodes`), which is how A knows
  * whether B has it. Except from B itself: B may have forwarded it to A before the session arrived
- * at B (sent before its claim, applied by A late: resent after A came back, or delayed while A was
- * cut off). Each node counts the sessions that arrive at it (`arrivals`), every forwarded batch
- * carries the sender's count from when it routed it, and A relays what B sent with that count
- * echoed: B offers it to the session only when the session arrived after B routed it. A publish that reaches both A (before the surrender) and B (while B holds),
- * which happens when B routed the session's topic already (another subscriber on B, or B's route
- * from an earlier stint not yet gone), is in the transferred state and held: B offers only the
- * held copies the state does not carry (`heldNotTransferred`). Shared subscriptions are not
- * relayed (their member is picked per message by the serving node).
+ * at B (sent before its claim, applied by A late: resent after a broken stream, or delayed while A
+ * was cut off or frozen). Each node counts the sessions that arrive at it (`arrivals`), every
+ * forwarded batch carries the sender's count from when it routed it, and A relays what B sent
+ * with that count echoed: B offers it to the session only when the session arrived after B
+ * routed it.
+ *
+ * A publish that reaches both A (before the surrender) and B (while B holds), which happens when
+ * B routed the session's topic already (another subscriber on B, or B's route from an earlier
+ * stint not yet gone), is in the transferred state and held: B offers only the held copies the
+ * state does not carry (`heldNotTransferred`). Shared subscriptions are not relayed (their member
+ * is picked per message by the serving node).
  */
 export class SessionMoves {
   private readonly relays = new Map<string, Relay>()
