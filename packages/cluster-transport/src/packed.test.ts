@@ -15,10 +15,11 @@ describe('the packed batch encoding', () => {
   })
 
   it('keeps routing aligned with its messages, and the arrivals of the batch and of each relay', () => {
-    const routing = [undefined, { otherNodes: ['n2', 'n3'], relayFor: 'c', arrivals: 0 }, { relayFor: 'd' }, { relayFor: 'e', arrivals: 300 }]
-    const packed = unpackMessages(packMessages([bare, fullMessage, bare, bare], routing, 70_000))
+    const routing = [undefined, { otherNodes: ['n2', 'n3'], relayFor: 'c', arrivals: 0 }, { relayFor: 'd' }, { relayFor: 'e', arrivals: Date.now() * 1_000 }]
+    const arrivals = Date.now() * 1_000 // as SessionMoves counts: 51 bits
+    const packed = unpackMessages(packMessages([bare, fullMessage, bare, bare], routing, arrivals))
     expect(packed.routing).toStrictEqual(routing)
-    expect(packed.arrivals).toBe(70_000)
+    expect(packed.arrivals).toBe(arrivals)
   })
 
   it('refuses a truncated batch and an impossible QoS as protocol errors', () => {
