@@ -37,7 +37,7 @@ function received(clients: readonly OpenedClient[], prefix: string): string[] {
 }
 
 /** Log lines of adoption, holding again, leases and wills: what explains a loss here. */
-const TRAIL = /adopt|held|lost with the lease|lease|will|node gone|elected|refused|not accepted|failed to persist/
+const TRAIL = /adopt|held|lost with the lease|lease|will|node gone|elected|refused|not accepted|not made durable/
 
 describe('the persistent sessions of a frozen node whose lease lapsed are held until their client is back (3 nodes, SQLite)', () => {
   const scene = sceneForTests()
@@ -121,7 +121,7 @@ describe('the persistent sessions of a frozen node whose lease lapsed are held u
     await publishes
     const trail = withLogTrail(nodes, TRAIL)
     await eventually('the last publishes answered', () => pending() === 0, 30_000).catch((err: unknown) => {
-      console.log(`${label}: never answered ${[...unanswered.keys()].join(' ')}`)
+      console.log(`${label}: never answered ${[...unanswered.values()].flatMap((sent) => [...sent.keys()]).join(' ')}`)
       trail(err)
     })
     console.log(`${label}: n3 frozen ${frozenMs} ms; ${acked.size} of ${sent} publishes acknowledged, ${ackedWhileFrozen - ackedBefore} of them while it was frozen`)

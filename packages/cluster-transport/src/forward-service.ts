@@ -3,14 +3,13 @@
 // Served as plain gRPC on the HTTP/2 stream (frames read and written here, the other services
 // stay on Connect's router): Connect's handler would carry every batch and acknowledgement
 // through a chain of async iterables, which cost more than the batch at a few thousand a second.
-import { randomBytes } from 'node:crypto'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import { Code } from '@connectrpc/connect'
 import type { Logger } from '@fluxmq/core'
 import { fromWireMessage } from './convert.js'
 import { DedupTable, type BatchOutcome, type DedupWindow } from './dedup-window.js'
 import { describeCause, fluxmqCode, TransportError, TransportErrorCode } from './errors.js'
-import { ackFrame, readRequest, responseFrame, type InboundBatchFields } from './forward-wire.js'
+import { ackFrame, randomStreamId, readRequest, responseFrame, type InboundBatchFields } from './forward-wire.js'
 import { FrameReader } from './grpc-frame.js'
 import type { InboundBatch, InboundHandlers } from './handlers.js'
 import { unpackMessages } from './packed.js'
@@ -50,7 +49,7 @@ export function forwardReceiver(options: ForwardReceiverOptions): (req: Http2Ser
   // Twice the credit: a resend on a new stream may overlap the tail of the broken one.
   const dedup = new DedupTable(options.credit * 2)
   // This life of the receiver: a sender that sent batches to an earlier one does not resend them here.
-  const incarnation = BigInt.asUintN(63, randomBytes(8).readBigUInt64BE()) || 1n
+  const incarnation = randomStreamId()
   return (req, res) => {
     const contentType = req.headers['content-type'] ?? ''
     if (req.method !== 'POST' || !/^application\/grpc(\+proto)?(;|$)/.test(contentType)) {

@@ -4,6 +4,7 @@
 // one-message batches a second was a large part of a hop. The bytes are exactly what toBinary
 // writes (forward-wire.test.ts holds them to it); the rare messages (open, opened, a rejection)
 // and any form a hand reader does not expect go through the generated schemas.
+import { randomBytes } from 'node:crypto'
 import { create, fromBinary, toBinary, type MessageInitShape } from '@bufbuild/protobuf'
 import { BinaryReader, WireType } from '@bufbuild/protobuf/wire'
 import type { Message as WireMessage } from './gen/fluxmq/cluster/v1/message_pb.js'
@@ -37,6 +38,11 @@ export interface AckFields {
 }
 
 export type ForwardResponseKind = { readonly case: 'opened'; readonly value: ForwardOpened } | { readonly case: 'ack'; readonly value: AckFields } | { readonly case: undefined }
+
+/** A random non-zero 63-bit id: a sender's epoch (ForwardOpen), a receiver's incarnation (ForwardOpened). */
+export function randomStreamId(): bigint {
+  return BigInt.asUintN(63, randomBytes(8).readBigUInt64BE()) || 1n
+}
 
 // Tags: field number << 3 | wire type (0 varint, 2 length-delimited).
 const TAG_1_VARINT = 0x08

@@ -1,13 +1,12 @@
 // The sending end of ForwardService for one peer: batching bounded in size and time, credit from
 // the receiver, a memory bound that turns into backpressure, resends under the same idempotency
 // keys after a broken stream, and the circuit breaker that makes a dead peer fail fast.
-import { randomBytes } from 'node:crypto'
 import type { Http2SessionManager } from '@connectrpc/connect-node'
 import type { Logger, Message } from '@fluxmq/core'
 import type { CircuitBreaker } from './circuit-breaker.js'
 import { TransportError, TransportErrorCode } from './errors.js'
 import { ForwardCall } from './forward-call.js'
-import { batchFrame, readResponse, requestFrame, type AckFields } from './forward-wire.js'
+import { batchFrame, randomStreamId, readResponse, requestFrame, type AckFields } from './forward-wire.js'
 import type { ForwardRouting } from './handlers.js'
 import { packMessages } from './packed.js'
 import { callError } from './remote-error.js'
@@ -148,7 +147,7 @@ export class PeerForwarder {
   private streamFailures = 0
 
   constructor(private readonly options: PeerForwarderOptions) {
-    this.epoch = options.epoch ?? BigInt.asUintN(63, randomBytes(8).readBigUInt64BE())
+    this.epoch = options.epoch ?? randomStreamId()
     this.maxBatchMessages = options.maxBatchMessages ?? 256
     this.maxBatchBytes = options.maxBatchBytes ?? 1024 * 1024
     this.maxBatchDelayMs = options.maxBatchDelayMs ?? 0

@@ -1,4 +1,5 @@
-import { topicMatches, unshared } from '@fluxmq/topic'
+import { TopicTrie } from '@fluxmq/core'
+import { unshared } from '@fluxmq/topic'
 
 /** How long a dead node's removed routes are remembered when its registration vanishes later. */
 const REMOVED_MEMORY_MS = 1_000
@@ -23,6 +24,9 @@ interface Vanished {
  */
 export class VanishedRoutes {
   private readonly vanished = new Map<string, Vanished>()
+  /** The same entries by filter, matched per publish: a dead node may have had thousands. */
+  private readonly trie = new TopicTrie<Vanished>()
+  private readonly scratch: Vanished[] = []
   /** Recent route removals, oldest first. */
   private readonly removed: { readonly node: string; readonly filter: string; readonly at: number }[] = []
   /** Nodes that died within the last `waitMs`, with the time. */
@@ -59,8 +63,9 @@ export class VanishedRoutes {
   /** Resolves once every vanished filter matching `topic` is routed again or timed out; undefined when none matches. */
   settling(topic: string): Promise<void> | undefined {
     if (this.vanished.size === 0) return undefined
-    let waits: Promise<void>[] | undefined
-    for (const v of this.vanished.values()) if (topicMatches(v.filter, topic)) (waits ??= []).push(v.settled)
+    const matched = this.trie.match(topic, this.scratch)
+    const waits = matched.length === 0 ? undefined : matched.map((v) => v.settled)
+    matched.length = 0
     return waits === undefined ? undefined : Promise.all(waits).then(() => undefined)
   }
 
@@ -75,11 +80,13 @@ export class VanishedRoutes {
     const settle = (): void => {
       if (this.vanished.get(filter) !== entry) return
       this.vanished.delete(filter)
+      this.trie.delete(filter, entry)
       clearTimeout(entry.timer)
       resolve()
     }
     const entry: Vanished = { filter, settled, settle, timer: setTimeout(() => settle(), this.waitMs) }
     entry.timer.unref()
     this.vanished.set(filter, entry)
+    this.trie.add(filter, entry)
   }
 }
