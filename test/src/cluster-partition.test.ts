@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
 import type { IDisconnectPacket, MqttClient } from 'mqtt'
 import { closeClient, metricValue, openClient, setArgs, withTimeout, type OpenedClient } from '@fluxmq/testing'
@@ -179,5 +180,57 @@ describe('a partition (network namespaces: one node cut off from the other nodes
     const healedPub = await publisherOn(scene, n2, 'part-pub-3')
     await routeVisible(back, healedPub.client, 'part/back')
     for (const c of [healedPub, back]) await closeClient(c.client)
+  }, 240_000)
+
+  it('what the cut-off node forwarded before it lost its lease is not delivered again where its session went', async () => {
+    const [n1, n2] = await startNetnsCluster(scene, 3)
+    if (n1 === undefined || n2 === undefined) throw new Error('three nodes expected')
+    const persistent = { protocolVersion: 5, clientId: 'stale-sub', clean: false, properties: { sessionExpiryInterval: 300 } } as const
+    const sub = await scene.client(n1.mqttUrl, persistent)
+    await sub.client.subscribeAsync('stale/#', { qos: 2 })
+    // Another subscriber on n2: n1 forwards every publish there.
+    const other = await scene.client(n2.mqttUrl, { protocolVersion: 5, clientId: 'stale-other' })
+    await other.client.subscribeAsync('stale/#', { qos: 2 })
+    const publisher = await scene.client(n1.mqttUrl, { protocolVersion: 5, clientId: 'stale-pub' })
+    await routeVisible(sub, publisher.client, 'stale/probe-1')
+    await routeVisible(other, publisher.client, 'stale/probe-2')
+    const subClosed = new Promise<void>((resolve) => sub.client.once('close', () => resolve()))
+
+    n1.isolate()
+    // n1 delivers it to its own subscriber at once; the forward to n2 waits behind the cut, so the
+    // publisher gets no PUBREC.
+    let acknowledged = false
+    publisher.client.publishAsync('stale/m', 'once', { qos: 2 }).then(
+      () => (acknowledged = true),
+      () => undefined,
+    )
+    await eventually('the publish delivered on n1', () => sub.inbox.messages.some((m) => m.topic === 'stale/m'), 5_000)
+    // n1 loses its lease and drops its clients; the subscriber resumes on n2 from etcd.
+    await withTimeout(subClosed, 15_000, 'n1 dropping its subscriber')
+    let moved: OpenedClient | undefined
+    await eventually(
+      'the subscriber served by n2',
+      async () => {
+        moved = await openClient(n2.mqttUrl, { ...persistent, connectTimeout: 3_000 })
+        return true
+      },
+      30_000,
+    )
+    if (moved === undefined) throw new Error('not connected to n2')
+    const onN2 = moved
+    scene.cleanup.defer(() => onN2.client.endAsync(true))
+    expect(onN2.connack.sessionPresent).toBe(true)
+
+    n1.heal()
+    // n1 resends the batch it kept through the cut once its stream is back. n2 must not apply it:
+    // n1 routed it while it held the session, which had the publish from n1 itself.
+    const refused = n2.process.waitForLog((line) => /routed under a registration that ended/.test(line.msg), 60_000)
+    const appliedOnN2 = eventually('the old batch applied on n2', () => other.inbox.messages.some((m) => m.topic === 'stale/m'), 60_000)
+    const outcome = await Promise.race([refused.then(() => 'refused'), appliedOnN2.then(() => 'applied')])
+    expect(outcome, 'n2 refused the batch n1 routed under its ended registration').toBe('refused')
+    await sleep(1_000)
+    const copies = [...sub.inbox.messages, ...onN2.inbox.messages].filter((m) => m.topic === 'stale/m').length
+    expect(copies, 'the QoS 2 publish reached the subscriber once').toBe(1)
+    expect(acknowledged, 'the publisher got no PUBCOMP').toBe(false)
   }, 240_000)
 })

@@ -25,13 +25,13 @@ interface TestNode {
 }
 
 /** One node per etcd member, each talking only to its own member, like embedded mode. */
-async function startNode(cluster: string, nodeId: string, endpoint: string): Promise<TestNode> {
+async function startNode(cluster: string, nodeId: string, endpoint: string, routingMark?: () => number): Promise<TestNode> {
   const logger = new RecordingLogger()
   const connection = etcd.connect(cluster, [endpoint])
   const lease = cleanup.add(new NodeLease(connection.namespace, { nodeId, ttlSeconds: 2, logger }), (l) => l.stop())
   await lease.start()
   const registry = cleanup.add(new NodeRegistry(connection.namespace, lease, info(nodeId), logger), (r) => r.stop())
-  await registry.start()
+  await registry.start(routingMark)
   return { connection, lease, registry }
 }
 
@@ -143,5 +143,33 @@ describe('WatchedPrefix', () => {
     await writer.put('w/d').value('1')
     await until(() => seen.includes('put w/d=1'), 'a change after the resync')
     expect(watch.resyncs).toBe(1)
+  })
+})
+
+describe('NodeRegistry.routedUnderEndedRegistration', () => {
+  it('tells a routing count from before the sender registered on its current lease, and any while its registration is gone', async () => {
+    let count = 100
+    const n1 = await startNode('reg-d', 'n1', etcd.endpoints[0] as string)
+    const n2 = await startNode('reg-d', 'n2', etcd.endpoints[1] as string, () => ++count)
+    await until(() => n1.registry.members.get('n2')?.routedFrom === 101, 'n2 registered with its routing count')
+    expect(n1.registry.routedUnderEndedRegistration('n2', 101)).toBe(false)
+    expect(n1.registry.routedUnderEndedRegistration('n2', 5_000)).toBe(false)
+    expect(n1.registry.routedUnderEndedRegistration('n2', 100)).toBe(true)
+    // A node that never published a count, and one never seen, are taken as current.
+    expect(n1.registry.routedUnderEndedRegistration('n1', 0)).toBe(false)
+    expect(n1.registry.routedUnderEndedRegistration('n9', 0)).toBe(false)
+
+    // Its lease expires: whatever it routed until then, and whatever it sends before it registers again, is refused.
+    n2.connection.close()
+    await until(() => !n1.registry.members.has('n2'), 'n2 dropped with its lease', 10_000)
+    expect(n1.registry.routedUnderEndedRegistration('n2', 101)).toBe(true)
+    expect(n1.registry.routedUnderEndedRegistration('n2', 5_000)).toBe(true)
+
+    count = 1_000
+    await startNode('reg-d', 'n2', etcd.endpoints[1] as string, () => ++count)
+    await until(() => n1.registry.members.get('n2')?.routedFrom === 1_001, 'n2 registered again')
+    expect(n1.registry.routedUnderEndedRegistration('n2', 1_001)).toBe(false)
+    expect(n1.registry.routedUnderEndedRegistration('n2', 1_000)).toBe(true)
+    expect(n1.registry.routedUnderEndedRegistration('n2', 101)).toBe(true)
   })
 })

@@ -16,6 +16,11 @@ export interface NodeInfo {
   readonly version: string
   /** Set once the node began a graceful leave: it serves only the takeovers of its sessions. */
   readonly leaving?: true
+  /**
+   * The node's routing count (its `arrivals`, carried by every batch it forwards) when it
+   * registered on its current lease: a batch that carries less was routed under an earlier one.
+   */
+  readonly routedFrom?: number
 }
 
 /**
@@ -28,6 +33,8 @@ export class NodeRegistry {
   private readonly nodes = new Map<string, NodeInfo>()
   private readonly joined = new Listeners<[info: NodeInfo]>()
   private readonly left = new Listeners<[nodeId: string]>()
+  /** Nodes whose registration this node saw end, until they register again. */
+  private readonly ended = new Set<string>()
   private readonly watch: WatchedPrefix
   private readonly log: Logger
   private stopGranted: () => void = () => undefined
@@ -55,10 +62,32 @@ export class NodeRegistry {
     return this.left.add(listener)
   }
 
-  /** Registers this node on the lease, then loads and watches the membership. */
-  async start(): Promise<void> {
+  /**
+   * Whether a batch `nodeId` forwarded, carrying its routing count `routed`, was routed under a
+   * registration of that node that has ended (its lease expired or was replaced). The sessions
+   * that node held then may have moved on without their state, and what it routed for them is in
+   * its own copy: applied here, a session it delivered the publish to would get it twice. A node
+   * whose registration this node never saw end, or whose record has no `routedFrom`, is taken as
+   * current.
+   */
+  routedUnderEndedRegistration(nodeId: string, routed: number): boolean {
+    if (this.ended.has(nodeId)) return true
+    const from = this.nodes.get(nodeId)?.routedFrom
+    return from !== undefined && routed < from
+  }
+
+  /**
+   * Registers this node on the lease, then loads and watches the membership. `routingMark` (if
+   * given) is asked on every new lease for this node's routing count from then on (`routedFrom`).
+   */
+  async start(routingMark?: () => number): Promise<void> {
+    const mark = (): void => {
+      if (routingMark !== undefined) this.self = { ...this.self, routedFrom: routingMark() }
+    }
+    mark()
     await this.register(this.lease.requireId())
     this.stopGranted = this.lease.onGranted((leaseId) => {
+      mark()
       this.register(leaseId).catch((error: unknown) => this.log.error({ err: describeCause(error) }, 'node registration on the new lease failed'))
     })
     await this.watch.start()
@@ -104,6 +133,7 @@ export class NodeRegistry {
     const known = this.nodes.get(nodeId)
     // The same record written again (on a new lease) is no news to peers.
     if (known !== undefined && JSON.stringify(known) === JSON.stringify(info)) return
+    this.ended.delete(nodeId)
     this.nodes.set(nodeId, info)
     this.joined.emit(info)
   }
@@ -111,6 +141,7 @@ export class NodeRegistry {
   private onDelete(key: string): void {
     const nodeId = parseLeafKey(NODES, key)
     if (nodeId === undefined || !this.nodes.delete(nodeId)) return
+    this.ended.add(nodeId)
     this.left.emit(nodeId)
   }
 }
@@ -120,8 +151,15 @@ function parseNodeInfo(nodeId: string, value: Buffer): NodeInfo | undefined {
     const record = JSON.parse(value.toString('utf8')) as Partial<NodeInfo>
     if (record.nodeId !== nodeId || typeof record.transportAddr !== 'string' || typeof record.version !== 'string') return undefined
     if (typeof record.clientAddrs !== 'object' || record.clientAddrs === null) return undefined
-    const info = { nodeId, transportAddr: record.transportAddr, clientAddrs: record.clientAddrs, version: record.version }
-    return record.leaving === true ? { ...info, leaving: true } : info
+    const info: NodeInfo = {
+      nodeId,
+      transportAddr: record.transportAddr,
+      clientAddrs: record.clientAddrs,
+      version: record.version,
+      ...(record.leaving === true ? { leaving: true } : {}),
+      ...(typeof record.routedFrom === 'number' ? { routedFrom: record.routedFrom } : {}),
+    }
+    return info
   } catch {
     return undefined
   }

@@ -365,7 +365,11 @@ describe('ClusterNode (real etcd, real transport)', () => {
     while ((await storage.open()).sessions.length > 0 && Date.now() < dropBy) await sleep(50)
     expect((await storage.open()).sessions).toEqual([])
     // A forward a third node sent b for lost-2 while b could not be reached arrives now: b passes it on.
-    await b.cluster.handlers.publishBatch({ from: 'c', arrivals: 0, messages: [message('lost-2/late')] })
+    // One c routed under an earlier registration (a count below the one it registered with now) is refused.
+    await expect(b.cluster.handlers.publishBatch({ from: 'c', arrivals: 0, messages: [message('lost-2/stale')] })).rejects.toThrow(/STALE_ROUTING/)
+    expect(inboundA.relayed.some((r) => r.includes('lost-2/stale'))).toBe(false)
+    // Routed under c's current registration: its count is at least the one c registered with.
+    await b.cluster.handlers.publishBatch({ from: 'c', arrivals: Number.MAX_SAFE_INTEGER, messages: [message('lost-2/late')] })
     expect(inboundA.relayed).toContain('lost-2 lost-2/late')
   })
 })

@@ -130,6 +130,7 @@ export class ClusterNode {
       subscriptions,
       wills,
       quorum: this.quorum,
+      routedUnderEndedRegistration: (node, routed) => registry.routedUnderEndedRegistration(node, routed),
       logger: options.logger,
     })
     this.leaderTasks = new LeaderTasks({
@@ -234,7 +235,7 @@ export class ClusterNode {
         this.leaderTasks.nodeLeft(nodeId)
       }),
     )
-    await this.registry.start()
+    await this.registry.start(() => this.cluster.newRegistration())
     follow()
     this.quorum.start()
     // After the membership is known: the leader tells dead nodes from live ones by it.

@@ -8,6 +8,8 @@ export const ClusterNodeErrorCode = {
   NoPeer: 'FLUXMQ_ERR_CLUSTER_NO_PEER',
   /** etcd cannot confirm a read with a quorum: no session can be claimed or fenced now. */
   NoQuorum: 'FLUXMQ_ERR_CLUSTER_NO_QUORUM',
+  /** A forwarded batch was routed under a registration of its sender that has ended (it lost that lease). */
+  StaleRouting: 'FLUXMQ_ERR_CLUSTER_STALE_ROUTING',
 } as const
 export type ClusterNodeErrorCode = (typeof ClusterNodeErrorCode)[keyof typeof ClusterNodeErrorCode]
 

@@ -36,6 +36,11 @@ export interface EtcdClusterOptions {
   readonly wills: WillIndex
   /** Whether etcd has quorum: without it no new session is claimed. */
   readonly quorum: QuorumGuard
+  /**
+   * Whether a batch `node` forwarded with its routing count `routed` was routed under a
+   * registration of that node that has ended (NodeRegistry.routedUnderEndedRegistration).
+   */
+  readonly routedUnderEndedRegistration: (node: string, routed: number) => boolean
   readonly logger: Logger
 }
 
@@ -89,6 +94,8 @@ export class EtcdCluster implements Cluster {
   private readonly takeoverListeners = new Set<(tookMs: number) => void>()
   /** Node → QoS 0 messages dropped since its peer went over its memory bound. */
   private readonly shed = new Map<string, number>()
+  /** Senders whose batches were refused as routed under an ended registration, until one is accepted (logged once). */
+  private readonly refusingStale = new Set<string>()
   /**
    * Client id → settles once this node's claim of it is attached here (or failed). A newer claim's
    * surrender request waits for it, so the state this node is still fetching goes on to the newer owner.
@@ -767,6 +774,8 @@ export class EtcdCluster implements Cluster {
   private receive(batch: InboundBatch, waited = false): Promise<void> {
     if (this.inbound === undefined && !waited) return Promise.race([this.attached, sleep(SETTLE_WAIT_MS)]).then(() => this.receive(batch, true))
     const inbound = this.requireInbound()
+    if (this.options.routedUnderEndedRegistration(batch.from, batch.arrivals)) return this.refuseStale(batch)
+    if (this.refusingStale.size !== 0) this.refusingStale.delete(batch.from)
     // Without a lease this node serves no session (all went to ownershipLost): what it accepted
     // now would reach nobody, yet its sender would acknowledge it to the publisher. Refused, the
     // publisher is told (PUBACK/PUBREC with an error) instead.
@@ -794,6 +803,27 @@ export class EtcdCluster implements Cluster {
     }
     const synced = this.options.sync()
     return waits === undefined ? synced : Promise.all([synced, ...waits]).then(() => undefined)
+  }
+
+  /**
+   * A batch its sender routed under a registration that ended (it lost its lease: cut off, frozen,
+   * or a previous life), resent or read late. Whatever sessions it routed to itself then may be
+   * here now, resumed without their state, and they had the publish from it: applied here, a QoS 2
+   * subscriber would get it twice. Its publisher was not acknowledged (the sender waits for this
+   * answer), so the refusal loses nothing acknowledged; other sessions here miss it as they would a
+   * publish whose publisher gave up on it.
+   */
+  private refuseStale(batch: InboundBatch): Promise<void> {
+    if (!this.refusingStale.has(batch.from)) {
+      this.refusingStale.add(batch.from)
+      this.log.warn({ peer: batch.from, messages: batch.messages.length }, 'forwarded batch routed under a registration that ended: refused (later ones from that node unlogged until one is accepted)')
+    }
+    return Promise.reject(new ClusterNodeError(ClusterNodeErrorCode.StaleRouting, `${batch.from} routed this batch under a registration that ended`))
+  }
+
+  /** This node registers on a new lease: its routing count from now on (NodeInfo.routedFrom). */
+  newRegistration(): number {
+    return this.moves.newRegistration()
   }
 
   private otherMembers(): Set<string> {

@@ -144,6 +144,16 @@ export class SessionMoves {
     return this.arrivalCount
   }
 
+  /**
+   * This node registers on a new lease: every publish it routes from now on carries a count no
+   * earlier batch carried (the registration publishes it, NodeInfo.routedFrom), so a receiver
+   * tells a batch routed under an earlier registration (whose sessions other nodes may hold now).
+   */
+  newRegistration(): number {
+    this.arrivalCount += 1
+    return this.arrivalCount
+  }
+
   /** A session is no longer here (ended, surrendered, lost): a relay for it finds no arrival to compare. */
   left(clientId: string): void {
     this.arrivedAt.delete(clientId)

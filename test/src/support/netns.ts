@@ -50,10 +50,14 @@ export function netnsAvailable(): boolean {
   }
 }
 
+let clustersMade = 0
+
 export async function startNetnsCluster(scene: Scene, size: number, extraArgs: readonly string[] = []): Promise<NetnsNode[]> {
-  // Names are per test process: interface names have at most 15 characters.
-  const tag = (process.pid % 100_000).toString(36)
-  const subnet = process.pid % 250
+  // Names are per test process and cluster (a file may start several before its cleanup runs):
+  // interface names have at most 15 characters.
+  const made = clustersMade++
+  const tag = (process.pid % 100_000).toString(36) + made.toString(36)
+  const subnet = (process.pid + made) % 250
   const clusterIp = (i: number) => `10.231.${subnet}.${11 + i}`
   const clientIp = (i: number) => `10.232.${subnet}.${11 + i}`
   const clusterBridge = `fqb${tag}c`
