@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, describe, expect, it } from 'vitest'
-import { Store, type IClientOptions } from 'mqtt'
+import { Store, type IClientOptions, type IPublishPacket } from 'mqtt'
 import { dropConnection, openClient, seededRandom, setArgs, withTimeout, type OpenedClient } from '@fluxmq/testing'
 import { eventually } from './support/cluster.js'
 import { Scene } from './support/fluxmq.js'
@@ -88,6 +88,8 @@ class Roamer {
   }
   /** First arrival per topic (or the CONNACK time for what came with the CONNACK, before a listener could see it). */
   private readonly firstArrival = new Map<string, number>()
+  /** Per published payload, each copy that arrived: connection, node, time, packet id and DUP (printed for a payload delivered twice). */
+  private readonly copyNotes = new Map<string, string[]>()
   connecting!: Promise<OpenedClient>
   /** A client no node served until the deadline. */
   readonly failures: string[] = []
@@ -123,9 +125,14 @@ class Roamer {
       this.incarnations.push(opened)
       const servedAt = Date.now()
       this.served.push({ at: servedAt, node: index })
-      for (const m of opened.inbox.messages) if (!this.firstArrival.has(m.topic)) this.firstArrival.set(m.topic, servedAt)
-      opened.client.on('message', (topic: string) => {
+      const connection = `#${this.incarnations.length - 1} on ${node.nodeId}`
+      for (const m of opened.inbox.messages) {
+        if (!this.firstArrival.has(m.topic)) this.firstArrival.set(m.topic, servedAt)
+        this.noteCopy(m.topic, m.payload, m.packet, `${connection} with its CONNACK`)
+      }
+      opened.client.on('message', (topic: string, payload: Buffer, packet: IPublishPacket) => {
         if (!this.firstArrival.has(topic)) this.firstArrival.set(topic, Date.now())
+        this.noteCopy(topic, payload, packet, `${connection} at ${clock()}`)
       })
       try {
         await this.onConnect(opened, fresh)
@@ -156,6 +163,19 @@ class Roamer {
     this.connecting.catch((error: unknown) => {
       if (!this.stopped) this.failures.push(String(error))
     })
+  }
+
+  private noteCopy(topic: string, payload: Buffer, packet: IPublishPacket, where: string): void {
+    if (!topic.startsWith('chaos/pub-')) return
+    const key = payload.toString()
+    const notes = this.copyNotes.get(key) ?? []
+    notes.push(`${where} id=${packet.messageId ?? '-'}${packet.dup ? ' dup' : ''}`)
+    this.copyNotes.set(key, notes)
+  }
+
+  /** How each copy of `payload` arrived (see copyNotes). */
+  copiesOf(payload: string): readonly string[] {
+    return this.copyNotes.get(payload) ?? []
   }
 
   arrivedAt(topic: string): number | undefined {
@@ -206,8 +226,9 @@ class Publisher {
         this.acked.add(payload)
         this.trail.set(payload, `sent ${sentAt} acked ${clock()} by ${node}`)
         await sleep(PUBLISH_GAP_MS)
-      } catch {
+      } catch (error) {
         // Refused (reason code ≥ 0x80), cut off or not answered: not acknowledged, so not owed.
+        this.trail.set(payload, `sent ${sentAt} through ${node}, not acknowledged (${clock()}: ${String(error).slice(0, 120)})`)
         this.failed++
         this.roamer.abandon(opened)
         await sleep(100)
@@ -489,7 +510,10 @@ describe.skipIf(!netnsAvailable() || process.env.TEST_CHAOS !== '1')('chaos: ran
       const counts = new Map<string, number>()
       for (const m of payloadsOf(s.roamer, 'chaos/pub-')) if (m.qos === 2) counts.set(m.payload, (counts.get(m.payload) ?? 0) + 1)
       const twiceCounts = [...counts].filter(([, n]) => n > 1)
-      for (const [payload] of twiceCounts) missingEverywhere.add(payload)
+      for (const [payload] of twiceCounts) {
+        missingEverywhere.add(payload)
+        failures.push(`${s.roamer.id} copies of ${payload}: ${s.roamer.copiesOf(payload).join('; ')}`)
+      }
       const twice = twiceCounts.map(([p, n]) => `${p}×${n}`)
       report.push(`${s.roamer.id}: ${payloadsOf(s.roamer, 'chaos/pub-').length} deliveries over ${s.roamer.incarnations.length} connections, ${missing.length} missing, ${twice.length} QoS 2 twice`)
       if (missing.length > 0) failures.push(`${s.roamer.id} misses ${missing.length}: ${ranges(missing)}`)
