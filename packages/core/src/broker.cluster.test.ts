@@ -200,6 +200,20 @@ describe('forward answers with the remote acceptance', () => {
     await expect(r.durable).rejects.toThrow('node n2 refused')
   })
 
+  it('routes a QoS 1 publish once its routes settled, and does not acknowledge it when the broker stopped meanwhile', async () => {
+    const settling = deferred()
+    const cluster = Object.assign(new RecordingCluster(), { routesSettling: (topic: string) => (topic === 'dead/x' ? settling.promise : undefined) })
+    const w = await createWorld({}, { cluster })
+    const pub = await connect(w, 'p')
+    const r = pub.publish('dead/x', 'late', 1)
+    expect(r.reason).toBe('accepted')
+    expect(cluster.forwarded).toEqual([])
+    await w.broker.stop()
+    settling.resolve()
+    await expect(r.durable).rejects.toMatchObject({ code: BrokerErrorCode.PublishRefused, reason: Refusal.ServerShuttingDown })
+    expect(cluster.forwarded).toEqual([])
+  })
+
   it('QoS 0 waits for nobody, and nothing waits when nothing was forwarded', async () => {
     const cluster = new RecordingCluster()
     const w = await createWorld({}, { cluster })

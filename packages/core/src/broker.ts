@@ -293,12 +293,23 @@ export class Broker implements BrokerCore, ClusterInbound {
     return this.authorizer.canPublish(identity, topic)
   }
 
+  /**
+   * A publish accepted while routes settled, routed now. Its acknowledgement waits on this, so a
+   * refusal now (the broker began stopping meanwhile) fails it instead of acknowledging a publish
+   * that was never routed.
+   */
+  private acceptSettled(message: Message, forward: boolean, persist: boolean): Promise<void> | undefined {
+    const again = this.accept(message, forward, persist)
+    if (!isRefusal(again.reason)) return again.durable
+    return Promise.reject(new BrokerError(BrokerErrorCode.PublishRefused, `publish to ${message.topic} refused when routed after its routes settled: ${again.reason}`, again.reason))
+  }
+
   private accept(message: Message, forward: boolean, persist: boolean): PublishResult {
     if (this.state === 'stopped') return result(Refusal.ServerShuttingDown)
     if (forward && message.qos > 0 && !message.retain) {
       // A dead node's routes for it vanished a moment ago and are not back yet (Cluster.routesSettling).
       const settling = this.cluster.routesSettling?.(message.topic)
-      if (settling !== undefined) return { reason: 'accepted', durable: settling.then(() => this.accept(message, forward, persist).durable) }
+      if (settling !== undefined) return { reason: 'accepted', durable: settling.then(() => this.acceptSettled(message, forward, persist)) }
     }
     this.stats.messagesReceived++
     // A will published from inside another publish's fan-out must not clear that publish's flags.

@@ -16,6 +16,8 @@ export const BrokerErrorCode = {
   QueueSubscription: 'FLUXMQ_ERR_QUEUE_SUBSCRIPTION',
   /** A `$ack`/`$nack`/`$reject` publish without `message-id`, or naming a message of another queue. */
   QueueSettlement: 'FLUXMQ_ERR_QUEUE_SETTLEMENT',
+  /** A publish accepted while its routes settled (Cluster.routesSettling) was refused once routed: the broker was stopping. */
+  PublishRefused: 'FLUXMQ_ERR_PUBLISH_REFUSED',
 } as const
 export type BrokerErrorCode = (typeof BrokerErrorCode)[keyof typeof BrokerErrorCode]
 
