@@ -78,6 +78,11 @@ export interface ClusterReport {
 
 /** How long a graceful leave waits for its `leaving` mark to be written. */
 const LEAVING_MARK_TIMEOUT_MS = 1_000
+/**
+ * How long a leave without etcd quorum waits for each of its etcd writes (resign, deregister,
+ * revoke): each would wait out its call deadline, and the keys go with the lease anyway.
+ */
+const NO_QUORUM_WRITE_WAIT_MS = 500
 
 /**
  * One node's membership in the cluster: the embedded etcd member (or a client of an external
@@ -320,24 +325,32 @@ export class ClusterNode {
    */
   async leave(): Promise<void> {
     for (const stop of this.stopMembershipWatch.splice(0)) stop()
+    const quorate = this.quorum.quorate
     this.cluster.detach()
     this.quorum.stop()
     this.leaderTasks.stop()
-    const steps: [string, () => Promise<void> | void][] = [
+    if (!quorate) this.options.logger.warn({ nodeId: this.options.nodeId }, 'leaving without etcd quorum: leadership, registration and lease are left to expire with the lease')
+    // Steps marked true write to etcd; without quorum they are not waited for (the etcd client's
+    // close cancels them).
+    const steps: [string, () => Promise<void> | void, boolean][] = [
       // Resigned first, so another node leads at once instead of one TTL later.
-      ['leader election', () => (this.electing ? this.election.stop() : undefined)],
-      ['registry', () => (this.registered ? this.registry.stop() : undefined)],
-      ['peers', () => this.peers.close()],
-      ['transport server', () => this.server.close()],
-      ['routes', () => this.routes.stop()],
-      ['retained index', () => this.retained.stop()],
-      ['lease', () => this.lease.stop()],
-      ['etcd client', () => this.etcd.close()],
-      ['etcd member', () => this.member?.stop()],
+      ['leader election', () => (this.electing ? this.election.stop() : undefined), true],
+      ['registry', () => (this.registered ? this.registry.stop() : undefined), true],
+      ['peers', () => this.peers.close(), false],
+      ['transport server', () => this.server.close(), false],
+      ['routes', () => this.routes.stop(), false],
+      ['retained index', () => this.retained.stop(), false],
+      ['lease', () => this.lease.stop(), true],
+      ['etcd client', () => this.etcd.close(), false],
+      ['etcd member', () => this.member?.stop(), false],
     ]
-    for (const [what, step] of steps) {
+    for (const [what, step, writes] of steps) {
       try {
-        await step()
+        const done = step()
+        if (writes && !quorate && done !== undefined) {
+          void done.catch(() => undefined)
+          await Promise.race([done, sleep(NO_QUORUM_WRITE_WAIT_MS)])
+        } else await done
       } catch (err) {
         this.options.logger.warn({ err, nodeId: this.options.nodeId, step: what }, 'cluster leave step failed')
       }
