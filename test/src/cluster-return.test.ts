@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { beforeAll, describe, expect, it } from 'vitest'
-import type { IClientOptions } from 'mqtt'
+import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt'
 import { closeClient, setArgs, withTimeout, type OpenedClient } from '@fluxmq/testing'
 import { connectUntilServed, eventually, killNode, restartNode, routeVisible, startCluster, WILL_TRAIL, withLogTrail, type ClusterNodeProcess } from './support/cluster.js'
 import { sceneForTests } from './support/fluxmq.js'
@@ -72,6 +72,39 @@ describe('a dead node returns with its data (3 nodes, SQLite)', () => {
     expect(moved.inbox.messages.filter((m) => m.topic.startsWith('ret/q/'))).toHaveLength(sent.length)
     for (const c of [moved, publisher]) await closeClient(c.client)
   }, 240_000)
+
+  it('hands on what it had in flight with its packet id: the owner resends it with DUP, so the client recognises it', async () => {
+    const [n1, n2] = nodes as [ClusterNodeProcess, ClusterNodeProcess]
+    // The client never answers the QoS 2 delivery on held/q (mqtt.js then reads nothing more):
+    // n1 keeps it in flight, unacknowledged.
+    const sub = await scene.client(n1.mqttUrl, { ...persistent('ret-held'), customHandleAcks: (_topic, _payload, packet, done) => (packet.topic === 'held/q' ? undefined : done(0)) })
+    // PUBLISH packets as they arrive (mqtt.js emits a QoS 2 message only at its PUBREL).
+    const publishes = (client: MqttClient): IPublishPacket[] => {
+      const seen: IPublishPacket[] = []
+      client.on('packetreceive', (packet) => {
+        if (packet.cmd === 'publish' && packet.topic === 'held/q') seen.push(packet)
+      })
+      return seen
+    }
+    const firstSeen = publishes(sub.client)
+    await sub.client.subscribeAsync('held/#', { qos: 2 })
+    const publisher = await scene.client(n2.mqttUrl, { protocolVersion: 5, clientId: 'held-pub' })
+    await routeVisible(sub, publisher.client, 'held/probe')
+    await publisher.client.publishAsync('held/q', 'held', { qos: 2 })
+    await eventually('the delivery on n1', () => firstSeen.length === 1, 10_000)
+    // Stored in flight on n1 (its sync comes before the PUBLISH goes out), never acknowledged.
+    killNode(n1)
+    const moved = await connectUntilServed(scene, n2.mqttUrl, persistent('ret-held'), 30_000)
+    expect(moved.connack.sessionPresent).toBe(true)
+    const resent = publishes(moved.client)
+    const back = await restartNode(scene, n1, SIZE)
+    nodes[0] = back
+    await eventually('the delivery handed on and resent by n2', () => resent.length === 1, 30_000)
+    expect(resent.map((p) => [p.messageId, p.dup])).toEqual([[firstSeen[0]?.messageId, true]])
+    await eventually('the message settled at the client', () => moved.inbox.messages.some((m) => m.topic === 'held/q'), 10_000)
+    for (const c of [moved, publisher]) await closeClient(c.client)
+    sub.client.end(true)
+  }, 120_000)
 
   it('loses no message PUBACKed to a publisher when a node crashes and restarts', async () => {
     const [n1, , n3] = nodes as [ClusterNodeProcess, ClusterNodeProcess, ClusterNodeProcess]

@@ -1,4 +1,4 @@
-import type { Message, TransferredSession } from '@fluxmq/core'
+import type { CarriedDelivery, Message, TransferredSession } from '@fluxmq/core'
 
 /** How a forwarded publish travels besides its content (in the packed encoding of a batch, packed.ts). */
 export interface ForwardRouting {
@@ -12,6 +12,11 @@ export interface ForwardRouting {
    * to the session itself when the session had arrived there by then.
    */
   readonly arrivals?: number
+  /**
+   * With `relayFor`, from a node that hands on what it had unsettled for that client (it returned
+   * with its data): the delivery as it went out there, so the owner resends it under the same id.
+   */
+  readonly carried?: CarriedDelivery
 }
 
 /** Publishes another node forwarded here, one batch of the sender's stream. */

@@ -14,10 +14,19 @@ describe('the packed batch encoding', () => {
     expect(routing).toBeUndefined()
   })
 
-  it('keeps routing aligned with its messages, and the arrivals of the batch and of each relay', () => {
-    const routing = [undefined, { otherNodes: ['n2', 'n3'], relayFor: 'c', arrivals: 0 }, { relayFor: 'd' }, { relayFor: 'e', arrivals: Date.now() * 1_000 }]
+  it('keeps routing aligned with its messages, the arrivals of the batch and of each relay, and carried deliveries', () => {
+    const routing = [
+      undefined,
+      { otherNodes: ['n2', 'n3'], relayFor: 'c', arrivals: 0 },
+      { relayFor: 'd' },
+      { relayFor: 'e', arrivals: Date.now() * 1_000 },
+      // Carried deliveries: the largest 32-bit delivery id, each flag alone.
+      { relayFor: 'f', carried: { deliveryId: 0xffffffff, qos: 2 as const, retain: true, received: true } },
+      { relayFor: 'g', carried: { deliveryId: 0x10001, qos: 1 as const, retain: false, received: false } },
+      { relayFor: 'h', carried: { deliveryId: 0x2a0b1, qos: 2 as const, retain: false, received: false } },
+    ]
     const arrivals = Date.now() * 1_000 // as SessionMoves counts: 51 bits
-    const packed = unpackMessages(packMessages([bare, fullMessage, bare, bare], routing, arrivals))
+    const packed = unpackMessages(packMessages([bare, fullMessage, bare, bare, bare, bare, bare], routing, arrivals))
     expect(packed.routing).toStrictEqual(routing)
     expect(packed.arrivals).toBe(arrivals)
   })

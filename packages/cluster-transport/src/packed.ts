@@ -12,12 +12,13 @@
 //   payload   bytes
 //   published f64 (ms since the epoch; exact for every integer below 2^53)
 //   [expires  f64] [publisher string] [properties] [other_nodes: varint count, strings]
-//   [relay_for string, then varint arrivals + 1 (0: none)]
+//   [relay_for string, then varint arrivals + 1 (0: none), then varint carried (0: none; else
+//    1 + delivery_id * 8 + retain * 4 + received * 2 + (qos - 1))]
 // properties: u8 flags (bit 0 payload_format_indicator present, 1 its value, 2 content_type,
 //   3 response_topic, 4 correlation_data, 5 user properties), then the present fields in that
 //   order; user properties as a varint count of (name, value) strings.
 // string / bytes: varint length, then the UTF-8 or raw bytes.
-import type { Message, MessageProperties, QoS, UserProperty } from '@fluxmq/core'
+import type { CarriedDelivery, Message, MessageProperties, QoS, UserProperty } from '@fluxmq/core'
 import { TransportError, TransportErrorCode } from './errors.js'
 import type { ForwardRouting } from './handlers.js'
 
@@ -34,6 +35,17 @@ const CONTENT_TYPE = 0x04
 const RESPONSE_TOPIC = 0x08
 const CORRELATION = 0x10
 const USER_PROPERTIES = 0x20
+
+/** A carried delivery as one varint (see the layout above); 0 for none. Delivery ids are 32-bit, so it stays below 2^36. */
+function carriedCode(c: CarriedDelivery | undefined): number {
+  if (c === undefined) return 0
+  return 1 + c.deliveryId * 8 + (c.retain ? 4 : 0) + (c.received ? 2 : 0) + (c.qos - 1)
+}
+
+function carriedDelivery(code: number): CarriedDelivery {
+  const bits = (code - 1) % 8
+  return { deliveryId: Math.floor((code - 1) / 8), qos: (bits & 1) === 0 ? 1 : 2, retain: (bits & 4) !== 0, received: (bits & 2) !== 0 }
+}
 
 function hasProperties(p: MessageProperties): boolean {
   return p.payloadFormatIndicator !== undefined || p.contentType !== undefined || p.responseTopic !== undefined || p.correlationData !== undefined || p.userProperties !== undefined
@@ -75,7 +87,7 @@ function messageSize(m: Message, routing: ForwardRouting | undefined): number {
     size += varintSize(routing.otherNodes.length)
     for (const node of routing.otherNodes) size += stringSize(node)
   }
-  if (routing?.relayFor !== undefined) size += stringSize(routing.relayFor) + varintSize(routing.arrivals === undefined ? 0 : routing.arrivals + 1)
+  if (routing?.relayFor !== undefined) size += stringSize(routing.relayFor) + varintSize(routing.arrivals === undefined ? 0 : routing.arrivals + 1) + varintSize(carriedCode(routing.carried))
   return size
 }
 
@@ -140,6 +152,7 @@ export function packMessages(messages: readonly Message[], routing: readonly (Fo
     if (r?.relayFor !== undefined) {
       w.string(r.relayFor)
       w.varint(r.arrivals === undefined ? 0 : r.arrivals + 1)
+      w.varint(carriedCode(r.carried))
     }
   }
   return w.buf
@@ -251,6 +264,8 @@ export function unpackMessages(bytes: Uint8Array): { arrivals: number; messages:
       route.relayFor = r.string()
       const echoed = r.varint()
       if (echoed > 0) route.arrivals = echoed - 1
+      const carried = r.varint()
+      if (carried > 0) route.carried = carriedDelivery(carried)
     }
     if (route !== undefined) {
       routing ??= new Array<ForwardRouting | undefined>(messages.length).fill(undefined)

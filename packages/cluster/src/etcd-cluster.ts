@@ -792,7 +792,7 @@ export class EtcdCluster implements Cluster {
       const routing = batch.routing?.[i]
       if (routing?.relayFor !== undefined) {
         const nodes = [batch.from, this.nodeId, ...(routing.otherNodes ?? [])]
-        const relayed = moves.relayedHere(routing.relayFor, message, nodes, (clientId, m) => inbound.deliverTo(clientId, m), routing.arrivals)
+        const relayed = moves.relayedHere(routing.relayFor, message, nodes, (clientId, m, carried) => inbound.deliverTo(clientId, m, carried), routing.arrivals, routing.carried)
         if (relayed !== undefined) (waits ??= []).push(relayed)
         continue
       }

@@ -45,7 +45,7 @@ async function offlineCount(storage: MemoryStorage, clientId: string): Promise<n
 }
 
 describe('ReturningSessions (real etcd)', () => {
-  it('hands unacknowledged inflight then queued messages to the owner, for that client, and deletes them only once accepted', async () => {
+  it('hands unsettled inflight deliveries (with their ids) then queued messages to the owner, for that client, and deletes them only once accepted', async () => {
     const storage = new MemoryStorage()
     const stored = await storedOn(storage, 'c1')
     const owner = await n2.claim('c1')
@@ -63,9 +63,14 @@ describe('ReturningSessions (real etcd)', () => {
       logger: silent,
     })
     returning.handOn(stored, { node: 'n2', epoch: owner.epoch })
-    await until(() => sent.length === 3, 'three messages sent')
-    // The PUBREC'd QoS 2 message reached the client already: not sent again.
-    expect(sent).toEqual(['c1/inflight', 'c1/offline-1', 'c1/offline-2'].map((topic) => ({ node: 'n2', topic, routing: { relayFor: 'c1' } })))
+    await until(() => sent.length === 4, 'four messages sent')
+    // Inflight ones go with their delivery id and state (the owner resends them under the same
+    // packet id, or the PUBREL of the PUBREC'd one); queued ones as plain relays.
+    expect(sent).toEqual([
+      { node: 'n2', topic: 'c1/inflight', routing: { relayFor: 'c1', carried: { deliveryId: 0x10001, qos: 1, retain: false, received: false } } },
+      { node: 'n2', topic: 'c1/released', routing: { relayFor: 'c1', carried: { deliveryId: 0x10002, qos: 2, retain: false, received: true } } },
+      ...['c1/offline-1', 'c1/offline-2'].map((topic) => ({ node: 'n2', topic, routing: { relayFor: 'c1' } })),
+    ])
     // Not accepted yet: the queue is still whole here.
     expect(await offlineCount(storage, 'c1')).toBe(2)
     expect(returning.handing).toBe(1)
@@ -100,9 +105,10 @@ describe('ReturningSessions (real etcd)', () => {
     returning.handOn(moving, { node: 'n2', epoch: first.epoch })
     await returning.settled()
     const to = (node: string) => sent.filter((s) => s.node === node).map((s) => s.topic)
-    expect(to('n2')).toEqual(['c2/inflight', 'c2/offline-1', 'c2/offline-2'])
-    // Once refused (all three sent in parallel, one refusal fails the round), then accepted.
-    expect(to('n3')).toEqual(['c2/inflight', 'c2/offline-1', 'c2/offline-2', 'c2/inflight', 'c2/offline-1', 'c2/offline-2'])
+    const all = ['c2/inflight', 'c2/released', 'c2/offline-1', 'c2/offline-2']
+    expect(to('n2')).toEqual(all)
+    // Once refused (all four sent in parallel, one refusal fails the round), then accepted.
+    expect(to('n3')).toEqual([...all, ...all])
     expect(await offlineCount(storage, 'c2')).toBeUndefined()
 
     // The owner ended the session before the hand-on was confirmed: nobody to give it to, kept here.

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Logger, Message, Storage, StoredSession } from '@fluxmq/core'
+import type { CarriedDelivery, Logger, Message, Storage, StoredSession } from '@fluxmq/core'
 import type { SessionOwner, SessionOwnership } from '@fluxmq/cluster-etcd'
 import type { ForwardRouting } from '@fluxmq/cluster-transport'
 
@@ -18,13 +18,15 @@ const MAX_RETRY_MS = 5_000
 
 /**
  * A node that returns with its data (SPEC §6): for each stored session another node owns now, what
- * this node had queued for its client (unacknowledged inflight messages, then the offline queue) is
+ * this node had queued for its client (unsettled inflight deliveries, then the offline queue) is
  * sent to the owner for that client alone (`relay_for`, delivered there through `deliverTo`), and
  * the local copy is deleted only once the owner accepted all of it (its sync done) and etcd still
  * names the same owner under the same epoch afterwards. An owner that changed meanwhile (the
  * session moved on, or ended and was claimed again) may have dropped what it got: the next one is
  * sent everything again. Until the delete commits, the copy stays in storage, so a node that dies
- * mid-way sends it all again when it returns: at least once.
+ * mid-way sends it all again when it returns: at least once. Inflight deliveries go with their
+ * delivery id and state (`carried`): the owner resends them under the same packet id with DUP, or
+ * sends the PUBREL of a QoS 2 one the client had received, so the client recognises them.
  */
 export class ReturningSessions {
   private readonly log: Logger
@@ -85,7 +87,7 @@ export class ReturningSessions {
       const to: SessionOwner = owner
       try {
         const started = performance.now()
-        await Promise.all(messages.map((message) => this.options.send(to.node, message, { relayFor: clientId })))
+        await Promise.all(messages.map(({ message, carried }) => this.options.send(to.node, message, carried === undefined ? { relayFor: clientId } : { relayFor: clientId, carried })))
         const now = (await this.options.ownership.read(clientId)).owner
         if (now?.node === to.node && now.epoch === to.epoch) {
           await this.drop(clientId)
@@ -105,18 +107,21 @@ export class ReturningSessions {
   }
 
   /**
-   * Inflight messages not yet acknowledged, oldest first, then the whole offline queue. A QoS 2
-   * message whose PUBREC came ('release') reached the client already and is not sent again. The
-   * queue is read by taking it and appending it back in the same event-loop turn, one transaction
-   * in the group-committing storage: the stored copy is unchanged if this node dies from here on.
+   * Inflight deliveries not yet settled, oldest first, with their ids and state, then the whole
+   * offline queue. The queue is read by taking it and appending it back in the same event-loop
+   * turn, one transaction in the group-committing storage: the stored copy is unchanged if this
+   * node dies from here on.
    */
-  private async queued(stored: StoredSession): Promise<Message[]> {
+  private async queued(stored: StoredSession): Promise<{ readonly message: Message; readonly carried?: CarriedDelivery }[]> {
     const { clientId } = stored.session
-    const inflight = stored.inflight.filter((record) => record.state === 'delivered').map((record) => record.message)
+    const inflight = stored.inflight.map((record) => ({
+      message: record.message,
+      carried: { deliveryId: record.deliveryId, qos: record.qos, retain: record.retain, received: record.state === 'received' },
+    }))
     if (stored.offlineCount === 0) return inflight
     const offline = await this.options.storage.takeOffline(clientId, stored.offlineCount)
     for (const message of offline) this.options.storage.appendOffline(clientId, message)
-    return [...inflight, ...offline]
+    return [...inflight, ...offline.map((message) => ({ message }))]
   }
 
   private async drop(clientId: string): Promise<void> {

@@ -1,4 +1,4 @@
-import { TopicTrie, type Logger, type Message, type SubscriptionOptions } from '@fluxmq/core'
+import { TopicTrie, type CarriedDelivery, type Logger, type Message, type SubscriptionOptions } from '@fluxmq/core'
 import type { RouteTable } from '@fluxmq/cluster-etcd'
 import type { ForwardRouting } from '@fluxmq/cluster-transport'
 import { isSharedFilter } from '@fluxmq/topic'
@@ -196,18 +196,21 @@ export class SessionMoves {
    * moved on from here too, relayed further; else dropped (logged): the session is gone.
    * `arrivals`: this node's own count when it forwarded the publish to the relaying node (echoed):
    * when the session had arrived here by then, this node routed it to the session itself.
+   * `carried`: the delivery it was in the sender's copy of the session (a returning node hands it
+   * on), passed to `deliver`; held or relayed further, it goes as a plain publish.
    */
   relayedHere(
     clientId: string,
     message: Message,
     nodes: readonly string[],
-    deliver: (clientId: string, message: Message) => boolean,
+    deliver: (clientId: string, message: Message, carried?: CarriedDelivery) => boolean,
     arrivals?: number,
+    carried?: CarriedDelivery,
   ): Promise<void> | undefined {
     if (arrivals !== undefined && arrivals >= (this.arrivedAt.get(clientId) ?? Number.POSITIVE_INFINITY)) return undefined
     const window = this.acquiring.get(clientId)
     if (window !== undefined) this.record(window, { message, nodes })
-    else if (!deliver(clientId, message)) {
+    else if (!deliver(clientId, message, carried)) {
       const relay = this.relays.get(clientId)
       if (relay !== undefined && !nodes.includes(relay.to)) return this.send(relay, { message, nodes })
       this.log.debug({ clientId, topic: message.topic }, 'relayed publish for a session that is not here')

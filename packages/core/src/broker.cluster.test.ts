@@ -71,6 +71,41 @@ describe('Broker and the Cluster seam', () => {
     expect(stored?.subscriptions.map((s) => s.filter)).toEqual(['inbox/+'])
   })
 
+  it('resends a carried delivery with its delivery id and DUP, a received one as its second phase, and offers one whose short id is taken as new', async () => {
+    const cluster = new RecordingCluster()
+    const w = await createWorld({}, { cluster })
+    const c = await connect(w, 'c', { cleanStart: false, expiry: 600 })
+    c.subscribe('inbox/#', 2)
+    const pub = await connect(w, 'p')
+    pub.publish('inbox/c', 'local', 2)
+    const [local] = c.link.take()
+    if (local === undefined) throw new Error('no local delivery')
+    const inbound = cluster.inbound
+    if (inbound === undefined) throw new Error('not attached')
+    const carry = (payload: string, deliveryId: number, received: boolean): boolean =>
+      inbound.deliverTo('c', message(w.clock, 'inbox/c', payload, 2), { deliveryId, qos: 2, retain: false, received })
+    expect(carry('sent-there', 0x50007, false)).toBe(true)
+    expect(carry('received-there', 0x50008, true)).toBe(true)
+    // The short id of the local delivery is in use here: the carried one gets a new id; received, it is dropped.
+    expect(carry('collides', 0x60000 | (local.deliveryId & 0xffff), false)).toBe(true)
+    expect(carry('collides-received', 0x70000 | (local.deliveryId & 0xffff), true)).toBe(true)
+    const sent = c.link.take().map((r) => [r.payload, r.deliveryId, r.dup])
+    expect(sent.slice(0, 1)).toEqual([['sent-there', 0x50007, true]])
+    expect(sent).toHaveLength(2)
+    expect(sent[1]?.[0]).toBe('collides')
+    expect((sent[1]?.[1] as number) & 0xffff).not.toBe(local.deliveryId & 0xffff)
+    expect(sent[1]?.[2]).toBe(false)
+    expect(c.link.secondPhase).toEqual([0x50008])
+    // The client settles them by the carried ids; they are stored with them meanwhile.
+    const stored = (await w.storage.open()).sessions.find((x) => x.session.clientId === 'c')
+    expect(stored?.inflight.map((r) => [r.deliveryId, r.state]).sort()).toEqual(
+      [[local.deliveryId, 'delivered'], [0x50007, 'delivered'], [0x50008, 'received'], [sent[1]?.[1], 'delivered']].sort(),
+    )
+    expect(w.broker.received(c.handle, 0x0007)).toBe(true)
+    expect(w.broker.settle(c.handle, 0x0007, 'accepted')).toBe(true)
+    expect(w.broker.settle(c.handle, 0x0008, 'accepted')).toBe(true)
+  })
+
   it('offers what was held during a transfer, then relays, to the moved session alone, after its offline queue', async () => {
     const cluster = new RecordingCluster()
     const w = await createWorld({}, { cluster })

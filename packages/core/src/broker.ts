@@ -11,7 +11,7 @@ import type {
 } from './api.js'
 import { isSharedFilter, validateTopicFilter, validateTopicName } from '@fluxmq/topic'
 import type { Authorizer, ClientIdentity } from './auth.js'
-import type { Cluster, ClusterInbound, HeldState, TransferredSession } from './cluster.js'
+import type { CarriedDelivery, Cluster, ClusterInbound, HeldState, TransferredSession } from './cluster.js'
 import { BrokerError, BrokerErrorCode } from './errors.js'
 import { checkOptions, receiveMaximum } from './options.js'
 import { LocalCluster } from './local-cluster.js'
@@ -584,15 +584,17 @@ export class Broker implements BrokerCore, ClusterInbound {
   }
 
   /** ClusterInbound: a publish relayed for one client's session, offered to it alone. */
-  deliverTo(clientId: string, message: Message): boolean {
+  deliverTo(clientId: string, message: Message, carried?: CarriedDelivery): boolean {
     const s = this.registry.get(clientId)
     if (!this.serving || s === undefined) return false
-    if (!this.router.matchOne(message.topic, message.publisherId, s)) return true
+    const matched = this.router.matchOne(message.topic, message.publisherId, s)
+    // A carried delivery was unsettled in the other copy: it is resent whatever the subscriptions now.
+    if (!matched && carried === undefined) return true
     // Offered outside accept(): the fan-out flags of the publish being accepted, if any, are kept.
     const ctx = this.ctx
     const { wrote, backpressure } = ctx
-    const qos = (message.qos < s.matchQos ? message.qos : s.matchQos) as QoS
-    s.offer(message, qos, s.matchRetain && message.retain, s.matchIds)
+    if (carried !== undefined) s.carry(message, carried, matched ? s.matchIds : undefined)
+    else s.offer(message, (message.qos < s.matchQos ? message.qos : s.matchQos) as QoS, s.matchRetain && message.retain, s.matchIds)
     ctx.wrote = wrote || ctx.wrote
     ctx.backpressure = backpressure
     ctx.overflowing = undefined

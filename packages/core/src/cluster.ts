@@ -53,6 +53,19 @@ export interface StoredOwnership {
   readonly willHandled: boolean
 }
 
+/**
+ * An unsettled delivery of a copy of a session that another node kept (a node that returns with
+ * its data hands it on): the id it went out with, and whether the target confirmed receipt (QoS 2,
+ * MQTT PUBREC). Offered with it, the delivery keeps that id, so the client recognises a resend.
+ */
+export interface CarriedDelivery {
+  readonly deliveryId: number
+  /** The delivery's own QoS and RETAIN (the subscription's, not the publish's). */
+  readonly qos: 1 | 2
+  readonly retain: boolean
+  readonly received: boolean
+}
+
 /** What the cluster plane calls back into the local broker. */
 export interface ClusterInbound {
   /** A publish routed here by another node: match against local subscriptions only, never forward again. */
@@ -60,9 +73,10 @@ export interface ClusterInbound {
   /**
    * A publish another node relays for one client whose session it surrendered to this node:
    * offered to that session alone, through its subscriptions, never forwarded again. False when no
-   * session of that client is here.
+   * session of that client is here. `carried`: it was unsettled in another copy of the session
+   * (Session.carry): resent with its delivery id when that id is free here.
    */
-  deliverTo(clientId: string, message: Message): boolean
+  deliverTo(clientId: string, message: Message, carried?: CarriedDelivery): boolean
   /**
    * Another node takes this client over under `epoch`: disconnect it here (session_taken_over) and hand over its
    * state. Rejects with `FLUXMQ_ERR_STALE_EPOCH` when `epoch` is not newer than the session's here.

@@ -12,7 +12,7 @@ export type {
   StoredState,
   Storage,
 } from './storage.js'
-export type { TransferredSession, SessionClaim, StoredClaim, StoredOwnership, ClusterInbound, Cluster, HeldState } from './cluster.js'
+export type { CarriedDelivery, TransferredSession, SessionClaim, StoredClaim, StoredOwnership, ClusterInbound, Cluster, HeldState } from './cluster.js'
 export type { ClientIdentity, AuthRequest, AuthResult, Authenticator, Authorizer } from './auth.js'
 export type {
   ClientLink,

@@ -1,6 +1,8 @@
 import { topicMatches } from '@fluxmq/topic'
 import type { ClientLink, SessionHandle } from './api.js'
 import type { ClientIdentity } from './auth.js'
+import type { CarriedDelivery } from './cluster.js'
+import { shortId } from './delivery-ids.js'
 import { DeliveryWindow } from './delivery-window.js'
 import { IncomingQos2 } from './incoming-qos2.js'
 import type { Message, QoS } from './message.js'
@@ -413,6 +415,31 @@ export class Session {
     if (!force && (this.queued + this.heldQos0) * 2 > this.ctx.maxOfflineMessages) return
     this.congestion = undefined
     c.release()
+  }
+
+  /**
+   * An unsettled delivery of another copy of this session (a node that returns with its data hands
+   * it on). It keeps its delivery id when no unsettled delivery here uses its short id and the
+   * window has room: resent with DUP=1, or its PUBREL when it was received, the client recognises
+   * it [MQTT-4.3.3-9]. Otherwise a received one is dropped (the client has it, only its release is
+   * lost) and one not received is offered as a new delivery.
+   */
+  carry(message: Message, carried: CarriedDelivery, ids: readonly number[] | undefined): void {
+    if (this.ended) return
+    const window = this.window()
+    if (window.entries.has(shortId(carried.deliveryId)) || window.size >= this.receiveMaximum) {
+      if (!carried.received) this.offer(message, carried.qos, carried.retain, ids)
+      return
+    }
+    const out = new Outgoing(message, carried.qos, carried.retain, ids)
+    out.deliveryId = carried.deliveryId
+    out.received = carried.received
+    out.sent = true
+    out.sentAt = this.ctx.now()
+    this.track(out)
+    if (!this.active) return
+    out.dup = !out.received
+    ;(this.link as ClientLink).deliver(out)
   }
 
   /** Sends now; for QoS 1/2 also records it inflight. False when the link refused it. */
