@@ -32,8 +32,8 @@ function protocolError(message: string): TransportError {
 /** A batch as the handler gets it, from the packed encoding or from protobuf messages. */
 function decodeBatch(from: string, batch: InboundBatchFields): InboundBatch {
   if (batch.packed.length > 0) {
-    const { arrivals, messages, routing } = unpackMessages(batch.packed)
-    return routing === undefined ? { from, arrivals, messages } : { from, arrivals, messages, routing }
+    const { arrivals, messages, seqs, routing } = unpackMessages(batch.packed)
+    return routing === undefined ? { from, arrivals, messages, seqs } : { from, arrivals, messages, seqs, routing }
   }
   return { from, arrivals: 0, messages: batch.messages.map(fromWireMessage) }
 }

@@ -65,6 +65,8 @@ interface Batch {
   /** The sender's arrivals when it routed every message of this batch (InboundBatch.arrivals). */
   readonly arrivals: number
   readonly messages: Message[]
+  /** Index-aligned with messages: the sender's routing sequence of each (InboundBatch.seqs). */
+  readonly seqs: number[]
   /** Index-aligned with messages; undefined until one of them has routing. */
   routing: (ForwardRouting | undefined)[] | undefined
   /** The batch in the packed encoding, made when it is first sent and kept for resends. */
@@ -107,7 +109,7 @@ function newBatch(arrivals: number): Batch {
   })
   // Callers may ignore the promise (QoS 0): its rejection must not become an unhandled one.
   promise.catch(() => undefined)
-  return { sequence: 0n, arrivals, messages: [], routing: undefined, packed: undefined, bytes: 0, sent: false, due: false, promise, resolve, reject }
+  return { sequence: 0n, arrivals, messages: [], seqs: [], routing: undefined, packed: undefined, bytes: 0, sent: false, due: false, promise, resolve, reject }
 }
 
 export class PeerForwarder {
@@ -166,9 +168,9 @@ export class PeerForwarder {
    * opened before the batch could be sent; `inDoubt` is false) or Closed. Returns false when the
    * memory bound is reached: nothing was queued; `ready()` tells when to try again. `arrivals`:
    * see InboundBatch.arrivals; a message routed under another count than the open batch's starts
-   * a new batch.
+   * a new batch. `seq`: see InboundBatch.seqs.
    */
-  forward(message: Message, routing?: ForwardRouting, arrivals = 0): Promise<void> | false {
+  forward(message: Message, routing?: ForwardRouting, arrivals = 0, seq = 0): Promise<void> | false {
     const peer = this.options.peerNode
     if (this.closed) return failed(new TransportError(TransportErrorCode.Closed, `forwarder to ${peer} is closed`, { peer }))
     if (this.options.breaker.state === 'open') {
@@ -192,6 +194,7 @@ export class PeerForwarder {
     if (routing !== undefined) (batch.routing ??= new Array<ForwardRouting | undefined>(batch.messages.length).fill(undefined)).push(routing)
     else batch.routing?.push(undefined)
     batch.messages.push(message)
+    batch.seqs.push(seq)
     batch.bytes += size
     this.pendingMessages += 1
     this.pendingBytes += size
@@ -300,7 +303,7 @@ export class PeerForwarder {
       batch.sent = true
       this.unacked.push(batch)
       this.credit -= 1
-      batch.packed ??= packMessages(batch.messages, batch.routing, batch.arrivals)
+      batch.packed ??= packMessages(batch.messages, batch.routing, batch.arrivals, batch.seqs)
       stream.call.write(batchFrame(batch.sequence, batch.packed))
     }
   }

@@ -17,6 +17,13 @@ export interface ForwardRouting {
    * with its data): the delivery as it went out there, so the owner resends it under the same id.
    */
   readonly carried?: CarriedDelivery
+  /**
+   * With `relayFor`, when a third node forwarded the publish to the relaying node and to the
+   * receiver both: that node, and its routing sequence of the publish (InboundBatch.seqs). The
+   * receiver routed the publish to the session itself unless it had applied it before the session
+   * arrived there.
+   */
+  readonly origin?: { readonly node: string; readonly seq: number }
 }
 
 /** Publishes another node forwarded here, one batch of the sender's stream. */
@@ -33,6 +40,12 @@ export interface InboundBatch {
    * the sender, it tells whether the sender routed a publish to a session that moved there.
    */
   readonly arrivals: number
+  /**
+   * Index-aligned with `messages`: the sender's routing sequence of each (a counter of its own,
+   * the same for every node it forwarded the publish to; increasing in the order it routed them).
+   * Absent from a sender that sent protobuf messages.
+   */
+  readonly seqs?: readonly number[]
 }
 
 export interface TakeoverRequest {

@@ -5,7 +5,8 @@
 // path; this is one pass over plain fields, and payloads are read back as views of the frame.
 //
 // A batch: the sender's arrivals (varint: how many sessions had begun to be routed at the sender
-// when it routed these messages; see ForwardRouting.arrivals), then its messages. Per message:
+// when it routed these messages; see ForwardRouting.arrivals), the routing sequence of its first
+// message (varint; InboundBatch.seqs), then its messages. Per message:
 //   flags     u8: bits 0-1 QoS, 2 retain, 3 expires_at, 4 publisher_id, 5 properties,
 //                 6 other_nodes, 7 relay_for
 //   topic     string
@@ -13,7 +14,10 @@
 //   published f64 (ms since the epoch; exact for every integer below 2^53)
 //   [expires  f64] [publisher string] [properties] [other_nodes: varint count, strings]
 //   [relay_for string, then varint arrivals + 1 (0: none), then varint carried (0: none; else
-//    1 + delivery_id * 8 + retain * 4 + received * 2 + (qos - 1))]
+//    1 + delivery_id * 8 + retain * 4 + received * 2 + (qos - 1)), then varint origin seq + 1
+//    (0: none), followed by the origin node string when present]
+//   seq       zigzag varint: its routing sequence minus the previous message's (the first's
+//             minus the batch's)
 // properties: u8 flags (bit 0 payload_format_indicator present, 1 its value, 2 content_type,
 //   3 response_topic, 4 correlation_data, 5 user properties), then the present fields in that
 //   order; user properties as a varint count of (name, value) strings.
@@ -87,7 +91,10 @@ function messageSize(m: Message, routing: ForwardRouting | undefined): number {
     size += varintSize(routing.otherNodes.length)
     for (const node of routing.otherNodes) size += stringSize(node)
   }
-  if (routing?.relayFor !== undefined) size += stringSize(routing.relayFor) + varintSize(routing.arrivals === undefined ? 0 : routing.arrivals + 1) + varintSize(carriedCode(routing.carried))
+  if (routing?.relayFor !== undefined) {
+    size += stringSize(routing.relayFor) + varintSize(routing.arrivals === undefined ? 0 : routing.arrivals + 1) + varintSize(carriedCode(routing.carried))
+    size += routing.origin === undefined ? 1 : varintSize(routing.origin.seq + 1) + stringSize(routing.origin.node)
+  }
   return size
 }
 
@@ -121,12 +128,32 @@ class Writer {
   }
 }
 
-/** Encodes the sender's `arrivals` and messages (with their routing, index-aligned, entries optional) into one buffer. */
-export function packMessages(messages: readonly Message[], routing: readonly (ForwardRouting | undefined)[] | undefined, arrivals = 0): Buffer {
-  let size = varintSize(arrivals)
-  for (let i = 0; i < messages.length; i++) size += messageSize(messages[i] as Message, routing?.[i])
+/** Zigzag: small signed deltas as small unsigned varints (routing sequences mostly grow by a little). */
+function zigzag(n: number): number {
+  return n >= 0 ? n * 2 : -n * 2 - 1
+}
+
+function unzigzag(n: number): number {
+  return n % 2 === 0 ? n / 2 : -(n + 1) / 2
+}
+
+/**
+ * Encodes the sender's `arrivals` and messages (with their routing, index-aligned, entries
+ * optional, and their routing sequences, index-aligned, 0 when absent) into one buffer.
+ */
+export function packMessages(messages: readonly Message[], routing: readonly (ForwardRouting | undefined)[] | undefined, arrivals = 0, seqs?: readonly number[]): Buffer {
+  const first = seqs?.[0] ?? 0
+  let size = varintSize(arrivals) + varintSize(first)
+  let previous = first
+  for (let i = 0; i < messages.length; i++) {
+    const seq = seqs?.[i] ?? 0
+    size += messageSize(messages[i] as Message, routing?.[i]) + varintSize(zigzag(seq - previous))
+    previous = seq
+  }
   const w = new Writer(Buffer.allocUnsafe(size))
   w.varint(arrivals)
+  w.varint(first)
+  previous = first
   for (let i = 0; i < messages.length; i++) {
     const m = messages[i] as Message
     const r = routing?.[i]
@@ -153,7 +180,12 @@ export function packMessages(messages: readonly Message[], routing: readonly (Fo
       w.string(r.relayFor)
       w.varint(r.arrivals === undefined ? 0 : r.arrivals + 1)
       w.varint(carriedCode(r.carried))
+      w.varint(r.origin === undefined ? 0 : r.origin.seq + 1)
+      if (r.origin !== undefined) w.string(r.origin.node)
     }
+    const seq = seqs?.[i] ?? 0
+    w.varint(zigzag(seq - previous))
+    previous = seq
   }
   return w.buf
 }
@@ -230,9 +262,11 @@ class Reader {
 }
 
 /** Decodes a packed batch; throws a Protocol TransportError on anything malformed. */
-export function unpackMessages(bytes: Uint8Array): { arrivals: number; messages: Message[]; routing: (ForwardRouting | undefined)[] | undefined } {
+export function unpackMessages(bytes: Uint8Array): { arrivals: number; messages: Message[]; seqs: number[]; routing: (ForwardRouting | undefined)[] | undefined } {
   const r = new Reader(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))
   const arrivals = r.varint()
+  let seq = r.varint()
+  const seqs: number[] = []
   const messages: Message[] = []
   let routing: (ForwardRouting | undefined)[] | undefined
   while (r.offset < r.buf.length) {
@@ -266,14 +300,18 @@ export function unpackMessages(bytes: Uint8Array): { arrivals: number; messages:
       if (echoed > 0) route.arrivals = echoed - 1
       const carried = r.varint()
       if (carried > 0) route.carried = carriedDelivery(carried)
+      const origin = r.varint()
+      if (origin > 0) route.origin = { node: r.string(), seq: origin - 1 }
     }
+    seq += unzigzag(r.varint())
+    seqs.push(seq)
     if (route !== undefined) {
       routing ??= new Array<ForwardRouting | undefined>(messages.length).fill(undefined)
       routing.push(route)
     } else routing?.push(undefined)
     messages.push(message)
   }
-  return { arrivals, messages, routing }
+  return { arrivals, messages, seqs, routing }
 }
 
 function readProperties(r: Reader): MessageProperties {

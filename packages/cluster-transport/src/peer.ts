@@ -89,8 +89,8 @@ export class Peer {
   }
 
   /** See PeerForwarder.forward: the acceptance promise, or false under backpressure. */
-  forward(message: Message, routing?: ForwardRouting, arrivals = 0): Promise<void> | false {
-    return this.forwarder.forward(message, routing, arrivals)
+  forward(message: Message, routing?: ForwardRouting, arrivals = 0, seq = 0): Promise<void> | false {
+    return this.forwarder.forward(message, routing, arrivals, seq)
   }
 
   /** Resolves once everything forwarded so far was accepted or refused by the peer (see PeerForwarder.drained). */

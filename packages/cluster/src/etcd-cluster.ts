@@ -94,6 +94,12 @@ export class EtcdCluster implements Cluster {
   private readonly takeoverListeners = new Set<(tookMs: number) => void>()
   /** Node → QoS 0 messages dropped since its peer went over its memory bound. */
   private readonly shed = new Map<string, number>()
+  /**
+   * The routing sequence (InboundBatch.seqs): one per publish this node forwards, the same for
+   * every node it goes to, and one per other send. Counted from the start time in µs, so the next
+   * life of this node continues above it.
+   */
+  private routeSeq = Date.now() * 1_000
   /** Senders whose batches were refused as routed under an ended registration, until one is accepted (logged once). */
   private readonly refusingStale = new Set<string>()
   /**
@@ -682,7 +688,8 @@ export class EtcdCluster implements Cluster {
       // Accepted once every node has it and etcd keeps it for the nodes that join later.
       const accepted = [this.options.retained.record(message)]
       const others = this.otherMembers()
-      for (const node of others) accepted.push(this.sendTo(node, message, undefined))
+      const seq = ++this.routeSeq
+      for (const node of others) accepted.push(this.sendTo(node, message, undefined, seq))
       const relayed = this.moves.active ? this.moves.routed(message, [this.nodeId, ...others]) : undefined
       if (relayed !== undefined) accepted.push(relayed)
       return Promise.all(accepted).then(() => undefined)
@@ -694,7 +701,8 @@ export class EtcdCluster implements Cluster {
     const accepted: Promise<void>[] = relayed === undefined ? [] : [relayed]
     // Each node learns which others route the publish too: one holding a moved session relays
     // only what the session's new owner does not get by itself.
-    for (const node of targets) accepted.push(this.sendTo(node, message, targets.size === 1 ? undefined : { otherNodes: [...targets].filter((n) => n !== node) }))
+    const seq = ++this.routeSeq
+    for (const node of targets) accepted.push(this.sendTo(node, message, targets.size === 1 ? undefined : { otherNodes: [...targets].filter((n) => n !== node) }, seq))
     return Promise.all(accepted).then(() => undefined)
   }
 
@@ -714,16 +722,17 @@ export class EtcdCluster implements Cluster {
   /**
    * `arrivals`: SessionMoves.arrivals when this node routed the message, kept while the send waits
    * for the peer's memory bound; a send held for an acquisition goes with the count at its release.
+   * `seq`: its routing sequence, given once per publish (the same to every node).
    */
-  private sendTo(node: string, message: Message, routing: ForwardRouting | undefined, arrivals = this.moves.arrivals): Promise<void> {
+  private sendTo(node: string, message: Message, routing: ForwardRouting | undefined, seq = ++this.routeSeq, arrivals = this.moves.arrivals): Promise<void> {
     if (this.moves.holding(node)) {
       // This node is acquiring a session from that one: sent, in order, once the state is here.
       const routed = routing?.relayFor === undefined ? message : undefined
-      return new Promise((resolve, reject) => this.moves.hold(node, (released) => this.sendTo(node, message, routing, released).then(resolve, reject), routed))
+      return new Promise((resolve, reject) => this.moves.hold(node, (released) => this.sendTo(node, message, routing, seq, released).then(resolve, reject), routed))
     }
     const peer = this.options.peers.get(node)
     if (peer === undefined) return Promise.reject(new ClusterNodeError(ClusterNodeErrorCode.NoPeer, `no transport peer for node ${node}`))
-    const accepted = peer.forward(message, routing, arrivals)
+    const accepted = peer.forward(message, routing, arrivals, seq)
     if (accepted !== false) return accepted
     // [MQTT-4.3.1] QoS 0 is at most once and nobody waits for it: held here, every publish to a
     // stuck node would add to memory. Beyond the peer's bound it is dropped.
@@ -733,7 +742,7 @@ export class EtcdCluster implements Cluster {
     }
     // QoS 1/2 waits here until half of the bound is free again: its publisher waits for the
     // PUBACK, so what waits is bounded by the publishers' windows.
-    return peer.ready().then(() => this.sendTo(node, message, routing, arrivals))
+    return peer.ready().then(() => this.sendTo(node, message, routing, seq, arrivals))
   }
 
   /** Counts a QoS 0 message dropped for a peer over its memory bound; logs when that starts and ends. */
@@ -792,14 +801,22 @@ export class EtcdCluster implements Cluster {
       const routing = batch.routing?.[i]
       if (routing?.relayFor !== undefined) {
         const nodes = [batch.from, this.nodeId, ...(routing.otherNodes ?? [])]
-        const relayed = moves.relayedHere(routing.relayFor, message, nodes, (clientId, m, carried) => inbound.deliverTo(clientId, m, carried), routing.arrivals, routing.carried)
+        const relayed = moves.relayedHere(routing.relayFor, message, nodes, (clientId, m, carried) => inbound.deliverTo(clientId, m, carried), routing.arrivals, routing.carried, routing.origin)
         if (relayed !== undefined) (waits ??= []).push(relayed)
         continue
       }
       inbound.deliverLocal(message)
       if (!moves.active) continue
-      const relayed = moves.routed(message, [batch.from, this.nodeId, ...(routing?.otherNodes ?? [])], { node: batch.from, arrivals: batch.arrivals })
+      const seq = batch.seqs?.[i]
+      const origin = seq === undefined ? { node: batch.from, arrivals: batch.arrivals } : { node: batch.from, arrivals: batch.arrivals, seq }
+      const relayed = moves.routed(message, [batch.from, this.nodeId, ...(routing?.otherNodes ?? [])], origin)
       if (relayed !== undefined) (waits ??= []).push(relayed)
+    }
+    const seqs = batch.seqs
+    if (seqs !== undefined && seqs.length > 0) {
+      let last = seqs[0] as number
+      for (let i = 1; i < seqs.length; i++) if ((seqs[i] as number) > last) last = seqs[i] as number
+      moves.applied(batch.from, last)
     }
     const synced = this.options.sync()
     return waits === undefined ? synced : Promise.all([synced, ...waits]).then(() => undefined)

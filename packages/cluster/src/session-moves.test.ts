@@ -183,6 +183,35 @@ describe('SessionMoves', () => {
     expect(sent).toEqual([{ node: 'b', topic: 'x/from-b', routing: { relayFor: 'c', otherNodes: ['b'], arrivals: 41 } }])
   })
 
+  it('relays to the new owner what a third node forwarded to both, with that node\'s routing sequence of it', () => {
+    const { moves, sent } = nodeA()
+    moves.handedOn('c', 'b', 4, ['x/#'])
+    // From d, which also forwarded it to b (for another subscriber there): b may have applied it
+    // before the session arrived there, so b decides.
+    moves.routed(message('x/via-d'), ['d', 'a', 'b'], { node: 'd', arrivals: 7, seq: 1_000 })
+    // From a sender that counts no routing sequence: left to b, as before.
+    moves.routed(message('x/via-old'), ['e', 'a', 'b'], { node: 'e', arrivals: 7 })
+    expect(sent).toEqual([{ node: 'b', topic: 'x/via-d', routing: { relayFor: 'c', otherNodes: ['d', 'b'], origin: { node: 'd', seq: 1_000 } } }])
+  })
+
+  it('on the new owner: offers a third node\'s publish relayed to it only when it applied that node\'s publish before the session arrived', () => {
+    const { moves } = nodeA()
+    moves.applied('d', 100)
+    moves.applied('d', 90) // a batch with an older send (one that waited) does not lower the mark
+    moves.claimedHere('c')
+    moves.applied('d', 150)
+    const offered: string[] = []
+    const deliver = (_clientId: string, m: Message): boolean => offered.push(m.topic) > 0
+    moves.relayedHere('c', message('x/applied-before'), ['d', 'b', 'a'], deliver, undefined, undefined, { node: 'd', seq: 100 })
+    // Applied here after the session arrived: the session had it from here.
+    moves.relayedHere('c', message('x/applied-after'), ['d', 'b', 'a'], deliver, undefined, undefined, { node: 'd', seq: 120 })
+    // Not applied here yet (d's batch is late here): the session gets it when it is.
+    moves.relayedHere('c', message('x/not-yet'), ['d', 'b', 'a'], deliver, undefined, undefined, { node: 'd', seq: 200 })
+    // From a node nothing was applied from before the arrival: everything of it came after.
+    moves.relayedHere('c', message('x/other-node'), ['e', 'b', 'a'], deliver, undefined, undefined, { node: 'e', seq: 1 })
+    expect(offered).toEqual(['x/applied-before'])
+  })
+
   it('on the new owner: offers a publish relayed back to it only when it forwarded that publish before the session arrived', () => {
     const { moves } = nodeA()
     const before = moves.arrivals

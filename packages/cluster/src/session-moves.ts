@@ -5,6 +5,8 @@ import { isSharedFilter } from '@fluxmq/topic'
 
 /** How long the old owner relays what arrives for a session it surrendered. */
 const RELAY_MS = 10_000
+/** How long a session's arrival marks are kept: past every relay its old owner may still send. */
+const MARKS_MS = 2 * RELAY_MS
 /** How long the old owner keeps a moved session's route when the new owner's never shows up (e.g. a Clean Start). */
 const ROUTE_HANDOVER_MS = 5_000
 /** Publishes a new owner holds for one session while its state is in transit; beyond, the oldest go (logged). */
@@ -42,10 +44,14 @@ interface Seen {
   readonly origin?: Origin
 }
 
-/** Where a forwarded publish came from: its sender, and the sender's arrivals when it routed it. */
+/**
+ * Where a forwarded publish came from: its sender, the sender's arrivals when it routed it, and
+ * its routing sequence of it (InboundBatch.seqs; absent from a sender that sends none).
+ */
 export interface Origin {
   readonly node: string
   readonly arrivals: number
+  readonly seq?: number
 }
 
 /** Publishes recorded while a session's state is in transit, on either side of the move. */
@@ -119,6 +125,10 @@ export class SessionMoves {
   private arrivalCount = Date.now() * 1_000
   /** Client id → `arrivals` once its session arrived here, while it is here. */
   private readonly arrivedAt = new Map<string, number>()
+  /** Node → the highest routing sequence of its forwarded publishes applied here (see `applied`). */
+  private readonly appliedSeq = new Map<string, number>()
+  /** Client id → `appliedSeq` as it was when its session arrived here, for `MARKS_MS`. */
+  private readonly arrivalMarks = new Map<string, ReadonlyMap<string, number>>()
   private readonly log: Logger
 
   constructor(private readonly options: SessionMovesOptions) {
@@ -206,8 +216,12 @@ export class SessionMoves {
     deliver: (clientId: string, message: Message, carried?: CarriedDelivery) => boolean,
     arrivals?: number,
     carried?: CarriedDelivery,
+    origin?: { readonly node: string; readonly seq: number },
   ): Promise<void> | undefined {
     if (arrivals !== undefined && arrivals >= (this.arrivedAt.get(clientId) ?? Number.POSITIVE_INFINITY)) return undefined
+    // Forwarded here by a third node too: routed here with the session present (or still to be,
+    // the third node's batch being late here), unless it was applied before the session arrived.
+    if (origin !== undefined && !(origin.seq <= (this.arrivalMarks.get(clientId)?.get(origin.node) ?? Number.NEGATIVE_INFINITY))) return undefined
     const window = this.acquiring.get(clientId)
     if (window !== undefined) this.record(window, { message, nodes })
     else if (!deliver(clientId, message, carried)) {
@@ -287,6 +301,20 @@ export class SessionMoves {
     if (this.arrivedAt.has(clientId)) return
     this.arrivalCount += 1
     this.arrivedAt.set(clientId, this.arrivalCount)
+    const marks = new Map(this.appliedSeq)
+    this.arrivalMarks.set(clientId, marks)
+    setTimeout(() => {
+      if (this.arrivalMarks.get(clientId) === marks) this.arrivalMarks.delete(clientId)
+    }, MARKS_MS).unref()
+  }
+
+  /**
+   * A batch from `node` was routed here, up to its routing sequence `seq`. A node's publishes are
+   * applied here in its order, so a session that arrives here later records how far they got
+   * (`arrivalMarks`): a publish of that node at or below the mark was routed here without it.
+   */
+  applied(node: string, seq: number): void {
+    if (seq > (this.appliedSeq.get(node) ?? 0)) this.appliedSeq.set(node, seq)
   }
 
   /**
@@ -363,7 +391,7 @@ export class SessionMoves {
     let sends: Promise<void>[] | undefined
     const done = new Set<Relay>()
     for (const relay of matched) {
-      if (done.has(relay) || (only !== undefined && relay !== only) || (seen.nodes.includes(relay.to) && seen.origin?.node !== relay.to)) continue
+      if (done.has(relay) || (only !== undefined && relay !== only) || (seen.nodes.includes(relay.to) && !decidesItself(seen, relay.to))) continue
       done.add(relay)
       ;(sends ??= []).push(this.send(relay, seen))
     }
@@ -375,7 +403,9 @@ export class SessionMoves {
     const otherNodes = seen.nodes.filter((n) => n !== this.options.nodeId)
     const routing: { -readonly [K in keyof ForwardRouting]: ForwardRouting[K] } = { relayFor: relay.clientId }
     if (otherNodes.length > 0) routing.otherNodes = otherNodes
-    if (seen.origin?.node === relay.to) routing.arrivals = seen.origin.arrivals
+    const origin = seen.origin
+    if (origin?.node === relay.to) routing.arrivals = origin.arrivals
+    else if (origin?.seq !== undefined && seen.nodes.includes(relay.to)) routing.origin = { node: origin.node, seq: origin.seq }
     const accepted = this.options.send(relay.to, seen.message, routing)
     return accepted.catch((err: unknown) => {
       this.log.warn({ err, clientId: relay.clientId, node: relay.to, epoch: relay.epoch }, 'publish for a moved session not relayed to its new owner')
@@ -439,6 +469,17 @@ export class SessionMoves {
 interface SurrenderWindow extends Window {
   /** Resolves once what was recorded in it was relayed (or found nothing to relay to). */
   readonly replayed: Promise<void>
+}
+
+/**
+ * Whether a publish the new owner `to` routes itself goes to it as a relay all the same, for it to
+ * decide: it forwarded it here itself (it may have done so before the session arrived there; the
+ * echoed arrivals tell), or a third node that counts its routing forwarded it to both (`to` may
+ * have applied it before the session arrived; the origin's routing sequence tells). A publish of
+ * this node's own clients is routed after the surrender, when the session was there already.
+ */
+function decidesItself(seen: Seen, to: string): boolean {
+  return seen.origin !== undefined && (seen.origin.node === to || seen.origin.seq !== undefined)
 }
 
 /**
