@@ -129,6 +129,8 @@ export class SessionMoves {
   private readonly appliedSeq = new Map<string, number>()
   /** Client id → `appliedSeq` as it was when its session arrived here, for `MARKS_MS`. */
   private readonly arrivalMarks = new Map<string, ReadonlyMap<string, number>>()
+  /** The copy of `appliedSeq` arrivals share until it changes (a mass reconnect copies it once per batch applied, not per session). */
+  private marks: ReadonlyMap<string, number> | undefined
   private readonly log: Logger
 
   constructor(private readonly options: SessionMovesOptions) {
@@ -301,7 +303,7 @@ export class SessionMoves {
     if (this.arrivedAt.has(clientId)) return
     this.arrivalCount += 1
     this.arrivedAt.set(clientId, this.arrivalCount)
-    const marks = new Map(this.appliedSeq)
+    const marks = (this.marks ??= new Map(this.appliedSeq))
     this.arrivalMarks.set(clientId, marks)
     setTimeout(() => {
       if (this.arrivalMarks.get(clientId) === marks) this.arrivalMarks.delete(clientId)
@@ -314,7 +316,9 @@ export class SessionMoves {
    * (`arrivalMarks`): a publish of that node at or below the mark was routed here without it.
    */
   applied(node: string, seq: number): void {
-    if (seq > (this.appliedSeq.get(node) ?? 0)) this.appliedSeq.set(node, seq)
+    if (seq <= (this.appliedSeq.get(node) ?? 0)) return
+    this.appliedSeq.set(node, seq)
+    this.marks = undefined
   }
 
   /**
