@@ -62,6 +62,16 @@ export interface SurrenderedSession {
   readonly epoch: number
 }
 
+/**
+ * The previous owner holds no state of the session because it lost every session with its node
+ * lease, having routed up to `routedUpTo` (its routing sequence, InboundBatch.seqs): what it
+ * forwarded up to there is stale.
+ */
+export interface LostSession {
+  readonly lost: true
+  readonly routedUpTo: number
+}
+
 export type PayloadKind = 'retained' | 'will'
 
 export interface PayloadRequest {
@@ -91,7 +101,7 @@ export interface InboundHandlers {
    * client id and epoch within the server's takeover memory is answered with the same state
    * without calling this again, so a requester may retry after a broken stream.
    */
-  takeOver(request: TakeoverRequest): Promise<SurrenderedSession | undefined>
+  takeOver(request: TakeoverRequest): Promise<SurrenderedSession | LostSession | undefined>
   /** The whole retained message or will this node holds for the key; undefined when it holds none. */
   fetchPayload(request: PayloadRequest): Promise<Message | undefined> | Message | undefined
 }

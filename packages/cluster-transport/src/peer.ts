@@ -8,7 +8,7 @@ import { TransportError, TransportErrorCode } from './errors.js'
 import { PeerForwarder, type ForwarderStats, type ForwardLimits } from './forwarder.js'
 import { PayloadKind as WirePayloadKind, PayloadService, type PayloadHeader } from './gen/fluxmq/cluster/v1/payload_pb.js'
 import { SessionService, type SessionState } from './gen/fluxmq/cluster/v1/session_pb.js'
-import type { ForwardRouting, PayloadRequest, SurrenderedSession } from './handlers.js'
+import type { ForwardRouting, LostSession, PayloadRequest, SurrenderedSession } from './handlers.js'
 import { callError, isUnavailable } from './remote-error.js'
 import { silentLogger } from './silent-logger.js'
 import { readTls, type TlsFiles } from './tls.js'
@@ -104,12 +104,14 @@ export class Peer {
   }
 
   /**
-   * Asks the peer, the session's previous owner, for its state; undefined when it holds none.
+   * Asks the peer, the session's previous owner, for its state; undefined when it holds none, a
+   * LostSession when it holds none because it lost its node lease.
    * Throws TransportError: Rejected (e.g. it refused the epoch), PeerUnavailable, Protocol.
    */
-  takeOver(call: TakeoverCall): Promise<SurrenderedSession | undefined> {
+  takeOver(call: TakeoverCall): Promise<SurrenderedSession | LostSession | undefined> {
     return this.withRetries(async () => {
       let state: SessionState | undefined
+      let lost: LostSession | undefined
       const offline: Message[] = []
       const responses = this.sessions.takeOver(
         { clientId: call.clientId, requesterNode: this.options.localNode, epoch: BigInt(call.epoch) },
@@ -117,11 +119,13 @@ export class Peer {
       )
       for await (const response of responses) {
         const { kind } = response
-        if (kind.case === 'state' && state === undefined) state = kind.value
+        if (kind.case === 'lost' && state === undefined && lost === undefined) lost = { lost: true, routedUpTo: kind.value.routedUpTo }
+        else if (kind.case === 'state' && state === undefined && lost === undefined) state = kind.value
         else if (kind.case === 'offline' && state !== undefined && offline.length + kind.value.messages.length <= state.offlineCount) {
           for (const m of kind.value.messages) offline.push(fromWireMessage(m))
         } else throw this.protocolError(`unexpected ${kind.case ?? 'empty'} response in a takeover stream`)
       }
+      if (lost !== undefined) return lost
       if (state === undefined) throw this.protocolError('takeover stream without a session state')
       return fromWireSessionState(state, offline)
     })

@@ -48,8 +48,7 @@ describe('SessionService.TakeOver', () => {
     const peer = connectPeer(cleanup, port)
     const result = await peer.takeOver({ clientId: 'dev-1', epoch: 42 })
     expect(requests).toEqual([{ clientId: 'dev-1', requesterNode: 'a', epoch: 42 }])
-    expect(result?.epoch).toBe(41)
-    expect(result?.transferred).toStrictEqual(transferred)
+    expect(result).toStrictEqual({ transferred, epoch: 41 })
   })
 
   it('cuts the offline queue into chunks of at most chunkBytes of payload, a larger message alone', () => {
@@ -95,16 +94,24 @@ describe('SessionService.TakeOver', () => {
     network.proxy = proxy
     const peer = connectPeer(cleanup, proxy.port)
     const result = await peer.takeOver({ clientId: 'dev-1', epoch: 10 })
+    if (result === undefined || 'lost' in result) throw new Error('no state')
     expect(calls).toBe(1)
     const repeated = logger.lines.filter((l) => l.msg === 'takeover repeated, answered from memory')
     expect(repeated.map((l) => [l.obj.clientId, l.obj.peer, l.obj.epoch])).toEqual([['dev-1', 'a', 10]])
-    expect(result?.transferred.offline.map((m) => m.topic)).toEqual(big.offline.map((m) => m.topic))
-    expect(result?.transferred.offline.every((m, i) => m.payload.equals(big.offline[i]?.payload ?? Buffer.alloc(0)))).toBe(true)
+    expect(result.transferred.offline.map((m) => m.topic)).toEqual(big.offline.map((m) => m.topic))
+    expect(result.transferred.offline.every((m, i) => m.payload.equals(big.offline[i]?.payload ?? Buffer.alloc(0)))).toBe(true)
   }, 20_000)
 
   it('is undefined when the node holds no session of the client', async () => {
     const { port } = await startServer(cleanup, { nodeId: 'b', handlers: recordingHandlers() })
     await expect(connectPeer(cleanup, port).takeOver({ clientId: 'nobody', epoch: 1 })).resolves.toBeUndefined()
+  })
+
+  it('says so when the node holds no session because it lost its lease, with how far it had routed', async () => {
+    const routedUpTo = Date.now() * 1_000 + 12_345
+    const handlers = recordingHandlers({ takeOver: () => Promise.resolve({ lost: true, routedUpTo }) })
+    const { port } = await startServer(cleanup, { nodeId: 'b', handlers })
+    await expect(connectPeer(cleanup, port).takeOver({ clientId: 'dev-1', epoch: 3 })).resolves.toStrictEqual({ lost: true, routedUpTo })
   })
 
   it('reports a refusal with the code the previous owner gave', async () => {

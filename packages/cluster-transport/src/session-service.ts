@@ -6,7 +6,7 @@ import { Code, ConnectError, type ServiceImpl } from '@connectrpc/connect'
 import type { Logger, Message } from '@fluxmq/core'
 import { toWireMessage, toWireSessionState } from './convert.js'
 import type { SessionService, TakeOverRequest, TakeOverResponseSchema } from './gen/fluxmq/cluster/v1/session_pb.js'
-import type { InboundHandlers, SurrenderedSession } from './handlers.js'
+import type { InboundHandlers, LostSession, SurrenderedSession } from './handlers.js'
 import { refusal } from './remote-error.js'
 
 export interface TakeoverServiceOptions {
@@ -19,7 +19,7 @@ export interface TakeoverServiceOptions {
 }
 
 interface Remembered {
-  readonly result: Promise<SurrenderedSession | undefined>
+  readonly result: Promise<SurrenderedSession | LostSession | undefined>
   readonly expiresAt: number
 }
 
@@ -43,7 +43,7 @@ export function takeoverService(options: TakeoverServiceOptions): ServiceImpl<ty
   const { handlers, chunkBytes, memoryMs, logger } = options
   const remembered = new Map<string, Remembered>()
 
-  const surrender = (request: TakeOverRequest): Promise<SurrenderedSession | undefined> => {
+  const surrender = (request: TakeOverRequest): Promise<SurrenderedSession | LostSession | undefined> => {
     const now = Date.now()
     for (const [key, entry] of remembered) if (entry.expiresAt <= now) remembered.delete(key)
     const key = `${request.clientId}\u0000${request.epoch}`
@@ -60,13 +60,17 @@ export function takeoverService(options: TakeoverServiceOptions): ServiceImpl<ty
   }
 
   async function* takeOver(request: TakeOverRequest): AsyncIterable<MessageInitShape<typeof TakeOverResponseSchema>> {
-    let surrendered: SurrenderedSession | undefined
+    let surrendered: SurrenderedSession | LostSession | undefined
     try {
       surrendered = await surrender(request)
     } catch (error) {
       throw refusal(error)
     }
     if (surrendered === undefined) throw new ConnectError(`no session of ${request.clientId} here`, Code.NotFound)
+    if ('lost' in surrendered) {
+      yield { kind: { case: 'lost', value: { routedUpTo: surrendered.routedUpTo } } }
+      return
+    }
     yield { kind: { case: 'state', value: toWireSessionState(surrendered.transferred, surrendered.epoch) } }
     for (const chunk of chunks(surrendered.transferred.offline, chunkBytes)) {
       yield { kind: { case: 'offline', value: { messages: chunk.map(toWireMessage) } } }

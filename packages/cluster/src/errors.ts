@@ -8,7 +8,7 @@ export const ClusterNodeErrorCode = {
   NoPeer: 'FLUXMQ_ERR_CLUSTER_NO_PEER',
   /** etcd cannot confirm a read with a quorum: no session can be claimed or fenced now. */
   NoQuorum: 'FLUXMQ_ERR_CLUSTER_NO_QUORUM',
-  /** A forwarded batch was routed under a registration of its sender that has ended (it lost that lease). */
+  /** A forwarded batch was routed under a lease its sender lost (its registration on it ended, or it said so). */
   StaleRouting: 'FLUXMQ_ERR_CLUSTER_STALE_ROUTING',
 } as const
 export type ClusterNodeErrorCode = (typeof ClusterNodeErrorCode)[keyof typeof ClusterNodeErrorCode]

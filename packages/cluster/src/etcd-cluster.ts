@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Cluster, ClusterInbound, Logger, Message, SessionClaim, Storage, StoredClaim, StoredOwnership, StoredSession } from '@fluxmq/core'
 import type { NodeLease, ObservedOwnership, RouteTable, SavedSessionEntry, SessionOwner, SessionOwnership, SubscriptionStore, WillIndex } from '@fluxmq/cluster-etcd'
-import type { ForwardRouting, InboundBatch, InboundHandlers, Peer, PeerSet, SurrenderedSession } from '@fluxmq/cluster-transport'
+import type { ForwardRouting, InboundBatch, InboundHandlers, LostSession, Peer, PeerSet, SurrenderedSession } from '@fluxmq/cluster-transport'
 import { topicMatches, unshared } from '@fluxmq/topic'
 import { ClusterNodeError, ClusterNodeErrorCode } from './errors.js'
 import { orphanSession } from './orphan-session.js'
@@ -100,6 +100,10 @@ export class EtcdCluster implements Cluster {
    * life of this node continues above it.
    */
   private routeSeq = Date.now() * 1_000
+  /** `routeSeq` when this node last lost its lease: what it forwarded up to there is stale (LostSession). */
+  private lostRoutingAt: number | undefined
+  /** Per node, the routing sequence up to which its forwards are stale (it said so: LostSession). */
+  private readonly staleUpTo = new Map<string, number>()
   /** Senders whose batches were refused as routed under an ended registration, until one is accepted (logged once). */
   private readonly refusingStale = new Set<string>()
   /**
@@ -551,7 +555,10 @@ export class EtcdCluster implements Cluster {
         this.log.warn({ clientId, epoch, previousNode: from, waitedMs: Math.round(performance.now() - claimed) }, 'previous owner unreachable, session resumes from etcd')
         return this.resumeHolding(clientId, epoch, from, saved, window)
       }
-      surrendered = asked
+      if (asked !== undefined && 'lost' in asked) {
+        this.staleRoutingOf(from, asked.routedUpTo)
+        this.moves.forgetStale(from, asked.routedUpTo)
+      } else surrendered = asked
     } catch (err) {
       window.abandon()
       // The claim stays in etcd (it fences the old owner); the next CONNECT of this client here
@@ -783,7 +790,7 @@ export class EtcdCluster implements Cluster {
   private receive(batch: InboundBatch, waited = false): Promise<void> {
     if (this.inbound === undefined && !waited) return Promise.race([this.attached, sleep(SETTLE_WAIT_MS)]).then(() => this.receive(batch, true))
     const inbound = this.requireInbound()
-    if (this.options.routedUnderEndedRegistration(batch.from, batch.arrivals)) return this.refuseStale(batch)
+    if (this.options.routedUnderEndedRegistration(batch.from, batch.arrivals) || this.routedBeforeLoss(batch)) return this.refuseStale(batch)
     if (this.refusingStale.size !== 0) this.refusingStale.delete(batch.from)
     // Without a lease this node serves no session (all went to ownershipLost): what it accepted
     // now would reach nobody, yet its sender would acknowledge it to the publisher. Refused, the
@@ -823,8 +830,8 @@ export class EtcdCluster implements Cluster {
   }
 
   /**
-   * A batch its sender routed under a registration that ended (it lost its lease: cut off, frozen,
-   * or a previous life), resent or read late. Whatever sessions it routed to itself then may be
+   * A batch its sender routed under a lease it lost (its registration on it ended, or it said so
+   * answering a takeover; it was cut off, frozen, or a previous life), resent or read late. Whatever sessions it routed to itself then may be
    * here now, resumed without their state, and they had the publish from it: applied here, a QoS 2
    * subscriber would get it twice. Its publisher was not acknowledged (the sender waits for this
    * answer), so the refusal loses nothing acknowledged; other sessions here miss it as they would a
@@ -833,9 +840,21 @@ export class EtcdCluster implements Cluster {
   private refuseStale(batch: InboundBatch): Promise<void> {
     if (!this.refusingStale.has(batch.from)) {
       this.refusingStale.add(batch.from)
-      this.log.warn({ peer: batch.from, messages: batch.messages.length }, 'forwarded batch routed under a registration that ended: refused (later ones from that node unlogged until one is accepted)')
+      this.log.warn({ peer: batch.from, messages: batch.messages.length }, 'forwarded batch routed under a lease its sender lost: refused (later ones from that node unlogged until one is accepted)')
     }
-    return Promise.reject(new ClusterNodeError(ClusterNodeErrorCode.StaleRouting, `${batch.from} routed this batch under a registration that ended`))
+    return Promise.reject(new ClusterNodeError(ClusterNodeErrorCode.StaleRouting, `${batch.from} routed this batch under a lease it lost`))
+  }
+
+  /** `node` said it lost its lease having routed up to `seq` (LostSession). */
+  private staleRoutingOf(node: string, seq: number): void {
+    if (seq > (this.staleUpTo.get(node) ?? Number.NEGATIVE_INFINITY)) this.staleUpTo.set(node, seq)
+  }
+
+  /** Whether `batch` holds a publish its sender routed before it lost its lease, as it told this node. */
+  private routedBeforeLoss(batch: InboundBatch): boolean {
+    if (this.staleUpTo.size === 0 || batch.seqs === undefined) return false
+    const upTo = this.staleUpTo.get(batch.from)
+    return upTo !== undefined && batch.seqs.some((seq) => seq <= upTo)
   }
 
   /** This node registers on a new lease: its routing count from now on (NodeInfo.routedFrom). */
@@ -849,7 +868,12 @@ export class EtcdCluster implements Cluster {
     return nodes
   }
 
-  private async surrender(clientId: string, epoch: number, requesterNode: string): Promise<SurrenderedSession | undefined> {
+  /**
+   * Another node took this client over. Without the session here, and after a lease loss, the
+   * answer says how far this node had routed then (LostSession): whatever it forwarded up to there
+   * is stale, its sessions having gone elsewhere without their state.
+   */
+  private async surrender(clientId: string, epoch: number, requesterNode: string): Promise<SurrenderedSession | LostSession | undefined> {
     const started = performance.now()
     const inbound = this.requireInbound()
     const attaching = this.attaching.get(clientId)
@@ -866,11 +890,12 @@ export class EtcdCluster implements Cluster {
     // The old owner's share of the new owner's stateMs; the rest is the transport and scheduling.
     const surrenderMs = elapsedMs(started, performance.now())
     this.log.info({ clientId, epoch, requesterNode, state: transferred !== undefined, surrenderMs }, 'session surrendered')
-    if (transferred === undefined) return undefined
+    if (transferred === undefined) return this.lostRoutingAt === undefined ? undefined : { lost: true, routedUpTo: this.lostRoutingAt }
     return { transferred, epoch: transferred.session.epoch ?? held ?? 0 }
   }
 
   private leaseLost(err: Error): void {
+    this.lostRoutingAt = this.routeSeq
     const ids = [...this.owned.keys()]
     this.owned.clear()
     for (const id of ids) {

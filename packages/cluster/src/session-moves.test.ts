@@ -111,6 +111,17 @@ describe('SessionMoves', () => {
     expect(moves.active).toBe(false)
   })
 
+  it('on the new owner: drops what it holds from a node that lost its lease, up to where that node said it had routed', () => {
+    const { moves } = nodeA()
+    const window = moves.beginAcquire('c', 'b', [])
+    moves.routed(message('t/stale'), ['b', 'a'], { node: 'b', arrivals: 1, seq: 500 })
+    moves.routed(message('t/after-loss'), ['b', 'a'], { node: 'b', arrivals: 1, seq: 501 })
+    moves.routed(message('t/from-d'), ['d', 'a'], { node: 'd', arrivals: 1, seq: 400 })
+    moves.routed(message('t/local'), ['a'])
+    moves.forgetStale('b', 500)
+    expect(window.held().map((m) => m.topic)).toEqual(['t/after-loss', 't/from-d', 't/local'])
+  })
+
   it('on the new owner: holds for a second session claimed from the same node the publishes it routed before and still holds for the first', () => {
     const { moves } = nodeA()
     const first = moves.beginAcquire('c', 'b', [])

@@ -311,6 +311,18 @@ export class SessionMoves {
   }
 
   /**
+   * `node` lost its lease having routed up to `upTo` (its routing sequence): what it forwarded up to
+   * there and this node holds for sessions it acquires is dropped. Those sessions were on `node`
+   * then and had the publish from it; their state did not come from it.
+   */
+  forgetStale(node: string, upTo: number): void {
+    for (const window of this.acquiring.values()) {
+      const kept = window.seen.filter((s) => s.origin?.node !== node || s.origin.seq === undefined || s.origin.seq > upTo)
+      window.seen.splice(0, window.seen.length, ...kept)
+    }
+  }
+
+  /**
    * A batch from `node` was routed here, up to its routing sequence `seq`. A node's publishes are
    * applied here in its order, so a session that arrives here later records how far they got
    * (`arrivalMarks`): a publish of that node at or below the mark was routed here without it.

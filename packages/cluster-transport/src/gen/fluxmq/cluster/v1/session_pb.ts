@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fluxmq/cluster/v1/session.proto.
  */
 export const file_fluxmq_cluster_v1_session: GenFile = /*@__PURE__*/
-  fileDesc("Ch9mbHV4bXEvY2x1c3Rlci92MS9zZXNzaW9uLnByb3RvEhFmbHV4bXEuY2x1c3Rlci52MSJLCg9UYWtlT3ZlclJlcXVlc3QSEQoJY2xpZW50X2lkGAEgASgJEhYKDnJlcXVlc3Rlcl9ub2RlGAIgASgJEg0KBWVwb2NoGAMgASgEIoABChBUYWtlT3ZlclJlc3BvbnNlEjAKBXN0YXRlGAEgASgLMh8uZmx1eG1xLmNsdXN0ZXIudjEuU2Vzc2lvblN0YXRlSAASMgoHb2ZmbGluZRgCIAEoCzIfLmZsdXhtcS5jbHVzdGVyLnYxLk9mZmxpbmVDaHVua0gAQgYKBGtpbmQi9gEKDFNlc3Npb25TdGF0ZRIrCgdzZXNzaW9uGAEgASgLMhouZmx1eG1xLmNsdXN0ZXIudjEuU2Vzc2lvbhI2Cg1zdWJzY3JpcHRpb25zGAIgAygLMh8uZmx1eG1xLmNsdXN0ZXIudjEuU3Vic2NyaXB0aW9uEi0KCGluZmxpZ2h0GAMgAygLMhsuZmx1eG1xLmNsdXN0ZXIudjEuSW5mbGlnaHQSFQoNaW5jb21pbmdfcW9zMhgEIAMoDRIVCg1yZWxlYXNlZF9xb3MyGAUgAygNEg0KBWVwb2NoGAYgASgEEhUKDW9mZmxpbmVfY291bnQYByABKA0iPAoMT2ZmbGluZUNodW5rEiwKCG1lc3NhZ2VzGAEgAygLMhouZmx1eG1xLmNsdXN0ZXIudjEuTWVzc2FnZSLEAQoHU2Vzc2lvbhIRCgljbGllbnRfaWQYASABKAkSNAoIcHJvdG9jb2wYAiABKA4yIi5mbHV4bXEuY2x1c3Rlci52MS5TZXNzaW9uUHJvdG9jb2wSFwoPZXhwaXJ5X2ludGVydmFsGAMgASgNEhwKD2Rpc2Nvbm5lY3RlZF9hdBgEIAEoA0gAiAEBEiUKBHdpbGwYBSABKAsyFy5mbHV4bXEuY2x1c3Rlci52MS5XaWxsQhIKEF9kaXNjb25uZWN0ZWRfYXQiSwoEV2lsbBIrCgdtZXNzYWdlGAEgASgLMhouZmx1eG1xLmNsdXN0ZXIudjEuTWVzc2FnZRIWCg5kZWxheV9pbnRlcnZhbBgCIAEoDSLfAQoMU3Vic2NyaXB0aW9uEg4KBmZpbHRlchgBIAEoCRILCgNxb3MYAiABKA0SEAoIbm9fbG9jYWwYAyABKAgSGwoTcmV0YWluX2FzX3B1Ymxpc2hlZBgEIAEoCBIXCg9yZXRhaW5faGFuZGxpbmcYBSABKA0SHAoPc3Vic2NyaXB0aW9uX2lkGAYgASgNSACIAQESOAoPdXNlcl9wcm9wZXJ0aWVzGAcgAygLMh8uZmx1eG1xLmNsdXN0ZXIudjEuVXNlclByb3BlcnR5QhIKEF9zdWJzY3JpcHRpb25faWQitAEKCEluZmxpZ2h0EhMKC2RlbGl2ZXJ5X2lkGAEgASgNEisKB21lc3NhZ2UYAiABKAsyGi5mbHV4bXEuY2x1c3Rlci52MS5NZXNzYWdlEgsKA3FvcxgDIAEoDRIOCgZyZXRhaW4YBCABKAgSGAoQc3Vic2NyaXB0aW9uX2lkcxgFIAMoDRIvCgVzdGF0ZRgGIAEoDjIgLmZsdXhtcS5jbHVzdGVyLnYxLkluZmxpZ2h0U3RhdGUqhgEKD1Nlc3Npb25Qcm90b2NvbBIgChxTRVNTSU9OX1BST1RPQ09MX1VOU1BFQ0lGSUVEEAASGgoWU0VTU0lPTl9QUk9UT0NPTF9NUVRUMxABEhoKFlNFU1NJT05fUFJPVE9DT0xfTVFUVDUQAhIZChVTRVNTSU9OX1BST1RPQ09MX0FNUVAQAypqCg1JbmZsaWdodFN0YXRlEh4KGklORkxJR0hUX1NUQVRFX1VOU1BFQ0lGSUVEEAASHAoYSU5GTElHSFRfU1RBVEVfREVMSVZFUkVEEAESGwoXSU5GTElHSFRfU1RBVEVfUkVDRUlWRUQQAjJnCg5TZXNzaW9uU2VydmljZRJVCghUYWtlT3ZlchIiLmZsdXhtcS5jbHVzdGVyLnYxLlRha2VPdmVyUmVxdWVzdBojLmZsdXhtcS5jbHVzdGVyLnYxLlRha2VPdmVyUmVzcG9uc2UwAWIGcHJvdG8z", [file_fluxmq_cluster_v1_message]);
+  fileDesc("Ch9mbHV4bXEvY2x1c3Rlci92MS9zZXNzaW9uLnByb3RvEhFmbHV4bXEuY2x1c3Rlci52MSJLCg9UYWtlT3ZlclJlcXVlc3QSEQoJY2xpZW50X2lkGAEgASgJEhYKDnJlcXVlc3Rlcl9ub2RlGAIgASgJEg0KBWVwb2NoGAMgASgEIqkBChBUYWtlT3ZlclJlc3BvbnNlEjAKBXN0YXRlGAEgASgLMh8uZmx1eG1xLmNsdXN0ZXIudjEuU2Vzc2lvblN0YXRlSAASMgoHb2ZmbGluZRgCIAEoCzIfLmZsdXhtcS5jbHVzdGVyLnYxLk9mZmxpbmVDaHVua0gAEicKBGxvc3QYAyABKAsyFy5mbHV4bXEuY2x1c3Rlci52MS5Mb3N0SABCBgoEa2luZCIcCgRMb3N0EhQKDHJvdXRlZF91cF90bxgBIAEoASL2AQoMU2Vzc2lvblN0YXRlEisKB3Nlc3Npb24YASABKAsyGi5mbHV4bXEuY2x1c3Rlci52MS5TZXNzaW9uEjYKDXN1YnNjcmlwdGlvbnMYAiADKAsyHy5mbHV4bXEuY2x1c3Rlci52MS5TdWJzY3JpcHRpb24SLQoIaW5mbGlnaHQYAyADKAsyGy5mbHV4bXEuY2x1c3Rlci52MS5JbmZsaWdodBIVCg1pbmNvbWluZ19xb3MyGAQgAygNEhUKDXJlbGVhc2VkX3FvczIYBSADKA0SDQoFZXBvY2gYBiABKAQSFQoNb2ZmbGluZV9jb3VudBgHIAEoDSI8CgxPZmZsaW5lQ2h1bmsSLAoIbWVzc2FnZXMYASADKAsyGi5mbHV4bXEuY2x1c3Rlci52MS5NZXNzYWdlIsQBCgdTZXNzaW9uEhEKCWNsaWVudF9pZBgBIAEoCRI0Cghwcm90b2NvbBgCIAEoDjIiLmZsdXhtcS5jbHVzdGVyLnYxLlNlc3Npb25Qcm90b2NvbBIXCg9leHBpcnlfaW50ZXJ2YWwYAyABKA0SHAoPZGlzY29ubmVjdGVkX2F0GAQgASgDSACIAQESJQoEd2lsbBgFIAEoCzIXLmZsdXhtcS5jbHVzdGVyLnYxLldpbGxCEgoQX2Rpc2Nvbm5lY3RlZF9hdCJLCgRXaWxsEisKB21lc3NhZ2UYASABKAsyGi5mbHV4bXEuY2x1c3Rlci52MS5NZXNzYWdlEhYKDmRlbGF5X2ludGVydmFsGAIgASgNIt8BCgxTdWJzY3JpcHRpb24SDgoGZmlsdGVyGAEgASgJEgsKA3FvcxgCIAEoDRIQCghub19sb2NhbBgDIAEoCBIbChNyZXRhaW5fYXNfcHVibGlzaGVkGAQgASgIEhcKD3JldGFpbl9oYW5kbGluZxgFIAEoDRIcCg9zdWJzY3JpcHRpb25faWQYBiABKA1IAIgBARI4Cg91c2VyX3Byb3BlcnRpZXMYByADKAsyHy5mbHV4bXEuY2x1c3Rlci52MS5Vc2VyUHJvcGVydHlCEgoQX3N1YnNjcmlwdGlvbl9pZCK0AQoISW5mbGlnaHQSEwoLZGVsaXZlcnlfaWQYASABKA0SKwoHbWVzc2FnZRgCIAEoCzIaLmZsdXhtcS5jbHVzdGVyLnYxLk1lc3NhZ2USCwoDcW9zGAMgASgNEg4KBnJldGFpbhgEIAEoCBIYChBzdWJzY3JpcHRpb25faWRzGAUgAygNEi8KBXN0YXRlGAYgASgOMiAuZmx1eG1xLmNsdXN0ZXIudjEuSW5mbGlnaHRTdGF0ZSqGAQoPU2Vzc2lvblByb3RvY29sEiAKHFNFU1NJT05fUFJPVE9DT0xfVU5TUEVDSUZJRUQQABIaChZTRVNTSU9OX1BST1RPQ09MX01RVFQzEAESGgoWU0VTU0lPTl9QUk9UT0NPTF9NUVRUNRACEhkKFVNFU1NJT05fUFJPVE9DT0xfQU1RUBADKmoKDUluZmxpZ2h0U3RhdGUSHgoaSU5GTElHSFRfU1RBVEVfVU5TUEVDSUZJRUQQABIcChhJTkZMSUdIVF9TVEFURV9ERUxJVkVSRUQQARIbChdJTkZMSUdIVF9TVEFURV9SRUNFSVZFRBACMmcKDlNlc3Npb25TZXJ2aWNlElUKCFRha2VPdmVyEiIuZmx1eG1xLmNsdXN0ZXIudjEuVGFrZU92ZXJSZXF1ZXN0GiMuZmx1eG1xLmNsdXN0ZXIudjEuVGFrZU92ZXJSZXNwb25zZTABYgZwcm90bzM", [file_fluxmq_cluster_v1_message]);
 
 /**
  * @generated from message fluxmq.cluster.v1.TakeOverRequest
@@ -62,6 +62,12 @@ export type TakeOverResponse = Message<"fluxmq.cluster.v1.TakeOverResponse"> & {
      */
     value: OfflineChunk;
     case: "offline";
+  } | {
+    /**
+     * @generated from field: fluxmq.cluster.v1.Lost lost = 3;
+     */
+    value: Lost;
+    case: "lost";
   } | { case: undefined; value?: undefined };
 };
 
@@ -71,6 +77,28 @@ export type TakeOverResponse = Message<"fluxmq.cluster.v1.TakeOverResponse"> & {
  */
 export const TakeOverResponseSchema: GenMessage<TakeOverResponse> = /*@__PURE__*/
   messageDesc(file_fluxmq_cluster_v1_session, 1);
+
+/**
+ * The previous owner holds no session of the client: it lost every session with its node lease,
+ * having routed publishes up to `routed_up_to` (its routing sequence, as in forwarded batches).
+ * What it forwarded up to there is stale: the sessions it routed them to locally are elsewhere now,
+ * without its state.
+ *
+ * @generated from message fluxmq.cluster.v1.Lost
+ */
+export type Lost = Message<"fluxmq.cluster.v1.Lost"> & {
+  /**
+   * @generated from field: double routed_up_to = 1;
+   */
+  routedUpTo: number;
+};
+
+/**
+ * Describes the message fluxmq.cluster.v1.Lost.
+ * Use `create(LostSchema)` to create a new message.
+ */
+export const LostSchema: GenMessage<Lost> = /*@__PURE__*/
+  messageDesc(file_fluxmq_cluster_v1_session, 2);
 
 /**
  * Mirrors TransferredSession of @fluxmq/core (packages/core/src/cluster.ts), the offline queue aside.
@@ -127,7 +155,7 @@ export type SessionState = Message<"fluxmq.cluster.v1.SessionState"> & {
  * Use `create(SessionStateSchema)` to create a new message.
  */
 export const SessionStateSchema: GenMessage<SessionState> = /*@__PURE__*/
-  messageDesc(file_fluxmq_cluster_v1_session, 2);
+  messageDesc(file_fluxmq_cluster_v1_session, 3);
 
 /**
  * @generated from message fluxmq.cluster.v1.OfflineChunk
@@ -144,7 +172,7 @@ export type OfflineChunk = Message<"fluxmq.cluster.v1.OfflineChunk"> & {
  * Use `create(OfflineChunkSchema)` to create a new message.
  */
 export const OfflineChunkSchema: GenMessage<OfflineChunk> = /*@__PURE__*/
-  messageDesc(file_fluxmq_cluster_v1_session, 3);
+  messageDesc(file_fluxmq_cluster_v1_session, 4);
 
 /**
  * Mirrors SessionRecord (packages/core/src/storage.ts).
@@ -189,7 +217,7 @@ export type Session = Message<"fluxmq.cluster.v1.Session"> & {
  * Use `create(SessionSchema)` to create a new message.
  */
 export const SessionSchema: GenMessage<Session> = /*@__PURE__*/
-  messageDesc(file_fluxmq_cluster_v1_session, 4);
+  messageDesc(file_fluxmq_cluster_v1_session, 5);
 
 /**
  * @generated from message fluxmq.cluster.v1.Will
@@ -213,7 +241,7 @@ export type Will = Message<"fluxmq.cluster.v1.Will"> & {
  * Use `create(WillSchema)` to create a new message.
  */
 export const WillSchema: GenMessage<Will> = /*@__PURE__*/
-  messageDesc(file_fluxmq_cluster_v1_session, 5);
+  messageDesc(file_fluxmq_cluster_v1_session, 6);
 
 /**
  * Mirrors SubscriptionOptions.
@@ -266,7 +294,7 @@ export type Subscription = Message<"fluxmq.cluster.v1.Subscription"> & {
  * Use `create(SubscriptionSchema)` to create a new message.
  */
 export const SubscriptionSchema: GenMessage<Subscription> = /*@__PURE__*/
-  messageDesc(file_fluxmq_cluster_v1_session, 6);
+  messageDesc(file_fluxmq_cluster_v1_session, 7);
 
 /**
  * Mirrors InflightRecord: an outgoing QoS 1/2 delivery the client has not settled.
@@ -312,7 +340,7 @@ export type Inflight = Message<"fluxmq.cluster.v1.Inflight"> & {
  * Use `create(InflightSchema)` to create a new message.
  */
 export const InflightSchema: GenMessage<Inflight> = /*@__PURE__*/
-  messageDesc(file_fluxmq_cluster_v1_session, 7);
+  messageDesc(file_fluxmq_cluster_v1_session, 8);
 
 /**
  * @generated from enum fluxmq.cluster.v1.SessionProtocol
@@ -380,8 +408,8 @@ export const InflightStateSchema: GenEnum<InflightState> = /*@__PURE__*/
  * (its epoch) and asks the previous owner for the session: the previous owner disconnects the
  * client (0x8E) and streams the state it held, first one SessionState, then the offline queue in
  * OfflineChunks (oldest first) until `offline_count` messages were sent. NOT_FOUND when it holds
- * no session of that client; FAILED_PRECONDITION (with a FLUXMQ_ERR_* code) when it refuses the
- * epoch.
+ * no session of that client; a single Lost instead when it holds none because it lost its node
+ * lease; FAILED_PRECONDITION (with a FLUXMQ_ERR_* code) when it refuses the epoch.
  *
  * @generated from service fluxmq.cluster.v1.SessionService
  */
