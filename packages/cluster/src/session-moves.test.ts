@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest'
-import type { Message, SubscriptionOptions } from '@fluxmq/core'
+import type { CarriedDelivery, Message, SubscriptionOptions } from '@fluxmq/core'
 import type { RouteChange } from '@fluxmq/cluster-etcd'
 import type { ForwardRouting } from '@fluxmq/cluster-transport'
 import { SessionMoves, heldNotTransferred } from './session-moves.js'
@@ -109,6 +109,19 @@ describe('SessionMoves', () => {
     moves.relayedHere('c', message('t/after'), ['b', 'a'], (clientId, m) => delivered.push(`${clientId} ${m.topic}`) > 0)
     expect(delivered).toEqual(['c t/after'])
     expect(moves.active).toBe(false)
+  })
+
+  it('on the new owner: gives a handed-on delivery that came while it acquired the session to the session once attached, with its delivery id', async () => {
+    const { moves } = nodeA()
+    const window = moves.beginAcquire('c', 'b', [])
+    const given: string[] = []
+    const deliver = (clientId: string, m: Message, carried?: CarriedDelivery): boolean => given.push(`${clientId} ${m.topic} ${carried?.deliveryId ?? '-'} ${carried?.received ?? '-'}`) > 0
+    moves.relayedHere('c', message('t/inflight'), ['b', 'a'], deliver, undefined, { deliveryId: 0x30007, qos: 2, retain: false, received: true })
+    moves.relayedHere('c', message('t/queued'), ['b', 'a'], deliver)
+    expect(given).toEqual([])
+    expect(window.held().map((m) => m.topic)).toEqual(['t/queued'])
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(given).toEqual([`c t/inflight ${0x30007} true`])
   })
 
   it('on the new owner: drops what it holds from a node that lost its lease, up to where that node said it had routed', () => {

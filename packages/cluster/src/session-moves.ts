@@ -58,6 +58,11 @@ export interface Origin {
 interface Window {
   readonly seen: Seen[]
   dropped: number
+  /**
+   * Deliveries another copy of the session had unsettled (a returning node hands them on) that
+   * came while the session was acquired here: given to it once attached, with their delivery ids.
+   */
+  carried?: (() => void)[]
 }
 
 /** Sends to one node held back while this node acquires a session from it. */
@@ -225,7 +230,9 @@ export class SessionMoves {
     // the third node's batch being late here), unless it was applied before the session arrived.
     if (origin !== undefined && !(origin.seq <= (this.arrivalMarks.get(clientId)?.get(origin.node) ?? Number.NEGATIVE_INFINITY))) return undefined
     const window = this.acquiring.get(clientId)
-    if (window !== undefined) this.record(window, { message, nodes })
+    // Held as a plain publish it would lose its delivery id, and the client would not recognise it.
+    if (window !== undefined && carried !== undefined) (window.carried ??= []).push(() => deliver(clientId, message, carried))
+    else if (window !== undefined) this.record(window, { message, nodes })
     else if (!deliver(clientId, message, carried)) {
       const relay = this.relays.get(clientId)
       if (relay !== undefined && !nodes.includes(relay.to)) return this.send(relay, { message, nodes })
@@ -274,6 +281,9 @@ export class SessionMoves {
     return {
       held: () => {
         end()
+        // The core attaches the session in the continuation of this call: by the next turn it is there.
+        const carried = window.carried
+        if (carried !== undefined) setImmediate(() => carried.forEach((give) => give()))
         return window.seen.map((s) => s.message)
       },
       abandon: end,
