@@ -831,9 +831,9 @@ export class EtcdCluster implements Cluster {
 
   /**
    * A batch its sender routed under a lease it lost (its registration on it ended, or it said so
-   * answering a takeover; it was cut off, frozen, or a previous life), resent or read late. Whatever sessions it routed to itself then may be
-   * here now, resumed without their state, and they had the publish from it: applied here, a QoS 2
-   * subscriber would get it twice. Its publisher was not acknowledged (the sender waits for this
+   * answering a takeover; it was cut off, frozen, or a previous life), resent or read late.
+   * Whatever sessions it routed to itself then may be here now, resumed without their state, and
+   * they had the publish from it: applied here, a QoS 2 subscriber would get it twice. Its publisher was not acknowledged (the sender waits for this
    * answer), so the refusal loses nothing acknowledged; other sessions here miss it as they would a
    * publish whose publisher gave up on it.
    */
