@@ -317,7 +317,8 @@ export class EtcdCluster implements Cluster {
       nodeId: this.nodeId,
       ownership: this.options.ownership,
       storage,
-      send: (node, message, routing) => this.sendTo(node, message, routing),
+      // At start-up the hand-on begins as the membership is loaded: the owner's peer may be a moment away.
+      send: (node, message, routing) => this.peerOf(node).then(() => this.sendTo(node, message, routing)),
       logger: this.log,
     })
     return this.returning
