@@ -547,7 +547,10 @@ export class EtcdCluster implements Cluster {
           return peer.takeOver({ clientId, epoch })
         },
         (late) => {
-          if (late !== undefined) this.log.error({ clientId, epoch, previousNode: from }, 'previous owner surrendered after the takeover gave up on it; its state is dropped')
+          if (late === undefined) return
+          // Late, its answer that it lost its lease still says which of its batches are stale.
+          if ('lost' in late) this.staleRoutingOf(from, late.routedUpTo)
+          else this.log.error({ clientId, epoch, previousNode: from }, 'previous owner surrendered after the takeover gave up on it; its state is dropped')
         },
       )
       if (asked === UNREACHABLE) {
