@@ -12,6 +12,11 @@ export const TransportErrorCode = {
   Tls: 'FLUXMQ_ERR_TRANSPORT_TLS',
   /** The server cannot listen on its address. */
   Listen: 'FLUXMQ_ERR_TRANSPORT_LISTEN',
+  /**
+   * A batch routed under a lease this node has lost since (`PeerSet.fence`): not sent, or not sent
+   * again after a broken stream, so the peer never applies a stale routing decision.
+   */
+  Fenced: 'FLUXMQ_ERR_TRANSPORT_FENCED',
 } as const
 export type TransportErrorCode = (typeof TransportErrorCode)[keyof typeof TransportErrorCode]
 

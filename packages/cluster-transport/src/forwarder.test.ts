@@ -242,6 +242,38 @@ describe('PeerForwarder', () => {
     expect(peer.state.resentBatches).toBeGreaterThanOrEqual(1)
   })
 
+  it('never sends, nor sends again after a broken stream, a batch routed at or below its fence', async () => {
+    const held = gate()
+    const applied: string[] = []
+    const handlers = recordingHandlers({
+      publishBatch: (batch) => {
+        applied.push(...batch.messages.map((m) => m.topic))
+        return held.promise
+      },
+    })
+    const { port } = await startServer(cleanup, { nodeId: 'b', handlers })
+    const proxy = cleanup.add(await TcpProxy.start(port), (p) => p.close())
+    const peer = connectPeer(cleanup, proxy.port, { failureThreshold: 100, retryMinMs: 5, retryMaxMs: 50 })
+    const onWire = peer.forward(message('w/1'), undefined, 0, 10)
+    await until(() => applied.length === 1, 'the batch to reach the handler')
+    proxy.refuse(true)
+    proxy.cutAll()
+    await until(() => peer.state.streamFailures >= 1, 'the stream to break')
+    const waiting = peer.forward(message('w/2'), undefined, 0, 11)
+
+    // The lease under which sequences up to 11 were routed is lost.
+    peer.fence(11)
+    await expect(onWire).rejects.toMatchObject({ code: TransportErrorCode.Fenced, inDoubt: true })
+    await expect(waiting).rejects.toMatchObject({ code: TransportErrorCode.Fenced, inDoubt: false })
+    await expect(peer.forward(message('w/3'), undefined, 0, 11)).rejects.toMatchObject({ code: TransportErrorCode.Fenced, inDoubt: false })
+
+    proxy.refuse(false)
+    held.open()
+    await peer.forward(message('w/4'), undefined, 0, 12)
+    expect(applied).toEqual(['w/1', 'w/4'])
+    expect(peer.state).toMatchObject({ resentBatches: 0, pendingMessages: 0 })
+  })
+
   it('reports a sent, unacknowledged batch in doubt instead of resending it to a peer that restarted', async () => {
     const held = gate()
     const first = await startServer(cleanup, { nodeId: 'b', handlers: recordingHandlers({ publishBatch: () => held.promise }) })

@@ -41,6 +41,8 @@ export interface PeerForwarderOptions extends ForwardLimits {
   readonly logger: Logger
   /** The sender epoch of the idempotency keys (default: random). A new forwarder must use a new one. */
   readonly epoch?: bigint
+  /** See PeerForwarder.fence: routing sequences at or below it are never sent (default 0: none). */
+  readonly fencedUpTo?: number
 }
 
 export interface ForwarderStats {
@@ -139,6 +141,7 @@ export class PeerForwarder {
   private flushTimer: NodeJS.Timeout | undefined
   private readyWaiters: (() => void)[] = []
   private closed = false
+  private fencedUpTo: number
 
   private pendingMessages = 0
   private pendingBytes = 0
@@ -158,6 +161,7 @@ export class PeerForwarder {
     this.retryMinMs = options.retryMinMs ?? 20
     this.retryMaxMs = options.retryMaxMs ?? 1000
     this.logger = options.logger
+    this.fencedUpTo = options.fencedUpTo ?? 0
     this.connect()
   }
 
@@ -176,6 +180,7 @@ export class PeerForwarder {
     if (this.options.breaker.state === 'open') {
       return failed(new TransportError(TransportErrorCode.PeerUnavailable, `circuit breaker to ${peer} is open`, { peer }))
     }
+    if (seq !== 0 && seq <= this.fencedUpTo) return failed(this.fencedError(false))
     const size = sizeOf(message)
     if (this.pendingMessages >= this.maxPendingMessages || (this.pendingBytes > 0 && this.pendingBytes + size > this.maxPendingBytes)) {
       return false
@@ -219,6 +224,30 @@ export class PeerForwarder {
       () => undefined,
       () => undefined,
     )
+  }
+
+  /**
+   * This node lost the lease under which it routed every sequence up to `upTo`: another node may
+   * serve those sessions now and must not get a decision made for them here (the peer refuses
+   * such batches too once it knows; this stops the ones sent before it does). A batch holding such
+   * a sequence that waits is failed now with Fenced; one on the wire is not sent again if its
+   * stream breaks. Its publishers were never acknowledged: they send again wherever they are served.
+   */
+  fence(upTo: number): void {
+    if (upTo <= this.fencedUpTo) return
+    this.fencedUpTo = upTo
+    const open = this.open
+    if (open !== undefined && this.fenced(open)) {
+      this.open = undefined
+      this.clearFlush()
+      this.settle(open, this.fencedError(false))
+    }
+    const waiting = this.queue
+    this.queue = []
+    for (const batch of waiting) {
+      if (this.fenced(batch)) this.settle(batch, this.fencedError(batch.sent))
+      else this.queue.push(batch)
+    }
   }
 
   /** Resolves when `forward` is worth calling again: pending below half of both bounds, the breaker opened, or the forwarder closed. */
@@ -299,6 +328,10 @@ export class PeerForwarder {
       if (this.queue.length === 0 && this.open?.due === true) this.seal()
       const batch = this.queue.shift()
       if (batch === undefined) return
+      if (this.fenced(batch)) {
+        this.settle(batch, this.fencedError(batch.sent))
+        continue
+      }
       if (batch.sent) this.resentBatches += 1
       batch.sent = true
       this.unacked.push(batch)
@@ -423,6 +456,16 @@ export class PeerForwarder {
     this.timer = setTimeout(() => this.connect(), breaker.remainingOpenMs())
     // Whoever waits to forward more learns now that forwarding fails fast, not when the peer is back.
     this.wakeReady(true)
+  }
+
+  private fenced(batch: Batch): boolean {
+    for (const seq of batch.seqs) if (seq !== 0 && seq <= this.fencedUpTo) return true
+    return false
+  }
+
+  private fencedError(inDoubt: boolean): TransportError {
+    const peer = this.options.peerNode
+    return new TransportError(TransportErrorCode.Fenced, `not forwarded to ${peer}: routed under a lease this node lost`, { peer, inDoubt })
   }
 
   private settle(batch: Batch, error: TransportError | undefined): void {

@@ -16,8 +16,18 @@ export type PeerSetOptions = Omit<PeerOptions, 'peerNode' | 'address'>
 export class PeerSet {
   private readonly peers = new Map<string, { readonly address: string; readonly peer: Peer }>()
   private closed = false
+  private fencedUpTo = 0
 
   constructor(private readonly options: PeerSetOptions) {}
+
+  /**
+   * Routing sequences up to `upTo` were decided under a lease this node lost: no Peer, now or
+   * later, sends a batch holding one (PeerForwarder.fence).
+   */
+  fence(upTo: number): void {
+    this.fencedUpTo = Math.max(this.fencedUpTo, upTo)
+    for (const { peer } of this.peers.values()) peer.fence(upTo)
+  }
 
   /**
    * Makes the set match `members`, this node excluded: new nodes get a Peer, nodes no longer
@@ -34,7 +44,7 @@ export class PeerSet {
     }
     for (const [nodeId, address] of wanted) {
       if (this.peers.has(nodeId)) continue
-      this.peers.set(nodeId, { address, peer: new Peer({ ...this.options, peerNode: nodeId, address }) })
+      this.peers.set(nodeId, { address, peer: new Peer({ ...this.options, peerNode: nodeId, address, fencedUpTo: this.fencedUpTo }) })
     }
   }
 

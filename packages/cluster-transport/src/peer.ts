@@ -30,6 +30,8 @@ export interface PeerOptions extends ForwardLimits, CircuitBreakerOptions {
   readonly callTimeoutMs?: number
   /** Tries of takeOver and fetchPayload when the peer is unreachable or the stream breaks (default 3). */
   readonly callAttempts?: number
+  /** Routing sequences at or below it are never forwarded (PeerForwarder.fence; default 0: none). */
+  readonly fencedUpTo?: number
 }
 
 export interface TakeoverCall {
@@ -91,6 +93,11 @@ export class Peer {
   /** See PeerForwarder.forward: the acceptance promise, or false under backpressure. */
   forward(message: Message, routing?: ForwardRouting, arrivals = 0, seq = 0): Promise<void> | false {
     return this.forwarder.forward(message, routing, arrivals, seq)
+  }
+
+  /** See PeerForwarder.fence. */
+  fence(upTo: number): void {
+    this.forwarder.fence(upTo)
   }
 
   /** Resolves once everything forwarded so far was accepted or refused by the peer (see PeerForwarder.drained). */

@@ -900,6 +900,7 @@ export class EtcdCluster implements Cluster {
 
   private leaseLost(err: Error): void {
     this.lostRoutingAt = this.routeSeq
+    this.options.peers.fence(this.routeSeq)
     const ids = [...this.owned.keys()]
     this.owned.clear()
     for (const id of ids) {

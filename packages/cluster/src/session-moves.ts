@@ -327,8 +327,11 @@ export class SessionMoves {
    */
   forgetStale(node: string, upTo: number): void {
     for (const window of this.acquiring.values()) {
-      const kept = window.seen.filter((s) => s.origin?.node !== node || s.origin.seq === undefined || s.origin.seq > upTo)
-      window.seen.splice(0, window.seen.length, ...kept)
+      // In place: a window holds up to MAX_HELD publishes.
+      const seen = window.seen
+      let kept = 0
+      for (const s of seen) if (s.origin?.node !== node || s.origin.seq === undefined || s.origin.seq > upTo) seen[kept++] = s
+      seen.length = kept
     }
   }
 
