@@ -2,8 +2,8 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
 import type { IClientOptions } from 'mqtt'
-import { closeClient, openClient } from '@fluxmq/testing'
-import { connectUntilServed, eventually, startCluster, WILL_TRAIL, withLogTrail, type ClusterNodeProcess } from './support/cluster.js'
+import { closeClient, dropConnection, openClient } from '@fluxmq/testing'
+import { connectUntilServed, eventually, routeVisible, startCluster, WILL_TRAIL, withLogTrail, type ClusterNodeProcess } from './support/cluster.js'
 import { type Scene, sceneForTests } from './support/fluxmq.js'
 
 // Failures of real processes: each scenario runs a 3-node cluster (each node with its embedded
@@ -171,6 +171,37 @@ describe('node death and etcd member death (3 nodes)', () => {
     console.log(`node death: clients re-served after ${Math.round(reServedMs)} ms, will delivered after ${Math.round(willMs)} ms (lease TTL ${LEASE_TTL_MS} ms, will delay 1 s)`)
     for (const c of [p1Back, p2Back, feeder, watcher]) await closeClient(c.client)
   }, 150_000)
+
+  it('a will that cannot reach the node that just died reaches its persistent watcher on the node the watcher moves to, once', async () => {
+    const [victim, willNode, next] = (await startCluster(scene, 3)) as [ClusterNodeProcess, ClusterNodeProcess, ClusterNodeProcess]
+    const watching: IClientOptions = { protocolVersion: 5, clientId: 'ww', clean: false, properties: { sessionExpiryInterval: 300 } }
+    const watcher = await connectUntilServed(scene, victim.mqttUrl, watching, 10_000)
+    await watcher.client.subscribeAsync('will/#', { qos: 2 })
+    const gone = await connectUntilServed(scene, willNode.mqttUrl, { ...persistent('wc', 'will/wc', 0), will: { topic: 'will/wc', payload: Buffer.from('wc is gone'), qos: 2, retain: false } }, 10_000)
+    await routeVisible(watcher, gone.client, 'will/probe')
+    await eventually('the watcher saved in etcd', async () => (await etcdKeys(next, '/fluxmq/fluxmq/subs/')).includes('/fluxmq/fluxmq/subs/ww'), 5_000)
+
+    // The watcher's node dies, and the will client's connection drops while its node knows the
+    // dead one is unreachable (its circuit breaker open): the will cannot reach the watcher's node.
+    // (One sent to it just before that is in doubt: it may have been applied there, so it is not
+    // sent again.)
+    killNode(victim)
+    watcher.client.end(true)
+    await eventually('the dead node’s circuit breaker open', () => willNode.process.lines.some((line) => line.msg === 'circuit breaker open' && line['peer'] === victim.nodeId), 10_000)
+    await dropConnection(gone.client)
+    const back = await connectUntilServed(scene, next.mqttUrl, watching, LEASE_TTL_MS * 4)
+    expect(back.connack.sessionPresent).toBe(true)
+    const alive = [willNode, next]
+    await eventually('the will at the watcher on its new node', () => back.inbox.messages.some((m) => m.topic === 'will/wc'), 20_000).catch(
+      withLogTrail(alive, /will|unattended|resumes|taken over|refused/),
+    )
+    expect(willNode.process.lines.some((line) => line.msg?.startsWith('unattended publish refused by nodes that do not have it') === true)).toBe(true)
+    expect(logged(alive, 'unattended publish a node refused given to a session that came from there', 'ww')).toBe(1)
+    // Once: the resends that follow give it to nobody again.
+    await sleep(8_000)
+    expect(back.inbox.messages.filter((m) => m.topic === 'will/wc').map((m) => m.payload.toString())).toEqual(['wc is gone'])
+    await closeClient(back.client)
+  }, 120_000)
 })
 
 describe('leader death, then etcd quorum loss (3 nodes)', () => {

@@ -24,6 +24,14 @@ export interface ForwardRouting {
    * arrived there.
    */
   readonly origin?: { readonly node: string; readonly seq: number }
+  /**
+   * The sender sends again a publish that nobody else would send again (a will) and that the
+   * `refusedBy` nodes refused (certainly not applied there): the sessions those nodes served then
+   * may be anywhere now. Offered only to sessions that came here from one of them lately and have
+   * not had it here: when `applied` (the receiver accepted it before, under this routing
+   * sequence), those that arrived after it was applied.
+   */
+  readonly resend?: { readonly refusedBy: readonly string[]; readonly applied: boolean }
 }
 
 /** Publishes another node forwarded here, one batch of the sender's stream. */

@@ -26,13 +26,16 @@ describe('the packed batch encoding', () => {
       { relayFor: 'h', carried: { deliveryId: 0x2a0b1, qos: 2 as const, retain: false, received: false } },
       // A relay of a third node's publish, with that node's routing sequence of it.
       { relayFor: 'i', otherNodes: ['n3'], origin: { node: 'n3', seq: Date.now() * 1_000 + 17 } },
+      // Resends of a will some nodes refused, to a node that had it and to one that did not.
+      { resend: { refusedBy: ['n2'], applied: true } },
+      { otherNodes: ['n4'], resend: { refusedBy: ['n2', 'n5'], applied: false } },
     ]
     const arrivals = Date.now() * 1_000 // as SessionMoves counts: 51 bits
     // Routing sequences as EtcdCluster counts (from the start time in µs): growing, with gaps, and
     // out of order where a send waited (a peer's memory bound, a hold).
     const base = Date.now() * 1_000
-    const seqs = [base, base + 1, base + 5, base + 3, base + 3, base + 300, base + 301, base + 302]
-    const packed = unpackMessages(packMessages([bare, fullMessage, bare, bare, bare, bare, bare, bare], routing, arrivals, seqs))
+    const seqs = [base, base + 1, base + 5, base + 3, base + 3, base + 300, base + 301, base + 302, base - 40, base + 303]
+    const packed = unpackMessages(packMessages([bare, fullMessage, bare, bare, bare, bare, bare, bare, fullMessage, bare], routing, arrivals, seqs))
     expect(packed.routing).toStrictEqual(routing)
     expect(packed.arrivals).toBe(arrivals)
     expect(packed.seqs).toEqual(seqs)

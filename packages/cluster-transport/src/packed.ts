@@ -8,16 +8,19 @@
 // when it routed these messages; see ForwardRouting.arrivals), the routing sequence of its first
 // message (varint; InboundBatch.seqs), then its messages. Per message:
 //   flags     u8: bits 0-1 QoS, 2 retain, 3 expires_at, 4 publisher_id, 5 properties,
-//                 6 other_nodes, 7 relay_for
+//                 6 routing
 //   topic     string
 //   payload   bytes
 //   published f64 (ms since the epoch; exact for every integer below 2^53)
-//   [expires  f64] [publisher string] [properties] [other_nodes: varint count, strings]
-//   [relay_for string, then varint arrivals + 1 (0: none), then varint carried (0: none; else
-//    1 + delivery_id * 8 + retain * 4 + received * 2 + (qos - 1)), then varint origin seq + 1
-//    (0: none), followed by the origin node string when present]
+//   [expires  f64] [publisher string] [properties] [routing]
 //   seq       zigzag varint: its routing sequence minus the previous message's (the first's
 //             minus the batch's)
+// routing: u8 flags (bit 0 other_nodes, 1 relay_for, 2 resend), then the present parts in that order:
+//   other_nodes: varint count, strings
+//   relay_for: string, then varint arrivals + 1 (0: none), then varint carried (0: none; else
+//     1 + delivery_id * 8 + retain * 4 + received * 2 + (qos - 1)), then varint origin seq + 1
+//     (0: none), followed by the origin node string when present
+//   resend: varint count, refusing node strings, then u8 applied (0 or 1)
 // properties: u8 flags (bit 0 payload_format_indicator present, 1 its value, 2 content_type,
 //   3 response_topic, 4 correlation_data, 5 user properties), then the present fields in that
 //   order; user properties as a varint count of (name, value) strings.
@@ -30,8 +33,11 @@ const RETAIN = 0x04
 const EXPIRES = 0x08
 const PUBLISHER = 0x10
 const PROPERTIES = 0x20
-const OTHER_NODES = 0x40
-const RELAY_FOR = 0x80
+const ROUTING = 0x40
+
+const OTHER_NODES = 0x01
+const RELAY_FOR = 0x02
+const RESEND = 0x04
 
 const PFI = 0x01
 const PFI_SET = 0x02
@@ -87,14 +93,23 @@ function messageSize(m: Message, routing: ForwardRouting | undefined): number {
   if (m.expiresAt !== undefined) size += 8
   if (m.publisherId !== undefined) size += stringSize(m.publisherId)
   if (hasProperties(m.properties)) size += propertiesSize(m.properties)
-  if (routing?.otherNodes !== undefined) {
-    size += varintSize(routing.otherNodes.length)
-    for (const node of routing.otherNodes) size += stringSize(node)
-  }
-  if (routing?.relayFor !== undefined) {
+  return routing === undefined ? size : size + routingSize(routing)
+}
+
+function nodesSize(nodes: readonly string[]): number {
+  let size = varintSize(nodes.length)
+  for (const node of nodes) size += stringSize(node)
+  return size
+}
+
+function routingSize(routing: ForwardRouting): number {
+  let size = 1
+  if (routing.otherNodes !== undefined) size += nodesSize(routing.otherNodes)
+  if (routing.relayFor !== undefined) {
     size += stringSize(routing.relayFor) + varintSize(routing.arrivals === undefined ? 0 : routing.arrivals + 1) + varintSize(carriedCode(routing.carried))
     size += routing.origin === undefined ? 1 : varintSize(routing.origin.seq + 1) + stringSize(routing.origin.node)
   }
+  if (routing.resend !== undefined) size += nodesSize(routing.resend.refusedBy) + 1
   return size
 }
 
@@ -114,6 +129,11 @@ class Writer {
     const bytes = Buffer.byteLength(s, 'utf8')
     this.varint(bytes)
     this.offset += this.buf.write(s, this.offset, bytes, 'utf8')
+  }
+
+  strings(list: readonly string[]): void {
+    this.varint(list.length)
+    for (const s of list) this.string(s)
   }
 
   bytes(b: Uint8Array): void {
@@ -163,8 +183,7 @@ export function packMessages(messages: readonly Message[], routing: readonly (Fo
     if (m.expiresAt !== undefined) flags |= EXPIRES
     if (m.publisherId !== undefined) flags |= PUBLISHER
     if (props) flags |= PROPERTIES
-    if (r?.otherNodes !== undefined) flags |= OTHER_NODES
-    if (r?.relayFor !== undefined) flags |= RELAY_FOR
+    if (r !== undefined) flags |= ROUTING
     w.buf[w.offset++] = flags
     w.string(m.topic)
     w.bytes(m.payload)
@@ -172,22 +191,28 @@ export function packMessages(messages: readonly Message[], routing: readonly (Fo
     if (m.expiresAt !== undefined) w.f64(m.expiresAt)
     if (m.publisherId !== undefined) w.string(m.publisherId)
     if (props) writeProperties(w, m.properties)
-    if (r?.otherNodes !== undefined) {
-      w.varint(r.otherNodes.length)
-      for (const node of r.otherNodes) w.string(node)
-    }
-    if (r?.relayFor !== undefined) {
-      w.string(r.relayFor)
-      w.varint(r.arrivals === undefined ? 0 : r.arrivals + 1)
-      w.varint(carriedCode(r.carried))
-      w.varint(r.origin === undefined ? 0 : r.origin.seq + 1)
-      if (r.origin !== undefined) w.string(r.origin.node)
-    }
+    if (r !== undefined) writeRouting(w, r)
     const seq = seqs?.[i] ?? 0
     w.varint(zigzag(seq - previous))
     previous = seq
   }
   return w.buf
+}
+
+function writeRouting(w: Writer, r: ForwardRouting): void {
+  w.buf[w.offset++] = (r.otherNodes === undefined ? 0 : OTHER_NODES) | (r.relayFor === undefined ? 0 : RELAY_FOR) | (r.resend === undefined ? 0 : RESEND)
+  if (r.otherNodes !== undefined) w.strings(r.otherNodes)
+  if (r.relayFor !== undefined) {
+    w.string(r.relayFor)
+    w.varint(r.arrivals === undefined ? 0 : r.arrivals + 1)
+    w.varint(carriedCode(r.carried))
+    w.varint(r.origin === undefined ? 0 : r.origin.seq + 1)
+    if (r.origin !== undefined) w.string(r.origin.node)
+  }
+  if (r.resend !== undefined) {
+    w.strings(r.resend.refusedBy)
+    w.buf[w.offset++] = r.resend.applied ? 1 : 0
+  }
 }
 
 function writeProperties(w: Writer, p: MessageProperties): void {
@@ -253,6 +278,14 @@ class Reader {
     return s
   }
 
+  strings(): string[] {
+    const count = this.varint()
+    const list: string[] = []
+    // Each string takes a byte at least: a count beyond what is left ends as truncated.
+    for (let i = 0; i < count; i++) list.push(this.string())
+    return list
+  }
+
   f64(): number {
     if (this.offset + 8 > this.buf.length) throw truncated()
     const n = this.buf.readDoubleLE(this.offset)
@@ -286,23 +319,7 @@ export function unpackMessages(bytes: Uint8Array): { arrivals: number; messages:
     if ((flags & EXPIRES) !== 0) message.expiresAt = r.f64()
     if ((flags & PUBLISHER) !== 0) message.publisherId = r.string()
     if ((flags & PROPERTIES) !== 0) message.properties = readProperties(r)
-    let route: { -readonly [K in keyof ForwardRouting]: ForwardRouting[K] } | undefined
-    if ((flags & OTHER_NODES) !== 0) {
-      const count = r.varint()
-      const nodes: string[] = []
-      for (let i = 0; i < count; i++) nodes.push(r.string())
-      route = { otherNodes: nodes }
-    }
-    if ((flags & RELAY_FOR) !== 0) {
-      route ??= {}
-      route.relayFor = r.string()
-      const echoed = r.varint()
-      if (echoed > 0) route.arrivals = echoed - 1
-      const carried = r.varint()
-      if (carried > 0) route.carried = carriedDelivery(carried)
-      const origin = r.varint()
-      if (origin > 0) route.origin = { node: r.string(), seq: origin - 1 }
-    }
+    const route = (flags & ROUTING) === 0 ? undefined : readRouting(r)
     seq += unzigzag(r.varint())
     seqs.push(seq)
     if (route !== undefined) {
@@ -312,6 +329,26 @@ export function unpackMessages(bytes: Uint8Array): { arrivals: number; messages:
     messages.push(message)
   }
   return { arrivals, messages, seqs, routing }
+}
+
+function readRouting(r: Reader): ForwardRouting {
+  const flags = r.u8()
+  const route: { -readonly [K in keyof ForwardRouting]: ForwardRouting[K] } = {}
+  if ((flags & OTHER_NODES) !== 0) route.otherNodes = r.strings()
+  if ((flags & RELAY_FOR) !== 0) {
+    route.relayFor = r.string()
+    const echoed = r.varint()
+    if (echoed > 0) route.arrivals = echoed - 1
+    const carried = r.varint()
+    if (carried > 0) route.carried = carriedDelivery(carried)
+    const origin = r.varint()
+    if (origin > 0) route.origin = { node: r.string(), seq: origin - 1 }
+  }
+  if ((flags & RESEND) !== 0) {
+    const refusedBy = r.strings()
+    route.resend = { refusedBy, applied: r.u8() === 1 }
+  }
+  return route
 }
 
 function readProperties(r: Reader): MessageProperties {

@@ -12,6 +12,7 @@ import { ReturningSessions } from './returning-sessions.js'
 import { SessionMirror } from './session-mirror.js'
 import { SessionMoves, heldNotTransferred } from './session-moves.js'
 import { SharedPlacement } from './shared-placement.js'
+import { UnattendedResends } from './unattended-resends.js'
 import { UNREACHABLE, unlessUnreachable } from './unreachable-owner.js'
 import { VanishedRoutes } from './vanished-routes.js'
 
@@ -87,6 +88,8 @@ export class EtcdCluster implements Cluster {
   private readonly remote: RemoteRoutes
   private readonly shared: SharedPlacement
   private readonly moves: SessionMoves
+  /** Sends wills again to the sessions of the nodes that refused them. */
+  private readonly resends: UnattendedResends
   /** Client id → epoch of every session this node owns. */
   private readonly owned = new Map<string, number>()
   private readonly log: Logger
@@ -164,6 +167,14 @@ export class EtcdCluster implements Cluster {
       removeRoute: (filter) => this.removeRouteNow(filter),
       logger: this.log,
     })
+    this.resends = new UnattendedResends({
+      nodeId: options.nodeId,
+      targets: (message) => this.remote.nodesFor(message.topic, message),
+      send: (node, message, routing, seq) => this.sendTo(node, message, routing, seq),
+      arrivedFrom: (nodes, after) => this.moves.arrivedFrom(nodes, after),
+      deliverTo: (clientId, message) => this.inbound?.deliverTo(clientId, message) === true,
+      logger: this.log,
+    })
     this.handlers = {
       publishBatch: (batch) => this.receive(batch),
       takeOver: (request) => this.surrender(request.clientId, request.epoch, request.requesterNode),
@@ -187,6 +198,7 @@ export class EtcdCluster implements Cluster {
     this.inbound = undefined
     this.vanishedRoutes.close()
     this.moves.close()
+    this.resends.close()
     this.returning?.close()
     clearTimeout(this.lostRetry)
     for (const stop of this.unsubscribe.splice(0)) stop()
@@ -208,7 +220,7 @@ export class EtcdCluster implements Cluster {
    */
   publishOrphanWill(message: Message): void {
     const inbound = this.requireInbound()
-    this.forward(message)?.catch((err: unknown) => this.log.error({ err, topic: message.topic }, 'will of a dead node not accepted by another node'))
+    this.forward(message, true)?.catch((err: unknown) => this.log.error({ err, topic: message.topic }, 'will of a dead node not accepted by another node'))
     inbound.deliverLocal(message)
   }
 
@@ -471,7 +483,7 @@ export class EtcdCluster implements Cluster {
         this.options.ownership.release(clientId, epoch).catch((err: unknown) => this.log.warn({ err, clientId, epoch }, 'declined claim not released; the key goes with the node lease'))
         return 'declined'
       }
-      this.moves.claimedHere(clientId)
+      this.moves.claimedHere(clientId, observed.owner?.node ?? saved?.node)
       this.owned.set(clientId, epoch)
       return 'held'
     } finally {
@@ -520,7 +532,7 @@ export class EtcdCluster implements Cluster {
     // A takeover that failed left the claim here and the state there: this claim asks again.
     const from = previousNode !== undefined && previousNode !== this.nodeId ? previousNode : this.unfinished.get(clientId)
     if (from === undefined) {
-      this.moves.claimedHere(clientId)
+      this.moves.claimedHere(clientId, previousNode ?? saved?.node)
       // No key before this claim: no live owner, so a state saved in etcd is all that is left of it.
       return previousNode === undefined ? this.resumeOrphan(clientId, epoch, undefined, saved) : { epoch }
     }
@@ -528,7 +540,7 @@ export class EtcdCluster implements Cluster {
     if (peer === undefined) {
       // Its session key outlived its registration: a node leaving (its broker already stopped) or dead.
       this.unfinished.delete(clientId)
-      this.moves.claimedHere(clientId)
+      this.moves.claimedHere(clientId, from)
       return this.resumeOrphan(clientId, epoch, from, saved)
     }
     const window = this.moves.beginAcquire(clientId, from, (saved?.subscriptions ?? []).map((s) => s.filter))
@@ -694,7 +706,7 @@ export class EtcdCluster implements Cluster {
    * (clearing ones included), to every other node and to etcd, so each node's retained store
    * stays whole and a subscriber anywhere gets it on SUBSCRIBE.
    */
-  forward(message: Message): Promise<void> | undefined {
+  forward(message: Message, unattended = false): Promise<void> | undefined {
     if (message.retain) {
       // Accepted once every node has it and etcd keeps it for the nodes that join later.
       const accepted = [this.options.retained.record(message)]
@@ -708,12 +720,18 @@ export class EtcdCluster implements Cluster {
     const targets = this.remote.nodesFor(message.topic, message)
     const relayed = this.moves.active ? this.moves.routed(message, targets === undefined ? [this.nodeId] : [this.nodeId, ...targets]) : undefined
     if (targets === undefined) return relayed
-    if (targets.size === 1 && relayed === undefined) for (const node of targets) return this.sendTo(node, message, undefined)
+    if (targets.size === 1 && relayed === undefined && !unattended) for (const node of targets) return this.sendTo(node, message, undefined)
     const accepted: Promise<void>[] = relayed === undefined ? [] : [relayed]
+    const sends = unattended ? new Map<string, Promise<void>>() : undefined
     // Each node learns which others route the publish too: one holding a moved session relays
     // only what the session's new owner does not get by itself.
     const seq = ++this.routeSeq
-    for (const node of targets) accepted.push(this.sendTo(node, message, targets.size === 1 ? undefined : { otherNodes: [...targets].filter((n) => n !== node) }, seq))
+    for (const node of targets) {
+      const sent = this.sendTo(node, message, targets.size === 1 ? undefined : { otherNodes: [...targets].filter((n) => n !== node) }, seq)
+      if (sends === undefined) accepted.push(sent)
+      else sends.set(node, sent)
+    }
+    if (sends !== undefined) accepted.push(this.resends.watch(message, seq, this.moves.arrivals, sends))
     return Promise.all(accepted).then(() => undefined)
   }
 
@@ -810,6 +828,11 @@ export class EtcdCluster implements Cluster {
     for (let i = 0; i < batch.messages.length; i++) {
       const message = batch.messages[i] as Message
       const routing = batch.routing?.[i]
+      if (routing?.resend !== undefined) {
+        const seq = batch.seqs?.[i]
+        if (seq !== undefined) this.resends.receive(batch.from, seq, message, routing.resend)
+        continue
+      }
       if (routing?.relayFor !== undefined) {
         const nodes = [batch.from, this.nodeId, ...(routing.otherNodes ?? [])]
         const relayed = moves.relayedHere(routing.relayFor, message, nodes, (clientId, m, carried) => inbound.deliverTo(clientId, m, carried), routing.arrivals, routing.carried, routing.origin)

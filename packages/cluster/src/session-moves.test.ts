@@ -236,6 +236,34 @@ describe('SessionMoves', () => {
     expect(offered).toEqual(['x/applied-before'])
   })
 
+  it('names the sessions that came lately from given nodes, and those that came after it had a publish', () => {
+    vi.useFakeTimers()
+    try {
+      const { moves } = nodeA()
+      moves.applied('d', 100)
+      moves.claimedHere('early', 'n')
+      const routedAt = moves.arrivals
+      moves.applied('d', 150)
+      moves.claimedHere('late', 'n')
+      moves.beginAcquire('acquired', 'm', []).abandon()
+      moves.claimedHere('new')
+      moves.claimedHere('gone', 'n')
+      moves.left('gone')
+      expect(moves.arrivedFrom(['n', 'm'])).toEqual(['early', 'late', 'acquired'])
+      expect(moves.arrivedFrom(['m'])).toEqual(['acquired'])
+      // After d's publish 150 was applied here: `early` was here and had it.
+      expect(moves.arrivedFrom(['n'], { node: 'd', seq: 150 })).toEqual(['late'])
+      expect(moves.arrivedFrom(['n'], { node: 'd', seq: 100 })).toEqual(['early', 'late'])
+      // After this node routed a publish of its own.
+      expect(moves.arrivedFrom(['n', 'm'], { arrivals: routedAt })).toEqual(['late', 'acquired'])
+      // Remembered for as long as the arrival marks.
+      vi.advanceTimersByTime(20_000)
+      expect(moves.arrivedFrom(['n', 'm'])).toEqual([])
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
   it('on the new owner: offers a publish relayed back to it only when it forwarded that publish before the session arrived', () => {
     const { moves } = nodeA()
     const before = moves.arrivals

@@ -134,6 +134,8 @@ export class SessionMoves {
   private readonly appliedSeq = new Map<string, number>()
   /** Client id → `appliedSeq` as it was when its session arrived here, for `MARKS_MS`. */
   private readonly arrivalMarks = new Map<string, ReadonlyMap<string, number>>()
+  /** Client id → the node its session came from when it arrived here, when known, for `MARKS_MS`. */
+  private readonly arrivedFromNode = new Map<string, string>()
   /** The copy of `appliedSeq` arrivals share until it changes (a mass reconnect copies it once per batch applied, not per session). */
   private marks: ReadonlyMap<string, number> | undefined
   private readonly log: Logger
@@ -250,7 +252,7 @@ export class SessionMoves {
    */
   beginAcquire(clientId: string, from: string, filters: readonly string[]): { readonly held: () => readonly Message[]; readonly abandon: () => void } {
     this.dropRelay(clientId)
-    this.arrive(clientId)
+    this.arrive(clientId, from)
     // Released when the acquisition ends: by then the attached session routes them itself.
     let routed: readonly string[] = []
     const patience = setTimeout(() => {
@@ -302,22 +304,46 @@ export class SessionMoves {
     this.addRelay(clientId, to, epoch, filters.filter((f) => !isSharedFilter(f)))
   }
 
-  /** A local claim of a session that another node may relay for: it is here now, nothing to relay. */
-  claimedHere(clientId: string): void {
+  /**
+   * A local claim of a session that another node may relay for: it is here now, nothing to relay.
+   * `from`: the node that served it before, when known (its ownership key or etcd's saved copy).
+   */
+  claimedHere(clientId: string, from?: string): void {
     this.dropRelay(clientId)
-    this.arrive(clientId)
+    this.arrive(clientId, from)
   }
 
   /** Counts a session that begins to be routed here; one here already keeps its arrival. */
-  private arrive(clientId: string): void {
+  private arrive(clientId: string, from: string | undefined): void {
     if (this.arrivedAt.has(clientId)) return
     this.arrivalCount += 1
     this.arrivedAt.set(clientId, this.arrivalCount)
     const marks = (this.marks ??= new Map(this.appliedSeq))
     this.arrivalMarks.set(clientId, marks)
+    if (from === undefined) this.arrivedFromNode.delete(clientId)
+    else this.arrivedFromNode.set(clientId, from)
     setTimeout(() => {
-      if (this.arrivalMarks.get(clientId) === marks) this.arrivalMarks.delete(clientId)
+      if (this.arrivalMarks.get(clientId) !== marks) return
+      this.arrivalMarks.delete(clientId)
+      this.arrivedFromNode.delete(clientId)
     }, MARKS_MS).unref()
+  }
+
+  /**
+   * The sessions here that arrived within `MARKS_MS` from one of `nodes` (ForwardRouting.resend),
+   * and, with `after`, after this node had the publish: one of `after.node`'s it applied under
+   * routing sequence `after.seq`, or one of its own it routed when its `arrivals` were `after.arrivals`.
+   */
+  arrivedFrom(nodes: readonly string[], after?: { readonly node: string; readonly seq: number } | { readonly arrivals: number }): string[] {
+    const found: string[] = []
+    for (const [clientId, from] of this.arrivedFromNode) {
+      if (!nodes.includes(from) || !this.arrivedAt.has(clientId)) continue
+      if (after !== undefined && 'arrivals' in after) {
+        if ((this.arrivedAt.get(clientId) as number) <= after.arrivals) continue
+      } else if (after !== undefined && !((this.arrivalMarks.get(clientId)?.get(after.node) ?? Number.NEGATIVE_INFINITY) >= after.seq)) continue
+      found.push(clientId)
+    }
+    return found
   }
 
   /**

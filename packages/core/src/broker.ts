@@ -85,6 +85,8 @@ export class Broker implements BrokerCore, ClusterInbound {
   /** Messages published while routing another (a will from a link that closed mid-delivery). */
   private readonly deferred: Message[] = []
   private routing = false
+  /** A will is being accepted: nobody sends it again when a node refuses it (Cluster.forward). */
+  private unattended = false
   /** The remote nodes' acceptance of the QoS 1/2 publish being accepted (see accept). */
   private remote: Promise<void> | undefined
   private readonly sysLoad = new SysLoad()
@@ -147,7 +149,14 @@ export class Broker implements BrokerCore, ClusterInbound {
 
   private publishWill(clientId: string, will: WillRecord, now: number): void {
     // Nobody acknowledges a will: a failure to make it durable or to forward it is logged here.
-    this.accept(willMessage(will.message, clientId, now), true, true).durable?.catch((err: unknown) => {
+    this.unattended = true
+    let published: PublishResult
+    try {
+      published = this.accept(willMessage(will.message, clientId, now), true, true)
+    } finally {
+      this.unattended = false
+    }
+    published.durable?.catch((err: unknown) => {
       this.logger.error({ err, clientId }, 'will not stored or not accepted by another node')
     })
   }
@@ -353,7 +362,7 @@ export class Broker implements BrokerCore, ClusterInbound {
   private forwardAndRoute(message: Message, forward: boolean): PublishStatus {
     let sent = false
     if (forward) {
-      const accepted = this.cluster.forward(message)
+      const accepted = this.cluster.forward(message, this.unattended)
       if (accepted !== undefined) {
         sent = true
         if (message.qos > 0) this.remote = accepted

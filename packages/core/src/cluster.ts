@@ -134,9 +134,11 @@ export interface Cluster {
    * Sends a publish to every other node with matching routes (the receiving node matches locally).
    * Returns undefined when it sent it nowhere, else a promise that resolves once every node it was
    * sent to accepted it (routed it and made it as durable as its own publishes), and rejects when
-   * one refused it or could not be reached.
+   * one refused it or could not be reached. `unattended`: nobody sends it again when a node
+   * refuses it (a will: its client is gone); the cluster then sends it again itself to the
+   * sessions that node served, wherever they are served next.
    */
-  forward(message: Message): Promise<void> | undefined
+  forward(message: Message, unattended?: boolean): Promise<void> | undefined
   /**
    * Whether this node delivers `message` to the shared subscription `filter`
    * (`$share/<group>/<filter>`), which may have members on other nodes too. Every node must give

@@ -60,8 +60,8 @@ export class RecordingCluster implements Cluster {
     this.calls.push(`remove ${filter}`)
   }
 
-  forward(message: Message): Promise<void> | undefined {
-    this.calls.push(`forward ${message.topic}`)
+  forward(message: Message, unattended?: boolean): Promise<void> | undefined {
+    this.calls.push(`forward ${message.topic}${unattended === true ? ' unattended' : ''}`)
     this.forwarded.push(message)
     return this.acceptance?.()
   }
