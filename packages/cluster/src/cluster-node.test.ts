@@ -37,6 +37,11 @@ class RecordingInbound implements ClusterInbound {
     return true
   }
 
+  /** No session here matches: these tests send no unattended publish. */
+  deliverAmong(): string[] {
+    return []
+  }
+
   surrenderSession(clientId: string, epoch: number): Promise<TransferredSession | undefined> {
     this.surrendered.push({ clientId, epoch })
     const failure = this.failNext

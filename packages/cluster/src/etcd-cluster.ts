@@ -171,8 +171,8 @@ export class EtcdCluster implements Cluster {
       nodeId: options.nodeId,
       targets: (message) => this.remote.nodesFor(message.topic, message),
       send: (node, message, routing, seq) => this.sendTo(node, message, routing, seq),
-      arrivedFrom: (nodes, after) => this.moves.arrivedFrom(nodes, after),
-      deliverTo: (clientId, message) => this.inbound?.deliverTo(clientId, message) === true,
+      cameFrom: (clientId, nodes, after) => this.moves.cameFrom(clientId, nodes, after),
+      deliverAmong: (message, among) => this.inbound?.deliverAmong(message, among) ?? [],
       logger: this.log,
     })
     this.handlers = {

@@ -249,16 +249,18 @@ describe('SessionMoves', () => {
       moves.claimedHere('new')
       moves.claimedHere('gone', 'n')
       moves.left('gone')
-      expect(moves.arrivedFrom(['n', 'm'])).toEqual(['early', 'late', 'acquired'])
-      expect(moves.arrivedFrom(['m'])).toEqual(['acquired'])
+      const from = (nodes: string[], after?: { node: string; seq: number } | { arrivals: number }): string[] =>
+        ['early', 'late', 'acquired', 'new', 'gone', 'never'].filter((c) => moves.cameFrom(c, nodes, after))
+      expect(from(['n', 'm'])).toEqual(['early', 'late', 'acquired'])
+      expect(from(['m'])).toEqual(['acquired'])
       // After d's publish 150 was applied here: `early` was here and had it.
-      expect(moves.arrivedFrom(['n'], { node: 'd', seq: 150 })).toEqual(['late'])
-      expect(moves.arrivedFrom(['n'], { node: 'd', seq: 100 })).toEqual(['early', 'late'])
+      expect(from(['n'], { node: 'd', seq: 150 })).toEqual(['late'])
+      expect(from(['n'], { node: 'd', seq: 100 })).toEqual(['early', 'late'])
       // After this node routed a publish of its own.
-      expect(moves.arrivedFrom(['n', 'm'], { arrivals: routedAt })).toEqual(['late', 'acquired'])
+      expect(from(['n', 'm'], { arrivals: routedAt })).toEqual(['late', 'acquired'])
       // Remembered for as long as the arrival marks.
       vi.advanceTimersByTime(20_000)
-      expect(moves.arrivedFrom(['n', 'm'])).toEqual([])
+      expect(from(['n', 'm'])).toEqual([])
     } finally {
       vi.useRealTimers()
     }

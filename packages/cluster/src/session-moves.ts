@@ -330,20 +330,18 @@ export class SessionMoves {
   }
 
   /**
-   * The sessions here that arrived within `MARKS_MS` from one of `nodes` (ForwardRouting.resend),
-   * and, with `after`, after this node had the publish: one of `after.node`'s it applied under
-   * routing sequence `after.seq`, or one of its own it routed when its `arrivals` were `after.arrivals`.
+   * Whether the session of `clientId` here arrived within `MARKS_MS` from one of `nodes`
+   * (ForwardRouting.resend), and, with `after`, after this node had the publish: one of
+   * `after.node`'s it applied under routing sequence `after.seq`, or one of its own it routed
+   * when its `arrivals` were `after.arrivals`.
    */
-  arrivedFrom(nodes: readonly string[], after?: { readonly node: string; readonly seq: number } | { readonly arrivals: number }): string[] {
-    const found: string[] = []
-    for (const [clientId, from] of this.arrivedFromNode) {
-      if (!nodes.includes(from) || !this.arrivedAt.has(clientId)) continue
-      if (after !== undefined && 'arrivals' in after) {
-        if ((this.arrivedAt.get(clientId) as number) <= after.arrivals) continue
-      } else if (after !== undefined && !((this.arrivalMarks.get(clientId)?.get(after.node) ?? Number.NEGATIVE_INFINITY) >= after.seq)) continue
-      found.push(clientId)
-    }
-    return found
+  cameFrom(clientId: string, nodes: readonly string[], after?: { readonly node: string; readonly seq: number } | { readonly arrivals: number }): boolean {
+    const from = this.arrivedFromNode.get(clientId)
+    const arrival = this.arrivedAt.get(clientId)
+    if (from === undefined || arrival === undefined || !nodes.includes(from)) return false
+    if (after === undefined) return true
+    if ('arrivals' in after) return arrival > after.arrivals
+    return (this.arrivalMarks.get(clientId)?.get(after.node) ?? Number.NEGATIVE_INFINITY) >= after.seq
   }
 
   /**

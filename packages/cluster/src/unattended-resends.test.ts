@@ -22,9 +22,16 @@ function nodeA(routes: () => Set<string>) {
       sent.push({ node, routing, seq })
       return (answers.get(node) ?? (() => Promise.resolve()))()
     },
-    arrivedFrom: (nodes, after) =>
-      [...arrived].filter(([, a]) => nodes.includes(a.from) && (after === undefined || ('arrivals' in after ? a.at > after.arrivals : a.at > after.seq))).map(([c]) => c),
-    deliverTo: (clientId) => given.push(clientId) > 0,
+    cameFrom: (clientId, nodes, after) => {
+      const a = arrived.get(clientId)
+      return a !== undefined && nodes.includes(a.from) && (after === undefined || ('arrivals' in after ? a.at > after.arrivals : a.at > after.seq))
+    },
+    // Every session here matches the publish.
+    deliverAmong: (_message, among) => {
+      const chosen = [...arrived.keys()].filter(among)
+      given.push(...chosen)
+      return chosen
+    },
     logger: silent,
     delaysMs: [5, 5, 5],
   })

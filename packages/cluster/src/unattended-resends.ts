@@ -17,10 +17,10 @@ export interface UnattendedResendsOptions {
   readonly targets: (message: Message) => ReadonlySet<string> | undefined
   /** Sends to one node under the publish's first routing sequence. */
   readonly send: (node: string, message: Message, routing: ForwardRouting, seq: number) => Promise<void>
-  /** SessionMoves.arrivedFrom. */
-  readonly arrivedFrom: (nodes: readonly string[], after: { readonly node: string; readonly seq: number } | { readonly arrivals: number } | undefined) => string[]
-  /** ClusterInbound.deliverTo: offers the publish to that session alone, through its subscriptions. */
-  readonly deliverTo: (clientId: string, message: Message) => boolean
+  /** SessionMoves.cameFrom. */
+  readonly cameFrom: (clientId: string, nodes: readonly string[], after: { readonly node: string; readonly seq: number } | { readonly arrivals: number } | undefined) => boolean
+  /** ClusterInbound.deliverAmong: offers the publish to the matching sessions here `among` names. */
+  readonly deliverAmong: (message: Message, among: (clientId: string) => boolean) => readonly string[]
   readonly logger: Logger
   /** Test hook: the resend delays (default RESEND_DELAYS_MS). */
   readonly delaysMs?: readonly number[]
@@ -130,7 +130,8 @@ export class UnattendedResends {
         if (this.received.get(key) === reached) this.received.delete(key)
       })
     }
-    this.give(message, this.options.arrivedFrom(resend.refusedBy, resend.applied ? { node: from, seq } : undefined), given)
+    const after = resend.applied ? { node: from, seq } : undefined
+    this.give(message, (clientId) => this.options.cameFrom(clientId, resend.refusedBy, after), given)
   }
 
   close(): void {
@@ -142,7 +143,8 @@ export class UnattendedResends {
   }
 
   private async resend(r: Resending): Promise<void> {
-    this.give(r.message, this.options.arrivedFrom(r.refusedBy, { arrivals: r.arrivals }), r.given)
+    const after = { arrivals: r.arrivals }
+    this.give(r.message, (clientId) => this.options.cameFrom(clientId, r.refusedBy, after), r.given)
     const sends: Promise<void>[] = []
     for (const node of this.options.targets(r.message) ?? []) {
       const resend = { refusedBy: r.refusedBy, applied: r.hadIt.has(node) }
@@ -152,9 +154,9 @@ export class UnattendedResends {
     await Promise.all(sends)
   }
 
-  private give(message: Message, clientIds: readonly string[], given: Set<string>): void {
-    for (const clientId of clientIds) {
-      if (given.has(clientId) || !this.options.deliverTo(clientId, message)) continue
+  /** Offers the publish to the matching sessions here `isFor` names, each once (`given`). */
+  private give(message: Message, isFor: (clientId: string) => boolean, given: Set<string>): void {
+    for (const clientId of this.options.deliverAmong(message, (c) => !given.has(c) && isFor(c))) {
       given.add(clientId)
       this.options.logger.info({ clientId, topic: message.topic }, 'unattended publish a node refused given to a session that came from there')
     }

@@ -36,6 +36,20 @@ describe('Broker and the Cluster seam', () => {
     ])
   })
 
+  it('deliverAmong offers a publish only to the matching sessions it names, without forwarding it', async () => {
+    const cluster = new RecordingCluster()
+    const w = await createWorld({ sysIntervalMs: 1000 }, { cluster })
+    const [a, b, c] = [await connect(w, 'a'), await connect(w, 'b'), await connect(w, 'c')]
+    a.subscribe('w/#', 2)
+    b.subscribe('w/#', 1)
+    c.subscribe('other', 1)
+    const offered = cluster.inbound?.deliverAmong(message(w.clock, 'w/x', 'resent', 1), (clientId) => clientId !== 'b')
+    expect(offered).toEqual(['a'])
+    expect(a.link.take().map((r) => r.payload)).toEqual(['resent'])
+    expect([...b.link.take(), ...c.link.take()]).toEqual([])
+    expect(cluster.forwarded).toEqual([])
+  })
+
   it('forwards client publishes and wills, delivers deliverLocal without forwarding again', async () => {
     const cluster = new RecordingCluster()
     const w = await createWorld({ sysIntervalMs: 1000 }, { cluster })

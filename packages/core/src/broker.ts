@@ -610,6 +610,21 @@ export class Broker implements BrokerCore, ClusterInbound {
     return true
   }
 
+  /** ClusterInbound: a publish offered to the matching sessions `among` names, shared subscriptions aside. */
+  deliverAmong(message: Message, among: (clientId: string) => boolean): string[] {
+    if (!this.serving) return []
+    const router = this.router
+    router.match(message.topic, message.publisherId)
+    const chosen = router.direct.filter((s) => among(s.clientId))
+    const ctx = this.ctx
+    const { wrote, backpressure } = ctx
+    for (const s of chosen) s.offer(message, (message.qos < s.matchQos ? message.qos : s.matchQos) as QoS, s.matchRetain && message.retain, s.matchIds)
+    ctx.wrote = wrote || ctx.wrote
+    ctx.backpressure = backpressure
+    ctx.overflowing = undefined
+    return chosen.map((s) => s.clientId)
+  }
+
   /** ClusterInbound: another node takes this client over under `epoch`; hand over everything and forget it here. */
   surrenderSession(clientId: string, epoch: number): Promise<TransferredSession | undefined> {
     return this.registry.surrender(clientId, epoch)

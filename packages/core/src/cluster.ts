@@ -78,6 +78,11 @@ export interface ClusterInbound {
    */
   deliverTo(clientId: string, message: Message, carried?: CarriedDelivery): boolean
   /**
+   * A publish offered only to the sessions here whose subscriptions match it and that `among`
+   * names (shared subscriptions excluded), never forwarded again. Returns their client ids.
+   */
+  deliverAmong(message: Message, among: (clientId: string) => boolean): string[]
+  /**
    * Another node takes this client over under `epoch`: disconnect it here (session_taken_over) and hand over its
    * state. Rejects with `FLUXMQ_ERR_STALE_EPOCH` when `epoch` is not newer than the session's here.
    */
