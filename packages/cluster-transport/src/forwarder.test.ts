@@ -17,6 +17,21 @@ function gate(): { promise: Promise<void>; open: () => void } {
   return { promise, open }
 }
 
+/** Node b behind a proxy the test cuts: its handler records each topic, then answers once `held` opens. */
+async function heldBehindProxy(): Promise<{ held: ReturnType<typeof gate>; applied: string[]; proxy: TcpProxy }> {
+  const held = gate()
+  const applied: string[] = []
+  const handlers = recordingHandlers({
+    publishBatch: (batch) => {
+      applied.push(...batch.messages.map((m) => m.topic))
+      return held.promise
+    },
+  })
+  const { port } = await startServer(cleanup, { nodeId: 'b', handlers })
+  const proxy = cleanup.add(await TcpProxy.start(port), (p) => p.close())
+  return { held, applied, proxy }
+}
+
 describe('PeerForwarder', () => {
   it('forwards every message once, in order, in batches of at most maxBatchMessages', async () => {
     const handlers = recordingHandlers()
@@ -212,16 +227,7 @@ describe('PeerForwarder', () => {
   })
 
   it('keeps a sent, unacknowledged batch through an outage and resends it without applying it twice', async () => {
-    const held = gate()
-    const applied: string[] = []
-    const handlers = recordingHandlers({
-      publishBatch: (batch) => {
-        applied.push(...batch.messages.map((m) => m.topic))
-        return held.promise
-      },
-    })
-    const { port } = await startServer(cleanup, { nodeId: 'b', handlers })
-    const proxy = cleanup.add(await TcpProxy.start(port), (p) => p.close())
+    const { held, applied, proxy } = await heldBehindProxy()
     const peer = connectPeer(cleanup, proxy.port, { failureThreshold: 2, openMs: 100, retryMinMs: 5 })
     const inDoubt = peer.forward(message('d/1'))
     let settled = false
@@ -243,16 +249,7 @@ describe('PeerForwarder', () => {
   })
 
   it('never sends, nor sends again after a broken stream, a batch routed at or below its fence', async () => {
-    const held = gate()
-    const applied: string[] = []
-    const handlers = recordingHandlers({
-      publishBatch: (batch) => {
-        applied.push(...batch.messages.map((m) => m.topic))
-        return held.promise
-      },
-    })
-    const { port } = await startServer(cleanup, { nodeId: 'b', handlers })
-    const proxy = cleanup.add(await TcpProxy.start(port), (p) => p.close())
+    const { held, applied, proxy } = await heldBehindProxy()
     const peer = connectPeer(cleanup, proxy.port, { failureThreshold: 100, retryMinMs: 5, retryMaxMs: 50 })
     const onWire = peer.forward(message('w/1'), undefined, 0, 10)
     await until(() => applied.length === 1, 'the batch to reach the handler')
