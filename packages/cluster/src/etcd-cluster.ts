@@ -380,7 +380,11 @@ export class EtcdCluster implements Cluster {
       // This node's own key of the lost ownership, on the previous lease (revoked shortly after the grant).
       const stale = owner?.node === this.nodeId && this.owned.get(clientId) !== owner.epoch
       if (owner === undefined || stale) {
-        const held = await this.holdClaimed(clientId, observed, false, (epoch) => this.inbound?.holdSession(epoch, { stored }) === true)
+        const held = await this.holdClaimed(clientId, observed, false, (epoch) => {
+          if (this.inbound?.holdSession(epoch, { stored }) !== true) return false
+          mirror.restored(stored)
+          return true
+        })
         if (held === 'held' || held === 'declined') {
           // Declined: a session of that client is here already (it came back here).
           this.lostWithLease.delete(clientId)

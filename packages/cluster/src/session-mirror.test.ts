@@ -71,6 +71,28 @@ describe('SessionMirror (real etcd)', () => {
     await mirror.close()
   })
 
+  it('mirrors the stored subscriptions of a session held again after it was lost with the lease', async () => {
+    const n5 = await startNode('n5')
+    const inner = new MemoryStorage()
+    const mirror = mirrorOf(inner, n5)
+    await mirror.open()
+    const first = await n5.ownership.claim('c6')
+    mirror.putSession({ clientId: 'c6', protocol: 'mqtt5', expiryInterval: 60, epoch: first.epoch })
+    mirror.putSubscription('c6', sub('kept/#'))
+    await until(async () => (await n5.store.load('c6'))?.subscriptions.length === 1, 'the subscription in etcd')
+    // The lease is lost: nothing is written for the session, and storage keeps it.
+    mirror.forget('c6')
+    const stored = (await inner.open()).sessions.find((s) => s.session.clientId === 'c6')
+    expect(stored?.subscriptions.map((o) => o.filter)).toEqual(['kept/#'])
+    // Held here again under a new claim: the core rewrites the record and restores the rest from storage.
+    const again = await n5.ownership.claim('c6')
+    mirror.putSession({ clientId: 'c6', protocol: 'mqtt5', expiryInterval: 60, epoch: again.epoch, disconnectedAt: 1_000 })
+    mirror.restored(stored as NonNullable<typeof stored>)
+    await until(async () => (await n5.store.load('c6'))?.epoch === again.epoch, 'the new claim’s record in etcd')
+    expect((await n5.store.load('c6'))?.subscriptions.map((o) => o.filter)).toEqual(['kept/#'])
+    await mirror.close()
+  })
+
   it('deletes what a dead node saved when the resumed session ends in the same turn (Clean Start)', async () => {
     const dead = await startNode('dead')
     const n4 = await startNode('n4')

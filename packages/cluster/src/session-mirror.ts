@@ -95,6 +95,21 @@ export class SessionMirror implements Storage {
   }
 
   /**
+   * A session held here again from what this node's storage kept of it, after `forget` (it was
+   * lost with the lease): the core restored its subscriptions without writing them, so they are
+   * mirrored from `stored`, in the same write as the record the hold rewrote. Without this the
+   * saved copy in etcd lost them, and the next node to resume the session from etcd resumed it
+   * without any (chaos seed 3844332: three subscribers got nothing more).
+   */
+  restored(stored: StoredSession): void {
+    const clientId = stored.session.clientId
+    const session = this.sessions.get(clientId)
+    if (session === undefined) return
+    for (const sub of stored.subscriptions) session.subscriptions.set(sub.filter, sub)
+    this.changed(clientId)
+  }
+
+  /**
    * The sessions open() loaded that another node owns now: no longer mirrored from here (their
    * owner writes etcd), returned as loaded. Called once, after the start-up claim.
    */
