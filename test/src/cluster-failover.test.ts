@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
 import type { IClientOptions } from 'mqtt'
 import { closeClient, dropConnection, openClient } from '@fluxmq/testing'
-import { connectUntilServed, eventually, routeVisible, startCluster, WILL_TRAIL, withLogTrail, type ClusterNodeProcess } from './support/cluster.js'
+import { connectUntilServed, etcdKeys, eventually, routeVisible, startCluster, WILL_TRAIL, withLogTrail, type ClusterNodeProcess } from './support/cluster.js'
 import { type Scene, sceneForTests } from './support/fluxmq.js'
 
 // Failures of real processes: each scenario runs a 3-node cluster (each node with its embedded
@@ -48,20 +48,6 @@ function killNode(node: ClusterNodeProcess): void {
   const member = memberPid(node)
   node.process.signal('SIGKILL')
   process.kill(member, 'SIGKILL')
-}
-
-/** Keys under a prefix, read from a live member over etcd's JSON gateway. */
-async function etcdKeys(member: ClusterNodeProcess, prefix: string): Promise<string[]> {
-  const key = Buffer.from(prefix)
-  const end = Buffer.from(prefix)
-  end[end.length - 1] = (end[end.length - 1] as number) + 1
-  const response = await fetch(`http://${member.etcdClientAddr}/v3/kv/range`, {
-    method: 'POST',
-    body: JSON.stringify({ key: key.toString('base64'), range_end: end.toString('base64'), keys_only: true }),
-    signal: AbortSignal.timeout(2_000),
-  })
-  const body = (await response.json()) as { kvs?: { key: string }[] }
-  return (body.kvs ?? []).map((kv) => Buffer.from(kv.key, 'base64').toString('utf8'))
 }
 
 /** How many times any of `nodes` logged `msg` for `clientId`. */

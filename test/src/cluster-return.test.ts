@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt'
 import { closeClient, setArgs, withTimeout, type OpenedClient } from '@fluxmq/testing'
-import { connectUntilServed, eventually, killNode, restartNode, routeVisible, startCluster, WILL_TRAIL, withLogTrail, type ClusterNodeProcess } from './support/cluster.js'
+import { connectUntilServed, etcdValue, eventually, killNode, restartNode, routeVisible, startCluster, WILL_TRAIL, withLogTrail, type ClusterNodeProcess } from './support/cluster.js'
 import { sceneForTests } from './support/fluxmq.js'
 
 // A dead node returns with its data (issue 10, item 2): 3 real fluxmq processes on SQLite, each
@@ -247,17 +247,9 @@ describe('a node restarted after a crash publishes the wills of its clients once
     const prober = await connectUntilServed(scene, n1.mqttUrl, { protocolVersion: 5, clientId: `${clientId}-probe` }, 30_000)
     await routeVisible(watcher, prober.client, 'crash-will/probe')
     await connectUntilServed(scene, n1.mqttUrl, { ...persistent(clientId), will: { topic, payload: Buffer.from('gone'), qos: 1, retain: false } }, 30_000)
-    if (killAt === 'will in etcd') await eventually(`the will of ${clientId} in etcd`, async () => (await willInEtcd(n2, clientId)) !== undefined, 10_000)
+    if (killAt === 'will in etcd') await eventually(`the will of ${clientId} in etcd`, async () => (await etcdValue(n2, `/fluxmq/fluxmq/wills/${encodeURIComponent(clientId)}`)) !== undefined, 10_000)
     killNode(n1)
     return watcher
-  }
-
-  /** The value of `wills/<clientId>`, read through the gRPC gateway of `node`'s etcd member. */
-  async function willInEtcd(node: ClusterNodeProcess, clientId: string): Promise<string | undefined> {
-    const key = Buffer.from(`/fluxmq/fluxmq/wills/${encodeURIComponent(clientId)}`).toString('base64')
-    const response = await fetch(`http://${node.etcdClientAddr}/v3/kv/range`, { method: 'POST', body: JSON.stringify({ key }), signal: AbortSignal.timeout(2_000) })
-    const { kvs } = (await response.json()) as { kvs?: { value: string }[] }
-    return kvs?.[0]?.value
   }
 
   function leaderPublished(clientId: string): boolean {

@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { MemoryStorage, type ClusterInbound, type HeldState, type Message, type StoredSession, type TransferredSession } from '@fluxmq/core'
+import { MemoryStorage, type ClusterInbound, type HeldState, type Message, type Storage, type StoredSession, type TransferredSession } from '@fluxmq/core'
 import { Cleanup, freePorts, until } from '@fluxmq/testing'
 import { NodeLease, SessionOwnership, SubscriptionStore, WillIndex, connectEtcd, keyspace } from '@fluxmq/cluster-etcd'
 import { ClusterNode, type ClusterNodeOptions } from './cluster-node.js'
@@ -27,6 +27,8 @@ class RecordingInbound implements ClusterInbound {
   readonly held: { clientId: string; epoch: number; from: 'storage' | 'etcd'; filters: string[] }[] = []
   /** The node's cluster: the routes of sessions dropped and held follow them, as the core's do. */
   cluster: EtcdCluster | undefined
+  /** The node's (mirrored) storage: a hold rewrites the record under its claim, as the core's does. */
+  storage: Storage | undefined
 
   deliverLocal(message: Message): void {
     this.delivered.push(message)
@@ -63,6 +65,7 @@ class RecordingInbound implements ClusterInbound {
     const filters = subscriptions.map((s) => s.filter)
     this.held.push({ clientId: session.clientId, epoch, from, filters })
     for (const filter of filters) this.cluster?.addRoute(filter)
+    this.storage?.putSession({ ...session, epoch, disconnectedAt: Date.now() })
     return true
   }
 }
@@ -324,7 +327,7 @@ describe('ClusterNode (real etcd, real transport)', () => {
     // Node b's storage still holds a message queued for lost-2, which node a claimed meanwhile.
     const storage = new MemoryStorage()
     await storage.open()
-    b.cluster.mirrorSessions(storage)
+    inboundB.storage = b.cluster.mirrorSessions(storage)
     storage.putSession({ clientId: 'lost-2', protocol: 'mqtt5', expiryInterval: 600, epoch: 1 })
     storage.appendOffline('lost-2', message('lost-2/queued'))
     const kept = (clientId: string, offlineCount: number): StoredSession => ({
@@ -361,14 +364,20 @@ describe('ClusterNode (real etcd, real transport)', () => {
     // Nobody claimed lost-3: b holds it again from its storage, and its route is still b's.
     await until(() => inboundB.held.some((h) => h.clientId === 'lost-3'), 'lost-3 held again on node b', 15_000)
     expect(inboundB.held.find((h) => h.clientId === 'lost-3')).toMatchObject({ from: 'storage', filters: ['lost-3/#'] })
+    // etcd's copy, rewritten under the new claim, keeps the subscriptions storage kept.
+    const saved = async (): Promise<string | undefined> => (await etcd.namespace.get(keyspace.subsKey('lost-3')).exec()).kvs[0]?.value.toString()
+    await until(async () => (await saved())?.includes(`"epoch":${String(inboundB.held.find((h) => h.clientId === 'lost-3')?.epoch)}`) === true, 'lost-3 saved again', 5_000)
+    expect(JSON.parse((await saved()) as string)).toMatchObject({ subscriptions: [{ filter: 'lost-3/#' }] })
     expect(inboundB.held.some((h) => h.clientId === 'lost-2')).toBe(false)
     await a.cluster.forward(message('lost-3/after'))
     expect(inboundB.delivered.some((m) => m.topic === 'lost-3/after')).toBe(true)
     // The queued message went to lost-2's owner and left b's storage.
     await until(() => inboundA.relayed.includes('lost-2 lost-2/queued'), 'the relay on node a', 15_000)
     const dropBy = Date.now() + 5_000
-    while ((await storage.open()).sessions.length > 0 && Date.now() < dropBy) await sleep(50)
-    expect((await storage.open()).sessions).toEqual([])
+    const storedIds = async (): Promise<string[]> => (await storage.open()).sessions.map((stored) => stored.session.clientId)
+    while ((await storedIds()).includes('lost-2') && Date.now() < dropBy) await sleep(50)
+    // lost-3 stays: it is held here.
+    expect(await storedIds()).toEqual(['lost-3'])
     // A forward a third node sent b for lost-2 while b could not be reached arrives now: b passes it on.
     // One c routed under an earlier registration (a count below the one it registered with now) is refused.
     await expect(b.cluster.handlers.publishBatch({ from: 'c', arrivals: 0, messages: [message('lost-2/stale')] })).rejects.toThrow(/STALE_ROUTING/)

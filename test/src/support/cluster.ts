@@ -42,6 +42,29 @@ export async function eventually(what: string, check: () => Promise<boolean> | b
   }
 }
 
+/** `[key, range_end]` of every key under `prefix`, base64 as etcd's JSON gateway takes them. */
+function prefixRange(prefix: string): { key: string; range_end: string } {
+  const end = Buffer.from(prefix)
+  end[end.length - 1] = (end[end.length - 1] as number) + 1
+  return { key: Buffer.from(prefix).toString('base64'), range_end: end.toString('base64') }
+}
+
+async function etcdRange(member: ClusterNodeProcess, body: object): Promise<{ key: string; value?: string }[]> {
+  const response = await fetch(`http://${member.etcdClientAddr}/v3/kv/range`, { method: 'POST', body: JSON.stringify(body), signal: AbortSignal.timeout(2_000) })
+  return ((await response.json()) as { kvs?: { key: string; value?: string }[] }).kvs ?? []
+}
+
+/** Keys under a prefix, read from a live member over etcd's JSON gateway. */
+export async function etcdKeys(member: ClusterNodeProcess, prefix: string): Promise<string[]> {
+  return (await etcdRange(member, { ...prefixRange(prefix), keys_only: true })).map((kv) => Buffer.from(kv.key, 'base64').toString('utf8'))
+}
+
+/** The value of one key (undefined when absent), read from a live member over etcd's JSON gateway. */
+export async function etcdValue(member: ClusterNodeProcess, key: string): Promise<Buffer | undefined> {
+  const [kv] = await etcdRange(member, { key: Buffer.from(key).toString('base64') })
+  return kv?.value === undefined ? undefined : Buffer.from(kv.value, 'base64')
+}
+
 /** Log lines that explain a will's fate: wills, leases, ownership, membership, elections. */
 export const WILL_TRAIL = /will|lease|ownership|node gone|stored sessions claimed|cluster joined|elected|leader/
 
