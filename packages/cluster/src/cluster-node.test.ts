@@ -24,7 +24,7 @@ class RecordingInbound implements ClusterInbound {
   /** Surrenders answer once this settles (a slow old owner). */
   gate: Promise<void> | undefined
   /** Sessions held here offline (`holdSession`): client id, epoch, where the state came from, its filters. */
-  readonly held: { clientId: string; epoch: number; from: 'storage' | 'etcd'; filters: string[] }[] = []
+  readonly held: { clientId: string; epoch: number; from: 'storage' | 'etcd'; filters: string[]; willHandled?: boolean }[] = []
   /** The node's cluster: the routes of sessions dropped and held follow them, as the core's do. */
   cluster: EtcdCluster | undefined
   /** The node's (mirrored) storage: a hold rewrites the record under its claim, as the core's does. */
@@ -63,7 +63,7 @@ class RecordingInbound implements ClusterInbound {
     const from = 'stored' in state ? 'storage' : 'etcd'
     const { session, subscriptions } = 'stored' in state ? state.stored : state.transferred
     const filters = subscriptions.map((s) => s.filter)
-    this.held.push({ clientId: session.clientId, epoch, from, filters })
+    this.held.push({ clientId: session.clientId, epoch, from, filters, ...('stored' in state ? { willHandled: state.willHandled } : {}) })
     for (const filter of filters) this.cluster?.addRoute(filter)
     this.storage?.putSession({ ...session, epoch, disconnectedAt: Date.now() })
     return true
@@ -330,8 +330,9 @@ describe('ClusterNode (real etcd, real transport)', () => {
     inboundB.storage = b.cluster.mirrorSessions(storage)
     storage.putSession({ clientId: 'lost-2', protocol: 'mqtt5', expiryInterval: 600, epoch: 1 })
     storage.appendOffline('lost-2', message('lost-2/queued'))
+    const will = { message: message('will/lost'), delayInterval: 600 }
     const kept = (clientId: string, offlineCount: number): StoredSession => ({
-      session: { clientId, protocol: 'mqtt5', expiryInterval: 600, epoch: 1 },
+      session: { clientId, protocol: 'mqtt5', expiryInterval: 600, epoch: 1, will },
       subscriptions: [{ filter: `${clientId}/#`, qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }],
       inflight: [],
       incomingQos2: [],
@@ -340,11 +341,14 @@ describe('ClusterNode (real etcd, real transport)', () => {
     })
     // lost-3's client is still away when b gets a lease again (its route is b's, as the core added it).
     b.cluster.addRoute('lost-3/#')
-    inboundB.keptOnLoss = [kept('lost-2', 1), kept('lost-3', 0)]
+    b.cluster.addRoute('lost-4/#')
+    inboundB.keptOnLoss = [kept('lost-2', 1), kept('lost-3', 0), kept('lost-4', 0)]
     // lost-2's client connected to node a meanwhile.
     await a.cluster.acquireSession('lost-2')
     const etcd = connectEtcd('test', { endpoints: [`127.0.0.1:${etcdClientPort}`] })
     cleanup.defer(() => etcd.close())
+    // lost-3's will is in etcd as b wrote it (not due for 10 minutes: no leader takes it); lost-4's is not (taken).
+    await new WillIndex(etcd.namespace, { nodeId: 'b', logger: silent, thresholdBytes: 1024 }).put('lost-3', will, 1)
     const owner = await etcd.namespace.get(keyspace.sessionKey('lost-1')).exec()
     const leaseId = owner.kvs[0]?.lease
     expect(leaseId).toBeDefined()
@@ -363,7 +367,9 @@ describe('ClusterNode (real etcd, real transport)', () => {
     expect(again.transferred).toBeUndefined()
     // Nobody claimed lost-3: b holds it again from its storage, and its route is still b's.
     await until(() => inboundB.held.some((h) => h.clientId === 'lost-3'), 'lost-3 held again on node b', 15_000)
-    expect(inboundB.held.find((h) => h.clientId === 'lost-3')).toMatchObject({ from: 'storage', filters: ['lost-3/#'] })
+    expect(inboundB.held.find((h) => h.clientId === 'lost-3')).toMatchObject({ from: 'storage', filters: ['lost-3/#'], willHandled: false })
+    await until(() => inboundB.held.some((h) => h.clientId === 'lost-4'), 'lost-4 held again on node b', 15_000)
+    expect(inboundB.held.find((h) => h.clientId === 'lost-4')).toMatchObject({ from: 'storage', willHandled: true })
     // etcd's copy, rewritten under the new claim, keeps the subscriptions storage kept.
     const saved = async (): Promise<string | undefined> => (await etcd.namespace.get(keyspace.subsKey('lost-3')).exec()).kvs[0]?.value.toString()
     await until(async () => (await saved())?.includes(`"epoch":${String(inboundB.held.find((h) => h.clientId === 'lost-3')?.epoch)}`) === true, 'lost-3 saved again', 5_000)
@@ -376,8 +382,8 @@ describe('ClusterNode (real etcd, real transport)', () => {
     const dropBy = Date.now() + 5_000
     const storedIds = async (): Promise<string[]> => (await storage.open()).sessions.map((stored) => stored.session.clientId)
     while ((await storedIds()).includes('lost-2') && Date.now() < dropBy) await sleep(50)
-    // lost-3 stays: it is held here.
-    expect(await storedIds()).toEqual(['lost-3'])
+    // lost-3 and lost-4 stay: they are held here.
+    expect((await storedIds()).sort()).toEqual(['lost-3', 'lost-4'])
     // A forward a third node sent b for lost-2 while b could not be reached arrives now: b passes it on.
     // One c routed under an earlier registration (a count below the one it registered with now) is refused.
     await expect(b.cluster.handlers.publishBatch({ from: 'c', arrivals: 0, messages: [message('lost-2/stale')] })).rejects.toThrow(/STALE_ROUTING/)

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Cluster, ClusterInbound, Logger, Message, SessionClaim, Storage, StoredClaim, StoredOwnership, StoredSession } from '@fluxmq/core'
-import type { NodeLease, ObservedOwnership, RouteTable, SavedSessionEntry, SessionOwner, SessionOwnership, SubscriptionStore, WillIndex } from '@fluxmq/cluster-etcd'
+import type { NodeLease, ObservedOwnership, RouteTable, SavedSessionEntry, SessionClaimResult, SessionOwner, SessionOwnership, SubscriptionStore, WillIndex } from '@fluxmq/cluster-etcd'
 import type { ForwardRouting, InboundBatch, InboundHandlers, LostSession, Peer, PeerSet, SurrenderedSession } from '@fluxmq/cluster-transport'
 import { topicMatches, unshared } from '@fluxmq/topic'
 import { ClusterNodeError, ClusterNodeErrorCode } from './errors.js'
@@ -118,6 +118,8 @@ export class EtcdCluster implements Cluster {
   private readonly vanishedRoutes = new VanishedRoutes()
   /** Client id → the answer of a will being given up in etcd (takeWill), until it came. */
   private readonly willsGivingUp = new Map<string, Promise<boolean>>()
+  /** Client id → the newer claim a will being given up is fenced by: its session was held here again meanwhile. */
+  private readonly willEpochs = new Map<string, number>()
   /** Client id → the node still holding its state after a takeover that failed. */
   private readonly unfinished = new Map<string, string>()
   private mirror: SessionMirror | undefined
@@ -248,7 +250,9 @@ export class EtcdCluster implements Cluster {
     const taking = this.giveUpWill(clientId, epoch)
     this.willsGivingUp.set(clientId, taking)
     const settled = (): void => {
-      if (this.willsGivingUp.get(clientId) === taking) this.willsGivingUp.delete(clientId)
+      if (this.willsGivingUp.get(clientId) !== taking) return
+      this.willsGivingUp.delete(clientId)
+      this.willEpochs.delete(clientId)
     }
     taking.then(settled, settled)
     return taking
@@ -258,8 +262,12 @@ export class EtcdCluster implements Cluster {
     for (let attempt = 0; ; attempt++) {
       // Detached: the node stopped; the will stays in etcd, where the leader finds it.
       if (this.inbound === undefined) return false
+      const fence = this.willEpochs.get(clientId) ?? epoch
       try {
-        return await this.options.wills.giveUp(clientId, this.options.ownership.fenced(clientId, epoch))
+        if (await this.options.wills.giveUp(clientId, this.options.ownership.fenced(clientId, fence))) return true
+        // Held here again meanwhile under a newer claim, the will still this node's (settleLost):
+        // asked again under that claim.
+        if ((this.willEpochs.get(clientId) ?? epoch) === fence) return false
       } catch (err) {
         if (attempt === 0) this.log.warn({ err, clientId, epoch }, 'will not given up in etcd yet; retrying until etcd answers')
         await sleep(Math.min(WILL_RETRY_MAX_MS, WILL_RETRY_MIN_MS * 2 ** attempt))
@@ -380,9 +388,13 @@ export class EtcdCluster implements Cluster {
       // This node's own key of the lost ownership, on the previous lease (revoked shortly after the grant).
       const stale = owner?.node === this.nodeId && this.owned.get(clientId) !== owner.epoch
       if (owner === undefined || stale) {
-        const held = await this.holdClaimed(clientId, observed, false, (epoch) => {
-          if (this.inbound?.holdSession(epoch, { stored }) !== true) return false
+        const held = await this.holdClaimed(clientId, observed, false, (claim) => {
+          // The leader takes a will only while no node owns the session: with this node's old key
+          // still there, or the will still in etcd as this node wrote it, nobody took it.
+          const willMine = stale || (claim.will?.node === this.nodeId && claim.will.epoch === stored.session.epoch)
+          if (this.inbound?.holdSession(claim.epoch, { stored, willHandled: !willMine }) !== true) return false
           mirror.restored(stored)
+          if (willMine && this.willsGivingUp.has(clientId)) this.willEpochs.set(clientId, claim.epoch)
           return true
         })
         if (held === 'held' || held === 'declined') {
@@ -453,7 +465,7 @@ export class EtcdCluster implements Cluster {
         if (!isMember(observed.owner.node)) pending.push(clientId)
         return
       }
-      const held = await this.holdClaimed(clientId, observed, true, (epoch, saved) => {
+      const held = await this.holdClaimed(clientId, observed, true, ({ epoch, saved }) => {
         const transferred = orphanSession(saved, clientId, epoch)
         return transferred !== undefined && this.inbound?.holdSession(epoch, { transferred }) === true
       })
@@ -473,7 +485,7 @@ export class EtcdCluster implements Cluster {
     clientId: string,
     observed: ObservedOwnership,
     adopting: boolean,
-    hold: (epoch: number, saved: SavedSessionEntry | undefined) => boolean,
+    hold: (claim: SessionClaimResult) => boolean,
   ): Promise<'held' | 'declined' | { readonly owner: SessionOwner | undefined }> {
     let attached!: () => void
     const attaching = new Promise<void>((resolve) => (attached = resolve))
@@ -482,7 +494,7 @@ export class EtcdCluster implements Cluster {
       const attempt = await this.options.ownership.tryClaim(clientId, observed, adopting)
       if (!attempt.won) return { owner: attempt.current.owner }
       const { epoch, saved } = attempt.claim
-      if (!hold(epoch, saved)) {
+      if (!hold(attempt.claim)) {
         // Fenced by this claim's epoch: a session held here under another claim keeps its key.
         this.options.ownership.release(clientId, epoch).catch((err: unknown) => this.log.warn({ err, clientId, epoch }, 'declined claim not released; the key goes with the node lease'))
         return 'declined'

@@ -458,7 +458,8 @@ describe('ownershipLost', () => {
     expect(kept).toEqual([expect.objectContaining({ session: expect.objectContaining({ clientId: 'c' }), offlineCount: 0 })])
     expect(kept?.[0]?.subscriptions.map((sub) => sub.filter)).toEqual(['t'])
     expect(kept?.[0]?.inflight.map((r) => r.message.payload.toString())).toEqual(['unacknowledged'])
-    expect(kept?.[0]?.session.will).toBeUndefined()
+    // Its will is not published here, but kept with the stored form (a hold may bring it back).
+    expect(kept?.[0]?.session.will?.message.topic).toBe('will/c')
     pub.publish('t', 'after', 1)
     expect(c.link.received).toEqual([])
     expect(c.publish('t', 'stale').reason).toBe(Refusal.SessionTakenOver)
@@ -482,9 +483,10 @@ describe('holdSession', () => {
     pub.publish('t', 'before', 1)
     const [kept] = cluster.inbound?.ownershipLost(['c']) ?? []
     expect(kept?.offlineCount).toBe(1)
-    expect(cluster.inbound?.holdSession(9, { stored: kept as NonNullable<typeof kept> })).toBe(true)
+    expect(kept?.session.will).toBeDefined()
+    expect(cluster.inbound?.holdSession(9, { stored: kept as NonNullable<typeof kept>, willHandled: true })).toBe(true)
     // Held already: a second hold is refused.
-    expect(cluster.inbound?.holdSession(10, { stored: kept as NonNullable<typeof kept> })).toBe(false)
+    expect(cluster.inbound?.holdSession(10, { stored: kept as NonNullable<typeof kept>, willHandled: true })).toBe(false)
     expect(cluster.calls.filter((call) => call === 'add t')).toHaveLength(2)
     pub.publish('t', 'after', 2)
     expect(w.broker.session('c')).toMatchObject({ connected: false, queued: 2, willPending: false })
@@ -496,6 +498,23 @@ describe('holdSession', () => {
     w.clock.t += 10_000
     w.broker.tick(w.clock.t)
     expect(watch.link.received).toEqual([])
+  })
+
+  it('holds the stored will too when the cluster says it is still this node’s: due after its delay, once', async () => {
+    const cluster = new RecordingCluster()
+    const { w, watch, c } = await withWill(cluster, { delayInterval: 5 })
+    c.disconnect(true)
+    const [kept] = cluster.inbound?.ownershipLost(['c']) ?? []
+    expect(cluster.inbound?.holdSession(9, { stored: kept as NonNullable<typeof kept>, willHandled: false })).toBe(true)
+    expect(w.broker.session('c')).toMatchObject({ connected: false, willPending: true })
+    w.clock.t += 6_000
+    w.broker.tick(w.clock.t)
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(watch.link.take().map((r) => r.payload)).toEqual(['gone'])
+    expect(cluster.calls).toContain('take will c@9')
+    w.clock.t += 10_000
+    w.broker.tick(w.clock.t)
+    expect(watch.link.take()).toEqual([])
   })
 
   it('holds a dead node\'s session from what etcd saved (adoption): routed, queued, expired after its interval and released', async () => {

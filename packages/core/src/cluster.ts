@@ -100,15 +100,20 @@ export interface ClusterInbound {
    * here offline until the client comes back (then taken over like any other): from what this
    * node kept of it when it lost its lease (`stored`, its queue still in Storage), or from what
    * etcd saved of a dead node's session (`transferred`). Publishes for it queue here as for any
-   * offline session, and it expires as usual. No will comes with it: a will stays with whoever
+   * offline session, and it expires as usual. A will comes with it only from `stored` when the
+   * cluster says it is still this node's (`willHandled` false); otherwise it stays with whoever
    * held it (the leader publishes a dead node's). False when this node has a session of that
    * client already or is not serving.
    */
   holdSession(epoch: number, state: HeldState): boolean
 }
 
-/** What an offline session held for an absent client starts from (`ClusterInbound.holdSession`). */
-export type HeldState = { readonly stored: StoredSession } | { readonly transferred: TransferredSession }
+/**
+ * What an offline session held for an absent client starts from (`ClusterInbound.holdSession`).
+ * `willHandled`: the pending will `stored` names is not this hold's to publish (another node may
+ * have published it); false keeps it, due as scheduled.
+ */
+export type HeldState = { readonly stored: StoredSession; readonly willHandled: boolean } | { readonly transferred: TransferredSession }
 
 /**
  * The seam to the cluster. Single node: `LocalCluster` answers everything at once. Clustered: the

@@ -353,6 +353,9 @@ export class SessionRegistry {
   lose(clientId: string): StoredSession | undefined {
     const s = this.byClientId.get(clientId)
     if (s === undefined) return undefined
+    // Not published here: the ownership is gone. It stays in the stored form, which the cluster
+    // may hold here again with it when no other node can have published it.
+    const will = s.will
     s.will = undefined
     if (s.handle !== undefined) {
       const link = s.link as ClientLink
@@ -361,7 +364,7 @@ export class SessionRegistry {
     }
     const kept: StoredSession | undefined = s.stored
       ? {
-          session: s.record(),
+          session: will === undefined ? s.record() : { ...s.record(), will },
           subscriptions: [...s.subscriptions.values()].map((sub) => sub.options),
           inflight: [...s.inflight.values()].filter((out) => !out.external).map((out) => out.toRecord()),
           incomingQos2: [...s.incomingQos2],
@@ -377,15 +380,15 @@ export class SessionRegistry {
 
   /**
    * A session the cluster claimed here for a client connected nowhere (see ClusterInbound.holdSession):
-   * scheduled as disconnected, without a will. False when a session of that client is here already.
+   * scheduled as disconnected, with the stored will only when it is still this node's. False when
+   * a session of that client is here already.
    */
   hold(epoch: number, state: HeldState, now: number): boolean {
     const record = 'stored' in state ? state.stored.session : state.transferred.session
     if (this.byClientId.has(record.clientId)) return false
     if ('stored' in state) {
-      // willHandled: whatever will the record still names is not this hold's to publish. Written
-      // again: the record (and etcd, through the mirror) carries the new claim's epoch.
-      this.load(state.stored, { epoch, willHandled: true }, now, true)
+      // Written again: the record (and etcd, through the mirror) carries the new claim's epoch.
+      this.load(state.stored, { epoch, willHandled: state.willHandled }, now, true)
     } else {
       const s = this.adopt(state.transferred, epoch)
       this.connectionGone(s, s.disconnectedAt ?? now)
