@@ -170,7 +170,6 @@ export class EtcdCluster implements Cluster {
       logger: this.log,
     })
     this.resends = new UnattendedResends({
-      nodeId: options.nodeId,
       targets: (message) => this.remote.nodesFor(message.topic, message),
       send: (node, message, routing, seq) => this.sendTo(node, message, routing, seq),
       cameFrom: (clientId, nodes, after) => this.moves.cameFrom(clientId, nodes, after),

@@ -16,7 +16,6 @@ function nodeA(routes: () => Set<string>) {
   const given: string[] = []
   const answers = new Map<string, () => Promise<void>>()
   const resends = new UnattendedResends({
-    nodeId: 'a',
     targets: routes,
     send: (node, _message, routing, seq) => {
       sent.push({ node, routing, seq })

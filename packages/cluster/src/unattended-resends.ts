@@ -12,7 +12,6 @@ const RESEND_DELAYS_MS = [1_000, 2_000, 4_000, 8_000]
 const GIVEN_MS = 30_000
 
 export interface UnattendedResendsOptions {
-  readonly nodeId: string
   /** The other nodes that route `message` now. */
   readonly targets: (message: Message) => ReadonlySet<string> | undefined
   /** Sends to one node under the publish's first routing sequence. */
