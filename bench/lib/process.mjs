@@ -81,8 +81,20 @@ export function cpuSeconds(pid) {
 }
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100
 
-/** A TCP port free on 127.0.0.1 right now (the broker binds it a moment later). */
-export function freePort() {
+/** Ports this run handed out: the OS may give a port out again once its probe closed, before the broker that was to bind it did. */
+const issued = new Set()
+
+/** A TCP port free on 127.0.0.1 right now (the broker binds it a moment later), never one this run handed out before. */
+export async function freePort() {
+  for (;;) {
+    const port = await probePort()
+    if (issued.has(port)) continue
+    issued.add(port)
+    return port
+  }
+}
+
+function probePort() {
   return new Promise((resolve, reject) => {
     const server = createServer()
     server.once('error', reject)
