@@ -83,6 +83,12 @@ const LEAVING_MARK_TIMEOUT_MS = 1_000
  * revoke): each would wait out its call deadline, and the keys go with the lease anyway.
  */
 const NO_QUORUM_WRITE_WAIT_MS = 500
+/**
+ * How long a leave with etcd quorum waits for each of those writes: they take milliseconds, but
+ * quorum can go during the leave (the other nodes stopping at once), and then each would wait out
+ * its call deadline too.
+ */
+const WRITE_WAIT_MS = 3_000
 
 /**
  * One node's membership in the cluster: the embedded etcd member (or a client of an external
@@ -330,8 +336,8 @@ export class ClusterNode {
     this.quorum.stop()
     this.leaderTasks.stop()
     if (!quorate) this.options.logger.warn({ nodeId: this.options.nodeId }, 'leaving without etcd quorum: leadership, registration and lease are left to expire with the lease')
-    // Steps marked true write to etcd; without quorum they are not waited for (the etcd client's
-    // close cancels them).
+    // Steps marked true write to etcd: waited for a bounded time (the etcd client's close cancels
+    // what is left; the keys go with the lease).
     const steps: [string, () => Promise<void> | void, boolean][] = [
       // Resigned first, so another node leads at once instead of one TTL later.
       ['leader election', () => (this.electing ? this.election.stop() : undefined), true],
@@ -344,12 +350,16 @@ export class ClusterNode {
       ['etcd client', () => this.etcd.close(), false],
       ['etcd member', () => this.member?.stop(), false],
     ]
+    const writeWaitMs = quorate ? WRITE_WAIT_MS : NO_QUORUM_WRITE_WAIT_MS
     for (const [what, step, writes] of steps) {
       try {
         const done = step()
-        if (writes && !quorate && done !== undefined) {
+        if (writes && done !== undefined) {
           void done.catch(() => undefined)
-          await Promise.race([done, sleep(NO_QUORUM_WRITE_WAIT_MS)])
+          const timer = new AbortController()
+          const finished = await Promise.race([done.then(() => true), sleep(writeWaitMs, false, { signal: timer.signal }).catch(() => false)])
+          timer.abort()
+          if (!finished && quorate) this.options.logger.warn({ nodeId: this.options.nodeId, step: what, waitedMs: writeWaitMs }, 'cluster leave step not done in time (etcd quorum lost meanwhile?); left to expire with the lease')
         } else await done
       } catch (err) {
         this.options.logger.warn({ err, nodeId: this.options.nodeId, step: what }, 'cluster leave step failed')

@@ -101,7 +101,7 @@ export class UnattendedResends {
     )
     if (refusedBy.length > 0 && !this.closed) {
       this.options.logger.warn(
-        { err: refusal, topic: message.topic, refusedBy },
+        { err: refusal, clientId: message.publisherId, topic: message.topic, refusedBy },
         'unattended publish refused by nodes that do not have it: sent again to the sessions they served, wherever those are served next',
       )
       const resending: Resending = { message, seq, arrivals, refusedBy, hadIt, given: new Set() }
@@ -109,7 +109,7 @@ export class UnattendedResends {
         if (!(await this.after(delayMs))) break
         await this.resend(resending)
       }
-      this.options.logger.info({ topic: message.topic, refusedBy, sessionsHere: resending.given.size }, 'resends of an unattended publish ended')
+      this.options.logger.info({ clientId: message.publisherId, topic: message.topic, refusedBy, sessionsHere: resending.given.size }, 'resends of an unattended publish ended')
     }
     if (doubt !== undefined) throw doubt
   }
