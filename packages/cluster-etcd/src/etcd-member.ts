@@ -102,14 +102,15 @@ export class EtcdMember {
   }
 
   /** SIGTERM, then SIGKILL after the grace; resolves when the process is gone and the pid file removed. */
-  async stop(): Promise<void> {
+  /** `graceMs`: how long SIGTERM gets before SIGKILL (default `stopGraceMs`). */
+  async stop(graceMs?: number): Promise<void> {
     if (this.state === 'stopped' || this.state === 'stopping') return this.childExit
     this.state = 'stopping'
     clearTimeout(this.restartTimer)
     const child = this.child
     if (child?.pid !== undefined && this.pid !== undefined) {
       child.kill('SIGTERM')
-      const grace = this.options.stopGraceMs ?? 10_000
+      const grace = graceMs ?? this.options.stopGraceMs ?? 10_000
       const timer = setTimeout(() => {
         this.log.warn({ pid: child.pid, graceMs: grace }, 'etcd member ignored SIGTERM, sending SIGKILL')
         child.kill('SIGKILL')

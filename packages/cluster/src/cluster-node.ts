@@ -89,6 +89,12 @@ const NO_QUORUM_WRITE_WAIT_MS = 500
  * its call deadline too.
  */
 const WRITE_WAIT_MS = 3_000
+/**
+ * How long the embedded member gets to stop without quorum before SIGKILL: its graceful stop may
+ * hang then (one CI run of `cluster-failover.test.ts` took 12 s to stop a node without quorum,
+ * the 10 s default grace plus the rest, likely this), and its WAL is crash-safe.
+ */
+const NO_QUORUM_MEMBER_STOP_MS = 2_000
 
 /**
  * One node's membership in the cluster: the embedded etcd member (or a client of an external
@@ -321,6 +327,7 @@ export class ClusterNode {
       nodeId: this.options.nodeId,
       members: () => this.registry.members,
       owned: () => this.cluster.ownedSessions,
+      quorate: () => this.quorum.quorate,
       logger: this.options.logger,
     })
   }
@@ -348,7 +355,7 @@ export class ClusterNode {
       ['retained index', () => this.retained.stop(), false],
       ['lease', () => this.lease.stop(), true],
       ['etcd client', () => this.etcd.close(), false],
-      ['etcd member', () => this.member?.stop(), false],
+      ['etcd member', () => this.member?.stop(quorate ? undefined : NO_QUORUM_MEMBER_STOP_MS), false],
     ]
     const writeWaitMs = quorate ? WRITE_WAIT_MS : NO_QUORUM_WRITE_WAIT_MS
     for (const [what, step, writes] of steps) {

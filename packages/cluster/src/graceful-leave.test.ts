@@ -7,9 +7,9 @@ function member(nodeId: string, mqtt: string | undefined, leaving = false): Node
   return { nodeId, transportAddr: `${nodeId}:7948`, clientAddrs: mqtt === undefined ? {} : { mqtt }, version: '0', ...(leaving ? { leaving: true as const } : {}) }
 }
 
-function leaveOf(members: NodeInfo[], owned: () => number): GracefulLeave {
+function leaveOf(members: NodeInfo[], owned: () => number, quorate = (): boolean => true): GracefulLeave {
   const map = new Map(members.map((m) => [m.nodeId, m]))
-  return new GracefulLeave({ nodeId: 'n1', members: () => map, owned, logger: silent })
+  return new GracefulLeave({ nodeId: 'n1', members: () => map, owned, quorate, logger: silent })
 }
 
 describe('GracefulLeave', () => {
@@ -36,6 +36,12 @@ describe('GracefulLeave', () => {
     expect(await leaveOf([member('n1', 'h:1'), member('n2', 'h:2')], () => 2).drained(100)).toBe(2)
     const started = performance.now()
     expect(await leaveOf([member('n1', 'h:1')], () => 2).drained(10_000)).toBe(2)
+    expect(performance.now() - started).toBeLessThan(1_000)
+  })
+
+  it('stops waiting at once when etcd has no quorum: no claim commits, so no session can move', async () => {
+    const started = performance.now()
+    expect(await leaveOf([member('n1', 'h:1'), member('n2', 'h:2')], () => 2, () => false).drained(10_000)).toBe(2)
     expect(performance.now() - started).toBeLessThan(1_000)
   })
 })

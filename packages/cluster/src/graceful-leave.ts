@@ -8,6 +8,8 @@ export interface GracefulLeaveOptions {
   readonly members: () => ReadonlyMap<string, NodeInfo>
   /** How many sessions this node still owns. */
   readonly owned: () => number
+  /** Whether etcd has quorum: without it no claim commits, so no session can move. */
+  readonly quorate: () => boolean
   readonly logger: Logger
 }
 
@@ -40,7 +42,8 @@ export class GracefulLeave {
 
   /**
    * Resolves once no session is owned here (each moved to the node its client reconnected to, or
-   * ended), when no other node serves (nothing could move), or after `timeoutMs`. Sessions still
+   * ended), when no other node serves or etcd has no quorum (nothing could move), or after
+   * `timeoutMs`. Sessions still
    * here then stay in this node's storage; their ownership goes with the lease. Resolves with how
    * many those are.
    */
@@ -56,6 +59,10 @@ export class GracefulLeave {
       }
       if (this.servingAddresses().length === 0) {
         this.log.warn({ remaining, tookMs }, 'no other node serves; leaving with the sessions still here')
+        return remaining
+      }
+      if (!this.options.quorate()) {
+        this.log.warn({ remaining, tookMs }, 'etcd has no quorum, so no session can move; leaving with the sessions still here')
         return remaining
       }
       if (tookMs >= timeoutMs) {
