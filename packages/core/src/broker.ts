@@ -614,7 +614,7 @@ export class Broker implements BrokerCore, ClusterInbound {
   deliverAmong(message: Message, among: (clientId: string) => boolean): string[] {
     if (!this.serving) return []
     const router = this.router
-    router.match(message.topic, message.publisherId)
+    router.matchDirect(message.topic, message.publisherId)
     const chosen = router.direct.filter((s) => among(s.clientId))
     const ctx = this.ctx
     const { wrote, backpressure } = ctx

@@ -57,6 +57,20 @@ describe('Router match cache', () => {
     expect(picked).toEqual(['a', 'b', 'a', 'b'])
   })
 
+  it('[MQTT-4.8.2] matchDirect leaves shared groups out without advancing their pick', () => {
+    const router = new Router()
+    router.add(subscribe(fakeSession('a'), '$share/g/x'))
+    router.add(subscribe(fakeSession('b'), '$share/g/x'))
+    router.add(subscribe(fakeSession('d'), 'x'))
+    router.match('x', undefined)
+    expect(router.shared.map((s) => s.session.clientId)).toEqual(['a'])
+    router.matchDirect('x', undefined)
+    expect(router.direct.map((s) => s.clientId)).toEqual(['d'])
+    expect(router.shared).toEqual([])
+    router.match('x', undefined)
+    expect(router.shared.map((s) => s.session.clientId)).toEqual(['b'])
+  })
+
   it('[MQTT-4.8.2] leaves a shared group to the node the cluster names for the message, and keeps its direct subscribers', () => {
     const asked: string[] = []
     const router = new Router((filter, message) => {

@@ -147,6 +147,18 @@ export class Router {
    * group gets it only if the cluster says this node serves the group for that message.
    */
   match(topic: string, publisherId: string | undefined, message?: Message): void {
+    this.fill(topic, publisherId, message, true)
+  }
+
+  /**
+   * Fills `direct` alone, leaving `shared` empty: no group advances its pick. For a publish sent
+   * again to some sessions only (a will a node refused, delivered here to those it served).
+   */
+  matchDirect(topic: string, publisherId: string | undefined): void {
+    this.fill(topic, publisherId, undefined, false)
+  }
+
+  private fill(topic: string, publisherId: string | undefined, message: Message | undefined, withShared: boolean): void {
     const hits = this.routesFor(topic)
     const direct = this.direct
     const shared = this.shared
@@ -157,6 +169,7 @@ export class Router {
     for (let i = 0; i < hits.length; i++) {
       const route = hits[i] as Route
       if (route instanceof SharedGroup) {
+        if (!withShared) continue
         // [MQTT-4.8.2] One member cluster-wide: another node may be the one that serves this group.
         if (message !== undefined && this.servesShared !== undefined && !this.servesShared(route.filter, message)) continue
         const member = route.pick()
