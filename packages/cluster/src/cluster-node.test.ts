@@ -81,15 +81,15 @@ let a: ClusterNode
 let b: ClusterNode
 const inboundA = new RecordingInbound()
 const inboundB = new RecordingInbound()
-const syncs = { a: 0, b: 0, c: 0 }
+const syncs = { a: 0, b: 0, c: 0, d: 0 }
 let etcdClientPort = 0
-let options: (nodeId: 'a' | 'b' | 'c', embedded: boolean) => ClusterNodeOptions
+let options: (nodeId: 'a' | 'b' | 'c' | 'd', embedded: boolean) => ClusterNodeOptions
 
 beforeAll(async () => {
   const [client, peer] = (await freePorts(2)) as [number, number]
   etcdClientPort = client
   const base = cleanup.tempDir('fluxmq-cluster-')
-  options = (nodeId: 'a' | 'b' | 'c', embedded: boolean): ClusterNodeOptions => ({
+  options = (nodeId: 'a' | 'b' | 'c' | 'd', embedded: boolean): ClusterNodeOptions => ({
     nodeId,
     clusterName: 'test',
     version: '0.0.0',
@@ -319,6 +319,44 @@ describe('ClusterNode (real etcd, real transport)', () => {
     await until(() => b.cluster.forward(message('orphan-1/x')) !== undefined, 'the adopted session\'s route on node b')
     await b.cluster.forward(message('orphan-1/y'))
     expect(inboundA.delivered.some((m) => m.topic === 'orphan-1/y')).toBe(true)
+  })
+
+  it('answers a takeover asked while it starts (its registration from before a restart still in etcd) once its core is attached, instead of refusing it', async () => {
+    const d = await ClusterNode.start(options('d', false))
+    const etcd = connectEtcd('test', { endpoints: [`127.0.0.1:${etcdClientPort}`] })
+    // Node d's previous life: its registration, at the address it listens on again, and the session it owned.
+    const previous = new NodeLease(etcd.namespace, { nodeId: 'd', ttlSeconds: 5, logger: silent })
+    try {
+      await previous.start()
+      await etcd.namespace
+        .put(keyspace.nodeKey('d'))
+        .value(JSON.stringify({ nodeId: 'd', transportAddr: d.transportAddr, clientAddrs: {}, version: '0.0.0' }))
+        .lease(previous.requireId())
+        .exec()
+      const { epoch } = await new SessionOwnership(etcd.namespace, previous, { nodeId: 'd', logger: silent }).claim('starting-1')
+      await until(() => b.report().peers.some((p) => p.peer === 'd'), 'node b to see node d')
+      const claiming = b.cluster.acquireSession('starting-1')
+      await sleep(300)
+      const inboundD = new RecordingInbound()
+      inboundD.session = {
+        session: { clientId: 'starting-1', protocol: 'mqtt5', expiryInterval: 300, epoch },
+        subscriptions: [],
+        inflight: [],
+        incomingQos2: [],
+        offline: [message('starting-1/queued')],
+      }
+      d.cluster.attach(inboundD)
+      const claim = await claiming
+      expect(claim.epoch).toBeGreaterThan(epoch)
+      expect(inboundD.surrendered).toEqual([{ clientId: 'starting-1', epoch: claim.epoch }])
+      expect(claim.transferred?.offline.map((m) => m.topic)).toEqual(['starting-1/queued'])
+    } finally {
+      // Gone before the next test: its registration with the revoked lease, its peer with it.
+      await previous.stop()
+      await d.leave()
+      etcd.close()
+      await until(() => !b.report().peers.some((p) => p.peer === 'd') && !a.report().peers.some((p) => p.peer === 'd'), 'nodes a and b to forget node d')
+    }
   })
 
   // Last: it takes node b's lease away.
