@@ -173,6 +173,7 @@ export class EtcdCluster implements Cluster {
       targets: (message) => this.remote.nodesFor(message.topic, message),
       send: (node, message, routing, seq) => this.sendTo(node, message, routing, seq),
       cameFrom: (clientId, nodes, after) => this.moves.cameFrom(clientId, nodes, after),
+      gaveHeld: (message, clientId) => this.moves.gaveHeld(message, clientId),
       deliverAmong: (message, among) => this.inbound?.deliverAmong(message, among) ?? [],
       logger: this.log,
     })

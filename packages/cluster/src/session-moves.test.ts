@@ -139,15 +139,18 @@ describe('SessionMoves', () => {
     const { moves } = nodeA()
     const first = moves.beginAcquire('c', 'b', [])
     // Routed here while 'c' is acquired: held for it, and its send to b waits. A relay for one client is not this node's publish.
-    moves.routed(message('t/early'), ['a', 'b'])
+    const early = message('t/early')
+    moves.routed(early, ['a', 'b'])
     const released: number[] = []
-    moves.hold('b', (arrivals) => released.push(arrivals), message('t/early'))
+    moves.hold('b', (arrivals) => released.push(arrivals), early)
     moves.hold('b', () => undefined, undefined)
     const second = moves.beginAcquire('e', 'b', [])
     moves.routed(message('t/late'), ['a'])
     expect(first.held().map((m) => m.topic)).toEqual(['t/early', 't/late'])
     // b routes t/early after it surrendered 'e' and leaves it to this node, which sent it.
     expect(second.held().map((m) => m.topic)).toEqual(['t/early', 't/late'])
+    // Were b to refuse it (a will, sent again for the sessions that came from b), both have it.
+    expect([moves.gaveHeld(early, 'c'), moves.gaveHeld(early, 'e'), moves.gaveHeld(early, 'x'), moves.gaveHeld(message('t/early'), 'e')]).toEqual([true, true, false, false])
     // Sent once both ended, under a count 'e' arrived at or below: were b to relay it back for 'e'
     // (its relay skips nothing from this node), this node would not offer it to 'e' twice.
     expect(released).toEqual([moves.arrivals])

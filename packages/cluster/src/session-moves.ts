@@ -118,6 +118,8 @@ export class SessionMoves {
   private readonly surrendering = new Set<Window>()
   /** Node → sends waiting for this node's acquisitions from it. */
   private readonly holds = new Map<string, Hold>()
+  /** Publishes held for sessions while they were acquired here and given to them once attached, by session. */
+  private readonly heldGiven = new WeakMap<Message, Set<string>>()
   /** Route removals the core asked for during the synchronous part of a surrender. */
   private capturing: string[] | undefined
   /** Filter → new owners whose route for it this node waits for before removing its own. */
@@ -286,7 +288,13 @@ export class SessionMoves {
         // The core attaches the session in the continuation of this call: by the next turn it is there.
         const carried = window.carried
         if (carried !== undefined) setImmediate(() => carried.forEach((give) => give()))
-        return window.seen.map((s) => s.message)
+        const messages = window.seen.map((s) => s.message)
+        for (const message of messages) {
+          const to = this.heldGiven.get(message)
+          if (to === undefined) this.heldGiven.set(message, new Set([clientId]))
+          else to.add(clientId)
+        }
+        return messages
       },
       abandon: end,
     }
@@ -342,6 +350,15 @@ export class SessionMoves {
     if (after === undefined) return true
     if ('arrivals' in after) return arrival > after.arrivals
     return (this.arrivalMarks.get(clientId)?.get(after.node) ?? Number.NEGATIVE_INFINITY) >= after.seq
+  }
+
+  /**
+   * Whether `message` was given to the session of `clientId` as one held while the session was
+   * acquired here (a send to the old owner queued meanwhile is among them): a resend of it for
+   * the sessions that came from that node (UnattendedResends) skips this one.
+   */
+  gaveHeld(message: Message, clientId: string): boolean {
+    return this.heldGiven.get(message)?.has(clientId) === true
   }
 
   /**

@@ -14,6 +14,8 @@ function nodeA(routes: () => Set<string>) {
   const sent: { node: string; routing: ForwardRouting; seq: number }[] = []
   const arrived = new Map<string, { from: string; at: number }>()
   const given: string[] = []
+  /** Sessions that got the publish held for them while they were acquired here. */
+  const hadHeld = new Set<string>()
   const answers = new Map<string, () => Promise<void>>()
   const resends = new UnattendedResends({
     targets: routes,
@@ -25,6 +27,7 @@ function nodeA(routes: () => Set<string>) {
       const a = arrived.get(clientId)
       return a !== undefined && nodes.includes(a.from) && (after === undefined || ('arrivals' in after ? a.at > after.arrivals : a.at > after.seq))
     },
+    gaveHeld: (_message, clientId) => hadHeld.has(clientId),
     // Every session here matches the publish.
     deliverAmong: (_message, among) => {
       const chosen = [...arrived.keys()].filter(among)
@@ -34,7 +37,7 @@ function nodeA(routes: () => Set<string>) {
     logger: silent,
     delaysMs: [5, 5, 5],
   })
-  return { resends, sent, arrived, given, answers }
+  return { resends, sent, arrived, given, answers, hadHeld }
 }
 
 describe('UnattendedResends', () => {
@@ -64,6 +67,16 @@ describe('UnattendedResends', () => {
     ]
     expect(sent).toEqual([...round, ...round, ...round])
     // Here: `before` was here when this node routed it, `other` came from a node that had it; `moved` once.
+    expect(given).toEqual(['moved'])
+  })
+
+  it('does not give it here to a session that came from the refusing node with the publish held for it', async () => {
+    const { resends, arrived, given, answers, hadHeld } = nodeA(() => new Set(['n']))
+    arrived.set('moved', { from: 'n', at: 4 })
+    arrived.set('acquired', { from: 'n', at: 5 })
+    hadHeld.add('acquired')
+    answers.set('n', refused)
+    await resends.watch(will, 10, 3, new Map([['n', refused()]]))
     expect(given).toEqual(['moved'])
   })
 

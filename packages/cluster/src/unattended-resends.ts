@@ -18,6 +18,8 @@ export interface UnattendedResendsOptions {
   readonly send: (node: string, message: Message, routing: ForwardRouting, seq: number) => Promise<void>
   /** SessionMoves.cameFrom. */
   readonly cameFrom: (clientId: string, nodes: readonly string[], after: { readonly node: string; readonly seq: number } | { readonly arrivals: number } | undefined) => boolean
+  /** SessionMoves.gaveHeld: the session here got the publish already, held for it while it was acquired. */
+  readonly gaveHeld: (message: Message, clientId: string) => boolean
   /** ClusterInbound.deliverAmong: offers the publish to the matching sessions here `among` names. */
   readonly deliverAmong: (message: Message, among: (clientId: string) => boolean) => readonly string[]
   readonly logger: Logger
@@ -143,7 +145,10 @@ export class UnattendedResends {
 
   private async resend(r: Resending): Promise<void> {
     const after = { arrivals: r.arrivals }
-    this.give(r.message, (clientId) => this.options.cameFrom(clientId, r.refusedBy, after), r.given)
+    // A session acquired from a refusing node after this node routed the publish may have had it
+    // from the acquisition: this node's sends to that node were held meanwhile, and what they
+    // carried was given to the session (chaos seed 282451171: a will delivered twice so).
+    this.give(r.message, (clientId) => this.options.cameFrom(clientId, r.refusedBy, after) && !this.options.gaveHeld(r.message, clientId), r.given)
     const sends: Promise<void>[] = []
     for (const node of this.options.targets(r.message) ?? []) {
       const resend = { refusedBy: r.refusedBy, applied: r.hadIt.has(node) }
