@@ -1,10 +1,11 @@
-import { Cleanup, RecordingLogger } from '@fluxmq/testing'
+import { Cleanup, RecordingLogger, until } from '@fluxmq/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ClusterErrorCode } from './errors.js'
 import { NodeLease } from './node-lease.js'
 import { SessionOwnership } from './session-ownership.js'
 import { SubscriptionStore } from './subscription-store.js'
 import { type TestEtcdCluster, startEtcdCluster } from './test-support/etcd-cluster.js'
+import { HeldAnswers } from './test-support/held-answers.js'
 
 const cleanup = new Cleanup()
 let etcd: TestEtcdCluster
@@ -97,6 +98,23 @@ describe('SessionOwnership', () => {
     expect(await node(2).adoptedEpoch('c8')).toBe(adoption.claim.epoch)
     await node(2).claim('c8')
     expect(await node(2).adoptedEpoch('c8')).toBeUndefined()
+  })
+
+  it('a claim that failed at its call deadline though it committed (the answer held back): the next claim on that node still names the owner before it', async () => {
+    await node(1).claim('d1')
+    // Node n1 again, its calls through a proxy that can hold the member's answers back.
+    const proxy = cleanup.add(await HeldAnswers.start(etcd.endpoints[0] as string), (p) => p.close())
+    const ownership = new SessionOwnership(etcd.connect('own', [proxy.endpoint]).namespace, (nodes[0] as { lease: NodeLease }).lease, { nodeId: 'n1', logger: new RecordingLogger() })
+    await ownership.read('warm-up')
+    // The claim's read is answered; its transaction (the value it writes) reaches the member, commits, and is not answered.
+    proxy.holdFrom('{"node":"n1"')
+    await expect(ownership.claim('d1')).rejects.toMatchObject({ code: ClusterErrorCode.EtcdUnavailable })
+    proxy.release()
+    expect((await node(2).read('d1')).owner).toMatchObject({ node: 'n1' })
+    // The etcd client's breaker opened on the deadline: answers come again within its 5 s.
+    await until(() => ownership.read('d1').then(() => true, () => false), 'etcd to answer through the proxy again', 15_000)
+    // Named as n1 itself, the takeover from n2 (or the resume from etcd's copy) would be skipped.
+    expect((await ownership.claim('d1')).previousNode).toBe('n2')
   })
 
   it('keeps epochs rising across a release and across the owner lease expiring', async () => {

@@ -44,6 +44,9 @@ export type ClaimAttempt =
   | { readonly won: true; readonly claim: SessionClaimResult }
   | { readonly won: false; readonly current: ObservedOwnership }
 
+/** Claims in doubt remembered at most (see `inDoubt`); the oldest are forgotten first. */
+const IN_DOUBT_MAX = 10_000
+
 export interface SessionOwnershipOptions {
   readonly nodeId: string
   readonly logger: Logger
@@ -64,6 +67,13 @@ export interface SessionOwnershipOptions {
 export class SessionOwnership {
   private readonly log: Logger
   private readonly maxAttempts: number
+  /**
+   * Client id → a claim of it that failed without an answer (it may have committed) and the
+   * owner it replaced. A later claim that finds this node owning the session at that claim's
+   * epoch reports that owner as the previous one: reported as this node, the takeover from it
+   * (or the resume from etcd's saved copy) was skipped, and the session started empty.
+   */
+  private readonly inDoubt = new Map<string, { readonly epoch: number; readonly previousNode: string | undefined }>()
 
   constructor(
     private readonly etcd: Namespace,
@@ -103,13 +113,14 @@ export class SessionOwnership {
       const current = res.responses[0]?.response_range?.kvs[0]
       return { won: false, current: { owner: parseOwner(clientId, current), revision: res.header.revision } }
     }
-    const previousNode = observed.owner?.node
-    this.log.info({ clientId, epoch, previousNode, adopting }, 'session claimed')
-    const saved = this.savedAlong(clientId, res.responses[1]?.response_range?.kvs[0])
-    return { won: true, claim: { epoch, previousNode, saved, will: this.willAlong(clientId, res.responses[2]?.response_range?.kvs[0]) } }
+    return this.won(clientId, observed, epoch, adopting, res.responses[1]?.response_range?.kvs[0], res.responses[2]?.response_range?.kvs[0])
   }
 
-  /** Reads and claims until this node wins; rejects with ClaimConflict after `maxAttempts` lost races. */
+  /**
+   * Reads and claims until this node wins; rejects with ClaimConflict after `maxAttempts` lost
+   * races. A transaction that fails unanswered (a call deadline) may have committed: remembered,
+   * so that the next claim of the client here still names the owner before it (`inDoubt`).
+   */
   async claim(clientId: string): Promise<SessionClaimResult> {
     // A member-local read (no raft round) is enough when it finds the key: the transaction
     // compares the key's mod revision, so a stale read only loses the race and reads again, and
@@ -118,11 +129,38 @@ export class SessionOwnership {
     let observed = await this.read(clientId, true)
     if (observed.owner === undefined) observed = await this.read(clientId)
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
-      const result = await this.tryClaim(clientId, observed)
+      let result: ClaimAttempt
+      try {
+        result = await this.tryClaim(clientId, observed)
+      } catch (error) {
+        this.rememberInDoubt(clientId, observed)
+        throw error
+      }
       if (result.won) return result.claim
       observed = result.current
     }
     throw new ClusterError(ClusterErrorCode.ClaimConflict, `claim of session ${clientId} lost ${this.maxAttempts} races in a row`)
+  }
+
+  private won(clientId: string, observed: ObservedOwnership, epoch: number, adopting: boolean, subsKv: IKeyValue | undefined, willKv: IKeyValue | undefined): ClaimAttempt {
+    const previousNode = this.ownerBefore(clientId, observed)
+    this.inDoubt.delete(clientId)
+    this.log.info({ clientId, epoch, previousNode, adopting }, 'session claimed')
+    return { won: true, claim: { epoch, previousNode, saved: this.savedAlong(clientId, subsKv), will: this.willAlong(clientId, willKv) } }
+  }
+
+  private rememberInDoubt(clientId: string, observed: ObservedOwnership): void {
+    const previousNode = this.ownerBefore(clientId, observed)
+    this.inDoubt.delete(clientId)
+    if (this.inDoubt.size >= IN_DOUBT_MAX) this.inDoubt.delete(this.inDoubt.keys().next().value as string)
+    this.inDoubt.set(clientId, { epoch: Number(observed.revision) + 1, previousNode })
+  }
+
+  /** The owner `observed` shows, or, when that is this node's claim in doubt, the owner before it. */
+  private ownerBefore(clientId: string, observed: ObservedOwnership): string | undefined {
+    const owner = observed.owner
+    const doubt = this.inDoubt.get(clientId)
+    return doubt !== undefined && owner?.node === this.options.nodeId && owner.epoch === doubt.epoch ? doubt.previousNode : owner?.node
   }
 
   /** The epoch of the adoption that holds `clientId` (see tryClaim), undefined when none marks it. */
