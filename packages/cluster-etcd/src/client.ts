@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
-import { Etcd3, type Namespace } from 'etcd3'
+import { ConsecutiveBreaker, circuitBreaker, handleWhen, retry } from 'cockatiel'
+import { Etcd3, GRPCDeadlineExceededError, isRecoverableError, type Namespace } from 'etcd3'
 import { clusterPrefix } from './keyspace.js'
 
 export interface EtcdClientOptions {
@@ -22,6 +23,14 @@ export function connectEtcd(clusterName: string, options: EtcdClientOptions): Et
   const tls = options.tls
   const client = new Etcd3({
     hosts: [...options.endpoints],
+    faultHandling: {
+      // etcd3's defaults, but for a deadline: the caller's bound, not a sign of a dead member.
+      // Retried, each attempt got a fresh deadline (a call held unanswered failed after three of
+      // them, and a transaction went three times); counted, three opened the member's breaker and
+      // every call of this node failed at once for 5 s (its only member, when embedded).
+      host: () => circuitBreaker(handleWhen(notDeadline), { halfOpenAfter: 5_000, breaker: new ConsecutiveBreaker(3) }),
+      global: retry(handleWhen(notDeadline), { maxAttempts: 3 }),
+    },
     // A call into an unreachable cluster must fail in bounded time so leases and claims can react;
     // streams stay open without a deadline and reconnect on their own.
     defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
@@ -36,4 +45,9 @@ export function connectEtcd(clusterName: string, options: EtcdClientOptions): Et
         }),
   })
   return { client, namespace: client.namespace(clusterPrefix(clusterName)), close: () => client.close() }
+}
+
+/** A recoverable etcd error other than a passed call deadline. */
+function notDeadline(error: Error): boolean {
+  return isRecoverableError(error) && !(error instanceof GRPCDeadlineExceededError)
 }

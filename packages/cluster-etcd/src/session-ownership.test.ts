@@ -1,4 +1,4 @@
-import { Cleanup, RecordingLogger, until } from '@fluxmq/testing'
+import { Cleanup, RecordingLogger } from '@fluxmq/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ClusterErrorCode } from './errors.js'
 import { NodeLease } from './node-lease.js'
@@ -111,8 +111,6 @@ describe('SessionOwnership', () => {
     await expect(ownership.claim('d1')).rejects.toMatchObject({ code: ClusterErrorCode.EtcdUnavailable })
     proxy.release()
     expect((await node(2).read('d1')).owner).toMatchObject({ node: 'n1' })
-    // The etcd client's breaker opened on the deadline: answers come again within its 5 s.
-    await until(() => ownership.read('d1').then(() => true, () => false), 'etcd to answer through the proxy again', 15_000)
     // Named as n1 itself, the takeover from n2 (or the resume from etcd's copy) would be skipped.
     expect((await ownership.claim('d1')).previousNode).toBe('n2')
   })
