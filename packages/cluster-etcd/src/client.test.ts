@@ -1,8 +1,7 @@
-import { Cleanup } from '@fluxmq/testing'
+import { Cleanup, TcpProxy } from '@fluxmq/testing'
 import { afterAll, describe, expect, it } from 'vitest'
 import { connectEtcd } from './client.js'
 import { startEtcdCluster } from './test-support/etcd-cluster.js'
-import { HeldAnswers } from './test-support/held-answers.js'
 
 const cleanup = new Cleanup()
 afterAll(() => cleanup.run())
@@ -10,8 +9,8 @@ afterAll(() => cleanup.run())
 describe('connectEtcd', () => {
   it('fails a call at its deadline without sending it again, and the member is not shut off for it: the next call is answered', async () => {
     const etcd = await startEtcdCluster(cleanup, 1)
-    const proxy = cleanup.add(await HeldAnswers.start(etcd.endpoints[0] as string), (p) => p.close())
-    const { namespace } = cleanup.add(connectEtcd('client', { endpoints: [proxy.endpoint], callTimeoutMs: 500 }), (c) => c.close())
+    const proxy = cleanup.add(await TcpProxy.start(Number(new URL(etcd.endpoints[0] as string).port)), (p) => p.close())
+    const { namespace } = cleanup.add(connectEtcd('client', { endpoints: [`http://127.0.0.1:${proxy.port}`], callTimeoutMs: 500 }), (c) => c.close())
     await namespace.put('k').value('before').exec()
     proxy.holdFrom('unanswered')
     const started = Date.now()

@@ -1,11 +1,10 @@
-import { Cleanup, RecordingLogger } from '@fluxmq/testing'
+import { Cleanup, RecordingLogger, TcpProxy } from '@fluxmq/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ClusterErrorCode } from './errors.js'
 import { NodeLease } from './node-lease.js'
 import { SessionOwnership } from './session-ownership.js'
 import { SubscriptionStore } from './subscription-store.js'
 import { type TestEtcdCluster, startEtcdCluster } from './test-support/etcd-cluster.js'
-import { HeldAnswers } from './test-support/held-answers.js'
 
 const cleanup = new Cleanup()
 let etcd: TestEtcdCluster
@@ -103,8 +102,8 @@ describe('SessionOwnership', () => {
   it('a claim that failed at its call deadline though it committed (the answer held back): the next claim on that node still names the owner before it', async () => {
     await node(1).claim('d1')
     // Node n1 again, its calls through a proxy that can hold the member's answers back.
-    const proxy = cleanup.add(await HeldAnswers.start(etcd.endpoints[0] as string), (p) => p.close())
-    const ownership = new SessionOwnership(etcd.connect('own', [proxy.endpoint]).namespace, (nodes[0] as { lease: NodeLease }).lease, { nodeId: 'n1', logger: new RecordingLogger() })
+    const proxy = cleanup.add(await TcpProxy.start(Number(new URL(etcd.endpoints[0] as string).port)), (p) => p.close())
+    const ownership = new SessionOwnership(etcd.connect('own', [`http://127.0.0.1:${proxy.port}`]).namespace, (nodes[0] as { lease: NodeLease }).lease, { nodeId: 'n1', logger: new RecordingLogger() })
     await ownership.read('warm-up')
     // The claim's read is answered; its transaction (the value it writes) reaches the member, commits, and is not answered.
     proxy.holdFrom('{"node":"n1"')

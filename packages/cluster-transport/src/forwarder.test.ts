@@ -1,9 +1,8 @@
-import { Cleanup, RecordingLogger, until } from '@fluxmq/testing'
+import { Cleanup, RecordingLogger, TcpProxy, until } from '@fluxmq/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { TransportError, TransportErrorCode } from './errors.js'
 import type { InboundBatch } from './handlers.js'
 import { connectPeer, fullMessage, message, recordingHandlers, startServer } from './test-support/nodes.js'
-import { TcpProxy } from './test-support/tcp-proxy.js'
 
 const cleanup = new Cleanup()
 afterEach(() => cleanup.run())

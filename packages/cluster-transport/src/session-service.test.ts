@@ -1,11 +1,10 @@
 import type { TransferredSession } from '@fluxmq/core'
-import { Cleanup, RecordingLogger } from '@fluxmq/testing'
+import { Cleanup, RecordingLogger, TcpProxy } from '@fluxmq/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { TransportErrorCode } from './errors.js'
 import type { TakeoverRequest } from './handlers.js'
 import { chunks } from './session-service.js'
 import { connectPeer, message, recordingHandlers, startServer } from './test-support/nodes.js'
-import { TcpProxy } from './test-support/tcp-proxy.js'
 
 const cleanup = new Cleanup()
 afterEach(() => cleanup.run())
