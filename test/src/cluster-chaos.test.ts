@@ -412,7 +412,8 @@ describe.skipIf(!netnsAvailable() || process.env.TEST_CHAOS !== '1')('chaos: ran
       }
     }
 
-    const recoveries: string[] = []
+    /** The clients on each killed node, measured at the end: the first time each was served again. */
+    const kills: { step: number; faultAt: number; clients: Roamer[] }[] = []
     let step = 0
     const roamers = () => [...subscribers.map((s) => s.roamer), watcher, ...publishers.map((p) => p.roamer)]
     while (Date.now() - chaosFrom < CHAOS_MS) {
@@ -477,12 +478,7 @@ describe.skipIf(!netnsAvailable() || process.env.TEST_CHAOS !== '1')('chaos: ran
       log(step, `${victim.nodeId} back (${kind} healed)`)
       await eventually(`${victim.nodeId} to rejoin after step ${step}`, () => ready(victim), REJOIN_MS)
       log(step, `${victim.nodeId} rejoined`)
-      if (kind === 'kill') {
-        for (const r of onVictimClients) {
-          const back = r.served.find((s) => s.at > faultAt)
-          recoveries.push(`step ${step} ${r.id}: ${back === undefined ? 'not yet re-served' : `re-served on ${nodes[back.node]?.nodeId} after ${back.at - faultAt} ms`}`)
-        }
-      }
+      if (kind === 'kill') kills.push({ step, faultAt, clients: onVictimClients })
       onVictim?.client.end(true)
     }
     log(step, 'chaos over: every node up; publishing on for 3 s')
@@ -542,7 +538,12 @@ describe.skipIf(!netnsAvailable() || process.env.TEST_CHAOS !== '1')('chaos: ran
           publishers.map((p) => `${p.roamer.id} ${p.acked.size} acked / ${p.failed} not`).join(', '),
         ...report,
         `wills: ${willsFired} of ${wills.size} fired, ${willsTwice.length} more than once`,
-        ...recoveries.map((r) => `recovery: ${r}`),
+        ...kills.flatMap(({ step: killed, faultAt, clients }) =>
+          clients.map((r) => {
+            const back = r.served.find((s) => s.at > faultAt)
+            return `recovery: step ${killed} ${r.id}: ${back === undefined ? 'never re-served' : `re-served on ${nodes[back.node]?.nodeId} after ${back.at - faultAt} ms`}`
+          }),
+        ),
         ...willTimes.map((w) => `will: ${w}`),
         ...(failures.length > 0 ? ['FAILURES:', ...failures, 'fault log:', ...faultLog, 'node warnings and errors:', ...brokerTrouble(processes)] : []),
       ].join('\n'),
