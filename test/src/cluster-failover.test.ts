@@ -116,11 +116,21 @@ describe('node death and etcd member death (3 nodes)', () => {
     const p1 = await connectUntilServed(scene, victim.mqttUrl, persistent('p1', 'will/p1', 1), 10_000)
     await p1.client.subscribeAsync('data/p1/#', { qos: 1 })
     const p2 = await connectUntilServed(scene, victim.mqttUrl, persistent('p2', 'will/p2', 8), 10_000)
+    // Clients whose session ends with their connection (the usual presence pattern): their wills
+    // are due at the death itself.
+    const clean = [
+      await connectUntilServed(scene, victim.mqttUrl, { protocolVersion: 4, clientId: 'c311', clean: true, will: { topic: 'will/c311', payload: Buffer.from('c311 is gone'), qos: 1, retain: false } }, 10_000),
+      await connectUntilServed(scene, victim.mqttUrl, { protocolVersion: 5, clientId: 'c5', clean: true, will: { topic: 'will/c5', payload: Buffer.from('c5 is gone'), qos: 1, retain: false } }, 10_000),
+    ]
     const watcher = await connectUntilServed(scene, leader.mqttUrl, { protocolVersion: 5, clientId: 'w' }, 10_000)
     await watcher.client.subscribeAsync('will/#', { qos: 1 })
-    // The mirrored subscription and will reached etcd.
+    // The mirrored subscription and wills reached etcd; nothing is saved to resume a clean session.
     await eventually('p1 saved in etcd', async () => (await etcdKeys(leader, '/fluxmq/fluxmq/subs/')).includes('/fluxmq/fluxmq/subs/p1'), 5_000)
-    await eventually('p1’s will in etcd', async () => (await etcdKeys(leader, '/fluxmq/fluxmq/wills/')).includes('/fluxmq/fluxmq/wills/p1'), 5_000)
+    await eventually('the wills in etcd', async () => {
+      const wills = await etcdKeys(leader, '/fluxmq/fluxmq/wills/')
+      return ['p1', 'c311', 'c5'].every((id) => wills.includes(`/fluxmq/fluxmq/wills/${id}`))
+    }, 5_000)
+    expect((await etcdKeys(leader, '/fluxmq/fluxmq/subs/')).filter((key) => /\/(c311|c5)$/.test(key))).toEqual([])
     expect((await etcdKeys(leader, '/fluxmq/fluxmq/routes/')).some((key) => key.endsWith(`/${victim.nodeId}`))).toBe(true)
 
     const killedAt = performance.now()
@@ -128,6 +138,7 @@ describe('node death and etcd member death (3 nodes)', () => {
     // mqtt.js must not reconnect by itself to the dead node.
     p1.client.end(true)
     p2.client.end(true)
+    for (const c of clean) c.client.end(true)
 
     // p2 reconnects (without a will now) as soon as it is served again; the node gone is seen as dead by the others.
     const p2Back = await connectUntilServed(scene, survivor.mqttUrl, { protocolVersion: 5, clientId: 'p2', clean: false, properties: { sessionExpiryInterval: 300 } }, LEASE_TTL_MS * 4)
@@ -158,6 +169,10 @@ describe('node death and etcd member death (3 nodes)', () => {
     expect(watcher.inbox.messages.filter((m) => m.topic === 'will/p1')).toHaveLength(1)
     expect(watcher.inbox.messages.filter((m) => m.topic === 'will/p2')).toHaveLength(0)
     expect(logged(alive, 'will of a dead node published', 'p1')).toBe(1)
+    for (const id of ['c311', 'c5']) {
+      expect(watcher.inbox.messages.filter((m) => m.topic === `will/${id}`).map((m) => m.payload.toString())).toEqual([`${id} is gone`])
+      expect(logged(alive, 'will of a dead node published', id)).toBe(1)
+    }
     // The two others kept serving: a fresh client on each, without any operator action.
     for (const n of alive) expect((await readyStatus(n))).toBe(200)
     console.log(`node death: clients re-served after ${Math.round(reServedMs)} ms, will delivered after ${Math.round(willMs)} ms (lease TTL ${LEASE_TTL_MS} ms, will delay 1 s)`)

@@ -274,7 +274,8 @@ export class SessionMirror implements Storage {
     }
     const saved = savedJson(session)
     const moved = last?.epoch !== session.epoch
-    if (moved || last.saved !== saved) {
+    // A session that ends with its connection (stored for its will alone) is never resumed.
+    if (session.expiryInterval > 0 && (moved || last.saved !== saved)) {
       const subscriptions = [...session.subscriptions.values()]
       const ok = await fencedOff(this.subscriptions.save(clientId, session.epoch, { protocol: session.protocol, expiryInterval: session.expiryInterval, subscriptions }))
       if (!ok) {

@@ -431,16 +431,23 @@ describe('wills of stored sessions are given up by the cluster first (takeWill)'
     expect(watch.link.take().map((r) => r.payload)).toEqual(['gone'])
   })
 
-  it('the will of an unstored session, in no other node’s hands, is published at once without asking', async () => {
+  it('stores the will of a session that ends with its connection too (the leader publishes it when this node dies), and gives it up first', async () => {
     const cluster = new RecordingCluster()
-    cluster.willTaken = false
     const w = await createWorld({}, { cluster })
     const watch = await connect(w, 'watch')
     watch.subscribe('will/#', 1)
     const c = await connect(w, 'c', { will: { message: message(w.clock, 'will/c', 'gone', 1), delayInterval: 0 } })
+    expect((await w.storage.open()).sessions.map((stored) => stored.session.clientId)).toEqual(['c'])
     c.disconnect(true)
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(cluster.calls.filter((call) => /^(take will|release) c/.test(call))).toEqual(['take will c@1', 'release c'])
     expect(watch.link.take().map((r) => r.payload)).toEqual(['gone'])
-    expect(cluster.calls.some((call) => call.startsWith('take will'))).toBe(false)
+    expect((await w.storage.open()).sessions).toEqual([])
+    // Without a will it is not stored; on a single node (no takeWill) neither is one with a will.
+    await connect(w, 'plain')
+    const single = await createWorld()
+    await connect(single, 'c', { will: { message: message(single.clock, 'will/c', 'gone', 1), delayInterval: 0 } })
+    expect([(await w.storage.open()).sessions, (await single.storage.open()).sessions]).toEqual([[], []])
   })
 })
 

@@ -172,7 +172,9 @@ export interface Cluster {
    * it too (the leader publishes the wills of a node it saw die, and a node cannot see from inside
    * that its lease already lapsed: it was frozen, or cut off from etcd). True: this node, and no
    * other, publishes it. False: another node owns the session now, or the cluster stopped before
-   * it could tell. Absent: a will is always this node's to publish (single node).
+   * it could tell. Absent: a will is always this node's to publish (single node). Present, the
+   * core stores every session with a will, one that ends with its connection included, so that
+   * the cluster can record the will where the other nodes see it.
    */
   takeWill?(clientId: string, epoch: number): Promise<boolean>
 }

@@ -154,8 +154,10 @@ export class SessionRegistry {
     const stats = this.d.stats
     if (++stats.connectionsCurrent > stats.connectionsMaximum) stats.connectionsMaximum = stats.connectionsCurrent
     stats.connectionsTotal++
-    // Stored with the will while connected, so a crash still publishes it after the restart.
-    if (expiry > 0 || s.stored) s.persist()
+    // Stored with the will while connected, so a crash still publishes it after the restart. In a
+    // cluster (`takeWill`) so is the will of a session that ends with its connection: mirrored
+    // where the other nodes see it, it is published by the leader when this node dies.
+    if (expiry > 0 || s.stored || (s.will !== undefined && this.d.cluster.takeWill !== undefined)) s.persist()
     return { handle, sessionPresent, expiry }
   }
 
