@@ -304,6 +304,23 @@ describe('start-up claims stored sessions through the seam', () => {
     expect((await storage.open()).sessions[0]?.session.epoch).toBe(5)
   })
 
+  it('a session stored for its will alone (no expiry) ends at the first tick, not inside start(), its will given up and published then', async () => {
+    const storage = new MemoryStorage()
+    await storage.open()
+    storage.putSession({ clientId: 'c', protocol: 'mqtt3', expiryInterval: 0, epoch: 4, will: { message: message({ now: () => 1_700_000_000_000 }, 'will/c', 'gone', 1), delayInterval: 0 } })
+    await storage.close()
+    const cluster = new RecordingCluster()
+    const w = await createWorld({}, { cluster, storage })
+    expect(cluster.calls).toEqual(['claim stored c@4+will'])
+    expect(w.broker.session('c')).toBeDefined()
+    w.broker.tick(w.clock.t)
+    await new Promise((resolve) => setImmediate(resolve))
+    // Given up while the claim still fences it, then released; published once the give-up is answered.
+    expect(cluster.calls).toEqual(['claim stored c@4+will', 'take will c@5', 'release c', 'forward will/c unattended'])
+    expect(w.broker.session('c')).toBeUndefined()
+    expect((await storage.open()).sessions).toEqual([])
+  })
+
   it('a stored will the cluster handled while this node was down is not published, and leaves the stored record', async () => {
     // Due at start (the crash closed the connection), and due in a minute (closed before the crash).
     for (const disconnectedAt of [undefined, 1_700_000_000_000]) {

@@ -224,8 +224,10 @@ export class SessionRegistry {
   private connectionGone(s: Session, at: number, write = true, willAtTick = false): void {
     const now = this.d.clock.now()
     if (s.expiryInterval === 0) {
-      // [MQTT-3.1.2-8] … or when the session ends, whichever is first.
-      this.end(s, true, true)
+      // [MQTT-3.1.2-8] … or when the session ends, whichever is first. Found at start-up (stored
+      // for its will in a cluster), it ends at the first tick, its will with it.
+      if (willAtTick && s.will !== undefined) s.expiryTimer = this.d.timers.add(at, () => this.expire(s))
+      else this.end(s, true, true)
       return
     }
     const will = s.will
