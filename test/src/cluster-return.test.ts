@@ -222,6 +222,17 @@ describe('a node restarted after a crash publishes the wills of its clients once
     await closeClient(watcher.client)
   }, 240_000)
 
+  it('publishes the will of a clean-session client connected at the crash once, when the node restarts at once (at its first tick)', async () => {
+    const watcher = await crashWithWill('will-victim-3', 'crash-will/3', 'will in etcd', true)
+    const killedAt = Date.now()
+    nodes[0] = await restartNode(scene, nodes[0] as ClusterNodeProcess, SIZE)
+    await eventually('the will at the watcher on n2', () => watcher.inbox.messages.some((m) => m.topic === 'crash-will/3'), 30_000).catch(withLogTrail(nodes, WILL_TRAIL))
+    expect(leaderPublished('will-victim-3')).toBe(false)
+    await sleep(Math.max(3_000, killedAt + 17_000 - Date.now()))
+    expect(watcher.inbox.messages.filter((m) => m.topic === 'crash-will/3')).toHaveLength(1)
+    await closeClient(watcher.client)
+  }, 240_000)
+
   it('publishes the will of a client connected at the crash once, when the node restarts after the leader published it', async () => {
     const watcher = await crashWithWill('will-victim-2', 'crash-will/2', 'will in etcd')
     // n1's lease expires, the leader sees it gone and publishes the will.
@@ -240,17 +251,18 @@ describe('a node restarted after a crash publishes the wills of its clients once
   }, 240_000)
 
   /**
-   * A watcher on n2 subscribed to `crash-will/#`, then a persistent v5 client of n1 with a will
-   * (no delay) to `topic`; n1 is SIGKILLed with its etcd member as soon as the client has its
-   * CONNACK, or once n1 mirrored the will into etcd.
+   * A watcher on n2 subscribed to `crash-will/#`, then a persistent v5 client of n1 (or a 3.1.1
+   * clean-session one) with a will (no delay) to `topic`; n1 is SIGKILLed with its etcd member as
+   * soon as the client has its CONNACK, or once n1 mirrored the will into etcd.
    */
-  async function crashWithWill(clientId: string, topic: string, killAt: 'connack' | 'will in etcd'): Promise<OpenedClient> {
+  async function crashWithWill(clientId: string, topic: string, killAt: 'connack' | 'will in etcd', clean = false): Promise<OpenedClient> {
     const [n1, n2] = nodes as [ClusterNodeProcess, ClusterNodeProcess]
     const watcher = await scene.client(n2.mqttUrl, { protocolVersion: 5, clientId: `${clientId}-watch` })
     await watcher.client.subscribeAsync('crash-will/#', { qos: 1 })
     const prober = await connectUntilServed(scene, n1.mqttUrl, { protocolVersion: 5, clientId: `${clientId}-probe` }, 30_000)
     await routeVisible(watcher, prober.client, 'crash-will/probe')
-    await connectUntilServed(scene, n1.mqttUrl, { ...persistent(clientId), will: { topic, payload: Buffer.from('gone'), qos: 1, retain: false } }, 30_000)
+    const session: IClientOptions = clean ? { protocolVersion: 4, clientId, clean: true } : persistent(clientId)
+    await connectUntilServed(scene, n1.mqttUrl, { ...session, will: { topic, payload: Buffer.from('gone'), qos: 1, retain: false } }, 30_000)
     if (killAt === 'will in etcd') await eventually(`the will of ${clientId} in etcd`, async () => (await etcdValue(n2, `/fluxmq/fluxmq/wills/${encodeURIComponent(clientId)}`)) !== undefined, 10_000)
     killNode(n1)
     return watcher

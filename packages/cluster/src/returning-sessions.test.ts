@@ -79,6 +79,30 @@ describe('ReturningSessions (real etcd)', () => {
     expect(await offlineCount(storage, 'c1')).toBeUndefined()
   })
 
+  it('hands nothing of a session without expiry on (it ended with its connection): deletes it', async () => {
+    const storage = new MemoryStorage()
+    await storage.open()
+    storage.putSession({ clientId: 'c0', protocol: 'mqtt3', expiryInterval: 0, epoch: 1 })
+    storage.putInflight('c0', { deliveryId: 0x10001, message: message('c0/inflight'), qos: 1, retain: false, state: 'delivered' })
+    const stored = (await storage.open()).sessions.find((s) => s.session.clientId === 'c0') as StoredSession
+    const owner = await n2.claim('c0')
+    const sent: string[] = []
+    const returning = new ReturningSessions({
+      nodeId: 'n1',
+      ownership: n1,
+      storage,
+      send: (_node, m) => {
+        sent.push(m.topic)
+        return Promise.resolve()
+      },
+      logger: silent,
+    })
+    returning.handOn(stored, { node: 'n2', epoch: owner.epoch })
+    await returning.settled()
+    expect(sent).toEqual([])
+    expect((await storage.open()).sessions).toEqual([])
+  })
+
   it('sends everything again to a newer owner, retries a refused send, and keeps the copy while no node owns the session', async () => {
     const storage = new MemoryStorage()
     const moving = await storedOn(storage, 'c2')

@@ -69,7 +69,9 @@ export class ReturningSessions {
 
   private async run(stored: StoredSession, firstOwner: SessionOwner): Promise<void> {
     const clientId = stored.session.clientId
-    const messages = await this.queued(stored)
+    // A session without expiry (stored for its will alone) ended with its connection: the owner's
+    // session of that client began anew, and gets nothing of it.
+    const messages = stored.session.expiryInterval === 0 ? [] : await this.queued(stored)
     if (messages.length === 0) {
       this.log.info({ clientId, owner: firstOwner.node }, 'stored session owned by another node had nothing queued; local copy deleted')
       await this.drop(clientId)
