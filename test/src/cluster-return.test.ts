@@ -209,28 +209,11 @@ describe('a node restarted after a crash publishes the wills of its clients once
 
   it('publishes the will of a client connected at the crash once, when the node restarts at once', async () => {
     // Killed at the CONNACK: n1 stored the will but had not mirrored it into etcd yet.
-    const watcher = await crashWithWill('will-victim-1', 'crash-will/1', 'connack')
-    const killedAt = Date.now()
-    const back = await restartNode(scene, nodes[0] as ClusterNodeProcess, SIZE)
-    nodes[0] = back
-    console.log(`return: n1 was back ${Date.now() - killedAt} ms after it was killed`)
-    await eventually('the will at the watcher on n2', () => watcher.inbox.messages.some((m) => m.topic === 'crash-will/1'), 30_000).catch(withLogTrail(nodes, WILL_TRAIL))
-    expect(leaderPublished('will-victim-1')).toBe(false)
-    // Nothing else publishes it, past the expiry of n1's old lease too (15 s after the kill).
-    await sleep(Math.max(3_000, killedAt + 17_000 - Date.now()))
-    expect(watcher.inbox.messages.filter((m) => m.topic === 'crash-will/1')).toHaveLength(1)
-    await closeClient(watcher.client)
+    await willOnceAfterImmediateRestart('will-victim-1', 'crash-will/1', 'connack')
   }, 240_000)
 
   it('publishes the will of a clean-session client connected at the crash once, when the node restarts at once (at its first tick)', async () => {
-    const watcher = await crashWithWill('will-victim-3', 'crash-will/3', 'will in etcd', true)
-    const killedAt = Date.now()
-    nodes[0] = await restartNode(scene, nodes[0] as ClusterNodeProcess, SIZE)
-    await eventually('the will at the watcher on n2', () => watcher.inbox.messages.some((m) => m.topic === 'crash-will/3'), 30_000).catch(withLogTrail(nodes, WILL_TRAIL))
-    expect(leaderPublished('will-victim-3')).toBe(false)
-    await sleep(Math.max(3_000, killedAt + 17_000 - Date.now()))
-    expect(watcher.inbox.messages.filter((m) => m.topic === 'crash-will/3')).toHaveLength(1)
-    await closeClient(watcher.client)
+    await willOnceAfterImmediateRestart('will-victim-3', 'crash-will/3', 'will in etcd', true)
   }, 240_000)
 
   it('publishes the will of a client connected at the crash once, when the node restarts after the leader published it', async () => {
@@ -266,6 +249,20 @@ describe('a node restarted after a crash publishes the wills of its clients once
     if (killAt === 'will in etcd') await eventually(`the will of ${clientId} in etcd`, async () => (await etcdValue(n2, `/fluxmq/fluxmq/wills/${encodeURIComponent(clientId)}`)) !== undefined, 10_000)
     killNode(n1)
     return watcher
+  }
+
+  /** n1 crashes with the client (see crashWithWill) and is started again at once: n1 publishes its will, once. */
+  async function willOnceAfterImmediateRestart(clientId: string, topic: string, killAt: 'connack' | 'will in etcd', clean = false): Promise<void> {
+    const watcher = await crashWithWill(clientId, topic, killAt, clean)
+    const killedAt = Date.now()
+    nodes[0] = await restartNode(scene, nodes[0] as ClusterNodeProcess, SIZE)
+    console.log(`return: n1 was back ${Date.now() - killedAt} ms after it was killed`)
+    await eventually('the will at the watcher on n2', () => watcher.inbox.messages.some((m) => m.topic === topic), 30_000).catch(withLogTrail(nodes, WILL_TRAIL))
+    expect(leaderPublished(clientId)).toBe(false)
+    // Nothing else publishes it, past the expiry of n1's old lease too (15 s after the kill).
+    await sleep(Math.max(3_000, killedAt + 17_000 - Date.now()))
+    expect(watcher.inbox.messages.filter((m) => m.topic === topic)).toHaveLength(1)
+    await closeClient(watcher.client)
   }
 
   function leaderPublished(clientId: string): boolean {
